@@ -1,0 +1,119 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# phasetrace: `make` builds build/phasetrace; `make test` runs every test;
+# `make run` traces the whole host. `make V=1` shows the commands.
+
+.DELETE_ON_ERROR:
+.SUFFIXES:
+
+OUT       := build
+BPFTOOL   ?= $(shell command -v bpftool 2>/dev/null || echo /usr/sbin/bpftool)
+CLANG     ?= clang
+CC        ?= cc
+ARCH      := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+
+# Debian packages the build, the tests and `make run` need (see docs/architecture.md).
+DEB_BUILD := make clang llvm libbpf-dev libelf-dev zlib1g-dev libcapstone-dev libdw-dev \
+	     libmicrohttpd-dev libncurses-dev pkg-config
+DEB_TOOLS := bpftool
+DEB_TEST  := libcmocka-dev libssl-dev libgnutls28-dev python3 curl wget openssl golang-go \
+	     prometheus nginx-light tmux wrk iproute2 iptables systemtap-sdt-dev util-linux
+
+ifeq ($(V),1)
+Q :=
+msg :=
+else
+Q := @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+CFLAGS   ?= -O2 -g
+WARN     := -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
+PKGS     := libbpf libelf zlib libdw capstone libmicrohttpd ncursesw
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+USER_CFLAGS = $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -MMD -MP \
+	      -Iinclude -Iuser -I$(OUT) $(PKG_CFLAGS)
+USER_LIBS   = $(PKG_LIBS) -lpthread -lm
+
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
+	      -Wno-unused-function -Iinclude -Ibpf -I$(OUT) -MMD -MP
+
+BPF_SRCS  := $(wildcard bpf/*.bpf.c)
+BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(OUT)/bpf/%.bpf.o,$(BPF_SRCS))
+USER_SRCS := $(filter-out user/main.c,$(wildcard user/*.c))
+USER_OBJS := $(patsubst user/%.c,$(OUT)/user/%.o,$(USER_SRCS))
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(UNIT_SRCS))
+FIXTURE_SRCS := $(wildcard tests/fixtures/*.c)
+FIXTURE_BINS := $(patsubst tests/fixtures/%.c,$(OUT)/fixtures/%,$(FIXTURE_SRCS))
+
+.PHONY: all deps run test unit integration fixtures bench clean
+all: $(OUT)/phasetrace
+
+deps:
+	$(Q)tools/deps $(DEB_BUILD) $(DEB_TOOLS) $(if $(filter test,$(MAKECMDGOALS)),$(DEB_TEST))
+
+$(OUT) $(OUT)/bpf $(OUT)/user $(OUT)/tests $(OUT)/fixtures:
+	$(Q)mkdir -p $@
+
+$(OUT)/vmlinux.h: | $(OUT)
+	$(call msg,GEN,$@)
+	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@
+
+$(OUT)/bpf/%.bpf.o: bpf/%.bpf.c $(OUT)/vmlinux.h | $(OUT)/bpf
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(OUT)/phasetrace.bpf.o: $(BPF_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(BPFTOOL) gen object $@ $^
+
+$(OUT)/phasetrace.skel.h: $(OUT)/phasetrace.bpf.o
+	$(call msg,SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name phasetrace > $@
+
+$(USER_OBJS) $(OUT)/user/main.o: $(OUT)/phasetrace.skel.h
+$(OUT)/user/%.o: user/%.c | $(OUT)/user
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(USER_CFLAGS) -c $< -o $@
+
+$(OUT)/phasetrace: $(OUT)/user/main.o $(USER_OBJS)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(USER_LIBS) -o $@
+
+# Unit tests link the collector's modules (no BPF, no root) with cmocka.
+$(OUT)/tests/%: tests/unit/%.c $(USER_OBJS) | $(OUT)/tests
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(USER_CFLAGS) $< $(USER_OBJS) $(USER_LIBS) -lcmocka -o $@
+
+# Fixtures: each tests/fixtures/X.c is one program; libraries per fixture below.
+FIXTURE_LIBS := -lssl -lcrypto -lgnutls -lpthread
+$(OUT)/fixtures/%: tests/fixtures/%.c $(wildcard tests/fixtures/*.h) | $(OUT)/fixtures
+	$(call msg,CC,$@)
+	$(Q)$(CC) -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter -D_GNU_SOURCE \
+		-Itests/fixtures $< $(FIXTURE_LIBS) -lm -o $@
+
+fixtures: $(FIXTURE_BINS)
+
+unit: $(UNIT_BINS)
+	$(Q)tests/run-unit $(UNIT_BINS)
+
+integration: all fixtures
+	$(Q)tests/integration/run
+
+# Everything: installs what is missing, builds, runs unit and integration tests.
+test: deps
+	$(Q)$(MAKE) --no-print-directory all fixtures $(UNIT_BINS)
+	$(Q)tests/run-all
+
+run: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(OUT)/phasetrace trace
+
+bench: all fixtures
+	$(Q)tools/bench
+
+clean:
+	$(Q)rm -rf $(OUT)
+
+-include $(wildcard $(OUT)/bpf/*.d $(OUT)/user/*.d)

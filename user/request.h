@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The assembled request: what every output (waterfall, JSON, metrics, top)
+ * consumes. Built by the assembler from BPF records; owned by the assembler,
+ * sinks must copy what they keep beyond the callback.
+ */
+#ifndef PT_REQUEST_H
+#define PT_REQUEST_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <linux/types.h>
+#include "phasetrace.h"
+
+enum phase_id {
+	PHASE_DNS = 0,
+	PHASE_CONNECT,
+	PHASE_TLS,
+	PHASE_SEND,
+	PHASE_TTFB,
+	PHASE_RECV,	/* client: first to last response byte */
+	PHASE_RENDER,	/* server: render span (--probe render=... or Go templates) */
+	PHASE_SPAN,	/* other --probe spans: name in phase.name */
+	PHASE__COUNT,
+};
+
+#define REQ_MAX_PHASES	24
+#define REQ_MAX_CHILDREN 64
+
+struct phase {
+	enum phase_id id;
+	char name[24];		/* "dns", "connect", ..., or the --probe name */
+	uint64_t start_ns;	/* CLOCK_MONOTONIC */
+	uint64_t dur_ns;
+	uint64_t io_ns;		/* render/spans: time blocked in socket writes */
+	bool io_in_span;	/* render/spans: outbound requests started inside */
+	char label[PT_LABEL_LEN];	/* e.g. template name */
+};
+
+struct request {
+	enum pt_role role;
+	uint32_t pid, tid;
+	uint64_t goid;		/* 0 unless is_go */
+	bool is_go;
+	char comm[PT_COMM_LEN];
+	uint64_t start_ns;	/* CLOCK_MONOTONIC, earliest phase start */
+	uint64_t dur_ns;
+	char host[PT_HOST_LEN];	/* "" if unknown */
+	struct pt_addr peer, local;
+	bool tls;
+	enum pt_err error;	/* PT_ERR_NONE if fine */
+	int dns_rc;		/* failed lookup (no connection): getaddrinfo rc */
+	bool dns_failed;
+	uint16_t status;	/* HTTP status, 0 if unknown */
+	char method[PT_METHOD_LEN];
+	char path[PT_PATH_LEN];
+	uint64_t bytes_req, bytes_resp;
+	uint64_t req_id, parent_id, conn_id;
+	enum pt_end_reason end_reason;
+	int nphases;
+	struct phase phases[REQ_MAX_PHASES];
+	int nchildren;
+	struct request *children[REQ_MAX_CHILDREN];
+	uint32_t children_dropped;
+};
+
+const char *phase_name(enum phase_id id);
+const char *role_name(enum pt_role role);
+const char *err_name(enum pt_err err);	/* NULL for PT_ERR_NONE */
+/* "10.1.2.3:443" / "[::1]:8080"; returns buf */
+char *addr_str(const struct pt_addr *a, char *buf, size_t len);
+const struct phase *request_phase(const struct request *r, enum phase_id id);
+
+#endif
