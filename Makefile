@@ -27,7 +27,8 @@ msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
 CFLAGS   ?= -O2 -g
-WARN     := -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
+WARN     := -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers \
+	    -Wno-format-truncation
 PKGS     := libbpf libelf zlib libdw capstone libmicrohttpd ncursesw
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
@@ -70,7 +71,7 @@ $(OUT)/phasetrace.bpf.o: $(BPF_OBJS)
 
 $(OUT)/phasetrace.skel.h: $(OUT)/phasetrace.bpf.o
 	$(call msg,SKEL,$@)
-	$(Q)$(BPFTOOL) gen skeleton $< name phasetrace > $@
+	$(Q)$(BPFTOOL) gen skeleton $< name phasetrace_bpf > $@
 
 $(USER_OBJS) $(OUT)/user/main.o: $(OUT)/phasetrace.skel.h
 $(OUT)/user/%.o: user/%.c | $(OUT)/user

@@ -7,6 +7,10 @@
 #ifndef PHASETRACE_H
 #define PHASETRACE_H
 
+#ifndef __VMLINUX_H__	/* BPF side: vmlinux.h has the types */
+#include <linux/types.h>
+#endif
+
 #define PT_COMM_LEN		16
 #define PT_HOST_LEN		128	/* DNS names are truncated to this */
 #define PT_DNS_MAX_ADDRS	8	/* resolved addresses kept per lookup */
@@ -27,6 +31,7 @@ enum pt_role {
 	PT_ROLE_UNKNOWN = 0,
 	PT_ROLE_CLIENT = 1,	/* we connect()ed: request = our writes */
 	PT_ROLE_SERVER = 2,	/* accepted: request = our reads */
+	PT_ROLE_SPAN = 3,	/* collector only: a span outside any request */
 };
 
 /* pt_req_rec.flags */
@@ -55,6 +60,8 @@ enum pt_err {
 	PT_ERR_TLS = 5,		/* closed during the TLS handshake */
 	PT_ERR_UNREACH = 6,
 	PT_ERR_OTHER = 7,
+	PT_ERR_DNS = 8,		/* lookup failed (collector only) */
+	PT_ERR_NO_RESPONSE = 9,	/* closed before any response (collector only) */
 };
 
 struct pt_addr {
@@ -116,6 +123,7 @@ struct pt_dns_rec {
 	__u16 naddr;
 	__u16 func;		/* enum pt_dns_func */
 	__u32 flags;		/* PT_F_GO */
+	char comm[PT_COMM_LEN];
 	char host[PT_HOST_LEN];
 	struct pt_ip addrs[PT_DNS_MAX_ADDRS];
 };
@@ -131,6 +139,7 @@ struct pt_span_rec {
 	__u64 io_ns;		/* time blocked in socket writes during the span */
 	__u32 flags;		/* PT_F_GO */
 	__u32 nested_reqs;	/* outbound requests started inside the span */
+	char comm[PT_COMM_LEN];
 	char label[PT_LABEL_LEN];
 };
 
@@ -153,6 +162,40 @@ enum pt_tls_lib {
 	PT_TLS_OPENSSL = 1,
 	PT_TLS_GNUTLS = 2,
 	PT_TLS_GO = 3,
+};
+
+/*
+ * Per-connection state kept by BPF in the "conns" map (key: struct sock *).
+ * The collector reads it to flush requests whose connection went idle.
+ */
+enum pt_fsm {
+	PT_FSM_IDLE = 0,	/* no request in flight */
+	PT_FSM_REQ = 1,		/* request bytes flowing */
+	PT_FSM_RESP = 2,	/* response bytes flowing */
+};
+
+#define PT_C_IGNORED	(1u << 0)	/* process not traced: skip quickly */
+#define PT_C_TLS	(1u << 1)	/* payload goes through a TLS library */
+#define PT_C_MIDSTREAM	(1u << 2)	/* first request may be partial: skip it */
+#define PT_C_CONNECTING	(1u << 3)
+#define PT_C_OWNED	(1u << 4)	/* pid/comm known */
+
+struct pt_conn {
+	struct pt_req_rec req;	/* the request being assembled */
+	__u64 last_io;
+	__u64 ssl;		/* TLS session pointer once mapped */
+	__u32 nreq;		/* requests started on this connection */
+	__u8 state;		/* enum pt_fsm */
+	__u8 cflags;		/* PT_C_* */
+	__u16 pad;
+};
+
+/* "idle_watch" map value (key: struct sock *): connections in PT_FSM_RESP. */
+struct pt_idle {
+	__u64 conn_id;
+	__u64 parent_id;
+	__u32 req_seq;
+	__u32 pad;
 };
 
 /* Counters in the per-CPU "stats" array map; never lose silently. */

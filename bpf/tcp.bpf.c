@@ -1,0 +1,102 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * TCP connection lifecycle from sock:inet_sock_set_state (no kprobes):
+ *   CLOSE -> SYN_SENT      connect() starts (process context: who connects)
+ *   SYN_SENT -> ESTABLISHED connect done
+ *   SYN_SENT -> CLOSE       connect failed: refused / timed out / abandoned
+ *   SYN_RECV -> ESTABLISHED an accepted (server) connection
+ *   -> FIN_WAIT1 / LAST_ACK / CLOSE: our side is done, flush the request
+ */
+#include "conn.bpf.h"
+
+#define ECONNREFUSED	111
+#define ETIMEDOUT	110
+#define ECONNRESET	104
+#define EHOSTUNREACH	113
+#define ENETUNREACH	101
+
+enum {
+	TCP_ESTABLISHED_ = 1, TCP_SYN_SENT_ = 2, TCP_SYN_RECV_ = 3, TCP_FIN_WAIT1_ = 4,
+	TCP_CLOSE_ = 7, TCP_CLOSE_WAIT_ = 8, TCP_LAST_ACK_ = 9,
+};
+
+static __always_inline __u8 connect_error(const struct sock *sk)
+{
+	int err = BPF_CORE_READ(sk, sk_err);
+
+	switch (err) {
+	case ECONNREFUSED: return PT_ERR_REFUSED;
+	case ETIMEDOUT: return PT_ERR_TIMEOUT;
+	case ECONNRESET: return PT_ERR_RESET;
+	case EHOSTUNREACH:
+	case ENETUNREACH: return PT_ERR_UNREACH;
+	case 0: return PT_ERR_ABORTED;
+	default: return PT_ERR_OTHER;
+	}
+}
+
+static __always_inline int handle_set_state(const struct sock *sk, int oldstate, int newstate)
+{
+	__u64 skp = (__u64)sk;
+	__u64 ts = bpf_ktime_get_ns();
+	struct pt_conn *c;
+
+	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+		return 0;
+
+	if (oldstate == TCP_CLOSE_ && newstate == TCP_SYN_SENT_) {
+		__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+
+		if (!pt_traced(tgid))
+			return 0;
+		bpf_map_delete_elem(&conns, &skp);	/* stale entry of a reused sock */
+		c = conn_create(skp, sk, PT_ROLE_CLIENT, PT_C_CONNECTING);
+		if (!c)
+			return 0;
+		conn_own(c);
+		c->req.connect_start = ts;
+		conn_start_request(skp, c, ts);
+		return 0;
+	}
+
+	if (newstate == TCP_ESTABLISHED_ && oldstate == TCP_SYN_RECV_) {
+		/* softirq: the owner is learned at the first I/O */
+		bpf_map_delete_elem(&conns, &skp);
+		conn_create(skp, sk, PT_ROLE_SERVER, 0);
+		return 0;
+	}
+
+	c = bpf_map_lookup_elem(&conns, &skp);
+	if (!c)
+		return 0;
+
+	if (oldstate == TCP_SYN_SENT_) {
+		c->cflags &= ~PT_C_CONNECTING;
+		c->req.connect_end = ts;
+		c->req.flags |= PT_F_CONNECT;
+		if (newstate == TCP_ESTABLISHED_) {
+			sk_addrs(sk, &c->req);	/* the local port is known now */
+			return 0;
+		}
+		c->req.error = connect_error(sk);
+		conn_finish(skp, c);
+		bpf_map_delete_elem(&conns, &skp);
+		return 0;
+	}
+
+	if (newstate == TCP_FIN_WAIT1_ || newstate == TCP_LAST_ACK_ || newstate == TCP_CLOSE_) {
+		if (c->state != PT_FSM_IDLE || (c->req.flags & PT_F_CONNECT) || c->req.error)
+			conn_finish(skp, c);
+		if (newstate == TCP_CLOSE_)
+			bpf_map_delete_elem(&conns, &skp);
+	}
+	return 0;
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(inet_sock_set_state_btf, const struct sock *sk, int oldstate, int newstate)
+{
+	return handle_set_state(sk, oldstate, newstate);
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

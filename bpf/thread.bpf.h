@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Per-thread context: the TLS call in progress (to map sessions to sockets
+ * and to keep handshake bytes out of the request), the server request the
+ * thread is serving (for nesting), and a pending DNS lookup.
+ * LRU: a thread that dies inside a call leaves nothing behind for long.
+ */
+#ifndef PT_THREAD_BPF_H
+#define PT_THREAD_BPF_H
+
+#include "common.bpf.h"
+
+struct thread_ctx {
+	/* TLS library call in progress (outermost) */
+	__u64 ssl;
+	__u64 ssl_buf;
+	__u64 ssl_outlen;	/* size_t * of SSL_read_ex/SSL_write_ex, else 0 */
+	__u64 ssl_entry;
+	__u64 ssl_krecv_last;	/* last kernel receive inside the call */
+	__u8 ssl_depth;
+	__u8 ssl_fn;		/* TLS_FN_* */
+	__u8 ssl_lib;		/* enum pt_tls_lib */
+	__u8 interleaved;	/* event loop: nesting unknown */
+	__u8 srv_awaiting;	/* srv request has no response yet */
+	__u8 dns_depth;
+	__u8 dns_func;
+	__u8 pad;
+	/* server request being served by this thread */
+	__u64 srv_sk;
+	__u64 srv_req_id;
+	/* DNS lookup in progress */
+	__u64 dns_start;
+	__u64 dns_name;
+	__u64 dns_res;		/* struct addrinfo ** / struct hostent ** */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 32768);
+	__type(key, __u64);	/* pid_tgid */
+	__type(value, struct thread_ctx);
+} threads SEC(".maps") __weak;
+
+static __always_inline struct thread_ctx *thread_lookup(__u64 key)
+{
+	return bpf_map_lookup_elem(&threads, &key);
+}
+
+static __always_inline struct thread_ctx *thread_get(__u64 key)
+{
+	struct thread_ctx *t = bpf_map_lookup_elem(&threads, &key);
+	struct thread_ctx zero = {};
+
+	if (t)
+		return t;
+	if (bpf_map_update_elem(&threads, &key, &zero, BPF_NOEXIST) &&
+	    !bpf_map_lookup_elem(&threads, &key)) {
+		stat_inc(PT_STAT_THREAD_FULL);
+		return NULL;
+	}
+	return bpf_map_lookup_elem(&threads, &key);
+}
+
+#endif

@@ -1,0 +1,204 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * TLS libraries: OpenSSL 1.1.1/3.x (shared or linked into the executable) and
+ * GnuTLS. Entry/return probes on the handshake and record I/O calls:
+ *  - the handshake runs from the first library call on a session until the
+ *    call that completes it (across WANT_READ/WANT_WRITE retries), explicit
+ *    (SSL_do_handshake, SSL_connect, SSL_accept, gnutls_handshake) or started
+ *    implicitly by the first SSL_read/SSL_write;
+ *  - SSL_read/SSL_write returning data drive the request state machine with
+ *    plaintext sizes and timestamps; the socket comes from the kernel I/O
+ *    seen inside the call (io.bpf.c).
+ * These are native libraries: uretprobes are safe here (never on Go code).
+ */
+#include "conn.bpf.h"
+#include "http.bpf.h"
+#include "tls.bpf.h"
+
+#define TLS_FN_HANDSHAKE	1
+#define TLS_FN_READ		2
+#define TLS_FN_WRITE		3
+
+static __always_inline int tls_enter(__u64 ssl, __u8 fn, __u8 lib, __u64 buf, __u64 outlen)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct ssl_key k = { .tgid = id >> 32, .ssl = ssl };
+	struct thread_ctx *t;
+	struct ssl_state *s;
+	__u64 now;
+
+	if (!ssl || !pt_traced(id >> 32))
+		return 0;
+	stat_inc(PT_STAT_UPROBE_EVENTS);
+	t = thread_get(id);
+	if (!t)
+		return 0;
+	if (t->ssl_depth) {
+		/* SSL_connect calls SSL_do_handshake: keep the outermost */
+		if (t->ssl_depth < 8)
+			t->ssl_depth++;
+		return 0;
+	}
+	now = bpf_ktime_get_ns();
+	t->ssl_depth = 1;
+	t->ssl = ssl;
+	t->ssl_fn = fn;
+	t->ssl_lib = lib;
+	t->ssl_buf = buf;
+	t->ssl_outlen = outlen;
+	t->ssl_entry = now;
+	t->ssl_krecv_last = 0;
+
+	s = bpf_map_lookup_elem(&ssl_states, &k);
+	if (!s) {
+		struct ssl_state ns = { .lib = lib };
+
+		if (bpf_map_update_elem(&ssl_states, &k, &ns, BPF_ANY)) {
+			stat_inc(PT_STAT_SSL_FULL);
+			return 0;
+		}
+		s = bpf_map_lookup_elem(&ssl_states, &k);
+		if (!s)
+			return 0;
+	}
+	if (!s->hs_done && !s->hs_start)
+		s->hs_start = now;
+	return 0;
+}
+
+static __always_inline void tls_handshake_done(struct ssl_state *s, __u64 end)
+{
+	struct pt_conn *c;
+
+	s->hs_done = 1;
+	s->hs_end = end;
+	if (!s->sk)
+		return;
+	c = bpf_map_lookup_elem(&conns, &s->sk);
+	if (!c || c->req.req_first)
+		return;
+	c->req.tls_start = s->hs_start;
+	c->req.tls_end = end;
+	c->req.flags |= PT_F_TLS_HS | PT_F_TLS;
+}
+
+static __always_inline int tls_exit(int ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct thread_ctx *t = thread_lookup(id);
+	struct ssl_state *s;
+	struct pt_conn *c;
+	bool started_req, started_resp;
+	__u64 now, n = 0;
+
+	if (!t || !t->ssl_depth)
+		return 0;
+	if (--t->ssl_depth)
+		return 0;
+	now = bpf_ktime_get_ns();
+	s = ssl_state_lookup(t->ssl);
+	if (!s)
+		return 0;
+
+	if (t->ssl_fn == TLS_FN_HANDSHAKE) {
+		bool ok = t->ssl_lib == PT_TLS_GNUTLS ? ret == 0 : ret == 1;
+
+		if (ok && !s->hs_done)
+			tls_handshake_done(s, now);
+		return 0;
+	}
+	if (t->ssl_outlen) {	/* SSL_read_ex / SSL_write_ex: 1 = success */
+		if (ret == 1)
+			bpf_probe_read_user(&n, sizeof(n), (void *)t->ssl_outlen);
+	} else if (ret > 0) {
+		n = ret;
+	}
+	if (!n)
+		return 0;
+	if (!s->hs_done) {
+		/* A handshake done inside this call ended with the last peer
+		 * record it read (client) or when the data started (server).
+		 * Without kernel reads inside, the session predates us. */
+		if (t->ssl_krecv_last) {
+			tls_handshake_done(s, t->ssl_krecv_last);
+		} else {
+			s->hs_done = 1;
+			s->hs_start = 0;
+		}
+	}
+	if (!s->sk)
+		return 0;
+	c = bpf_map_lookup_elem(&conns, &s->sk);
+	if (!c || (c->cflags & PT_C_IGNORED))
+		return 0;
+	c->cflags |= PT_C_TLS;
+	conn_io(s->sk, c, t->ssl_fn == TLS_FN_WRITE ? PT_DIR_SEND : PT_DIR_RECV, now, n,
+		&started_req, &started_resp);
+	if (started_req) {
+		if (t->ssl_fn == TLS_FN_WRITE)
+			c->req.req_io_start = t->ssl_entry;
+		http_parse_request(&c->req, (void *)t->ssl_buf, n);
+	} else if (started_resp) {
+		http_parse_status(&c->req, (void *)t->ssl_buf, n);
+	}
+	return 0;
+}
+
+/* OpenSSL */
+SEC("uprobe")
+int BPF_KPROBE(ssl_handshake_entry, void *ssl)
+{
+	return tls_enter((__u64)ssl, TLS_FN_HANDSHAKE, PT_TLS_OPENSSL, 0, 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ssl_read_entry, void *ssl, void *buf)
+{
+	return tls_enter((__u64)ssl, TLS_FN_READ, PT_TLS_OPENSSL, (__u64)buf, 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ssl_read_ex_entry, void *ssl, void *buf, __u64 num, __u64 *readbytes)
+{
+	return tls_enter((__u64)ssl, TLS_FN_READ, PT_TLS_OPENSSL, (__u64)buf, (__u64)readbytes);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ssl_write_entry, void *ssl, void *buf)
+{
+	return tls_enter((__u64)ssl, TLS_FN_WRITE, PT_TLS_OPENSSL, (__u64)buf, 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(ssl_write_ex_entry, void *ssl, void *buf, __u64 num, __u64 *written)
+{
+	return tls_enter((__u64)ssl, TLS_FN_WRITE, PT_TLS_OPENSSL, (__u64)buf, (__u64)written);
+}
+
+/* GnuTLS */
+SEC("uprobe")
+int BPF_KPROBE(gnutls_handshake_entry, void *session)
+{
+	return tls_enter((__u64)session, TLS_FN_HANDSHAKE, PT_TLS_GNUTLS, 0, 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(gnutls_recv_entry, void *session, void *buf)
+{
+	return tls_enter((__u64)session, TLS_FN_READ, PT_TLS_GNUTLS, (__u64)buf, 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(gnutls_send_entry, void *session, void *buf)
+{
+	return tls_enter((__u64)session, TLS_FN_WRITE, PT_TLS_GNUTLS, (__u64)buf, 0);
+}
+
+/* One return handler serves every function above. */
+SEC("uretprobe")
+int BPF_KRETPROBE(tls_ret, int ret)
+{
+	return tls_exit(ret);
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -1,0 +1,771 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* Assembling BPF records into request timelines; see assembler.h. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "assembler.h"
+#include "u64map.h"
+
+#define MAX_SINKS	8
+#define DNS_RING	1024
+#define HOST_RING	4096
+#define SEEN_RING	8192
+
+struct pend {
+	uint64_t key;		/* end time: release order */
+	uint64_t seq;		/* arrival order among equal keys */
+	uint8_t type;
+	bool idle;
+	union {
+		struct pt_req_rec req;
+		struct pt_dns_rec dns;
+		struct pt_span_rec span;
+	};
+};
+
+struct dns_ent {
+	struct pt_dns_rec rec;
+	bool valid;
+	bool dead;		/* its process exited */
+	uint64_t used_by;	/* conn that took its dns phase */
+};
+
+struct host_ent {
+	uint64_t conn_id;
+	char host[PT_HOST_LEN];
+};
+
+struct kids {
+	uint64_t since;		/* first child arrival (end time) */
+	int nreq, nspan;
+	struct request *reqs[REQ_MAX_CHILDREN];
+	struct pt_span_rec spans[REQ_MAX_PHASES / 2];
+};
+
+/* A ring of recently seen u64 ids with a membership map. */
+struct seen {
+	struct u64map map;
+	uint64_t ring[SEEN_RING];
+	uint32_t head;
+};
+
+struct assembler {
+	struct assembler_opts o;
+	struct sink sinks[MAX_SINKS];
+	int nsinks;
+	char span_names[PT_MAX_SPANS][24];
+
+	struct pend **heap;
+	uint32_t nheap, capheap;
+	uint64_t seq;
+
+	struct dns_ent dns[DNS_RING];
+	uint32_t dns_head;
+
+	struct host_ent hosts[HOST_RING];
+	uint32_t host_head;
+	struct u64map host_map;		/* conn_id -> slot + 1 */
+
+	struct u64map kids;		/* parent req_id -> struct kids */
+	uint32_t nkids;
+	struct seen emitted_parents;	/* server req_ids already emitted */
+	struct seen idle_flushed;	/* req_ids flushed on idle */
+
+	struct assembler_stats st;
+};
+
+static void seen_add(struct seen *s, uint64_t id)
+{
+	uint64_t old = s->ring[s->head];
+
+	if (old)
+		u64map_del(&s->map, old);
+	s->ring[s->head] = id;
+	s->head = (s->head + 1) % SEEN_RING;
+	u64map_put(&s->map, id, (void *)1);
+}
+
+static bool seen_has(struct seen *s, uint64_t id)
+{
+	return u64map_get(&s->map, id) != NULL;
+}
+
+struct assembler *assembler__new(const struct assembler_opts *opts)
+{
+	struct assembler *a = calloc(1, sizeof(*a));
+
+	if (!a)
+		return NULL;
+	a->o = *opts;
+	if (!a->o.max_pending)
+		a->o.max_pending = 65536;
+	if (!a->o.max_children)
+		a->o.max_children = 4096;
+	a->capheap = 1024;
+	a->heap = calloc(a->capheap, sizeof(*a->heap));
+	if (!a->heap || u64map_init(&a->host_map, HOST_RING) || u64map_init(&a->kids, 256) ||
+	    u64map_init(&a->emitted_parents.map, SEEN_RING) ||
+	    u64map_init(&a->idle_flushed.map, SEEN_RING)) {
+		assembler__free(a);
+		return NULL;
+	}
+	strcpy(a->span_names[0], "span");
+	return a;
+}
+
+static void free_request(struct request *r)
+{
+	if (!r)
+		return;
+	for (int i = 0; i < r->nchildren; i++)
+		free_request(r->children[i]);
+	free(r);
+}
+
+void assembler__free(struct assembler *a)
+{
+	size_t it = 0;
+	uint64_t k;
+	void *v;
+
+	if (!a)
+		return;
+	for (uint32_t i = 0; i < a->nheap; i++)
+		free(a->heap[i]);
+	free(a->heap);
+	while (u64map_next(&a->kids, &it, &k, &v)) {
+		struct kids *kd = v;
+
+		for (int i = 0; i < kd->nreq; i++)
+			free_request(kd->reqs[i]);
+		free(kd);
+	}
+	u64map_free(&a->kids);
+	u64map_free(&a->host_map);
+	u64map_free(&a->emitted_parents.map);
+	u64map_free(&a->idle_flushed.map);
+	free(a);
+}
+
+int assembler__add_sink(struct assembler *a, const struct sink *s)
+{
+	if (a->nsinks >= MAX_SINKS)
+		return -E2BIG;
+	a->sinks[a->nsinks++] = *s;
+	return 0;
+}
+
+int assembler__set_span_name(struct assembler *a, uint32_t idx, const char *name)
+{
+	if (idx >= PT_MAX_SPANS)
+		return -EINVAL;
+	snprintf(a->span_names[idx], sizeof(a->span_names[idx]), "%s", name);
+	return 0;
+}
+
+/* ---- reorder heap (min-heap on key, then seq) ---- */
+
+static bool pend_less(const struct pend *x, const struct pend *y)
+{
+	return x->key < y->key || (x->key == y->key && x->seq < y->seq);
+}
+
+static void heap_push(struct assembler *a, struct pend *p)
+{
+	uint32_t i;
+
+	if (a->nheap == a->capheap) {
+		struct pend **n = realloc(a->heap, a->capheap * 2 * sizeof(*n));
+
+		if (!n) {
+			free(p);
+			return;
+		}
+		a->heap = n;
+		a->capheap *= 2;
+	}
+	i = a->nheap++;
+	while (i) {
+		uint32_t up = (i - 1) / 2;
+
+		if (!pend_less(p, a->heap[up]))
+			break;
+		a->heap[i] = a->heap[up];
+		i = up;
+	}
+	a->heap[i] = p;
+}
+
+static struct pend *heap_pop(struct assembler *a)
+{
+	struct pend *top = a->heap[0], *last;
+	uint32_t i = 0;
+
+	last = a->heap[--a->nheap];
+	while (1) {
+		uint32_t l = 2 * i + 1, r = l + 1, m = i;
+		const struct pend *best = last;
+
+		if (l < a->nheap && pend_less(a->heap[l], best)) {
+			m = l;
+			best = a->heap[l];
+		}
+		if (r < a->nheap && pend_less(a->heap[r], best))
+			m = r;
+		if (m == i)
+			break;
+		a->heap[i] = a->heap[m];
+		i = m;
+	}
+	if (a->nheap)
+		a->heap[i] = last;
+	return top;
+}
+
+static void process(struct assembler *a, struct pend *p);
+
+static void push(struct assembler *a, struct pend *p)
+{
+	p->seq = a->seq++;
+	if (a->nheap >= a->o.max_pending) {
+		a->st.pending_overflow++;
+		struct pend *old = heap_pop(a);
+
+		process(a, old);
+		free(old);
+	}
+	heap_push(a, p);
+}
+
+static uint64_t max4(uint64_t a, uint64_t b, uint64_t c, uint64_t d)
+{
+	uint64_t m = a > b ? a : b;
+
+	m = m > c ? m : c;
+	return m > d ? m : d;
+}
+
+void assembler__add_req(struct assembler *a, const struct pt_req_rec *r, bool idle)
+{
+	struct pend *p = malloc(sizeof(*p));
+
+	if (!p)
+		return;
+	a->st.reqs_in++;
+	p->type = PT_REC_REQ;
+	p->idle = idle;
+	p->req = *r;
+	p->key = max4(r->resp_last, r->req_last, r->connect_end, r->tls_end);
+	push(a, p);
+}
+
+void assembler__add_dns(struct assembler *a, const struct pt_dns_rec *r)
+{
+	struct pend *p = malloc(sizeof(*p));
+
+	if (!p)
+		return;
+	a->st.dns_in++;
+	p->type = PT_REC_DNS;
+	p->idle = false;
+	p->dns = *r;
+	p->key = r->end;
+	push(a, p);
+}
+
+void assembler__add_span(struct assembler *a, const struct pt_span_rec *r)
+{
+	struct pend *p = malloc(sizeof(*p));
+
+	if (!p)
+		return;
+	a->st.spans_in++;
+	p->type = PT_REC_SPAN;
+	p->idle = false;
+	p->span = *r;
+	p->key = r->end;
+	push(a, p);
+}
+
+void assembler__proc_exit(struct assembler *a, uint32_t pid)
+{
+	for (int i = 0; i < DNS_RING; i++)
+		if (a->dns[i].valid && a->dns[i].rec.pid == pid)
+			a->dns[i].dead = true;
+}
+
+/* ---- building timelines ---- */
+
+static void add_phase(struct request *r, enum phase_id id, const char *name, uint64_t start,
+		      uint64_t end)
+{
+	struct phase *ph;
+
+	if (r->nphases >= REQ_MAX_PHASES || !start || end < start)
+		return;
+	ph = &r->phases[r->nphases++];
+	memset(ph, 0, sizeof(*ph));
+	ph->id = id;
+	snprintf(ph->name, sizeof(ph->name), "%s", name ? name : phase_name(id));
+	ph->start_ns = start;
+	ph->dur_ns = end - start;
+}
+
+static void sort_phases(struct request *r)
+{
+	/* insertion sort by start; stable for equal starts */
+	for (int i = 1; i < r->nphases; i++) {
+		struct phase t = r->phases[i];
+		int j = i - 1;
+
+		while (j >= 0 && r->phases[j].start_ns > t.start_ns) {
+			r->phases[j + 1] = r->phases[j];
+			j--;
+		}
+		r->phases[j + 1] = t;
+	}
+}
+
+static void fix_span(struct request *r)
+{
+	uint64_t start = UINT64_MAX, end = 0;
+
+	for (int i = 0; i < r->nphases; i++) {
+		const struct phase *ph = &r->phases[i];
+
+		if (ph->start_ns < start)
+			start = ph->start_ns;
+		if (ph->start_ns + ph->dur_ns > end)
+			end = ph->start_ns + ph->dur_ns;
+	}
+	if (start == UINT64_MAX)
+		return;
+	r->start_ns = start;
+	r->dur_ns = end - start;
+}
+
+void assembler__build(const struct pt_req_rec *rec, struct request *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->role = rec->role;
+	r->pid = rec->pid;
+	r->tid = rec->tid;
+	r->goid = rec->goid;
+	r->is_go = rec->flags & PT_F_GO;
+	memcpy(r->comm, rec->comm, sizeof(r->comm));
+	r->comm[PT_COMM_LEN - 1] = 0;
+	r->peer = rec->peer;
+	r->local = rec->local;
+	r->tls = rec->flags & PT_F_TLS;
+	r->error = rec->error;
+	r->status = rec->status;
+	if (rec->flags & PT_F_HTTP) {
+		memcpy(r->method, rec->method, sizeof(r->method));
+		memcpy(r->path, rec->path, sizeof(r->path));
+		r->method[PT_METHOD_LEN - 1] = 0;
+		r->path[PT_PATH_LEN - 1] = 0;
+	}
+	r->bytes_req = rec->bytes_req;
+	r->bytes_resp = rec->bytes_resp;
+	r->req_id = rec->req_id;
+	r->parent_id = rec->parent_id;
+	r->conn_id = rec->conn_id;
+	r->end_reason = rec->end_reason;
+
+	if (rec->flags & PT_F_CONNECT)
+		add_phase(r, PHASE_CONNECT, NULL, rec->connect_start, rec->connect_end);
+	if (rec->flags & PT_F_TLS_HS)
+		add_phase(r, PHASE_TLS, NULL, rec->tls_start, rec->tls_end);
+	if (rec->role == PT_ROLE_SERVER) {
+		if (rec->req_first && rec->resp_first)
+			add_phase(r, PHASE_TTFB, NULL, rec->req_first, rec->resp_first);
+		if (rec->resp_first)
+			add_phase(r, PHASE_SEND, NULL, rec->resp_first, rec->resp_last);
+	} else {
+		if (rec->req_first) {
+			uint64_t s = rec->req_io_start && rec->req_io_start <= rec->req_first ?
+				     rec->req_io_start : rec->req_first;
+
+			add_phase(r, PHASE_SEND, NULL, s, rec->req_last);
+		}
+		if (rec->req_last && rec->resp_first)
+			add_phase(r, PHASE_TTFB, NULL, rec->req_last, rec->resp_first);
+		if (rec->resp_first)
+			add_phase(r, PHASE_RECV, NULL, rec->resp_first, rec->resp_last);
+		if ((rec->flags & PT_F_NO_RESP) && rec->req_first && !r->error &&
+		    rec->end_reason == PT_END_CLOSE)
+			r->error = PT_ERR_NO_RESPONSE;
+	}
+	sort_phases(r);
+	fix_span(r);
+}
+
+/* ---- DNS attribution ---- */
+
+static bool ip_eq(const struct pt_ip *ip, const struct pt_addr *a)
+{
+	static const unsigned char v4m[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+	if (ip->family == a->family)
+		return !memcmp(ip->addr, a->addr, ip->family == AF_INET ? 4 : 16);
+	/* IPv4 lookups used through a dual-stack socket: ::ffff:a.b.c.d */
+	if (ip->family == AF_INET && a->family == AF_INET6 && !memcmp(a->addr, v4m, 12))
+		return !memcmp(ip->addr, a->addr + 12, 4);
+	return false;
+}
+
+static bool dns_has(const struct pt_dns_rec *d, const struct pt_addr *a)
+{
+	for (int i = 0; i < d->naddr && i < PT_DNS_MAX_ADDRS; i++)
+		if (ip_eq(&d->addrs[i], a))
+			return true;
+	return false;
+}
+
+/* Newest live lookup of this pid that resolved addr and ended before t. */
+static struct dns_ent *dns_find(struct assembler *a, uint32_t pid, const struct pt_addr *addr,
+				uint64_t t)
+{
+	for (int n = 1; n <= DNS_RING; n++) {
+		struct dns_ent *e = &a->dns[(a->dns_head + DNS_RING - n) % DNS_RING];
+
+		if (!e->valid || e->dead || e->rec.pid != pid || e->rec.rc)
+			continue;
+		if (t && e->rec.end > t)
+			continue;
+		if (dns_has(&e->rec, addr))
+			return e;
+	}
+	return NULL;
+}
+
+static void host_remember(struct assembler *a, uint64_t conn_id, const char *host)
+{
+	struct host_ent *h = &a->hosts[a->host_head];
+
+	if (!conn_id || u64map_get(&a->host_map, conn_id))
+		return;
+	if (h->conn_id)
+		u64map_del(&a->host_map, h->conn_id);
+	h->conn_id = conn_id;
+	snprintf(h->host, sizeof(h->host), "%s", host);
+	u64map_put(&a->host_map, conn_id, (void *)(uintptr_t)(a->host_head + 1));
+	a->host_head = (a->host_head + 1) % HOST_RING;
+}
+
+static void attribute_dns(struct assembler *a, const struct pt_req_rec *rec, struct request *r)
+{
+	uintptr_t slot = (uintptr_t)u64map_get(&a->host_map, rec->conn_id);
+	struct dns_ent *e;
+
+	if (slot) {
+		snprintf(r->host, sizeof(r->host), "%s", a->hosts[slot - 1].host);
+		return;
+	}
+	if (r->role != PT_ROLE_CLIENT)
+		return;
+	e = dns_find(a, rec->pid, &rec->peer,
+		     (rec->flags & PT_F_CONNECT) ? rec->connect_start : 0);
+	if (!e)
+		return;
+	snprintf(r->host, sizeof(r->host), "%s", e->rec.host);
+	if ((rec->flags & PT_F_CONNECT) && !e->used_by &&
+	    rec->connect_start - e->rec.end <= a->o.dns_gap_ns) {
+		e->used_by = rec->conn_id;
+		add_phase(r, PHASE_DNS, NULL, e->rec.start, e->rec.end);
+		sort_phases(r);
+		fix_span(r);
+	}
+	host_remember(a, rec->conn_id, r->host);
+}
+
+/* ---- nesting ---- */
+
+static void emit(struct assembler *a, struct request *r)
+{
+	a->st.emitted++;
+	for (int i = 0; i < a->nsinks; i++)
+		a->sinks[i].on_request(a->sinks[i].ctx, r);
+}
+
+static struct kids *kids_get(struct assembler *a, uint64_t parent, uint64_t now)
+{
+	struct kids *k = u64map_get(&a->kids, parent);
+
+	if (k)
+		return k;
+	if (a->nkids >= a->o.max_children)
+		return NULL;
+	k = calloc(1, sizeof(*k));
+	if (!k)
+		return NULL;
+	k->since = now;
+	if (u64map_put(&a->kids, parent, k)) {
+		free(k);
+		return NULL;
+	}
+	return k;
+}
+
+static void span_request(struct assembler *a, const struct pt_span_rec *s, struct request *r)
+{
+	const char *name = s->span < PT_MAX_SPANS ? a->span_names[s->span] : "span";
+
+	memset(r, 0, sizeof(*r));
+	r->role = PT_ROLE_SPAN;
+	r->pid = s->pid;
+	r->tid = s->tid;
+	r->goid = s->goid;
+	r->is_go = s->flags & PT_F_GO;
+	memcpy(r->comm, s->comm, sizeof(r->comm));
+	r->comm[PT_COMM_LEN - 1] = 0;
+	r->parent_id = s->parent_id;
+	add_phase(r, strcmp(name, "render") ? PHASE_SPAN : PHASE_RENDER, name, s->start, s->end);
+	if (r->nphases) {
+		r->phases[0].io_ns = s->io_ns;
+		r->phases[0].io_in_span = s->nested_reqs > 0;
+		memcpy(r->phases[0].label, s->label, sizeof(r->phases[0].label));
+		r->phases[0].label[PT_LABEL_LEN - 1] = 0;
+	}
+	fix_span(r);
+}
+
+/* Hand a finished child to its parent, or emit it alone. Takes ownership. */
+static void route_child(struct assembler *a, struct request *r, uint64_t now)
+{
+	struct kids *k;
+
+	if (!r->parent_id || seen_has(&a->emitted_parents, r->parent_id)) {
+		if (r->parent_id)
+			a->st.orphans++;
+		emit(a, r);
+		free(r);
+		return;
+	}
+	k = kids_get(a, r->parent_id, now);
+	if (!k || k->nreq >= REQ_MAX_CHILDREN) {
+		a->st.children_overflow++;
+		emit(a, r);
+		free(r);
+		return;
+	}
+	k->reqs[k->nreq++] = r;
+	a->nkids++;
+}
+
+static void adopt(struct assembler *a, struct request *p)
+{
+	struct kids *k = u64map_del(&a->kids, p->req_id);
+
+	seen_add(&a->emitted_parents, p->req_id);
+	if (!k)
+		return;
+	for (int i = 0; i < k->nspan; i++) {
+		struct request tmp;
+
+		span_request(a, &k->spans[i], &tmp);
+		if (tmp.nphases && p->nphases < REQ_MAX_PHASES)
+			p->phases[p->nphases++] = tmp.phases[0];
+	}
+	for (int i = 0; i < k->nreq; i++) {
+		struct request *c = k->reqs[i];
+
+		if (p->nchildren < REQ_MAX_CHILDREN)
+			p->children[p->nchildren++] = c;
+		else
+			free_request(c), p->children_dropped++;
+		a->st.nested++;
+	}
+	a->nkids -= k->nreq + k->nspan;
+	free(k);
+	/* children by start time; spans that saw outbound requests start inside */
+	for (int i = 1; i < p->nchildren; i++) {
+		struct request *t = p->children[i];
+		int j = i - 1;
+
+		while (j >= 0 && p->children[j]->start_ns > t->start_ns) {
+			p->children[j + 1] = p->children[j];
+			j--;
+		}
+		p->children[j + 1] = t;
+	}
+	for (int i = 0; i < p->nphases; i++) {
+		struct phase *ph = &p->phases[i];
+
+		if (ph->id != PHASE_RENDER && ph->id != PHASE_SPAN)
+			continue;
+		for (int j = 0; j < p->nchildren; j++) {
+			uint64_t cs = p->children[j]->start_ns;
+
+			if (cs >= ph->start_ns && cs <= ph->start_ns + ph->dur_ns)
+				ph->io_in_span = true;
+		}
+	}
+	sort_phases(p);
+}
+
+static void process_req(struct assembler *a, struct pend *p)
+{
+	const struct pt_req_rec *rec = &p->req;
+	struct request *r;
+
+	if (seen_has(&a->idle_flushed, rec->req_id)) {
+		/* already reported when its connection went idle */
+		a->st.duplicates++;
+		return;
+	}
+	if (p->idle)
+		seen_add(&a->idle_flushed, rec->req_id);
+	r = malloc(sizeof(*r));
+	if (!r)
+		return;
+	assembler__build(rec, r);
+	attribute_dns(a, rec, r);
+	if (r->role == PT_ROLE_SERVER) {
+		adopt(a, r);
+		if (r->parent_id)	/* never: servers are top level */
+			r->parent_id = 0;
+	}
+	route_child(a, r, p->key);
+}
+
+static void process_dns(struct assembler *a, struct pend *p)
+{
+	struct dns_ent *e = &a->dns[a->dns_head];
+	struct request *r;
+
+	e->rec = p->dns;
+	e->rec.host[PT_HOST_LEN - 1] = 0;
+	e->valid = true;
+	e->dead = false;
+	e->used_by = 0;
+	a->dns_head = (a->dns_head + 1) % DNS_RING;
+	if (!p->dns.rc)
+		return;
+	/* a failed lookup is a failed request of its own */
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return;
+	r->role = PT_ROLE_CLIENT;
+	r->pid = p->dns.pid;
+	r->tid = p->dns.tid;
+	r->goid = p->dns.goid;
+	r->is_go = p->dns.flags & PT_F_GO;
+	memcpy(r->comm, p->dns.comm, sizeof(r->comm));
+	r->comm[PT_COMM_LEN - 1] = 0;
+	snprintf(r->host, sizeof(r->host), "%s", e->rec.host);
+	r->error = PT_ERR_DNS;
+	r->dns_failed = true;
+	r->dns_rc = p->dns.rc;
+	r->parent_id = p->dns.parent_id;
+	add_phase(r, PHASE_DNS, NULL, p->dns.start, p->dns.end);
+	fix_span(r);
+	route_child(a, r, p->key);
+}
+
+static void process_span(struct assembler *a, struct pend *p)
+{
+	struct kids *k;
+	struct request *r;
+
+	if (p->span.parent_id && !seen_has(&a->emitted_parents, p->span.parent_id)) {
+		k = kids_get(a, p->span.parent_id, p->key);
+		if (k && k->nspan < (int)(sizeof(k->spans) / sizeof(k->spans[0]))) {
+			k->spans[k->nspan++] = p->span;
+			a->nkids++;
+			return;
+		}
+		a->st.children_overflow++;
+	}
+	r = malloc(sizeof(*r));
+	if (!r)
+		return;
+	span_request(a, &p->span, r);
+	if (r->parent_id)
+		a->st.orphans++;
+	emit(a, r);
+	free(r);
+}
+
+static void process(struct assembler *a, struct pend *p)
+{
+	switch (p->type) {
+	case PT_REC_REQ: process_req(a, p); break;
+	case PT_REC_DNS: process_dns(a, p); break;
+	case PT_REC_SPAN: process_span(a, p); break;
+	}
+}
+
+/* Children whose parent did not come in time are emitted on their own. */
+static void expire_orphans(struct assembler *a, uint64_t now, bool all)
+{
+	size_t it = 0;
+	uint64_t k;
+	void *v;
+	uint64_t dead[64];
+	int nd = 0;
+
+	while (u64map_next(&a->kids, &it, &k, &v) && nd < 64) {
+		struct kids *kd = v;
+
+		if (all || now - kd->since > a->o.orphan_ns)
+			dead[nd++] = k;
+	}
+	for (int i = 0; i < nd; i++) {
+		struct kids *kd = u64map_del(&a->kids, dead[i]);
+
+		for (int j = 0; j < kd->nreq; j++) {
+			a->st.orphans++;
+			emit(a, kd->reqs[j]);
+			free_request(kd->reqs[j]);
+		}
+		for (int j = 0; j < kd->nspan; j++) {
+			struct request r;
+
+			span_request(a, &kd->spans[j], &r);
+			a->st.orphans++;
+			emit(a, &r);
+		}
+		a->nkids -= kd->nreq + kd->nspan;
+		free(kd);
+	}
+	if (all && a->kids.len)
+		expire_orphans(a, now, all);
+}
+
+void assembler__tick(struct assembler *a, uint64_t now)
+{
+	while (a->nheap && a->heap[0]->key + a->o.reorder_ns <= now) {
+		struct pend *p = heap_pop(a);
+
+		process(a, p);
+		free(p);
+	}
+	expire_orphans(a, now, false);
+}
+
+void assembler__flush(struct assembler *a)
+{
+	while (a->nheap) {
+		struct pend *p = heap_pop(a);
+
+		process(a, p);
+		free(p);
+	}
+	expire_orphans(a, 0, true);
+}
+
+void assembler__stats(const struct assembler *a, struct assembler_stats *st)
+{
+	int n = 0;
+
+	*st = a->st;
+	st->pending = a->nheap;
+	st->children_waiting = a->nkids;
+	for (int i = 0; i < DNS_RING; i++)
+		n += a->dns[i].valid && !a->dns[i].dead;
+	st->dns_cached = n;
+}

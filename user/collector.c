@@ -1,0 +1,407 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The event loop: the ring buffer is read on a 100 ms timer (the BPF side
+ * wakes us early only when a lot is queued), requests whose connection went
+ * quiet are flushed from the BPF connection table, and the assembler releases
+ * finished timelines to the sinks.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "assembler.h"
+#include "collector.h"
+#include "log.h"
+#include "phasetrace.skel.h"
+#include "probes.h"
+#include "targets.h"
+
+#define TICK_MS		100
+#define MAX_CBS		8
+#define MAX_PARENTS	256
+
+int64_t pt_mono_to_epoch_ns;
+
+struct fd_cb {
+	int fd;
+	collector_cb cb;
+	void *ctx;
+};
+
+struct collector {
+	struct collector_opts o;
+	struct probes *probes;
+	struct targets *targets;
+	struct assembler *asm_;
+	struct ring_buffer *rb;
+	int epfd, sigfd;
+	bool stop;
+	uint64_t events_read;
+	uint64_t idle_flushed;
+	struct fd_cb ticks[MAX_CBS];
+	int nticks;
+	struct fd_cb fds[MAX_CBS];
+	int nfds;
+	/* server requests just read: flush their children from BPF first */
+	uint64_t parents[MAX_PARENTS];
+	int nparents;
+	uint64_t last_drops[PT_STAT__MAX];
+};
+
+uint64_t mono_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static void calibrate_clock(void)
+{
+	struct timespec rt, m1, m2;
+
+	clock_gettime(CLOCK_MONOTONIC, &m1);
+	clock_gettime(CLOCK_REALTIME, &rt);
+	clock_gettime(CLOCK_MONOTONIC, &m2);
+	pt_mono_to_epoch_ns = (rt.tv_sec * 1000000000LL + rt.tv_nsec) -
+			      ((m1.tv_sec + m2.tv_sec) * 500000000LL + (m1.tv_nsec + m2.tv_nsec) / 2);
+}
+
+static int handle_event(void *ctx, void *data, size_t size)
+{
+	struct collector *c = ctx;
+	__u32 type;
+
+	if (size < sizeof(type))
+		return 0;
+	memcpy(&type, data, sizeof(type));
+	c->events_read++;
+	switch (type) {
+	case PT_REC_REQ: {
+		struct pt_req_rec r;
+
+		if (size < sizeof(r))
+			return 0;
+		memcpy(&r, data, sizeof(r));
+		assembler__add_req(c->asm_, &r, false);
+		if (r.role == PT_ROLE_SERVER && c->nparents < MAX_PARENTS)
+			c->parents[c->nparents++] = r.req_id;
+		break;
+	}
+	case PT_REC_DNS: {
+		struct pt_dns_rec r;
+
+		if (size < sizeof(r))
+			return 0;
+		memcpy(&r, data, sizeof(r));
+		assembler__add_dns(c->asm_, &r);
+		break;
+	}
+	case PT_REC_SPAN: {
+		struct pt_span_rec r;
+
+		if (size < sizeof(r))
+			return 0;
+		memcpy(&r, data, sizeof(r));
+		assembler__add_span(c->asm_, &r);
+		break;
+	}
+	case PT_REC_PROC: {
+		struct pt_proc_rec r;
+
+		if (size < sizeof(r))
+			return 0;
+		memcpy(&r, data, sizeof(r));
+		if (r.kind == PT_PROC_EXIT) {
+			assembler__proc_exit(c->asm_, r.pid);
+		} else {
+			uint64_t now = mono_now_ns();
+
+			targets__scan_pid(c->targets, r.pid);
+			if (r.kind == PT_PROC_EXEC) {
+				/* the dynamic loader maps libraries just after exec */
+				targets__rescan_later(c->targets, r.pid, now + 30000000ULL);
+				targets__rescan_later(c->targets, r.pid, now + 500000000ULL);
+			}
+		}
+		break;
+	}
+	}
+	return 0;
+}
+
+static bool has_parent(struct collector *c, uint64_t id)
+{
+	for (int i = 0; i < c->nparents; i++)
+		if (c->parents[i] == id)
+			return true;
+	return false;
+}
+
+/*
+ * Requests whose response went quiet for idle_ns (or whose server request
+ * already ended) are reported from the connection table; BPF reports them
+ * again when the next request starts, and the assembler drops that copy.
+ */
+static void flush_idle(struct collector *c, uint64_t now, bool all)
+{
+	int wfd = bpf_map__fd(probes__skel(c->probes)->maps.idle_watch);
+	int cfd = bpf_map__fd(probes__skel(c->probes)->maps.conns);
+	__u64 key, next, *prev = NULL;
+	struct pt_conn conn;
+	struct pt_idle w, w2;
+	__u64 del[256];
+	int ndel = 0;
+
+	while (bpf_map_get_next_key(wfd, prev, &next) == 0) {
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(wfd, &key, &w) || bpf_map_lookup_elem(cfd, &key, &conn))
+			continue;
+		if (conn.req.conn_id != w.conn_id || conn.req.req_seq != w.req_seq ||
+		    conn.state != PT_FSM_RESP)
+			continue;
+		if (!all && now - conn.last_io < c->o.idle_ns &&
+		    !(w.parent_id && has_parent(c, w.parent_id)))
+			continue;
+		conn.req.end_reason = PT_END_IDLE;
+		assembler__add_req(c->asm_, &conn.req, true);
+		c->idle_flushed++;
+		if (ndel < 256)
+			del[ndel++] = key;
+	}
+	for (int i = 0; i < ndel; i++) {
+		/* only if BPF did not move on meanwhile */
+		if (bpf_map_lookup_elem(wfd, &del[i], &w2) == 0)
+			bpf_map_delete_elem(wfd, &del[i]);
+	}
+	c->nparents = 0;
+}
+
+static void report_drops(struct collector *c, bool final)
+{
+	static const struct {
+		int idx;
+		const char *what;
+	} drops[] = {
+		{ PT_STAT_RB_DROP_REQ, "requests lost: ring buffer full" },
+		{ PT_STAT_RB_DROP_DNS, "lookups lost: ring buffer full" },
+		{ PT_STAT_RB_DROP_SPAN, "spans lost: ring buffer full" },
+		{ PT_STAT_RB_DROP_PROC, "process events lost: ring buffer full" },
+		{ PT_STAT_CONN_FULL, "connections not traced: connection table full" },
+		{ PT_STAT_THREAD_FULL, "thread contexts lost: thread table full" },
+		{ PT_STAT_SSL_FULL, "TLS sessions not traced: session table full" },
+	};
+	uint64_t st[PT_STAT__MAX];
+
+	if (probes__stats(c->probes, st))
+		return;
+	for (size_t i = 0; i < sizeof(drops) / sizeof(drops[0]); i++) {
+		uint64_t now = st[drops[i].idx], was = c->last_drops[drops[i].idx];
+
+		if (final && now)
+			pt_warn("%llu %s (in total)", (unsigned long long)now, drops[i].what);
+		else if (now > was)
+			pt_warn("%llu %s", (unsigned long long)(now - was), drops[i].what);
+		c->last_drops[drops[i].idx] = now;
+	}
+}
+
+int collector__new(const struct collector_opts *o, struct collector **out)
+{
+	struct probes_opts po = {
+		.pids = o->pids, .npids = o->npids, .comms = o->comms, .ncomms = o->ncomms,
+		.btf_path = o->btf_path, .max_conns = o->max_conns,
+	};
+	struct assembler_opts ao = {
+		.reorder_ns = 50000000ULL, .dns_gap_ns = 5000000000ULL,
+		.orphan_ns = 30000000000ULL,
+	};
+	struct collector *c = calloc(1, sizeof(*c));
+	struct epoll_event ev = { .events = EPOLLIN };
+	sigset_t mask;
+	int err;
+
+	if (!c)
+		return -ENOMEM;
+	c->o = *o;
+	if (!c->o.idle_ns)
+		c->o.idle_ns = 500000000ULL;
+	c->epfd = c->sigfd = -1;
+	calibrate_clock();
+
+	err = probes__open(&po, &c->probes);
+	if (err)
+		goto fail;
+	c->targets = targets__new(probes__skel(c->probes));
+	c->asm_ = assembler__new(&ao);
+	if (!c->targets || !c->asm_) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	targets__scan_system(c->targets);
+	targets__scan_all(c->targets, o->pids, o->npids);
+	{
+		int files, att, failed;
+
+		targets__counts(c->targets, &files, &att, &failed);
+		pt_info("uprobes: %d attached on %d binaries, %d failed", att, files, failed);
+	}
+	if (!o->npids && !o->ncomms)
+		pt_info("tracing every process");
+	c->rb = ring_buffer__new(bpf_map__fd(probes__skel(c->probes)->maps.rb), handle_event, c,
+				 NULL);
+	if (!c->rb) {
+		err = -errno;
+		pt_err("cannot read the BPF ring buffer: %s", strerror(-err));
+		goto fail;
+	}
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	c->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	c->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (c->sigfd < 0 || c->epfd < 0) {
+		err = -errno;
+		pt_err("cannot set up the event loop: %s", strerror(-err));
+		goto fail;
+	}
+	ev.data.fd = c->sigfd;
+	epoll_ctl(c->epfd, EPOLL_CTL_ADD, c->sigfd, &ev);
+	ev.data.fd = ring_buffer__epoll_fd(c->rb);
+	epoll_ctl(c->epfd, EPOLL_CTL_ADD, ev.data.fd, &ev);
+	*out = c;
+	return 0;
+fail:
+	collector__free(c);
+	return err;
+}
+
+void collector__free(struct collector *c)
+{
+	if (!c)
+		return;
+	ring_buffer__free(c->rb);
+	assembler__free(c->asm_);
+	targets__free(c->targets);
+	probes__free(c->probes);
+	if (c->epfd >= 0)
+		close(c->epfd);
+	if (c->sigfd >= 0)
+		close(c->sigfd);
+	free(c);
+}
+
+int collector__add_sink(struct collector *c, const struct sink *s)
+{
+	return assembler__add_sink(c->asm_, s);
+}
+
+int collector__on_tick(struct collector *c, collector_cb cb, void *ctx)
+{
+	if (c->nticks >= MAX_CBS)
+		return -E2BIG;
+	c->ticks[c->nticks++] = (struct fd_cb){ -1, cb, ctx };
+	return 0;
+}
+
+int collector__on_fd(struct collector *c, int fd, collector_cb cb, void *ctx)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
+
+	if (c->nfds >= MAX_CBS)
+		return -E2BIG;
+	if (epoll_ctl(c->epfd, EPOLL_CTL_ADD, fd, &ev))
+		return -errno;
+	c->fds[c->nfds++] = (struct fd_cb){ fd, cb, ctx };
+	return 0;
+}
+
+void collector__stop(struct collector *c)
+{
+	c->stop = true;
+}
+
+static void drain(struct collector *c, uint64_t now, bool all)
+{
+	ring_buffer__consume(c->rb);
+	flush_idle(c, now, all);
+	targets__tick(c->targets, now);
+	if (all)
+		assembler__flush(c->asm_);
+	else
+		assembler__tick(c->asm_, now);
+}
+
+int collector__run(struct collector *c)
+{
+	uint64_t start = mono_now_ns(), next_tick = start, next_drops = start + 1000000000ULL;
+	uint64_t end = c->o.duration_s > 0 ? start + (uint64_t)(c->o.duration_s * 1e9) : 0;
+
+	fprintf(stderr, "phasetrace: ready\n");
+	fflush(stderr);
+	while (!c->stop) {
+		struct epoll_event evs[8];
+		uint64_t now = mono_now_ns();
+		int timeout = next_tick > now ? (int)((next_tick - now) / 1000000) : 0;
+		int n = epoll_wait(c->epfd, evs, 8, timeout);
+
+		if (n < 0 && errno != EINTR)
+			break;
+		for (int i = 0; i < n; i++) {
+			int fd = evs[i].data.fd;
+
+			if (fd == c->sigfd) {
+				c->stop = true;
+			} else if (fd == ring_buffer__epoll_fd(c->rb)) {
+				ring_buffer__consume(c->rb);
+			} else {
+				for (int j = 0; j < c->nfds; j++)
+					if (c->fds[j].fd == fd)
+						c->fds[j].cb(c->fds[j].ctx, mono_now_ns());
+			}
+		}
+		now = mono_now_ns();
+		if (end && now >= end)
+			c->stop = true;
+		if (now >= next_tick || c->stop) {
+			next_tick = now + TICK_MS * 1000000ULL;
+			drain(c, now, c->stop);
+			for (int j = 0; j < c->nticks; j++)
+				c->ticks[j].cb(c->ticks[j].ctx, now);
+		}
+		if (now >= next_drops) {
+			next_drops = now + 1000000000ULL;
+			report_drops(c, false);
+		}
+	}
+	report_drops(c, true);
+	return 0;
+}
+
+void collector__stats(struct collector *c, struct collector_stats *st)
+{
+	struct assembler_stats as;
+
+	memset(st, 0, sizeof(*st));
+	st->events_read = c->events_read;
+	probes__stats(c->probes, st->bpf);
+	targets__counts(c->targets, &st->files, &st->uprobes, &st->uprobes_failed);
+	st->tracepoints = probes__nr_attached(c->probes);
+	assembler__stats(c->asm_, &as);
+	st->pending = as.pending;
+	st->children_waiting = as.children_waiting;
+	st->dns_cached = as.dns_cached;
+	st->idle_flushed = c->idle_flushed;
+	st->duplicates = as.duplicates;
+	st->orphans = as.orphans;
+}

@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The collector: owns the BPF object, the probe targets, the ring-buffer
+ * reader and the assembler, and runs the event loop that ties them to the
+ * outputs of a command (trace, top, serve).
+ */
+#ifndef PT_COLLECTOR_H
+#define PT_COLLECTOR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "phasetrace.h"
+#include "sink.h"
+
+#define MAX_PID_FILTERS 64
+
+struct collector_opts {
+	pid_t pids[MAX_PID_FILTERS];
+	int npids;
+	char comms[PT_MAX_COMM_FILTERS][PT_COMM_LEN];
+	int ncomms;
+	double duration_s;	/* 0: until interrupted */
+	const char *btf_path;
+	uint64_t idle_ns;	/* flush a response after this much silence */
+	uint32_t max_conns;
+};
+
+struct collector;
+
+/* Loads and attaches everything; prints one message and returns -errno on failure. */
+int collector__new(const struct collector_opts *o, struct collector **out);
+void collector__free(struct collector *c);
+int collector__add_sink(struct collector *c, const struct sink *s);
+/* Called every tick_ms with CLOCK_MONOTONIC now; and when fd is readable. */
+typedef void (*collector_cb)(void *ctx, uint64_t now);
+int collector__on_tick(struct collector *c, collector_cb cb, void *ctx);
+int collector__on_fd(struct collector *c, int fd, collector_cb cb, void *ctx);
+/* Run until SIGINT/SIGTERM, the duration, or collector__stop(). Returns 0. */
+int collector__run(struct collector *c);
+void collector__stop(struct collector *c);
+
+/* Self statistics for outputs (metrics, top header, exit summary). */
+struct collector_stats {
+	uint64_t events_read;
+	uint64_t bpf[PT_STAT__MAX];
+	int files, uprobes, uprobes_failed, tracepoints;
+	uint32_t pending, children_waiting, dns_cached;
+	uint64_t idle_flushed, duplicates, orphans;
+};
+void collector__stats(struct collector *c, struct collector_stats *st);
+
+uint64_t mono_now_ns(void);
+
+#endif

@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* `trace` outputs: JSON lines and the human waterfall, as sinks. */
+#ifndef PT_OUTPUT_H
+#define PT_OUTPUT_H
+
+#include <stdio.h>
+#include "sink.h"
+
+/* One JSON object per line (docs/json.md). Appends to buf; returns length. */
+size_t json_format(const struct request *r, char *buf, size_t len);
+
+struct output;
+struct output *output__new(FILE *f, bool json, bool color, int width);
+void output__free(struct output *o);
+struct sink output__sink(struct output *o);
+
+#endif

@@ -1,0 +1,179 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* Loading the BPF object and attaching the kernel hooks; see probes.h. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+
+#include "log.h"
+#include "phasetrace.skel.h"
+#include "probes.h"
+
+struct probes {
+	struct phasetrace_bpf *skel;
+	struct bpf_link *links[16];
+	int nlinks;
+};
+
+/* Does the kernel's BTF know this type / enum value? */
+static bool btf_has_type(const struct btf *btf, const char *name, int kind)
+{
+	return btf && btf__find_by_name_kind(btf, name, kind) > 0;
+}
+
+static bool btf_has_enum_value(const struct btf *btf, const char *enum_name, const char *val)
+{
+	int id = btf ? btf__find_by_name_kind(btf, enum_name, BTF_KIND_ENUM) : -1;
+	const struct btf_type *t;
+	const struct btf_enum *e;
+
+	if (id <= 0)
+		return false;
+	t = btf__type_by_id(btf, id);
+	e = btf_enum(t);
+	for (int i = 0; i < btf_vlen(t); i++, e++)
+		if (!strcmp(btf__name_by_offset(btf, e->name_off), val))
+			return true;
+	return false;
+}
+
+static int attach_tp(struct probes *p, struct bpf_program *prog, const char *what)
+{
+	struct bpf_link *l = bpf_program__attach(prog);
+
+	if (!l) {
+		int err = -errno;
+
+		pt_err("cannot attach to the kernel tracepoint %s: %s", what, strerror(-err));
+		return err;
+	}
+	p->links[p->nlinks++] = l;
+	pt_info("attached tracepoint %s", what);
+	return 0;
+}
+
+int probes__open(const struct probes_opts *o, struct probes **out)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, oo, .btf_custom_path = o->btf_path);
+	struct probes *p = calloc(1, sizeof(*p));
+	struct btf *vmlinux = NULL;
+	struct bpf_program *prog;
+	int err;
+
+	if (!p)
+		return -ENOMEM;
+	vmlinux = o->btf_path ? btf__parse(o->btf_path, NULL) : btf__load_vmlinux_btf();
+	if (!vmlinux) {
+		pt_err("cannot read the kernel's BTF type information (%s): phasetrace needs a "
+		       "kernel built with CONFIG_DEBUG_INFO_BTF=y, Linux 5.8 or newer",
+		       o->btf_path ? o->btf_path : "/sys/kernel/btf/vmlinux");
+		err = -ENOENT;
+		goto fail;
+	}
+	if (!btf_has_type(vmlinux, "btf_trace_sock_send_length", BTF_KIND_TYPEDEF) ||
+	    !btf_has_type(vmlinux, "btf_trace_inet_sock_set_state", BTF_KIND_TYPEDEF)) {
+		pt_err("this kernel lacks the sock:sock_send_length / sock:inet_sock_set_state "
+		       "tracepoints (added in Linux 6.3); phasetrace cannot see socket I/O here");
+		err = -EOPNOTSUPP;
+		goto fail;
+	}
+
+	p->skel = phasetrace_bpf__open_opts(&oo);
+	if (!p->skel) {
+		err = -errno;
+		pt_err("cannot open the BPF object: %s", strerror(-err));
+		goto fail;
+	}
+	p->skel->rodata->self_tgid = getpid();
+	p->skel->rodata->has_pid_filter = o->npids > 0;
+	p->skel->rodata->n_comm_filters = o->ncomms;
+	for (int i = 0; i < o->ncomms && i < PT_MAX_COMM_FILTERS; i++)
+		memcpy((char *)p->skel->rodata->comm_filters[i], o->comms[i], PT_COMM_LEN);
+	p->skel->rodata->has_task_pt_regs =
+		btf_has_enum_value(vmlinux, "bpf_func_id", "BPF_FUNC_task_pt_regs");
+	pt_info("kernel: bpf_task_pt_regs %s (HTTP request/status lines of plaintext I/O)",
+		p->skel->rodata->has_task_pt_regs ? "available" : "missing: not parsed");
+	if (o->max_conns) {
+		bpf_map__set_max_entries(p->skel->maps.conns, o->max_conns);
+		bpf_map__set_max_entries(p->skel->maps.idle_watch, o->max_conns);
+	}
+	/* uprobes are attached per binary by targets.c */
+	bpf_object__for_each_program(prog, p->skel->obj)
+		bpf_program__set_autoattach(prog, false);
+
+	err = phasetrace_bpf__load(p->skel);
+	if (err) {
+		pt_err("cannot load the BPF programs into this kernel: %s%s", strerror(-err),
+		       pt_verbose ? "" : " (run with -v for the verifier log)");
+		goto fail;
+	}
+	for (int i = 0; i < o->npids; i++) {
+		__u32 pid = o->pids[i];
+		__u8 one = 1;
+
+		bpf_map__update_elem(p->skel->maps.pid_filter, &pid, sizeof(pid), &one,
+				     sizeof(one), BPF_ANY);
+	}
+	if ((err = attach_tp(p, p->skel->progs.inet_sock_set_state_btf,
+			     "sock:inet_sock_set_state")) ||
+	    (err = attach_tp(p, p->skel->progs.sock_send_length_btf, "sock:sock_send_length")) ||
+	    (err = attach_tp(p, p->skel->progs.sock_recv_length_btf, "sock:sock_recv_length")) ||
+	    (err = attach_tp(p, p->skel->progs.sched_process_exec_btf,
+			     "sched:sched_process_exec")) ||
+	    (err = attach_tp(p, p->skel->progs.sched_process_exit_btf,
+			     "sched:sched_process_exit")))
+		goto fail;
+	btf__free(vmlinux);
+	*out = p;
+	return 0;
+fail:
+	btf__free(vmlinux);
+	probes__free(p);
+	return err;
+}
+
+void probes__free(struct probes *p)
+{
+	if (!p)
+		return;
+	for (int i = 0; i < p->nlinks; i++)
+		bpf_link__destroy(p->links[i]);
+	phasetrace_bpf__destroy(p->skel);
+	free(p);
+}
+
+struct phasetrace_bpf *probes__skel(struct probes *p)
+{
+	return p->skel;
+}
+
+int probes__nr_attached(struct probes *p)
+{
+	return p->nlinks;
+}
+
+int probes__stats(struct probes *p, uint64_t out[PT_STAT__MAX])
+{
+	int ncpu = libbpf_num_possible_cpus();
+	uint64_t *vals;
+	int fd = bpf_map__fd(p->skel->maps.stats);
+
+	if (ncpu <= 0)
+		return -EINVAL;
+	vals = calloc(ncpu, sizeof(*vals));
+	if (!vals)
+		return -ENOMEM;
+	for (__u32 k = 0; k < PT_STAT__MAX; k++) {
+		out[k] = 0;
+		if (bpf_map_lookup_elem(fd, &k, vals))
+			continue;
+		for (int c = 0; c < ncpu; c++)
+			out[k] += vals[c];
+	}
+	free(vals);
+	return 0;
+}

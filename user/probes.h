@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The BPF object's lifecycle and the kernel-side hooks: open, set tunables,
+ * probe kernel features, load, attach tracepoints. Uprobes on binaries are
+ * targets.c's job.
+ */
+#ifndef PT_PROBES_H
+#define PT_PROBES_H
+
+#include <stdint.h>
+#include <sys/types.h>
+#include "phasetrace.h"
+
+struct phasetrace_bpf;
+
+struct probes_opts {
+	const pid_t *pids;
+	int npids;
+	const char (*comms)[PT_COMM_LEN];
+	int ncomms;
+	const char *btf_path;	/* custom vmlinux BTF, NULL for the kernel's */
+	uint32_t max_conns;	/* 0: default */
+};
+
+struct probes;
+
+/* Prints one message for the operator on failure; returns 0 or -errno. */
+int probes__open(const struct probes_opts *o, struct probes **out);
+void probes__free(struct probes *p);
+struct phasetrace_bpf *probes__skel(struct probes *p);
+/* Sum of the per-CPU counters. */
+int probes__stats(struct probes *p, uint64_t out[PT_STAT__MAX]);
+int probes__nr_attached(struct probes *p);
+
+#endif

@@ -1,0 +1,320 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* Finding binaries and attaching uprobes to them; see targets.h. */
+#include <dirent.h>
+#include <errno.h>
+#include <fnmatch.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <bpf/libbpf.h>
+
+#include "elf_syms.h"
+#include "log.h"
+#include "phasetrace.skel.h"
+#include "targets.h"
+
+#define MAX_FILES	4096
+#define MAX_RESCANS	256
+
+struct probe_def {
+	const char *sym;
+	const char *entry;	/* program names in the skeleton, NULL for none */
+	const char *ret;
+};
+
+/* A set applies to a file that defines its first symbol. */
+struct probe_set {
+	const char *what;
+	const struct probe_def *defs;
+	int ndefs;
+};
+
+static const struct probe_def openssl_defs[] = {
+	{ "SSL_do_handshake", "ssl_handshake_entry", "tls_ret" },
+	{ "SSL_connect", "ssl_handshake_entry", "tls_ret" },
+	{ "SSL_accept", "ssl_handshake_entry", "tls_ret" },
+	{ "SSL_read", "ssl_read_entry", "tls_ret" },
+	{ "SSL_read_ex", "ssl_read_ex_entry", "tls_ret" },
+	{ "SSL_write", "ssl_write_entry", "tls_ret" },
+	{ "SSL_write_ex", "ssl_write_ex_entry", "tls_ret" },
+};
+
+static const struct probe_def gnutls_defs[] = {
+	{ "gnutls_handshake", "gnutls_handshake_entry", "tls_ret" },
+	{ "gnutls_record_recv", "gnutls_recv_entry", "tls_ret" },
+	{ "gnutls_record_send", "gnutls_send_entry", "tls_ret" },
+};
+
+static const struct probe_def libc_defs[] = {
+	{ "getaddrinfo", "getaddrinfo_entry", "getaddrinfo_ret" },
+	{ "gethostbyname", "gethostbyname_entry", "gethostbyname_ret" },
+	{ "gethostbyname2", "gethostbyname_entry", "gethostbyname_ret" },
+	{ "gethostbyname_r", "gethostbyname_r_entry", "gethostbyname_r_ret" },
+	{ "gethostbyname2_r", "gethostbyname2_r_entry", "gethostbyname_r_ret" },
+};
+
+static const struct probe_def dlopen_defs[] = {
+	{ "dlopen", NULL, "dlopen_ret" },
+};
+
+#define SET(w, d) { w, d, sizeof(d) / sizeof(d[0]) }
+static const struct probe_set sets[] = {
+	SET("openssl", openssl_defs),
+	SET("gnutls", gnutls_defs),
+	SET("libc resolver", libc_defs),
+	SET("dlopen", dlopen_defs),
+};
+
+/* File names worth opening: the libraries above, wherever they live. */
+static const char *const lib_patterns[] = {
+	"libc.so*", "libc-2.*.so", "libc.musl*", "ld-musl*", "libssl.so*", "libgnutls.so*",
+	"libdl.so*", "libdl-2.*.so",
+};
+
+struct file_ent {
+	dev_t dev;
+	ino_t ino;
+};
+
+struct rescan {
+	pid_t pid;
+	uint64_t when;
+};
+
+struct targets {
+	struct phasetrace_bpf *skel;
+	struct file_ent files[MAX_FILES];
+	int nfiles;
+	struct bpf_link **links;
+	int nlinks, caplinks;
+	int nfailed;
+	struct rescan rescans[MAX_RESCANS];
+	int nrescans;
+};
+
+struct targets *targets__new(struct phasetrace_bpf *skel)
+{
+	struct targets *t = calloc(1, sizeof(*t));
+
+	if (t)
+		t->skel = skel;
+	return t;
+}
+
+void targets__free(struct targets *t)
+{
+	if (!t)
+		return;
+	for (int i = 0; i < t->nlinks; i++)
+		bpf_link__destroy(t->links[i]);
+	free(t->links);
+	free(t);
+}
+
+void targets__counts(const struct targets *t, int *files, int *attached, int *failed)
+{
+	*files = t->nfiles;
+	*attached = t->nlinks;
+	*failed = t->nfailed;
+}
+
+static bool seen_file(struct targets *t, const struct stat *st)
+{
+	for (int i = 0; i < t->nfiles; i++)
+		if (t->files[i].dev == st->st_dev && t->files[i].ino == st->st_ino)
+			return true;
+	if (t->nfiles < MAX_FILES) {
+		t->files[t->nfiles].dev = st->st_dev;
+		t->files[t->nfiles].ino = st->st_ino;
+		t->nfiles++;
+	}
+	return false;
+}
+
+static int add_link(struct targets *t, struct bpf_link *l)
+{
+	if (t->nlinks == t->caplinks) {
+		int cap = t->caplinks ? t->caplinks * 2 : 64;
+		struct bpf_link **n = realloc(t->links, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		t->links = n;
+		t->caplinks = cap;
+	}
+	t->links[t->nlinks++] = l;
+	return 0;
+}
+
+static int attach_one(struct targets *t, const char *path, const char *prog_name, bool ret,
+		      uint64_t off, const char *sym)
+{
+	struct bpf_program *prog = bpf_object__find_program_by_name(t->skel->obj, prog_name);
+	LIBBPF_OPTS(bpf_uprobe_opts, uo, .retprobe = ret);
+	struct bpf_link *l;
+
+	if (!prog)
+		return -ENOENT;
+	l = bpf_program__attach_uprobe_opts(prog, -1, path, off, &uo);
+	if (!l) {
+		int err = -errno;
+
+		t->nfailed++;
+		pt_info("cannot attach %s to %s in %s: %s", prog_name, sym, path, strerror(-err));
+		return err;
+	}
+	return add_link(t, l);
+}
+
+/* Attach every set whose key symbol this file defines. */
+static void attach_file(struct targets *t, const char *path)
+{
+	struct elf_syms *es = elf_syms__open(path);
+	int before = t->nlinks;
+
+	if (!es)
+		return;
+	for (size_t s = 0; s < sizeof(sets) / sizeof(sets[0]); s++) {
+		const struct probe_set *set = &sets[s];
+		struct elf_sym sym;
+
+		if (elf_syms__find(es, set->defs[0].sym, &sym))
+			continue;
+		for (int d = 0; d < set->ndefs; d++) {
+			const struct probe_def *def = &set->defs[d];
+
+			if (d && elf_syms__find(es, def->sym, &sym))
+				continue;
+			if (def->entry)
+				attach_one(t, path, def->entry, false, sym.file_off, def->sym);
+			if (def->ret)
+				attach_one(t, path, def->ret, true, sym.file_off, def->sym);
+		}
+		pt_info("%s: %s probes attached", path, set->what);
+	}
+	(void)before;
+	elf_syms__free(es);
+}
+
+static bool interesting_lib(const char *path)
+{
+	const char *base = strrchr(path, '/');
+
+	base = base ? base + 1 : path;
+	for (size_t i = 0; i < sizeof(lib_patterns) / sizeof(lib_patterns[0]); i++)
+		if (!fnmatch(lib_patterns[i], base, 0))
+			return true;
+	return false;
+}
+
+static void consider(struct targets *t, const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) || !S_ISREG(st.st_mode) || seen_file(t, &st))
+		return;
+	attach_file(t, path);
+}
+
+int targets__scan_system(struct targets *t)
+{
+	static const char *const dirs[] = {
+		"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib/aarch64-linux-gnu",
+		"/usr/lib/aarch64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib",
+		"/usr/local/lib",
+	};
+
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		DIR *d = opendir(dirs[i]);
+		struct dirent *de;
+
+		if (!d)
+			continue;
+		while ((de = readdir(d))) {
+			char path[PATH_MAX];
+
+			if (!interesting_lib(de->d_name))
+				continue;
+			snprintf(path, sizeof(path), "%s/%s", dirs[i], de->d_name);
+			consider(t, path);
+		}
+		closedir(d);
+	}
+	return 0;
+}
+
+int targets__scan_pid(struct targets *t, pid_t pid)
+{
+	char path[PATH_MAX], line[PATH_MAX + 256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
+	consider(t, path);
+	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		char *file = strchr(line, '/');
+		char *nl;
+
+		if (!file || (!strstr(line, " r-xp ") && !strstr(line, " r--p ")))
+			continue;
+		nl = strchr(file, '\n');
+		if (nl)
+			*nl = 0;
+		if (!interesting_lib(file))
+			continue;
+		/* through the process's root: right inode in containers too */
+		snprintf(path, sizeof(path), "/proc/%d/root%s", pid, file);
+		consider(t, path);
+	}
+	fclose(f);
+	return 0;
+}
+
+int targets__scan_all(struct targets *t, const pid_t *pids, int npids)
+{
+	DIR *d;
+	struct dirent *de;
+
+	if (npids) {
+		for (int i = 0; i < npids; i++)
+			targets__scan_pid(t, pids[i]);
+		return 0;
+	}
+	d = opendir("/proc");
+	if (!d)
+		return -errno;
+	while ((de = readdir(d))) {
+		char *end;
+		long pid = strtol(de->d_name, &end, 10);
+
+		if (*end || pid <= 0 || pid == getpid())
+			continue;
+		targets__scan_pid(t, pid);
+	}
+	closedir(d);
+	return 0;
+}
+
+void targets__rescan_later(struct targets *t, pid_t pid, uint64_t when)
+{
+	if (t->nrescans < MAX_RESCANS)
+		t->rescans[t->nrescans++] = (struct rescan){ pid, when };
+}
+
+void targets__tick(struct targets *t, uint64_t now)
+{
+	for (int i = 0; i < t->nrescans;) {
+		if (t->rescans[i].when <= now) {
+			targets__scan_pid(t, t->rescans[i].pid);
+			t->rescans[i] = t->rescans[--t->nrescans];
+		} else {
+			i++;
+		}
+	}
+}
