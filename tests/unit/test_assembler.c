@@ -1,0 +1,417 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The request assembler fed with recorded event sequences (no BPF, no root):
+ * out-of-order delivery, missing events, fd/connection reuse, pid reuse,
+ * keep-alive, lookups on helper threads, nesting.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <cmocka.h>
+
+#include "assembler.h"
+
+#define MS 1000000ULL
+#define T0 (1000 * MS)	/* an arbitrary monotonic origin */
+
+static struct request got[64];
+static int ngot;
+
+static void collect(void *ctx, const struct request *r)
+{
+	if (ngot < 64) {
+		got[ngot] = *r;
+		/* children are owned by the assembler: keep shallow copies */
+		for (int i = 0; i < r->nchildren; i++) {
+			struct request *c = malloc(sizeof(*c));
+
+			*c = *r->children[i];
+			got[ngot].children[i] = c;
+		}
+		ngot++;
+	}
+}
+
+static struct assembler *new_asm(void)
+{
+	struct assembler_opts o = {
+		.reorder_ns = 50 * MS, .dns_gap_ns = 5000 * MS, .orphan_ns = 30000 * MS,
+	};
+	struct assembler *a = assembler__new(&o);
+	struct sink s = { .name = "test", .on_request = collect };
+
+	assert_non_null(a);
+	assembler__add_sink(a, &s);
+	for (int i = 0; i < ngot; i++)
+		for (int j = 0; j < got[i].nchildren; j++)
+			free(got[i].children[j]);
+	ngot = 0;
+	return a;
+}
+
+static void set_ip4(struct pt_addr *a, const char *ip, int port)
+{
+	a->family = AF_INET;
+	a->port = port;
+	inet_pton(AF_INET, ip, a->addr);
+}
+
+static struct pt_dns_rec dns(uint32_t pid, uint32_t tid, const char *host, const char *ip,
+			     uint64_t start, uint64_t end)
+{
+	struct pt_dns_rec d = { .type = PT_REC_DNS, .pid = pid, .tid = tid, .start = start,
+				.end = end, .naddr = 1 };
+
+	snprintf(d.host, sizeof(d.host), "%s", host);
+	snprintf(d.comm, sizeof(d.comm), "client");
+	d.addrs[0].family = AF_INET;
+	inet_pton(AF_INET, ip, d.addrs[0].addr);
+	return d;
+}
+
+/* A client request: connect (if first) then send, ttfb, recv. */
+static struct pt_req_rec creq(uint32_t pid, uint64_t conn, uint64_t id, uint32_t seq,
+			      const char *ip, uint64_t t)
+{
+	struct pt_req_rec r = { .type = PT_REC_REQ, .pid = pid, .tid = pid, .role = PT_ROLE_CLIENT,
+				.conn_id = conn, .req_id = id, .req_seq = seq };
+
+	snprintf(r.comm, sizeof(r.comm), "client");
+	set_ip4(&r.peer, ip, 443);
+	set_ip4(&r.local, "127.0.0.1", 40000);
+	if (seq == 0) {
+		r.flags |= PT_F_CONNECT;
+		r.connect_start = t;
+		r.connect_end = t + 1 * MS;
+		t += 1 * MS;
+	}
+	r.req_first = r.req_last = t + 1 * MS;
+	r.resp_first = t + 101 * MS;
+	r.resp_last = t + 102 * MS;
+	return r;
+}
+
+static const struct phase *ph(const struct request *r, enum phase_id id)
+{
+	return request_phase(r, id);
+}
+
+static void test_dns_attributed_from_helper_thread(void **state)
+{
+	struct assembler *a = new_asm();
+	struct pt_dns_rec d = dns(100, 101 /* helper thread */, "api.test", "10.0.0.7", T0,
+				  T0 + 150 * MS);
+	struct pt_req_rec r = creq(100, 1, 11, 0, "10.0.0.7", T0 + 151 * MS);
+
+	assembler__add_dns(a, &d);
+	assembler__add_req(a, &r, false);
+	assembler__flush(a);
+	assert_int_equal(ngot, 1);
+	assert_string_equal(got[0].host, "api.test");
+	assert_non_null(ph(&got[0], PHASE_DNS));
+	assert_int_equal(ph(&got[0], PHASE_DNS)->dur_ns, 150 * MS);
+	assert_int_equal(got[0].start_ns, T0);
+	assert_int_equal(ph(&got[0], PHASE_CONNECT)->dur_ns, 1 * MS);
+	assert_int_equal(ph(&got[0], PHASE_TTFB)->dur_ns, 100 * MS);
+	assembler__free(a);
+}
+
+static void test_out_of_order_delivery(void **state)
+{
+	struct assembler *a = new_asm();
+	struct pt_dns_rec d = dns(100, 100, "api.test", "10.0.0.7", T0, T0 + 20 * MS);
+	struct pt_req_rec r = creq(100, 1, 11, 0, "10.0.0.7", T0 + 21 * MS);
+
+	/* the request's record is read before the lookup's (another CPU) */
+	assembler__add_req(a, &r, false);
+	assembler__add_dns(a, &d);
+	assembler__tick(a, T0 + 1000 * MS);
+	assert_int_equal(ngot, 1);
+	assert_non_null(ph(&got[0], PHASE_DNS));
+	assert_string_equal(got[0].host, "api.test");
+	assembler__free(a);
+}
+
+static void test_reorder_window_holds_records(void **state)
+{
+	struct assembler *a = new_asm();
+	struct pt_req_rec r = creq(100, 1, 11, 0, "10.0.0.7", T0);
+
+	assembler__add_req(a, &r, false);
+	assembler__tick(a, r.resp_last + 10 * MS);	/* inside the window */
+	assert_int_equal(ngot, 0);
+	assembler__tick(a, r.resp_last + 60 * MS);
+	assert_int_equal(ngot, 1);
+	assembler__free(a);
+}
+
+static void test_keep_alive(void **state)
+{
+	struct assembler *a = new_asm();
+	struct pt_dns_rec d = dns(100, 100, "api.test", "10.0.0.7", T0, T0 + 5 * MS);
+	struct pt_req_rec r0 = creq(100, 1, 11, 0, "10.0.0.7", T0 + 6 * MS);
+	struct pt_req_rec r1 = creq(100, 1, 12, 1, "10.0.0.7", T0 + 300 * MS);
+	struct pt_req_rec r2 = creq(100, 1, 13, 2, "10.0.0.7", T0 + 600 * MS);
+
+	assembler__add_dns(a, &d);
+	assembler__add_req(a, &r0, false);
+	assembler__add_req(a, &r1, false);
+	assembler__add_req(a, &r2, false);
+	assembler__flush(a);
+	assert_int_equal(ngot, 3);
+	assert_non_null(ph(&got[0], PHASE_DNS));
+	assert_non_null(ph(&got[0], PHASE_CONNECT));
+	for (int i = 1; i < 3; i++) {
+		assert_null(ph(&got[i], PHASE_DNS));
+		assert_null(ph(&got[i], PHASE_CONNECT));
+		assert_non_null(ph(&got[i], PHASE_TTFB));
+		assert_int_equal(ph(&got[i], PHASE_TTFB)->dur_ns, 100 * MS);
+		/* the host stays with the connection */
+		assert_string_equal(got[i].host, "api.test");
+	}
+	assembler__free(a);
+}
+
+static void test_connection_reuse_gets_fresh_state(void **state)
+{
+	/* same process closes a connection and opens another (same fd number,
+	 * different peer): nothing of the first leaks into the second */
+	struct assembler *a = new_asm();
+	struct pt_dns_rec d1 = dns(100, 100, "one.test", "10.0.0.1", T0, T0 + 5 * MS);
+	struct pt_req_rec r1 = creq(100, 1, 11, 0, "10.0.0.1", T0 + 6 * MS);
+	struct pt_dns_rec d2 = dns(100, 100, "two.test", "10.0.0.2", T0 + 200 * MS,
+				   T0 + 230 * MS);
+	struct pt_req_rec r2 = creq(100, 2, 21, 0, "10.0.0.2", T0 + 231 * MS);
+
+	assembler__add_dns(a, &d1);
+	assembler__add_req(a, &r1, false);
+	assembler__add_dns(a, &d2);
+	assembler__add_req(a, &r2, false);
+	assembler__flush(a);
+	assert_int_equal(ngot, 2);
+	assert_string_equal(got[1].host, "two.test");
+	assert_int_equal(ph(&got[1], PHASE_DNS)->dur_ns, 30 * MS);
+	assembler__free(a);
+}
+
+static void test_pid_reuse(void **state)
+{
+	/* a lookup of an exited process must not be given to a new process
+	 * that got the same pid */
+	struct assembler *a = new_asm();
+	struct pt_dns_rec d = dns(100, 100, "old.test", "10.0.0.7", T0, T0 + 5 * MS);
+	struct pt_req_rec r = creq(100, 1, 11, 0, "10.0.0.7", T0 + 500 * MS);
+
+	assembler__add_dns(a, &d);
+	assembler__tick(a, T0 + 100 * MS);	/* processed */
+	assembler__proc_exit(a, 100);
+	assembler__add_req(a, &r, false);
+	assembler__flush(a);
+	assert_int_equal(ngot, 1);
+	assert_null(ph(&got[0], PHASE_DNS));
+	assert_string_equal(got[0].host, "");
+	assembler__free(a);
+}
+
+static void test_lookup_of_other_process_ignored(void **state)
+{
+	struct assembler *a = new_asm();
+	struct pt_dns_rec d = dns(200, 200, "other.test", "10.0.0.7", T0, T0 + 5 * MS);
+	struct pt_req_rec r = creq(100, 1, 11, 0, "10.0.0.7", T0 + 10 * MS);
+
+	assembler__add_dns(a, &d);
+	assembler__add_req(a, &r, false);
+	assembler__flush(a);
+	assert_null(ph(&got[0], PHASE_DNS));
+	assembler__free(a);
+}
+
+static void test_missing_events(void **state)
+{
+	/* no response was seen (lost, or the peer closed): the request still
+	 * comes out with what is known and an error */
+	struct assembler *a = new_asm();
+	struct pt_req_rec r = creq(100, 1, 11, 0, "10.0.0.7", T0);
+
+	r.resp_first = r.resp_last = 0;
+	r.flags |= PT_F_NO_RESP;
+	r.end_reason = PT_END_CLOSE;
+	assembler__add_req(a, &r, false);
+	/* and a request whose connect we never saw (tracer started later) */
+	struct pt_req_rec m = creq(100, 2, 12, 3, "10.0.0.8", T0 + 10 * MS);
+
+	assembler__add_req(a, &m, false);
+	assembler__flush(a);
+	assert_int_equal(ngot, 2);
+	assert_int_equal(got[0].error, PT_ERR_NO_RESPONSE);
+	assert_null(ph(&got[0], PHASE_TTFB));
+	assert_null(ph(&got[1], PHASE_CONNECT));
+	assert_non_null(ph(&got[1], PHASE_TTFB));
+	assembler__free(a);
+}
+
+static void test_connect_refused(void **state)
+{
+	struct assembler *a = new_asm();
+	struct pt_req_rec r = creq(100, 1, 11, 0, "127.0.0.1", T0);
+
+	r.req_first = r.req_last = r.resp_first = r.resp_last = 0;
+	r.error = PT_ERR_REFUSED;
+	r.end_reason = PT_END_ERROR;
+	assembler__add_req(a, &r, false);
+	assembler__flush(a);
+	assert_int_equal(ngot, 1);
+	assert_int_equal(got[0].error, PT_ERR_REFUSED);
+	assert_int_equal(got[0].nphases, 1);
+	assert_string_equal(err_name(got[0].error), "refused");
+	assembler__free(a);
+}
+
+static void test_failed_lookup_is_a_request(void **state)
+{
+	struct assembler *a = new_asm();
+	struct pt_dns_rec d = dns(100, 100, "nx.test", "0.0.0.0", T0, T0 + 40 * MS);
+
+	d.rc = -2;	/* EAI_NONAME */
+	d.naddr = 0;
+	assembler__add_dns(a, &d);
+	assembler__flush(a);
+	assert_int_equal(ngot, 1);
+	assert_int_equal(got[0].error, PT_ERR_DNS);
+	assert_string_equal(got[0].host, "nx.test");
+	assert_int_equal(ph(&got[0], PHASE_DNS)->dur_ns, 40 * MS);
+	assembler__free(a);
+}
+
+static struct pt_req_rec sreq(uint32_t pid, uint32_t tid, uint64_t conn, uint64_t id,
+			      uint64_t t, uint64_t ttfb)
+{
+	struct pt_req_rec r = { .type = PT_REC_REQ, .pid = pid, .tid = tid, .role = PT_ROLE_SERVER,
+				.conn_id = conn, .req_id = id };
+
+	snprintf(r.comm, sizeof(r.comm), "server");
+	set_ip4(&r.peer, "127.0.0.1", 50000);
+	set_ip4(&r.local, "127.0.0.1", 8080);
+	r.req_first = r.req_last = t;
+	r.resp_first = t + ttfb;
+	r.resp_last = t + ttfb + 1 * MS;
+	return r;
+}
+
+static void test_nesting_concurrent(void **state)
+{
+	/* two server requests on two threads, each with one outbound call and
+	 * a render span: children go to the right parent whatever the order */
+	struct assembler *a = new_asm();
+	struct pt_req_rec s1 = sreq(300, 301, 1, 100, T0, 400 * MS);
+	struct pt_req_rec s2 = sreq(300, 302, 2, 200, T0 + 10 * MS, 300 * MS);
+	struct pt_req_rec c1 = creq(300, 3, 101, 0, "10.0.0.9", T0 + 20 * MS);
+	struct pt_req_rec c2 = creq(300, 4, 201, 0, "10.0.0.9", T0 + 30 * MS);
+	struct pt_span_rec sp = { .type = PT_REC_SPAN, .pid = 300, .tid = 301, .span = 0,
+				  .start = T0 + 200 * MS, .end = T0 + 350 * MS, .parent_id = 100,
+				  .io_ns = 3 * MS };
+
+	assembler__set_span_name(a, 0, "render");
+	c1.parent_id = 100;
+	c2.parent_id = 200;
+	assembler__add_req(a, &c2, false);
+	assembler__add_req(a, &s2, false);
+	assembler__add_span(a, &sp);
+	assembler__add_req(a, &c1, false);
+	assembler__add_req(a, &s1, false);
+	assembler__flush(a);
+	assert_int_equal(ngot, 2);
+	for (int i = 0; i < 2; i++) {
+		const struct request *p = &got[i];
+
+		assert_int_equal(p->role, PT_ROLE_SERVER);
+		assert_int_equal(p->nchildren, 1);
+		assert_int_equal(p->children[0]->parent_id, p->req_id);
+		if (p->req_id == 100) {
+			const struct phase *r = ph(p, PHASE_RENDER);
+
+			assert_non_null(r);
+			assert_int_equal(r->dur_ns, 150 * MS);
+			assert_int_equal(r->io_ns, 3 * MS);
+			assert_false(r->io_in_span);	/* the call started before */
+			assert_int_equal(ph(p, PHASE_TTFB)->dur_ns, 400 * MS);
+		}
+	}
+	assembler__free(a);
+}
+
+static void test_io_in_render(void **state)
+{
+	struct assembler *a = new_asm();
+	struct pt_req_rec s = sreq(300, 301, 1, 100, T0, 400 * MS);
+	struct pt_req_rec c = creq(300, 3, 101, 0, "10.0.0.9", T0 + 100 * MS);
+	struct pt_span_rec sp = { .type = PT_REC_SPAN, .pid = 300, .tid = 301, .span = 1,
+				  .start = T0 + 50 * MS, .end = T0 + 350 * MS, .parent_id = 100 };
+
+	assembler__set_span_name(a, 1, "render");
+	c.parent_id = 100;
+	assembler__add_span(a, &sp);
+	assembler__add_req(a, &c, false);
+	assembler__add_req(a, &s, false);
+	assembler__flush(a);
+	assert_int_equal(ngot, 1);
+	assert_true(ph(&got[0], PHASE_RENDER)->io_in_span);
+	assembler__free(a);
+}
+
+static void test_orphans_emitted(void **state)
+{
+	/* the parent never comes: children are reported on their own */
+	struct assembler *a = new_asm();
+	struct pt_req_rec c = creq(300, 3, 101, 0, "10.0.0.9", T0);
+
+	c.parent_id = 999;
+	assembler__add_req(a, &c, false);
+	assembler__tick(a, T0 + 1000 * MS);
+	assert_int_equal(ngot, 0);	/* still waiting */
+	assembler__tick(a, T0 + 40000 * MS);
+	assert_int_equal(ngot, 1);
+	assert_int_equal(got[0].parent_id, 999);
+	assembler__free(a);
+}
+
+static void test_idle_flush_deduplicated(void **state)
+{
+	struct assembler *a = new_asm();
+	struct pt_req_rec r = creq(100, 1, 11, 0, "10.0.0.7", T0);
+
+	assembler__add_req(a, &r, true);	/* collector flushed it on idle */
+	assembler__tick(a, T0 + 1000 * MS);
+	r.end_reason = PT_END_NEXT;
+	assembler__add_req(a, &r, false);	/* BPF reports it again later */
+	assembler__flush(a);
+	assert_int_equal(ngot, 1);
+	assembler__free(a);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_dns_attributed_from_helper_thread),
+		cmocka_unit_test(test_out_of_order_delivery),
+		cmocka_unit_test(test_reorder_window_holds_records),
+		cmocka_unit_test(test_keep_alive),
+		cmocka_unit_test(test_connection_reuse_gets_fresh_state),
+		cmocka_unit_test(test_pid_reuse),
+		cmocka_unit_test(test_lookup_of_other_process_ignored),
+		cmocka_unit_test(test_missing_events),
+		cmocka_unit_test(test_connect_refused),
+		cmocka_unit_test(test_failed_lookup_is_a_request),
+		cmocka_unit_test(test_nesting_concurrent),
+		cmocka_unit_test(test_io_in_render),
+		cmocka_unit_test(test_orphans_emitted),
+		cmocka_unit_test(test_idle_flush_deduplicated),
+	};
+
+	return cmocka_run_group_tests_name("assembler", tests, NULL, NULL);
+}
