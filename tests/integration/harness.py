@@ -87,10 +87,15 @@ def log(msg):
 def _where():
 	"""file:line of the test code that called into this module."""
 	here = os.path.abspath(__file__)
-	for fr in inspect.stack()[1:]:
-		if os.path.abspath(fr.filename) != here:
-			return '%s:%d' % (os.path.basename(fr.filename), fr.lineno)
-	return '?'
+	frames = [(os.path.basename(f.filename), f.lineno) for f in inspect.stack(0)[1:]
+		  if os.path.abspath(f.filename) != here]
+	if not frames:
+		return '?'
+	where = '%s:%d' % frames[0]
+	tests = [f for f in frames if f[0].startswith('test_')]
+	if tests and tests[0][0] != frames[0][0]:	# an assert in a shared check
+		where += ' (from %s:%d)' % tests[0]
+	return where
 
 
 def fail(msg):
@@ -258,6 +263,7 @@ def parse_json_lines(text, what):
 class Result:
 	def __init__(self, rc, stdout, stderr):
 		self.rc, self.stdout, self.stderr = rc, stdout, stderr
+		self.pid = None
 
 	def json(self, what='command'):
 		return parse_json_lines(self.stdout, what)
@@ -269,13 +275,15 @@ def run(argv, prefix=(), timeout=RUN_TIMEOUT, user=None):
 	if user is not None:
 		argv = ['setpriv', '--reuid=%d' % user, '--regid=%d' % user, '--clear-groups'] + argv
 	log('run: %s' % ' '.join(argv))
+	p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+			     stdin=subprocess.DEVNULL, env=clean_env())
 	try:
-		p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-				   stdin=subprocess.DEVNULL, timeout=timeout, env=clean_env())
+		out, err = p.communicate(timeout=timeout)
 	except subprocess.TimeoutExpired:
+		_stop(p)
 		fail('%s did not finish within %d s' % (argv[len(prefix)], timeout))
-	res = Result(p.returncode, p.stdout.decode(errors='replace'),
-		     p.stderr.decode(errors='replace'))
+	res = Result(p.returncode, out.decode(errors='replace'), err.decode(errors='replace'))
+	res.pid = p.pid		# with resolver_ns() too: unshare and sh exec the command
 	if res.stderr.strip():
 		log('  stderr: %s' % res.stderr.strip()[:2000])
 	return res
@@ -431,6 +439,7 @@ class Tracer:
 		argv += list(extra)
 		self.out_path = tmp_path('phasetrace.%d.json' % len(_undo))
 		self.err = []
+		self.saw_ready = False
 		self.ready = threading.Event()
 		log('run: %s' % ' '.join(argv))
 		out = open(self.out_path, 'wb')
@@ -440,13 +449,18 @@ class Tracer:
 		defer(lambda: _stop(self.proc), 'stop phasetrace')
 		self.reader = threading.Thread(target=self._drain, daemon=True)
 		self.reader.start()
-		if not self.ready.wait(TRACER_READY_TIMEOUT):
-			rc = self.proc.poll()
+		self.ready.wait(TRACER_READY_TIMEOUT)
+		if not self.saw_ready:
+			try:
+				rc = self.proc.wait(0.5)	# it may be exiting: say how
+			except subprocess.TimeoutExpired:
+				rc = None
 			_stop(self.proc)
 			self.reader.join(2)
-			fail('"phasetrace: ready" not seen within %d s (%s); stderr:\n%s' %
-			     (TRACER_READY_TIMEOUT, 'exit %d' % rc if rc is not None else 'still running',
-			      self.stderr() or '(empty)'))
+			why = 'phasetrace exited %d first' % rc if rc is not None else \
+			      'not within %d s' % TRACER_READY_TIMEOUT
+			fail('"phasetrace: ready" not seen (%s); stderr:\n%s' %
+			     (why, self.stderr() or '(empty)'))
 		log('phasetrace pid %d ready' % self.proc.pid)
 
 	def _drain(self):
@@ -456,6 +470,7 @@ class Tracer:
 			line = raw.decode(errors='replace').rstrip('\n')
 			self.err.append(line)
 			if line.strip() == 'phasetrace: ready':
+				self.saw_ready = True
 				self.ready.set()
 		self.ready.set()	# EOF: wake the waiter, it checks the exit status
 
