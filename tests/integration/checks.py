@@ -32,8 +32,8 @@ def check_request(rec, pid, comm, host, peer, tls, injected, client=None, first=
 	if first:
 		h.assert_eq(rec.get('host'), host, ctx + ': host')
 	else:
-		h.assert_true(rec.get('host') in (host, None), ctx + ': host %r, expected %r or null' %
-			      (rec.get('host'), host))
+		h.assert_true(rec.get('host') in (host, None),
+			      ctx + ': host %r, expected %r or null' % (rec.get('host'), host))
 	h.assert_eq(rec.get('peer'), peer, ctx + ': peer')
 	h.assert_eq(rec.get('tls'), tls, ctx + ': tls')
 	h.assert_eq(rec.get('error'), None, ctx + ': error')
@@ -47,10 +47,12 @@ def check_request(rec, pid, comm, host, peer, tls, injected, client=None, first=
 	ph = h.phases(rec)
 	names = set(ph)
 	for name in injected:
-		h.assert_true(name in names, '%s: phase %s missing: %s' % (ctx, name, json.dumps(rec)))
+		h.assert_true(name in names,
+			      '%s: phase %s missing: %s' % (ctx, name, json.dumps(rec)))
 	if not first:
 		for name in FIRST_ONLY:
-			h.assert_true(name not in names, '%s: keep-alive request has a %s phase: %s' %
+			h.assert_true(name not in names,
+				      '%s: keep-alive request has a %s phase: %s' %
 				      (ctx, name, json.dumps(rec)))
 	for name, ns in injected.items():
 		h.assert_near(ph[name]['dur_ns'], ns, '%s: %s phase' % (ctx, name))

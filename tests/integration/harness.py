@@ -273,7 +273,8 @@ def run(argv, prefix=(), timeout=RUN_TIMEOUT, user=None):
 	"""Run a command to completion; returns Result(rc, stdout, stderr)."""
 	argv = list(prefix) + [str(a) for a in argv]
 	if user is not None:
-		argv = ['setpriv', '--reuid=%d' % user, '--regid=%d' % user, '--clear-groups'] + argv
+		argv = ['setpriv', '--reuid=%d' % user, '--regid=%d' % user,
+			'--clear-groups'] + argv
 	log('run: %s' % ' '.join(argv))
 	p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
 			     stdin=subprocess.DEVNULL, env=clean_env())

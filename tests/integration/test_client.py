@@ -12,7 +12,7 @@ COMM = 'client'
 
 
 def _run_traced(backend, *flags, dns_prefix=True, check=True, tracer_args=None):
-	"""Trace -c client while the client runs once; returns (Result, client recs, tracer recs)."""
+	"""Trace -c client during one client run; returns (Result, client recs, tracer recs)."""
 	tr = h.Tracer(**(tracer_args or {'comms': [COMM]}))
 	res, crecs = h.run_client('--host', BACKEND_HOST, '--port', backend.port, *flags,
 				  prefix=h.resolver_ns() if dns_prefix else (), check=check)
@@ -64,7 +64,8 @@ def _tls(*flags, dns_ms=80, hs_ms=250, ttfb_ms=120, nreq=2, by_pid=False):
 		h.assert_eq(rc, 0, 'client exit status (stderr: %s)' % cl.stderr().strip())
 		recs = tr.stop()
 		for r in recs:
-			h.assert_eq(r.get('pid'), cl.pid, 'pid of a record traced with -p %d' % cl.pid)
+			h.assert_eq(r.get('pid'), cl.pid,
+				    'pid of a record traced with -p %d' % cl.pid)
 	else:
 		_, crecs, recs = _run_traced(be, *args[4:])
 	pid = crecs[0]['pid']
@@ -132,7 +133,8 @@ def test_client_connect_refused():
 	recs = tr.stop()
 	h.assert_eq((res.rc, crecs[0]['error']), (1, 'refused'), 'client exit status and error')
 	pid = crecs[0]['pid']
-	rec = h.only_one(h.client_records(recs, pid=pid, peer=peer), 'record of the refused connect')
+	rec = h.only_one(h.client_records(recs, pid=pid, peer=peer),
+			 'record of the refused connect')
 	h.assert_eq(rec.get('error'), 'refused', 'error')
 	h.assert_eq(rec.get('host'), BACKEND_HOST, 'host')
 	h.assert_eq(rec.get('comm'), COMM, 'comm')

@@ -104,7 +104,8 @@ def test_fixtures_status_and_chunks():
 
 def test_fixtures_refused():
 	port = h.free_port()
-	res, recs = h.run_client('--host', '127.0.0.1', '--port', port, '--connect-only', check=False)
+	res, recs = h.run_client('--host', '127.0.0.1', '--port', port, '--connect-only',
+				 check=False)
 	h.assert_eq(res.rc, 1, 'client exit status')
 	h.assert_eq(recs[0]['error'], 'refused', 'client error')
 
@@ -171,8 +172,8 @@ def test_fixtures_python_https():
 
 def test_fixtures_wget_https():
 	certs, be, url = _tls_env()
-	res = h.run(['wget', '-q', '--no-hsts', '-O', '/dev/null', '--ca-certificate=' + certs['ca'],
-		     url], prefix=h.resolver_ns())
+	res = h.run(['wget', '-q', '--no-hsts', '-O', '/dev/null',
+		     '--ca-certificate=' + certs['ca'], url], prefix=h.resolver_ns())
 	h.assert_eq(res.rc, 0, 'wget exit status')
 
 
