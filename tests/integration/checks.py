@@ -16,18 +16,21 @@ START_SLACK_NS = 10 * MS	# record start vs the client's own wall clock
 OVERLAP_SLACK_NS = 1 * MS
 
 
-def check_request(rec, pid, comm, host, peer, tls, injected, client=None, first=True):
+def check_request(rec, pid, comm, host, peer, tls, injected, client=None, first=True, tid=None):
 	"""Assert one client record.
 
 	injected: {phase: ns} for every phase the record must carry (first request:
 	dns, connect, [tls,] send, ttfb; later ones: send, ttfb). client: the client
 	fixture's own JSON line for the same request, compared phase by phase too.
+	tid: the thread that must own the request (single-threaded clients).
 	"""
 	ctx = 'request %s of pid %d' % ('1' if first else '>1', pid)
 	h.assert_eq(rec.get('role'), 'client', ctx + ': role')
 	h.assert_eq(rec.get('pid'), pid, ctx + ': pid')
 	h.assert_true(isinstance(rec.get('tid'), int), ctx + ': tid is not an integer: %r' %
 		      rec.get('tid'))
+	if tid is not None:
+		h.assert_eq(rec['tid'], tid, ctx + ': tid')
 	h.assert_eq(rec.get('comm'), comm[:15], ctx + ': comm')
 	if first:
 		h.assert_eq(rec.get('host'), host, ctx + ': host')

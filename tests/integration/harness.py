@@ -223,7 +223,10 @@ class Fixture:
 		except subprocess.TimeoutExpired:
 			_stop(self.proc)
 			fail('%s did not finish within %d s' % (self.name, timeout))
-		return rc, parse_json_lines(out.decode(errors='replace'), self.name)
+		recs = parse_json_lines(out.decode(errors='replace'), self.name)
+		for r in recs:
+			log('%s: %s' % (self.name, json.dumps(r)))
+		return rc, recs
 
 
 def start_fixture(name, *args, prefix=(), stdin=False, timeout=READY_TIMEOUT):
@@ -478,16 +481,17 @@ class Tracer:
 	def stderr(self):
 		return '\n'.join(self.err[-50:])
 
-	def stop(self):
-		"""SIGINT, expect exit 0; returns every JSON object it printed."""
-		if self.proc.poll() is None:
+	def stop(self, sigint=True, timeout=TRACER_STOP_TIMEOUT):
+		"""SIGINT (or, with sigint=False, wait for --duration to end), expect exit 0;
+		returns every JSON object it printed."""
+		if sigint and self.proc.poll() is None:
 			self.proc.send_signal(signal.SIGINT)
 		try:
-			rc = self.proc.wait(TRACER_STOP_TIMEOUT)
+			rc = self.proc.wait(timeout)
 		except subprocess.TimeoutExpired:
 			_stop(self.proc)
-			fail('phasetrace did not exit within %d s of SIGINT; stderr:\n%s' %
-			     (TRACER_STOP_TIMEOUT, self.stderr()))
+			fail('phasetrace did not exit within %d s%s; stderr:\n%s' %
+			     (timeout, ' of SIGINT' if sigint else '', self.stderr()))
 		self.reader.join(5)
 		if rc != 0:
 			fail('phasetrace exited %d after SIGINT; stderr:\n%s' % (rc, self.stderr()))

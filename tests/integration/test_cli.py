@@ -4,6 +4,7 @@ sentence naming the problem, and no libbpf log (that needs -v)."""
 import os
 import re
 import shutil
+import time
 
 import harness as h
 
@@ -26,6 +27,8 @@ def _bad(argv, pattern, user=None, timeout=30):
 
 
 def test_cli_no_such_pid():
+	if os.path.exists('/proc/999999'):
+		h.skip('pid 999999 exists on this machine')
 	_bad(['trace', '-p', '999999'], r'999999')
 
 
@@ -50,3 +53,14 @@ def test_cli_not_root():
 		os.chmod(path, 0o755)
 	h.PHASETRACE = path
 	_bad(['trace'], r'root|permi|privilege|CAP_|capabilit|not allowed', user=NOBODY)
+
+
+def test_cli_duration():
+	"""--duration S: exits 0 by itself after about S seconds."""
+	t0 = time.monotonic()
+	tr = h.Tracer(comms=['client'], duration=2)
+	h.log('ready after %.1f s' % (time.monotonic() - t0))
+	t1 = time.monotonic()
+	tr.stop(sigint=False, timeout=15)
+	secs = time.monotonic() - t1
+	h.assert_true(secs <= 2.5, 'phasetrace --duration 2 ran %.1f s after "ready"' % secs)

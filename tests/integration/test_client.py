@@ -30,10 +30,10 @@ def _plain(dns_ms, ttfb_ms, nreq, *flags):
 	mine = h.client_records(recs, pid=pid, peer=peer)
 	h.assert_eq(len(mine), nreq, 'client records of pid %d to %s' % (pid, peer))
 	checks.check_request(mine[0], pid, COMM, BACKEND_HOST, peer, False,
-			     checks.expected_first(dns_ms, ttfb_ms), client=crecs[0])
+			     checks.expected_first(dns_ms, ttfb_ms), client=crecs[0], tid=pid)
 	for rec, crec in zip(mine[1:], crecs[1:]):
 		checks.check_request(rec, pid, COMM, BACKEND_HOST, peer, False,
-				     checks.expected_later(ttfb_ms), client=crec, first=False)
+				     checks.expected_later(ttfb_ms), client=crec, first=False, tid=pid)
 
 
 def test_client_http():
@@ -69,13 +69,15 @@ def _tls(*flags, dns_ms=80, hs_ms=250, ttfb_ms=120, nreq=2, by_pid=False):
 	else:
 		_, crecs, recs = _run_traced(be, *args[4:])
 	pid = crecs[0]['pid']
+	# the client is single-threaded but for --resolver-thread's lookup helper
+	tid = None if '--resolver-thread' in flags else pid
 	mine = h.client_records(recs, pid=pid, peer=peer)
 	h.assert_eq(len(mine), nreq, 'client records of pid %d to %s' % (pid, peer))
 	checks.check_request(mine[0], pid, COMM, BACKEND_HOST, peer, True,
-			     checks.expected_first(dns_ms, ttfb_ms, hs_ms), client=crecs[0])
+			     checks.expected_first(dns_ms, ttfb_ms, hs_ms), client=crecs[0], tid=tid)
 	for rec, crec in zip(mine[1:], crecs[1:]):
 		checks.check_request(rec, pid, COMM, BACKEND_HOST, peer, True,
-				     checks.expected_later(ttfb_ms), client=crec, first=False)
+				     checks.expected_later(ttfb_ms), client=crec, first=False, tid=tid)
 
 
 def test_client_openssl():

@@ -14,9 +14,11 @@ DNS_MS, TTFB_MS, HS_MS = 150, 200, 250
 def _client_http(*flags):
 	dns = h.start_dns(DNS_MS)
 	be = h.start_backend(ttfb_ms=TTFB_MS)
-	_, recs = h.run_client('--host', BACKEND_HOST, '--port', be.port, '--requests', 3, *flags,
-			       prefix=h.resolver_ns())
+	res, recs = h.run_client('--host', BACKEND_HOST, '--port', be.port, '--requests', 3,
+				 *flags, prefix=h.resolver_ns())
 	h.assert_eq(len(recs), 3, 'client records')
+	# the traced pid is the one Popen saw: unshare and sh exec, they do not fork
+	h.assert_eq(recs[0]['pid'], res.pid, 'client pid under resolver_ns()')
 	first = recs[0]
 	h.assert_near(first['dns_ns'], DNS_MS * MS, 'client dns (A + AAAA answered in parallel)')
 	h.assert_near(first['connect_ns'], 0, 'client connect')
