@@ -33,7 +33,8 @@ def _plain(dns_ms, ttfb_ms, nreq, *flags):
 			     checks.expected_first(dns_ms, ttfb_ms), client=crecs[0], tid=pid)
 	for rec, crec in zip(mine[1:], crecs[1:]):
 		checks.check_request(rec, pid, COMM, BACKEND_HOST, peer, False,
-				     checks.expected_later(ttfb_ms), client=crec, first=False, tid=pid)
+				     checks.expected_later(ttfb_ms), client=crec, first=False,
+				     tid=pid)
 
 
 def test_client_http():
@@ -74,10 +75,12 @@ def _tls(*flags, dns_ms=80, hs_ms=250, ttfb_ms=120, nreq=2, by_pid=False):
 	mine = h.client_records(recs, pid=pid, peer=peer)
 	h.assert_eq(len(mine), nreq, 'client records of pid %d to %s' % (pid, peer))
 	checks.check_request(mine[0], pid, COMM, BACKEND_HOST, peer, True,
-			     checks.expected_first(dns_ms, ttfb_ms, hs_ms), client=crecs[0], tid=tid)
+			     checks.expected_first(dns_ms, ttfb_ms, hs_ms), client=crecs[0],
+			     tid=tid)
 	for rec, crec in zip(mine[1:], crecs[1:]):
 		checks.check_request(rec, pid, COMM, BACKEND_HOST, peer, True,
-				     checks.expected_later(ttfb_ms), client=crec, first=False, tid=tid)
+				     checks.expected_later(ttfb_ms), client=crec, first=False,
+				     tid=tid)
 
 
 def test_client_openssl():
