@@ -1,0 +1,66 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+"""phasetrace on bad input: exit non-zero with exactly one line on stderr, a
+sentence naming the problem, and no libbpf log (that needs -v)."""
+import os
+import re
+import shutil
+import time
+
+import harness as h
+
+NOBODY = 65534
+
+
+def _bad(argv, pattern, user=None, timeout=30):
+	h.need_binary(h.PHASETRACE)
+	res = h.run([h.PHASETRACE] + argv, timeout=timeout, user=user)
+	what = 'phasetrace %s%s' % (' '.join(argv), ' as uid %d' % user if user is not None else '')
+	h.assert_true(res.rc != 0, '%s exited 0 (stderr %r)' % (what, res.stderr))
+	h.assert_true(res.rc > 0, '%s was killed by signal %d' % (what, -res.rc))
+	lines = res.stderr.strip('\n').splitlines()
+	h.assert_eq(len(lines), 1, 'stderr lines of %s (stderr %r)' % (what, res.stderr))
+	h.assert_true('libbpf:' not in res.stderr + res.stdout,
+		      '%s printed libbpf log lines: %r' % (what, res.stderr + res.stdout))
+	h.assert_true(re.search(pattern, lines[0], re.I),
+		      '%s: stderr %r does not name the problem (/%s/)' % (what, lines[0], pattern))
+	h.assert_true(len(lines[0].split()) >= 3, '%s: %r is not a sentence' % (what, lines[0]))
+
+
+def test_cli_no_such_pid():
+	if os.path.exists('/proc/999999'):
+		h.skip('pid 999999 exists on this machine')
+	_bad(['trace', '-p', '999999'], r'999999')
+
+
+def test_cli_option_without_value():
+	_bad(['trace', '-p'], r"-p\b|'p'|\bpid\b|argument|value")
+
+
+def test_cli_unknown_command():
+	_bad(['bogus'], r'bogus')
+
+
+def test_cli_not_root():
+	h.need_root()
+	if not shutil.which('setpriv'):
+		h.skip('setpriv is not installed')
+	path = h.PHASETRACE
+	h.need_binary(path)
+	# the unprivileged user must be able to run it: copy it out if build/ is not reachable
+	if h.run(['test', '-x', path], user=NOBODY).rc != 0:
+		path = h.tmp_path('phasetrace')
+		shutil.copy(h.PHASETRACE, path)
+		os.chmod(path, 0o755)
+	h.PHASETRACE = path
+	_bad(['trace'], r'root|permi|privilege|CAP_|capabilit|not allowed', user=NOBODY)
+
+
+def test_cli_duration():
+	"""--duration S: exits 0 by itself after about S seconds."""
+	t0 = time.monotonic()
+	tr = h.Tracer(comms=['client'], duration=2)
+	h.log('ready after %.1f s' % (time.monotonic() - t0))
+	t1 = time.monotonic()
+	tr.stop(sigint=False, timeout=15)
+	secs = time.monotonic() - t1
+	h.assert_true(secs <= 2.5, 'phasetrace --duration 2 ran %.1f s after "ready"' % secs)

@@ -1,0 +1,181 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+"""phasetrace against the C client fixture: every phase of every request is
+compared with the delay the test injected (DNS answer delay, TLS handshake
+hold, time to first byte, SYN drop) and with the client's own measurement."""
+import re
+
+import harness as h
+import checks
+from harness import MS, BACKEND_HOST
+
+COMM = 'client'
+
+
+def _run_traced(backend, *flags, dns_prefix=True, check=True, tracer_args=None):
+	"""Trace -c client during one client run; returns (Result, client recs, tracer recs)."""
+	tr = h.Tracer(**(tracer_args or {'comms': [COMM]}))
+	res, crecs = h.run_client('--host', BACKEND_HOST, '--port', backend.port, *flags,
+				  prefix=h.resolver_ns() if dns_prefix else (), check=check)
+	recs = tr.stop()
+	checks.only_comm(recs, COMM)
+	return res, crecs, recs
+
+
+def _plain(dns_ms, ttfb_ms, nreq, *flags):
+	h.start_dns(dns_ms)
+	be = h.start_backend(ttfb_ms=ttfb_ms)
+	peer = '127.0.0.1:%d' % be.port
+	_, crecs, recs = _run_traced(be, '--requests', nreq, *flags)
+	pid = crecs[0]['pid']
+	mine = h.client_records(recs, pid=pid, peer=peer)
+	h.assert_eq(len(mine), nreq, 'client records of pid %d to %s' % (pid, peer))
+	checks.check_request(mine[0], pid, COMM, BACKEND_HOST, peer, False,
+			     checks.expected_first(dns_ms, ttfb_ms), client=crecs[0], tid=pid)
+	for rec, crec in zip(mine[1:], crecs[1:]):
+		checks.check_request(rec, pid, COMM, BACKEND_HOST, peer, False,
+				     checks.expected_later(ttfb_ms), client=crec, first=False,
+				     tid=pid)
+
+
+def test_client_http():
+	_plain(150, 200, 1)
+
+
+def test_client_http_nonblock():
+	_plain(150, 200, 1, '--nonblock')
+
+
+def test_client_http_keepalive():
+	_plain(150, 200, 3)
+
+
+def _tls(*flags, dns_ms=80, hs_ms=250, ttfb_ms=120, nreq=2, by_pid=False):
+	certs = h.make_certs()
+	h.start_dns(dns_ms)
+	be = h.start_backend(ttfb_ms=ttfb_ms, hs_delay_ms=hs_ms, certs=certs)
+	peer = '127.0.0.1:%d' % be.port
+	args = ['--host', BACKEND_HOST, '--port', be.port, '--tls', '--cafile', certs['ca'],
+		'--requests', nreq] + list(flags)
+	if by_pid:
+		# the client is loaded and waiting: attach by pid, then let it go
+		cl = h.start_fixture('client', '--wait', *args, prefix=h.resolver_ns(), stdin=True)
+		tr = h.Tracer(pids=[cl.pid])
+		cl.go()
+		rc, crecs = cl.wait()
+		h.assert_eq(rc, 0, 'client exit status (stderr: %s)' % cl.stderr().strip())
+		recs = tr.stop()
+		for r in recs:
+			h.assert_eq(r.get('pid'), cl.pid,
+				    'pid of a record traced with -p %d' % cl.pid)
+	else:
+		_, crecs, recs = _run_traced(be, *args[4:])
+	pid = crecs[0]['pid']
+	# the client is single-threaded but for --resolver-thread's lookup helper
+	tid = None if '--resolver-thread' in flags else pid
+	mine = h.client_records(recs, pid=pid, peer=peer)
+	h.assert_eq(len(mine), nreq, 'client records of pid %d to %s' % (pid, peer))
+	checks.check_request(mine[0], pid, COMM, BACKEND_HOST, peer, True,
+			     checks.expected_first(dns_ms, ttfb_ms, hs_ms), client=crecs[0],
+			     tid=tid)
+	for rec, crec in zip(mine[1:], crecs[1:]):
+		checks.check_request(rec, pid, COMM, BACKEND_HOST, peer, True,
+				     checks.expected_later(ttfb_ms), client=crec, first=False,
+				     tid=tid)
+
+
+def test_client_openssl():
+	_tls()
+
+
+def test_client_openssl_nonblock():
+	# SSL_connect() returns WANT_READ while the server holds the handshake
+	_tls('--nonblock')
+
+
+def test_client_openssl_resolver_thread():
+	# getaddrinfo() on a helper thread must still be this request's dns phase
+	_tls('--resolver-thread')
+
+
+def test_client_gnutls():
+	_tls('--gnutls')
+
+
+def test_client_gnutls_nonblock():
+	_tls('--gnutls', '--nonblock')
+
+
+def test_client_openssl_by_pid():
+	_tls(by_pid=True)
+
+
+@h.timeout(90)
+def test_client_connect_syn_drop():
+	h.start_dns(0)
+	be = h.start_backend(ttfb_ms=50)
+	peer = '127.0.0.1:%d' % be.port
+	h.drop_first_syn(be.port)
+	_, crecs, recs = _run_traced(be)
+	pid = crecs[0]['pid']
+	rec = h.only_one(h.client_records(recs, pid=pid, peer=peer), 'client record')
+	h.assert_between(crecs[0]['connect_ns'], 900, 1300, 'client\'s own connect (SYN dropped)')
+	ph = h.phases(rec)
+	h.assert_true('connect' in ph, 'no connect phase in %s' % rec)
+	h.assert_between(ph['connect']['dur_ns'], 900, 1300, 'connect phase (first SYN dropped)')
+	# the kernel's RTO is the injected delay: the client's clock is the ground truth
+	checks.check_request(rec, pid, COMM, BACKEND_HOST, peer, False,
+			     checks.expected_first(0, 50, connect_ms=crecs[0]['connect_ns'] / MS),
+			     client=crecs[0])
+
+
+def test_client_connect_refused():
+	h.start_dns(0)
+	port = h.free_port()
+	peer = '127.0.0.1:%d' % port
+	tr = h.Tracer(comms=[COMM])
+	res, crecs = h.run_client('--host', BACKEND_HOST, '--port', port, '--connect-only',
+				  prefix=h.resolver_ns(), check=False)
+	recs = tr.stop()
+	h.assert_eq((res.rc, crecs[0]['error']), (1, 'refused'), 'client exit status and error')
+	pid = crecs[0]['pid']
+	rec = h.only_one(h.client_records(recs, pid=pid, peer=peer),
+			 'record of the refused connect')
+	h.assert_eq(rec.get('error'), 'refused', 'error')
+	h.assert_eq(rec.get('host'), BACKEND_HOST, 'host')
+	h.assert_eq(rec.get('comm'), COMM, 'comm')
+	ph = h.phases(rec)
+	h.assert_true('connect' in ph, 'refused connect without a connect phase: %s' % rec)
+	h.assert_near(ph['connect']['dur_ns'], 0, 'refused connect phase')
+	h.assert_near(ph['connect']['dur_ns'], crecs[0]['connect_ns'],
+		      'refused connect phase vs the client\'s own measurement')
+	for name in ('tls', 'send', 'ttfb'):
+		h.assert_true(name not in ph, 'refused connect has a %s phase: %s' % (name, rec))
+
+
+def test_client_dns_nxdomain():
+	dns_ms = 100
+	name = 'nosuch.' + h.TEST_DOMAIN
+	h.start_dns(dns_ms)
+	tr = h.Tracer(comms=[COMM])
+	res, crecs = h.run_client('--host', name, '--port', 80, prefix=h.resolver_ns(), check=False)
+	recs = tr.stop()
+	h.assert_eq((res.rc, crecs[0]['error']), (1, 'dns'), 'client exit status and error')
+	pid = crecs[0]['pid']
+	mine = h.client_records(recs, pid=pid)
+	if not mine:
+		h.skip('phasetrace reports no record for a failed lookup')
+	rec = h.only_one(mine, 'record of the failed lookup')
+	err = rec.get('error')
+	h.assert_true(isinstance(err, str) and err, 'failed lookup reported without an error: %s' %
+		      rec)
+	h.assert_true(re.search(r'dns|resolv|nxdomain|lookup|name|host', err, re.I),
+		      'error %r does not say the lookup failed' % err)
+	h.assert_true(rec.get('host') in (name, None), 'host %r, expected %r' % (rec.get('host'),
+										 name))
+	ph = h.phases(rec)
+	if 'dns' in ph:
+		h.assert_near(ph['dns']['dur_ns'], dns_ms * MS, 'failed lookup\'s dns phase')
+		h.assert_near(ph['dns']['dur_ns'], crecs[0]['dns_ns'],
+			      'failed lookup\'s dns phase vs the client\'s own measurement')
+	for name in ('connect', 'tls', 'send', 'ttfb'):
+		h.assert_true(name not in ph, 'failed lookup has a %s phase: %s' % (name, rec))
