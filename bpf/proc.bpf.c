@@ -17,6 +17,7 @@ static __always_inline void proc_event(__u32 pid, __u32 kind, bool urgent)
 	r->pid = pid;
 	r->kind = kind;
 	r->pad = 0;
+	r->ts = bpf_ktime_get_ns();
 	bpf_get_current_comm(r->comm, sizeof(r->comm));
 	/* the collector attaches to new executables: do not let it wait */
 	pt_submit(r, urgent);

@@ -154,6 +154,7 @@ struct pt_proc_rec {
 	__u32 pid;
 	__u32 kind;		/* enum pt_proc_kind */
 	__u32 pad;
+	__u64 ts;
 	char comm[PT_COMM_LEN];
 };
 

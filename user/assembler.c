@@ -290,7 +290,20 @@ void assembler__add_span(struct assembler *a, const struct pt_span_rec *r)
 	push(a, p);
 }
 
-void assembler__proc_exit(struct assembler *a, uint32_t pid)
+void assembler__proc_exit(struct assembler *a, uint32_t pid, uint64_t ts)
+{
+	struct pend *p = malloc(sizeof(*p));
+
+	if (!p)
+		return;
+	p->type = PT_REC_PROC;
+	p->idle = false;
+	p->req.pid = pid;
+	p->key = ts;
+	push(a, p);
+}
+
+static void process_exit(struct assembler *a, uint32_t pid)
 {
 	for (int i = 0; i < DNS_RING; i++)
 		if (a->dns[i].valid && a->dns[i].rec.pid == pid)
@@ -696,6 +709,7 @@ static void process(struct assembler *a, struct pend *p)
 	case PT_REC_REQ: process_req(a, p); break;
 	case PT_REC_DNS: process_dns(a, p); break;
 	case PT_REC_SPAN: process_span(a, p); break;
+	case PT_REC_PROC: process_exit(a, p->req.pid); break;
 	}
 }
 

@@ -51,8 +51,9 @@ int assembler__set_span_name(struct assembler *a, uint32_t idx, const char *name
 void assembler__add_req(struct assembler *a, const struct pt_req_rec *r, bool idle);
 void assembler__add_dns(struct assembler *a, const struct pt_dns_rec *r);
 void assembler__add_span(struct assembler *a, const struct pt_span_rec *r);
-/* A process exited: its lookups must not be matched by a later process of that pid. */
-void assembler__proc_exit(struct assembler *a, uint32_t pid);
+/* A process exited at ts: its lookups must not be matched by a later process
+ * of that pid (ordered with the other records, so its last requests still are). */
+void assembler__proc_exit(struct assembler *a, uint32_t pid, uint64_t ts);
 
 /* Release what is older than now - reorder window (now: CLOCK_MONOTONIC ns). */
 void assembler__tick(struct assembler *a, uint64_t now);

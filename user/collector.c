@@ -121,7 +121,7 @@ static int handle_event(void *ctx, void *data, size_t size)
 			return 0;
 		memcpy(&r, data, sizeof(r));
 		if (r.kind == PT_PROC_EXIT) {
-			assembler__proc_exit(c->asm_, r.pid);
+			assembler__proc_exit(c->asm_, r.pid, r.ts);
 		} else {
 			uint64_t now = mono_now_ns();
 
@@ -352,7 +352,7 @@ int collector__run(struct collector *c)
 	while (!c->stop) {
 		struct epoll_event evs[8];
 		uint64_t now = mono_now_ns();
-		int timeout = next_tick > now ? (int)((next_tick - now) / 1000000) : 0;
+		int timeout = next_tick > now ? (int)((next_tick - now + 999999) / 1000000) : 0;
 		int n = epoll_wait(c->epfd, evs, 8, timeout);
 
 		if (n < 0 && errno != EINTR)

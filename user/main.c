@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* Command line: phasetrace trace | top | serve. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <locale.h>
@@ -240,6 +241,33 @@ static int term_width(void)
 	return 100;
 }
 
+/*
+ * Each uprobe detach waits for an RCU grace period, serialised in the kernel:
+ * with ~30 uprobes that is seconds. Everything the user asked for is written by
+ * now, so exit at once and let a child (which shares the link descriptors)
+ * detach in the background.
+ */
+static void detach_and_exit(struct collector *c)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		int fd = open("/dev/null", O_RDWR);
+
+		setsid();
+		if (fd >= 0) {
+			dup2(fd, STDIN_FILENO);
+			dup2(fd, STDOUT_FILENO);
+			dup2(fd, STDERR_FILENO);
+		}
+		collector__free(c);
+		_exit(0);
+	}
+	if (pid < 0)
+		collector__free(c);
+	_exit(0);
+}
+
 int main(int argc, char **argv)
 {
 	struct cli cli = {};
@@ -271,7 +299,8 @@ int main(int argc, char **argv)
 	s = output__sink(out);
 	collector__add_sink(c, &s);
 	collector__run(c);
-	collector__free(c);
 	output__free(out);
+	fflush(NULL);
+	detach_and_exit(c);
 	return 0;
 }

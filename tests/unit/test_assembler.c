@@ -208,13 +208,30 @@ static void test_pid_reuse(void **state)
 	struct pt_req_rec r = creq(100, 1, 11, 0, "10.0.0.7", T0 + 500 * MS);
 
 	assembler__add_dns(a, &d);
-	assembler__tick(a, T0 + 100 * MS);	/* processed */
-	assembler__proc_exit(a, 100);
+	assembler__proc_exit(a, 100, T0 + 200 * MS);
 	assembler__add_req(a, &r, false);
 	assembler__flush(a);
 	assert_int_equal(ngot, 1);
 	assert_null(ph(&got[0], PHASE_DNS));
 	assert_string_equal(got[0].host, "");
+	assembler__free(a);
+}
+
+static void test_exit_read_before_last_request(void **state)
+{
+	/* the exit event is read before the request that ended just before it */
+	struct assembler *a = new_asm();
+	struct pt_dns_rec d = dns(100, 101, "api.test", "10.0.0.7", T0, T0 + 5 * MS);
+	struct pt_req_rec r = creq(100, 1, 11, 0, "10.0.0.7", T0 + 6 * MS);
+
+	assembler__add_dns(a, &d);
+	assembler__tick(a, T0 + 100 * MS);
+	assembler__proc_exit(a, 100, r.resp_last + 1 * MS);
+	assembler__add_req(a, &r, false);
+	assembler__flush(a);
+	assert_int_equal(ngot, 1);
+	assert_string_equal(got[0].host, "api.test");
+	assert_non_null(ph(&got[0], PHASE_DNS));
 	assembler__free(a);
 }
 
@@ -403,6 +420,7 @@ int main(void)
 		cmocka_unit_test(test_keep_alive),
 		cmocka_unit_test(test_connection_reuse_gets_fresh_state),
 		cmocka_unit_test(test_pid_reuse),
+		cmocka_unit_test(test_exit_read_before_last_request),
 		cmocka_unit_test(test_lookup_of_other_process_ignored),
 		cmocka_unit_test(test_missing_events),
 		cmocka_unit_test(test_connect_refused),
