@@ -1,0 +1,635 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Go executable analysis: build info, .gopclntab, RET sites, DWARF offsets.
+ * Only the ELF reading Go needs lives here; general symbol lookup is elf_syms.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <capstone/capstone.h>
+#include <dwarf.h>
+#include <elfutils/libdw.h>
+
+#include "go_binary.h"
+
+#define MAX_LOADS 16
+
+/* .gopclntab header magics (cmd/link/internal/ld/pcln.go, debug/gosym) */
+#define PCLN_GO116 0xfffffffaU	/* Go 1.16-1.17 */
+#define PCLN_GO118 0xfffffff0U	/* Go 1.18-1.19: entries relative to textStart */
+#define PCLN_GO120 0xfffffff1U	/* Go 1.20+: same layout as 1.18 */
+
+static const char buildinfo_magic[] = "\xff Go buildinf:";	/* 14 bytes */
+#define BUILDINFO_HDR 32
+#define BUILDINFO_BIGENDIAN 0x1
+#define BUILDINFO_INLINE 0x2	/* Go 1.18+: version string inline, not by pointer */
+
+struct load_seg {
+	uint64_t vaddr, off, filesz;
+};
+
+struct go_binary {
+	int fd;
+	Elf *elf;
+	const uint8_t *img;	/* the whole file, mapped by libelf */
+	size_t img_size;
+	enum go_arch arch;
+	struct load_seg loads[MAX_LOADS];
+	int nloads;
+
+	char version[64];
+	int major, minor;
+
+	Elf_Scn *symtab;
+	bool has_dwarf;
+	Dwarf *dw;		/* opened on first field lookup */
+	bool dw_failed;
+
+	/* .gopclntab */
+	const uint8_t *pcln;
+	uint64_t pcln_size;
+	uint32_t pcln_magic;
+	int ptrsize;
+	uint64_t nfunc;
+	uint64_t text_start;	/* 1.18+: base of functab entry offsets */
+	uint64_t funcname_off;	/* offsets from the start of .gopclntab */
+	uint64_t functab_off;
+	uint64_t text_addr;	/* .text, for a textStart left to relocations */
+};
+
+static uint64_t rd_u32(const uint8_t *p)
+{
+	return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 | (uint64_t)p[3] << 24;
+}
+
+static uint64_t rd_u64(const uint8_t *p)
+{
+	return rd_u32(p) | rd_u32(p + 4) << 32;
+}
+
+static uint64_t rd_ptr(const uint8_t *p, int ptrsize)
+{
+	return ptrsize == 8 ? rd_u64(p) : rd_u32(p);
+}
+
+static int vaddr_to_off(const struct go_binary *gb, uint64_t vaddr, uint64_t *off)
+{
+	for (int i = 0; i < gb->nloads; i++) {
+		const struct load_seg *s = &gb->loads[i];
+
+		if (vaddr >= s->vaddr && vaddr - s->vaddr < s->filesz) {
+			*off = s->off + (vaddr - s->vaddr);
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+/* Pointer to size bytes of the file image at vaddr, or NULL. */
+static const uint8_t *vaddr_ptr(const struct go_binary *gb, uint64_t vaddr, uint64_t size)
+{
+	uint64_t off;
+
+	if (vaddr_to_off(gb, vaddr, &off) || off > gb->img_size || size > gb->img_size - off)
+		return NULL;
+	return gb->img + off;
+}
+
+static Elf_Scn *find_section(struct go_binary *gb, const char *name, GElf_Shdr *shdr)
+{
+	size_t shstrndx;
+	Elf_Scn *scn = NULL;
+
+	if (elf_getshdrstrndx(gb->elf, &shstrndx))
+		return NULL;
+	while ((scn = elf_nextscn(gb->elf, scn))) {
+		const char *n;
+
+		if (!gelf_getshdr(scn, shdr))
+			continue;
+		n = elf_strptr(gb->elf, shstrndx, shdr->sh_name);
+		if (n && !strcmp(n, name))
+			return scn;
+	}
+	return NULL;
+}
+
+/* File bytes of a section with contents; NULL if absent or out of the file. */
+static const uint8_t *section_bytes(struct go_binary *gb, const char *name, GElf_Shdr *shdr)
+{
+	if (!find_section(gb, name, shdr) || shdr->sh_type == SHT_NOBITS)
+		return NULL;
+	if (shdr->sh_offset > gb->img_size || shdr->sh_size > gb->img_size - shdr->sh_offset)
+		return NULL;
+	return gb->img + shdr->sh_offset;
+}
+
+static void parse_version(struct go_binary *gb, const char *s, size_t len)
+{
+	const char *p;
+
+	if (len >= sizeof(gb->version))
+		len = sizeof(gb->version) - 1;
+	memcpy(gb->version, s, len);
+	gb->version[len] = '\0';
+	/* "go1.19.8", "go1.21rc2", "devel go1.23-abc123 ..." */
+	p = strstr(gb->version, "go1.");
+	if (p && p[4] >= '0' && p[4] <= '9') {
+		gb->major = 1;
+		gb->minor = (int)strtol(p + 4, NULL, 10);
+	}
+}
+
+/* Unsigned LEB128 (Go's binary.Uvarint); 0 on a truncated or oversized value */
+static size_t uvarint(const uint8_t *p, size_t n, uint64_t *v)
+{
+	*v = 0;
+	for (size_t i = 0; i < n && i < 10; i++) {
+		*v |= (uint64_t)(p[i] & 0x7f) << (7 * i);
+		if (!(p[i] & 0x80))
+			return i + 1;
+	}
+	return 0;
+}
+
+/* The version from .go.buildinfo; -ENOENT if this is not Go build info. */
+static int read_buildinfo(struct go_binary *gb)
+{
+	GElf_Shdr sh;
+	const uint8_t *d = section_bytes(gb, ".go.buildinfo", &sh);
+	uint64_t len, sptr, slen;
+	const uint8_t *str;
+	int ps;
+	size_t n;
+
+	if (!d || sh.sh_size < BUILDINFO_HDR || memcmp(d, buildinfo_magic, 14))
+		return -ENOENT;
+	ps = d[14];
+	if (ps != 4 && ps != 8)
+		return -EINVAL;
+	if (d[15] & BUILDINFO_INLINE) {
+		n = uvarint(d + BUILDINFO_HDR, sh.sh_size - BUILDINFO_HDR, &len);
+		if (!n || len > sh.sh_size - BUILDINFO_HDR - n)
+			return -EINVAL;
+		parse_version(gb, (const char *)d + BUILDINFO_HDR + n, len);
+		return 0;
+	}
+	if (d[15] & BUILDINFO_BIGENDIAN)
+		return -ENOTSUP;
+	/* Go 1.13-1.17: pointer to a Go string header {data, len} */
+	str = vaddr_ptr(gb, rd_ptr(d + 16, ps), 2 * ps);
+	if (!str)
+		return -EINVAL;
+	sptr = rd_ptr(str, ps);
+	slen = rd_ptr(str + ps, ps);
+	str = slen < 256 ? vaddr_ptr(gb, sptr, slen) : NULL;
+	if (!str)
+		return -EINVAL;
+	parse_version(gb, (const char *)str, slen);
+	return 0;
+}
+
+static int read_pclntab(struct go_binary *gb)
+{
+	GElf_Shdr sh, tsh;
+	const uint8_t *d = section_bytes(gb, ".gopclntab", &sh);
+	int ps;
+	uint64_t ftab_bytes, ent;
+
+	/* PIE and external linking put it in RELRO */
+	if (!d)
+		d = section_bytes(gb, ".data.rel.ro.gopclntab", &sh);
+	if (!d || sh.sh_size < 64)
+		return -ENOENT;
+	if (section_bytes(gb, ".text", &tsh))
+		gb->text_addr = tsh.sh_addr;
+
+	gb->pcln = d;
+	gb->pcln_size = sh.sh_size;
+	gb->pcln_magic = rd_u32(d);
+	ps = d[7];
+	if (d[4] || d[5] || (d[6] != 1 && d[6] != 2 && d[6] != 4) || (ps != 4 && ps != 8))
+		return -EINVAL;
+	gb->ptrsize = ps;
+	gb->nfunc = rd_ptr(d + 8, ps);
+
+	switch (gb->pcln_magic) {
+	case PCLN_GO116:
+		gb->funcname_off = rd_ptr(d + 8 + 2 * ps, ps);
+		gb->functab_off = rd_ptr(d + 8 + 6 * ps, ps);
+		ent = 2 * ps;
+		break;
+	case PCLN_GO118:
+	case PCLN_GO120:
+		gb->text_start = rd_ptr(d + 8 + 2 * ps, ps);
+		/* a PIE can leave it 0 in the file, filled by a dynamic relocation */
+		if (!gb->text_start)
+			gb->text_start = gb->text_addr;
+		gb->funcname_off = rd_ptr(d + 8 + 3 * ps, ps);
+		gb->functab_off = rd_ptr(d + 8 + 7 * ps, ps);
+		ent = 8;
+		break;
+	default:
+		return -ENOTSUP;	/* Go <= 1.15 (0xfffffffb) or unknown */
+	}
+	/* nfunc entries plus the end-of-text sentinel */
+	ftab_bytes = (gb->nfunc + 1) * ent;
+	if (gb->nfunc == 0 || gb->nfunc > sh.sh_size || gb->functab_off > sh.sh_size ||
+	    ftab_bytes > sh.sh_size - gb->functab_off || gb->funcname_off >= sh.sh_size)
+		return -EINVAL;
+	return 0;
+}
+
+static int read_loads(struct go_binary *gb)
+{
+	size_t n;
+
+	if (elf_getphdrnum(gb->elf, &n))
+		return -EINVAL;
+	for (size_t i = 0; i < n && gb->nloads < MAX_LOADS; i++) {
+		GElf_Phdr ph;
+
+		if (!gelf_getphdr(gb->elf, i, &ph) || ph.p_type != PT_LOAD)
+			continue;
+		gb->loads[gb->nloads++] = (struct load_seg){
+			.vaddr = ph.p_vaddr, .off = ph.p_offset, .filesz = ph.p_filesz,
+		};
+	}
+	return gb->nloads ? 0 : -ENOEXEC;
+}
+
+struct go_binary *go_binary__open(const char *path)
+{
+	struct go_binary *gb;
+	GElf_Ehdr eh;
+	GElf_Shdr sh;
+	int err;
+
+	if (elf_version(EV_CURRENT) == EV_NONE) {
+		errno = EINVAL;
+		return NULL;
+	}
+	gb = calloc(1, sizeof(*gb));
+	if (!gb)
+		return NULL;
+	gb->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (gb->fd < 0) {
+		err = -errno;
+		goto err;
+	}
+	gb->elf = elf_begin(gb->fd, ELF_C_READ_MMAP, NULL);
+	if (!gb->elf || elf_kind(gb->elf) != ELF_K_ELF || !gelf_getehdr(gb->elf, &eh)) {
+		err = -ENOEXEC;
+		goto err;
+	}
+	if (eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_ident[EI_DATA] != ELFDATA2LSB) {
+		err = -ENOTSUP;
+		goto err;
+	}
+	gb->arch = eh.e_machine == EM_X86_64 ? GO_ARCH_AMD64 :
+		   eh.e_machine == EM_AARCH64 ? GO_ARCH_ARM64 : GO_ARCH_UNKNOWN;
+	gb->img = (const uint8_t *)elf_rawfile(gb->elf, &gb->img_size);
+	if (!gb->img) {
+		err = -EINVAL;
+		goto err;
+	}
+	err = read_loads(gb);
+	if (err)
+		goto err;
+
+	err = read_buildinfo(gb);
+	/* a Go binary without build info still has a valid .gopclntab */
+	if (read_pclntab(gb))
+		gb->pcln = NULL;
+	if (err && !gb->pcln) {
+		err = -ENOEXEC;
+		goto err;
+	}
+
+	gb->symtab = find_section(gb, ".symtab", &sh);
+	if (gb->symtab && (sh.sh_type != SHT_SYMTAB || sh.sh_size == 0))
+		gb->symtab = NULL;
+	gb->has_dwarf = find_section(gb, ".debug_info", &sh) ||
+			find_section(gb, ".zdebug_info", &sh);
+	return gb;
+err:
+	go_binary__free(gb);
+	errno = -err;
+	return NULL;
+}
+
+void go_binary__free(struct go_binary *gb)
+{
+	if (!gb)
+		return;
+	if (gb->dw)
+		dwarf_end(gb->dw);
+	if (gb->elf)
+		elf_end(gb->elf);
+	if (gb->fd >= 0)
+		close(gb->fd);
+	free(gb);
+}
+
+int go_binary__version(const struct go_binary *gb, int *major, int *minor)
+{
+	if (!gb->major)
+		return -ENOENT;
+	*major = gb->major;
+	*minor = gb->minor;
+	return 0;
+}
+
+const char *go_binary__version_str(const struct go_binary *gb)
+{
+	return gb->version;
+}
+
+bool go_binary__regabi(const struct go_binary *gb)
+{
+	if (gb->major != 1)
+		return gb->major > 1;
+	return (gb->arch == GO_ARCH_AMD64 && gb->minor >= 17) ||
+	       (gb->arch == GO_ARCH_ARM64 && gb->minor >= 18);
+}
+
+bool go_binary__is_stripped(const struct go_binary *gb)
+{
+	return !gb->symtab;
+}
+
+bool go_binary__has_dwarf(const struct go_binary *gb)
+{
+	return gb->has_dwarf;
+}
+
+enum go_arch go_binary__arch(const struct go_binary *gb)
+{
+	return gb->arch;
+}
+
+int go_binary__nfuncs(const struct go_binary *gb)
+{
+	return gb->pcln ? (int)gb->nfunc : -ENOENT;
+}
+
+static int fill_func(struct go_binary *gb, uint64_t vaddr, uint64_t size, enum go_func_src src,
+		     struct go_func *out)
+{
+	uint64_t off;
+
+	if (vaddr_to_off(gb, vaddr, &off))
+		return -EINVAL;
+	*out = (struct go_func){ .vaddr = vaddr, .size = size, .file_off = off, .src = src };
+	return 0;
+}
+
+static int symtab_func(struct go_binary *gb, const char *name, struct go_func *out)
+{
+	Elf_Data *data = elf_getdata(gb->symtab, NULL);
+	GElf_Shdr sh;
+	size_t n;
+
+	if (!data || !gelf_getshdr(gb->symtab, &sh) || !sh.sh_entsize)
+		return -EINVAL;
+	n = sh.sh_size / sh.sh_entsize;
+	for (size_t i = 1; i < n; i++) {
+		GElf_Sym sym;
+		const char *sn;
+
+		if (!gelf_getsym(data, (int)i, &sym) || GELF_ST_TYPE(sym.st_info) != STT_FUNC ||
+		    sym.st_shndx == SHN_UNDEF)
+			continue;
+		sn = elf_strptr(gb->elf, sh.sh_link, sym.st_name);
+		if (sn && !strcmp(sn, name))
+			return fill_func(gb, sym.st_value, sym.st_size, GO_FUNC_SYMTAB, out);
+	}
+	return -ENOENT;
+}
+
+/* functab entry i: entry address and offset of its _func record (from functab start) */
+static void functab_entry(const struct go_binary *gb, uint64_t i, uint64_t *entry,
+			  uint64_t *funcoff)
+{
+	const uint8_t *ft = gb->pcln + gb->functab_off;
+	int ps = gb->ptrsize;
+
+	if (gb->pcln_magic == PCLN_GO116) {
+		*entry = rd_ptr(ft + i * 2 * ps, ps);
+		*funcoff = i < gb->nfunc ? rd_ptr(ft + i * 2 * ps + ps, ps) : 0;
+	} else {
+		*entry = gb->text_start + rd_u32(ft + i * 8);
+		*funcoff = i < gb->nfunc ? rd_u32(ft + i * 8 + 4) : 0;
+	}
+}
+
+int go_binary__func_pclntab(struct go_binary *gb, const char *name, struct go_func *out)
+{
+	/* _func: entry (uintptr before 1.18, uint32 offset after), then nameOff int32 */
+	uint64_t name_field = gb->pcln_magic == PCLN_GO116 ? (uint64_t)gb->ptrsize : 4;
+	const char *names;
+	uint64_t names_len;
+	size_t nlen = strlen(name);
+
+	if (!gb->pcln)
+		return -ENOENT;
+	names = (const char *)gb->pcln + gb->funcname_off;
+	names_len = gb->pcln_size - gb->funcname_off;
+	for (uint64_t i = 0; i < gb->nfunc; i++) {
+		uint64_t entry, funcoff, fo, nameoff, next;
+
+		functab_entry(gb, i, &entry, &funcoff);
+		fo = gb->functab_off + funcoff;
+		if (fo > gb->pcln_size || name_field + 4 > gb->pcln_size - fo)
+			return -EINVAL;
+		nameoff = rd_u32(gb->pcln + fo + name_field);
+		if (nameoff >= names_len || nlen >= names_len - nameoff ||
+		    memcmp(names + nameoff, name, nlen + 1))
+			continue;
+		functab_entry(gb, i + 1, &next, &funcoff);
+		if (next < entry)
+			return -EINVAL;
+		return fill_func(gb, entry, next - entry, GO_FUNC_PCLNTAB, out);
+	}
+	return -ENOENT;
+}
+
+int go_binary__func(struct go_binary *gb, const char *name, struct go_func *out)
+{
+	int err;
+
+	if (gb->symtab) {
+		err = symtab_func(gb, name, out);
+		if (err != -ENOENT)
+			return err;
+	}
+	return go_binary__func_pclntab(gb, name, out);
+}
+
+int go_binary__ret_offsets(struct go_binary *gb, const struct go_func *fn,
+			   uint64_t *file_offs, int max)
+{
+	cs_arch arch;
+	cs_mode mode;
+	unsigned int ret_id;
+	csh cs;
+	cs_insn *insn;
+	const uint8_t *code;
+	size_t left;
+	uint64_t addr;
+	int n = 0, err = 0;
+
+	if (fn->file_off > gb->img_size || fn->size > gb->img_size - fn->file_off)
+		return -ERANGE;
+	switch (gb->arch) {
+	case GO_ARCH_AMD64:
+		arch = CS_ARCH_X86, mode = CS_MODE_64, ret_id = X86_INS_RET;
+		break;
+	case GO_ARCH_ARM64:
+		arch = CS_ARCH_ARM64, mode = CS_MODE_ARM, ret_id = ARM64_INS_RET;
+		break;
+	default:
+		return -ENOTSUP;
+	}
+	if (cs_open(arch, mode, &cs) != CS_ERR_OK)
+		return -ENOMEM;
+	insn = cs_malloc(cs);
+	if (!insn) {
+		cs_close(&cs);
+		return -ENOMEM;
+	}
+	code = gb->img + fn->file_off;
+	left = fn->size;
+	addr = fn->vaddr;
+	while (left) {
+		if (!cs_disasm_iter(cs, &code, &left, &addr, insn)) {
+			/* arm64: fixed width, a literal-pool or padding word is skipped */
+			if (gb->arch == GO_ARCH_ARM64 && left >= 4) {
+				code += 4, left -= 4, addr += 4;
+				continue;
+			}
+			/* amd64: only INT3/zero padding may follow the last instruction */
+			while (left && (*code == 0xcc || *code == 0x00))
+				code++, left--;
+			if (left)
+				err = -EILSEQ;
+			break;
+		}
+		if (insn->id != ret_id)
+			continue;
+		if (n == max) {
+			err = -E2BIG;
+			break;
+		}
+		file_offs[n++] = fn->file_off + (insn->address - fn->vaddr);
+	}
+	cs_free(insn, 1);
+	cs_close(&cs);
+	return err ? err : n;
+}
+
+static int member_offset(Dwarf_Die *st, const char *field, int64_t *off)
+{
+	Dwarf_Die m;
+	Dwarf_Attribute attr;
+	Dwarf_Word w;
+	Dwarf_Op *ops;
+	size_t nops;
+
+	if (dwarf_child(st, &m))
+		return -ENOENT;
+	do {
+		const char *n;
+
+		if (dwarf_tag(&m) != DW_TAG_member)
+			continue;
+		n = dwarf_diename(&m);
+		if (!n || strcmp(n, field))
+			continue;
+		if (!dwarf_attr(&m, DW_AT_data_member_location, &attr))
+			return -EINVAL;
+		if (!dwarf_formudata(&attr, &w)) {
+			*off = (int64_t)w;
+			return 0;
+		}
+		/* DWARF 2 style: a location expression DW_OP_plus_uconst N */
+		if (!dwarf_getlocation(&attr, &ops, &nops) && nops == 1 &&
+		    ops[0].atom == DW_OP_plus_uconst) {
+			*off = (int64_t)ops[0].number;
+			return 0;
+		}
+		return -EINVAL;
+	} while (!dwarf_siblingof(&m, &m));
+	return -ENOENT;
+}
+
+/* The DIE of a Go struct type by its full name ("net/http.Request"). */
+static int find_struct(struct go_binary *gb, const char *struct_name, Dwarf_Die *out)
+{
+	Dwarf_Off cu = 0, next;
+	size_t hsize;
+
+	if (!gb->has_dwarf || gb->dw_failed)
+		return -ENOENT;
+	if (!gb->dw) {
+		gb->dw = dwarf_begin_elf(gb->elf, DWARF_C_READ, NULL);
+		if (!gb->dw) {
+			gb->dw_failed = true;
+			return -ENOENT;
+		}
+	}
+	/* Go emits type DIEs at the top level of its CUs */
+	while (!dwarf_nextcu(gb->dw, cu, &next, &hsize, NULL, NULL, NULL)) {
+		Dwarf_Die cudie;
+
+		if (dwarf_offdie(gb->dw, cu + hsize, &cudie) && !dwarf_child(&cudie, out)) {
+			do {
+				const char *n;
+
+				if (dwarf_tag(out) != DW_TAG_structure_type)
+					continue;
+				n = dwarf_diename(out);
+				if (n && !strcmp(n, struct_name) &&
+				    !dwarf_hasattr(out, DW_AT_declaration))
+					return 0;
+			} while (!dwarf_siblingof(out, out));
+		}
+		cu = next;
+	}
+	return -ENOENT;
+}
+
+int go_binary__field_offset_dwarf(struct go_binary *gb, const char *struct_name,
+				  const char *field, int64_t *off)
+{
+	Dwarf_Die st;
+	int err = find_struct(gb, struct_name, &st);
+
+	return err ? err : member_offset(&st, field, off);
+}
+
+int go_binary__field_offset_builtin(const struct go_binary *gb, const char *struct_name,
+				    const char *field, int64_t *off)
+{
+	/* the table holds LP64 layouts, identical on amd64 and arm64 */
+	if (gb->arch != GO_ARCH_AMD64 && gb->arch != GO_ARCH_ARM64)
+		return -ENOENT;
+	return go_offsets__lookup(gb->major, gb->minor, struct_name, field, off);
+}
+
+int go_binary__field_offset(struct go_binary *gb, const char *struct_name, const char *field,
+			    int64_t *off)
+{
+	Dwarf_Die st;
+
+	/* DWARF, when it describes the struct, is the truth: a field it lacks is
+	 * not guessed from the table */
+	if (!find_struct(gb, struct_name, &st))
+		return member_offset(&st, field, off);
+	return go_binary__field_offset_builtin(gb, struct_name, field, off);
+}
