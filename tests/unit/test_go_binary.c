@@ -1,0 +1,360 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * go_binary against Go programs built here: tests/fixtures/go/build.sh makes
+ * the webapp fixture normal, stripped (-s -w) and PIE with the local Go
+ * toolchain. Every test is skipped when Go is not installed.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "go_binary.h"
+
+#define MAX_RETS 256
+
+static char dir[PATH_MAX + 32];	/* where the fixtures were built */
+static char goversion[64];	/* `go env GOVERSION` */
+static int go_minor;
+static bool have_go;
+
+static const char *const funcs[] = {
+	"html/template.(*Template).Execute",
+	"text/template.(*Template).execute",
+	"net/http.(*conn).serve",
+	"net/http.serverHandler.ServeHTTP",
+	"net/http.(*Client).do",
+	"crypto/tls.(*Conn).HandshakeContext",
+	"crypto/tls.(*Conn).Read",
+	"net.(*Resolver).lookupIPAddr",
+	"net.(*sysDialer).dialSingle",
+	"internal/poll.(*FD).Read",
+	"internal/poll.(*FD).Write",
+	"runtime.newproc1",
+	"runtime.goexit1",
+	"runtime.casgstatus",
+	"main.spin",
+	"main.(*server).handle",
+};
+
+static const char *const fields[][2] = {
+	{ "runtime.g", "goid" },
+	{ "runtime.g", "m" },
+	{ "net/http.Request", "Method" },
+	{ "net/http.Request", "URL" },
+	{ "net/http.Request", "Host" },
+	{ "net/url.URL", "Host" },
+	{ "net/url.URL", "Path" },
+	{ "crypto/tls.Conn", "conn" },
+	{ "net.conn", "fd" },
+	{ "net.netFD", "pfd" },
+	{ "internal/poll.FD", "Sysfd" },
+	{ "html/template.Template", "text" },
+	{ "text/template.Template", "name" },
+};
+
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+
+/* The repo root: $PT_ROOT, the current directory, or two levels above build/tests/. */
+static int find_root(char *root, size_t size)
+{
+	const char *env = getenv("PT_ROOT");
+	char exe[PATH_MAX], probe[PATH_MAX + 64];
+	ssize_t n;
+
+	if (env) {
+		snprintf(root, size, "%s", env);
+		return 0;
+	}
+	if (!access("tests/fixtures/go/build.sh", X_OK)) {
+		snprintf(root, size, ".");
+		return 0;
+	}
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return -ENOENT;
+	exe[n] = '\0';
+	snprintf(probe, sizeof(probe), "%s/../../..", exe);
+	if (!realpath(probe, root))
+		return -ENOENT;
+	return 0;
+}
+
+static int setup_fixtures(void **state)
+{
+	char root[PATH_MAX], cmd[3 * PATH_MAX + 128];
+	FILE *p;
+	int rc;
+
+	if (find_root(root, sizeof(root)))
+		return 0;
+	snprintf(dir, sizeof(dir), "%s/build/fixtures/go", root);
+	p = popen("go env GOVERSION 2>/dev/null", "r");
+	if (!p)
+		return 0;
+	if (!fgets(goversion, sizeof(goversion), p))
+		goversion[0] = '\0';
+	pclose(p);
+	goversion[strcspn(goversion, "\n")] = '\0';
+	if (strncmp(goversion, "go1.", 4)) {
+		fprintf(stderr, "go not usable (GOVERSION '%s'): Go tests skipped\n", goversion);
+		return 0;
+	}
+	go_minor = atoi(goversion + 4);
+	snprintf(cmd, sizeof(cmd), "'%s/tests/fixtures/go/build.sh' '%s' >&2", root, dir);
+	rc = system(cmd);
+	if (rc) {
+		fprintf(stderr, "%s: exit %d\n", cmd, rc);
+		return -1;
+	}
+	have_go = true;
+	return 0;
+}
+
+static struct go_binary *open_fixture(const char *name)
+{
+	char path[PATH_MAX + 64];
+	struct go_binary *gb;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	gb = go_binary__open(path);
+	if (!gb)
+		fail_msg("go_binary__open(%s): %s", path, strerror(errno));
+	return gb;
+}
+
+#define NEED_GO()				\
+	do {					\
+		if (!have_go)			\
+			skip();			\
+	} while (0)
+
+static void test_detect(void **state)
+{
+	static const char *const names[] = { "webapp", "webapp-stripped", "webapp-pie" };
+	enum go_arch want_arch = GO_ARCH_UNKNOWN;
+	struct utsname u;
+
+	NEED_GO();
+	uname(&u);
+	if (!strcmp(u.machine, "x86_64"))
+		want_arch = GO_ARCH_AMD64;
+	else if (!strcmp(u.machine, "aarch64"))
+		want_arch = GO_ARCH_ARM64;
+
+	for (size_t i = 0; i < N(names); i++) {
+		struct go_binary *gb = open_fixture(names[i]);
+		bool stripped = strstr(names[i], "stripped") != NULL;
+		int major = 0, minor = 0;
+
+		assert_int_equal(go_binary__version(gb, &major, &minor), 0);
+		assert_string_equal(go_binary__version_str(gb), goversion);
+		assert_int_equal(major, 1);
+		assert_int_equal(minor, go_minor);
+		assert_int_equal(go_binary__arch(gb), want_arch);
+		assert_int_equal(go_binary__is_stripped(gb), stripped);
+		assert_int_equal(go_binary__has_dwarf(gb), !stripped);
+		assert_true(go_binary__regabi(gb));
+		assert_true(go_binary__nfuncs(gb) > 1000);
+		go_binary__free(gb);
+	}
+}
+
+static void test_not_go(void **state)
+{
+	struct go_binary *gb;
+
+	gb = go_binary__open("/bin/true");
+	assert_null(gb);
+	assert_int_equal(errno, ENOEXEC);
+	gb = go_binary__open("/etc/hostname");
+	assert_null(gb);
+	assert_int_equal(errno, ENOEXEC);
+	gb = go_binary__open("/nonexistent/phasetrace");
+	assert_null(gb);
+	assert_int_equal(errno, ENOENT);
+	go_binary__free(NULL);
+}
+
+/* symtab and pclntab agree, and a stripped build has the same layout */
+static void test_funcs(void **state)
+{
+	struct go_binary *gb, *gs;
+
+	NEED_GO();
+	gb = open_fixture("webapp");
+	gs = open_fixture("webapp-stripped");
+	for (size_t i = 0; i < N(funcs); i++) {
+		struct go_func sym, pcl, str;
+
+		print_message("  %-40s", funcs[i]);
+		assert_int_equal(go_binary__func(gb, funcs[i], &sym), 0);
+		assert_int_equal(sym.src, GO_FUNC_SYMTAB);
+		assert_int_equal(go_binary__func_pclntab(gb, funcs[i], &pcl), 0);
+		assert_int_equal(pcl.src, GO_FUNC_PCLNTAB);
+		assert_int_equal(go_binary__func(gs, funcs[i], &str), 0);
+		assert_int_equal(str.src, GO_FUNC_PCLNTAB);
+		print_message(" %#lx +%lu\n", (unsigned long)sym.vaddr, (unsigned long)pcl.size);
+
+		assert_int_equal(sym.vaddr, pcl.vaddr);
+		assert_int_equal(sym.file_off, pcl.file_off);
+		/* pclntab sizes run to the next function: symtab size plus padding */
+		assert_true(sym.size > 0 && sym.size <= pcl.size && pcl.size - sym.size < 64);
+		assert_int_equal(str.vaddr, sym.vaddr);
+		assert_int_equal(str.file_off, sym.file_off);
+		assert_int_equal(str.size, pcl.size);
+	}
+	struct go_func f;
+
+	assert_int_equal(go_binary__func(gb, "main.noSuchFunction", &f), -ENOENT);
+	assert_int_equal(go_binary__func(gs, "main.noSuchFunction", &f), -ENOENT);
+	assert_int_equal(go_binary__func(gs, "main.spi", &f), -ENOENT);
+	go_binary__free(gs);
+	go_binary__free(gb);
+}
+
+static void check_rets(const char *name, struct go_binary *gb, const struct go_func *fn,
+		       uint64_t *offs, int n)
+{
+	char path[PATH_MAX + 64];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_true(n > 0);
+	for (int i = 0; i < n; i++) {
+		uint8_t insn[4];
+
+		assert_true(offs[i] >= fn->file_off && offs[i] < fn->file_off + fn->size);
+		assert_true(i == 0 || offs[i] > offs[i - 1]);
+		assert_int_equal(pread(fd, insn, sizeof(insn), (off_t)offs[i]), sizeof(insn));
+		if (go_binary__arch(gb) == GO_ARCH_AMD64)
+			assert_int_equal(insn[0], 0xc3);
+		else	/* arm64 RET Xn: 0xd65f0000 | n << 5, little-endian */
+			assert_int_equal((insn[3] << 24 | insn[2] << 16 | insn[1] << 8 |
+					  (insn[0] & 0x1f)), 0xd65f0000);
+	}
+	close(fd);
+}
+
+static void test_rets(void **state)
+{
+	static const char *const names[] = { "webapp", "webapp-stripped", "webapp-pie" };
+	uint64_t offs[3][MAX_RETS];
+	int n[3], total = 0;
+
+	NEED_GO();
+	for (size_t i = 0; i < N(funcs); i++) {
+		for (size_t b = 0; b < N(names); b++) {
+			struct go_binary *gb = open_fixture(names[b]);
+			struct go_func fn;
+
+			assert_int_equal(go_binary__func(gb, funcs[i], &fn), 0);
+			n[b] = go_binary__ret_offsets(gb, &fn, offs[b], MAX_RETS);
+			if (n[b] < 0)
+				fail_msg("%s in %s: %s", funcs[i], names[b], strerror(-n[b]));
+			check_rets(names[b], gb, &fn, offs[b], n[b]);
+			if (n[b] > 0)
+				assert_int_equal(go_binary__ret_offsets(gb, &fn, offs[b], 0), -E2BIG);
+			/* rerun: the E2BIG call above used no slots */
+			n[b] = go_binary__ret_offsets(gb, &fn, offs[b], MAX_RETS);
+			go_binary__free(gb);
+		}
+		/* stripping changes nothing in .text */
+		assert_int_equal(n[0], n[1]);
+		assert_memory_equal(offs[0], offs[1], n[0] * sizeof(offs[0][0]));
+		/* PIE is another link: the same function has the same number of RETs */
+		assert_int_equal(n[0], n[2]);
+		print_message("  %-40s %d RET\n", funcs[i], n[0]);
+		total += n[0];
+	}
+	print_message("  %d RET sites in %zu functions\n", total, N(funcs));
+}
+
+static void test_fields(void **state)
+{
+	struct go_binary *gb, *gs;
+	int64_t off;
+
+	NEED_GO();
+	gb = open_fixture("webapp");
+	gs = open_fixture("webapp-stripped");
+	for (size_t i = 0; i < N(fields); i++) {
+		int64_t dw = -1, tab = -1, s = -1, any = -1;
+
+		assert_int_equal(go_binary__field_offset_dwarf(gb, fields[i][0], fields[i][1], &dw),
+				 0);
+		assert_int_equal(go_binary__field_offset(gb, fields[i][0], fields[i][1], &any), 0);
+		assert_int_equal(any, dw);
+		print_message("  %s.%s = %ld\n", fields[i][0], fields[i][1], (long)dw);
+		/* the table must hold this toolchain's layout, and match DWARF */
+		assert_int_equal(go_binary__field_offset_builtin(gb, fields[i][0], fields[i][1],
+								 &tab), 0);
+		assert_int_equal(tab, dw);
+		/* stripped: the table answers */
+		assert_int_equal(go_binary__field_offset_dwarf(gs, fields[i][0], fields[i][1], &s),
+				 -ENOENT);
+		assert_int_equal(go_binary__field_offset(gs, fields[i][0], fields[i][1], &s), 0);
+		assert_int_equal(s, dw);
+	}
+	/* DWARF describes runtime.g: a field it lacks is not guessed */
+	assert_int_equal(go_binary__field_offset(gb, "runtime.g", "nosuchfield", &off), -ENOENT);
+	assert_int_equal(go_binary__field_offset(gs, "runtime.g", "nosuchfield", &off), -ENOENT);
+	assert_int_equal(go_binary__field_offset(gs, "main.nosuch", "x", &off), -ENOENT);
+	go_binary__free(gs);
+	go_binary__free(gb);
+}
+
+/* The table's version boundaries (no toolchain needed). */
+static void test_offsets_table(void **state)
+{
+	static const struct {
+		int minor;
+		int ret;
+		int64_t off;
+	} goid[] = {
+		{ 16, -ENOENT, 0 }, { 17, 0, 152 }, { 19, 0, 152 }, { 22, 0, 152 },
+		{ 23, 0, 160 }, { 24, 0, 160 }, { 25, 0, 152 }, { 26, -ENOENT, 0 },
+	};
+	int64_t off;
+
+	for (size_t i = 0; i < N(goid); i++) {
+		off = -1;
+		assert_int_equal(go_offsets__lookup(1, goid[i].minor, "runtime.g", "goid", &off),
+				 goid[i].ret);
+		if (!goid[i].ret)
+			assert_int_equal(off, goid[i].off);
+	}
+	for (int minor = 17; minor <= 25; minor++) {
+		for (size_t i = 0; i < N(fields); i++)
+			assert_int_equal(go_offsets__lookup(1, minor, fields[i][0], fields[i][1],
+							    &off), 0);
+	}
+	assert_int_equal(go_offsets__lookup(2, 0, "runtime.g", "goid", &off), -ENOENT);
+	assert_int_equal(go_offsets__lookup(1, 19, "runtime.g", "nosuch", &off), -ENOENT);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_not_go),
+		cmocka_unit_test(test_offsets_table),
+		cmocka_unit_test(test_detect),
+		cmocka_unit_test(test_funcs),
+		cmocka_unit_test(test_rets),
+		cmocka_unit_test(test_fields),
+	};
+
+	return cmocka_run_group_tests(tests, setup_fixtures, NULL);
+}
