@@ -237,8 +237,8 @@ static int read_pclntab(struct go_binary *gb)
 	default:
 		return -ENOTSUP;	/* Go <= 1.15 (0xfffffffb) or unknown */
 	}
-	/* nfunc entries plus the end-of-text sentinel */
-	ftab_bytes = (gb->nfunc + 1) * ent;
+	/* nfunc {entry, funcoff} pairs, then the end-of-text entry alone */
+	ftab_bytes = gb->nfunc * ent + ent / 2;
 	if (gb->nfunc == 0 || gb->nfunc > sh.sh_size || gb->functab_off > sh.sh_size ||
 	    ftab_bytes > sh.sh_size - gb->functab_off || gb->funcname_off >= sh.sh_size)
 		return -EINVAL;
@@ -428,70 +428,33 @@ static void functab_entry(const struct go_binary *gb, uint64_t i, uint64_t *entr
 	}
 }
 
-int go_binary__func_pclntab(struct go_binary *gb, const char *name, struct go_func *out)
-{
-	/* _func: entry (uintptr before 1.18, uint32 offset after), then nameOff int32 */
-	uint64_t name_field = gb->pcln_magic == PCLN_GO116 ? (uint64_t)gb->ptrsize : 4;
-	const char *names;
-	uint64_t names_len;
-	size_t nlen = strlen(name);
-
-	if (!gb->pcln)
-		return -ENOENT;
-	names = (const char *)gb->pcln + gb->funcname_off;
-	names_len = gb->pcln_size - gb->funcname_off;
-	for (uint64_t i = 0; i < gb->nfunc; i++) {
-		uint64_t entry, funcoff, fo, nameoff, next;
-
-		functab_entry(gb, i, &entry, &funcoff);
-		fo = gb->functab_off + funcoff;
-		if (fo > gb->pcln_size || name_field + 4 > gb->pcln_size - fo)
-			return -EINVAL;
-		nameoff = rd_u32(gb->pcln + fo + name_field);
-		if (nameoff >= names_len || nlen >= names_len - nameoff ||
-		    memcmp(names + nameoff, name, nlen + 1))
-			continue;
-		functab_entry(gb, i + 1, &next, &funcoff);
-		if (next < entry)
-			return -EINVAL;
-		return fill_func(gb, entry, next - entry, GO_FUNC_PCLNTAB, out);
-	}
-	return -ENOENT;
-}
-
-int go_binary__func(struct go_binary *gb, const char *name, struct go_func *out)
-{
-	int err;
-
-	if (gb->symtab) {
-		err = symtab_func(gb, name, out);
-		if (err != -ENOENT)
-			return err;
-	}
-	return go_binary__func_pclntab(gb, name, out);
-}
-
-int go_binary__ret_offsets(struct go_binary *gb, const struct go_func *fn,
-			   uint64_t *file_offs, int max)
+/*
+ * Walks the instructions of fn with Capstone, calling visit for each one;
+ * visit returns 0 to go on, anything else stops the walk and is returned.
+ * -EILSEQ if the body cannot be decoded to its end (amd64: only INT3/zero
+ * padding may follow the last instruction; arm64 is fixed width, so an
+ * undecodable word, e.g. a literal pool entry, is skipped).
+ */
+static int walk_insns(struct go_binary *gb, const struct go_func *fn,
+		      int (*visit)(void *ctx, const cs_insn *insn), void *ctx)
 {
 	cs_arch arch;
 	cs_mode mode;
-	unsigned int ret_id;
 	csh cs;
 	cs_insn *insn;
 	const uint8_t *code;
 	size_t left;
 	uint64_t addr;
-	int n = 0, err = 0;
+	int err = 0;
 
 	if (fn->file_off > gb->img_size || fn->size > gb->img_size - fn->file_off)
 		return -ERANGE;
 	switch (gb->arch) {
 	case GO_ARCH_AMD64:
-		arch = CS_ARCH_X86, mode = CS_MODE_64, ret_id = X86_INS_RET;
+		arch = CS_ARCH_X86, mode = CS_MODE_64;
 		break;
 	case GO_ARCH_ARM64:
-		arch = CS_ARCH_ARM64, mode = CS_MODE_ARM, ret_id = ARM64_INS_RET;
+		arch = CS_ARCH_ARM64, mode = CS_MODE_ARM;
 		break;
 	default:
 		return -ENOTSUP;
@@ -506,31 +469,223 @@ int go_binary__ret_offsets(struct go_binary *gb, const struct go_func *fn,
 	code = gb->img + fn->file_off;
 	left = fn->size;
 	addr = fn->vaddr;
-	while (left) {
-		if (!cs_disasm_iter(cs, &code, &left, &addr, insn)) {
-			/* arm64: fixed width, a literal-pool or padding word is skipped */
-			if (gb->arch == GO_ARCH_ARM64 && left >= 4) {
-				code += 4, left -= 4, addr += 4;
-				continue;
-			}
-			/* amd64: only INT3/zero padding may follow the last instruction */
-			while (left && (*code == 0xcc || *code == 0x00))
-				code++, left--;
-			if (left)
-				err = -EILSEQ;
-			break;
-		}
-		if (insn->id != ret_id)
+	while (left && !err) {
+		if (cs_disasm_iter(cs, &code, &left, &addr, insn)) {
+			err = visit(ctx, insn);
 			continue;
-		if (n == max) {
-			err = -E2BIG;
-			break;
 		}
-		file_offs[n++] = fn->file_off + (insn->address - fn->vaddr);
+		if (gb->arch == GO_ARCH_ARM64 && left >= 4) {
+			code += 4, left -= 4, addr += 4;
+			continue;
+		}
+		while (left && (*code == 0xcc || *code == 0x00))
+			code++, left--;
+		if (left)
+			err = -EILSEQ;
+		break;
 	}
 	cs_free(insn, 1);
 	cs_close(&cs);
-	return err ? err : n;
+	return err;
+}
+
+struct branch_ctx {
+	enum go_arch arch;
+	const struct go_func *cands;
+	int n;
+};
+
+/* 1 if insn is a direct call or jump to the entry of one of the candidates */
+static int visit_branch(void *ctx, const cs_insn *insn)
+{
+	const struct branch_ctx *bc = ctx;
+	const char *op = insn->op_str;
+	uint64_t target;
+	char *end;
+
+	if (bc->arch == GO_ARCH_AMD64 && insn->id != X86_INS_CALL && insn->id != X86_INS_JMP)
+		return 0;
+	if (bc->arch == GO_ARCH_ARM64 && insn->id != ARM64_INS_BL && insn->id != ARM64_INS_B)
+		return 0;
+	if (*op == '#')
+		op++;
+	target = strtoull(op, &end, 0);
+	if (end == op || *end)
+		return 0;	/* indirect */
+	for (int i = 0; i < bc->n; i++) {
+		if (target == bc->cands[i].vaddr)
+			return 1;
+	}
+	return 0;
+}
+
+#define MAX_SAME_NAME 4
+
+/*
+ * A Go function called from assembly, or an assembly function called from
+ * Go, exists twice under one name in .gopclntab: the body and an ABI
+ * wrapper (ABI0 <-> ABIInternal) that calls it. The body is the one to
+ * probe: every caller reaches it. (.symtab names the ABI0 one "name.abi0".)
+ */
+static int pick_body(struct go_binary *gb, const struct go_func *cands, int n)
+{
+	struct branch_ctx bc = { .arch = gb->arch, .cands = cands, .n = n };
+
+	for (int i = 0; i < n; i++) {
+		if (walk_insns(gb, &cands[i], visit_branch, &bc) != 1)
+			return i;
+	}
+	return 0;
+}
+
+/*
+ * .gopclntab names generic instantiations with their type arguments elided:
+ * "pkg.(*T[...]).M" for .symtab's "pkg.(*T[*other.P224Point]).M".
+ * 0 and the short form in out if name has type arguments to elide.
+ */
+static int generic_short_name(const char *name, char *out, size_t size)
+{
+	size_t o = 0;
+	int depth = 0;
+	bool changed = false;
+
+	for (const char *p = name; *p; p++) {
+		if (*p == ']' && depth && !--depth) {
+			if (o + 4 >= size)
+				return -ENAMETOOLONG;
+			memcpy(out + o, "...", 3);
+			o += 3;
+		} else if (depth) {
+			changed |= *p != '.';
+			continue;
+		}
+		if (*p == '[')
+			depth++;
+		if (o + 1 >= size)
+			return -ENAMETOOLONG;
+		out[o++] = *p;
+	}
+	out[o] = '\0';
+	return changed && !depth ? 0 : -ENOENT;
+}
+
+static int pclntab_lookup(struct go_binary *gb, const char *name, struct go_func *out);
+
+/*
+ * pn (at most len bytes, NUL-terminated) equals name, where a middle dot
+ * "\xc2\xb7" in pn also matches '.': .gopclntab keeps "T\xc2\xb71" for a
+ * function-local type that .symtab spells "T.1".
+ */
+static bool pcln_name_eq(const char *pn, uint64_t len, const char *name)
+{
+	uint64_t i = 0;
+
+	for (;; name++) {
+		if (i >= len)
+			return false;
+		if (pn[i] == '\xc2' && *name == '.' && i + 1 < len && pn[i + 1] == '\xb7') {
+			i += 2;
+			continue;
+		}
+		if (pn[i] != *name)
+			return false;
+		if (!*name)
+			return true;
+		i++;
+	}
+}
+
+int go_binary__func_pclntab(struct go_binary *gb, const char *name, struct go_func *out)
+{
+	char short_name[1024];
+	int err = pclntab_lookup(gb, name, out);
+
+	if (err == -ENOENT && !generic_short_name(name, short_name, sizeof(short_name)))
+		err = pclntab_lookup(gb, short_name, out);
+	return err;
+}
+
+static int pclntab_lookup(struct go_binary *gb, const char *name, struct go_func *out)
+{
+	/* _func: entry (uintptr before 1.18, uint32 offset after), then nameOff int32 */
+	uint64_t name_field = gb->pcln_magic == PCLN_GO116 ? (uint64_t)gb->ptrsize : 4;
+	struct go_func cands[MAX_SAME_NAME];
+	const char *names;
+	uint64_t names_len;
+	int n = 0, err;
+
+	if (!gb->pcln)
+		return -ENOENT;
+	names = (const char *)gb->pcln + gb->funcname_off;
+	names_len = gb->pcln_size - gb->funcname_off;
+	for (uint64_t i = 0; i < gb->nfunc && n < MAX_SAME_NAME; i++) {
+		uint64_t entry, funcoff, fo, nameoff, next;
+
+		functab_entry(gb, i, &entry, &funcoff);
+		fo = gb->functab_off + funcoff;
+		if (fo > gb->pcln_size || name_field + 4 > gb->pcln_size - fo)
+			return -EINVAL;
+		nameoff = rd_u32(gb->pcln + fo + name_field);
+		if (nameoff >= names_len ||
+		    !pcln_name_eq(names + nameoff, names_len - nameoff, name))
+			continue;
+		functab_entry(gb, i + 1, &next, &funcoff);
+		if (next < entry)
+			return -EINVAL;
+		err = fill_func(gb, entry, next - entry, GO_FUNC_PCLNTAB, &cands[n++]);
+		if (err)
+			return err;
+	}
+	if (!n)
+		return -ENOENT;
+	/* several instantiations of one generic function: cannot tell which */
+	if (n > 1 && strstr(name, "[...]"))
+		return -ENOTUNIQ;
+	*out = cands[n > 1 ? pick_body(gb, cands, n) : 0];
+	return 0;
+}
+
+int go_binary__func(struct go_binary *gb, const char *name, struct go_func *out)
+{
+	int err;
+
+	if (gb->symtab) {
+		err = symtab_func(gb, name, out);
+		if (err != -ENOENT)
+			return err;
+	}
+	return go_binary__func_pclntab(gb, name, out);
+}
+
+struct ret_ctx {
+	unsigned int ret_id;
+	const struct go_func *fn;
+	uint64_t *offs;
+	int n, max;
+};
+
+static int visit_ret(void *ctx, const cs_insn *insn)
+{
+	struct ret_ctx *rc = ctx;
+
+	if (insn->id != rc->ret_id)
+		return 0;
+	if (rc->n == rc->max)
+		return -E2BIG;
+	rc->offs[rc->n++] = rc->fn->file_off + (insn->address - rc->fn->vaddr);
+	return 0;
+}
+
+int go_binary__ret_offsets(struct go_binary *gb, const struct go_func *fn,
+			   uint64_t *file_offs, int max)
+{
+	struct ret_ctx rc = {
+		.ret_id = gb->arch == GO_ARCH_ARM64 ? ARM64_INS_RET : X86_INS_RET,
+		.fn = fn, .offs = file_offs, .max = max,
+	};
+	int err = walk_insns(gb, fn, visit_ret, &rc);
+
+	return err ? err : rc.n;
 }
 
 static int member_offset(Dwarf_Die *st, const char *field, int64_t *off)

@@ -70,6 +70,10 @@ enum go_arch go_binary__arch(const struct go_binary *gb);
  * "html/template.(*Template).Execute"). Uses .symtab when present, else
  * .gopclntab. 0, -ENOENT if absent (e.g. dead code eliminated, or inlined
  * everywhere), -EINVAL if the tables are corrupt.
+ * .gopclntab specifics: a generic instantiation "pkg.F[a.T]" is stored as
+ * "pkg.F[...]"; it is found if only one instantiation exists, else -ENOTUNIQ.
+ * A function that has an ABI wrapper (assembly called from Go, Go called
+ * from assembly) resolves to the body, not the wrapper.
  */
 int go_binary__func(struct go_binary *gb, const char *name, struct go_func *out);
 /* The same from .gopclntab only (cross-checks, or when .symtab is not trusted). */

@@ -18,6 +18,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <gelf.h>
+#include <libelf.h>
 
 #include "go_binary.h"
 
@@ -141,19 +143,22 @@ static struct go_binary *open_fixture(const char *name)
 
 static void test_detect(void **state)
 {
-	static const char *const names[] = { "webapp", "webapp-stripped", "webapp-pie" };
-	enum go_arch want_arch = GO_ARCH_UNKNOWN;
+	static const char *const names[] = {
+		"webapp", "webapp-stripped", "webapp-pie", "webapp-arm64"
+	};
+	enum go_arch host_arch = GO_ARCH_UNKNOWN;
 	struct utsname u;
 
 	NEED_GO();
 	uname(&u);
 	if (!strcmp(u.machine, "x86_64"))
-		want_arch = GO_ARCH_AMD64;
+		host_arch = GO_ARCH_AMD64;
 	else if (!strcmp(u.machine, "aarch64"))
-		want_arch = GO_ARCH_ARM64;
+		host_arch = GO_ARCH_ARM64;
 
 	for (size_t i = 0; i < N(names); i++) {
 		struct go_binary *gb = open_fixture(names[i]);
+		enum go_arch want_arch = strstr(names[i], "arm64") ? GO_ARCH_ARM64 : host_arch;
 		bool stripped = strstr(names[i], "stripped") != NULL;
 		int major = 0, minor = 0;
 
@@ -221,6 +226,127 @@ static void test_funcs(void **state)
 	assert_int_equal(go_binary__func(gs, "main.spi", &f), -ENOENT);
 	go_binary__free(gs);
 	go_binary__free(gb);
+
+	gb = open_fixture("webapp-arm64");
+	for (size_t i = 0; i < N(funcs); i++) {
+		struct go_func sym, pcl;
+
+		assert_int_equal(go_binary__func(gb, funcs[i], &sym), 0);
+		assert_int_equal(go_binary__func_pclntab(gb, funcs[i], &pcl), 0);
+		assert_int_equal(sym.vaddr, pcl.vaddr);
+		assert_int_equal(sym.file_off, pcl.file_off);
+		/* arm64 text does not start at file offset == vaddr - base */
+		assert_true(sym.file_off != sym.vaddr);
+	}
+	go_binary__free(gb);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/*
+ * Every function of .symtab is found in .gopclntab at the same address,
+ * except the ABIInternal wrappers of assembly functions (those with a
+ * "name.abi0" twin): there pclntab gives the body, by design.
+ */
+static void check_all_symtab(const char *name)
+{
+	char path[PATH_MAX + 64];
+	struct go_binary *gb = open_fixture(name);
+	size_t shstrndx, nsyms, nnames = 0, checked = 0, dual = 0, generic = 0, nrets = 0, noret = 0;
+	static uint64_t rets[MAX_RETS];
+	const char **names;
+	Elf_Scn *scn = NULL;
+	GElf_Shdr sh;
+	Elf_Data *data;
+	Elf *elf;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	elf_version(EV_CURRENT);
+	elf = elf_begin(fd, ELF_C_READ, NULL);
+	assert_non_null(elf);
+	assert_int_equal(elf_getshdrstrndx(elf, &shstrndx), 0);
+	while ((scn = elf_nextscn(elf, scn))) {
+		gelf_getshdr(scn, &sh);
+		if (sh.sh_type == SHT_SYMTAB)
+			break;
+	}
+	assert_non_null(scn);
+	data = elf_getdata(scn, NULL);
+	nsyms = sh.sh_size / sh.sh_entsize;
+	names = calloc(nsyms, sizeof(*names));
+	assert_non_null(names);
+	for (size_t i = 1; i < nsyms; i++) {
+		GElf_Sym sym;
+
+		gelf_getsym(data, (int)i, &sym);
+		/* sized: not the runtime.text/etext markers */
+		if (GELF_ST_TYPE(sym.st_info) == STT_FUNC && sym.st_size)
+			names[nnames++] = elf_strptr(elf, sh.sh_link, sym.st_name);
+	}
+	qsort(names, nnames, sizeof(*names), cmp_str);
+	for (size_t i = 0; i < nnames; i++) {
+		char abi0[1024];
+		const char *key = abi0;
+		struct go_func s, p;
+		int err;
+
+		snprintf(abi0, sizeof(abi0), "%s.abi0", names[i]);
+		if (!strcmp(names[i] + strlen(names[i]) - (strlen(names[i]) > 5 ? 5 : 0), ".abi0"))
+			continue;
+		if (bsearch(&key, names, nnames, sizeof(*names), cmp_str)) {
+			struct go_func w;
+
+			/* two ABIs: pclntab gives one of the two, the body */
+			assert_int_equal(go_binary__func(gb, names[i], &s), 0);
+			assert_int_equal(go_binary__func(gb, abi0, &w), 0);
+			assert_int_equal(go_binary__func_pclntab(gb, names[i], &p), 0);
+			assert_true(p.vaddr == s.vaddr || p.vaddr == w.vaddr);
+			dual++;
+			continue;
+		}
+		err = go_binary__func(gb, names[i], &s);
+		if (err)
+			fail_msg("%s: %s: %d", name, names[i], err);
+		err = go_binary__func_pclntab(gb, names[i], &p);
+		/* generic instantiations share one "[...]" name in pclntab */
+		if (strchr(names[i], '[') && err == -ENOTUNIQ) {
+			generic++;
+			continue;
+		}
+		if (err)
+			fail_msg("%s: %s not in .gopclntab", name, names[i]);
+		if (s.vaddr != p.vaddr)
+			fail_msg("%s: %s symtab %#lx pclntab %#lx", name, names[i],
+				 (unsigned long)s.vaddr, (unsigned long)p.vaddr);
+		checked++;
+		/* every body decodes to its end */
+		err = go_binary__ret_offsets(gb, &p, rets, MAX_RETS);
+		if (err < 0)
+			fail_msg("%s: RETs of %s: %s", name, names[i], strerror(-err));
+		nrets += err;
+		noret += !err;
+	}
+	print_message("  %s: %zu functions agree (%zu RETs, %zu functions without RET), "
+		      "%zu with two ABIs, %zu ambiguous generics\n",
+		      name, checked, nrets, noret, dual, generic);
+	assert_true(checked > 1000);
+	free(names);
+	elf_end(elf);
+	close(fd);
+	go_binary__free(gb);
+}
+
+static void test_all_symtab(void **state)
+{
+	NEED_GO();
+	check_all_symtab("webapp");
+	check_all_symtab("webapp-arm64");
 }
 
 static void check_rets(const char *name, struct go_binary *gb, const struct go_func *fn,
@@ -242,17 +368,20 @@ static void check_rets(const char *name, struct go_binary *gb, const struct go_f
 		if (go_binary__arch(gb) == GO_ARCH_AMD64)
 			assert_int_equal(insn[0], 0xc3);
 		else	/* arm64 RET Xn: 0xd65f0000 | n << 5, little-endian */
-			assert_int_equal((insn[3] << 24 | insn[2] << 16 | insn[1] << 8 |
-					  (insn[0] & 0x1f)), 0xd65f0000);
+			assert_int_equal(((uint32_t)insn[3] << 24 | (uint32_t)insn[2] << 16 |
+					  (uint32_t)insn[1] << 8 | insn[0]) & 0xfffffc1fU,
+					 0xd65f0000U);
 	}
 	close(fd);
 }
 
 static void test_rets(void **state)
 {
-	static const char *const names[] = { "webapp", "webapp-stripped", "webapp-pie" };
-	uint64_t offs[3][MAX_RETS];
-	int n[3], total = 0;
+	static const char *const names[] = {
+		"webapp", "webapp-stripped", "webapp-pie", "webapp-arm64"
+	};
+	uint64_t offs[4][MAX_RETS];
+	int n[4], total = 0;
 
 	NEED_GO();
 	for (size_t i = 0; i < N(funcs); i++) {
@@ -276,7 +405,7 @@ static void test_rets(void **state)
 		assert_memory_equal(offs[0], offs[1], n[0] * sizeof(offs[0][0]));
 		/* PIE is another link: the same function has the same number of RETs */
 		assert_int_equal(n[0], n[2]);
-		print_message("  %-40s %d RET\n", funcs[i], n[0]);
+		print_message("  %-40s %d RET (arm64: %d)\n", funcs[i], n[0], n[3]);
 		total += n[0];
 	}
 	print_message("  %d RET sites in %zu functions\n", total, N(funcs));
@@ -352,6 +481,7 @@ int main(void)
 		cmocka_unit_test(test_offsets_table),
 		cmocka_unit_test(test_detect),
 		cmocka_unit_test(test_funcs),
+		cmocka_unit_test(test_all_symtab),
 		cmocka_unit_test(test_rets),
 		cmocka_unit_test(test_fields),
 	};
