@@ -123,6 +123,14 @@ static int setup_fixtures(void **state)
 	return 0;
 }
 
+static void mkdir_p_dir(void)
+{
+	char cmd[PATH_MAX + 64];
+
+	snprintf(cmd, sizeof(cmd), "mkdir -p '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 static struct go_binary *open_fixture(const char *name)
 {
 	char path[PATH_MAX + 64];
@@ -474,11 +482,323 @@ static void test_offsets_table(void **state)
 	assert_int_equal(go_offsets__lookup(1, 19, "runtime.g", "nosuch", &off), -ENOENT);
 }
 
+/*
+ * Synthetic Go binaries for the formats the local toolchain cannot produce:
+ * .gopclntab of Go 1.16-1.17 (0xfffffffa) and 1.20+ (0xfffffff1), the
+ * pre-1.18 build info that points to the version string, arm64 code. One
+ * PT_LOAD maps the file at 0x400000; two functions main.one and main.two.
+ */
+#define SY_BASE 0x400000ULL
+#define SY_TEXT 0x100
+#define SY_PCLN 0x200
+#define SY_BINF 0x400
+#define SY_SHSTR 0x500
+#define SY_SHDR 0x600
+#define SY_SIZE (SY_SHDR + 5 * 64)
+
+struct synth {
+	uint32_t magic;
+	bool inline_version;	/* Go 1.18+ build info */
+	const char *version;
+	uint16_t machine;
+	const uint8_t *code;	/* 0x40 bytes of .text: main.one at +0, main.two at +0x10 */
+	bool zero_text_start;	/* leave pclntab textStart to a (missing) relocation */
+	bool no_buildinfo;
+	uint64_t nfunc;		/* 0: 2 */
+};
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	memcpy(p, &v, 4);
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	memcpy(p, &v, 8);
+}
+
+static void put_shdr(uint8_t *img, int i, uint32_t name, uint32_t type, uint64_t flags,
+		     uint64_t off, uint64_t size)
+{
+	uint8_t *sh = img + SY_SHDR + i * 64;
+
+	put32(sh, name);
+	put32(sh + 4, type);
+	put64(sh + 8, flags);
+	put64(sh + 16, flags & SHF_ALLOC ? SY_BASE + off : 0);
+	put64(sh + 24, off);
+	put64(sh + 32, size);
+	put64(sh + 48, 1);	/* addralign */
+}
+
+static void write_synth(const char *path, const struct synth *sy)
+{
+	static const char shstr[] = "\0.text\0.gopclntab\0.go.buildinfo\0.shstrtab";
+	uint8_t img[SY_SIZE] = { 0 };
+	uint8_t *pc = img + SY_PCLN, *bi = img + SY_BINF, *ft;
+	bool go116 = sy->magic == 0xfffffffa;
+	uint64_t hdr = go116 ? 64 : 72, fn_off = 0x60, ftab_off = 0x80;
+	FILE *f;
+
+	/* ELF header and the one PT_LOAD */
+	memcpy(img, ELFMAG, SELFMAG);
+	img[EI_CLASS] = ELFCLASS64;
+	img[EI_DATA] = ELFDATA2LSB;
+	img[EI_VERSION] = EV_CURRENT;
+	img[16] = ET_EXEC;
+	memcpy(img + 18, &sy->machine, 2);
+	put32(img + 20, EV_CURRENT);
+	put64(img + 24, SY_BASE + SY_TEXT);	/* e_entry */
+	put64(img + 32, 64);			/* e_phoff */
+	put64(img + 40, SY_SHDR);		/* e_shoff */
+	img[52] = 64, img[54] = 56, img[56] = 1;	/* ehsize, phentsize, phnum */
+	img[58] = 64, img[60] = 5, img[62] = 4;	/* shentsize, shnum, shstrndx */
+	put32(img + 64, PT_LOAD);
+	put32(img + 68, PF_R | PF_X);
+	put64(img + 72, 0);
+	put64(img + 80, SY_BASE);
+	put64(img + 88, SY_BASE);
+	put64(img + 96, SY_SIZE);
+	put64(img + 104, SY_SIZE);
+	put64(img + 112, 0x1000);
+
+	memcpy(img + SY_TEXT, sy->code, 0x40);
+
+	/* .gopclntab: header, funcnametab at 0x60, functab at 0x80, _func at 0xc0/0xe0 */
+	put32(pc, sy->magic);
+	pc[6] = 1, pc[7] = 8;
+	put64(pc + 8, sy->nfunc ? sy->nfunc : 2);
+	if (go116) {
+		put64(pc + 24, fn_off);
+		put64(pc + 56, ftab_off);
+	} else {
+		put64(pc + 24, sy->zero_text_start ? 0 : SY_BASE + SY_TEXT);
+		put64(pc + 32, fn_off);
+		put64(pc + 64, ftab_off);
+	}
+	assert_true(hdr <= fn_off);
+	memcpy(pc + fn_off, "main.one\0main.two", 18);
+	ft = pc + ftab_off;
+	if (go116) {	/* {pc, funcoff} pairs, end pc; _func {entry uintptr, nameoff} */
+		put64(ft, SY_BASE + SY_TEXT);
+		put64(ft + 8, 0x40);
+		put64(ft + 16, SY_BASE + SY_TEXT + 0x10);
+		put64(ft + 24, 0x60);
+		put64(ft + 32, SY_BASE + SY_TEXT + 0x40);
+		put64(ft + 0x40, SY_BASE + SY_TEXT);
+		put32(ft + 0x48, 0);
+		put64(ft + 0x60, SY_BASE + SY_TEXT + 0x10);
+		put32(ft + 0x68, 9);
+	} else {	/* {entryoff, funcoff} u32 pairs, end; _func {entryoff, nameoff} */
+		put32(ft, 0);
+		put32(ft + 4, 0x40);
+		put32(ft + 8, 0x10);
+		put32(ft + 12, 0x60);
+		put32(ft + 16, 0x40);
+		put32(ft + 0x40, 0);
+		put32(ft + 0x44, 0);
+		put32(ft + 0x60, 0x10);
+		put32(ft + 0x64, 9);
+	}
+
+	/* .go.buildinfo */
+	memcpy(bi, "\xff Go buildinf:", 14);
+	bi[14] = 8;
+	if (sy->inline_version) {
+		bi[15] = 2;
+		bi[32] = (uint8_t)strlen(sy->version);
+		memcpy(bi + 33, sy->version, strlen(sy->version));
+	} else {	/* -> Go string {data, len} at +32 -> bytes at +48 */
+		put64(bi + 16, SY_BASE + SY_BINF + 32);
+		put64(bi + 32, SY_BASE + SY_BINF + 48);
+		put64(bi + 40, strlen(sy->version));
+		memcpy(bi + 48, sy->version, strlen(sy->version));
+	}
+	memcpy(img + SY_SHSTR, shstr, sizeof(shstr));
+
+	put_shdr(img, 1, 1, SHT_PROGBITS, SHF_ALLOC | SHF_EXECINSTR, SY_TEXT, 0x40);
+	put_shdr(img, 2, 7, SHT_PROGBITS, SHF_ALLOC, SY_PCLN, 0x100);
+	put_shdr(img, 3, sy->no_buildinfo ? 27 : 18, SHT_PROGBITS, SHF_ALLOC | SHF_WRITE,
+		 SY_BINF, 0x100);
+	put_shdr(img, 4, 32, SHT_STRTAB, 0, SY_SHSTR, sizeof(shstr));
+
+	f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(img, 1, sizeof(img), f), sizeof(img));
+	fclose(f);
+}
+
+/* main.one: push rbp; mov rbp,rsp; pop rbp; ret. main.two: two exits, then padding */
+static const uint8_t code_amd64[0x40] = {
+	0x55, 0x48, 0x89, 0xe5, 0x5d, 0xc3, 0xcc, 0xcc,
+	0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc,
+	0x31, 0xc0, 0x85, 0xc0, 0x74, 0x01, 0xc3, 0x48,
+	0xff, 0xc0, 0xc3, 0xe9, 0x00, 0x00, 0x00, 0x00,	/* inc rax; ret; jmp (tail) */
+	[0x20 ... 0x3f] = 0xcc,
+};
+
+/* main.one: nop; ret. main.two: cbz x0; ret; udf (literal pool word); ret x1 */
+static const uint8_t code_arm64[0x40] = {
+	0x1f, 0x20, 0x03, 0xd5, 0xc0, 0x03, 0x5f, 0xd6,
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+	0x40, 0x00, 0x00, 0xb4, 0xc0, 0x03, 0x5f, 0xd6,
+	0x00, 0x00, 0x00, 0x00, 0x20, 0x00, 0x5f, 0xd6,
+};
+
+/* x86-64: 0x06 (push es) is invalid in 64-bit mode */
+static const uint8_t code_bad[0x40] = {
+	0x55, 0x48, 0x89, 0xe5, 0x5d, 0xc3, 0xcc, 0xcc,
+	0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc,
+	0x31, 0xc0, 0x06, 0xc3, 0xc3, 0xc3,
+};
+
+static struct go_binary *open_synth(const struct synth *sy)
+{
+	char path[PATH_MAX + 64];
+	struct go_binary *gb;
+
+	snprintf(path, sizeof(path), "%s/synthetic-go", dir);
+	write_synth(path, sy);
+	gb = go_binary__open(path);
+	if (!gb)
+		fail_msg("synthetic %s: %s", sy->version, strerror(errno));
+	return gb;
+}
+
+static void check_synth_funcs(struct go_binary *gb, int want_rets_two)
+{
+	struct go_func one, two;
+	uint64_t offs[8];
+
+	assert_int_equal(go_binary__nfuncs(gb), 2);
+	assert_int_equal(go_binary__func(gb, "main.one", &one), 0);
+	assert_int_equal(one.src, GO_FUNC_PCLNTAB);
+	assert_int_equal(one.vaddr, SY_BASE + SY_TEXT);
+	assert_int_equal(one.size, 0x10);
+	assert_int_equal(one.file_off, SY_TEXT);
+	assert_int_equal(go_binary__func(gb, "main.two", &two), 0);
+	assert_int_equal(two.vaddr, SY_BASE + SY_TEXT + 0x10);
+	assert_int_equal(two.size, 0x30);
+	assert_int_equal(two.file_off, SY_TEXT + 0x10);
+	assert_int_equal(go_binary__func(gb, "main.on", &one), -ENOENT);
+	assert_int_equal(go_binary__func(gb, "main.three", &one), -ENOENT);
+
+	assert_int_equal(go_binary__ret_offsets(gb, &two, offs, 8), want_rets_two);
+	assert_int_equal(go_binary__ret_offsets(gb, &two, offs, 1), -E2BIG);
+}
+
+static void test_synthetic_formats(void **state)
+{
+	struct go_binary *gb;
+	struct go_func fn;
+	uint64_t offs[8];
+	int64_t off;
+	int major, minor;
+
+	if (!dir[0])
+		skip();
+	mkdir_p_dir();
+
+	/* Go 1.16: pclntab 0xfffffffa, version by pointer, stack ABI */
+	gb = open_synth(&(struct synth){ 0xfffffffa, false, "go1.16.15", EM_X86_64, code_amd64 });
+	assert_int_equal(go_binary__version(gb, &major, &minor), 0);
+	assert_int_equal(minor, 16);
+	assert_string_equal(go_binary__version_str(gb), "go1.16.15");
+	assert_false(go_binary__regabi(gb));
+	assert_true(go_binary__is_stripped(gb));
+	assert_false(go_binary__has_dwarf(gb));
+	check_synth_funcs(gb, 2);
+	assert_int_equal(go_binary__ret_offsets(gb, &(struct go_func){
+		.vaddr = SY_BASE + SY_TEXT + 0x10, .size = 0x30, .file_off = SY_TEXT + 0x10 },
+		offs, 8), 2);
+	assert_int_equal(offs[0], SY_TEXT + 0x16);
+	assert_int_equal(offs[1], SY_TEXT + 0x1a);
+	assert_int_equal(go_binary__field_offset(gb, "runtime.g", "goid", &off), -ENOENT);
+	go_binary__free(gb);
+
+	/* Go 1.17: same pclntab, register ABI */
+	gb = open_synth(&(struct synth){ 0xfffffffa, false, "go1.17.13", EM_X86_64, code_amd64 });
+	assert_true(go_binary__regabi(gb));
+	check_synth_funcs(gb, 2);
+	assert_int_equal(go_binary__field_offset(gb, "runtime.g", "goid", &off), 0);
+	assert_int_equal(off, 152);
+	go_binary__free(gb);
+
+	/* Go 1.18: 0xfffffff0, inline version */
+	gb = open_synth(&(struct synth){ 0xfffffff0, true, "go1.18.10", EM_X86_64, code_amd64 });
+	assert_int_equal(go_binary__version(gb, &major, &minor), 0);
+	assert_int_equal(minor, 18);
+	check_synth_funcs(gb, 2);
+	go_binary__free(gb);
+
+	/* Go 1.23: 0xfffffff1, textStart left to a relocation: .text is the base */
+	gb = open_synth(&(struct synth){ 0xfffffff1, true, "go1.23.4 X:nocoverageredesign",
+					 EM_X86_64, code_amd64, .zero_text_start = true });
+	assert_int_equal(go_binary__version(gb, &major, &minor), 0);
+	assert_int_equal(minor, 23);
+	check_synth_funcs(gb, 2);
+	assert_int_equal(go_binary__field_offset(gb, "runtime.g", "goid", &off), 0);
+	assert_int_equal(off, 160);
+	go_binary__free(gb);
+
+	/* arm64, Go 1.25: ret and ret x1 found, the literal word skipped */
+	gb = open_synth(&(struct synth){ 0xfffffff1, true, "go1.25.3", EM_AARCH64, code_arm64 });
+	assert_int_equal(go_binary__arch(gb), GO_ARCH_ARM64);
+	assert_true(go_binary__regabi(gb));
+	check_synth_funcs(gb, 2);
+	assert_int_equal(go_binary__func(gb, "main.two", &fn), 0);
+	assert_int_equal(go_binary__ret_offsets(gb, &fn, offs, 8), 2);
+	assert_int_equal(offs[0], SY_TEXT + 0x14);
+	assert_int_equal(offs[1], SY_TEXT + 0x1c);
+	assert_int_equal(go_binary__field_offset(gb, "runtime.g", "goid", &off), 0);
+	assert_int_equal(off, 152);
+	go_binary__free(gb);
+
+	/* a newer Go than the table knows: no guessing */
+	gb = open_synth(&(struct synth){ 0xfffffff1, true, "go1.26.1", EM_X86_64, code_amd64 });
+	assert_int_equal(go_binary__field_offset(gb, "runtime.g", "goid", &off), -ENOENT);
+	go_binary__free(gb);
+
+	/* undecodable body */
+	gb = open_synth(&(struct synth){ 0xfffffff1, true, "go1.21.0", EM_X86_64, code_bad });
+	assert_int_equal(go_binary__func(gb, "main.two", &fn), 0);
+	assert_int_equal(go_binary__ret_offsets(gb, &fn, offs, 8), -EILSEQ);
+	go_binary__free(gb);
+
+	/* no build info: still Go by its pclntab, version unknown */
+	gb = open_synth(&(struct synth){ 0xfffffff1, true, "go1.21.0", EM_X86_64, code_amd64,
+					 .no_buildinfo = true });
+	assert_int_equal(go_binary__version(gb, &major, &minor), -ENOENT);
+	assert_string_equal(go_binary__version_str(gb), "");
+	check_synth_funcs(gb, 2);
+	assert_int_equal(go_binary__field_offset(gb, "runtime.g", "goid", &off), -ENOENT);
+	go_binary__free(gb);
+
+	/* corrupt pclntab: functions unknown, build info still says Go */
+	gb = open_synth(&(struct synth){ 0xfffffff1, true, "go1.21.0", EM_X86_64, code_amd64,
+					 .nfunc = 1ULL << 40 });
+	assert_int_equal(go_binary__nfuncs(gb), -ENOENT);
+	assert_int_equal(go_binary__func(gb, "main.one", &fn), -ENOENT);
+	go_binary__free(gb);
+
+	/* neither: not Go */
+	{
+		char path[PATH_MAX + 64];
+
+		snprintf(path, sizeof(path), "%s/synthetic-go", dir);
+		write_synth(path, &(struct synth){ 0x12345678, true, "go1.21.0", EM_X86_64,
+						   code_amd64, .no_buildinfo = true });
+		assert_null(go_binary__open(path));
+		assert_int_equal(errno, ENOEXEC);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_not_go),
 		cmocka_unit_test(test_offsets_table),
+		cmocka_unit_test(test_synthetic_formats),
 		cmocka_unit_test(test_detect),
 		cmocka_unit_test(test_funcs),
 		cmocka_unit_test(test_all_symtab),
