@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include <capstone/capstone.h>
-#include <dwarf.h>
 #include <elfutils/libdw.h>
 
 #include "go_binary.h"
@@ -688,84 +687,15 @@ int go_binary__ret_offsets(struct go_binary *gb, const struct go_func *fn,
 	return err ? err : rc.n;
 }
 
-static int member_offset(Dwarf_Die *st, const char *field, int64_t *off)
+void *go_binary__dwarf(struct go_binary *gb)
 {
-	Dwarf_Die m;
-	Dwarf_Attribute attr;
-	Dwarf_Word w;
-	Dwarf_Op *ops;
-	size_t nops;
-
-	if (dwarf_child(st, &m))
-		return -ENOENT;
-	do {
-		const char *n;
-
-		if (dwarf_tag(&m) != DW_TAG_member)
-			continue;
-		n = dwarf_diename(&m);
-		if (!n || strcmp(n, field))
-			continue;
-		if (!dwarf_attr(&m, DW_AT_data_member_location, &attr))
-			return -EINVAL;
-		if (!dwarf_formudata(&attr, &w)) {
-			*off = (int64_t)w;
-			return 0;
-		}
-		/* DWARF 2 style: a location expression DW_OP_plus_uconst N */
-		if (!dwarf_getlocation(&attr, &ops, &nops) && nops == 1 &&
-		    ops[0].atom == DW_OP_plus_uconst) {
-			*off = (int64_t)ops[0].number;
-			return 0;
-		}
-		return -EINVAL;
-	} while (!dwarf_siblingof(&m, &m));
-	return -ENOENT;
-}
-
-/* The DIE of a Go struct type by its full name ("net/http.Request"). */
-static int find_struct(struct go_binary *gb, const char *struct_name, Dwarf_Die *out)
-{
-	Dwarf_Off cu = 0, next;
-	size_t hsize;
-
 	if (!gb->has_dwarf || gb->dw_failed)
-		return -ENOENT;
+		return NULL;
 	if (!gb->dw) {
 		gb->dw = dwarf_begin_elf(gb->elf, DWARF_C_READ, NULL);
-		if (!gb->dw) {
-			gb->dw_failed = true;
-			return -ENOENT;
-		}
+		gb->dw_failed = !gb->dw;
 	}
-	/* Go emits type DIEs at the top level of its CUs */
-	while (!dwarf_nextcu(gb->dw, cu, &next, &hsize, NULL, NULL, NULL)) {
-		Dwarf_Die cudie;
-
-		if (dwarf_offdie(gb->dw, cu + hsize, &cudie) && !dwarf_child(&cudie, out)) {
-			do {
-				const char *n;
-
-				if (dwarf_tag(out) != DW_TAG_structure_type)
-					continue;
-				n = dwarf_diename(out);
-				if (n && !strcmp(n, struct_name) &&
-				    !dwarf_hasattr(out, DW_AT_declaration))
-					return 0;
-			} while (!dwarf_siblingof(out, out));
-		}
-		cu = next;
-	}
-	return -ENOENT;
-}
-
-int go_binary__field_offset_dwarf(struct go_binary *gb, const char *struct_name,
-				  const char *field, int64_t *off)
-{
-	Dwarf_Die st;
-	int err = find_struct(gb, struct_name, &st);
-
-	return err ? err : member_offset(&st, field, off);
+	return gb->dw;
 }
 
 int go_binary__field_offset_builtin(const struct go_binary *gb, const char *struct_name,
@@ -775,16 +705,4 @@ int go_binary__field_offset_builtin(const struct go_binary *gb, const char *stru
 	if (gb->arch != GO_ARCH_AMD64 && gb->arch != GO_ARCH_ARM64)
 		return -ENOENT;
 	return go_offsets__lookup(gb->major, gb->minor, struct_name, field, off);
-}
-
-int go_binary__field_offset(struct go_binary *gb, const char *struct_name, const char *field,
-			    int64_t *off)
-{
-	Dwarf_Die st;
-
-	/* DWARF, when it describes the struct, is the truth: a field it lacks is
-	 * not guessed from the table */
-	if (!find_struct(gb, struct_name, &st))
-		return member_offset(&st, field, off);
-	return go_binary__field_offset_builtin(gb, struct_name, field, off);
 }

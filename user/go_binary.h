@@ -105,6 +105,9 @@ int go_binary__field_offset_dwarf(struct go_binary *gb, const char *struct_name,
 int go_binary__field_offset_builtin(const struct go_binary *gb, const char *struct_name,
 				    const char *field, int64_t *off);
 
+/* libdw handle (Dwarf *) opened on first use, owned by gb; NULL without DWARF */
+void *go_binary__dwarf(struct go_binary *gb);
+
 /* Built-in table lookup by version; 0 or -ENOENT. (user/go_offsets.c) */
 int go_offsets__lookup(int major, int minor, const char *struct_name, const char *field,
 		       int64_t *off);
