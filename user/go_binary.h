@@ -16,8 +16,10 @@
  *   amd64: current g in R14; integer args/results in RAX, RBX, RCX, RDI, RSI,
  *          R8, R9, R10, R11 (a string/slice/interface takes 2 or 3 of them).
  *   arm64: current g in R28; integer args/results in R0..R15.
- * So at a RET of runtime.newproc1 the new g is in RAX (arm64: R0) and the
- * parent g in R14 (R28); runtime.goexit1 runs on the exiting g.
+ * Goroutine life cycle (see docs/go.md): runtime.newproc1 runs on the system
+ * stack (R14 = g0, not the parent): the parent is its callergp argument (RBX
+ * at entry, 1.18+) and the new g is its result (RAX at each RET).
+ * runtime.goexit1 is entered on the exiting g and never returns.
  */
 #ifndef PT_GO_BINARY_H
 #define PT_GO_BINARY_H
