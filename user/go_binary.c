@@ -50,6 +50,7 @@ struct go_binary {
 	bool dw_failed;
 
 	/* .gopclntab */
+	int pcln_err;		/* why pcln is NULL: -ENOENT, -ENOTSUP, -EINVAL */
 	const uint8_t *pcln;
 	uint64_t pcln_size;
 	uint32_t pcln_magic;
@@ -303,7 +304,8 @@ struct go_binary *go_binary__open(const char *path)
 
 	err = read_buildinfo(gb);
 	/* a Go binary without build info still has a valid .gopclntab */
-	if (read_pclntab(gb))
+	gb->pcln_err = read_pclntab(gb);
+	if (gb->pcln_err)
 		gb->pcln = NULL;
 	if (err && !gb->pcln) {
 		err = -ENOEXEC;
@@ -614,7 +616,7 @@ static int pclntab_lookup(struct go_binary *gb, const char *name, struct go_func
 	int n = 0, err;
 
 	if (!gb->pcln)
-		return -ENOENT;
+		return gb->pcln_err;
 	names = (const char *)gb->pcln + gb->funcname_off;
 	names_len = gb->pcln_size - gb->funcname_off;
 	for (uint64_t i = 0; i < gb->nfunc && n < MAX_SAME_NAME; i++) {

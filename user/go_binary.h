@@ -71,7 +71,8 @@ enum go_arch go_binary__arch(const struct go_binary *gb);
  * Finds function name (Go's full name: "net/http.(*conn).serve",
  * "html/template.(*Template).Execute"). Uses .symtab when present, else
  * .gopclntab. 0, -ENOENT if absent (e.g. dead code eliminated, or inlined
- * everywhere), -EINVAL if the tables are corrupt.
+ * everywhere), -EINVAL if the tables are corrupt, -ENOTSUP if .gopclntab is
+ * of a format before Go 1.16.
  * .gopclntab specifics: a generic instantiation "pkg.F[a.T]" is stored as
  * "pkg.F[...]"; it is found if only one instantiation exists, else -ENOTUNIQ.
  * A function that has an ABI wrapper (assembly called from Go, Go called

@@ -778,7 +778,14 @@ static void test_synthetic_formats(void **state)
 	gb = open_synth(&(struct synth){ 0xfffffff1, true, "go1.21.0", EM_X86_64, code_amd64,
 					 .nfunc = 1ULL << 40 });
 	assert_int_equal(go_binary__nfuncs(gb), -ENOENT);
-	assert_int_equal(go_binary__func(gb, "main.one", &fn), -ENOENT);
+	assert_int_equal(go_binary__func(gb, "main.one", &fn), -EINVAL);
+	go_binary__free(gb);
+
+	/* Go 1.2-1.15 table: recognised as Go by build info, functions unsupported */
+	gb = open_synth(&(struct synth){ 0xfffffffb, false, "go1.15.15", EM_X86_64, code_amd64 });
+	assert_int_equal(go_binary__version(gb, &major, &minor), 0);
+	assert_int_equal(minor, 15);
+	assert_int_equal(go_binary__func(gb, "main.one", &fn), -ENOTSUP);
 	go_binary__free(gb);
 
 	/* neither: not Go */
