@@ -651,7 +651,13 @@ int go_binary__func(struct go_binary *gb, const char *name, struct go_func *out)
 	int err;
 
 	if (gb->symtab) {
+		struct go_func p;
+
 		err = symtab_func(gb, name, out);
+		/* assembly symbols may carry no size: take it from .gopclntab */
+		if (!err && !out->size && !go_binary__func_pclntab(gb, name, &p) &&
+		    p.vaddr == out->vaddr)
+			out->size = p.size;
 		if (err != -ENOENT)
 			return err;
 	}
