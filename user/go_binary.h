@@ -42,7 +42,7 @@ enum go_func_src {
 
 struct go_func {
 	uint64_t vaddr;		/* entry address */
-	uint64_t size;		/* bytes up to the next function (may include padding) */
+	uint64_t size;		/* .symtab st_size; .gopclntab: up to the next function, padding incl. */
 	uint64_t file_off;	/* entry as a file offset: what uprobes take */
 	enum go_func_src src;
 };
