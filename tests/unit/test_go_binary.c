@@ -1,0 +1,817 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * go_binary against Go programs built here: tests/fixtures/go/build.sh makes
+ * the webapp fixture normal, stripped (-s -w) and PIE with the local Go
+ * toolchain. Every test is skipped when Go is not installed.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <gelf.h>
+#include <libelf.h>
+
+#include "go_binary.h"
+
+#define MAX_RETS 256
+
+static char dir[PATH_MAX + 32];	/* where the fixtures were built */
+static char goversion[64];	/* `go env GOVERSION` */
+static int go_minor;
+static bool have_go;
+
+static const char *const funcs[] = {
+	"html/template.(*Template).Execute",
+	"text/template.(*Template).execute",
+	"net/http.(*conn).serve",
+	"net/http.serverHandler.ServeHTTP",
+	"net/http.(*Client).do",
+	"crypto/tls.(*Conn).HandshakeContext",
+	"crypto/tls.(*Conn).Read",
+	"net.(*Resolver).lookupIPAddr",
+	"net.(*sysDialer).dialSingle",
+	"internal/poll.(*FD).Read",
+	"internal/poll.(*FD).Write",
+	"runtime.newproc1",
+	"runtime.goexit1",
+	"runtime.casgstatus",
+	"main.spin",
+	"main.(*server).handle",
+};
+
+static const char *const fields[][2] = {
+	{ "runtime.g", "goid" },
+	{ "runtime.g", "m" },
+	{ "net/http.Request", "Method" },
+	{ "net/http.Request", "URL" },
+	{ "net/http.Request", "Host" },
+	{ "net/url.URL", "Host" },
+	{ "net/url.URL", "Path" },
+	{ "crypto/tls.Conn", "conn" },
+	{ "net.conn", "fd" },
+	{ "net.netFD", "pfd" },
+	{ "internal/poll.FD", "Sysfd" },
+	{ "html/template.Template", "text" },
+	{ "text/template.Template", "name" },
+};
+
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+
+/* The repo root: $PT_ROOT, the current directory, or two levels above build/tests/. */
+static int find_root(char *root, size_t size)
+{
+	const char *env = getenv("PT_ROOT");
+	char exe[PATH_MAX], probe[PATH_MAX + 64];
+	ssize_t n;
+
+	if (env) {
+		snprintf(root, size, "%s", env);
+		return 0;
+	}
+	if (!access("tests/fixtures/go/build.sh", X_OK)) {
+		snprintf(root, size, ".");
+		return 0;
+	}
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return -ENOENT;
+	exe[n] = '\0';
+	snprintf(probe, sizeof(probe), "%s/../../..", exe);
+	if (!realpath(probe, root))
+		return -ENOENT;
+	return 0;
+}
+
+static int setup_fixtures(void **state)
+{
+	char root[PATH_MAX], cmd[3 * PATH_MAX + 128];
+	FILE *p;
+	int rc;
+
+	if (find_root(root, sizeof(root)))
+		return 0;
+	snprintf(dir, sizeof(dir), "%s/build/fixtures/go", root);
+	p = popen("go env GOVERSION 2>/dev/null", "r");
+	if (!p)
+		return 0;
+	if (!fgets(goversion, sizeof(goversion), p))
+		goversion[0] = '\0';
+	pclose(p);
+	goversion[strcspn(goversion, "\n")] = '\0';
+	if (strncmp(goversion, "go1.", 4)) {
+		fprintf(stderr, "go not usable (GOVERSION '%s'): Go tests skipped\n", goversion);
+		return 0;
+	}
+	go_minor = atoi(goversion + 4);
+	snprintf(cmd, sizeof(cmd), "'%s/tests/fixtures/go/build.sh' '%s' >&2", root, dir);
+	rc = system(cmd);
+	if (rc) {
+		fprintf(stderr, "%s: exit %d\n", cmd, rc);
+		return -1;
+	}
+	have_go = true;
+	return 0;
+}
+
+static void mkdir_p_dir(void)
+{
+	char cmd[PATH_MAX + 64];
+
+	snprintf(cmd, sizeof(cmd), "mkdir -p '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+static struct go_binary *open_fixture(const char *name)
+{
+	char path[PATH_MAX + 64];
+	struct go_binary *gb;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	gb = go_binary__open(path);
+	if (!gb)
+		fail_msg("go_binary__open(%s): %s", path, strerror(errno));
+	return gb;
+}
+
+#define NEED_GO()				\
+	do {					\
+		if (!have_go)			\
+			skip();			\
+	} while (0)
+
+static void test_detect(void **state)
+{
+	static const char *const names[] = {
+		"webapp", "webapp-stripped", "webapp-pie", "webapp-arm64"
+	};
+	enum go_arch host_arch = GO_ARCH_UNKNOWN;
+	struct utsname u;
+
+	NEED_GO();
+	uname(&u);
+	if (!strcmp(u.machine, "x86_64"))
+		host_arch = GO_ARCH_AMD64;
+	else if (!strcmp(u.machine, "aarch64"))
+		host_arch = GO_ARCH_ARM64;
+
+	for (size_t i = 0; i < N(names); i++) {
+		struct go_binary *gb = open_fixture(names[i]);
+		enum go_arch want_arch = strstr(names[i], "arm64") ? GO_ARCH_ARM64 : host_arch;
+		bool stripped = strstr(names[i], "stripped") != NULL;
+		int major = 0, minor = 0;
+
+		assert_int_equal(go_binary__version(gb, &major, &minor), 0);
+		assert_string_equal(go_binary__version_str(gb), goversion);
+		assert_int_equal(major, 1);
+		assert_int_equal(minor, go_minor);
+		assert_int_equal(go_binary__arch(gb), want_arch);
+		assert_int_equal(go_binary__is_stripped(gb), stripped);
+		assert_int_equal(go_binary__has_dwarf(gb), !stripped);
+		assert_true(go_binary__regabi(gb));
+		assert_true(go_binary__nfuncs(gb) > 1000);
+		go_binary__free(gb);
+	}
+}
+
+static void test_not_go(void **state)
+{
+	struct go_binary *gb;
+
+	gb = go_binary__open("/bin/true");
+	assert_null(gb);
+	assert_int_equal(errno, ENOEXEC);
+	gb = go_binary__open("/etc/hostname");
+	assert_null(gb);
+	assert_int_equal(errno, ENOEXEC);
+	gb = go_binary__open("/nonexistent/phasetrace");
+	assert_null(gb);
+	assert_int_equal(errno, ENOENT);
+	go_binary__free(NULL);
+}
+
+/* symtab and pclntab agree, and a stripped build has the same layout */
+static void test_funcs(void **state)
+{
+	struct go_binary *gb, *gs;
+
+	NEED_GO();
+	gb = open_fixture("webapp");
+	gs = open_fixture("webapp-stripped");
+	for (size_t i = 0; i < N(funcs); i++) {
+		struct go_func sym, pcl, str;
+
+		print_message("  %-40s", funcs[i]);
+		assert_int_equal(go_binary__func(gb, funcs[i], &sym), 0);
+		assert_int_equal(sym.src, GO_FUNC_SYMTAB);
+		assert_int_equal(go_binary__func_pclntab(gb, funcs[i], &pcl), 0);
+		assert_int_equal(pcl.src, GO_FUNC_PCLNTAB);
+		assert_int_equal(go_binary__func(gs, funcs[i], &str), 0);
+		assert_int_equal(str.src, GO_FUNC_PCLNTAB);
+		print_message(" %#lx +%lu\n", (unsigned long)sym.vaddr, (unsigned long)pcl.size);
+
+		assert_int_equal(sym.vaddr, pcl.vaddr);
+		assert_int_equal(sym.file_off, pcl.file_off);
+		/* pclntab sizes run to the next function: symtab size plus padding */
+		assert_true(sym.size > 0 && sym.size <= pcl.size && pcl.size - sym.size < 64);
+		assert_int_equal(str.vaddr, sym.vaddr);
+		assert_int_equal(str.file_off, sym.file_off);
+		assert_int_equal(str.size, pcl.size);
+	}
+	struct go_func f;
+
+	assert_int_equal(go_binary__func(gb, "main.noSuchFunction", &f), -ENOENT);
+	assert_int_equal(go_binary__func(gs, "main.noSuchFunction", &f), -ENOENT);
+	assert_int_equal(go_binary__func(gs, "main.spi", &f), -ENOENT);
+	go_binary__free(gs);
+	go_binary__free(gb);
+
+	gb = open_fixture("webapp-arm64");
+	for (size_t i = 0; i < N(funcs); i++) {
+		struct go_func sym, pcl;
+
+		assert_int_equal(go_binary__func(gb, funcs[i], &sym), 0);
+		assert_int_equal(go_binary__func_pclntab(gb, funcs[i], &pcl), 0);
+		assert_int_equal(sym.vaddr, pcl.vaddr);
+		assert_int_equal(sym.file_off, pcl.file_off);
+		/* arm64 text does not start at file offset == vaddr - base */
+		assert_true(sym.file_off != sym.vaddr);
+	}
+	go_binary__free(gb);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/*
+ * Every function of .symtab is found in .gopclntab at the same address,
+ * except the ABIInternal wrappers of assembly functions (those with a
+ * "name.abi0" twin): there pclntab gives the body, by design.
+ */
+static void check_all_symtab(const char *name)
+{
+	char path[PATH_MAX + 64];
+	struct go_binary *gb = open_fixture(name);
+	size_t shstrndx, nsyms, nnames = 0, checked = 0, dual = 0, generic = 0, nrets = 0, noret = 0;
+	static uint64_t rets[MAX_RETS];
+	const char **names;
+	Elf_Scn *scn = NULL;
+	GElf_Shdr sh;
+	Elf_Data *data;
+	Elf *elf;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	elf_version(EV_CURRENT);
+	elf = elf_begin(fd, ELF_C_READ, NULL);
+	assert_non_null(elf);
+	assert_int_equal(elf_getshdrstrndx(elf, &shstrndx), 0);
+	while ((scn = elf_nextscn(elf, scn))) {
+		gelf_getshdr(scn, &sh);
+		if (sh.sh_type == SHT_SYMTAB)
+			break;
+	}
+	assert_non_null(scn);
+	data = elf_getdata(scn, NULL);
+	nsyms = sh.sh_size / sh.sh_entsize;
+	names = calloc(nsyms, sizeof(*names));
+	assert_non_null(names);
+	for (size_t i = 1; i < nsyms; i++) {
+		GElf_Sym sym;
+
+		gelf_getsym(data, (int)i, &sym);
+		/* sized: not the runtime.text/etext markers */
+		if (GELF_ST_TYPE(sym.st_info) == STT_FUNC && sym.st_size)
+			names[nnames++] = elf_strptr(elf, sh.sh_link, sym.st_name);
+	}
+	qsort(names, nnames, sizeof(*names), cmp_str);
+	for (size_t i = 0; i < nnames; i++) {
+		char abi0[1024];
+		const char *key = abi0;
+		struct go_func s, p;
+		int err;
+
+		snprintf(abi0, sizeof(abi0), "%s.abi0", names[i]);
+		if (!strcmp(names[i] + strlen(names[i]) - (strlen(names[i]) > 5 ? 5 : 0), ".abi0"))
+			continue;
+		if (bsearch(&key, names, nnames, sizeof(*names), cmp_str)) {
+			struct go_func w;
+
+			/* two ABIs: pclntab gives one of the two, the body */
+			assert_int_equal(go_binary__func(gb, names[i], &s), 0);
+			assert_int_equal(go_binary__func(gb, abi0, &w), 0);
+			assert_int_equal(go_binary__func_pclntab(gb, names[i], &p), 0);
+			assert_true(p.vaddr == s.vaddr || p.vaddr == w.vaddr);
+			dual++;
+			continue;
+		}
+		err = go_binary__func(gb, names[i], &s);
+		if (err)
+			fail_msg("%s: %s: %d", name, names[i], err);
+		err = go_binary__func_pclntab(gb, names[i], &p);
+		/* generic instantiations share one "[...]" name in pclntab */
+		if (strchr(names[i], '[') && err == -ENOTUNIQ) {
+			generic++;
+			continue;
+		}
+		if (err)
+			fail_msg("%s: %s not in .gopclntab", name, names[i]);
+		if (s.vaddr != p.vaddr)
+			fail_msg("%s: %s symtab %#lx pclntab %#lx", name, names[i],
+				 (unsigned long)s.vaddr, (unsigned long)p.vaddr);
+		checked++;
+		/* every body decodes to its end */
+		err = go_binary__ret_offsets(gb, &p, rets, MAX_RETS);
+		if (err < 0)
+			fail_msg("%s: RETs of %s: %s", name, names[i], strerror(-err));
+		nrets += err;
+		noret += !err;
+	}
+	print_message("  %s: %zu functions agree (%zu RETs, %zu functions without RET), "
+		      "%zu with two ABIs, %zu ambiguous generics\n",
+		      name, checked, nrets, noret, dual, generic);
+	assert_true(checked > 1000);
+	free(names);
+	elf_end(elf);
+	close(fd);
+	go_binary__free(gb);
+}
+
+static void test_all_symtab(void **state)
+{
+	NEED_GO();
+	check_all_symtab("webapp");
+	check_all_symtab("webapp-arm64");
+}
+
+static void check_rets(const char *name, struct go_binary *gb, const struct go_func *fn,
+		       uint64_t *offs, int n)
+{
+	char path[PATH_MAX + 64];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_true(n > 0);
+	for (int i = 0; i < n; i++) {
+		uint8_t insn[4];
+
+		assert_true(offs[i] >= fn->file_off && offs[i] < fn->file_off + fn->size);
+		assert_true(i == 0 || offs[i] > offs[i - 1]);
+		assert_int_equal(pread(fd, insn, sizeof(insn), (off_t)offs[i]), sizeof(insn));
+		if (go_binary__arch(gb) == GO_ARCH_AMD64)
+			assert_int_equal(insn[0], 0xc3);
+		else	/* arm64 RET Xn: 0xd65f0000 | n << 5, little-endian */
+			assert_int_equal(((uint32_t)insn[3] << 24 | (uint32_t)insn[2] << 16 |
+					  (uint32_t)insn[1] << 8 | insn[0]) & 0xfffffc1fU,
+					 0xd65f0000U);
+	}
+	close(fd);
+}
+
+static void test_rets(void **state)
+{
+	static const char *const names[] = {
+		"webapp", "webapp-stripped", "webapp-pie", "webapp-arm64"
+	};
+	uint64_t offs[4][MAX_RETS];
+	int n[4], total = 0;
+
+	NEED_GO();
+	for (size_t i = 0; i < N(funcs); i++) {
+		for (size_t b = 0; b < N(names); b++) {
+			struct go_binary *gb = open_fixture(names[b]);
+			struct go_func fn;
+
+			assert_int_equal(go_binary__func(gb, funcs[i], &fn), 0);
+			n[b] = go_binary__ret_offsets(gb, &fn, offs[b], MAX_RETS);
+			if (n[b] < 0)
+				fail_msg("%s in %s: %s", funcs[i], names[b], strerror(-n[b]));
+			check_rets(names[b], gb, &fn, offs[b], n[b]);
+			if (n[b] > 0)
+				assert_int_equal(go_binary__ret_offsets(gb, &fn, offs[b], 0), -E2BIG);
+			/* rerun: the E2BIG call above used no slots */
+			n[b] = go_binary__ret_offsets(gb, &fn, offs[b], MAX_RETS);
+			go_binary__free(gb);
+		}
+		/* stripping changes nothing in .text */
+		assert_int_equal(n[0], n[1]);
+		assert_memory_equal(offs[0], offs[1], n[0] * sizeof(offs[0][0]));
+		/* PIE is another link: the same function has the same number of RETs */
+		assert_int_equal(n[0], n[2]);
+		print_message("  %-40s %d RET (arm64: %d)\n", funcs[i], n[0], n[3]);
+		total += n[0];
+	}
+	print_message("  %d RET sites in %zu functions\n", total, N(funcs));
+}
+
+static void test_fields(void **state)
+{
+	struct go_binary *gb, *gs;
+	int64_t off;
+
+	NEED_GO();
+	gb = open_fixture("webapp");
+	gs = open_fixture("webapp-stripped");
+	for (size_t i = 0; i < N(fields); i++) {
+		int64_t dw = -1, tab = -1, s = -1, any = -1;
+
+		assert_int_equal(go_binary__field_offset_dwarf(gb, fields[i][0], fields[i][1], &dw),
+				 0);
+		assert_int_equal(go_binary__field_offset(gb, fields[i][0], fields[i][1], &any), 0);
+		assert_int_equal(any, dw);
+		print_message("  %s.%s = %ld\n", fields[i][0], fields[i][1], (long)dw);
+		/* the table must hold this toolchain's layout, and match DWARF */
+		assert_int_equal(go_binary__field_offset_builtin(gb, fields[i][0], fields[i][1],
+								 &tab), 0);
+		assert_int_equal(tab, dw);
+		/* stripped: the table answers */
+		assert_int_equal(go_binary__field_offset_dwarf(gs, fields[i][0], fields[i][1], &s),
+				 -ENOENT);
+		assert_int_equal(go_binary__field_offset(gs, fields[i][0], fields[i][1], &s), 0);
+		assert_int_equal(s, dw);
+	}
+	/* DWARF describes runtime.g: a field it lacks is not guessed */
+	assert_int_equal(go_binary__field_offset(gb, "runtime.g", "nosuchfield", &off), -ENOENT);
+	assert_int_equal(go_binary__field_offset(gs, "runtime.g", "nosuchfield", &off), -ENOENT);
+	assert_int_equal(go_binary__field_offset(gs, "main.nosuch", "x", &off), -ENOENT);
+	go_binary__free(gs);
+	go_binary__free(gb);
+}
+
+/* The table's version boundaries (no toolchain needed). */
+static void test_offsets_table(void **state)
+{
+	static const struct {
+		int minor;
+		int ret;
+		int64_t off;
+	} goid[] = {
+		{ 16, -ENOENT, 0 }, { 17, 0, 152 }, { 19, 0, 152 }, { 22, 0, 152 },
+		{ 23, 0, 160 }, { 24, 0, 160 }, { 25, 0, 152 }, { 26, -ENOENT, 0 },
+	};
+	int64_t off;
+
+	for (size_t i = 0; i < N(goid); i++) {
+		off = -1;
+		assert_int_equal(go_offsets__lookup(1, goid[i].minor, "runtime.g", "goid", &off),
+				 goid[i].ret);
+		if (!goid[i].ret)
+			assert_int_equal(off, goid[i].off);
+	}
+	for (int minor = 17; minor <= 25; minor++) {
+		for (size_t i = 0; i < N(fields); i++)
+			assert_int_equal(go_offsets__lookup(1, minor, fields[i][0], fields[i][1],
+							    &off), 0);
+	}
+	assert_int_equal(go_offsets__lookup(2, 0, "runtime.g", "goid", &off), -ENOENT);
+	assert_int_equal(go_offsets__lookup(1, 19, "runtime.g", "nosuch", &off), -ENOENT);
+}
+
+/*
+ * Synthetic Go binaries for the formats the local toolchain cannot produce:
+ * .gopclntab of Go 1.16-1.17 (0xfffffffa) and 1.20+ (0xfffffff1), the
+ * pre-1.18 build info that points to the version string, arm64 code. One
+ * PT_LOAD maps the file at 0x400000; two functions main.one and main.two.
+ */
+#define SY_BASE 0x400000ULL
+#define SY_TEXT 0x100
+#define SY_PCLN 0x200
+#define SY_BINF 0x400
+#define SY_SHSTR 0x500
+#define SY_SHDR 0x600
+#define SY_SIZE (SY_SHDR + 5 * 64)
+
+struct synth {
+	uint32_t magic;
+	bool inline_version;	/* Go 1.18+ build info */
+	const char *version;
+	uint16_t machine;
+	const uint8_t *code;	/* 0x40 bytes of .text: main.one at +0, main.two at +0x10 */
+	bool zero_text_start;	/* leave pclntab textStart to a (missing) relocation */
+	bool no_buildinfo;
+	uint64_t nfunc;		/* 0: 2 */
+};
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	memcpy(p, &v, 4);
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	memcpy(p, &v, 8);
+}
+
+static void put_shdr(uint8_t *img, int i, uint32_t name, uint32_t type, uint64_t flags,
+		     uint64_t off, uint64_t size)
+{
+	uint8_t *sh = img + SY_SHDR + i * 64;
+
+	put32(sh, name);
+	put32(sh + 4, type);
+	put64(sh + 8, flags);
+	put64(sh + 16, flags & SHF_ALLOC ? SY_BASE + off : 0);
+	put64(sh + 24, off);
+	put64(sh + 32, size);
+	put64(sh + 48, 1);	/* addralign */
+}
+
+static void write_synth(const char *path, const struct synth *sy)
+{
+	static const char shstr[] = "\0.text\0.gopclntab\0.go.buildinfo\0.shstrtab";
+	uint8_t img[SY_SIZE] = { 0 };
+	uint8_t *pc = img + SY_PCLN, *bi = img + SY_BINF, *ft;
+	bool go116 = sy->magic == 0xfffffffa;
+	uint64_t hdr = go116 ? 64 : 72, fn_off = 0x60, ftab_off = 0x80;
+	FILE *f;
+
+	/* ELF header and the one PT_LOAD */
+	memcpy(img, ELFMAG, SELFMAG);
+	img[EI_CLASS] = ELFCLASS64;
+	img[EI_DATA] = ELFDATA2LSB;
+	img[EI_VERSION] = EV_CURRENT;
+	img[16] = ET_EXEC;
+	memcpy(img + 18, &sy->machine, 2);
+	put32(img + 20, EV_CURRENT);
+	put64(img + 24, SY_BASE + SY_TEXT);	/* e_entry */
+	put64(img + 32, 64);			/* e_phoff */
+	put64(img + 40, SY_SHDR);		/* e_shoff */
+	img[52] = 64, img[54] = 56, img[56] = 1;	/* ehsize, phentsize, phnum */
+	img[58] = 64, img[60] = 5, img[62] = 4;	/* shentsize, shnum, shstrndx */
+	put32(img + 64, PT_LOAD);
+	put32(img + 68, PF_R | PF_X);
+	put64(img + 72, 0);
+	put64(img + 80, SY_BASE);
+	put64(img + 88, SY_BASE);
+	put64(img + 96, SY_SIZE);
+	put64(img + 104, SY_SIZE);
+	put64(img + 112, 0x1000);
+
+	memcpy(img + SY_TEXT, sy->code, 0x40);
+
+	/* .gopclntab: header, funcnametab at 0x60, functab at 0x80, _func at 0xc0/0xe0 */
+	put32(pc, sy->magic);
+	pc[6] = 1, pc[7] = 8;
+	put64(pc + 8, sy->nfunc ? sy->nfunc : 2);
+	if (go116) {
+		put64(pc + 24, fn_off);
+		put64(pc + 56, ftab_off);
+	} else {
+		put64(pc + 24, sy->zero_text_start ? 0 : SY_BASE + SY_TEXT);
+		put64(pc + 32, fn_off);
+		put64(pc + 64, ftab_off);
+	}
+	assert_true(hdr <= fn_off);
+	memcpy(pc + fn_off, "main.one\0main.two", 18);
+	ft = pc + ftab_off;
+	if (go116) {	/* {pc, funcoff} pairs, end pc; _func {entry uintptr, nameoff} */
+		put64(ft, SY_BASE + SY_TEXT);
+		put64(ft + 8, 0x40);
+		put64(ft + 16, SY_BASE + SY_TEXT + 0x10);
+		put64(ft + 24, 0x60);
+		put64(ft + 32, SY_BASE + SY_TEXT + 0x40);
+		put64(ft + 0x40, SY_BASE + SY_TEXT);
+		put32(ft + 0x48, 0);
+		put64(ft + 0x60, SY_BASE + SY_TEXT + 0x10);
+		put32(ft + 0x68, 9);
+	} else {	/* {entryoff, funcoff} u32 pairs, end; _func {entryoff, nameoff} */
+		put32(ft, 0);
+		put32(ft + 4, 0x40);
+		put32(ft + 8, 0x10);
+		put32(ft + 12, 0x60);
+		put32(ft + 16, 0x40);
+		put32(ft + 0x40, 0);
+		put32(ft + 0x44, 0);
+		put32(ft + 0x60, 0x10);
+		put32(ft + 0x64, 9);
+	}
+
+	/* .go.buildinfo */
+	memcpy(bi, "\xff Go buildinf:", 14);
+	bi[14] = 8;
+	if (sy->inline_version) {
+		bi[15] = 2;
+		bi[32] = (uint8_t)strlen(sy->version);
+		memcpy(bi + 33, sy->version, strlen(sy->version));
+	} else {	/* -> Go string {data, len} at +32 -> bytes at +48 */
+		put64(bi + 16, SY_BASE + SY_BINF + 32);
+		put64(bi + 32, SY_BASE + SY_BINF + 48);
+		put64(bi + 40, strlen(sy->version));
+		memcpy(bi + 48, sy->version, strlen(sy->version));
+	}
+	memcpy(img + SY_SHSTR, shstr, sizeof(shstr));
+
+	put_shdr(img, 1, 1, SHT_PROGBITS, SHF_ALLOC | SHF_EXECINSTR, SY_TEXT, 0x40);
+	put_shdr(img, 2, 7, SHT_PROGBITS, SHF_ALLOC, SY_PCLN, 0x100);
+	put_shdr(img, 3, sy->no_buildinfo ? 27 : 18, SHT_PROGBITS, SHF_ALLOC | SHF_WRITE,
+		 SY_BINF, 0x100);
+	put_shdr(img, 4, 32, SHT_STRTAB, 0, SY_SHSTR, sizeof(shstr));
+
+	f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(img, 1, sizeof(img), f), sizeof(img));
+	fclose(f);
+}
+
+/* main.one: push rbp; mov rbp,rsp; pop rbp; ret. main.two: two exits, then padding */
+static const uint8_t code_amd64[0x40] = {
+	0x55, 0x48, 0x89, 0xe5, 0x5d, 0xc3, 0xcc, 0xcc,
+	0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc,
+	0x31, 0xc0, 0x85, 0xc0, 0x74, 0x01, 0xc3, 0x48,
+	0xff, 0xc0, 0xc3, 0xe9, 0x00, 0x00, 0x00, 0x00,	/* inc rax; ret; jmp (tail) */
+	[0x20 ... 0x3f] = 0xcc,
+};
+
+/* main.one: nop; ret. main.two: cbz x0; ret; udf (literal pool word); ret x1 */
+static const uint8_t code_arm64[0x40] = {
+	0x1f, 0x20, 0x03, 0xd5, 0xc0, 0x03, 0x5f, 0xd6,
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+	0x40, 0x00, 0x00, 0xb4, 0xc0, 0x03, 0x5f, 0xd6,
+	0x00, 0x00, 0x00, 0x00, 0x20, 0x00, 0x5f, 0xd6,
+};
+
+/* x86-64: 0x06 (push es) is invalid in 64-bit mode */
+static const uint8_t code_bad[0x40] = {
+	0x55, 0x48, 0x89, 0xe5, 0x5d, 0xc3, 0xcc, 0xcc,
+	0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc,
+	0x31, 0xc0, 0x06, 0xc3, 0xc3, 0xc3,
+};
+
+static struct go_binary *open_synth(const struct synth *sy)
+{
+	char path[PATH_MAX + 64];
+	struct go_binary *gb;
+
+	snprintf(path, sizeof(path), "%s/synthetic-go", dir);
+	write_synth(path, sy);
+	gb = go_binary__open(path);
+	if (!gb)
+		fail_msg("synthetic %s: %s", sy->version, strerror(errno));
+	return gb;
+}
+
+static void check_synth_funcs(struct go_binary *gb, int want_rets_two)
+{
+	struct go_func one, two;
+	uint64_t offs[8];
+
+	assert_int_equal(go_binary__nfuncs(gb), 2);
+	assert_int_equal(go_binary__func(gb, "main.one", &one), 0);
+	assert_int_equal(one.src, GO_FUNC_PCLNTAB);
+	assert_int_equal(one.vaddr, SY_BASE + SY_TEXT);
+	assert_int_equal(one.size, 0x10);
+	assert_int_equal(one.file_off, SY_TEXT);
+	assert_int_equal(go_binary__func(gb, "main.two", &two), 0);
+	assert_int_equal(two.vaddr, SY_BASE + SY_TEXT + 0x10);
+	assert_int_equal(two.size, 0x30);
+	assert_int_equal(two.file_off, SY_TEXT + 0x10);
+	assert_int_equal(go_binary__func(gb, "main.on", &one), -ENOENT);
+	assert_int_equal(go_binary__func(gb, "main.three", &one), -ENOENT);
+
+	assert_int_equal(go_binary__ret_offsets(gb, &two, offs, 8), want_rets_two);
+	assert_int_equal(go_binary__ret_offsets(gb, &two, offs, 1), -E2BIG);
+}
+
+static void test_synthetic_formats(void **state)
+{
+	struct go_binary *gb;
+	struct go_func fn;
+	uint64_t offs[8];
+	int64_t off;
+	int major, minor;
+
+	if (!dir[0])
+		skip();
+	mkdir_p_dir();
+
+	/* Go 1.16: pclntab 0xfffffffa, version by pointer, stack ABI */
+	gb = open_synth(&(struct synth){ 0xfffffffa, false, "go1.16.15", EM_X86_64, code_amd64 });
+	assert_int_equal(go_binary__version(gb, &major, &minor), 0);
+	assert_int_equal(minor, 16);
+	assert_string_equal(go_binary__version_str(gb), "go1.16.15");
+	assert_false(go_binary__regabi(gb));
+	assert_true(go_binary__is_stripped(gb));
+	assert_false(go_binary__has_dwarf(gb));
+	check_synth_funcs(gb, 2);
+	assert_int_equal(go_binary__ret_offsets(gb, &(struct go_func){
+		.vaddr = SY_BASE + SY_TEXT + 0x10, .size = 0x30, .file_off = SY_TEXT + 0x10 },
+		offs, 8), 2);
+	assert_int_equal(offs[0], SY_TEXT + 0x16);
+	assert_int_equal(offs[1], SY_TEXT + 0x1a);
+	assert_int_equal(go_binary__field_offset(gb, "runtime.g", "goid", &off), -ENOENT);
+	go_binary__free(gb);
+
+	/* Go 1.17: same pclntab, register ABI */
+	gb = open_synth(&(struct synth){ 0xfffffffa, false, "go1.17.13", EM_X86_64, code_amd64 });
+	assert_true(go_binary__regabi(gb));
+	check_synth_funcs(gb, 2);
+	assert_int_equal(go_binary__field_offset(gb, "runtime.g", "goid", &off), 0);
+	assert_int_equal(off, 152);
+	go_binary__free(gb);
+
+	/* Go 1.18: 0xfffffff0, inline version */
+	gb = open_synth(&(struct synth){ 0xfffffff0, true, "go1.18.10", EM_X86_64, code_amd64 });
+	assert_int_equal(go_binary__version(gb, &major, &minor), 0);
+	assert_int_equal(minor, 18);
+	check_synth_funcs(gb, 2);
+	go_binary__free(gb);
+
+	/* Go 1.23: 0xfffffff1, textStart left to a relocation: .text is the base */
+	gb = open_synth(&(struct synth){ 0xfffffff1, true, "go1.23.4 X:nocoverageredesign",
+					 EM_X86_64, code_amd64, .zero_text_start = true });
+	assert_int_equal(go_binary__version(gb, &major, &minor), 0);
+	assert_int_equal(minor, 23);
+	check_synth_funcs(gb, 2);
+	assert_int_equal(go_binary__field_offset(gb, "runtime.g", "goid", &off), 0);
+	assert_int_equal(off, 160);
+	go_binary__free(gb);
+
+	/* arm64, Go 1.25: ret and ret x1 found, the literal word skipped */
+	gb = open_synth(&(struct synth){ 0xfffffff1, true, "go1.25.3", EM_AARCH64, code_arm64 });
+	assert_int_equal(go_binary__arch(gb), GO_ARCH_ARM64);
+	assert_true(go_binary__regabi(gb));
+	check_synth_funcs(gb, 2);
+	assert_int_equal(go_binary__func(gb, "main.two", &fn), 0);
+	assert_int_equal(go_binary__ret_offsets(gb, &fn, offs, 8), 2);
+	assert_int_equal(offs[0], SY_TEXT + 0x14);
+	assert_int_equal(offs[1], SY_TEXT + 0x1c);
+	assert_int_equal(go_binary__field_offset(gb, "runtime.g", "goid", &off), 0);
+	assert_int_equal(off, 152);
+	go_binary__free(gb);
+
+	/* a newer Go than the table knows: no guessing */
+	gb = open_synth(&(struct synth){ 0xfffffff1, true, "go1.26.1", EM_X86_64, code_amd64 });
+	assert_int_equal(go_binary__field_offset(gb, "runtime.g", "goid", &off), -ENOENT);
+	go_binary__free(gb);
+
+	/* undecodable body */
+	gb = open_synth(&(struct synth){ 0xfffffff1, true, "go1.21.0", EM_X86_64, code_bad });
+	assert_int_equal(go_binary__func(gb, "main.two", &fn), 0);
+	assert_int_equal(go_binary__ret_offsets(gb, &fn, offs, 8), -EILSEQ);
+	go_binary__free(gb);
+
+	/* no build info: still Go by its pclntab, version unknown */
+	gb = open_synth(&(struct synth){ 0xfffffff1, true, "go1.21.0", EM_X86_64, code_amd64,
+					 .no_buildinfo = true });
+	assert_int_equal(go_binary__version(gb, &major, &minor), -ENOENT);
+	assert_string_equal(go_binary__version_str(gb), "");
+	check_synth_funcs(gb, 2);
+	assert_int_equal(go_binary__field_offset(gb, "runtime.g", "goid", &off), -ENOENT);
+	go_binary__free(gb);
+
+	/* corrupt pclntab: functions unknown, build info still says Go */
+	gb = open_synth(&(struct synth){ 0xfffffff1, true, "go1.21.0", EM_X86_64, code_amd64,
+					 .nfunc = 1ULL << 40 });
+	assert_int_equal(go_binary__nfuncs(gb), -ENOENT);
+	assert_int_equal(go_binary__func(gb, "main.one", &fn), -EINVAL);
+	go_binary__free(gb);
+
+	/* Go 1.2-1.15 table: recognised as Go by build info, functions unsupported */
+	gb = open_synth(&(struct synth){ 0xfffffffb, false, "go1.15.15", EM_X86_64, code_amd64 });
+	assert_int_equal(go_binary__version(gb, &major, &minor), 0);
+	assert_int_equal(minor, 15);
+	assert_int_equal(go_binary__func(gb, "main.one", &fn), -ENOTSUP);
+	go_binary__free(gb);
+
+	/* neither: not Go */
+	{
+		char path[PATH_MAX + 64];
+
+		snprintf(path, sizeof(path), "%s/synthetic-go", dir);
+		write_synth(path, &(struct synth){ 0x12345678, true, "go1.21.0", EM_X86_64,
+						   code_amd64, .no_buildinfo = true });
+		assert_null(go_binary__open(path));
+		assert_int_equal(errno, ENOEXEC);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_not_go),
+		cmocka_unit_test(test_offsets_table),
+		cmocka_unit_test(test_synthetic_formats),
+		cmocka_unit_test(test_detect),
+		cmocka_unit_test(test_funcs),
+		cmocka_unit_test(test_all_symtab),
+		cmocka_unit_test(test_rets),
+		cmocka_unit_test(test_fields),
+	};
+
+	return cmocka_run_group_tests(tests, setup_fixtures, NULL);
+}

@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Go executable analysis for probing Go programs from outside (no BPF here).
+ *
+ * Recognises a Go binary by its build-info blob, reads the Go version, finds
+ * functions by name (ELF .symtab, or .gopclntab when the binary is stripped),
+ * lists the file offsets of each function's return instructions (uretprobes
+ * crash Go programs: return probes must be uprobes on every RET), and gives
+ * struct field offsets from DWARF or, when stripped, from a per-version table.
+ *
+ * All addresses are link-time virtual addresses; every *file_off* is what
+ * uprobe attachment takes (offset in the file, through the PT_LOAD headers).
+ * Only 64-bit little-endian ELF is supported (amd64, arm64). Not thread-safe.
+ *
+ * Register ABI (Go >= 1.17 on amd64, >= 1.18 on arm64), as seen by a uprobe:
+ *   amd64: current g in R14; integer args/results in RAX, RBX, RCX, RDI, RSI,
+ *          R8, R9, R10, R11 (a string/slice/interface takes 2 or 3 of them).
+ *   arm64: current g in R28; integer args/results in R0..R15.
+ * Goroutine life cycle (see docs/go.md): runtime.newproc1 runs on the system
+ * stack (R14 = g0, not the parent): the parent is its callergp argument (RBX
+ * at entry, 1.18+) and the new g is its result (RAX at each RET).
+ * runtime.goexit1 is entered on the exiting g and never returns.
+ */
+#ifndef PT_GO_BINARY_H
+#define PT_GO_BINARY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct go_binary;
+
+enum go_arch {
+	GO_ARCH_UNKNOWN = 0,
+	GO_ARCH_AMD64,
+	GO_ARCH_ARM64,
+};
+
+enum go_func_src {
+	GO_FUNC_SYMTAB = 1,	/* ELF .symtab */
+	GO_FUNC_PCLNTAB,	/* Go's own function table, present even when stripped */
+};
+
+struct go_func {
+	uint64_t vaddr;		/* entry address */
+	uint64_t size;		/* .symtab st_size; .gopclntab: up to the next function, padding incl. */
+	uint64_t file_off;	/* entry as a file offset: what uprobes take */
+	enum go_func_src src;
+};
+
+/*
+ * Opens and analyses path. Returns NULL and sets errno on failure:
+ * ENOEXEC if not a Go executable (or not ELF), ENOTSUP for 32-bit or
+ * big-endian ELF, other values from open(2)/libelf.
+ */
+struct go_binary *go_binary__open(const char *path);
+void go_binary__free(struct go_binary *gb);
+
+/* Go version "go1.19.8" -> 1, 19. 0, or -ENOENT when no version was found
+ * (Go without build info: before 1.13, or an unusual linker). */
+int go_binary__version(const struct go_binary *gb, int *major, int *minor);
+/* The raw version string ("go1.19.8", "devel go1.23-abcdef ..."); "" if unknown */
+const char *go_binary__version_str(const struct go_binary *gb);
+/* true when Go >= 1.17 on amd64 or >= 1.18 on arm64 (args in registers, g in R14/R28) */
+bool go_binary__regabi(const struct go_binary *gb);
+/* No .symtab: functions come from .gopclntab (e.g. built with -ldflags="-s -w") */
+bool go_binary__is_stripped(const struct go_binary *gb);
+bool go_binary__has_dwarf(const struct go_binary *gb);
+enum go_arch go_binary__arch(const struct go_binary *gb);
+
+/*
+ * Finds function name (Go's full name: "net/http.(*conn).serve",
+ * "html/template.(*Template).Execute"). Uses .symtab when present, else
+ * .gopclntab. 0, -ENOENT if absent (e.g. dead code eliminated, or inlined
+ * everywhere), -EINVAL if the tables are corrupt, -ENOTSUP if .gopclntab is
+ * of a format before Go 1.16.
+ * .gopclntab specifics: a generic instantiation "pkg.F[a.T]" is stored as
+ * "pkg.F[...]"; it is found if only one instantiation exists, else -ENOTUNIQ.
+ * A function that has an ABI wrapper (assembly called from Go, Go called
+ * from assembly) resolves to the body, not the wrapper.
+ */
+int go_binary__func(struct go_binary *gb, const char *name, struct go_func *out);
+/* The same from .gopclntab only (cross-checks, or when .symtab is not trusted). */
+int go_binary__func_pclntab(struct go_binary *gb, const char *name, struct go_func *out);
+/* Number of functions in .gopclntab, or -ENOENT if it was not found. */
+int go_binary__nfuncs(const struct go_binary *gb);
+
+/*
+ * Disassembles fn (Capstone) and stores the file offset of each return
+ * instruction (x86-64 RET, arm64 RET) into file_offs, in address order.
+ * Tail jumps out of the function are not reported: such an exit is not seen.
+ * Returns the count (>= 0), -E2BIG if more than max, -EILSEQ if the body
+ * cannot be decoded to its end, -ERANGE if fn lies outside the file.
+ */
+int go_binary__ret_offsets(struct go_binary *gb, const struct go_func *fn,
+			   uint64_t *file_offs, int max);
+
+/*
+ * Byte offset of field in struct_name ("runtime.g", "goid"): from DWARF when
+ * present, else from the built-in table for this Go minor version (amd64,
+ * arm64). 0, or -ENOENT when unknown: callers should then disable the probe
+ * that needs it rather than guess.
+ */
+int go_binary__field_offset(struct go_binary *gb, const char *struct_name, const char *field,
+			    int64_t *off);
+/* The two sources separately (for cross-checks and diagnostics). */
+int go_binary__field_offset_dwarf(struct go_binary *gb, const char *struct_name,
+				  const char *field, int64_t *off);
+int go_binary__field_offset_builtin(const struct go_binary *gb, const char *struct_name,
+				    const char *field, int64_t *off);
+
+/* libdw handle (Dwarf *) opened on first use, owned by gb; NULL without DWARF */
+void *go_binary__dwarf(struct go_binary *gb);
+
+/* Built-in table lookup by version; 0 or -ENOENT. (user/go_offsets.c) */
+int go_offsets__lookup(int major, int minor, const char *struct_name, const char *field,
+		       int64_t *off);
+
+#endif

@@ -1,0 +1,160 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Field offsets of Go structs: from DWARF (libdw) when the binary has it,
+ * else from a table per Go minor version. LP64 layouts (amd64 = arm64).
+ *
+ * Derived from the Go sources of each release and checked against DWARF
+ * where a toolchain was at hand (1.19: tests/unit/test_go_binary.c). Beyond
+ * the last known minor version nothing is returned: a new release may move
+ * fields, and a caller must disable a probe rather than read garbage.
+ */
+#include <dwarf.h>
+#include <errno.h>
+#include <string.h>
+
+#include <elfutils/libdw.h>
+
+#include "go_binary.h"
+
+struct go_field_off {
+	const char *st;
+	const char *field;
+	int min_minor, max_minor;	/* inclusive, Go 1.x */
+	int64_t off;
+};
+
+/*
+ * runtime.g.goid: stack(16) stackguard0/1(16) _panic _defer m(24) sched gobuf,
+ * syscallsp, syscallpc, [syscallbp 1.23+], stktopsp, param, atomicstatus(4),
+ * stackLock(4), goid.
+ *   1.17-1.22: gobuf = 7 words (sp pc g ctxt ret lr bp)       -> 152
+ *   1.23-1.24: + g.syscallbp                                  -> 160
+ *   1.25:      gobuf.ret removed (6 words), syscallbp kept    -> 152
+ * The rest are first fields or have a stable prefix since before 1.17:
+ *   net/http.Request {Method string; URL *url.URL; Proto string; ProtoMajor,
+ *     ProtoMinor int; Header; Body io.ReadCloser; GetBody func; ContentLength;
+ *     TransferEncoding []string; Close bool; Host string}
+ *   net/url.URL {Scheme, Opaque string; User *Userinfo; Host, Path string}
+ *   internal/poll.FD {fdmu fdMutex (uint64 + 2x uint32); Sysfd int}
+ *   html/template.Template {escapeErr error; text *template.Template}
+ */
+static const struct go_field_off table[] = {
+	{ "runtime.g", "goid", 17, 22, 152 },
+	{ "runtime.g", "goid", 23, 24, 160 },
+	{ "runtime.g", "goid", 25, 25, 152 },
+	{ "runtime.g", "m", 17, 25, 48 },
+	{ "net/http.Request", "Method", 17, 25, 0 },
+	{ "net/http.Request", "URL", 17, 25, 16 },
+	{ "net/http.Request", "Host", 17, 25, 128 },
+	{ "net/url.URL", "Host", 17, 25, 40 },
+	{ "net/url.URL", "Path", 17, 25, 56 },
+	{ "crypto/tls.Conn", "conn", 17, 25, 0 },
+	{ "net.conn", "fd", 17, 25, 0 },
+	{ "net.netFD", "pfd", 17, 25, 0 },
+	{ "internal/poll.FD", "Sysfd", 17, 25, 16 },
+	{ "html/template.Template", "text", 17, 25, 16 },
+	{ "text/template.Template", "name", 17, 25, 0 },
+};
+
+int go_offsets__lookup(int major, int minor, const char *struct_name, const char *field,
+		       int64_t *off)
+{
+	if (major != 1)
+		return -ENOENT;
+	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+		const struct go_field_off *e = &table[i];
+
+		if (minor < e->min_minor || minor > e->max_minor || strcmp(e->st, struct_name) ||
+		    strcmp(e->field, field))
+			continue;
+		*off = e->off;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+static int member_offset(Dwarf_Die *st, const char *field, int64_t *off)
+{
+	Dwarf_Die m;
+	Dwarf_Attribute attr;
+	Dwarf_Word w;
+	Dwarf_Op *ops;
+	size_t nops;
+
+	if (dwarf_child(st, &m))
+		return -ENOENT;
+	do {
+		const char *n;
+
+		if (dwarf_tag(&m) != DW_TAG_member)
+			continue;
+		n = dwarf_diename(&m);
+		if (!n || strcmp(n, field))
+			continue;
+		if (!dwarf_attr(&m, DW_AT_data_member_location, &attr))
+			return -EINVAL;
+		if (!dwarf_formudata(&attr, &w)) {
+			*off = (int64_t)w;
+			return 0;
+		}
+		/* DWARF 2 style: a location expression DW_OP_plus_uconst N */
+		if (!dwarf_getlocation(&attr, &ops, &nops) && nops == 1 &&
+		    ops[0].atom == DW_OP_plus_uconst) {
+			*off = (int64_t)ops[0].number;
+			return 0;
+		}
+		return -EINVAL;
+	} while (!dwarf_siblingof(&m, &m));
+	return -ENOENT;
+}
+
+/* The DIE of a Go struct type by its full name ("net/http.Request"). */
+static int find_struct(struct go_binary *gb, const char *struct_name, Dwarf_Die *out)
+{
+	Dwarf *dw = go_binary__dwarf(gb);
+	Dwarf_Off cu = 0, next;
+	size_t hsize;
+
+	if (!dw)
+		return -ENOENT;
+	/* Go emits type DIEs at the top level of its CUs */
+	while (!dwarf_nextcu(dw, cu, &next, &hsize, NULL, NULL, NULL)) {
+		Dwarf_Die cudie;
+
+		if (dwarf_offdie(dw, cu + hsize, &cudie) && !dwarf_child(&cudie, out)) {
+			do {
+				const char *n;
+
+				if (dwarf_tag(out) != DW_TAG_structure_type)
+					continue;
+				n = dwarf_diename(out);
+				if (n && !strcmp(n, struct_name) &&
+				    !dwarf_hasattr(out, DW_AT_declaration))
+					return 0;
+			} while (!dwarf_siblingof(out, out));
+		}
+		cu = next;
+	}
+	return -ENOENT;
+}
+
+int go_binary__field_offset_dwarf(struct go_binary *gb, const char *struct_name,
+				  const char *field, int64_t *off)
+{
+	Dwarf_Die st;
+	int err = find_struct(gb, struct_name, &st);
+
+	return err ? err : member_offset(&st, field, off);
+}
+
+int go_binary__field_offset(struct go_binary *gb, const char *struct_name, const char *field,
+			    int64_t *off)
+{
+	Dwarf_Die st;
+
+	/* DWARF, when it describes the struct, is the truth: a field it lacks is
+	 * not guessed from the table */
+	if (!find_struct(gb, struct_name, &st))
+		return member_offset(&st, field, off);
+	return go_binary__field_offset_builtin(gb, struct_name, field, off);
+}
