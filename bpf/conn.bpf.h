@@ -145,7 +145,9 @@ static __always_inline void conn_emit(__u64 skp, struct pt_conn *c, __u8 end_rea
 /* Reset the per-request part after an emit; connect/TLS only go with the first. */
 static __always_inline void conn_next_request(struct pt_conn *c)
 {
-	c->req.flags &= ~(PT_F_CONNECT | PT_F_TLS_HS | PT_F_NO_RESP | PT_F_HTTP | PT_F_IO_AMBIG);
+	c->req.flags &= ~(PT_F_CONNECT | PT_F_TLS_HS | PT_F_NO_RESP | PT_F_HTTP | PT_F_IO_AMBIG |
+			  PT_F_GO);
+	c->req.goid = 0;
 	c->req.req_first = c->req.req_last = 0;
 	c->req.resp_first = c->req.resp_last = 0;
 	c->req.req_io_start = 0;
@@ -162,13 +164,17 @@ static __always_inline void conn_next_request(struct pt_conn *c)
 /* A new request starts on c, on the current thread. */
 static __always_inline void conn_start_request(__u64 skp, struct pt_conn *c, __u64 ts)
 {
-	__u64 tid_key = bpf_get_current_pid_tgid();
+	__u64 goid, key = exec_key_goid(&goid);
 	struct thread_ctx *t;
 
 	c->req.req_id = next_id();
 	c->req.req_seq = c->nreq++;
-	c->req.tid = (__u32)tid_key;
-	t = thread_get(tid_key);
+	c->req.tid = (__u32)bpf_get_current_pid_tgid();
+	if (goid) {
+		c->req.goid = goid;
+		c->req.flags |= PT_F_GO;
+	}
+	t = thread_get(key);
 	if (!t)
 		return;
 	if (c->req.role == PT_ROLE_SERVER) {
@@ -234,7 +240,7 @@ static __always_inline void conn_io(__u64 skp, struct pt_conn *c, int dir, __u64
 		*started_resp = true;
 		bpf_map_update_elem(&idle_watch, &skp, &w, BPF_ANY);
 		if (c->req.role == PT_ROLE_SERVER) {
-			struct thread_ctx *t = thread_lookup(bpf_get_current_pid_tgid());
+			struct thread_ctx *t = thread_lookup(exec_key());
 
 			if (t && t->srv_sk == skp)
 				t->srv_awaiting = 0;

@@ -138,7 +138,7 @@ static __always_inline int handle_io(struct sock *sk, int ret, int flags, int di
 	ts = bpf_ktime_get_ns();
 	stat_inc(PT_STAT_IO_EVENTS);
 
-	id = bpf_get_current_pid_tgid();
+	id = exec_key();
 	t = thread_lookup(id);
 	if (t && t->ssl_depth) {
 		/* TLS records: remember which socket this session uses */

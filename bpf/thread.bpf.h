@@ -37,9 +37,58 @@ struct thread_ctx {
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 32768);
-	__type(key, __u64);	/* pid_tgid */
+	__type(key, __u64);	/* exec_key(): pid_tgid, or tgid + goroutine */
 	__type(value, struct thread_ctx);
 } threads SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);	/* tgid */
+	__type(value, struct pt_go_proc);
+} go_procs SEC(".maps") __weak;
+
+/* Keys of goroutines have bit 31 set: thread ids stay below 2^22 (pid_max). */
+#define GO_KEY(tgid, goid) (((__u64)(tgid) << 32) | 0x80000000ULL | ((goid) & 0x7fffffffULL))
+#define KEY_IS_GO(key) ((key) & 0x80000000ULL)
+
+/*
+ * The unit of execution: the thread, or in a Go process the goroutine (which
+ * moves between threads). From a kernel hook the goroutine comes from the
+ * thread's TLS: the g pointer sits at fs_base + g_tls_off on amd64.
+ */
+static __always_inline __u64 exec_key_goid(__u64 *goid)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+	struct pt_go_proc *gp = bpf_map_lookup_elem(&go_procs, &tgid);
+
+	*goid = 0;
+	if (!gp)
+		return id;
+#if defined(__TARGET_ARCH_x86)
+	{
+		struct task_struct *task = bpf_get_current_task_btf();
+		__u64 fsbase = BPF_CORE_READ(task, thread.fsbase);
+		__u64 g = 0, id2 = 0;
+
+		if (fsbase && !bpf_probe_read_user(&g, sizeof(g), (void *)(fsbase + gp->g_tls_off)) &&
+		    g && !bpf_probe_read_user(&id2, sizeof(id2), (void *)(g + gp->goid_off)) && id2) {
+			*goid = id2;
+			return GO_KEY(tgid, id2);
+		}
+	}
+#endif
+	stat_inc(PT_STAT_GO_NO_G);
+	return id;
+}
+
+static __always_inline __u64 exec_key(void)
+{
+	__u64 goid;
+
+	return exec_key_goid(&goid);
+}
 
 static __always_inline struct thread_ctx *thread_lookup(__u64 key)
 {

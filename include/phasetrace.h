@@ -199,6 +199,17 @@ struct pt_idle {
 	__u32 pad;
 };
 
+/*
+ * "go_procs" map value (key: tgid), filled by the collector for processes
+ * running a Go executable: how to find the current goroutine.
+ */
+struct pt_go_proc {
+	__s32 g_tls_off;	/* amd64: g pointer at fs_base + g_tls_off (usually -8) */
+	__u32 goid_off;		/* offsetof(runtime.g, goid) */
+	__u32 flags;
+	__u32 pad;
+};
+
 /* Counters in the per-CPU "stats" array map; never lose silently. */
 enum pt_stat {
 	PT_STAT_RB_DROP_REQ = 0,	/* ring buffer full: request lost */
@@ -213,6 +224,7 @@ enum pt_stat {
 	PT_STAT_REQS,			/* request records emitted */
 	PT_STAT_MIDSTREAM_SKIP,		/* partial first request of a pre-existing connection */
 	PT_STAT_RB_WAKEUPS,		/* forced consumer wakeups */
+	PT_STAT_GO_NO_G,		/* Go process: goroutine unreadable, thread used */
 	PT_STAT__MAX,
 };
 

@@ -19,6 +19,7 @@
 
 #include "assembler.h"
 #include "collector.h"
+#include "golang.h"
 #include "log.h"
 #include "phasetrace.skel.h"
 #include "probes.h"
@@ -122,6 +123,7 @@ static int handle_event(void *ctx, void *data, size_t size)
 		memcpy(&r, data, sizeof(r));
 		if (r.kind == PT_PROC_EXIT) {
 			assembler__proc_exit(c->asm_, r.pid, r.ts);
+			golang__proc_exit(targets__golang(c->targets), r.pid);
 		} else {
 			uint64_t now = mono_now_ns();
 

@@ -12,6 +12,7 @@
 #include <bpf/libbpf.h>
 
 #include "elf_syms.h"
+#include "golang.h"
 #include "log.h"
 #include "phasetrace.skel.h"
 #include "targets.h"
@@ -86,6 +87,7 @@ struct rescan {
 
 struct targets {
 	struct phasetrace_bpf *skel;
+	struct golang *go;
 	struct file_ent files[MAX_FILES];
 	int nfiles;
 	struct bpf_link **links;
@@ -99,8 +101,14 @@ struct targets *targets__new(struct phasetrace_bpf *skel)
 {
 	struct targets *t = calloc(1, sizeof(*t));
 
-	if (t)
-		t->skel = skel;
+	if (!t)
+		return NULL;
+	t->skel = skel;
+	t->go = golang__new(skel);
+	if (!t->go) {
+		free(t);
+		return NULL;
+	}
 	return t;
 }
 
@@ -111,7 +119,13 @@ void targets__free(struct targets *t)
 	for (int i = 0; i < t->nlinks; i++)
 		bpf_link__destroy(t->links[i]);
 	free(t->links);
+	golang__free(t->go);
 	free(t);
+}
+
+struct golang *targets__golang(struct targets *t)
+{
+	return t->go;
 }
 
 void targets__counts(const struct targets *t, int *files, int *attached, int *failed)
@@ -253,6 +267,7 @@ int targets__scan_pid(struct targets *t, pid_t pid)
 
 	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
 	consider(t, path);
+	golang__consider_exe(t->go, path, pid);
 	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
 	f = fopen(path, "re");
 	if (!f)

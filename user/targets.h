@@ -27,6 +27,7 @@ int targets__scan_pid(struct targets *t, pid_t pid);
 /* Scan pid again at `when` (CLOCK_MONOTONIC ns): libraries appear after exec. */
 void targets__rescan_later(struct targets *t, pid_t pid, uint64_t when);
 void targets__tick(struct targets *t, uint64_t now);
+struct golang *targets__golang(struct targets *t);
 void targets__counts(const struct targets *t, int *files, int *attached, int *failed);
 
 #endif
