@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* Log-linear latency histogram; see histogram.h for the layout and error bound. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include "histogram.h"
@@ -13,10 +14,11 @@ struct histogram {
 	uint64_t count;
 	uint64_t sum;
 	uint64_t min, max;
+	bool lean;		/* no sub-buckets: counts[] not allocated */
 	int nbounds;
 	uint64_t bounds[HIST_MAX_BOUNDS];
 	uint64_t bound_counts[HIST_MAX_BOUNDS];	/* (bounds[i-1], bounds[i]] */
-	uint64_t counts[HIST_NBUCKETS];
+	uint64_t counts[];	/* HIST_NBUCKETS sub-buckets */
 };
 
 int histogram__bucket_index(uint64_t v)
@@ -49,7 +51,7 @@ void histogram__bucket_range(int idx, uint64_t *lo, uint64_t *hi)
 	*hi = *lo + (1ULL << shift) - 1;
 }
 
-struct histogram *histogram__new(const uint64_t *bounds, int nbounds)
+static struct histogram *hist_new(const uint64_t *bounds, int nbounds, bool lean)
 {
 	struct histogram *h;
 	int i;
@@ -64,13 +66,38 @@ struct histogram *histogram__new(const uint64_t *bounds, int nbounds)
 			return NULL;
 		}
 	}
-	h = calloc(1, sizeof(*h));
+	h = calloc(1, sizeof(*h) + (lean ? 0 : HIST_NBUCKETS * sizeof(h->counts[0])));
 	if (!h)
 		return NULL;
+	h->lean = lean;
 	h->nbounds = nbounds;
 	if (nbounds)
 		memcpy(h->bounds, bounds, nbounds * sizeof(*bounds));
 	return h;
+}
+
+struct histogram *histogram__new(const uint64_t *bounds, int nbounds)
+{
+	return hist_new(bounds, nbounds, false);
+}
+
+struct histogram *histogram__new_lean(const uint64_t *bounds, int nbounds)
+{
+	if (!nbounds) {
+		errno = EINVAL;
+		return NULL;
+	}
+	return hist_new(bounds, nbounds, true);
+}
+
+bool histogram__lean(const struct histogram *h)
+{
+	return h->lean;
+}
+
+size_t histogram__size(const struct histogram *h)
+{
+	return sizeof(*h) + (h->lean ? 0 : HIST_NBUCKETS * sizeof(h->counts[0]));
 }
 
 void histogram__free(struct histogram *h)
@@ -90,7 +117,8 @@ void histogram__record_n(struct histogram *h, uint64_t v, uint64_t n)
 		h->max = v;
 	h->count += n;
 	h->sum += v * n;
-	h->counts[histogram__bucket_index(v)] += n;
+	if (!h->lean)
+		h->counts[histogram__bucket_index(v)] += n;
 
 	/* first bound >= v; none means only +Inf holds it */
 	while (lo < hi) {
@@ -114,7 +142,7 @@ int histogram__merge(struct histogram *dst, const struct histogram *src)
 {
 	int i;
 
-	if (dst->nbounds != src->nbounds ||
+	if (dst->lean != src->lean || dst->nbounds != src->nbounds ||
 	    memcmp(dst->bounds, src->bounds, dst->nbounds * sizeof(dst->bounds[0])))
 		return -EINVAL;
 	if (!src->count)
@@ -125,7 +153,7 @@ int histogram__merge(struct histogram *dst, const struct histogram *src)
 		dst->max = src->max;
 	dst->count += src->count;
 	dst->sum += src->sum;
-	for (i = 0; i < HIST_NBUCKETS; i++)
+	for (i = 0; !dst->lean && i < HIST_NBUCKETS; i++)
 		dst->counts[i] += src->counts[i];
 	for (i = 0; i < dst->nbounds; i++)
 		dst->bound_counts[i] += src->bound_counts[i];
@@ -136,7 +164,8 @@ void histogram__reset(struct histogram *h)
 {
 	h->count = h->sum = h->min = h->max = 0;
 	memset(h->bound_counts, 0, sizeof(h->bound_counts));
-	memset(h->counts, 0, sizeof(h->counts));
+	if (!h->lean)
+		memset(h->counts, 0, HIST_NBUCKETS * sizeof(h->counts[0]));
 }
 
 uint64_t histogram__count(const struct histogram *h)
@@ -174,6 +203,32 @@ static uint64_t rank_of(const struct histogram *h, double p)
 	return r < 1 ? 1 : (uint64_t)r;
 }
 
+/* Lean: interpolate inside the bound bucket, as PromQL's histogram_quantile() does. */
+static uint64_t lean_quantile(const struct histogram *h, uint64_t rank)
+{
+	uint64_t seen = 0, lo = h->min, hi;
+	int i;
+
+	for (i = 0; i < h->nbounds; i++) {
+		uint64_t c = h->bound_counts[i];
+
+		hi = h->bounds[i] < h->max ? h->bounds[i] : h->max;
+		if (seen + c >= rank && c) {
+			if (lo > hi)
+				lo = hi;
+			return lo + (uint64_t)((double)(hi - lo) * (double)(rank - seen) / (double)c);
+		}
+		seen += c;
+		if (h->bounds[i] + 1 > lo)
+			lo = h->bounds[i] + 1;
+	}
+	/* above the last bound: between it and max */
+	if (h->count > seen && lo <= h->max)
+		return lo + (uint64_t)((double)(h->max - lo) * (double)(rank - seen) /
+				       (double)(h->count - seen));
+	return h->max;
+}
+
 void histogram__quantiles(const struct histogram *h, const double *ps, int n, uint64_t *out)
 {
 	uint64_t seen = 0, lo, hi, v;
@@ -183,6 +238,14 @@ void histogram__quantiles(const struct histogram *h, const double *ps, int n, ui
 		out[k] = 0;
 	if (!h->count)
 		return;
+	if (h->lean) {
+		for (k = 0; k < n; k++) {
+			v = ps[k] <= 0 ? h->min : ps[k] >= 1 ? h->max :
+			    lean_quantile(h, rank_of(h, ps[k]));
+			out[k] = v < h->min ? h->min : v > h->max ? h->max : v;
+		}
+		return;
+	}
 	for (k = 0; k < n && i < HIST_NBUCKETS; k++) {
 		uint64_t rank = rank_of(h, ps[k]);
 
@@ -240,6 +303,8 @@ int histogram__buckets(const struct histogram *h, const uint64_t *bounds, int n,
 		return 1;
 	}
 
+	if (h->lean)
+		return -EINVAL;
 	/* From sub-buckets: exact only if no sub-bucket straddles a bound. */
 	i = 0;
 	for (k = 0; k < n; k++) {

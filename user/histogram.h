@@ -24,6 +24,7 @@
 #define PT_HISTOGRAM_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define HIST_SUB_BUCKETS	32
@@ -40,11 +41,20 @@ struct histogram;
  * (copied), or NULL/0. Returns NULL on bad bounds or no memory (errno set).
  */
 struct histogram *histogram__new(const uint64_t *bounds, int nbounds);
-void histogram__free(struct histogram *h);
+/*
+ * Lean variant for cumulative exposition series: bound counters, count, sum,
+ * min and max only (about 1.1 KiB instead of 10 KiB). Quantiles are then
+ * interpolated inside the bound bucket, as PromQL's histogram_quantile()
+ * does, so their error depends on the bounds. nbounds must be > 0.
+ */
+struct histogram *histogram__new_lean(const uint64_t *bounds, int nbounds);
+bool histogram__lean(const struct histogram *h);
+size_t histogram__size(const struct histogram *h);	/* bytes allocated */
+void histogram__free(struct histogram *h);	/* NULL-safe */
 
 void histogram__record(struct histogram *h, uint64_t ns);
 void histogram__record_n(struct histogram *h, uint64_t ns, uint64_t n);
-/* dst += src; -EINVAL if they track different bounds. */
+/* dst += src; -EINVAL if they track different bounds or only one is lean. */
 int histogram__merge(struct histogram *dst, const struct histogram *src);
 void histogram__reset(struct histogram *h);
 
@@ -62,7 +72,8 @@ void histogram__quantiles(const struct histogram *h, const double *ps, int n, ui
  * Cumulative counts of values <= bounds[i] (ns, increasing) into cum[i].
  * Returns 1 if exact (bounds are the ones given to histogram__new, or all
  * fall on sub-bucket edges), 0 if estimated from sub-buckets (a sub-bucket
- * straddling a bound counts as above it), -EINVAL on bad arguments.
+ * straddling a bound counts as above it), -EINVAL on bad arguments or other
+ * bounds on a lean histogram.
  */
 int histogram__buckets(const struct histogram *h, const uint64_t *bounds, int n, uint64_t *cum);
 

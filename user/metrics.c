@@ -433,10 +433,15 @@ static struct row *row_get(struct metrics *m, const char *comm, enum pt_role rol
 	return row_add(m, slot, comm, role, peer);
 }
 
+/*
+ * Cumulative series only need the le counters: lean histograms (~1 KiB).
+ * Interval histograms feed top's quantiles: full sub-buckets (~10 KiB),
+ * freed again when a row idles for an interval.
+ */
 static void hist_record(struct histogram **h, const uint64_t *bounds, int nb, uint64_t v)
 {
 	if (!*h)
-		*h = histogram__new(bounds, nb);
+		*h = nb ? histogram__new_lean(bounds, nb) : histogram__new(NULL, 0);
 	if (*h)
 		histogram__record(*h, v);
 }
@@ -645,8 +650,13 @@ struct metrics_interval *metrics__roll_interval(struct metrics *m, uint64_t now_
 		for (k = 0; k <= METRICS_NPHASES; k++) {
 			uint64_t q[2];
 
-			if (!r->iv[k] || !histogram__count(r->iv[k]))
+			if (!r->iv[k])
 				continue;
+			if (!histogram__count(r->iv[k])) {
+				histogram__free(r->iv[k]);
+				r->iv[k] = NULL;
+				continue;
+			}
 			histogram__quantiles(r->iv[k], ps, 2, q);
 			o->n[k] = histogram__count(r->iv[k]);
 			o->p50[k] = q[0];

@@ -273,6 +273,42 @@ static void test_merge(void **state)
 	histogram__free(other);
 }
 
+static void test_lean(void **state)
+{
+	struct histogram *lean = histogram__new_lean(prom_bounds, NPROM);
+	struct histogram *full = histogram__new(prom_bounds, NPROM);
+	uint64_t cl[NPROM], cf[NPROM], q;
+	int i;
+
+	assert_non_null(lean);
+	assert_true(histogram__lean(lean));
+	assert_false(histogram__lean(full));
+	assert_true(histogram__size(lean) * 8 < histogram__size(full));
+	assert_null(histogram__new_lean(NULL, 0));
+	for (i = 0; i < 100000; i++) {
+		uint64_t v = gen_lognormal();
+
+		histogram__record(lean, v);
+		histogram__record(full, v);
+	}
+	/* same exact counts and totals */
+	assert_int_equal(histogram__buckets(lean, prom_bounds, NPROM, cl), 1);
+	assert_int_equal(histogram__buckets(full, prom_bounds, NPROM, cf), 1);
+	assert_memory_equal(cl, cf, sizeof(cl));
+	assert_int_equal(histogram__sum(lean), histogram__sum(full));
+	assert_int_equal(histogram__max(lean), histogram__max(full));
+	assert_int_equal(histogram__buckets(lean, prom_bounds, 3, cl), -EINVAL);
+	/* interpolated quantile stays inside the right le bucket */
+	q = histogram__quantile(lean, 0.5);
+	for (i = 0; i < NPROM && cf[i] < 50000; i++)
+		;
+	assert_true(q <= prom_bounds[i] && (i == 0 || q > prom_bounds[i - 1]));
+	assert_int_equal(histogram__quantile(lean, 1), histogram__max(full));
+	assert_int_equal(histogram__merge(lean, full), -EINVAL);
+	histogram__free(lean);
+	histogram__free(full);
+}
+
 static void test_bad_bounds(void **state)
 {
 	const uint64_t bad[] = { 10, 5 };
@@ -296,6 +332,7 @@ int main(void)
 		cmocka_unit_test(test_buckets_exact),
 		cmocka_unit_test(test_buckets_estimated),
 		cmocka_unit_test(test_merge),
+		cmocka_unit_test(test_lean),
 		cmocka_unit_test(test_bad_bounds),
 	};
 
