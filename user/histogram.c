@@ -216,7 +216,8 @@ static uint64_t lean_quantile(const struct histogram *h, uint64_t rank)
 		if (seen + c >= rank && c) {
 			if (lo > hi)
 				lo = hi;
-			return lo + (uint64_t)((double)(hi - lo) * (double)(rank - seen) / (double)c);
+			return lo + (uint64_t)((double)(hi - lo) * (double)(rank - seen) /
+					       (double)c);
 		}
 		seen += c;
 		if (h->bounds[i] + 1 > lo)

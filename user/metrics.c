@@ -24,7 +24,7 @@
 #define NCLASS		6	/* 0: unknown status, 1..5: 1xx..5xx */
 #define ERR_DNS		(PT_ERR_OTHER + 1)
 #define NERR		(ERR_DNS + 1)
-#define NSLOT		(METRICS_NPHASES + NCLASS)	/* histograms per row in a snapshot */
+#define NSLOT		(METRICS_NPHASES + NCLASS)	/* histograms per row snapshot */
 #define ROW_RESERVE	3	/* ("other", role, "other") for client, server, unknown */
 #define SELF_LABEL_LEN	48
 
@@ -177,8 +177,8 @@ int metrics__parse_buckets(const char *s, double **out, int *n, char *err, size_
 		errno = 0;
 		x = strtod(p, &end);
 		if (end == p) {
-			snprintf(err, errlen, "--buckets: \"%.*s\" is not a number (seconds expected)",
-				 (int)strcspn(p, ","), p);
+			snprintf(err, errlen, "--buckets: \"%.*s\" is not a number "
+				 "(seconds expected)", (int)strcspn(p, ","), p);
 			goto fail;
 		}
 		if (errno == ERANGE || !isfinite(x) || x <= 0 || x > 1e9) {
@@ -958,8 +958,8 @@ int metrics__render(struct metrics *m, char **out, size_t *outlen)
 	for (i = 0; i < nrows; i++)
 		for (k = 0; k < NCLASS; k++)
 			if (snap[i].present & (1u << (METRICS_NPHASES + k)))
-				put_histogram(&b, m, name, &snap[i], NULL, class_label[k],
-					      data + ((size_t)i * NSLOT + METRICS_NPHASES + k) * per);
+				put_histogram(&b, m, name, &snap[i], NULL, class_label[k], data +
+					      ((size_t)i * NSLOT + METRICS_NPHASES + k) * per);
 
 	name = "phasetrace_requests_total";
 	put_family(&b, name, "counter", "Requests finished, failed ones included.");
