@@ -19,7 +19,7 @@
 
 #define METRICS_DEFAULT_MAX_PEERS	50
 #define METRICS_DEFAULT_MAX_COMMS	256
-#define METRICS_DEFAULT_MAX_SERIES	1024	/* (comm, role, peer) rows */
+#define METRICS_DEFAULT_MAX_SERIES	512	/* (comm, role, peer) rows */
 #define METRICS_PEER_LEN		64	/* longer host names are truncated */
 #define METRICS_OTHER			"other"
 

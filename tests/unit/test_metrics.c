@@ -667,7 +667,7 @@ static void test_exporter_hostile_clients(void **state)
 	struct metrics *m = metrics__new(NULL);
 	/* short idle timeout: requests that never complete end quickly */
 	struct exporter *e = start_exporter(m, 2);
-	int idle[300], nidle = 0, i, port = exporter__port(e);
+	int idle[300], nidle = 0, i, port = exporter__port(e), first, closed = 0;
 	char src[32], hdr[20000], *t;
 
 	/* 200 idle connections from 10 addresses, below the per-address limit */
@@ -679,12 +679,22 @@ static void test_exporter_hostile_clients(void **state)
 		if (i % 2)	/* half of them start a request and stall (slowloris) */
 			assert_true(write(idle[nidle - 1], "GET /metrics HTTP/1.1\r\nX: ", 26) > 0);
 	}
-	/* 100 more from one address: the per-address limit turns them away */
+	/* 100 more from one address: the per-address limit (32) turns them away */
+	first = nidle;
 	for (i = 0; i < 100 && nidle < 300; i++) {
 		idle[nidle] = connect_from("127.0.0.12", port);
 		if (idle[nidle] >= 0)
 			nidle++;
 	}
+	usleep(300000);
+	for (i = first; i < nidle; i++) {
+		char c;
+
+		if (recv(idle[i], &c, 1, MSG_DONTWAIT) == 0)
+			closed++;
+	}
+	if (closed < 100 - 32 - 5)
+		fail_msg("per-address limit: only %d of 100 connections closed", closed);
 	/* while they are all held open (idle timeout 2 s) */
 	t = http(port, "GET /metrics HTTP/1.0\r\n\r\n");
 	if (!strstr(t, " 200 ") || !strstr(t, "phasetrace_build_info"))
