@@ -9,6 +9,7 @@
  * a status class.
  */
 #include <errno.h>
+#include <locale.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -139,19 +140,41 @@ void metrics__peer_label(const struct request *r, char *buf, size_t len)
 		snprintf(buf, len, "%s:%u", ip, a->port);
 }
 
+/*
+ * main() calls setlocale(LC_ALL, ""): under de_DE, %g prints "0,25" and
+ * strtod() stops at '.'. Numbers of the exposition and of the options use
+ * the C locale, for this thread only.
+ */
+static locale_t c_locale_begin(void)
+{
+	static locale_t c;
+
+	if (!c)
+		c = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+	return c ? uselocale(c) : (locale_t)0;
+}
+
+static void c_locale_end(locale_t old)
+{
+	if (old)
+		uselocale(old);
+}
+
 /* Shortest decimal that reads back as the same double, as Prometheus clients print. */
 static void fmt_float(char *buf, size_t len, double v)
 {
+	locale_t old = c_locale_begin();
 	int prec;
 
 	for (prec = 1; prec <= 17; prec++) {
 		snprintf(buf, len, "%.*g", prec, v);
 		if (strtod(buf, NULL) == v)
-			return;
+			break;
 	}
+	c_locale_end(old);
 }
 
-int metrics__parse_buckets(const char *s, double **out, int *n, char *err, size_t errlen)
+static int parse_buckets(const char *s, double **out, int *n, char *err, size_t errlen)
 {
 	double *v = NULL, prev = 0;
 	const char *p = s;
@@ -219,6 +242,17 @@ int metrics__parse_buckets(const char *s, double **out, int *n, char *err, size_
 fail:
 	free(v);
 	return -EINVAL;
+}
+
+int metrics__parse_buckets(const char *s, double **out, int *n, char *err, size_t errlen)
+{
+	locale_t old;
+	int ret;
+
+	old = c_locale_begin();
+	ret = parse_buckets(s, out, n, err, errlen);
+	c_locale_end(old);
+	return ret;
 }
 
 static unsigned pow2_at_least(unsigned n)

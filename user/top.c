@@ -106,8 +106,18 @@ int top__parse_delay(const char *s, double *out, char *err, size_t errlen)
 	char *end;
 	double v;
 
+	static locale_t c;
+	locale_t old = (locale_t)0;
+
+	/* "-d 0.5" whatever LC_NUMERIC says */
+	if (!c)
+		c = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+	if (c)
+		old = uselocale(c);
 	errno = 0;
 	v = s ? strtod(s, &end) : 0;
+	if (old)
+		uselocale(old);
 	if (!s || end == s || *end || errno || !(v >= 0.1 && v <= 3600)) {
 		snprintf(err, errlen, "-d %s: refresh interval must be seconds from 0.1 to 3600",
 			 s ?: "");

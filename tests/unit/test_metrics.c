@@ -6,6 +6,7 @@
  * under idle connections and garbage.
  */
 #include <errno.h>
+#include <locale.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,6 +22,7 @@
 #include <cmocka.h>
 #include "exporter.h"
 #include "metrics.h"
+#include "top.h"
 
 #define MS	1000000ULL
 
@@ -428,6 +430,46 @@ static void test_parse_buckets(void **state)
 	free(v);
 }
 
+/*
+ * main() runs setlocale(LC_ALL, ""): a decimal-comma locale must change
+ * neither option parsing nor the exposition. Needs a de_DE locale (to try
+ * it without one: localedef -i de_DE -f UTF-8 /tmp/loc/de_DE.UTF-8 and
+ * LOCPATH=/tmp/loc).
+ */
+static void test_decimal_comma_locale(void **state)
+{
+	struct metrics_opts o = {};
+	struct metrics *m;
+	struct request r;
+	char err[256], *t;
+	double *v, d;
+	int n;
+
+	if (!setlocale(LC_ALL, "de_DE.UTF-8")) {
+		print_message("no de_DE.UTF-8 locale: skipped\n");
+		skip();
+	}
+	assert_int_equal(metrics__parse_buckets("0.25,2.5", &v, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 2);
+	assert_true(v[0] == 0.25);
+	assert_int_equal(top__parse_delay("0.5", &d, err, sizeof(err)), 0);
+	assert_true(d == 0.5);
+	o.buckets = v;
+	o.nbuckets = n;
+	m = metrics__new(&o);
+	server_req(&r, "web", 80, 200, 300 * MS);
+	metrics__on_request(m, &r);
+	t = render(m);
+	setlocale(LC_ALL, "C");
+	assert_line(t, "phasetrace_request_duration_seconds_bucket{role=\"server\",comm=\"web\","
+		    "peer=\"80\",status_class=\"2xx\",le=\"0.25\"} 0");
+	assert_line(t, "phasetrace_request_duration_seconds_sum{role=\"server\",comm=\"web\","
+		    "peer=\"80\",status_class=\"2xx\"} 0.300000000");
+	free(t);
+	free(v);
+	metrics__free(m);
+}
+
 static void test_intervals(void **state)
 {
 	struct metrics_opts o = { .intervals = true };
@@ -524,6 +566,19 @@ static void test_parse_listen(void **state)
 	assert_int_equal(ntohl(in4->sin_addr.s_addr), INADDR_LOOPBACK);
 	assert_int_equal(exporter__parse_listen(":9000", &ss, &len, err, 256), 0);
 	assert_int_equal(in4->sin_addr.s_addr, htonl(INADDR_ANY));
+}
+
+static void test_parse_delay(void **state)
+{
+	char err[128];
+	double d;
+
+	assert_int_equal(top__parse_delay("2", &d, err, sizeof(err)), 0);
+	assert_true(d == 2);
+	assert_int_equal(top__parse_delay("0.05", &d, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "0.1 to 3600"));
+	assert_int_equal(top__parse_delay("1s", &d, err, sizeof(err)), -EINVAL);
+	assert_int_equal(top__parse_delay("", &d, err, sizeof(err)), -EINVAL);
 }
 
 /* ---- HTTP ---- */
@@ -734,8 +789,10 @@ int main(void)
 		cmocka_unit_test(test_cardinality_comms_and_series),
 		cmocka_unit_test(test_label_escaping),
 		cmocka_unit_test(test_parse_buckets),
+		cmocka_unit_test(test_decimal_comma_locale),
 		cmocka_unit_test(test_intervals),
 		cmocka_unit_test(test_parse_listen),
+		cmocka_unit_test(test_parse_delay),
 		cmocka_unit_test(test_exporter_http),
 		cmocka_unit_test(test_exporter_ipv6),
 		cmocka_unit_test(test_exporter_hostile_clients),
