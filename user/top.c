@@ -72,6 +72,9 @@ struct top {
 	int nwf;
 	bool shown[C__COUNT];
 	int peer_w;
+	void (*on_quit)(void *ctx);
+	void *quit_ctx;
+	bool quit_reported;
 };
 
 static void draw(struct top *t);
@@ -154,6 +157,8 @@ int top__new(struct top **out, const struct top_opts *opts)
 	}
 	t->delay_ns = (uint64_t)((opts->delay_s > 0 ? opts->delay_s : 1.0) * 1e9);
 	t->sort_col = C_RATE;
+	t->on_quit = opts->on_quit;
+	t->quit_ctx = opts->quit_ctx;
 	if (opts->filter)
 		snprintf(t->filter, sizeof(t->filter), "%s", opts->filter);
 
@@ -255,6 +260,14 @@ int top__fd(const struct top *t)
 bool top__done(const struct top *t)
 {
 	return !t || t->quit || stop_signal;
+}
+
+static void report_quit(struct top *t)
+{
+	if (top__done(t) && t->on_quit && !t->quit_reported) {
+		t->quit_reported = true;
+		t->on_quit(t->quit_ctx);
+	}
 }
 
 /* ---- view ---- */
@@ -647,6 +660,7 @@ void top__handle_input(struct top *t)
 		case 'q':
 		case 'Q':
 			t->quit = true;
+			report_quit(t);
 			return;
 		case 'p':
 		case ' ':
@@ -681,8 +695,10 @@ void top__tick(struct top *t, uint64_t now_ns)
 {
 	struct metrics_interval *iv;
 
-	if (top__done(t))
+	if (top__done(t)) {
+		report_quit(t);
 		return;
+	}
 	top__handle_input(t);	/* KEY_RESIZE arrives without stdin being readable */
 	if (t->quit)
 		return;
@@ -700,4 +716,14 @@ void top__tick(struct top *t, uint64_t now_ns)
 	t->iv = iv;
 	build_view(t);
 	draw(t);
+}
+
+void top__tick_cb(void *top, uint64_t now_ns)
+{
+	top__tick(top, now_ns);
+}
+
+void top__input_cb(void *top, uint64_t now_ns)
+{
+	top__handle_input(top);
 }

@@ -23,6 +23,9 @@ struct top_opts {
 	double delay_s;			/* -d: refresh interval; 0: 1 second */
 	const char *filter;		/* initial filter text, NULL for none */
 	bool no_color;
+	/* called once when the user quits (q) or a signal arrives: e.g. collector__stop */
+	void (*on_quit)(void *ctx);
+	void *quit_ctx;
 };
 
 struct top;
@@ -50,6 +53,10 @@ void top__handle_input(struct top *t);
 /* now_ns: CLOCK_MONOTONIC. Rolls the interval and redraws when due. */
 void top__tick(struct top *t, uint64_t now_ns);
 bool top__done(const struct top *t);
+
+/* The same with the collector's callback signature (collector__on_tick / __on_fd). */
+void top__tick_cb(void *top, uint64_t now_ns);
+void top__input_cb(void *top, uint64_t now_ns);
 
 /* Parse -d SECONDS (0.1 .. 3600). 0 or -EINVAL with a message in err. */
 int top__parse_delay(const char *s, double *out, char *err, size_t errlen);
