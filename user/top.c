@@ -563,7 +563,7 @@ static void draw_header(struct top *t, int width)
 
 static void draw(struct top *t)
 {
-	int width = COLS, height = LINES, avail, table_h, wf_h = 0, i, y;
+	int width = COLS, height = LINES, avail, table_h, wf_h = 0, i, y, shown;
 	const struct request *slow = t->iv ? t->iv->slowest : NULL;
 	char line[512];
 
@@ -590,18 +590,21 @@ static void draw(struct top *t)
 
 	if (!t->iv || !t->iv->nrows)
 		mvaddnstr(HEADER_LINES, 0, "waiting for requests...", width);
-	for (i = 0, y = HEADER_LINES; i < t->nview && y < HEADER_LINES + table_h; i++, y++)
+	shown = t->nview > table_h ? table_h - 1 : t->nview;
+	for (i = 0, y = HEADER_LINES; i < shown; i++, y++)
 		draw_row(t, y, t->view[i], width);
-	if (t->nview > table_h)
-		mvaddnstr(HEADER_LINES + table_h - 1, 0, "  ... more rows (sort or / filter)",
-			  width);
+	if (shown < t->nview) {
+		snprintf(line, sizeof(line), "  ... %d more rows (sort with < >, filter with /)",
+			 t->nview - shown);
+		mvaddnstr(y, 0, line, width);
+	}
 
 	if (wf_h) {
 		char dur[16];
 
 		y = HEADER_LINES + table_h;
 		fmt_dur(dur, sizeof(dur), slow->dur_ns, 1);
-		snprintf(line, sizeof(line), "slowest request of the interval: %s %s %s %s%s %s",
+		snprintf(line, sizeof(line), "slowest request of the interval: %s (%s) %s %s%s %s",
 			 slow->comm, metrics__role_label(slow->role), slow->method,
 			 slow->host[0] ? slow->host : "", slow->path, dur);
 		sanitize(line);
