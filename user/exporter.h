@@ -22,6 +22,7 @@ struct exporter_opts {
 	unsigned int timeout_s;		/* idle connection timeout; 0: 10 */
 };
 
+/* One exporter per process: libmicrohttpd's panic handler is global. */
 struct exporter;
 
 /*

@@ -28,6 +28,8 @@
 #define NSLOT		(METRICS_NPHASES + NCLASS)	/* histograms per row snapshot */
 #define ROW_RESERVE	3	/* ("other", role, "other") for client, server, unknown */
 #define SELF_LABEL_LEN	48
+/* Longer durations are clock mix-ups (end before start): clamped, counted. */
+#define MAX_DUR_NS	(24ULL * 3600 * 1000000000)
 
 static const double default_buckets[] = {
 	0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
@@ -88,6 +90,7 @@ struct metrics {
 	unsigned comm_mask;
 
 	uint64_t peers_folded, comms_folded;
+	uint64_t clamped;
 	struct self_ent self[METRICS_SELF__COUNT][METRICS_SELF_MAX_LABELS];
 	int nself[METRICS_SELF__COUNT];
 
@@ -485,6 +488,14 @@ static int status_class(uint16_t status)
 	return status >= 100 && status < 600 ? status / 100 : 0;
 }
 
+static uint64_t dur(struct metrics *m, uint64_t ns)
+{
+	if (ns <= MAX_DUR_NS)
+		return ns;
+	m->clamped++;
+	return MAX_DUR_NS;
+}
+
 static void count_one(struct metrics *m, const struct request *req, int depth)
 {
 	char comm[PT_COMM_LEN], peer[METRICS_PEER_LEN];
@@ -495,16 +506,19 @@ static void count_one(struct metrics *m, const struct request *req, int depth)
 	metrics__peer_label(req, peer, sizeof(peer));
 	r = row_get(m, comm, req->role, peer);
 	if (r) {
-		hist_record(&r->req[status_class(req->status)], m->bounds_ns, m->nbounds,
-			    req->dur_ns);
+		uint64_t total = dur(m, req->dur_ns);
+
+		hist_record(&r->req[status_class(req->status)], m->bounds_ns, m->nbounds, total);
 		for (i = 0; i < req->nphases && i < REQ_MAX_PHASES; i++) {
 			const struct phase *ph = &req->phases[i];
+			uint64_t d;
 
 			if ((int)ph->id < 0 || ph->id >= METRICS_NPHASES)
 				continue;
-			hist_record(&r->phase[ph->id], m->bounds_ns, m->nbounds, ph->dur_ns);
+			d = dur(m, ph->dur_ns);
+			hist_record(&r->phase[ph->id], m->bounds_ns, m->nbounds, d);
 			if (m->intervals)
-				hist_record(&r->iv[ph->id], NULL, 0, ph->dur_ns);
+				hist_record(&r->iv[ph->id], NULL, 0, d);
 		}
 		if (req->dns_failed)
 			err = ERR_DNS;
@@ -518,7 +532,7 @@ static void count_one(struct metrics *m, const struct request *req, int depth)
 			r->errors_total++;
 		}
 		if (m->intervals) {
-			hist_record(&r->iv[METRICS_TOTAL], NULL, 0, req->dur_ns);
+			hist_record(&r->iv[METRICS_TOTAL], NULL, 0, total);
 			r->iv_reqs++;
 			r->iv_errors += !!err;
 			m->iv_reqs++;
@@ -930,7 +944,7 @@ int metrics__render(struct metrics *m, char **out, size_t *outlen)
 	struct self_ent self[METRICS_SELF__COUNT][METRICS_SELF_MAX_LABELS];
 	int nself[METRICS_SELF__COUNT];
 	size_t per = (size_t)m->nbounds + 2;
-	uint64_t folded[2], nrows_max;
+	uint64_t folded[2], nrows_max, clamped;
 	struct row_snap *snap;
 	struct buf b = {};
 	uint64_t *data;
@@ -974,6 +988,7 @@ int metrics__render(struct metrics *m, char **out, size_t *outlen)
 	folded[0] = m->peers_folded;
 	folded[1] = m->comms_folded;
 	nrows_max = m->max_series;
+	clamped = m->clamped;
 	pthread_mutex_unlock(&m->lock);
 
 	name = "phasetrace_phase_duration_seconds";
@@ -1048,6 +1063,9 @@ int metrics__render(struct metrics *m, char **out, size_t *outlen)
 	put_family(&b, "phasetrace_comms_folded_total", "counter",
 		   "Requests counted under comm=\"other\" by the cardinality guard.");
 	bprintf(&b, "phasetrace_comms_folded_total %llu\n", (unsigned long long)folded[1]);
+	put_family(&b, "phasetrace_durations_clamped_total", "counter",
+		   "Durations over 24 h (clock mix-ups) counted as 24 h.");
+	bprintf(&b, "phasetrace_durations_clamped_total %llu\n", (unsigned long long)clamped);
 	put_family(&b, "phasetrace_series", "gauge",
 		   "(comm, role, peer) rows in use; the guard keeps them under --max-series.");
 	bprintf(&b, "phasetrace_series %d\n", nrows);

@@ -295,13 +295,11 @@ static double col_value(const struct top *t, const struct metrics_row *r, int c)
 	}
 }
 
-static const struct top *sort_top;	/* qsort has no context argument */
-
-static int cmp_rows(const void *a, const void *b)
+static int cmp_rows(const void *a, const void *b, void *ctx)
 {
 	const struct metrics_row *x = *(struct metrics_row *const *)a;
 	const struct metrics_row *y = *(struct metrics_row *const *)b;
-	const struct top *t = sort_top;
+	const struct top *t = ctx;
 	int c = t->sort_col, d;
 
 	switch (c) {
@@ -351,8 +349,7 @@ static void build_view(struct top *t)
 	for (i = 0; i < t->iv->nrows; i++)
 		if (row_matches(t, &t->iv->rows[i]))
 			t->view[t->nview++] = &t->iv->rows[i];
-	sort_top = t;
-	qsort(t->view, t->nview, sizeof(*t->view), cmp_rows);
+	qsort_r(t->view, t->nview, sizeof(*t->view), cmp_rows, t);
 }
 
 static void wf_emit(void *ctx, const char *line)

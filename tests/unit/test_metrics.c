@@ -233,6 +233,7 @@ static void test_exposition(void **state)
 	assert_line(t, "phasetrace_assembler_entries{table=\"conns\"} 12");
 	assert_line(t, "phasetrace_peers_folded_total 0");
 	assert_line(t, "phasetrace_series 3");
+	assert_line(t, "phasetrace_durations_clamped_total 0");
 	/* every line: comment or sample, no blank lines, ends with a newline */
 	assert_null(strstr(t, "\n\n"));
 	assert_int_equal(t[strlen(t) - 1], '\n');
@@ -357,12 +358,16 @@ static void test_label_escaping(void **state)
 	char *t;
 
 	client_req(&r, "a\"b\\c\nd", "bad\xff\xfe.host\t", 200);
+	r.phases[0].dur_ns = UINT64_MAX - 5;	/* end before start upstream */
 	metrics__on_request(m, &r);
 	client_req(&r, "caf\xc3\xa9", "\xe2\x82\xac.example", 200);	/* valid UTF-8 kept */
 	metrics__on_request(m, &r);
 	t = render(m);
 	assert_line(t, "phasetrace_requests_total{role=\"client\",comm=\"a\\\"b\\\\c\\nd\","
 		    "peer=\"bad??.host?\",status_class=\"2xx\"} 1");
+	assert_line(t, "phasetrace_durations_clamped_total 1");
+	assert_line(t, "phasetrace_phase_duration_seconds_sum{phase=\"dns\",role=\"client\","
+		    "comm=\"a\\\"b\\\\c\\nd\",peer=\"bad??.host?\"} 86400.000000000");
 	assert_line(t, "phasetrace_requests_total{role=\"client\",comm=\"caf\xc3\xa9\","
 		    "peer=\"\xe2\x82\xac.example\",status_class=\"2xx\"} 1");
 	promtool_check(t);
