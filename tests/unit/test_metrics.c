@@ -14,11 +14,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <pty.h>
+#include <signal.h>
+#include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <cmocka.h>
 #include "exporter.h"
 #include "metrics.h"
@@ -785,6 +790,134 @@ static void test_exporter_hostile_clients(void **state)
 	metrics__free(m);
 }
 
+/* ---- top on a pseudo-terminal ---- */
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+/* Child: top over synthetic traffic until q or a signal. */
+static void __attribute__((noreturn)) top_child(void)
+{
+	struct metrics_opts mo = { .intervals = true };
+	struct metrics *m = metrics__new(&mo);
+	struct top_opts to = { .metrics = m, .delay_s = 0.2 };
+	struct request r, child;
+	struct top *t;
+	int i = 0;
+
+	setenv("TERM", "xterm", 1);
+	if (top__new(&t, &to))
+		_exit(3);
+	while (!top__done(t)) {
+		struct pollfd p = { .fd = top__fd(t), .events = POLLIN };
+
+		if (poll(&p, 1, 20) > 0)
+			top__handle_input(t);
+		server_req(&r, "webapp", 8080, i % 10 ? 200 : 500, (1 + i % 40) * MS);
+		client_req(&child, "webapp", "db.internal", 200);
+		r.nchildren = 1;
+		r.children[0] = &child;
+		metrics__on_request(m, &r);
+		i++;
+		top__tick(t, mono_ns());
+	}
+	top__free(t);
+	metrics__free(m);
+	printf("\nTOP-EXITED\n");
+	fflush(stdout);
+	_exit(0);
+}
+
+/* Read from the pty until text shows up (or 5 s pass); the output is kept in buf. */
+static bool pty_wait(int fd, char *buf, size_t cap, size_t *len, const char *text)
+{
+	uint64_t end = mono_ns() + 5000000000ULL;
+
+	while (mono_ns() < end) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&p, 1, 100) <= 0)
+			continue;
+		n = read(fd, buf + *len, cap - *len - 1);
+		if (n <= 0)
+			break;
+		*len += n;
+		buf[*len] = '\0';
+		if (memmem(buf, *len, text, strlen(text)))
+			return true;
+		if (*len > cap / 2) {	/* keep the tail */
+			memmove(buf, buf + *len - cap / 4, cap / 4);
+			*len = cap / 4;
+		}
+	}
+	return false;
+}
+
+static int run_top_on_pty(const char *keys, int sig, char *buf, size_t cap)
+{
+	struct winsize ws = { .ws_row = 24, .ws_col = 80 };
+	size_t len = 0;
+	int fd, status = -1, i;
+	pid_t pid;
+
+	pid = forkpty(&fd, NULL, NULL, &ws);
+	assert_true(pid >= 0);
+	if (!pid)
+		top_child();
+	if (!pty_wait(fd, buf, cap, &len, "db.internal"))
+		fail_msg("top never showed a row; output: %.300s", buf);
+	/* a resize must not break anything */
+	ws.ws_col = 120;
+	ioctl(fd, TIOCSWINSZ, &ws);
+	kill(pid, SIGWINCH);
+	usleep(300000);
+	if (keys)
+		assert_int_equal(write(fd, keys, strlen(keys)), (ssize_t)strlen(keys));
+	if (sig)
+		kill(pid, sig);
+	pty_wait(fd, buf, cap, &len, "TOP-EXITED");
+	for (i = 0; i < 50 && waitpid(pid, &status, WNOHANG) == 0; i++)
+		usleep(100000);
+	if (i == 50) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		fail_msg("top did not exit");
+	}
+	close(fd);
+	return status;
+}
+
+static void test_top_quit_key(void **state)
+{
+	static char buf[1 << 16];
+	int status = run_top_on_pty("/web\r>>rp q", 0, buf, sizeof(buf));
+	const char *rmcup;
+
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_non_null(strstr(buf, "TOP-EXITED"));
+	/* endwin() left the alternate screen before the child printed */
+	rmcup = strstr(buf, "\x1b[?1049l");
+	assert_true(rmcup && rmcup < strstr(buf, "TOP-EXITED"));
+}
+
+static void test_top_sigterm(void **state)
+{
+	static char buf[1 << 16];
+	int status = run_top_on_pty(NULL, SIGTERM, buf, sizeof(buf));
+
+	/* the handler ends the loop: a clean exit, not death by signal */
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_non_null(strstr(buf, "\x1b[?1049l"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -801,6 +934,8 @@ int main(void)
 		cmocka_unit_test(test_exporter_http),
 		cmocka_unit_test(test_exporter_ipv6),
 		cmocka_unit_test(test_exporter_hostile_clients),
+		cmocka_unit_test(test_top_quit_key),
+		cmocka_unit_test(test_top_sigterm),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
