@@ -40,7 +40,7 @@ static const struct col cols[C__COUNT] = {
 	[C_COMM] = { "COMM", 10, true, -1 },
 	[C_ROLE] = { "R", 1, true, -1 },
 	[C_PEER] = { "PEER", 0, true, -1 },	/* takes the remaining width */
-	[C_RATE] = { "REQ/s", 6, false, -1 },
+	[C_RATE] = { "REQ/s", 5, false, -1 },
 	[C_ERR] = { "ERR", 4, false, -1 },
 	[C_P50] = { "P50", 5, false, -1 },
 	[C_P99] = { "P99", 5, false, -1 },
@@ -421,7 +421,7 @@ static void fmt_rate(char *b, size_t n, double r)
 	else if (r < 99999.5)
 		snprintf(b, n, "%.0f", r);
 	else
-		snprintf(b, n, "%.0fk", r / 1000);
+		snprintf(b, n, "%.0fk", r / 1000);	/* at most 5 characters up to 9999k */
 }
 
 /* Printable ASCII only: the screen counts columns by bytes. */
@@ -438,7 +438,18 @@ static int put_cell(char *line, int pos, int width, const struct col *c, int w,
 	char tmp[METRICS_PEER_LEN + 8];
 	int n;
 
-	snprintf(tmp, sizeof(tmp), "%s", text);
+	const char *colon = strrchr(text, ':');
+	size_t len = strlen(text);
+
+	bool port_last = colon && colon[1] && !colon[1 + strspn(colon + 1, "0123456789")];
+
+	if ((int)len > w && w > 1 && port_last)
+		/* addr:port: the port tells peers apart, keep the tail */
+		snprintf(tmp, sizeof(tmp), "~%s", text + len - (w - 1));
+	else if ((int)len > w && w > 1)
+		snprintf(tmp, sizeof(tmp), "%.*s~", w - 1, text);
+	else
+		snprintf(tmp, sizeof(tmp), "%s", text);
 	sanitize(tmp);
 	if ((int)strlen(tmp) > w)
 		tmp[w] = '\0';
