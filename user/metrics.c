@@ -496,6 +496,58 @@ static uint64_t dur(struct metrics *m, uint64_t ns)
 	return MAX_DUR_NS;
 }
 
+/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if invalid. */
+static int utf8_len(const unsigned char *s, size_t n)
+{
+	int len, i;
+	uint32_t cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if ((s[0] & 0xe0) == 0xc0)
+		len = 2, cp = s[0] & 0x1f;
+	else if ((s[0] & 0xf0) == 0xe0)
+		len = 3, cp = s[0] & 0x0f;
+	else if ((s[0] & 0xf8) == 0xf0)
+		len = 4, cp = s[0] & 0x07;
+	else
+		return 0;
+	if ((size_t)len > n)
+		return 0;
+	for (i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return len;
+}
+
+/*
+ * Label values are made printable before they become row keys, so two raw
+ * names that print alike ("a\x01", "a\x02") share a row instead of giving
+ * Prometheus two series with the same labels. Invalid UTF-8 (also a name
+ * cut inside a character) and control characters other than line feed
+ * become '?'; put_label() escapes the rest.
+ */
+static void sanitize_label(char *s)
+{
+	size_t n = strlen(s);
+
+	while (n) {
+		int l = utf8_len((const unsigned char *)s, n);
+
+		if (!l || (*s != '\n' && ((unsigned char)*s < 0x20 || *s == 0x7f))) {
+			*s = '?';
+			l = 1;
+		}
+		s += l;
+		n -= l;
+	}
+}
+
 static void count_one(struct metrics *m, const struct request *req, int depth)
 {
 	char comm[PT_COMM_LEN], peer[METRICS_PEER_LEN];
@@ -504,6 +556,8 @@ static void count_one(struct metrics *m, const struct request *req, int depth)
 
 	snprintf(comm, sizeof(comm), "%.*s", (int)strnlen(req->comm, PT_COMM_LEN), req->comm);
 	metrics__peer_label(req, peer, sizeof(peer));
+	sanitize_label(comm);
+	sanitize_label(peer);
 	r = row_get(m, comm, req->role, peer);
 	if (r) {
 		uint64_t total = dur(m, req->dur_ns);
@@ -789,35 +843,6 @@ static void bprintf(struct buf *b, const char *fmt, ...)
 		va_end(ap);
 	}
 	b->len += n;
-}
-
-/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if invalid. */
-static int utf8_len(const unsigned char *s, size_t n)
-{
-	int len, i;
-	uint32_t cp;
-
-	if (s[0] < 0x80)
-		return 1;
-	if ((s[0] & 0xe0) == 0xc0)
-		len = 2, cp = s[0] & 0x1f;
-	else if ((s[0] & 0xf0) == 0xe0)
-		len = 3, cp = s[0] & 0x0f;
-	else if ((s[0] & 0xf8) == 0xf0)
-		len = 4, cp = s[0] & 0x07;
-	else
-		return 0;
-	if ((size_t)len > n)
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return len;
 }
 
 /*

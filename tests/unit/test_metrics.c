@@ -367,10 +367,17 @@ static void test_label_escaping(void **state)
 	metrics__on_request(m, &r);
 	client_req(&r, "caf\xc3\xa9", "\xe2\x82\xac.example", 200);	/* valid UTF-8 kept */
 	metrics__on_request(m, &r);
+	/* names that print alike share one series: no duplicate label sets */
+	client_req(&r, "x\x01", "h", 200);
+	metrics__on_request(m, &r);
+	client_req(&r, "x\x02", "h", 200);
+	metrics__on_request(m, &r);
 	t = render(m);
 	assert_line(t, "phasetrace_requests_total{role=\"client\",comm=\"a\\\"b\\\\c\\nd\","
 		    "peer=\"bad??.host?\",status_class=\"2xx\"} 1");
 	assert_line(t, "phasetrace_durations_clamped_total 1");
+	assert_line(t, "phasetrace_requests_total{role=\"client\",comm=\"x?\",peer=\"h\","
+		    "status_class=\"2xx\"} 2");
 	assert_line(t, "phasetrace_phase_duration_seconds_sum{phase=\"dns\",role=\"client\","
 		    "comm=\"a\\\"b\\\\c\\nd\",peer=\"bad??.host?\"} 86400.000000000");
 	assert_line(t, "phasetrace_requests_total{role=\"client\",comm=\"caf\xc3\xa9\","
