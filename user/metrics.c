@@ -1,0 +1,1111 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Requests -> Prometheus families and top's per-interval rows.
+ *
+ * Rows are (comm, role, peer) keyed in fixed-size open-addressing tables that
+ * never shrink; the cardinality guard folds new comms and peers into "other"
+ * so the number of rows, hence of series and of memory, is bounded whatever
+ * the traffic. Histograms are allocated the first time a row sees a phase or
+ * a status class.
+ */
+#include <errno.h>
+#include <locale.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
+#include "histogram.h"
+#include "metrics.h"
+
+#define NCLASS		6	/* 0: unknown status, 1..5: 1xx..5xx */
+#define ERR_DNS		(PT_ERR_OTHER + 1)
+#define NERR		(ERR_DNS + 1)
+#define NSLOT		(METRICS_NPHASES + NCLASS)	/* histograms per row snapshot */
+#define ROW_RESERVE	3	/* ("other", role, "other") for client, server, unknown */
+#define SELF_LABEL_LEN	48
+/* Longer durations are clock mix-ups (end before start): clamped, counted. */
+#define MAX_DUR_NS	(24ULL * 3600 * 1000000000)
+
+static const double default_buckets[] = {
+	0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+	0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+};
+
+static const char *const phase_labels[METRICS_NPHASES] = {
+	[PHASE_DNS] = "dns", [PHASE_CONNECT] = "connect", [PHASE_TLS] = "tls",
+	[PHASE_SEND] = "send", [PHASE_TTFB] = "ttfb", [PHASE_RECV] = "recv",
+	[PHASE_RENDER] = "render",
+};
+
+static const char *const err_labels[NERR] = {
+	[PT_ERR_REFUSED] = "refused", [PT_ERR_TIMEOUT] = "timeout", [PT_ERR_RESET] = "reset",
+	[PT_ERR_ABORTED] = "aborted", [PT_ERR_TLS] = "tls", [PT_ERR_UNREACH] = "unreach",
+	[PT_ERR_OTHER] = "other", [ERR_DNS] = "dns",
+};
+
+struct row {
+	char comm[PT_COMM_LEN];
+	enum pt_role role;
+	char peer[METRICS_PEER_LEN];
+	struct histogram *phase[METRICS_NPHASES];
+	struct histogram *req[NCLASS];
+	uint64_t errors[NERR];
+	uint64_t reqs_total, errors_total;
+	/* current interval (opts.intervals) */
+	struct histogram *iv[METRICS_NPHASES + 1];
+	uint64_t iv_reqs, iv_errors;
+};
+
+struct comm_ent {
+	char comm[PT_COMM_LEN];
+	int npeers;		/* rows other than peer="other" */
+};
+
+struct self_ent {
+	char label[SELF_LABEL_LEN];
+	uint64_t v;
+};
+
+struct metrics {
+	pthread_mutex_t lock;
+	int nbounds;
+	uint64_t bounds_ns[HIST_MAX_BOUNDS];
+	char le[HIST_MAX_BOUNDS][32];
+	int max_peers, max_comms, max_series;
+	bool intervals;
+	char version[64];
+
+	struct row *rows;
+	int nrows, cap_rows;
+	int *row_slots;		/* index into rows, -1 empty */
+	unsigned row_mask;
+	struct comm_ent *comms;
+	int ncomms;
+	int *comm_slots;
+	unsigned comm_mask;
+
+	uint64_t peers_folded, comms_folded;
+	uint64_t clamped;
+	struct self_ent self[METRICS_SELF__COUNT][METRICS_SELF_MAX_LABELS];
+	int nself[METRICS_SELF__COUNT];
+
+	uint64_t iv_start;
+	uint64_t iv_reqs, iv_errors;
+	struct request *slowest;
+};
+
+const char *metrics__role_label(enum pt_role role)
+{
+	switch (role) {
+	case PT_ROLE_CLIENT:
+		return "client";
+	case PT_ROLE_SERVER:
+		return "server";
+	default:
+		return "unknown";
+	}
+}
+
+const char *metrics__phase_label(int phase)
+{
+	return phase >= 0 && phase < METRICS_NPHASES ? phase_labels[phase] : NULL;
+}
+
+void metrics__peer_label(const struct request *r, char *buf, size_t len)
+{
+	char ip[INET6_ADDRSTRLEN];
+	const struct pt_addr *a = &r->peer;
+
+	if (r->role == PT_ROLE_SERVER) {
+		if (r->local.port)
+			snprintf(buf, len, "%u", r->local.port);
+		else
+			snprintf(buf, len, "unknown");
+		return;
+	}
+	if (r->host[0]) {
+		snprintf(buf, len, "%.*s", (int)strnlen(r->host, sizeof(r->host)), r->host);
+		return;
+	}
+	if ((a->family != AF_INET && a->family != AF_INET6) ||
+	    !inet_ntop(a->family, a->addr, ip, sizeof(ip))) {
+		snprintf(buf, len, "unknown");
+		return;
+	}
+	if (a->family == AF_INET6)
+		snprintf(buf, len, "[%s]:%u", ip, a->port);
+	else
+		snprintf(buf, len, "%s:%u", ip, a->port);
+}
+
+/*
+ * main() calls setlocale(LC_ALL, ""): under de_DE, %g prints "0,25" and
+ * strtod() stops at '.'. Numbers of the exposition and of the options use
+ * the C locale, for this thread only.
+ */
+static locale_t c_locale_begin(void)
+{
+	static locale_t c;
+
+	if (!c)
+		c = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+	return c ? uselocale(c) : (locale_t)0;
+}
+
+static void c_locale_end(locale_t old)
+{
+	if (old)
+		uselocale(old);
+}
+
+/* Shortest decimal that reads back as the same double, as Prometheus clients print. */
+static void fmt_float(char *buf, size_t len, double v)
+{
+	locale_t old = c_locale_begin();
+	int prec;
+
+	for (prec = 1; prec <= 17; prec++) {
+		snprintf(buf, len, "%.*g", prec, v);
+		if (strtod(buf, NULL) == v)
+			break;
+	}
+	c_locale_end(old);
+}
+
+static int parse_buckets(const char *s, double **out, int *n, char *err, size_t errlen)
+{
+	double *v = NULL, prev = 0;
+	const char *p = s;
+	int cnt = 0;
+
+	*out = NULL;
+	*n = 0;
+	if (!s || !*s) {
+		snprintf(err, errlen, "--buckets: empty list, expected e.g. 0.001,0.01,0.1,1");
+		return -EINVAL;
+	}
+	v = calloc(HIST_MAX_BOUNDS, sizeof(*v));
+	if (!v) {
+		snprintf(err, errlen, "--buckets: out of memory");
+		return -ENOMEM;
+	}
+	for (;;) {
+		char *end;
+		double x;
+
+		while (*p == ' ')
+			p++;
+		errno = 0;
+		x = strtod(p, &end);
+		if (end == p) {
+			snprintf(err, errlen, "--buckets: \"%.*s\" is not a number "
+				 "(seconds expected)", (int)strcspn(p, ","), p);
+			goto fail;
+		}
+		if (errno == ERANGE || !isfinite(x) || x <= 0 || x > 1e9) {
+			snprintf(err, errlen, "--buckets: %.*s out of range: bounds are seconds in "
+				 "(0, 1e9]", (int)(end - p), p);
+			goto fail;
+		}
+		if (x < 1e-9) {
+			snprintf(err, errlen, "--buckets: %.*s is below the 1ns resolution",
+				 (int)(end - p), p);
+			goto fail;
+		}
+		if (cnt && (x <= prev || llround(x * 1e9) <= llround(prev * 1e9))) {
+			snprintf(err, errlen, "--buckets: %.*s after %g: bounds must increase "
+				 "(by at least 1ns)", (int)(end - p), p, prev);
+			goto fail;
+		}
+		if (cnt == HIST_MAX_BOUNDS) {
+			snprintf(err, errlen, "--buckets: more than %d bounds", HIST_MAX_BOUNDS);
+			goto fail;
+		}
+		v[cnt++] = prev = x;
+		p = end;
+		while (*p == ' ')
+			p++;
+		if (!*p)
+			break;
+		if (*p != ',') {
+			snprintf(err, errlen, "--buckets: unexpected \"%s\": use commas between "
+				 "bounds in seconds, e.g. 0.001,0.01,0.1", p);
+			goto fail;
+		}
+		p++;
+	}
+	*out = v;
+	*n = cnt;
+	return 0;
+fail:
+	free(v);
+	return -EINVAL;
+}
+
+int metrics__parse_buckets(const char *s, double **out, int *n, char *err, size_t errlen)
+{
+	locale_t old;
+	int ret;
+
+	old = c_locale_begin();
+	ret = parse_buckets(s, out, n, err, errlen);
+	c_locale_end(old);
+	return ret;
+}
+
+static unsigned pow2_at_least(unsigned n)
+{
+	unsigned p = 16;
+
+	while (p < n)
+		p <<= 1;
+	return p;
+}
+
+struct metrics *metrics__new(const struct metrics_opts *opts)
+{
+	static const struct metrics_opts defaults;
+	struct timespec ts;
+	const double *b;
+	struct metrics *m;
+	unsigned i;
+	int k;
+
+	if (!opts)
+		opts = &defaults;
+	if (opts->nbuckets < 0 || opts->nbuckets > HIST_MAX_BOUNDS || opts->max_peers < 0 ||
+	    opts->max_comms < 0 || opts->max_series < 0) {
+		errno = EINVAL;
+		return NULL;
+	}
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return NULL;
+	pthread_mutex_init(&m->lock, NULL);
+	b = opts->buckets ? opts->buckets : default_buckets;
+	m->nbounds = opts->buckets ? opts->nbuckets : (int)(sizeof(default_buckets) /
+							    sizeof(default_buckets[0]));
+	for (k = 0; k < m->nbounds; k++) {
+		m->bounds_ns[k] = (uint64_t)llround(b[k] * 1e9);
+		fmt_float(m->le[k], sizeof(m->le[k]), b[k]);
+		if (!(b[k] > 0) || (k && m->bounds_ns[k] <= m->bounds_ns[k - 1]))
+			goto inval;
+	}
+	m->max_peers = opts->max_peers ?: METRICS_DEFAULT_MAX_PEERS;
+	m->max_comms = opts->max_comms ?: METRICS_DEFAULT_MAX_COMMS;
+	m->max_series = opts->max_series ?: METRICS_DEFAULT_MAX_SERIES;
+	m->intervals = opts->intervals;
+	snprintf(m->version, sizeof(m->version), "%s", opts->version ?: "unknown");
+
+	m->cap_rows = m->max_series + ROW_RESERVE;
+	m->rows = calloc(m->cap_rows, sizeof(*m->rows));
+	m->row_mask = pow2_at_least(2 * m->cap_rows) - 1;
+	m->row_slots = malloc((m->row_mask + 1) * sizeof(int));
+	m->comms = calloc(m->max_comms + 1, sizeof(*m->comms));
+	m->comm_mask = pow2_at_least(2 * (m->max_comms + 1)) - 1;
+	m->comm_slots = malloc((m->comm_mask + 1) * sizeof(int));
+	if (!m->rows || !m->row_slots || !m->comms || !m->comm_slots) {
+		metrics__free(m);
+		errno = ENOMEM;
+		return NULL;
+	}
+	for (i = 0; i <= m->row_mask; i++)
+		m->row_slots[i] = -1;
+	for (i = 0; i <= m->comm_mask; i++)
+		m->comm_slots[i] = -1;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	m->iv_start = (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+	return m;
+inval:
+	metrics__free(m);
+	errno = EINVAL;
+	return NULL;
+}
+
+static void row_free(struct row *r)
+{
+	int i;
+
+	for (i = 0; i < METRICS_NPHASES; i++)
+		histogram__free(r->phase[i]);
+	for (i = 0; i < NCLASS; i++)
+		histogram__free(r->req[i]);
+	for (i = 0; i <= METRICS_NPHASES; i++)
+		histogram__free(r->iv[i]);
+}
+
+void metrics__free(struct metrics *m)
+{
+	int i;
+
+	if (!m)
+		return;
+	for (i = 0; m->rows && i < m->nrows; i++)
+		row_free(&m->rows[i]);
+	free(m->rows);
+	free(m->row_slots);
+	free(m->comms);
+	free(m->comm_slots);
+	metrics__request_free(m->slowest);
+	pthread_mutex_destroy(&m->lock);
+	free(m);
+}
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *c = p;
+
+	while (n--) {
+		h ^= *c++;
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+static uint64_t hash_str(uint64_t h, const char *s)
+{
+	return fnv(h, s, strlen(s) + 1);
+}
+
+/* Index of comm in m->comms, added if room (or forced for "other"); -1 if full. */
+static int comm_get(struct metrics *m, const char *comm, bool force)
+{
+	unsigned i = hash_str(0xcbf29ce484222325ULL, comm) & m->comm_mask;
+
+	for (;; i = (i + 1) & m->comm_mask) {
+		int c = m->comm_slots[i];
+
+		if (c < 0)
+			break;
+		if (!strcmp(m->comms[c].comm, comm))
+			return c;
+	}
+	if (m->ncomms >= m->max_comms + (force ? 1 : 0))
+		return -1;
+	snprintf(m->comms[m->ncomms].comm, PT_COMM_LEN, "%s", comm);
+	m->comm_slots[i] = m->ncomms;
+	return m->ncomms++;
+}
+
+/* Row index or -1; *slot gets the free table slot to insert at. */
+static int row_find(struct metrics *m, const char *comm, enum pt_role role, const char *peer,
+		    unsigned *slot)
+{
+	uint64_t h = hash_str(0xcbf29ce484222325ULL, comm);
+	unsigned i;
+
+	h = fnv(h, &role, sizeof(role));
+	i = hash_str(h, peer) & m->row_mask;
+	for (;; i = (i + 1) & m->row_mask) {
+		int k = m->row_slots[i];
+		struct row *r;
+
+		if (k < 0)
+			break;
+		r = &m->rows[k];
+		if (r->role == role && !strcmp(r->comm, comm) && !strcmp(r->peer, peer))
+			return k;
+	}
+	*slot = i;
+	return -1;
+}
+
+static struct row *row_add(struct metrics *m, unsigned slot, const char *comm,
+			   enum pt_role role, const char *peer)
+{
+	struct row *r = &m->rows[m->nrows];
+
+	snprintf(r->comm, sizeof(r->comm), "%s", comm);
+	snprintf(r->peer, sizeof(r->peer), "%s", peer);
+	r->role = role;
+	m->row_slots[slot] = m->nrows++;
+	return r;
+}
+
+/* The cardinality guard: the row a request is counted in. */
+static struct row *row_get(struct metrics *m, const char *comm, enum pt_role role,
+			   const char *peer)
+{
+	unsigned slot;
+	int c, k;
+
+	c = comm_get(m, comm, false);
+	if (c < 0) {
+		m->comms_folded++;
+		comm = METRICS_OTHER;
+		c = comm_get(m, comm, true);
+	}
+	k = row_find(m, comm, role, peer, &slot);
+	if (k >= 0)
+		return &m->rows[k];
+	if (strcmp(peer, METRICS_OTHER) && m->comms[c].npeers < m->max_peers &&
+	    m->nrows < m->max_series) {
+		m->comms[c].npeers++;
+		return row_add(m, slot, comm, role, peer);
+	}
+	if (strcmp(peer, METRICS_OTHER))
+		m->peers_folded++;
+	peer = METRICS_OTHER;
+	k = row_find(m, comm, role, peer, &slot);
+	if (k >= 0)
+		return &m->rows[k];
+	if (m->nrows < m->max_series)
+		return row_add(m, slot, comm, role, peer);
+	/* series limit: the reserved catch-all row of this role */
+	if (strcmp(comm, METRICS_OTHER)) {
+		m->comms_folded++;
+		comm = METRICS_OTHER;
+		comm_get(m, comm, true);
+		k = row_find(m, comm, role, peer, &slot);
+		if (k >= 0)
+			return &m->rows[k];
+	}
+	if (m->nrows >= m->cap_rows)
+		return NULL;	/* unreachable: one reserved row per role */
+	return row_add(m, slot, comm, role, peer);
+}
+
+/*
+ * Cumulative series only need the le counters: lean histograms (~1 KiB).
+ * Interval histograms feed top's quantiles: full sub-buckets (~10 KiB),
+ * freed again when a row idles for an interval.
+ */
+static void hist_record(struct histogram **h, const uint64_t *bounds, int nb, uint64_t v)
+{
+	if (!*h)
+		*h = nb ? histogram__new_lean(bounds, nb) : histogram__new(NULL, 0);
+	if (*h)
+		histogram__record(*h, v);
+}
+
+static int status_class(uint16_t status)
+{
+	return status >= 100 && status < 600 ? status / 100 : 0;
+}
+
+static uint64_t dur(struct metrics *m, uint64_t ns)
+{
+	if (ns <= MAX_DUR_NS)
+		return ns;
+	m->clamped++;
+	return MAX_DUR_NS;
+}
+
+/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if invalid. */
+static int utf8_len(const unsigned char *s, size_t n)
+{
+	int len, i;
+	uint32_t cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if ((s[0] & 0xe0) == 0xc0)
+		len = 2, cp = s[0] & 0x1f;
+	else if ((s[0] & 0xf0) == 0xe0)
+		len = 3, cp = s[0] & 0x0f;
+	else if ((s[0] & 0xf8) == 0xf0)
+		len = 4, cp = s[0] & 0x07;
+	else
+		return 0;
+	if ((size_t)len > n)
+		return 0;
+	for (i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return len;
+}
+
+/*
+ * Label values are made printable before they become row keys, so two raw
+ * names that print alike ("a\x01", "a\x02") share a row instead of giving
+ * Prometheus two series with the same labels. Invalid UTF-8 (also a name
+ * cut inside a character) and control characters other than line feed
+ * become '?'; put_label() escapes the rest.
+ */
+static void sanitize_label(char *s)
+{
+	size_t n = strlen(s);
+
+	while (n) {
+		int l = utf8_len((const unsigned char *)s, n);
+
+		if (!l || (*s != '\n' && ((unsigned char)*s < 0x20 || *s == 0x7f))) {
+			*s = '?';
+			l = 1;
+		}
+		s += l;
+		n -= l;
+	}
+}
+
+static void count_one(struct metrics *m, const struct request *req, int depth)
+{
+	char comm[PT_COMM_LEN], peer[METRICS_PEER_LEN];
+	struct row *r;
+	int i, err = 0;
+
+	snprintf(comm, sizeof(comm), "%.*s", (int)strnlen(req->comm, PT_COMM_LEN), req->comm);
+	metrics__peer_label(req, peer, sizeof(peer));
+	sanitize_label(comm);
+	sanitize_label(peer);
+	r = row_get(m, comm, req->role, peer);
+	if (r) {
+		uint64_t total = dur(m, req->dur_ns);
+
+		hist_record(&r->req[status_class(req->status)], m->bounds_ns, m->nbounds, total);
+		for (i = 0; i < req->nphases && i < REQ_MAX_PHASES; i++) {
+			const struct phase *ph = &req->phases[i];
+			uint64_t d;
+
+			if ((int)ph->id < 0 || ph->id >= METRICS_NPHASES)
+				continue;
+			d = dur(m, ph->dur_ns);
+			hist_record(&r->phase[ph->id], m->bounds_ns, m->nbounds, d);
+			if (m->intervals)
+				hist_record(&r->iv[ph->id], NULL, 0, d);
+		}
+		if (req->dns_failed)
+			err = ERR_DNS;
+		else if (req->error > PT_ERR_NONE && req->error <= PT_ERR_OTHER)
+			err = req->error;
+		else if (req->error != PT_ERR_NONE)
+			err = PT_ERR_OTHER;
+		r->reqs_total++;
+		if (err) {
+			r->errors[err]++;
+			r->errors_total++;
+		}
+		if (m->intervals) {
+			hist_record(&r->iv[METRICS_TOTAL], NULL, 0, total);
+			r->iv_reqs++;
+			r->iv_errors += !!err;
+			m->iv_reqs++;
+			m->iv_errors += !!err;
+		}
+	}
+	if (depth >= 4)
+		return;
+	for (i = 0; i < req->nchildren && i < REQ_MAX_CHILDREN; i++)
+		if (req->children[i])
+			count_one(m, req->children[i], depth + 1);
+}
+
+void metrics__on_request(struct metrics *m, const struct request *r)
+{
+	struct request *copy = NULL;
+
+	if (!m || !r)
+		return;
+	pthread_mutex_lock(&m->lock);
+	count_one(m, r, 0);
+	if (m->intervals && (!m->slowest || r->dur_ns > m->slowest->dur_ns)) {
+		/* copy outside the hot path of counting, still under the lock: rare */
+		copy = metrics__request_dup(r);
+		if (copy) {
+			metrics__request_free(m->slowest);
+			m->slowest = copy;
+		}
+	}
+	pthread_mutex_unlock(&m->lock);
+}
+
+static void sink_on_request(void *ctx, const struct request *req)
+{
+	metrics__on_request(ctx, req);
+}
+
+struct sink metrics__sink(struct metrics *m)
+{
+	return (struct sink){ .name = "metrics", .on_request = sink_on_request, .ctx = m };
+}
+
+int metrics__set_self(struct metrics *m, enum metrics_self f, const char *label, uint64_t v)
+{
+	struct self_ent *e;
+	int i, ret = 0;
+
+	if (!m || f < 0 || f >= METRICS_SELF__COUNT)
+		return -EINVAL;
+	if (f == METRICS_EVENTS_READ || f == METRICS_PROCESSES_TRACED)
+		label = "";
+	if (!label || strlen(label) >= SELF_LABEL_LEN)
+		return -EINVAL;
+	pthread_mutex_lock(&m->lock);
+	for (i = 0; i < m->nself[f]; i++)
+		if (!strcmp(m->self[f][i].label, label))
+			break;
+	if (i == m->nself[f]) {
+		if (i == METRICS_SELF_MAX_LABELS) {
+			ret = -ENOSPC;
+			goto out;
+		}
+		snprintf(m->self[f][i].label, SELF_LABEL_LEN, "%s", label);
+		m->nself[f]++;
+	}
+	e = &m->self[f][i];
+	e->v = v;
+out:
+	pthread_mutex_unlock(&m->lock);
+	return ret;
+}
+
+static uint64_t self_sum(const struct metrics *m, enum metrics_self f)
+{
+	uint64_t s = 0;
+	int i;
+
+	for (i = 0; i < m->nself[f]; i++)
+		s += m->self[f][i].v;
+	return s;
+}
+
+/* ---- request copies (top's slowest request) ---- */
+
+static struct request *dup_depth(const struct request *r, int depth)
+{
+	struct request *c = malloc(sizeof(*c));
+	int i, n;
+
+	if (!c)
+		return NULL;
+	*c = *r;
+	n = r->nchildren < 0 ? 0 : r->nchildren > REQ_MAX_CHILDREN ? REQ_MAX_CHILDREN :
+	    r->nchildren;
+	c->nchildren = 0;
+	for (i = 0; i < n; i++) {
+		if (!r->children[i] || depth >= 4) {
+			c->children_dropped++;
+			continue;
+		}
+		c->children[c->nchildren] = dup_depth(r->children[i], depth + 1);
+		if (!c->children[c->nchildren]) {
+			metrics__request_free(c);
+			return NULL;
+		}
+		c->nchildren++;
+	}
+	return c;
+}
+
+struct request *metrics__request_dup(const struct request *r)
+{
+	return r ? dup_depth(r, 0) : NULL;
+}
+
+void metrics__request_free(struct request *r)
+{
+	int i;
+
+	if (!r)
+		return;
+	for (i = 0; i < r->nchildren && i < REQ_MAX_CHILDREN; i++)
+		metrics__request_free(r->children[i]);
+	free(r);
+}
+
+/* ---- intervals for top ---- */
+
+struct metrics_interval *metrics__roll_interval(struct metrics *m, uint64_t now_ns)
+{
+	static const double ps[2] = { 0.5, 0.99 };
+	struct metrics_interval *iv;
+	int i, k, n = 0;
+
+	if (!m || !m->intervals) {
+		errno = EINVAL;
+		return NULL;
+	}
+	iv = calloc(1, sizeof(*iv));
+	if (!iv)
+		return NULL;
+	pthread_mutex_lock(&m->lock);
+	iv->rows = calloc(m->nrows ?: 1, sizeof(*iv->rows));
+	if (!iv->rows) {
+		pthread_mutex_unlock(&m->lock);
+		free(iv);
+		errno = ENOMEM;
+		return NULL;
+	}
+	for (i = 0; i < m->nrows; i++) {
+		struct row *r = &m->rows[i];
+		struct metrics_row *o = &iv->rows[n++];
+
+		memcpy(o->comm, r->comm, sizeof(o->comm));
+		memcpy(o->peer, r->peer, sizeof(o->peer));
+		o->role = r->role;
+		o->reqs = r->iv_reqs;
+		o->errors = r->iv_errors;
+		o->reqs_total = r->reqs_total;
+		o->errors_total = r->errors_total;
+		iv->reqs_total += r->reqs_total;
+		iv->errors_total += r->errors_total;
+		for (k = 0; k <= METRICS_NPHASES; k++) {
+			uint64_t q[2];
+
+			if (!r->iv[k])
+				continue;
+			if (!histogram__count(r->iv[k])) {
+				histogram__free(r->iv[k]);
+				r->iv[k] = NULL;
+				continue;
+			}
+			histogram__quantiles(r->iv[k], ps, 2, q);
+			o->n[k] = histogram__count(r->iv[k]);
+			o->p50[k] = q[0];
+			o->p99[k] = q[1];
+			histogram__reset(r->iv[k]);
+		}
+		r->iv_reqs = r->iv_errors = 0;
+	}
+	iv->nrows = n;
+	iv->start_ns = m->iv_start ?: now_ns;
+	iv->end_ns = now_ns;
+	iv->reqs = m->iv_reqs;
+	iv->errors = m->iv_errors;
+	iv->events_read = self_sum(m, METRICS_EVENTS_READ);
+	iv->events_dropped = self_sum(m, METRICS_EVENTS_DROPPED);
+	iv->processes = self_sum(m, METRICS_PROCESSES_TRACED);
+	iv->folded_total = m->peers_folded + m->comms_folded;
+	iv->slowest = m->slowest;
+	m->slowest = NULL;
+	m->iv_reqs = m->iv_errors = 0;
+	m->iv_start = now_ns;
+	pthread_mutex_unlock(&m->lock);
+	return iv;
+}
+
+void metrics_interval__free(struct metrics_interval *iv)
+{
+	if (!iv)
+		return;
+	metrics__request_free(iv->slowest);
+	free(iv->rows);
+	free(iv);
+}
+
+/* ---- exposition ---- */
+
+struct buf {
+	char *p;
+	size_t len, cap;
+	bool oom;
+};
+
+static void buf_grow(struct buf *b, size_t need)
+{
+	size_t cap = b->cap ?: 65536;
+	char *p;
+
+	while (cap < b->len + need + 1)
+		cap *= 2;
+	if (cap == b->cap)
+		return;
+	p = realloc(b->p, cap);
+	if (!p) {
+		b->oom = true;
+		return;
+	}
+	b->p = p;
+	b->cap = cap;
+}
+
+__attribute__((format(printf, 2, 3)))
+static void bprintf(struct buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (b->oom)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		b->oom = true;
+		return;
+	}
+	if ((size_t)n >= b->cap - b->len) {
+		buf_grow(b, n);
+		if (b->oom)
+			return;
+		va_start(ap, fmt);
+		vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+		va_end(ap);
+	}
+	b->len += n;
+}
+
+/*
+ * Label value per the text format: backslash, double quote and line feed
+ * escaped. Comms and host names come from traced programs: invalid UTF-8 and
+ * other control characters become '?' so the exposition always parses.
+ */
+static void put_label(struct buf *b, const char *name, const char *val, bool comma)
+{
+	const unsigned char *s = (const unsigned char *)val;
+	size_t n = strlen(val);
+
+	buf_grow(b, strlen(name) + 2 * n + 8);
+	if (b->oom)
+		return;
+	if (comma)
+		b->p[b->len++] = ',';
+	b->len += sprintf(b->p + b->len, "%s=\"", name);
+	while (n) {
+		int l = utf8_len(s, n);
+
+		if (*s == '\\' || *s == '"') {
+			b->p[b->len++] = '\\';
+			b->p[b->len++] = *s;
+		} else if (*s == '\n') {
+			b->p[b->len++] = '\\';
+			b->p[b->len++] = 'n';
+		} else if (!l || *s < 0x20 || *s == 0x7f) {
+			b->p[b->len++] = '?';
+			l = 1;
+		} else {
+			memcpy(b->p + b->len, s, l);
+			b->len += l;
+		}
+		if (!l)
+			l = 1;
+		s += l;
+		n -= l;
+	}
+	b->p[b->len++] = '"';
+	b->p[b->len] = '\0';
+}
+
+static void put_family(struct buf *b, const char *name, const char *type, const char *help)
+{
+	bprintf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* Counters copied under the lock so formatting does not hold it. */
+struct row_snap {
+	char comm[PT_COMM_LEN];
+	enum pt_role role;
+	char peer[METRICS_PEER_LEN];
+	uint32_t present;	/* bit per slot: phases then status classes */
+	uint64_t errors[NERR];
+};
+
+static void put_row_labels(struct buf *b, const struct row_snap *s, const char *phase)
+{
+	bool comma = false;
+
+	if (phase) {
+		put_label(b, "phase", phase, false);
+		comma = true;
+	}
+	put_label(b, "role", metrics__role_label(s->role), comma);
+	put_label(b, "comm", s->comm, true);
+	put_label(b, "peer", s->peer, true);
+}
+
+/* slot data: count, sum, then nbounds non-cumulative bound counts */
+static void put_histogram(struct buf *b, const struct metrics *m, const char *name,
+			  const struct row_snap *s, const char *phase, const char *status_class,
+			  const uint64_t *d)
+{
+	uint64_t acc = 0;
+	int k;
+
+	for (k = 0; k <= m->nbounds; k++) {
+		bprintf(b, "%s_bucket{", name);
+		put_row_labels(b, s, phase);
+		if (status_class)
+			put_label(b, "status_class", status_class, true);
+		if (k < m->nbounds) {
+			acc += d[2 + k];
+			bprintf(b, ",le=\"%s\"} %llu\n", m->le[k], (unsigned long long)acc);
+		} else {
+			bprintf(b, ",le=\"+Inf\"} %llu\n", (unsigned long long)d[0]);
+		}
+	}
+	bprintf(b, "%s_sum{", name);
+	put_row_labels(b, s, phase);
+	if (status_class)
+		put_label(b, "status_class", status_class, true);
+	bprintf(b, "} %llu.%09llu\n", (unsigned long long)(d[1] / 1000000000ULL),
+		(unsigned long long)(d[1] % 1000000000ULL));
+	bprintf(b, "%s_count{", name);
+	put_row_labels(b, s, phase);
+	if (status_class)
+		put_label(b, "status_class", status_class, true);
+	bprintf(b, "} %llu\n", (unsigned long long)d[0]);
+}
+
+static void put_self(struct buf *b, const char *name, const char *type, const char *help,
+		     const char *label, const struct self_ent *e, int n)
+{
+	int i;
+
+	put_family(b, name, type, help);
+	for (i = 0; i < n; i++) {
+		if (label) {
+			bprintf(b, "%s{", name);
+			put_label(b, label, e[i].label, false);
+			bprintf(b, "} %llu\n", (unsigned long long)e[i].v);
+		} else {
+			bprintf(b, "%s %llu\n", name, (unsigned long long)e[i].v);
+		}
+	}
+}
+
+int metrics__render(struct metrics *m, char **out, size_t *outlen)
+{
+	static const char *const class_label[NCLASS] = { NULL, "1xx", "2xx", "3xx", "4xx", "5xx" };
+	struct self_ent self[METRICS_SELF__COUNT][METRICS_SELF_MAX_LABELS];
+	int nself[METRICS_SELF__COUNT];
+	size_t per = (size_t)m->nbounds + 2;
+	uint64_t folded[2], nrows_max, clamped;
+	struct row_snap *snap;
+	struct buf b = {};
+	uint64_t *data;
+	int i, k, nrows;
+	const char *name;
+
+	*out = NULL;
+	*outlen = 0;
+	/* rows never go away and cap_rows bounds them: size buffers before locking */
+	snap = calloc(m->cap_rows, sizeof(*snap));
+	data = calloc((size_t)m->cap_rows * NSLOT * per, sizeof(*data));
+	buf_grow(&b, 65536);
+	if (!snap || !data || b.oom)
+		goto oom;
+
+	pthread_mutex_lock(&m->lock);
+	nrows = m->nrows;
+	for (i = 0; i < nrows; i++) {
+		const struct row *r = &m->rows[i];
+		struct row_snap *s = &snap[i];
+
+		memcpy(s->comm, r->comm, sizeof(s->comm));
+		memcpy(s->peer, r->peer, sizeof(s->peer));
+		s->role = r->role;
+		memcpy(s->errors, r->errors, sizeof(s->errors));
+		for (k = 0; k < NSLOT; k++) {
+			const struct histogram *h = k < METRICS_NPHASES ? r->phase[k] :
+						    r->req[k - METRICS_NPHASES];
+			uint64_t *d = data + ((size_t)i * NSLOT + k) * per;
+
+			if (!h || !histogram__count(h))
+				continue;
+			s->present |= 1u << k;
+			d[0] = histogram__count(h);
+			d[1] = histogram__sum(h);
+			memcpy(d + 2, histogram__bound_counts(h), m->nbounds * sizeof(*d));
+		}
+	}
+	memcpy(self, m->self, sizeof(self));
+	memcpy(nself, m->nself, sizeof(nself));
+	folded[0] = m->peers_folded;
+	folded[1] = m->comms_folded;
+	nrows_max = m->max_series;
+	clamped = m->clamped;
+	pthread_mutex_unlock(&m->lock);
+
+	name = "phasetrace_phase_duration_seconds";
+	put_family(&b, name, "histogram",
+		   "Duration of one phase of a request (client: dns, connect, tls, send, ttfb, "
+		   "recv; server: ttfb, send, render).");
+	for (i = 0; i < nrows; i++)
+		for (k = 0; k < METRICS_NPHASES; k++)
+			if (snap[i].present & (1u << k))
+				put_histogram(&b, m, name, &snap[i], phase_labels[k], NULL,
+					      data + ((size_t)i * NSLOT + k) * per);
+
+	name = "phasetrace_request_duration_seconds";
+	put_family(&b, name, "histogram",
+		   "Duration of a whole request, first to last byte or failure.");
+	for (i = 0; i < nrows; i++)
+		for (k = 0; k < NCLASS; k++)
+			if (snap[i].present & (1u << (METRICS_NPHASES + k)))
+				put_histogram(&b, m, name, &snap[i], NULL, class_label[k], data +
+					      ((size_t)i * NSLOT + METRICS_NPHASES + k) * per);
+
+	name = "phasetrace_requests_total";
+	put_family(&b, name, "counter", "Requests finished, failed ones included.");
+	for (i = 0; i < nrows; i++) {
+		for (k = 0; k < NCLASS; k++) {
+			if (!(snap[i].present & (1u << (METRICS_NPHASES + k))))
+				continue;
+			bprintf(&b, "%s{", name);
+			put_row_labels(&b, &snap[i], NULL);
+			if (class_label[k])
+				put_label(&b, "status_class", class_label[k], true);
+			bprintf(&b, "} %llu\n", (unsigned long long)
+				data[((size_t)i * NSLOT + METRICS_NPHASES + k) * per]);
+		}
+	}
+
+	name = "phasetrace_request_errors_total";
+	put_family(&b, name, "counter",
+		   "Requests that failed, by error (refused, timeout, reset, aborted, tls, "
+		   "unreach, dns, other).");
+	for (i = 0; i < nrows; i++) {
+		for (k = 1; k < NERR; k++) {
+			if (!snap[i].errors[k])
+				continue;
+			bprintf(&b, "%s{", name);
+			put_row_labels(&b, &snap[i], NULL);
+			put_label(&b, "error", err_labels[k], true);
+			bprintf(&b, "} %llu\n", (unsigned long long)snap[i].errors[k]);
+		}
+	}
+
+	bprintf(&b, "# HELP phasetrace_build_info phasetrace version.\n"
+		"# TYPE phasetrace_build_info gauge\nphasetrace_build_info{");
+	put_label(&b, "version", m->version, false);
+	bprintf(&b, "} 1\n");
+	put_self(&b, "phasetrace_events_read_total", "counter",
+		 "Records read from the BPF ring buffer.", NULL,
+		 self[METRICS_EVENTS_READ], nself[METRICS_EVENTS_READ]);
+	put_self(&b, "phasetrace_events_dropped_total", "counter",
+		 "Events lost, by reason (ring buffer full, table full, ...).", "reason",
+		 self[METRICS_EVENTS_DROPPED], nself[METRICS_EVENTS_DROPPED]);
+	put_self(&b, "phasetrace_probes", "gauge", "Probes by attach state.", "state",
+		 self[METRICS_PROBES], nself[METRICS_PROBES]);
+	put_self(&b, "phasetrace_processes_traced", "gauge", "Processes currently traced.", NULL,
+		 self[METRICS_PROCESSES_TRACED], nself[METRICS_PROCESSES_TRACED]);
+	put_self(&b, "phasetrace_assembler_entries", "gauge",
+		 "Entries held by the request assembler, by table.", "table",
+		 self[METRICS_ASSEMBLER_ENTRIES], nself[METRICS_ASSEMBLER_ENTRIES]);
+	put_family(&b, "phasetrace_peers_folded_total", "counter",
+		   "Requests counted under peer=\"other\" by the cardinality guard.");
+	bprintf(&b, "phasetrace_peers_folded_total %llu\n", (unsigned long long)folded[0]);
+	put_family(&b, "phasetrace_comms_folded_total", "counter",
+		   "Requests counted under comm=\"other\" by the cardinality guard.");
+	bprintf(&b, "phasetrace_comms_folded_total %llu\n", (unsigned long long)folded[1]);
+	put_family(&b, "phasetrace_durations_clamped_total", "counter",
+		   "Durations over 24 h (clock mix-ups) counted as 24 h.");
+	bprintf(&b, "phasetrace_durations_clamped_total %llu\n", (unsigned long long)clamped);
+	put_family(&b, "phasetrace_series", "gauge",
+		   "(comm, role, peer) rows in use; the guard keeps them under --max-series.");
+	bprintf(&b, "phasetrace_series %d\n", nrows);
+	put_family(&b, "phasetrace_series_limit", "gauge", "Row limit (--max-series).");
+	bprintf(&b, "phasetrace_series_limit %llu\n", (unsigned long long)nrows_max);
+	if (b.oom)
+		goto oom;
+	free(snap);
+	free(data);
+	*out = b.p;
+	*outlen = b.len;
+	return 0;
+oom:
+	free(snap);
+	free(data);
+	free(b.p);
+	return -ENOMEM;
+}
