@@ -24,6 +24,7 @@
 #include "phasetrace.skel.h"
 #include "probes.h"
 #include "targets.h"
+#include "u64map.h"
 
 #define TICK_MS		100
 #define MAX_CBS		8
@@ -55,6 +56,7 @@ struct collector {
 	uint64_t parents[MAX_PARENTS];
 	int nparents;
 	uint64_t last_drops[PT_STAT__MAX];
+	struct u64map procs;	/* pids seen in records */
 };
 
 uint64_t mono_now_ns(void)
@@ -92,6 +94,8 @@ static int handle_event(void *ctx, void *data, size_t size)
 		if (size < sizeof(r))
 			return 0;
 		memcpy(&r, data, sizeof(r));
+		if (r.pid && !u64map_get(&c->procs, r.pid))
+			u64map_put(&c->procs, r.pid, (void *)1);
 		assembler__add_req(c->asm_, &r, false);
 		if (r.role == PT_ROLE_SERVER && c->nparents < MAX_PARENTS)
 			c->parents[c->nparents++] = r.req_id;
@@ -123,6 +127,7 @@ static int handle_event(void *ctx, void *data, size_t size)
 		memcpy(&r, data, sizeof(r));
 		if (r.kind == PT_PROC_EXIT) {
 			assembler__proc_exit(c->asm_, r.pid, r.ts);
+			u64map_del(&c->procs, r.pid);
 			golang__proc_exit(targets__golang(c->targets), r.pid);
 		} else {
 			uint64_t now = mono_now_ns();
@@ -239,6 +244,10 @@ int collector__new(const struct collector_opts *o, struct collector **out)
 		c->o.idle_ns = 500000000ULL;
 	c->epfd = c->sigfd = -1;
 	calibrate_clock();
+	if (u64map_init(&c->procs, 256)) {
+		free(c);
+		return -ENOMEM;
+	}
 
 	err = probes__open(&po, &c->probes);
 	if (err)
@@ -300,6 +309,7 @@ void collector__free(struct collector *c)
 		close(c->epfd);
 	if (c->sigfd >= 0)
 		close(c->sigfd);
+	u64map_free(&c->procs);
 	free(c);
 }
 
@@ -349,8 +359,10 @@ int collector__run(struct collector *c)
 	uint64_t start = mono_now_ns(), next_tick = start, next_drops = start + 1000000000ULL;
 	uint64_t end = c->o.duration_s > 0 ? start + (uint64_t)(c->o.duration_s * 1e9) : 0;
 
-	fprintf(stderr, "phasetrace: ready\n");
-	fflush(stderr);
+	if (!c->o.quiet) {
+		fprintf(stderr, "phasetrace: ready\n");
+		fflush(stderr);
+	}
 	while (!c->stop) {
 		struct epoll_event evs[8];
 		uint64_t now = mono_now_ns();
@@ -381,12 +393,13 @@ int collector__run(struct collector *c)
 			for (int j = 0; j < c->nticks; j++)
 				c->ticks[j].cb(c->ticks[j].ctx, now);
 		}
-		if (now >= next_drops) {
+		if (now >= next_drops && !c->o.quiet) {
 			next_drops = now + 1000000000ULL;
 			report_drops(c, false);
 		}
 	}
-	report_drops(c, true);
+	if (!c->o.quiet)
+		report_drops(c, true);
 	return 0;
 }
 
@@ -406,4 +419,5 @@ void collector__stats(struct collector *c, struct collector_stats *st)
 	st->idle_flushed = c->idle_flushed;
 	st->duplicates = as.duplicates;
 	st->orphans = as.orphans;
+	st->processes = c->procs.len;
 }

@@ -24,6 +24,7 @@ struct collector_opts {
 	const char *btf_path;
 	uint64_t idle_ns;	/* flush a response after this much silence */
 	uint32_t max_conns;
+	bool quiet;		/* no "ready" / drop lines on stderr (top owns the screen) */
 };
 
 struct collector;
@@ -47,6 +48,7 @@ struct collector_stats {
 	int files, uprobes, uprobes_failed, tracepoints;
 	uint32_t pending, children_waiting, dns_cached;
 	uint64_t idle_flushed, duplicates, orphans;
+	uint32_t processes;	/* processes seen doing traced I/O */
 };
 void collector__stats(struct collector *c, struct collector_stats *st);
 

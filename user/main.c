@@ -15,8 +15,11 @@
 #include <bpf/libbpf.h>
 
 #include "collector.h"
+#include "exporter.h"
 #include "log.h"
+#include "metrics.h"
 #include "output.h"
+#include "top.h"
 
 #define PT_VERSION "0.1.0"
 
@@ -28,6 +31,8 @@ static const char usage_text[] =
 	"\n"
 	"Commands:\n"
 	"  trace            print each finished request as a waterfall (or JSON lines)\n"
+	"  top              live table of where request time goes, per process and peer\n"
+	"  serve            Prometheus exporter: GET /metrics (default 127.0.0.1:9873)\n"
 	"\n"
 	"Options:\n"
 	"  -p, --pid PID        trace only this process (repeatable)\n"
@@ -36,12 +41,18 @@ static const char usage_text[] =
 	"      --duration SECS  stop after this many seconds\n"
 	"      --idle-ms MS     report a response after MS of silence (default 500)\n"
 	"      --btf PATH       kernel BTF file, for kernels without /sys/kernel/btf/vmlinux\n"
+	"      --listen ADDR:PORT  serve /metrics there (serve; also with trace and top)\n"
+	"      --buckets LIST   histogram bounds in seconds, e.g. 0.001,0.01,0.1,1\n"
+	"      --max-peers N    distinct peer label values per process name (default 50)\n"
+	"      --max-series N   rows of metrics at most (default 512)\n"
+	"  -d SECONDS           top: refresh interval (default 1)\n"
 	"  -v, --verbose        say what is attached, skipped and why; libbpf's log\n"
 	"  -h, --help           this text\n"
 	"      --version        print the version\n";
 
 enum {
 	OPT_JSON = 1000, OPT_DURATION, OPT_BTF, OPT_IDLE, OPT_VERSION,
+	OPT_LISTEN, OPT_BUCKETS, OPT_MAX_PEERS, OPT_MAX_SERIES,
 };
 
 static const struct option long_opts[] = {
@@ -54,6 +65,10 @@ static const struct option long_opts[] = {
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, OPT_VERSION },
+	{ "listen", required_argument, NULL, OPT_LISTEN },
+	{ "buckets", required_argument, NULL, OPT_BUCKETS },
+	{ "max-peers", required_argument, NULL, OPT_MAX_PEERS },
+	{ "max-series", required_argument, NULL, OPT_MAX_SERIES },
 	{},
 };
 
@@ -61,6 +76,10 @@ struct cli {
 	const char *cmd;
 	struct collector_opts co;
 	bool json;
+	const char *listen;
+	double *buckets;
+	int nbuckets, max_peers, max_series;
+	double delay_s;
 };
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -113,14 +132,14 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 		exit(0);
 	}
 	cli->cmd = argv[1];
-	if (strcmp(cli->cmd, "trace")) {
-		pt_err("unknown command '%s'; the commands are: trace (see 'phasetrace --help')",
-		       cli->cmd);
+	if (strcmp(cli->cmd, "trace") && strcmp(cli->cmd, "top") && strcmp(cli->cmd, "serve")) {
+		pt_err("unknown command '%s'; the commands are trace, top and serve (see "
+		       "'phasetrace --help')", cli->cmd);
 		return 2;
 	}
 	opterr = 0;
 	optind = 2;
-	while ((opt = getopt_long(argc, argv, ":p:c:vh", long_opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, ":p:c:d:vh", long_opts, NULL)) != -1) {
 		switch (opt) {
 		case 'p': {
 			char *end;
@@ -174,6 +193,50 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 		case OPT_BTF:
 			cli->co.btf_path = optarg;
 			break;
+		case OPT_LISTEN: {
+			struct sockaddr_storage ss;
+			socklen_t len;
+			char err[256];
+
+			if (exporter__parse_listen(optarg, &ss, &len, err, sizeof(err))) {
+				pt_err("%s", err);
+				return 2;
+			}
+			cli->listen = optarg;
+			break;
+		}
+		case OPT_BUCKETS: {
+			char err[256];
+
+			if (metrics__parse_buckets(optarg, &cli->buckets, &cli->nbuckets, err,
+						   sizeof(err))) {
+				pt_err("%s", err);
+				return 2;
+			}
+			break;
+		}
+		case OPT_MAX_PEERS:
+		case OPT_MAX_SERIES: {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+
+			if (*end || v < 1 || v > 100000) {
+				pt_err("'%s' is not a count from 1 to 100000 (%s)", optarg,
+				       opt_label(opt, label, sizeof(label)));
+				return 2;
+			}
+			*(opt == OPT_MAX_PEERS ? &cli->max_peers : &cli->max_series) = v;
+			break;
+		}
+		case 'd': {
+			char err[256];
+
+			if (top__parse_delay(optarg, &cli->delay_s, err, sizeof(err))) {
+				pt_err("%s", err);
+				return 2;
+			}
+			break;
+		}
 		case 'v':
 			pt_verbose = true;
 			break;
@@ -268,12 +331,55 @@ static void detach_and_exit(struct collector *c)
 	_exit(0);
 }
 
+static const char *const drop_reasons[PT_STAT__MAX] = {
+	[PT_STAT_RB_DROP_REQ] = "ringbuf_full_req", [PT_STAT_RB_DROP_DNS] = "ringbuf_full_dns",
+	[PT_STAT_RB_DROP_SPAN] = "ringbuf_full_span", [PT_STAT_RB_DROP_PROC] = "ringbuf_full_proc",
+	[PT_STAT_CONN_FULL] = "conn_table_full", [PT_STAT_THREAD_FULL] = "thread_table_full",
+	[PT_STAT_SSL_FULL] = "ssl_table_full", [PT_STAT_MIDSTREAM_SKIP] = "midstream_partial",
+};
+
+struct self_ctx {
+	struct collector *c;
+	struct metrics *m;
+};
+
+/* Self statistics into metrics, once per collector tick. */
+static void self_stats_tick(void *ctx, uint64_t now)
+{
+	struct self_ctx *s = ctx;
+	struct collector_stats st;
+
+	collector__stats(s->c, &st);
+	metrics__set_self(s->m, METRICS_EVENTS_READ, NULL, st.events_read);
+	for (int i = 0; i < PT_STAT__MAX; i++)
+		if (drop_reasons[i])
+			metrics__set_self(s->m, METRICS_EVENTS_DROPPED, drop_reasons[i], st.bpf[i]);
+	metrics__set_self(s->m, METRICS_PROBES, "attached", st.uprobes + st.tracepoints);
+	metrics__set_self(s->m, METRICS_PROBES, "failed", st.uprobes_failed);
+	metrics__set_self(s->m, METRICS_PROCESSES_TRACED, NULL, st.processes);
+	metrics__set_self(s->m, METRICS_ASSEMBLER_ENTRIES, "pending", st.pending);
+	metrics__set_self(s->m, METRICS_ASSEMBLER_ENTRIES, "children_waiting",
+			  st.children_waiting);
+	metrics__set_self(s->m, METRICS_ASSEMBLER_ENTRIES, "dns_cached", st.dns_cached);
+}
+
+static void quit_collector(void *c)
+{
+	collector__stop(c);
+}
+
 int main(int argc, char **argv)
 {
 	struct cli cli = {};
 	struct collector *c = NULL;
 	struct output *out = NULL;
+	struct metrics *m = NULL;
+	struct exporter *e = NULL;
+	struct top *t = NULL;
+	struct self_ctx sc;
 	struct sink s;
+	char msg[256];
+	bool is_top, is_serve;
 	int rc, err;
 
 	setlocale(LC_ALL, "");
@@ -282,23 +388,74 @@ int main(int argc, char **argv)
 	rc = parse_args(argc, argv, &cli);
 	if (rc)
 		return rc;
+	is_top = !strcmp(cli.cmd, "top");
+	is_serve = !strcmp(cli.cmd, "serve");
+	if (is_top && !isatty(STDIN_FILENO)) {
+		pt_err("top needs a terminal; use 'phasetrace trace --json' for pipes");
+		return 2;
+	}
 	rc = preflight(&cli);
 	if (rc)
 		return rc;
 	libbpf_set_print(libbpf_print);
 
+	if (is_top || is_serve || cli.listen) {
+		struct metrics_opts mo = {
+			.buckets = cli.buckets, .nbuckets = cli.nbuckets,
+			.max_peers = cli.max_peers, .max_series = cli.max_series,
+			.intervals = is_top, .version = PT_VERSION,
+		};
+
+		m = metrics__new(&mo);
+		if (!m) {
+			pt_err("cannot set up metrics: %s", strerror(errno));
+			return 1;
+		}
+	}
+	if (is_serve || cli.listen) {
+		/* before loading BPF: a taken port is the operator's first error */
+		struct exporter_opts eo = { .listen = cli.listen };
+
+		if (exporter__new(&e, m, &eo, msg, sizeof(msg))) {
+			pt_err("%s", msg);
+			return 1;
+		}
+	}
+	cli.co.quiet = is_top;
 	err = collector__new(&cli.co, &c);
 	if (err)
 		return 1;
-	out = output__new(stdout, cli.json, !cli.json && isatty(STDOUT_FILENO), term_width());
-	if (!out) {
-		pt_err("out of memory");
-		collector__free(c);
-		return 1;
+	if (m) {
+		sc = (struct self_ctx){ c, m };
+		collector__on_tick(c, self_stats_tick, &sc);
+		s = metrics__sink(m);
+		collector__add_sink(c, &s);
 	}
-	s = output__sink(out);
-	collector__add_sink(c, &s);
+	if (e)
+		fprintf(stderr, "phasetrace: serving /metrics on port %d\n", exporter__port(e));
+	if (is_top) {
+		struct top_opts to = { .metrics = m, .delay_s = cli.delay_s,
+				       .on_quit = quit_collector, .quit_ctx = c };
+
+		rc = top__new(&t, &to);
+		if (rc) {
+			pt_err("cannot start top: %s", strerror(-rc));
+			return 1;
+		}
+		collector__on_tick(c, top__tick_cb, t);
+		collector__on_fd(c, top__fd(t), top__input_cb, t);
+	} else if (!is_serve) {
+		out = output__new(stdout, cli.json, !cli.json && isatty(STDOUT_FILENO),
+				  term_width());
+		if (!out) {
+			pt_err("out of memory");
+			return 1;
+		}
+		s = output__sink(out);
+		collector__add_sink(c, &s);
+	}
 	collector__run(c);
+	top__free(t);		/* the terminal first */
 	output__free(out);
 	fflush(NULL);
 	detach_and_exit(c);
