@@ -37,7 +37,8 @@ USER_CFLAGS = $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -MMD -MP \
 USER_LIBS   = $(PKG_LIBS) -lpthread -lm
 
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
-	      -Wno-unused-function -Iinclude -Ibpf -I$(OUT) -MMD -MP
+	      -Wno-unused-function -Iinclude -Ibpf -I$(OUT) -MMD -MP \
+	      -idirafter /usr/include/$(shell uname -m)-linux-gnu
 
 BPF_SRCS  := $(wildcard bpf/*.bpf.c)
 BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(OUT)/bpf/%.bpf.o,$(BPF_SRCS))

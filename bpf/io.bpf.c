@@ -140,6 +140,11 @@ static __always_inline int handle_io(struct sock *sk, int ret, int flags, int di
 
 	id = exec_key();
 	t = thread_lookup(id);
+	if (t && t->wr_enter && dir == PT_DIR_SEND) {
+		/* a span is running: account the time this write blocked */
+		t->io_total += ts - t->wr_enter;
+		t->wr_enter = 0;
+	}
 	if (t && t->ssl_depth) {
 		/* TLS records: remember which socket this session uses */
 		c->cflags |= PT_C_TLS;

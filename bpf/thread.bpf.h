@@ -32,6 +32,11 @@ struct thread_ctx {
 	__u64 dns_start;
 	__u64 dns_name;
 	__u64 dns_res;		/* struct addrinfo ** / struct hostent ** */
+	/* spans: time blocked in socket writes, accumulated while a span runs */
+	__u64 io_total;
+	__u64 wr_enter;		/* entry of the write syscall in progress */
+	__u32 spans_active;
+	__u32 pad2;
 };
 
 struct {

@@ -44,6 +44,7 @@ struct collector {
 	struct targets *targets;
 	struct assembler *asm_;
 	struct ring_buffer *rb;
+	struct spans *spans;
 	int epfd, sigfd;
 	bool stop;
 	uint64_t events_read;
@@ -226,7 +227,7 @@ int collector__new(const struct collector_opts *o, struct collector **out)
 {
 	struct probes_opts po = {
 		.pids = o->pids, .npids = o->npids, .comms = o->comms, .ncomms = o->ncomms,
-		.btf_path = o->btf_path, .max_conns = o->max_conns,
+		.btf_path = o->btf_path, .max_conns = o->max_conns, .span_io = o->nspans > 0,
 	};
 	struct assembler_opts ao = {
 		.reorder_ns = 50000000ULL, .dns_gap_ns = 5000000000ULL,
@@ -258,6 +259,12 @@ int collector__new(const struct collector_opts *o, struct collector **out)
 		err = -ENOMEM;
 		goto fail;
 	}
+	err = spans__attach(probes__skel(c->probes), o->spans, o->nspans, &c->spans);
+	if (err)
+		goto fail;
+	for (int i = 0; i < o->nspans; i++)
+		assembler__set_span_name(c->asm_, i, o->spans[i].name);
+	assembler__set_span_name(c->asm_, SPAN_GO_RENDER, "render");
 	targets__scan_system(c->targets);
 	targets__scan_all(c->targets, o->pids, o->npids);
 	{
@@ -302,6 +309,7 @@ void collector__free(struct collector *c)
 	if (!c)
 		return;
 	ring_buffer__free(c->rb);
+	spans__free(c->spans);
 	assembler__free(c->asm_);
 	targets__free(c->targets);
 	probes__free(c->probes);

@@ -12,6 +12,7 @@
 #include <sys/types.h>
 #include "phasetrace.h"
 #include "sink.h"
+#include "spans.h"
 
 #define MAX_PID_FILTERS 64
 
@@ -25,6 +26,8 @@ struct collector_opts {
 	uint64_t idle_ns;	/* flush a response after this much silence */
 	uint32_t max_conns;
 	bool quiet;		/* no "ready" / drop lines on stderr (top owns the screen) */
+	struct span_def spans[MAX_USER_SPANS];
+	int nspans;
 };
 
 struct collector;

@@ -40,6 +40,11 @@ static const char usage_text[] =
 	"      --json           one JSON object per request and line (docs/json.md)\n"
 	"      --duration SECS  stop after this many seconds\n"
 	"      --idle-ms MS     report a response after MS of silence (default 500)\n"
+	"      --probe NAME=BINARY:SYMBOL\n"
+	"                       time every call of SYMBOL as a span NAME; 'render' is the\n"
+	"                       render phase of the request it runs in (repeatable)\n"
+	"      --probe NAME=usdt:BINARY:PROVIDER:START_PROBE:END_PROBE\n"
+	"                       the same between two USDT probes\n"
 	"      --btf PATH       kernel BTF file, for kernels without /sys/kernel/btf/vmlinux\n"
 	"      --listen ADDR:PORT  serve /metrics there (serve; also with trace and top)\n"
 	"      --buckets LIST   histogram bounds in seconds, e.g. 0.001,0.01,0.1,1\n"
@@ -52,7 +57,7 @@ static const char usage_text[] =
 
 enum {
 	OPT_JSON = 1000, OPT_DURATION, OPT_BTF, OPT_IDLE, OPT_VERSION,
-	OPT_LISTEN, OPT_BUCKETS, OPT_MAX_PEERS, OPT_MAX_SERIES,
+	OPT_LISTEN, OPT_BUCKETS, OPT_MAX_PEERS, OPT_MAX_SERIES, OPT_PROBE,
 };
 
 static const struct option long_opts[] = {
@@ -66,6 +71,7 @@ static const struct option long_opts[] = {
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ "listen", required_argument, NULL, OPT_LISTEN },
+	{ "probe", required_argument, NULL, OPT_PROBE },
 	{ "buckets", required_argument, NULL, OPT_BUCKETS },
 	{ "max-peers", required_argument, NULL, OPT_MAX_PEERS },
 	{ "max-series", required_argument, NULL, OPT_MAX_SERIES },
@@ -193,6 +199,21 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 		case OPT_BTF:
 			cli->co.btf_path = optarg;
 			break;
+		case OPT_PROBE: {
+			char err[512];
+
+			if (cli->co.nspans >= MAX_USER_SPANS) {
+				pt_err("too many --probe options (at most %d)", MAX_USER_SPANS);
+				return 2;
+			}
+			if (span_def_parse(optarg, &cli->co.spans[cli->co.nspans], err,
+					   sizeof(err))) {
+				pt_err("%s", err);
+				return 2;
+			}
+			cli->co.nspans++;
+			break;
+		}
 		case OPT_LISTEN: {
 			struct sockaddr_storage ss;
 			socklen_t len;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/mount.h>
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
@@ -15,7 +16,7 @@
 
 struct probes {
 	struct phasetrace_bpf *skel;
-	struct bpf_link *links[16];
+	struct bpf_link *links[24];
 	int nlinks;
 };
 
@@ -39,6 +40,18 @@ static bool btf_has_enum_value(const struct btf *btf, const char *enum_name, con
 		if (!strcmp(btf__name_by_offset(btf, e->name_off), val))
 			return true;
 	return false;
+}
+
+/* Classic tracepoints are found through tracefs: mount it if nobody did. */
+static void ensure_tracefs(void)
+{
+	if (access("/sys/kernel/tracing/events", F_OK) == 0 ||
+	    access("/sys/kernel/debug/tracing/events", F_OK) == 0)
+		return;
+	if (mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, NULL))
+		pt_info("cannot mount tracefs on /sys/kernel/tracing: %s", strerror(errno));
+	else
+		pt_info("mounted tracefs on /sys/kernel/tracing");
 }
 
 static int attach_tp(struct probes *p, struct bpf_program *prog, const char *what)
@@ -104,6 +117,13 @@ int probes__open(const struct probes_opts *o, struct probes **out)
 	/* uprobes are attached per binary by targets.c */
 	bpf_object__for_each_program(prog, p->skel->obj)
 		bpf_program__set_autoattach(prog, false);
+	if (o->span_io) {
+		ensure_tracefs();
+		bpf_program__set_autoload(p->skel->progs.sys_enter_write_tp, true);
+		bpf_program__set_autoload(p->skel->progs.sys_enter_writev_tp, true);
+		bpf_program__set_autoload(p->skel->progs.sys_enter_sendto_tp, true);
+		bpf_program__set_autoload(p->skel->progs.sys_enter_sendmsg_tp, true);
+	}
 
 	err = phasetrace_bpf__load(p->skel);
 	if (err) {
@@ -126,6 +146,15 @@ int probes__open(const struct probes_opts *o, struct probes **out)
 			     "sched:sched_process_exec")) ||
 	    (err = attach_tp(p, p->skel->progs.sched_process_exit_btf,
 			     "sched:sched_process_exit")))
+		goto fail;
+	if (o->span_io &&
+	    ((err = attach_tp(p, p->skel->progs.sys_enter_write_tp, "syscalls:sys_enter_write")) ||
+	     (err = attach_tp(p, p->skel->progs.sys_enter_writev_tp,
+			      "syscalls:sys_enter_writev")) ||
+	     (err = attach_tp(p, p->skel->progs.sys_enter_sendto_tp,
+			      "syscalls:sys_enter_sendto")) ||
+	     (err = attach_tp(p, p->skel->progs.sys_enter_sendmsg_tp,
+			      "syscalls:sys_enter_sendmsg"))))
 		goto fail;
 	btf__free(vmlinux);
 	*out = p;

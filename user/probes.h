@@ -20,6 +20,7 @@ struct probes_opts {
 	int ncomms;
 	const char *btf_path;	/* custom vmlinux BTF, NULL for the kernel's */
 	uint32_t max_conns;	/* 0: default */
+	bool span_io;		/* time socket writes during spans (write syscall hooks) */
 };
 
 struct probes;
