@@ -7,10 +7,13 @@ changes registers an undo with defer(); end() runs those in reverse order,
 also when the test failed or the runner asked it to stop (SIGTERM).
 
 Asserts raise Fail with "file:line: what: both values"; skip() raises Skip.
+PT_PHASETRACE=/path/to/phasetrace tests another build; PT_KEEP_TMP=1 keeps the
+per-test temp dirs (certificates, phasetrace's stdout).
 """
 import inspect
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -23,11 +26,13 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.path.join(ROOT, 'build')
 FIXTURES = os.path.join(BUILD, 'fixtures')
-PHASETRACE = os.path.join(BUILD, 'phasetrace')
+PHASETRACE = os.environ.get('PT_PHASETRACE') or os.path.join(BUILD, 'phasetrace')
 
 TEST_DOMAIN = 'phasetrace.test'
 BACKEND_HOST = 'backend.' + TEST_DOMAIN
-DNS_ADDR = '127.0.0.153'	# resolv.conf cannot name a port: the fixture takes :53 here
+# resolv.conf cannot name a port, so the DNS fixture takes port 53 on an address of
+# its own, picked at random in DNS_NET so that concurrent runs do not collide
+DNS_NET = '127.53.%d.%d'
 READY_TIMEOUT = 10		# s, fixtures
 TRACER_READY_TIMEOUT = 30	# s, phasetrace attaching its probes
 TRACER_STOP_TIMEOUT = 15	# s, SIGINT -> exit
@@ -46,6 +51,7 @@ class Skip(Exception):
 
 _undo = []
 _tmp = None
+_dns_addr = None	# the address of the last start_dns()
 
 
 def begin():
@@ -317,9 +323,12 @@ def free_port():
 
 # ---------------------------------------------------------------- DNS and TLS
 
-def resolver_ns(dns_addr=DNS_ADDR):
-	"""Command prefix: run in a private mount namespace whose resolv.conf names dns_addr."""
+def resolver_ns(dns_addr=None):
+	"""Command prefix: run in a private mount namespace whose resolv.conf names dns_addr
+	(default: the server of the last start_dns())."""
 	need_root()
+	dns_addr = dns_addr or _dns_addr
+	assert_true(dns_addr, 'resolver_ns() needs a start_dns() first')
 	path = tmp_path('resolv.%s.conf' % dns_addr)
 	with open(path, 'w') as f:
 		f.write('nameserver %s\noptions attempts:1 timeout:5\n' % dns_addr)
@@ -329,8 +338,24 @@ def resolver_ns(dns_addr=DNS_ADDR):
 		path]
 
 
-def start_dns(delay_ms=0, names=None, fail_names=(), addr=DNS_ADDR):
-	"""dns_server on addr:53; names maps host -> IPv4 (default: the backend -> 127.0.0.1)."""
+def _free_dns_addr():
+	"""A random loopback address whose UDP and TCP port 53 are free."""
+	for _ in range(50):
+		addr = DNS_NET % (random.randint(1, 254), random.randint(1, 254))
+		try:
+			for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+				with socket.socket(socket.AF_INET, kind) as s:
+					s.bind((addr, 53))
+		except OSError:
+			continue
+		return addr
+	fail('no free loopback address for the DNS fixture in %s' % (DNS_NET % (0, 0)))
+
+
+def start_dns(delay_ms=0, names=None, fail_names=(), addr=None):
+	"""dns_server on addr:53 (default: a free random one); names maps host -> IPv4
+	(default: the backend -> 127.0.0.1). Later resolver_ns() calls use it."""
+	global _dns_addr
 	need_root()
 	names = {BACKEND_HOST: '127.0.0.1'} if names is None else names
 	for n in names:
@@ -338,12 +363,22 @@ def start_dns(delay_ms=0, names=None, fail_names=(), addr=DNS_ADDR):
 			    (n, TEST_DOMAIN))
 		if _in_etc_hosts(n):
 			skip('%s is in /etc/hosts: the DNS fixture would not be asked' % n)
-	args = ['--addr', addr, '--port', 53, '--delay-ms', delay_ms]
+	args = ['--port', 53, '--delay-ms', delay_ms]
 	for n, ip in names.items():
 		args += ['--name', '%s=%s' % (n, ip)]
 	for n in fail_names:
 		args += ['--fail', n]
-	return start_fixture('dns_server', *args)
+	for attempt in range(5):
+		a = addr or _free_dns_addr()
+		try:
+			fx = start_fixture('dns_server', '--addr', a, *args)
+		except Fail as e:
+			# a concurrent run took the address between the probe and the bind
+			if addr or 'in use' not in str(e) or attempt == 4:
+				raise
+			continue
+		_dns_addr = fx.addr = a
+		return fx
 
 
 def _in_etc_hosts(name):
