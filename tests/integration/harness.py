@@ -35,7 +35,7 @@ BACKEND_HOST = 'backend.' + TEST_DOMAIN
 DNS_NET = '127.53.%d.%d'
 READY_TIMEOUT = 10		# s, fixtures
 TRACER_READY_TIMEOUT = 30	# s, phasetrace attaching its probes
-TRACER_STOP_TIMEOUT = 15	# s, SIGINT -> exit
+TRACER_STOP_TIMEOUT = 20	# s, SIGINT -> exit
 RUN_TIMEOUT = 30		# s, one traced command
 
 MS = 1000000
