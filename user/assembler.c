@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* Assembling BPF records into request timelines; see assembler.h. */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,11 @@ struct pend {
 		struct pt_dns_rec dns;
 		struct pt_span_rec span;
 	};
+};
+
+struct hent {
+	uint64_t key, seq;
+	struct pend *p;
 };
 
 struct dns_ent {
@@ -58,7 +64,7 @@ struct assembler {
 	int nsinks;
 	char span_names[PT_MAX_SPANS][24];
 
-	struct pend **heap;
+	struct hent *heap;
 	uint32_t nheap, capheap;
 	uint64_t seq;
 
@@ -134,7 +140,7 @@ void assembler__free(struct assembler *a)
 	if (!a)
 		return;
 	for (uint32_t i = 0; i < a->nheap; i++)
-		free(a->heap[i]);
+		free(a->heap[i].p);
 	free(a->heap);
 	while (u64map_next(&a->kids, &it, &k, &v)) {
 		struct kids *kd = v;
@@ -166,19 +172,20 @@ int assembler__set_span_name(struct assembler *a, uint32_t idx, const char *name
 	return 0;
 }
 
-/* ---- reorder heap (min-heap on key, then seq) ---- */
+/* ---- reorder heap (min-heap on key, then seq; keys inline: no pointer chasing) ---- */
 
-static bool pend_less(const struct pend *x, const struct pend *y)
+static bool hlt(const struct hent *x, const struct hent *y)
 {
 	return x->key < y->key || (x->key == y->key && x->seq < y->seq);
 }
 
 static void heap_push(struct assembler *a, struct pend *p)
 {
+	struct hent e = { p->key, p->seq, p };
 	uint32_t i;
 
 	if (a->nheap == a->capheap) {
-		struct pend **n = realloc(a->heap, a->capheap * 2 * sizeof(*n));
+		struct hent *n = realloc(a->heap, a->capheap * 2 * sizeof(*n));
 
 		if (!n) {
 			free(p);
@@ -191,36 +198,33 @@ static void heap_push(struct assembler *a, struct pend *p)
 	while (i) {
 		uint32_t up = (i - 1) / 2;
 
-		if (!pend_less(p, a->heap[up]))
+		if (!hlt(&e, &a->heap[up]))
 			break;
 		a->heap[i] = a->heap[up];
 		i = up;
 	}
-	a->heap[i] = p;
+	a->heap[i] = e;
 }
 
 static struct pend *heap_pop(struct assembler *a)
 {
-	struct pend *top = a->heap[0], *last;
-	uint32_t i = 0;
+	struct pend *top = a->heap[0].p;
+	struct hent last = a->heap[--a->nheap];
+	uint32_t i = 0, n = a->nheap;
 
-	last = a->heap[--a->nheap];
 	while (1) {
-		uint32_t l = 2 * i + 1, r = l + 1, m = i;
-		const struct pend *best = last;
+		uint32_t l = 2 * i + 1, r = l + 1, m = l;
 
-		if (l < a->nheap && pend_less(a->heap[l], best)) {
-			m = l;
-			best = a->heap[l];
-		}
-		if (r < a->nheap && pend_less(a->heap[r], best))
+		if (l >= n)
+			break;
+		if (r < n && hlt(&a->heap[r], &a->heap[l]))
 			m = r;
-		if (m == i)
+		if (!hlt(&a->heap[m], &last))
 			break;
 		a->heap[i] = a->heap[m];
 		i = m;
 	}
-	if (a->nheap)
+	if (n)
 		a->heap[i] = last;
 	return top;
 }
@@ -362,7 +366,8 @@ static void fix_span(struct request *r)
 
 void assembler__build(const struct pt_req_rec *rec, struct request *r)
 {
-	memset(r, 0, sizeof(*r));
+	/* the phase and children arrays are used up to their counts */
+	memset(r, 0, offsetof(struct request, phases));
 	r->role = rec->role;
 	r->pid = rec->pid;
 	r->tid = rec->tid;
@@ -527,7 +532,7 @@ static void span_request(struct assembler *a, const struct pt_span_rec *s, struc
 {
 	const char *name = s->span < PT_MAX_SPANS ? a->span_names[s->span] : "span";
 
-	memset(r, 0, sizeof(*r));
+	memset(r, 0, offsetof(struct request, phases));
 	r->role = PT_ROLE_SPAN;
 	r->pid = s->pid;
 	r->tid = s->tid;
@@ -752,7 +757,7 @@ static void expire_orphans(struct assembler *a, uint64_t now, bool all)
 
 void assembler__tick(struct assembler *a, uint64_t now)
 {
-	while (a->nheap && a->heap[0]->key + a->o.reorder_ns <= now) {
+	while (a->nheap && a->heap[0].key + a->o.reorder_ns <= now) {
 		struct pend *p = heap_pop(a);
 
 		process(a, p);

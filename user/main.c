@@ -491,6 +491,7 @@ int main(int argc, char **argv)
 		}
 		s = output__sink(out);
 		collector__add_sink(c, &s);
+		collector__on_tick(c, output__tick_cb, out);
 	}
 	collector__run(c);
 	top__free(t);		/* the terminal first */
