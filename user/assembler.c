@@ -13,7 +13,7 @@
 #define MAX_SINKS	8
 #define DNS_RING	1024
 #define HOST_RING	4096
-#define SEEN_RING	8192
+#define SEEN_RING	65536	/* power of two */
 
 struct pend {
 	uint64_t key;		/* end time: release order */
@@ -51,11 +51,9 @@ struct kids {
 	struct pt_span_rec spans[REQ_MAX_PHASES / 2];
 };
 
-/* A ring of recently seen u64 ids with a membership map. */
+/* Recently seen ids: direct-mapped, bounded, O(1); a collision forgets the older id. */
 struct seen {
-	struct u64map map;
-	uint64_t ring[SEEN_RING];
-	uint32_t head;
+	uint64_t slot[SEEN_RING];
 };
 
 struct assembler {
@@ -83,20 +81,21 @@ struct assembler {
 	struct assembler_stats st;
 };
 
+static uint32_t seen_idx(uint64_t id)
+{
+	id ^= id >> 29;
+	id *= 0xbf58476d1ce4e5b9ULL;
+	return (id >> 32) & (SEEN_RING - 1);
+}
+
 static void seen_add(struct seen *s, uint64_t id)
 {
-	uint64_t old = s->ring[s->head];
-
-	if (old)
-		u64map_del(&s->map, old);
-	s->ring[s->head] = id;
-	s->head = (s->head + 1) % SEEN_RING;
-	u64map_put(&s->map, id, (void *)1);
+	s->slot[seen_idx(id)] = id;
 }
 
 static bool seen_has(struct seen *s, uint64_t id)
 {
-	return u64map_get(&s->map, id) != NULL;
+	return id && s->slot[seen_idx(id)] == id;
 }
 
 struct assembler *assembler__new(const struct assembler_opts *opts)
@@ -112,9 +111,7 @@ struct assembler *assembler__new(const struct assembler_opts *opts)
 		a->o.max_children = 4096;
 	a->capheap = 1024;
 	a->heap = calloc(a->capheap, sizeof(*a->heap));
-	if (!a->heap || u64map_init(&a->host_map, HOST_RING) || u64map_init(&a->kids, 256) ||
-	    u64map_init(&a->emitted_parents.map, SEEN_RING) ||
-	    u64map_init(&a->idle_flushed.map, SEEN_RING)) {
+	if (!a->heap || u64map_init(&a->host_map, HOST_RING) || u64map_init(&a->kids, 256)) {
 		assembler__free(a);
 		return NULL;
 	}
@@ -151,8 +148,6 @@ void assembler__free(struct assembler *a)
 	}
 	u64map_free(&a->kids);
 	u64map_free(&a->host_map);
-	u64map_free(&a->emitted_parents.map);
-	u64map_free(&a->idle_flushed.map);
 	free(a);
 }
 

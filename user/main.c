@@ -495,6 +495,7 @@ int main(int argc, char **argv)
 	}
 	collector__run(c);
 	top__free(t);		/* the terminal first */
+	exporter__free(e);	/* its port must not outlive us in the detaching child */
 	output__free(out);
 	fflush(NULL);
 	detach_and_exit(c);
