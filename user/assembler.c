@@ -13,6 +13,7 @@
 #define MAX_SINKS	8
 #define DNS_RING	1024
 #define HOST_RING	4096
+#define PARENT_GRACE_NS	20000000ULL	/* 20 ms */
 #define SEEN_RING	65536	/* power of two */
 
 struct pend {
@@ -258,6 +259,10 @@ void assembler__add_req(struct assembler *a, const struct pt_req_rec *r, bool id
 	p->idle = idle;
 	p->req = *r;
 	p->key = max4(r->resp_last, r->req_last, r->connect_end, r->tls_end);
+	/* a server request's spans and calls may end just after its last byte
+	 * (render_page() writes the page, then returns): let them come first */
+	if (r->role == PT_ROLE_SERVER)
+		p->key += PARENT_GRACE_NS;
 	push(a, p);
 }
 
@@ -438,16 +443,19 @@ static bool dns_has(const struct pt_dns_rec *d, const struct pt_addr *a)
 	return false;
 }
 
-/* Newest live lookup of this pid that resolved addr and ended before t. */
-static struct dns_ent *dns_find(struct assembler *a, uint32_t pid, const struct pt_addr *addr,
-				uint64_t t)
+/*
+ * Newest live lookup of this pid that resolved addr and ended before t;
+ * tid: only that thread's (0: any); unused: not yet given to a connection.
+ */
+static struct dns_ent *dns_find(struct assembler *a, uint32_t pid, uint32_t tid,
+				const struct pt_addr *addr, uint64_t t, bool unused)
 {
 	for (int n = 1; n <= DNS_RING; n++) {
 		struct dns_ent *e = &a->dns[(a->dns_head + DNS_RING - n) % DNS_RING];
 
 		if (!e->valid || e->dead || e->rec.pid != pid || e->rec.rc)
 			continue;
-		if (t && e->rec.end > t)
+		if ((t && e->rec.end > t) || (tid && e->rec.tid != tid) || (unused && e->used_by))
 			continue;
 		if (dns_has(&e->rec, addr))
 			return e;
@@ -480,8 +488,19 @@ static void attribute_dns(struct assembler *a, const struct pt_req_rec *rec, str
 	}
 	if (r->role != PT_ROLE_CLIENT)
 		return;
-	e = dns_find(a, rec->pid, &rec->peer,
-		     (rec->flags & PT_F_CONNECT) ? rec->connect_start : 0);
+	if (rec->flags & PT_F_CONNECT) {
+		/* the connecting thread's own lookup first (concurrent requests
+		 * resolve the same name), then a helper thread's */
+		uint64_t t = rec->connect_start;
+
+		e = dns_find(a, rec->pid, rec->tid, &rec->peer, t, true);
+		if (!e)
+			e = dns_find(a, rec->pid, 0, &rec->peer, t, true);
+		if (!e)
+			e = dns_find(a, rec->pid, 0, &rec->peer, t, false);
+	} else {
+		e = dns_find(a, rec->pid, 0, &rec->peer, 0, false);
+	}
 	if (!e)
 		return;
 	snprintf(r->host, sizeof(r->host), "%s", e->rec.host);

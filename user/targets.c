@@ -42,12 +42,14 @@ static const struct probe_def openssl_defs[] = {
 	{ "SSL_read_ex", "ssl_read_ex_entry", "tls_ret" },
 	{ "SSL_write", "ssl_write_entry", "tls_ret" },
 	{ "SSL_write_ex", "ssl_write_ex_entry", "tls_ret" },
+	{ "SSL_free", "tls_free_entry", NULL },
 };
 
 static const struct probe_def gnutls_defs[] = {
 	{ "gnutls_handshake", "gnutls_handshake_entry", "tls_ret" },
 	{ "gnutls_record_recv", "gnutls_recv_entry", "tls_ret" },
 	{ "gnutls_record_send", "gnutls_send_entry", "tls_ret" },
+	{ "gnutls_deinit", "tls_free_entry", NULL },
 };
 
 static const struct probe_def libc_defs[] = {
