@@ -55,4 +55,14 @@ int BPF_KRETPROBE(dlopen_ret, void *handle)
 	return 0;
 }
 
+SEC("uretprobe")
+int BPF_KRETPROBE(dlopen_ret_multi, void *handle)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+
+	if (handle && pt_traced(tgid))
+		proc_event(tgid, PT_PROC_DLOPEN, true);
+	return 0;
+}
+
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -229,7 +229,7 @@ int collector__new(const struct collector_opts *o, struct collector **out)
 	struct probes_opts po = {
 		.pids = o->pids, .npids = o->npids, .comms = o->comms, .ncomms = o->ncomms,
 		.btf_path = o->btf_path, .max_conns = o->max_conns, .span_io = o->nspans > 0,
-		.io_hooks = o->io_hooks,
+		.io_hooks = o->io_hooks, .uprobes = o->uprobes,
 	};
 	struct assembler_opts ao = {
 		.reorder_ns = 50000000ULL, .dns_gap_ns = 5000000000ULL,
@@ -255,7 +255,7 @@ int collector__new(const struct collector_opts *o, struct collector **out)
 	err = probes__open(&po, &c->probes);
 	if (err)
 		goto fail;
-	c->targets = targets__new(probes__skel(c->probes));
+	c->targets = targets__new(probes__skel(c->probes), probes__uprobe_multi(c->probes));
 	c->asm_ = assembler__new(&ao);
 	if (!c->targets || !c->asm_) {
 		err = -ENOMEM;

@@ -50,6 +50,8 @@ static const char usage_text[] =
 	"      --btf PATH       kernel BTF file, for kernels without /sys/kernel/btf/vmlinux\n"
 	"      --io-hooks KIND  socket I/O from 'sock' tracepoints (6.3+), 'syscalls'\n"
 	"                       (older kernels) or 'auto' (default: the best available)\n"
+	"      --uprobes KIND   library uprobes as 'multi' links (6.6+) or 'perf' events\n"
+	"                       (older kernels); default 'auto'\n"
 	"      --listen ADDR:PORT  serve /metrics there (serve; also with trace and top)\n"
 	"      --buckets LIST   histogram bounds in seconds, e.g. 0.001,0.01,0.1,1\n"
 	"      --max-peers N    distinct peer label values per process name (default 50)\n"
@@ -62,7 +64,7 @@ static const char usage_text[] =
 enum {
 	OPT_JSON = 1000, OPT_DURATION, OPT_BTF, OPT_IDLE, OPT_VERSION,
 	OPT_LISTEN, OPT_BUCKETS, OPT_MAX_PEERS, OPT_MAX_SERIES, OPT_PROBE,
-	OPT_IO_HOOKS,
+	OPT_IO_HOOKS, OPT_UPROBES,
 };
 
 static const struct option long_opts[] = {
@@ -78,6 +80,7 @@ static const struct option long_opts[] = {
 	{ "listen", required_argument, NULL, OPT_LISTEN },
 	{ "probe", required_argument, NULL, OPT_PROBE },
 	{ "io-hooks", required_argument, NULL, OPT_IO_HOOKS },
+	{ "uprobes", required_argument, NULL, OPT_UPROBES },
 	{ "buckets", required_argument, NULL, OPT_BUCKETS },
 	{ "max-peers", required_argument, NULL, OPT_MAX_PEERS },
 	{ "max-series", required_argument, NULL, OPT_MAX_SERIES },
@@ -214,6 +217,18 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 				cli->co.io_hooks = IO_HOOKS_SYSCALLS;
 			else {
 				pt_err("--io-hooks takes auto, sock or syscalls, not '%s'", optarg);
+				return 2;
+			}
+			break;
+		case OPT_UPROBES:
+			if (!strcmp(optarg, "auto"))
+				cli->co.uprobes = UPROBES_AUTO;
+			else if (!strcmp(optarg, "multi"))
+				cli->co.uprobes = UPROBES_MULTI;
+			else if (!strcmp(optarg, "perf"))
+				cli->co.uprobes = UPROBES_PERF;
+			else {
+				pt_err("--uprobes takes auto, multi or perf, not '%s'", optarg);
 				return 2;
 			}
 			break;
