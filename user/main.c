@@ -128,6 +128,21 @@ static bool parse_double(const char *s, double *out)
 	return !errno && end != s && !*end && *out >= 0;
 }
 
+/* Index of arg in the NULL-terminated choices (in enum order), or -1 after a message. */
+static int parse_choice(const char *opt, const char *arg, const char *const *choices)
+{
+	char list[128] = "";
+
+	for (int i = 0; choices[i]; i++) {
+		if (!strcmp(arg, choices[i]))
+			return i;
+		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
+			 i ? (choices[i + 1] ? ", " : " or ") : "", choices[i]);
+	}
+	pt_err("%s takes %s, not '%s'", opt, list, arg);
+	return -1;
+}
+
 /* Returns 0, or the exit code after printing one message. */
 static int parse_args(int argc, char **argv, struct cli *cli)
 {
@@ -208,30 +223,22 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 		case OPT_BTF:
 			cli->co.btf_path = optarg;
 			break;
-		case OPT_IO_HOOKS:
-			if (!strcmp(optarg, "auto"))
-				cli->co.io_hooks = IO_HOOKS_AUTO;
-			else if (!strcmp(optarg, "sock"))
-				cli->co.io_hooks = IO_HOOKS_SOCK;
-			else if (!strcmp(optarg, "syscalls"))
-				cli->co.io_hooks = IO_HOOKS_SYSCALLS;
-			else {
-				pt_err("--io-hooks takes auto, sock or syscalls, not '%s'", optarg);
+		case OPT_IO_HOOKS: {
+			static const char *const kinds[] = { "auto", "sock", "syscalls", NULL };
+
+			cli->co.io_hooks = parse_choice("--io-hooks", optarg, kinds);
+			if (cli->co.io_hooks < 0)
 				return 2;
-			}
 			break;
-		case OPT_UPROBES:
-			if (!strcmp(optarg, "auto"))
-				cli->co.uprobes = UPROBES_AUTO;
-			else if (!strcmp(optarg, "multi"))
-				cli->co.uprobes = UPROBES_MULTI;
-			else if (!strcmp(optarg, "perf"))
-				cli->co.uprobes = UPROBES_PERF;
-			else {
-				pt_err("--uprobes takes auto, multi or perf, not '%s'", optarg);
+		}
+		case OPT_UPROBES: {
+			static const char *const kinds[] = { "auto", "multi", "perf", NULL };
+
+			cli->co.uprobes = parse_choice("--uprobes", optarg, kinds);
+			if (cli->co.uprobes < 0)
 				return 2;
-			}
 			break;
+		}
 		case OPT_PROBE: {
 			char err[512];
 
