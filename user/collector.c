@@ -357,6 +357,10 @@ static void drain(struct collector *c, uint64_t now, bool all)
 {
 	ring_buffer__consume(c->rb);
 	flush_idle(c, now, all);
+	/* at exit, a request BPF emitted while we swept the table is in the
+	 * ring now (its idle copy, if any, is dropped as a duplicate) */
+	if (all)
+		ring_buffer__consume(c->rb);
 	targets__tick(c->targets, now);
 	if (all)
 		assembler__flush(c->asm_);
@@ -420,6 +424,16 @@ int collector__run(struct collector *c)
 	}
 	if (!c->o.quiet)
 		report_drops(c, true);
+	if (pt_verbose) {
+		uint64_t st[PT_STAT__MAX];
+
+		if (!probes__stats(c->probes, st))
+			pt_info("%llu requests emitted, %llu first requests of connections older "
+				"than the tracer skipped (partial), %llu idle flushes",
+				(unsigned long long)st[PT_STAT_REQS],
+				(unsigned long long)st[PT_STAT_MIDSTREAM_SKIP],
+				(unsigned long long)c->idle_flushed);
+	}
 	return 0;
 }
 
