@@ -401,10 +401,17 @@ void assembler__build(const struct pt_req_rec *rec, struct request *r)
 	if (rec->flags & PT_F_TLS_HS)
 		add_phase(r, PHASE_TLS, NULL, rec->tls_start, rec->tls_end);
 	if (rec->role == PT_ROLE_SERVER) {
+		/* reading the request: worth a line when it took several reads
+		 * (an upload) or nothing was answered */
+		if (rec->req_first && (rec->req_last > rec->req_first || !rec->resp_first))
+			add_phase(r, PHASE_RECV, NULL, rec->req_first, rec->req_last);
 		if (rec->req_first && rec->resp_first)
 			add_phase(r, PHASE_TTFB, NULL, rec->req_first, rec->resp_first);
 		if (rec->resp_first)
 			add_phase(r, PHASE_SEND, NULL, rec->resp_first, rec->resp_last);
+		if ((rec->flags & PT_F_NO_RESP) && rec->req_first && !r->error &&
+		    rec->end_reason == PT_END_CLOSE)
+			r->error = PT_ERR_NO_RESPONSE;
 	} else {
 		if (rec->req_first) {
 			uint64_t s = rec->req_io_start && rec->req_io_start <= rec->req_first ?
@@ -658,6 +665,12 @@ static void process_req(struct assembler *a, struct pend *p)
 	if (!r)
 		return;
 	assembler__build(rec, r);
+	if (!r->nphases) {
+		/* nothing was timed (e.g. response bytes only, seen mid-way) */
+		a->st.empty++;
+		free(r);
+		return;
+	}
 	attribute_dns(a, rec, r);
 	if (r->role == PT_ROLE_SERVER) {
 		adopt(a, r);
