@@ -30,7 +30,7 @@ def _serve(*extra):
 	h.need_binary(h.PHASETRACE)
 	port = h.free_port()
 	d = h.start_daemon('phasetrace', [h.PHASETRACE, 'serve', '--listen', '127.0.0.1:%d' % port]
-			   + list(extra), r'^phasetrace: ready$', stop_signal=2)
+			   + list(extra), r'^phasetrace: ready$', stop_signal=2, timeout=60)
 	return d, port
 
 
