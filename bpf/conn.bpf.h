@@ -13,6 +13,7 @@
 
 #include "common.bpf.h"
 #include "thread.bpf.h"
+#include "go.bpf.h"
 
 #define PT_DIR_SEND 0
 #define PT_DIR_RECV 1
@@ -190,6 +191,9 @@ static __always_inline void conn_start_request(__u64 skp, struct pt_conn *c, __u
 			c->req.flags |= PT_F_IO_AMBIG;
 		else
 			c->req.parent_id = t->srv_req_id;
+	} else if (KEY_IS_GO(key)) {
+		/* a helper goroutine (dial, pooled connection) of a request */
+		c->req.parent_id = go_inherited_req(key);
 	}
 }
 

@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Go programs seen from uprobes (amd64, register ABI, Go >= 1.17): the
+ * current goroutine, per-goroutine probe state, and goroutine ancestry.
+ *
+ * Return probes are uprobes on each RET instruction (uretprobes crash Go).
+ * "Outermost call" is decided by the frame depth stack.hi - SP rather than by
+ * a counter alone: it survives stack copies (both move together) and a panic
+ * that unwinds past a RET cannot leave a call open for ever: a later entry at
+ * the same or a shallower depth starts afresh.
+ */
+#ifndef PT_GO_BPF_H
+#define PT_GO_BPF_H
+
+#include "common.bpf.h"
+#include "thread.bpf.h"
+
+/* runtime.g starts with stack{lo, hi uintptr} in every Go version */
+#define GO_G_STACK_HI	8
+
+/* Per-goroutine state of the Go probes (key: GO_KEY). */
+struct go_g {
+	__u64 tls_d;		/* frame depth of the open crypto/tls call */
+	__u64 render_d;		/* frame depth of the open template Execute */
+	__u64 dns_d;		/* frame depth of the open lookupIPAddr, 0 if none */
+	__u64 dns_start;
+	__u64 dns_host;		/* Go string: data, len */
+	__u64 dns_host_len;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 32768);
+	__type(key, __u64);
+	__type(value, struct go_g);
+} go_gs SEC(".maps") __weak;
+
+/* child goroutine key -> key of the goroutine that started it (runtime.newproc1) */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, __u64);
+} go_parent SEC(".maps") __weak;
+
+/*
+ * Pooled HTTP/1 client connections (net/http.persistConn): the writeLoop
+ * goroutine of a connection writes every request for whichever handler called
+ * (*persistConn).roundTrip last; HTTP/1 has one request in flight per
+ * connection, so "last roundTrip caller" is the right parent.
+ */
+struct go_pconn_key {
+	__u32 tgid;
+	__u32 pad;
+	__u64 pc;		/* *persistConn */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);	/* writeLoop goroutine key */
+	__type(value, __u64);	/* *persistConn */
+} go_pconn_of SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct go_pconn_key);
+	__type(value, __u64);	/* srv_req_id of the last roundTrip caller */
+} go_pconn_owner SEC(".maps") __weak;
+
+/* Goroutine key and id at a uprobe: g is R14; false if not a traced Go process. */
+static __always_inline bool go_key_at(struct pt_regs *ctx, __u64 *key, __u64 *goid, __u64 *depth)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+	struct pt_go_proc *gp = bpf_map_lookup_elem(&go_procs, &tgid);
+	__u64 g, hi = 0;
+
+	if (!gp || !pt_traced(tgid))
+		return false;
+	stat_inc(PT_STAT_UPROBE_EVENTS);
+#if defined(__TARGET_ARCH_x86)
+	g = ctx->r14;
+#else
+	g = 0;
+#endif
+	*goid = 0;
+	if (!g || bpf_probe_read_user(goid, sizeof(*goid), (void *)(g + gp->goid_off)) || !*goid) {
+		stat_inc(PT_STAT_GO_NO_G);
+		return false;
+	}
+	*key = GO_KEY(tgid, *goid);
+	if (depth) {
+		bpf_probe_read_user(&hi, sizeof(hi), (void *)(g + GO_G_STACK_HI));
+		*depth = hi - PT_REGS_SP(ctx);
+	}
+	return true;
+}
+
+/* Goroutine key of the g pointer g in the current process, 0 if unreadable. */
+static __always_inline __u64 go_key_of(__u64 g)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct pt_go_proc *gp = bpf_map_lookup_elem(&go_procs, &tgid);
+	__u64 goid = 0;
+
+	if (!gp || !g || bpf_probe_read_user(&goid, sizeof(goid), (void *)(g + gp->goid_off)) ||
+	    !goid)
+		return 0;
+	return GO_KEY(tgid, goid);
+}
+
+static __always_inline struct go_g *go_g_get(__u64 key)
+{
+	struct go_g *s = bpf_map_lookup_elem(&go_gs, &key);
+	struct go_g zero = {};
+
+	if (s)
+		return s;
+	bpf_map_update_elem(&go_gs, &key, &zero, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&go_gs, &key);
+}
+
+static __always_inline __u64 ctx_srv_req(__u64 key)
+{
+	struct thread_ctx *t = thread_lookup(key);
+
+	return t && !t->interleaved ? t->srv_req_id : 0;
+}
+
+/*
+ * The server request a goroutine works for when it is not serving one
+ * itself: the last roundTrip caller of the persistConn it writes for, else
+ * the request of its parent or grandparent goroutine (net/http dials on a
+ * child of the handler and handshakes on a grandchild). 0 if none.
+ */
+static __always_inline __u64 go_inherited_req(__u64 key)
+{
+	__u64 *pc = bpf_map_lookup_elem(&go_pconn_of, &key);
+	__u64 *p, req;
+
+	if (pc) {
+		struct go_pconn_key pk = { .tgid = key >> 32, .pc = *pc };
+		__u64 *owner = bpf_map_lookup_elem(&go_pconn_owner, &pk);
+
+		return owner ? *owner : 0;
+	}
+#pragma unroll
+	for (int i = 0; i < 2; i++) {
+		p = bpf_map_lookup_elem(&go_parent, &key);
+		if (!p)
+			return 0;
+		key = *p;
+		req = ctx_srv_req(key);
+		if (req)
+			return req;
+	}
+	return 0;
+}
+
+#endif
