@@ -6,7 +6,7 @@
  *    ExecuteTemplate): the "render" span (index PT_MAX_SPANS - 1);
  *  - the pure-Go resolver (net.(*Resolver).lookupIPAddr): DNS records;
  *  - goroutine ancestry (runtime.newproc1) and net/http's pooled client
- *    connections ((*persistConn).roundTrip / writeLoop), so that work done on
+ *    connections ((*Transport).roundTrip / (*Request).write), so that work done on
  *    helper goroutines is attributed to the server request that asked for it;
  *  - runtime.goexit1: forget a goroutine's state when it ends.
  * crypto/tls lives in tls.bpf.c with the other TLS libraries.
@@ -256,7 +256,7 @@ int go_goexit_entry(struct pt_regs *ctx)
 	bpf_map_delete_elem(&threads, &key);
 	bpf_map_delete_elem(&go_gs, &key);
 	bpf_map_delete_elem(&go_parent, &key);
-	bpf_map_delete_elem(&go_pconn_of, &key);
+	bpf_map_delete_elem(&go_writing_for, &key);
 	for (__u32 i = 0; i < PT_MAX_SPANS; i++) {
 		struct span_key sk = { .ctx = key, .idx = i };
 
@@ -265,36 +265,43 @@ int go_goexit_entry(struct pt_regs *ctx)
 	return 0;
 }
 
-/* net/http.(*persistConn).roundTrip(pc, req): on the goroutine of the caller */
+/* net/http.(*Transport).roundTrip(t, req *Request): on the sending goroutine */
 SEC("uprobe")
-int go_pconn_roundtrip_entry(struct pt_regs *ctx)
+int go_http_roundtrip_entry(struct pt_regs *ctx)
 {
 	__u64 key, goid, req;
-	struct go_pconn_key pk = {};
+	struct go_obj_key ok = {};
 
 	if (!go_key_at(ctx, &key, &goid, NULL))
 		return 0;
 	req = ctx_srv_req(key);
 	if (!req)
 		req = go_inherited_req(key);
-	pk.tgid = key >> 32;
-	pk.pc = ctx->ax;
+	ok.tgid = key >> 32;
+	ok.ptr = ctx->bx;
 	if (req)
-		bpf_map_update_elem(&go_pconn_owner, &pk, &req, BPF_ANY);
+		bpf_map_update_elem(&go_req_owner, &ok, &req, BPF_ANY);
 	else
-		bpf_map_delete_elem(&go_pconn_owner, &pk);
+		bpf_map_delete_elem(&go_req_owner, &ok);
 	return 0;
 }
 
-/* net/http.(*persistConn).writeLoop(pc): the goroutine that writes requests */
+/* net/http.(*Request).write(r, w, ...): on the goroutine that writes it (writeLoop) */
 SEC("uprobe")
-int go_pconn_writeloop_entry(struct pt_regs *ctx)
+int go_http_reqwrite_entry(struct pt_regs *ctx)
 {
-	__u64 key, goid, pc = ctx->ax;
+	__u64 key, goid, *owner;
+	struct go_obj_key ok = {};
 
 	if (!go_key_at(ctx, &key, &goid, NULL))
 		return 0;
-	bpf_map_update_elem(&go_pconn_of, &key, &pc, BPF_ANY);
+	ok.tgid = key >> 32;
+	ok.ptr = ctx->ax;
+	owner = bpf_map_lookup_elem(&go_req_owner, &ok);
+	if (owner)
+		bpf_map_update_elem(&go_writing_for, &key, owner, BPF_ANY);
+	else
+		bpf_map_delete_elem(&go_writing_for, &key);
 	return 0;
 }
 

@@ -44,30 +44,31 @@ struct {
 } go_parent SEC(".maps") __weak;
 
 /*
- * Pooled HTTP/1 client connections (net/http.persistConn): the writeLoop
- * goroutine of a connection writes every request for whichever handler called
- * (*persistConn).roundTrip last; HTTP/1 has one request in flight per
- * connection, so "last roundTrip caller" is the right parent.
+ * Pooled HTTP/1 client connections (net/http.persistConn): a connection's
+ * writeLoop goroutine writes every request sent on it, whichever handler
+ * asked. (*Transport).roundTrip(req) runs on the asking goroutine: it maps
+ * the *http.Request to that goroutine's server request; (*Request).write(req)
+ * on the writeLoop goroutine then picks it up just before the bytes go out.
  */
-struct go_pconn_key {
+struct go_obj_key {
 	__u32 tgid;
 	__u32 pad;
-	__u64 pc;		/* *persistConn */
+	__u64 ptr;		/* *http.Request */
 };
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
-	__type(key, __u64);	/* writeLoop goroutine key */
-	__type(value, __u64);	/* *persistConn */
-} go_pconn_of SEC(".maps") __weak;
+	__type(key, struct go_obj_key);
+	__type(value, __u64);	/* srv_req_id of the goroutine that sent it */
+} go_req_owner SEC(".maps") __weak;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
-	__type(key, struct go_pconn_key);
-	__type(value, __u64);	/* srv_req_id of the last roundTrip caller */
-} go_pconn_owner SEC(".maps") __weak;
+	__type(key, __u64);	/* goroutine key of a writer (writeLoop) */
+	__type(value, __u64);	/* srv_req_id of the request it is writing */
+} go_writing_for SEC(".maps") __weak;
 
 /* Goroutine key and id at a uprobe: g is R14; false if not a traced Go process. */
 static __always_inline bool go_key_at(struct pt_regs *ctx, __u64 *key, __u64 *goid, __u64 *depth)
@@ -131,21 +132,17 @@ static __always_inline __u64 ctx_srv_req(__u64 key)
 
 /*
  * The server request a goroutine works for when it is not serving one
- * itself: the last roundTrip caller of the persistConn it writes for, else
+ * itself: the sender of the HTTP request it is writing (writeLoop), else
  * the request of its parent or grandparent goroutine (net/http dials on a
  * child of the handler and handshakes on a grandchild). 0 if none.
  */
 static __always_inline __u64 go_inherited_req(__u64 key)
 {
-	__u64 *pc = bpf_map_lookup_elem(&go_pconn_of, &key);
+	__u64 *w = bpf_map_lookup_elem(&go_writing_for, &key);
 	__u64 *p, req;
 
-	if (pc) {
-		struct go_pconn_key pk = { .tgid = key >> 32, .pc = *pc };
-		__u64 *owner = bpf_map_lookup_elem(&go_pconn_owner, &pk);
-
-		return owner ? *owner : 0;
-	}
+	if (w)
+		return *w;
 #pragma unroll
 	for (int i = 0; i < 2; i++) {
 		p = bpf_map_lookup_elem(&go_parent, &key);

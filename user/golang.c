@@ -51,8 +51,8 @@ static const struct go_probe_def go_defs[] = {
 	{ "net.(*Resolver).lookupIPAddr", "go_dns_entry", "go_dns_ret" },
 	{ "runtime.newproc1", "go_newproc_entry", "go_newproc_ret" },
 	{ "runtime.goexit1", "go_goexit_entry", NULL },
-	{ "net/http.(*persistConn).roundTrip", "go_pconn_roundtrip_entry", NULL },
-	{ "net/http.(*persistConn).writeLoop", "go_pconn_writeloop_entry", NULL },
+	{ "net/http.(*Transport).roundTrip", "go_http_roundtrip_entry", NULL },
+	{ "net/http.(*Request).write", "go_http_reqwrite_entry", NULL },
 };
 
 struct go_file {
