@@ -51,26 +51,12 @@ struct msghdr_ {
 	__u64 iovlen;
 };
 
-/*
- * The user buffer of the syscall we are in, from its saved registers
- * (bpf_task_pt_regs, 5.15+). Only used on the first bytes of a request or
- * response, to read the HTTP request or status line.
- */
-static __always_inline const void *syscall_buffer(void)
+/* The first buffer of a read/write-family syscall from its second argument. */
+static __always_inline const void *buffer_of(long nr, const void *p)
 {
-	struct pt_regs *regs;
-	const void *p;
 	struct iovec_ iov;
 	struct msghdr_ mh;
-	long nr;
 
-	if (!has_task_pt_regs)
-		return NULL;
-	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-	if (!regs)
-		return NULL;
-	nr = SYSCALL_NR(regs);
-	p = (const void *)SYSCALL_ARG2(regs);
 	switch (nr) {
 	case NR_read: case NR_write: case NR_sendto: case NR_recvfrom:
 		return p;
@@ -85,6 +71,23 @@ static __always_inline const void *syscall_buffer(void)
 		return iov.base;
 	}
 	return NULL;
+}
+
+/*
+ * The user buffer of the syscall we are in, from its saved registers
+ * (bpf_task_pt_regs, 5.15+). Only used on the first bytes of a request or
+ * response, to read the HTTP request or status line.
+ */
+static __always_inline const void *syscall_buffer(void)
+{
+	struct pt_regs *regs;
+
+	if (!has_task_pt_regs)
+		return NULL;
+	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	if (!regs)
+		return NULL;
+	return buffer_of(SYSCALL_NR(regs), (const void *)SYSCALL_ARG2(regs));
 }
 
 /* Look up, or adopt, the connection of sk for the current process. */
@@ -118,19 +121,23 @@ static __always_inline struct pt_conn *conn_for_io(__u64 skp, struct sock *sk, i
 	return c;
 }
 
-static __always_inline int handle_io(struct sock *sk, int ret, int flags, int dir)
+/* buf: the syscall's buffer when the caller knows it, else found lazily */
+static __always_inline int handle_io(struct sock *sk, int ret, int flags, int dir,
+				     const void *buf, bool have_buf)
 {
 	__u64 skp = (__u64)sk;
 	__u64 ts, id;
 	struct pt_conn *c;
 	struct thread_ctx *t;
 	bool started_req, started_resp;
+	__u16 family;
 
 	if (ret <= 0 || (flags & MSG_PEEK))
 		return 0;
-	if (sk->sk_protocol != IPPROTO_TCP)
+	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
 		return 0;
-	if (sk->__sk_common.skc_family != AF_INET && sk->__sk_common.skc_family != AF_INET6)
+	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != AF_INET && family != AF_INET6)
 		return 0;
 	c = conn_for_io(skp, sk, dir);
 	if (!c)
@@ -160,23 +167,125 @@ static __always_inline int handle_io(struct sock *sk, int ret, int flags, int di
 		return 0;	/* payload is accounted by the TLS probes */
 
 	conn_io(skp, c, dir, ts, ret, &started_req, &started_resp);
+	if (!started_req && !started_resp)
+		return 0;
+	if (!have_buf)
+		buf = syscall_buffer();
 	if (started_req)
-		http_parse_request(&c->req, syscall_buffer(), ret);
-	else if (started_resp)
-		http_parse_status(&c->req, syscall_buffer(), ret);
+		http_parse_request(&c->req, buf, ret);
+	else
+		http_parse_status(&c->req, buf, ret);
 	return 0;
 }
 
-SEC("tp_btf/sock_send_length")
+/* Linux 6.3+: one hit per socket I/O, socket and length in hand. */
+SEC("?tp_btf/sock_send_length")
 int BPF_PROG(sock_send_length_btf, struct sock *sk, int ret, int flags)
 {
-	return handle_io(sk, ret, flags, PT_DIR_SEND);
+	return handle_io(sk, ret, flags, PT_DIR_SEND, NULL, false);
 }
 
-SEC("tp_btf/sock_recv_length")
+SEC("?tp_btf/sock_recv_length")
 int BPF_PROG(sock_recv_length_btf, struct sock *sk, int ret, int flags)
 {
-	return handle_io(sk, ret, flags, PT_DIR_RECV);
+	return handle_io(sk, ret, flags, PT_DIR_RECV, NULL, false);
 }
+
+/*
+ * Older kernels: syscall enter/exit pairs. The enter side keeps only TCP
+ * sockets (file -> socket -> sock, via CO-RE), so reads of files and pipes
+ * cost a few loads and no map update.
+ */
+struct sys_io {
+	__u64 sk;
+	__u64 buf;
+	__u32 flags;
+	__u32 dir;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);	/* pid_tgid */
+	__type(value, struct sys_io);
+} sys_io SEC(".maps") __weak;
+
+#define S_IFMT_		00170000
+#define S_IFSOCK_	0140000
+
+static __always_inline struct sock *fd_to_tcp_sock(long fd)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct file **fds, *f = NULL;
+	struct socket *sock;
+	struct sock *sk;
+
+	if (fd < 0 || fd > 1 << 20)
+		return NULL;
+	fds = BPF_CORE_READ(task, files, fdt, fd);
+	if (!fds || bpf_core_read(&f, sizeof(f), &fds[fd]) || !f)
+		return NULL;
+	if ((BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT_) != S_IFSOCK_)
+		return NULL;
+	sock = BPF_CORE_READ(f, private_data);
+	sk = sock ? BPF_CORE_READ(sock, sk) : NULL;
+	if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+		return NULL;
+	return sk;
+}
+
+static __always_inline int sys_enter_io(struct trace_event_raw_sys_enter *ctx, int dir, long nr,
+					 int flags)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct sys_io io = {};
+	struct sock *sk;
+
+	if (!pt_traced(id >> 32))
+		return 0;
+	sk = fd_to_tcp_sock(ctx->args[0]);
+	if (!sk)
+		return 0;
+	io.sk = (__u64)sk;
+	io.buf = (__u64)buffer_of(nr, (const void *)ctx->args[1]);
+	io.flags = flags;
+	io.dir = dir;
+	bpf_map_update_elem(&sys_io, &id, &io, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int sys_exit_io(struct trace_event_raw_sys_exit *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct sys_io *io = bpf_map_lookup_elem(&sys_io, &id);
+	struct sys_io v;
+
+	if (!io)
+		return 0;
+	v = *io;
+	bpf_map_delete_elem(&sys_io, &id);
+	return handle_io((struct sock *)v.sk, ctx->ret, v.flags, v.dir, (const void *)v.buf, true);
+}
+
+#define SYS_IO(name, dir, flagsarg)							\
+SEC("?tracepoint/syscalls/sys_enter_" #name)						\
+int sys_enter_##name##_io(struct trace_event_raw_sys_enter *ctx)			\
+{											\
+	return sys_enter_io(ctx, dir, NR_##name, flagsarg);				\
+}											\
+SEC("?tracepoint/syscalls/sys_exit_" #name)						\
+int sys_exit_##name##_io(struct trace_event_raw_sys_exit *ctx)				\
+{											\
+	return sys_exit_io(ctx);							\
+}
+
+SYS_IO(read, PT_DIR_RECV, 0)
+SYS_IO(readv, PT_DIR_RECV, 0)
+SYS_IO(recvfrom, PT_DIR_RECV, (int)ctx->args[3])
+SYS_IO(recvmsg, PT_DIR_RECV, (int)ctx->args[2])
+SYS_IO(write, PT_DIR_SEND, 0)
+SYS_IO(writev, PT_DIR_SEND, 0)
+SYS_IO(sendto, PT_DIR_SEND, 0)
+SYS_IO(sendmsg, PT_DIR_SEND, 0)
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -167,9 +167,10 @@ static void flush_idle(struct collector *c, uint64_t now, bool all)
 	struct pt_conn conn;
 	struct pt_idle w, w2;
 	__u64 del[256];
-	int ndel = 0;
+	int ndel = 0, budget = 4 * 65536;
 
-	while (bpf_map_get_next_key(wfd, prev, &next) == 0) {
+	/* bounded: a key deleted under us makes get_next_key restart */
+	while (budget-- > 0 && bpf_map_get_next_key(wfd, prev, &next) == 0) {
 		key = next;
 		prev = &key;
 		if (bpf_map_lookup_elem(wfd, &key, &w) || bpf_map_lookup_elem(cfd, &key, &conn))
@@ -228,6 +229,7 @@ int collector__new(const struct collector_opts *o, struct collector **out)
 	struct probes_opts po = {
 		.pids = o->pids, .npids = o->npids, .comms = o->comms, .ncomms = o->ncomms,
 		.btf_path = o->btf_path, .max_conns = o->max_conns, .span_io = o->nspans > 0,
+		.io_hooks = o->io_hooks,
 	};
 	struct assembler_opts ao = {
 		.reorder_ns = 50000000ULL, .dns_gap_ns = 5000000000ULL,
@@ -383,7 +385,17 @@ int collector__run(struct collector *c)
 			int fd = evs[i].data.fd;
 
 			if (fd == c->sigfd) {
+				struct signalfd_siginfo si;
+				sigset_t mask;
+
+				if (read(c->sigfd, &si, sizeof(si)) < 0)
+					continue;
 				c->stop = true;
+				/* a second Ctrl-C while we flush ends us at once */
+				signal(SIGINT, SIG_DFL);
+				sigemptyset(&mask);
+				sigaddset(&mask, SIGINT);
+				sigprocmask(SIG_UNBLOCK, &mask, NULL);
 			} else if (fd == ring_buffer__epoll_fd(c->rb)) {
 				ring_buffer__consume(c->rb);
 			} else {

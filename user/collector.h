@@ -26,6 +26,7 @@ struct collector_opts {
 	uint64_t idle_ns;	/* flush a response after this much silence */
 	uint32_t max_conns;
 	bool quiet;		/* no "ready" / drop lines on stderr (top owns the screen) */
+	int io_hooks;		/* enum io_hooks (probes.h) */
 	struct span_def spans[MAX_USER_SPANS];
 	int nspans;
 };

@@ -19,6 +19,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "output.h"
+#include "probes.h"
 #include "top.h"
 
 #define PT_VERSION "0.1.0"
@@ -46,6 +47,8 @@ static const char usage_text[] =
 	"      --probe NAME=usdt:BINARY:PROVIDER:START_PROBE:END_PROBE\n"
 	"                       the same between two USDT probes\n"
 	"      --btf PATH       kernel BTF file, for kernels without /sys/kernel/btf/vmlinux\n"
+	"      --io-hooks KIND  socket I/O from 'sock' tracepoints (6.3+), 'syscalls'\n"
+	"                       (older kernels) or 'auto' (default: the best available)\n"
 	"      --listen ADDR:PORT  serve /metrics there (serve; also with trace and top)\n"
 	"      --buckets LIST   histogram bounds in seconds, e.g. 0.001,0.01,0.1,1\n"
 	"      --max-peers N    distinct peer label values per process name (default 50)\n"
@@ -58,6 +61,7 @@ static const char usage_text[] =
 enum {
 	OPT_JSON = 1000, OPT_DURATION, OPT_BTF, OPT_IDLE, OPT_VERSION,
 	OPT_LISTEN, OPT_BUCKETS, OPT_MAX_PEERS, OPT_MAX_SERIES, OPT_PROBE,
+	OPT_IO_HOOKS,
 };
 
 static const struct option long_opts[] = {
@@ -72,6 +76,7 @@ static const struct option long_opts[] = {
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ "listen", required_argument, NULL, OPT_LISTEN },
 	{ "probe", required_argument, NULL, OPT_PROBE },
+	{ "io-hooks", required_argument, NULL, OPT_IO_HOOKS },
 	{ "buckets", required_argument, NULL, OPT_BUCKETS },
 	{ "max-peers", required_argument, NULL, OPT_MAX_PEERS },
 	{ "max-series", required_argument, NULL, OPT_MAX_SERIES },
@@ -198,6 +203,18 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 		}
 		case OPT_BTF:
 			cli->co.btf_path = optarg;
+			break;
+		case OPT_IO_HOOKS:
+			if (!strcmp(optarg, "auto"))
+				cli->co.io_hooks = IO_HOOKS_AUTO;
+			else if (!strcmp(optarg, "sock"))
+				cli->co.io_hooks = IO_HOOKS_SOCK;
+			else if (!strcmp(optarg, "syscalls"))
+				cli->co.io_hooks = IO_HOOKS_SYSCALLS;
+			else {
+				pt_err("--io-hooks takes auto, sock or syscalls, not '%s'", optarg);
+				return 2;
+			}
 			break;
 		case OPT_PROBE: {
 			char err[512];

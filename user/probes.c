@@ -16,7 +16,7 @@
 
 struct probes {
 	struct phasetrace_bpf *skel;
-	struct bpf_link *links[24];
+	struct bpf_link *links[40];
 	int nlinks;
 };
 
@@ -40,6 +40,20 @@ static bool btf_has_enum_value(const struct btf *btf, const char *enum_name, con
 		if (!strcmp(btf__name_by_offset(btf, e->name_off), val))
 			return true;
 	return false;
+}
+
+/* The syscall fallback for socket I/O (kernels without sock:sock_*_length). */
+static const char *const sys_io_progs[] = {
+	"sys_enter_read_io", "sys_exit_read_io", "sys_enter_readv_io", "sys_exit_readv_io",
+	"sys_enter_recvfrom_io", "sys_exit_recvfrom_io", "sys_enter_recvmsg_io",
+	"sys_exit_recvmsg_io", "sys_enter_write_io", "sys_exit_write_io", "sys_enter_writev_io",
+	"sys_exit_writev_io", "sys_enter_sendto_io", "sys_exit_sendto_io",
+	"sys_enter_sendmsg_io", "sys_exit_sendmsg_io",
+};
+
+static struct bpf_program *prog_by_name(struct probes *p, const char *name)
+{
+	return bpf_object__find_program_by_name(p->skel->obj, name);
 }
 
 /* Classic tracepoints are found through tracefs: mount it if nobody did. */
@@ -75,6 +89,7 @@ int probes__open(const struct probes_opts *o, struct probes **out)
 	struct probes *p = calloc(1, sizeof(*p));
 	struct btf *vmlinux = NULL;
 	struct bpf_program *prog;
+	bool sock_io;
 	int err;
 
 	if (!p)
@@ -87,13 +102,24 @@ int probes__open(const struct probes_opts *o, struct probes **out)
 		err = -ENOENT;
 		goto fail;
 	}
-	if (!btf_has_type(vmlinux, "btf_trace_sock_send_length", BTF_KIND_TYPEDEF) ||
-	    !btf_has_type(vmlinux, "btf_trace_inet_sock_set_state", BTF_KIND_TYPEDEF)) {
-		pt_err("this kernel lacks the sock:sock_send_length / sock:inet_sock_set_state "
-		       "tracepoints (added in Linux 6.3); phasetrace cannot see socket I/O here");
+	if (!btf_has_type(vmlinux, "btf_trace_inet_sock_set_state", BTF_KIND_TYPEDEF)) {
+		pt_err("this kernel lacks the sock:inet_sock_set_state tracepoint (Linux 4.16+); "
+		       "phasetrace cannot follow TCP connections here");
 		err = -EOPNOTSUPP;
 		goto fail;
 	}
+	sock_io = btf_has_type(vmlinux, "btf_trace_sock_send_length", BTF_KIND_TYPEDEF) &&
+		  btf_has_type(vmlinux, "btf_trace_sock_recv_length", BTF_KIND_TYPEDEF);
+	if (o->io_hooks == IO_HOOKS_SOCK && !sock_io) {
+		pt_err("this kernel lacks the sock:sock_send_length tracepoint (Linux 6.3+); "
+		       "drop --io-hooks=sock to use the syscall tracepoints");
+		err = -EOPNOTSUPP;
+		goto fail;
+	}
+	if (o->io_hooks == IO_HOOKS_SYSCALLS)
+		sock_io = false;
+	pt_info("socket I/O: %s", sock_io ? "sock:sock_{send,recv}_length (one hit per I/O)" :
+		"syscalls:sys_{enter,exit}_{read,write,...} (sock tracepoints absent or not chosen)");
 
 	p->skel = phasetrace_bpf__open_opts(&oo);
 	if (!p->skel) {
@@ -117,6 +143,14 @@ int probes__open(const struct probes_opts *o, struct probes **out)
 	/* uprobes are attached per binary by targets.c */
 	bpf_object__for_each_program(prog, p->skel->obj)
 		bpf_program__set_autoattach(prog, false);
+	if (sock_io) {
+		bpf_program__set_autoload(p->skel->progs.sock_send_length_btf, true);
+		bpf_program__set_autoload(p->skel->progs.sock_recv_length_btf, true);
+	} else {
+		ensure_tracefs();
+		for (size_t i = 0; i < sizeof(sys_io_progs) / sizeof(sys_io_progs[0]); i++)
+			bpf_program__set_autoload(prog_by_name(p, sys_io_progs[i]), true);
+	}
 	if (o->span_io) {
 		ensure_tracefs();
 		bpf_program__set_autoload(p->skel->progs.sys_enter_write_tp, true);
@@ -140,13 +174,24 @@ int probes__open(const struct probes_opts *o, struct probes **out)
 	}
 	if ((err = attach_tp(p, p->skel->progs.inet_sock_set_state_btf,
 			     "sock:inet_sock_set_state")) ||
-	    (err = attach_tp(p, p->skel->progs.sock_send_length_btf, "sock:sock_send_length")) ||
-	    (err = attach_tp(p, p->skel->progs.sock_recv_length_btf, "sock:sock_recv_length")) ||
 	    (err = attach_tp(p, p->skel->progs.sched_process_exec_btf,
 			     "sched:sched_process_exec")) ||
 	    (err = attach_tp(p, p->skel->progs.sched_process_exit_btf,
 			     "sched:sched_process_exit")))
 		goto fail;
+	if (sock_io) {
+		if ((err = attach_tp(p, p->skel->progs.sock_send_length_btf,
+				     "sock:sock_send_length")) ||
+		    (err = attach_tp(p, p->skel->progs.sock_recv_length_btf,
+				     "sock:sock_recv_length")))
+			goto fail;
+	} else {
+		for (size_t i = 0; i < sizeof(sys_io_progs) / sizeof(sys_io_progs[0]); i++) {
+			err = attach_tp(p, prog_by_name(p, sys_io_progs[i]), sys_io_progs[i]);
+			if (err)
+				goto fail;
+		}
+	}
 	if (o->span_io &&
 	    ((err = attach_tp(p, p->skel->progs.sys_enter_write_tp, "syscalls:sys_enter_write")) ||
 	     (err = attach_tp(p, p->skel->progs.sys_enter_writev_tp,

@@ -21,6 +21,7 @@ struct probes_opts {
 	const char *btf_path;	/* custom vmlinux BTF, NULL for the kernel's */
 	uint32_t max_conns;	/* 0: default */
 	bool span_io;		/* time socket writes during spans (write syscall hooks) */
+	enum io_hooks { IO_HOOKS_AUTO, IO_HOOKS_SOCK, IO_HOOKS_SYSCALLS } io_hooks;
 };
 
 struct probes;

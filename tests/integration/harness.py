@@ -35,7 +35,7 @@ BACKEND_HOST = 'backend.' + TEST_DOMAIN
 DNS_NET = '127.53.%d.%d'
 READY_TIMEOUT = 10		# s, fixtures
 TRACER_READY_TIMEOUT = 30	# s, phasetrace attaching its probes
-TRACER_STOP_TIMEOUT = 15	# s, SIGINT -> exit
+TRACER_STOP_TIMEOUT = 20	# s, SIGINT -> exit
 RUN_TIMEOUT = 30		# s, one traced command
 
 MS = 1000000
@@ -462,6 +462,11 @@ def drop_first_syn(port, addr='127.0.0.1'):
 
 # ---------------------------------------------------------------- phasetrace
 
+# Arguments every Tracer gets (test_fallback.py runs tests again with the
+# syscall tracepoints instead of the sock ones).
+TRACER_EXTRA = []
+
+
 class Tracer:
 	"""build/phasetrace trace --json; ready once it printed 'phasetrace: ready' on stderr."""
 
@@ -475,7 +480,7 @@ class Tracer:
 			argv += ['-p', str(p)]
 		if duration is not None:
 			argv += ['--duration', str(duration)]
-		argv += list(extra)
+		argv += list(extra) + TRACER_EXTRA
 		self.out_path = tmp_path('phasetrace.%d.json' % len(_undo))
 		self.err = []
 		self.saw_ready = False

@@ -61,6 +61,6 @@ def test_cli_duration():
 	tr = h.Tracer(comms=['client'], duration=2)
 	h.log('ready after %.1f s' % (time.monotonic() - t0))
 	t1 = time.monotonic()
-	tr.stop(sigint=False, timeout=15)
+	tr.stop(sigint=False, timeout=20)
 	secs = time.monotonic() - t1
-	h.assert_true(secs <= 2.5, 'phasetrace --duration 2 ran %.1f s after "ready"' % secs)
+	h.assert_true(secs <= 3.0, 'phasetrace --duration 2 ran %.1f s after "ready"' % secs)
