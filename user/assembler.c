@@ -439,9 +439,16 @@ static bool dns_has(const struct pt_dns_rec *d, const struct pt_addr *a)
 }
 
 /* Newest live lookup of this pid that resolved addr and ended before t. */
+/*
+ * The latest lookup of pid that resolved addr before t. A Go connect prefers
+ * the unused lookup of its own goroutine: concurrent requests to one name
+ * each look it up (shared by singleflight) on their own dialing goroutine.
+ */
 static struct dns_ent *dns_find(struct assembler *a, uint32_t pid, const struct pt_addr *addr,
-				uint64_t t)
+				uint64_t t, uint64_t goid)
 {
+	struct dns_ent *latest = NULL;
+
 	for (int n = 1; n <= DNS_RING; n++) {
 		struct dns_ent *e = &a->dns[(a->dns_head + DNS_RING - n) % DNS_RING];
 
@@ -449,10 +456,16 @@ static struct dns_ent *dns_find(struct assembler *a, uint32_t pid, const struct 
 			continue;
 		if (t && e->rec.end > t)
 			continue;
-		if (dns_has(&e->rec, addr))
+		if (!dns_has(&e->rec, addr))
+			continue;
+		if (!goid)
+			return e;
+		if (!latest)
+			latest = e;
+		if ((e->rec.flags & PT_F_GO) && e->rec.goid == goid && !e->used_by)
 			return e;
 	}
-	return NULL;
+	return latest;
 }
 
 static void host_remember(struct assembler *a, uint64_t conn_id, const char *host)
@@ -481,7 +494,8 @@ static void attribute_dns(struct assembler *a, const struct pt_req_rec *rec, str
 	if (r->role != PT_ROLE_CLIENT)
 		return;
 	e = dns_find(a, rec->pid, &rec->peer,
-		     (rec->flags & PT_F_CONNECT) ? rec->connect_start : 0);
+		     (rec->flags & PT_F_CONNECT) ? rec->connect_start : 0,
+		     (rec->flags & PT_F_GO) ? rec->goid : 0);
 	if (!e)
 		return;
 	snprintf(r->host, sizeof(r->host), "%s", e->rec.host);
