@@ -444,6 +444,7 @@ static int walk_insns(struct go_binary *gb, const struct go_func *fn,
 	csh cs;
 	cs_insn *insn;
 	const uint8_t *code;
+	uint8_t *buf;
 	size_t left;
 	uint64_t addr;
 	int err = 0;
@@ -460,14 +461,30 @@ static int walk_insns(struct go_binary *gb, const struct go_func *fn,
 	default:
 		return -ENOTSUP;
 	}
-	if (cs_open(arch, mode, &cs) != CS_ERR_OK)
+	/*
+	 * Code is read with pread(), not from libelf's mapping of the file: a
+	 * readable private mapping of an executable gets the INT3 of every uprobe
+	 * already registered on it (by another tracer, or one still detaching),
+	 * which would hide RET instructions from us.
+	 */
+	buf = malloc(fn->size ? fn->size : 1);
+	if (!buf)
 		return -ENOMEM;
+	if (pread(gb->fd, buf, fn->size, fn->file_off) != (ssize_t)fn->size) {
+		free(buf);
+		return -EIO;
+	}
+	if (cs_open(arch, mode, &cs) != CS_ERR_OK) {
+		free(buf);
+		return -ENOMEM;
+	}
 	insn = cs_malloc(cs);
 	if (!insn) {
 		cs_close(&cs);
+		free(buf);
 		return -ENOMEM;
 	}
-	code = gb->img + fn->file_off;
+	code = buf;
 	left = fn->size;
 	addr = fn->vaddr;
 	while (left && !err) {
@@ -487,6 +504,7 @@ static int walk_insns(struct go_binary *gb, const struct go_func *fn,
 	}
 	cs_free(insn, 1);
 	cs_close(&cs);
+	free(buf);
 	return err;
 }
 
