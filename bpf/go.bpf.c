@@ -46,13 +46,14 @@ int go_render_entry(struct pt_regs *ctx)
 	sk.pad = 0;
 	s = bpf_map_lookup_elem(&spans, &sk);
 	if (s && s->depth) {
-		if (d > gg->render_d) {
+		if (go_outer_live(ctx, d, gg->render_d, gg->render_ret)) {
 			s->depth++;	/* nested or recursive: the outermost counts */
 			return 0;
 		}
-		s->depth = 0;	/* a panic unwound past the last RET */
+		s->depth = 0;	/* a panic unwound past the open call's RETs */
 	}
 	gg->render_d = d;
+	gg->render_ret = go_entry_ret(ctx);
 	switch (cookie & 0xff) {
 	case TPL_HTML_EXECUTE:
 		/* *html/template.Template -> text *text/template.Template */
@@ -95,9 +96,10 @@ int go_dns_entry(struct pt_regs *ctx)
 	if (!go_key_at(ctx, &key, &goid, &d))
 		return 0;
 	gg = go_g_get(key);
-	if (!gg || (gg->dns_d && d > gg->dns_d))
+	if (!gg || (gg->dns_d && go_outer_live(ctx, d, gg->dns_d, gg->dns_ret)))
 		return 0;
 	gg->dns_d = d;
+	gg->dns_ret = go_entry_ret(ctx);
 	gg->dns_start = bpf_ktime_get_ns();
 	gg->dns_host = ctx->r8;
 	gg->dns_host_len = ctx->r9;

@@ -5,9 +5,10 @@
  *
  * Return probes are uprobes on each RET instruction (uretprobes crash Go).
  * "Outermost call" is decided by the frame depth stack.hi - SP rather than by
- * a counter alone: it survives stack copies (both move together) and a panic
- * that unwinds past a RET cannot leave a call open for ever: a later entry at
- * the same or a shallower depth starts afresh.
+ * a counter alone: it survives stack copies (both move together), and a call
+ * that a panic unwound past its RETs cannot stay open for ever: a later entry
+ * is nested only if it is deeper and the open call's return address is still
+ * in its stack slot (see go_outer_live()).
  */
 #ifndef PT_GO_BPF_H
 #define PT_GO_BPF_H
@@ -21,8 +22,11 @@
 /* Per-goroutine state of the Go probes (key: GO_KEY). */
 struct go_g {
 	__u64 tls_d;		/* frame depth of the open crypto/tls call */
+	__u64 tls_ret;		/* and its return address */
 	__u64 render_d;		/* frame depth of the open template Execute */
+	__u64 render_ret;
 	__u64 dns_d;		/* frame depth of the open lookupIPAddr, 0 if none */
+	__u64 dns_ret;
 	__u64 dns_start;
 	__u64 dns_host;		/* Go string: data, len */
 	__u64 dns_host_len;
@@ -97,6 +101,32 @@ static __always_inline bool go_key_at(struct pt_regs *ctx, __u64 *key, __u64 *go
 		*depth = hi - PT_REGS_SP(ctx);
 	}
 	return true;
+}
+
+/* Return address of the function whose entry we are at. */
+static __always_inline __u64 go_entry_ret(struct pt_regs *ctx)
+{
+	__u64 ret = 0;
+
+	bpf_probe_read_user(&ret, sizeof(ret), (void *)PT_REGS_SP(ctx));
+	return ret;
+}
+
+/*
+ * At the entry of a call at depth d: is the call opened at depth d0 with
+ * return address ret0 still running, i.e. is this one nested in it? Only if
+ * we are deeper and its return address is still in its slot: a panic that
+ * unwound it lets later calls overwrite that part of the stack.
+ */
+static __always_inline bool go_outer_live(struct pt_regs *ctx, __u64 d, __u64 d0, __u64 ret0)
+{
+	__u64 v = 0;
+
+	if (d <= d0 || d - d0 > (1ULL << 30))
+		return false;
+	if (bpf_probe_read_user(&v, sizeof(v), (void *)(PT_REGS_SP(ctx) + (d - d0))))
+		return false;
+	return v == ret0;
 }
 
 /* Goroutine key of the g pointer g in the current process, 0 if unreadable. */

@@ -230,10 +230,11 @@ static __always_inline int go_tls_enter(struct pt_regs *ctx, __u8 fn)
 	gg = go_g_get(key);
 	if (!t || !gg)
 		return 0;
-	if (t->ssl_depth && d > gg->tls_d)
+	if (t->ssl_depth && go_outer_live(ctx, d, gg->tls_d, gg->tls_ret))
 		return 0;	/* handshake inside Read/Write: the outer call counts */
 	t->ssl_depth = 0;	/* else a stale call (panic) is forgotten */
 	gg->tls_d = d;
+	gg->tls_ret = go_entry_ret(ctx);
 	return tls_enter_key(key, ctx->ax, fn, PT_TLS_GO, fn == TLS_FN_HANDSHAKE ? 0 : ctx->bx, 0);
 }
 

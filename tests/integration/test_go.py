@@ -226,3 +226,117 @@ def test_go_backend_tls_dns_stripped():
 
 def test_go_https_server():
 	_backend('webapp', server_tls=True)
+
+
+def test_go_panic_through_execute():
+	"""A panic unwinds past Execute's RETs and is recovered on the same goroutine:
+	the next request on the keep-alive connection still gets its render."""
+	app = Webapp('webapp')
+	tr = h.Tracer(pids=[app.pid])
+	conn = http.client.HTTPConnection('127.0.0.1', app.port, timeout=30)
+	st, body = _get(app.port, '/panic', conn=conn)
+	h.assert_eq(st, 500, '/panic status (%s)' % body.strip())
+	st, _ = _get(app.port, '/r1?render_ms=20', conn=conn)
+	h.assert_eq(st, 200, '/r1 status')
+	time.sleep(0.3)
+	recs = tr.stop()
+	srv = _servers(recs, app.pid)
+	h.assert_true('/r1' in srv, 'no server record of /r1')
+	lines = {l['path']: l for l in app.log()}
+	_check_server(srv['/r1'], lines['/r1'], 20)
+
+
+WRK_LUA = r'''
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args) bad = 0 end
+function response(status, headers, body)
+	if status ~= 200 or not string.find(body, "depth=%d ok", 1, true) then bad = bad + 1 end
+end
+function done(summary, latency, requests)
+	local b = 0
+	for _, t in ipairs(threads) do b = b + t:get("bad") end
+	local e = summary.errors
+	io.write(string.format("CHECK requests=%%d bad=%%d errors=%%d\n", summary.requests, b,
+		e.connect + e.read + e.write + e.status + e.timeout))
+end
+'''
+
+
+def _wrk(url, seconds, depth, conns, close=False):
+	lua = h.tmp_path('check%d.lua' % depth)
+	with open(lua, 'w') as f:
+		f.write(WRK_LUA % depth)
+	argv = ['wrk', '-t2', '-c%d' % conns, '-d%ds' % seconds, '-s', lua]
+	if close:
+		argv += ['-H', 'Connection: close']
+	return subprocess.Popen(argv + [url], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def _wrk_result(p, what):
+	out = p.communicate(timeout=120)[0].decode(errors='replace')
+	m = re.search(r'CHECK requests=(\d+) bad=(\d+) errors=(\d+)', out)
+	h.assert_true(m is not None, '%s: wrk output: %s' % (what, out))
+	n, bad, errs = map(int, m.groups())
+	h.log('%s: %d requests, %d bad, %d errors' % (what, n, bad, errs))
+	h.assert_eq(bad, 0, what + ': wrong responses')
+	h.assert_eq(errs, 0, what + ': wrk errors')
+	return n
+
+
+@h.timeout(400)
+def test_go_crash_stack_growth():
+	""">= 100000 requests through probed Execute (stack grown and copied inside it,
+	nested Execute) and crypto/tls (a handshake per request on a fresh goroutine
+	for part of them): the program stays up and every response is correct."""
+	if not shutil.which('wrk'):
+		h.skip('wrk is not installed')
+	certs = h.make_certs()
+	app = Webapp('webapp', ['-tls-cert', certs['cert'], '-tls-key', certs['key']])
+	tr = h.Tracer(pids=[app.pid])
+	depth = 40	# 40 x 4 KiB frames: grows a fresh 8 KiB goroutine stack 5 times
+	url = 'https://127.0.0.1:%d/deep?depth=%d' % (app.port, depth)
+	total = rounds = 0
+	while total < 100000 and rounds < 10:
+		ka = _wrk(url, 8, depth, 6)
+		cl = _wrk(url, 8, depth, 4, close=True)
+		total += _wrk_result(ka, 'keep-alive') + _wrk_result(cl, 'new connection each')
+		rounds += 1
+		h.assert_true(app.alive(), 'webapp died: %s' % h._file_text(app.errp))
+	h.assert_true(total >= 100000, 'only %d requests in %d rounds' % (total, rounds))
+	recs = tr.stop()
+	h.assert_true(app.alive(), 'webapp died: %s' % h._file_text(app.errp))
+	deep = [r for r in recs if r.get('role') == 'server' and r.get('path') == '/deep']
+	with_render = [r for r in deep if 'render' in h.phases(r)]
+	h.log('%d requests, %d server records, %d with render' % (total, len(deep),
+								 len(with_render)))
+	h.assert_true(len(deep) >= total * 0.99, 'server records: %d of %d requests' %
+		      (len(deep), total))
+	h.assert_true(len(with_render) >= len(deep) * 0.99, 'records with render: %d of %d' %
+		      (len(with_render), len(deep)))
+	for r in with_render[:1000]:
+		h.assert_eq(r.get('tls'), True, 'tls of a /deep record')
+
+
+def test_go_probe_span():
+	"""--probe NAME=GOBINARY:main.deep: entry + RET uprobes on a Go function; the
+	outermost call of the recursion is one span inside the server record."""
+	path = _go_binary('webapp')
+	app = Webapp('webapp')
+	tr = h.Tracer(pids=[app.pid], extra=['--probe', 'deepf=%s:main.deep' % path])
+	for i in range(3):
+		st, body = _get(app.port, '/deep?depth=%d&render_ms=%d' % (50, 10 + 5 * i))
+		h.assert_eq(st, 200, '/deep status')
+	time.sleep(0.3)
+	recs = tr.stop()
+	h.assert_true(app.alive(), 'webapp died')
+	deep = [r for r in recs if r.get('role') == 'server' and r.get('path') == '/deep']
+	h.assert_eq(len(deep), 3, 'server records of /deep')
+	for r in deep:
+		ph = h.phases(r)
+		h.assert_true('deepf' in ph and 'render' in ph, 'phases: %s' % json.dumps(r))
+		# main.deep runs inside Execute, after spin
+		h.assert_true(ph['deepf']['dur_ns'] < ph['render']['dur_ns'],
+			      'deepf inside render: %s' % json.dumps(r))
+		h.assert_true(ph['deepf']['start_ns'] >= ph['render']['start_ns'],
+			      'deepf after render start: %s' % json.dumps(r))
