@@ -3,7 +3,8 @@
  * Go runtime and standard library probes (user/golang.c attaches them to
  * each Go executable: entry uprobes and uprobes on every RET instruction):
  *  - template rendering (html/template, text/template Execute and
- *    ExecuteTemplate): the "render" span (index PT_MAX_SPANS - 1);
+ *    ExecuteTemplate): the "render" span (index PT_MAX_SPANS - 1), and
+ *    --probe spans on Go functions;
  *  - the pure-Go resolver (net.(*Resolver).lookupIPAddr): DNS records;
  *  - goroutine ancestry (runtime.newproc1) and net/http's pooled client
  *    connections ((*Transport).roundTrip / (*Request).write), so that work done on
@@ -26,34 +27,67 @@ struct go_string {
 	__u64 len;
 };
 
+/* Frame of the open outermost call of a Go span (key: as the spans map) */
+struct go_frame {
+	__u64 d;
+	__u64 ret;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct span_key);
+	__type(value, struct go_frame);
+} go_frames SEC(".maps") __weak;
+
+/*
+ * Spans on Go functions: no call counting. A function whose stack check
+ * fails calls morestack and starts again from its entry (the entry probe
+ * fires twice for one call), and a panic skips RETs: both break counters.
+ * The outermost call is the one whose frame is open; it ends at a RET at
+ * its own depth.
+ */
+static __always_inline void go_span_enter(struct pt_regs *ctx, __u64 key, __u64 d, __u32 idx,
+					  const void *label, __u32 label_len)
+{
+	struct span_key sk = { .ctx = key, .idx = idx };
+	struct span_state *s = bpf_map_lookup_elem(&spans, &sk);
+	struct go_frame *f = bpf_map_lookup_elem(&go_frames, &sk);
+	struct go_frame nf = { .d = d, .ret = go_entry_ret(ctx) };
+
+	if (s && s->depth && f) {
+		if (f->d == d && f->ret == nf.ret)
+			return;		/* the same call again after morestack */
+		if (go_outer_live(ctx, d, f->d, f->ret))
+			return;		/* nested or recursive: the outermost counts */
+	}
+	if (s)
+		s->depth = 0;		/* none open, or a panic unwound it */
+	span_enter(key, idx, label, label_len);
+	bpf_map_update_elem(&go_frames, &sk, &nf, BPF_ANY);
+}
+
+static __always_inline void go_span_ret(__u64 key, __u64 goid, __u64 d, __u32 idx)
+{
+	struct span_key sk = { .ctx = key, .idx = idx };
+	struct span_state *s = bpf_map_lookup_elem(&spans, &sk);
+	struct go_frame *f = bpf_map_lookup_elem(&go_frames, &sk);
+
+	if (!s || !s->depth || !f || f->d != d)
+		return;			/* a nested call returns */
+	s->depth = 1;
+	span_exit(key, idx, goid);
+}
+
 SEC("uprobe")
 int go_render_entry(struct pt_regs *ctx)
 {
 	__u64 cookie = bpf_get_attach_cookie(ctx);
 	__u64 key, goid, d, t = ctx->ax;
-	struct span_key sk;
-	struct span_state *s;
 	struct go_string name = {};
-	struct go_g *gg;
 
 	if (!go_key_at(ctx, &key, &goid, &d))
 		return 0;
-	gg = go_g_get(key);
-	if (!gg)
-		return 0;
-	sk.ctx = key;
-	sk.idx = GO_SPAN_RENDER;
-	sk.pad = 0;
-	s = bpf_map_lookup_elem(&spans, &sk);
-	if (s && s->depth) {
-		if (go_outer_live(ctx, d, gg->render_d, gg->render_ret)) {
-			s->depth++;	/* nested or recursive: the outermost counts */
-			return 0;
-		}
-		s->depth = 0;	/* a panic unwound past the open call's RETs */
-	}
-	gg->render_d = d;
-	gg->render_ret = go_entry_ret(ctx);
 	switch (cookie & 0xff) {
 	case TPL_HTML_EXECUTE:
 		/* *html/template.Template -> text *text/template.Template */
@@ -70,8 +104,8 @@ int go_render_entry(struct pt_regs *ctx)
 		name.len = ctx->si;
 		break;
 	}
-	span_enter(key, GO_SPAN_RENDER, name.len ? (void *)name.ptr : NULL,
-		   name.len > PT_LABEL_LEN - 1 ? PT_LABEL_LEN - 1 : name.len);
+	go_span_enter(ctx, key, d, GO_SPAN_RENDER, name.len ? (void *)name.ptr : NULL,
+		      name.len > PT_LABEL_LEN - 1 ? PT_LABEL_LEN - 1 : name.len);
 	return 0;
 }
 
@@ -80,9 +114,29 @@ int go_render_ret(struct pt_regs *ctx)
 {
 	__u64 key, goid, d;
 
-	if (!go_key_at(ctx, &key, &goid, &d))
-		return 0;
-	span_exit(key, GO_SPAN_RENDER, goid);
+	if (go_key_at(ctx, &key, &goid, &d))
+		go_span_ret(key, goid, d, GO_SPAN_RENDER);
+	return 0;
+}
+
+/* --probe NAME=GOBINARY:FUNC (user/spans.c): the span index in the cookie */
+SEC("uprobe")
+int go_span_entry(struct pt_regs *ctx)
+{
+	__u64 key, goid, d;
+
+	if (go_key_at(ctx, &key, &goid, &d))
+		go_span_enter(ctx, key, d, bpf_get_attach_cookie(ctx) & (PT_MAX_SPANS - 1), NULL, 0);
+	return 0;
+}
+
+SEC("uprobe")
+int go_span_ret_prog(struct pt_regs *ctx)
+{
+	__u64 key, goid, d;
+
+	if (go_key_at(ctx, &key, &goid, &d))
+		go_span_ret(key, goid, d, bpf_get_attach_cookie(ctx) & (PT_MAX_SPANS - 1));
 	return 0;
 }
 
@@ -96,8 +150,11 @@ int go_dns_entry(struct pt_regs *ctx)
 	if (!go_key_at(ctx, &key, &goid, &d))
 		return 0;
 	gg = go_g_get(key);
-	if (!gg || (gg->dns_d && go_outer_live(ctx, d, gg->dns_d, gg->dns_ret)))
+	if (!gg)
 		return 0;
+	if (gg->dns_d && ((gg->dns_d == d && gg->dns_ret == go_entry_ret(ctx)) ||
+			  go_outer_live(ctx, d, gg->dns_d, gg->dns_ret)))
+		return 0;	/* the same call after morestack, or a nested one */
 	gg->dns_d = d;
 	gg->dns_ret = go_entry_ret(ctx);
 	gg->dns_start = bpf_ktime_get_ns();
@@ -263,6 +320,7 @@ int go_goexit_entry(struct pt_regs *ctx)
 		struct span_key sk = { .ctx = key, .idx = i };
 
 		bpf_map_delete_elem(&spans, &sk);
+		bpf_map_delete_elem(&go_frames, &sk);
 	}
 	return 0;
 }

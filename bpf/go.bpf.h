@@ -23,8 +23,6 @@
 struct go_g {
 	__u64 tls_d;		/* frame depth of the open crypto/tls call */
 	__u64 tls_ret;		/* and its return address */
-	__u64 render_d;		/* frame depth of the open template Execute */
-	__u64 render_ret;
 	__u64 dns_d;		/* frame depth of the open lookupIPAddr, 0 if none */
 	__u64 dns_ret;
 	__u64 dns_start;

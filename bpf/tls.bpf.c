@@ -230,8 +230,9 @@ static __always_inline int go_tls_enter(struct pt_regs *ctx, __u8 fn)
 	gg = go_g_get(key);
 	if (!t || !gg)
 		return 0;
-	if (t->ssl_depth && go_outer_live(ctx, d, gg->tls_d, gg->tls_ret))
-		return 0;	/* handshake inside Read/Write: the outer call counts */
+	if (t->ssl_depth && ((gg->tls_d == d && gg->tls_ret == go_entry_ret(ctx)) ||
+			     go_outer_live(ctx, d, gg->tls_d, gg->tls_ret)))
+		return 0;	/* morestack re-entry, or a handshake inside Read/Write */
 	t->ssl_depth = 0;	/* else a stale call (panic) is forgotten */
 	gg->tls_d = d;
 	gg->tls_ret = go_entry_ret(ctx);
