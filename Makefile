@@ -55,7 +55,7 @@ all: $(OUT)/phasetrace
 deps:
 	$(Q)tools/deps $(DEB_BUILD) $(DEB_TOOLS) $(if $(filter test,$(MAKECMDGOALS)),$(DEB_TEST))
 
-$(OUT) $(OUT)/bpf $(OUT)/user $(OUT)/tests $(OUT)/fixtures:
+$(OUT) $(OUT)/bpf $(OUT)/user $(OUT)/tests $(OUT)/fixtures $(OUT)/tools:
 	$(Q)mkdir -p $@
 
 $(OUT)/vmlinux.h: | $(OUT)
@@ -88,6 +88,11 @@ $(OUT)/tests/%: tests/unit/%.c $(USER_OBJS) | $(OUT)/tests
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(USER_CFLAGS) $< $(USER_OBJS) $(USER_LIBS) -lcmocka -o $@
 
+# The collector without BPF: synthetic records through the assembler and JSON output.
+$(OUT)/tools/collector_bench: tools/collector_bench.c $(USER_OBJS) | $(OUT)/tools
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(USER_CFLAGS) $< $(USER_OBJS) $(USER_LIBS) -o $@
+
 # Fixtures: each tests/fixtures/X.c is one program; libraries per fixture below.
 FIXTURE_LIBS := -lssl -lcrypto -lgnutls -lpthread
 $(OUT)/fixtures/%: tests/fixtures/%.c $(wildcard tests/fixtures/*.h) | $(OUT)/fixtures
@@ -112,10 +117,10 @@ run: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(OUT)/phasetrace trace
 
-bench: all fixtures
+bench: all fixtures $(OUT)/tools/collector_bench
 	$(Q)tools/bench
 
 clean:
 	$(Q)rm -rf $(OUT)
 
--include $(wildcard $(OUT)/bpf/*.d $(OUT)/user/*.d)
+-include $(wildcard $(OUT)/bpf/*.d $(OUT)/user/*.d $(OUT)/tools/*.d)

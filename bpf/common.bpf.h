@@ -31,7 +31,7 @@ const volatile bool has_task_pt_regs __weak = false;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 4 * 1024 * 1024);
+	__uint(max_entries, 16 * 1024 * 1024);
 } rb SEC(".maps") __weak;
 
 struct {

@@ -61,8 +61,14 @@ static __always_inline void go_span_enter(struct pt_regs *ctx, __u64 key, __u64 
 		if (go_outer_live(ctx, d, f->d, f->ret))
 			return;		/* nested or recursive: the outermost counts */
 	}
-	if (s)
-		s->depth = 0;		/* none open, or a panic unwound it */
+	if (s && s->depth) {
+		/* a panic unwound the open call: forget it */
+		struct thread_ctx *t = thread_lookup(key);
+
+		if (t && t->spans_active)
+			t->spans_active--;
+		s->depth = 0;
+	}
 	span_enter(key, idx, label, label_len);
 	bpf_map_update_elem(&go_frames, &sk, &nf, BPF_ANY);
 }
@@ -308,14 +314,20 @@ int go_newproc_ret(struct pt_regs *ctx)
 SEC("uprobe")
 int go_goexit_entry(struct pt_regs *ctx)
 {
+	struct thread_ctx *t;
 	__u64 key, goid;
+	bool spans_open;
 
 	if (!go_key_at(ctx, &key, &goid, NULL))
 		return 0;
+	t = thread_lookup(key);
+	spans_open = t && t->spans_active;
 	bpf_map_delete_elem(&threads, &key);
 	bpf_map_delete_elem(&go_gs, &key);
 	bpf_map_delete_elem(&go_parent, &key);
 	bpf_map_delete_elem(&go_writing_for, &key);
+	if (!spans_open)	/* the common case: no span entered and not left */
+		return 0;
 	for (__u32 i = 0; i < PT_MAX_SPANS; i++) {
 		struct span_key sk = { .ctx = key, .idx = i };
 

@@ -205,6 +205,16 @@ int BPF_KPROBE(gnutls_send_entry, void *session, void *buf)
 	return tls_enter((__u64)session, TLS_FN_WRITE, PT_TLS_GNUTLS, (__u64)buf, 0);
 }
 
+/* SSL_free / gnutls_deinit: the session pointer may be reused by the next one. */
+SEC("uprobe")
+int BPF_KPROBE(tls_free_entry, void *ssl)
+{
+	struct ssl_key k = { .tgid = bpf_get_current_pid_tgid() >> 32, .ssl = (__u64)ssl };
+
+	bpf_map_delete_elem(&ssl_states, &k);
+	return 0;
+}
+
 /* One return handler serves every function above. */
 SEC("uretprobe")
 int BPF_KRETPROBE(tls_ret, int ret)

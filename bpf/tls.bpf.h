@@ -41,6 +41,15 @@ static __always_inline void tls_map_session(__u64 ssl, __u64 skp, struct pt_conn
 
 	if (!s)
 		return;
+	if (s->sk && s->sk != skp) {
+		/* the session object was recycled for a new connection (its free
+		 * was missed): start over, the handshake runs from this call */
+		struct thread_ctx *t = thread_lookup(exec_key());
+
+		s->hs_done = 0;
+		s->hs_end = 0;
+		s->hs_start = t ? t->ssl_entry : bpf_ktime_get_ns();
+	}
 	s->sk = skp;
 	if (!s->hs_done && s->hs_start && !c->req.tls_start && !c->req.req_first)
 		c->req.tls_start = s->hs_start;

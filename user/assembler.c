@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* Assembling BPF records into request timelines; see assembler.h. */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +13,8 @@
 #define MAX_SINKS	8
 #define DNS_RING	1024
 #define HOST_RING	4096
-#define SEEN_RING	8192
+#define PARENT_GRACE_NS	20000000ULL	/* 20 ms */
+#define SEEN_RING	65536	/* power of two */
 
 struct pend {
 	uint64_t key;		/* end time: release order */
@@ -24,6 +26,11 @@ struct pend {
 		struct pt_dns_rec dns;
 		struct pt_span_rec span;
 	};
+};
+
+struct hent {
+	uint64_t key, seq;
+	struct pend *p;
 };
 
 struct dns_ent {
@@ -45,11 +52,9 @@ struct kids {
 	struct pt_span_rec spans[REQ_MAX_PHASES / 2];
 };
 
-/* A ring of recently seen u64 ids with a membership map. */
+/* Recently seen ids: direct-mapped, bounded, O(1); a collision forgets the older id. */
 struct seen {
-	struct u64map map;
-	uint64_t ring[SEEN_RING];
-	uint32_t head;
+	uint64_t slot[SEEN_RING];
 };
 
 struct assembler {
@@ -58,7 +63,7 @@ struct assembler {
 	int nsinks;
 	char span_names[PT_MAX_SPANS][24];
 
-	struct pend **heap;
+	struct hent *heap;
 	uint32_t nheap, capheap;
 	uint64_t seq;
 
@@ -77,20 +82,21 @@ struct assembler {
 	struct assembler_stats st;
 };
 
+static uint32_t seen_idx(uint64_t id)
+{
+	id ^= id >> 29;
+	id *= 0xbf58476d1ce4e5b9ULL;
+	return (id >> 32) & (SEEN_RING - 1);
+}
+
 static void seen_add(struct seen *s, uint64_t id)
 {
-	uint64_t old = s->ring[s->head];
-
-	if (old)
-		u64map_del(&s->map, old);
-	s->ring[s->head] = id;
-	s->head = (s->head + 1) % SEEN_RING;
-	u64map_put(&s->map, id, (void *)1);
+	s->slot[seen_idx(id)] = id;
 }
 
 static bool seen_has(struct seen *s, uint64_t id)
 {
-	return u64map_get(&s->map, id) != NULL;
+	return id && s->slot[seen_idx(id)] == id;
 }
 
 struct assembler *assembler__new(const struct assembler_opts *opts)
@@ -106,9 +112,7 @@ struct assembler *assembler__new(const struct assembler_opts *opts)
 		a->o.max_children = 4096;
 	a->capheap = 1024;
 	a->heap = calloc(a->capheap, sizeof(*a->heap));
-	if (!a->heap || u64map_init(&a->host_map, HOST_RING) || u64map_init(&a->kids, 256) ||
-	    u64map_init(&a->emitted_parents.map, SEEN_RING) ||
-	    u64map_init(&a->idle_flushed.map, SEEN_RING)) {
+	if (!a->heap || u64map_init(&a->host_map, HOST_RING) || u64map_init(&a->kids, 256)) {
 		assembler__free(a);
 		return NULL;
 	}
@@ -134,7 +138,7 @@ void assembler__free(struct assembler *a)
 	if (!a)
 		return;
 	for (uint32_t i = 0; i < a->nheap; i++)
-		free(a->heap[i]);
+		free(a->heap[i].p);
 	free(a->heap);
 	while (u64map_next(&a->kids, &it, &k, &v)) {
 		struct kids *kd = v;
@@ -145,8 +149,6 @@ void assembler__free(struct assembler *a)
 	}
 	u64map_free(&a->kids);
 	u64map_free(&a->host_map);
-	u64map_free(&a->emitted_parents.map);
-	u64map_free(&a->idle_flushed.map);
 	free(a);
 }
 
@@ -166,19 +168,20 @@ int assembler__set_span_name(struct assembler *a, uint32_t idx, const char *name
 	return 0;
 }
 
-/* ---- reorder heap (min-heap on key, then seq) ---- */
+/* ---- reorder heap (min-heap on key, then seq; keys inline: no pointer chasing) ---- */
 
-static bool pend_less(const struct pend *x, const struct pend *y)
+static bool hlt(const struct hent *x, const struct hent *y)
 {
 	return x->key < y->key || (x->key == y->key && x->seq < y->seq);
 }
 
 static void heap_push(struct assembler *a, struct pend *p)
 {
+	struct hent e = { p->key, p->seq, p };
 	uint32_t i;
 
 	if (a->nheap == a->capheap) {
-		struct pend **n = realloc(a->heap, a->capheap * 2 * sizeof(*n));
+		struct hent *n = realloc(a->heap, a->capheap * 2 * sizeof(*n));
 
 		if (!n) {
 			free(p);
@@ -191,36 +194,33 @@ static void heap_push(struct assembler *a, struct pend *p)
 	while (i) {
 		uint32_t up = (i - 1) / 2;
 
-		if (!pend_less(p, a->heap[up]))
+		if (!hlt(&e, &a->heap[up]))
 			break;
 		a->heap[i] = a->heap[up];
 		i = up;
 	}
-	a->heap[i] = p;
+	a->heap[i] = e;
 }
 
 static struct pend *heap_pop(struct assembler *a)
 {
-	struct pend *top = a->heap[0], *last;
-	uint32_t i = 0;
+	struct pend *top = a->heap[0].p;
+	struct hent last = a->heap[--a->nheap];
+	uint32_t i = 0, n = a->nheap;
 
-	last = a->heap[--a->nheap];
 	while (1) {
-		uint32_t l = 2 * i + 1, r = l + 1, m = i;
-		const struct pend *best = last;
+		uint32_t l = 2 * i + 1, r = l + 1, m = l;
 
-		if (l < a->nheap && pend_less(a->heap[l], best)) {
-			m = l;
-			best = a->heap[l];
-		}
-		if (r < a->nheap && pend_less(a->heap[r], best))
+		if (l >= n)
+			break;
+		if (r < n && hlt(&a->heap[r], &a->heap[l]))
 			m = r;
-		if (m == i)
+		if (!hlt(&a->heap[m], &last))
 			break;
 		a->heap[i] = a->heap[m];
 		i = m;
 	}
-	if (a->nheap)
+	if (n)
 		a->heap[i] = last;
 	return top;
 }
@@ -259,6 +259,10 @@ void assembler__add_req(struct assembler *a, const struct pt_req_rec *r, bool id
 	p->idle = idle;
 	p->req = *r;
 	p->key = max4(r->resp_last, r->req_last, r->connect_end, r->tls_end);
+	/* a server request's spans and calls may end just after its last byte
+	 * (render_page() writes the page, then returns): let them come first */
+	if (r->role == PT_ROLE_SERVER)
+		p->key += PARENT_GRACE_NS;
 	push(a, p);
 }
 
@@ -362,7 +366,8 @@ static void fix_span(struct request *r)
 
 void assembler__build(const struct pt_req_rec *rec, struct request *r)
 {
-	memset(r, 0, sizeof(*r));
+	/* the phase and children arrays are used up to their counts */
+	memset(r, 0, offsetof(struct request, phases));
 	r->role = rec->role;
 	r->pid = rec->pid;
 	r->tid = rec->tid;
@@ -438,34 +443,27 @@ static bool dns_has(const struct pt_dns_rec *d, const struct pt_addr *a)
 	return false;
 }
 
-/* Newest live lookup of this pid that resolved addr and ended before t. */
 /*
- * The latest lookup of pid that resolved addr before t. A Go connect prefers
- * the unused lookup of its own goroutine: concurrent requests to one name
- * each look it up (shared by singleflight) on their own dialing goroutine.
+ * Newest live lookup of this pid that resolved addr and ended before t;
+ * tid: only that thread's (0: any), goid: only that goroutine's (0: any);
+ * unused: not yet given to a connection.
  */
-static struct dns_ent *dns_find(struct assembler *a, uint32_t pid, const struct pt_addr *addr,
-				uint64_t t, uint64_t goid)
+static struct dns_ent *dns_find(struct assembler *a, uint32_t pid, uint32_t tid, uint64_t goid,
+				const struct pt_addr *addr, uint64_t t, bool unused)
 {
-	struct dns_ent *latest = NULL;
-
 	for (int n = 1; n <= DNS_RING; n++) {
 		struct dns_ent *e = &a->dns[(a->dns_head + DNS_RING - n) % DNS_RING];
 
 		if (!e->valid || e->dead || e->rec.pid != pid || e->rec.rc)
 			continue;
-		if (t && e->rec.end > t)
+		if ((t && e->rec.end > t) || (tid && e->rec.tid != tid) || (unused && e->used_by))
 			continue;
-		if (!dns_has(&e->rec, addr))
+		if (goid && (!(e->rec.flags & PT_F_GO) || e->rec.goid != goid))
 			continue;
-		if (!goid)
-			return e;
-		if (!latest)
-			latest = e;
-		if ((e->rec.flags & PT_F_GO) && e->rec.goid == goid && !e->used_by)
+		if (dns_has(&e->rec, addr))
 			return e;
 	}
-	return latest;
+	return NULL;
 }
 
 static void host_remember(struct assembler *a, uint64_t conn_id, const char *host)
@@ -493,9 +491,23 @@ static void attribute_dns(struct assembler *a, const struct pt_req_rec *rec, str
 	}
 	if (r->role != PT_ROLE_CLIENT)
 		return;
-	e = dns_find(a, rec->pid, &rec->peer,
-		     (rec->flags & PT_F_CONNECT) ? rec->connect_start : 0,
-		     (rec->flags & PT_F_GO) ? rec->goid : 0);
+	if (rec->flags & PT_F_CONNECT) {
+		/* the connecting thread's own lookup first (concurrent requests
+		 * resolve the same name), then a helper thread's; in Go the
+		 * goroutine's (it moves between threads) */
+		uint64_t t = rec->connect_start;
+
+		if (rec->flags & PT_F_GO)
+			e = dns_find(a, rec->pid, 0, rec->goid, &rec->peer, t, true);
+		else
+			e = dns_find(a, rec->pid, rec->tid, 0, &rec->peer, t, true);
+		if (!e)
+			e = dns_find(a, rec->pid, 0, 0, &rec->peer, t, true);
+		if (!e)
+			e = dns_find(a, rec->pid, 0, 0, &rec->peer, t, false);
+	} else {
+		e = dns_find(a, rec->pid, 0, 0, &rec->peer, 0, false);
+	}
 	if (!e)
 		return;
 	snprintf(r->host, sizeof(r->host), "%s", e->rec.host);
@@ -541,7 +553,7 @@ static void span_request(struct assembler *a, const struct pt_span_rec *s, struc
 {
 	const char *name = s->span < PT_MAX_SPANS ? a->span_names[s->span] : "span";
 
-	memset(r, 0, sizeof(*r));
+	memset(r, 0, offsetof(struct request, phases));
 	r->role = PT_ROLE_SPAN;
 	r->pid = s->pid;
 	r->tid = s->tid;
@@ -766,7 +778,7 @@ static void expire_orphans(struct assembler *a, uint64_t now, bool all)
 
 void assembler__tick(struct assembler *a, uint64_t now)
 {
-	while (a->nheap && a->heap[0]->key + a->o.reorder_ns <= now) {
+	while (a->nheap && a->heap[0].key + a->o.reorder_ns <= now) {
 		struct pend *p = heap_pop(a);
 
 		process(a, p);

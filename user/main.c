@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <bpf/libbpf.h>
@@ -343,24 +344,40 @@ static int term_width(void)
 }
 
 /*
- * Each uprobe detach waits for an RCU grace period, serialised in the kernel:
- * with ~30 uprobes that is seconds. Everything the user asked for is written by
- * now, so exit at once and let a child (which shares the link descriptors)
- * detach in the background.
+ * Each uprobe detach waits for RCU grace periods, serialised in the kernel:
+ * with ~30 uprobes that is seconds. Everything the user asked for is written
+ * by now, so exit at once and let a child, which shares the link descriptors,
+ * detach in the background. Whoever drops the last reference pays, so the
+ * child waits until our exit has dropped ours: it reads a pipe whose write end
+ * is our highest descriptor, closed last when we exit.
  */
 static void detach_and_exit(struct collector *c)
 {
-	pid_t pid = fork();
+	struct rlimit rl = { .rlim_cur = 1024 };
+	int pfd[2], wfd;
+	pid_t pid;
 
+	getrlimit(RLIMIT_NOFILE, &rl);
+	if (pipe2(pfd, O_CLOEXEC) < 0 ||
+	    (wfd = fcntl(pfd[1], F_DUPFD_CLOEXEC, (int)(rl.rlim_cur > 4096 ? 4096 : rl.rlim_cur) - 1)) < 0) {
+		collector__free(c);
+		_exit(0);
+	}
+	close(pfd[1]);
+	pid = fork();
 	if (pid == 0) {
 		int fd = open("/dev/null", O_RDWR);
+		char b;
 
+		close(wfd);
 		setsid();
 		if (fd >= 0) {
 			dup2(fd, STDIN_FILENO);
 			dup2(fd, STDOUT_FILENO);
 			dup2(fd, STDERR_FILENO);
 		}
+		while (read(pfd[0], &b, 1) < 0 && errno == EINTR)
+			;
 		collector__free(c);
 		_exit(0);
 	}
@@ -491,9 +508,11 @@ int main(int argc, char **argv)
 		}
 		s = output__sink(out);
 		collector__add_sink(c, &s);
+		collector__on_tick(c, output__tick_cb, out);
 	}
 	collector__run(c);
 	top__free(t);		/* the terminal first */
+	exporter__free(e);	/* its port must not outlive us in the detaching child */
 	output__free(out);
 	fflush(NULL);
 	detach_and_exit(c);

@@ -3,6 +3,7 @@
 #ifndef PT_OUTPUT_H
 #define PT_OUTPUT_H
 
+#include <stdint.h>
 #include <stdio.h>
 #include "sink.h"
 
@@ -13,5 +14,7 @@ struct output;
 struct output *output__new(FILE *f, bool json, bool color, int width);
 void output__free(struct output *o);
 struct sink output__sink(struct output *o);
+/* Flush what was written; for collector__on_tick(). */
+void output__tick_cb(void *ctx, uint64_t now);
 
 #endif

@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* JSON lines: the public contract is docs/json.md (add fields, never rename). */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,112 +12,173 @@ struct jbuf {
 	size_t len, cap;
 };
 
-static void jputf(struct jbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void jputf(struct jbuf *b, const char *fmt, ...)
+/* Append helpers without printf: JSON lines are the hot path of `trace --json`. */
+static void jmem(struct jbuf *b, const char *s, size_t n)
 {
-	va_list ap;
-	int n;
+	if (b->len + n >= b->cap)
+		n = b->cap - 1 > b->len ? b->cap - 1 - b->len : 0;
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+}
 
-	if (b->len >= b->cap)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		b->len = b->len + n < b->cap ? b->len + n : b->cap - 1;
+#define jlit(b, s) jmem(b, s, sizeof(s) - 1)
+
+static void ju64(struct jbuf *b, uint64_t v)
+{
+	char tmp[24];
+	int i = sizeof(tmp);
+
+	do {
+		tmp[--i] = '0' + v % 10;
+		v /= 10;
+	} while (v);
+	jmem(b, tmp + i, sizeof(tmp) - i);
+}
+
+static void ji64(struct jbuf *b, int64_t v)
+{
+	if (v < 0) {
+		jlit(b, "-");
+		ju64(b, (uint64_t)(-(v + 1)) + 1);
+	} else {
+		ju64(b, v);
+	}
 }
 
 static void jstr(struct jbuf *b, const char *s)
 {
+	static const char hex[] = "0123456789abcdef";
+
 	if (!s) {
-		jputf(b, "null");
+		jlit(b, "null");
 		return;
 	}
-	jputf(b, "\"");
+	jlit(b, "\"");
 	for (; *s; s++) {
 		unsigned char c = *s;
 
-		if (c == '"' || c == '\\')
-			jputf(b, "\\%c", c);
-		else if (c < 0x20 || c >= 0x7f)
-			jputf(b, "\\u%04x", c);
-		else
-			jputf(b, "%c", c);
+		if (c == '"' || c == '\\') {
+			char e[2] = { '\\', c };
+
+			jmem(b, e, 2);
+		} else if (c < 0x20 || c >= 0x7f) {
+			char e[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
+
+			jmem(b, e, 6);
+		} else {
+			jmem(b, (const char *)&c, 1);
+		}
 	}
-	jputf(b, "\"");
+	jlit(b, "\"");
+}
+
+static void jbool(struct jbuf *b, bool v)
+{
+	if (v)
+		jlit(b, "true");
+	else
+		jlit(b, "false");
 }
 
 static void jrequest(struct jbuf *b, const struct request *r)
 {
 	char peer[64];
 	uint64_t base = r->start_ns;
+	bool server = r->role == PT_ROLE_SERVER;
 
-	jputf(b, "{\"role\":");
+	jlit(b, "{\"role\":");
 	jstr(b, role_name(r->role));
-	jputf(b, ",\"pid\":%u,\"tid\":%u,\"comm\":", r->pid, r->tid);
+	jlit(b, ",\"pid\":");
+	ju64(b, r->pid);
+	jlit(b, ",\"tid\":");
+	ju64(b, r->tid);
+	jlit(b, ",\"comm\":");
 	jstr(b, r->comm);
-	if (r->is_go)
-		jputf(b, ",\"goid\":%llu", (unsigned long long)r->goid);
-	jputf(b, ",\"start_ns\":%lld,\"dur_ns\":%llu", (long long)(r->start_ns + pt_mono_to_epoch_ns),
-	      (unsigned long long)r->dur_ns);
+	if (r->is_go) {
+		jlit(b, ",\"goid\":");
+		ju64(b, r->goid);
+	}
+	jlit(b, ",\"start_ns\":");
+	ji64(b, (int64_t)r->start_ns + pt_mono_to_epoch_ns);
+	jlit(b, ",\"dur_ns\":");
+	ju64(b, r->dur_ns);
 	if (r->role != PT_ROLE_SPAN) {
-		jputf(b, ",\"host\":");
+		jlit(b, ",\"host\":");
 		jstr(b, r->host[0] ? r->host : NULL);
-		jputf(b, ",\"peer\":");
+		jlit(b, ",\"peer\":");
 		jstr(b, r->peer.family ? addr_str(&r->peer, peer, sizeof(peer)) : NULL);
-		if (r->local.family)
-			jputf(b, ",\"local_port\":%u", r->local.port);
-		jputf(b, ",\"tls\":%s", r->tls ? "true" : "false");
+		if (r->local.family) {
+			jlit(b, ",\"local_port\":");
+			ju64(b, r->local.port);
+		}
+		jlit(b, ",\"tls\":");
+		jbool(b, r->tls);
 		if (r->method[0]) {
-			jputf(b, ",\"method\":");
+			jlit(b, ",\"method\":");
 			jstr(b, r->method);
-			jputf(b, ",\"path\":");
+			jlit(b, ",\"path\":");
 			jstr(b, r->path);
 		}
-		if (r->status)
-			jputf(b, ",\"status\":%u", r->status);
-		jputf(b, ",\"bytes_sent\":%llu,\"bytes_received\":%llu",
-		      (unsigned long long)(r->role == PT_ROLE_SERVER ? r->bytes_resp : r->bytes_req),
-		      (unsigned long long)(r->role == PT_ROLE_SERVER ? r->bytes_req : r->bytes_resp));
+		if (r->status) {
+			jlit(b, ",\"status\":");
+			ju64(b, r->status);
+		}
+		jlit(b, ",\"bytes_sent\":");
+		ju64(b, server ? r->bytes_resp : r->bytes_req);
+		jlit(b, ",\"bytes_received\":");
+		ju64(b, server ? r->bytes_req : r->bytes_resp);
 	}
-	jputf(b, ",\"error\":");
+	jlit(b, ",\"error\":");
 	jstr(b, err_name(r->error));
-	if (r->dns_failed)
-		jputf(b, ",\"dns_rc\":%d", r->dns_rc);
-	jputf(b, ",\"req_id\":%llu", (unsigned long long)r->req_id);
-	if (r->parent_id)
-		jputf(b, ",\"parent_id\":%llu", (unsigned long long)r->parent_id);
-	jputf(b, ",\"phases\":[");
+	if (r->dns_failed) {
+		jlit(b, ",\"dns_rc\":");
+		ji64(b, r->dns_rc);
+	}
+	jlit(b, ",\"req_id\":");
+	ju64(b, r->req_id);
+	if (r->parent_id) {
+		jlit(b, ",\"parent_id\":");
+		ju64(b, r->parent_id);
+	}
+	jlit(b, ",\"phases\":[");
 	for (int i = 0; i < r->nphases; i++) {
 		const struct phase *ph = &r->phases[i];
 
-		jputf(b, "%s{\"name\":", i ? "," : "");
+		if (i)
+			jlit(b, ",");
+		jlit(b, "{\"name\":");
 		jstr(b, ph->name);
-		jputf(b, ",\"start_ns\":%lld,\"dur_ns\":%llu", (long long)(ph->start_ns - base),
-		      (unsigned long long)ph->dur_ns);
+		jlit(b, ",\"start_ns\":");
+		ji64(b, (int64_t)(ph->start_ns - base));
+		jlit(b, ",\"dur_ns\":");
+		ju64(b, ph->dur_ns);
 		if (ph->id == PHASE_RENDER || ph->id == PHASE_SPAN) {
-			jputf(b, ",\"io_ns\":%llu,\"io_in_span\":%s", (unsigned long long)ph->io_ns,
-			      ph->io_in_span ? "true" : "false");
-			if (ph->id == PHASE_RENDER)
-				jputf(b, ",\"io_in_render\":%s", ph->io_in_span ? "true" : "false");
+			jlit(b, ",\"io_ns\":");
+			ju64(b, ph->io_ns);
+			jlit(b, ",\"io_in_span\":");
+			jbool(b, ph->io_in_span);
+			if (ph->id == PHASE_RENDER) {
+				jlit(b, ",\"io_in_render\":");
+				jbool(b, ph->io_in_span);
+			}
 			if (ph->label[0]) {
-				jputf(b, ",\"label\":");
+				jlit(b, ",\"label\":");
 				jstr(b, ph->label);
 			}
 		}
-		jputf(b, "}");
+		jlit(b, "}");
 	}
-	jputf(b, "]");
-	if (r->role == PT_ROLE_SERVER) {
-		jputf(b, ",\"children\":[");
+	jlit(b, "]");
+	if (server) {
+		jlit(b, ",\"children\":[");
 		for (int i = 0; i < r->nchildren; i++) {
 			if (i)
-				jputf(b, ",");
+				jlit(b, ",");
 			jrequest(b, r->children[i]);
 		}
-		jputf(b, "]");
+		jlit(b, "]");
 	}
-	jputf(b, "}");
+	jlit(b, "}");
 }
 
 size_t json_format(const struct request *r, char *buf, size_t len)
@@ -127,8 +187,8 @@ size_t json_format(const struct request *r, char *buf, size_t len)
 
 	if (!len)
 		return 0;
-	buf[0] = 0;
 	jrequest(&b, r);
+	buf[b.len] = 0;
 	return b.len;
 }
 
@@ -152,6 +212,13 @@ static void on_request(void *ctx, const struct request *r)
 	} else {
 		waterfall__print(o->f, r, o->width, o->color);
 	}
+	/* flushed on the collector's tick (output__tick_cb): no write per record */
+}
+
+void output__tick_cb(void *ctx, uint64_t now)
+{
+	struct output *o = ctx;
+
 	fflush(o->f);
 }
 

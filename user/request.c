@@ -56,10 +56,37 @@ static bool v4mapped(const struct pt_addr *a)
 	return a->family == AF_INET6 && !memcmp(a->addr, pfx, 12);
 }
 
+/* a.b.c.d:port without printf: this runs for every JSON line */
+static char *v4_str(const unsigned char *ip, unsigned int port, char *buf, size_t len)
+{
+	char tmp[32], *p = tmp + sizeof(tmp);
+	unsigned int v = port;
+
+	*--p = 0;
+	do {
+		*--p = '0' + v % 10;
+		v /= 10;
+	} while (v);
+	*--p = ':';
+	for (int i = 3; i >= 0; i--) {
+		v = ip[i];
+		do {
+			*--p = '0' + v % 10;
+			v /= 10;
+		} while (v);
+		if (i)
+			*--p = '.';
+	}
+	snprintf(buf, len, "%s", p);
+	return buf;
+}
+
 char *addr_str(const struct pt_addr *a, char *buf, size_t len)
 {
 	char ip[INET6_ADDRSTRLEN] = "?";
 
+	if (len >= 32 && (a->family == AF_INET || v4mapped(a)))
+		return v4_str(a->family == AF_INET ? a->addr : a->addr + 12, a->port, buf, len);
 	if (a->family == AF_INET || v4mapped(a)) {
 		inet_ntop(AF_INET, a->family == AF_INET ? a->addr : a->addr + 12, ip, sizeof(ip));
 		snprintf(buf, len, "%s:%u", ip, a->port);

@@ -58,10 +58,11 @@ struct request {
 	uint64_t req_id, parent_id, conn_id;
 	enum pt_end_reason end_reason;
 	int nphases;
-	struct phase phases[REQ_MAX_PHASES];
 	int nchildren;
-	struct request *children[REQ_MAX_CHILDREN];
 	uint32_t children_dropped;
+	/* only the first nphases / nchildren entries are initialised */
+	struct phase phases[REQ_MAX_PHASES];
+	struct request *children[REQ_MAX_CHILDREN];
 };
 
 const char *phase_name(enum phase_id id);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* Finding binaries and attaching uprobes to them; see targets.h. */
 #include <dirent.h>
+#include <fcntl.h>
 #include <errno.h>
 #include <fnmatch.h>
 #include <limits.h>
@@ -41,12 +42,14 @@ static const struct probe_def openssl_defs[] = {
 	{ "SSL_read_ex", "ssl_read_ex_entry", "tls_ret" },
 	{ "SSL_write", "ssl_write_entry", "tls_ret" },
 	{ "SSL_write_ex", "ssl_write_ex_entry", "tls_ret" },
+	{ "SSL_free", "tls_free_entry", NULL },
 };
 
 static const struct probe_def gnutls_defs[] = {
 	{ "gnutls_handshake", "gnutls_handshake_entry", "tls_ret" },
 	{ "gnutls_record_recv", "gnutls_recv_entry", "tls_ret" },
 	{ "gnutls_record_send", "gnutls_send_entry", "tls_ret" },
+	{ "gnutls_deinit", "tls_free_entry", NULL },
 };
 
 static const struct probe_def libc_defs[] = {
@@ -163,8 +166,8 @@ static int add_link(struct targets *t, struct bpf_link *l)
 	return 0;
 }
 
-static int attach_one(struct targets *t, const char *path, const char *prog_name, bool ret,
-		      uint64_t off, const char *sym)
+static int attach_one(struct targets *t, const char *path, const char *name,
+		      const char *prog_name, bool ret, uint64_t off, const char *sym)
 {
 	struct bpf_program *prog = bpf_object__find_program_by_name(t->skel->obj, prog_name);
 	LIBBPF_OPTS(bpf_uprobe_opts, uo, .retprobe = ret);
@@ -177,17 +180,16 @@ static int attach_one(struct targets *t, const char *path, const char *prog_name
 		int err = -errno;
 
 		t->nfailed++;
-		pt_info("cannot attach %s to %s in %s: %s", prog_name, sym, path, strerror(-err));
+		pt_info("cannot attach %s to %s in %s: %s", prog_name, sym, name, strerror(-err));
 		return err;
 	}
 	return add_link(t, l);
 }
 
 /* Attach every set whose key symbol this file defines. */
-static void attach_file(struct targets *t, const char *path)
+static void attach_file(struct targets *t, const char *path, const char *name)
 {
 	struct elf_syms *es = elf_syms__open(path);
-	int before = t->nlinks;
 
 	if (!es)
 		return;
@@ -197,19 +199,23 @@ static void attach_file(struct targets *t, const char *path)
 
 		if (elf_syms__find(es, set->defs[0].sym, &sym))
 			continue;
+		int ok = 0, failed = t->nfailed;
+
 		for (int d = 0; d < set->ndefs; d++) {
 			const struct probe_def *def = &set->defs[d];
 
 			if (d && elf_syms__find(es, def->sym, &sym))
 				continue;
-			if (def->entry)
-				attach_one(t, path, def->entry, false, sym.file_off, def->sym);
-			if (def->ret)
-				attach_one(t, path, def->ret, true, sym.file_off, def->sym);
+			if (def->entry && !attach_one(t, path, name, def->entry, false,
+						      sym.file_off, def->sym))
+				ok++;
+			if (def->ret && !attach_one(t, path, name, def->ret, true, sym.file_off,
+						    def->sym))
+				ok++;
 		}
-		pt_info("%s: %s probes attached", path, set->what);
+		pt_info("%s: %s: %d probes attached, %d failed", name, set->what, ok,
+			t->nfailed - failed);
 	}
-	(void)before;
 	elf_syms__free(es);
 }
 
@@ -224,13 +230,25 @@ static bool interesting_lib(const char *path)
 	return false;
 }
 
+/*
+ * Hold the file open while we read and attach it: a path through
+ * /proc/PID/root dies with a short-lived process, /proc/self/fd/N does not.
+ */
 static void consider(struct targets *t, const char *path)
 {
+	char fdpath[64];
 	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
-	if (stat(path, &st) || !S_ISREG(st.st_mode) || seen_file(t, &st))
+	if (fd < 0)
 		return;
-	attach_file(t, path);
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || seen_file(t, &st)) {
+		close(fd);
+		return;
+	}
+	snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", fd);
+	attach_file(t, fdpath, path);
+	close(fd);
 }
 
 int targets__scan_system(struct targets *t)

@@ -216,6 +216,12 @@ class Fixture:
 	def stderr(self):
 		return _file_text(self.stderr_path)
 
+	def json_log(self):
+		"""JSON objects the fixture logged on stderr (lines starting with '{')."""
+		with open(self.stderr_path, errors='replace') as f:
+			text = ''.join(line for line in f if line.startswith('{'))
+		return parse_json_lines(text, self.name + ' stderr')
+
 	def go(self):
 		"""Release a client started with --wait."""
 		self.proc.stdin.write(b'go\n')
@@ -255,6 +261,103 @@ def start_fixture(name, *args, prefix=(), stdin=False, timeout=READY_TIMEOUT):
 	port = int(m.group(1)) if m.group(1) else None
 	log('started %s pid %d%s' % (name, proc.pid, ' port %d' % port if port else ''))
 	return Fixture(name, proc, port, errp)
+
+
+def _descendants(pid):
+	"""Pids of pid's children, grandchildren, ... (from /proc, best effort)."""
+	out, todo = [], [pid]
+	while todo:
+		p = todo.pop()
+		try:
+			tids = os.listdir('/proc/%d/task' % p)
+		except OSError:
+			continue
+		for t in tids:
+			try:
+				with open('/proc/%d/task/%s/children' % (p, t)) as f:
+					kids = [int(k) for k in f.read().split()]
+			except OSError:
+				continue
+			out += kids
+			todo += kids
+	return out
+
+
+class Daemon:
+	"""A program we did not write (nginx, python3 -m http.server) that said it is ready."""
+
+	def __init__(self, name, proc, log_path):
+		self.name, self.proc, self.log_path = name, proc, log_path
+		self.lines = []
+
+	@property
+	def pid(self):
+		return self.proc.pid
+
+	def log_text(self):
+		return _file_text(self.log_path)
+
+	def stop(self, sig=signal.SIGTERM, timeout=10):
+		"""sig, wait for it to exit, then SIGKILL whatever of its processes is left
+		(nginx workers outlive a killed master)."""
+		kids = _descendants(self.proc.pid)
+		if self.proc.poll() is None:
+			self.proc.send_signal(sig)
+			try:
+				self.proc.wait(timeout)
+			except subprocess.TimeoutExpired:
+				self.proc.kill()
+				self.proc.wait()
+		for k in kids:
+			try:
+				os.kill(k, signal.SIGKILL)
+			except ProcessLookupError:
+				pass
+
+
+def start_daemon(name, argv, ready_re, stream='stderr', prefix=(), timeout=READY_TIMEOUT,
+		 stop_signal=signal.SIGTERM, count=1):
+	"""Start argv and wait until count lines of its stdout/stderr matched ready_re
+	(the program's own "listening" message; .match is the last match); the rest of
+	that stream goes on to a log file in the temp dir. Stopped with stop_signal at
+	teardown, its children too."""
+	log_path = tmp_path('%s.%d.log' % (name, len(_undo)))
+	logf = open(log_path, 'wb')
+	pipe = dict(stdout=subprocess.PIPE, stderr=logf) if stream == 'stdout' else \
+	       dict(stdout=logf, stderr=subprocess.PIPE)
+	argv = list(prefix) + [str(a) for a in argv]
+	log('run: %s' % ' '.join(argv))
+	proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, env=clean_env(), **pipe)
+	d = Daemon(name, proc, log_path)
+	defer(lambda: d.stop(stop_signal), 'stop ' + name)
+	out = proc.stdout if stream == 'stdout' else proc.stderr
+	deadline = time.monotonic() + timeout
+	rx = re.compile(ready_re)
+	while True:
+		line = _read_line(out.fileno(), max(0, deadline - time.monotonic()), proc)
+		if line is None:
+			logf.close()
+			fail('%s did not say it was ready (%r) within %d s (exit %r): %s' %
+			     (name, ready_re, timeout, proc.poll(),
+			      ' | '.join(d.lines[-10:]) + _file_text(log_path)))
+		d.lines.append(line)
+		logf.write((line + '\n').encode())
+		logf.flush()
+		m = rx.search(line)
+		if m:
+			d.match = m
+			count -= 1
+			if count <= 0:
+				break
+
+	def drain():	# the program must never block on a full pipe
+		for raw in out:
+			logf.write(raw)
+			logf.flush()
+		logf.close()
+	threading.Thread(target=drain, daemon=True).start()
+	log('started %s pid %d' % (name, proc.pid))
+	return d
 
 
 def parse_json_lines(text, what):
@@ -548,6 +651,16 @@ def client_records(recs, pid=None, comm=None, peer=None):
 	       (pid is None or r.get('pid') == pid) and
 	       (comm is None or r.get('comm') == comm) and
 	       (peer is None or r.get('peer') == peer)]
+	return sorted(out, key=lambda r: r.get('start_ns') or 0)
+
+
+def server_records(recs, pid=None, comm=None, path=None, local_port=None):
+	"""role=server records, optionally of one pid/comm/path/listening port, oldest first."""
+	out = [r for r in recs if r.get('role') == 'server' and
+	       (pid is None or r.get('pid') == pid) and
+	       (comm is None or r.get('comm') == comm) and
+	       (path is None or r.get('path') == path) and
+	       (local_port is None or r.get('local_port') == local_port)]
 	return sorted(out, key=lambda r: r.get('start_ns') or 0)
 
 

@@ -64,3 +64,37 @@ def test_cli_duration():
 	tr.stop(sigint=False, timeout=20)
 	secs = time.monotonic() - t1
 	h.assert_true(secs <= 3.0, 'phasetrace --duration 2 ran %.1f s after "ready"' % secs)
+
+
+def test_cli_no_btf():
+	"""A kernel without BTF: simulated with --btf pointing at a file that is not BTF."""
+	h.need_root()
+	path = h.tmp_path('not-btf')
+	with open(path, 'w') as f:
+		f.write('this is not BTF\n')
+	_bad(['trace', '--btf', path], r'BTF')
+
+
+def test_cli_btf_missing_file():
+	h.need_root()
+	_bad(['trace', '--btf', '/nonexistent/vmlinux'], r'/nonexistent/vmlinux')
+
+
+def test_cli_bad_values():
+	for argv, pat in ((['trace', '-p', 'abc'], r'abc'),
+			  (['trace', '--duration', 'soon'], r'soon'),
+			  (['trace', '--io-hooks', 'kprobes'], r'kprobes'),
+			  (['trace', '--listen', 'nowhere'], r'nowhere|listen'),
+			  (['trace', '--buckets', '3,2,1'], r'bucket'),
+			  (['trace', '--frobnicate'], r'frobnicate'),
+			  (['trace', '-c', 'a-name-longer-than-fifteen'], r'longer|15')):
+		_bad(argv, pat)
+
+
+def test_cli_probe_errors():
+	h.need_root()
+	_bad(['trace', '--probe', 'render=/nonexistent/app:render_page'], r'/nonexistent/app')
+	_bad(['trace', '--probe', 'render=/bin/true:no_such_function_here'],
+	     r'no_such_function_here')
+	_bad(['trace', '--probe', 'render'], r'NAME=BINARY:SYMBOL')
+	_bad(['trace', '--probe', 'x=usdt:/bin/true:prov:start:end'], r'usdt|USDT')

@@ -88,7 +88,9 @@ def _parallel(port, paths, tls=False):
 	def one(p):
 		try:
 			start.wait()
-			out[p] = _get(port, p, tls)
+			t0 = time.monotonic_ns()
+			st, body = _get(port, p, tls)
+			out[p] = (st, body, time.monotonic_ns() - t0)
 		except Exception as e:	# noqa: BLE001 - reported below
 			errs.append('%s: %r' % (p, e))
 	ts = [threading.Thread(target=one, args=(p,)) for p in paths]
@@ -97,9 +99,9 @@ def _parallel(port, paths, tls=False):
 	for t in ts:
 		t.join(60)
 	h.assert_eq(errs, [], 'request errors')
-	for p, (st, _) in out.items():
+	for p, (st, _, _) in out.items():
 		h.assert_eq(st, 200, 'status of %s' % p)
-	return out
+	return {p.split('?')[0]: v[2] for p, v in out.items()}
 
 
 def _servers(recs, pid):
@@ -107,17 +109,29 @@ def _servers(recs, pid):
 		and r.get('path', '').startswith('/r')}
 
 
-def _check_server(rec, line, render_ms, tls_server=False):
-	"""Server record vs the injected render time and the webapp's own log line."""
+def _check_server(rec, line, render_ms, tls_server=False, client_ns=None):
+	"""Server record vs the injected render time and the webapp's own log line.
+	client_ns: the client's own latency of a concurrent request: the server's ttfb
+	then lies between the handler's run and that (the goroutine waits for a CPU
+	between reading the request and running the handler)."""
 	what = 'server %s' % rec['path']
 	ph = h.phases(rec)
 	h.assert_true('render' in ph, '%s: no render phase: %s' % (what, json.dumps(rec)))
 	h.assert_eq(ph['render'].get('label'), 'page', what + ': render label')
-	h.assert_near(ph['render']['dur_ns'], render_ms * MS, what + ': render vs injected')
 	h.assert_near(ph['render']['dur_ns'], line['execute_ns'], what + ': render vs execute_ns')
+	if client_ns is None:
+		h.assert_near(ph['render']['dur_ns'], render_ms * MS, what + ': render vs injected')
+	else:	# spin may overrun when 16 requests share 2 CPUs: never run short
+		h.assert_true(ph['render']['dur_ns'] >= (render_ms - 2) * MS,
+			      '%s: render %.1f ms < injected %d ms' %
+			      (what, ph['render']['dur_ns'] / MS, render_ms))
 	h.assert_true('ttfb' in ph, '%s: no ttfb: %s' % (what, json.dumps(rec)))
 	# the record ends at the first response byte: the handler's whole run
-	h.assert_near(ph['ttfb']['dur_ns'], line['total_ns'], what + ': ttfb vs total_ns')
+	if client_ns is None:
+		h.assert_near(ph['ttfb']['dur_ns'], line['total_ns'], what + ': ttfb vs total_ns')
+	else:
+		h.assert_between(ph['ttfb']['dur_ns'], line['total_ns'] / MS - 2,
+				 client_ns / MS + 2, what + ': ttfb between total_ns and the client\'s')
 	h.assert_eq(rec.get('goid') is not None and rec.get('goid') > 0, True, what + ': goid')
 	h.assert_eq(rec.get('tls'), tls_server, what + ': tls')
 	if tls_server:
@@ -128,7 +142,7 @@ def _render_only(binary):
 	app = Webapp(binary)
 	tr = h.Tracer(pids=[app.pid])
 	ms = {'/r%d?render_ms=%d' % (i, 5 + 3 * i): 5 + 3 * i for i in range(NPAR)}
-	_parallel(app.port, list(ms))
+	client = _parallel(app.port, list(ms))
 	time.sleep(0.3)
 	recs = tr.stop()
 	lines = {l['path']: l for l in app.log()}
@@ -136,7 +150,7 @@ def _render_only(binary):
 	h.assert_eq(sorted(srv), sorted(p.split('?')[0] for p in ms), 'server records')
 	for p, render_ms in ms.items():
 		path = p.split('?')[0]
-		_check_server(srv[path], lines[path], render_ms)
+		_check_server(srv[path], lines[path], render_ms, client_ns=client[path])
 		h.assert_eq(srv[path].get('children'), [], 'server %s: children' % path)
 
 
@@ -164,8 +178,9 @@ def _backend(binary, server_tls=False, keepalive=False, parallel=True):
 	app = Webapp(binary, args)
 	tr = h.Tracer(pids=[app.pid])
 	ms = {'/r%d?render_ms=%d' % (i, 4 + 2 * i): 4 + 2 * i for i in range(NPAR)}
+	client = {}
 	if parallel:
-		_parallel(app.port, list(ms), tls=server_tls)
+		client = _parallel(app.port, list(ms), tls=server_tls)
 	else:
 		ms = dict(list(ms.items())[:3])
 		for p in ms:
@@ -180,7 +195,7 @@ def _backend(binary, server_tls=False, keepalive=False, parallel=True):
 	for p, render_ms in ms.items():
 		path = p.split('?')[0]
 		rec, line = srv[path], lines[path]
-		_check_server(rec, line, render_ms, server_tls)
+		_check_server(rec, line, render_ms, server_tls, client.get(path))
 		ch = rec.get('children') or []
 		h.assert_eq(len(ch), 1, 'server %s: children: %s' % (path, json.dumps(rec)))
 		c = ch[0]

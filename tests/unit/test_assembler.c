@@ -121,6 +121,34 @@ static void test_dns_attributed_from_helper_thread(void **state)
 	assembler__free(a);
 }
 
+static void test_concurrent_lookups_of_one_name(void **state)
+{
+	/* two threads resolve the same name, the later lookup finishing first:
+	 * each connection gets its own thread's lookup */
+	struct assembler *a = new_asm();
+	struct pt_dns_rec d1 = dns(100, 101, "api.test", "10.0.0.7", T0, T0 + 80 * MS);
+	struct pt_dns_rec d2 = dns(100, 102, "api.test", "10.0.0.7", T0 + 10 * MS,
+				   T0 + 30 * MS);
+	struct pt_req_rec r1 = creq(100, 1, 11, 0, "10.0.0.7", T0 + 81 * MS);
+	struct pt_req_rec r2 = creq(100, 2, 12, 0, "10.0.0.7", T0 + 31 * MS);
+
+	r1.tid = 101;
+	r2.tid = 102;
+	assembler__add_dns(a, &d1);
+	assembler__add_dns(a, &d2);
+	assembler__add_req(a, &r1, false);
+	assembler__add_req(a, &r2, false);
+	assembler__flush(a);
+	assert_int_equal(ngot, 2);
+	for (int i = 0; i < 2; i++) {
+		const struct phase *p = ph(&got[i], PHASE_DNS);
+
+		assert_non_null(p);
+		assert_int_equal(p->dur_ns, got[i].tid == 101 ? 80 * MS : 20 * MS);
+	}
+	assembler__free(a);
+}
+
 static void test_out_of_order_delivery(void **state)
 {
 	struct assembler *a = new_asm();
@@ -415,6 +443,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_dns_attributed_from_helper_thread),
+		cmocka_unit_test(test_concurrent_lookups_of_one_name),
 		cmocka_unit_test(test_out_of_order_delivery),
 		cmocka_unit_test(test_reorder_window_holds_records),
 		cmocka_unit_test(test_keep_alive),
