@@ -189,6 +189,8 @@ static __always_inline void conn_start_request(__u64 skp, struct pt_conn *c, __u
 		t->srv_sk = skp;
 		t->srv_req_id = c->req.req_id;
 		t->srv_awaiting = 1;
+		if (KEY_IS_GO(key))	/* read ahead by a helper goroutine */
+			go_server_req_started(key, skp, c->req.req_id);
 	} else if (t->srv_req_id) {
 		if (t->interleaved)
 			c->req.flags |= PT_F_IO_AMBIG;
