@@ -713,6 +713,53 @@ int go_binary__ret_offsets(struct go_binary *gb, const struct go_func *fn,
 	return err ? err : rc.n;
 }
 
+struct body_ctx {
+	const struct go_func *fn;
+	uint64_t off;
+	int n;
+};
+
+/* Go's amd64 prologue: stack check (CMP, with LEA/MOV/SUB on R12/R13 for
+ * large frames), then the conditional jump to morestack. */
+static int visit_prologue(void *ctx, const cs_insn *insn)
+{
+	struct body_ctx *bc = ctx;
+	const char *m = insn->mnemonic, *o = insn->op_str;
+
+	if (m[0] == 'j' && strcmp(m, "jmp")) {
+		bc->off = bc->fn->file_off + (insn->address - bc->fn->vaddr);
+		return 1;
+	}
+	if (++bc->n > 6)
+		return 1;
+	if (!strcmp(m, "cmp"))
+		return 0;
+	if ((!strcmp(m, "lea") || !strcmp(m, "mov") || !strcmp(m, "sub")) &&
+	    (!strncmp(o, "r12,", 4) || !strncmp(o, "r13,", 4)))
+		return 0;
+	return 1;	/* anything else: not the usual prologue */
+}
+
+int go_binary__body_offset(struct go_binary *gb, const struct go_func *fn, uint64_t *file_off)
+{
+	struct body_ctx bc = { .fn = fn };
+	struct go_func head = *fn;
+	int err;
+
+	*file_off = fn->file_off;
+	if (gb->arch != GO_ARCH_AMD64)
+		return -ENOTSUP;
+	if (head.size > 64)
+		head.size = 64;	/* the prologue is short; the cut may split an insn */
+	err = walk_insns(gb, &head, visit_prologue, &bc);
+	if (err < 0 && err != -EILSEQ)
+		return err;
+	if (!bc.off)
+		return -ENOENT;
+	*file_off = bc.off;
+	return 0;
+}
+
 void *go_binary__dwarf(struct go_binary *gb)
 {
 	if (!gb->has_dwarf || gb->dw_failed)

@@ -197,7 +197,7 @@ static void attach_go_probes(struct golang *g, struct go_binary *gb, const char 
 
 	for (size_t i = 0; i < sizeof(go_defs) / sizeof(go_defs[0]); i++) {
 		const struct go_probe_def *d = &go_defs[i];
-		uint64_t rets[MAX_RETS], cookie;
+		uint64_t rets[MAX_RETS], cookie, entry;
 		struct go_func fn;
 		char name[128];
 		int n = 0, err, before;
@@ -218,8 +218,11 @@ static void attach_go_probes(struct golang *g, struct go_binary *gb, const char 
 				continue;
 			}
 		}
+		/* at the stack check's jump: emulated, not single-stepped */
+		if (go_binary__body_offset(gb, &fn, &entry))
+			entry = fn.file_off;
 		before = g->nlinks;
-		err = attach_at(g, path, d->entry, fn.file_off, cookie);
+		err = attach_at(g, path, d->entry, entry, cookie);
 		for (int r = 0; r < n && !err; r++)
 			err = attach_at(g, path, d->ret, rets[r], cookie);
 		if (err) {
