@@ -49,6 +49,7 @@ static __always_inline int tls_enter_key(__u64 key, __u64 ssl, __u8 fn, __u8 lib
 	t->ssl_outlen = outlen;
 	t->ssl_entry = now;
 	t->ssl_krecv_last = 0;
+	t->ssl_ksend_last = 0;
 
 	s = bpf_map_lookup_elem(&ssl_states, &k);
 	if (!s) {
@@ -138,6 +139,12 @@ static __always_inline int tls_exit_key(__u64 key, long ret)
 	if (!c || (c->cflags & PT_C_IGNORED))
 		return 0;
 	c->cflags |= PT_C_TLS;
+	/* the bytes moved when the kernel I/O inside the call did: the return
+	 * can come much later (a Go goroutine waits for a P after the syscall) */
+	if (t->ssl_fn == TLS_FN_WRITE && t->ssl_ksend_last)
+		now = t->ssl_ksend_last;
+	else if (t->ssl_fn == TLS_FN_READ && t->ssl_krecv_last)
+		now = t->ssl_krecv_last;
 	conn_io(s->sk, c, t->ssl_fn == TLS_FN_WRITE ? PT_DIR_SEND : PT_DIR_RECV, now, n,
 		&started_req, &started_resp);
 	if (started_req) {
