@@ -109,8 +109,7 @@ int BPF_KPROBE(getaddrinfo_entry, const char *node, const char *service, void *h
 	return dns_enter(node, (__u64)res, PT_DNS_GETADDRINFO);
 }
 
-SEC("uretprobe")
-int BPF_KRETPROBE(getaddrinfo_ret, int rc)
+static __always_inline int getaddrinfo_exit(int rc)
 {
 	struct thread_ctx *t = NULL;
 	struct pt_dns_rec *r = dns_exit_begin(&t);
@@ -167,8 +166,7 @@ int BPF_KPROBE(gethostbyname_entry, const char *name)
 	return dns_enter(name, 0, PT_DNS_GETHOSTBYNAME);
 }
 
-SEC("uretprobe")
-int BPF_KRETPROBE(gethostbyname_ret, void *he)
+static __always_inline int gethostbyname_exit(void *he)
 {
 	struct thread_ctx *t = NULL;
 	struct pt_dns_rec *r = dns_exit_begin(&t);
@@ -201,8 +199,7 @@ int gethostbyname2_r_entry(struct pt_regs *ctx)
 	return dns_enter((const char *)PT_REGS_PARM1(ctx), result, PT_DNS_GETHOSTBYNAME);
 }
 
-SEC("uretprobe")
-int BPF_KRETPROBE(gethostbyname_r_ret, int rc)
+static __always_inline int gethostbyname_r_exit(int rc)
 {
 	struct thread_ctx *t = NULL;
 	struct pt_dns_rec *r = dns_exit_begin(&t);
@@ -215,6 +212,64 @@ int BPF_KRETPROBE(gethostbyname_r_ret, int rc)
 	r->rc = rc ? rc : (he ? 0 : -1);
 	hostent_addrs(r, he);
 	pt_submit(r, false);
+	return 0;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(getaddrinfo_ret, int rc)
+{
+	return getaddrinfo_exit(rc);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(gethostbyname_ret, void *he)
+{
+	return gethostbyname_exit(he);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(gethostbyname_r_ret, int rc)
+{
+	return gethostbyname_r_exit(rc);
+}
+
+/* Linux 6.6+: one uprobe_multi link per kind, the function in the cookie. */
+SEC("uprobe")
+int dns_entry_multi(struct pt_regs *ctx)
+{
+	const char *name = (const char *)PT_REGS_PARM1(ctx);
+
+	switch (bpf_get_attach_cookie(ctx)) {
+	case PT_FN_GETADDRINFO:
+		return dns_enter(name, PT_REGS_PARM4(ctx), PT_DNS_GETADDRINFO);
+	case PT_FN_GETHOSTBYNAME:
+		return dns_enter(name, 0, PT_DNS_GETHOSTBYNAME);
+	case PT_FN_GETHOSTBYNAME_R:
+		return dns_enter(name, PT_REGS_PARM5(ctx), PT_DNS_GETHOSTBYNAME);
+	case PT_FN_GETHOSTBYNAME2_R: {
+#if defined(__TARGET_ARCH_x86)
+		__u64 result = BPF_CORE_READ(ctx, r9);
+#else
+		__u64 result = BPF_CORE_READ(ctx, regs[5]);
+#endif
+		return dns_enter(name, result, PT_DNS_GETHOSTBYNAME);
+	}
+	}
+	return 0;
+}
+
+SEC("uretprobe")
+int dns_ret_multi(struct pt_regs *ctx)
+{
+	switch (bpf_get_attach_cookie(ctx)) {
+	case PT_FN_GETADDRINFO:
+		return getaddrinfo_exit((int)PT_REGS_RC(ctx));
+	case PT_FN_GETHOSTBYNAME:
+		return gethostbyname_exit((void *)PT_REGS_RC(ctx));
+	case PT_FN_GETHOSTBYNAME_R:
+	case PT_FN_GETHOSTBYNAME2_R:
+		return gethostbyname_r_exit((int)PT_REGS_RC(ctx));
+	}
 	return 0;
 }
 

@@ -45,14 +45,26 @@ int BPF_PROG(sched_process_exit_btf, struct task_struct *p)
 	return 0;
 }
 
-SEC("uretprobe")
-int BPF_KRETPROBE(dlopen_ret, void *handle)
+static __always_inline int dlopen_done(void *handle)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 
 	if (handle && pt_traced(tgid))
 		proc_event(tgid, PT_PROC_DLOPEN, true);
 	return 0;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(dlopen_ret, void *handle)
+{
+	return dlopen_done(handle);
+}
+
+/* the same, loaded for a uprobe_multi link (Linux 6.6+) */
+SEC("uretprobe")
+int BPF_KRETPROBE(dlopen_ret_multi, void *handle)
+{
+	return dlopen_done(handle);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

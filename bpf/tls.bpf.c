@@ -222,9 +222,51 @@ int BPF_KPROBE(tls_free_entry, void *ssl)
 	return 0;
 }
 
+/*
+ * Linux 6.6+: one uprobe_multi link per library for all entries, the function
+ * in the cookie (detaching costs one grace period per link, not per probe).
+ */
+SEC("uprobe")
+int tls_entry_multi(struct pt_regs *ctx)
+{
+	__u64 a1 = PT_REGS_PARM1(ctx), a2 = PT_REGS_PARM2(ctx), a4 = PT_REGS_PARM4(ctx);
+
+	switch (bpf_get_attach_cookie(ctx)) {
+	case PT_FN_SSL_HANDSHAKE:
+		return tls_enter(a1, TLS_FN_HANDSHAKE, PT_TLS_OPENSSL, 0, 0);
+	case PT_FN_SSL_READ:
+		return tls_enter(a1, TLS_FN_READ, PT_TLS_OPENSSL, a2, 0);
+	case PT_FN_SSL_READ_EX:
+		return tls_enter(a1, TLS_FN_READ, PT_TLS_OPENSSL, a2, a4);
+	case PT_FN_SSL_WRITE:
+		return tls_enter(a1, TLS_FN_WRITE, PT_TLS_OPENSSL, a2, 0);
+	case PT_FN_SSL_WRITE_EX:
+		return tls_enter(a1, TLS_FN_WRITE, PT_TLS_OPENSSL, a2, a4);
+	case PT_FN_GNUTLS_HANDSHAKE:
+		return tls_enter(a1, TLS_FN_HANDSHAKE, PT_TLS_GNUTLS, 0, 0);
+	case PT_FN_GNUTLS_RECV:
+		return tls_enter(a1, TLS_FN_READ, PT_TLS_GNUTLS, a2, 0);
+	case PT_FN_GNUTLS_SEND:
+		return tls_enter(a1, TLS_FN_WRITE, PT_TLS_GNUTLS, a2, 0);
+	case PT_FN_TLS_FREE: {
+		struct ssl_key k = { .tgid = bpf_get_current_pid_tgid() >> 32, .ssl = a1 };
+
+		bpf_map_delete_elem(&ssl_states, &k);
+		return 0;
+	}
+	}
+	return 0;
+}
+
 /* One return handler serves every function above. */
 SEC("uretprobe")
 int BPF_KRETPROBE(tls_ret, int ret)
+{
+	return tls_exit(ret);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(tls_ret_multi, int ret)
 {
 	return tls_exit(ret);
 }

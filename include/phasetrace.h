@@ -158,6 +158,26 @@ struct pt_proc_rec {
 	char comm[PT_COMM_LEN];
 };
 
+/*
+ * Library functions probed through one dispatcher program per kind, told
+ * apart by the attach cookie (uprobe_multi links, Linux 6.6+).
+ */
+enum pt_fn {
+	PT_FN_SSL_HANDSHAKE = 1,	/* SSL_do_handshake, SSL_connect, SSL_accept */
+	PT_FN_SSL_READ,
+	PT_FN_SSL_READ_EX,
+	PT_FN_SSL_WRITE,
+	PT_FN_SSL_WRITE_EX,
+	PT_FN_TLS_FREE,			/* SSL_free, gnutls_deinit */
+	PT_FN_GNUTLS_HANDSHAKE,
+	PT_FN_GNUTLS_RECV,
+	PT_FN_GNUTLS_SEND,
+	PT_FN_GETADDRINFO,
+	PT_FN_GETHOSTBYNAME,		/* gethostbyname, gethostbyname2 */
+	PT_FN_GETHOSTBYNAME_R,
+	PT_FN_GETHOSTBYNAME2_R,
+};
+
 enum pt_tls_lib {
 	PT_TLS_NONE = 0,
 	PT_TLS_OPENSSL = 1,

@@ -248,15 +248,24 @@ static uint64_t max4(uint64_t a, uint64_t b, uint64_t c, uint64_t d)
 	return m > d ? m : d;
 }
 
-void assembler__add_req(struct assembler *a, const struct pt_req_rec *r, bool idle)
+static struct pend *pend_new(uint8_t type, bool idle)
 {
 	struct pend *p = malloc(sizeof(*p));
+
+	if (p) {
+		p->type = type;
+		p->idle = idle;
+	}
+	return p;
+}
+
+void assembler__add_req(struct assembler *a, const struct pt_req_rec *r, bool idle)
+{
+	struct pend *p = pend_new(PT_REC_REQ, idle);
 
 	if (!p)
 		return;
 	a->st.reqs_in++;
-	p->type = PT_REC_REQ;
-	p->idle = idle;
 	p->req = *r;
 	p->key = max4(r->resp_last, r->req_last, r->connect_end, r->tls_end);
 	/* a server request's spans and calls may end just after its last byte
@@ -268,13 +277,11 @@ void assembler__add_req(struct assembler *a, const struct pt_req_rec *r, bool id
 
 void assembler__add_dns(struct assembler *a, const struct pt_dns_rec *r)
 {
-	struct pend *p = malloc(sizeof(*p));
+	struct pend *p = pend_new(PT_REC_DNS, false);
 
 	if (!p)
 		return;
 	a->st.dns_in++;
-	p->type = PT_REC_DNS;
-	p->idle = false;
 	p->dns = *r;
 	p->key = r->end;
 	push(a, p);
@@ -282,13 +289,11 @@ void assembler__add_dns(struct assembler *a, const struct pt_dns_rec *r)
 
 void assembler__add_span(struct assembler *a, const struct pt_span_rec *r)
 {
-	struct pend *p = malloc(sizeof(*p));
+	struct pend *p = pend_new(PT_REC_SPAN, false);
 
 	if (!p)
 		return;
 	a->st.spans_in++;
-	p->type = PT_REC_SPAN;
-	p->idle = false;
 	p->span = *r;
 	p->key = r->end;
 	push(a, p);
@@ -296,12 +301,10 @@ void assembler__add_span(struct assembler *a, const struct pt_span_rec *r)
 
 void assembler__proc_exit(struct assembler *a, uint32_t pid, uint64_t ts)
 {
-	struct pend *p = malloc(sizeof(*p));
+	struct pend *p = pend_new(PT_REC_PROC, false);
 
 	if (!p)
 		return;
-	p->type = PT_REC_PROC;
-	p->idle = false;
 	p->req.pid = pid;
 	p->key = ts;
 	push(a, p);

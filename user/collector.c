@@ -233,7 +233,7 @@ int collector__new(const struct collector_opts *o, struct collector **out)
 	struct probes_opts po = {
 		.pids = o->pids, .npids = o->npids, .comms = o->comms, .ncomms = o->ncomms,
 		.btf_path = o->btf_path, .max_conns = o->max_conns, .span_io = o->nspans > 0,
-		.io_hooks = o->io_hooks,
+		.io_hooks = o->io_hooks, .uprobes = o->uprobes,
 	};
 	struct assembler_opts ao = {
 		.reorder_ns = 50000000ULL, .dns_gap_ns = 5000000000ULL,
@@ -259,7 +259,7 @@ int collector__new(const struct collector_opts *o, struct collector **out)
 	err = probes__open(&po, &c->probes);
 	if (err)
 		goto fail;
-	c->targets = targets__new(probes__skel(c->probes));
+	c->targets = targets__new(probes__skel(c->probes), probes__uprobe_multi(c->probes));
 	c->asm_ = assembler__new(&ao);
 	if (!c->targets || !c->asm_) {
 		err = -ENOMEM;
@@ -361,6 +361,10 @@ static void drain(struct collector *c, uint64_t now, bool all)
 {
 	ring_buffer__consume(c->rb);
 	flush_idle(c, now, all);
+	/* at exit, a request BPF emitted while we swept the table is in the
+	 * ring now (its idle copy, if any, is dropped as a duplicate) */
+	if (all)
+		ring_buffer__consume(c->rb);
 	targets__tick(c->targets, now);
 	if (all)
 		assembler__flush(c->asm_);
@@ -424,6 +428,16 @@ int collector__run(struct collector *c)
 	}
 	if (!c->o.quiet)
 		report_drops(c, true);
+	if (pt_verbose) {
+		uint64_t st[PT_STAT__MAX];
+
+		if (!probes__stats(c->probes, st))
+			pt_info("%llu requests emitted, %llu first requests of connections older "
+				"than the tracer skipped (partial), %llu idle flushes",
+				(unsigned long long)st[PT_STAT_REQS],
+				(unsigned long long)st[PT_STAT_MIDSTREAM_SKIP],
+				(unsigned long long)c->idle_flushed);
+	}
 	return 0;
 }
 

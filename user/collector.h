@@ -27,6 +27,7 @@ struct collector_opts {
 	uint32_t max_conns;
 	bool quiet;		/* no "ready" / drop lines on stderr (top owns the screen) */
 	int io_hooks;		/* enum io_hooks (probes.h) */
+	int uprobes;		/* enum uprobes_kind (probes.h) */
 	struct span_def spans[MAX_USER_SPANS];
 	int nspans;
 };

@@ -50,6 +50,8 @@ static const char usage_text[] =
 	"      --btf PATH       kernel BTF file, for kernels without /sys/kernel/btf/vmlinux\n"
 	"      --io-hooks KIND  socket I/O from 'sock' tracepoints (6.3+), 'syscalls'\n"
 	"                       (older kernels) or 'auto' (default: the best available)\n"
+	"      --uprobes KIND   library uprobes as 'multi' links (6.6+) or 'perf' events\n"
+	"                       (older kernels); default 'auto'\n"
 	"      --listen ADDR:PORT  serve /metrics there (serve; also with trace and top)\n"
 	"      --buckets LIST   histogram bounds in seconds, e.g. 0.001,0.01,0.1,1\n"
 	"      --max-peers N    distinct peer label values per process name (default 50)\n"
@@ -62,7 +64,7 @@ static const char usage_text[] =
 enum {
 	OPT_JSON = 1000, OPT_DURATION, OPT_BTF, OPT_IDLE, OPT_VERSION,
 	OPT_LISTEN, OPT_BUCKETS, OPT_MAX_PEERS, OPT_MAX_SERIES, OPT_PROBE,
-	OPT_IO_HOOKS,
+	OPT_IO_HOOKS, OPT_UPROBES,
 };
 
 static const struct option long_opts[] = {
@@ -78,6 +80,7 @@ static const struct option long_opts[] = {
 	{ "listen", required_argument, NULL, OPT_LISTEN },
 	{ "probe", required_argument, NULL, OPT_PROBE },
 	{ "io-hooks", required_argument, NULL, OPT_IO_HOOKS },
+	{ "uprobes", required_argument, NULL, OPT_UPROBES },
 	{ "buckets", required_argument, NULL, OPT_BUCKETS },
 	{ "max-peers", required_argument, NULL, OPT_MAX_PEERS },
 	{ "max-series", required_argument, NULL, OPT_MAX_SERIES },
@@ -123,6 +126,21 @@ static bool parse_double(const char *s, double *out)
 	errno = 0;
 	*out = strtod(s, &end);
 	return !errno && end != s && !*end && *out >= 0;
+}
+
+/* Index of arg in the NULL-terminated choices (in enum order), or -1 after a message. */
+static int parse_choice(const char *opt, const char *arg, const char *const *choices)
+{
+	char list[128] = "";
+
+	for (int i = 0; choices[i]; i++) {
+		if (!strcmp(arg, choices[i]))
+			return i;
+		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
+			 i ? (choices[i + 1] ? ", " : " or ") : "", choices[i]);
+	}
+	pt_err("%s takes %s, not '%s'", opt, list, arg);
+	return -1;
 }
 
 /* Returns 0, or the exit code after printing one message. */
@@ -205,18 +223,22 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 		case OPT_BTF:
 			cli->co.btf_path = optarg;
 			break;
-		case OPT_IO_HOOKS:
-			if (!strcmp(optarg, "auto"))
-				cli->co.io_hooks = IO_HOOKS_AUTO;
-			else if (!strcmp(optarg, "sock"))
-				cli->co.io_hooks = IO_HOOKS_SOCK;
-			else if (!strcmp(optarg, "syscalls"))
-				cli->co.io_hooks = IO_HOOKS_SYSCALLS;
-			else {
-				pt_err("--io-hooks takes auto, sock or syscalls, not '%s'", optarg);
+		case OPT_IO_HOOKS: {
+			static const char *const kinds[] = { "auto", "sock", "syscalls", NULL };
+
+			cli->co.io_hooks = parse_choice("--io-hooks", optarg, kinds);
+			if (cli->co.io_hooks < 0)
 				return 2;
-			}
 			break;
+		}
+		case OPT_UPROBES: {
+			static const char *const kinds[] = { "auto", "multi", "perf", NULL };
+
+			cli->co.uprobes = parse_choice("--uprobes", optarg, kinds);
+			if (cli->co.uprobes < 0)
+				return 2;
+			break;
+		}
 		case OPT_PROBE: {
 			char err[512];
 

@@ -16,6 +16,7 @@
 
 struct probes {
 	struct phasetrace_bpf *skel;
+	bool uprobe_multi;
 	struct bpf_link *links[40];
 	int nlinks;
 };
@@ -49,6 +50,20 @@ static const char *const sys_io_progs[] = {
 	"sys_exit_recvmsg_io", "sys_enter_write_io", "sys_exit_write_io", "sys_enter_writev_io",
 	"sys_exit_writev_io", "sys_enter_sendto_io", "sys_exit_sendto_io",
 	"sys_enter_sendmsg_io", "sys_exit_sendmsg_io",
+};
+
+/* Library probes: dispatchers for uprobe_multi links, or one program per function. */
+#define BPF_TRACE_UPROBE_MULTI_ 48
+static const char *const multi_progs[] = {
+	"tls_entry_multi", "tls_ret_multi", "dns_entry_multi", "dns_ret_multi",
+	"dlopen_ret_multi",
+};
+static const char *const single_progs[] = {
+	"ssl_handshake_entry", "ssl_read_entry", "ssl_read_ex_entry", "ssl_write_entry",
+	"ssl_write_ex_entry", "gnutls_handshake_entry", "gnutls_recv_entry", "gnutls_send_entry",
+	"tls_free_entry", "tls_ret", "getaddrinfo_entry", "getaddrinfo_ret", "gethostbyname_entry",
+	"gethostbyname_ret", "gethostbyname_r_entry", "gethostbyname2_r_entry",
+	"gethostbyname_r_ret", "dlopen_ret",
 };
 
 static struct bpf_program *prog_by_name(struct probes *p, const char *name)
@@ -143,6 +158,26 @@ int probes__open(const struct probes_opts *o, struct probes **out)
 	/* uprobes are attached per binary by targets.c */
 	bpf_object__for_each_program(prog, p->skel->obj)
 		bpf_program__set_autoattach(prog, false);
+	p->uprobe_multi = o->uprobes != UPROBES_PERF &&
+			  btf_has_enum_value(vmlinux, "bpf_attach_type", "BPF_TRACE_UPROBE_MULTI");
+	if (o->uprobes == UPROBES_MULTI && !p->uprobe_multi) {
+		pt_err("this kernel has no uprobe_multi links (Linux 6.6+); drop --uprobes=multi");
+		err = -EOPNOTSUPP;
+		goto fail;
+	}
+	pt_info("library uprobes: %s", p->uprobe_multi ?
+		"uprobe_multi links, one per library and kind (fast attach and detach)" :
+		"one perf event per function");
+	for (size_t i = 0; i < sizeof(multi_progs) / sizeof(multi_progs[0]); i++) {
+		prog = prog_by_name(p, multi_progs[i]);
+		if (p->uprobe_multi)
+			bpf_program__set_expected_attach_type(prog, BPF_TRACE_UPROBE_MULTI_);
+		else
+			bpf_program__set_autoload(prog, false);
+	}
+	for (size_t i = 0; p->uprobe_multi && i < sizeof(single_progs) / sizeof(single_progs[0]);
+	     i++)
+		bpf_program__set_autoload(prog_by_name(p, single_progs[i]), false);
 	if (sock_io) {
 		bpf_program__set_autoload(p->skel->progs.sock_send_length_btf, true);
 		bpf_program__set_autoload(p->skel->progs.sock_recv_length_btf, true);
@@ -223,6 +258,11 @@ void probes__free(struct probes *p)
 struct phasetrace_bpf *probes__skel(struct probes *p)
 {
 	return p->skel;
+}
+
+bool probes__uprobe_multi(struct probes *p)
+{
+	return p->uprobe_multi;
 }
 
 int probes__nr_attached(struct probes *p)

@@ -7,6 +7,7 @@
 #ifndef PT_PROBES_H
 #define PT_PROBES_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include "phasetrace.h"
@@ -22,6 +23,7 @@ struct probes_opts {
 	uint32_t max_conns;	/* 0: default */
 	bool span_io;		/* time socket writes during spans (write syscall hooks) */
 	enum io_hooks { IO_HOOKS_AUTO, IO_HOOKS_SOCK, IO_HOOKS_SYSCALLS } io_hooks;
+	enum uprobes_kind { UPROBES_AUTO, UPROBES_MULTI, UPROBES_PERF } uprobes;
 };
 
 struct probes;
@@ -33,5 +35,7 @@ struct phasetrace_bpf *probes__skel(struct probes *p);
 /* Sum of the per-CPU counters. */
 int probes__stats(struct probes *p, uint64_t out[PT_STAT__MAX]);
 int probes__nr_attached(struct probes *p);
+/* Library uprobes go through uprobe_multi links (Linux 6.6+). */
+bool probes__uprobe_multi(struct probes *p);
 
 #endif

@@ -9,12 +9,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <linux/bpf.h>
 #include <unistd.h>
 #include <bpf/libbpf.h>
 
 #include "elf_syms.h"
 #include "golang.h"
 #include "log.h"
+#include "phasetrace.h"
 #include "phasetrace.skel.h"
 #include "targets.h"
 
@@ -25,6 +28,7 @@ struct probe_def {
 	const char *sym;
 	const char *entry;	/* program names in the skeleton, NULL for none */
 	const char *ret;
+	enum pt_fn fn;		/* cookie for the uprobe_multi dispatchers */
 };
 
 /* A set applies to a file that defines its first symbol. */
@@ -32,44 +36,47 @@ struct probe_set {
 	const char *what;
 	const struct probe_def *defs;
 	int ndefs;
+	const char *multi_entry, *multi_ret;	/* dispatchers for uprobe_multi */
 };
 
 static const struct probe_def openssl_defs[] = {
-	{ "SSL_do_handshake", "ssl_handshake_entry", "tls_ret" },
-	{ "SSL_connect", "ssl_handshake_entry", "tls_ret" },
-	{ "SSL_accept", "ssl_handshake_entry", "tls_ret" },
-	{ "SSL_read", "ssl_read_entry", "tls_ret" },
-	{ "SSL_read_ex", "ssl_read_ex_entry", "tls_ret" },
-	{ "SSL_write", "ssl_write_entry", "tls_ret" },
-	{ "SSL_write_ex", "ssl_write_ex_entry", "tls_ret" },
-	{ "SSL_free", "tls_free_entry", NULL },
+	{ "SSL_do_handshake", "ssl_handshake_entry", "tls_ret", PT_FN_SSL_HANDSHAKE },
+	{ "SSL_connect", "ssl_handshake_entry", "tls_ret", PT_FN_SSL_HANDSHAKE },
+	{ "SSL_accept", "ssl_handshake_entry", "tls_ret", PT_FN_SSL_HANDSHAKE },
+	{ "SSL_read", "ssl_read_entry", "tls_ret", PT_FN_SSL_READ },
+	{ "SSL_read_ex", "ssl_read_ex_entry", "tls_ret", PT_FN_SSL_READ_EX },
+	{ "SSL_write", "ssl_write_entry", "tls_ret", PT_FN_SSL_WRITE },
+	{ "SSL_write_ex", "ssl_write_ex_entry", "tls_ret", PT_FN_SSL_WRITE_EX },
+	{ "SSL_free", "tls_free_entry", NULL, PT_FN_TLS_FREE },
 };
 
 static const struct probe_def gnutls_defs[] = {
-	{ "gnutls_handshake", "gnutls_handshake_entry", "tls_ret" },
-	{ "gnutls_record_recv", "gnutls_recv_entry", "tls_ret" },
-	{ "gnutls_record_send", "gnutls_send_entry", "tls_ret" },
-	{ "gnutls_deinit", "tls_free_entry", NULL },
+	{ "gnutls_handshake", "gnutls_handshake_entry", "tls_ret", PT_FN_GNUTLS_HANDSHAKE },
+	{ "gnutls_record_recv", "gnutls_recv_entry", "tls_ret", PT_FN_GNUTLS_RECV },
+	{ "gnutls_record_send", "gnutls_send_entry", "tls_ret", PT_FN_GNUTLS_SEND },
+	{ "gnutls_deinit", "tls_free_entry", NULL, PT_FN_TLS_FREE },
 };
 
 static const struct probe_def libc_defs[] = {
-	{ "getaddrinfo", "getaddrinfo_entry", "getaddrinfo_ret" },
-	{ "gethostbyname", "gethostbyname_entry", "gethostbyname_ret" },
-	{ "gethostbyname2", "gethostbyname_entry", "gethostbyname_ret" },
-	{ "gethostbyname_r", "gethostbyname_r_entry", "gethostbyname_r_ret" },
-	{ "gethostbyname2_r", "gethostbyname2_r_entry", "gethostbyname_r_ret" },
+	{ "getaddrinfo", "getaddrinfo_entry", "getaddrinfo_ret", PT_FN_GETADDRINFO },
+	{ "gethostbyname", "gethostbyname_entry", "gethostbyname_ret", PT_FN_GETHOSTBYNAME },
+	{ "gethostbyname2", "gethostbyname_entry", "gethostbyname_ret", PT_FN_GETHOSTBYNAME },
+	{ "gethostbyname_r", "gethostbyname_r_entry", "gethostbyname_r_ret",
+	  PT_FN_GETHOSTBYNAME_R },
+	{ "gethostbyname2_r", "gethostbyname2_r_entry", "gethostbyname_r_ret",
+	  PT_FN_GETHOSTBYNAME2_R },
 };
 
 static const struct probe_def dlopen_defs[] = {
-	{ "dlopen", NULL, "dlopen_ret" },
+	{ "dlopen", NULL, "dlopen_ret", 0 },
 };
 
-#define SET(w, d) { w, d, sizeof(d) / sizeof(d[0]) }
+#define SET(w, d, me, mr) { w, d, sizeof(d) / sizeof(d[0]), me, mr }
 static const struct probe_set sets[] = {
-	SET("openssl", openssl_defs),
-	SET("gnutls", gnutls_defs),
-	SET("libc resolver", libc_defs),
-	SET("dlopen", dlopen_defs),
+	SET("openssl", openssl_defs, "tls_entry_multi", "tls_ret_multi"),
+	SET("gnutls", gnutls_defs, "tls_entry_multi", "tls_ret_multi"),
+	SET("libc resolver", libc_defs, "dns_entry_multi", "dns_ret_multi"),
+	SET("dlopen", dlopen_defs, NULL, "dlopen_ret_multi"),
 };
 
 /* File names worth opening: the libraries above, wherever they live. */
@@ -91,6 +98,10 @@ struct rescan {
 struct targets {
 	struct phasetrace_bpf *skel;
 	struct golang *go;
+	bool multi;		/* uprobe_multi links (Linux 6.6+) */
+	int *mfds;		/* their descriptors */
+	int nmfds, capmfds;
+	int nmulti_probes;
 	struct file_ent files[MAX_FILES];
 	int nfiles;
 	struct bpf_link **links;
@@ -100,13 +111,14 @@ struct targets {
 	int nrescans;
 };
 
-struct targets *targets__new(struct phasetrace_bpf *skel)
+struct targets *targets__new(struct phasetrace_bpf *skel, bool multi)
 {
 	struct targets *t = calloc(1, sizeof(*t));
 
 	if (!t)
 		return NULL;
 	t->skel = skel;
+	t->multi = multi;
 	t->go = golang__new(skel);
 	if (!t->go) {
 		free(t);
@@ -122,6 +134,9 @@ void targets__free(struct targets *t)
 	for (int i = 0; i < t->nlinks; i++)
 		bpf_link__destroy(t->links[i]);
 	free(t->links);
+	for (int i = 0; i < t->nmfds; i++)
+		close(t->mfds[i]);
+	free(t->mfds);
 	golang__free(t->go);
 	free(t);
 }
@@ -134,7 +149,7 @@ struct golang *targets__golang(struct targets *t)
 void targets__counts(const struct targets *t, int *files, int *attached, int *failed)
 {
 	*files = t->nfiles;
-	*attached = t->nlinks;
+	*attached = t->nlinks + t->nmulti_probes;
 	*failed = t->nfailed;
 }
 
@@ -186,6 +201,100 @@ static int attach_one(struct targets *t, const char *path, const char *name,
 	return add_link(t, l);
 }
 
+/*
+ * One uprobe_multi link (BPF_LINK_CREATE, Linux 6.6+) for n offsets of a file:
+ * libbpf 1.1 predates it, so the attr is laid out here as the kernel has it.
+ */
+struct link_create_uprobe_multi {
+	__u32 prog_fd;
+	__u32 target_fd;
+	__u32 attach_type;
+	__u32 flags;
+	__u64 path;
+	__u64 offsets;
+	__u64 ref_ctr_offsets;
+	__u64 cookies;
+	__u32 cnt;
+	__u32 um_flags;
+	__u32 pid;
+};
+
+#define BPF_TRACE_UPROBE_MULTI_		48
+#define BPF_F_UPROBE_MULTI_RETURN_	1
+
+static int multi_link(struct targets *t, const char *prog_name, const char *path,
+		      const uint64_t *offs, const uint64_t *cookies, int n, bool ret)
+{
+	struct bpf_program *prog = bpf_object__find_program_by_name(t->skel->obj, prog_name);
+	union {
+		struct link_create_uprobe_multi lc;
+		char raw[256];	/* the kernel checks the unused tail is zero */
+	} attr;
+	int fd;
+
+	if (!prog || !n)
+		return -ENOENT;
+	memset(&attr, 0, sizeof(attr));
+	attr.lc.prog_fd = bpf_program__fd(prog);
+	attr.lc.attach_type = BPF_TRACE_UPROBE_MULTI_;
+	attr.lc.path = (uintptr_t)path;
+	attr.lc.offsets = (uintptr_t)offs;
+	attr.lc.cookies = (uintptr_t)cookies;
+	attr.lc.cnt = n;
+	attr.lc.um_flags = ret ? BPF_F_UPROBE_MULTI_RETURN_ : 0;
+	fd = syscall(__NR_bpf, BPF_LINK_CREATE, &attr, sizeof(attr));
+	if (fd < 0)
+		return -errno;
+	if (t->nmfds == t->capmfds) {
+		int cap = t->capmfds ? t->capmfds * 2 : 32;
+		int *nf = realloc(t->mfds, cap * sizeof(*nf));
+
+		if (!nf) {
+			close(fd);
+			return -ENOMEM;
+		}
+		t->mfds = nf;
+		t->capmfds = cap;
+	}
+	t->mfds[t->nmfds++] = fd;
+	t->nmulti_probes += n;
+	return 0;
+}
+
+/* All the set's functions this file defines: one link for entries, one for returns. */
+static void attach_set_multi(struct targets *t, struct elf_syms *es, const char *path,
+			     const char *name, const struct probe_set *set)
+{
+	uint64_t eoff[16], ecookie[16], roff[16], rcookie[16];
+	int ne = 0, nr = 0, err = 0;
+	struct elf_sym sym;
+
+	for (int d = 0; d < set->ndefs && d < 16; d++) {
+		const struct probe_def *def = &set->defs[d];
+
+		if (elf_syms__find(es, def->sym, &sym))
+			continue;
+		if (def->entry && set->multi_entry) {
+			eoff[ne] = sym.file_off;
+			ecookie[ne++] = def->fn;
+		}
+		if (def->ret) {
+			roff[nr] = sym.file_off;
+			rcookie[nr++] = def->fn;
+		}
+	}
+	if (ne)
+		err = multi_link(t, set->multi_entry, path, eoff, ecookie, ne, false);
+	if (!err && nr)
+		err = multi_link(t, set->multi_ret, path, roff, rcookie, nr, true);
+	if (err) {
+		t->nfailed += ne + nr;
+		pt_info("%s: %s: cannot attach: %s", name, set->what, strerror(-err));
+	} else {
+		pt_info("%s: %s: %d probes attached (2 links)", name, set->what, ne + nr);
+	}
+}
+
 /* Attach every set whose key symbol this file defines. */
 static void attach_file(struct targets *t, const char *path, const char *name)
 {
@@ -196,11 +305,14 @@ static void attach_file(struct targets *t, const char *path, const char *name)
 	for (size_t s = 0; s < sizeof(sets) / sizeof(sets[0]); s++) {
 		const struct probe_set *set = &sets[s];
 		struct elf_sym sym;
+		int ok = 0, failed = t->nfailed;
 
 		if (elf_syms__find(es, set->defs[0].sym, &sym))
 			continue;
-		int ok = 0, failed = t->nfailed;
-
+		if (t->multi) {
+			attach_set_multi(t, es, path, name, set);
+			continue;
+		}
 		for (int d = 0; d < set->ndefs; d++) {
 			const struct probe_def *def = &set->defs[d];
 

@@ -10,13 +10,15 @@
 #ifndef PT_TARGETS_H
 #define PT_TARGETS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
 struct phasetrace_bpf;
 struct targets;
 
-struct targets *targets__new(struct phasetrace_bpf *skel);
+/* multi: use uprobe_multi links (probes__uprobe_multi()) */
+struct targets *targets__new(struct phasetrace_bpf *skel, bool multi);
 void targets__free(struct targets *t);
 /* Well-known library directories (covers processes started later). */
 int targets__scan_system(struct targets *t);

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-"""The same client tests on the socket I/O fallback for kernels without the
+"""Fallback paths for older kernels. The same client tests on the socket I/O fallback for kernels without the
 sock:sock_{send,recv}_length tracepoints (Linux < 6.3): syscall enter/exit
 tracepoints, forced here with --io-hooks=syscalls. Every phase is held to the
 same injected ground truth."""
@@ -39,4 +39,24 @@ def test_syscalls_curl_https():
 
 def test_syscalls_python_https():
 	_syscalls()
+	test_tools.test_python_https()
+
+
+# Kernels before 6.6 have no uprobe_multi links: one perf event per function.
+def _perf_uprobes():
+	h.TRACER_EXTRA[:] = ['--uprobes', 'perf']
+
+
+def test_perf_uprobes_client_openssl_resolver_thread():
+	_perf_uprobes()
+	test_client.test_client_openssl_resolver_thread()
+
+
+def test_perf_uprobes_client_gnutls_nonblock():
+	_perf_uprobes()
+	test_client.test_client_gnutls_nonblock()
+
+
+def test_perf_uprobes_python_https():
+	_perf_uprobes()
 	test_tools.test_python_https()
