@@ -290,6 +290,8 @@ int go_newproc_entry(struct pt_regs *ctx)
 	/* only goroutines that work for a request, or descend from one, matter */
 	if (parent && (ctx_srv_req(parent) || bpf_map_lookup_elem(&go_parent, &parent)))
 		bpf_map_update_elem(&go_newproc, &id, &parent, BPF_ANY);
+	else	/* never leave an older parent for this creation's child site */
+		bpf_map_delete_elem(&go_newproc, &id);
 	return 0;
 }
 
@@ -304,6 +306,28 @@ int go_newproc_ret(struct pt_regs *ctx)
 		return 0;
 	stat_inc(PT_STAT_UPROBE_EVENTS);
 	child = go_key_of(ctx->ax);
+	if (child)
+		bpf_map_update_elem(&go_parent, &child, parent, BPF_ANY);
+	bpf_map_delete_elem(&go_newproc, &id);
+	return 0;
+}
+
+/*
+ * The same without newproc1's RET (a single-stepped probe): at the CALL of
+ * runtime.runqput(pp, newg, next) in newproc's closure (RBX = the new g),
+ * right after newproc1 returned on the same thread. A CALL is emulated.
+ */
+SEC("uprobe")
+int go_newproc_runqput(struct pt_regs *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u64 *parent = bpf_map_lookup_elem(&go_newproc, &id);
+	__u64 child;
+
+	if (!parent)
+		return 0;
+	stat_inc(PT_STAT_UPROBE_EVENTS);
+	child = go_key_of(ctx->bx);
 	if (child)
 		bpf_map_update_elem(&go_parent, &child, parent, BPF_ANY);
 	bpf_map_delete_elem(&go_newproc, &id);

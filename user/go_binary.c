@@ -760,6 +760,37 @@ int go_binary__body_offset(struct go_binary *gb, const struct go_func *fn, uint6
 	return 0;
 }
 
+struct call_ctx {
+	const struct go_func *fn;
+	uint64_t target;
+	uint64_t *offs;
+	int n, max;
+};
+
+static int visit_call(void *ctx, const cs_insn *insn)
+{
+	struct call_ctx *cc = ctx;
+	char *end;
+
+	if (strcmp(insn->mnemonic, "call") && strcmp(insn->mnemonic, "bl"))
+		return 0;
+	if (strtoull(insn->op_str + (insn->op_str[0] == '#'), &end, 16) != cc->target || *end)
+		return 0;
+	if (cc->n == cc->max)
+		return -E2BIG;
+	cc->offs[cc->n++] = cc->fn->file_off + (insn->address - cc->fn->vaddr);
+	return 0;
+}
+
+int go_binary__call_sites(struct go_binary *gb, const struct go_func *fn,
+			  const struct go_func *callee, uint64_t *file_offs, int max)
+{
+	struct call_ctx cc = { .fn = fn, .target = callee->vaddr, .offs = file_offs, .max = max };
+	int err = walk_insns(gb, fn, visit_call, &cc);
+
+	return err ? err : cc.n;
+}
+
 void *go_binary__dwarf(struct go_binary *gb)
 {
 	if (!gb->has_dwarf || gb->dw_failed)

@@ -95,6 +95,14 @@ int go_binary__ret_offsets(struct go_binary *gb, const struct go_func *fn,
 			   uint64_t *file_offs, int max);
 
 /*
+ * File offsets of the direct calls from fn to callee (x86-64 CALL rel32,
+ * arm64 BL). A uprobe on a CALL is emulated by the kernel, and sees the
+ * callee's arguments in their registers. Count, -E2BIG, or walk errors.
+ */
+int go_binary__call_sites(struct go_binary *gb, const struct go_func *fn,
+			  const struct go_func *callee, uint64_t *file_offs, int max);
+
+/*
  * amd64: the file offset of the conditional jump to morestack that ends the
  * function's stack check (CMP [R14+16], then Jcc). A uprobe there sees the
  * entry state (arguments, g, SP, return address at [SP]) and is emulated by

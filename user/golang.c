@@ -190,6 +190,23 @@ static int cookie_for(struct go_binary *gb, const struct go_probe_def *d, uint64
 	return 0;
 }
 
+/*
+ * Where newproc's closure hands newproc1's result to runqput: there the new g
+ * is in RBX (runqput(pp, gp, next)). 0 if the shape differs (then RETs).
+ */
+static int newproc_child_sites(struct go_binary *gb, uint64_t *offs, int max)
+{
+	struct go_func closure, runqput;
+	int n;
+
+	if (go_binary__arch(gb) != GO_ARCH_AMD64 ||
+	    go_binary__func(gb, "runtime.newproc.func1", &closure) ||
+	    go_binary__func(gb, "runtime.runqput", &runqput))
+		return 0;
+	n = go_binary__call_sites(gb, &closure, &runqput, offs, max);
+	return n == 1 ? 1 : 0;
+}
+
 /* Entry and every RET of each function of the Go probe set that this binary has. */
 static void attach_go_probes(struct golang *g, struct go_binary *gb, const char *path)
 {
@@ -200,6 +217,7 @@ static void attach_go_probes(struct golang *g, struct go_binary *gb, const char 
 		uint64_t rets[MAX_RETS], cookie, entry;
 		struct go_func fn;
 		char name[128];
+		const char *ret_prog = d->ret;
 		int n = 0, err, before;
 
 		if (find_func(gb, d->funcs, &fn, name, sizeof(name)))
@@ -208,7 +226,10 @@ static void attach_go_probes(struct golang *g, struct go_binary *gb, const char 
 			pt_info("%s: %s: Go version unknown, not probed", path, name);
 			continue;
 		}
-		if (d->ret) {
+		if (d->ret && !strcmp(d->entry, "go_newproc_entry") &&
+		    (n = newproc_child_sites(gb, rets, MAX_RETS)) > 0) {
+			ret_prog = "go_newproc_runqput";	/* emulated CALLs, not RETs */
+		} else if (d->ret) {
 			n = go_binary__ret_offsets(gb, &fn, rets, MAX_RETS);
 			if (n <= 0) {
 				/* an entry without its returns would leave calls open */
@@ -224,7 +245,7 @@ static void attach_go_probes(struct golang *g, struct go_binary *gb, const char 
 		before = g->nlinks;
 		err = attach_at(g, path, d->entry, entry, cookie);
 		for (int r = 0; r < n && !err; r++)
-			err = attach_at(g, path, d->ret, rets[r], cookie);
+			err = attach_at(g, path, ret_prog, rets[r], cookie);
 		if (err) {
 			/* all or nothing: an entry without its returns leaves calls open */
 			while (g->nlinks > before)
