@@ -36,6 +36,7 @@ struct assembler_stats {
 	uint64_t duplicates;		/* records already flushed on idle */
 	uint64_t pending_overflow;	/* released early: too many pending */
 	uint64_t children_overflow;
+	uint64_t empty;			/* records with nothing timed, dropped */
 	uint32_t pending, children_waiting, dns_cached;
 };
 

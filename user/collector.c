@@ -90,16 +90,16 @@ static int handle_event(void *ctx, void *data, size_t size)
 	c->events_read++;
 	switch (type) {
 	case PT_REC_REQ: {
-		struct pt_req_rec r;
+		/* the assembler copies it out of the ring */
+		const struct pt_req_rec *r = data;
 
-		if (size < sizeof(r))
+		if (size < sizeof(*r))
 			return 0;
-		memcpy(&r, data, sizeof(r));
-		if (r.pid && !u64map_get(&c->procs, r.pid))
-			u64map_put(&c->procs, r.pid, (void *)1);
-		assembler__add_req(c->asm_, &r, false);
-		if (r.role == PT_ROLE_SERVER && c->nparents < MAX_PARENTS)
-			c->parents[c->nparents++] = r.req_id;
+		if (r->pid && !u64map_get(&c->procs, r->pid))
+			u64map_put(&c->procs, r->pid, (void *)1);
+		assembler__add_req(c->asm_, r, false);
+		if (r->role == PT_ROLE_SERVER && c->nparents < MAX_PARENTS)
+			c->parents[c->nparents++] = r->req_id;
 		break;
 	}
 	case PT_REC_DNS: {

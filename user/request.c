@@ -77,7 +77,7 @@ static char *v4_str(const unsigned char *ip, unsigned int port, char *buf, size_
 		if (i)
 			*--p = '.';
 	}
-	snprintf(buf, len, "%s", p);
+	memcpy(buf, p, tmp + sizeof(tmp) - p);	/* len >= 32 >= what we wrote */
 	return buf;
 }
 

@@ -26,6 +26,7 @@ struct wf {
 	int width;
 	bool color, utf8;
 	uint64_t base, span;	/* time window of the whole drawing */
+	int max_indent;		/* deepest nesting drawn */
 };
 
 static const char *phase_color(enum phase_id id)
@@ -54,7 +55,8 @@ static void fmt_dur(char *buf, size_t len, uint64_t ns)
 static void bar_line(struct wf *w, int indent, const struct phase *ph)
 {
 	char line[1024], dur[32], extra[96] = "";
-	int cols = w->width - LABEL_COLS - indent - 2;
+	/* one bar column for every depth, so nested bars line up with their parent's */
+	int cols = w->width - LABEL_COLS - w->max_indent - 2;
 	size_t n = 0;
 	int from, len;
 
@@ -69,7 +71,8 @@ static void bar_line(struct wf *w, int indent, const struct phase *ph)
 	if (from + len > cols)
 		len = cols - from;
 	fmt_dur(dur, sizeof(dur), ph->dur_ns);
-	n += snprintf(line + n, sizeof(line) - n, "%*s%-9.9s %9s |", indent + 2, "", ph->name, dur);
+	n += snprintf(line + n, sizeof(line) - n, "%*s%-*.*s %9s |", indent + 2, "",
+		      9 + w->max_indent - indent, 9 + w->max_indent - indent, ph->name, dur);
 	if (w->color)
 		n += snprintf(line + n, sizeof(line) - n, "%s", phase_color(ph->id));
 	for (int i = 0; i < cols && n < sizeof(line) - 8; i++) {
@@ -172,6 +175,8 @@ void waterfall__render(const struct request *r, int width, bool color, waterfall
 		.utf8 = cs && !strcmp(cs, "UTF-8"), .base = r->start_ns, .span = r->dur_ns,
 	};
 
+	if (r->nchildren)
+		w.max_indent = 4;
 	for (int i = 0; i < r->nchildren; i++) {
 		const struct request *c = r->children[i];
 

@@ -1,0 +1,294 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+"""phasetrace serve and top against real components: promtool on the real
+exposition after real traffic, a real Prometheus server scraping it (quantiles
+land in the bucket of the injected delays), the cardinality guard with 500
+peers, a flood of idle and malformed connections, and `top` in a real terminal
+(tmux)."""
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+
+import harness as h
+from harness import BACKEND_HOST
+
+COMM = 'client'
+# Injected: dns 80 ms, tls 180 ms, ttfb 120 ms, connect ~1 s (first SYN dropped).
+DNS_MS, HS_MS, TTFB_MS = 80, 180, 120
+BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+	   0.5, 1, 2.5, 5, 10]
+
+
+def _serve(*extra):
+	"""phasetrace serve on a free loopback port; returns (daemon, port)."""
+	h.need_root()
+	h.need_binary(h.PHASETRACE)
+	port = h.free_port()
+	d = h.start_daemon('phasetrace', [h.PHASETRACE, 'serve', '--listen', '127.0.0.1:%d' % port]
+			   + list(extra), r'^phasetrace: ready$', stop_signal=2)
+	return d, port
+
+
+def _get(url, timeout=10):
+	with urllib.request.urlopen(url, timeout=timeout) as r:
+		return r.status, r.read().decode()
+
+
+def _metrics(port):
+	status, text = _get('http://127.0.0.1:%d/metrics' % port)
+	h.assert_eq(status, 200, 'GET /metrics status')
+	return text
+
+
+def _wait_metric(port, pattern, what, timeout=20):
+	"""Poll /metrics until a line matches pattern (the collector reports on its tick)."""
+	deadline = time.monotonic() + timeout
+	rx = re.compile(pattern, re.M)
+	while True:
+		text = _metrics(port)
+		m = rx.search(text)
+		if m:
+			return text, m
+		if time.monotonic() > deadline:
+			h.fail('%s: no line /%s/ in /metrics within %d s:\n%s' %
+			       (what, pattern, timeout, text[-3000:]))
+		time.sleep(0.2)
+
+
+def _traffic(n, connect_drop=False):
+	"""n C-client requests with injected dns/tls/ttfb (and connect) delays."""
+	certs = h.make_certs()
+	h.start_dns(DNS_MS)
+	be = h.start_backend(ttfb_ms=TTFB_MS, hs_delay_ms=HS_MS, certs=certs)
+	if connect_drop:
+		h.drop_first_syn(be.port)
+	for _ in range(n):
+		h.run_client('--host', BACKEND_HOST, '--port', be.port, '--tls', '--cafile',
+			     certs['ca'], prefix=h.resolver_ns())
+	return be
+
+
+def _bucket_of(seconds):
+	lo = 0.0
+	for b in BUCKETS:
+		if seconds <= b:
+			return lo, b
+		lo = b
+	return lo, float('inf')
+
+
+def test_metrics_promtool_after_traffic():
+	if not shutil.which('promtool'):
+		h.skip('promtool is not installed (Debian: prometheus)')
+	_, port = _serve('-c', COMM)
+	_traffic(2)
+	text, _ = _wait_metric(port, r'^phasetrace_requests_total\{[^}]*comm="client"[^}]*\} 2$',
+			       'two client requests counted')
+	for fam in ('phasetrace_phase_duration_seconds_bucket', 'phasetrace_request_duration_seconds',
+		    'phasetrace_events_read_total', 'phasetrace_probes', 'phasetrace_build_info'):
+		h.assert_true(fam in text, 'family %s missing from /metrics' % fam)
+	for phase in ('dns', 'connect', 'tls', 'send', 'ttfb'):
+		h.assert_true(re.search(r'phase_duration_seconds_count\{phase="%s",role="client",'
+					r'comm="client",peer="%s"\} 2' % (phase, re.escape(BACKEND_HOST)),
+					text), 'phase %s of the two requests, labelled with the host'
+			      % phase)
+	path = h.tmp_path('metrics.txt')
+	with open(path, 'w') as f:
+		f.write(text)
+	res = h.run(['promtool', 'check', 'metrics'], prefix=('sh', '-c', 'exec "$0" "$@" < %s'
+							       % path))
+	h.assert_eq(res.rc, 0, 'promtool check metrics exit status (output: %s %s)' %
+		    (res.stdout, res.stderr))
+
+
+def _prometheus(target_port):
+	if not shutil.which('prometheus'):
+		h.skip('prometheus is not installed (Debian: prometheus)')
+	port = h.free_port()
+	d = h.tmp_path('prom')
+	os.makedirs(d, exist_ok=True)
+	cfg = os.path.join(d, 'prometheus.yml')
+	with open(cfg, 'w') as f:
+		f.write('global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n'
+			'scrape_configs:\n  - job_name: phasetrace\n    static_configs:\n'
+			'      - targets: ["127.0.0.1:%d"]\n' % target_port)
+	h.start_daemon('prometheus', ['prometheus', '--config.file=' + cfg,
+				      '--storage.tsdb.path=' + os.path.join(d, 'data'),
+				      '--web.listen-address=127.0.0.1:%d' % port],
+		       r'Server is ready to receive web requests', timeout=60)
+	return port
+
+
+def _query(prom_port, q):
+	url = 'http://127.0.0.1:%d/api/v1/query?%s' % (prom_port, urllib.parse.urlencode({'query': q}))
+	status, body = _get(url)
+	data = json.loads(body)
+	h.assert_eq(data.get('status'), 'success', 'Prometheus query %s: %s' % (q, body[:300]))
+	return data['data']['result']
+
+
+def test_metrics_prometheus_quantiles():
+	_, port = _serve('-c', COMM)
+	prom = _prometheus(port)
+	_traffic(3, connect_drop=True)
+	q = 'sum(phasetrace_requests_total{comm="client",role="client"})'
+	deadline = time.monotonic() + 40
+	while True:
+		res = _query(prom, q)
+		if res and float(res[0]['value'][1]) >= 3:
+			break
+		if time.monotonic() > deadline:
+			h.fail('Prometheus did not scrape 3 requests within 40 s: %r' % res)
+		time.sleep(0.5)
+	# the connect of each request waited for the SYN retransmit: ~1 s (the kernel's RTO)
+	injected = {'dns': DNS_MS / 1000, 'tls': HS_MS / 1000, 'ttfb': TTFB_MS / 1000,
+		    'connect': 1.0}
+	for phase, secs in injected.items():
+		res = _query(prom, 'histogram_quantile(0.5, sum by (le) '
+			     '(phasetrace_phase_duration_seconds_bucket{phase="%s",role="client",'
+			     'comm="client"}))' % phase)
+		h.assert_true(res, 'no quantile for %s' % phase)
+		v = float(res[0]['value'][1])
+		lo, hi = _bucket_of(secs * 1.005)	# connect is 1 s + a little
+		h.log('%s: p50 %.4f s, injected %.3f s, bucket (%g, %g]' % (phase, v, secs, lo, hi))
+		h.assert_true(lo < v <= hi, '%s p50 from Prometheus: %.4f s is not in the bucket '
+			      '(%g, %g] of the injected %.3f s' % (phase, v, lo, hi, secs))
+
+
+def test_metrics_cardinality_guard_500_peers():
+	_, port = _serve('-c', 'python3', '--max-peers', '50')
+	# 500 distinct peers: refused connects to 500 closed loopback ports
+	ports = []
+	while len(ports) < 500:
+		p = h.free_port()
+		if p not in ports:
+			ports.append(p)
+	script = ('import socket, sys\n'
+		  'for p in map(int, sys.argv[1:]):\n'
+		  '    s = socket.socket()\n'
+		  '    try: s.connect(("127.0.0.1", p))\n'
+		  '    except OSError: pass\n'
+		  '    s.close()\n')
+	res = h.run(['/usr/bin/python3', '-c', script] + ports)
+	h.assert_eq(res.rc, 0, 'python connect loop exit status')
+	text, m = _wait_metric(port, r'^phasetrace_peers_folded_total(\{[^}]*\})? (\d+)',
+			       'fold counter', timeout=20)
+	# wait until all 500 are counted
+	deadline = time.monotonic() + 20
+	while True:
+		errs = sum(float(v) for v in re.findall(
+			r'^phasetrace_request_errors_total\{[^}]*comm="python3"[^}]*\} (\S+)$', text, re.M))
+		if errs >= 500 or time.monotonic() > deadline:
+			break
+		time.sleep(0.3)
+		text = _metrics(port)
+	h.assert_true(errs >= 500, 'refused connects counted: %d of 500' % errs)
+	peers = set(re.findall(r'comm="python3",peer="([^"]*)"', text))
+	h.log('%d distinct peer values for python3' % len(peers))
+	h.assert_true(len(peers) <= 51, '%d peer label values for one comm (guard: 50 + "other")'
+		      % len(peers))
+	h.assert_true('other' in peers, 'no peer="other" fold series')
+	folded = re.search(r'^phasetrace_peers_folded_total(?:\{[^}]*\})? (\S+)$', text, re.M)
+	h.assert_true(folded and float(folded.group(1)) >= 450,
+		      'phasetrace_peers_folded_total: %s' % (folded.group(0) if folded else None))
+
+
+def test_metrics_endpoint_survives_flood():
+	"""A hostile client (its own address, as on a real network) holds 300 idle
+	connections, more than the exporter's limits, and sends malformed requests;
+	the scraper (127.0.0.1) is still answered and tracing goes on."""
+	_, port = _serve('-c', COMM)
+	socks = []
+	try:
+		for i in range(300):
+			s = socket.socket()
+			s.settimeout(2)
+			try:
+				s.bind(('127.0.0.%d' % (2 + i % 2), 0))
+				s.connect(('127.0.0.1', port))
+				socks.append(s)
+			except OSError:
+				s.close()
+		for junk in (b'GARBAGE\r\n\r\n', b'POST /metrics HTTP/1.1\r\nContent-Length: 99999\r\n\r\nx',
+			     b'GET /' + b'a' * 20000 + b' HTTP/1.1\r\n\r\n', b'\x00\xff' * 500):
+			s = socket.socket()
+			s.settimeout(2)
+			try:
+				s.bind(('127.0.0.4', 0))
+				s.connect(('127.0.0.1', port))
+				s.sendall(junk)
+				socks.append(s)
+			except OSError:
+				s.close()
+		# /metrics still answers during the flood, and tracing goes on
+		_metrics(port)
+		_traffic(1)
+		_wait_metric(port, r'^phasetrace_requests_total\{[^}]*comm="client"[^}]*\} 1$',
+			     'a request traced during the flood')
+	finally:
+		for s in socks:
+			s.close()
+	_metrics(port)
+
+
+def _tmux(*args, check=True):
+	res = subprocess.run(['tmux', '-L', 'phasetrace-test'] + list(args), capture_output=True,
+			     text=True, timeout=20)
+	if check and res.returncode:
+		h.fail('tmux %s: %s' % (' '.join(args), res.stderr))
+	return res.stdout
+
+
+def test_top_in_tmux():
+	h.need_root()
+	h.need_binary(h.PHASETRACE)
+	if not shutil.which('tmux'):
+		h.skip('tmux is not installed')
+	h.defer(lambda: _tmux('kill-server', check=False), 'kill tmux')
+	_tmux('new-session', '-d', '-s', 't', '-x', '100', '-y', '30')
+	_tmux('send-keys', '-t', 't', '%s top -c %s -d 1; stty -a > %s; echo TOP-$((6*7))-EXITED' %
+	      (h.PHASETRACE, COMM, h.tmp_path('stty.txt')), 'Enter')
+	deadline = time.monotonic() + 30
+	while 'phasetrace top' not in _tmux('capture-pane', '-p', '-t', 't'):
+		if time.monotonic() > deadline:
+			h.fail('top did not draw: %s' % _tmux('capture-pane', '-p', '-t', 't'))
+		time.sleep(0.2)
+	certs = h.make_certs()
+	h.start_dns(DNS_MS)
+	be = h.start_backend(ttfb_ms=TTFB_MS, hs_delay_ms=HS_MS, certs=certs)
+	# keep traffic flowing until a row for the client shows up
+	row = None
+	deadline = time.monotonic() + 30
+	while time.monotonic() < deadline and not row:
+		h.run_client('--host', BACKEND_HOST, '--port', be.port, '--tls', '--cafile',
+			     certs['ca'], prefix=h.resolver_ns())
+		screen = _tmux('capture-pane', '-p', '-t', 't')
+		row = next((l for l in screen.splitlines() if l.startswith('client ')), None)
+	h.assert_true(row, 'no row for the client in top:\n%s' % screen)
+	h.log('top row: %s' % row)
+	# plausible numbers: req/s > 0 at some refresh, and a ttfb p99 near 120 ms
+	h.assert_true(re.search(r'\b1[0-9]{2}(\.\d)?ms\b|\b1[0-9]{2}ms\b', screen) or
+		      re.search(r'\b0\.1[0-9]+s\b', screen) or 'ms' in row,
+		      'no latency in the hundred-millisecond range on screen:\n%s' % screen)
+	_tmux('resize-window', '-t', 't', '-x', '80', '-y', '24')
+	time.sleep(1.5)
+	screen = _tmux('capture-pane', '-p', '-t', 't')
+	h.assert_true('phasetrace top' in screen, 'top did not redraw after a resize:\n%s' % screen)
+	widths = [len(l) for l in screen.splitlines()]
+	h.assert_true(max(widths) <= 80, 'lines wider than the 80-column terminal: %d' % max(widths))
+	_tmux('send-keys', '-t', 't', 'q')
+	deadline = time.monotonic() + 20
+	while 'TOP-42-EXITED' not in _tmux('capture-pane', '-p', '-t', 't'):
+		if time.monotonic() > deadline:
+			h.fail('top did not quit on q:\n%s' % _tmux('capture-pane', '-p', '-t', 't'))
+		time.sleep(0.2)
+	with open(h.tmp_path('stty.txt')) as f:
+		stty = f.read()
+	for flag in ('icanon', 'echo', 'icrnl', 'opost'):
+		h.assert_true(re.search(r'(?<![-\w])%s\b' % flag, stty),
+			      'terminal not restored after q: %s is off in stty -a:\n%s' % (flag, stty))
