@@ -254,6 +254,7 @@ def test_go_panic_through_execute():
 	h.assert_eq(st, 500, '/panic status (%s)' % body.strip())
 	st, _ = _get(app.port, '/r1?render_ms=20', conn=conn)
 	h.assert_eq(st, 200, '/r1 status')
+	conn.close()	# the keep-alive request ends with the connection
 	time.sleep(0.3)
 	recs = tr.stop()
 	srv = _servers(recs, app.pid)
