@@ -129,10 +129,11 @@ int go_render_ret(struct pt_regs *ctx)
 SEC("uprobe")
 int go_span_entry(struct pt_regs *ctx)
 {
+	__u32 idx = bpf_get_attach_cookie(ctx) & (PT_MAX_SPANS - 1);
 	__u64 key, goid, d;
 
 	if (go_key_at(ctx, &key, &goid, &d))
-		go_span_enter(ctx, key, d, bpf_get_attach_cookie(ctx) & (PT_MAX_SPANS - 1), NULL, 0);
+		go_span_enter(ctx, key, d, idx, NULL, 0);
 	return 0;
 }
 

@@ -55,7 +55,8 @@ class Webapp:
 		line = h._read_line(self.proc.stdout.fileno(), h.READY_TIMEOUT, self.proc)
 		m = re.fullmatch(r'READY 127\.0\.0\.1:(\d+) pid=(\d+)', line or '')
 		if not m:
-			h.fail('webapp did not print READY (got %r): %s' % (line, h._file_text(self.errp)))
+			h.fail('webapp did not print READY (got %r): %s' %
+			       (line, h._file_text(self.errp)))
 		self.port, self.pid = int(m.group(1)), int(m.group(2))
 
 	def log(self):
@@ -72,7 +73,8 @@ def _get(port, path, tls=False, conn=None):
 	if conn is None:
 		if tls:
 			ctx = ssl._create_unverified_context()
-			conn = http.client.HTTPSConnection('127.0.0.1', port, timeout=30, context=ctx)
+			conn = http.client.HTTPSConnection('127.0.0.1', port, timeout=30,
+							   context=ctx)
 		else:
 			conn = http.client.HTTPConnection('127.0.0.1', port, timeout=30)
 	conn.request('GET', path)
@@ -131,7 +133,8 @@ def _check_server(rec, line, render_ms, tls_server=False, client_ns=None):
 		h.assert_near(ph['ttfb']['dur_ns'], line['total_ns'], what + ': ttfb vs total_ns')
 	else:
 		h.assert_between(ph['ttfb']['dur_ns'], line['total_ns'] / MS - 2,
-				 client_ns / MS + 2, what + ': ttfb between total_ns and the client\'s')
+				 client_ns / MS + 2,
+				 what + ': ttfb between total_ns and the client\'s')
 	h.assert_eq(rec.get('goid') is not None and rec.get('goid') > 0, True, what + ': goid')
 	h.assert_eq(rec.get('tls'), tls_server, what + ': tls')
 	if tls_server:
@@ -208,7 +211,8 @@ def _backend(binary, server_tls=False, keepalive=False, parallel=True):
 		h.assert_eq(c.get('status'), 200, what + ': status')
 		cp = h.phases(c)
 		for name in ('dns', 'connect', 'tls', 'send', 'ttfb'):
-			h.assert_true(name in cp, '%s: no %s phase: %s' % (what, name, json.dumps(c)))
+			h.assert_true(name in cp,
+				      '%s: no %s phase: %s' % (what, name, json.dumps(c)))
 		# against what the webapp saw (httptrace): concurrent lookups of one name
 		# are shared (singleflight) and 16 handshakes share 2 CPUs
 		for name, key, inj in (('dns', 'dns_ns', DNS_MS), ('tls', 'tls_ns', HS_MS),
