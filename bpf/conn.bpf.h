@@ -13,6 +13,7 @@
 
 #include "common.bpf.h"
 #include "thread.bpf.h"
+#include "go.bpf.h"
 
 #define PT_DIR_SEND 0
 #define PT_DIR_RECV 1
@@ -188,11 +189,16 @@ static __always_inline void conn_start_request(__u64 skp, struct pt_conn *c, __u
 		t->srv_sk = skp;
 		t->srv_req_id = c->req.req_id;
 		t->srv_awaiting = 1;
+		if (KEY_IS_GO(key))	/* read ahead by a helper goroutine */
+			go_server_req_started(key, skp, c->req.req_id);
 	} else if (t->srv_req_id) {
 		if (t->interleaved)
 			c->req.flags |= PT_F_IO_AMBIG;
 		else
 			c->req.parent_id = t->srv_req_id;
+	} else if (KEY_IS_GO(key)) {
+		/* a helper goroutine (dial, pooled connection) of a request */
+		c->req.parent_id = go_inherited_req(key);
 	}
 }
 

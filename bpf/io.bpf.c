@@ -160,6 +160,8 @@ static __always_inline int handle_io(struct sock *sk, int ret, int flags, int di
 		c->ssl = t->ssl;
 		if (dir == PT_DIR_RECV)
 			t->ssl_krecv_last = ts;
+		else
+			t->ssl_ksend_last = ts;
 		tls_map_session(t->ssl, skp, c);
 		return 0;
 	}

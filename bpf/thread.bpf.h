@@ -17,6 +17,7 @@ struct thread_ctx {
 	__u64 ssl_outlen;	/* size_t * of SSL_read_ex/SSL_write_ex, else 0 */
 	__u64 ssl_entry;
 	__u64 ssl_krecv_last;	/* last kernel receive inside the call */
+	__u64 ssl_ksend_last;	/* last kernel send inside the call */
 	__u8 ssl_depth;
 	__u8 ssl_fn;		/* TLS_FN_* */
 	__u8 ssl_lib;		/* enum pt_tls_lib */

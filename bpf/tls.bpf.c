@@ -19,18 +19,19 @@
 #define TLS_FN_READ		2
 #define TLS_FN_WRITE		3
 
-static __always_inline int tls_enter(__u64 ssl, __u8 fn, __u8 lib, __u64 buf, __u64 outlen)
+/* key: the execution context (thread, or goroutine for Go's crypto/tls) */
+static __always_inline int tls_enter_key(__u64 key, __u64 ssl, __u8 fn, __u8 lib, __u64 buf,
+				     __u64 outlen)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct ssl_key k = { .tgid = id >> 32, .ssl = ssl };
+	struct ssl_key k = { .tgid = key >> 32, .ssl = ssl };
 	struct thread_ctx *t;
 	struct ssl_state *s;
 	__u64 now;
 
-	if (!ssl || !pt_traced(id >> 32))
+	if (!ssl || !pt_traced(key >> 32))
 		return 0;
 	stat_inc(PT_STAT_UPROBE_EVENTS);
-	t = thread_get(id);
+	t = thread_get(key);
 	if (!t)
 		return 0;
 	if (t->ssl_depth) {
@@ -48,6 +49,7 @@ static __always_inline int tls_enter(__u64 ssl, __u8 fn, __u8 lib, __u64 buf, __
 	t->ssl_outlen = outlen;
 	t->ssl_entry = now;
 	t->ssl_krecv_last = 0;
+	t->ssl_ksend_last = 0;
 
 	s = bpf_map_lookup_elem(&ssl_states, &k);
 	if (!s) {
@@ -66,6 +68,11 @@ static __always_inline int tls_enter(__u64 ssl, __u8 fn, __u8 lib, __u64 buf, __
 	return 0;
 }
 
+static __always_inline int tls_enter(__u64 ssl, __u8 fn, __u8 lib, __u64 buf, __u64 outlen)
+{
+	return tls_enter_key(bpf_get_current_pid_tgid(), ssl, fn, lib, buf, outlen);
+}
+
 static __always_inline void tls_handshake_done(struct ssl_state *s, __u64 end)
 {
 	struct pt_conn *c;
@@ -82,10 +89,9 @@ static __always_inline void tls_handshake_done(struct ssl_state *s, __u64 end)
 	c->req.flags |= PT_F_TLS_HS | PT_F_TLS;
 }
 
-static __always_inline int tls_exit(int ret)
+static __always_inline int tls_exit_key(__u64 key, long ret)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct thread_ctx *t = thread_lookup(id);
+	struct thread_ctx *t = thread_lookup(key);
 	struct ssl_state *s;
 	struct pt_conn *c;
 	bool started_req, started_resp;
@@ -101,7 +107,8 @@ static __always_inline int tls_exit(int ret)
 		return 0;
 
 	if (t->ssl_fn == TLS_FN_HANDSHAKE) {
-		bool ok = t->ssl_lib == PT_TLS_GNUTLS ? ret == 0 : ret == 1;
+		/* GnuTLS: 0; Go: nil error (RAX = its type word); OpenSSL: 1 */
+		bool ok = t->ssl_lib == PT_TLS_OPENSSL ? ret == 1 : ret == 0;
 
 		if (ok && !s->hs_done)
 			tls_handshake_done(s, now);
@@ -132,6 +139,12 @@ static __always_inline int tls_exit(int ret)
 	if (!c || (c->cflags & PT_C_IGNORED))
 		return 0;
 	c->cflags |= PT_C_TLS;
+	/* the bytes moved when the kernel I/O inside the call did: the return
+	 * can come much later (a Go goroutine waits for a P after the syscall) */
+	if (t->ssl_fn == TLS_FN_WRITE && t->ssl_ksend_last)
+		now = t->ssl_ksend_last;
+	else if (t->ssl_fn == TLS_FN_READ && t->ssl_krecv_last)
+		now = t->ssl_krecv_last;
 	conn_io(s->sk, c, t->ssl_fn == TLS_FN_WRITE ? PT_DIR_SEND : PT_DIR_RECV, now, n,
 		&started_req, &started_resp);
 	if (started_req) {
@@ -142,6 +155,11 @@ static __always_inline int tls_exit(int ret)
 		http_parse_status(&c->req, (void *)t->ssl_buf, n);
 	}
 	return 0;
+}
+
+static __always_inline int tls_exit(long ret)
+{
+	return tls_exit_key(bpf_get_current_pid_tgid(), ret);
 }
 
 /* OpenSSL */
@@ -251,6 +269,68 @@ SEC("uretprobe")
 int BPF_KRETPROBE(tls_ret_multi, int ret)
 {
 	return tls_exit(ret);
+}
+
+/*
+ * Go crypto/tls: uprobes on (*Conn).handshakeContext, Read and Write entry
+ * (RAX = *Conn, RBX = the []byte data) and on each of their RETs (never
+ * uretprobes); RAX at a RET is n, or for the handshake the error's type word.
+ * Keyed by goroutine; the outermost call by frame depth (see go.bpf.h).
+ */
+static __always_inline int go_tls_enter(struct pt_regs *ctx, __u8 fn)
+{
+	__u64 key, goid, d;
+	struct thread_ctx *t;
+	struct go_g *gg;
+
+	if (!go_key_at(ctx, &key, &goid, &d))
+		return 0;
+	t = thread_get(key);
+	gg = go_g_get(key);
+	if (!t || !gg)
+		return 0;
+	if (t->ssl_depth && ((gg->tls_d == d && gg->tls_ret == go_entry_ret(ctx)) ||
+			     go_outer_live(ctx, d, gg->tls_d, gg->tls_ret)))
+		return 0;	/* morestack re-entry, or a handshake inside Read/Write */
+	t->ssl_depth = 0;	/* else a stale call (panic) is forgotten */
+	gg->tls_d = d;
+	gg->tls_ret = go_entry_ret(ctx);
+	return tls_enter_key(key, ctx->ax, fn, PT_TLS_GO, fn == TLS_FN_HANDSHAKE ? 0 : ctx->bx, 0);
+}
+
+SEC("uprobe")
+int go_tls_handshake_entry(struct pt_regs *ctx)
+{
+	return go_tls_enter(ctx, TLS_FN_HANDSHAKE);
+}
+
+SEC("uprobe")
+int go_tls_read_entry(struct pt_regs *ctx)
+{
+	return go_tls_enter(ctx, TLS_FN_READ);
+}
+
+SEC("uprobe")
+int go_tls_write_entry(struct pt_regs *ctx)
+{
+	return go_tls_enter(ctx, TLS_FN_WRITE);
+}
+
+SEC("uprobe")
+int go_tls_ret(struct pt_regs *ctx)
+{
+	__u64 key, goid, d;
+	struct thread_ctx *t;
+	struct go_g *gg;
+
+	if (!go_key_at(ctx, &key, &goid, &d))
+		return 0;
+	t = thread_lookup(key);
+	gg = bpf_map_lookup_elem(&go_gs, &key);
+	if (!t || !gg || !t->ssl_depth || gg->tls_d != d)
+		return 0;
+	t->ssl_depth = 1;
+	return tls_exit_key(key, (long)ctx->ax);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

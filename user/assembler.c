@@ -463,9 +463,10 @@ static bool dns_has(const struct pt_dns_rec *d, const struct pt_addr *a)
 
 /*
  * Newest live lookup of this pid that resolved addr and ended before t;
- * tid: only that thread's (0: any); unused: not yet given to a connection.
+ * tid: only that thread's (0: any), goid: only that goroutine's (0: any);
+ * unused: not yet given to a connection.
  */
-static struct dns_ent *dns_find(struct assembler *a, uint32_t pid, uint32_t tid,
+static struct dns_ent *dns_find(struct assembler *a, uint32_t pid, uint32_t tid, uint64_t goid,
 				const struct pt_addr *addr, uint64_t t, bool unused)
 {
 	for (int n = 1; n <= DNS_RING; n++) {
@@ -474,6 +475,8 @@ static struct dns_ent *dns_find(struct assembler *a, uint32_t pid, uint32_t tid,
 		if (!e->valid || e->dead || e->rec.pid != pid || e->rec.rc)
 			continue;
 		if ((t && e->rec.end > t) || (tid && e->rec.tid != tid) || (unused && e->used_by))
+			continue;
+		if (goid && (!(e->rec.flags & PT_F_GO) || e->rec.goid != goid))
 			continue;
 		if (dns_has(&e->rec, addr))
 			return e;
@@ -508,16 +511,20 @@ static void attribute_dns(struct assembler *a, const struct pt_req_rec *rec, str
 		return;
 	if (rec->flags & PT_F_CONNECT) {
 		/* the connecting thread's own lookup first (concurrent requests
-		 * resolve the same name), then a helper thread's */
+		 * resolve the same name), then a helper thread's; in Go the
+		 * goroutine's (it moves between threads) */
 		uint64_t t = rec->connect_start;
 
-		e = dns_find(a, rec->pid, rec->tid, &rec->peer, t, true);
+		if (rec->flags & PT_F_GO)
+			e = dns_find(a, rec->pid, 0, rec->goid, &rec->peer, t, true);
+		else
+			e = dns_find(a, rec->pid, rec->tid, 0, &rec->peer, t, true);
 		if (!e)
-			e = dns_find(a, rec->pid, 0, &rec->peer, t, true);
+			e = dns_find(a, rec->pid, 0, 0, &rec->peer, t, true);
 		if (!e)
-			e = dns_find(a, rec->pid, 0, &rec->peer, t, false);
+			e = dns_find(a, rec->pid, 0, 0, &rec->peer, t, false);
 	} else {
-		e = dns_find(a, rec->pid, 0, &rec->peer, 0, false);
+		e = dns_find(a, rec->pid, 0, 0, &rec->peer, 0, false);
 	}
 	if (!e)
 		return;

@@ -213,6 +213,10 @@ static void report_drops(struct collector *c, bool final)
 
 	if (probes__stats(c->probes, st))
 		return;
+	if (final)
+		pt_info("probe hits: %llu uprobe, %llu socket I/O",
+			(unsigned long long)st[PT_STAT_UPROBE_EVENTS],
+			(unsigned long long)st[PT_STAT_IO_EVENTS]);
 	for (size_t i = 0; i < sizeof(drops) / sizeof(drops[0]); i++) {
 		uint64_t now = st[drops[i].idx], was = c->last_drops[drops[i].idx];
 

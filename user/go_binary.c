@@ -444,6 +444,7 @@ static int walk_insns(struct go_binary *gb, const struct go_func *fn,
 	csh cs;
 	cs_insn *insn;
 	const uint8_t *code;
+	uint8_t *buf;
 	size_t left;
 	uint64_t addr;
 	int err = 0;
@@ -460,14 +461,30 @@ static int walk_insns(struct go_binary *gb, const struct go_func *fn,
 	default:
 		return -ENOTSUP;
 	}
-	if (cs_open(arch, mode, &cs) != CS_ERR_OK)
+	/*
+	 * Code is read with pread(), not from libelf's mapping of the file: a
+	 * readable private mapping of an executable gets the INT3 of every uprobe
+	 * already registered on it (by another tracer, or one still detaching),
+	 * which would hide RET instructions from us.
+	 */
+	buf = malloc(fn->size ? fn->size : 1);
+	if (!buf)
 		return -ENOMEM;
+	if (pread(gb->fd, buf, fn->size, fn->file_off) != (ssize_t)fn->size) {
+		free(buf);
+		return -EIO;
+	}
+	if (cs_open(arch, mode, &cs) != CS_ERR_OK) {
+		free(buf);
+		return -ENOMEM;
+	}
 	insn = cs_malloc(cs);
 	if (!insn) {
 		cs_close(&cs);
+		free(buf);
 		return -ENOMEM;
 	}
-	code = gb->img + fn->file_off;
+	code = buf;
 	left = fn->size;
 	addr = fn->vaddr;
 	while (left && !err) {
@@ -487,6 +504,7 @@ static int walk_insns(struct go_binary *gb, const struct go_func *fn,
 	}
 	cs_free(insn, 1);
 	cs_close(&cs);
+	free(buf);
 	return err;
 }
 
@@ -693,6 +711,84 @@ int go_binary__ret_offsets(struct go_binary *gb, const struct go_func *fn,
 	int err = walk_insns(gb, fn, visit_ret, &rc);
 
 	return err ? err : rc.n;
+}
+
+struct body_ctx {
+	const struct go_func *fn;
+	uint64_t off;
+	int n;
+};
+
+/* Go's amd64 prologue: stack check (CMP, with LEA/MOV/SUB on R12/R13 for
+ * large frames), then the conditional jump to morestack. */
+static int visit_prologue(void *ctx, const cs_insn *insn)
+{
+	struct body_ctx *bc = ctx;
+	const char *m = insn->mnemonic, *o = insn->op_str;
+
+	if (m[0] == 'j' && strcmp(m, "jmp")) {
+		bc->off = bc->fn->file_off + (insn->address - bc->fn->vaddr);
+		return 1;
+	}
+	if (++bc->n > 6)
+		return 1;
+	if (!strcmp(m, "cmp"))
+		return 0;
+	if ((!strcmp(m, "lea") || !strcmp(m, "mov") || !strcmp(m, "sub")) &&
+	    (!strncmp(o, "r12,", 4) || !strncmp(o, "r13,", 4)))
+		return 0;
+	return 1;	/* anything else: not the usual prologue */
+}
+
+int go_binary__body_offset(struct go_binary *gb, const struct go_func *fn, uint64_t *file_off)
+{
+	struct body_ctx bc = { .fn = fn };
+	struct go_func head = *fn;
+	int err;
+
+	*file_off = fn->file_off;
+	if (gb->arch != GO_ARCH_AMD64)
+		return -ENOTSUP;
+	if (head.size > 64)
+		head.size = 64;	/* the prologue is short; the cut may split an insn */
+	err = walk_insns(gb, &head, visit_prologue, &bc);
+	if (err < 0 && err != -EILSEQ)
+		return err;
+	if (!bc.off)
+		return -ENOENT;
+	*file_off = bc.off;
+	return 0;
+}
+
+struct call_ctx {
+	const struct go_func *fn;
+	uint64_t target;
+	uint64_t *offs;
+	int n, max;
+};
+
+static int visit_call(void *ctx, const cs_insn *insn)
+{
+	struct call_ctx *cc = ctx;
+	char *end;
+
+	if (strcmp(insn->mnemonic, "call") && strcmp(insn->mnemonic, "bl"))
+		return 0;
+	if (strtoull(insn->op_str + (insn->op_str[0] == '#'), &end, 16) != cc->target || *end)
+		return 0;
+	if (cc->n == cc->max)
+		return -E2BIG;
+	cc->offs[cc->n++] = cc->fn->file_off + (insn->address - cc->fn->vaddr);
+	return 0;
+}
+
+int go_binary__call_sites(struct go_binary *gb, const struct go_func *fn,
+			  const struct go_func *callee, uint64_t *file_offs, int max)
+{
+	struct call_ctx cc = { .fn = fn, .target = callee->vaddr, .offs = file_offs, .max = max };
+	int err = walk_insns(gb, fn, visit_call, &cc);
+
+	return err ? err : cc.n;
 }
 
 void *go_binary__dwarf(struct go_binary *gb)

@@ -95,6 +95,25 @@ int go_binary__ret_offsets(struct go_binary *gb, const struct go_func *fn,
 			   uint64_t *file_offs, int max);
 
 /*
+ * File offsets of the direct calls from fn to callee (x86-64 CALL rel32,
+ * arm64 BL). A uprobe on a CALL is emulated by the kernel, and sees the
+ * callee's arguments in their registers. Count, -E2BIG, or walk errors.
+ */
+int go_binary__call_sites(struct go_binary *gb, const struct go_func *fn,
+			  const struct go_func *callee, uint64_t *file_offs, int max);
+
+/*
+ * amd64: the file offset of the conditional jump to morestack that ends the
+ * function's stack check (CMP [R14+16], then Jcc). A uprobe there sees the
+ * entry state (arguments, g, SP, return address at [SP]) and is emulated by
+ * the kernel (a branch) instead of single-stepped like the CMP at the entry
+ * (11-27 us). It fires again when morestack restarts the function. 0, or
+ * -ENOENT if the prologue is not the usual one (functions without a stack
+ * check): then *file_off = fn->file_off.
+ */
+int go_binary__body_offset(struct go_binary *gb, const struct go_func *fn, uint64_t *file_off);
+
+/*
  * Byte offset of field in struct_name ("runtime.g", "goid"): from DWARF when
  * present, else from the built-in table for this Go minor version (amd64,
  * arm64). 0, or -ENOENT when unknown: callers should then disable the probe

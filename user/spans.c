@@ -119,9 +119,10 @@ static int attach_go(struct spans *s, struct phasetrace_bpf *skel, struct go_bin
 		       "safely", d->symbol, d->binary);
 		return n ? n : -ENOENT;
 	}
-	err = attach_uprobe(s, skel->progs.span_entry, d->binary, fn.file_off, false, idx);
+	/* go_span_*: by frame depth, not call counts (morestack re-enters the entry) */
+	err = attach_uprobe(s, skel->progs.go_span_entry, d->binary, fn.file_off, false, idx);
 	for (int i = 0; i < n && !err; i++)
-		err = attach_uprobe(s, skel->progs.span_exit_prog, d->binary, rets[i], false, idx);
+		err = attach_uprobe(s, skel->progs.go_span_ret_prog, d->binary, rets[i], false, idx);
 	pt_info("span %s: %s in Go program %s: entry + %d returns", d->name, d->symbol,
 		d->binary, n);
 	return err;

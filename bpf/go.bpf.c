@@ -1,0 +1,405 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Go runtime and standard library probes (user/golang.c attaches them to
+ * each Go executable: entry uprobes and uprobes on every RET instruction):
+ *  - template rendering (html/template, text/template Execute and
+ *    ExecuteTemplate): the "render" span (index PT_MAX_SPANS - 1), and
+ *    --probe spans on Go functions;
+ *  - the pure-Go resolver (net.(*Resolver).lookupIPAddr): DNS records;
+ *  - goroutine ancestry (runtime.newproc1) and net/http's pooled client
+ *    connections ((*Transport).roundTrip / (*Request).write), so that work done on
+ *    helper goroutines is attributed to the server request that asked for it;
+ *  - runtime.goexit1: forget a goroutine's state when it ends.
+ * crypto/tls lives in tls.bpf.c with the other TLS libraries.
+ */
+#include "go.bpf.h"
+#include "span.bpf.h"
+
+#define GO_SPAN_RENDER	(PT_MAX_SPANS - 1)
+
+/* attach cookie of the template probes: kind | html.text offset << 8 | text.name offset << 24 */
+#define TPL_TEXT_EXECUTE	0
+#define TPL_HTML_EXECUTE	1
+#define TPL_EXECUTE_TEMPLATE	2
+
+struct go_string {
+	__u64 ptr;
+	__u64 len;
+};
+
+/* Frame of the open outermost call of a Go span (key: as the spans map) */
+struct go_frame {
+	__u64 d;
+	__u64 ret;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct span_key);
+	__type(value, struct go_frame);
+} go_frames SEC(".maps") __weak;
+
+/*
+ * Spans on Go functions: no call counting. A function whose stack check
+ * fails calls morestack and starts again from its entry (the entry probe
+ * fires twice for one call), and a panic skips RETs: both break counters.
+ * The outermost call is the one whose frame is open; it ends at a RET at
+ * its own depth.
+ */
+static __always_inline void go_span_enter(struct pt_regs *ctx, __u64 key, __u64 d, __u32 idx,
+					  const void *label, __u32 label_len)
+{
+	struct span_key sk = { .ctx = key, .idx = idx };
+	struct span_state *s = bpf_map_lookup_elem(&spans, &sk);
+	struct go_frame *f = bpf_map_lookup_elem(&go_frames, &sk);
+	struct go_frame nf = { .d = d, .ret = go_entry_ret(ctx) };
+
+	if (s && s->depth && f) {
+		if (f->d == d && f->ret == nf.ret)
+			return;		/* the same call again after morestack */
+		if (go_outer_live(ctx, d, f->d, f->ret))
+			return;		/* nested or recursive: the outermost counts */
+	}
+	if (s && s->depth) {
+		/* a panic unwound the open call: forget it */
+		struct thread_ctx *t = thread_lookup(key);
+
+		if (t && t->spans_active)
+			t->spans_active--;
+		s->depth = 0;
+	}
+	span_enter(key, idx, label, label_len);
+	bpf_map_update_elem(&go_frames, &sk, &nf, BPF_ANY);
+}
+
+static __always_inline void go_span_ret(__u64 key, __u64 goid, __u64 d, __u32 idx)
+{
+	struct span_key sk = { .ctx = key, .idx = idx };
+	struct span_state *s = bpf_map_lookup_elem(&spans, &sk);
+	struct go_frame *f = bpf_map_lookup_elem(&go_frames, &sk);
+
+	if (!s || !s->depth || !f || f->d != d)
+		return;			/* a nested call returns */
+	s->depth = 1;
+	span_exit(key, idx, goid);
+}
+
+SEC("uprobe")
+int go_render_entry(struct pt_regs *ctx)
+{
+	__u64 cookie = bpf_get_attach_cookie(ctx);
+	__u64 key, goid, d, t = ctx->ax;
+	struct go_string name = {};
+
+	if (!go_key_at(ctx, &key, &goid, &d))
+		return 0;
+	switch (cookie & 0xff) {
+	case TPL_HTML_EXECUTE:
+		/* *html/template.Template -> text *text/template.Template */
+		if (bpf_probe_read_user(&t, sizeof(t), (void *)(t + ((cookie >> 8) & 0xffff))))
+			t = 0;
+		/* fallthrough */
+	case TPL_TEXT_EXECUTE:
+		if (t)
+			bpf_probe_read_user(&name, sizeof(name),
+					    (void *)(t + ((cookie >> 24) & 0xffff)));
+		break;
+	case TPL_EXECUTE_TEMPLATE:	/* (t, wr io.Writer, name string, data) */
+		name.ptr = ctx->di;
+		name.len = ctx->si;
+		break;
+	}
+	go_span_enter(ctx, key, d, GO_SPAN_RENDER, name.len ? (void *)name.ptr : NULL,
+		      name.len > PT_LABEL_LEN - 1 ? PT_LABEL_LEN - 1 : name.len);
+	return 0;
+}
+
+SEC("uprobe")
+int go_render_ret(struct pt_regs *ctx)
+{
+	__u64 key, goid, d;
+
+	if (go_key_at(ctx, &key, &goid, &d))
+		go_span_ret(key, goid, d, GO_SPAN_RENDER);
+	return 0;
+}
+
+/* --probe NAME=GOBINARY:FUNC (user/spans.c): the span index in the cookie */
+SEC("uprobe")
+int go_span_entry(struct pt_regs *ctx)
+{
+	__u32 idx = bpf_get_attach_cookie(ctx) & (PT_MAX_SPANS - 1);
+	__u64 key, goid, d;
+
+	if (go_key_at(ctx, &key, &goid, &d))
+		go_span_enter(ctx, key, d, idx, NULL, 0);
+	return 0;
+}
+
+SEC("uprobe")
+int go_span_ret_prog(struct pt_regs *ctx)
+{
+	__u64 key, goid, d;
+
+	if (go_key_at(ctx, &key, &goid, &d))
+		go_span_ret(key, goid, d, bpf_get_attach_cookie(ctx) & (PT_MAX_SPANS - 1));
+	return 0;
+}
+
+/* net.(*Resolver).lookupIPAddr(r, ctx context.Context, network, host string) */
+SEC("uprobe")
+int go_dns_entry(struct pt_regs *ctx)
+{
+	__u64 key, goid, d;
+	struct go_g *gg;
+
+	if (!go_key_at(ctx, &key, &goid, &d))
+		return 0;
+	gg = go_g_get(key);
+	if (!gg)
+		return 0;
+	if (gg->dns_d && ((gg->dns_d == d && gg->dns_ret == go_entry_ret(ctx)) ||
+			  go_outer_live(ctx, d, gg->dns_d, gg->dns_ret)))
+		return 0;	/* the same call after morestack, or a nested one */
+	gg->dns_d = d;
+	gg->dns_ret = go_entry_ret(ctx);
+	gg->dns_start = bpf_ktime_get_ns();
+	gg->dns_host = ctx->r8;
+	gg->dns_host_len = ctx->r9;
+	return 0;
+}
+
+struct go_ipaddr {
+	__u64 ip, ip_len, ip_cap;	/* IP []byte */
+	__u64 zone, zone_len;		/* Zone string */
+};
+
+/* ::ffff:a.b.c.d, the form net.IP gives most IPv4 addresses */
+static __always_inline bool v4_mapped(const __u8 *ip)
+{
+	__u64 lo;
+	__u32 mid;
+
+	__builtin_memcpy(&lo, ip, 8);
+	__builtin_memcpy(&mid, ip + 8, 4);
+	return !lo && mid == bpf_htonl(0xffff);
+}
+
+/* at RET: ([]IPAddr in RAX, RBX, RCX; error in RDI, RSI) */
+SEC("uprobe")
+int go_dns_ret(struct pt_regs *ctx)
+{
+	__u64 key, goid, d, addrs = ctx->ax, n = ctx->bx;
+	struct go_g *gg;
+	struct pt_dns_rec *r;
+	__u32 len;
+	int k = 0;
+
+	if (!go_key_at(ctx, &key, &goid, &d))
+		return 0;
+	gg = bpf_map_lookup_elem(&go_gs, &key);
+	if (!gg || !gg->dns_d || gg->dns_d != d)
+		return 0;
+	gg->dns_d = 0;
+	r = bpf_ringbuf_reserve(&rb, sizeof(*r), 0);
+	if (!r) {
+		stat_inc(PT_STAT_RB_DROP_DNS);
+		return 0;
+	}
+	r->type = PT_REC_DNS;
+	r->pid = key >> 32;
+	r->tid = (__u32)bpf_get_current_pid_tgid();
+	r->rc = ctx->di ? -1 : 0;
+	r->start = gg->dns_start;
+	r->end = bpf_ktime_get_ns();
+	r->goid = goid;
+	r->flags = PT_F_GO;
+	r->func = PT_DNS_GO;
+	r->parent_id = ctx_srv_req(key);
+	if (!r->parent_id)
+		r->parent_id = go_inherited_req(key);
+	bpf_get_current_comm(r->comm, sizeof(r->comm));
+	len = gg->dns_host_len < PT_HOST_LEN - 1 ? gg->dns_host_len : PT_HOST_LEN - 1;
+	r->host[0] = 0;
+	if (bpf_probe_read_user(r->host, len & (PT_HOST_LEN - 1), (void *)gg->dns_host))
+		len = 0;
+	r->host[len & (PT_HOST_LEN - 1)] = 0;
+	if (r->rc)
+		n = 0;
+	for (int i = 0; i < PT_DNS_MAX_ADDRS; i++) {
+		struct go_ipaddr ia;
+		__u8 ip[16];
+
+		if (i >= n)
+			break;
+		if (bpf_probe_read_user(&ia, sizeof(ia), (void *)(addrs + i * sizeof(ia))))
+			break;
+		__builtin_memset(ip, 0, sizeof(ip));
+		if (ia.ip_len == 4) {
+			bpf_probe_read_user(ip, 4, (void *)ia.ip);
+			r->addrs[k].family = AF_INET;
+		} else if (ia.ip_len == 16) {
+			bpf_probe_read_user(ip, 16, (void *)ia.ip);
+			if (v4_mapped(ip)) {
+				__builtin_memmove(ip, ip + 12, 4);
+				__builtin_memset(ip + 4, 0, 12);
+				r->addrs[k].family = AF_INET;
+			} else {
+				r->addrs[k].family = AF_INET6;
+			}
+		} else {
+			continue;
+		}
+		r->addrs[k].pad = 0;
+		__builtin_memcpy(r->addrs[k].addr, ip, 16);
+		k++;
+	}
+	for (int i = k; i < PT_DNS_MAX_ADDRS; i++)
+		r->addrs[i & (PT_DNS_MAX_ADDRS - 1)].family = 0;
+	r->naddr = k;
+	pt_submit(r, false);
+	return 0;
+}
+
+/*
+ * runtime.newproc1(fn, callergp *g, callerpc, ...) *g runs on the system
+ * stack (R14 is g0): the parent is callergp, the child the result at RET.
+ * The attach cookie names callergp's register: 1 = RBX (Go >= 1.18),
+ * 2 = RDI (1.17: fn, argp, narg, callergp).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);	/* pid_tgid: newproc1 does not switch threads */
+	__type(value, __u64);	/* parent goroutine key */
+} go_newproc SEC(".maps") __weak;
+
+SEC("uprobe")
+int go_newproc_entry(struct pt_regs *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u64 di = ctx->di, bx = ctx->bx;
+	__u64 gp = bpf_get_attach_cookie(ctx) == 2 ? di : bx;
+	__u32 tgid = id >> 32;
+	__u64 parent;
+
+	if (!bpf_map_lookup_elem(&go_procs, &tgid) || !pt_traced(tgid))
+		return 0;
+	stat_inc(PT_STAT_UPROBE_EVENTS);
+	parent = go_key_of(gp);
+	/* only goroutines that work for a request, or descend from one, matter */
+	if (parent && (ctx_srv_req(parent) || bpf_map_lookup_elem(&go_parent, &parent)))
+		bpf_map_update_elem(&go_newproc, &id, &parent, BPF_ANY);
+	else	/* never leave an older parent for this creation's child site */
+		bpf_map_delete_elem(&go_newproc, &id);
+	return 0;
+}
+
+SEC("uprobe")
+int go_newproc_ret(struct pt_regs *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u64 *parent = bpf_map_lookup_elem(&go_newproc, &id);
+	__u64 child;
+
+	if (!parent)
+		return 0;
+	stat_inc(PT_STAT_UPROBE_EVENTS);
+	child = go_key_of(ctx->ax);
+	if (child)
+		bpf_map_update_elem(&go_parent, &child, parent, BPF_ANY);
+	bpf_map_delete_elem(&go_newproc, &id);
+	return 0;
+}
+
+/*
+ * The same without newproc1's RET (a single-stepped probe): at the CALL of
+ * runtime.runqput(pp, newg, next) in newproc's closure (RBX = the new g),
+ * right after newproc1 returned on the same thread. A CALL is emulated.
+ */
+SEC("uprobe")
+int go_newproc_runqput(struct pt_regs *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u64 *parent = bpf_map_lookup_elem(&go_newproc, &id);
+	__u64 child;
+
+	if (!parent)
+		return 0;
+	stat_inc(PT_STAT_UPROBE_EVENTS);
+	child = go_key_of(ctx->bx);
+	if (child)
+		bpf_map_update_elem(&go_parent, &child, parent, BPF_ANY);
+	bpf_map_delete_elem(&go_newproc, &id);
+	return 0;
+}
+
+/* runtime.goexit1: entered on the ending goroutine; never returns. */
+SEC("uprobe")
+int go_goexit_entry(struct pt_regs *ctx)
+{
+	struct thread_ctx *t;
+	__u64 key, goid;
+	bool spans_open;
+
+	if (!go_key_at(ctx, &key, &goid, NULL))
+		return 0;
+	t = thread_lookup(key);
+	spans_open = t && t->spans_active;
+	bpf_map_delete_elem(&threads, &key);
+	bpf_map_delete_elem(&go_gs, &key);
+	bpf_map_delete_elem(&go_parent, &key);
+	bpf_map_delete_elem(&go_writing_for, &key);
+	if (!spans_open)	/* the common case: no span entered and not left */
+		return 0;
+	for (__u32 i = 0; i < PT_MAX_SPANS; i++) {
+		struct span_key sk = { .ctx = key, .idx = i };
+
+		bpf_map_delete_elem(&spans, &sk);
+		bpf_map_delete_elem(&go_frames, &sk);
+	}
+	return 0;
+}
+
+/* net/http.(*Transport).roundTrip(t, req *Request): on the sending goroutine */
+SEC("uprobe")
+int go_http_roundtrip_entry(struct pt_regs *ctx)
+{
+	__u64 key, goid, req;
+	struct go_obj_key ok = {};
+
+	if (!go_key_at(ctx, &key, &goid, NULL))
+		return 0;
+	req = ctx_srv_req(key);
+	if (!req)
+		req = go_inherited_req(key);
+	ok.tgid = key >> 32;
+	ok.ptr = ctx->bx;
+	if (req)
+		bpf_map_update_elem(&go_req_owner, &ok, &req, BPF_ANY);
+	else
+		bpf_map_delete_elem(&go_req_owner, &ok);
+	return 0;
+}
+
+/* net/http.(*Request).write(r, w, ...): on the goroutine that writes it (writeLoop) */
+SEC("uprobe")
+int go_http_reqwrite_entry(struct pt_regs *ctx)
+{
+	__u64 key, goid, *owner;
+	struct go_obj_key ok = {};
+
+	if (!go_key_at(ctx, &key, &goid, NULL))
+		return 0;
+	ok.tgid = key >> 32;
+	ok.ptr = ctx->ax;
+	owner = bpf_map_lookup_elem(&go_req_owner, &ok);
+	if (owner)
+		bpf_map_update_elem(&go_writing_for, &key, owner, BPF_ANY);
+	else
+		bpf_map_delete_elem(&go_writing_for, &key);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

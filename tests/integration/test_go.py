@@ -1,0 +1,371 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+"""phasetrace on a Go net/http + html/template service (tests/fixtures/go/webapp).
+
+Ground truth: delays the test injects (render_ms spent inside Execute, the DNS
+fixture's answer delay, the backend's handshake hold and time to first byte)
+and the webapp's own per-request log (execute_ns, total_ns). Many concurrent
+requests make goroutines migrate across threads: each server record must
+still get its own render phase and its own backend child."""
+import http.client
+import json
+import os
+import re
+import shutil
+import ssl
+import subprocess
+import threading
+import time
+
+import harness as h
+from harness import MS, BACKEND_HOST
+
+GO_OUT = os.path.join(h.BUILD, 'fixtures', 'go')
+BUILD_SH = os.path.join(h.ROOT, 'tests', 'fixtures', 'go', 'build.sh')
+COMM = 'webapp'
+NPAR = 16
+
+
+def _go_binary(name):
+	path = os.path.join(GO_OUT, name)
+	src = os.path.join(h.ROOT, 'tests', 'fixtures', 'go', 'webapp', 'main.go')
+	if not os.path.exists(path) or os.path.getmtime(path) < os.path.getmtime(src):
+		if not shutil.which('go'):
+			h.skip('go is not installed (Debian: golang-go)')
+		r = h.run([BUILD_SH], timeout=600)
+		if r.rc == 77:
+			h.skip('cannot build the Go fixtures: %s' % r.err.strip())
+		h.assert_eq(r.rc, 0, 'build.sh exit status (stderr: %s)' % r.err.strip()[-2000:])
+	h.need_binary(path, 'run tests/fixtures/go/build.sh')
+	return path
+
+
+class Webapp:
+	"""The Go fixture, started before the tracer; its stderr is its request log."""
+
+	def __init__(self, binary='webapp', args=()):
+		path = _go_binary(binary)
+		self.errp = h.tmp_path('webapp.%d.stderr' % len(h._undo))
+		err = open(self.errp, 'wb')
+		argv = [path, '-addr', '127.0.0.1:0'] + [str(a) for a in args]
+		h.log('run: %s' % ' '.join(argv))
+		self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=err,
+					     stdin=subprocess.DEVNULL, env=h.clean_env())
+		err.close()
+		h.defer(lambda: h._stop(self.proc), 'stop webapp')
+		line = h._read_line(self.proc.stdout.fileno(), h.READY_TIMEOUT, self.proc)
+		m = re.fullmatch(r'READY 127\.0\.0\.1:(\d+) pid=(\d+)', line or '')
+		if not m:
+			h.fail('webapp did not print READY (got %r): %s' %
+			       (line, h._file_text(self.errp)))
+		self.port, self.pid = int(m.group(1)), int(m.group(2))
+
+	def log(self):
+		"""The webapp's JSON request log lines."""
+		with open(self.errp, errors='replace') as f:
+			return [json.loads(l) for l in f if l.startswith('{')]
+
+	def alive(self):
+		return self.proc.poll() is None
+
+
+def _get(port, path, tls=False, conn=None):
+	"""GET path; returns (status, body). Reuses conn when given."""
+	if conn is None:
+		if tls:
+			ctx = ssl._create_unverified_context()
+			conn = http.client.HTTPSConnection('127.0.0.1', port, timeout=30,
+							   context=ctx)
+		else:
+			conn = http.client.HTTPConnection('127.0.0.1', port, timeout=30)
+	conn.request('GET', path)
+	resp = conn.getresponse()
+	return resp.status, resp.read().decode(errors='replace')
+
+
+def _parallel(port, paths, tls=False):
+	"""One GET per path, all at once, each on its own connection."""
+	out, errs = {}, []
+	start = threading.Barrier(len(paths))
+
+	def one(p):
+		try:
+			start.wait()
+			t0 = time.monotonic_ns()
+			st, body = _get(port, p, tls)
+			out[p] = (st, body, time.monotonic_ns() - t0)
+		except Exception as e:	# noqa: BLE001 - reported below
+			errs.append('%s: %r' % (p, e))
+	ts = [threading.Thread(target=one, args=(p,)) for p in paths]
+	for t in ts:
+		t.start()
+	for t in ts:
+		t.join(60)
+	h.assert_eq(errs, [], 'request errors')
+	for p, (st, _, _) in out.items():
+		h.assert_eq(st, 200, 'status of %s' % p)
+	return {p.split('?')[0]: v[2] for p, v in out.items()}
+
+
+def _servers(recs, pid):
+	return {r['path']: r for r in recs if r.get('role') == 'server' and r.get('pid') == pid
+		and r.get('path', '').startswith('/r')}
+
+
+def _check_server(rec, line, render_ms, tls_server=False, client_ns=None):
+	"""Server record vs the injected render time and the webapp's own log line.
+	client_ns: the client's own latency of a concurrent request: the server's ttfb
+	then lies between the handler's run and that (the goroutine waits for a CPU
+	between reading the request and running the handler)."""
+	what = 'server %s' % rec['path']
+	ph = h.phases(rec)
+	h.assert_true('render' in ph, '%s: no render phase: %s' % (what, json.dumps(rec)))
+	h.assert_eq(ph['render'].get('label'), 'page', what + ': render label')
+	h.assert_near(ph['render']['dur_ns'], line['execute_ns'], what + ': render vs execute_ns')
+	if client_ns is None:
+		h.assert_near(ph['render']['dur_ns'], render_ms * MS, what + ': render vs injected')
+	else:	# spin may overrun when 16 requests share 2 CPUs: never run short
+		h.assert_true(ph['render']['dur_ns'] >= (render_ms - 2) * MS,
+			      '%s: render %.1f ms < injected %d ms' %
+			      (what, ph['render']['dur_ns'] / MS, render_ms))
+	h.assert_true('ttfb' in ph, '%s: no ttfb: %s' % (what, json.dumps(rec)))
+	# the record ends at the first response byte: the handler's whole run
+	if client_ns is None:
+		h.assert_near(ph['ttfb']['dur_ns'], line['total_ns'], what + ': ttfb vs total_ns')
+	else:
+		h.assert_between(ph['ttfb']['dur_ns'], line['total_ns'] / MS - 2,
+				 client_ns / MS + 2,
+				 what + ': ttfb between total_ns and the client\'s')
+	h.assert_eq(rec.get('goid') is not None and rec.get('goid') > 0, True, what + ': goid')
+	h.assert_eq(rec.get('tls'), tls_server, what + ': tls')
+	if tls_server:
+		h.assert_true('tls' in ph, '%s: no tls phase: %s' % (what, json.dumps(rec)))
+
+
+def _render_only(binary):
+	app = Webapp(binary)
+	tr = h.Tracer(pids=[app.pid])
+	ms = {'/r%d?render_ms=%d' % (i, 5 + 3 * i): 5 + 3 * i for i in range(NPAR)}
+	client = _parallel(app.port, list(ms))
+	time.sleep(0.3)
+	recs = tr.stop()
+	lines = {l['path']: l for l in app.log()}
+	srv = _servers(recs, app.pid)
+	h.assert_eq(sorted(srv), sorted(p.split('?')[0] for p in ms), 'server records')
+	for p, render_ms in ms.items():
+		path = p.split('?')[0]
+		_check_server(srv[path], lines[path], render_ms, client_ns=client[path])
+		h.assert_eq(srv[path].get('children'), [], 'server %s: children' % path)
+
+
+def test_go_render():
+	_render_only('webapp')
+
+
+def test_go_render_stripped():
+	_render_only('webapp-stripped')
+
+
+DNS_MS, HS_MS, TTFB_MS = 30, 60, 40
+
+
+def _backend(binary, server_tls=False, keepalive=False, parallel=True):
+	certs = h.make_certs()
+	dns = h.start_dns(DNS_MS)
+	be = h.start_backend(ttfb_ms=TTFB_MS, hs_delay_ms=HS_MS, certs=certs)
+	args = ['-backend', 'https://%s:%d/' % (BACKEND_HOST, be.port), '-insecure',
+		'-dns', '%s:53' % dns.addr]
+	if server_tls:
+		args += ['-tls-cert', certs['cert'], '-tls-key', certs['key']]
+	if keepalive:
+		args += ['-backend-keepalive']
+	app = Webapp(binary, args)
+	tr = h.Tracer(pids=[app.pid])
+	ms = {'/r%d?render_ms=%d' % (i, 4 + 2 * i): 4 + 2 * i for i in range(NPAR)}
+	client = {}
+	if parallel:
+		client = _parallel(app.port, list(ms), tls=server_tls)
+	else:
+		ms = dict(list(ms.items())[:3])
+		for p in ms:
+			h.assert_eq(_get(app.port, p, server_tls)[0], 200, 'status of ' + p)
+	time.sleep(0.3)
+	recs = tr.stop()
+	lines = {l['path']: l for l in app.log()}
+	srv = _servers(recs, app.pid)
+	h.assert_eq(sorted(srv), sorted(p.split('?')[0] for p in ms), 'server records')
+	peer = '127.0.0.1:%d' % be.port
+	kids = set()
+	for p, render_ms in ms.items():
+		path = p.split('?')[0]
+		rec, line = srv[path], lines[path]
+		_check_server(rec, line, render_ms, server_tls, client.get(path))
+		ch = rec.get('children') or []
+		h.assert_eq(len(ch), 1, 'server %s: children: %s' % (path, json.dumps(rec)))
+		c = ch[0]
+		kids.add(c['req_id'])
+		what = 'backend request of %s' % path
+		h.assert_eq(c.get('parent_id'), rec['req_id'], what + ': parent_id')
+		h.assert_eq(c.get('peer'), peer, what + ': peer')
+		h.assert_eq(c.get('tls'), True, what + ': tls')
+		h.assert_eq(c.get('host'), BACKEND_HOST, what + ': host')
+		h.assert_eq(c.get('status'), 200, what + ': status')
+		cp = h.phases(c)
+		for name in ('dns', 'connect', 'tls', 'send', 'ttfb'):
+			h.assert_true(name in cp,
+				      '%s: no %s phase: %s' % (what, name, json.dumps(c)))
+		# against what the webapp saw (httptrace): concurrent lookups of one name
+		# are shared (singleflight) and 16 handshakes share 2 CPUs
+		for name, key, inj in (('dns', 'dns_ns', DNS_MS), ('tls', 'tls_ns', HS_MS),
+				       ('ttfb', 'ttfb_ns', TTFB_MS)):
+			h.assert_near(cp[name]['dur_ns'], line[key], '%s: %s vs httptrace' %
+				      (what, name))
+			if name != 'dns' or not parallel:
+				h.assert_true(cp[name]['dur_ns'] >= (inj - 2) * MS,
+					      '%s: %s %.1f ms < injected %d ms' %
+					      (what, name, cp[name]['dur_ns'] / MS, inj))
+			# the DNS fixture answers A and AAAA one after the other
+			if not parallel and name != 'dns':
+				h.assert_near(cp[name]['dur_ns'], inj * MS, what + ': ' + name)
+		# the whole backend call as the webapp timed it
+		h.assert_near(c['dur_ns'], line['backend_ns'], what + ': total vs backend_ns',
+			      abs_ms=3)
+	h.assert_eq(len(kids), len(ms), 'distinct backend requests')
+
+
+def test_go_backend_tls_dns_sequential():
+	_backend('webapp', parallel=False)
+
+
+def test_go_backend_tls_dns():
+	_backend('webapp')
+
+
+def test_go_backend_tls_dns_stripped():
+	_backend('webapp-stripped')
+
+
+def test_go_https_server():
+	_backend('webapp', server_tls=True)
+
+
+def test_go_panic_through_execute():
+	"""A panic unwinds past Execute's RETs and is recovered on the same goroutine:
+	the next request on the keep-alive connection still gets its render."""
+	app = Webapp('webapp')
+	tr = h.Tracer(pids=[app.pid])
+	conn = http.client.HTTPConnection('127.0.0.1', app.port, timeout=30)
+	st, body = _get(app.port, '/panic', conn=conn)
+	h.assert_eq(st, 500, '/panic status (%s)' % body.strip())
+	st, _ = _get(app.port, '/r1?render_ms=20', conn=conn)
+	h.assert_eq(st, 200, '/r1 status')
+	conn.close()	# the keep-alive request ends with the connection
+	time.sleep(0.3)
+	recs = tr.stop()
+	srv = _servers(recs, app.pid)
+	h.assert_true('/r1' in srv, 'no server record of /r1')
+	lines = {l['path']: l for l in app.log()}
+	_check_server(srv['/r1'], lines['/r1'], 20)
+
+
+WRK_LUA = r'''
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args) bad = 0 end
+function response(status, headers, body)
+	if status ~= 200 or not string.find(body, "depth=%d ok", 1, true) then bad = bad + 1 end
+end
+function done(summary, latency, requests)
+	local b = 0
+	for _, t in ipairs(threads) do b = b + t:get("bad") end
+	local e = summary.errors
+	io.write(string.format("CHECK requests=%%d bad=%%d errors=%%d\n", summary.requests, b,
+		e.connect + e.read + e.write + e.status))
+	io.write(string.format("ERRORS connect=%%d read=%%d write=%%d status=%%d timeout=%%d\n",
+		e.connect, e.read, e.write, e.status, e.timeout))
+end
+'''
+
+
+def _wrk(url, seconds, depth, conns, close=False):
+	lua = h.tmp_path('check%d.lua' % depth)
+	with open(lua, 'w') as f:
+		f.write(WRK_LUA % depth)
+	argv = ['wrk', '-t2', '-c%d' % conns, '-d%ds' % seconds, '--timeout', '10s', '-s', lua]
+	if close:
+		argv += ['-H', 'Connection: close']
+	return subprocess.Popen(argv + [url], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def _wrk_result(p, what):
+	out = p.communicate(timeout=120)[0].decode(errors='replace')
+	m = re.search(r'CHECK requests=(\d+) bad=(\d+) errors=(\d+)', out)
+	h.assert_true(m is not None, '%s: wrk output: %s' % (what, out))
+	n, bad, errs = map(int, m.groups())
+	h.log('%s: %d requests, %d bad, %d errors (%s)' % (what, n, bad, errs,
+		re.search(r'ERRORS .*', out).group(0)))
+	h.assert_eq(bad, 0, what + ': wrong responses')
+	h.assert_eq(errs, 0, what + ': wrk errors')
+	return n
+
+
+@h.timeout(400)
+def test_go_crash_stack_growth():
+	""">= 100000 requests through probed Execute (stack grown and copied inside it,
+	nested Execute) and crypto/tls (a handshake per request on a fresh goroutine
+	for part of them): the program stays up and every response is correct."""
+	if not shutil.which('wrk'):
+		h.skip('wrk is not installed')
+	certs = h.make_certs()
+	app = Webapp('webapp', ['-tls-cert', certs['cert'], '-tls-key', certs['key']])
+	tr = h.Tracer(pids=[app.pid], extra=['-v'])
+	depth = 40	# 40 x 4 KiB frames: grows a fresh 8 KiB goroutine stack 5 times
+	url = 'https://127.0.0.1:%d/deep?depth=%d' % (app.port, depth)
+	total = rounds = 0
+	while total < 100000 and rounds < 10:
+		ka = _wrk(url, 8, depth, 6)
+		cl = _wrk(url, 8, depth, 4, close=True)
+		total += _wrk_result(ka, 'keep-alive') + _wrk_result(cl, 'new connection each')
+		rounds += 1
+		h.assert_true(app.alive(), 'webapp died: %s' % h._file_text(app.errp))
+	h.assert_true(total >= 100000, 'only %d requests in %d rounds' % (total, rounds))
+	recs = tr.stop()
+	h.log('phasetrace stderr: %s' % tr.stderr())
+	h.assert_true(app.alive(), 'webapp died: %s' % h._file_text(app.errp))
+	# a keep-alive request whose first byte net/http's background reader took
+	# has no method/path (the parser sees one byte): count it, see docs/go.md
+	deep = [r for r in recs if r.get('role') == 'server' and r.get('pid') == app.pid and
+		r.get('path') in ('/deep', None)]
+	no_path = sum(1 for r in deep if r.get('path') is None)
+	with_render = [r for r in deep if 'render' in h.phases(r)]
+	h.log('%d requests, %d server records (%d without path), %d with render' %
+	      (total, len(deep), no_path, len(with_render)))
+	h.assert_true(len(deep) >= total * 0.99, 'server records: %d of %d requests' %
+		      (len(deep), total))
+	h.assert_true(len(with_render) >= len(deep) * 0.99, 'records with render: %d of %d' %
+		      (len(with_render), len(deep)))
+	for r in with_render[:1000]:
+		h.assert_eq(r.get('tls'), True, 'tls of a /deep record')
+
+
+def test_go_probe_span():
+	"""--probe NAME=GOBINARY:main.deep: entry + RET uprobes on a Go function; the
+	outermost call of the recursion is one span inside the server record."""
+	path = _go_binary('webapp')
+	app = Webapp('webapp')
+	tr = h.Tracer(pids=[app.pid], extra=['--probe', 'deepf=%s:main.deep' % path])
+	for i in range(3):
+		st, body = _get(app.port, '/deep?depth=%d&render_ms=%d' % (50, 10 + 5 * i))
+		h.assert_eq(st, 200, '/deep status')
+	time.sleep(0.3)
+	recs = tr.stop()
+	h.assert_true(app.alive(), 'webapp died')
+	deep = [r for r in recs if r.get('role') == 'server' and r.get('path') == '/deep']
+	h.assert_eq(len(deep), 3, 'server records of /deep')
+	for r in deep:
+		ph = h.phases(r)
+		h.assert_true('deepf' in ph and 'render' in ph, 'phases: %s' % json.dumps(r))
+		# main.deep runs inside Execute, after spin
+		h.assert_true(ph['deepf']['dur_ns'] < ph['render']['dur_ns'],
+			      'deepf inside render: %s' % json.dumps(r))
+		h.assert_true(ph['deepf']['start_ns'] >= ph['render']['start_ns'],
+			      'deepf after render start: %s' % json.dumps(r))
