@@ -296,8 +296,8 @@ int go_newproc_entry(struct pt_regs *ctx)
 	return 0;
 }
 
-SEC("uprobe")
-int go_newproc_ret(struct pt_regs *ctx)
+/* The new goroutine g was made on this thread: give it the parent newproc1 saw. */
+static __always_inline int newproc_child(__u64 g)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u64 *parent = bpf_map_lookup_elem(&go_newproc, &id);
@@ -306,11 +306,17 @@ int go_newproc_ret(struct pt_regs *ctx)
 	if (!parent)
 		return 0;
 	stat_inc(PT_STAT_UPROBE_EVENTS);
-	child = go_key_of(ctx->ax);
+	child = go_key_of(g);
 	if (child)
 		bpf_map_update_elem(&go_parent, &child, parent, BPF_ANY);
 	bpf_map_delete_elem(&go_newproc, &id);
 	return 0;
+}
+
+SEC("uprobe")
+int go_newproc_ret(struct pt_regs *ctx)
+{
+	return newproc_child(ctx->ax);	/* newproc1's result */
 }
 
 /*
@@ -321,18 +327,7 @@ int go_newproc_ret(struct pt_regs *ctx)
 SEC("uprobe")
 int go_newproc_runqput(struct pt_regs *ctx)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	__u64 *parent = bpf_map_lookup_elem(&go_newproc, &id);
-	__u64 child;
-
-	if (!parent)
-		return 0;
-	stat_inc(PT_STAT_UPROBE_EVENTS);
-	child = go_key_of(ctx->bx);
-	if (child)
-		bpf_map_update_elem(&go_parent, &child, parent, BPF_ANY);
-	bpf_map_delete_elem(&go_newproc, &id);
-	return 0;
+	return newproc_child(ctx->bx);	/* runqput(pp, newg, next) */
 }
 
 /* runtime.goexit1: entered on the ending goroutine; never returns. */

@@ -86,28 +86,7 @@ static __always_inline bool go_key_at(struct pt_regs *ctx, __u64 *key, __u64 *go
 #if defined(__TARGET_ARCH_x86)
 	g = ctx->r14;
 #else
-	g = 0;
-/*
- * A server request started on socket skp on goroutine key. net/http reads
- * the first byte of the next keep-alive request on a helper goroutine
- * (conn.backgroundRead) while the connection's serve goroutine finishes the
- * previous one; the handler then runs on the serve goroutine. If the parent
- * goroutine serves the same socket, the request is its own.
- */
-static __always_inline void go_server_req_started(__u64 key, __u64 skp, __u64 req_id)
-{
-	__u64 *p = bpf_map_lookup_elem(&go_parent, &key);
-	struct thread_ctx *t;
-
-	if (!p)
-		return;
-	t = thread_lookup(*p);
-	if (t && t->srv_sk == skp) {
-		t->srv_req_id = req_id;
-		t->srv_awaiting = 1;
-	}
-}
-
+	g = ctx->regs[28];	/* arm64: g lives in X28 (not tested here) */
 #endif
 	*goid = 0;
 	if (!g || bpf_probe_read_user(goid, sizeof(*goid), (void *)(g + gp->goid_off)) || !*goid) {
