@@ -19,85 +19,25 @@
 #include <time.h>
 #include <arpa/inet.h>
 #include <sys/socket.h>
-#include "histogram.h"
-#include "metrics.h"
-
-#define NCLASS		6	/* 0: unknown status, 1..5: 1xx..5xx */
-#define ERR_DNS		(PT_ERR_OTHER + 1)
-#define NERR		(ERR_DNS + 1)
-#define NSLOT		(METRICS_NPHASES + NCLASS)	/* histograms per row snapshot */
-#define ROW_RESERVE	3	/* ("other", role, "other") for client, server, unknown */
-#define SELF_LABEL_LEN	48
-/* Longer durations are clock mix-ups (end before start): clamped, counted. */
-#define MAX_DUR_NS	(24ULL * 3600 * 1000000000)
+#include "metrics_impl.h"
 
 static const double default_buckets[] = {
 	0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
 	0.1, 0.25, 0.5, 1, 2.5, 5, 10,
 };
 
-static const char *const phase_labels[METRICS_NPHASES] = {
+const char *const metrics_phase_labels[METRICS_NPHASES] = {
 	[PHASE_DNS] = "dns", [PHASE_CONNECT] = "connect", [PHASE_TLS] = "tls",
 	[PHASE_SEND] = "send", [PHASE_TTFB] = "ttfb", [PHASE_RECV] = "recv",
 	[PHASE_RENDER] = "render",
 };
 
-static const char *const err_labels[NERR] = {
+const char *const metrics_err_labels[NERR] = {
 	[PT_ERR_REFUSED] = "refused", [PT_ERR_TIMEOUT] = "timeout", [PT_ERR_RESET] = "reset",
 	[PT_ERR_ABORTED] = "aborted", [PT_ERR_TLS] = "tls", [PT_ERR_UNREACH] = "unreach",
-	[PT_ERR_OTHER] = "other", [ERR_DNS] = "dns",
+	[PT_ERR_OTHER] = "other", [ERR_DNS] = "dns", [PT_ERR_NO_RESPONSE] = "no_response",
 };
 
-struct row {
-	char comm[PT_COMM_LEN];
-	enum pt_role role;
-	char peer[METRICS_PEER_LEN];
-	struct histogram *phase[METRICS_NPHASES];
-	struct histogram *req[NCLASS];
-	uint64_t errors[NERR];
-	uint64_t reqs_total, errors_total;
-	/* current interval (opts.intervals) */
-	struct histogram *iv[METRICS_NPHASES + 1];
-	uint64_t iv_reqs, iv_errors;
-};
-
-struct comm_ent {
-	char comm[PT_COMM_LEN];
-	int npeers;		/* rows other than peer="other" */
-};
-
-struct self_ent {
-	char label[SELF_LABEL_LEN];
-	uint64_t v;
-};
-
-struct metrics {
-	pthread_mutex_t lock;
-	int nbounds;
-	uint64_t bounds_ns[HIST_MAX_BOUNDS];
-	char le[HIST_MAX_BOUNDS][32];
-	int max_peers, max_comms, max_series;
-	bool intervals;
-	char version[64];
-
-	struct row *rows;
-	int nrows, cap_rows;
-	int *row_slots;		/* index into rows, -1 empty */
-	unsigned row_mask;
-	struct comm_ent *comms;
-	int ncomms;
-	int *comm_slots;
-	unsigned comm_mask;
-
-	uint64_t peers_folded, comms_folded;
-	uint64_t clamped;
-	struct self_ent self[METRICS_SELF__COUNT][METRICS_SELF_MAX_LABELS];
-	int nself[METRICS_SELF__COUNT];
-
-	uint64_t iv_start;
-	uint64_t iv_reqs, iv_errors;
-	struct request *slowest;
-};
 
 const char *metrics__role_label(enum pt_role role)
 {
@@ -113,7 +53,7 @@ const char *metrics__role_label(enum pt_role role)
 
 const char *metrics__phase_label(int phase)
 {
-	return phase >= 0 && phase < METRICS_NPHASES ? phase_labels[phase] : NULL;
+	return phase >= 0 && phase < METRICS_NPHASES ? metrics_phase_labels[phase] : NULL;
 }
 
 void metrics__peer_label(const struct request *r, char *buf, size_t len)
@@ -148,7 +88,7 @@ void metrics__peer_label(const struct request *r, char *buf, size_t len)
  * strtod() stops at '.'. Numbers of the exposition and of the options use
  * the C locale, for this thread only.
  */
-static locale_t c_locale_begin(void)
+locale_t metrics_c_locale_begin(void)
 {
 	static locale_t c;
 
@@ -157,16 +97,16 @@ static locale_t c_locale_begin(void)
 	return c ? uselocale(c) : (locale_t)0;
 }
 
-static void c_locale_end(locale_t old)
+void metrics_c_locale_end(locale_t old)
 {
 	if (old)
 		uselocale(old);
 }
 
 /* Shortest decimal that reads back as the same double, as Prometheus clients print. */
-static void fmt_float(char *buf, size_t len, double v)
+void metrics_fmt_float(char *buf, size_t len, double v)
 {
-	locale_t old = c_locale_begin();
+	locale_t old = metrics_c_locale_begin();
 	int prec;
 
 	for (prec = 1; prec <= 17; prec++) {
@@ -174,7 +114,7 @@ static void fmt_float(char *buf, size_t len, double v)
 		if (strtod(buf, NULL) == v)
 			break;
 	}
-	c_locale_end(old);
+	metrics_c_locale_end(old);
 }
 
 static int parse_buckets(const char *s, double **out, int *n, char *err, size_t errlen)
@@ -252,9 +192,9 @@ int metrics__parse_buckets(const char *s, double **out, int *n, char *err, size_
 	locale_t old;
 	int ret;
 
-	old = c_locale_begin();
+	old = metrics_c_locale_begin();
 	ret = parse_buckets(s, out, n, err, errlen);
-	c_locale_end(old);
+	metrics_c_locale_end(old);
 	return ret;
 }
 
@@ -292,7 +232,7 @@ struct metrics *metrics__new(const struct metrics_opts *opts)
 							    sizeof(default_buckets[0]));
 	for (k = 0; k < m->nbounds; k++) {
 		m->bounds_ns[k] = (uint64_t)llround(b[k] * 1e9);
-		fmt_float(m->le[k], sizeof(m->le[k]), b[k]);
+		metrics_fmt_float(m->le[k], sizeof(m->le[k]), b[k]);
 		if (!(b[k] > 0) || (k && m->bounds_ns[k] <= m->bounds_ns[k - 1]))
 			goto inval;
 	}
@@ -497,7 +437,7 @@ static uint64_t dur(struct metrics *m, uint64_t ns)
 }
 
 /* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if invalid. */
-static int utf8_len(const unsigned char *s, size_t n)
+int metrics_utf8_len(const unsigned char *s, size_t n)
 {
 	int len, i;
 	uint32_t cp;
@@ -537,7 +477,7 @@ static void sanitize_label(char *s)
 	size_t n = strlen(s);
 
 	while (n) {
-		int l = utf8_len((const unsigned char *)s, n);
+		int l = metrics_utf8_len((const unsigned char *)s, n);
 
 		if (!l || (*s != '\n' && ((unsigned char)*s < 0x20 || *s == 0x7f))) {
 			*s = '?';
@@ -576,7 +516,7 @@ static void count_one(struct metrics *m, const struct request *req, int depth)
 		}
 		if (req->dns_failed)
 			err = ERR_DNS;
-		else if (req->error > PT_ERR_NONE && req->error <= PT_ERR_OTHER)
+		else if (req->error > PT_ERR_NONE && req->error < NERR)
 			err = req->error;
 		else if (req->error != PT_ERR_NONE)
 			err = PT_ERR_OTHER;
@@ -659,7 +599,7 @@ out:
 	return ret;
 }
 
-static uint64_t self_sum(const struct metrics *m, enum metrics_self f)
+uint64_t metrics_self_sum(const struct metrics *m, enum metrics_self f)
 {
 	uint64_t s = 0;
 	int i;
@@ -772,9 +712,9 @@ struct metrics_interval *metrics__roll_interval(struct metrics *m, uint64_t now_
 	iv->end_ns = now_ns;
 	iv->reqs = m->iv_reqs;
 	iv->errors = m->iv_errors;
-	iv->events_read = self_sum(m, METRICS_EVENTS_READ);
-	iv->events_dropped = self_sum(m, METRICS_EVENTS_DROPPED);
-	iv->processes = self_sum(m, METRICS_PROCESSES_TRACED);
+	iv->events_read = metrics_self_sum(m, METRICS_EVENTS_READ);
+	iv->events_dropped = metrics_self_sum(m, METRICS_EVENTS_DROPPED);
+	iv->processes = metrics_self_sum(m, METRICS_PROCESSES_TRACED);
 	iv->folded_total = m->peers_folded + m->comms_folded;
 	iv->slowest = m->slowest;
 	m->slowest = NULL;
@@ -793,319 +733,3 @@ void metrics_interval__free(struct metrics_interval *iv)
 	free(iv);
 }
 
-/* ---- exposition ---- */
-
-struct buf {
-	char *p;
-	size_t len, cap;
-	bool oom;
-};
-
-static void buf_grow(struct buf *b, size_t need)
-{
-	size_t cap = b->cap ?: 65536;
-	char *p;
-
-	while (cap < b->len + need + 1)
-		cap *= 2;
-	if (cap == b->cap)
-		return;
-	p = realloc(b->p, cap);
-	if (!p) {
-		b->oom = true;
-		return;
-	}
-	b->p = p;
-	b->cap = cap;
-}
-
-__attribute__((format(printf, 2, 3)))
-static void bprintf(struct buf *b, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (b->oom)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-	va_end(ap);
-	if (n < 0) {
-		b->oom = true;
-		return;
-	}
-	if ((size_t)n >= b->cap - b->len) {
-		buf_grow(b, n);
-		if (b->oom)
-			return;
-		va_start(ap, fmt);
-		vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-		va_end(ap);
-	}
-	b->len += n;
-}
-
-/*
- * Label value per the text format: backslash, double quote and line feed
- * escaped. Comms and host names come from traced programs: invalid UTF-8 and
- * other control characters become '?' so the exposition always parses.
- */
-static void put_label(struct buf *b, const char *name, const char *val, bool comma)
-{
-	const unsigned char *s = (const unsigned char *)val;
-	size_t n = strlen(val);
-
-	buf_grow(b, strlen(name) + 2 * n + 8);
-	if (b->oom)
-		return;
-	if (comma)
-		b->p[b->len++] = ',';
-	b->len += sprintf(b->p + b->len, "%s=\"", name);
-	while (n) {
-		int l = utf8_len(s, n);
-
-		if (*s == '\\' || *s == '"') {
-			b->p[b->len++] = '\\';
-			b->p[b->len++] = *s;
-		} else if (*s == '\n') {
-			b->p[b->len++] = '\\';
-			b->p[b->len++] = 'n';
-		} else if (!l || *s < 0x20 || *s == 0x7f) {
-			b->p[b->len++] = '?';
-			l = 1;
-		} else {
-			memcpy(b->p + b->len, s, l);
-			b->len += l;
-		}
-		if (!l)
-			l = 1;
-		s += l;
-		n -= l;
-	}
-	b->p[b->len++] = '"';
-	b->p[b->len] = '\0';
-}
-
-static void put_family(struct buf *b, const char *name, const char *type, const char *help)
-{
-	bprintf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
-/* Counters copied under the lock so formatting does not hold it. */
-struct row_snap {
-	char comm[PT_COMM_LEN];
-	enum pt_role role;
-	char peer[METRICS_PEER_LEN];
-	uint32_t present;	/* bit per slot: phases then status classes */
-	uint64_t errors[NERR];
-};
-
-static void put_row_labels(struct buf *b, const struct row_snap *s, const char *phase)
-{
-	bool comma = false;
-
-	if (phase) {
-		put_label(b, "phase", phase, false);
-		comma = true;
-	}
-	put_label(b, "role", metrics__role_label(s->role), comma);
-	put_label(b, "comm", s->comm, true);
-	put_label(b, "peer", s->peer, true);
-}
-
-/* slot data: count, sum, then nbounds non-cumulative bound counts */
-static void put_histogram(struct buf *b, const struct metrics *m, const char *name,
-			  const struct row_snap *s, const char *phase, const char *status_class,
-			  const uint64_t *d)
-{
-	uint64_t acc = 0;
-	int k;
-
-	for (k = 0; k <= m->nbounds; k++) {
-		bprintf(b, "%s_bucket{", name);
-		put_row_labels(b, s, phase);
-		if (status_class)
-			put_label(b, "status_class", status_class, true);
-		if (k < m->nbounds) {
-			acc += d[2 + k];
-			bprintf(b, ",le=\"%s\"} %llu\n", m->le[k], (unsigned long long)acc);
-		} else {
-			bprintf(b, ",le=\"+Inf\"} %llu\n", (unsigned long long)d[0]);
-		}
-	}
-	bprintf(b, "%s_sum{", name);
-	put_row_labels(b, s, phase);
-	if (status_class)
-		put_label(b, "status_class", status_class, true);
-	bprintf(b, "} %llu.%09llu\n", (unsigned long long)(d[1] / 1000000000ULL),
-		(unsigned long long)(d[1] % 1000000000ULL));
-	bprintf(b, "%s_count{", name);
-	put_row_labels(b, s, phase);
-	if (status_class)
-		put_label(b, "status_class", status_class, true);
-	bprintf(b, "} %llu\n", (unsigned long long)d[0]);
-}
-
-static void put_self(struct buf *b, const char *name, const char *type, const char *help,
-		     const char *label, const struct self_ent *e, int n)
-{
-	int i;
-
-	put_family(b, name, type, help);
-	for (i = 0; i < n; i++) {
-		if (label) {
-			bprintf(b, "%s{", name);
-			put_label(b, label, e[i].label, false);
-			bprintf(b, "} %llu\n", (unsigned long long)e[i].v);
-		} else {
-			bprintf(b, "%s %llu\n", name, (unsigned long long)e[i].v);
-		}
-	}
-}
-
-int metrics__render(struct metrics *m, char **out, size_t *outlen)
-{
-	static const char *const class_label[NCLASS] = { NULL, "1xx", "2xx", "3xx", "4xx", "5xx" };
-	struct self_ent self[METRICS_SELF__COUNT][METRICS_SELF_MAX_LABELS];
-	int nself[METRICS_SELF__COUNT];
-	size_t per = (size_t)m->nbounds + 2;
-	uint64_t folded[2], nrows_max, clamped;
-	struct row_snap *snap;
-	struct buf b = {};
-	uint64_t *data;
-	int i, k, nrows;
-	const char *name;
-
-	*out = NULL;
-	*outlen = 0;
-	/* rows never go away and cap_rows bounds them: size buffers before locking */
-	snap = calloc(m->cap_rows, sizeof(*snap));
-	data = calloc((size_t)m->cap_rows * NSLOT * per, sizeof(*data));
-	buf_grow(&b, 65536);
-	if (!snap || !data || b.oom)
-		goto oom;
-
-	pthread_mutex_lock(&m->lock);
-	nrows = m->nrows;
-	for (i = 0; i < nrows; i++) {
-		const struct row *r = &m->rows[i];
-		struct row_snap *s = &snap[i];
-
-		memcpy(s->comm, r->comm, sizeof(s->comm));
-		memcpy(s->peer, r->peer, sizeof(s->peer));
-		s->role = r->role;
-		memcpy(s->errors, r->errors, sizeof(s->errors));
-		for (k = 0; k < NSLOT; k++) {
-			const struct histogram *h = k < METRICS_NPHASES ? r->phase[k] :
-						    r->req[k - METRICS_NPHASES];
-			uint64_t *d = data + ((size_t)i * NSLOT + k) * per;
-
-			if (!h || !histogram__count(h))
-				continue;
-			s->present |= 1u << k;
-			d[0] = histogram__count(h);
-			d[1] = histogram__sum(h);
-			memcpy(d + 2, histogram__bound_counts(h), m->nbounds * sizeof(*d));
-		}
-	}
-	memcpy(self, m->self, sizeof(self));
-	memcpy(nself, m->nself, sizeof(nself));
-	folded[0] = m->peers_folded;
-	folded[1] = m->comms_folded;
-	nrows_max = m->max_series;
-	clamped = m->clamped;
-	pthread_mutex_unlock(&m->lock);
-
-	name = "phasetrace_phase_duration_seconds";
-	put_family(&b, name, "histogram",
-		   "Duration of one phase of a request (client: dns, connect, tls, send, ttfb, "
-		   "recv; server: ttfb, send, render).");
-	for (i = 0; i < nrows; i++)
-		for (k = 0; k < METRICS_NPHASES; k++)
-			if (snap[i].present & (1u << k))
-				put_histogram(&b, m, name, &snap[i], phase_labels[k], NULL,
-					      data + ((size_t)i * NSLOT + k) * per);
-
-	name = "phasetrace_request_duration_seconds";
-	put_family(&b, name, "histogram",
-		   "Duration of a whole request, first to last byte or failure.");
-	for (i = 0; i < nrows; i++)
-		for (k = 0; k < NCLASS; k++)
-			if (snap[i].present & (1u << (METRICS_NPHASES + k)))
-				put_histogram(&b, m, name, &snap[i], NULL, class_label[k], data +
-					      ((size_t)i * NSLOT + METRICS_NPHASES + k) * per);
-
-	name = "phasetrace_requests_total";
-	put_family(&b, name, "counter", "Requests finished, failed ones included.");
-	for (i = 0; i < nrows; i++) {
-		for (k = 0; k < NCLASS; k++) {
-			if (!(snap[i].present & (1u << (METRICS_NPHASES + k))))
-				continue;
-			bprintf(&b, "%s{", name);
-			put_row_labels(&b, &snap[i], NULL);
-			if (class_label[k])
-				put_label(&b, "status_class", class_label[k], true);
-			bprintf(&b, "} %llu\n", (unsigned long long)
-				data[((size_t)i * NSLOT + METRICS_NPHASES + k) * per]);
-		}
-	}
-
-	name = "phasetrace_request_errors_total";
-	put_family(&b, name, "counter",
-		   "Requests that failed, by error (refused, timeout, reset, aborted, tls, "
-		   "unreach, dns, other).");
-	for (i = 0; i < nrows; i++) {
-		for (k = 1; k < NERR; k++) {
-			if (!snap[i].errors[k])
-				continue;
-			bprintf(&b, "%s{", name);
-			put_row_labels(&b, &snap[i], NULL);
-			put_label(&b, "error", err_labels[k], true);
-			bprintf(&b, "} %llu\n", (unsigned long long)snap[i].errors[k]);
-		}
-	}
-
-	bprintf(&b, "# HELP phasetrace_build_info phasetrace version.\n"
-		"# TYPE phasetrace_build_info gauge\nphasetrace_build_info{");
-	put_label(&b, "version", m->version, false);
-	bprintf(&b, "} 1\n");
-	put_self(&b, "phasetrace_events_read_total", "counter",
-		 "Records read from the BPF ring buffer.", NULL,
-		 self[METRICS_EVENTS_READ], nself[METRICS_EVENTS_READ]);
-	put_self(&b, "phasetrace_events_dropped_total", "counter",
-		 "Events lost, by reason (ring buffer full, table full, ...).", "reason",
-		 self[METRICS_EVENTS_DROPPED], nself[METRICS_EVENTS_DROPPED]);
-	put_self(&b, "phasetrace_probes", "gauge", "Probes by attach state.", "state",
-		 self[METRICS_PROBES], nself[METRICS_PROBES]);
-	put_self(&b, "phasetrace_processes_traced", "gauge", "Processes currently traced.", NULL,
-		 self[METRICS_PROCESSES_TRACED], nself[METRICS_PROCESSES_TRACED]);
-	put_self(&b, "phasetrace_assembler_entries", "gauge",
-		 "Entries held by the request assembler, by table.", "table",
-		 self[METRICS_ASSEMBLER_ENTRIES], nself[METRICS_ASSEMBLER_ENTRIES]);
-	put_family(&b, "phasetrace_peers_folded_total", "counter",
-		   "Requests counted under peer=\"other\" by the cardinality guard.");
-	bprintf(&b, "phasetrace_peers_folded_total %llu\n", (unsigned long long)folded[0]);
-	put_family(&b, "phasetrace_comms_folded_total", "counter",
-		   "Requests counted under comm=\"other\" by the cardinality guard.");
-	bprintf(&b, "phasetrace_comms_folded_total %llu\n", (unsigned long long)folded[1]);
-	put_family(&b, "phasetrace_durations_clamped_total", "counter",
-		   "Durations over 24 h (clock mix-ups) counted as 24 h.");
-	bprintf(&b, "phasetrace_durations_clamped_total %llu\n", (unsigned long long)clamped);
-	put_family(&b, "phasetrace_series", "gauge",
-		   "(comm, role, peer) rows in use; the guard keeps them under --max-series.");
-	bprintf(&b, "phasetrace_series %d\n", nrows);
-	put_family(&b, "phasetrace_series_limit", "gauge", "Row limit (--max-series).");
-	bprintf(&b, "phasetrace_series_limit %llu\n", (unsigned long long)nrows_max);
-	if (b.oom)
-		goto oom;
-	free(snap);
-	free(data);
-	*out = b.p;
-	*outlen = b.len;
-	return 0;
-oom:
-	free(snap);
-	free(data);
-	free(b.p);
-	return -ENOMEM;
-}
