@@ -288,6 +288,7 @@ int collector__new(const struct collector_opts *o, struct collector **out)
 		pt_err("cannot read the BPF ring buffer: %s", strerror(-err));
 		goto fail;
 	}
+	/* an ignored signal never reaches a signalfd (main() resets them) */
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);

@@ -459,6 +459,10 @@ int main(int argc, char **argv)
 	bool is_top, is_serve;
 	int rc, err;
 
+	/* a shell starts background jobs with SIGINT ignored: `phasetrace ... &`
+	 * then `kill -INT` must still stop it (the collector takes them over) */
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
 	setlocale(LC_ALL, "");
 	setvbuf(stdout, NULL, _IOFBF, 1 << 16);
 	signal(SIGPIPE, SIG_IGN);

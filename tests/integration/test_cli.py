@@ -98,3 +98,23 @@ def test_cli_probe_errors():
 	     r'no_such_function_here')
 	_bad(['trace', '--probe', 'render'], r'NAME=BINARY:SYMBOL')
 	_bad(['trace', '--probe', 'x=usdt:/bin/true:prov:start:end'], r'usdt|USDT')
+
+
+def test_cli_sigint_when_started_in_background():
+	"""A shell starts background jobs with SIGINT ignored: `phasetrace &` then
+	`kill -INT` still stops it (and its output is complete)."""
+	h.need_root()
+	h.need_binary(h.PHASETRACE)
+	err = h.tmp_path('bg.err')
+	script = ('%s trace --json -c client > /dev/null 2> %s &\n'
+		  'p=$!\n'
+		  'for i in $(seq 300); do grep -q "phasetrace: ready" %s && break; sleep 0.1; done\n'
+		  'kill -INT $p\n'
+		  'for i in $(seq 150); do kill -0 $p 2>/dev/null || exit 0; sleep 0.1; done\n'
+		  'kill -9 $p; exit 1\n') % (h.PHASETRACE, err, err)
+	res = h.run(['bash', '-c', script], timeout=60)
+	with open(err) as f:
+		text = f.read()
+	h.assert_true('phasetrace: ready' in text, 'phasetrace never got ready: %r' % text)
+	h.assert_eq(res.rc, 0, 'phasetrace started with "&" still running 15 s after SIGINT '
+		    '(stderr %r)' % text)
