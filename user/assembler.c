@@ -461,24 +461,54 @@ static bool dns_has(const struct pt_dns_rec *d, const struct pt_addr *a)
 	return false;
 }
 
+/* A live lookup of pid that resolved addr and ended before t (0: any time). */
+static bool dns_usable(const struct dns_ent *e, uint32_t pid, const struct pt_addr *addr,
+		       uint64_t t)
+{
+	return e->valid && !e->dead && e->rec.pid == pid && !e->rec.rc &&
+	       !(t && e->rec.end > t) && dns_has(&e->rec, addr);
+}
+
+/* The lookup was made by the request's own thread (goroutine in Go: it moves). */
+static bool dns_own(const struct dns_ent *e, const struct pt_req_rec *rec)
+{
+	if (rec->flags & PT_F_GO)
+		return !rec->goid || ((e->rec.flags & PT_F_GO) && e->rec.goid == rec->goid);
+	return !rec->tid || e->rec.tid == rec->tid;
+}
+
 /*
- * Newest live lookup of this pid that resolved addr and ended before t;
- * tid: only that thread's (0: any), goid: only that goroutine's (0: any);
- * unused: not yet given to a connection.
+ * The lookup a new connection's dns phase comes from, newest first, in one
+ * pass over the ring: the connecting thread's own unused lookup (concurrent
+ * requests resolve the same name), else another thread's unused one (curl
+ * resolves on a helper thread), else any, for the host name alone.
  */
-static struct dns_ent *dns_find(struct assembler *a, uint32_t pid, uint32_t tid, uint64_t goid,
-				const struct pt_addr *addr, uint64_t t, bool unused)
+static struct dns_ent *dns_for_connect(struct assembler *a, const struct pt_req_rec *rec)
+{
+	struct dns_ent *unused_other = NULL, *any = NULL;
+
+	for (int n = 1; n <= DNS_RING; n++) {
+		struct dns_ent *e = &a->dns[(a->dns_head + DNS_RING - n) % DNS_RING];
+
+		if (!dns_usable(e, rec->pid, &rec->peer, rec->connect_start))
+			continue;
+		if (!e->used_by && dns_own(e, rec))
+			return e;
+		if (!e->used_by && !unused_other)
+			unused_other = e;
+		if (!any)
+			any = e;
+	}
+	return unused_other ? unused_other : any;
+}
+
+/* Newest lookup of the process that resolved the peer: the host of a later request. */
+static struct dns_ent *dns_for_host(struct assembler *a, const struct pt_req_rec *rec)
 {
 	for (int n = 1; n <= DNS_RING; n++) {
 		struct dns_ent *e = &a->dns[(a->dns_head + DNS_RING - n) % DNS_RING];
 
-		if (!e->valid || e->dead || e->rec.pid != pid || e->rec.rc)
-			continue;
-		if ((t && e->rec.end > t) || (tid && e->rec.tid != tid) || (unused && e->used_by))
-			continue;
-		if (goid && (!(e->rec.flags & PT_F_GO) || e->rec.goid != goid))
-			continue;
-		if (dns_has(&e->rec, addr))
+		if (dns_usable(e, rec->pid, &rec->peer, 0))
 			return e;
 	}
 	return NULL;
@@ -509,23 +539,7 @@ static void attribute_dns(struct assembler *a, const struct pt_req_rec *rec, str
 	}
 	if (r->role != PT_ROLE_CLIENT)
 		return;
-	if (rec->flags & PT_F_CONNECT) {
-		/* the connecting thread's own lookup first (concurrent requests
-		 * resolve the same name), then a helper thread's; in Go the
-		 * goroutine's (it moves between threads) */
-		uint64_t t = rec->connect_start;
-
-		if (rec->flags & PT_F_GO)
-			e = dns_find(a, rec->pid, 0, rec->goid, &rec->peer, t, true);
-		else
-			e = dns_find(a, rec->pid, rec->tid, 0, &rec->peer, t, true);
-		if (!e)
-			e = dns_find(a, rec->pid, 0, 0, &rec->peer, t, true);
-		if (!e)
-			e = dns_find(a, rec->pid, 0, 0, &rec->peer, t, false);
-	} else {
-		e = dns_find(a, rec->pid, 0, 0, &rec->peer, 0, false);
-	}
+	e = (rec->flags & PT_F_CONNECT) ? dns_for_connect(a, rec) : dns_for_host(a, rec);
 	if (!e)
 		return;
 	snprintf(r->host, sizeof(r->host), "%s", e->rec.host);
