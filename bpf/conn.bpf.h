@@ -165,10 +165,10 @@ static __always_inline void conn_next_request(struct pt_conn *c)
 	c->state = PT_FSM_IDLE;
 }
 
-/* A new request starts on c, on the current thread. */
-static __always_inline void conn_start_request(__u64 skp, struct pt_conn *c, __u64 ts)
+/* A new request starts on c, in the execution context key (goid: its goroutine, or 0). */
+static __always_inline void conn_start_request(__u64 skp, struct pt_conn *c, __u64 key,
+					       __u64 goid)
 {
-	__u64 goid, key = exec_key_goid(&goid);
 	struct thread_ctx *t;
 
 	c->req.req_id = next_id();
@@ -203,12 +203,13 @@ static __always_inline void conn_start_request(__u64 skp, struct pt_conn *c, __u
 }
 
 /*
- * One payload I/O of n bytes on c at ts. Returns true when the request
+ * One payload I/O of n bytes on c at ts, in execution context key (exec_key_goid()
+ * of the caller: computed once per hook hit). Returns true when the request
  * changed phase to "request bytes" (callers may then parse the request line)
  * via *started_req, or to "response bytes" via *started_resp.
  */
-static __always_inline void conn_io(__u64 skp, struct pt_conn *c, int dir, __u64 ts, __u32 n,
-				    bool *started_req, bool *started_resp)
+static __always_inline void conn_io(__u64 skp, struct pt_conn *c, __u64 key, __u64 goid, int dir,
+				    __u64 ts, __u32 n, bool *started_req, bool *started_resp)
 {
 	bool req_dir = (c->req.role == PT_ROLE_SERVER) ? dir == PT_DIR_RECV : dir == PT_DIR_SEND;
 
@@ -221,7 +222,7 @@ static __always_inline void conn_io(__u64 skp, struct pt_conn *c, int dir, __u64
 		}
 		if (c->state == PT_FSM_IDLE) {
 			if (!c->req.req_id)	/* else: assigned at connect() */
-				conn_start_request(skp, c, ts);
+				conn_start_request(skp, c, key, goid);
 			c->req.req_first = ts;
 			c->state = PT_FSM_REQ;
 			*started_req = true;
@@ -234,7 +235,7 @@ static __always_inline void conn_io(__u64 skp, struct pt_conn *c, int dir, __u64
 		/* response bytes with no request: server greeting, or a
 		 * connection seen mid-way */
 		if (!c->req.req_id)
-			conn_start_request(skp, c, ts);
+			conn_start_request(skp, c, key, goid);
 		c->state = PT_FSM_REQ;
 	}
 	if (c->state == PT_FSM_REQ) {
@@ -249,7 +250,7 @@ static __always_inline void conn_io(__u64 skp, struct pt_conn *c, int dir, __u64
 		*started_resp = true;
 		bpf_map_update_elem(&idle_watch, &skp, &w, BPF_ANY);
 		if (c->req.role == PT_ROLE_SERVER) {
-			struct thread_ctx *t = thread_lookup(exec_key());
+			struct thread_ctx *t = thread_lookup(key);
 
 			if (t && t->srv_sk == skp)
 				t->srv_awaiting = 0;

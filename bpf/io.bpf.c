@@ -126,7 +126,7 @@ static __always_inline int handle_io(struct sock *sk, int ret, int flags, int di
 				     const void *buf, bool have_buf)
 {
 	__u64 skp = (__u64)sk;
-	__u64 ts, id;
+	__u64 ts, id, goid;
 	struct pt_conn *c;
 	struct thread_ctx *t;
 	bool started_req, started_resp;
@@ -145,7 +145,7 @@ static __always_inline int handle_io(struct sock *sk, int ret, int flags, int di
 	ts = bpf_ktime_get_ns();
 	stat_inc(PT_STAT_IO_EVENTS);
 
-	id = exec_key();
+	id = exec_key_goid(&goid);
 	t = thread_lookup(id);
 	if (t && t->wr_enter && dir == PT_DIR_SEND) {
 		/* a span is running: account the time this write blocked */
@@ -162,13 +162,13 @@ static __always_inline int handle_io(struct sock *sk, int ret, int flags, int di
 			t->ssl_krecv_last = ts;
 		else
 			t->ssl_ksend_last = ts;
-		tls_map_session(t->ssl, skp, c);
+		tls_map_session(t->ssl, skp, c, t);
 		return 0;
 	}
 	if (c->cflags & PT_C_TLS)
 		return 0;	/* payload is accounted by the TLS probes */
 
-	conn_io(skp, c, dir, ts, ret, &started_req, &started_resp);
+	conn_io(skp, c, id, goid, dir, ts, ret, &started_req, &started_resp);
 	if (!started_req && !started_resp)
 		return 0;
 	if (!have_buf)

@@ -46,6 +46,7 @@ static __always_inline int handle_set_state(const struct sock *sk, int oldstate,
 
 	if (oldstate == TCP_CLOSE_ && newstate == TCP_SYN_SENT_) {
 		__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+		__u64 goid, key;
 
 		if (!pt_traced(tgid))
 			return 0;
@@ -55,7 +56,8 @@ static __always_inline int handle_set_state(const struct sock *sk, int oldstate,
 			return 0;
 		conn_own(c);
 		c->req.connect_start = ts;
-		conn_start_request(skp, c, ts);
+		key = exec_key_goid(&goid);
+		conn_start_request(skp, c, key, goid);
 		return 0;
 	}
 

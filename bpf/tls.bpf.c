@@ -95,7 +95,7 @@ static __always_inline int tls_exit_key(__u64 key, long ret)
 	struct ssl_state *s;
 	struct pt_conn *c;
 	bool started_req, started_resp;
-	__u64 now, n = 0;
+	__u64 now, n = 0, xkey, goid;
 
 	if (!t || !t->ssl_depth)
 		return 0;
@@ -145,8 +145,9 @@ static __always_inline int tls_exit_key(__u64 key, long ret)
 		now = t->ssl_ksend_last;
 	else if (t->ssl_fn == TLS_FN_READ && t->ssl_krecv_last)
 		now = t->ssl_krecv_last;
-	conn_io(s->sk, c, t->ssl_fn == TLS_FN_WRITE ? PT_DIR_SEND : PT_DIR_RECV, now, n,
-		&started_req, &started_resp);
+	xkey = exec_key_goid(&goid);
+	conn_io(s->sk, c, xkey, goid, t->ssl_fn == TLS_FN_WRITE ? PT_DIR_SEND : PT_DIR_RECV, now,
+		n, &started_req, &started_resp);
 	if (started_req) {
 		if (t->ssl_fn == TLS_FN_WRITE)
 			c->req.req_io_start = t->ssl_entry;

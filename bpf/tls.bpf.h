@@ -34,8 +34,9 @@ static __always_inline struct ssl_state *ssl_state_lookup(__u64 ssl)
 	return bpf_map_lookup_elem(&ssl_states, &k);
 }
 
-/* Kernel I/O on skp happened inside a library call on session ssl. */
-static __always_inline void tls_map_session(__u64 ssl, __u64 skp, struct pt_conn *c)
+/* Kernel I/O on skp happened inside a library call on session ssl, made by context t. */
+static __always_inline void tls_map_session(__u64 ssl, __u64 skp, struct pt_conn *c,
+					    struct thread_ctx *t)
 {
 	struct ssl_state *s = ssl_state_lookup(ssl);
 
@@ -44,8 +45,6 @@ static __always_inline void tls_map_session(__u64 ssl, __u64 skp, struct pt_conn
 	if (s->sk && s->sk != skp) {
 		/* the session object was recycled for a new connection (its free
 		 * was missed): start over, the handshake runs from this call */
-		struct thread_ctx *t = thread_lookup(exec_key());
-
 		s->hs_done = 0;
 		s->hs_end = 0;
 		s->hs_start = t ? t->ssl_entry : bpf_ktime_get_ns();
