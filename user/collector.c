@@ -195,20 +195,21 @@ static void flush_idle(struct collector *c, uint64_t now, bool all)
 	c->nparents = 0;
 }
 
+/* Everything the BPF side counts instead of recording: the metrics label and,
+ * for losses, the words of the warning on stderr. */
+const struct drop_reason drop_reasons[] = {
+	{ PT_STAT_RB_DROP_REQ, "ringbuf_full_req", "requests lost: ring buffer full" },
+	{ PT_STAT_RB_DROP_DNS, "ringbuf_full_dns", "lookups lost: ring buffer full" },
+	{ PT_STAT_RB_DROP_SPAN, "ringbuf_full_span", "spans lost: ring buffer full" },
+	{ PT_STAT_RB_DROP_PROC, "ringbuf_full_proc", "process events lost: ring buffer full" },
+	{ PT_STAT_CONN_FULL, "conn_table_full", "connections not traced: connection table full" },
+	{ PT_STAT_THREAD_FULL, "thread_table_full", "thread contexts lost: thread table full" },
+	{ PT_STAT_SSL_FULL, "ssl_table_full", "TLS sessions not traced: session table full" },
+	{ PT_STAT_MIDSTREAM_SKIP, "midstream_partial", NULL },
+};
+
 static void report_drops(struct collector *c, bool final)
 {
-	static const struct {
-		int idx;
-		const char *what;
-	} drops[] = {
-		{ PT_STAT_RB_DROP_REQ, "requests lost: ring buffer full" },
-		{ PT_STAT_RB_DROP_DNS, "lookups lost: ring buffer full" },
-		{ PT_STAT_RB_DROP_SPAN, "spans lost: ring buffer full" },
-		{ PT_STAT_RB_DROP_PROC, "process events lost: ring buffer full" },
-		{ PT_STAT_CONN_FULL, "connections not traced: connection table full" },
-		{ PT_STAT_THREAD_FULL, "thread contexts lost: thread table full" },
-		{ PT_STAT_SSL_FULL, "TLS sessions not traced: session table full" },
-	};
 	uint64_t st[PT_STAT__MAX];
 
 	if (probes__stats(c->probes, st))
@@ -217,14 +218,17 @@ static void report_drops(struct collector *c, bool final)
 		pt_info("probe hits: %llu uprobe, %llu socket I/O",
 			(unsigned long long)st[PT_STAT_UPROBE_EVENTS],
 			(unsigned long long)st[PT_STAT_IO_EVENTS]);
-	for (size_t i = 0; i < sizeof(drops) / sizeof(drops[0]); i++) {
-		uint64_t now = st[drops[i].idx], was = c->last_drops[drops[i].idx];
+	for (size_t i = 0; i < NDROP_REASONS; i++) {
+		const struct drop_reason *d = &drop_reasons[i];
+		uint64_t now = st[d->stat], was = c->last_drops[d->stat];
 
+		if (!d->what)
+			continue;	/* counted, not a loss */
 		if (final && now)
-			pt_warn("%llu %s (in total)", (unsigned long long)now, drops[i].what);
+			pt_warn("%llu %s (in total)", (unsigned long long)now, d->what);
 		else if (now > was)
-			pt_warn("%llu %s", (unsigned long long)(now - was), drops[i].what);
-		c->last_drops[drops[i].idx] = now;
+			pt_warn("%llu %s", (unsigned long long)(now - was), d->what);
+		c->last_drops[d->stat] = now;
 	}
 }
 

@@ -57,6 +57,15 @@ struct collector_stats {
 };
 void collector__stats(struct collector *c, struct collector_stats *st);
 
+/* The BPF stats that count what was not recorded (PT_STAT_* index). */
+struct drop_reason {
+	int stat;
+	const char *label;	/* phasetrace_events_dropped_total{reason} */
+	const char *what;	/* stderr warning; NULL: not a loss (skipped on purpose) */
+};
+#define NDROP_REASONS 8
+extern const struct drop_reason drop_reasons[NDROP_REASONS];
+
 uint64_t mono_now_ns(void);
 
 #endif

@@ -408,13 +408,6 @@ static void detach_and_exit(struct collector *c)
 	_exit(0);
 }
 
-static const char *const drop_reasons[PT_STAT__MAX] = {
-	[PT_STAT_RB_DROP_REQ] = "ringbuf_full_req", [PT_STAT_RB_DROP_DNS] = "ringbuf_full_dns",
-	[PT_STAT_RB_DROP_SPAN] = "ringbuf_full_span", [PT_STAT_RB_DROP_PROC] = "ringbuf_full_proc",
-	[PT_STAT_CONN_FULL] = "conn_table_full", [PT_STAT_THREAD_FULL] = "thread_table_full",
-	[PT_STAT_SSL_FULL] = "ssl_table_full", [PT_STAT_MIDSTREAM_SKIP] = "midstream_partial",
-};
-
 struct self_ctx {
 	struct collector *c;
 	struct metrics *m;
@@ -428,9 +421,9 @@ static void self_stats_tick(void *ctx, uint64_t now)
 
 	collector__stats(s->c, &st);
 	metrics__set_self(s->m, METRICS_EVENTS_READ, NULL, st.events_read);
-	for (int i = 0; i < PT_STAT__MAX; i++)
-		if (drop_reasons[i])
-			metrics__set_self(s->m, METRICS_EVENTS_DROPPED, drop_reasons[i], st.bpf[i]);
+	for (int i = 0; i < NDROP_REASONS; i++)
+		metrics__set_self(s->m, METRICS_EVENTS_DROPPED, drop_reasons[i].label,
+				  st.bpf[drop_reasons[i].stat]);
 	metrics__set_self(s->m, METRICS_PROBES, "attached", st.uprobes + st.tracepoints);
 	metrics__set_self(s->m, METRICS_PROBES, "failed", st.uprobes_failed);
 	metrics__set_self(s->m, METRICS_PROCESSES_TRACED, NULL, st.processes);
