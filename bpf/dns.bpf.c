@@ -41,6 +41,16 @@ struct sockaddr_in6_ {
 	__u8 addr[16];
 };
 
+/* The sixth integer argument (libbpf 1.1 has no PT_REGS_PARM6). */
+static __always_inline __u64 arg6(struct pt_regs *ctx)
+{
+#if defined(__TARGET_ARCH_x86)
+	return BPF_CORE_READ(ctx, r9);
+#else
+	return BPF_CORE_READ(ctx, regs[5]);
+#endif
+}
+
 static __always_inline int dns_enter(const char *name, __u64 res, __u8 func)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -191,12 +201,7 @@ int BPF_KPROBE(gethostbyname_r_entry, const char *name, void *ret, void *buf, __
 SEC("uprobe")
 int gethostbyname2_r_entry(struct pt_regs *ctx)
 {
-#if defined(__TARGET_ARCH_x86)
-	__u64 result = BPF_CORE_READ(ctx, r9);
-#else
-	__u64 result = BPF_CORE_READ(ctx, regs[5]);
-#endif
-	return dns_enter((const char *)PT_REGS_PARM1(ctx), result, PT_DNS_GETHOSTBYNAME);
+	return dns_enter((const char *)PT_REGS_PARM1(ctx), arg6(ctx), PT_DNS_GETHOSTBYNAME);
 }
 
 static __always_inline int gethostbyname_r_exit(int rc)
@@ -246,14 +251,8 @@ int dns_entry_multi(struct pt_regs *ctx)
 		return dns_enter(name, 0, PT_DNS_GETHOSTBYNAME);
 	case PT_FN_GETHOSTBYNAME_R:
 		return dns_enter(name, PT_REGS_PARM5(ctx), PT_DNS_GETHOSTBYNAME);
-	case PT_FN_GETHOSTBYNAME2_R: {
-#if defined(__TARGET_ARCH_x86)
-		__u64 result = BPF_CORE_READ(ctx, r9);
-#else
-		__u64 result = BPF_CORE_READ(ctx, regs[5]);
-#endif
-		return dns_enter(name, result, PT_DNS_GETHOSTBYNAME);
-	}
+	case PT_FN_GETHOSTBYNAME2_R:
+		return dns_enter(name, arg6(ctx), PT_DNS_GETHOSTBYNAME);
 	}
 	return 0;
 }
