@@ -42,7 +42,11 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 
 BPF_SRCS  := $(wildcard bpf/*.bpf.c)
 BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(OUT)/bpf/%.bpf.o,$(BPF_SRCS))
-USER_SRCS := $(filter-out user/main.c,$(wildcard user/*.c))
+# user/ by stage: attach/ (BPF object, probes on binaries), collect/ (ring buffer,
+# event loop), assemble/ (records -> requests), output/ (trace, top), export/
+# (metrics, /metrics), util/. Headers are included as "stage/name.h".
+USER_DIRS := attach collect assemble output export util
+USER_SRCS := $(foreach d,$(USER_DIRS),$(wildcard user/$(d)/*.c))
 USER_OBJS := $(patsubst user/%.c,$(OUT)/user/%.o,$(USER_SRCS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(UNIT_SRCS))
@@ -55,7 +59,8 @@ all: $(OUT)/phasetrace
 deps:
 	$(Q)tools/deps $(DEB_BUILD) $(DEB_TOOLS) $(if $(filter test,$(MAKECMDGOALS)),$(DEB_TEST))
 
-$(OUT) $(OUT)/bpf $(OUT)/user $(OUT)/tests $(OUT)/fixtures $(OUT)/tools:
+$(OUT) $(OUT)/bpf $(OUT)/tests $(OUT)/fixtures $(OUT)/tools $(OUT)/user \
+$(addprefix $(OUT)/user/,$(USER_DIRS)):
 	$(Q)mkdir -p $@
 
 $(OUT)/vmlinux.h: | $(OUT)
@@ -75,7 +80,7 @@ $(OUT)/phasetrace.skel.h: $(OUT)/phasetrace.bpf.o
 	$(Q)$(BPFTOOL) gen skeleton $< name phasetrace_bpf > $@
 
 $(USER_OBJS) $(OUT)/user/main.o: $(OUT)/phasetrace.skel.h
-$(OUT)/user/%.o: user/%.c | $(OUT)/user
+$(OUT)/user/%.o: user/%.c | $(OUT)/user $(addprefix $(OUT)/user/,$(USER_DIRS))
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(USER_CFLAGS) -c $< -o $@
 
@@ -123,4 +128,4 @@ bench: all fixtures $(OUT)/tools/collector_bench
 clean:
 	$(Q)rm -rf $(OUT)
 
--include $(wildcard $(OUT)/bpf/*.d $(OUT)/user/*.d $(OUT)/tools/*.d)
+-include $(wildcard $(OUT)/bpf/*.d $(OUT)/user/*.d $(OUT)/user/*/*.d $(OUT)/tools/*.d)

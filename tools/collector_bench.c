@@ -20,8 +20,8 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
-#include "assembler.h"
-#include "output.h"
+#include "assemble/assembler.h"
+#include "output/output.h"
 
 #define US		1000ULL
 #define MS		1000000ULL

@@ -15,13 +15,13 @@
 #include <unistd.h>
 #include <bpf/libbpf.h>
 
-#include "collector.h"
-#include "exporter.h"
-#include "log.h"
-#include "metrics.h"
-#include "output.h"
-#include "probes.h"
-#include "top.h"
+#include "collect/collector.h"
+#include "export/exporter.h"
+#include "util/log.h"
+#include "export/metrics.h"
+#include "output/output.h"
+#include "attach/probes.h"
+#include "output/top.h"
 
 #define PT_VERSION "0.1.0"
 

@@ -14,7 +14,7 @@
 #include <arpa/inet.h>
 #include <cmocka.h>
 
-#include "assembler.h"
+#include "assemble/assembler.h"
 
 #define MS 1000000ULL
 #define T0 (1000 * MS)	/* an arbitrary monotonic origin */

@@ -21,7 +21,7 @@
 #include <gelf.h>
 #include <libelf.h>
 
-#include "go_binary.h"
+#include "attach/go_binary.h"
 
 #define MAX_RETS 256
 

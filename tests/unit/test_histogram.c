@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <cmocka.h>
-#include "histogram.h"
+#include "export/histogram.h"
 
 #define N_SAMPLES	200000
 

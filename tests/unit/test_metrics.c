@@ -25,9 +25,9 @@
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <cmocka.h>
-#include "exporter.h"
-#include "metrics.h"
-#include "top.h"
+#include "export/exporter.h"
+#include "export/metrics.h"
+#include "output/top.h"
 
 #define MS	1000000ULL
 

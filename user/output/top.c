@@ -15,8 +15,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include "top.h"
-#include "waterfall.h"
+#include "output/top.h"
+#include "output/waterfall.h"
 
 #define MAX_WF_LINES	256
 #define HEADER_LINES	3

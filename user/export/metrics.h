@@ -14,8 +14,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include "request.h"
-#include "sink.h"
+#include "assemble/request.h"
+#include "assemble/sink.h"
 
 #define METRICS_DEFAULT_MAX_PEERS	50
 #define METRICS_DEFAULT_MAX_COMMS	256

@@ -15,8 +15,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include "metrics.h"
-#include "sink.h"
+#include "export/metrics.h"
+#include "assemble/sink.h"
 
 struct top_opts {
 	struct metrics *metrics;	/* created with .intervals; NULL: top owns one */

@@ -5,8 +5,8 @@
 
 #include <locale.h>
 #include <pthread.h>
-#include "histogram.h"
-#include "metrics.h"
+#include "export/histogram.h"
+#include "export/metrics.h"
 
 #define NCLASS		6	/* 0: unknown status, 1..5: 1xx..5xx */
 #define ERR_DNS		PT_ERR_DNS

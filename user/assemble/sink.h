@@ -7,7 +7,7 @@
 #ifndef PT_SINK_H
 #define PT_SINK_H
 
-#include "request.h"
+#include "assemble/request.h"
 
 struct sink {
 	const char *name;

@@ -5,7 +5,7 @@
 
 #include <stdint.h>
 #include <stdio.h>
-#include "sink.h"
+#include "assemble/sink.h"
 
 /* One JSON object per line (docs/json.md). Appends to buf; returns length. */
 size_t json_format(const struct request *r, char *buf, size_t len);

@@ -8,11 +8,11 @@
 #include <sys/stat.h>
 #include <bpf/libbpf.h>
 
-#include "elf_syms.h"
-#include "go_binary.h"
-#include "log.h"
+#include "attach/elf_syms.h"
+#include "attach/go_binary.h"
+#include "util/log.h"
 #include "phasetrace.skel.h"
-#include "spans.h"
+#include "attach/spans.h"
 
 #define MAX_SPAN_LINKS 512
 

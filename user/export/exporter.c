@@ -19,7 +19,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <microhttpd.h>
-#include "exporter.h"
+#include "export/exporter.h"
 
 #define DEFAULT_CONN_LIMIT	256
 #define DEFAULT_PER_IP_LIMIT	32

@@ -8,8 +8,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "assembler.h"
-#include "u64map.h"
+#include "assemble/assembler.h"
+#include "util/u64map.h"
 
 #define MAX_SINKS	8
 #define DNS_RING	1024

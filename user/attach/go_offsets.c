@@ -14,7 +14,7 @@
 
 #include <elfutils/libdw.h>
 
-#include "go_binary.h"
+#include "attach/go_binary.h"
 
 struct go_field_off {
 	const char *st;

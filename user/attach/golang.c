@@ -8,9 +8,9 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "go_binary.h"
-#include "golang.h"
-#include "log.h"
+#include "attach/go_binary.h"
+#include "attach/golang.h"
+#include "util/log.h"
 #include "phasetrace.h"
 #include "phasetrace.skel.h"
 

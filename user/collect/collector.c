@@ -17,14 +17,14 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "assembler.h"
-#include "collector.h"
-#include "golang.h"
-#include "log.h"
+#include "assemble/assembler.h"
+#include "collect/collector.h"
+#include "attach/golang.h"
+#include "util/log.h"
 #include "phasetrace.skel.h"
-#include "probes.h"
-#include "targets.h"
-#include "u64map.h"
+#include "attach/probes.h"
+#include "attach/targets.h"
+#include "util/u64map.h"
 
 #define TICK_MS		100
 #define MAX_CBS		8

@@ -11,8 +11,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include "phasetrace.h"
-#include "sink.h"
-#include "spans.h"
+#include "assemble/sink.h"
+#include "attach/spans.h"
 
 #define MAX_PID_FILTERS 64
 

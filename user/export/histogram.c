@@ -4,7 +4,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include "histogram.h"
+#include "export/histogram.h"
 
 #define SUB_SHIFT	5	/* log2(HIST_SUB_BUCKETS) */
 

@@ -15,8 +15,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "sink.h"
-#include "waterfall.h"
+#include "assemble/sink.h"
+#include "output/waterfall.h"
 
 #define LABEL_COLS 22	/* indent + name + duration */
 

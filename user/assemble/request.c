@@ -5,7 +5,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "request.h"
+#include "assemble/request.h"
 
 static const char *const phase_names[PHASE__COUNT] = {
 	[PHASE_DNS] = "dns",

@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "metrics_impl.h"
+#include "export/metrics_impl.h"
 
 /* ---- exposition ---- */
 

@@ -14,12 +14,12 @@
 #include <unistd.h>
 #include <bpf/libbpf.h>
 
-#include "elf_syms.h"
-#include "golang.h"
-#include "log.h"
+#include "attach/elf_syms.h"
+#include "attach/golang.h"
+#include "util/log.h"
 #include "phasetrace.h"
 #include "phasetrace.skel.h"
-#include "targets.h"
+#include "attach/targets.h"
 
 #define MAX_FILES	4096
 #define MAX_RESCANS	256

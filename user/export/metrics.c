@@ -19,7 +19,7 @@
 #include <time.h>
 #include <arpa/inet.h>
 #include <sys/socket.h>
-#include "metrics_impl.h"
+#include "export/metrics_impl.h"
 
 static const double default_buckets[] = {
 	0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,

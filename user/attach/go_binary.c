@@ -14,7 +14,7 @@
 #include <capstone/capstone.h>
 #include <elfutils/libdw.h>
 
-#include "go_binary.h"
+#include "attach/go_binary.h"
 
 #define MAX_LOADS 16
 

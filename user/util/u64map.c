@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <errno.h>
 #include <stdlib.h>
-#include "u64map.h"
+#include "util/u64map.h"
 
 #define TOMB UINT64_MAX
 

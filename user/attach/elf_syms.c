@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "elf_syms.h"
+#include "attach/elf_syms.h"
 
 struct elf_syms {
 	int fd;

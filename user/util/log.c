@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <stdio.h>
-#include "log.h"
+#include "util/log.h"
 
 bool pt_verbose;
 

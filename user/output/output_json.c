@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "output.h"
-#include "waterfall.h"
+#include "output/output.h"
+#include "output/waterfall.h"
 
 struct jbuf {
 	char *p;

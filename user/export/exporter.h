@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/socket.h>
-#include "metrics.h"
+#include "export/metrics.h"
 
 #define EXPORTER_DEFAULT_LISTEN		"127.0.0.1:9873"
 #define EXPORTER_CONTENT_TYPE		"text/plain; version=0.0.4; charset=utf-8"

@@ -5,7 +5,7 @@
 
 #include <stdbool.h>
 #include <stdio.h>
-#include "request.h"
+#include "assemble/request.h"
 
 typedef void (*waterfall_emit_fn)(void *ctx, const char *line);
 

@@ -10,9 +10,9 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
-#include "log.h"
+#include "util/log.h"
 #include "phasetrace.skel.h"
-#include "probes.h"
+#include "attach/probes.h"
 
 struct probes {
 	struct phasetrace_bpf *skel;

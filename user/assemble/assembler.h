@@ -17,8 +17,8 @@
 
 #include <stdint.h>
 #include "phasetrace.h"
-#include "request.h"
-#include "sink.h"
+#include "assemble/request.h"
+#include "assemble/sink.h"
 
 struct assembler_opts {
 	uint64_t reorder_ns;	/* hold records this long for late arrivals */
