@@ -176,6 +176,7 @@ enum pt_fn {
 	PT_FN_GETHOSTBYNAME,		/* gethostbyname, gethostbyname2 */
 	PT_FN_GETHOSTBYNAME_R,
 	PT_FN_GETHOSTBYNAME2_R,
+	PT_FN_DLOPEN,
 };
 
 enum pt_tls_lib {

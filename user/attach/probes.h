@@ -14,6 +14,10 @@
 
 struct phasetrace_bpf;
 
+/* BPF_TRACE_UPROBE_MULTI and its return flag (Linux 6.6): libbpf 1.1 predates them */
+#define PT_BPF_TRACE_UPROBE_MULTI	48
+#define PT_BPF_F_UPROBE_MULTI_RETURN	1
+
 struct probes_opts {
 	const pid_t *pids;
 	int npids;

@@ -1,0 +1,115 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* Expansions of include/probe_list.h for the attach code; see probe_table.h. */
+#include <bpf/libbpf.h>
+
+#include "attach/probe_table.h"
+#include "phasetrace.skel.h"
+
+const struct lib_set_def lib_sets[LIB_SET__N] = {
+#define X(set, what, key, me, mr) [LIB_SET_##set] = { what, #key },
+	PT_LIB_SETS(X)
+#undef X
+};
+
+#define IS_NONE_NONE ~, 1
+#define IS_NONE(x) IS_NONE_(IS_NONE_##x)
+#define IS_NONE_(...) IS_NONE__(__VA_ARGS__, 0, 0)
+#define IS_NONE__(a, b, ...) b
+/* IS_NONE(NONE) -> 1, IS_NONE(anything_else) -> 0 */
+#define HAS(x) (!IS_NONE(x))
+
+const struct lib_probe lib_probes[] = {
+#define X(set, sym, fn, entry, ret) { LIB_SET_##set, #sym, PT_FN_##fn, HAS(entry), HAS(ret) },
+	PT_LIB_PROBES(X)
+#undef X
+};
+const size_t n_lib_probes = sizeof(lib_probes) / sizeof(lib_probes[0]);
+
+/* Program pointer of a skeleton field, NONE -> NULL */
+#define FIELD(skel, name) FIELD_(IS_NONE(name), skel, name)
+#define FIELD_(none, skel, name) FIELD__(none, skel, name)
+#define FIELD__(none, skel, name) FIELD_##none(skel, name)
+#define FIELD_1(skel, name) ((struct bpf_program *)NULL)
+#define FIELD_0(skel, name) ((skel)->progs.name)
+
+struct bpf_program *lib_probe_prog(const struct phasetrace_bpf *skel, size_t probe, bool ret)
+{
+	size_t i = 0;
+
+#define X(set, sym, fn, entry, retp)					\
+	if (i++ == probe)						\
+		return ret ? FIELD(skel, retp) : FIELD(skel, entry);
+	PT_LIB_PROBES(X)
+#undef X
+	return NULL;
+}
+
+struct bpf_program *lib_set_multi_prog(const struct phasetrace_bpf *skel, enum lib_set set,
+				       bool ret)
+{
+	switch (set) {
+#define X(s, what, key, me, mr)						\
+	case LIB_SET_##s:						\
+		return ret ? FIELD(skel, mr) : FIELD(skel, me);
+	PT_LIB_SETS(X)
+#undef X
+	default:
+		return NULL;
+	}
+}
+
+static size_t add_unique(struct bpf_program **out, size_t n, size_t max, struct bpf_program *p)
+{
+	if (!p || n >= max)
+		return n;
+	for (size_t i = 0; i < n; i++)
+		if (out[i] == p)
+			return n;
+	out[n] = p;
+	return n + 1;
+}
+
+size_t lib_multi_progs(const struct phasetrace_bpf *skel, struct bpf_program **out, size_t max)
+{
+	size_t n = 0;
+
+	for (int s = 0; s < LIB_SET__N; s++) {
+		n = add_unique(out, n, max, lib_set_multi_prog(skel, s, false));
+		n = add_unique(out, n, max, lib_set_multi_prog(skel, s, true));
+	}
+	return n;
+}
+
+size_t lib_single_progs(const struct phasetrace_bpf *skel, struct bpf_program **out, size_t max)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < n_lib_probes; i++) {
+		n = add_unique(out, n, max, lib_probe_prog(skel, i, false));
+		n = add_unique(out, n, max, lib_probe_prog(skel, i, true));
+	}
+	return n;
+}
+
+const struct go_probe go_probes[GO_PROBE__N] = {
+#define X(id, name, alt, entry, ret, cookie)					\
+	[GO_PROBE_##id] = { GO_PROBE_##id, { name, alt }, HAS(ret), GO_COOKIE_##cookie },
+	PT_GO_PROBES(X)
+#undef X
+};
+
+struct bpf_program *go_probe_prog(const struct phasetrace_bpf *skel, enum go_probe_id id,
+				  enum go_site site)
+{
+	if (site == GO_SITE_RUNQPUT)
+		return id == GO_PROBE_NEWPROC1 ? skel->progs.go_newproc_runqput : NULL;
+	switch (id) {
+#define X(pid, name, alt, entry, ret, cookie)					\
+	case GO_PROBE_##pid:							\
+		return site == GO_SITE_RET ? FIELD(skel, ret) : FIELD(skel, entry);
+	PT_GO_PROBES(X)
+#undef X
+	default:
+		return NULL;
+	}
+}
