@@ -790,7 +790,6 @@ static void test_exporter_hostile_clients(void **state)
 	if (!strstr(t, " 200 ") || !strstr(t, "phasetrace_build_info"))
 		fail_msg("/metrics after garbage: %.200s", t);
 	free(t);
-	assert_false(exporter__failed(e));
 	for (i = 0; i < nidle; i++)
 		close(idle[i]);
 	exporter__free(e);

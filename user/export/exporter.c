@@ -6,8 +6,9 @@
  * to MHD, which runs one internal epoll thread. Hardening: connection and
  * per-address limits, an idle timeout, MHD's bounded per-connection memory,
  * only GET/HEAD of two paths. The HTTP thread has every signal blocked so
- * SIGINT/SIGTERM/SIGWINCH reach the collector, and MHD's panic handler is
- * replaced so an HTTP-side failure ends the HTTP thread, not the process.
+ * SIGINT/SIGTERM/SIGWINCH reach the collector. MHD calls its panic handler
+ * only on a broken internal invariant (memory corruption) and documents that
+ * returning from it is never safe: ours says so in one line and aborts.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -20,6 +21,7 @@
 #include <netinet/in.h>
 #include <microhttpd.h>
 #include "export/exporter.h"
+#include "util/log.h"
 
 #define DEFAULT_CONN_LIMIT	256
 #define DEFAULT_PER_IP_LIMIT	32
@@ -30,9 +32,7 @@ struct exporter {
 	struct metrics *metrics;
 	int fd;
 	int port;
-	pthread_t owner;	/* thread that started us: the collector */
 	unsigned long scrapes;
-	bool failed;
 };
 
 static const char index_html[] =
@@ -40,20 +40,17 @@ static const char index_html[] =
 	"<h1>phasetrace</h1>\n<p>Request phases traced with eBPF.</p>\n"
 	"<p><a href=\"/metrics\">/metrics</a></p>\n</body></html>\n";
 
-static struct exporter *panic_exporter;
-
+/*
+ * libmicrohttpd: "While cb is allowed to return and MHD will then try to
+ * continue, this is never safe"; its default prints and abort()s. So do we,
+ * with a sentence the operator can act on. BPF links are file descriptors:
+ * the kernel detaches them when the process ends.
+ */
 static void on_panic(void *cls, const char *file, unsigned int line, const char *reason)
 {
-	struct exporter *e = panic_exporter;
-
-	fprintf(stderr, "phasetrace: HTTP server failed (%s:%u: %s); tracing continues "
-		"without /metrics\n", file ?: "?", line, reason ?: "internal error");
-	if (!e)
-		return;
-	__atomic_store_n(&e->failed, true, __ATOMIC_RELEASE);
-	/* never take the process down from the HTTP side: end only this thread */
-	if (!pthread_equal(pthread_self(), e->owner))
-		pthread_exit(NULL);
+	pt_err("internal error in the HTTP server (libmicrohttpd %s:%u: %s); stopping",
+	       file ?: "?", line, reason ?: "no detail");
+	abort();
 }
 
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned int code, const char *body,
@@ -249,7 +246,6 @@ int exporter__new(struct exporter **out, struct metrics *m, const struct exporte
 		return -ENOMEM;
 	}
 	e->metrics = m;
-	e->owner = pthread_self();
 	e->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (e->fd < 0) {
 		ret = -errno;
@@ -269,7 +265,6 @@ int exporter__new(struct exporter **out, struct metrics *m, const struct exporte
 				((struct sockaddr_in6 *)&ss)->sin6_port :
 				((struct sockaddr_in *)&ss)->sin_port);
 
-	panic_exporter = e;
 	MHD_set_panic_func(on_panic, NULL);
 	/* the HTTP thread inherits this mask: signals stay with the collector */
 	sigfillset(&all);
@@ -292,8 +287,6 @@ int exporter__new(struct exporter **out, struct metrics *m, const struct exporte
 	*out = e;
 	return 0;
 fail:
-	if (panic_exporter == e)
-		panic_exporter = NULL;
 	if (e->fd >= 0)
 		close(e->fd);
 	free(e);
@@ -304,13 +297,10 @@ void exporter__free(struct exporter *e)
 {
 	if (!e)
 		return;
-	/* after a panic MHD's state is undefined: leave it rather than join it */
-	if (e->daemon && !__atomic_load_n(&e->failed, __ATOMIC_ACQUIRE)) {
+	if (e->daemon) {
 		MHD_stop_daemon(e->daemon);	/* closes the listen socket it was given */
 		e->fd = -1;
 	}
-	if (panic_exporter == e)
-		panic_exporter = NULL;
 	if (e->fd >= 0)
 		close(e->fd);
 	free(e);
@@ -324,9 +314,4 @@ int exporter__port(const struct exporter *e)
 unsigned long exporter__scrapes(const struct exporter *e)
 {
 	return e ? __atomic_load_n(&e->scrapes, __ATOMIC_RELAXED) : 0;
-}
-
-bool exporter__failed(const struct exporter *e)
-{
-	return e && __atomic_load_n(&e->failed, __ATOMIC_ACQUIRE);
 }
