@@ -18,6 +18,7 @@
 #include "collect/collector.h"
 #include "export/exporter.h"
 #include "util/log.h"
+#include "util/sanitize.h"
 #include "export/metrics.h"
 #include "output/output.h"
 #include "attach/probes.h"
@@ -97,11 +98,25 @@ struct cli {
 	double delay_s;
 };
 
+/* libbpf's log quotes binary paths and symbol names a traced process chose */
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
+	char *msg, *safe;
+	int n;
+
 	if (!pt_verbose)
 		return 0;
-	return vfprintf(stderr, fmt, ap);
+	n = vasprintf(&msg, fmt, ap);
+	if (n < 0)
+		return n;
+	safe = malloc((size_t)n * 4 + 1);	/* the longest escape is 4 bytes per byte */
+	if (safe) {
+		pt_sanitize_mem(safe, (size_t)n * 4 + 1, msg, n, PT_SAN_NEWLINES);
+		fputs(safe, stderr);
+	}
+	free(safe);
+	free(msg);
+	return n;
 }
 
 static const char *opt_label(int opt, char *buf, size_t len)

@@ -59,7 +59,8 @@ size_t pt_sanitize_mem(char *dst, size_t dstlen, const char *src, size_t srclen,
 		uint32_t cp;
 		int len = pt_utf8_decode(s + i, srclen - i, &cp);
 
-		if (len == 1 && cp >= 0x20 && cp != 0x7f) {
+		if (len == 1 && ((cp >= 0x20 && cp != 0x7f) ||
+				 (cp == '\n' && (flags & PT_SAN_NEWLINES)))) {
 			plen = 1;
 		} else if (len > 1 && !(flags & PT_SAN_ASCII) && !needs_u_escape(cp)) {
 			plen = len;

@@ -23,6 +23,8 @@
 /* Escape every non-ASCII byte too: for terminals not known to decode UTF-8 (an 8-bit
  * terminal reads a UTF-8 continuation byte 0x9b as CSI) and fixed-width columns. */
 #define PT_SAN_ASCII	1u
+/* Keep '\n' (multi-line text such as libbpf's log); every other control is escaped. */
+#define PT_SAN_NEWLINES	2u
 
 /*
  * Copies src into dst (dstlen bytes, always NUL-terminated when dstlen > 0) with printable
