@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * util/log: messages for the operator, one sentence per problem; details only with -v.
+ * util/: helpers every stage uses (log, sanitize, u64map).
+ *
+ * log: messages for the operator, one sentence per problem; details only with -v.
  * Each message is sanitised as a whole (util/sanitize.h) before it reaches stderr, so
  * callers may quote names and paths a traced process chose.
  */

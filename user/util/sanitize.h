@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * util/sanitize: strings a traced process or the network chose, made safe to print on a
+ * util/: helpers every stage uses (log, sanitize, u64map).
+ *
+ * sanitize: strings a traced process or the network chose, made safe to print on a
  * terminal.
  *
  * Every string that came from outside (comm, host, method, path, span and template
