@@ -175,17 +175,6 @@ def _check_terminal(what, shown):
 	return plain
 
 
-def _tmux_session(ws, cl):
-	if not shutil.which('tmux'):
-		h.skip('tmux is not installed')
-	h.defer(lambda: _tmux('kill-server', check=False), 'kill tmux')
-	_tmux('new-session', '-d', '-s', 't', '-x', '160', '-y', '40',
-	      '-e', 'LANG=C.UTF-8', '-e', 'LC_ALL=C.UTF-8')
-	_tmux('set-option', '-g', 'allow-rename', 'on', check=False)
-	_tmux('send-keys', '-t', 't', 'clear; echo %s' % MARKER, 'Enter')
-	return '-p %d -p %d' % (ws.pid, cl.pid)
-
-
 def _wait_screen(what, pred, act=None, timeout=30):
 	deadline = time.monotonic() + timeout
 	while True:
@@ -199,12 +188,25 @@ def _wait_screen(what, pred, act=None, timeout=30):
 		time.sleep(0.3)
 
 
+def _in_tmux(command, started):
+	"""phasetrace COMMAND -p webserver -p client in a tmux pane, below a marker line;
+	returns the client once `started` is on screen."""
+	ws, cl = _setup()
+	if not shutil.which('tmux'):
+		h.skip('tmux is not installed')
+	h.defer(lambda: _tmux('kill-server', check=False), 'kill tmux')
+	_tmux('new-session', '-d', '-s', 't', '-x', '160', '-y', '40',
+	      '-e', 'LANG=C.UTF-8', '-e', 'LC_ALL=C.UTF-8')
+	_tmux('send-keys', '-t', 't', 'clear; echo %s' % MARKER, 'Enter')
+	_tmux('send-keys', '-t', 't', '%s %s -p %d -p %d' % (h.PHASETRACE, command, ws.pid, cl.pid),
+	      'Enter')
+	_wait_screen('phasetrace %s did not start' % command, lambda s: started in s)
+	return cl
+
+
 @h.timeout(90)
 def test_hostile_names_in_terminal_trace():
-	ws, cl = _setup()
-	pids = _tmux_session(ws, cl)
-	_tmux('send-keys', '-t', 't', '%s trace %s' % (h.PHASETRACE, pids), 'Enter')
-	_wait_screen('phasetrace trace never got ready', lambda s: 'phasetrace: ready' in s)
+	cl = _in_tmux('trace', 'phasetrace: ready')
 	cl.requests()
 	_wait_screen('no server record on the terminal', lambda s: SHOWN_OSC + ' 404' in s,
 		     timeout=10)
@@ -215,10 +217,7 @@ def test_hostile_names_in_terminal_trace():
 
 @h.timeout(90)
 def test_hostile_names_in_top():
-	ws, cl = _setup()
-	pids = _tmux_session(ws, cl)
-	_tmux('send-keys', '-t', 't', '%s top -d 1 %s' % (h.PHASETRACE, pids), 'Enter')
-	_wait_screen('top did not draw', lambda s: 'phasetrace top' in s)
+	cl = _in_tmux('top -d 1', 'phasetrace top')
 	# top shows the slowest request of the last interval: keep requests coming until the
 	# client's row and that line are on screen together
 	_wait_screen('no hostile client row and slowest request in top',

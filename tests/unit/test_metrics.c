@@ -31,6 +31,12 @@
 
 #define MS	1000000ULL
 
+/* An option value that must be refused, and a word the message must contain. */
+struct bad_arg {
+	const char *s;
+	const char *msg;
+};
+
 static void add_phase(struct request *r, enum phase_id id, const char *name, uint64_t dur)
 {
 	struct phase *p = &r->phases[r->nphases++];
@@ -389,10 +395,7 @@ static void test_label_escaping(void **state)
 
 static void test_parse_buckets(void **state)
 {
-	static const struct {
-		const char *s;
-		const char *msg;
-	} bad[] = {
+	static const struct bad_arg bad[] = {
 		{ "", "empty" },
 		{ "0.1,0.01", "must increase" },
 		{ "0.1,0.1", "must increase" },
@@ -541,10 +544,7 @@ static void test_intervals(void **state)
 
 static void test_parse_listen(void **state)
 {
-	static const struct {
-		const char *s;
-		const char *msg;
-	} bad[] = {
+	static const struct bad_arg bad[] = {
 		{ "", "empty" },
 		{ "127.0.0.1", "missing port" },
 		{ "127.0.0.1:", "missing port" },

@@ -126,33 +126,22 @@ static int parse_port(const char *s, char *err, size_t errlen, const char *arg)
 	return (int)v;
 }
 
-int exporter__parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *len,
-			   char *err, size_t errlen)
-{
-	struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
-	char host[INET6_ADDRSTRLEN + 1];
-	const char *colon, *p;
-	size_t hl;
-	int port;
+/* --listen's parts: the address (NULL for a bare port), its length, the port text. */
+struct listen_parts {
+	const char *addr;
+	size_t addr_len;
+	const char *port;
+	int family;
+};
 
-	memset(ss, 0, sizeof(*ss));
-	if (!s || !*s) {
-		snprintf(err, errlen, "--listen: empty address, expected ADDR:PORT "
-			 "(e.g. 127.0.0.1:9873 or [::1]:9873)");
-		return -EINVAL;
-	}
-	if (s[strspn(s, "0123456789")] == '\0') {
-		/* bare port: loopback, the safe default */
-		port = parse_port(s, err, errlen, s);
-		if (port < 0)
-			return port;
-		in4->sin_family = AF_INET;
-		in4->sin_port = htons(port);
-		in4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		*len = sizeof(*in4);
-		return 0;
-	}
+/* Split PORT, [ADDR6]:PORT or ADDR:PORT. 0 or -EINVAL with a message in err. */
+static int split_listen(const char *s, struct listen_parts *lp, char *err, size_t errlen)
+{
+	const char *colon, *p;
+
+	*lp = (struct listen_parts){ .family = AF_INET, .port = s };
+	if (s[strspn(s, "0123456789")] == '\0')
+		return 0;	/* bare port: loopback, the safe default */
 	if (s[0] == '[') {
 		p = strchr(s, ']');
 		if (!p || p[1] != ':') {
@@ -160,19 +149,7 @@ int exporter__parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t
 				 s);
 			return -EINVAL;
 		}
-		hl = p - s - 1;
-		if (hl >= sizeof(host))
-			goto bad_addr;
-		memcpy(host, s + 1, hl);
-		host[hl] = '\0';
-		if (inet_pton(AF_INET6, host, &in6->sin6_addr) != 1)
-			goto bad_addr;
-		port = parse_port(p + 2, err, errlen, s);
-		if (port < 0)
-			return port;
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons(port);
-		*len = sizeof(*in6);
+		*lp = (struct listen_parts){ s + 1, p - s - 1, p + 2, AF_INET6 };
 		return 0;
 	}
 	colon = strrchr(s, ':');
@@ -186,21 +163,52 @@ int exporter__parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t
 			 "[::1]:9873", s);
 		return -EINVAL;
 	}
-	hl = colon - s;
-	if (hl >= sizeof(host))
+	*lp = (struct listen_parts){ s, colon - s, colon + 1, AF_INET };
+	return 0;
+}
+
+int exporter__parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *len,
+			   char *err, size_t errlen)
+{
+	struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+	char host[INET6_ADDRSTRLEN + 1];
+	struct listen_parts lp;
+	int port, ret;
+
+	memset(ss, 0, sizeof(*ss));
+	if (!s || !*s) {
+		snprintf(err, errlen, "--listen: empty address, expected ADDR:PORT "
+			 "(e.g. 127.0.0.1:9873 or [::1]:9873)");
+		return -EINVAL;
+	}
+	ret = split_listen(s, &lp, err, errlen);
+	if (ret)
+		return ret;
+	if (lp.addr_len >= sizeof(host))
 		goto bad_addr;
-	memcpy(host, s, hl);
-	host[hl] = '\0';
-	if (!hl)
+	memcpy(host, lp.addr ?: "", lp.addr_len);
+	host[lp.addr_len] = '\0';
+	if (!lp.addr)
+		in4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	else if (lp.family == AF_INET6 && inet_pton(AF_INET6, host, &in6->sin6_addr) != 1)
+		goto bad_addr;
+	else if (lp.family == AF_INET && !lp.addr_len)
 		in4->sin_addr.s_addr = htonl(INADDR_ANY);	/* ":9873": all IPv4 */
-	else if (inet_pton(AF_INET, host, &in4->sin_addr) != 1)
+	else if (lp.family == AF_INET && inet_pton(AF_INET, host, &in4->sin_addr) != 1)
 		goto bad_addr;
-	port = parse_port(colon + 1, err, errlen, s);
+	port = parse_port(lp.port, err, errlen, s);
 	if (port < 0)
 		return port;
-	in4->sin_family = AF_INET;
-	in4->sin_port = htons(port);
-	*len = sizeof(*in4);
+	if (lp.family == AF_INET6) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons(port);
+		*len = sizeof(*in6);
+	} else {
+		in4->sin_family = AF_INET;
+		in4->sin_port = htons(port);
+		*len = sizeof(*in4);
+	}
 	return 0;
 bad_addr:
 	snprintf(err, errlen, "--listen %s: not an IP address (use an IPv4 address or "

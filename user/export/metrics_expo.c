@@ -127,7 +127,9 @@ struct snapshot {
 	uint64_t *data;		/* rows x NSLOT x per */
 	struct self_ent self[METRICS_SELF__COUNT][METRICS_SELF_MAX_LABELS];
 	int nself[METRICS_SELF__COUNT];
-	uint64_t peers_folded, comms_folded, clamped, series, series_limit;
+	struct guard_snap {
+		uint64_t peers_folded, comms_folded, clamped, series, series_limit;
+	} guard;		/* the cardinality guard's figures */
 };
 
 static const char *const class_label[NCLASS] = { NULL, "1xx", "2xx", "3xx", "4xx", "5xx" };
@@ -175,11 +177,9 @@ static int snapshot__take(struct metrics *m, struct snapshot *s)
 			 s->per);
 	memcpy(s->self, m->self, sizeof(s->self));
 	memcpy(s->nself, m->nself, sizeof(s->nself));
-	s->peers_folded = m->peers_folded;
-	s->comms_folded = m->comms_folded;
-	s->series = s->nrows;
-	s->series_limit = m->max_series;
-	s->clamped = m->clamped;
+	s->guard = (struct guard_snap){ .peers_folded = m->peers_folded,
+		.comms_folded = m->comms_folded, .clamped = m->clamped, .series = s->nrows,
+		.series_limit = m->max_series };
 	pthread_mutex_unlock(&m->lock);
 	return 0;
 }
@@ -342,30 +342,27 @@ static void write_self(struct buf *b, const struct snapshot *s)
 }
 
 /* The cardinality guard's figures: one unlabelled sample per family. */
+#define GUARD(field, name, type, help) { name, type, help, offsetof(struct guard_snap, field) }
 static const struct {
 	const char *name, *type, *help;
-	size_t field;		/* uint64_t in struct snapshot */
+	size_t field;		/* uint64_t in struct guard_snap */
 } guard_families[] = {
-	{ "phasetrace_peers_folded_total", "counter",
-	  "Requests counted under peer=\"other\" by the cardinality guard.",
-	  offsetof(struct snapshot, peers_folded) },
-	{ "phasetrace_comms_folded_total", "counter",
-	  "Requests counted under comm=\"other\" by the cardinality guard.",
-	  offsetof(struct snapshot, comms_folded) },
-	{ "phasetrace_durations_clamped_total", "counter",
-	  "Durations over 24 h (clock mix-ups) counted as 24 h.",
-	  offsetof(struct snapshot, clamped) },
-	{ "phasetrace_series", "gauge",
-	  "(comm, role, peer) rows in use; the guard keeps them under --max-series.",
-	  offsetof(struct snapshot, series) },
-	{ "phasetrace_series_limit", "gauge", "Row limit (--max-series).",
-	  offsetof(struct snapshot, series_limit) },
+	GUARD(peers_folded, "phasetrace_peers_folded_total", "counter",
+	      "Requests counted under peer=\"other\" by the cardinality guard."),
+	GUARD(comms_folded, "phasetrace_comms_folded_total", "counter",
+	      "Requests counted under comm=\"other\" by the cardinality guard."),
+	GUARD(clamped, "phasetrace_durations_clamped_total", "counter",
+	      "Durations over 24 h (clock mix-ups) counted as 24 h."),
+	GUARD(series, "phasetrace_series", "gauge",
+	      "(comm, role, peer) rows in use; the guard keeps them under --max-series."),
+	GUARD(series_limit, "phasetrace_series_limit", "gauge", "Row limit (--max-series)."),
 };
 
 static void write_guard(struct buf *b, const struct snapshot *s)
 {
 	for (size_t f = 0; f < sizeof(guard_families) / sizeof(guard_families[0]); f++) {
-		const uint64_t *v = (const uint64_t *)((const char *)s + guard_families[f].field);
+		const uint64_t *v = (const uint64_t *)((const char *)&s->guard +
+						 guard_families[f].field);
 
 		put_family(b, guard_families[f].name, guard_families[f].type,
 			   guard_families[f].help);

@@ -109,6 +109,9 @@ static void jbool(struct jbuf *b, bool v)
 		jlit(b, "false");
 }
 
+/* ,"key":value */
+#define jfield(b, key, put, v) do { jlit(b, ",\"" key "\":"); put(b, v); } while (0)
+
 static void jrequest(struct jbuf *b, const struct request *r);
 
 /* Where the request went and what it carried: everything but spans have these. */
@@ -117,53 +120,34 @@ static void jconnection(struct jbuf *b, const struct request *r)
 	bool server = r->role == PT_ROLE_SERVER;
 	char peer[64];
 
-	jlit(b, ",\"host\":");
-	jstr(b, r->host[0] ? r->host : NULL);
-	jlit(b, ",\"peer\":");
-	jstr(b, r->peer.family ? addr_str(&r->peer, peer, sizeof(peer)) : NULL);
-	if (r->local.family) {
-		jlit(b, ",\"local_port\":");
-		ju64(b, r->local.port);
-	}
-	jlit(b, ",\"tls\":");
-	jbool(b, r->tls);
+	jfield(b, "host", jstr, r->host[0] ? r->host : NULL);
+	jfield(b, "peer", jstr, r->peer.family ? addr_str(&r->peer, peer, sizeof(peer)) : NULL);
+	if (r->local.family)
+		jfield(b, "local_port", ju64, r->local.port);
+	jfield(b, "tls", jbool, r->tls);
 	if (r->method[0]) {
-		jlit(b, ",\"method\":");
-		jstr(b, r->method);
-		jlit(b, ",\"path\":");
-		jstr(b, r->path);
+		jfield(b, "method", jstr, r->method);
+		jfield(b, "path", jstr, r->path);
 	}
-	if (r->status) {
-		jlit(b, ",\"status\":");
-		ju64(b, r->status);
-	}
-	jlit(b, ",\"bytes_sent\":");
-	ju64(b, server ? r->bytes_resp : r->bytes_req);
-	jlit(b, ",\"bytes_received\":");
-	ju64(b, server ? r->bytes_req : r->bytes_resp);
+	if (r->status)
+		jfield(b, "status", ju64, r->status);
+	jfield(b, "bytes_sent", ju64, server ? r->bytes_resp : r->bytes_req);
+	jfield(b, "bytes_received", ju64, server ? r->bytes_req : r->bytes_resp);
 }
 
 static void jphase(struct jbuf *b, const struct phase *ph, uint64_t base)
 {
 	jlit(b, "{\"name\":");
 	jstr(b, ph->name);
-	jlit(b, ",\"start_ns\":");
-	ji64(b, (int64_t)(ph->start_ns - base));
-	jlit(b, ",\"dur_ns\":");
-	ju64(b, ph->dur_ns);
+	jfield(b, "start_ns", ji64, (int64_t)(ph->start_ns - base));
+	jfield(b, "dur_ns", ju64, ph->dur_ns);
 	if (ph->id == PHASE_RENDER || ph->id == PHASE_SPAN) {
-		jlit(b, ",\"io_ns\":");
-		ju64(b, ph->io_ns);
-		jlit(b, ",\"io_in_span\":");
-		jbool(b, ph->io_in_span);
-		if (ph->id == PHASE_RENDER) {
-			jlit(b, ",\"io_in_render\":");
-			jbool(b, ph->io_in_span);
-		}
-		if (ph->label[0]) {
-			jlit(b, ",\"label\":");
-			jstr(b, ph->label);
-		}
+		jfield(b, "io_ns", ju64, ph->io_ns);
+		jfield(b, "io_in_span", jbool, ph->io_in_span);
+		if (ph->id == PHASE_RENDER)
+			jfield(b, "io_in_render", jbool, ph->io_in_span);
+		if (ph->label[0])
+			jfield(b, "label", jstr, ph->label);
 	}
 	jlit(b, "}");
 }
@@ -193,34 +177,21 @@ static void jrequest(struct jbuf *b, const struct request *r)
 {
 	jlit(b, "{\"role\":");
 	jstr(b, role_name(r->role));
-	jlit(b, ",\"pid\":");
-	ju64(b, r->pid);
-	jlit(b, ",\"tid\":");
-	ju64(b, r->tid);
-	jlit(b, ",\"comm\":");
-	jstr(b, r->comm);
-	if (r->is_go) {
-		jlit(b, ",\"goid\":");
-		ju64(b, r->goid);
-	}
-	jlit(b, ",\"start_ns\":");
-	ji64(b, (int64_t)r->start_ns + pt_mono_to_epoch_ns);
-	jlit(b, ",\"dur_ns\":");
-	ju64(b, r->dur_ns);
+	jfield(b, "pid", ju64, r->pid);
+	jfield(b, "tid", ju64, r->tid);
+	jfield(b, "comm", jstr, r->comm);
+	if (r->is_go)
+		jfield(b, "goid", ju64, r->goid);
+	jfield(b, "start_ns", ji64, (int64_t)r->start_ns + pt_mono_to_epoch_ns);
+	jfield(b, "dur_ns", ju64, r->dur_ns);
 	if (r->role != PT_ROLE_SPAN)
 		jconnection(b, r);
-	jlit(b, ",\"error\":");
-	jstr(b, err_name(r->error));
-	if (r->dns_failed) {
-		jlit(b, ",\"dns_rc\":");
-		ji64(b, r->dns_rc);
-	}
-	jlit(b, ",\"req_id\":");
-	ju64(b, r->req_id);
-	if (r->parent_id) {
-		jlit(b, ",\"parent_id\":");
-		ju64(b, r->parent_id);
-	}
+	jfield(b, "error", jstr, err_name(r->error));
+	if (r->dns_failed)
+		jfield(b, "dns_rc", ji64, r->dns_rc);
+	jfield(b, "req_id", ju64, r->req_id);
+	if (r->parent_id)
+		jfield(b, "parent_id", ju64, r->parent_id);
 	jphases_and_children(b, r);
 	jlit(b, "}");
 }
