@@ -178,7 +178,7 @@ int assembler__set_span_name(struct assembler *a, uint32_t idx, const char *name
 
 /* ---- reorder heap (min-heap on key, then seq; keys inline: no pointer chasing) ---- */
 
-static bool hlt(const struct hent *x, const struct hent *y)
+static bool heap_less(const struct hent *x, const struct hent *y)
 {
 	return x->key < y->key || (x->key == y->key && x->seq < y->seq);
 }
@@ -202,7 +202,7 @@ static void heap_push(struct assembler *a, struct pend *p)
 	while (i) {
 		uint32_t up = (i - 1) / 2;
 
-		if (!hlt(&e, &a->heap[up]))
+		if (!heap_less(&e, &a->heap[up]))
 			break;
 		a->heap[i] = a->heap[up];
 		i = up;
@@ -221,9 +221,9 @@ static struct pend *heap_pop(struct assembler *a)
 
 		if (l >= n)
 			break;
-		if (r < n && hlt(&a->heap[r], &a->heap[l]))
+		if (r < n && heap_less(&a->heap[r], &a->heap[l]))
 			m = r;
-		if (!hlt(&a->heap[m], &last))
+		if (!heap_less(&a->heap[m], &last))
 			break;
 		a->heap[i] = a->heap[m];
 		i = m;
@@ -233,16 +233,16 @@ static struct pend *heap_pop(struct assembler *a)
 	return top;
 }
 
-static void process(struct assembler *a, struct pend *p);
+static void release(struct assembler *a, struct pend *p);
 
-static void push(struct assembler *a, struct pend *p)
+static void queue_record(struct assembler *a, struct pend *p)
 {
 	p->seq = a->seq++;
 	if (a->nheap >= a->o.max_pending) {
 		a->st.pending_overflow++;
 		struct pend *old = heap_pop(a);
 
-		process(a, old);
+		release(a, old);
 		free(old);
 	}
 	heap_push(a, p);
@@ -270,7 +270,7 @@ static void enqueue(struct assembler *a, uint8_t type, bool idle, const void *re
 	p->key = key;
 	if (in)
 		(*in)++;
-	push(a, p);
+	queue_record(a, p);
 }
 
 void assembler__add_req(struct assembler *a, const struct pt_req_rec *r, bool idle)
@@ -541,7 +541,7 @@ static void attribute_dns(struct assembler *a, const struct pt_req_rec *rec, str
 
 /* ---- nesting ---- */
 
-static void emit(struct assembler *a, struct request *r)
+static void emit_request(struct assembler *a, struct request *r)
 {
 	a->st.emitted++;
 	for (int i = 0; i < a->nsinks; i++)
@@ -591,14 +591,14 @@ static void route_child(struct assembler *a, struct request *r, uint64_t now)
 	if (!r->parent_id || seen_has(&a->emitted_parents, r->parent_id)) {
 		if (r->parent_id)
 			a->st.orphans++;
-		emit(a, r);
+		emit_request(a, r);
 		free(r);
 		return;
 	}
 	k = kids_get(a, r->parent_id, now);
 	if (!k || k->nreq >= REQ_MAX_CHILDREN) {
 		a->st.children_overflow++;
-		emit(a, r);
+		emit_request(a, r);
 		free(r);
 		return;
 	}
@@ -742,11 +742,12 @@ static void process_span(struct assembler *a, struct pend *p)
 	span_request(a, &p->span, r);
 	if (r->parent_id)
 		a->st.orphans++;
-	emit(a, r);
+	emit_request(a, r);
 	free(r);
 }
 
-static void process(struct assembler *a, struct pend *p)
+/* A record leaves the reorder window: built into a request, the dns cache or a span. */
+static void release(struct assembler *a, struct pend *p)
 {
 	switch (p->type) {
 	case PT_REC_REQ: process_req(a, p); break;
@@ -776,7 +777,7 @@ static void expire_orphans(struct assembler *a, uint64_t now, bool all)
 
 		for (int j = 0; j < kd->nreq; j++) {
 			a->st.orphans++;
-			emit(a, kd->reqs[j]);
+			emit_request(a, kd->reqs[j]);
 			free_request(kd->reqs[j]);
 		}
 		for (int j = 0; j < kd->nspan; j++) {
@@ -784,7 +785,7 @@ static void expire_orphans(struct assembler *a, uint64_t now, bool all)
 
 			span_request(a, &kd->spans[j], &r);
 			a->st.orphans++;
-			emit(a, &r);
+			emit_request(a, &r);
 		}
 		a->nkids -= kd->nreq + kd->nspan;
 		free(kd);
@@ -798,7 +799,7 @@ void assembler__tick(struct assembler *a, uint64_t now)
 	while (a->nheap && a->heap[0].key + a->o.reorder_ns <= now) {
 		struct pend *p = heap_pop(a);
 
-		process(a, p);
+		release(a, p);
 		free(p);
 	}
 	expire_orphans(a, now, false);
@@ -809,7 +810,7 @@ void assembler__flush(struct assembler *a)
 	while (a->nheap) {
 		struct pend *p = heap_pop(a);
 
-		process(a, p);
+		release(a, p);
 		free(p);
 	}
 	expire_orphans(a, 0, true);

@@ -78,7 +78,7 @@ struct top {
 	bool quit_reported;
 };
 
-static void draw(struct top *t);
+static void draw_screen(struct top *t);
 
 static volatile sig_atomic_t stop_signal;
 static bool screen_active;
@@ -203,7 +203,7 @@ int top__new(struct top **out, const struct top_opts *opts)
 		init_pair(1, COLOR_RED, -1);
 		init_pair(2, COLOR_YELLOW, -1);
 	}
-	draw(t);
+	draw_screen(t);
 	*out = t;
 	return 0;
 }
@@ -567,7 +567,7 @@ static void draw_header(struct top *t, int width)
 	}
 }
 
-static void draw(struct top *t)
+static void draw_screen(struct top *t)
 {
 	int width = COLS, height = LINES, avail, table_h, wf_h = 0, i, y, shown;
 	const struct request *slow = t->iv ? t->iv->slowest : NULL;
@@ -696,7 +696,7 @@ void top__handle_input(struct top *t)
 	}
 	if (dirty) {
 		build_view(t);
-		draw(t);
+		draw_screen(t);
 	}
 }
 
@@ -724,7 +724,7 @@ void top__tick(struct top *t, uint64_t now_ns)
 	metrics_interval__free(t->iv);
 	t->iv = iv;
 	build_view(t);
-	draw(t);
+	draw_screen(t);
 }
 
 void top__tick_cb(void *top, uint64_t now_ns)

@@ -112,7 +112,7 @@ static void bar_line(struct wf *w, int indent, const struct phase *ph)
 	w->emit(w->ctx, line);
 }
 
-static void header(struct wf *w, int indent, const struct request *r, bool top)
+static void header_line(struct wf *w, int indent, const struct request *r, bool top)
 {
 	char line[1536], peer[64] = "", dur[32], when[32] = "";
 	char comm[4 * PT_COMM_LEN], host[4 * PT_HOST_LEN], method[4 * PT_METHOD_LEN];
@@ -165,19 +165,19 @@ static void header(struct wf *w, int indent, const struct request *r, bool top)
 	w->emit(w->ctx, line);
 }
 
-static void draw(struct wf *w, const struct request *r, int indent, bool top)
+static void draw_request(struct wf *w, const struct request *r, int indent, bool top)
 {
 	int c = 0;
 
-	header(w, indent, r, top);
+	header_line(w, indent, r, top);
 	/* phases and children interleaved by start time */
 	for (int i = 0; i < r->nphases; i++) {
 		while (c < r->nchildren && r->children[c]->start_ns < r->phases[i].start_ns)
-			draw(w, r->children[c++], indent + 4, false);
+			draw_request(w, r->children[c++], indent + 4, false);
 		bar_line(w, indent, &r->phases[i]);
 	}
 	while (c < r->nchildren)
-		draw(w, r->children[c++], indent + 4, false);
+		draw_request(w, r->children[c++], indent + 4, false);
 	if (r->children_dropped) {
 		char line[96];
 
@@ -208,7 +208,7 @@ void waterfall__render(const struct request *r, int width, bool color, waterfall
 		if (c->start_ns + c->dur_ns > w.base + w.span)
 			w.span = c->start_ns + c->dur_ns - w.base;
 	}
-	draw(&w, r, 0, true);
+	draw_request(&w, r, 0, true);
 }
 
 static void emit_file(void *ctx, const char *line)
