@@ -378,6 +378,9 @@ static void test_label_escaping(void **state)
 	metrics__on_request(m, &r);
 	client_req(&r, "x\x02", "h", 200);
 	metrics__on_request(m, &r);
+	/* C1 CSI (U+009B) and a right-to-left override: controls too, '?' per byte */
+	client_req(&r, "c1\xc2\x9b" "2J", "rt\xe2\x80\xaelo", 200);
+	metrics__on_request(m, &r);
 	t = render(m);
 	assert_line(t, "phasetrace_requests_total{role=\"client\",comm=\"a\\\"b\\\\c\\nd\","
 		    "peer=\"bad??.host?\",status_class=\"2xx\"} 1");
@@ -388,6 +391,8 @@ static void test_label_escaping(void **state)
 		    "comm=\"a\\\"b\\\\c\\nd\",peer=\"bad??.host?\"} 86400.000000000");
 	assert_line(t, "phasetrace_requests_total{role=\"client\",comm=\"caf\xc3\xa9\","
 		    "peer=\"\xe2\x82\xac.example\",status_class=\"2xx\"} 1");
+	assert_line(t, "phasetrace_requests_total{role=\"client\",comm=\"c1??2J\","
+		    "peer=\"rt???lo\",status_class=\"2xx\"} 1");
 	promtool_check(t);
 	free(t);
 	metrics__free(m);

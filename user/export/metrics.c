@@ -441,7 +441,8 @@ static uint64_t dur(struct metrics *m, uint64_t ns)
  * names that print alike ("a\x01", "a\x02") share a row instead of giving
  * Prometheus two series with the same labels. Invalid UTF-8 (also a name
  * cut inside a character) and control characters other than line feed
- * become '?'; put_label() escapes the rest.
+ * (C0, DEL, C1, bidi overrides: pt_unicode_is_control) become one '?' per
+ * byte; put_label() escapes the rest.
  */
 static void sanitize_label(char *s)
 {
@@ -451,9 +452,11 @@ static void sanitize_label(char *s)
 		uint32_t cp;
 		int l = pt_utf8_decode((const unsigned char *)s, n, &cp);
 
-		if (!l || (*s != '\n' && ((unsigned char)*s < 0x20 || *s == 0x7f))) {
-			*s = '?';
+		if (!l) {
 			l = 1;
+			*s = '?';
+		} else if (*s != '\n' && pt_unicode_is_control(cp)) {
+			memset(s, '?', l);	/* C1 and bidi controls: one '?' per byte */
 		}
 		s += l;
 		n -= l;

@@ -36,10 +36,9 @@ int pt_utf8_decode(const unsigned char *s, size_t n, uint32_t *cp)
 	return len;
 }
 
-/* Characters that are valid but steer the terminal or the reading order of the line. */
-static bool needs_u_escape(uint32_t cp)
+bool pt_unicode_is_control(uint32_t cp)
 {
-	return (cp >= 0x80 && cp <= 0x9f) || cp == 0x061c || cp == 0x200e || cp == 0x200f ||
+	return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || cp == 0x061c || cp == 0x200e || cp == 0x200f ||
 	       (cp >= 0x2028 && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069);
 }
 
@@ -62,7 +61,7 @@ size_t pt_sanitize_mem(char *dst, size_t dstlen, const char *src, size_t srclen,
 		if (len == 1 && ((cp >= 0x20 && cp != 0x7f) ||
 				 (cp == '\n' && (flags & PT_SAN_NEWLINES)))) {
 			plen = 1;
-		} else if (len > 1 && !(flags & PT_SAN_ASCII) && !needs_u_escape(cp)) {
+		} else if (len > 1 && !(flags & PT_SAN_ASCII) && !pt_unicode_is_control(cp)) {
 			plen = len;
 		} else if (len > 1 && !(flags & PT_SAN_ASCII)) {
 			esc[0] = '\\';

@@ -19,6 +19,7 @@
 #ifndef PT_SANITIZE_H
 #define PT_SANITIZE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -48,5 +49,9 @@ size_t pt_sanitize_mem(char *dst, size_t dstlen, const char *src, size_t srclen,
  * (overlong forms, surrogates, values over U+10FFFF and cut sequences are invalid).
  */
 int pt_utf8_decode(const unsigned char *s, size_t n, uint32_t *cp);
+
+/* A character that steers a terminal or the reading order of a line: C0 controls, DEL,
+ * C1 controls and the bidirectional and line-separator formatting characters above. */
+bool pt_unicode_is_control(uint32_t cp);
 
 #endif
