@@ -29,7 +29,7 @@ static void test_controls_escaped(void **state)
 	check("/\x1b]0;x\x07\x1b[2J", 0, "/\\x1b]0;x\\x07\\x1b[2J");
 	check("a\tb\nc\rd\x7f", 0, "a\\x09b\\x0ac\\x0dd\\x7f");
 	check("\x01\x1f", PT_SAN_ASCII, "\\x01\\x1f");
-	check("a\nb\r\n\x1b", PT_SAN_NEWLINES, "a\nb\\x0d\n\\x1b");
+	check("a\nb\r\n\x1b\tc", PT_SAN_NEWLINES, "a\nb\\x0d\n\\x1b\tc");
 }
 
 static void test_c1_and_bidi_escaped(void **state)

@@ -59,7 +59,7 @@ size_t pt_sanitize_mem(char *dst, size_t dstlen, const char *src, size_t srclen,
 		int len = pt_utf8_decode(s + i, srclen - i, &cp);
 
 		if (len == 1 && ((cp >= 0x20 && cp != 0x7f) ||
-				 (cp == '\n' && (flags & PT_SAN_NEWLINES)))) {
+				 ((cp == '\n' || cp == '\t') && (flags & PT_SAN_NEWLINES)))) {
 			plen = 1;
 		} else if (len > 1 && !(flags & PT_SAN_ASCII) && !pt_unicode_is_control(cp)) {
 			plen = len;

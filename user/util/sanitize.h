@@ -26,7 +26,7 @@
 /* Escape every non-ASCII byte too: for terminals not known to decode UTF-8 (an 8-bit
  * terminal reads a UTF-8 continuation byte 0x9b as CSI) and fixed-width columns. */
 #define PT_SAN_ASCII	1u
-/* Keep '\n' (multi-line text such as libbpf's log); every other control is escaped. */
+/* Keep '\n' and '\t' (multi-line text such as libbpf's log); other controls are escaped. */
 #define PT_SAN_NEWLINES	2u
 
 /*
