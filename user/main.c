@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <stddef.h>
 #include <locale.h>
 #include <signal.h>
 #include <stdio.h>
@@ -18,74 +19,13 @@
 #include "collect/collector.h"
 #include "export/exporter.h"
 #include "util/log.h"
+#include "util/sanitize.h"
 #include "export/metrics.h"
 #include "output/output.h"
 #include "attach/probes.h"
 #include "output/top.h"
 
 #define PT_VERSION "0.1.0"
-
-static const char usage_text[] =
-	"Usage: phasetrace COMMAND [OPTIONS]\n"
-	"\n"
-	"Where the time of each request goes, live, from outside the process:\n"
-	"DNS -> connect -> TLS -> send -> first byte, per request, for every process.\n"
-	"\n"
-	"Commands:\n"
-	"  trace            print each finished request as a waterfall (or JSON lines)\n"
-	"  top              live table of where request time goes, per process and peer\n"
-	"  serve            Prometheus exporter: GET /metrics (default 127.0.0.1:9873)\n"
-	"\n"
-	"Options:\n"
-	"  -p, --pid PID        trace only this process (repeatable)\n"
-	"  -c, --comm NAME      trace only processes with this name (repeatable)\n"
-	"      --json           one JSON object per request and line (docs/json.md)\n"
-	"      --duration SECS  stop after this many seconds\n"
-	"      --idle-ms MS     report a response after MS of silence (default 500)\n"
-	"      --probe NAME=BINARY:SYMBOL\n"
-	"                       time every call of SYMBOL as a span NAME; 'render' is the\n"
-	"                       render phase of the request it runs in (repeatable)\n"
-	"      --probe NAME=usdt:BINARY:PROVIDER:START_PROBE:END_PROBE\n"
-	"                       the same between two USDT probes\n"
-	"      --btf PATH       kernel BTF file, for kernels without /sys/kernel/btf/vmlinux\n"
-	"      --io-hooks KIND  socket I/O from 'sock' tracepoints (6.3+), 'syscalls'\n"
-	"                       (older kernels) or 'auto' (default: the best available)\n"
-	"      --uprobes KIND   library uprobes as 'multi' links (6.6+) or 'perf' events\n"
-	"                       (older kernels); default 'auto'\n"
-	"      --listen ADDR:PORT  serve /metrics there (serve; also with trace and top)\n"
-	"      --buckets LIST   histogram bounds in seconds, e.g. 0.001,0.01,0.1,1\n"
-	"      --max-peers N    distinct peer label values per process name (default 50)\n"
-	"      --max-series N   rows of metrics at most (default 512)\n"
-	"  -d SECONDS           top: refresh interval (default 1)\n"
-	"  -v, --verbose        say what is attached, skipped and why; libbpf's log\n"
-	"  -h, --help           this text\n"
-	"      --version        print the version\n";
-
-enum {
-	OPT_JSON = 1000, OPT_DURATION, OPT_BTF, OPT_IDLE, OPT_VERSION,
-	OPT_LISTEN, OPT_BUCKETS, OPT_MAX_PEERS, OPT_MAX_SERIES, OPT_PROBE,
-	OPT_IO_HOOKS, OPT_UPROBES,
-};
-
-static const struct option long_opts[] = {
-	{ "pid", required_argument, NULL, 'p' },
-	{ "comm", required_argument, NULL, 'c' },
-	{ "json", no_argument, NULL, OPT_JSON },
-	{ "duration", required_argument, NULL, OPT_DURATION },
-	{ "idle-ms", required_argument, NULL, OPT_IDLE },
-	{ "btf", required_argument, NULL, OPT_BTF },
-	{ "verbose", no_argument, NULL, 'v' },
-	{ "help", no_argument, NULL, 'h' },
-	{ "version", no_argument, NULL, OPT_VERSION },
-	{ "listen", required_argument, NULL, OPT_LISTEN },
-	{ "probe", required_argument, NULL, OPT_PROBE },
-	{ "io-hooks", required_argument, NULL, OPT_IO_HOOKS },
-	{ "uprobes", required_argument, NULL, OPT_UPROBES },
-	{ "buckets", required_argument, NULL, OPT_BUCKETS },
-	{ "max-peers", required_argument, NULL, OPT_MAX_PEERS },
-	{ "max-series", required_argument, NULL, OPT_MAX_SERIES },
-	{},
-};
 
 struct cli {
 	const char *cmd;
@@ -97,26 +37,198 @@ struct cli {
 	double delay_s;
 };
 
-static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+/*
+ * The options: one table from which getopt_long's options, the usage text and the
+ * option labels in messages all come. A row sets its target through its setter, which
+ * validates the value and returns 0, or the exit code after printing one message.
+ */
+struct cli_option;
+typedef int (*cli_setter)(struct cli *cli, const struct cli_option *o, const char *arg);
+
+struct cli_option {
+	const char *name;	/* long option, or NULL for a short-only one */
+	int key;		/* short letter, or OPT_*; 0: a usage line only */
+	const char *arg;	/* the value's name in the usage, NULL: takes none */
+	cli_setter set;
+	size_t field;		/* offset of the target in struct cli */
+	const char *const *choices;	/* set_choice: the words, in enum order */
+	const char *help;	/* '\n' continues on the next line */
+};
+
+enum {
+	OPT_JSON = 1000, OPT_DURATION, OPT_BTF, OPT_IDLE, OPT_VERSION,
+	OPT_LISTEN, OPT_BUCKETS, OPT_MAX_PEERS, OPT_MAX_SERIES, OPT_PROBE,
+	OPT_IO_HOOKS, OPT_UPROBES,
+};
+
+#define FIELD(member)	offsetof(struct cli, member)
+
+static int set_pid(struct cli *cli, const struct cli_option *o, const char *arg);
+static int set_comm(struct cli *cli, const struct cli_option *o, const char *arg);
+static int set_true(struct cli *cli, const struct cli_option *o, const char *arg);
+static int set_string(struct cli *cli, const struct cli_option *o, const char *arg);
+static int set_duration(struct cli *cli, const struct cli_option *o, const char *arg);
+static int set_idle_ms(struct cli *cli, const struct cli_option *o, const char *arg);
+static int set_probe(struct cli *cli, const struct cli_option *o, const char *arg);
+static int set_choice(struct cli *cli, const struct cli_option *o, const char *arg);
+static int set_listen(struct cli *cli, const struct cli_option *o, const char *arg);
+static int set_buckets(struct cli *cli, const struct cli_option *o, const char *arg);
+static int set_count(struct cli *cli, const struct cli_option *o, const char *arg);
+static int set_delay(struct cli *cli, const struct cli_option *o, const char *arg);
+static int set_verbose(struct cli *cli, const struct cli_option *o, const char *arg);
+static int show_help(struct cli *cli, const struct cli_option *o, const char *arg);
+static int show_version(struct cli *cli, const struct cli_option *o, const char *arg);
+
+static const char *const io_hooks_words[] = { "auto", "sock", "syscalls", NULL };
+static const char *const uprobes_words[] = { "auto", "multi", "perf", NULL };
+
+static const struct cli_option options[] = {
+	{ "pid", 'p', "PID", set_pid, 0, NULL,
+	  "trace only this process (repeatable)" },
+	{ "comm", 'c', "NAME", set_comm, 0, NULL,
+	  "trace only processes with this name (repeatable)" },
+	{ "json", OPT_JSON, NULL, set_true, FIELD(json), NULL,
+	  "one JSON object per request and line (docs/json.md)" },
+	{ "duration", OPT_DURATION, "SECS", set_duration, 0, NULL,
+	  "stop after this many seconds" },
+	{ "idle-ms", OPT_IDLE, "MS", set_idle_ms, 0, NULL,
+	  "report a response after MS of silence (default 500)" },
+	{ "probe", OPT_PROBE, "NAME=BINARY:SYMBOL", set_probe, 0, NULL,
+	  "time every call of SYMBOL as a span NAME; 'render' is the\n"
+	  "render phase of the request it runs in (repeatable)" },
+	{ "probe", 0, "NAME=usdt:BINARY:PROVIDER:START_PROBE:END_PROBE", NULL, 0, NULL,
+	  "the same between two USDT probes" },
+	{ "btf", OPT_BTF, "PATH", set_string, FIELD(co.btf_path), NULL,
+	  "kernel BTF file, for kernels without /sys/kernel/btf/vmlinux" },
+	{ "io-hooks", OPT_IO_HOOKS, "KIND", set_choice, FIELD(co.io_hooks), io_hooks_words,
+	  "socket I/O from 'sock' tracepoints (6.3+), 'syscalls'\n"
+	  "(older kernels) or 'auto' (default: the best available)" },
+	{ "uprobes", OPT_UPROBES, "KIND", set_choice, FIELD(co.uprobes), uprobes_words,
+	  "library uprobes as 'multi' links (6.6+) or 'perf' events\n"
+	  "(older kernels); default 'auto'" },
+	{ "listen", OPT_LISTEN, "ADDR:PORT", set_listen, 0, NULL,
+	  "serve /metrics there (serve; also with trace and top)" },
+	{ "buckets", OPT_BUCKETS, "LIST", set_buckets, 0, NULL,
+	  "histogram bounds in seconds, e.g. 0.001,0.01,0.1,1" },
+	{ "max-peers", OPT_MAX_PEERS, "N", set_count, FIELD(max_peers), NULL,
+	  "distinct peer label values per process name (default 50)" },
+	{ "max-series", OPT_MAX_SERIES, "N", set_count, FIELD(max_series), NULL,
+	  "rows of metrics at most (default 512)" },
+	{ NULL, 'd', "SECONDS", set_delay, 0, NULL,
+	  "top: refresh interval (default 1)" },
+	{ "verbose", 'v', NULL, set_verbose, 0, NULL,
+	  "say what is attached, skipped and why; libbpf's log" },
+	{ "help", 'h', NULL, show_help, 0, NULL,
+	  "this text" },
+	{ "version", OPT_VERSION, NULL, show_version, 0, NULL,
+	  "print the version" },
+	{},
+};
+
+#define NOPTIONS	(sizeof(options) / sizeof(options[0]))
+
+static const char usage_head[] =
+	"Usage: phasetrace COMMAND [OPTIONS]\n"
+	"\n"
+	"Where the time of each request goes, live, from outside the process:\n"
+	"DNS -> connect -> TLS -> send -> first byte, per request, for every process.\n"
+	"\n"
+	"Commands:\n"
+	"  trace            print each finished request as a waterfall (or JSON lines)\n"
+	"  top              live table of where request time goes, per process and peer\n"
+	"  serve            Prometheus exporter: GET /metrics (default 127.0.0.1:9873)\n"
+	"\n"
+	"Options:\n";
+
+#define HELP_COL	23	/* where the help text of every option starts */
+
+static void print_usage(FILE *f)
 {
-	if (!pt_verbose)
-		return 0;
-	return vfprintf(stderr, fmt, ap);
+	fputs(usage_head, f);
+	for (const struct cli_option *o = options; o->help; o++) {
+		bool is_short = o->key > 0 && o->key < 256;
+		const char *h = o->help, *nl;
+		char left[96];
+		int n;
+
+		n = snprintf(left, sizeof(left), "  %s%c%s%s%s%s%s", is_short ? "-" : " ",
+			     is_short ? o->key : ' ', !o->name ? "" : is_short ? ", " : "  ",
+			     o->name ? "--" : "", o->name ?: "", o->arg ? " " : "", o->arg ?: "");
+		if (n + 2 > HELP_COL + 8)	/* a long left part: help on the next line */
+			fprintf(f, "%s\n%*s", left, HELP_COL, "");
+		else
+			fprintf(f, "%-*s", n + 2 > HELP_COL ? n + 2 : HELP_COL, left);
+		while ((nl = strchr(h, '\n'))) {
+			fprintf(f, "%.*s\n%*s", (int)(nl - h), h, HELP_COL, "");
+			h = nl + 1;
+		}
+		fprintf(f, "%s\n", h);
+	}
 }
 
-static const char *opt_label(int opt, char *buf, size_t len)
+/* getopt_long's view of the table: long options, and the short ones as ":p:c:d:vh". */
+static void build_getopt(struct option *longs, char *shorts)
 {
-	for (const struct option *o = long_opts; o->name; o++) {
-		if (o->val == opt) {
-			if (opt < 256)
-				snprintf(buf, len, "-%c/--%s", opt, o->name);
-			else
-				snprintf(buf, len, "--%s", o->name);
-			return buf;
+	int nl = 0, ns = 0;
+
+	shorts[ns++] = ':';	/* a missing value is ':', not '?' */
+	for (const struct cli_option *o = options; o->help; o++) {
+		if (!o->key)
+			continue;
+		if (o->name)
+			longs[nl++] = (struct option){ o->name, o->arg ? required_argument :
+						       no_argument, NULL, o->key };
+		if (o->key < 256) {
+			shorts[ns++] = o->key;
+			if (o->arg)
+				shorts[ns++] = ':';
 		}
 	}
-	snprintf(buf, len, "-%c", opt);
+	longs[nl] = (struct option){};
+	shorts[ns] = '\0';
+}
+
+static const struct cli_option *find_option(int key)
+{
+	for (const struct cli_option *o = options; o->help; o++)
+		if (o->key == key)
+			return o;
+	return NULL;
+}
+
+/* "-p/--pid", "--max-peers", "-d": how messages name an option */
+static const char *opt_label(int key, char *buf, size_t len)
+{
+	const struct cli_option *o = find_option(key);
+
+	if (o && o->name && key < 256)
+		snprintf(buf, len, "-%c/--%s", key, o->name);
+	else if (o && o->name)
+		snprintf(buf, len, "--%s", o->name);
+	else
+		snprintf(buf, len, "-%c", key);
 	return buf;
+}
+
+/* libbpf's log quotes binary paths and symbol names a traced process chose */
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	char *msg, *safe;
+	int n;
+
+	if (!pt_verbose)
+		return 0;
+	n = vasprintf(&msg, fmt, ap);
+	if (n < 0)
+		return n;
+	safe = malloc((size_t)n * 4 + 1);	/* the longest escape is 4 bytes per byte */
+	if (safe) {
+		pt_sanitize_mem(safe, (size_t)n * 4 + 1, msg, n, PT_SAN_NEWLINES);
+		fputs(safe, stderr);
+	}
+	free(safe);
+	free(msg);
+	return n;
 }
 
 static bool parse_double(const char *s, double *out)
@@ -128,196 +240,227 @@ static bool parse_double(const char *s, double *out)
 	return !errno && end != s && !*end && *out >= 0;
 }
 
-/* Index of arg in the NULL-terminated choices (in enum order), or -1 after a message. */
-static int parse_choice(const char *opt, const char *arg, const char *const *choices)
+static int set_pid(struct cli *cli, const struct cli_option *o, const char *arg)
 {
-	char list[128] = "";
+	char *end;
+	long pid;
 
-	for (int i = 0; choices[i]; i++) {
-		if (!strcmp(arg, choices[i]))
-			return i;
-		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
-			 i ? (choices[i + 1] ? ", " : " or ") : "", choices[i]);
+	errno = 0;
+	pid = strtol(arg, &end, 10);
+	if (errno || *end || pid <= 0 || pid > INT_MAX) {
+		pt_err("'%s' is not a process id (-p/--pid takes a number)", arg);
+		return 2;
 	}
-	pt_err("%s takes %s, not '%s'", opt, list, arg);
-	return -1;
+	if (cli->co.npids >= MAX_PID_FILTERS) {
+		pt_err("too many -p/--pid options (at most %d)", MAX_PID_FILTERS);
+		return 2;
+	}
+	cli->co.pids[cli->co.npids++] = pid;
+	return 0;
 }
 
-/* Returns 0, or the exit code after printing one message. */
-static int parse_args(int argc, char **argv, struct cli *cli)
+static int set_comm(struct cli *cli, const struct cli_option *o, const char *arg)
 {
-	char label[64];
-	int opt;
+	if (cli->co.ncomms >= PT_MAX_COMM_FILTERS) {
+		pt_err("too many -c/--comm options (at most %d)", PT_MAX_COMM_FILTERS);
+		return 2;
+	}
+	if (strlen(arg) >= PT_COMM_LEN) {
+		pt_err("process name '%s' is longer than the kernel keeps (%d characters); "
+		       "give the first %d", arg, PT_COMM_LEN - 1, PT_COMM_LEN - 1);
+		return 2;
+	}
+	strncpy(cli->co.comms[cli->co.ncomms++], arg, PT_COMM_LEN - 1);
+	return 0;
+}
 
+static int set_true(struct cli *cli, const struct cli_option *o, const char *arg)
+{
+	*(bool *)((char *)cli + o->field) = true;
+	return 0;
+}
+
+static int set_string(struct cli *cli, const struct cli_option *o, const char *arg)
+{
+	*(const char **)((char *)cli + o->field) = arg;
+	return 0;
+}
+
+static int set_duration(struct cli *cli, const struct cli_option *o, const char *arg)
+{
+	if (!parse_double(arg, &cli->co.duration_s) || cli->co.duration_s == 0) {
+		pt_err("'%s' is not a duration in seconds (--duration)", arg);
+		return 2;
+	}
+	return 0;
+}
+
+static int set_idle_ms(struct cli *cli, const struct cli_option *o, const char *arg)
+{
+	double ms;
+
+	if (!parse_double(arg, &ms) || ms < 1) {
+		pt_err("'%s' is not a number of milliseconds (--idle-ms)", arg);
+		return 2;
+	}
+	cli->co.idle_ns = (uint64_t)(ms * 1e6);
+	return 0;
+}
+
+static int set_probe(struct cli *cli, const struct cli_option *o, const char *arg)
+{
+	char err[512];
+
+	if (cli->co.nspans >= MAX_USER_SPANS) {
+		pt_err("too many --probe options (at most %d)", MAX_USER_SPANS);
+		return 2;
+	}
+	if (span_def_parse(arg, &cli->co.spans[cli->co.nspans], err, sizeof(err))) {
+		pt_err("%s", err);
+		return 2;
+	}
+	cli->co.nspans++;
+	return 0;
+}
+
+/* The index of arg in o->choices (in enum order) into an int field. */
+static int set_choice(struct cli *cli, const struct cli_option *o, const char *arg)
+{
+	const char *const *words = o->choices;
+	char list[128] = "";
+
+	for (int i = 0; words[i]; i++) {
+		if (!strcmp(arg, words[i])) {
+			*(int *)((char *)cli + o->field) = i;
+			return 0;
+		}
+		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
+			 i ? (words[i + 1] ? ", " : " or ") : "", words[i]);
+	}
+	pt_err("--%s takes %s, not '%s'", o->name, list, arg);
+	return 2;
+}
+
+static int set_listen(struct cli *cli, const struct cli_option *o, const char *arg)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char err[256];
+
+	if (exporter__parse_listen(arg, &ss, &len, err, sizeof(err))) {
+		pt_err("%s", err);
+		return 2;
+	}
+	cli->listen = arg;
+	return 0;
+}
+
+static int set_buckets(struct cli *cli, const struct cli_option *o, const char *arg)
+{
+	char err[256];
+
+	if (metrics__parse_buckets(arg, &cli->buckets, &cli->nbuckets, err, sizeof(err))) {
+		pt_err("%s", err);
+		return 2;
+	}
+	return 0;
+}
+
+static int set_count(struct cli *cli, const struct cli_option *o, const char *arg)
+{
+	char *end, label[64];
+	long v = strtol(arg, &end, 10);
+
+	if (*end || v < 1 || v > 100000) {
+		pt_err("'%s' is not a count from 1 to 100000 (%s)", arg,
+		       opt_label(o->key, label, sizeof(label)));
+		return 2;
+	}
+	*(int *)((char *)cli + o->field) = v;
+	return 0;
+}
+
+static int set_delay(struct cli *cli, const struct cli_option *o, const char *arg)
+{
+	char err[256];
+
+	if (top__parse_delay(arg, &cli->delay_s, err, sizeof(err))) {
+		pt_err("%s", err);
+		return 2;
+	}
+	return 0;
+}
+
+static int set_verbose(struct cli *cli, const struct cli_option *o, const char *arg)
+{
+	pt_verbose = true;
+	return 0;
+}
+
+static int show_help(struct cli *cli, const struct cli_option *o, const char *arg)
+{
+	print_usage(stdout);
+	exit(0);
+}
+
+static int show_version(struct cli *cli, const struct cli_option *o, const char *arg)
+{
+	printf("phasetrace %s\n", PT_VERSION);
+	exit(0);
+}
+
+/* argv[1]: the command, or --help / --version alone. 0, or the exit code. */
+static int parse_command(int argc, char **argv, struct cli *cli)
+{
 	if (argc < 2) {
 		pt_err("no command given; try 'phasetrace trace' or 'phasetrace --help'");
 		return 2;
 	}
-	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
-		fputs(usage_text, stdout);
-		exit(0);
-	}
-	if (!strcmp(argv[1], "--version")) {
-		printf("phasetrace %s\n", PT_VERSION);
-		exit(0);
-	}
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))
+		show_help(cli, NULL, NULL);
+	if (!strcmp(argv[1], "--version"))
+		show_version(cli, NULL, NULL);
 	cli->cmd = argv[1];
 	if (strcmp(cli->cmd, "trace") && strcmp(cli->cmd, "top") && strcmp(cli->cmd, "serve")) {
 		pt_err("unknown command '%s'; the commands are trace, top and serve (see "
 		       "'phasetrace --help')", cli->cmd);
 		return 2;
 	}
+	return 0;
+}
+
+/* Returns 0, or the exit code after printing one message. */
+static int parse_args(int argc, char **argv, struct cli *cli)
+{
+	struct option longs[NOPTIONS];
+	char shorts[2 * NOPTIONS + 2], label[64];
+	const struct cli_option *o;
+	int key, rc;
+
+	rc = parse_command(argc, argv, cli);
+	if (rc)
+		return rc;
+	build_getopt(longs, shorts);
 	opterr = 0;
 	optind = 2;
-	while ((opt = getopt_long(argc, argv, ":p:c:d:vh", long_opts, NULL)) != -1) {
-		switch (opt) {
-		case 'p': {
-			char *end;
-			long pid;
-
-			errno = 0;
-			pid = strtol(optarg, &end, 10);
-			if (errno || *end || pid <= 0 || pid > INT_MAX) {
-				pt_err("'%s' is not a process id (-p/--pid takes a number)", optarg);
-				return 2;
-			}
-			if (cli->co.npids >= MAX_PID_FILTERS) {
-				pt_err("too many -p/--pid options (at most %d)", MAX_PID_FILTERS);
-				return 2;
-			}
-			cli->co.pids[cli->co.npids++] = pid;
-			break;
-		}
-		case 'c':
-			if (cli->co.ncomms >= PT_MAX_COMM_FILTERS) {
-				pt_err("too many -c/--comm options (at most %d)", PT_MAX_COMM_FILTERS);
-				return 2;
-			}
-			if (strlen(optarg) >= PT_COMM_LEN) {
-				pt_err("process name '%s' is longer than the kernel keeps (%d "
-				       "characters); give the first %d", optarg, PT_COMM_LEN - 1,
-				       PT_COMM_LEN - 1);
-				return 2;
-			}
-			strncpy(cli->co.comms[cli->co.ncomms++], optarg, PT_COMM_LEN - 1);
-			break;
-		case OPT_JSON:
-			cli->json = true;
-			break;
-		case OPT_DURATION:
-			if (!parse_double(optarg, &cli->co.duration_s) || cli->co.duration_s == 0) {
-				pt_err("'%s' is not a duration in seconds (--duration)", optarg);
-				return 2;
-			}
-			break;
-		case OPT_IDLE: {
-			double ms;
-
-			if (!parse_double(optarg, &ms) || ms < 1) {
-				pt_err("'%s' is not a number of milliseconds (--idle-ms)", optarg);
-				return 2;
-			}
-			cli->co.idle_ns = (uint64_t)(ms * 1e6);
-			break;
-		}
-		case OPT_BTF:
-			cli->co.btf_path = optarg;
-			break;
-		case OPT_IO_HOOKS: {
-			static const char *const kinds[] = { "auto", "sock", "syscalls", NULL };
-
-			cli->co.io_hooks = parse_choice("--io-hooks", optarg, kinds);
-			if (cli->co.io_hooks < 0)
-				return 2;
-			break;
-		}
-		case OPT_UPROBES: {
-			static const char *const kinds[] = { "auto", "multi", "perf", NULL };
-
-			cli->co.uprobes = parse_choice("--uprobes", optarg, kinds);
-			if (cli->co.uprobes < 0)
-				return 2;
-			break;
-		}
-		case OPT_PROBE: {
-			char err[512];
-
-			if (cli->co.nspans >= MAX_USER_SPANS) {
-				pt_err("too many --probe options (at most %d)", MAX_USER_SPANS);
-				return 2;
-			}
-			if (span_def_parse(optarg, &cli->co.spans[cli->co.nspans], err,
-					   sizeof(err))) {
-				pt_err("%s", err);
-				return 2;
-			}
-			cli->co.nspans++;
-			break;
-		}
-		case OPT_LISTEN: {
-			struct sockaddr_storage ss;
-			socklen_t len;
-			char err[256];
-
-			if (exporter__parse_listen(optarg, &ss, &len, err, sizeof(err))) {
-				pt_err("%s", err);
-				return 2;
-			}
-			cli->listen = optarg;
-			break;
-		}
-		case OPT_BUCKETS: {
-			char err[256];
-
-			if (metrics__parse_buckets(optarg, &cli->buckets, &cli->nbuckets, err,
-						   sizeof(err))) {
-				pt_err("%s", err);
-				return 2;
-			}
-			break;
-		}
-		case OPT_MAX_PEERS:
-		case OPT_MAX_SERIES: {
-			char *end;
-			long v = strtol(optarg, &end, 10);
-
-			if (*end || v < 1 || v > 100000) {
-				pt_err("'%s' is not a count from 1 to 100000 (%s)", optarg,
-				       opt_label(opt, label, sizeof(label)));
-				return 2;
-			}
-			*(opt == OPT_MAX_PEERS ? &cli->max_peers : &cli->max_series) = v;
-			break;
-		}
-		case 'd': {
-			char err[256];
-
-			if (top__parse_delay(optarg, &cli->delay_s, err, sizeof(err))) {
-				pt_err("%s", err);
-				return 2;
-			}
-			break;
-		}
-		case 'v':
-			pt_verbose = true;
-			break;
-		case 'h':
-			fputs(usage_text, stdout);
-			exit(0);
-		case OPT_VERSION:
-			printf("phasetrace %s\n", PT_VERSION);
-			exit(0);
-		case ':':
+	while ((key = getopt_long(argc, argv, shorts, longs, NULL)) != -1) {
+		if (key == ':') {
 			pt_err("option %s needs a value; see 'phasetrace --help'",
 			       opt_label(optopt, label, sizeof(label)));
 			return 2;
-		default:
-			if (optopt)
-				pt_err("unknown option '-%c'; see 'phasetrace --help'", optopt);
-			else
-				pt_err("unknown option '%s'; see 'phasetrace --help'", argv[optind - 1]);
+		}
+		o = key == '?' ? NULL : find_option(key);
+		if (!o && optopt) {
+			pt_err("unknown option '-%c'; see 'phasetrace --help'", optopt);
 			return 2;
 		}
+		if (!o) {
+			pt_err("unknown option '%s'; see 'phasetrace --help'", argv[optind - 1]);
+			return 2;
+		}
+		rc = o->set(cli, o, optarg);
+		if (rc)
+			return rc;
 	}
 	if (optind < argc) {
 		pt_err("unexpected argument '%s'; see 'phasetrace --help'", argv[optind]);
@@ -438,19 +581,87 @@ static void quit_collector(void *c)
 	collector__stop(c);
 }
 
+/* What runs besides the collector; all NULL-safe to free. */
+struct app {
+	struct cli cli;
+	bool is_top, is_serve;
+	struct metrics *m;
+	struct exporter *e;
+	struct top *t;
+	struct output *out;
+	struct self_ctx self;
+};
+
+/* Metrics for top, serve and --listen; the port is bound before BPF is loaded, so a taken
+ * port is the operator's first error. 0, or the exit code after one message. */
+static int start_metrics(struct app *a)
+{
+	struct metrics_opts mo = {
+		.buckets = a->cli.buckets, .nbuckets = a->cli.nbuckets,
+		.max_peers = a->cli.max_peers, .max_series = a->cli.max_series,
+		.intervals = a->is_top, .version = PT_VERSION,
+	};
+	struct exporter_opts eo = { .listen = a->cli.listen };
+	char msg[256];
+
+	if (!a->is_top && !a->is_serve && !a->cli.listen)
+		return 0;
+	a->m = metrics__new(&mo);
+	if (!a->m) {
+		pt_err("cannot set up metrics: %s", strerror(errno));
+		return 1;
+	}
+	if ((a->is_serve || a->cli.listen) && exporter__new(&a->e, a->m, &eo, msg, sizeof(msg))) {
+		pt_err("%s", msg);
+		return 1;
+	}
+	return 0;
+}
+
+/* Hook metrics, top or the trace output to the collector. 0, or the exit code. */
+static int connect_outputs(struct app *a, struct collector *c)
+{
+	struct sink s;
+	int rc;
+
+	if (a->m) {
+		a->self = (struct self_ctx){ c, a->m };
+		collector__on_tick(c, self_stats_tick, &a->self);
+		s = metrics__sink(a->m);
+		collector__add_sink(c, &s);
+	}
+	if (a->e)
+		fprintf(stderr, "phasetrace: serving /metrics on port %d\n", exporter__port(a->e));
+	if (a->is_top) {
+		struct top_opts to = { .metrics = a->m, .delay_s = a->cli.delay_s,
+				       .on_quit = quit_collector, .quit_ctx = c };
+
+		rc = top__new(&a->t, &to);
+		if (rc) {
+			pt_err("cannot start top: %s", strerror(-rc));
+			return 1;
+		}
+		collector__on_tick(c, top__tick_cb, a->t);
+		collector__on_fd(c, top__fd(a->t), top__input_cb, a->t);
+	} else if (!a->is_serve) {
+		a->out = output__new(stdout, a->cli.json, !a->cli.json && isatty(STDOUT_FILENO),
+				     term_width());
+		if (!a->out) {
+			pt_err("out of memory");
+			return 1;
+		}
+		s = output__sink(a->out);
+		collector__add_sink(c, &s);
+		collector__on_tick(c, output__tick_cb, a->out);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
-	struct cli cli = {};
+	static struct app a;	/* the collector's callbacks point into it until exit */
 	struct collector *c = NULL;
-	struct output *out = NULL;
-	struct metrics *m = NULL;
-	struct exporter *e = NULL;
-	struct top *t = NULL;
-	struct self_ctx sc;
-	struct sink s;
-	char msg[256];
-	bool is_top, is_serve;
-	int rc, err;
+	int rc;
 
 	/* a shell starts background jobs with SIGINT ignored: `phasetrace ... &`
 	 * then `kill -INT` must still stop it (the collector takes them over) */
@@ -459,80 +670,32 @@ int main(int argc, char **argv)
 	setlocale(LC_ALL, "");
 	setvbuf(stdout, NULL, _IOFBF, 1 << 16);
 	signal(SIGPIPE, SIG_IGN);
-	rc = parse_args(argc, argv, &cli);
+	rc = parse_args(argc, argv, &a.cli);
 	if (rc)
 		return rc;
-	is_top = !strcmp(cli.cmd, "top");
-	is_serve = !strcmp(cli.cmd, "serve");
-	if (is_top && !isatty(STDIN_FILENO)) {
+	a.is_top = !strcmp(a.cli.cmd, "top");
+	a.is_serve = !strcmp(a.cli.cmd, "serve");
+	if (a.is_top && !isatty(STDIN_FILENO)) {
 		pt_err("top needs a terminal; use 'phasetrace trace --json' for pipes");
 		return 2;
 	}
-	rc = preflight(&cli);
+	rc = preflight(&a.cli);
 	if (rc)
 		return rc;
 	libbpf_set_print(libbpf_print);
-
-	if (is_top || is_serve || cli.listen) {
-		struct metrics_opts mo = {
-			.buckets = cli.buckets, .nbuckets = cli.nbuckets,
-			.max_peers = cli.max_peers, .max_series = cli.max_series,
-			.intervals = is_top, .version = PT_VERSION,
-		};
-
-		m = metrics__new(&mo);
-		if (!m) {
-			pt_err("cannot set up metrics: %s", strerror(errno));
-			return 1;
-		}
-	}
-	if (is_serve || cli.listen) {
-		/* before loading BPF: a taken port is the operator's first error */
-		struct exporter_opts eo = { .listen = cli.listen };
-
-		if (exporter__new(&e, m, &eo, msg, sizeof(msg))) {
-			pt_err("%s", msg);
-			return 1;
-		}
-	}
-	cli.co.quiet = is_top;
-	err = collector__new(&cli.co, &c);
-	if (err)
+	rc = start_metrics(&a);
+	if (rc)
+		return rc;
+	a.cli.co.quiet = a.is_top;
+	if (collector__new(&a.cli.co, &c))
 		return 1;
-	if (m) {
-		sc = (struct self_ctx){ c, m };
-		collector__on_tick(c, self_stats_tick, &sc);
-		s = metrics__sink(m);
-		collector__add_sink(c, &s);
-	}
-	if (e)
-		fprintf(stderr, "phasetrace: serving /metrics on port %d\n", exporter__port(e));
-	if (is_top) {
-		struct top_opts to = { .metrics = m, .delay_s = cli.delay_s,
-				       .on_quit = quit_collector, .quit_ctx = c };
-
-		rc = top__new(&t, &to);
-		if (rc) {
-			pt_err("cannot start top: %s", strerror(-rc));
-			return 1;
-		}
-		collector__on_tick(c, top__tick_cb, t);
-		collector__on_fd(c, top__fd(t), top__input_cb, t);
-	} else if (!is_serve) {
-		out = output__new(stdout, cli.json, !cli.json && isatty(STDOUT_FILENO),
-				  term_width());
-		if (!out) {
-			pt_err("out of memory");
-			return 1;
-		}
-		s = output__sink(out);
-		collector__add_sink(c, &s);
-		collector__on_tick(c, output__tick_cb, out);
-	}
+	rc = connect_outputs(&a, c);
+	if (rc)
+		return rc;
 	collector__run(c);
-	top__free(t);		/* the terminal first */
-	exporter__free(e);	/* its port must not outlive us in the detaching child */
-	output__free(out);
+	top__free(a.t);		/* the terminal first */
+	exporter__free(a.e);	/* its port must not outlive us in the detaching child */
+	output__free(a.out);
 	fflush(NULL);
 	detach_and_exit(c);
 	return 0;

@@ -178,7 +178,7 @@ int assembler__set_span_name(struct assembler *a, uint32_t idx, const char *name
 
 /* ---- reorder heap (min-heap on key, then seq; keys inline: no pointer chasing) ---- */
 
-static bool hlt(const struct hent *x, const struct hent *y)
+static bool heap_less(const struct hent *x, const struct hent *y)
 {
 	return x->key < y->key || (x->key == y->key && x->seq < y->seq);
 }
@@ -202,7 +202,7 @@ static void heap_push(struct assembler *a, struct pend *p)
 	while (i) {
 		uint32_t up = (i - 1) / 2;
 
-		if (!hlt(&e, &a->heap[up]))
+		if (!heap_less(&e, &a->heap[up]))
 			break;
 		a->heap[i] = a->heap[up];
 		i = up;
@@ -221,9 +221,9 @@ static struct pend *heap_pop(struct assembler *a)
 
 		if (l >= n)
 			break;
-		if (r < n && hlt(&a->heap[r], &a->heap[l]))
+		if (r < n && heap_less(&a->heap[r], &a->heap[l]))
 			m = r;
-		if (!hlt(&a->heap[m], &last))
+		if (!heap_less(&a->heap[m], &last))
 			break;
 		a->heap[i] = a->heap[m];
 		i = m;
@@ -233,16 +233,16 @@ static struct pend *heap_pop(struct assembler *a)
 	return top;
 }
 
-static void process(struct assembler *a, struct pend *p);
+static void release(struct assembler *a, struct pend *p);
 
-static void push(struct assembler *a, struct pend *p)
+static void queue_record(struct assembler *a, struct pend *p)
 {
 	p->seq = a->seq++;
 	if (a->nheap >= a->o.max_pending) {
 		a->st.pending_overflow++;
 		struct pend *old = heap_pop(a);
 
-		process(a, old);
+		release(a, old);
 		free(old);
 	}
 	heap_push(a, p);
@@ -256,66 +256,49 @@ static uint64_t max4(uint64_t a, uint64_t b, uint64_t c, uint64_t d)
 	return m > d ? m : d;
 }
 
-static struct pend *pend_new(uint8_t type, bool idle)
+/* Hold a copy of a record until its end time leaves the reorder window; count it in *in. */
+static void enqueue(struct assembler *a, uint8_t type, bool idle, const void *rec, size_t len,
+		    uint64_t key, uint64_t *in)
 {
 	struct pend *p = malloc(sizeof(*p));
 
-	if (p) {
-		p->type = type;
-		p->idle = idle;
-	}
-	return p;
+	if (!p)
+		return;
+	p->type = type;
+	p->idle = idle;
+	memcpy(&p->req, rec, len);	/* the union's member for type */
+	p->key = key;
+	if (in)
+		(*in)++;
+	queue_record(a, p);
 }
 
 void assembler__add_req(struct assembler *a, const struct pt_req_rec *r, bool idle)
 {
-	struct pend *p = pend_new(PT_REC_REQ, idle);
+	uint64_t key = max4(r->resp_last, r->req_last, r->connect_end, r->tls_end);
 
-	if (!p)
-		return;
-	a->st.reqs_in++;
-	p->req = *r;
-	p->key = max4(r->resp_last, r->req_last, r->connect_end, r->tls_end);
 	/* a server request's spans and calls may end just after its last byte
 	 * (render_page() writes the page, then returns): let them come first */
 	if (r->role == PT_ROLE_SERVER)
-		p->key += PARENT_GRACE_NS;
-	push(a, p);
+		key += PARENT_GRACE_NS;
+	enqueue(a, PT_REC_REQ, idle, r, sizeof(*r), key, &a->st.reqs_in);
 }
 
 void assembler__add_dns(struct assembler *a, const struct pt_dns_rec *r)
 {
-	struct pend *p = pend_new(PT_REC_DNS, false);
-
-	if (!p)
-		return;
-	a->st.dns_in++;
-	p->dns = *r;
-	p->key = r->end;
-	push(a, p);
+	enqueue(a, PT_REC_DNS, false, r, sizeof(*r), r->end, &a->st.dns_in);
 }
 
 void assembler__add_span(struct assembler *a, const struct pt_span_rec *r)
 {
-	struct pend *p = pend_new(PT_REC_SPAN, false);
-
-	if (!p)
-		return;
-	a->st.spans_in++;
-	p->span = *r;
-	p->key = r->end;
-	push(a, p);
+	enqueue(a, PT_REC_SPAN, false, r, sizeof(*r), r->end, &a->st.spans_in);
 }
 
 void assembler__proc_exit(struct assembler *a, uint32_t pid, uint64_t ts)
 {
-	struct pend *p = pend_new(PT_REC_PROC, false);
+	struct pt_req_rec rec = { .pid = pid };
 
-	if (!p)
-		return;
-	p->req.pid = pid;
-	p->key = ts;
-	push(a, p);
+	enqueue(a, PT_REC_PROC, false, &rec, sizeof(rec), ts, NULL);
 }
 
 static void process_exit(struct assembler *a, uint32_t pid)
@@ -375,17 +358,23 @@ static void fix_span(struct request *r)
 	r->dur_ns = end - start;
 }
 
+/* Who made a record; the rest zeroed (phases and children are used up to their counts). */
+static void request_init(struct request *r, enum pt_role role, uint32_t pid, uint32_t tid,
+			 uint64_t goid, bool is_go, const char comm[PT_COMM_LEN])
+{
+	memset(r, 0, offsetof(struct request, phases));
+	r->role = role;
+	r->pid = pid;
+	r->tid = tid;
+	r->goid = goid;
+	r->is_go = is_go;
+	memcpy(r->comm, comm, sizeof(r->comm));
+	r->comm[PT_COMM_LEN - 1] = 0;
+}
+
 void assembler__build(const struct pt_req_rec *rec, struct request *r)
 {
-	/* the phase and children arrays are used up to their counts */
-	memset(r, 0, offsetof(struct request, phases));
-	r->role = rec->role;
-	r->pid = rec->pid;
-	r->tid = rec->tid;
-	r->goid = rec->goid;
-	r->is_go = rec->flags & PT_F_GO;
-	memcpy(r->comm, rec->comm, sizeof(r->comm));
-	r->comm[PT_COMM_LEN - 1] = 0;
+	request_init(r, rec->role, rec->pid, rec->tid, rec->goid, rec->flags & PT_F_GO, rec->comm);
 	r->peer = rec->peer;
 	r->local = rec->local;
 	r->tls = rec->flags & PT_F_TLS;
@@ -417,9 +406,6 @@ void assembler__build(const struct pt_req_rec *rec, struct request *r)
 			add_phase(r, PHASE_TTFB, NULL, rec->req_first, rec->resp_first);
 		if (rec->resp_first)
 			add_phase(r, PHASE_SEND, NULL, rec->resp_first, rec->resp_last);
-		if ((rec->flags & PT_F_NO_RESP) && rec->req_first && !r->error &&
-		    rec->end_reason == PT_END_CLOSE)
-			r->error = PT_ERR_NO_RESPONSE;
 	} else {
 		if (rec->req_first) {
 			uint64_t s = rec->req_io_start && rec->req_io_start <= rec->req_first ?
@@ -431,10 +417,10 @@ void assembler__build(const struct pt_req_rec *rec, struct request *r)
 			add_phase(r, PHASE_TTFB, NULL, rec->req_last, rec->resp_first);
 		if (rec->resp_first)
 			add_phase(r, PHASE_RECV, NULL, rec->resp_first, rec->resp_last);
-		if ((rec->flags & PT_F_NO_RESP) && rec->req_first && !r->error &&
-		    rec->end_reason == PT_END_CLOSE)
-			r->error = PT_ERR_NO_RESPONSE;
 	}
+	if ((rec->flags & PT_F_NO_RESP) && rec->req_first && !r->error &&
+	    rec->end_reason == PT_END_CLOSE)
+		r->error = PT_ERR_NO_RESPONSE;
 	sort_phases(r);
 	fix_span(r);
 }
@@ -555,7 +541,7 @@ static void attribute_dns(struct assembler *a, const struct pt_req_rec *rec, str
 
 /* ---- nesting ---- */
 
-static void emit(struct assembler *a, struct request *r)
+static void emit_request(struct assembler *a, struct request *r)
 {
 	a->st.emitted++;
 	for (int i = 0; i < a->nsinks; i++)
@@ -585,14 +571,7 @@ static void span_request(struct assembler *a, const struct pt_span_rec *s, struc
 {
 	const char *name = s->span < PT_MAX_SPANS ? a->span_names[s->span] : "span";
 
-	memset(r, 0, offsetof(struct request, phases));
-	r->role = PT_ROLE_SPAN;
-	r->pid = s->pid;
-	r->tid = s->tid;
-	r->goid = s->goid;
-	r->is_go = s->flags & PT_F_GO;
-	memcpy(r->comm, s->comm, sizeof(r->comm));
-	r->comm[PT_COMM_LEN - 1] = 0;
+	request_init(r, PT_ROLE_SPAN, s->pid, s->tid, s->goid, s->flags & PT_F_GO, s->comm);
 	r->parent_id = s->parent_id;
 	add_phase(r, strcmp(name, "render") ? PHASE_SPAN : PHASE_RENDER, name, s->start, s->end);
 	if (r->nphases) {
@@ -612,14 +591,14 @@ static void route_child(struct assembler *a, struct request *r, uint64_t now)
 	if (!r->parent_id || seen_has(&a->emitted_parents, r->parent_id)) {
 		if (r->parent_id)
 			a->st.orphans++;
-		emit(a, r);
+		emit_request(a, r);
 		free(r);
 		return;
 	}
 	k = kids_get(a, r->parent_id, now);
 	if (!k || k->nreq >= REQ_MAX_CHILDREN) {
 		a->st.children_overflow++;
-		emit(a, r);
+		emit_request(a, r);
 		free(r);
 		return;
 	}
@@ -763,11 +742,12 @@ static void process_span(struct assembler *a, struct pend *p)
 	span_request(a, &p->span, r);
 	if (r->parent_id)
 		a->st.orphans++;
-	emit(a, r);
+	emit_request(a, r);
 	free(r);
 }
 
-static void process(struct assembler *a, struct pend *p)
+/* A record leaves the reorder window: built into a request, the dns cache or a span. */
+static void release(struct assembler *a, struct pend *p)
 {
 	switch (p->type) {
 	case PT_REC_REQ: process_req(a, p); break;
@@ -797,7 +777,7 @@ static void expire_orphans(struct assembler *a, uint64_t now, bool all)
 
 		for (int j = 0; j < kd->nreq; j++) {
 			a->st.orphans++;
-			emit(a, kd->reqs[j]);
+			emit_request(a, kd->reqs[j]);
 			free_request(kd->reqs[j]);
 		}
 		for (int j = 0; j < kd->nspan; j++) {
@@ -805,7 +785,7 @@ static void expire_orphans(struct assembler *a, uint64_t now, bool all)
 
 			span_request(a, &kd->spans[j], &r);
 			a->st.orphans++;
-			emit(a, &r);
+			emit_request(a, &r);
 		}
 		a->nkids -= kd->nreq + kd->nspan;
 		free(kd);
@@ -819,7 +799,7 @@ void assembler__tick(struct assembler *a, uint64_t now)
 	while (a->nheap && a->heap[0].key + a->o.reorder_ns <= now) {
 		struct pend *p = heap_pop(a);
 
-		process(a, p);
+		release(a, p);
 		free(p);
 	}
 	expire_orphans(a, now, false);
@@ -830,7 +810,7 @@ void assembler__flush(struct assembler *a)
 	while (a->nheap) {
 		struct pend *p = heap_pop(a);
 
-		process(a, p);
+		release(a, p);
 		free(p);
 	}
 	expire_orphans(a, 0, true);

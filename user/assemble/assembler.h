@@ -1,5 +1,9 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
+ * assemble/: BPF records in, finished request timelines out (assembler: reorder window,
+ * dns attribution, nesting; request.h: the struct every output reads; sink.h: where
+ * finished requests go).
+ *
  * The request assembler: turns BPF records (requests, lookups, spans) into
  * struct request timelines and hands them to the sinks.
  *

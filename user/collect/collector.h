@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
+ * collect/: the event loop: ring buffer in, assembler fed, sinks and timers called.
+ *
  * The collector: owns the BPF object, the probe targets, the ring-buffer
  * reader and the assembler, and runs the event loop that ties them to the
  * outputs of a command (trace, top, serve).

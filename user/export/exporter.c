@@ -6,8 +6,9 @@
  * to MHD, which runs one internal epoll thread. Hardening: connection and
  * per-address limits, an idle timeout, MHD's bounded per-connection memory,
  * only GET/HEAD of two paths. The HTTP thread has every signal blocked so
- * SIGINT/SIGTERM/SIGWINCH reach the collector, and MHD's panic handler is
- * replaced so an HTTP-side failure ends the HTTP thread, not the process.
+ * SIGINT/SIGTERM/SIGWINCH reach the collector. MHD calls its panic handler
+ * only on a broken internal invariant (memory corruption) and documents that
+ * returning from it is never safe: ours says so in one line and aborts.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -20,6 +21,7 @@
 #include <netinet/in.h>
 #include <microhttpd.h>
 #include "export/exporter.h"
+#include "util/log.h"
 
 #define DEFAULT_CONN_LIMIT	256
 #define DEFAULT_PER_IP_LIMIT	32
@@ -30,9 +32,7 @@ struct exporter {
 	struct metrics *metrics;
 	int fd;
 	int port;
-	pthread_t owner;	/* thread that started us: the collector */
 	unsigned long scrapes;
-	bool failed;
 };
 
 static const char index_html[] =
@@ -40,20 +40,17 @@ static const char index_html[] =
 	"<h1>phasetrace</h1>\n<p>Request phases traced with eBPF.</p>\n"
 	"<p><a href=\"/metrics\">/metrics</a></p>\n</body></html>\n";
 
-static struct exporter *panic_exporter;
-
+/*
+ * libmicrohttpd: "While cb is allowed to return and MHD will then try to
+ * continue, this is never safe"; its default prints and abort()s. So do we,
+ * with a sentence the operator can act on. BPF links are file descriptors:
+ * the kernel detaches them when the process ends.
+ */
 static void on_panic(void *cls, const char *file, unsigned int line, const char *reason)
 {
-	struct exporter *e = panic_exporter;
-
-	fprintf(stderr, "phasetrace: HTTP server failed (%s:%u: %s); tracing continues "
-		"without /metrics\n", file ?: "?", line, reason ?: "internal error");
-	if (!e)
-		return;
-	__atomic_store_n(&e->failed, true, __ATOMIC_RELEASE);
-	/* never take the process down from the HTTP side: end only this thread */
-	if (!pthread_equal(pthread_self(), e->owner))
-		pthread_exit(NULL);
+	pt_err("internal error in the HTTP server (libmicrohttpd %s:%u: %s); stopping",
+	       file ?: "?", line, reason ?: "no detail");
+	abort();
 }
 
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned int code, const char *body,
@@ -129,33 +126,22 @@ static int parse_port(const char *s, char *err, size_t errlen, const char *arg)
 	return (int)v;
 }
 
-int exporter__parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *len,
-			   char *err, size_t errlen)
-{
-	struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
-	char host[INET6_ADDRSTRLEN + 1];
-	const char *colon, *p;
-	size_t hl;
-	int port;
+/* --listen's parts: the address (NULL for a bare port), its length, the port text. */
+struct listen_parts {
+	const char *addr;
+	size_t addr_len;
+	const char *port;
+	int family;
+};
 
-	memset(ss, 0, sizeof(*ss));
-	if (!s || !*s) {
-		snprintf(err, errlen, "--listen: empty address, expected ADDR:PORT "
-			 "(e.g. 127.0.0.1:9873 or [::1]:9873)");
-		return -EINVAL;
-	}
-	if (s[strspn(s, "0123456789")] == '\0') {
-		/* bare port: loopback, the safe default */
-		port = parse_port(s, err, errlen, s);
-		if (port < 0)
-			return port;
-		in4->sin_family = AF_INET;
-		in4->sin_port = htons(port);
-		in4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		*len = sizeof(*in4);
-		return 0;
-	}
+/* Split PORT, [ADDR6]:PORT or ADDR:PORT. 0 or -EINVAL with a message in err. */
+static int split_listen(const char *s, struct listen_parts *lp, char *err, size_t errlen)
+{
+	const char *colon, *p;
+
+	*lp = (struct listen_parts){ .family = AF_INET, .port = s };
+	if (s[strspn(s, "0123456789")] == '\0')
+		return 0;	/* bare port: loopback, the safe default */
 	if (s[0] == '[') {
 		p = strchr(s, ']');
 		if (!p || p[1] != ':') {
@@ -163,19 +149,7 @@ int exporter__parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t
 				 s);
 			return -EINVAL;
 		}
-		hl = p - s - 1;
-		if (hl >= sizeof(host))
-			goto bad_addr;
-		memcpy(host, s + 1, hl);
-		host[hl] = '\0';
-		if (inet_pton(AF_INET6, host, &in6->sin6_addr) != 1)
-			goto bad_addr;
-		port = parse_port(p + 2, err, errlen, s);
-		if (port < 0)
-			return port;
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons(port);
-		*len = sizeof(*in6);
+		*lp = (struct listen_parts){ s + 1, p - s - 1, p + 2, AF_INET6 };
 		return 0;
 	}
 	colon = strrchr(s, ':');
@@ -189,21 +163,52 @@ int exporter__parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t
 			 "[::1]:9873", s);
 		return -EINVAL;
 	}
-	hl = colon - s;
-	if (hl >= sizeof(host))
+	*lp = (struct listen_parts){ s, colon - s, colon + 1, AF_INET };
+	return 0;
+}
+
+int exporter__parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *len,
+			   char *err, size_t errlen)
+{
+	struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+	char host[INET6_ADDRSTRLEN + 1];
+	struct listen_parts lp;
+	int port, ret;
+
+	memset(ss, 0, sizeof(*ss));
+	if (!s || !*s) {
+		snprintf(err, errlen, "--listen: empty address, expected ADDR:PORT "
+			 "(e.g. 127.0.0.1:9873 or [::1]:9873)");
+		return -EINVAL;
+	}
+	ret = split_listen(s, &lp, err, errlen);
+	if (ret)
+		return ret;
+	if (lp.addr_len >= sizeof(host))
 		goto bad_addr;
-	memcpy(host, s, hl);
-	host[hl] = '\0';
-	if (!hl)
+	memcpy(host, lp.addr ?: "", lp.addr_len);
+	host[lp.addr_len] = '\0';
+	if (!lp.addr)
+		in4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	else if (lp.family == AF_INET6 && inet_pton(AF_INET6, host, &in6->sin6_addr) != 1)
+		goto bad_addr;
+	else if (lp.family == AF_INET && !lp.addr_len)
 		in4->sin_addr.s_addr = htonl(INADDR_ANY);	/* ":9873": all IPv4 */
-	else if (inet_pton(AF_INET, host, &in4->sin_addr) != 1)
+	else if (lp.family == AF_INET && inet_pton(AF_INET, host, &in4->sin_addr) != 1)
 		goto bad_addr;
-	port = parse_port(colon + 1, err, errlen, s);
+	port = parse_port(lp.port, err, errlen, s);
 	if (port < 0)
 		return port;
-	in4->sin_family = AF_INET;
-	in4->sin_port = htons(port);
-	*len = sizeof(*in4);
+	if (lp.family == AF_INET6) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons(port);
+		*len = sizeof(*in6);
+	} else {
+		in4->sin_family = AF_INET;
+		in4->sin_port = htons(port);
+		*len = sizeof(*in4);
+	}
 	return 0;
 bad_addr:
 	snprintf(err, errlen, "--listen %s: not an IP address (use an IPv4 address or "
@@ -249,7 +254,6 @@ int exporter__new(struct exporter **out, struct metrics *m, const struct exporte
 		return -ENOMEM;
 	}
 	e->metrics = m;
-	e->owner = pthread_self();
 	e->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (e->fd < 0) {
 		ret = -errno;
@@ -269,7 +273,6 @@ int exporter__new(struct exporter **out, struct metrics *m, const struct exporte
 				((struct sockaddr_in6 *)&ss)->sin6_port :
 				((struct sockaddr_in *)&ss)->sin_port);
 
-	panic_exporter = e;
 	MHD_set_panic_func(on_panic, NULL);
 	/* the HTTP thread inherits this mask: signals stay with the collector */
 	sigfillset(&all);
@@ -292,8 +295,6 @@ int exporter__new(struct exporter **out, struct metrics *m, const struct exporte
 	*out = e;
 	return 0;
 fail:
-	if (panic_exporter == e)
-		panic_exporter = NULL;
 	if (e->fd >= 0)
 		close(e->fd);
 	free(e);
@@ -304,13 +305,10 @@ void exporter__free(struct exporter *e)
 {
 	if (!e)
 		return;
-	/* after a panic MHD's state is undefined: leave it rather than join it */
-	if (e->daemon && !__atomic_load_n(&e->failed, __ATOMIC_ACQUIRE)) {
+	if (e->daemon) {
 		MHD_stop_daemon(e->daemon);	/* closes the listen socket it was given */
 		e->fd = -1;
 	}
-	if (panic_exporter == e)
-		panic_exporter = NULL;
 	if (e->fd >= 0)
 		close(e->fd);
 	free(e);
@@ -324,9 +322,4 @@ int exporter__port(const struct exporter *e)
 unsigned long exporter__scrapes(const struct exporter *e)
 {
 	return e ? __atomic_load_n(&e->scrapes, __ATOMIC_RELAXED) : 0;
-}
-
-bool exporter__failed(const struct exporter *e)
-{
-	return e && __atomic_load_n(&e->failed, __ATOMIC_ACQUIRE);
 }

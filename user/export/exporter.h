@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * `phasetrace serve`: GET /metrics over HTTP (libmicrohttpd, one internal
- * polling thread). The HTTP thread only calls metrics__render(); whatever
- * happens on the HTTP side, it never exits the process or blocks tracing.
+ * polling thread). The HTTP thread only calls metrics__render(); a slow or
+ * hostile client never blocks tracing. Only a libmicrohttpd panic (a broken
+ * internal invariant) ends the process, with one message.
  */
 #ifndef PT_EXPORTER_H
 #define PT_EXPORTER_H
@@ -22,7 +23,6 @@ struct exporter_opts {
 	unsigned int timeout_s;		/* idle connection timeout; 0: 10 */
 };
 
-/* One exporter per process: libmicrohttpd's panic handler is global. */
 struct exporter;
 
 /*
@@ -36,9 +36,8 @@ int exporter__new(struct exporter **out, struct metrics *m, const struct exporte
 void exporter__free(struct exporter *e);
 /* Port actually bound (useful with port 0). */
 int exporter__port(const struct exporter *e);
-/* Scrapes served and failures (render out of memory, HTTP-side panic). */
+/* Scrapes served. */
 unsigned long exporter__scrapes(const struct exporter *e);
-bool exporter__failed(const struct exporter *e);
 
 /* Parse --listen. 0 or -EINVAL with a message in err. Port 0 = any free port. */
 int exporter__parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *len,

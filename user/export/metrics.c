@@ -436,52 +436,27 @@ static uint64_t dur(struct metrics *m, uint64_t ns)
 	return MAX_DUR_NS;
 }
 
-/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if invalid. */
-int metrics_utf8_len(const unsigned char *s, size_t n)
-{
-	int len, i;
-	uint32_t cp;
-
-	if (s[0] < 0x80)
-		return 1;
-	if ((s[0] & 0xe0) == 0xc0)
-		len = 2, cp = s[0] & 0x1f;
-	else if ((s[0] & 0xf0) == 0xe0)
-		len = 3, cp = s[0] & 0x0f;
-	else if ((s[0] & 0xf8) == 0xf0)
-		len = 4, cp = s[0] & 0x07;
-	else
-		return 0;
-	if ((size_t)len > n)
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return len;
-}
-
 /*
  * Label values are made printable before they become row keys, so two raw
  * names that print alike ("a\x01", "a\x02") share a row instead of giving
  * Prometheus two series with the same labels. Invalid UTF-8 (also a name
  * cut inside a character) and control characters other than line feed
- * become '?'; put_label() escapes the rest.
+ * (C0, DEL, C1, bidi overrides: pt_unicode_is_control) become one '?' per
+ * byte; put_label() escapes the rest.
  */
 static void sanitize_label(char *s)
 {
 	size_t n = strlen(s);
 
 	while (n) {
-		int l = metrics_utf8_len((const unsigned char *)s, n);
+		uint32_t cp;
+		int l = pt_utf8_decode((const unsigned char *)s, n, &cp);
 
-		if (!l || (*s != '\n' && ((unsigned char)*s < 0x20 || *s == 0x7f))) {
-			*s = '?';
+		if (!l) {
 			l = 1;
+			*s = '?';
+		} else if (*s != '\n' && pt_unicode_is_control(cp)) {
+			memset(s, '?', l);	/* C1 and bidi controls: one '?' per byte */
 		}
 		s += l;
 		n -= l;

@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
+ * export/: finished requests as numbers: histograms, Prometheus families, the /metrics
+ * HTTP server (histogram, metrics, metrics_expo, exporter). `top` reads the rows too.
+ *
  * Aggregation of finished requests into Prometheus families (cumulative) and
  * per-interval rows for `phasetrace top`. See docs/metrics.md.
  *

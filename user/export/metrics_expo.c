@@ -4,6 +4,7 @@
  * the lock, formatted after it is released.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,7 +80,8 @@ static void put_label(struct buf *b, const char *name, const char *val, bool com
 		b->p[b->len++] = ',';
 	b->len += sprintf(b->p + b->len, "%s=\"", name);
 	while (n) {
-		int l = metrics_utf8_len(s, n);
+		uint32_t cp;
+		int l = pt_utf8_decode(s, n, &cp);
 
 		if (*s == '\\' || *s == '"') {
 			b->p[b->len++] = '\\';
@@ -117,7 +119,80 @@ struct row_snap {
 	uint64_t errors[NERR];
 };
 
-static void put_row_labels(struct buf *b, const struct row_snap *s, const char *phase)
+/* Everything one exposition prints, copied from struct metrics under its lock. */
+struct snapshot {
+	int nrows;
+	size_t per;		/* uint64_t per slot: count, sum, nbounds bound counts */
+	struct row_snap *rows;
+	uint64_t *data;		/* rows x NSLOT x per */
+	struct self_ent self[METRICS_SELF__COUNT][METRICS_SELF_MAX_LABELS];
+	int nself[METRICS_SELF__COUNT];
+	struct guard_snap {
+		uint64_t peers_folded, comms_folded, clamped, series, series_limit;
+	} guard;		/* the cardinality guard's figures */
+};
+
+static const char *const class_label[NCLASS] = { NULL, "1xx", "2xx", "3xx", "4xx", "5xx" };
+
+/* slot data: count, sum, then nbounds non-cumulative bound counts */
+static const uint64_t *snap_slot(const struct snapshot *s, int row, int slot)
+{
+	return s->data + ((size_t)row * NSLOT + slot) * s->per;
+}
+
+static void snap_row(const struct metrics *m, const struct row *r, struct row_snap *rs,
+		     uint64_t *data, size_t per)
+{
+	memcpy(rs->comm, r->comm, sizeof(rs->comm));
+	memcpy(rs->peer, r->peer, sizeof(rs->peer));
+	rs->role = r->role;
+	memcpy(rs->errors, r->errors, sizeof(rs->errors));
+	for (int k = 0; k < NSLOT; k++) {
+		const struct histogram *h = k < METRICS_NPHASES ? r->phase[k] :
+					    r->req[k - METRICS_NPHASES];
+		uint64_t *d = data + (size_t)k * per;
+
+		if (!h || !histogram__count(h))
+			continue;
+		rs->present |= 1u << k;
+		d[0] = histogram__count(h);
+		d[1] = histogram__sum(h);
+		memcpy(d + 2, histogram__bound_counts(h), m->nbounds * sizeof(*d));
+	}
+}
+
+/* 0 or -ENOMEM; snapshot__free() either way. */
+static int snapshot__take(struct metrics *m, struct snapshot *s)
+{
+	s->per = (size_t)m->nbounds + 2;
+	/* rows never go away and cap_rows bounds them: allocate before locking */
+	s->rows = calloc(m->cap_rows, sizeof(*s->rows));
+	s->data = calloc((size_t)m->cap_rows * NSLOT * s->per, sizeof(*s->data));
+	if (!s->rows || !s->data)
+		return -ENOMEM;
+	pthread_mutex_lock(&m->lock);
+	s->nrows = m->nrows;
+	for (int i = 0; i < s->nrows; i++)
+		snap_row(m, &m->rows[i], &s->rows[i], s->data + (size_t)i * NSLOT * s->per,
+			 s->per);
+	memcpy(s->self, m->self, sizeof(s->self));
+	memcpy(s->nself, m->nself, sizeof(s->nself));
+	s->guard = (struct guard_snap){ .peers_folded = m->peers_folded,
+		.comms_folded = m->comms_folded, .clamped = m->clamped, .series = s->nrows,
+		.series_limit = m->max_series };
+	pthread_mutex_unlock(&m->lock);
+	return 0;
+}
+
+static void snapshot__free(struct snapshot *s)
+{
+	free(s->rows);
+	free(s->data);
+}
+
+/* {phase=..,role=..,comm=..,peer=..[,status_class=..] without the braces */
+static void put_row_labels(struct buf *b, const struct row_snap *s, const char *phase,
+			   const char *status_class)
 {
 	bool comma = false;
 
@@ -128,21 +203,19 @@ static void put_row_labels(struct buf *b, const struct row_snap *s, const char *
 	put_label(b, "role", metrics__role_label(s->role), comma);
 	put_label(b, "comm", s->comm, true);
 	put_label(b, "peer", s->peer, true);
+	if (status_class)
+		put_label(b, "status_class", status_class, true);
 }
 
-/* slot data: count, sum, then nbounds non-cumulative bound counts */
 static void put_histogram(struct buf *b, const struct metrics *m, const char *name,
 			  const struct row_snap *s, const char *phase, const char *status_class,
 			  const uint64_t *d)
 {
 	uint64_t acc = 0;
-	int k;
 
-	for (k = 0; k <= m->nbounds; k++) {
+	for (int k = 0; k <= m->nbounds; k++) {
 		bprintf(b, "%s_bucket{", name);
-		put_row_labels(b, s, phase);
-		if (status_class)
-			put_label(b, "status_class", status_class, true);
+		put_row_labels(b, s, phase, status_class);
 		if (k < m->nbounds) {
 			acc += d[2 + k];
 			bprintf(b, ",le=\"%s\"} %llu\n", m->le[k], (unsigned long long)acc);
@@ -151,178 +224,180 @@ static void put_histogram(struct buf *b, const struct metrics *m, const char *na
 		}
 	}
 	bprintf(b, "%s_sum{", name);
-	put_row_labels(b, s, phase);
-	if (status_class)
-		put_label(b, "status_class", status_class, true);
+	put_row_labels(b, s, phase, status_class);
 	bprintf(b, "} %llu.%09llu\n", (unsigned long long)(d[1] / 1000000000ULL),
 		(unsigned long long)(d[1] % 1000000000ULL));
 	bprintf(b, "%s_count{", name);
-	put_row_labels(b, s, phase);
-	if (status_class)
-		put_label(b, "status_class", status_class, true);
+	put_row_labels(b, s, phase, status_class);
 	bprintf(b, "} %llu\n", (unsigned long long)d[0]);
 }
 
-static void put_self(struct buf *b, const char *name, const char *type, const char *help,
-		     const char *label, const struct self_ent *e, int n)
+static void write_phase_durations(struct buf *b, const struct metrics *m,
+				  const struct snapshot *s)
 {
-	int i;
+	const char *name = "phasetrace_phase_duration_seconds";
 
-	put_family(b, name, type, help);
-	for (i = 0; i < n; i++) {
-		if (label) {
+	put_family(b, name, "histogram",
+		   "Duration of one phase of a request (client: dns, connect, tls, send, ttfb, "
+		   "recv; server: ttfb, send, render).");
+	for (int i = 0; i < s->nrows; i++)
+		for (int k = 0; k < METRICS_NPHASES; k++)
+			if (s->rows[i].present & (1u << k))
+				put_histogram(b, m, name, &s->rows[i], metrics_phase_labels[k],
+					      NULL, snap_slot(s, i, k));
+}
+
+static void write_request_durations(struct buf *b, const struct metrics *m,
+				    const struct snapshot *s)
+{
+	const char *name = "phasetrace_request_duration_seconds";
+
+	put_family(b, name, "histogram",
+		   "Duration of a whole request, first to last byte or failure.");
+	for (int i = 0; i < s->nrows; i++)
+		for (int k = 0; k < NCLASS; k++)
+			if (s->rows[i].present & (1u << (METRICS_NPHASES + k)))
+				put_histogram(b, m, name, &s->rows[i], NULL, class_label[k],
+					      snap_slot(s, i, METRICS_NPHASES + k));
+}
+
+static void write_requests_total(struct buf *b, const struct snapshot *s)
+{
+	const char *name = "phasetrace_requests_total";
+
+	put_family(b, name, "counter", "Requests finished, failed ones included.");
+	for (int i = 0; i < s->nrows; i++) {
+		for (int k = 0; k < NCLASS; k++) {
+			if (!(s->rows[i].present & (1u << (METRICS_NPHASES + k))))
+				continue;
 			bprintf(b, "%s{", name);
-			put_label(b, label, e[i].label, false);
-			bprintf(b, "} %llu\n", (unsigned long long)e[i].v);
-		} else {
-			bprintf(b, "%s %llu\n", name, (unsigned long long)e[i].v);
+			put_row_labels(b, &s->rows[i], NULL, class_label[k]);
+			bprintf(b, "} %llu\n", (unsigned long long)
+				snap_slot(s, i, METRICS_NPHASES + k)[0]);
 		}
+	}
+}
+
+static void write_request_errors(struct buf *b, const struct snapshot *s)
+{
+	const char *name = "phasetrace_request_errors_total";
+
+	put_family(b, name, "counter",
+		   "Requests that failed, by error (refused, timeout, reset, aborted, tls, "
+		   "unreach, dns, other).");
+	for (int i = 0; i < s->nrows; i++) {
+		for (int k = 1; k < NERR; k++) {
+			if (!s->rows[i].errors[k])
+				continue;
+			bprintf(b, "%s{", name);
+			put_row_labels(b, &s->rows[i], NULL, NULL);
+			put_label(b, "error", metrics_err_labels[k], true);
+			bprintf(b, "} %llu\n", (unsigned long long)s->rows[i].errors[k]);
+		}
+	}
+}
+
+static void write_build_info(struct buf *b, const struct metrics *m)
+{
+	bprintf(b, "# HELP phasetrace_build_info phasetrace version.\n"
+		"# TYPE phasetrace_build_info gauge\nphasetrace_build_info{");
+	put_label(b, "version", m->version, false);
+	bprintf(b, "} 1\n");
+}
+
+/* The tracer's own figures (metrics__set_self), one family per enum metrics_self. */
+static const struct {
+	enum metrics_self id;
+	const char *name, *type, *help;
+	const char *label;	/* NULL: one unlabelled sample */
+} self_families[] = {
+	{ METRICS_EVENTS_READ, "phasetrace_events_read_total", "counter",
+	  "Records read from the BPF ring buffer.", NULL },
+	{ METRICS_EVENTS_DROPPED, "phasetrace_events_dropped_total", "counter",
+	  "Events lost, by reason (ring buffer full, table full, ...).", "reason" },
+	{ METRICS_PROBES, "phasetrace_probes", "gauge", "Probes by attach state.", "state" },
+	{ METRICS_PROCESSES_TRACED, "phasetrace_processes_traced", "gauge",
+	  "Processes currently traced.", NULL },
+	{ METRICS_ASSEMBLER_ENTRIES, "phasetrace_assembler_entries", "gauge",
+	  "Entries held by the request assembler, by table.", "table" },
+};
+
+static void write_self(struct buf *b, const struct snapshot *s)
+{
+	for (size_t f = 0; f < sizeof(self_families) / sizeof(self_families[0]); f++) {
+		const char *name = self_families[f].name, *label = self_families[f].label;
+		const struct self_ent *e = s->self[self_families[f].id];
+
+		put_family(b, name, self_families[f].type, self_families[f].help);
+		for (int i = 0; i < s->nself[self_families[f].id]; i++) {
+			if (label) {
+				bprintf(b, "%s{", name);
+				put_label(b, label, e[i].label, false);
+				bprintf(b, "} %llu\n", (unsigned long long)e[i].v);
+			} else {
+				bprintf(b, "%s %llu\n", name, (unsigned long long)e[i].v);
+			}
+		}
+	}
+}
+
+/* The cardinality guard's figures: one unlabelled sample per family. */
+#define GUARD(field, name, type, help) { name, type, help, offsetof(struct guard_snap, field) }
+static const struct {
+	const char *name, *type, *help;
+	size_t field;		/* uint64_t in struct guard_snap */
+} guard_families[] = {
+	GUARD(peers_folded, "phasetrace_peers_folded_total", "counter",
+	      "Requests counted under peer=\"other\" by the cardinality guard."),
+	GUARD(comms_folded, "phasetrace_comms_folded_total", "counter",
+	      "Requests counted under comm=\"other\" by the cardinality guard."),
+	GUARD(clamped, "phasetrace_durations_clamped_total", "counter",
+	      "Durations over 24 h (clock mix-ups) counted as 24 h."),
+	GUARD(series, "phasetrace_series", "gauge",
+	      "(comm, role, peer) rows in use; the guard keeps them under --max-series."),
+	GUARD(series_limit, "phasetrace_series_limit", "gauge", "Row limit (--max-series)."),
+};
+
+static void write_guard(struct buf *b, const struct snapshot *s)
+{
+	for (size_t f = 0; f < sizeof(guard_families) / sizeof(guard_families[0]); f++) {
+		const uint64_t *v = (const uint64_t *)((const char *)&s->guard +
+						 guard_families[f].field);
+
+		put_family(b, guard_families[f].name, guard_families[f].type,
+			   guard_families[f].help);
+		bprintf(b, "%s %llu\n", guard_families[f].name, (unsigned long long)*v);
 	}
 }
 
 int metrics__render(struct metrics *m, char **out, size_t *outlen)
 {
-	static const char *const class_label[NCLASS] = { NULL, "1xx", "2xx", "3xx", "4xx", "5xx" };
-	struct self_ent self[METRICS_SELF__COUNT][METRICS_SELF_MAX_LABELS];
-	int nself[METRICS_SELF__COUNT];
-	size_t per = (size_t)m->nbounds + 2;
-	uint64_t folded[2], nrows_max, clamped;
-	struct row_snap *snap;
+	struct snapshot *s = calloc(1, sizeof(*s));
 	struct buf b = {};
-	uint64_t *data;
-	int i, k, nrows;
-	const char *name;
+	int err = -ENOMEM;
 
 	*out = NULL;
 	*outlen = 0;
-	/* rows never go away and cap_rows bounds them: size buffers before locking */
-	snap = calloc(m->cap_rows, sizeof(*snap));
-	data = calloc((size_t)m->cap_rows * NSLOT * per, sizeof(*data));
 	buf_grow(&b, 65536);
-	if (!snap || !data || b.oom)
-		goto oom;
-
-	pthread_mutex_lock(&m->lock);
-	nrows = m->nrows;
-	for (i = 0; i < nrows; i++) {
-		const struct row *r = &m->rows[i];
-		struct row_snap *s = &snap[i];
-
-		memcpy(s->comm, r->comm, sizeof(s->comm));
-		memcpy(s->peer, r->peer, sizeof(s->peer));
-		s->role = r->role;
-		memcpy(s->errors, r->errors, sizeof(s->errors));
-		for (k = 0; k < NSLOT; k++) {
-			const struct histogram *h = k < METRICS_NPHASES ? r->phase[k] :
-						    r->req[k - METRICS_NPHASES];
-			uint64_t *d = data + ((size_t)i * NSLOT + k) * per;
-
-			if (!h || !histogram__count(h))
-				continue;
-			s->present |= 1u << k;
-			d[0] = histogram__count(h);
-			d[1] = histogram__sum(h);
-			memcpy(d + 2, histogram__bound_counts(h), m->nbounds * sizeof(*d));
-		}
-	}
-	memcpy(self, m->self, sizeof(self));
-	memcpy(nself, m->nself, sizeof(nself));
-	folded[0] = m->peers_folded;
-	folded[1] = m->comms_folded;
-	nrows_max = m->max_series;
-	clamped = m->clamped;
-	pthread_mutex_unlock(&m->lock);
-
-	name = "phasetrace_phase_duration_seconds";
-	put_family(&b, name, "histogram",
-		   "Duration of one phase of a request (client: dns, connect, tls, send, ttfb, "
-		   "recv; server: ttfb, send, render).");
-	for (i = 0; i < nrows; i++)
-		for (k = 0; k < METRICS_NPHASES; k++)
-			if (snap[i].present & (1u << k))
-				put_histogram(&b, m, name, &snap[i], metrics_phase_labels[k], NULL,
-					      data + ((size_t)i * NSLOT + k) * per);
-
-	name = "phasetrace_request_duration_seconds";
-	put_family(&b, name, "histogram",
-		   "Duration of a whole request, first to last byte or failure.");
-	for (i = 0; i < nrows; i++)
-		for (k = 0; k < NCLASS; k++)
-			if (snap[i].present & (1u << (METRICS_NPHASES + k)))
-				put_histogram(&b, m, name, &snap[i], NULL, class_label[k], data +
-					      ((size_t)i * NSLOT + METRICS_NPHASES + k) * per);
-
-	name = "phasetrace_requests_total";
-	put_family(&b, name, "counter", "Requests finished, failed ones included.");
-	for (i = 0; i < nrows; i++) {
-		for (k = 0; k < NCLASS; k++) {
-			if (!(snap[i].present & (1u << (METRICS_NPHASES + k))))
-				continue;
-			bprintf(&b, "%s{", name);
-			put_row_labels(&b, &snap[i], NULL);
-			if (class_label[k])
-				put_label(&b, "status_class", class_label[k], true);
-			bprintf(&b, "} %llu\n", (unsigned long long)
-				data[((size_t)i * NSLOT + METRICS_NPHASES + k) * per]);
-		}
-	}
-
-	name = "phasetrace_request_errors_total";
-	put_family(&b, name, "counter",
-		   "Requests that failed, by error (refused, timeout, reset, aborted, tls, "
-		   "unreach, dns, other).");
-	for (i = 0; i < nrows; i++) {
-		for (k = 1; k < NERR; k++) {
-			if (!snap[i].errors[k])
-				continue;
-			bprintf(&b, "%s{", name);
-			put_row_labels(&b, &snap[i], NULL);
-			put_label(&b, "error", metrics_err_labels[k], true);
-			bprintf(&b, "} %llu\n", (unsigned long long)snap[i].errors[k]);
-		}
-	}
-
-	bprintf(&b, "# HELP phasetrace_build_info phasetrace version.\n"
-		"# TYPE phasetrace_build_info gauge\nphasetrace_build_info{");
-	put_label(&b, "version", m->version, false);
-	bprintf(&b, "} 1\n");
-	put_self(&b, "phasetrace_events_read_total", "counter",
-		 "Records read from the BPF ring buffer.", NULL,
-		 self[METRICS_EVENTS_READ], nself[METRICS_EVENTS_READ]);
-	put_self(&b, "phasetrace_events_dropped_total", "counter",
-		 "Events lost, by reason (ring buffer full, table full, ...).", "reason",
-		 self[METRICS_EVENTS_DROPPED], nself[METRICS_EVENTS_DROPPED]);
-	put_self(&b, "phasetrace_probes", "gauge", "Probes by attach state.", "state",
-		 self[METRICS_PROBES], nself[METRICS_PROBES]);
-	put_self(&b, "phasetrace_processes_traced", "gauge", "Processes currently traced.", NULL,
-		 self[METRICS_PROCESSES_TRACED], nself[METRICS_PROCESSES_TRACED]);
-	put_self(&b, "phasetrace_assembler_entries", "gauge",
-		 "Entries held by the request assembler, by table.", "table",
-		 self[METRICS_ASSEMBLER_ENTRIES], nself[METRICS_ASSEMBLER_ENTRIES]);
-	put_family(&b, "phasetrace_peers_folded_total", "counter",
-		   "Requests counted under peer=\"other\" by the cardinality guard.");
-	bprintf(&b, "phasetrace_peers_folded_total %llu\n", (unsigned long long)folded[0]);
-	put_family(&b, "phasetrace_comms_folded_total", "counter",
-		   "Requests counted under comm=\"other\" by the cardinality guard.");
-	bprintf(&b, "phasetrace_comms_folded_total %llu\n", (unsigned long long)folded[1]);
-	put_family(&b, "phasetrace_durations_clamped_total", "counter",
-		   "Durations over 24 h (clock mix-ups) counted as 24 h.");
-	bprintf(&b, "phasetrace_durations_clamped_total %llu\n", (unsigned long long)clamped);
-	put_family(&b, "phasetrace_series", "gauge",
-		   "(comm, role, peer) rows in use; the guard keeps them under --max-series.");
-	bprintf(&b, "phasetrace_series %d\n", nrows);
-	put_family(&b, "phasetrace_series_limit", "gauge", "Row limit (--max-series).");
-	bprintf(&b, "phasetrace_series_limit %llu\n", (unsigned long long)nrows_max);
+	if (!s || b.oom || snapshot__take(m, s))
+		goto cleanup;
+	write_phase_durations(&b, m, s);
+	write_request_durations(&b, m, s);
+	write_requests_total(&b, s);
+	write_request_errors(&b, s);
+	write_build_info(&b, m);
+	write_self(&b, s);
+	write_guard(&b, s);
 	if (b.oom)
-		goto oom;
-	free(snap);
-	free(data);
+		goto cleanup;
 	*out = b.p;
 	*outlen = b.len;
-	return 0;
-oom:
-	free(snap);
-	free(data);
+	b.p = NULL;
+	err = 0;
+cleanup:
+	if (s)
+		snapshot__free(s);
+	free(s);
 	free(b.p);
-	return -ENOMEM;
+	return err;
 }

@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include "export/histogram.h"
 #include "export/metrics.h"
+#include "util/sanitize.h"
 
 #define NCLASS		6	/* 0: unknown status, 1..5: 1xx..5xx */
 #define ERR_DNS		PT_ERR_DNS
@@ -74,8 +75,6 @@ extern const char *const metrics_err_labels[NERR];
 locale_t metrics_c_locale_begin(void);
 void metrics_c_locale_end(locale_t old);
 void metrics_fmt_float(char *buf, size_t len, double v);
-/* bytes of the valid UTF-8 sequence at s, 0 if invalid */
-int metrics_utf8_len(const unsigned char *s, size_t n);
 uint64_t metrics_self_sum(const struct metrics *m, enum metrics_self f);
 
 #endif

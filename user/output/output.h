@@ -1,5 +1,11 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
-/* `trace` outputs: JSON lines and the human waterfall, as sinks. */
+/*
+ * output/: finished requests on a terminal or a pipe: JSON lines (output_json), the
+ * waterfall, and the `top` screen. Every name shown on a terminal is sanitised first
+ * (util/sanitize.h).
+ *
+ * `trace` outputs: JSON lines and the human waterfall, as sinks.
+ */
 #ifndef PT_OUTPUT_H
 #define PT_OUTPUT_H
 

@@ -6,6 +6,7 @@
 
 #include "output/output.h"
 #include "output/waterfall.h"
+#include "util/sanitize.h"
 
 struct jbuf {
 	char *p;
@@ -45,28 +46,56 @@ static void ji64(struct jbuf *b, int64_t v)
 	}
 }
 
-static void jstr(struct jbuf *b, const char *s)
+static void ju_escape(struct jbuf *b, uint32_t u)
 {
 	static const char hex[] = "0123456789abcdef";
+	char e[6] = { '\\', 'u', hex[u >> 12 & 15], hex[u >> 8 & 15], hex[u >> 4 & 15],
+		      hex[u & 15] };
+
+	jmem(b, e, 6);
+}
+
+/*
+ * A JSON string in plain ASCII, whatever the traced process sent: controls and DEL as
+ * \u00XX, other characters as \uXXXX (surrogate pairs above U+FFFF), and each byte that
+ * is not valid UTF-8 as \ufffd, the replacement character.
+ */
+static void jstr(struct jbuf *b, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s, *end;
 
 	if (!s) {
 		jlit(b, "null");
 		return;
 	}
+	end = p + strlen(s);
 	jlit(b, "\"");
-	for (; *s; s++) {
-		unsigned char c = *s;
+	while (p < end) {
+		uint32_t cp;
+		int len;
 
-		if (c == '"' || c == '\\') {
-			char e[2] = { '\\', c };
+		if (*p == '"' || *p == '\\') {
+			char e[2] = { '\\', *p++ };
 
 			jmem(b, e, 2);
-		} else if (c < 0x20 || c >= 0x7f) {
-			char e[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
-
-			jmem(b, e, 6);
+			continue;
+		}
+		if (*p >= 0x20 && *p < 0x7f) {
+			jmem(b, (const char *)p++, 1);
+			continue;
+		}
+		len = pt_utf8_decode(p, end - p, &cp);
+		if (!len) {
+			len = 1;
+			cp = 0xfffd;
+		}
+		p += len;
+		if (cp > 0xffff) {
+			cp -= 0x10000;
+			ju_escape(b, 0xd800 | cp >> 10);
+			ju_escape(b, 0xdc00 | (cp & 0x3ff));
 		} else {
-			jmem(b, (const char *)&c, 1);
+			ju_escape(b, cp);
 		}
 	}
 	jlit(b, "\"");
@@ -80,104 +109,90 @@ static void jbool(struct jbuf *b, bool v)
 		jlit(b, "false");
 }
 
-static void jrequest(struct jbuf *b, const struct request *r)
-{
-	char peer[64];
-	uint64_t base = r->start_ns;
-	bool server = r->role == PT_ROLE_SERVER;
+/* ,"key":value */
+#define jfield(b, key, put, v) do { jlit(b, ",\"" key "\":"); put(b, v); } while (0)
 
-	jlit(b, "{\"role\":");
-	jstr(b, role_name(r->role));
-	jlit(b, ",\"pid\":");
-	ju64(b, r->pid);
-	jlit(b, ",\"tid\":");
-	ju64(b, r->tid);
-	jlit(b, ",\"comm\":");
-	jstr(b, r->comm);
-	if (r->is_go) {
-		jlit(b, ",\"goid\":");
-		ju64(b, r->goid);
+static void jrequest(struct jbuf *b, const struct request *r);
+
+/* Where the request went and what it carried: everything but spans have these. */
+static void jconnection(struct jbuf *b, const struct request *r)
+{
+	bool server = r->role == PT_ROLE_SERVER;
+	char peer[64];
+
+	jfield(b, "host", jstr, r->host[0] ? r->host : NULL);
+	jfield(b, "peer", jstr, r->peer.family ? addr_str(&r->peer, peer, sizeof(peer)) : NULL);
+	if (r->local.family)
+		jfield(b, "local_port", ju64, r->local.port);
+	jfield(b, "tls", jbool, r->tls);
+	if (r->method[0]) {
+		jfield(b, "method", jstr, r->method);
+		jfield(b, "path", jstr, r->path);
 	}
-	jlit(b, ",\"start_ns\":");
-	ji64(b, (int64_t)r->start_ns + pt_mono_to_epoch_ns);
-	jlit(b, ",\"dur_ns\":");
-	ju64(b, r->dur_ns);
-	if (r->role != PT_ROLE_SPAN) {
-		jlit(b, ",\"host\":");
-		jstr(b, r->host[0] ? r->host : NULL);
-		jlit(b, ",\"peer\":");
-		jstr(b, r->peer.family ? addr_str(&r->peer, peer, sizeof(peer)) : NULL);
-		if (r->local.family) {
-			jlit(b, ",\"local_port\":");
-			ju64(b, r->local.port);
-		}
-		jlit(b, ",\"tls\":");
-		jbool(b, r->tls);
-		if (r->method[0]) {
-			jlit(b, ",\"method\":");
-			jstr(b, r->method);
-			jlit(b, ",\"path\":");
-			jstr(b, r->path);
-		}
-		if (r->status) {
-			jlit(b, ",\"status\":");
-			ju64(b, r->status);
-		}
-		jlit(b, ",\"bytes_sent\":");
-		ju64(b, server ? r->bytes_resp : r->bytes_req);
-		jlit(b, ",\"bytes_received\":");
-		ju64(b, server ? r->bytes_req : r->bytes_resp);
+	if (r->status)
+		jfield(b, "status", ju64, r->status);
+	jfield(b, "bytes_sent", ju64, server ? r->bytes_resp : r->bytes_req);
+	jfield(b, "bytes_received", ju64, server ? r->bytes_req : r->bytes_resp);
+}
+
+static void jphase(struct jbuf *b, const struct phase *ph, uint64_t base)
+{
+	jlit(b, "{\"name\":");
+	jstr(b, ph->name);
+	jfield(b, "start_ns", ji64, (int64_t)(ph->start_ns - base));
+	jfield(b, "dur_ns", ju64, ph->dur_ns);
+	if (ph->id == PHASE_RENDER || ph->id == PHASE_SPAN) {
+		jfield(b, "io_ns", ju64, ph->io_ns);
+		jfield(b, "io_in_span", jbool, ph->io_in_span);
+		if (ph->id == PHASE_RENDER)
+			jfield(b, "io_in_render", jbool, ph->io_in_span);
+		if (ph->label[0])
+			jfield(b, "label", jstr, ph->label);
 	}
-	jlit(b, ",\"error\":");
-	jstr(b, err_name(r->error));
-	if (r->dns_failed) {
-		jlit(b, ",\"dns_rc\":");
-		ji64(b, r->dns_rc);
-	}
-	jlit(b, ",\"req_id\":");
-	ju64(b, r->req_id);
-	if (r->parent_id) {
-		jlit(b, ",\"parent_id\":");
-		ju64(b, r->parent_id);
-	}
+	jlit(b, "}");
+}
+
+static void jphases_and_children(struct jbuf *b, const struct request *r)
+{
 	jlit(b, ",\"phases\":[");
 	for (int i = 0; i < r->nphases; i++) {
-		const struct phase *ph = &r->phases[i];
-
 		if (i)
 			jlit(b, ",");
-		jlit(b, "{\"name\":");
-		jstr(b, ph->name);
-		jlit(b, ",\"start_ns\":");
-		ji64(b, (int64_t)(ph->start_ns - base));
-		jlit(b, ",\"dur_ns\":");
-		ju64(b, ph->dur_ns);
-		if (ph->id == PHASE_RENDER || ph->id == PHASE_SPAN) {
-			jlit(b, ",\"io_ns\":");
-			ju64(b, ph->io_ns);
-			jlit(b, ",\"io_in_span\":");
-			jbool(b, ph->io_in_span);
-			if (ph->id == PHASE_RENDER) {
-				jlit(b, ",\"io_in_render\":");
-				jbool(b, ph->io_in_span);
-			}
-			if (ph->label[0]) {
-				jlit(b, ",\"label\":");
-				jstr(b, ph->label);
-			}
-		}
-		jlit(b, "}");
+		jphase(b, &r->phases[i], r->start_ns);
 	}
 	jlit(b, "]");
-	if (server) {
-		jlit(b, ",\"children\":[");
-		for (int i = 0; i < r->nchildren; i++) {
-			if (i)
-				jlit(b, ",");
-			jrequest(b, r->children[i]);
-		}
-		jlit(b, "]");
+	if (r->role != PT_ROLE_SERVER)
+		return;
+	jlit(b, ",\"children\":[");
+	for (int i = 0; i < r->nchildren; i++) {
+		if (i)
+			jlit(b, ",");
+		jrequest(b, r->children[i]);
 	}
+	jlit(b, "]");
+}
+
+/* One request object, field order as in docs/json.md's example. */
+static void jrequest(struct jbuf *b, const struct request *r)
+{
+	jlit(b, "{\"role\":");
+	jstr(b, role_name(r->role));
+	jfield(b, "pid", ju64, r->pid);
+	jfield(b, "tid", ju64, r->tid);
+	jfield(b, "comm", jstr, r->comm);
+	if (r->is_go)
+		jfield(b, "goid", ju64, r->goid);
+	jfield(b, "start_ns", ji64, (int64_t)r->start_ns + pt_mono_to_epoch_ns);
+	jfield(b, "dur_ns", ju64, r->dur_ns);
+	if (r->role != PT_ROLE_SPAN)
+		jconnection(b, r);
+	jfield(b, "error", jstr, err_name(r->error));
+	if (r->dns_failed)
+		jfield(b, "dns_rc", ji64, r->dns_rc);
+	jfield(b, "req_id", ju64, r->req_id);
+	if (r->parent_id)
+		jfield(b, "parent_id", ju64, r->parent_id);
+	jphases_and_children(b, r);
 	jlit(b, "}");
 }
 

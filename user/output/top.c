@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include "output/top.h"
 #include "output/waterfall.h"
+#include "util/sanitize.h"
 
 #define MAX_WF_LINES	256
 #define HEADER_LINES	3
@@ -77,7 +78,7 @@ struct top {
 	bool quit_reported;
 };
 
-static void draw(struct top *t);
+static void draw_screen(struct top *t);
 
 static volatile sig_atomic_t stop_signal;
 static bool screen_active;
@@ -202,7 +203,7 @@ int top__new(struct top **out, const struct top_opts *opts)
 		init_pair(1, COLOR_RED, -1);
 		init_pair(2, COLOR_YELLOW, -1);
 	}
-	draw(t);
+	draw_screen(t);
 	*out = t;
 	return 0;
 }
@@ -424,33 +425,30 @@ static void fmt_rate(char *b, size_t n, double r)
 		snprintf(b, n, "%.0fk", r / 1000);	/* at most 5 characters up to 9999k */
 }
 
-/* Printable ASCII only: the screen counts columns by bytes. */
-static void sanitize(char *s)
-{
-	for (; *s; s++)
-		if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
-			*s = '?';
-}
-
+/*
+ * Cells hold names a traced process or the network chose: escaped to printable ASCII
+ * first (util/sanitize.h; the screen counts columns by bytes), then fitted to w.
+ */
 static int put_cell(char *line, int pos, int width, const struct col *c, int w,
 		    const char *text)
 {
-	char tmp[METRICS_PEER_LEN + 8];
+	char safe[4 * (METRICS_PEER_LEN + 8)], tmp[sizeof(safe) + 2];
+	const char *colon;
+	bool port_last;
+	size_t len;
 	int n;
 
-	const char *colon = strrchr(text, ':');
-	size_t len = strlen(text);
-
-	bool port_last = colon && colon[1] && !colon[1 + strspn(colon + 1, "0123456789")];
-
+	pt_sanitize(safe, sizeof(safe), text, PT_SAN_ASCII);
+	colon = strrchr(safe, ':');
+	len = strlen(safe);
+	port_last = colon && colon[1] && !colon[1 + strspn(colon + 1, "0123456789")];
 	if ((int)len > w && w > 1 && port_last)
 		/* addr:port: the port tells peers apart, keep the tail */
-		snprintf(tmp, sizeof(tmp), "~%s", text + len - (w - 1));
+		snprintf(tmp, sizeof(tmp), "~%s", safe + len - (w - 1));
 	else if ((int)len > w && w > 1)
-		snprintf(tmp, sizeof(tmp), "%.*s~", w - 1, text);
+		snprintf(tmp, sizeof(tmp), "%.*s~", w - 1, safe);
 	else
-		snprintf(tmp, sizeof(tmp), "%s", text);
-	sanitize(tmp);
+		snprintf(tmp, sizeof(tmp), "%s", safe);
 	if ((int)strlen(tmp) > w)
 		tmp[w] = '\0';
 	if (pos + w + 1 > width)
@@ -569,11 +567,11 @@ static void draw_header(struct top *t, int width)
 	}
 }
 
-static void draw(struct top *t)
+static void draw_screen(struct top *t)
 {
 	int width = COLS, height = LINES, avail, table_h, wf_h = 0, i, y, shown;
 	const struct request *slow = t->iv ? t->iv->slowest : NULL;
-	char line[512];
+	char line[512], safe[512];
 
 	erase();
 	if (width < 40 || height < 8) {
@@ -615,10 +613,10 @@ static void draw(struct top *t)
 		snprintf(line, sizeof(line), "slowest request of the interval: %s (%s) %s %s%s %s",
 			 slow->comm, metrics__role_label(slow->role), slow->method,
 			 slow->host[0] ? slow->host : "", slow->path, dur);
-		sanitize(line);
+		pt_sanitize(safe, sizeof(safe), line, PT_SAN_ASCII);
 		attron(A_REVERSE);
 		mvhline(y, 0, ' ', width);
-		mvaddnstr(y, 0, line, width);
+		mvaddnstr(y, 0, safe, width);
 		attroff(A_REVERSE);
 		for (i = 0; i < t->nwf && y + 1 + i < height; i++)
 			mvaddnstr(y + 1 + i, 0, t->wf[i], width);
@@ -698,7 +696,7 @@ void top__handle_input(struct top *t)
 	}
 	if (dirty) {
 		build_view(t);
-		draw(t);
+		draw_screen(t);
 	}
 }
 
@@ -726,7 +724,7 @@ void top__tick(struct top *t, uint64_t now_ns)
 	metrics_interval__free(t->iv);
 	t->iv = iv;
 	build_view(t);
-	draw(t);
+	draw_screen(t);
 }
 
 void top__tick_cb(void *top, uint64_t now_ns)

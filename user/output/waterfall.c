@@ -8,7 +8,9 @@
  *     tls        250.4ms |         ################                          |
  *
  * Bars share one time scale per top-level request, so children of a server
- * request line up under the phase they happened in.
+ * request line up under the phase they happened in. Every name a traced
+ * process or the network chose (comm, host, method, path, span name and
+ * label) is sanitised for the terminal; without a UTF-8 locale, down to ASCII.
  */
 #include <langinfo.h>
 #include <stdio.h>
@@ -17,6 +19,7 @@
 
 #include "assemble/sink.h"
 #include "output/waterfall.h"
+#include "util/sanitize.h"
 
 #define LABEL_COLS 22	/* indent + name + duration */
 
@@ -42,6 +45,15 @@ static const char *phase_color(enum phase_id id)
 	}
 }
 
+/* A copy of a fixed-size field (NUL-terminated or full) fit for the terminal. */
+static const char *safe_copy(const struct wf *w, char *buf, size_t len, const char *s, size_t max)
+{
+	pt_sanitize_mem(buf, len, s, strnlen(s, max), w->utf8 ? 0 : PT_SAN_ASCII);
+	return buf;
+}
+
+#define SAFE(w, buf, field) safe_copy(w, buf, sizeof(buf), field, sizeof(field))
+
 static void fmt_dur(char *buf, size_t len, uint64_t ns)
 {
 	if (ns >= 10000000000ULL)
@@ -54,7 +66,8 @@ static void fmt_dur(char *buf, size_t len, uint64_t ns)
 
 static void bar_line(struct wf *w, int indent, const struct phase *ph)
 {
-	char line[1024], dur[32], extra[96] = "";
+	char line[1280], dur[32], extra[96 + 4 * PT_LABEL_LEN] = "";
+	char name[4 * sizeof(ph->name)], label[4 * sizeof(ph->label)];
 	/* one bar column for every depth, so nested bars line up with their parent's */
 	int cols = w->width - LABEL_COLS - w->max_indent - 2;
 	size_t n = 0;
@@ -72,7 +85,8 @@ static void bar_line(struct wf *w, int indent, const struct phase *ph)
 		len = cols - from;
 	fmt_dur(dur, sizeof(dur), ph->dur_ns);
 	n += snprintf(line + n, sizeof(line) - n, "%*s%-*.*s %9s |", indent + 2, "",
-		      9 + w->max_indent - indent, 9 + w->max_indent - indent, ph->name, dur);
+		      9 + w->max_indent - indent, 9 + w->max_indent - indent,
+		      SAFE(w, name, ph->name), dur);
 	if (w->color)
 		n += snprintf(line + n, sizeof(line) - n, "%s", phase_color(ph->id));
 	for (int i = 0; i < cols && n < sizeof(line) - 8; i++) {
@@ -91,15 +105,18 @@ static void bar_line(struct wf *w, int indent, const struct phase *ph)
 
 		fmt_dur(io, sizeof(io), ph->io_ns);
 		snprintf(extra, sizeof(extra), " io %s%s%s%s", io,
-			 ph->io_in_span ? ", calls inside" : "", ph->label[0] ? " " : "", ph->label);
+			 ph->io_in_span ? ", calls inside" : "", ph->label[0] ? " " : "",
+			 SAFE(w, label, ph->label));
 	}
 	snprintf(line + n, sizeof(line) - n, "|%s", extra);
 	w->emit(w->ctx, line);
 }
 
-static void header(struct wf *w, int indent, const struct request *r, bool top)
+static void header_line(struct wf *w, int indent, const struct request *r, bool top)
 {
-	char line[512], peer[64] = "", dur[32], when[32] = "";
+	char line[1536], peer[64] = "", dur[32], when[32] = "";
+	char comm[4 * PT_COMM_LEN], host[4 * PT_HOST_LEN], method[4 * PT_METHOD_LEN];
+	char path[4 * PT_PATH_LEN];
 	const char *err = err_name(r->error);
 	const char *arrow = r->role == PT_ROLE_SERVER ? (w->utf8 ? "\u2190" : "<-") :
 			    (w->utf8 ? "\u2192" : "->");
@@ -117,8 +134,12 @@ static void header(struct wf *w, int indent, const struct request *r, bool top)
 		n = strftime(when, sizeof(when), "%H:%M:%S", &tm);
 		snprintf(when + n, sizeof(when) - n, ".%03d ", ms);
 	}
+	SAFE(w, comm, r->comm);
+	SAFE(w, host, r->host);
+	SAFE(w, method, r->method);
+	SAFE(w, path, r->path);
 	n = snprintf(line, sizeof(line), "%*s%s%s%s[%u]", indent, "", when,
-		     w->color && top ? "\033[1m" : "", r->comm, r->pid);
+		     w->color && top ? "\033[1m" : "", comm, r->pid);
 	if (w->color && top)
 		n += snprintf(line + n, sizeof(line) - n, "\033[0m");
 	if (r->is_go)
@@ -126,15 +147,15 @@ static void header(struct wf *w, int indent, const struct request *r, bool top)
 	if (r->role == PT_ROLE_SPAN) {
 		n += snprintf(line + n, sizeof(line) - n, " span");
 	} else if (r->host[0] && peer[0]) {
-		n += snprintf(line + n, sizeof(line) - n, " %s %s (%s)", arrow, r->host, peer);
+		n += snprintf(line + n, sizeof(line) - n, " %s %s (%s)", arrow, host, peer);
 	} else {
 		n += snprintf(line + n, sizeof(line) - n, " %s %s", arrow,
-			      peer[0] ? peer : (r->host[0] ? r->host : "?"));
+			      peer[0] ? peer : (host[0] ? host : "?"));
 	}
 	if (r->tls)
 		n += snprintf(line + n, sizeof(line) - n, " TLS");
 	if (r->method[0])
-		n += snprintf(line + n, sizeof(line) - n, " %s %s", r->method, r->path);
+		n += snprintf(line + n, sizeof(line) - n, " %s %s", method, path);
 	if (r->status)
 		n += snprintf(line + n, sizeof(line) - n, " %u", r->status);
 	n += snprintf(line + n, sizeof(line) - n, "  %s", dur);
@@ -144,19 +165,19 @@ static void header(struct wf *w, int indent, const struct request *r, bool top)
 	w->emit(w->ctx, line);
 }
 
-static void draw(struct wf *w, const struct request *r, int indent, bool top)
+static void draw_request(struct wf *w, const struct request *r, int indent, bool top)
 {
 	int c = 0;
 
-	header(w, indent, r, top);
+	header_line(w, indent, r, top);
 	/* phases and children interleaved by start time */
 	for (int i = 0; i < r->nphases; i++) {
 		while (c < r->nchildren && r->children[c]->start_ns < r->phases[i].start_ns)
-			draw(w, r->children[c++], indent + 4, false);
+			draw_request(w, r->children[c++], indent + 4, false);
 		bar_line(w, indent, &r->phases[i]);
 	}
 	while (c < r->nchildren)
-		draw(w, r->children[c++], indent + 4, false);
+		draw_request(w, r->children[c++], indent + 4, false);
 	if (r->children_dropped) {
 		char line[96];
 
@@ -187,7 +208,7 @@ void waterfall__render(const struct request *r, int width, bool color, waterfall
 		if (c->start_ns + c->dur_ns > w.base + w.span)
 			w.span = c->start_ns + c->dur_ns - w.base;
 	}
-	draw(&w, r, 0, true);
+	draw_request(&w, r, 0, true);
 }
 
 static void emit_file(void *ctx, const char *line)

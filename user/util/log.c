@@ -1,14 +1,22 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <stdio.h>
 #include "util/log.h"
+#include "util/sanitize.h"
 
 bool pt_verbose;
 
-static void vmsg(const char *prefix, const char *fmt, va_list ap)
+void pt_vprint(const char *prefix, const char *fmt, va_list ap)
 {
-	fprintf(stderr, "phasetrace: %s", prefix);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	char msg[2048], safe[4096];
+	int n = vsnprintf(msg, sizeof(msg), fmt, ap);
+
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(msg))
+		n = sizeof(msg) - 1;
+	/* messages quote paths and names a traced process chose: no escape sequences */
+	pt_sanitize_mem(safe, sizeof(safe), msg, n, 0);
+	fprintf(stderr, "phasetrace: %s%s\n", prefix, safe);
 }
 
 void pt_err(const char *fmt, ...)
@@ -16,7 +24,7 @@ void pt_err(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vmsg("", fmt, ap);
+	pt_vprint("", fmt, ap);
 	va_end(ap);
 }
 
@@ -25,7 +33,7 @@ void pt_warn(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vmsg("warning: ", fmt, ap);
+	pt_vprint("warning: ", fmt, ap);
 	va_end(ap);
 }
 
@@ -36,6 +44,6 @@ void pt_info(const char *fmt, ...)
 	if (!pt_verbose)
 		return;
 	va_start(ap, fmt);
-	vmsg("", fmt, ap);
+	pt_vprint("", fmt, ap);
 	va_end(ap);
 }

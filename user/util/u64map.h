@@ -1,5 +1,10 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
-/* A small open-addressing hash map from non-zero u64 keys to pointers. */
+/*
+ * util/: helpers every stage uses: log (operator messages), sanitize (terminal-safe
+ * strings), u64map (a hash map).
+ *
+ * u64map: a small open-addressing hash map from non-zero u64 keys to pointers.
+ */
 #ifndef PT_U64MAP_H
 #define PT_U64MAP_H
 

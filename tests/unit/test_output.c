@@ -1,0 +1,121 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* output: hostile names in a request reach neither the terminal nor JSON unescaped. */
+#include <locale.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include "output/output.h"
+#include "output/waterfall.h"
+
+/* What a remote client and a process that renamed itself can put in a record. */
+static void hostile_request(struct request *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->role = PT_ROLE_SERVER;
+	r->pid = 42;
+	r->tid = 42;
+	strcpy(r->comm, "ev\x1b[31mil\xc2\x9b");
+	strcpy(r->host, "h\x07st");
+	strcpy(r->method, "GET");
+	strcpy(r->path, "/\x1b]0;x\x07\x1b[2J\xff\xe2\x80\xae\xc3\xa9\xf0\x9f\x98\x80");
+	r->status = 200;
+	r->start_ns = 1000;
+	r->dur_ns = 5000000;
+	r->nphases = 1;
+	r->phases[0] = (struct phase){ .id = PHASE_RENDER, .start_ns = 1000, .dur_ns = 1000000 };
+	strcpy(r->phases[0].name, "render");
+	strcpy(r->phases[0].label, "tpl\x1b[1m");
+}
+
+struct lines {
+	char text[8192];
+};
+
+static void collect(void *ctx, const char *line)
+{
+	struct lines *l = ctx;
+
+	strncat(l->text, line, sizeof(l->text) - strlen(l->text) - 2);
+	strcat(l->text, "\n");
+}
+
+static void assert_terminal_safe(const char *s, bool ascii)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '\n')
+			continue;
+		if (*p < 0x20 || *p == 0x7f || (ascii && *p >= 0x80))
+			fail_msg("byte 0x%02x at %zu of: %s", *p, (size_t)((const char *)p - s), s);
+		if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
+			fail_msg("C1 control at %zu of: %s", (size_t)((const char *)p - s), s);
+	}
+}
+
+static void render(struct lines *l, const char *locale)
+{
+	struct request r;
+
+	hostile_request(&r);
+	if (!setlocale(LC_ALL, locale))
+		skip();
+	memset(l, 0, sizeof(*l));
+	waterfall__render(&r, 100, false, collect, l);
+}
+
+static void test_waterfall_utf8_locale(void **state)
+{
+	struct lines l;
+
+	render(&l, "C.UTF-8");
+	assert_terminal_safe(l.text, false);
+	if (!strstr(l.text, "ev\\x1b[31mil\\u009b[42]") ||
+	    !strstr(l.text, " h\\x07st ") ||
+	    !strstr(l.text, "GET /\\x1b]0;x\\x07\\x1b[2J\\xff\\u202e\xc3\xa9\xf0\x9f\x98\x80 200") ||
+	    !strstr(l.text, "tpl\\x1b[1m"))
+		fail_msg("escaped fields missing from:\n%s", l.text);
+}
+
+static void test_waterfall_ascii_locale(void **state)
+{
+	struct lines l;
+
+	render(&l, "C");
+	assert_terminal_safe(l.text, true);
+	if (!strstr(l.text, "GET /\\x1b]0;x\\x07\\x1b[2J\\xff\\xe2\\x80\\xae\\xc3\\xa9"))
+		fail_msg("escaped path missing from:\n%s", l.text);
+}
+
+static void test_json_escapes(void **state)
+{
+	struct request r;
+	char buf[4096];
+
+	hostile_request(&r);
+	json_format(&r, buf, sizeof(buf));
+	assert_terminal_safe(buf, true);
+	/* controls as \u00XX, characters as their code points, a bad byte as U+FFFD */
+	if (!strstr(buf, "\"comm\":\"ev\\u001b[31mil\\u009b\"") ||
+	    !strstr(buf, "\"path\":\"/\\u001b]0;x\\u0007\\u001b[2J\\ufffd\\u202e\\u00e9"
+			 "\\ud83d\\ude00\"") ||
+	    !strstr(buf, "\"label\":\"tpl\\u001b[1m\""))
+		fail_msg("unexpected escapes in: %s", buf);
+	strcpy(r.path, "/a\"b\\c\x7f");
+	json_format(&r, buf, sizeof(buf));
+	if (!strstr(buf, "\"path\":\"/a\\\"b\\\\c\\u007f\""))
+		fail_msg("unexpected escapes in: %s", buf);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_waterfall_utf8_locale),
+		cmocka_unit_test(test_waterfall_ascii_locale),
+		cmocka_unit_test(test_json_escapes),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
