@@ -127,20 +127,22 @@ run: deps
 bench: all fixtures $(OUT)/tools/collector_bench
 	$(Q)tools/bench
 
-# libFuzzer target for the kernel-side HTTP line parser (bpf/http.bpf.c built as plain C).
-# `make fuzz-http` runs it briefly on the seed corpus; FUZZ_HTTP_RUNS=N for a longer run.
+# libFuzzer target for the kernel-side HTTP line parser (bpf/http.bpf.c built as plain C,
+# seeds in tests/fuzz/corpus/fuzz_http/). `make fuzz-http` runs it briefly on the seeds;
+# FUZZ_HTTP_RUNS=N for a longer run.
 FUZZ_HTTP_RUNS ?= 200000
 $(OUT)/fuzz/fuzz_http: tests/fuzz/fuzz_http.c bpf/http.bpf.c tests/fuzz/bpf_shim.h \
 		       include/phasetrace.h
 	$(Q)mkdir -p $(@D)
 	$(call msg,FUZZ,$@)
 	$(Q)$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-		-DPT_BPF_SHIM -Iinclude -Itests/fuzz tests/fuzz/fuzz_http.c bpf/http.bpf.c -o $@
+		-Iinclude -Itests/fuzz tests/fuzz/fuzz_http.c bpf/http.bpf.c -o $@
 
 .PHONY: fuzz-http
 fuzz-http: $(OUT)/fuzz/fuzz_http
 	$(Q)mkdir -p $(OUT)/fuzz/corpus-http
-	$(Q)$< -runs=$(FUZZ_HTTP_RUNS) -max_len=256 $(OUT)/fuzz/corpus-http tests/fuzz/corpus/http
+	$(Q)$< -runs=$(FUZZ_HTTP_RUNS) -max_len=256 $(OUT)/fuzz/corpus-http \
+		tests/fuzz/corpus/fuzz_http
 
 clean:
 	$(Q)rm -rf $(OUT)

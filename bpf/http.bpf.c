@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * The HTTP request and status line parser; see http.bpf.h. Input is hostile:
- * every index is bounded by PT_HTTP_PEEK. Also built as plain C for the fuzz
- * target (tests/fuzz/fuzz_http.c), with tests/fuzz/bpf_shim.h in place of the
- * BPF headers.
+ * every index is bounded by PT_HTTP_PEEK. Also built as plain C (any target
+ * but BPF) for the fuzz target tests/fuzz/fuzz_http.c, with tests/fuzz/bpf_shim.h
+ * in place of the BPF headers.
  */
-#ifdef PT_BPF_SHIM
-#include "bpf_shim.h"
-#else
+#ifdef __bpf__
 #include "http.bpf.h"
+#else
+#include "bpf_shim.h"
 #endif
 
 /* The first bytes of ubuf in a zeroed per-CPU buffer of PT_HTTP_PEEK bytes. */

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * Plain-C stand-ins for what a BPF source takes from the BPF headers, so that
- * bpf/http.bpf.c builds into a fuzz target (compiled with -DPT_BPF_SHIM): user
- * memory is the fuzz input, a per-CPU scratch map is a static buffer.
+ * bpf/http.bpf.c builds into a fuzz target (it includes this when not compiled
+ * for BPF): user memory is the fuzz input, a per-CPU scratch map a static buffer.
  */
 #ifndef PT_BPF_SHIM_H
 #define PT_BPF_SHIM_H
