@@ -17,14 +17,14 @@ import ctypes
 import os
 import platform
 import re
-import subprocess
+import time
 
 import harness as h
 from harness import MS, BACKEND_HOST
 
 IDLE_CONNS = 20000
 CLIENT_PROCS = 4		# each holds IDLE_CONNS / CLIENT_PROCS sockets (RLIMIT_NOFILE)
-SERVER_PROCS = 2
+SERVER_PROCS = 4		# one per client process: accept queues (somaxconn 4096) never fill
 FREE_SLOTS = 5000		# conns entries left free in the unfiltered test
 
 # One helper program, two roles (comm "python3", never the traced one):
@@ -48,6 +48,7 @@ else:
 	port, src, n = int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 	for i in range(n):
 		s = socket.socket()
+		s.setsockopt(socket.IPPROTO_IP, 24, 1)	# IP_BIND_ADDRESS_NO_PORT: port at connect
 		s.bind((src, 0))
 		s.connect(("127.0.0.1", port))
 		held.append(s)
@@ -146,7 +147,7 @@ def _idle_py(*args):
 def _open_idle_conns(n):
 	"""n idle connections: SERVER_PROCS servers, CLIENT_PROCS clients from 127.0.0.2..;
 	all held until the test ends."""
-	ports = []
+	ports, t0 = [], time.monotonic()
 	for _ in range(SERVER_PROCS):
 		d = h.start_daemon('idle-server', _idle_py('serve'), r'READY (\d+)', stream='stdout',
 				   timeout=10)
@@ -156,7 +157,7 @@ def _open_idle_conns(n):
 		h.start_daemon('idle-clients', _idle_py('connect', ports[i % SERVER_PROCS],
 						       '127.0.0.%d' % (2 + i), per),
 			       r'READY', stream='stdout', timeout=60)
-	h.log('%d idle connections open' % (per * CLIENT_PROCS))
+	h.log('%d idle connections open in %.1f s' % (per * CLIENT_PROCS, time.monotonic() - t0))
 
 
 def _lost_conns(tracer):
@@ -192,6 +193,13 @@ def test_hostile_idle_conns_comm_filter():
 @h.timeout(120)
 def test_hostile_idle_conns_pid_filter():
 	_filtered(lambda be: {'pids': [be.pid]})
+
+
+@h.timeout(120)
+def test_hostile_idle_conns_syscall_hooks():
+	"""The same on the socket I/O fallback (syscall tracepoints, kernels before 6.3)."""
+	h.TRACER_EXTRA[:] = ['--io-hooks', 'syscalls']
+	_filtered(lambda be: {'comms': ['backend']})
 
 
 @h.timeout(120)
