@@ -21,6 +21,7 @@
 #include "phasetrace.skel.h"
 #include "attach/targets.h"
 #include "attach/probe_table.h"
+#include "attach/probes.h"
 
 #define MAX_FILES	4096
 #define MAX_RESCANS	256
@@ -166,9 +167,6 @@ struct link_create_uprobe_multi {
 	__u32 pid;
 };
 
-#define BPF_TRACE_UPROBE_MULTI_		48
-#define BPF_F_UPROBE_MULTI_RETURN_	1
-
 static int multi_link(struct targets *t, struct bpf_program *prog, const char *path,
 		      const uint64_t *offs, const uint64_t *cookies, int n, bool ret)
 {
@@ -182,12 +180,12 @@ static int multi_link(struct targets *t, struct bpf_program *prog, const char *p
 		return -ENOENT;
 	memset(&attr, 0, sizeof(attr));
 	attr.lc.prog_fd = bpf_program__fd(prog);
-	attr.lc.attach_type = BPF_TRACE_UPROBE_MULTI_;
+	attr.lc.attach_type = PT_BPF_TRACE_UPROBE_MULTI;
 	attr.lc.path = (uintptr_t)path;
 	attr.lc.offsets = (uintptr_t)offs;
 	attr.lc.cookies = (uintptr_t)cookies;
 	attr.lc.cnt = n;
-	attr.lc.um_flags = ret ? BPF_F_UPROBE_MULTI_RETURN_ : 0;
+	attr.lc.um_flags = ret ? PT_BPF_F_UPROBE_MULTI_RETURN : 0;
 	fd = syscall(__NR_bpf, BPF_LINK_CREATE, &attr, sizeof(attr));
 	if (fd < 0)
 		return -errno;
