@@ -71,7 +71,9 @@ $(OUT)/bpf/%.bpf.o: bpf/%.bpf.c $(OUT)/vmlinux.h | $(OUT)/bpf
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
-$(OUT)/phasetrace.bpf.o: $(BPF_OBJS)
+# maps.bpf.o first: it defines every map and tunable the others declare extern
+# (bpftool 7.1's linker leaves a map's offset at 0 if an extern comes first).
+$(OUT)/phasetrace.bpf.o: $(OUT)/bpf/maps.bpf.o $(filter-out $(OUT)/bpf/maps.bpf.o,$(BPF_OBJS))
 	$(call msg,LINK,$@)
 	$(Q)$(BPFTOOL) gen object $@ $^
 
@@ -124,6 +126,23 @@ run: deps
 
 bench: all fixtures $(OUT)/tools/collector_bench
 	$(Q)tools/bench
+
+# libFuzzer target for the kernel-side HTTP line parser (bpf/http.bpf.c built as plain C,
+# seeds in tests/fuzz/corpus/fuzz_http/). `make fuzz-http` runs it briefly on the seeds;
+# FUZZ_HTTP_RUNS=N for a longer run.
+FUZZ_HTTP_RUNS ?= 200000
+$(OUT)/fuzz/fuzz_http: tests/fuzz/fuzz_http.c bpf/http.bpf.c tests/fuzz/bpf_shim.h \
+		       include/phasetrace.h
+	$(Q)mkdir -p $(@D)
+	$(call msg,FUZZ,$@)
+	$(Q)$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+		-Iinclude -Itests/fuzz tests/fuzz/fuzz_http.c bpf/http.bpf.c -o $@
+
+.PHONY: fuzz-http
+fuzz-http: $(OUT)/fuzz/fuzz_http
+	$(Q)mkdir -p $(OUT)/fuzz/corpus-http
+	$(Q)$< -runs=$(FUZZ_HTTP_RUNS) -max_len=256 $(OUT)/fuzz/corpus-http \
+		tests/fuzz/corpus/fuzz_http
 
 clean:
 	$(Q)rm -rf $(OUT)

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * Connections and the per-connection request state machine.
+ * Connections and the per-connection request state machine (bpf/conn.bpf.c).
  *
  * A connection alternates between request bytes and response bytes. For a
  * client the request is what it writes; for a server, what it reads. A
@@ -12,276 +12,34 @@
 #define PT_CONN_BPF_H
 
 #include "common.bpf.h"
-#include "thread.bpf.h"
-#include "go.bpf.h"
 
 #define PT_DIR_SEND 0
 #define PT_DIR_RECV 1
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);	/* not LRU: a full table is counted, never silent */
-	__uint(max_entries, 65536);
-	__type(key, __u64);			/* struct sock * */
-	__type(value, struct pt_conn);
-} conns SEC(".maps") __weak;
+/* One payload I/O, as conn_io() takes it. */
+struct conn_io_ev {
+	__u64 key;		/* execution context (exec_key_goid()), computed once per hit */
+	__u64 goid;		/* its goroutine id, or 0 */
+	__u64 ts;
+	__u32 n;		/* bytes */
+	__u32 dir;		/* PT_DIR_* */
+};
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
-	__type(key, __u64);			/* struct sock * */
-	__type(value, struct pt_idle);
-} idle_watch SEC(".maps") __weak;
+/* conn_io() results: the request changed phase */
+#define PT_IO_STARTED_REQ	1	/* to request bytes: callers may parse the request line */
+#define PT_IO_STARTED_RESP	2	/* to response bytes: the status line */
 
-/* Per-CPU id counters: ids are unique for the life of the loaded object
- * without a shared cache line bouncing between CPUs. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u64);
-} ids SEC(".maps") __weak;
-
-/* Scratch for building a new connection without using the 512-byte stack. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct pt_conn);
-} conn_scratch SEC(".maps") __weak;
-
-static __always_inline __u64 next_id(void)
-{
-	__u32 zero = 0;
-	__u64 *v = bpf_map_lookup_elem(&ids, &zero);
-
-	if (!v)
-		return 0;
-	/* CPU + 1 above bit 40, a per-CPU count below: ids stay under 2^53, so
-	 * JSON consumers that read numbers as doubles (jq) keep them exact */
-	return ((__u64)(bpf_get_smp_processor_id() + 1) << 40) | ++*v;
-}
-
-static __always_inline void sk_addrs(const struct sock *sk, struct pt_req_rec *r)
-{
-	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
-
-	r->local.family = r->peer.family = family;
-	r->local.port = BPF_CORE_READ(sk, __sk_common.skc_num);
-	r->peer.port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
-	if (family == AF_INET) {
-		__u32 d = BPF_CORE_READ(sk, __sk_common.skc_daddr);
-		__u32 s = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
-
-		__builtin_memcpy(r->peer.addr, &d, 4);
-		__builtin_memcpy(r->local.addr, &s, 4);
-	} else {
-		BPF_CORE_READ_INTO(&r->peer.addr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
-		BPF_CORE_READ_INTO(&r->local.addr, sk,
-				   __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
-	}
-	r->netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
-}
-
-/* Fill the owner (current task) of a connection. */
-static __always_inline void conn_own(struct pt_conn *c)
-{
-	__u64 id = bpf_get_current_pid_tgid();
-
-	c->req.pid = id >> 32;
-	c->req.tid = (__u32)id;
-	bpf_get_current_comm(c->req.comm, sizeof(c->req.comm));
-	c->cflags |= PT_C_OWNED;
-}
-
-/*
- * Create a connection entry. Returns it, or NULL if the table is full
- * (counted). Callers set role and the rest.
- */
-static __always_inline struct pt_conn *conn_create(__u64 skp, const struct sock *sk, __u8 role,
-						   __u8 cflags)
-{
-	__u32 zero = 0;
-	struct pt_conn *c = bpf_map_lookup_elem(&conn_scratch, &zero);
-
-	if (!c)
-		return NULL;
-	__builtin_memset(c, 0, sizeof(*c));
-	c->req.type = PT_REC_REQ;
-	c->req.role = role;
-	c->req.conn_id = next_id();
-	c->cflags = cflags;
-	sk_addrs(sk, &c->req);
-	if (bpf_map_update_elem(&conns, &skp, c, BPF_NOEXIST)) {
-		/* -EEXIST races are fine; anything else is a full table */
-		c = bpf_map_lookup_elem(&conns, &skp);
-		if (!c)
-			stat_inc(PT_STAT_CONN_FULL);
-		return c;
-	}
-	return bpf_map_lookup_elem(&conns, &skp);
-}
-
-/* Copy the request out to the ring buffer. */
-static __always_inline void conn_emit(__u64 skp, struct pt_conn *c, __u8 end_reason)
-{
-	struct pt_req_rec *rec;
-
-	bpf_map_delete_elem(&idle_watch, &skp);
-	if (c->cflags & PT_C_MIDSTREAM) {
-		/* joined in the middle of this request: its numbers would lie */
-		c->cflags &= ~PT_C_MIDSTREAM;
-		stat_inc(PT_STAT_MIDSTREAM_SKIP);
-		return;
-	}
-	rec = bpf_ringbuf_reserve(&rb, sizeof(*rec), 0);
-	if (!rec) {
-		stat_inc(PT_STAT_RB_DROP_REQ);
-		return;
-	}
-	__builtin_memcpy(rec, &c->req, sizeof(*rec));
-	rec->end_reason = end_reason;
-	if (c->state == PT_FSM_REQ)
-		rec->flags |= PT_F_NO_RESP;
-	stat_inc(PT_STAT_REQS);
-	pt_submit(rec, false);
-}
-
-/* Reset the per-request part after an emit; connect/TLS only go with the first. */
-static __always_inline void conn_next_request(struct pt_conn *c)
-{
-	c->req.flags &= ~(PT_F_CONNECT | PT_F_TLS_HS | PT_F_NO_RESP | PT_F_HTTP | PT_F_IO_AMBIG |
-			  PT_F_GO);
-	c->req.goid = 0;
-	c->req.req_first = c->req.req_last = 0;
-	c->req.resp_first = c->req.resp_last = 0;
-	c->req.req_io_start = 0;
-	c->req.bytes_req = c->req.bytes_resp = 0;
-	c->req.status = 0;
-	c->req.method[0] = 0;
-	c->req.path[0] = 0;
-	c->req.parent_id = 0;
-	c->req.req_id = 0;
-	c->req.error = 0;
-	c->state = PT_FSM_IDLE;
-}
-
+/* Local and peer address, port and netns of sk into r. */
+PT_SHARED void sk_addrs(const struct sock *sk, struct pt_req_rec *r);
+/* Create a connection entry (role, cflags set); NULL if the table is full (counted). */
+PT_SHARED struct pt_conn *conn_create(__u64 skp, const struct sock *sk, __u8 role, __u8 cflags);
+/* The owner of c is the current task. */
+PT_SHARED void conn_own(struct pt_conn *c);
 /* A new request starts on c, in the execution context key (goid: its goroutine, or 0). */
-static __always_inline void conn_start_request(__u64 skp, struct pt_conn *c, __u64 key,
-					       __u64 goid)
-{
-	struct thread_ctx *t;
-
-	c->req.req_id = next_id();
-	c->req.req_seq = c->nreq++;
-	c->req.tid = (__u32)bpf_get_current_pid_tgid();
-	if (goid) {
-		c->req.goid = goid;
-		c->req.flags |= PT_F_GO;
-	}
-	t = thread_get(key);
-	if (!t)
-		return;
-	if (c->req.role == PT_ROLE_SERVER) {
-		/* a thread that starts a second request before answering the
-		 * first one is an event loop: nesting cannot be known there */
-		if (t->srv_awaiting && t->srv_sk != skp)
-			t->interleaved = 1;
-		t->srv_sk = skp;
-		t->srv_req_id = c->req.req_id;
-		t->srv_awaiting = 1;
-		if (KEY_IS_GO(key))	/* read ahead by a helper goroutine */
-			go_server_req_started(key, skp, c->req.req_id);
-	} else if (t->srv_req_id) {
-		if (t->interleaved)
-			c->req.flags |= PT_F_IO_AMBIG;
-		else
-			c->req.parent_id = t->srv_req_id;
-	} else if (KEY_IS_GO(key)) {
-		/* a helper goroutine (dial, pooled connection) of a request */
-		c->req.parent_id = go_inherited_req(key);
-	}
-}
-
-/*
- * One payload I/O of n bytes on c at ts, in execution context key (exec_key_goid()
- * of the caller: computed once per hook hit). Returns true when the request
- * changed phase to "request bytes" (callers may then parse the request line)
- * via *started_req, or to "response bytes" via *started_resp.
- */
-static __always_inline void conn_io(__u64 skp, struct pt_conn *c, __u64 key, __u64 goid, int dir,
-				    __u64 ts, __u32 n, bool *started_req, bool *started_resp)
-{
-	bool req_dir = (c->req.role == PT_ROLE_SERVER) ? dir == PT_DIR_RECV : dir == PT_DIR_SEND;
-
-	*started_req = *started_resp = false;
-	c->last_io = ts;
-	if (req_dir) {
-		if (c->state == PT_FSM_RESP) {
-			conn_emit(skp, c, PT_END_NEXT);
-			conn_next_request(c);
-		}
-		if (c->state == PT_FSM_IDLE) {
-			if (!c->req.req_id)	/* else: assigned at connect() */
-				conn_start_request(skp, c, key, goid);
-			c->req.req_first = ts;
-			c->state = PT_FSM_REQ;
-			*started_req = true;
-		}
-		c->req.req_last = ts;
-		c->req.bytes_req += n;
-		return;
-	}
-	if (c->state == PT_FSM_IDLE) {
-		/* response bytes with no request: server greeting, or a
-		 * connection seen mid-way */
-		if (!c->req.req_id)
-			conn_start_request(skp, c, key, goid);
-		c->state = PT_FSM_REQ;
-	}
-	if (c->state == PT_FSM_REQ) {
-		struct pt_idle w = {
-			.conn_id = c->req.conn_id,
-			.parent_id = c->req.parent_id,
-			.req_seq = c->req.req_seq,
-		};
-
-		c->req.resp_first = ts;
-		c->state = PT_FSM_RESP;
-		*started_resp = true;
-		bpf_map_update_elem(&idle_watch, &skp, &w, BPF_ANY);
-		if (c->req.role == PT_ROLE_SERVER) {
-			struct thread_ctx *t = thread_lookup(key);
-
-			if (t && t->srv_sk == skp)
-				t->srv_awaiting = 0;
-		}
-	}
-	c->req.resp_last = ts;
-	c->req.bytes_resp += n;
-}
-
+PT_SHARED void conn_start_request(__u64 skp, struct pt_conn *c, __u64 key, __u64 goid);
+/* One payload I/O on c; returns PT_IO_STARTED_* or 0. */
+PT_SHARED int conn_io(__u64 skp, struct pt_conn *c, const struct conn_io_ev *ev);
 /* The connection is going away (or our side finished): emit what is pending. */
-static __always_inline void conn_finish(__u64 skp, struct pt_conn *c)
-{
-	if (c->cflags & PT_C_IGNORED)
-		return;
-	/* a connection that never carried a request still reports its connect/TLS */
-	if (c->state != PT_FSM_IDLE || (c->req.flags & (PT_F_CONNECT | PT_F_TLS_HS)) ||
-	    c->req.error) {
-		if (c->state == PT_FSM_IDLE && !c->req.req_id) {
-			c->req.req_id = next_id();
-			c->req.req_seq = c->nreq++;
-		}
-		if (c->req.tls_start && !(c->req.flags & PT_F_TLS_HS) && c->nreq <= 1 &&
-		    !c->req.error) {
-			/* closed in the middle of the handshake */
-			c->req.error = PT_ERR_TLS;
-			c->req.tls_end = bpf_ktime_get_ns();
-			c->req.flags |= PT_F_TLS_HS;
-		}
-		conn_emit(skp, c, c->req.error ? PT_END_ERROR : PT_END_CLOSE);
-	}
-	conn_next_request(c);
-}
+PT_SHARED void conn_finish(__u64 skp, struct pt_conn *c);
 
 #endif

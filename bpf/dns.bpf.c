@@ -7,6 +7,7 @@
  */
 #include "common.bpf.h"
 #include "thread.bpf.h"
+#include "lib.bpf.h"
 
 /* struct addrinfo and struct hostent are fixed by the LP64 ABI (glibc, musl) */
 struct addrinfo_ {
@@ -113,10 +114,12 @@ static __always_inline void put_addr(struct pt_dns_rec *r, int i, __u16 family, 
 	bpf_probe_read_user(r->addrs[i].addr, family == AF_INET ? 4 : 16, src);
 }
 
-SEC("uprobe")
-int BPF_KPROBE(getaddrinfo_entry, const char *node, const char *service, void *hints, void *res)
+/* Library probe handlers (include/probe_list.h, dispatched by bpf/lib.bpf.c). */
+
+/* getaddrinfo(node, service, hints, res) */
+PT_SHARED int on_getaddrinfo(struct pt_regs *ctx)
 {
-	return dns_enter(node, (__u64)res, PT_DNS_GETADDRINFO);
+	return dns_enter((const char *)PT_REGS_PARM1(ctx), PT_REGS_PARM4(ctx), PT_DNS_GETADDRINFO);
 }
 
 static __always_inline int getaddrinfo_exit(int rc)
@@ -170,10 +173,10 @@ static __always_inline void hostent_addrs(struct pt_dns_rec *r, struct hostent_ 
 	r->naddr = n;
 }
 
-SEC("uprobe")
-int BPF_KPROBE(gethostbyname_entry, const char *name)
+/* gethostbyname(name), gethostbyname2(name, af) */
+PT_SHARED int on_gethostbyname(struct pt_regs *ctx)
 {
-	return dns_enter(name, 0, PT_DNS_GETHOSTBYNAME);
+	return dns_enter((const char *)PT_REGS_PARM1(ctx), 0, PT_DNS_GETHOSTBYNAME);
 }
 
 static __always_inline int gethostbyname_exit(void *he)
@@ -190,16 +193,14 @@ static __always_inline int gethostbyname_exit(void *he)
 }
 
 /* gethostbyname_r(name, ret, buf, buflen, result, h_errnop) */
-SEC("uprobe")
-int BPF_KPROBE(gethostbyname_r_entry, const char *name, void *ret, void *buf, __u64 buflen,
-	       void *result)
+PT_SHARED int on_gethostbyname_r(struct pt_regs *ctx)
 {
-	return dns_enter(name, (__u64)result, PT_DNS_GETHOSTBYNAME);
+	return dns_enter((const char *)PT_REGS_PARM1(ctx), PT_REGS_PARM5(ctx),
+			 PT_DNS_GETHOSTBYNAME);
 }
 
 /* gethostbyname2_r(name, af, ret, buf, buflen, result, h_errnop) */
-SEC("uprobe")
-int gethostbyname2_r_entry(struct pt_regs *ctx)
+PT_SHARED int on_gethostbyname2_r(struct pt_regs *ctx)
 {
 	return dns_enter((const char *)PT_REGS_PARM1(ctx), arg6(ctx), PT_DNS_GETHOSTBYNAME);
 }
@@ -220,56 +221,19 @@ static __always_inline int gethostbyname_r_exit(int rc)
 	return 0;
 }
 
-SEC("uretprobe")
-int BPF_KRETPROBE(getaddrinfo_ret, int rc)
+PT_SHARED int on_getaddrinfo_ret(struct pt_regs *ctx)
 {
-	return getaddrinfo_exit(rc);
+	return getaddrinfo_exit((int)PT_REGS_RC(ctx));
 }
 
-SEC("uretprobe")
-int BPF_KRETPROBE(gethostbyname_ret, void *he)
+PT_SHARED int on_gethostbyname_ret(struct pt_regs *ctx)
 {
-	return gethostbyname_exit(he);
+	return gethostbyname_exit((void *)PT_REGS_RC(ctx));
 }
 
-SEC("uretprobe")
-int BPF_KRETPROBE(gethostbyname_r_ret, int rc)
+PT_SHARED int on_gethostbyname_r_ret(struct pt_regs *ctx)
 {
-	return gethostbyname_r_exit(rc);
-}
-
-/* Linux 6.6+: one uprobe_multi link per kind, the function in the cookie. */
-SEC("uprobe")
-int dns_entry_multi(struct pt_regs *ctx)
-{
-	const char *name = (const char *)PT_REGS_PARM1(ctx);
-
-	switch (bpf_get_attach_cookie(ctx)) {
-	case PT_FN_GETADDRINFO:
-		return dns_enter(name, PT_REGS_PARM4(ctx), PT_DNS_GETADDRINFO);
-	case PT_FN_GETHOSTBYNAME:
-		return dns_enter(name, 0, PT_DNS_GETHOSTBYNAME);
-	case PT_FN_GETHOSTBYNAME_R:
-		return dns_enter(name, PT_REGS_PARM5(ctx), PT_DNS_GETHOSTBYNAME);
-	case PT_FN_GETHOSTBYNAME2_R:
-		return dns_enter(name, arg6(ctx), PT_DNS_GETHOSTBYNAME);
-	}
-	return 0;
-}
-
-SEC("uretprobe")
-int dns_ret_multi(struct pt_regs *ctx)
-{
-	switch (bpf_get_attach_cookie(ctx)) {
-	case PT_FN_GETADDRINFO:
-		return getaddrinfo_exit((int)PT_REGS_RC(ctx));
-	case PT_FN_GETHOSTBYNAME:
-		return gethostbyname_exit((void *)PT_REGS_RC(ctx));
-	case PT_FN_GETHOSTBYNAME_R:
-	case PT_FN_GETHOSTBYNAME2_R:
-		return gethostbyname_r_exit((int)PT_REGS_RC(ctx));
-	}
-	return 0;
+	return gethostbyname_r_exit((int)PT_REGS_RC(ctx));
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

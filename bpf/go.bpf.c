@@ -13,32 +13,155 @@
  * crypto/tls lives in tls.bpf.c with the other TLS libraries.
  */
 #include "go.bpf.h"
+#include "thread.bpf.h"
 #include "span.bpf.h"
+#include "probe_list.h"
+
+/* runtime.g starts with stack{lo, hi uintptr} in every Go version */
+#define GO_G_STACK_HI	8
 
 #define GO_SPAN_RENDER	(PT_MAX_SPANS - 1)
 
-/* attach cookie of the template probes: kind | html.text offset << 8 | text.name offset << 24 */
-#define TPL_TEXT_EXECUTE	0
-#define TPL_HTML_EXECUTE	1
-#define TPL_EXECUTE_TEMPLATE	2
+PT_SHARED bool go_key_at(struct pt_regs *ctx, __u64 *key, __u64 *goid, __u64 *depth)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+	struct pt_go_proc *gp = bpf_map_lookup_elem(&go_procs, &tgid);
+	__u64 g, hi = 0;
+
+	if (!gp || !pt_traced(tgid))
+		return false;
+	stat_inc(PT_STAT_UPROBE_EVENTS);
+#if defined(__TARGET_ARCH_x86)
+	g = ctx->r14;
+#else
+	g = ctx->regs[28];	/* arm64: g lives in X28 (not tested here) */
+#endif
+	*goid = 0;
+	if (!g || bpf_probe_read_user(goid, sizeof(*goid), (void *)(g + gp->goid_off)) || !*goid) {
+		stat_inc(PT_STAT_GO_NO_G);
+		return false;
+	}
+	*key = GO_KEY(tgid, *goid);
+	if (depth) {
+		bpf_probe_read_user(&hi, sizeof(hi), (void *)(g + GO_G_STACK_HI));
+		*depth = hi - PT_REGS_SP(ctx);
+	}
+	return true;
+}
+
+PT_SHARED __u64 go_entry_ret(struct pt_regs *ctx)
+{
+	__u64 ret = 0;
+
+	bpf_probe_read_user(&ret, sizeof(ret), (void *)PT_REGS_SP(ctx));
+	return ret;
+}
+
+/*
+ * At the entry of a call at depth d: is the call opened at depth d0 with
+ * return address ret0 still running, i.e. is this one nested in it? Only if
+ * we are deeper and its return address is still in its slot: a panic that
+ * unwound it lets later calls overwrite that part of the stack.
+ */
+PT_SHARED bool go_outer_live(struct pt_regs *ctx, __u64 d, __u64 d0, __u64 ret0)
+{
+	__u64 v = 0;
+
+	if (d <= d0 || d - d0 > (1ULL << 30))
+		return false;
+	if (bpf_probe_read_user(&v, sizeof(v), (void *)(PT_REGS_SP(ctx) + (d - d0))))
+		return false;
+	return v == ret0;
+}
+
+/* Goroutine key of the g pointer g in the current process, 0 if unreadable. */
+static __always_inline __u64 go_key_of(__u64 g)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct pt_go_proc *gp = bpf_map_lookup_elem(&go_procs, &tgid);
+	__u64 goid = 0;
+
+	if (!gp || !g || bpf_probe_read_user(&goid, sizeof(goid), (void *)(g + gp->goid_off)) ||
+	    !goid)
+		return 0;
+	return GO_KEY(tgid, goid);
+}
+
+PT_SHARED struct go_g *go_g_get(__u64 key)
+{
+	struct go_g *s = bpf_map_lookup_elem(&go_gs, &key);
+	struct go_g zero = {};
+
+	if (s)
+		return s;
+	if (bpf_map_update_elem(&go_gs, &key, &zero, BPF_NOEXIST) &&
+	    !bpf_map_lookup_elem(&go_gs, &key)) {
+		stat_inc(PT_STAT_GO_FULL);
+		return NULL;
+	}
+	return bpf_map_lookup_elem(&go_gs, &key);
+}
+
+PT_SHARED __u64 ctx_srv_req(__u64 key)
+{
+	struct thread_ctx *t = thread_lookup(key);
+
+	return t && !t->interleaved ? t->srv_req_id : 0;
+}
+
+/*
+ * The server request a goroutine works for when it is not serving one
+ * itself: the sender of the HTTP request it is writing (writeLoop), else
+ * the request of its parent or grandparent goroutine (net/http dials on a
+ * child of the handler and handshakes on a grandchild). 0 if none.
+ */
+PT_SHARED __u64 go_inherited_req(__u64 key)
+{
+	__u64 *w = bpf_map_lookup_elem(&go_writing_for, &key);
+	__u64 *p, req;
+
+	if (w)
+		return *w;
+#pragma unroll
+	for (int i = 0; i < 2; i++) {
+		p = bpf_map_lookup_elem(&go_parent, &key);
+		if (!p)
+			return 0;
+		key = *p;
+		req = ctx_srv_req(key);
+		if (req)
+			return req;
+	}
+	return 0;
+}
+
+/*
+ * A server request started on socket skp on goroutine key. net/http reads
+ * the first byte of the next keep-alive request on a helper goroutine
+ * (conn.backgroundRead) while the connection's serve goroutine finishes the
+ * previous one; the handler then runs on the serve goroutine. If the parent
+ * goroutine serves the same socket, the request is its own.
+ */
+PT_SHARED void go_server_req_started(__u64 key, __u64 skp, __u64 req_id)
+{
+	__u64 *p = bpf_map_lookup_elem(&go_parent, &key);
+	struct thread_ctx *t;
+
+	if (!p)
+		return;
+	t = thread_lookup(*p);
+	if (t && t->srv_sk == skp) {
+		t->srv_req_id = req_id;
+		t->srv_awaiting = 1;
+	}
+}
 
 struct go_string {
 	__u64 ptr;
 	__u64 len;
 };
 
-/* Frame of the open outermost call of a Go span (key: as the spans map) */
-struct go_frame {
-	__u64 d;
-	__u64 ret;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, struct span_key);
-	__type(value, struct go_frame);
-} go_frames SEC(".maps") __weak;
 
 /*
  * Spans on Go functions: no call counting. A function whose stack check
@@ -70,7 +193,8 @@ static __always_inline void go_span_enter(struct pt_regs *ctx, __u64 key, __u64 
 		s->depth = 0;
 	}
 	span_enter(key, idx, label, label_len);
-	bpf_map_update_elem(&go_frames, &sk, &nf, BPF_ANY);
+	if (bpf_map_update_elem(&go_frames, &sk, &nf, BPF_ANY))
+		stat_inc(PT_STAT_SPAN_FULL);
 }
 
 static __always_inline void go_span_ret(__u64 key, __u64 goid, __u64 d, __u32 idx)
@@ -95,17 +219,17 @@ int go_render_entry(struct pt_regs *ctx)
 	if (!go_key_at(ctx, &key, &goid, &d))
 		return 0;
 	switch (cookie & 0xff) {
-	case TPL_HTML_EXECUTE:
+	case PT_TPL_HTML_EXECUTE:
 		/* *html/template.Template -> text *text/template.Template */
 		if (bpf_probe_read_user(&t, sizeof(t), (void *)(t + ((cookie >> 8) & 0xffff))))
 			t = 0;
 		/* fallthrough */
-	case TPL_TEXT_EXECUTE:
+	case PT_TPL_TEXT_EXECUTE:
 		if (t)
 			bpf_probe_read_user(&name, sizeof(name),
 					    (void *)(t + ((cookie >> 24) & 0xffff)));
 		break;
-	case TPL_EXECUTE_TEMPLATE:	/* (t, wr io.Writer, name string, data) */
+	case PT_TPL_EXECUTE_TEMPLATE:	/* (t, wr io.Writer, name string, data) */
 		name.ptr = ctx->di;
 		name.len = ctx->si;
 		break;
@@ -268,13 +392,6 @@ int go_dns_ret(struct pt_regs *ctx)
  * The attach cookie names callergp's register: 1 = RBX (Go >= 1.18),
  * 2 = RDI (1.17: fn, argp, narg, callergp).
  */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 4096);
-	__type(key, __u64);	/* pid_tgid: newproc1 does not switch threads */
-	__type(value, __u64);	/* parent goroutine key */
-} go_newproc SEC(".maps") __weak;
-
 SEC("uprobe")
 int go_newproc_entry(struct pt_regs *ctx)
 {
@@ -289,10 +406,12 @@ int go_newproc_entry(struct pt_regs *ctx)
 	stat_inc(PT_STAT_UPROBE_EVENTS);
 	parent = go_key_of(gp);
 	/* only goroutines that work for a request, or descend from one, matter */
-	if (parent && (ctx_srv_req(parent) || bpf_map_lookup_elem(&go_parent, &parent)))
-		bpf_map_update_elem(&go_newproc, &id, &parent, BPF_ANY);
-	else	/* never leave an older parent for this creation's child site */
+	if (parent && (ctx_srv_req(parent) || bpf_map_lookup_elem(&go_parent, &parent))) {
+		if (bpf_map_update_elem(&go_newproc, &id, &parent, BPF_ANY))
+			stat_inc(PT_STAT_GO_FULL);
+	} else {	/* never leave an older parent for this creation's child site */
 		bpf_map_delete_elem(&go_newproc, &id);
+	}
 	return 0;
 }
 
@@ -307,8 +426,8 @@ static __always_inline int newproc_child(__u64 g)
 		return 0;
 	stat_inc(PT_STAT_UPROBE_EVENTS);
 	child = go_key_of(g);
-	if (child)
-		bpf_map_update_elem(&go_parent, &child, parent, BPF_ANY);
+	if (child && bpf_map_update_elem(&go_parent, &child, parent, BPF_ANY))
+		stat_inc(PT_STAT_GO_FULL);
 	bpf_map_delete_elem(&go_newproc, &id);
 	return 0;
 }
@@ -371,10 +490,12 @@ int go_http_roundtrip_entry(struct pt_regs *ctx)
 		req = go_inherited_req(key);
 	ok.tgid = key >> 32;
 	ok.ptr = ctx->bx;
-	if (req)
-		bpf_map_update_elem(&go_req_owner, &ok, &req, BPF_ANY);
-	else
+	if (req) {
+		if (bpf_map_update_elem(&go_req_owner, &ok, &req, BPF_ANY))
+			stat_inc(PT_STAT_GO_FULL);
+	} else {
 		bpf_map_delete_elem(&go_req_owner, &ok);
+	}
 	return 0;
 }
 
@@ -390,10 +511,12 @@ int go_http_reqwrite_entry(struct pt_regs *ctx)
 	ok.tgid = key >> 32;
 	ok.ptr = ctx->ax;
 	owner = bpf_map_lookup_elem(&go_req_owner, &ok);
-	if (owner)
-		bpf_map_update_elem(&go_writing_for, &key, owner, BPF_ANY);
-	else
+	if (owner) {
+		if (bpf_map_update_elem(&go_writing_for, &key, owner, BPF_ANY))
+			stat_inc(PT_STAT_GO_FULL);
+	} else {
 		bpf_map_delete_elem(&go_writing_for, &key);
+	}
 	return 0;
 }
 

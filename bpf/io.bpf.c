@@ -9,8 +9,10 @@
  * request; the library's own read/write probes drive the request instead.
  */
 #include "conn.bpf.h"
+#include "thread.bpf.h"
 #include "http.bpf.h"
 #include "tls.bpf.h"
+#include "probe_list.h"
 
 /* Syscall numbers whose second argument is the buffer (or iovec / msghdr). */
 #if defined(__TARGET_ARCH_x86)
@@ -90,32 +92,29 @@ static __always_inline const void *syscall_buffer(void)
 	return buffer_of(SYSCALL_NR(regs), (const void *)SYSCALL_ARG2(regs));
 }
 
-/* Look up, or adopt, the connection of sk for the current process. */
+/*
+ * The connection of sk for the current process: its entry, or a new one if the
+ * process is traced. An accepted socket (marked by tcp.bpf.c) becomes a server
+ * connection owned by whoever does I/O on it first; a socket we never saw
+ * connect or be accepted predates us: its role is guessed from who speaks first.
+ */
 static __always_inline struct pt_conn *conn_for_io(__u64 skp, struct sock *sk, int dir)
 {
 	struct pt_conn *c = bpf_map_lookup_elem(&conns, &skp);
-	__u32 tgid;
+	__u8 role, cflags = 0;
 
-	if (c) {
-		if (c->cflags & PT_C_IGNORED)
-			return NULL;
-		if (c->cflags & PT_C_OWNED)
-			return c;
-		/* accepted connection: its owner is whoever does I/O first */
-		tgid = bpf_get_current_pid_tgid() >> 32;
-		if (!pt_traced(tgid)) {
-			c->cflags |= PT_C_IGNORED;
-			return NULL;
-		}
-		conn_own(c);
+	if (c)
 		return c;
-	}
-	tgid = bpf_get_current_pid_tgid() >> 32;
-	if (!pt_traced(tgid))
+	if (!pt_traced(bpf_get_current_pid_tgid() >> 32))
 		return NULL;
-	/* a connection older than us: guess the role from who speaks first */
-	c = conn_create(skp, sk, dir == PT_DIR_SEND ? PT_ROLE_CLIENT : PT_ROLE_SERVER,
-			PT_C_MIDSTREAM);
+	if (bpf_map_lookup_elem(&accepted, &skp)) {
+		bpf_map_delete_elem(&accepted, &skp);
+		role = PT_ROLE_SERVER;
+	} else {
+		role = dir == PT_DIR_SEND ? PT_ROLE_CLIENT : PT_ROLE_SERVER;
+		cflags = PT_C_MIDSTREAM;
+	}
+	c = conn_create(skp, sk, role, cflags);
 	if (c)
 		conn_own(c);
 	return c;
@@ -126,11 +125,11 @@ static __always_inline int handle_io(struct sock *sk, int ret, int flags, int di
 				     const void *buf, bool have_buf)
 {
 	__u64 skp = (__u64)sk;
-	__u64 ts, id, goid;
+	struct conn_io_ev ev;
 	struct pt_conn *c;
 	struct thread_ctx *t;
-	bool started_req, started_resp;
 	__u16 family;
+	int started;
 
 	if (ret <= 0 || (flags & MSG_PEEK))
 		return 0;
@@ -142,14 +141,16 @@ static __always_inline int handle_io(struct sock *sk, int ret, int flags, int di
 	c = conn_for_io(skp, sk, dir);
 	if (!c)
 		return 0;
-	ts = bpf_ktime_get_ns();
+	ev.ts = bpf_ktime_get_ns();
+	ev.n = ret;
+	ev.dir = dir;
 	stat_inc(PT_STAT_IO_EVENTS);
 
-	id = exec_key_goid(&goid);
-	t = thread_lookup(id);
+	ev.key = exec_key_goid(&ev.goid);
+	t = thread_lookup(ev.key);
 	if (t && t->wr_enter && dir == PT_DIR_SEND) {
 		/* a span is running: account the time this write blocked */
-		t->io_total += ts - t->wr_enter;
+		t->io_total += ev.ts - t->wr_enter;
 		t->wr_enter = 0;
 	}
 	if (t && t->ssl_depth) {
@@ -159,21 +160,21 @@ static __always_inline int handle_io(struct sock *sk, int ret, int flags, int di
 		c->req.tls_lib = t->ssl_lib;
 		c->ssl = t->ssl;
 		if (dir == PT_DIR_RECV)
-			t->ssl_krecv_last = ts;
+			t->ssl_krecv_last = ev.ts;
 		else
-			t->ssl_ksend_last = ts;
+			t->ssl_ksend_last = ev.ts;
 		tls_map_session(t->ssl, skp, c, t);
 		return 0;
 	}
 	if (c->cflags & PT_C_TLS)
 		return 0;	/* payload is accounted by the TLS probes */
 
-	conn_io(skp, c, id, goid, dir, ts, ret, &started_req, &started_resp);
-	if (!started_req && !started_resp)
+	started = conn_io(skp, c, &ev);
+	if (!started)
 		return 0;
 	if (!have_buf)
 		buf = syscall_buffer();
-	if (started_req)
+	if (started == PT_IO_STARTED_REQ)
 		http_parse_request(&c->req, buf, ret);
 	else
 		http_parse_status(&c->req, buf, ret);
@@ -198,20 +199,6 @@ int BPF_PROG(sock_recv_length_btf, struct sock *sk, int ret, int flags)
  * sockets (file -> socket -> sock, via CO-RE), so reads of files and pipes
  * cost a few loads and no map update.
  */
-struct sys_io {
-	__u64 sk;
-	__u64 buf;
-	__u32 flags;
-	__u32 dir;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u64);	/* pid_tgid */
-	__type(value, struct sys_io);
-} sys_io SEC(".maps") __weak;
-
 #define S_IFMT_		00170000
 #define S_IFSOCK_	0140000
 
@@ -252,7 +239,8 @@ static __always_inline int sys_enter_io(struct trace_event_raw_sys_enter *ctx, i
 	io.buf = (__u64)buffer_of(nr, (const void *)ctx->args[1]);
 	io.flags = flags;
 	io.dir = dir;
-	bpf_map_update_elem(&sys_io, &id, &io, BPF_ANY);
+	if (bpf_map_update_elem(&sys_io, &id, &io, BPF_ANY))
+		stat_inc(PT_STAT_SYS_IO_FULL);
 	return 0;
 }
 
@@ -269,25 +257,20 @@ static __always_inline int sys_exit_io(struct trace_event_raw_sys_exit *ctx)
 	return handle_io((struct sock *)v.sk, ctx->ret, v.flags, v.dir, (const void *)v.buf, true);
 }
 
-#define SYS_IO(name, dir, flagsarg)							\
-SEC("?tracepoint/syscalls/sys_enter_" #name)						\
-int sys_enter_##name##_io(struct trace_event_raw_sys_enter *ctx)			\
-{											\
-	return sys_enter_io(ctx, dir, NR_##name, flagsarg);				\
-}											\
-SEC("?tracepoint/syscalls/sys_exit_" #name)						\
-int sys_exit_##name##_io(struct trace_event_raw_sys_exit *ctx)				\
-{											\
-	return sys_exit_io(ctx);							\
+/* One enter/exit pair per syscall of PT_SYS_IO (include/probe_list.h). */
+#define X(name, dir, flags_arg)							\
+SEC("?tracepoint/syscalls/sys_enter_" #name)					\
+int sys_enter_##name##_io(struct trace_event_raw_sys_enter *ctx)		\
+{										\
+	return sys_enter_io(ctx, PT_DIR_##dir, NR_##name, (flags_arg) < 0 ? 0 :	\
+			    (int)ctx->args[(flags_arg) < 0 ? 0 : (flags_arg)]);	\
+}										\
+SEC("?tracepoint/syscalls/sys_exit_" #name)					\
+int sys_exit_##name##_io(struct trace_event_raw_sys_exit *ctx)			\
+{										\
+	return sys_exit_io(ctx);						\
 }
-
-SYS_IO(read, PT_DIR_RECV, 0)
-SYS_IO(readv, PT_DIR_RECV, 0)
-SYS_IO(recvfrom, PT_DIR_RECV, (int)ctx->args[3])
-SYS_IO(recvmsg, PT_DIR_RECV, (int)ctx->args[2])
-SYS_IO(write, PT_DIR_SEND, 0)
-SYS_IO(writev, PT_DIR_SEND, 0)
-SYS_IO(sendto, PT_DIR_SEND, 0)
-SYS_IO(sendmsg, PT_DIR_SEND, 0)
+PT_SYS_IO(X)
+#undef X
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -4,6 +4,7 @@
  * loaded at run time (dlopen). Exits let the collector drop per-process state.
  */
 #include "common.bpf.h"
+#include "lib.bpf.h"
 
 static __always_inline void proc_event(__u32 pid, __u32 kind, bool urgent)
 {
@@ -36,35 +37,29 @@ int BPF_PROG(sched_process_exec_btf, struct task_struct *p)
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(sched_process_exit_btf, struct task_struct *p)
 {
-	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 
-	/* only the last thread of a traced process */
-	if ((__u32)id != (id >> 32) || !pt_traced(id >> 32))
+	/*
+	 * Only the last thread of a traced process: do_exit() decrements
+	 * signal->live before this tracepoint (group_dead), in every kernel
+	 * version. Not "tid == tgid": a main thread that calls pthread_exit()
+	 * leaves the process running. Two threads exiting at once may both see
+	 * 0: the collector's exit handling is idempotent.
+	 */
+	if (BPF_CORE_READ(p, signal, live.counter) || !pt_traced(tgid))
 		return 0;
-	proc_event(id >> 32, PT_PROC_EXIT, false);
+	proc_event(tgid, PT_PROC_EXIT, false);
 	return 0;
 }
 
-static __always_inline int dlopen_done(void *handle)
+/* dlopen's return (a library probe: include/probe_list.h, bpf/lib.bpf.c) */
+PT_SHARED int on_dlopen_ret(struct pt_regs *ctx)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 
-	if (handle && pt_traced(tgid))
+	if (PT_REGS_RC(ctx) && pt_traced(tgid))
 		proc_event(tgid, PT_PROC_DLOPEN, true);
 	return 0;
-}
-
-SEC("uretprobe")
-int BPF_KRETPROBE(dlopen_ret, void *handle)
-{
-	return dlopen_done(handle);
-}
-
-/* the same, loaded for a uprobe_multi link (Linux 6.6+) */
-SEC("uretprobe")
-int BPF_KRETPROBE(dlopen_ret_multi, void *handle)
-{
-	return dlopen_done(handle);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

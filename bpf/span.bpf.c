@@ -7,7 +7,80 @@
  * tracepoints are loaded only when spans are configured.
  */
 #include "span.bpf.h"
+#include "thread.bpf.h"
+#include "probe_list.h"
 #include <bpf/usdt.bpf.h>
+
+PT_SHARED void span_enter(__u64 key, __u32 idx, const void *label, __u32 label_len)
+{
+	struct span_key k = { .ctx = key, .idx = idx };
+	struct span_state *s = bpf_map_lookup_elem(&spans, &k);
+	struct thread_ctx *t;
+
+	if (s) {
+		if (s->depth++)
+			return;		/* recursion: the outermost call counts */
+	} else {
+		struct span_state ns = { .depth = 1 };
+
+		if (bpf_map_update_elem(&spans, &k, &ns, BPF_ANY)) {
+			stat_inc(PT_STAT_SPAN_FULL);
+			return;
+		}
+		s = bpf_map_lookup_elem(&spans, &k);
+		if (!s)
+			return;
+	}
+	s->start = bpf_ktime_get_ns();
+	s->label[0] = 0;
+	if (label && label_len)
+		bpf_probe_read_user(s->label, label_len < PT_LABEL_LEN - 1 ? label_len & 63 :
+				    PT_LABEL_LEN - 1, label);
+	else if (label)
+		bpf_probe_read_user_str(s->label, sizeof(s->label), label);
+	if (label_len && label_len < PT_LABEL_LEN)
+		s->label[label_len & (PT_LABEL_LEN - 1)] = 0;
+	t = thread_get(key);
+	if (t) {
+		t->spans_active++;
+		s->io_at_start = t->io_total;
+	}
+}
+
+PT_SHARED void span_exit(__u64 key, __u32 idx, __u64 goid)
+{
+	struct span_key k = { .ctx = key, .idx = idx };
+	struct span_state *s = bpf_map_lookup_elem(&spans, &k);
+	struct thread_ctx *t;
+	struct pt_span_rec *r;
+
+	if (!s || !s->depth)
+		return;
+	if (--s->depth)
+		return;
+	t = thread_lookup(key);
+	if (t && t->spans_active)
+		t->spans_active--;
+	r = bpf_ringbuf_reserve(&rb, sizeof(*r), 0);
+	if (!r) {
+		stat_inc(PT_STAT_RB_DROP_SPAN);
+		return;
+	}
+	r->type = PT_REC_SPAN;
+	r->pid = bpf_get_current_pid_tgid() >> 32;
+	r->tid = (__u32)bpf_get_current_pid_tgid();
+	r->span = idx;
+	r->start = s->start;
+	r->end = bpf_ktime_get_ns();
+	r->goid = goid;
+	r->flags = goid ? PT_F_GO : 0;
+	r->parent_id = t && !t->interleaved ? t->srv_req_id : 0;
+	r->io_ns = t ? t->io_total - s->io_at_start : 0;
+	r->nested_reqs = 0;
+	bpf_get_current_comm(r->comm, sizeof(r->comm));
+	__builtin_memcpy(r->label, s->label, sizeof(r->label));
+	pt_submit(r, false);
+}
 
 static __always_inline int enter(__u32 idx)
 {
@@ -61,20 +134,18 @@ int span_usdt_end(struct pt_regs *ctx)
 static __always_inline int write_enter(void)
 {
 	struct thread_ctx *t;
+	__u64 goid;
 
-	t = thread_lookup(exec_key());
+	t = thread_lookup(exec_key_goid(&goid));
 	if (t && t->spans_active)
 		t->wr_enter = bpf_ktime_get_ns();
 	return 0;
 }
 
-SEC("?tracepoint/syscalls/sys_enter_write")
-int sys_enter_write_tp(void *ctx) { return write_enter(); }
-SEC("?tracepoint/syscalls/sys_enter_writev")
-int sys_enter_writev_tp(void *ctx) { return write_enter(); }
-SEC("?tracepoint/syscalls/sys_enter_sendto")
-int sys_enter_sendto_tp(void *ctx) { return write_enter(); }
-SEC("?tracepoint/syscalls/sys_enter_sendmsg")
-int sys_enter_sendmsg_tp(void *ctx) { return write_enter(); }
+#define X(name, dir, flags_arg)						\
+	PT_IF_SEND(dir, SEC("?tracepoint/syscalls/sys_enter_" #name)		\
+	int sys_enter_##name##_tp(void *ctx) { return write_enter(); })
+PT_SYS_IO(X)
+#undef X
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -4,10 +4,14 @@
  *   CLOSE -> SYN_SENT      connect() starts (process context: who connects)
  *   SYN_SENT -> ESTABLISHED connect done
  *   SYN_SENT -> CLOSE       connect failed: refused / timed out / abandoned
- *   SYN_RECV -> ESTABLISHED an accepted (server) connection
+ *   SYN_RECV -> ESTABLISHED an accepted (server) connection: marked in
+ *                           `accepted`; it enters conns at its first I/O by a
+ *                           traced process (io.bpf.c), so idle connections of
+ *                           untraced services cost no conns entry
  *   -> FIN_WAIT1 / LAST_ACK / CLOSE: our side is done, flush the request
  */
 #include "conn.bpf.h"
+#include "thread.bpf.h"
 
 #define ECONNREFUSED	111
 #define ETIMEDOUT	110
@@ -63,11 +67,16 @@ static __always_inline int handle_set_state(const struct sock *sk, int oldstate,
 
 	if (newstate == TCP_ESTABLISHED_ && oldstate == TCP_SYN_RECV_) {
 		/* softirq: the owner is learned at the first I/O */
-		bpf_map_delete_elem(&conns, &skp);
-		conn_create(skp, sk, PT_ROLE_SERVER, 0);
+		__u8 one = 1;
+
+		bpf_map_delete_elem(&conns, &skp);	/* stale entry of a reused sock */
+		if (bpf_map_update_elem(&accepted, &skp, &one, BPF_ANY))
+			stat_inc(PT_STAT_ACCEPT_FULL);
 		return 0;
 	}
 
+	if (newstate == TCP_CLOSE_)	/* closed before its first I/O */
+		bpf_map_delete_elem(&accepted, &skp);
 	c = bpf_map_lookup_elem(&conns, &skp);
 	if (!c)
 		return 0;

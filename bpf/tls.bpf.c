@@ -11,13 +11,42 @@
  *    seen inside the call (io.bpf.c).
  * These are native libraries: uretprobes are safe here (never on Go code).
  */
-#include "conn.bpf.h"
-#include "http.bpf.h"
 #include "tls.bpf.h"
+#include "conn.bpf.h"
+#include "thread.bpf.h"
+#include "go.bpf.h"
+#include "http.bpf.h"
+#include "lib.bpf.h"
 
 #define TLS_FN_HANDSHAKE	1
 #define TLS_FN_READ		2
 #define TLS_FN_WRITE		3
+
+static __always_inline struct ssl_state *ssl_state_lookup(__u64 ssl)
+{
+	struct ssl_key k = { .tgid = bpf_get_current_pid_tgid() >> 32, .ssl = ssl };
+
+	return bpf_map_lookup_elem(&ssl_states, &k);
+}
+
+PT_SHARED void tls_map_session(__u64 ssl, __u64 skp, struct pt_conn *c,
+					    struct thread_ctx *t)
+{
+	struct ssl_state *s = ssl_state_lookup(ssl);
+
+	if (!s)
+		return;
+	if (s->sk && s->sk != skp) {
+		/* the session object was recycled for a new connection (its free
+		 * was missed): start over, the handshake runs from this call */
+		s->hs_done = 0;
+		s->hs_end = 0;
+		s->hs_start = t ? t->ssl_entry : bpf_ktime_get_ns();
+	}
+	s->sk = skp;
+	if (!s->hs_done && s->hs_start && !c->req.tls_start && !c->req.req_first)
+		c->req.tls_start = s->hs_start;
+}
 
 /* key: the execution context (thread, or goroutine for Go's crypto/tls) */
 static __always_inline int tls_enter_key(__u64 key, __u64 ssl, __u8 fn, __u8 lib, __u64 buf,
@@ -94,8 +123,9 @@ static __always_inline int tls_exit_key(__u64 key, long ret)
 	struct thread_ctx *t = thread_lookup(key);
 	struct ssl_state *s;
 	struct pt_conn *c;
-	bool started_req, started_resp;
-	__u64 now, n = 0, xkey, goid;
+	struct conn_io_ev ev = {};
+	__u64 now, n = 0;
+	int started;
 
 	if (!t || !t->ssl_depth)
 		return 0;
@@ -136,7 +166,7 @@ static __always_inline int tls_exit_key(__u64 key, long ret)
 	if (!s->sk)
 		return 0;
 	c = bpf_map_lookup_elem(&conns, &s->sk);
-	if (!c || (c->cflags & PT_C_IGNORED))
+	if (!c)
 		return 0;
 	c->cflags |= PT_C_TLS;
 	/* the bytes moved when the kernel I/O inside the call did: the return
@@ -145,14 +175,16 @@ static __always_inline int tls_exit_key(__u64 key, long ret)
 		now = t->ssl_ksend_last;
 	else if (t->ssl_fn == TLS_FN_READ && t->ssl_krecv_last)
 		now = t->ssl_krecv_last;
-	xkey = exec_key_goid(&goid);
-	conn_io(s->sk, c, xkey, goid, t->ssl_fn == TLS_FN_WRITE ? PT_DIR_SEND : PT_DIR_RECV, now,
-		n, &started_req, &started_resp);
-	if (started_req) {
+	ev.key = exec_key_goid(&ev.goid);
+	ev.ts = now;
+	ev.n = n;
+	ev.dir = t->ssl_fn == TLS_FN_WRITE ? PT_DIR_SEND : PT_DIR_RECV;
+	started = conn_io(s->sk, c, &ev);
+	if (started == PT_IO_STARTED_REQ) {
 		if (t->ssl_fn == TLS_FN_WRITE)
 			c->req.req_io_start = t->ssl_entry;
 		http_parse_request(&c->req, (void *)t->ssl_buf, n);
-	} else if (started_resp) {
+	} else if (started == PT_IO_STARTED_RESP) {
 		http_parse_status(&c->req, (void *)t->ssl_buf, n);
 	}
 	return 0;
@@ -163,113 +195,67 @@ static __always_inline int tls_exit(long ret)
 	return tls_exit_key(bpf_get_current_pid_tgid(), ret);
 }
 
-/* OpenSSL */
-SEC("uprobe")
-int BPF_KPROBE(ssl_handshake_entry, void *ssl)
+/*
+ * Library probe handlers (include/probe_list.h: bpf/lib.bpf.c calls them from
+ * the uprobe_multi dispatchers and from the per-function perf-event programs).
+ */
+PT_SHARED int on_ssl_handshake(struct pt_regs *ctx)
 {
-	return tls_enter((__u64)ssl, TLS_FN_HANDSHAKE, PT_TLS_OPENSSL, 0, 0);
+	return tls_enter(PT_REGS_PARM1(ctx), TLS_FN_HANDSHAKE, PT_TLS_OPENSSL, 0, 0);
 }
 
-SEC("uprobe")
-int BPF_KPROBE(ssl_read_entry, void *ssl, void *buf)
+PT_SHARED int on_ssl_read(struct pt_regs *ctx)
 {
-	return tls_enter((__u64)ssl, TLS_FN_READ, PT_TLS_OPENSSL, (__u64)buf, 0);
+	return tls_enter(PT_REGS_PARM1(ctx), TLS_FN_READ, PT_TLS_OPENSSL, PT_REGS_PARM2(ctx), 0);
 }
 
-SEC("uprobe")
-int BPF_KPROBE(ssl_read_ex_entry, void *ssl, void *buf, __u64 num, __u64 *readbytes)
+/* SSL_read_ex(ssl, buf, num, size_t *readbytes) */
+PT_SHARED int on_ssl_read_ex(struct pt_regs *ctx)
 {
-	return tls_enter((__u64)ssl, TLS_FN_READ, PT_TLS_OPENSSL, (__u64)buf, (__u64)readbytes);
+	return tls_enter(PT_REGS_PARM1(ctx), TLS_FN_READ, PT_TLS_OPENSSL, PT_REGS_PARM2(ctx),
+			 PT_REGS_PARM4(ctx));
 }
 
-SEC("uprobe")
-int BPF_KPROBE(ssl_write_entry, void *ssl, void *buf)
+PT_SHARED int on_ssl_write(struct pt_regs *ctx)
 {
-	return tls_enter((__u64)ssl, TLS_FN_WRITE, PT_TLS_OPENSSL, (__u64)buf, 0);
+	return tls_enter(PT_REGS_PARM1(ctx), TLS_FN_WRITE, PT_TLS_OPENSSL, PT_REGS_PARM2(ctx), 0);
 }
 
-SEC("uprobe")
-int BPF_KPROBE(ssl_write_ex_entry, void *ssl, void *buf, __u64 num, __u64 *written)
+/* SSL_write_ex(ssl, buf, num, size_t *written) */
+PT_SHARED int on_ssl_write_ex(struct pt_regs *ctx)
 {
-	return tls_enter((__u64)ssl, TLS_FN_WRITE, PT_TLS_OPENSSL, (__u64)buf, (__u64)written);
+	return tls_enter(PT_REGS_PARM1(ctx), TLS_FN_WRITE, PT_TLS_OPENSSL, PT_REGS_PARM2(ctx),
+			 PT_REGS_PARM4(ctx));
 }
 
-/* GnuTLS */
-SEC("uprobe")
-int BPF_KPROBE(gnutls_handshake_entry, void *session)
+PT_SHARED int on_gnutls_handshake(struct pt_regs *ctx)
 {
-	return tls_enter((__u64)session, TLS_FN_HANDSHAKE, PT_TLS_GNUTLS, 0, 0);
+	return tls_enter(PT_REGS_PARM1(ctx), TLS_FN_HANDSHAKE, PT_TLS_GNUTLS, 0, 0);
 }
 
-SEC("uprobe")
-int BPF_KPROBE(gnutls_recv_entry, void *session, void *buf)
+PT_SHARED int on_gnutls_recv(struct pt_regs *ctx)
 {
-	return tls_enter((__u64)session, TLS_FN_READ, PT_TLS_GNUTLS, (__u64)buf, 0);
+	return tls_enter(PT_REGS_PARM1(ctx), TLS_FN_READ, PT_TLS_GNUTLS, PT_REGS_PARM2(ctx), 0);
 }
 
-SEC("uprobe")
-int BPF_KPROBE(gnutls_send_entry, void *session, void *buf)
+PT_SHARED int on_gnutls_send(struct pt_regs *ctx)
 {
-	return tls_enter((__u64)session, TLS_FN_WRITE, PT_TLS_GNUTLS, (__u64)buf, 0);
+	return tls_enter(PT_REGS_PARM1(ctx), TLS_FN_WRITE, PT_TLS_GNUTLS, PT_REGS_PARM2(ctx), 0);
 }
 
 /* SSL_free / gnutls_deinit: the session pointer may be reused by the next one. */
-SEC("uprobe")
-int BPF_KPROBE(tls_free_entry, void *ssl)
+PT_SHARED int on_tls_free(struct pt_regs *ctx)
 {
-	struct ssl_key k = { .tgid = bpf_get_current_pid_tgid() >> 32, .ssl = (__u64)ssl };
+	struct ssl_key k = { .tgid = bpf_get_current_pid_tgid() >> 32, .ssl = PT_REGS_PARM1(ctx) };
 
 	bpf_map_delete_elem(&ssl_states, &k);
 	return 0;
 }
 
-/*
- * Linux 6.6+: one uprobe_multi link per library for all entries, the function
- * in the cookie (detaching costs one grace period per link, not per probe).
- */
-SEC("uprobe")
-int tls_entry_multi(struct pt_regs *ctx)
-{
-	__u64 a1 = PT_REGS_PARM1(ctx), a2 = PT_REGS_PARM2(ctx), a4 = PT_REGS_PARM4(ctx);
-
-	switch (bpf_get_attach_cookie(ctx)) {
-	case PT_FN_SSL_HANDSHAKE:
-		return tls_enter(a1, TLS_FN_HANDSHAKE, PT_TLS_OPENSSL, 0, 0);
-	case PT_FN_SSL_READ:
-		return tls_enter(a1, TLS_FN_READ, PT_TLS_OPENSSL, a2, 0);
-	case PT_FN_SSL_READ_EX:
-		return tls_enter(a1, TLS_FN_READ, PT_TLS_OPENSSL, a2, a4);
-	case PT_FN_SSL_WRITE:
-		return tls_enter(a1, TLS_FN_WRITE, PT_TLS_OPENSSL, a2, 0);
-	case PT_FN_SSL_WRITE_EX:
-		return tls_enter(a1, TLS_FN_WRITE, PT_TLS_OPENSSL, a2, a4);
-	case PT_FN_GNUTLS_HANDSHAKE:
-		return tls_enter(a1, TLS_FN_HANDSHAKE, PT_TLS_GNUTLS, 0, 0);
-	case PT_FN_GNUTLS_RECV:
-		return tls_enter(a1, TLS_FN_READ, PT_TLS_GNUTLS, a2, 0);
-	case PT_FN_GNUTLS_SEND:
-		return tls_enter(a1, TLS_FN_WRITE, PT_TLS_GNUTLS, a2, 0);
-	case PT_FN_TLS_FREE: {
-		struct ssl_key k = { .tgid = bpf_get_current_pid_tgid() >> 32, .ssl = a1 };
-
-		bpf_map_delete_elem(&ssl_states, &k);
-		return 0;
-	}
-	}
-	return 0;
-}
-
 /* One return handler serves every function above. */
-SEC("uretprobe")
-int BPF_KRETPROBE(tls_ret, int ret)
+PT_SHARED int on_tls_ret(struct pt_regs *ctx)
 {
-	return tls_exit(ret);
-}
-
-SEC("uretprobe")
-int BPF_KRETPROBE(tls_ret_multi, int ret)
-{
-	return tls_exit(ret);
+	return tls_exit((int)PT_REGS_RC(ctx));
 }
 
 /*

@@ -16,6 +16,7 @@
 #define PT_DNS_MAX_ADDRS	8	/* resolved addresses kept per lookup */
 #define PT_METHOD_LEN		8
 #define PT_PATH_LEN		64	/* HTTP path, query string removed */
+#define PT_HTTP_PEEK		(PT_METHOD_LEN + PT_PATH_LEN + 2)	/* bytes read of a line */
 #define PT_LABEL_LEN		48	/* span label (template name, ...) */
 #define PT_MAX_COMM_FILTERS	8
 #define PT_MAX_SPANS		16	/* --probe definitions */
@@ -158,27 +159,6 @@ struct pt_proc_rec {
 	char comm[PT_COMM_LEN];
 };
 
-/*
- * Library functions probed through one dispatcher program per kind, told
- * apart by the attach cookie (uprobe_multi links, Linux 6.6+).
- */
-enum pt_fn {
-	PT_FN_SSL_HANDSHAKE = 1,	/* SSL_do_handshake, SSL_connect, SSL_accept */
-	PT_FN_SSL_READ,
-	PT_FN_SSL_READ_EX,
-	PT_FN_SSL_WRITE,
-	PT_FN_SSL_WRITE_EX,
-	PT_FN_TLS_FREE,			/* SSL_free, gnutls_deinit */
-	PT_FN_GNUTLS_HANDSHAKE,
-	PT_FN_GNUTLS_RECV,
-	PT_FN_GNUTLS_SEND,
-	PT_FN_GETADDRINFO,
-	PT_FN_GETHOSTBYNAME,		/* gethostbyname, gethostbyname2 */
-	PT_FN_GETHOSTBYNAME_R,
-	PT_FN_GETHOSTBYNAME2_R,
-	PT_FN_DLOPEN,
-};
-
 enum pt_tls_lib {
 	PT_TLS_NONE = 0,
 	PT_TLS_OPENSSL = 1,
@@ -196,7 +176,6 @@ enum pt_fsm {
 	PT_FSM_RESP = 2,	/* response bytes flowing */
 };
 
-#define PT_C_IGNORED	(1u << 0)	/* process not traced: skip quickly */
 #define PT_C_TLS	(1u << 1)	/* payload goes through a TLS library */
 #define PT_C_MIDSTREAM	(1u << 2)	/* first request may be partial: skip it */
 #define PT_C_CONNECTING	(1u << 3)
@@ -246,6 +225,11 @@ enum pt_stat {
 	PT_STAT_MIDSTREAM_SKIP,		/* partial first request of a pre-existing connection */
 	PT_STAT_RB_WAKEUPS,		/* forced consumer wakeups */
 	PT_STAT_GO_NO_G,		/* Go process: goroutine unreadable, thread used */
+	PT_STAT_IDLE_FULL,		/* idle-watch table full: idle flush missed */
+	PT_STAT_SPAN_FULL,		/* span table full: span lost */
+	PT_STAT_GO_FULL,		/* goroutine state table full: attribution lost */
+	PT_STAT_SYS_IO_FULL,		/* syscall I/O table full (fallback hooks): I/O lost */
+	PT_STAT_ACCEPT_FULL,		/* accepted-socket mark lost: request seen mid-way */
 	PT_STAT__MAX,
 };
 

@@ -2,47 +2,99 @@
 /*
  * What is probed, in one place. Each list is an X-macro: the BPF dispatch
  * (cookies), the per-function programs of the perf-event fallback and the
- * userspace attach tables (user/attach/probe_table.c) all expand from it.
+ * userspace attach tables (user/attach/probe_table.c, probes.c) all expand
+ * from it. Included by BPF and userspace alike: macros and enums only.
  * Program names are skeleton fields (skel->progs.NAME): a typo does not
  * compile. Adding a library uprobe is one line here plus its BPF handler.
  */
 #ifndef PT_PROBE_LIST_H
 #define PT_PROBE_LIST_H
 
-/*
- * Library sets: a set applies to a file that defines its key symbol.
- * X(SET, what, key symbol, uprobe_multi entry dispatcher, return dispatcher)
- */
-#define PT_LIB_SETS(X)									\
-	X(OPENSSL,  "openssl",       SSL_do_handshake, tls_entry_multi, tls_ret_multi)	\
-	X(GNUTLS,   "gnutls",        gnutls_handshake, tls_entry_multi, tls_ret_multi)	\
-	X(RESOLVER, "libc resolver", getaddrinfo,      dns_entry_multi, dns_ret_multi)	\
-	X(DLOPEN,   "dlopen",        dlopen,           NONE,            dlopen_ret_multi)
+/* For list columns that may be empty: PT_IS_NONE(NONE) -> 1, PT_IS_NONE(anything_else)
+ * -> 0; PT_IF_SOME(x, code) keeps code unless x is NONE. */
+#define PT_IS_NONE_NONE ~, 1
+#define PT_IS_NONE(x) PT_IS_NONE_(PT_IS_NONE_##x)
+#define PT_IS_NONE_(...) PT_IS_NONE__(__VA_ARGS__, 0, 0)
+#define PT_IS_NONE__(a, b, ...) b
+#define PT_IF_SOME(x, ...) PT_IF_SOME_(PT_IS_NONE(x), __VA_ARGS__)
+#define PT_IF_SOME_(none, ...) PT_IF_SOME__(none, __VA_ARGS__)
+#define PT_IF_SOME__(none, ...) PT_IF_SOME_##none(__VA_ARGS__)
+#define PT_IF_SOME_0(...) __VA_ARGS__
+#define PT_IF_SOME_1(...)
+/* PT_SOME_OR(x, a, b): a unless x is NONE, then b */
+#define PT_SOME_OR(x, a, b) PT_SOME_OR_(PT_IS_NONE(x), a, b)
+#define PT_SOME_OR_(none, a, b) PT_SOME_OR__(none, a, b)
+#define PT_SOME_OR__(none, a, b) PT_SOME_OR_##none(a, b)
+#define PT_SOME_OR_0(a, b) a
+#define PT_SOME_OR_1(a, b) b
 
 /*
- * Library functions. X(SET, symbol, PT_FN_ id (the attach cookie of the
- * dispatchers), perf-event entry program, perf-event return program);
- * NONE where a side is not probed.
+ * Library sets: a set applies to a file that defines its key symbol.
+ * X(SET, what, key symbol)
  */
-#define PT_LIB_PROBES(X)								\
-	X(OPENSSL,  SSL_do_handshake, SSL_HANDSHAKE,     ssl_handshake_entry,    tls_ret)	\
-	X(OPENSSL,  SSL_connect,      SSL_HANDSHAKE,     ssl_handshake_entry,    tls_ret)	\
-	X(OPENSSL,  SSL_accept,       SSL_HANDSHAKE,     ssl_handshake_entry,    tls_ret)	\
-	X(OPENSSL,  SSL_read,         SSL_READ,          ssl_read_entry,         tls_ret)	\
-	X(OPENSSL,  SSL_read_ex,      SSL_READ_EX,       ssl_read_ex_entry,      tls_ret)	\
-	X(OPENSSL,  SSL_write,        SSL_WRITE,         ssl_write_entry,        tls_ret)	\
-	X(OPENSSL,  SSL_write_ex,     SSL_WRITE_EX,      ssl_write_ex_entry,     tls_ret)	\
-	X(OPENSSL,  SSL_free,         TLS_FREE,          tls_free_entry,         NONE)		\
-	X(GNUTLS,   gnutls_handshake, GNUTLS_HANDSHAKE,  gnutls_handshake_entry, tls_ret)	\
-	X(GNUTLS,   gnutls_record_recv, GNUTLS_RECV,     gnutls_recv_entry,      tls_ret)	\
-	X(GNUTLS,   gnutls_record_send, GNUTLS_SEND,     gnutls_send_entry,      tls_ret)	\
-	X(GNUTLS,   gnutls_deinit,    TLS_FREE,          tls_free_entry,         NONE)		\
-	X(RESOLVER, getaddrinfo,      GETADDRINFO,       getaddrinfo_entry,      getaddrinfo_ret) \
-	X(RESOLVER, gethostbyname,    GETHOSTBYNAME,     gethostbyname_entry,    gethostbyname_ret) \
-	X(RESOLVER, gethostbyname2,   GETHOSTBYNAME,     gethostbyname_entry,    gethostbyname_ret) \
-	X(RESOLVER, gethostbyname_r,  GETHOSTBYNAME_R,   gethostbyname_r_entry,  gethostbyname_r_ret) \
-	X(RESOLVER, gethostbyname2_r, GETHOSTBYNAME2_R,  gethostbyname2_r_entry, gethostbyname_r_ret) \
-	X(DLOPEN,   dlopen,           DLOPEN,            NONE,                   dlopen_ret)
+#define PT_LIB_SETS(X)						\
+	X(OPENSSL,  "openssl",       SSL_do_handshake)		\
+	X(GNUTLS,   "gnutls",        gnutls_handshake)		\
+	X(RESOLVER, "libc resolver", getaddrinfo)		\
+	X(DLOPEN,   "dlopen",        dlopen)
+
+/*
+ * Library functions (native code: uretprobes are safe). X(SET, symbol, entry
+ * handler, return handler), NONE where a side is not probed. A handler is a
+ * BPF function `int handler(struct pt_regs *ctx)` of its hook domain
+ * (bpf/tls.bpf.c, dns.bpf.c, proc.bpf.c); bpf/lib.bpf.c expands this list into
+ * the uprobe_multi dispatchers lib_entry_multi / lib_ret_multi (Linux 6.6+; the
+ * attach cookie is PT_FN_<symbol>) and into one perf-event program per function
+ * and side, <symbol>_entry / <symbol>_ret (older kernels).
+ */
+#define PT_LIB_PROBES(X)						\
+	X(OPENSSL,  SSL_do_handshake,   on_ssl_handshake,    on_tls_ret)	\
+	X(OPENSSL,  SSL_connect,        on_ssl_handshake,    on_tls_ret)	\
+	X(OPENSSL,  SSL_accept,         on_ssl_handshake,    on_tls_ret)	\
+	X(OPENSSL,  SSL_read,           on_ssl_read,         on_tls_ret)	\
+	X(OPENSSL,  SSL_read_ex,        on_ssl_read_ex,      on_tls_ret)	\
+	X(OPENSSL,  SSL_write,          on_ssl_write,        on_tls_ret)	\
+	X(OPENSSL,  SSL_write_ex,       on_ssl_write_ex,     on_tls_ret)	\
+	X(OPENSSL,  SSL_free,           on_tls_free,         NONE)		\
+	X(GNUTLS,   gnutls_handshake,   on_gnutls_handshake, on_tls_ret)	\
+	X(GNUTLS,   gnutls_record_recv, on_gnutls_recv,      on_tls_ret)	\
+	X(GNUTLS,   gnutls_record_send, on_gnutls_send,      on_tls_ret)	\
+	X(GNUTLS,   gnutls_deinit,      on_tls_free,         NONE)		\
+	X(RESOLVER, getaddrinfo,        on_getaddrinfo,      on_getaddrinfo_ret) \
+	X(RESOLVER, gethostbyname,      on_gethostbyname,    on_gethostbyname_ret) \
+	X(RESOLVER, gethostbyname2,     on_gethostbyname,    on_gethostbyname_ret) \
+	X(RESOLVER, gethostbyname_r,    on_gethostbyname_r,  on_gethostbyname_r_ret) \
+	X(RESOLVER, gethostbyname2_r,   on_gethostbyname2_r, on_gethostbyname_r_ret) \
+	X(DLOPEN,   dlopen,             NONE,                on_dlopen_ret)
+
+/* The attach cookie of a library function: its line in PT_LIB_PROBES. */
+enum pt_fn {
+	PT_FN__NONE = 0,
+#define PT_X_FN(set, sym, entry, ret) PT_FN_##sym,
+	PT_LIB_PROBES(PT_X_FN)
+#undef PT_X_FN
+	PT_FN__N
+};
+
+/*
+ * Socket I/O syscalls of the fallback for kernels without sock:sock_*_length
+ * (bpf/io.bpf.c: programs sys_enter_NAME_io / sys_exit_NAME_io). X(name,
+ * direction SEND or RECV, index of the flags argument or -1). The SEND ones
+ * also time writes during spans (bpf/span.bpf.c: sys_enter_NAME_tp).
+ */
+#define PT_SYS_IO(X)			\
+	X(read,     RECV, -1)		\
+	X(readv,    RECV, -1)		\
+	X(recvfrom, RECV, 3)		\
+	X(recvmsg,  RECV, 2)		\
+	X(write,    SEND, -1)		\
+	X(writev,   SEND, -1)		\
+	X(sendto,   SEND, -1)		\
+	X(sendmsg,  SEND, -1)
+/* PT_IF_SEND(dir, code): code only for the SEND syscalls */
+#define PT_IF_SEND(dir, ...) PT_IF_SEND_##dir(__VA_ARGS__)
+#define PT_IF_SEND_SEND(...) __VA_ARGS__
+#define PT_IF_SEND_RECV(...)
 
 /*
  * Go functions (user/attach: entry uprobe at the end of the stack check, and,

@@ -6,56 +6,44 @@
 #include "phasetrace.skel.h"
 
 const struct lib_set_def lib_sets[LIB_SET__N] = {
-#define X(set, what, key, me, mr) [LIB_SET_##set] = { what, #key },
+#define X(set, what, key) [LIB_SET_##set] = { what, #key },
 	PT_LIB_SETS(X)
 #undef X
 };
 
-#define IS_NONE_NONE ~, 1
-#define IS_NONE(x) IS_NONE_(IS_NONE_##x)
-#define IS_NONE_(...) IS_NONE__(__VA_ARGS__, 0, 0)
-#define IS_NONE__(a, b, ...) b
-/* IS_NONE(NONE) -> 1, IS_NONE(anything_else) -> 0 */
-#define HAS(x) (!IS_NONE(x))
+#define HAS(x) (!PT_IS_NONE(x))
 
 const struct lib_probe lib_probes[] = {
-#define X(set, sym, fn, entry, ret) { LIB_SET_##set, #sym, PT_FN_##fn, HAS(entry), HAS(ret) },
+#define X(set, sym, entry, ret) { LIB_SET_##set, #sym, PT_FN_##sym, HAS(entry), HAS(ret) },
 	PT_LIB_PROBES(X)
 #undef X
 };
 const size_t n_lib_probes = sizeof(lib_probes) / sizeof(lib_probes[0]);
 
 /* Program pointer of a skeleton field, NONE -> NULL */
-#define FIELD(skel, name) FIELD_(IS_NONE(name), skel, name)
-#define FIELD_(none, skel, name) FIELD__(none, skel, name)
-#define FIELD__(none, skel, name) FIELD_##none(skel, name)
-#define FIELD_1(skel, name) ((struct bpf_program *)NULL)
-#define FIELD_0(skel, name) ((skel)->progs.name)
+#define FIELD(skel, name) PT_SOME_OR(name, (skel)->progs.name, NULL)
 
 struct bpf_program *lib_probe_prog(const struct phasetrace_bpf *skel, size_t probe, bool ret)
 {
-	size_t i = 0;
-
-#define X(set, sym, fn, entry, retp)					\
-	if (i++ == probe)						\
-		return ret ? FIELD(skel, retp) : FIELD(skel, entry);
+	switch (probe) {
+#define X(set, sym, entry, retp)						\
+	case PT_FN_##sym - 1:							\
+		return ret ? PT_SOME_OR(retp, skel->progs.sym##_ret, NULL) :		\
+			     PT_SOME_OR(entry, skel->progs.sym##_entry, NULL);
 	PT_LIB_PROBES(X)
 #undef X
-	return NULL;
+	default:
+		return NULL;
+	}
 }
 
 struct bpf_program *lib_set_multi_prog(const struct phasetrace_bpf *skel, enum lib_set set,
 				       bool ret)
 {
-	switch (set) {
-#define X(s, what, key, me, mr)						\
-	case LIB_SET_##s:						\
-		return ret ? FIELD(skel, mr) : FIELD(skel, me);
-	PT_LIB_SETS(X)
-#undef X
-	default:
-		return NULL;
-	}
+	for (size_t i = 0; i < n_lib_probes; i++)
+		if (lib_probes[i].set == set && (ret ? lib_probes[i].ret : lib_probes[i].entry))
+			return ret ? skel->progs.lib_ret_multi : skel->progs.lib_entry_multi;
+	return NULL;
 }
 
 static size_t add_unique(struct bpf_program **out, size_t n, size_t max, struct bpf_program *p)

@@ -17,7 +17,7 @@ struct phasetrace_bpf;
 struct bpf_program;
 
 enum lib_set {
-#define X(set, what, key, me, mr) LIB_SET_##set,
+#define X(set, what, key) LIB_SET_##set,
 	PT_LIB_SETS(X)
 #undef X
 	LIB_SET__N
@@ -39,9 +39,10 @@ extern const struct lib_set_def lib_sets[LIB_SET__N];
 extern const struct lib_probe lib_probes[];
 extern const size_t n_lib_probes;
 
-/* Perf-event uprobes (older kernels): the program of one function's side. */
+/* Perf-event uprobes (older kernels): the program of one function's side; NULL if unused. */
 struct bpf_program *lib_probe_prog(const struct phasetrace_bpf *skel, size_t probe, bool ret);
-/* uprobe_multi (6.6+): the set's dispatcher for a side; NULL if the side is unused. */
+/* uprobe_multi (6.6+): the dispatcher for a side of the set (the same for every set, the
+ * function told apart by the cookie); NULL if no function of the set uses the side. */
 struct bpf_program *lib_set_multi_prog(const struct phasetrace_bpf *skel, enum lib_set set,
 				       bool ret);
 /* Every dispatcher / every per-function program, for autoload choices. */

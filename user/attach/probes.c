@@ -13,12 +13,20 @@
 #include "util/log.h"
 #include "phasetrace.skel.h"
 #include "attach/probes.h"
+#include "attach/probe_table.h"
 
 struct probes {
 	struct phasetrace_bpf *skel;
 	bool uprobe_multi;
 	struct bpf_link *links[40];
 	int nlinks;
+};
+
+/* What the kernel offers, probed once from its BTF; printed with -v. */
+struct features {
+	bool sock_io;		/* sock:sock_{send,recv}_length (6.3) */
+	bool task_pt_regs;	/* bpf_task_pt_regs() (5.15) */
+	bool uprobe_multi;	/* BPF_TRACE_UPROBE_MULTI links (6.6) */
 };
 
 /* Does the kernel's BTF know this type / enum value? */
@@ -43,34 +51,6 @@ static bool btf_has_enum_value(const struct btf *btf, const char *enum_name, con
 	return false;
 }
 
-/* The syscall fallback for socket I/O (kernels without sock:sock_*_length). */
-static const char *const sys_io_progs[] = {
-	"sys_enter_read_io", "sys_exit_read_io", "sys_enter_readv_io", "sys_exit_readv_io",
-	"sys_enter_recvfrom_io", "sys_exit_recvfrom_io", "sys_enter_recvmsg_io",
-	"sys_exit_recvmsg_io", "sys_enter_write_io", "sys_exit_write_io", "sys_enter_writev_io",
-	"sys_exit_writev_io", "sys_enter_sendto_io", "sys_exit_sendto_io",
-	"sys_enter_sendmsg_io", "sys_exit_sendmsg_io",
-};
-
-/* Library probes: dispatchers for uprobe_multi links, or one program per function. */
-#define BPF_TRACE_UPROBE_MULTI_ 48
-static const char *const multi_progs[] = {
-	"tls_entry_multi", "tls_ret_multi", "dns_entry_multi", "dns_ret_multi",
-	"dlopen_ret_multi",
-};
-static const char *const single_progs[] = {
-	"ssl_handshake_entry", "ssl_read_entry", "ssl_read_ex_entry", "ssl_write_entry",
-	"ssl_write_ex_entry", "gnutls_handshake_entry", "gnutls_recv_entry", "gnutls_send_entry",
-	"tls_free_entry", "tls_ret", "getaddrinfo_entry", "getaddrinfo_ret", "gethostbyname_entry",
-	"gethostbyname_ret", "gethostbyname_r_entry", "gethostbyname2_r_entry",
-	"gethostbyname_r_ret", "dlopen_ret",
-};
-
-static struct bpf_program *prog_by_name(struct probes *p, const char *name)
-{
-	return bpf_object__find_program_by_name(p->skel->obj, name);
-}
-
 /* Classic tracepoints are found through tracefs: mount it if nobody did. */
 static void ensure_tracefs(void)
 {
@@ -85,8 +65,11 @@ static void ensure_tracefs(void)
 
 static int attach_tp(struct probes *p, struct bpf_program *prog, const char *what)
 {
-	struct bpf_link *l = bpf_program__attach(prog);
+	struct bpf_link *l;
 
+	if (p->nlinks >= (int)(sizeof(p->links) / sizeof(p->links[0])))
+		return -E2BIG;
+	l = bpf_program__attach(prog);
 	if (!l) {
 		int err = -errno;
 
@@ -98,13 +81,141 @@ static int attach_tp(struct probes *p, struct bpf_program *prog, const char *wha
 	return 0;
 }
 
+/* The kernel's features and the options that choose among them; -v prints the result. */
+static int probe_features(const struct probes_opts *o, const struct btf *vmlinux,
+			  struct features *f)
+{
+	if (!btf_has_type(vmlinux, "btf_trace_inet_sock_set_state", BTF_KIND_TYPEDEF)) {
+		pt_err("this kernel lacks the sock:inet_sock_set_state tracepoint (Linux 4.16+); "
+		       "phasetrace cannot follow TCP connections here");
+		return -EOPNOTSUPP;
+	}
+	f->sock_io = btf_has_type(vmlinux, "btf_trace_sock_send_length", BTF_KIND_TYPEDEF) &&
+		     btf_has_type(vmlinux, "btf_trace_sock_recv_length", BTF_KIND_TYPEDEF);
+	if (o->io_hooks == IO_HOOKS_SOCK && !f->sock_io) {
+		pt_err("this kernel lacks the sock:sock_send_length tracepoint (Linux 6.3+); "
+		       "drop --io-hooks=sock to use the syscall tracepoints");
+		return -EOPNOTSUPP;
+	}
+	if (o->io_hooks == IO_HOOKS_SYSCALLS)
+		f->sock_io = false;
+	pt_info("socket I/O: %s", f->sock_io ? "sock:sock_{send,recv}_length (one hit per I/O)" :
+		"syscalls:sys_{enter,exit}_{read,write,...} (sock tracepoints absent or not chosen)");
+	f->task_pt_regs = btf_has_enum_value(vmlinux, "bpf_func_id", "BPF_FUNC_task_pt_regs");
+	pt_info("kernel: bpf_task_pt_regs %s (HTTP request/status lines of plaintext I/O)",
+		f->task_pt_regs ? "available" : "missing: not parsed");
+	f->uprobe_multi = o->uprobes != UPROBES_PERF &&
+			  btf_has_enum_value(vmlinux, "bpf_attach_type", "BPF_TRACE_UPROBE_MULTI");
+	if (o->uprobes == UPROBES_MULTI && !f->uprobe_multi) {
+		pt_err("this kernel has no uprobe_multi links (Linux 6.6+); drop --uprobes=multi");
+		return -EOPNOTSUPP;
+	}
+	pt_info("library uprobes: %s", f->uprobe_multi ?
+		"uprobe_multi links, one per library and kind (fast attach and detach)" :
+		"one perf event per function");
+	return 0;
+}
+
+static void set_tunables(struct phasetrace_bpf *skel, const struct probes_opts *o,
+			 const struct features *f)
+{
+	skel->rodata->self_tgid = getpid();
+	skel->rodata->has_pid_filter = o->npids > 0;
+	skel->rodata->n_comm_filters = o->ncomms;
+	for (int i = 0; i < o->ncomms && i < PT_MAX_COMM_FILTERS; i++)
+		memcpy((char *)skel->rodata->comm_filters[i], o->comms[i], PT_COMM_LEN);
+	skel->rodata->has_task_pt_regs = f->task_pt_regs;
+	if (o->max_conns) {
+		bpf_map__set_max_entries(skel->maps.conns, o->max_conns);
+		bpf_map__set_max_entries(skel->maps.idle_watch, o->max_conns);
+		bpf_map__set_max_entries(skel->maps.accepted, o->max_conns);
+	}
+}
+
+/* Which optional programs load: library uprobe flavour, socket I/O hooks, span writes. */
+static void choose_programs(struct phasetrace_bpf *skel, const struct probes_opts *o,
+			    const struct features *f)
+{
+	struct bpf_program *prog, *progs[64];
+	size_t n;
+
+	/* uprobes are attached per binary by the attach stage */
+	bpf_object__for_each_program(prog, skel->obj)
+		bpf_program__set_autoattach(prog, false);
+	n = lib_multi_progs(skel, progs, 64);
+	for (size_t i = 0; i < n; i++) {
+		if (f->uprobe_multi)
+			bpf_program__set_expected_attach_type(progs[i], PT_BPF_TRACE_UPROBE_MULTI);
+		else
+			bpf_program__set_autoload(progs[i], false);
+	}
+	n = lib_single_progs(skel, progs, 64);
+	for (size_t i = 0; i < n; i++)
+		bpf_program__set_autoload(progs[i], !f->uprobe_multi);
+	bpf_program__set_autoload(skel->progs.sock_send_length_btf, f->sock_io);
+	bpf_program__set_autoload(skel->progs.sock_recv_length_btf, f->sock_io);
+	if (!f->sock_io || o->span_io)
+		ensure_tracefs();
+#define X(name, dir, flags_arg)								\
+	bpf_program__set_autoload(skel->progs.sys_enter_##name##_io, !f->sock_io);	\
+	bpf_program__set_autoload(skel->progs.sys_exit_##name##_io, !f->sock_io);	\
+	PT_IF_SEND(dir, bpf_program__set_autoload(skel->progs.sys_enter_##name##_tp, o->span_io);)
+	PT_SYS_IO(X)
+#undef X
+}
+
+static int fill_pid_filter(struct phasetrace_bpf *skel, const struct probes_opts *o)
+{
+	for (int i = 0; i < o->npids; i++) {
+		__u32 pid = o->pids[i];
+		__u8 one = 1;
+		int err = bpf_map__update_elem(skel->maps.pid_filter, &pid, sizeof(pid), &one,
+					       sizeof(one), BPF_ANY);
+
+		if (err) {
+			pt_err("cannot filter on pid %u: %s (at most %u pids)", pid, strerror(-err),
+			       bpf_map__max_entries(skel->maps.pid_filter));
+			return err;
+		}
+	}
+	return 0;
+}
+
+/* The kernel-side hooks: TCP state, process events, socket I/O, span writes. */
+static int attach_kernel_hooks(struct probes *p, const struct probes_opts *o, bool sock_io)
+{
+	struct phasetrace_bpf *skel = p->skel;
+	int err;
+
+	if ((err = attach_tp(p, skel->progs.inet_sock_set_state_btf,
+			     "sock:inet_sock_set_state")) ||
+	    (err = attach_tp(p, skel->progs.sched_process_exec_btf, "sched:sched_process_exec")) ||
+	    (err = attach_tp(p, skel->progs.sched_process_exit_btf, "sched:sched_process_exit")))
+		return err;
+	if (sock_io) {
+		if ((err = attach_tp(p, skel->progs.sock_send_length_btf, "sock:sock_send_length")) ||
+		    (err = attach_tp(p, skel->progs.sock_recv_length_btf, "sock:sock_recv_length")))
+			return err;
+	}
+#define X(name, dir, flags_arg)								\
+	if (!sock_io &&									\
+	    ((err = attach_tp(p, skel->progs.sys_enter_##name##_io, "sys_enter_" #name "_io")) ||	\
+	     (err = attach_tp(p, skel->progs.sys_exit_##name##_io, "sys_exit_" #name "_io"))))	\
+		return err;								\
+	PT_IF_SEND(dir, if (o->span_io && (err = attach_tp(p, skel->progs.sys_enter_##name##_tp,	\
+							   "syscalls:sys_enter_" #name))) return err;)
+	PT_SYS_IO(X)
+#undef X
+	return 0;
+}
+
+/* Open the object, set tunables and map sizes, choose programs, load, attach. */
 int probes__open(const struct probes_opts *o, struct probes **out)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, oo, .btf_custom_path = o->btf_path);
 	struct probes *p = calloc(1, sizeof(*p));
 	struct btf *vmlinux = NULL;
-	struct bpf_program *prog;
-	bool sock_io;
+	struct features f = {};
 	int err;
 
 	if (!p)
@@ -117,124 +228,28 @@ int probes__open(const struct probes_opts *o, struct probes **out)
 		err = -ENOENT;
 		goto fail;
 	}
-	if (!btf_has_type(vmlinux, "btf_trace_inet_sock_set_state", BTF_KIND_TYPEDEF)) {
-		pt_err("this kernel lacks the sock:inet_sock_set_state tracepoint (Linux 4.16+); "
-		       "phasetrace cannot follow TCP connections here");
-		err = -EOPNOTSUPP;
+	err = probe_features(o, vmlinux, &f);
+	if (err)
 		goto fail;
-	}
-	sock_io = btf_has_type(vmlinux, "btf_trace_sock_send_length", BTF_KIND_TYPEDEF) &&
-		  btf_has_type(vmlinux, "btf_trace_sock_recv_length", BTF_KIND_TYPEDEF);
-	if (o->io_hooks == IO_HOOKS_SOCK && !sock_io) {
-		pt_err("this kernel lacks the sock:sock_send_length tracepoint (Linux 6.3+); "
-		       "drop --io-hooks=sock to use the syscall tracepoints");
-		err = -EOPNOTSUPP;
-		goto fail;
-	}
-	if (o->io_hooks == IO_HOOKS_SYSCALLS)
-		sock_io = false;
-	pt_info("socket I/O: %s", sock_io ? "sock:sock_{send,recv}_length (one hit per I/O)" :
-		"syscalls:sys_{enter,exit}_{read,write,...} (sock tracepoints absent or not chosen)");
-
+	p->uprobe_multi = f.uprobe_multi;
 	p->skel = phasetrace_bpf__open_opts(&oo);
 	if (!p->skel) {
 		err = -errno;
 		pt_err("cannot open the BPF object: %s", strerror(-err));
 		goto fail;
 	}
-	p->skel->rodata->self_tgid = getpid();
-	p->skel->rodata->has_pid_filter = o->npids > 0;
-	p->skel->rodata->n_comm_filters = o->ncomms;
-	for (int i = 0; i < o->ncomms && i < PT_MAX_COMM_FILTERS; i++)
-		memcpy((char *)p->skel->rodata->comm_filters[i], o->comms[i], PT_COMM_LEN);
-	p->skel->rodata->has_task_pt_regs =
-		btf_has_enum_value(vmlinux, "bpf_func_id", "BPF_FUNC_task_pt_regs");
-	pt_info("kernel: bpf_task_pt_regs %s (HTTP request/status lines of plaintext I/O)",
-		p->skel->rodata->has_task_pt_regs ? "available" : "missing: not parsed");
-	if (o->max_conns) {
-		bpf_map__set_max_entries(p->skel->maps.conns, o->max_conns);
-		bpf_map__set_max_entries(p->skel->maps.idle_watch, o->max_conns);
-	}
-	/* uprobes are attached per binary by targets.c */
-	bpf_object__for_each_program(prog, p->skel->obj)
-		bpf_program__set_autoattach(prog, false);
-	p->uprobe_multi = o->uprobes != UPROBES_PERF &&
-			  btf_has_enum_value(vmlinux, "bpf_attach_type", "BPF_TRACE_UPROBE_MULTI");
-	if (o->uprobes == UPROBES_MULTI && !p->uprobe_multi) {
-		pt_err("this kernel has no uprobe_multi links (Linux 6.6+); drop --uprobes=multi");
-		err = -EOPNOTSUPP;
-		goto fail;
-	}
-	pt_info("library uprobes: %s", p->uprobe_multi ?
-		"uprobe_multi links, one per library and kind (fast attach and detach)" :
-		"one perf event per function");
-	for (size_t i = 0; i < sizeof(multi_progs) / sizeof(multi_progs[0]); i++) {
-		prog = prog_by_name(p, multi_progs[i]);
-		if (p->uprobe_multi)
-			bpf_program__set_expected_attach_type(prog, BPF_TRACE_UPROBE_MULTI_);
-		else
-			bpf_program__set_autoload(prog, false);
-	}
-	for (size_t i = 0; p->uprobe_multi && i < sizeof(single_progs) / sizeof(single_progs[0]);
-	     i++)
-		bpf_program__set_autoload(prog_by_name(p, single_progs[i]), false);
-	if (sock_io) {
-		bpf_program__set_autoload(p->skel->progs.sock_send_length_btf, true);
-		bpf_program__set_autoload(p->skel->progs.sock_recv_length_btf, true);
-	} else {
-		ensure_tracefs();
-		for (size_t i = 0; i < sizeof(sys_io_progs) / sizeof(sys_io_progs[0]); i++)
-			bpf_program__set_autoload(prog_by_name(p, sys_io_progs[i]), true);
-	}
-	if (o->span_io) {
-		ensure_tracefs();
-		bpf_program__set_autoload(p->skel->progs.sys_enter_write_tp, true);
-		bpf_program__set_autoload(p->skel->progs.sys_enter_writev_tp, true);
-		bpf_program__set_autoload(p->skel->progs.sys_enter_sendto_tp, true);
-		bpf_program__set_autoload(p->skel->progs.sys_enter_sendmsg_tp, true);
-	}
-
+	set_tunables(p->skel, o, &f);
+	choose_programs(p->skel, o, &f);
 	err = phasetrace_bpf__load(p->skel);
 	if (err) {
 		pt_err("cannot load the BPF programs into this kernel: %s%s", strerror(-err),
 		       pt_verbose ? "" : " (run with -v for the verifier log)");
 		goto fail;
 	}
-	for (int i = 0; i < o->npids; i++) {
-		__u32 pid = o->pids[i];
-		__u8 one = 1;
-
-		bpf_map__update_elem(p->skel->maps.pid_filter, &pid, sizeof(pid), &one,
-				     sizeof(one), BPF_ANY);
-	}
-	if ((err = attach_tp(p, p->skel->progs.inet_sock_set_state_btf,
-			     "sock:inet_sock_set_state")) ||
-	    (err = attach_tp(p, p->skel->progs.sched_process_exec_btf,
-			     "sched:sched_process_exec")) ||
-	    (err = attach_tp(p, p->skel->progs.sched_process_exit_btf,
-			     "sched:sched_process_exit")))
-		goto fail;
-	if (sock_io) {
-		if ((err = attach_tp(p, p->skel->progs.sock_send_length_btf,
-				     "sock:sock_send_length")) ||
-		    (err = attach_tp(p, p->skel->progs.sock_recv_length_btf,
-				     "sock:sock_recv_length")))
-			goto fail;
-	} else {
-		for (size_t i = 0; i < sizeof(sys_io_progs) / sizeof(sys_io_progs[0]); i++) {
-			err = attach_tp(p, prog_by_name(p, sys_io_progs[i]), sys_io_progs[i]);
-			if (err)
-				goto fail;
-		}
-	}
-	if (o->span_io &&
-	    ((err = attach_tp(p, p->skel->progs.sys_enter_write_tp, "syscalls:sys_enter_write")) ||
-	     (err = attach_tp(p, p->skel->progs.sys_enter_writev_tp,
-			      "syscalls:sys_enter_writev")) ||
-	     (err = attach_tp(p, p->skel->progs.sys_enter_sendto_tp,
-			      "syscalls:sys_enter_sendto")) ||
-	     (err = attach_tp(p, p->skel->progs.sys_enter_sendmsg_tp,
-			      "syscalls:sys_enter_sendmsg"))))
+	err = fill_pid_filter(p->skel, o);
+	if (!err)
+		err = attach_kernel_hooks(p, o, f.sock_io);
+	if (err)
 		goto fail;
 	btf__free(vmlinux);
 	*out = p;

@@ -20,64 +20,12 @@
 #include "phasetrace.h"
 #include "phasetrace.skel.h"
 #include "attach/targets.h"
+#include "attach/probe_table.h"
+#include "attach/probes.h"
 
 #define MAX_FILES	4096
 #define MAX_RESCANS	256
 
-struct probe_def {
-	const char *sym;
-	const char *entry;	/* program names in the skeleton, NULL for none */
-	const char *ret;
-	enum pt_fn fn;		/* cookie for the uprobe_multi dispatchers */
-};
-
-/* A set applies to a file that defines its first symbol. */
-struct probe_set {
-	const char *what;
-	const struct probe_def *defs;
-	int ndefs;
-	const char *multi_entry, *multi_ret;	/* dispatchers for uprobe_multi */
-};
-
-static const struct probe_def openssl_defs[] = {
-	{ "SSL_do_handshake", "ssl_handshake_entry", "tls_ret", PT_FN_SSL_HANDSHAKE },
-	{ "SSL_connect", "ssl_handshake_entry", "tls_ret", PT_FN_SSL_HANDSHAKE },
-	{ "SSL_accept", "ssl_handshake_entry", "tls_ret", PT_FN_SSL_HANDSHAKE },
-	{ "SSL_read", "ssl_read_entry", "tls_ret", PT_FN_SSL_READ },
-	{ "SSL_read_ex", "ssl_read_ex_entry", "tls_ret", PT_FN_SSL_READ_EX },
-	{ "SSL_write", "ssl_write_entry", "tls_ret", PT_FN_SSL_WRITE },
-	{ "SSL_write_ex", "ssl_write_ex_entry", "tls_ret", PT_FN_SSL_WRITE_EX },
-	{ "SSL_free", "tls_free_entry", NULL, PT_FN_TLS_FREE },
-};
-
-static const struct probe_def gnutls_defs[] = {
-	{ "gnutls_handshake", "gnutls_handshake_entry", "tls_ret", PT_FN_GNUTLS_HANDSHAKE },
-	{ "gnutls_record_recv", "gnutls_recv_entry", "tls_ret", PT_FN_GNUTLS_RECV },
-	{ "gnutls_record_send", "gnutls_send_entry", "tls_ret", PT_FN_GNUTLS_SEND },
-	{ "gnutls_deinit", "tls_free_entry", NULL, PT_FN_TLS_FREE },
-};
-
-static const struct probe_def libc_defs[] = {
-	{ "getaddrinfo", "getaddrinfo_entry", "getaddrinfo_ret", PT_FN_GETADDRINFO },
-	{ "gethostbyname", "gethostbyname_entry", "gethostbyname_ret", PT_FN_GETHOSTBYNAME },
-	{ "gethostbyname2", "gethostbyname_entry", "gethostbyname_ret", PT_FN_GETHOSTBYNAME },
-	{ "gethostbyname_r", "gethostbyname_r_entry", "gethostbyname_r_ret",
-	  PT_FN_GETHOSTBYNAME_R },
-	{ "gethostbyname2_r", "gethostbyname2_r_entry", "gethostbyname_r_ret",
-	  PT_FN_GETHOSTBYNAME2_R },
-};
-
-static const struct probe_def dlopen_defs[] = {
-	{ "dlopen", NULL, "dlopen_ret", 0 },
-};
-
-#define SET(w, d, me, mr) { w, d, sizeof(d) / sizeof(d[0]), me, mr }
-static const struct probe_set sets[] = {
-	SET("openssl", openssl_defs, "tls_entry_multi", "tls_ret_multi"),
-	SET("gnutls", gnutls_defs, "tls_entry_multi", "tls_ret_multi"),
-	SET("libc resolver", libc_defs, "dns_entry_multi", "dns_ret_multi"),
-	SET("dlopen", dlopen_defs, NULL, "dlopen_ret_multi"),
-};
 
 /* File names worth opening: the libraries above, wherever they live. */
 static const char *const lib_patterns[] = {
@@ -182,9 +130,8 @@ static int add_link(struct targets *t, struct bpf_link *l)
 }
 
 static int attach_one(struct targets *t, const char *path, const char *name,
-		      const char *prog_name, bool ret, uint64_t off, const char *sym)
+		      struct bpf_program *prog, bool ret, uint64_t off, const char *sym)
 {
-	struct bpf_program *prog = bpf_object__find_program_by_name(t->skel->obj, prog_name);
 	LIBBPF_OPTS(bpf_uprobe_opts, uo, .retprobe = ret);
 	struct bpf_link *l;
 
@@ -195,7 +142,8 @@ static int attach_one(struct targets *t, const char *path, const char *name,
 		int err = -errno;
 
 		t->nfailed++;
-		pt_info("cannot attach %s to %s in %s: %s", prog_name, sym, name, strerror(-err));
+		pt_info("cannot attach %s to %s in %s: %s", bpf_program__name(prog), sym, name,
+			strerror(-err));
 		return err;
 	}
 	return add_link(t, l);
@@ -219,13 +167,9 @@ struct link_create_uprobe_multi {
 	__u32 pid;
 };
 
-#define BPF_TRACE_UPROBE_MULTI_		48
-#define BPF_F_UPROBE_MULTI_RETURN_	1
-
-static int multi_link(struct targets *t, const char *prog_name, const char *path,
+static int multi_link(struct targets *t, struct bpf_program *prog, const char *path,
 		      const uint64_t *offs, const uint64_t *cookies, int n, bool ret)
 {
-	struct bpf_program *prog = bpf_object__find_program_by_name(t->skel->obj, prog_name);
 	union {
 		struct link_create_uprobe_multi lc;
 		char raw[256];	/* the kernel checks the unused tail is zero */
@@ -236,12 +180,12 @@ static int multi_link(struct targets *t, const char *prog_name, const char *path
 		return -ENOENT;
 	memset(&attr, 0, sizeof(attr));
 	attr.lc.prog_fd = bpf_program__fd(prog);
-	attr.lc.attach_type = BPF_TRACE_UPROBE_MULTI_;
+	attr.lc.attach_type = PT_BPF_TRACE_UPROBE_MULTI;
 	attr.lc.path = (uintptr_t)path;
 	attr.lc.offsets = (uintptr_t)offs;
 	attr.lc.cookies = (uintptr_t)cookies;
 	attr.lc.cnt = n;
-	attr.lc.um_flags = ret ? BPF_F_UPROBE_MULTI_RETURN_ : 0;
+	attr.lc.um_flags = ret ? PT_BPF_F_UPROBE_MULTI_RETURN : 0;
 	fd = syscall(__NR_bpf, BPF_LINK_CREATE, &attr, sizeof(attr));
 	if (fd < 0)
 		return -errno;
@@ -263,36 +207,61 @@ static int multi_link(struct targets *t, const char *prog_name, const char *path
 
 /* All the set's functions this file defines: one link for entries, one for returns. */
 static void attach_set_multi(struct targets *t, struct elf_syms *es, const char *path,
-			     const char *name, const struct probe_set *set)
+			     const char *name, enum lib_set set)
 {
 	uint64_t eoff[16], ecookie[16], roff[16], rcookie[16];
 	int ne = 0, nr = 0, err = 0;
 	struct elf_sym sym;
 
-	for (int d = 0; d < set->ndefs && d < 16; d++) {
-		const struct probe_def *def = &set->defs[d];
+	for (size_t d = 0; d < n_lib_probes && ne < 16 && nr < 16; d++) {
+		const struct lib_probe *lp = &lib_probes[d];
 
-		if (elf_syms__find(es, def->sym, &sym))
+		if (lp->set != set || elf_syms__find(es, lp->sym, &sym))
 			continue;
-		if (def->entry && set->multi_entry) {
+		if (lp->entry) {
 			eoff[ne] = sym.file_off;
-			ecookie[ne++] = def->fn;
+			ecookie[ne++] = lp->fn;
 		}
-		if (def->ret) {
+		if (lp->ret) {
 			roff[nr] = sym.file_off;
-			rcookie[nr++] = def->fn;
+			rcookie[nr++] = lp->fn;
 		}
 	}
 	if (ne)
-		err = multi_link(t, set->multi_entry, path, eoff, ecookie, ne, false);
+		err = multi_link(t, lib_set_multi_prog(t->skel, set, false), path, eoff, ecookie, ne,
+				 false);
 	if (!err && nr)
-		err = multi_link(t, set->multi_ret, path, roff, rcookie, nr, true);
+		err = multi_link(t, lib_set_multi_prog(t->skel, set, true), path, roff, rcookie, nr,
+				 true);
 	if (err) {
 		t->nfailed += ne + nr;
-		pt_info("%s: %s: cannot attach: %s", name, set->what, strerror(-err));
+		pt_info("%s: %s: cannot attach: %s", name, lib_sets[set].what, strerror(-err));
 	} else {
-		pt_info("%s: %s: %d probes attached (2 links)", name, set->what, ne + nr);
+		pt_info("%s: %s: %d probes attached (2 links)", name, lib_sets[set].what, ne + nr);
 	}
+}
+
+/* One perf-event uprobe per function and side. */
+static void attach_set_single(struct targets *t, struct elf_syms *es, const char *path,
+			      const char *name, enum lib_set set)
+{
+	int ok = 0, failed = t->nfailed;
+	struct elf_sym sym;
+
+	for (size_t d = 0; d < n_lib_probes; d++) {
+		const struct lib_probe *lp = &lib_probes[d];
+
+		if (lp->set != set || elf_syms__find(es, lp->sym, &sym))
+			continue;
+		if (lp->entry && !attach_one(t, path, name, lib_probe_prog(t->skel, d, false), false,
+					     sym.file_off, lp->sym))
+			ok++;
+		if (lp->ret && !attach_one(t, path, name, lib_probe_prog(t->skel, d, true), true,
+					   sym.file_off, lp->sym))
+			ok++;
+	}
+	pt_info("%s: %s: %d probes attached, %d failed", name, lib_sets[set].what, ok,
+		t->nfailed - failed);
 }
 
 /* Attach every set whose key symbol this file defines. */
@@ -302,31 +271,15 @@ static void attach_file(struct targets *t, const char *path, const char *name)
 
 	if (!es)
 		return;
-	for (size_t s = 0; s < sizeof(sets) / sizeof(sets[0]); s++) {
-		const struct probe_set *set = &sets[s];
+	for (int s = 0; s < LIB_SET__N; s++) {
 		struct elf_sym sym;
-		int ok = 0, failed = t->nfailed;
 
-		if (elf_syms__find(es, set->defs[0].sym, &sym))
+		if (elf_syms__find(es, lib_sets[s].key_sym, &sym))
 			continue;
-		if (t->multi) {
-			attach_set_multi(t, es, path, name, set);
-			continue;
-		}
-		for (int d = 0; d < set->ndefs; d++) {
-			const struct probe_def *def = &set->defs[d];
-
-			if (d && elf_syms__find(es, def->sym, &sym))
-				continue;
-			if (def->entry && !attach_one(t, path, name, def->entry, false,
-						      sym.file_off, def->sym))
-				ok++;
-			if (def->ret && !attach_one(t, path, name, def->ret, true, sym.file_off,
-						    def->sym))
-				ok++;
-		}
-		pt_info("%s: %s: %d probes attached, %d failed", name, set->what, ok,
-			t->nfailed - failed);
+		if (t->multi)
+			attach_set_multi(t, es, path, name, s);
+		else
+			attach_set_single(t, es, path, name, s);
 	}
 	elf_syms__free(es);
 }

@@ -205,6 +205,12 @@ const struct drop_reason drop_reasons[] = {
 	{ PT_STAT_CONN_FULL, "conn_table_full", "connections not traced: connection table full" },
 	{ PT_STAT_THREAD_FULL, "thread_table_full", "thread contexts lost: thread table full" },
 	{ PT_STAT_SSL_FULL, "ssl_table_full", "TLS sessions not traced: session table full" },
+	{ PT_STAT_IDLE_FULL, "idle_table_full", "idle requests reported late: idle table full" },
+	{ PT_STAT_SPAN_FULL, "span_table_full", "spans lost: span table full" },
+	{ PT_STAT_GO_FULL, "go_table_full", "goroutine links lost: Go state table full" },
+	{ PT_STAT_SYS_IO_FULL, "sys_io_table_full", "socket I/O lost: syscall I/O table full" },
+	{ PT_STAT_ACCEPT_FULL, "accept_table_full",
+	  "accepted connections unmarked: accept table full" },
 	{ PT_STAT_MIDSTREAM_SKIP, "midstream_partial", NULL },
 };
 

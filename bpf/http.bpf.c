@@ -1,0 +1,87 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The HTTP request and status line parser; see http.bpf.h. Input is hostile:
+ * every index is bounded by PT_HTTP_PEEK. Also built as plain C (any target
+ * but BPF) for the fuzz target tests/fuzz/fuzz_http.c, with tests/fuzz/bpf_shim.h
+ * in place of the BPF headers.
+ */
+#ifdef __bpf__
+#include "http.bpf.h"
+#else
+#include "bpf_shim.h"
+#endif
+
+/* The first bytes of ubuf in a zeroed per-CPU buffer of PT_HTTP_PEEK bytes. */
+static __always_inline char *http_peek(const void *ubuf, __u64 len)
+{
+	__u32 zero = 0;
+	struct http_scratch *s = bpf_map_lookup_elem(&http_scratch, &zero);
+
+	if (!s || !ubuf || len < 4)
+		return NULL;
+	__builtin_memset(s->buf, 0, sizeof(s->buf));
+	if (len > PT_HTTP_PEEK)
+		len = PT_HTTP_PEEK;
+	if (bpf_probe_read_user(s->buf, len & 0xff, ubuf))
+		return NULL;
+	return s->buf;
+}
+
+/* Request line: "METHOD SP path[?query] SP HTTP/1.x" */
+PT_SHARED void http_parse_request(struct pt_req_rec *r, const void *ubuf, __u64 len)
+{
+	char *b = http_peek(ubuf, len);
+	int sp = -1;
+
+	if (!b)
+		return;
+	for (int i = 0; i < PT_METHOD_LEN; i++) {
+		char ch = b[i];
+
+		if (ch == ' ') {
+			sp = i;
+			break;
+		}
+		if (ch < 'A' || ch > 'Z')
+			return;
+	}
+	if (sp < 3 || (b[sp + 1] != '/' && b[sp + 1] != '*' && b[sp + 1] != 'h'))
+		return;
+	for (int i = 0; i < PT_METHOD_LEN - 1; i++) {
+		if (i >= sp)
+			break;
+		r->method[i] = b[i];
+	}
+	r->method[sp < PT_METHOD_LEN ? sp : PT_METHOD_LEN - 1] = 0;
+	for (int i = 0; i < PT_PATH_LEN - 1; i++) {
+		int j = sp + 1 + i;
+		char ch;
+
+		if (j >= PT_HTTP_PEEK)
+			break;
+		ch = b[j];
+		if (ch == ' ' || ch == '?' || ch == '#' || ch == '\r' || ch == '\n' || ch == 0) {
+			r->path[i] = 0;
+			break;
+		}
+		r->path[i] = ch;
+	}
+	r->path[PT_PATH_LEN - 1] = 0;
+	r->flags |= PT_F_HTTP;
+}
+
+/* Status line: "HTTP/1.x NNN ..." */
+PT_SHARED void http_parse_status(struct pt_req_rec *r, const void *ubuf, __u64 len)
+{
+	char *b = http_peek(ubuf, len);
+
+	if (!b || len < 12)
+		return;
+	if (b[0] != 'H' || b[1] != 'T' || b[2] != 'T' || b[3] != 'P' || b[4] != '/' || b[8] != ' ')
+		return;
+	if (b[9] < '1' || b[9] > '5' || b[10] < '0' || b[10] > '9' || b[11] < '0' || b[11] > '9')
+		return;
+	r->status = (b[9] - '0') * 100 + (b[10] - '0') * 10 + (b[11] - '0');
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

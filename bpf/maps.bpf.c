@@ -1,0 +1,33 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* The definitions of every map and tunable declared in maps.bpf.h. */
+#include "common.bpf.h"
+
+const volatile __u32 self_tgid = 0;
+const volatile bool has_pid_filter = false;
+const volatile __u32 n_comm_filters = 0;
+const volatile char comm_filters[PT_MAX_COMM_FILTERS][PT_COMM_LEN] = {};
+const volatile __u64 wakeup_bytes = 256 * 1024;
+const volatile bool has_task_pt_regs = false;
+
+struct rb_map rb SEC(".maps");
+struct stats_map stats SEC(".maps");
+struct ids_map ids SEC(".maps");
+struct pid_filter_map pid_filter SEC(".maps");
+struct conns_map conns SEC(".maps");
+struct idle_watch_map idle_watch SEC(".maps");
+struct accepted_map accepted SEC(".maps");
+struct conn_scratch_map conn_scratch SEC(".maps");
+struct threads_map threads SEC(".maps");
+struct go_procs_map go_procs SEC(".maps");
+struct sys_io_map sys_io SEC(".maps");
+struct http_scratch_map http_scratch SEC(".maps");
+struct ssl_states_map ssl_states SEC(".maps");
+struct spans_map spans SEC(".maps");
+struct go_gs_map go_gs SEC(".maps");
+struct go_parent_map go_parent SEC(".maps");
+struct go_newproc_map go_newproc SEC(".maps");
+struct go_req_owner_map go_req_owner SEC(".maps");
+struct go_writing_for_map go_writing_for SEC(".maps");
+struct go_frames_map go_frames SEC(".maps");
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -1,0 +1,212 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Every map and tunable of the BPF object, declared once: the types here, the
+ * definitions in bpf/maps.bpf.c (libbpf's static linker resolves the extern
+ * declarations of each object against them). Userspace reaches them through
+ * the skeleton (skel->maps.NAME, skel->rodata->NAME). Every update of a map
+ * that can fill is checked and a failure counted (PT_STAT_*_FULL).
+ */
+#ifndef PT_MAPS_BPF_H
+#define PT_MAPS_BPF_H
+
+/* A map: struct NAME_map is its type, NAME the map (defined in maps.bpf.c). */
+#define PT_MAP(name, kind, max, key_type, value_type)	\
+	struct name##_map {				\
+		__uint(type, BPF_MAP_TYPE_##kind);	\
+		__uint(max_entries, max);		\
+		__type(key, key_type);			\
+		__type(value, value_type);		\
+	};						\
+	extern struct name##_map name SEC(".maps")
+
+/* ---- tunables, set by the collector before load ---- */
+extern const volatile __u32 self_tgid;
+extern const volatile bool has_pid_filter;
+extern const volatile __u32 n_comm_filters;
+extern const volatile char comm_filters[PT_MAX_COMM_FILTERS][PT_COMM_LEN];
+/* Wake the consumer only once this much is queued (bytes); it polls anyway. */
+extern const volatile __u64 wakeup_bytes;
+/* bpf_task_pt_regs() (5.15): lets socket hooks peek at the syscall buffer. */
+extern const volatile bool has_task_pt_regs;
+
+/* ---- output and counters ---- */
+struct rb_map {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 16 * 1024 * 1024);
+};
+extern struct rb_map rb SEC(".maps");
+
+/* PT_STAT_* counters */
+PT_MAP(stats, PERCPU_ARRAY, PT_STAT__MAX, __u32, __u64);
+
+/* Per-CPU id counters (next_id()). */
+PT_MAP(ids, PERCPU_ARRAY, 1, __u32, __u64);
+
+/* tgid -> 1 for -p PID */
+PT_MAP(pid_filter, HASH, 1024, __u32, __u8);
+
+/* ---- connections (conn.bpf.c) ---- */
+/* struct sock * -> connection; not LRU: a full table is counted, never silent */
+PT_MAP(conns, HASH, 65536, __u64, struct pt_conn);
+
+/* struct sock * of connections in the response phase, scanned by the collector for
+ * idle flushes */
+PT_MAP(idle_watch, HASH, 65536, __u64, struct pt_idle);
+
+/*
+ * struct sock * of sockets accepted and not yet read or written by a traced
+ * process: a server connection enters conns only at its first I/O, when its
+ * owner is known and passes the filters. LRU: idle connections of untraced
+ * services age out; a mark lost that way makes the first request look mid-way
+ * (counted as midstream_partial).
+ */
+PT_MAP(accepted, LRU_HASH, 65536, __u64, __u8);
+
+/* Scratch for building a new connection without using the 512-byte stack. */
+PT_MAP(conn_scratch, PERCPU_ARRAY, 1, __u32, struct pt_conn);
+
+/* ---- execution contexts (thread.bpf.c) ---- */
+/*
+ * Per-thread (or per-goroutine) context: the TLS call in progress (to map
+ * sessions to sockets and to keep handshake bytes out of the request), the
+ * server request the context is serving (for nesting), a pending DNS lookup.
+ */
+struct thread_ctx {
+	/* TLS library call in progress (outermost) */
+	__u64 ssl;
+	__u64 ssl_buf;
+	__u64 ssl_outlen;	/* size_t * of SSL_read_ex/SSL_write_ex, else 0 */
+	__u64 ssl_entry;
+	__u64 ssl_krecv_last;	/* last kernel receive inside the call */
+	__u64 ssl_ksend_last;	/* last kernel send inside the call */
+	__u8 ssl_depth;
+	__u8 ssl_fn;		/* TLS_FN_* */
+	__u8 ssl_lib;		/* enum pt_tls_lib */
+	__u8 interleaved;	/* event loop: nesting unknown */
+	__u8 srv_awaiting;	/* srv request has no response yet */
+	__u8 dns_depth;
+	__u8 dns_func;
+	__u8 pad;
+	/* server request being served by this thread */
+	__u64 srv_sk;
+	__u64 srv_req_id;
+	/* DNS lookup in progress */
+	__u64 dns_start;
+	__u64 dns_name;
+	__u64 dns_res;		/* struct addrinfo ** / struct hostent ** */
+	/* spans: time blocked in socket writes, accumulated while a span runs */
+	__u64 io_total;
+	__u64 wr_enter;		/* entry of the write syscall in progress */
+	__u32 spans_active;
+	__u32 pad2;
+};
+
+/* exec_key_goid(): pid_tgid, or tgid + goroutine -> context. LRU: a thread that dies
+ * inside a call leaves nothing behind for long. */
+PT_MAP(threads, LRU_HASH, 32768, __u64, struct thread_ctx);
+
+/* tgid of a Go process, filled by the collector -> how to find the current goroutine */
+PT_MAP(go_procs, HASH, 4096, __u32, struct pt_go_proc);
+
+/* ---- socket I/O, syscall fallback (io.bpf.c) ---- */
+struct sys_io {
+	__u64 sk;
+	__u64 buf;
+	__u32 flags;
+	__u32 dir;
+};
+
+/* pid_tgid -> the socket I/O syscall in progress */
+PT_MAP(sys_io, LRU_HASH, 16384, __u64, struct sys_io);
+
+/* ---- HTTP line peek (http.bpf.c) ---- */
+struct http_scratch {
+	char buf[PT_HTTP_PEEK];
+};
+
+PT_MAP(http_scratch, PERCPU_ARRAY, 1, __u32, struct http_scratch);
+
+/* ---- TLS sessions (tls.bpf.c) ---- */
+struct ssl_key {
+	__u32 tgid;
+	__u32 pad;
+	__u64 ssl;
+};
+
+struct ssl_state {
+	__u64 sk;		/* struct sock * once mapped */
+	__u64 hs_start;		/* first library call on the session */
+	__u64 hs_end;
+	__u8 hs_done;
+	__u8 lib;
+	__u8 pad[6];
+};
+
+PT_MAP(ssl_states, LRU_HASH, 32768, struct ssl_key, struct ssl_state);
+
+/* ---- spans (span.bpf.c) ---- */
+struct span_key {
+	__u64 ctx;		/* exec_key() */
+	__u32 idx;		/* span index (--probe order; 15: Go render) */
+	__u32 pad;
+};
+
+struct span_state {
+	__u64 start;
+	__u64 io_at_start;	/* thread_ctx.io_total when the span started */
+	__u32 depth;
+	__u32 pad;
+	char label[PT_LABEL_LEN];
+};
+
+PT_MAP(spans, LRU_HASH, 16384, struct span_key, struct span_state);
+
+/* ---- Go (go.bpf.c) ---- */
+/* Per-goroutine state of the Go probes (key: GO_KEY). */
+struct go_g {
+	__u64 tls_d;		/* frame depth of the open crypto/tls call */
+	__u64 tls_ret;		/* and its return address */
+	__u64 dns_d;		/* frame depth of the open lookupIPAddr, 0 if none */
+	__u64 dns_ret;
+	__u64 dns_start;
+	__u64 dns_host;		/* Go string: data, len */
+	__u64 dns_host_len;
+};
+
+/* goroutine key -> its state */
+PT_MAP(go_gs, LRU_HASH, 32768, __u64, struct go_g);
+
+/* child goroutine key -> key of the goroutine that started it (runtime.newproc1) */
+PT_MAP(go_parent, LRU_HASH, 65536, __u64, __u64);
+
+/* newproc1 in progress: pid_tgid (it does not switch threads) -> parent goroutine key */
+PT_MAP(go_newproc, LRU_HASH, 4096, __u64, __u64);
+
+/*
+ * Pooled HTTP/1 client connections (net/http.persistConn): a connection's
+ * writeLoop goroutine writes every request sent on it, whichever handler
+ * asked. (*Transport).roundTrip(req) runs on the asking goroutine: it maps
+ * the *http.Request to that goroutine's server request; (*Request).write(req)
+ * on the writeLoop goroutine then picks it up just before the bytes go out.
+ */
+struct go_obj_key {
+	__u32 tgid;
+	__u32 pad;
+	__u64 ptr;		/* *http.Request */
+};
+
+/* *http.Request -> srv_req_id of the goroutine that sent it */
+PT_MAP(go_req_owner, LRU_HASH, 16384, struct go_obj_key, __u64);
+
+/* goroutine key of a writer (writeLoop) -> srv_req_id of the request it is writing */
+PT_MAP(go_writing_for, LRU_HASH, 16384, __u64, __u64);
+
+struct go_frame {
+	__u64 d;
+	__u64 ret;
+};
+
+/* span key -> frame of its open outermost call */
+PT_MAP(go_frames, LRU_HASH, 16384, struct span_key, struct go_frame);
+
+#endif

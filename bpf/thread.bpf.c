@@ -1,0 +1,55 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* Execution contexts; see thread.bpf.h. */
+#include "thread.bpf.h"
+
+/*
+ * From a kernel hook the goroutine comes from the thread's TLS: the g pointer
+ * sits at fs_base + g_tls_off on amd64.
+ */
+PT_SHARED __u64 exec_key_goid(__u64 *goid)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+	struct pt_go_proc *gp = bpf_map_lookup_elem(&go_procs, &tgid);
+
+	*goid = 0;
+	if (!gp)
+		return id;
+#if defined(__TARGET_ARCH_x86)
+	{
+		struct task_struct *task = bpf_get_current_task_btf();
+		__u64 fsbase = BPF_CORE_READ(task, thread.fsbase);
+		__u64 g = 0, id2 = 0;
+
+		if (fsbase && !bpf_probe_read_user(&g, sizeof(g), (void *)(fsbase + gp->g_tls_off)) &&
+		    g && !bpf_probe_read_user(&id2, sizeof(id2), (void *)(g + gp->goid_off)) && id2) {
+			*goid = id2;
+			return GO_KEY(tgid, id2);
+		}
+	}
+#endif
+	stat_inc(PT_STAT_GO_NO_G);
+	return id;
+}
+
+PT_SHARED struct thread_ctx *thread_lookup(__u64 key)
+{
+	return bpf_map_lookup_elem(&threads, &key);
+}
+
+PT_SHARED struct thread_ctx *thread_get(__u64 key)
+{
+	struct thread_ctx *t = bpf_map_lookup_elem(&threads, &key);
+	struct thread_ctx zero = {};
+
+	if (t)
+		return t;
+	if (bpf_map_update_elem(&threads, &key, &zero, BPF_NOEXIST) &&
+	    !bpf_map_lookup_elem(&threads, &key)) {
+		stat_inc(PT_STAT_THREAD_FULL);
+		return NULL;
+	}
+	return bpf_map_lookup_elem(&threads, &key);
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

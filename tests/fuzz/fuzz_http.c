@@ -1,0 +1,89 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * libFuzzer target for the HTTP request and status line parser that runs in
+ * the kernel (bpf/http.bpf.c, built as plain C with bpf_shim.h). The first
+ * input byte picks the parser, the rest is the I/O buffer. Besides memory
+ * errors (ASan, UBSan), every result is compared with a plain reference
+ * reading of the same bytes.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bpf_shim.h"
+
+#define CHECK(cond)								\
+	do {									\
+		if (!(cond)) {							\
+			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__,	\
+				__LINE__, #cond);				\
+			abort();						\
+		}								\
+	} while (0)
+
+static int path_end(char ch)
+{
+	return ch == ' ' || ch == '?' || ch == '#' || ch == '\r' || ch == '\n' || ch == 0;
+}
+
+/* What the request line parser must find in the first PT_HTTP_PEEK bytes of b. */
+static void expect_request(const char *b, size_t len, struct pt_req_rec *want)
+{
+	char peek[PT_HTTP_PEEK] = {};
+	size_t sp, i;
+
+	if (len < 4)
+		return;
+	memcpy(peek, b, len < sizeof(peek) ? len : sizeof(peek));
+	for (sp = 0; sp < PT_METHOD_LEN && peek[sp] >= 'A' && peek[sp] <= 'Z'; sp++)
+		;
+	if (sp >= PT_METHOD_LEN || peek[sp] != ' ' || sp < 3)
+		return;
+	if (peek[sp + 1] != '/' && peek[sp + 1] != '*' && peek[sp + 1] != 'h')
+		return;
+	memcpy(want->method, peek, sp);
+	for (i = 0; i < PT_PATH_LEN - 1 && !path_end(peek[sp + 1 + i]); i++)
+		want->path[i] = peek[sp + 1 + i];
+	want->flags |= PT_F_HTTP;
+}
+
+static void expect_status(const char *b, size_t len, struct pt_req_rec *want)
+{
+	if (len < 12 || memcmp(b, "HTTP/", 5) || b[8] != ' ')
+		return;
+	if (b[9] < '1' || b[9] > '5' || b[10] < '0' || b[10] > '9' || b[11] < '0' || b[11] > '9')
+		return;
+	want->status = (b[9] - '0') * 100 + (b[10] - '0') * 10 + (b[11] - '0');
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct pt_req_rec got = {}, want = {};
+	const char *b;
+	char *copy;
+
+	if (!size)
+		return 0;
+	/* an exact-size copy: ASan catches any read past the I/O buffer */
+	copy = malloc(size - 1 ? size - 1 : 1);
+	if (!copy)
+		return 0;
+	memcpy(copy, data + 1, size - 1);
+	b = copy;
+	if (data[0] & 1) {
+		http_parse_status(&got, b, size - 1);
+		expect_status(b, size - 1, &want);
+	} else {
+		http_parse_request(&got, b, size - 1);
+		expect_request(b, size - 1, &want);
+	}
+	CHECK(got.method[PT_METHOD_LEN - 1] == 0 && got.path[PT_PATH_LEN - 1] == 0);
+	CHECK(!strcmp(got.method, want.method));
+	CHECK(!strcmp(got.path, want.path));
+	CHECK(got.flags == want.flags);
+	CHECK(got.status == want.status);
+	CHECK(got.status == 0 || (got.status >= 100 && got.status <= 599));
+	free(copy);
+	return 0;
+}
