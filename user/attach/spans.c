@@ -11,6 +11,7 @@
 
 #include "attach/binary.h"
 #include "attach/go_binary.h"
+#include "attach/go_binary_compat.h"
 #include "attach/linkset.h"
 #include "util/log.h"
 #include "phasetrace.skel.h"

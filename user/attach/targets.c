@@ -163,14 +163,17 @@ static void register_go(struct targets *t, pid_t pid, const struct seen_file *f)
 static int on_map(pid_t pid, const struct proc_map *m, void *ctx)
 {
 	struct targets *t = ctx;
+	char name[PATH_MAX + 16];
 	struct proc_file pf;
 
 	if (cancelled(t))
 		return -ECANCELED;
 	if (!discovery__interesting_lib(m->path) || seen_files__find(t->seen, &m->key))
 		return 0;
-	if (!discovery__open_map(pid, m, &pf))
-		consider(t, &pf, m->path);
+	if (discovery__open_map(pid, m, &pf))
+		return 0;
+	snprintf(name, sizeof(name), "%s%s", m->path, m->deleted ? " (deleted)" : "");
+	consider(t, &pf, name);
 	return 0;
 }
 

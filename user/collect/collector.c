@@ -31,8 +31,13 @@
 #define MAX_PARENTS	256
 /* Analysis of one binary: CPU time, then it is skipped (-v says so, counted). */
 #define BINARY_BUDGET_NS	1000000000ULL
-/* "ready" waits this long at most for the initial scan (which then goes on). */
-#define INITIAL_SCAN_WAIT_NS	1500000000ULL
+/*
+ * "ready" means the running processes are attached: it waits for the initial
+ * scan, at most this long (a host with thousands of distinct binaries), then
+ * the scan goes on in the background. Hostile files cost nothing (never
+ * opened by name, never blocking) and each binary is bounded by its budget.
+ */
+#define INITIAL_SCAN_WAIT_NS	10000000000ULL
 
 int64_t pt_mono_to_epoch_ns;
 
