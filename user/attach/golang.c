@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* Go executables and the processes running them; see golang.h. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "attach/binary.h"
 #include "attach/go_binary.h"
 #include "attach/golang.h"
 #include "util/log.h"
@@ -261,10 +263,28 @@ static void attach_go_probes(struct golang *g, struct go_binary *gb, const char 
 	pt_info("%s: Go probes on %d functions (%d sites)", path, funcs, sites);
 }
 
+/* path analysed through one held fd (binary.h); NULL if it is not Go. */
+static struct go_binary *go_open(const char *path, struct binary **b)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	struct go_binary *gb;
+
+	*b = NULL;
+	if (fd < 0 || binary__open_fd(fd, NULL, b))
+		return NULL;
+	if (go_binary__new(*b, &gb)) {
+		binary__free(*b);
+		*b = NULL;
+		return NULL;
+	}
+	return gb;
+}
+
 /* First sight of a binary: is it Go, and how to find its goroutines. */
 static void analyse(struct golang *g, struct go_file *f, const char *path)
 {
-	struct go_binary *gb = go_binary__open(path);
+	struct binary *b;
+	struct go_binary *gb = go_open(path, &b);
 	int64_t goid_off;
 	int major = 0, minor = 0;
 
@@ -275,12 +295,14 @@ static void analyse(struct golang *g, struct go_file *f, const char *path)
 		pt_info("%s: Go %s on this architecture is not supported (needs Go >= 1.17, amd64)",
 			path, go_binary__version_str(gb));
 		go_binary__free(gb);
+		binary__free(b);
 		return;
 	}
 	if (go_binary__field_offset(gb, "runtime.g", "goid", &goid_off)) {
 		pt_info("%s: Go %s: offset of runtime.g.goid unknown: goroutines not followed",
 			path, go_binary__version_str(gb));
 		go_binary__free(gb);
+		binary__free(b);
 		return;
 	}
 	f->is_go = true;
@@ -291,6 +313,7 @@ static void analyse(struct golang *g, struct go_file *f, const char *path)
 		go_binary__is_stripped(gb) ? " (stripped)" : "");
 	attach_go_probes(g, gb, path);
 	go_binary__free(gb);
+	binary__free(b);
 }
 
 int golang__consider_exe(struct golang *g, const char *exe_path, pid_t pid)

@@ -2,13 +2,14 @@
 /* App-function spans; see spans.h. */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <bpf/libbpf.h>
 
-#include "attach/elf_syms.h"
+#include "attach/binary.h"
 #include "attach/go_binary.h"
 #include "util/log.h"
 #include "phasetrace.skel.h"
@@ -131,11 +132,11 @@ static int attach_go(struct spans *s, struct phasetrace_bpf *skel, struct go_bin
 static int attach_one(struct spans *s, struct phasetrace_bpf *skel, const struct span_def *d,
 		      int idx)
 {
-	struct elf_syms *es;
+	struct binary *b;
 	struct go_binary *gb;
-	struct elf_sym sym;
+	struct binary_sym sym;
 	struct stat st;
-	int err;
+	int fd, err;
 
 	if (stat(d->binary, &st)) {
 		pt_err("--probe %s: cannot open %s: %s", d->name, d->binary, strerror(errno));
@@ -154,19 +155,19 @@ static int attach_one(struct spans *s, struct phasetrace_bpf *skel, const struct
 			       d->symbol, d->start, d->symbol, d->end, d->binary);
 		return err;
 	}
-	gb = go_binary__open(d->binary);
-	if (gb) {
-		err = attach_go(s, skel, gb, d, idx);
-		go_binary__free(gb);
-		return err;
-	}
-	es = elf_syms__open(d->binary);
-	if (!es) {
+	fd = open(d->binary, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0 || binary__open_fd(fd, NULL, &b)) {
 		pt_err("--probe %s: %s is not an ELF executable or library", d->name, d->binary);
 		return -ENOEXEC;
 	}
-	err = elf_syms__find(es, d->symbol, &sym);
-	elf_syms__free(es);
+	if (!go_binary__new(b, &gb)) {
+		err = attach_go(s, skel, gb, d, idx);
+		go_binary__free(gb);
+		binary__free(b);
+		return err;
+	}
+	err = binary__sym(b, d->symbol, &sym);
+	binary__free(b);
 	if (err) {
 		pt_err("--probe %s: no function %s in %s", d->name, d->symbol, d->binary);
 		return err;

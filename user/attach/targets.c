@@ -14,7 +14,7 @@
 #include <unistd.h>
 #include <bpf/libbpf.h>
 
-#include "attach/elf_syms.h"
+#include "attach/binary.h"
 #include "attach/golang.h"
 #include "util/log.h"
 #include "phasetrace.h"
@@ -262,17 +262,17 @@ static int multi_link(struct targets *t, const char *prog_name, const char *path
 }
 
 /* All the set's functions this file defines: one link for entries, one for returns. */
-static void attach_set_multi(struct targets *t, struct elf_syms *es, const char *path,
+static void attach_set_multi(struct targets *t, struct binary *es, const char *path,
 			     const char *name, const struct probe_set *set)
 {
 	uint64_t eoff[16], ecookie[16], roff[16], rcookie[16];
 	int ne = 0, nr = 0, err = 0;
-	struct elf_sym sym;
+	struct binary_sym sym;
 
 	for (int d = 0; d < set->ndefs && d < 16; d++) {
 		const struct probe_def *def = &set->defs[d];
 
-		if (elf_syms__find(es, def->sym, &sym))
+		if (binary__sym(es, def->sym, &sym))
 			continue;
 		if (def->entry && set->multi_entry) {
 			eoff[ne] = sym.file_off;
@@ -298,16 +298,17 @@ static void attach_set_multi(struct targets *t, struct elf_syms *es, const char 
 /* Attach every set whose key symbol this file defines. */
 static void attach_file(struct targets *t, const char *path, const char *name)
 {
-	struct elf_syms *es = elf_syms__open(path);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	struct binary *es;
 
-	if (!es)
+	if (fd < 0 || binary__open_fd(fd, NULL, &es))
 		return;
 	for (size_t s = 0; s < sizeof(sets) / sizeof(sets[0]); s++) {
 		const struct probe_set *set = &sets[s];
-		struct elf_sym sym;
+		struct binary_sym sym;
 		int ok = 0, failed = t->nfailed;
 
-		if (elf_syms__find(es, set->defs[0].sym, &sym))
+		if (binary__sym(es, set->defs[0].sym, &sym))
 			continue;
 		if (t->multi) {
 			attach_set_multi(t, es, path, name, set);
@@ -316,7 +317,7 @@ static void attach_file(struct targets *t, const char *path, const char *name)
 		for (int d = 0; d < set->ndefs; d++) {
 			const struct probe_def *def = &set->defs[d];
 
-			if (d && elf_syms__find(es, def->sym, &sym))
+			if (d && binary__sym(es, def->sym, &sym))
 				continue;
 			if (def->entry && !attach_one(t, path, name, def->entry, false,
 						      sym.file_off, def->sym))
@@ -328,7 +329,7 @@ static void attach_file(struct targets *t, const char *path, const char *name)
 		pt_info("%s: %s: %d probes attached, %d failed", name, set->what, ok,
 			t->nfailed - failed);
 	}
-	elf_syms__free(es);
+	binary__free(es);
 }
 
 static bool interesting_lib(const char *path)
