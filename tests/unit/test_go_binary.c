@@ -21,7 +21,9 @@
 #include <gelf.h>
 #include <libelf.h>
 
+#include "attach/binary.h"
 #include "attach/go_binary.h"
+#include "attach/go_offsets.h"
 
 #define MAX_RETS 256
 
@@ -131,15 +133,47 @@ static void mkdir_p_dir(void)
 	assert_int_equal(system(cmd), 0);
 }
 
+/* binary__open_fd + go_binary__new; NULL and *err on failure */
+static struct go_binary *open_go(const char *path, int *err)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	struct binary *b;
+	struct go_binary *gb;
+
+	if (fd < 0) {
+		*err = -errno;
+		return NULL;
+	}
+	*err = binary__open_fd(fd, NULL, &b);
+	if (*err)
+		return NULL;
+	*err = go_binary__new(b, &gb);
+	if (*err) {
+		binary__free(b);
+		return NULL;
+	}
+	return gb;
+}
+
+/* frees gb and the binary it borrowed */
+static void close_go(struct go_binary *gb)
+{
+	struct binary *b = gb ? go_binary__binary(gb) : NULL;
+
+	go_binary__free(gb);
+	binary__free(b);
+}
+
 static struct go_binary *open_fixture(const char *name)
 {
 	char path[PATH_MAX + 64];
 	struct go_binary *gb;
+	int err;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	gb = go_binary__open(path);
+	gb = open_go(path, &err);
 	if (!gb)
-		fail_msg("go_binary__open(%s): %s", path, strerror(errno));
+		fail_msg("open %s as Go: %s", path, strerror(-err));
 	return gb;
 }
 
@@ -179,23 +213,24 @@ static void test_detect(void **state)
 		assert_int_equal(go_binary__has_dwarf(gb), !stripped);
 		assert_true(go_binary__regabi(gb));
 		assert_true(go_binary__nfuncs(gb) > 1000);
-		go_binary__free(gb);
+		close_go(gb);
 	}
 }
 
 static void test_not_go(void **state)
 {
 	struct go_binary *gb;
+	int err;
 
-	gb = go_binary__open("/bin/true");
+	gb = open_go("/bin/true", &err);
 	assert_null(gb);
-	assert_int_equal(errno, ENOEXEC);
-	gb = go_binary__open("/etc/hostname");
+	assert_int_equal(err, -ENOEXEC);
+	gb = open_go("/etc/hostname", &err);
 	assert_null(gb);
-	assert_int_equal(errno, ENOEXEC);
-	gb = go_binary__open("/nonexistent/phasetrace");
+	assert_int_equal(err, -ENOEXEC);
+	gb = open_go("/nonexistent/phasetrace", &err);
 	assert_null(gb);
-	assert_int_equal(errno, ENOENT);
+	assert_int_equal(err, -ENOENT);
 	go_binary__free(NULL);
 }
 
@@ -232,8 +267,8 @@ static void test_funcs(void **state)
 	assert_int_equal(go_binary__func(gb, "main.noSuchFunction", &f), -ENOENT);
 	assert_int_equal(go_binary__func(gs, "main.noSuchFunction", &f), -ENOENT);
 	assert_int_equal(go_binary__func(gs, "main.spi", &f), -ENOENT);
-	go_binary__free(gs);
-	go_binary__free(gb);
+	close_go(gs);
+	close_go(gb);
 
 	gb = open_fixture("webapp-arm64");
 	for (size_t i = 0; i < N(funcs); i++) {
@@ -246,7 +281,7 @@ static void test_funcs(void **state)
 		/* arm64 text does not start at file offset == vaddr - base */
 		assert_true(sym.file_off != sym.vaddr);
 	}
-	go_binary__free(gb);
+	close_go(gb);
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -347,7 +382,7 @@ static void check_all_symtab(const char *name)
 	free(names);
 	elf_end(elf);
 	close(fd);
-	go_binary__free(gb);
+	close_go(gb);
 }
 
 static void test_all_symtab(void **state)
@@ -406,7 +441,7 @@ static void test_rets(void **state)
 				assert_int_equal(go_binary__ret_offsets(gb, &fn, offs[b], 0), -E2BIG);
 			/* rerun: the E2BIG call above used no slots */
 			n[b] = go_binary__ret_offsets(gb, &fn, offs[b], MAX_RETS);
-			go_binary__free(gb);
+			close_go(gb);
 		}
 		/* stripping changes nothing in .text */
 		assert_int_equal(n[0], n[1]);
@@ -449,8 +484,8 @@ static void test_fields(void **state)
 	assert_int_equal(go_binary__field_offset(gb, "runtime.g", "nosuchfield", &off), -ENOENT);
 	assert_int_equal(go_binary__field_offset(gs, "runtime.g", "nosuchfield", &off), -ENOENT);
 	assert_int_equal(go_binary__field_offset(gs, "main.nosuch", "x", &off), -ENOENT);
-	go_binary__free(gs);
-	go_binary__free(gb);
+	close_go(gs);
+	close_go(gb);
 }
 
 /* The table's version boundaries (no toolchain needed). */
@@ -657,11 +692,13 @@ static struct go_binary *open_synth(const struct synth *sy)
 	char path[PATH_MAX + 64];
 	struct go_binary *gb;
 
+	int err;
+
 	snprintf(path, sizeof(path), "%s/synthetic-go", dir);
 	write_synth(path, sy);
-	gb = go_binary__open(path);
+	gb = open_go(path, &err);
 	if (!gb)
-		fail_msg("synthetic %s: %s", sy->version, strerror(errno));
+		fail_msg("synthetic %s: %s", sy->version, strerror(-err));
 	return gb;
 }
 
@@ -714,7 +751,7 @@ static void test_synthetic_formats(void **state)
 	assert_int_equal(offs[0], SY_TEXT + 0x16);
 	assert_int_equal(offs[1], SY_TEXT + 0x1a);
 	assert_int_equal(go_binary__field_offset(gb, "runtime.g", "goid", &off), -ENOENT);
-	go_binary__free(gb);
+	close_go(gb);
 
 	/* Go 1.17: same pclntab, register ABI */
 	gb = open_synth(&(struct synth){ 0xfffffffa, false, "go1.17.13", EM_X86_64, code_amd64 });
@@ -722,14 +759,14 @@ static void test_synthetic_formats(void **state)
 	check_synth_funcs(gb, 2);
 	assert_int_equal(go_binary__field_offset(gb, "runtime.g", "goid", &off), 0);
 	assert_int_equal(off, 152);
-	go_binary__free(gb);
+	close_go(gb);
 
 	/* Go 1.18: 0xfffffff0, inline version */
 	gb = open_synth(&(struct synth){ 0xfffffff0, true, "go1.18.10", EM_X86_64, code_amd64 });
 	assert_int_equal(go_binary__version(gb, &major, &minor), 0);
 	assert_int_equal(minor, 18);
 	check_synth_funcs(gb, 2);
-	go_binary__free(gb);
+	close_go(gb);
 
 	/* Go 1.23: 0xfffffff1, textStart left to a relocation: .text is the base */
 	gb = open_synth(&(struct synth){ 0xfffffff1, true, "go1.23.4 X:nocoverageredesign",
@@ -739,7 +776,7 @@ static void test_synthetic_formats(void **state)
 	check_synth_funcs(gb, 2);
 	assert_int_equal(go_binary__field_offset(gb, "runtime.g", "goid", &off), 0);
 	assert_int_equal(off, 160);
-	go_binary__free(gb);
+	close_go(gb);
 
 	/* arm64, Go 1.25: ret and ret x1 found, the literal word skipped */
 	gb = open_synth(&(struct synth){ 0xfffffff1, true, "go1.25.3", EM_AARCH64, code_arm64 });
@@ -752,18 +789,18 @@ static void test_synthetic_formats(void **state)
 	assert_int_equal(offs[1], SY_TEXT + 0x1c);
 	assert_int_equal(go_binary__field_offset(gb, "runtime.g", "goid", &off), 0);
 	assert_int_equal(off, 152);
-	go_binary__free(gb);
+	close_go(gb);
 
 	/* a newer Go than the table knows: no guessing */
 	gb = open_synth(&(struct synth){ 0xfffffff1, true, "go1.26.1", EM_X86_64, code_amd64 });
 	assert_int_equal(go_binary__field_offset(gb, "runtime.g", "goid", &off), -ENOENT);
-	go_binary__free(gb);
+	close_go(gb);
 
 	/* undecodable body */
 	gb = open_synth(&(struct synth){ 0xfffffff1, true, "go1.21.0", EM_X86_64, code_bad });
 	assert_int_equal(go_binary__func(gb, "main.two", &fn), 0);
 	assert_int_equal(go_binary__ret_offsets(gb, &fn, offs, 8), -EILSEQ);
-	go_binary__free(gb);
+	close_go(gb);
 
 	/* no build info: still Go by its pclntab, version unknown */
 	gb = open_synth(&(struct synth){ 0xfffffff1, true, "go1.21.0", EM_X86_64, code_amd64,
@@ -772,21 +809,21 @@ static void test_synthetic_formats(void **state)
 	assert_string_equal(go_binary__version_str(gb), "");
 	check_synth_funcs(gb, 2);
 	assert_int_equal(go_binary__field_offset(gb, "runtime.g", "goid", &off), -ENOENT);
-	go_binary__free(gb);
+	close_go(gb);
 
 	/* corrupt pclntab: functions unknown, build info still says Go */
 	gb = open_synth(&(struct synth){ 0xfffffff1, true, "go1.21.0", EM_X86_64, code_amd64,
 					 .nfunc = 1ULL << 40 });
 	assert_int_equal(go_binary__nfuncs(gb), -ENOENT);
 	assert_int_equal(go_binary__func(gb, "main.one", &fn), -EINVAL);
-	go_binary__free(gb);
+	close_go(gb);
 
 	/* Go 1.2-1.15 table: recognised as Go by build info, functions unsupported */
 	gb = open_synth(&(struct synth){ 0xfffffffb, false, "go1.15.15", EM_X86_64, code_amd64 });
 	assert_int_equal(go_binary__version(gb, &major, &minor), 0);
 	assert_int_equal(minor, 15);
 	assert_int_equal(go_binary__func(gb, "main.one", &fn), -ENOTSUP);
-	go_binary__free(gb);
+	close_go(gb);
 
 	/* neither: not Go */
 	{
@@ -795,8 +832,10 @@ static void test_synthetic_formats(void **state)
 		snprintf(path, sizeof(path), "%s/synthetic-go", dir);
 		write_synth(path, &(struct synth){ 0x12345678, true, "go1.21.0", EM_X86_64,
 						   code_amd64, .no_buildinfo = true });
-		assert_null(go_binary__open(path));
-		assert_int_equal(errno, ENOEXEC);
+		int err;
+
+		assert_null(open_go(path, &err));
+		assert_int_equal(err, -ENOEXEC);
 	}
 }
 

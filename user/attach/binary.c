@@ -40,7 +40,8 @@ struct load_seg {
 
 struct section {
 	uint64_t off, addr, size, entsize;
-	uint32_t name, type, link, info, flags;
+	uint32_t name, type, link, info;
+	uint64_t flags;
 };
 
 /* A defined FUNC/IFUNC/OBJECT symbol of .symtab or .dynsym */
@@ -221,7 +222,7 @@ static int read_shdr(const struct binary *b, uint64_t shoff, uint64_t i, struct 
 	if (err)
 		return err;
 	*s = (struct section){
-		.name = rd32(h), .type = rd32(h + 4), .flags = (uint32_t)rd64(h + 8),
+		.name = rd32(h), .type = rd32(h + 4), .flags = rd64(h + 8),
 		.addr = rd64(h + 16), .off = rd64(h + 24), .size = rd64(h + 32),
 		.link = rd32(h + 40), .info = rd32(h + 44), .entsize = rd64(h + 56),
 	};
@@ -498,6 +499,40 @@ int binary__section(const struct binary *b, const char *name, uint64_t *off, uin
 		*addr = s->addr;
 	if (size)
 		*size = s->size;
+	return 0;
+}
+
+int binary__segment(const struct binary *b, int i, uint64_t *vaddr, uint64_t *off,
+		    uint64_t *filesz, uint32_t *flags)
+{
+	if (i < 0 || i >= b->nloads)
+		return -ENOENT;
+	*vaddr = b->loads[i].vaddr;
+	*off = b->loads[i].off;
+	*filesz = b->loads[i].filesz;
+	*flags = b->loads[i].flags;
+	return 0;
+}
+
+uint32_t binary__nsections(const struct binary *b)
+{
+	return b->nsecs;
+}
+
+int binary__section_at(const struct binary *b, uint32_t i, const char **name, uint32_t *type,
+		       uint64_t *flags, uint64_t *off, uint64_t *size)
+{
+	const struct section *s;
+
+	if (i == 0 || i >= b->nsecs)
+		return -ENOENT;
+	s = &b->secs[i];
+	/* shstr has a NUL at shstr_size: every in-range name is terminated */
+	*name = b->shstr && s->name < b->shstr_size ? b->shstr + s->name : "";
+	*type = s->type;
+	*flags = s->flags;
+	*off = s->off;
+	*size = s->size;
 	return 0;
 }
 

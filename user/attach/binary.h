@@ -100,6 +100,15 @@ int binary__pread(const struct binary *b, uint64_t off, void *buf, size_t size);
  * sections and sections reaching past the end of the file are -ENOENT. */
 int binary__section(const struct binary *b, const char *name, uint64_t *off, uint64_t *addr,
 		    uint64_t *size);
+/* PT_LOAD i (0..): its file-backed part (filesz clipped to the file) and
+ * p_flags (PF_R/W/X). 0 or -ENOENT past the last. */
+int binary__segment(const struct binary *b, int i, uint64_t *vaddr, uint64_t *off,
+		    uint64_t *filesz, uint32_t *flags);
+/* Section i of the table (1 .. binary__nsections() - 1, 0 is SHT_NULL), with
+ * its name ("" when it has none). 0 or -ENOENT; no check against the file. */
+uint32_t binary__nsections(const struct binary *b);
+int binary__section_at(const struct binary *b, uint32_t i, const char **name, uint32_t *type,
+		       uint64_t *flags, uint64_t *off, uint64_t *size);
 
 /*
  * Any sign that this is Go code: a .gopclntab / .go.buildinfo section, a

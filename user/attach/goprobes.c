@@ -8,7 +8,6 @@
 
 #include "attach/binary.h"
 #include "attach/go_binary.h"
-#include "attach/go_binary_compat.h"
 #include "attach/goprobes.h"
 #include "attach/linkset.h"
 #include "attach/probe_table.h"

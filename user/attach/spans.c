@@ -11,7 +11,6 @@
 
 #include "attach/binary.h"
 #include "attach/go_binary.h"
-#include "attach/go_binary_compat.h"
 #include "attach/linkset.h"
 #include "util/log.h"
 #include "phasetrace.skel.h"
