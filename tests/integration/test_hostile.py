@@ -93,10 +93,15 @@ def _start_container(kind, sentinel):
 		elif os.path.isdir(host):
 			os.makedirs(os.path.join(root, d))
 	shutil.copy(_libssl(), os.path.join(root, 'data', 'libssl.so.3'))
-	binds = ' && '.join('mount --bind /%s "$0/%s"' % (d, d) for d in ('usr', 'bin', 'lib',
-									 'lib64', 'sbin')
-			    if os.path.isdir('/' + d) and not os.path.islink('/' + d))
-	script = binds + ' && mount -t proc proc "$0/proc" && exec chroot "$0" /usr/bin/python3 -c "$1" "$2" "$3"'
+	os.makedirs(os.path.join(root, '.old'))
+	binds = ''.join('mount --bind /%s "$0/%s" && ' % (d, d)
+			for d in ('usr', 'bin', 'lib', 'lib64', 'sbin')
+			if os.path.isdir('/' + d) and not os.path.islink('/' + d))
+	# pivot_root, not chroot: the host cannot reach the container's root, and
+	# /proc/PID/maps shows the host the names the container sees ("/data/...")
+	script = ('mount --bind "$0" "$0" && ' + binds + 'mount -t proc proc "$0/proc" && '
+		  'cd "$0" && pivot_root . .old && exec /usr/sbin/chroot . /bin/sh -c '
+		  '\'umount -l /.old && exec /usr/bin/python3 -c "$0" "$1" "$2"\' "$1" "$2" "$3"')
 	return h.start_daemon('container', ['unshare', '-m', 'sh', '-c', script, root,
 					    CONTAINER_PY, kind, sentinel],
 			      r'^READY$', stream='stdout')
