@@ -150,7 +150,9 @@ static int attach_set(const struct phasetrace_bpf *skel, struct go_binary *gb, s
 			continue;
 		if (n < 0) {
 			pt_info("%s: %s: not probed: %s", name, p->names[0],
-				n == -EPROTO ? "Go version unknown" : strerror(-n));
+				n == -EPROTO ? "Go version unknown" :
+				n == -EFBIG ? "larger than the per-function limit (a huge or "
+					      "hostile binary?)" : strerror(-n));
 			res->failed++;
 			continue;
 		}
