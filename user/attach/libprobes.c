@@ -108,7 +108,8 @@ int libprobes__attach(const struct phasetrace_bpf *skel, bool multi, struct bina
 			/* all or nothing: an entry without its return leaves calls open */
 			linkset__rollback(ls, mark);
 			res->failed += nsites;
-			pt_info("%s: %s: cannot attach: %s", name, lib_sets[s].what, strerror(-err));
+			pt_info("%s: %s: cannot attach: %s", name, lib_sets[s].what,
+				strerror(-err));
 			continue;
 		}
 		res->sets++;
