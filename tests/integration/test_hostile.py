@@ -362,3 +362,39 @@ def test_hostile_huge_sparse_binary():
 	_tls_client_traced(tr.stop)
 	h.assert_true(proc.poll() is None, 'the huge program is still running')
 	_no_ring_drops(tr)
+
+
+MAP_PY = r'''
+import ctypes, signal, sys
+ctypes.CDLL(sys.argv[1])
+print("READY", flush=True)
+signal.pause()
+'''
+
+
+def test_hostile_overlay_one_attach_per_inode():
+	"""Two overlay mounts of one layer (two containers of one image): each process
+	shows its own device for the same library, the kernel one inode: one attach."""
+	lower, top = h.tmp_path('layer'), h.tmp_path('ovl')
+	os.makedirs(lower)
+	shutil.copy(_libssl(), os.path.join(lower, 'libssl.so.3'))
+	libs = []
+	for i in range(2):
+		up, work, merged = ['%s/%s%d' % (top, d, i) for d in ('upper', 'work', 'merged')]
+		for d in (up, work, merged):
+			os.makedirs(d)
+		r = h.run(['mount', '-t', 'overlay', 'overlay', '-o', 'lowerdir=%s,upperdir=%s,'
+			   'workdir=%s' % (lower, up, work), merged])
+		if r.rc:
+			h.skip('cannot mount overlayfs: %s' % r.stderr.strip())
+		h.defer(lambda m=merged: subprocess.run(['umount', '-l', m]), 'umount ' + merged)
+		libs.append(os.path.join(merged, 'libssl.so.3'))
+		h.start_daemon('mapper%d' % i, ['/usr/bin/python3', '-c', MAP_PY, libs[-1]],
+			       r'^READY$', stream='stdout')
+	devs = {os.stat(lib).st_dev for lib in libs}
+	h.assert_eq(len(devs), 2, 'distinct devices of the library in the two mounts')
+	tr = h.Tracer(extra=['-v'])
+	tr.stop()
+	attached = [l for l in tr.err if re.search(re.escape(top) + r'/merged\d/libssl\.so\.3: '
+						   r'openssl: \d+ probes attached', l)]
+	h.assert_eq(len(attached), 1, 'attaches of the one library inode: %s' % attached)
