@@ -54,7 +54,8 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(UNIT_SRCS))
 FIXTURE_SRCS := $(wildcard tests/fixtures/*.c)
 FIXTURE_BINS := $(patsubst tests/fixtures/%.c,$(OUT)/fixtures/%,$(FIXTURE_SRCS))
 
-.PHONY: all deps run test unit integration fixtures bench clean fuzz fuzz-run fuzz-seeds
+.PHONY: all deps run test unit integration fixtures go-fixtures bench clean fuzz fuzz-run \
+	fuzz-seeds
 all: $(OUT)/phasetrace
 
 deps:
@@ -108,6 +109,15 @@ $(OUT)/fixtures/%: tests/fixtures/%.c $(wildcard tests/fixtures/*.h) | $(OUT)/fi
 
 fixtures: $(FIXTURE_BINS)
 
+# The Go fixtures once per extra toolchain installed as /usr/lib/go-1.N (Debian's
+# golang-1.N-go), for tests/unit/test_go_binary.c's version matrix.
+GO_EXTRA := $(patsubst /usr/lib/go-%/bin/go,%,$(wildcard /usr/lib/go-1.*/bin/go))
+GO_EXTRA_FIXTURES := $(foreach v,$(GO_EXTRA),$(OUT)/fixtures/go-$(v)/webapp-stripped)
+$(OUT)/fixtures/go-%/webapp-stripped: $(wildcard tests/fixtures/go/*/*.go tests/fixtures/go/*/go.mod)
+	$(call msg,GO,$(OUT)/fixtures/go-$*)
+	$(Q)PATH=/usr/lib/go-$*/bin:$$PATH tests/fixtures/go/build.sh $(OUT)/fixtures/go-$* >/dev/null
+go-fixtures: $(GO_EXTRA_FIXTURES)
+
 # libFuzzer targets: each tests/fuzz/fuzz_X.c is one, linked with the modules in
 # FUZZ_DEPS_fuzz_X, all built with ASan and UBSan (docs/fuzzing.md).
 FUZZ_CC     := clang
@@ -151,7 +161,7 @@ fuzz: $(FUZZ_BINS)
 fuzz-run: fuzz
 	$(Q)tests/run-fuzz
 
-unit: $(UNIT_BINS)
+unit: $(UNIT_BINS) go-fixtures
 	$(Q)tests/run-unit $(UNIT_BINS)
 
 integration: all fixtures
@@ -159,7 +169,7 @@ integration: all fixtures
 
 # Everything: installs what is missing, builds, runs unit and integration tests.
 test: deps
-	$(Q)$(MAKE) --no-print-directory all fixtures $(UNIT_BINS) fuzz
+	$(Q)$(MAKE) --no-print-directory all fixtures go-fixtures $(UNIT_BINS) fuzz
 	$(Q)tests/run-all
 
 run: deps

@@ -489,6 +489,149 @@ static void test_fields(void **state)
 	close_go(gb);
 }
 
+/* dir/name with its .go.buildinfo removed: objcopy (amd64), or by hand where
+ * objcopy does not know the machine (arm64): bytes zeroed, header nulled. */
+static void remove_buildinfo(const char *name, const char *out)
+{
+	char src[PATH_MAX + 64], dst[PATH_MAX + 64], cmd[3 * PATH_MAX];
+	uint64_t off, size, shoff, flags, o, sz;
+	const char *sn;
+	uint32_t type, i;
+	struct binary *b;
+	uint8_t *zero;
+	int fd;
+
+	snprintf(src, sizeof(src), "%s/%s", dir, name);
+	snprintf(dst, sizeof(dst), "%s/%s", dir, out);
+	snprintf(cmd, sizeof(cmd), "objcopy --remove-section .go.buildinfo '%s' '%s' 2>/dev/null",
+		 src, dst);
+	if (!system(cmd))
+		return;
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", src, dst);
+	assert_int_equal(system(cmd), 0);
+	fd = open(dst, O_RDWR | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(binary__open_fd(dup(fd), NULL, &b), 0);
+	assert_int_equal(binary__section(b, ".go.buildinfo", &off, NULL, &size), 0);
+	for (i = 1; !binary__section_at(b, i, &sn, &type, &flags, &o, &sz); i++)
+		if (!strcmp(sn, ".go.buildinfo"))
+			break;
+	assert_int_equal(pread(fd, &shoff, 8, 40), 8);
+	zero = calloc(1, size + 64);
+	assert_int_equal(pwrite(fd, zero, size, (off_t)off), (ssize_t)size);
+	assert_int_equal(pwrite(fd, zero, 8, (off_t)(shoff + 64 * i)), 8);	/* name, type */
+	free(zero);
+	binary__free(b);
+	close(fd);
+}
+
+/* Build info removed after the build (release post-processing): still Go, same version. */
+static void check_no_buildinfo(const char *name, const char *want_version,
+			       enum go_version_src want_src)
+{
+	char out[256];
+	struct go_binary *gb, *ref;
+	struct go_func f, r;
+
+	snprintf(out, sizeof(out), "%s-nobuildinfo", name);
+	remove_buildinfo(name, out);
+	gb = open_fixture(out);
+	ref = open_fixture(name);
+	print_message("  %-24s version '%s' from source %d\n", out, go_binary__version_str(gb),
+		      go_binary__version_src(gb));
+	assert_string_equal(go_binary__version_str(gb), want_version);
+	assert_int_equal(go_binary__version_src(gb), want_src);
+	assert_true(go_binary__regabi(gb));
+	assert_int_equal(go_binary__nfuncs(gb), go_binary__nfuncs(ref));
+	for (size_t i = 0; i < N(funcs); i++) {
+		assert_int_equal(go_binary__func(gb, funcs[i], &f), 0);
+		assert_int_equal(go_binary__func(ref, funcs[i], &r), 0);
+		assert_int_equal(f.vaddr, r.vaddr);
+	}
+	close_go(ref);
+	close_go(gb);
+}
+
+static void test_no_buildinfo(void **state)
+{
+	NEED_GO();
+	check_no_buildinfo("webapp-stripped", goversion, GO_VERSION_CODE);
+	check_no_buildinfo("webapp-arm64", goversion, GO_VERSION_SYMBOL);
+	check_no_buildinfo("webapp", goversion, GO_VERSION_SYMBOL);
+}
+
+/*
+ * Every Go toolchain installed as /usr/lib/go-1.N (Debian's golang-1.N-go;
+ * fixtures built by `make go-fixtures` into build/fixtures/go-1.N): version,
+ * functions and RET sites, the built-in offset table against DWARF, and the
+ * stripped binary without build info.
+ */
+static void check_toolchain(int minor)
+{
+	char want[64], *saved = strdup(dir);
+	struct go_binary *gb, *gs;
+	uint64_t rets[MAX_RETS];
+	struct go_func fn;
+	int n, total = 0;
+
+	snprintf(dir, sizeof(dir), "%s-1.%d", saved, minor);
+	gb = open_fixture("webapp");
+	gs = open_fixture("webapp-stripped");
+	snprintf(want, sizeof(want), "%s", go_binary__version_str(gb));
+	assert_int_equal(strncmp(want, "go1.", 4), 0);
+	assert_int_equal(atoi(want + 4), minor);
+	for (size_t i = 0; i < N(funcs); i++) {
+		assert_int_equal(go_binary__func(gs, funcs[i], &fn), 0);
+		n = go_binary__ret_offsets(gs, &fn, rets, MAX_RETS);
+		if (n < 0)
+			fail_msg("go1.%d %s: %s", minor, funcs[i], strerror(-n));
+		check_rets("webapp-stripped", gs, &fn, rets, n);
+		total += n;
+	}
+	for (size_t i = 0; i < N(fields); i++) {
+		int64_t dw = -1, tab = -2;
+
+		assert_int_equal(go_binary__field_offset_dwarf(gb, fields[i][0], fields[i][1], &dw),
+				 0);
+		assert_int_equal(go_binary__field_offset_builtin(gs, fields[i][0], fields[i][1],
+								 &tab), 0);
+		if (dw != tab)
+			fail_msg("go1.%d %s.%s: DWARF %ld, table %ld", minor, fields[i][0],
+				 fields[i][1], (long)dw, (long)tab);
+	}
+	print_message("  %s: %d functions, %d RET sites, %zu offsets agree with DWARF\n", want,
+		      go_binary__nfuncs(gs), total, N(fields));
+	close_go(gs);
+	close_go(gb);
+	check_no_buildinfo("webapp-stripped", want, GO_VERSION_CODE);
+	snprintf(dir, sizeof(dir), "%s", saved);
+	free(saved);
+}
+
+static void test_toolchains(void **state)
+{
+	char path[PATH_MAX + 64];
+	int seen = 0;
+
+	if (!dir[0])
+		skip();
+	for (int minor = 17; minor < 40; minor++) {
+		snprintf(path, sizeof(path), "/usr/lib/go-1.%d/bin/go", minor);
+		if (access(path, X_OK))
+			continue;
+		snprintf(path, sizeof(path), "%s-1.%d/webapp-stripped", dir, minor);
+		if (access(path, R_OK)) {
+			print_message("  go1.%d installed, fixtures not built (make go-fixtures)\n",
+				      minor);
+			continue;
+		}
+		check_toolchain(minor);
+		seen++;
+	}
+	if (!seen)
+		skip();
+}
+
 /* The table's version boundaries (no toolchain needed). */
 static void test_offsets_table(void **state)
 {
@@ -693,6 +836,8 @@ int main(void)
 		cmocka_unit_test(test_all_symtab),
 		cmocka_unit_test(test_rets),
 		cmocka_unit_test(test_fields),
+		cmocka_unit_test(test_no_buildinfo),
+		cmocka_unit_test(test_toolchains),
 	};
 
 	return cmocka_run_group_tests(tests, setup_fixtures, NULL);
