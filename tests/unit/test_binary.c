@@ -244,16 +244,22 @@ static void test_corrupt(void **state)
 	binary__free(b);
 }
 
-static void test_budget(void **state)
+/* The libc this test runs with */
+static struct binary *open_libc(const struct binary_limits *lim)
 {
-	struct binary_limits lim = { .budget_ns = 1 };
-	struct binary_sym s;
-	struct binary *b;
 	Dl_info info;
 	void *addr;
 
 	loaded(RTLD_DEFAULT, "malloc", &addr, &info);
-	b = must_open(info.dli_fname, &lim);
+	return must_open(info.dli_fname, lim);
+}
+
+static void test_budget(void **state)
+{
+	struct binary_limits lim = { .budget_ns = 1 };
+	struct binary *b = open_libc(&lim);
+	struct binary_sym s;
+
 	/* 1 ns: the first query is over; every later one too */
 	assert_int_equal(binary__sym(b, "malloc", &s), -ETIME);
 	assert_true(binary__over_budget(b));
@@ -268,13 +274,9 @@ static void test_cancel(void **state)
 {
 	volatile int cancel = 0;
 	struct binary_limits lim = { .cancel = &cancel };
+	struct binary *b = open_libc(&lim);
 	struct binary_sym s;
-	struct binary *b;
-	Dl_info info;
-	void *addr;
 
-	loaded(RTLD_DEFAULT, "malloc", &addr, &info);
-	b = must_open(info.dli_fname, &lim);
 	assert_int_equal(binary__sym(b, "malloc", &s), 0);
 	assert_int_equal(binary__charge(b), 0);
 	cancel = 1;
