@@ -737,8 +737,10 @@ static bool go_note_in(struct binary *b, uint64_t off, uint64_t size)
 	bool found = false;
 	int err;
 
-	if (size > MAX_NOTES)
-		size = MAX_NOTES;
+	if (off >= b->size)
+		return false;
+	size = size < b->size - off ? size : b->size - off;
+	size = size < MAX_NOTES ? size : MAX_NOTES;
 	buf = read_alloc(b, off, size, &err);
 	if (!buf)
 		return false;

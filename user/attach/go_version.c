@@ -27,7 +27,7 @@ static const char buildinfo_magic[] = "\xff Go buildinf:";	/* 14 bytes */
 #define VER_MAX		63
 #define SCAN_CHUNK	(64U << 10)
 #define MAX_SCAN	(64ULL << 20)	/* bytes of data scanned per method */
-#define MAX_CANDS	4096		/* string headers checked by the data scan */
+#define MAX_CANDS	65536		/* string headers checked by the data scan */
 #define MAX_REFS	256		/* addresses tried from schedinit's code */
 
 static uint64_t rd64(const uint8_t *p)
@@ -92,24 +92,30 @@ static size_t uvarint(const uint8_t *p, size_t n, uint64_t *v)
 	return 0;
 }
 
-/* A Go string header {ptr, len} at vaddr whose text is a Go version. */
-static bool go_string_version(struct binary *b, uint64_t vaddr, struct go_version *v,
-			      enum go_version_src src)
+/* The Go string {ptr, len} when its whole text is a Go version. */
+static bool version_text(struct binary *b, uint64_t ptr, uint64_t len, struct go_version *v,
+			 enum go_version_src src)
 {
-	uint8_t hdr[16];
 	char s[VER_MAX + 1];
-	uint64_t len;
 
-	if (binary__read(b, vaddr, hdr, sizeof(hdr)))
-		return false;
-	len = rd64(hdr + 8);
-	if (len < VER_MIN || len > VER_MAX || binary__read(b, rd64(hdr), s, len))
+	if (len < VER_MIN || len > VER_MAX || binary__read(b, ptr, s, len))
 		return false;
 	/* the whole string, not text that merely contains a version */
 	if (minor_at(s, len) < 0 && (len < 10 || memcmp(s, "devel ", 6) ||
 				     minor_at(s + 6, len - 6) < 0))
 		return false;
 	return go_version__parse(v, s, len, src);
+}
+
+/* A Go string header {ptr, len} at vaddr whose text is a Go version. */
+static bool go_string_version(struct binary *b, uint64_t vaddr, struct go_version *v,
+			      enum go_version_src src)
+{
+	uint8_t hdr[16];
+
+	if (binary__read(b, vaddr, hdr, sizeof(hdr)))
+		return false;
+	return version_text(b, rd64(hdr), rd64(hdr + 8), v, src);
 }
 
 /* Build info at d (n bytes read): 0, -EINVAL, -ENOTSUP */
@@ -311,7 +317,7 @@ struct data_ctx {
 };
 
 /* 8-aligned {ptr, len} with a plausible length whose text is a Go version */
-static int scan_data(void *ctx, const uint8_t *buf, uint64_t n, uint64_t vaddr)
+static int scan_data(void *ctx, const uint8_t *buf, uint64_t n, uint64_t unused)
 {
 	struct data_ctx *dc = ctx;
 
@@ -323,7 +329,7 @@ static int scan_data(void *ctx, const uint8_t *buf, uint64_t n, uint64_t vaddr)
 			continue;
 		if (++dc->cands > MAX_CANDS)
 			return 1;
-		if (!go_string_version(dc->b, vaddr + p, &v, GO_VERSION_DATA))
+		if (!version_text(dc->b, rd64(buf + p), len, &v, GO_VERSION_DATA))
 			continue;
 		if (dc->found.major && strcmp(dc->found.str, v.str))
 			dc->ambiguous = true;
