@@ -28,7 +28,8 @@
 #define MAX_SECTIONS	65536
 #define MAX_SHSTRTAB	(1U << 20)
 #define MAX_STRTAB	(512U << 20)
-#define MAX_SYMS	(16U << 20)	/* per table */
+#define MAX_SYMS	(16U << 20)	/* entries per table */
+#define MAX_KEPT	(4U << 20)	/* FUNC/IFUNC/OBJECT kept, both tables: 128 MiB */
 #define MAX_NOTES	(64U << 10)	/* bytes of PT_NOTE read for the Go note */
 #define SYM_CHUNK	4096		/* symbols read (and charged) per pread */
 #define NO_SYM		UINT32_MAX
@@ -571,7 +572,7 @@ static int add_sym(struct binary *b, const uint8_t *e, int table, uint32_t *cap)
 		uint32_t ncap = *cap ? *cap * 2 : 1024;
 		struct sym *n;
 
-		if (ncap > 2 * MAX_SYMS)
+		if (*cap >= MAX_KEPT)
 			return -EFBIG;
 		n = realloc(b->syms, ncap * sizeof(*n));
 		if (!n)
