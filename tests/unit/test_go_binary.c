@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -560,6 +561,111 @@ static void test_no_buildinfo(void **state)
 	check_no_buildinfo("webapp", goversion, GO_VERSION_SYMBOL);
 }
 
+/* The whole file dir/name, and its size */
+static uint8_t *slurp(const char *name, size_t *size)
+{
+	char path[PATH_MAX + 64];
+	struct stat st;
+	uint8_t *buf;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0 && !fstat(fd, &st));
+	*size = (size_t)st.st_size;
+	buf = malloc(*size);
+	assert_non_null(buf);
+	assert_int_equal(pread(fd, buf, *size, 0), (ssize_t)*size);
+	close(fd);
+	return buf;
+}
+
+static void spill(const char *name, const uint8_t *buf, size_t size)
+{
+	char path[PATH_MAX + 64];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, buf, size), (ssize_t)size);
+	close(fd);
+}
+
+/* Zero the Go string header {ptr, len} of runtime.buildVersion in the writable data. */
+static int zero_version_header(struct go_binary *gb, uint8_t *img)
+{
+	struct binary *b = go_binary__binary(gb);
+	uint64_t vaddr, off, filesz, hdr[2];
+	size_t len = strlen(goversion);
+	char text[64];
+	uint32_t flags;
+	int n = 0;
+
+	for (int i = 0; !binary__segment(b, i, &vaddr, &off, &filesz, &flags); i++) {
+		for (uint64_t p = 0; (flags & PF_W) && p + 16 <= filesz; p += 8) {
+			memcpy(hdr, img + off + p, 16);
+			if (hdr[1] != len || binary__read(b, hdr[0], text, len) ||
+			    memcmp(text, goversion, len))
+				continue;
+			memset(img + off + p, 0, 16);
+			n++;
+		}
+	}
+	return n;
+}
+
+/*
+ * The later fallbacks on a real binary without build info: runtime.schedinit
+ * renamed in .gopclntab (the code reference is gone) leaves the data scan;
+ * the version's string header zeroed leaves the "go1.N" text, which either
+ * names one minor or leaves the version unknown with the tables still usable.
+ */
+static void test_version_fallbacks(void **state)
+{
+	struct go_binary *gb;
+	struct go_func fn;
+	uint64_t off, size;
+	int major, minor;
+	uint8_t *img, *p;
+	size_t n;
+
+	NEED_GO();
+	remove_buildinfo("webapp-stripped", "webapp-fallback");
+	img = slurp("webapp-fallback", &n);
+	gb = open_fixture("webapp-fallback");
+	assert_int_equal(binary__section(go_binary__binary(gb), ".gopclntab", &off, NULL, &size),
+			 0);
+	p = memmem(img + off, size, "runtime.schedinit", 18);
+	assert_non_null(p);
+	p[16] = 'X';
+	close_go(gb);
+	spill("webapp-fallback", img, n);
+
+	gb = open_fixture("webapp-fallback");
+	assert_int_equal(go_binary__version_src(gb), GO_VERSION_DATA);
+	assert_string_equal(go_binary__version_str(gb), goversion);
+	assert_int_equal(zero_version_header(gb, img), 1);
+	close_go(gb);
+	spill("webapp-fallback", img, n);
+
+	gb = open_fixture("webapp-fallback");
+	print_message("  without code reference and string header: '%s' (source %d)\n",
+		      go_binary__version_str(gb), go_binary__version_src(gb));
+	if (go_binary__version_src(gb) == GO_VERSION_PATTERN) {
+		assert_int_equal(go_binary__version(gb, &major, &minor), 0);
+		assert_int_equal(minor, go_minor);
+	} else {
+		assert_int_equal(go_binary__version(gb, &major, &minor), -ENOENT);
+		assert_string_equal(go_binary__version_str(gb), "");
+	}
+	/* version unknown or not: the tables are usable, the caller decides */
+	assert_true(go_binary__nfuncs(gb) > 1000);
+	assert_int_equal(go_binary__func(gb, "net/http.(*conn).serve", &fn), 0);
+	close_go(gb);
+	free(img);
+}
+
 /*
  * Every Go toolchain installed as /usr/lib/go-1.N (Debian's golang-1.N-go;
  * fixtures built by `make go-fixtures` into build/fixtures/go-1.N): version,
@@ -837,6 +943,7 @@ int main(void)
 		cmocka_unit_test(test_rets),
 		cmocka_unit_test(test_fields),
 		cmocka_unit_test(test_no_buildinfo),
+		cmocka_unit_test(test_version_fallbacks),
 		cmocka_unit_test(test_toolchains),
 	};
 
