@@ -92,7 +92,8 @@ static void synth_image(uint8_t *img, const struct synth *sy)
 
 	memcpy(img + SY_TEXT, sy->code, 0x40);
 
-	/* .gopclntab: header (64 or 72 bytes), funcnametab at 0x60, functab at 0x80, _func at 0xc0/0xe0 */
+	/* .gopclntab: header (64 or 72 bytes), funcnametab at 0x60, functab at 0x80,
+	 * _func at 0xc0/0xe0 */
 	put32(pc, sy->magic);
 	pc[6] = 1, pc[7] = 8;
 	put64(pc + 8, sy->nfunc ? sy->nfunc : 2);
