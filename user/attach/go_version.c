@@ -8,7 +8,6 @@
  */
 #include <elf.h>
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -339,28 +338,51 @@ static int scan_data(void *ctx, const uint8_t *buf, uint64_t n, uint64_t unused)
 }
 
 struct text_ctx {
-	int minor;		/* -1: none yet */
-	bool ambiguous;
+	struct go_version found;	/* the first "go1.N[.P]" seen */
+	bool ambiguous;			/* another minor seen too */
 };
 
-/* "go1.N" not preceded by a letter or digit */
-static int scan_text(void *ctx, const uint8_t *buf, uint64_t n, uint64_t vaddr)
+static bool ident_char(uint8_t c)
+{
+	return (c | 0x20) >= 'a' && (c | 0x20) <= 'z' ? true :
+	       (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '/' || c == '-';
+}
+
+/*
+ * A stand-alone "go1.N" or "go1.N.P" (rcN/betaN too): not part of a longer
+ * word or file name ("bits_go1.13.go"). Its length, or 0.
+ */
+static size_t version_word(const uint8_t *buf, const uint8_t *p, const uint8_t *end)
+{
+	const uint8_t *q = p + 4;
+
+	if ((p > buf && ident_char(p[-1])) || minor_at((const char *)p, end - p) < 0)
+		return 0;
+	while (q < end && *q >= '0' && *q <= '9')
+		q++;
+	if (q + 1 < end && *q == '.' && q[1] >= '0' && q[1] <= '9')
+		for (q++; q < end && *q >= '0' && *q <= '9'; q++)
+			;
+	while (q < end && ((*q >= 'a' && *q <= 'z') || (*q >= '0' && *q <= '9')) && q - p < 24)
+		q++;	/* rc1, beta2 */
+	return q < end && ident_char(*q) ? 0 : (size_t)(q - p);
+}
+
+static int scan_text(void *ctx, const uint8_t *buf, uint64_t n, uint64_t unused)
 {
 	struct text_ctx *tc = ctx;
-	const uint8_t *p = buf, *end = buf + (n < SCAN_CHUNK + 4 ? n : SCAN_CHUNK + 4);
+	const uint8_t *p = buf, *end = buf + n, *stop = buf + (n < SCAN_CHUNK ? n : SCAN_CHUNK);
+	struct go_version v;
+	size_t len;
 
-	while ((p = memmem(p, end - p, "go1.", 4))) {
-		int minor = minor_at((const char *)p, buf + n - p);
-		bool word = p > buf && ((p[-1] | 0x20) >= 'a' && (p[-1] | 0x20) <= 'z');
-
-		word |= p > buf && p[-1] >= '0' && p[-1] <= '9';
-		if (minor >= 0 && !word) {
-			tc->ambiguous |= tc->minor >= 0 && tc->minor != minor;
-			tc->minor = minor;
+	while (p < stop && (p = memmem(p, stop - p, "go1.", 4))) {
+		len = version_word(buf, p, end);
+		if (len && go_version__parse(&v, (const char *)p, len, GO_VERSION_PATTERN)) {
+			tc->ambiguous |= tc->found.major && tc->found.minor != v.minor;
+			if (!tc->found.major)
+				tc->found = v;
 		}
 		p += 4;
-		if (p >= end)
-			break;
 	}
 	return 0;
 }
@@ -369,9 +391,8 @@ int go_version__recover(struct go_binary *gb, struct go_version *v)
 {
 	struct binary *b = go_binary__binary(gb);
 	struct data_ctx dc = { .b = b, .v = v };
-	struct text_ctx tc = { .minor = -1 };
+	struct text_ctx tc = { 0 };
 	struct binary_sym s;
-	char text[16];
 	int err;
 
 	if (!binary__data_sym(b, "runtime.buildVersion", &s) &&
@@ -391,9 +412,8 @@ int go_version__recover(struct go_binary *gb, struct go_version *v)
 	err = scan_segments(b, PF_W | PF_X, 0, scan_text, &tc);
 	if (err < 0)
 		return err;
-	if (tc.minor < 0 || tc.ambiguous)
+	if (!tc.found.major || tc.ambiguous)
 		return -ENOENT;
-	snprintf(text, sizeof(text), "go1.%d", tc.minor);
-	go_version__parse(v, text, strlen(text), GO_VERSION_PATTERN);
+	*v = tc.found;
 	return 0;
 }
