@@ -28,7 +28,8 @@
 #define MAX_SECTIONS	65536
 #define MAX_SHSTRTAB	(1U << 20)
 #define MAX_STRTAB	(512U << 20)
-#define MAX_SYMS	(16U << 20)	/* per table */
+#define MAX_SYMS	(16U << 20)	/* entries per table */
+#define MAX_KEPT	(4U << 20)	/* FUNC/IFUNC/OBJECT kept, both tables: 128 MiB */
 #define MAX_NOTES	(64U << 10)	/* bytes of PT_NOTE read for the Go note */
 #define SYM_CHUNK	4096		/* symbols read (and charged) per pread */
 #define NO_SYM		UINT32_MAX
@@ -213,20 +214,24 @@ static uint16_t rd16(const uint8_t *p)
 	return (uint16_t)(p[0] | p[1] << 8);
 }
 
+static void parse_shdr(const uint8_t *h, struct section *s)
+{
+	*s = (struct section){
+		.name = rd32(h), .type = rd32(h + 4), .flags = rd64(h + 8),
+		.addr = rd64(h + 16), .off = rd64(h + 24), .size = rd64(h + 32),
+		.link = rd32(h + 40), .info = rd32(h + 44), .entsize = rd64(h + 56),
+	};
+}
+
 /* Section header i (64 bytes at shoff + 64 * i) into s. */
 static int read_shdr(const struct binary *b, uint64_t shoff, uint64_t i, struct section *s)
 {
 	uint8_t h[64];
 	int err = binary__pread(b, shoff + 64 * i, h, sizeof(h));
 
-	if (err)
-		return err;
-	*s = (struct section){
-		.name = rd32(h), .type = rd32(h + 4), .flags = rd64(h + 8),
-		.addr = rd64(h + 16), .off = rd64(h + 24), .size = rd64(h + 32),
-		.link = rd32(h + 40), .info = rd32(h + 44), .entsize = rd64(h + 56),
-	};
-	return 0;
+	if (!err)
+		parse_shdr(h, s);
+	return err;
 }
 
 /*
@@ -239,6 +244,7 @@ static int read_sections(struct binary *b, const uint8_t *eh)
 	uint64_t shoff = rd64(eh + 40), n = rd16(eh + 60);
 	uint32_t strndx = rd16(eh + 62);
 	struct section s0;
+	uint8_t *raw;
 	int err;
 
 	if (!shoff)
@@ -252,13 +258,17 @@ static int read_sections(struct binary *b, const uint8_t *eh)
 	if (n == 0 || n > MAX_SECTIONS || shoff > b->size || n * 64 > b->size - shoff)
 		return 0;
 	b->secs = calloc(n, sizeof(*b->secs));
-	if (!b->secs)
+	raw = malloc(n * 64);
+	if (!b->secs || !raw) {
+		free(raw);
 		return -ENOMEM;
-	for (uint64_t i = 0; i < n; i++) {
-		err = read_shdr(b, shoff, i, &b->secs[i]);
-		if (err)
-			return err;
 	}
+	err = binary__pread(b, shoff, raw, n * 64);
+	for (uint64_t i = 0; i < n && !err; i++)
+		parse_shdr(raw + 64 * i, &b->secs[i]);
+	free(raw);
+	if (err)
+		return err;
 	b->nsecs = (uint32_t)n;
 	b->shdrs_ok = true;
 	if (strndx >= n || b->secs[strndx].type != SHT_STRTAB ||
@@ -369,8 +379,10 @@ int binary__open_fd(int fd, const struct binary_limits *lim, struct binary **out
 	if (!b->lim.budget_ns)
 		b->lim.budget_ns = DEF_BUDGET_NS;
 	snprintf(b->attach_path, sizeof(b->attach_path), "/proc/self/fd/%d", fd);
+	/* bounded work (header tables are capped): charged, never refused for time */
 	binary__begin(b);
-	err = binary__end(b, open_checked(b));
+	err = open_checked(b);
+	binary__end(b, 0);
 	if (err) {
 		binary__free(b);
 		return err;
@@ -560,7 +572,7 @@ static int add_sym(struct binary *b, const uint8_t *e, int table, uint32_t *cap)
 		uint32_t ncap = *cap ? *cap * 2 : 1024;
 		struct sym *n;
 
-		if (ncap > 2 * MAX_SYMS)
+		if (*cap >= MAX_KEPT)
 			return -EFBIG;
 		n = realloc(b->syms, ncap * sizeof(*n));
 		if (!n)
@@ -726,16 +738,19 @@ static bool go_note_in(struct binary *b, uint64_t off, uint64_t size)
 	bool found = false;
 	int err;
 
-	if (size > MAX_NOTES)
-		size = MAX_NOTES;
+	if (off >= b->size)
+		return false;
+	size = size < b->size - off ? size : b->size - off;
+	size = size < MAX_NOTES ? size : MAX_NOTES;
 	buf = read_alloc(b, off, size, &err);
 	if (!buf)
 		return false;
 	for (uint64_t p = 0; p + 12 <= size && !found;) {
 		uint64_t namesz = rd32(buf + p), descsz = rd32(buf + p + 4);
 
-		found = namesz == 3 && rd32(buf + p + 8) == 4 && p + 15 <= size &&
-			!memcmp(buf + p + 12, "Go", 3);
+		/* Go's linker writes the name "Go\0\0" (namesz 4) */
+		found = (namesz == 3 || namesz == 4) && rd32(buf + p + 8) == 4 &&
+			p + 15 <= size && !memcmp(buf + p + 12, "Go", 3);
 		p += 12 + ((namesz + 3) & ~3ULL) + ((descsz + 3) & ~3ULL);
 	}
 	free(buf);

@@ -23,7 +23,7 @@
 #define PCLN_GO118 0xfffffff0U	/* Go 1.18-1.19: entries relative to textStart */
 #define PCLN_GO120 0xfffffff1U	/* Go 1.20+: same layout as 1.18 */
 
-#define MAX_PCLN	(512ULL << 20)
+#define MAX_PCLN	(256ULL << 20)
 #define MAX_NAME	4096	/* name bytes hashed: a longer name is hashed by its prefix */
 #define CHARGE_EVERY	1024	/* functions or instructions between two budget checks */
 #define NO_FUNC		UINT32_MAX

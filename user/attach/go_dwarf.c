@@ -12,7 +12,7 @@
 #include "attach/go_dwarf.h"
 
 #define MAX_DEBUG_BYTES	(512ULL << 20)	/* all debug sections, decompressed */
-#define MAX_STRUCTS	(1U << 22)
+#define MAX_STRUCTS	(1U << 20)
 #define MAX_MEMBERS	65536
 #define CHARGE_EVERY	256		/* DIEs between two budget checks */
 

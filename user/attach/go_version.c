@@ -8,7 +8,6 @@
  */
 #include <elf.h>
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,7 +26,7 @@ static const char buildinfo_magic[] = "\xff Go buildinf:";	/* 14 bytes */
 #define VER_MAX		63
 #define SCAN_CHUNK	(64U << 10)
 #define MAX_SCAN	(64ULL << 20)	/* bytes of data scanned per method */
-#define MAX_CANDS	4096		/* string headers checked by the data scan */
+#define MAX_CANDS	65536		/* string headers checked by the data scan */
 #define MAX_REFS	256		/* addresses tried from schedinit's code */
 
 static uint64_t rd64(const uint8_t *p)
@@ -92,24 +91,30 @@ static size_t uvarint(const uint8_t *p, size_t n, uint64_t *v)
 	return 0;
 }
 
-/* A Go string header {ptr, len} at vaddr whose text is a Go version. */
-static bool go_string_version(struct binary *b, uint64_t vaddr, struct go_version *v,
-			      enum go_version_src src)
+/* The Go string {ptr, len} when its whole text is a Go version. */
+static bool version_text(struct binary *b, uint64_t ptr, uint64_t len, struct go_version *v,
+			 enum go_version_src src)
 {
-	uint8_t hdr[16];
 	char s[VER_MAX + 1];
-	uint64_t len;
 
-	if (binary__read(b, vaddr, hdr, sizeof(hdr)))
-		return false;
-	len = rd64(hdr + 8);
-	if (len < VER_MIN || len > VER_MAX || binary__read(b, rd64(hdr), s, len))
+	if (len < VER_MIN || len > VER_MAX || binary__read(b, ptr, s, len))
 		return false;
 	/* the whole string, not text that merely contains a version */
 	if (minor_at(s, len) < 0 && (len < 10 || memcmp(s, "devel ", 6) ||
 				     minor_at(s + 6, len - 6) < 0))
 		return false;
 	return go_version__parse(v, s, len, src);
+}
+
+/* A Go string header {ptr, len} at vaddr whose text is a Go version. */
+static bool go_string_version(struct binary *b, uint64_t vaddr, struct go_version *v,
+			      enum go_version_src src)
+{
+	uint8_t hdr[16];
+
+	if (binary__read(b, vaddr, hdr, sizeof(hdr)))
+		return false;
+	return version_text(b, rd64(hdr), rd64(hdr + 8), v, src);
 }
 
 /* Build info at d (n bytes read): 0, -EINVAL, -ENOTSUP */
@@ -311,7 +316,7 @@ struct data_ctx {
 };
 
 /* 8-aligned {ptr, len} with a plausible length whose text is a Go version */
-static int scan_data(void *ctx, const uint8_t *buf, uint64_t n, uint64_t vaddr)
+static int scan_data(void *ctx, const uint8_t *buf, uint64_t n, uint64_t unused)
 {
 	struct data_ctx *dc = ctx;
 
@@ -323,7 +328,7 @@ static int scan_data(void *ctx, const uint8_t *buf, uint64_t n, uint64_t vaddr)
 			continue;
 		if (++dc->cands > MAX_CANDS)
 			return 1;
-		if (!go_string_version(dc->b, vaddr + p, &v, GO_VERSION_DATA))
+		if (!version_text(dc->b, rd64(buf + p), len, &v, GO_VERSION_DATA))
 			continue;
 		if (dc->found.major && strcmp(dc->found.str, v.str))
 			dc->ambiguous = true;
@@ -333,28 +338,51 @@ static int scan_data(void *ctx, const uint8_t *buf, uint64_t n, uint64_t vaddr)
 }
 
 struct text_ctx {
-	int minor;		/* -1: none yet */
-	bool ambiguous;
+	struct go_version found;	/* the first "go1.N[.P]" seen */
+	bool ambiguous;			/* another minor seen too */
 };
 
-/* "go1.N" not preceded by a letter or digit */
-static int scan_text(void *ctx, const uint8_t *buf, uint64_t n, uint64_t vaddr)
+static bool ident_char(uint8_t c)
+{
+	return (c | 0x20) >= 'a' && (c | 0x20) <= 'z' ? true :
+	       (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '/' || c == '-';
+}
+
+/*
+ * A stand-alone "go1.N" or "go1.N.P" (rcN/betaN too): not part of a longer
+ * word or file name ("bits_go1.13.go"). Its length, or 0.
+ */
+static size_t version_word(const uint8_t *buf, const uint8_t *p, const uint8_t *end)
+{
+	const uint8_t *q = p + 4;
+
+	if ((p > buf && ident_char(p[-1])) || minor_at((const char *)p, end - p) < 0)
+		return 0;
+	while (q < end && *q >= '0' && *q <= '9')
+		q++;
+	if (q + 1 < end && *q == '.' && q[1] >= '0' && q[1] <= '9')
+		for (q++; q < end && *q >= '0' && *q <= '9'; q++)
+			;
+	while (q < end && ((*q >= 'a' && *q <= 'z') || (*q >= '0' && *q <= '9')) && q - p < 24)
+		q++;	/* rc1, beta2 */
+	return q < end && ident_char(*q) ? 0 : (size_t)(q - p);
+}
+
+static int scan_text(void *ctx, const uint8_t *buf, uint64_t n, uint64_t unused)
 {
 	struct text_ctx *tc = ctx;
-	const uint8_t *p = buf, *end = buf + (n < SCAN_CHUNK + 4 ? n : SCAN_CHUNK + 4);
+	const uint8_t *p = buf, *end = buf + n, *stop = buf + (n < SCAN_CHUNK ? n : SCAN_CHUNK);
+	struct go_version v;
+	size_t len;
 
-	while ((p = memmem(p, end - p, "go1.", 4))) {
-		int minor = minor_at((const char *)p, buf + n - p);
-		bool word = p > buf && ((p[-1] | 0x20) >= 'a' && (p[-1] | 0x20) <= 'z');
-
-		word |= p > buf && p[-1] >= '0' && p[-1] <= '9';
-		if (minor >= 0 && !word) {
-			tc->ambiguous |= tc->minor >= 0 && tc->minor != minor;
-			tc->minor = minor;
+	while (p < stop && (p = memmem(p, stop - p, "go1.", 4))) {
+		len = version_word(buf, p, end);
+		if (len && go_version__parse(&v, (const char *)p, len, GO_VERSION_PATTERN)) {
+			tc->ambiguous |= tc->found.major && tc->found.minor != v.minor;
+			if (!tc->found.major)
+				tc->found = v;
 		}
 		p += 4;
-		if (p >= end)
-			break;
 	}
 	return 0;
 }
@@ -363,9 +391,8 @@ int go_version__recover(struct go_binary *gb, struct go_version *v)
 {
 	struct binary *b = go_binary__binary(gb);
 	struct data_ctx dc = { .b = b, .v = v };
-	struct text_ctx tc = { .minor = -1 };
+	struct text_ctx tc = { 0 };
 	struct binary_sym s;
-	char text[16];
 	int err;
 
 	if (!binary__data_sym(b, "runtime.buildVersion", &s) &&
@@ -385,9 +412,8 @@ int go_version__recover(struct go_binary *gb, struct go_version *v)
 	err = scan_segments(b, PF_W | PF_X, 0, scan_text, &tc);
 	if (err < 0)
 		return err;
-	if (tc.minor < 0 || tc.ambiguous)
+	if (!tc.found.major || tc.ambiguous)
 		return -ENOENT;
-	snprintf(text, sizeof(text), "go1.%d", tc.minor);
-	go_version__parse(v, text, strlen(text), GO_VERSION_PATTERN);
+	*v = tc.found;
 	return 0;
 }
