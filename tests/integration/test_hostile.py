@@ -398,3 +398,23 @@ def test_hostile_overlay_one_attach_per_inode():
 	attached = [l for l in tr.err if re.search(re.escape(top) + r'/merged\d/libssl\.so\.3: '
 						   r'openssl: \d+ probes attached', l)]
 	h.assert_eq(len(attached), 1, 'attaches of the one library inode: %s' % attached)
+
+
+def test_hostile_probe_go_marker_without_tables():
+	"""--probe on a file with a Go marker (a .gopclntab section) whose tables cannot
+	be read: refused with one sentence, never a uretprobe on it."""
+	if not shutil.which('objcopy'):
+		h.skip('objcopy is not installed (Debian: binutils)')
+	src = os.path.join(h.FIXTURES, 'backend')
+	h.need_binary(src, 'run make fixtures')
+	junk, path = h.tmp_path('junk'), h.tmp_path('backend-go')
+	with open(junk, 'wb') as f:
+		f.write(b'\0' * 256)
+	r = h.run(['objcopy', '--add-section', '.gopclntab=' + junk, src, path])
+	h.assert_eq(r.rc, 0, 'objcopy exit status')
+	r = h.run([h.PHASETRACE, 'trace', '--probe', 'x=%s:main' % path, '--duration', '1'])
+	h.assert_eq(r.rc, 1, 'exit status')
+	lines = [l for l in r.stderr.splitlines() if l.strip()]
+	h.assert_eq(len(lines), 1, 'lines on stderr: %r' % lines)
+	h.assert_true('is a Go program whose function tables phasetrace cannot read' in lines[0],
+		      'the refusal: %r' % lines[0])

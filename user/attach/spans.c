@@ -93,7 +93,8 @@ static int attach_go(struct spans *s, struct phasetrace_bpf *skel, struct binary
 	if (err) {
 		pt_err("--probe %s: %s is a Go program whose function tables phasetrace cannot "
 		       "read (%s), so the returns of %s cannot be found and a uretprobe would "
-		       "crash it", d->name, d->binary, strerror(-err), d->symbol);
+		       "crash it", d->name, d->binary,
+		       err == -ENOEXEC ? "no usable .gopclntab" : strerror(-err), d->symbol);
 		return err == -ENOEXEC ? -ENOTSUP : err;
 	}
 	err = go_binary__func(gb, d->symbol, &fn);
