@@ -162,17 +162,22 @@ static void test_interesting(void **state)
 	assert_false(discovery__interesting_lib("/usr/bin/curl"));
 }
 
-static int setup(void **state)
+static int make_tmpdir(void **state)
 {
 	return mkdtemp(tmpdir) ? 0 : -1;
 }
 
-static int teardown(void **state)
+/* What test_open_refuses_fifo left there, then the directory. */
+static int remove_tmpdir(void **state)
 {
-	char cmd[PATH_MAX];
+	int dfd = open(tmpdir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	return system(cmd);
+	if (dfd >= 0) {
+		unlinkat(dfd, "libssl.so.9", 0);
+		unlinkat(dfd, "libssl.so.3 (deleted)", 0);
+		close(dfd);
+	}
+	return rmdir(tmpdir);
 }
 
 int main(void)
@@ -186,5 +191,5 @@ int main(void)
 		cmocka_unit_test(test_interesting),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, make_tmpdir, remove_tmpdir);
 }
