@@ -90,7 +90,9 @@ enum go_arch go_binary__arch(const struct go_binary *gb);
  * .gopclntab. 0, -ENOENT if absent (e.g. dead code eliminated, or inlined
  * everywhere), -EINVAL if the tables are corrupt, -ENOTSUP if .gopclntab is
  * of a format before Go 1.16, -ETIME / -ECANCELED. The first .gopclntab
- * lookup indexes every name once (a hash), later ones are hash probes.
+ * lookup indexes every name once (a hash), later ones are hash probes; a
+ * function record outside the table found then makes every .gopclntab
+ * lookup -EINVAL.
  * .gopclntab specifics: a generic instantiation "pkg.F[a.T]" is stored as
  * "pkg.F[...]"; it is found if only one instantiation exists, else -ENOTUNIQ.
  * A function that has an ABI wrapper (assembly called from Go, Go called
