@@ -9,8 +9,10 @@ import os
 import re
 import select
 import shutil
+import signal
 import struct
 import subprocess
+import threading
 import time
 
 import checks
@@ -418,3 +420,41 @@ def test_hostile_probe_go_marker_without_tables():
 	h.assert_eq(len(lines), 1, 'lines on stderr: %r' % lines)
 	h.assert_true('is a Go program whose function tables phasetrace cannot read' in lines[0],
 		      'the refusal: %r' % lines[0])
+
+
+@h.timeout(120)
+def test_hostile_sigint_while_discovery_busy():
+	"""SIGINT while processes keep starting (the discovery worker busy with their
+	scans): the tracer still exits within 1 s."""
+	n = 1500
+	d = h.tmp_path('exes')
+	os.makedirs(d)
+	elf = _tiny_elf(2)
+	paths = [os.path.join(d, 'y%04d' % i) for i in range(n)]
+	for p in paths:
+		with open(p, 'wb') as f:
+			f.write(elf)
+		os.chmod(p, 0o755)
+	tr = h.Tracer(extra=['-v'])
+	procs, started = [], threading.Event()
+
+	def spawn():
+		for i, p in enumerate(paths):
+			procs.append(subprocess.Popen([p], stdin=subprocess.DEVNULL))
+			if i == n // 3:
+				started.set()
+	th = threading.Thread(target=spawn)
+	th.start()
+	started.wait(30)
+	t0 = time.monotonic()
+	tr.proc.send_signal(signal.SIGINT)
+	tr.stop(sigint=False)
+	exit_s = time.monotonic() - t0
+	th.join(60)
+	for p in procs:
+		p.wait(10)
+	c = _discovery_counts(tr)
+	h.log('exit %.2f s after SIGINT; discovery: %r' % (exit_s, c))
+	h.assert_true(c['scans'] > 0, 'no scan before SIGINT')
+	h.assert_true(exit_s < EXIT_MAX_S, 'exit %.2f s after SIGINT (max %.1f s)' %
+		      (exit_s, EXIT_MAX_S))
