@@ -16,7 +16,8 @@ DEB_BUILD := make clang llvm libbpf-dev libelf-dev zlib1g-dev libcapstone-dev li
 	     libmicrohttpd-dev libncurses-dev pkg-config
 DEB_TOOLS := bpftool
 DEB_TEST  := libcmocka-dev libssl-dev libgnutls28-dev python3 curl wget openssl golang-go \
-	     prometheus nginx-light tmux wrk iproute2 iptables systemtap-sdt-dev util-linux
+	     prometheus nginx-light tmux wrk iproute2 iptables systemtap-sdt-dev util-linux \
+	     libclang-rt-14-dev
 
 ifeq ($(V),1)
 Q :=
@@ -53,13 +54,14 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(UNIT_SRCS))
 FIXTURE_SRCS := $(wildcard tests/fixtures/*.c)
 FIXTURE_BINS := $(patsubst tests/fixtures/%.c,$(OUT)/fixtures/%,$(FIXTURE_SRCS))
 
-.PHONY: all deps run test unit integration fixtures bench clean
+.PHONY: all deps run test unit integration fixtures go-fixtures bench clean fuzz fuzz-run \
+	fuzz-seeds
 all: $(OUT)/phasetrace
 
 deps:
 	$(Q)tools/deps $(DEB_BUILD) $(DEB_TOOLS) $(if $(filter test,$(MAKECMDGOALS)),$(DEB_TEST))
 
-$(OUT) $(OUT)/bpf $(OUT)/tests $(OUT)/fixtures $(OUT)/tools $(OUT)/user \
+$(OUT) $(OUT)/bpf $(OUT)/tests $(OUT)/fixtures $(OUT)/tools $(OUT)/user $(OUT)/fuzz \
 $(addprefix $(OUT)/user/,$(USER_DIRS)):
 	$(Q)mkdir -p $@
 
@@ -109,7 +111,59 @@ $(OUT)/fixtures/%: tests/fixtures/%.c $(wildcard tests/fixtures/*.h) | $(OUT)/fi
 
 fixtures: $(FIXTURE_BINS)
 
-unit: $(UNIT_BINS)
+# The Go fixtures once per extra toolchain installed as /usr/lib/go-1.N (Debian's
+# golang-1.N-go), for tests/unit/test_go_binary.c's version matrix.
+GO_EXTRA := $(patsubst /usr/lib/go-%/bin/go,%,$(wildcard /usr/lib/go-1.*/bin/go))
+GO_EXTRA_FIXTURES := $(foreach v,$(GO_EXTRA),$(OUT)/fixtures/go-$(v)/webapp-stripped)
+$(OUT)/fixtures/go-%/webapp-stripped: $(wildcard tests/fixtures/go/*/*.go tests/fixtures/go/*/go.mod)
+	$(call msg,GO,$(OUT)/fixtures/go-$*)
+	$(Q)PATH=/usr/lib/go-$*/bin:$$PATH tests/fixtures/go/build.sh $(OUT)/fixtures/go-$* >/dev/null
+go-fixtures: $(GO_EXTRA_FIXTURES)
+
+# libFuzzer targets: each tests/fuzz/fuzz_X.c is one, linked with the modules in
+# FUZZ_DEPS_fuzz_X, all built with ASan and UBSan (docs/fuzzing.md).
+FUZZ_CC     := clang
+FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	       -std=gnu11 -D_GNU_SOURCE -Iinclude -Iuser -Itests/unit -Itests/fuzz -I$(OUT) \
+	       $(shell pkg-config --cflags libelf libdw capstone 2>/dev/null)
+FUZZ_LIBS   := $(shell pkg-config --libs libelf libdw capstone 2>/dev/null)
+FUZZ_SRCS   := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS   := $(patsubst tests/fuzz/%.c,$(OUT)/fuzz/%,$(FUZZ_SRCS))
+GO_ANALYSIS := user/attach/binary.c user/attach/go_binary.c user/attach/go_dwarf.c \
+	       user/attach/go_offsets.c user/attach/go_version.c
+FUZZ_DEPS_fuzz_elf_syms  := user/attach/binary.c
+FUZZ_DEPS_fuzz_go_tables := $(GO_ANALYSIS)
+FUZZ_DEPS_fuzz_dwarf     := user/attach/binary.c user/attach/go_dwarf.c
+
+.SECONDEXPANSION:
+$(OUT)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz_common.h $$(FUZZ_DEPS_$$*) | $(OUT)/fuzz
+	$(call msg,FUZZ,$@)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) $< $(FUZZ_DEPS_$*) $(FUZZ_LIBS) -o $@
+
+$(OUT)/fuzz/mkseeds: tests/fuzz/mkseeds.c tests/unit/synth_go.h | $(OUT)/fuzz
+	$(call msg,CC,$@)
+	$(Q)$(CC) -O1 -Wall -Werror -Itests/unit $< -o $@
+
+# The seed corpus (tests/fuzz/corpus/fuzz_X/, committed) is made from sources here and kept
+# small on purpose: libFuzzer's max_len follows the largest seed. `make fuzz-seeds` remakes it.
+SEEDS := tests/fuzz/corpus
+fuzz-seeds: $(OUT)/fuzz/mkseeds tests/fuzz/seed_syms.c tests/fuzz/seed_dwarf.c
+	$(call msg,SEEDS,$(SEEDS))
+	$(Q)mkdir -p $(addprefix $(SEEDS)/,fuzz_elf_syms fuzz_go_tables fuzz_dwarf)
+	$(Q)$(OUT)/fuzz/mkseeds $(SEEDS)/fuzz_go_tables
+	$(Q)printf 'V0 { };\nV1 { global: *; } V0;\n' > $(OUT)/fuzz/seed_syms.map
+	$(Q)$(CC) -O1 -shared -fPIC -Wl,--version-script=$(OUT)/fuzz/seed_syms.map \
+		tests/fuzz/seed_syms.c -o $(SEEDS)/fuzz_elf_syms/seed_syms.so
+	$(Q)$(CC) -O0 -g -gz=none tests/fuzz/seed_dwarf.c -o $(SEEDS)/fuzz_dwarf/plain
+	$(Q)$(CC) -O0 -g -gz=zlib tests/fuzz/seed_dwarf.c -o $(SEEDS)/fuzz_dwarf/zlib
+
+fuzz: $(FUZZ_BINS)
+
+# A short run of every target (PT_FUZZ_SECONDS each, default 5): what `make test` does.
+fuzz-run: fuzz
+	$(Q)tests/run-fuzz
+
+unit: $(UNIT_BINS) go-fixtures
 	$(Q)tests/run-unit $(UNIT_BINS)
 
 integration: all fixtures
@@ -117,7 +171,7 @@ integration: all fixtures
 
 # Everything: installs what is missing, builds, runs unit and integration tests.
 test: deps
-	$(Q)$(MAKE) --no-print-directory all fixtures $(UNIT_BINS)
+	$(Q)$(MAKE) --no-print-directory all fixtures go-fixtures $(UNIT_BINS) fuzz
 	$(Q)tests/run-all
 
 run: deps
@@ -147,4 +201,5 @@ fuzz-http: $(OUT)/fuzz/fuzz_http
 clean:
 	$(Q)rm -rf $(OUT)
 
--include $(wildcard $(OUT)/bpf/*.d $(OUT)/user/*.d $(OUT)/user/*/*.d $(OUT)/tools/*.d)
+-include $(wildcard $(OUT)/bpf/*.d $(OUT)/user/*.d $(OUT)/user/*/*.d $(OUT)/tools/*.d \
+		    $(OUT)/tests/*.d)

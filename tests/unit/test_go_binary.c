@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -21,7 +22,10 @@
 #include <gelf.h>
 #include <libelf.h>
 
+#include "attach/binary.h"
 #include "attach/go_binary.h"
+#include "attach/go_offsets.h"
+#include "synth_go.h"
 
 #define MAX_RETS 256
 
@@ -131,15 +135,47 @@ static void mkdir_p_dir(void)
 	assert_int_equal(system(cmd), 0);
 }
 
+/* binary__open_fd + go_binary__new; NULL and *err on failure */
+static struct go_binary *open_go(const char *path, int *err)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	struct binary *b;
+	struct go_binary *gb;
+
+	if (fd < 0) {
+		*err = -errno;
+		return NULL;
+	}
+	*err = binary__open_fd(fd, NULL, &b);
+	if (*err)
+		return NULL;
+	*err = go_binary__new(b, &gb);
+	if (*err) {
+		binary__free(b);
+		return NULL;
+	}
+	return gb;
+}
+
+/* frees gb and the binary it borrowed */
+static void close_go(struct go_binary *gb)
+{
+	struct binary *b = gb ? go_binary__binary(gb) : NULL;
+
+	go_binary__free(gb);
+	binary__free(b);
+}
+
 static struct go_binary *open_fixture(const char *name)
 {
 	char path[PATH_MAX + 64];
 	struct go_binary *gb;
+	int err;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	gb = go_binary__open(path);
+	gb = open_go(path, &err);
 	if (!gb)
-		fail_msg("go_binary__open(%s): %s", path, strerror(errno));
+		fail_msg("open %s as Go: %s", path, strerror(-err));
 	return gb;
 }
 
@@ -179,23 +215,24 @@ static void test_detect(void **state)
 		assert_int_equal(go_binary__has_dwarf(gb), !stripped);
 		assert_true(go_binary__regabi(gb));
 		assert_true(go_binary__nfuncs(gb) > 1000);
-		go_binary__free(gb);
+		close_go(gb);
 	}
 }
 
 static void test_not_go(void **state)
 {
 	struct go_binary *gb;
+	int err;
 
-	gb = go_binary__open("/bin/true");
+	gb = open_go("/bin/true", &err);
 	assert_null(gb);
-	assert_int_equal(errno, ENOEXEC);
-	gb = go_binary__open("/etc/hostname");
+	assert_int_equal(err, -ENOEXEC);
+	gb = open_go("/etc/hostname", &err);
 	assert_null(gb);
-	assert_int_equal(errno, ENOEXEC);
-	gb = go_binary__open("/nonexistent/phasetrace");
+	assert_int_equal(err, -ENOEXEC);
+	gb = open_go("/nonexistent/phasetrace", &err);
 	assert_null(gb);
-	assert_int_equal(errno, ENOENT);
+	assert_int_equal(err, -ENOENT);
 	go_binary__free(NULL);
 }
 
@@ -232,8 +269,8 @@ static void test_funcs(void **state)
 	assert_int_equal(go_binary__func(gb, "main.noSuchFunction", &f), -ENOENT);
 	assert_int_equal(go_binary__func(gs, "main.noSuchFunction", &f), -ENOENT);
 	assert_int_equal(go_binary__func(gs, "main.spi", &f), -ENOENT);
-	go_binary__free(gs);
-	go_binary__free(gb);
+	close_go(gs);
+	close_go(gb);
 
 	gb = open_fixture("webapp-arm64");
 	for (size_t i = 0; i < N(funcs); i++) {
@@ -246,7 +283,7 @@ static void test_funcs(void **state)
 		/* arm64 text does not start at file offset == vaddr - base */
 		assert_true(sym.file_off != sym.vaddr);
 	}
-	go_binary__free(gb);
+	close_go(gb);
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -347,7 +384,7 @@ static void check_all_symtab(const char *name)
 	free(names);
 	elf_end(elf);
 	close(fd);
-	go_binary__free(gb);
+	close_go(gb);
 }
 
 static void test_all_symtab(void **state)
@@ -406,7 +443,7 @@ static void test_rets(void **state)
 				assert_int_equal(go_binary__ret_offsets(gb, &fn, offs[b], 0), -E2BIG);
 			/* rerun: the E2BIG call above used no slots */
 			n[b] = go_binary__ret_offsets(gb, &fn, offs[b], MAX_RETS);
-			go_binary__free(gb);
+			close_go(gb);
 		}
 		/* stripping changes nothing in .text */
 		assert_int_equal(n[0], n[1]);
@@ -449,8 +486,259 @@ static void test_fields(void **state)
 	assert_int_equal(go_binary__field_offset(gb, "runtime.g", "nosuchfield", &off), -ENOENT);
 	assert_int_equal(go_binary__field_offset(gs, "runtime.g", "nosuchfield", &off), -ENOENT);
 	assert_int_equal(go_binary__field_offset(gs, "main.nosuch", "x", &off), -ENOENT);
-	go_binary__free(gs);
-	go_binary__free(gb);
+	close_go(gs);
+	close_go(gb);
+}
+
+/* dir/name with its .go.buildinfo removed: objcopy (amd64), or by hand where
+ * objcopy does not know the machine (arm64): bytes zeroed, header nulled. */
+static void remove_buildinfo(const char *name, const char *out)
+{
+	char src[PATH_MAX + 64], dst[PATH_MAX + 64], cmd[3 * PATH_MAX];
+	uint64_t off, size, shoff, flags, o, sz;
+	const char *sn;
+	uint32_t type, i;
+	struct binary *b;
+	uint8_t *zero;
+	int fd;
+
+	snprintf(src, sizeof(src), "%s/%s", dir, name);
+	snprintf(dst, sizeof(dst), "%s/%s", dir, out);
+	snprintf(cmd, sizeof(cmd), "objcopy --remove-section .go.buildinfo '%s' '%s' 2>/dev/null",
+		 src, dst);
+	if (!system(cmd))
+		return;
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", src, dst);
+	assert_int_equal(system(cmd), 0);
+	fd = open(dst, O_RDWR | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(binary__open_fd(dup(fd), NULL, &b), 0);
+	assert_int_equal(binary__section(b, ".go.buildinfo", &off, NULL, &size), 0);
+	for (i = 1; !binary__section_at(b, i, &sn, &type, &flags, &o, &sz); i++)
+		if (!strcmp(sn, ".go.buildinfo"))
+			break;
+	assert_int_equal(pread(fd, &shoff, 8, 40), 8);
+	zero = calloc(1, size + 64);
+	assert_int_equal(pwrite(fd, zero, size, (off_t)off), (ssize_t)size);
+	assert_int_equal(pwrite(fd, zero, 8, (off_t)(shoff + 64 * i)), 8);	/* name, type */
+	free(zero);
+	binary__free(b);
+	close(fd);
+}
+
+/* Build info removed after the build (release post-processing): still Go, same version. */
+static void check_no_buildinfo(const char *name, const char *want_version,
+			       enum go_version_src want_src)
+{
+	char out[256];
+	struct go_binary *gb, *ref;
+	struct go_func f, r;
+
+	snprintf(out, sizeof(out), "%s-nobuildinfo", name);
+	remove_buildinfo(name, out);
+	gb = open_fixture(out);
+	ref = open_fixture(name);
+	print_message("  %-24s version '%s' from source %d\n", out, go_binary__version_str(gb),
+		      go_binary__version_src(gb));
+	assert_string_equal(go_binary__version_str(gb), want_version);
+	assert_int_equal(go_binary__version_src(gb), want_src);
+	assert_true(go_binary__regabi(gb));
+	assert_int_equal(go_binary__nfuncs(gb), go_binary__nfuncs(ref));
+	for (size_t i = 0; i < N(funcs); i++) {
+		assert_int_equal(go_binary__func(gb, funcs[i], &f), 0);
+		assert_int_equal(go_binary__func(ref, funcs[i], &r), 0);
+		assert_int_equal(f.vaddr, r.vaddr);
+	}
+	close_go(ref);
+	close_go(gb);
+}
+
+static void test_no_buildinfo(void **state)
+{
+	NEED_GO();
+	check_no_buildinfo("webapp-stripped", goversion, GO_VERSION_CODE);
+	check_no_buildinfo("webapp-arm64", goversion, GO_VERSION_SYMBOL);
+	check_no_buildinfo("webapp", goversion, GO_VERSION_SYMBOL);
+}
+
+/* The whole file dir/name, and its size */
+static uint8_t *slurp(const char *name, size_t *size)
+{
+	char path[PATH_MAX + 64];
+	struct stat st;
+	uint8_t *buf;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0 && !fstat(fd, &st));
+	*size = (size_t)st.st_size;
+	buf = malloc(*size);
+	assert_non_null(buf);
+	assert_int_equal(pread(fd, buf, *size, 0), (ssize_t)*size);
+	close(fd);
+	return buf;
+}
+
+static void spill(const char *name, const uint8_t *buf, size_t size)
+{
+	char path[PATH_MAX + 64];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, buf, size), (ssize_t)size);
+	close(fd);
+}
+
+/* Zero the Go string header {ptr, len} of runtime.buildVersion in the writable data. */
+static int zero_version_header(struct go_binary *gb, uint8_t *img)
+{
+	struct binary *b = go_binary__binary(gb);
+	uint64_t vaddr, off, filesz, hdr[2];
+	size_t len = strlen(goversion);
+	char text[64];
+	uint32_t flags;
+	int n = 0;
+
+	for (int i = 0; !binary__segment(b, i, &vaddr, &off, &filesz, &flags); i++) {
+		for (uint64_t p = 0; (flags & PF_W) && p + 16 <= filesz; p += 8) {
+			memcpy(hdr, img + off + p, 16);
+			if (hdr[1] != len || binary__read(b, hdr[0], text, len) ||
+			    memcmp(text, goversion, len))
+				continue;
+			memset(img + off + p, 0, 16);
+			n++;
+		}
+	}
+	return n;
+}
+
+/*
+ * The later fallbacks on a real binary without build info: runtime.schedinit
+ * renamed in .gopclntab (the code reference is gone) leaves the data scan;
+ * the version's string header zeroed leaves the "go1.N.P" text; without it
+ * the version is unknown and the tables still usable.
+ */
+static void test_version_fallbacks(void **state)
+{
+	struct go_binary *gb;
+	struct go_func fn;
+	uint64_t off, size;
+	int major, minor;
+	uint8_t *img, *p;
+	size_t n;
+
+	NEED_GO();
+	remove_buildinfo("webapp-stripped", "webapp-fallback");
+	img = slurp("webapp-fallback", &n);
+	gb = open_fixture("webapp-fallback");
+	assert_int_equal(binary__section(go_binary__binary(gb), ".gopclntab", &off, NULL, &size),
+			 0);
+	p = memmem(img + off, size, "runtime.schedinit", 18);
+	assert_non_null(p);
+	p[16] = 'X';
+	close_go(gb);
+	spill("webapp-fallback", img, n);
+
+	gb = open_fixture("webapp-fallback");
+	assert_int_equal(go_binary__version_src(gb), GO_VERSION_DATA);
+	assert_string_equal(go_binary__version_str(gb), goversion);
+	assert_int_equal(zero_version_header(gb, img), 1);
+	close_go(gb);
+	spill("webapp-fallback", img, n);
+
+	gb = open_fixture("webapp-fallback");
+	assert_int_equal(go_binary__version_src(gb), GO_VERSION_PATTERN);
+	assert_string_equal(go_binary__version_str(gb), goversion);
+	close_go(gb);
+	/* and without the text: unknown */
+	for (p = img; (p = memmem(p, img + n - p, goversion, strlen(goversion))); )
+		memset(p, 0, strlen(goversion));
+	spill("webapp-fallback", img, n);
+
+	gb = open_fixture("webapp-fallback");
+	assert_int_equal(go_binary__version(gb, &major, &minor), -ENOENT);
+	assert_int_equal(go_binary__version_src(gb), GO_VERSION_NONE);
+	assert_string_equal(go_binary__version_str(gb), "");
+	/* version unknown or not: the tables are usable, the caller decides */
+	assert_true(go_binary__nfuncs(gb) > 1000);
+	assert_int_equal(go_binary__func(gb, "net/http.(*conn).serve", &fn), 0);
+	close_go(gb);
+	free(img);
+}
+
+/*
+ * Every Go toolchain installed as /usr/lib/go-1.N (Debian's golang-1.N-go;
+ * fixtures built by `make go-fixtures` into build/fixtures/go-1.N): version,
+ * functions and RET sites, the built-in offset table against DWARF, and the
+ * stripped binary without build info.
+ */
+static void check_toolchain(int minor)
+{
+	char want[64], *saved = strdup(dir);
+	struct go_binary *gb, *gs;
+	uint64_t rets[MAX_RETS];
+	struct go_func fn;
+	int n, total = 0;
+
+	snprintf(dir, sizeof(dir), "%s-1.%d", saved, minor);
+	gb = open_fixture("webapp");
+	gs = open_fixture("webapp-stripped");
+	snprintf(want, sizeof(want), "%s", go_binary__version_str(gb));
+	assert_int_equal(strncmp(want, "go1.", 4), 0);
+	assert_int_equal(atoi(want + 4), minor);
+	for (size_t i = 0; i < N(funcs); i++) {
+		assert_int_equal(go_binary__func(gs, funcs[i], &fn), 0);
+		n = go_binary__ret_offsets(gs, &fn, rets, MAX_RETS);
+		if (n < 0)
+			fail_msg("go1.%d %s: %s", minor, funcs[i], strerror(-n));
+		check_rets("webapp-stripped", gs, &fn, rets, n);
+		total += n;
+	}
+	for (size_t i = 0; i < N(fields); i++) {
+		int64_t dw = -1, tab = -2;
+
+		assert_int_equal(go_binary__field_offset_dwarf(gb, fields[i][0], fields[i][1], &dw),
+				 0);
+		assert_int_equal(go_binary__field_offset_builtin(gs, fields[i][0], fields[i][1],
+								 &tab), 0);
+		if (dw != tab)
+			fail_msg("go1.%d %s.%s: DWARF %ld, table %ld", minor, fields[i][0],
+				 fields[i][1], (long)dw, (long)tab);
+	}
+	print_message("  %s: %d functions, %d RET sites, %zu offsets agree with DWARF\n", want,
+		      go_binary__nfuncs(gs), total, N(fields));
+	close_go(gs);
+	close_go(gb);
+	check_no_buildinfo("webapp-stripped", want, GO_VERSION_CODE);
+	snprintf(dir, sizeof(dir), "%s", saved);
+	free(saved);
+}
+
+static void test_toolchains(void **state)
+{
+	char path[PATH_MAX + 64];
+	int seen = 0;
+
+	if (!dir[0])
+		skip();
+	for (int minor = 17; minor < 40; minor++) {
+		snprintf(path, sizeof(path), "/usr/lib/go-1.%d/bin/go", minor);
+		if (access(path, X_OK))
+			continue;
+		snprintf(path, sizeof(path), "%s-1.%d/webapp-stripped", dir, minor);
+		if (access(path, R_OK)) {
+			print_message("  go1.%d installed, fixtures not built (make go-fixtures)\n",
+				      minor);
+			continue;
+		}
+		check_toolchain(minor);
+		seen++;
+	}
+	if (!seen)
+		skip();
 }
 
 /* The table's version boundaries (no toolchain needed). */
@@ -482,186 +770,30 @@ static void test_offsets_table(void **state)
 	assert_int_equal(go_offsets__lookup(1, 19, "runtime.g", "nosuch", &off), -ENOENT);
 }
 
-/*
- * Synthetic Go binaries for the formats the local toolchain cannot produce:
- * .gopclntab of Go 1.16-1.17 (0xfffffffa) and 1.20+ (0xfffffff1), the
- * pre-1.18 build info that points to the version string, arm64 code. One
- * PT_LOAD maps the file at 0x400000; two functions main.one and main.two.
- */
-#define SY_BASE 0x400000ULL
-#define SY_TEXT 0x100
-#define SY_PCLN 0x200
-#define SY_BINF 0x400
-#define SY_SHSTR 0x500
-#define SY_SHDR 0x600
-#define SY_SIZE (SY_SHDR + 5 * 64)
-
-struct synth {
-	uint32_t magic;
-	bool inline_version;	/* Go 1.18+ build info */
-	const char *version;
-	uint16_t machine;
-	const uint8_t *code;	/* 0x40 bytes of .text: main.one at +0, main.two at +0x10 */
-	bool zero_text_start;	/* leave pclntab textStart to a (missing) relocation */
-	bool no_buildinfo;
-	uint64_t nfunc;		/* 0: 2 */
-};
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	memcpy(p, &v, 4);
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	memcpy(p, &v, 8);
-}
-
-static void put_shdr(uint8_t *img, int i, uint32_t name, uint32_t type, uint64_t flags,
-		     uint64_t off, uint64_t size)
-{
-	uint8_t *sh = img + SY_SHDR + i * 64;
-
-	put32(sh, name);
-	put32(sh + 4, type);
-	put64(sh + 8, flags);
-	put64(sh + 16, flags & SHF_ALLOC ? SY_BASE + off : 0);
-	put64(sh + 24, off);
-	put64(sh + 32, size);
-	put64(sh + 48, 1);	/* addralign */
-}
-
 static void write_synth(const char *path, const struct synth *sy)
 {
-	static const char shstr[] = "\0.text\0.gopclntab\0.go.buildinfo\0.shstrtab";
 	uint8_t img[SY_SIZE] = { 0 };
-	uint8_t *pc = img + SY_PCLN, *bi = img + SY_BINF, *ft;
-	bool go116 = sy->magic == 0xfffffffa;
-	uint64_t hdr = go116 ? 64 : 72, fn_off = 0x60, ftab_off = 0x80;
 	FILE *f;
 
-	/* ELF header and the one PT_LOAD */
-	memcpy(img, ELFMAG, SELFMAG);
-	img[EI_CLASS] = ELFCLASS64;
-	img[EI_DATA] = ELFDATA2LSB;
-	img[EI_VERSION] = EV_CURRENT;
-	img[16] = ET_EXEC;
-	memcpy(img + 18, &sy->machine, 2);
-	put32(img + 20, EV_CURRENT);
-	put64(img + 24, SY_BASE + SY_TEXT);	/* e_entry */
-	put64(img + 32, 64);			/* e_phoff */
-	put64(img + 40, SY_SHDR);		/* e_shoff */
-	img[52] = 64, img[54] = 56, img[56] = 1;	/* ehsize, phentsize, phnum */
-	img[58] = 64, img[60] = 5, img[62] = 4;	/* shentsize, shnum, shstrndx */
-	put32(img + 64, PT_LOAD);
-	put32(img + 68, PF_R | PF_X);
-	put64(img + 72, 0);
-	put64(img + 80, SY_BASE);
-	put64(img + 88, SY_BASE);
-	put64(img + 96, SY_SIZE);
-	put64(img + 104, SY_SIZE);
-	put64(img + 112, 0x1000);
-
-	memcpy(img + SY_TEXT, sy->code, 0x40);
-
-	/* .gopclntab: header, funcnametab at 0x60, functab at 0x80, _func at 0xc0/0xe0 */
-	put32(pc, sy->magic);
-	pc[6] = 1, pc[7] = 8;
-	put64(pc + 8, sy->nfunc ? sy->nfunc : 2);
-	if (go116) {
-		put64(pc + 24, fn_off);
-		put64(pc + 56, ftab_off);
-	} else {
-		put64(pc + 24, sy->zero_text_start ? 0 : SY_BASE + SY_TEXT);
-		put64(pc + 32, fn_off);
-		put64(pc + 64, ftab_off);
-	}
-	assert_true(hdr <= fn_off);
-	memcpy(pc + fn_off, "main.one\0main.two", 18);
-	ft = pc + ftab_off;
-	if (go116) {	/* {pc, funcoff} pairs, end pc; _func {entry uintptr, nameoff} */
-		put64(ft, SY_BASE + SY_TEXT);
-		put64(ft + 8, 0x40);
-		put64(ft + 16, SY_BASE + SY_TEXT + 0x10);
-		put64(ft + 24, 0x60);
-		put64(ft + 32, SY_BASE + SY_TEXT + 0x40);
-		put64(ft + 0x40, SY_BASE + SY_TEXT);
-		put32(ft + 0x48, 0);
-		put64(ft + 0x60, SY_BASE + SY_TEXT + 0x10);
-		put32(ft + 0x68, 9);
-	} else {	/* {entryoff, funcoff} u32 pairs, end; _func {entryoff, nameoff} */
-		put32(ft, 0);
-		put32(ft + 4, 0x40);
-		put32(ft + 8, 0x10);
-		put32(ft + 12, 0x60);
-		put32(ft + 16, 0x40);
-		put32(ft + 0x40, 0);
-		put32(ft + 0x44, 0);
-		put32(ft + 0x60, 0x10);
-		put32(ft + 0x64, 9);
-	}
-
-	/* .go.buildinfo */
-	memcpy(bi, "\xff Go buildinf:", 14);
-	bi[14] = 8;
-	if (sy->inline_version) {
-		bi[15] = 2;
-		bi[32] = (uint8_t)strlen(sy->version);
-		memcpy(bi + 33, sy->version, strlen(sy->version));
-	} else {	/* -> Go string {data, len} at +32 -> bytes at +48 */
-		put64(bi + 16, SY_BASE + SY_BINF + 32);
-		put64(bi + 32, SY_BASE + SY_BINF + 48);
-		put64(bi + 40, strlen(sy->version));
-		memcpy(bi + 48, sy->version, strlen(sy->version));
-	}
-	memcpy(img + SY_SHSTR, shstr, sizeof(shstr));
-
-	put_shdr(img, 1, 1, SHT_PROGBITS, SHF_ALLOC | SHF_EXECINSTR, SY_TEXT, 0x40);
-	put_shdr(img, 2, 7, SHT_PROGBITS, SHF_ALLOC, SY_PCLN, 0x100);
-	put_shdr(img, 3, sy->no_buildinfo ? 27 : 18, SHT_PROGBITS, SHF_ALLOC | SHF_WRITE,
-		 SY_BINF, 0x100);
-	put_shdr(img, 4, 32, SHT_STRTAB, 0, SY_SHSTR, sizeof(shstr));
-
+	synth_image(img, sy);
 	f = fopen(path, "wb");
 	assert_non_null(f);
 	assert_int_equal(fwrite(img, 1, sizeof(img), f), sizeof(img));
 	fclose(f);
 }
 
-/* main.one: push rbp; mov rbp,rsp; pop rbp; ret. main.two: two exits, then padding */
-static const uint8_t code_amd64[0x40] = {
-	0x55, 0x48, 0x89, 0xe5, 0x5d, 0xc3, 0xcc, 0xcc,
-	0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc,
-	0x31, 0xc0, 0x85, 0xc0, 0x74, 0x01, 0xc3, 0x48,
-	0xff, 0xc0, 0xc3, 0xe9, 0x00, 0x00, 0x00, 0x00,	/* inc rax; ret; jmp (tail) */
-	[0x20 ... 0x3f] = 0xcc,
-};
-
-/* main.one: nop; ret. main.two: cbz x0; ret; udf (literal pool word); ret x1 */
-static const uint8_t code_arm64[0x40] = {
-	0x1f, 0x20, 0x03, 0xd5, 0xc0, 0x03, 0x5f, 0xd6,
-	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-	0x40, 0x00, 0x00, 0xb4, 0xc0, 0x03, 0x5f, 0xd6,
-	0x00, 0x00, 0x00, 0x00, 0x20, 0x00, 0x5f, 0xd6,
-};
-
-/* x86-64: 0x06 (push es) is invalid in 64-bit mode */
-static const uint8_t code_bad[0x40] = {
-	0x55, 0x48, 0x89, 0xe5, 0x5d, 0xc3, 0xcc, 0xcc,
-	0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc,
-	0x31, 0xc0, 0x06, 0xc3, 0xc3, 0xc3,
-};
-
 static struct go_binary *open_synth(const struct synth *sy)
 {
 	char path[PATH_MAX + 64];
 	struct go_binary *gb;
 
+	int err;
+
 	snprintf(path, sizeof(path), "%s/synthetic-go", dir);
 	write_synth(path, sy);
-	gb = go_binary__open(path);
+	gb = open_go(path, &err);
 	if (!gb)
-		fail_msg("synthetic %s: %s", sy->version, strerror(errno));
+		fail_msg("synthetic %s: %s", sy->version, strerror(-err));
 	return gb;
 }
 
@@ -714,7 +846,7 @@ static void test_synthetic_formats(void **state)
 	assert_int_equal(offs[0], SY_TEXT + 0x16);
 	assert_int_equal(offs[1], SY_TEXT + 0x1a);
 	assert_int_equal(go_binary__field_offset(gb, "runtime.g", "goid", &off), -ENOENT);
-	go_binary__free(gb);
+	close_go(gb);
 
 	/* Go 1.17: same pclntab, register ABI */
 	gb = open_synth(&(struct synth){ 0xfffffffa, false, "go1.17.13", EM_X86_64, code_amd64 });
@@ -722,14 +854,14 @@ static void test_synthetic_formats(void **state)
 	check_synth_funcs(gb, 2);
 	assert_int_equal(go_binary__field_offset(gb, "runtime.g", "goid", &off), 0);
 	assert_int_equal(off, 152);
-	go_binary__free(gb);
+	close_go(gb);
 
 	/* Go 1.18: 0xfffffff0, inline version */
 	gb = open_synth(&(struct synth){ 0xfffffff0, true, "go1.18.10", EM_X86_64, code_amd64 });
 	assert_int_equal(go_binary__version(gb, &major, &minor), 0);
 	assert_int_equal(minor, 18);
 	check_synth_funcs(gb, 2);
-	go_binary__free(gb);
+	close_go(gb);
 
 	/* Go 1.23: 0xfffffff1, textStart left to a relocation: .text is the base */
 	gb = open_synth(&(struct synth){ 0xfffffff1, true, "go1.23.4 X:nocoverageredesign",
@@ -739,7 +871,7 @@ static void test_synthetic_formats(void **state)
 	check_synth_funcs(gb, 2);
 	assert_int_equal(go_binary__field_offset(gb, "runtime.g", "goid", &off), 0);
 	assert_int_equal(off, 160);
-	go_binary__free(gb);
+	close_go(gb);
 
 	/* arm64, Go 1.25: ret and ret x1 found, the literal word skipped */
 	gb = open_synth(&(struct synth){ 0xfffffff1, true, "go1.25.3", EM_AARCH64, code_arm64 });
@@ -752,18 +884,18 @@ static void test_synthetic_formats(void **state)
 	assert_int_equal(offs[1], SY_TEXT + 0x1c);
 	assert_int_equal(go_binary__field_offset(gb, "runtime.g", "goid", &off), 0);
 	assert_int_equal(off, 152);
-	go_binary__free(gb);
+	close_go(gb);
 
 	/* a newer Go than the table knows: no guessing */
 	gb = open_synth(&(struct synth){ 0xfffffff1, true, "go1.26.1", EM_X86_64, code_amd64 });
 	assert_int_equal(go_binary__field_offset(gb, "runtime.g", "goid", &off), -ENOENT);
-	go_binary__free(gb);
+	close_go(gb);
 
 	/* undecodable body */
 	gb = open_synth(&(struct synth){ 0xfffffff1, true, "go1.21.0", EM_X86_64, code_bad });
 	assert_int_equal(go_binary__func(gb, "main.two", &fn), 0);
 	assert_int_equal(go_binary__ret_offsets(gb, &fn, offs, 8), -EILSEQ);
-	go_binary__free(gb);
+	close_go(gb);
 
 	/* no build info: still Go by its pclntab, version unknown */
 	gb = open_synth(&(struct synth){ 0xfffffff1, true, "go1.21.0", EM_X86_64, code_amd64,
@@ -772,21 +904,21 @@ static void test_synthetic_formats(void **state)
 	assert_string_equal(go_binary__version_str(gb), "");
 	check_synth_funcs(gb, 2);
 	assert_int_equal(go_binary__field_offset(gb, "runtime.g", "goid", &off), -ENOENT);
-	go_binary__free(gb);
+	close_go(gb);
 
 	/* corrupt pclntab: functions unknown, build info still says Go */
 	gb = open_synth(&(struct synth){ 0xfffffff1, true, "go1.21.0", EM_X86_64, code_amd64,
 					 .nfunc = 1ULL << 40 });
 	assert_int_equal(go_binary__nfuncs(gb), -ENOENT);
 	assert_int_equal(go_binary__func(gb, "main.one", &fn), -EINVAL);
-	go_binary__free(gb);
+	close_go(gb);
 
 	/* Go 1.2-1.15 table: recognised as Go by build info, functions unsupported */
 	gb = open_synth(&(struct synth){ 0xfffffffb, false, "go1.15.15", EM_X86_64, code_amd64 });
 	assert_int_equal(go_binary__version(gb, &major, &minor), 0);
 	assert_int_equal(minor, 15);
 	assert_int_equal(go_binary__func(gb, "main.one", &fn), -ENOTSUP);
-	go_binary__free(gb);
+	close_go(gb);
 
 	/* neither: not Go */
 	{
@@ -795,8 +927,10 @@ static void test_synthetic_formats(void **state)
 		snprintf(path, sizeof(path), "%s/synthetic-go", dir);
 		write_synth(path, &(struct synth){ 0x12345678, true, "go1.21.0", EM_X86_64,
 						   code_amd64, .no_buildinfo = true });
-		assert_null(go_binary__open(path));
-		assert_int_equal(errno, ENOEXEC);
+		int err;
+
+		assert_null(open_go(path, &err));
+		assert_int_equal(err, -ENOEXEC);
 	}
 }
 
@@ -811,6 +945,9 @@ int main(void)
 		cmocka_unit_test(test_all_symtab),
 		cmocka_unit_test(test_rets),
 		cmocka_unit_test(test_fields),
+		cmocka_unit_test(test_no_buildinfo),
+		cmocka_unit_test(test_version_fallbacks),
+		cmocka_unit_test(test_toolchains),
 	};
 
 	return cmocka_run_group_tests(tests, setup_fixtures, NULL);

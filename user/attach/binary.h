@@ -76,10 +76,20 @@ bool binary__over_budget(const struct binary *b);
 /* Charge the CPU time used since the last call: 0, -ETIME once over budget,
  * -ECANCELED once *cancel is set. Long walks call it as they go. */
 int binary__charge(struct binary *b);
+/*
+ * Bracket a query made of several calls (go_binary does): CPU time spent
+ * between them counts, time spent before the outermost begin does not.
+ * Nestable. begin: 0, -ETIME, -ECANCELED; end: err if non-zero, else the
+ * budget verdict (0, -ETIME, -ECANCELED). Every query in binary.c does this.
+ */
+int binary__begin(struct binary *b);
+int binary__end(struct binary *b, int err);
 
 /* Function symbol: .symtab, then .dynsym; "sym" also matches "sym@VER".
  * 0, -ENOENT, -ETIME. */
 int binary__sym(struct binary *b, const char *name, struct binary_sym *out);
+/* Data symbol (STT_OBJECT), same rules: e.g. "runtime.buildVersion". */
+int binary__data_sym(struct binary *b, const char *name, struct binary_sym *out);
 /* vaddr -> file offset through PT_LOAD (file-backed part only); 0 or -ENOENT */
 int binary__vaddr_to_off(const struct binary *b, uint64_t vaddr, uint64_t *off);
 /* size bytes at vaddr, read with pread(); 0, -ENOENT, -EIO */
@@ -90,6 +100,15 @@ int binary__pread(const struct binary *b, uint64_t off, void *buf, size_t size);
  * sections and sections reaching past the end of the file are -ENOENT. */
 int binary__section(const struct binary *b, const char *name, uint64_t *off, uint64_t *addr,
 		    uint64_t *size);
+/* PT_LOAD i (0..): its file-backed part (filesz clipped to the file) and
+ * p_flags (PF_R/W/X). 0 or -ENOENT past the last. */
+int binary__segment(const struct binary *b, int i, uint64_t *vaddr, uint64_t *off,
+		    uint64_t *filesz, uint32_t *flags);
+/* Section i of the table (1 .. binary__nsections() - 1, 0 is SHT_NULL), with
+ * its name ("" when it has none). 0 or -ENOENT; no check against the file. */
+uint32_t binary__nsections(const struct binary *b);
+int binary__section_at(const struct binary *b, uint32_t i, const char **name, uint32_t *type,
+		       uint64_t *flags, uint64_t *off, uint64_t *size);
 
 /*
  * Any sign that this is Go code: a .gopclntab / .go.buildinfo section, a
@@ -98,7 +117,8 @@ int binary__section(const struct binary *b, const char *name, uint64_t *off, uin
  */
 bool binary__has_go_marker(struct binary *b);
 
-/* libelf's Elf * (for libdw), owned by b; NULL never for an open binary. */
+/* libelf's Elf * (for libdw), opened on first use with ELF_C_READ, owned by b;
+ * NULL when the section headers were refused (absurd count, outside the file). */
 void *binary__elf(const struct binary *b);
 /* The per-binary max_func_bytes limit (for code walkers). */
 uint64_t binary__max_func_bytes(const struct binary *b);

@@ -1,57 +1,45 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * Go executable analysis: build info, .gopclntab, RET sites, DWARF offsets.
- * Only the ELF reading Go needs lives here; general symbol lookup is elf_syms.
+ * Go executable analysis on an open struct binary: .gopclntab (copied once,
+ * names indexed once), RET sites and call sites (Capstone, pread() copies,
+ * bounded by max_func_bytes and the CPU budget), struct offsets from DWARF
+ * (go_dwarf.c) or the per-version table (go_offsets.c). The version comes
+ * from go_version.c.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <gelf.h>
-#include <libelf.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <capstone/capstone.h>
-#include <elfutils/libdw.h>
 
+#include "attach/binary.h"
 #include "attach/go_binary.h"
-
-#define MAX_LOADS 16
+#include "attach/go_dwarf.h"
+#include "attach/go_offsets.h"
+#include "attach/go_version.h"
 
 /* .gopclntab header magics (cmd/link/internal/ld/pcln.go, debug/gosym) */
 #define PCLN_GO116 0xfffffffaU	/* Go 1.16-1.17 */
 #define PCLN_GO118 0xfffffff0U	/* Go 1.18-1.19: entries relative to textStart */
 #define PCLN_GO120 0xfffffff1U	/* Go 1.20+: same layout as 1.18 */
 
-static const char buildinfo_magic[] = "\xff Go buildinf:";	/* 14 bytes */
-#define BUILDINFO_HDR 32
-#define BUILDINFO_BIGENDIAN 0x1
-#define BUILDINFO_INLINE 0x2	/* Go 1.18+: version string inline, not by pointer */
-
-struct load_seg {
-	uint64_t vaddr, off, filesz;
-};
+#define MAX_PCLN	(256ULL << 20)
+#define MAX_NAME	4096	/* name bytes hashed: a longer name is hashed by its prefix */
+#define CHARGE_EVERY	1024	/* functions or instructions between two budget checks */
+#define NO_FUNC		UINT32_MAX
+#define MAX_SAME_NAME	4
 
 struct go_binary {
-	int fd;
-	Elf *elf;
-	const uint8_t *img;	/* the whole file, mapped by libelf */
-	size_t img_size;
+	struct binary *b;	/* borrowed */
 	enum go_arch arch;
-	struct load_seg loads[MAX_LOADS];
-	int nloads;
-
-	char version[64];
-	int major, minor;
-
-	Elf_Scn *symtab;
+	struct go_version ver;
 	bool has_dwarf;
-	Dwarf *dw;		/* opened on first field lookup */
-	bool dw_failed;
+	struct go_dwarf *dw;	/* opened on first field lookup */
+	int dw_err;		/* 1: not tried yet */
 
-	/* .gopclntab */
-	int pcln_err;		/* why pcln is NULL: -ENOENT, -ENOTSUP, -EINVAL */
-	const uint8_t *pcln;
+	/* .gopclntab, a private copy */
+	int pcln_err;		/* why pcln is NULL: -ENOENT, -ENOTSUP, -EINVAL, -EFBIG */
+	uint8_t *pcln;
 	uint64_t pcln_size;
 	uint32_t pcln_magic;
 	int ptrsize;
@@ -59,7 +47,11 @@ struct go_binary {
 	uint64_t text_start;	/* 1.18+: base of functab entry offsets */
 	uint64_t funcname_off;	/* offsets from the start of .gopclntab */
 	uint64_t functab_off;
-	uint64_t text_addr;	/* .text, for a textStart left to relocations */
+
+	/* name -> function indices, built on the first pclntab lookup */
+	int index_err;		/* 1: not built yet */
+	uint32_t *heads, *next;
+	uint32_t nbuckets;
 };
 
 static uint64_t rd_u32(const uint8_t *p)
@@ -77,291 +69,172 @@ static uint64_t rd_ptr(const uint8_t *p, int ptrsize)
 	return ptrsize == 8 ? rd_u64(p) : rd_u32(p);
 }
 
-static int vaddr_to_off(const struct go_binary *gb, uint64_t vaddr, uint64_t *off)
+/* The header after magic, pad and sizes: 7 words (1.16) or 8 (1.18+, textStart). */
+static int pcln_header(struct go_binary *gb, const uint8_t *d, uint64_t text_addr)
 {
-	for (int i = 0; i < gb->nloads; i++) {
-		const struct load_seg *s = &gb->loads[i];
+	int ps = d[7];
+	uint64_t words;
 
-		if (vaddr >= s->vaddr && vaddr - s->vaddr < s->filesz) {
-			*off = s->off + (vaddr - s->vaddr);
-			return 0;
-		}
-	}
-	return -ENOENT;
-}
-
-/* Pointer to size bytes of the file image at vaddr, or NULL. */
-static const uint8_t *vaddr_ptr(const struct go_binary *gb, uint64_t vaddr, uint64_t size)
-{
-	uint64_t off;
-
-	if (vaddr_to_off(gb, vaddr, &off) || off > gb->img_size || size > gb->img_size - off)
-		return NULL;
-	return gb->img + off;
-}
-
-static Elf_Scn *find_section(struct go_binary *gb, const char *name, GElf_Shdr *shdr)
-{
-	size_t shstrndx;
-	Elf_Scn *scn = NULL;
-
-	if (elf_getshdrstrndx(gb->elf, &shstrndx))
-		return NULL;
-	while ((scn = elf_nextscn(gb->elf, scn))) {
-		const char *n;
-
-		if (!gelf_getshdr(scn, shdr))
-			continue;
-		n = elf_strptr(gb->elf, shstrndx, shdr->sh_name);
-		if (n && !strcmp(n, name))
-			return scn;
-	}
-	return NULL;
-}
-
-/* File bytes of a section with contents; NULL if absent or out of the file. */
-static const uint8_t *section_bytes(struct go_binary *gb, const char *name, GElf_Shdr *shdr)
-{
-	if (!find_section(gb, name, shdr) || shdr->sh_type == SHT_NOBITS)
-		return NULL;
-	if (shdr->sh_offset > gb->img_size || shdr->sh_size > gb->img_size - shdr->sh_offset)
-		return NULL;
-	return gb->img + shdr->sh_offset;
-}
-
-static void parse_version(struct go_binary *gb, const char *s, size_t len)
-{
-	const char *p;
-
-	if (len >= sizeof(gb->version))
-		len = sizeof(gb->version) - 1;
-	memcpy(gb->version, s, len);
-	gb->version[len] = '\0';
-	/* "go1.19.8", "go1.21rc2", "devel go1.23-abc123 ..." */
-	p = strstr(gb->version, "go1.");
-	if (p && p[4] >= '0' && p[4] <= '9') {
-		gb->major = 1;
-		gb->minor = (int)strtol(p + 4, NULL, 10);
-	}
-}
-
-/* Unsigned LEB128 (Go's binary.Uvarint); 0 on a truncated or oversized value */
-static size_t uvarint(const uint8_t *p, size_t n, uint64_t *v)
-{
-	*v = 0;
-	for (size_t i = 0; i < n && i < 10; i++) {
-		*v |= (uint64_t)(p[i] & 0x7f) << (7 * i);
-		if (!(p[i] & 0x80))
-			return i + 1;
-	}
-	return 0;
-}
-
-/* The version from .go.buildinfo; -ENOENT if this is not Go build info. */
-static int read_buildinfo(struct go_binary *gb)
-{
-	GElf_Shdr sh;
-	const uint8_t *d = section_bytes(gb, ".go.buildinfo", &sh);
-	uint64_t len, sptr, slen;
-	const uint8_t *str;
-	int ps;
-	size_t n;
-
-	if (!d || sh.sh_size < BUILDINFO_HDR || memcmp(d, buildinfo_magic, 14))
-		return -ENOENT;
-	ps = d[14];
-	if (ps != 4 && ps != 8)
+	gb->pcln_magic = (uint32_t)rd_u32(d);
+	if (gb->pcln_magic != PCLN_GO116 && gb->pcln_magic != PCLN_GO118 &&
+	    gb->pcln_magic != PCLN_GO120)
+		return -ENOTSUP;	/* Go <= 1.15 (0xfffffffb) or unknown */
+	if (d[4] || d[5] || (d[6] != 1 && d[6] != 2 && d[6] != 4) || (ps != 4 && ps != 8))
 		return -EINVAL;
-	if (d[15] & BUILDINFO_INLINE) {
-		n = uvarint(d + BUILDINFO_HDR, sh.sh_size - BUILDINFO_HDR, &len);
-		if (!n || len > sh.sh_size - BUILDINFO_HDR - n)
-			return -EINVAL;
-		parse_version(gb, (const char *)d + BUILDINFO_HDR + n, len);
+	words = gb->pcln_magic == PCLN_GO116 ? 7 : 8;
+	if (gb->pcln_size < 8 + words * ps)
+		return -EINVAL;
+	gb->ptrsize = ps;
+	gb->nfunc = rd_ptr(d + 8, ps);
+	if (gb->pcln_magic == PCLN_GO116) {
+		gb->funcname_off = rd_ptr(d + 8 + 2 * ps, ps);
+		gb->functab_off = rd_ptr(d + 8 + 6 * ps, ps);
 		return 0;
 	}
-	if (d[15] & BUILDINFO_BIGENDIAN)
-		return -ENOTSUP;
-	/* Go 1.13-1.17: pointer to a Go string header {data, len} */
-	str = vaddr_ptr(gb, rd_ptr(d + 16, ps), 2 * ps);
-	if (!str)
-		return -EINVAL;
-	sptr = rd_ptr(str, ps);
-	slen = rd_ptr(str + ps, ps);
-	str = slen < 256 ? vaddr_ptr(gb, sptr, slen) : NULL;
-	if (!str)
-		return -EINVAL;
-	parse_version(gb, (const char *)str, slen);
+	gb->text_start = rd_ptr(d + 8 + 2 * ps, ps);
+	/* a PIE can leave it 0 in the file, filled by a dynamic relocation */
+	if (!gb->text_start)
+		gb->text_start = text_addr;
+	gb->funcname_off = rd_ptr(d + 8 + 3 * ps, ps);
+	gb->functab_off = rd_ptr(d + 8 + 7 * ps, ps);
 	return 0;
 }
 
 static int read_pclntab(struct go_binary *gb)
 {
-	GElf_Shdr sh, tsh;
-	const uint8_t *d = section_bytes(gb, ".gopclntab", &sh);
-	int ps;
-	uint64_t ftab_bytes, ent;
+	uint64_t off, size, text_addr = 0, ent, ftab_bytes;
+	int err;
 
 	/* PIE and external linking put it in RELRO */
-	if (!d)
-		d = section_bytes(gb, ".data.rel.ro.gopclntab", &sh);
-	if (!d || sh.sh_size < 64)
+	if (binary__section(gb->b, ".gopclntab", &off, NULL, &size) &&
+	    binary__section(gb->b, ".data.rel.ro.gopclntab", &off, NULL, &size))
 		return -ENOENT;
-	if (section_bytes(gb, ".text", &tsh))
-		gb->text_addr = tsh.sh_addr;
-
-	gb->pcln = d;
-	gb->pcln_size = sh.sh_size;
-	gb->pcln_magic = rd_u32(d);
-	ps = d[7];
-	if (d[4] || d[5] || (d[6] != 1 && d[6] != 2 && d[6] != 4) || (ps != 4 && ps != 8))
+	if (size < 8)
 		return -EINVAL;
-	gb->ptrsize = ps;
-	gb->nfunc = rd_ptr(d + 8, ps);
-
-	switch (gb->pcln_magic) {
-	case PCLN_GO116:
-		gb->funcname_off = rd_ptr(d + 8 + 2 * ps, ps);
-		gb->functab_off = rd_ptr(d + 8 + 6 * ps, ps);
-		ent = 2 * ps;
-		break;
-	case PCLN_GO118:
-	case PCLN_GO120:
-		gb->text_start = rd_ptr(d + 8 + 2 * ps, ps);
-		/* a PIE can leave it 0 in the file, filled by a dynamic relocation */
-		if (!gb->text_start)
-			gb->text_start = gb->text_addr;
-		gb->funcname_off = rd_ptr(d + 8 + 3 * ps, ps);
-		gb->functab_off = rd_ptr(d + 8 + 7 * ps, ps);
-		ent = 8;
-		break;
-	default:
-		return -ENOTSUP;	/* Go <= 1.15 (0xfffffffb) or unknown */
-	}
+	if (size > MAX_PCLN)
+		return -EFBIG;
+	binary__section(gb->b, ".text", NULL, &text_addr, NULL);
+	gb->pcln = malloc(size);
+	if (!gb->pcln)
+		return -ENOMEM;
+	gb->pcln_size = size;
+	err = binary__pread(gb->b, off, gb->pcln, size);
+	if (!err)
+		err = binary__charge(gb->b);
+	if (!err)
+		err = pcln_header(gb, gb->pcln, text_addr);
+	if (err)
+		return err;
 	/* nfunc {entry, funcoff} pairs, then the end-of-text entry alone */
+	ent = gb->pcln_magic == PCLN_GO116 ? 2ULL * gb->ptrsize : 8;
+	if (gb->nfunc == 0 || gb->nfunc > size / 8 || gb->functab_off > size ||
+	    gb->funcname_off >= size)
+		return -EINVAL;
 	ftab_bytes = gb->nfunc * ent + ent / 2;
-	if (gb->nfunc == 0 || gb->nfunc > sh.sh_size || gb->functab_off > sh.sh_size ||
-	    ftab_bytes > sh.sh_size - gb->functab_off || gb->funcname_off >= sh.sh_size)
+	if (ftab_bytes > size - gb->functab_off)
 		return -EINVAL;
 	return 0;
 }
 
-static int read_loads(struct go_binary *gb)
+/* Is it Go, which version, which tables. */
+static int analyse(struct go_binary *gb)
 {
-	size_t n;
+	int bi, err;
 
-	if (elf_getphdrnum(gb->elf, &n))
-		return -EINVAL;
-	for (size_t i = 0; i < n && gb->nloads < MAX_LOADS; i++) {
-		GElf_Phdr ph;
-
-		if (!gelf_getphdr(gb->elf, i, &ph) || ph.p_type != PT_LOAD)
-			continue;
-		gb->loads[gb->nloads++] = (struct load_seg){
-			.vaddr = ph.p_vaddr, .off = ph.p_offset, .filesz = ph.p_filesz,
-		};
+	bi = go_version__buildinfo(gb->b, &gb->ver);
+	gb->pcln_err = read_pclntab(gb);
+	if (gb->pcln_err) {
+		free(gb->pcln);
+		gb->pcln = NULL;
+		if (gb->pcln_err == -ENOMEM || gb->pcln_err == -ETIME ||
+		    gb->pcln_err == -ECANCELED)
+			return gb->pcln_err;
 	}
-	return gb->nloads ? 0 : -ENOEXEC;
+	/* a Go binary without build info still has a valid .gopclntab */
+	if (bi && !gb->pcln)
+		return -ENOEXEC;
+	if (!gb->ver.major) {
+		err = go_version__recover(gb, &gb->ver);
+		if (err == -ETIME || err == -ECANCELED)
+			return err;
+	}
+	gb->has_dwarf = !binary__section(gb->b, ".debug_info", NULL, NULL, NULL) ||
+			!binary__section(gb->b, ".zdebug_info", NULL, NULL, NULL);
+	return 0;
 }
 
-struct go_binary *go_binary__open(const char *path)
+int go_binary__new(struct binary *b, struct go_binary **out)
 {
 	struct go_binary *gb;
-	GElf_Ehdr eh;
-	GElf_Shdr sh;
 	int err;
 
-	if (elf_version(EV_CURRENT) == EV_NONE) {
-		errno = EINVAL;
-		return NULL;
-	}
+	*out = NULL;
 	gb = calloc(1, sizeof(*gb));
 	if (!gb)
-		return NULL;
-	gb->fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (gb->fd < 0) {
-		err = -errno;
-		goto err;
+		return -ENOMEM;
+	gb->b = b;
+	gb->index_err = 1;
+	gb->dw_err = 1;
+	gb->arch = binary__arch(b) == BINARY_ARCH_X86_64 ? GO_ARCH_AMD64 :
+		   binary__arch(b) == BINARY_ARCH_ARM64 ? GO_ARCH_ARM64 : GO_ARCH_UNKNOWN;
+	err = binary__begin(b);
+	if (!err)
+		err = analyse(gb);
+	err = binary__end(b, err);
+	if (err) {
+		go_binary__free(gb);
+		return err;
 	}
-	gb->elf = elf_begin(gb->fd, ELF_C_READ_MMAP, NULL);
-	if (!gb->elf || elf_kind(gb->elf) != ELF_K_ELF || !gelf_getehdr(gb->elf, &eh)) {
-		err = -ENOEXEC;
-		goto err;
-	}
-	if (eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_ident[EI_DATA] != ELFDATA2LSB) {
-		err = -ENOTSUP;
-		goto err;
-	}
-	gb->arch = eh.e_machine == EM_X86_64 ? GO_ARCH_AMD64 :
-		   eh.e_machine == EM_AARCH64 ? GO_ARCH_ARM64 : GO_ARCH_UNKNOWN;
-	gb->img = (const uint8_t *)elf_rawfile(gb->elf, &gb->img_size);
-	if (!gb->img) {
-		err = -EINVAL;
-		goto err;
-	}
-	err = read_loads(gb);
-	if (err)
-		goto err;
-
-	err = read_buildinfo(gb);
-	/* a Go binary without build info still has a valid .gopclntab */
-	gb->pcln_err = read_pclntab(gb);
-	if (gb->pcln_err)
-		gb->pcln = NULL;
-	if (err && !gb->pcln) {
-		err = -ENOEXEC;
-		goto err;
-	}
-
-	gb->symtab = find_section(gb, ".symtab", &sh);
-	if (gb->symtab && (sh.sh_type != SHT_SYMTAB || sh.sh_size == 0))
-		gb->symtab = NULL;
-	gb->has_dwarf = find_section(gb, ".debug_info", &sh) ||
-			find_section(gb, ".zdebug_info", &sh);
-	return gb;
-err:
-	go_binary__free(gb);
-	errno = -err;
-	return NULL;
+	*out = gb;
+	return 0;
 }
 
 void go_binary__free(struct go_binary *gb)
 {
 	if (!gb)
 		return;
-	if (gb->dw)
-		dwarf_end(gb->dw);
-	if (gb->elf)
-		elf_end(gb->elf);
-	if (gb->fd >= 0)
-		close(gb->fd);
+	go_dwarf__free(gb->dw);
+	free(gb->heads);
+	free(gb->next);
+	free(gb->pcln);
 	free(gb);
+}
+
+struct binary *go_binary__binary(const struct go_binary *gb)
+{
+	return gb->b;
 }
 
 int go_binary__version(const struct go_binary *gb, int *major, int *minor)
 {
-	if (!gb->major)
+	if (!gb->ver.major)
 		return -ENOENT;
-	*major = gb->major;
-	*minor = gb->minor;
+	*major = gb->ver.major;
+	*minor = gb->ver.minor;
 	return 0;
 }
 
 const char *go_binary__version_str(const struct go_binary *gb)
 {
-	return gb->version;
+	return gb->ver.str;
+}
+
+enum go_version_src go_binary__version_src(const struct go_binary *gb)
+{
+	return gb->ver.src;
 }
 
 bool go_binary__regabi(const struct go_binary *gb)
 {
-	if (gb->major != 1)
-		return gb->major > 1;
-	return (gb->arch == GO_ARCH_AMD64 && gb->minor >= 17) ||
-	       (gb->arch == GO_ARCH_ARM64 && gb->minor >= 18);
+	if (gb->ver.major != 1)
+		return gb->ver.major > 1;
+	return (gb->arch == GO_ARCH_AMD64 && gb->ver.minor >= 17) ||
+	       (gb->arch == GO_ARCH_ARM64 && gb->ver.minor >= 18);
 }
 
 bool go_binary__is_stripped(const struct go_binary *gb)
 {
-	return !gb->symtab;
+	return !binary__has_symtab(gb->b);
 }
 
 bool go_binary__has_dwarf(const struct go_binary *gb)
@@ -376,7 +249,9 @@ enum go_arch go_binary__arch(const struct go_binary *gb)
 
 int go_binary__nfuncs(const struct go_binary *gb)
 {
-	return gb->pcln ? (int)gb->nfunc : -ENOENT;
+	if (!gb->pcln)
+		return -ENOENT;
+	return gb->nfunc > INT32_MAX ? INT32_MAX : (int)gb->nfunc;
 }
 
 static int fill_func(struct go_binary *gb, uint64_t vaddr, uint64_t size, enum go_func_src src,
@@ -384,36 +259,13 @@ static int fill_func(struct go_binary *gb, uint64_t vaddr, uint64_t size, enum g
 {
 	uint64_t off;
 
-	if (vaddr_to_off(gb, vaddr, &off))
+	if (binary__vaddr_to_off(gb->b, vaddr, &off))
 		return -EINVAL;
 	*out = (struct go_func){ .vaddr = vaddr, .size = size, .file_off = off, .src = src };
 	return 0;
 }
 
-static int symtab_func(struct go_binary *gb, const char *name, struct go_func *out)
-{
-	Elf_Data *data = elf_getdata(gb->symtab, NULL);
-	GElf_Shdr sh;
-	size_t n;
-
-	if (!data || !gelf_getshdr(gb->symtab, &sh) || !sh.sh_entsize)
-		return -EINVAL;
-	n = sh.sh_size / sh.sh_entsize;
-	for (size_t i = 1; i < n; i++) {
-		GElf_Sym sym;
-		const char *sn;
-
-		if (!gelf_getsym(data, (int)i, &sym) || GELF_ST_TYPE(sym.st_info) != STT_FUNC ||
-		    sym.st_shndx == SHN_UNDEF)
-			continue;
-		sn = elf_strptr(gb->elf, sh.sh_link, sym.st_name);
-		if (sn && !strcmp(sn, name))
-			return fill_func(gb, sym.st_value, sym.st_size, GO_FUNC_SYMTAB, out);
-	}
-	return -ENOENT;
-}
-
-/* functab entry i: entry address and offset of its _func record (from functab start) */
+/* functab entry i (i <= nfunc, checked at parse): entry address, _func offset */
 static void functab_entry(const struct go_binary *gb, uint64_t i, uint64_t *entry,
 			  uint64_t *funcoff)
 {
@@ -429,65 +281,157 @@ static void functab_entry(const struct go_binary *gb, uint64_t i, uint64_t *entr
 	}
 }
 
+/* Name of function i: pointer and the bytes left in funcnametab; -EINVAL, -ENOENT. */
+static int func_name(const struct go_binary *gb, uint64_t i, const char **name, uint64_t *len)
+{
+	/* _func: entry (uintptr before 1.18, uint32 offset after), then nameOff int32 */
+	uint64_t name_field = gb->pcln_magic == PCLN_GO116 ? (uint64_t)gb->ptrsize : 4;
+	uint64_t entry, funcoff, fo, nameoff, names_len = gb->pcln_size - gb->funcname_off;
+
+	functab_entry(gb, i, &entry, &funcoff);
+	fo = gb->functab_off + funcoff;
+	if (funcoff > gb->pcln_size || fo > gb->pcln_size || name_field + 4 > gb->pcln_size - fo)
+		return -EINVAL;
+	nameoff = rd_u32(gb->pcln + fo + name_field);
+	if (nameoff >= names_len)
+		return -ENOENT;
+	*name = (const char *)gb->pcln + gb->funcname_off + nameoff;
+	*len = names_len - nameoff;
+	return 0;
+}
+
+/*
+ * FNV-1a of a name as .gopclntab spells it or a caller does: a middle dot
+ * "\xc2\xb7" counts as '.', so both spellings land in one bucket (see
+ * pcln_name_eq()). At most MAX_NAME characters and len bytes.
+ */
+static uint32_t pcln_hash(const char *p, uint64_t len)
+{
+	uint32_t h = 2166136261U;
+	uint64_t i = 0;
+
+	for (int n = 0; i < len && p[i] && n < MAX_NAME; n++, i++) {
+		uint8_t c = (uint8_t)p[i];
+
+		if (c == 0xc2 && i + 1 < len && (uint8_t)p[i + 1] == 0xb7)
+			c = '.', i++;
+		h = (h ^ c) * 16777619U;
+	}
+	return h;
+}
+
+/* One pass over the functions: each name hashed once. */
+static int build_index(struct go_binary *gb)
+{
+	uint32_t n = (uint32_t)gb->nfunc;
+	int err = 0;
+
+	for (gb->nbuckets = 64; gb->nbuckets < n; gb->nbuckets *= 2)
+		;
+	gb->heads = malloc(gb->nbuckets * sizeof(*gb->heads));
+	gb->next = malloc((size_t)n * sizeof(*gb->next));
+	if (!gb->heads || !gb->next)
+		return -ENOMEM;
+	memset(gb->heads, 0xff, gb->nbuckets * sizeof(*gb->heads));
+	/* backwards: each chain lists functions in table order */
+	for (uint32_t i = n; i-- > 0 && !err;) {
+		const char *name;
+		uint64_t len;
+		uint32_t h;
+
+		gb->next[i] = NO_FUNC;
+		err = func_name(gb, i, &name, &len);
+		if (err == -ENOENT) {
+			err = 0;
+			continue;	/* nameless: never found by name */
+		}
+		if (err)
+			break;
+		h = pcln_hash(name, len) & (gb->nbuckets - 1);
+		gb->next[i] = gb->heads[h];
+		gb->heads[h] = i;
+		if (i % CHARGE_EVERY == 0)
+			err = binary__charge(gb->b);
+	}
+	return err;
+}
+
+/*
+ * pn (at most len bytes, NUL-terminated) equals name, where a middle dot
+ * "\xc2\xb7" in pn also matches '.': .gopclntab keeps "T\xc2\xb71" for a
+ * function-local type that .symtab spells "T.1".
+ */
+static bool pcln_name_eq(const char *pn, uint64_t len, const char *name)
+{
+	uint64_t i = 0;
+
+	for (;; name++) {
+		if (i >= len)
+			return false;
+		if (pn[i] == '\xc2' && *name == '.' && i + 1 < len && pn[i + 1] == '\xb7') {
+			i += 2;
+			continue;
+		}
+		if (pn[i] != *name)
+			return false;
+		if (!*name)
+			return true;
+		i++;
+	}
+}
+
 /*
  * Walks the instructions of fn with Capstone, calling visit for each one;
  * visit returns 0 to go on, anything else stops the walk and is returned.
  * -EILSEQ if the body cannot be decoded to its end (amd64: only INT3/zero
  * padding may follow the last instruction; arm64 is fixed width, so an
- * undecodable word, e.g. a literal pool entry, is skipped).
+ * undecodable word, e.g. a literal pool entry, is skipped). -EFBIG over
+ * max_func_bytes; the CPU budget is charged as it goes.
+ *
+ * Code is read with pread(), not from a mapping of the file: a readable
+ * private mapping of an executable gets the INT3 of every uprobe already
+ * registered on it (another tracer's, or ours still detaching), which would
+ * hide RET instructions from us.
  */
-static int walk_insns(struct go_binary *gb, const struct go_func *fn,
-		      int (*visit)(void *ctx, const cs_insn *insn), void *ctx)
+int go_binary__walk(struct go_binary *gb, const struct go_func *fn, bool detail,
+		    int (*visit)(void *ctx, const struct cs_insn *insn), void *ctx)
 {
-	cs_arch arch;
-	cs_mode mode;
-	csh cs;
-	cs_insn *insn;
+	cs_arch arch = gb->arch == GO_ARCH_ARM64 ? CS_ARCH_ARM64 : CS_ARCH_X86;
+	cs_mode mode = gb->arch == GO_ARCH_ARM64 ? CS_MODE_ARM : CS_MODE_64;
 	const uint8_t *code;
-	uint8_t *buf;
+	uint8_t *buf = NULL;
+	cs_insn *insn = NULL;
 	size_t left;
 	uint64_t addr;
-	int err = 0;
+	unsigned long k = 0;
+	csh cs = 0;
+	int err;
 
-	if (fn->file_off > gb->img_size || fn->size > gb->img_size - fn->file_off)
-		return -ERANGE;
-	switch (gb->arch) {
-	case GO_ARCH_AMD64:
-		arch = CS_ARCH_X86, mode = CS_MODE_64;
-		break;
-	case GO_ARCH_ARM64:
-		arch = CS_ARCH_ARM64, mode = CS_MODE_ARM;
-		break;
-	default:
+	if (gb->arch == GO_ARCH_UNKNOWN)
 		return -ENOTSUP;
-	}
-	/*
-	 * Code is read with pread(), not from libelf's mapping of the file: a
-	 * readable private mapping of an executable gets the INT3 of every uprobe
-	 * already registered on it (by another tracer, or one still detaching),
-	 * which would hide RET instructions from us.
-	 */
+	if (fn->size > binary__max_func_bytes(gb->b))
+		return -EFBIG;
 	buf = malloc(fn->size ? fn->size : 1);
 	if (!buf)
 		return -ENOMEM;
-	if (pread(gb->fd, buf, fn->size, fn->file_off) != (ssize_t)fn->size) {
-		free(buf);
-		return -EIO;
-	}
+	err = binary__pread(gb->b, fn->file_off, buf, fn->size);
+	if (err)
+		goto cleanup;
 	if (cs_open(arch, mode, &cs) != CS_ERR_OK) {
-		free(buf);
-		return -ENOMEM;
+		err = -ENOMEM;
+		goto cleanup;
 	}
+	if (detail)
+		cs_option(cs, CS_OPT_DETAIL, CS_OPT_ON);
 	insn = cs_malloc(cs);
 	if (!insn) {
-		cs_close(&cs);
-		free(buf);
-		return -ENOMEM;
+		err = -ENOMEM;
+		goto cleanup;
 	}
-	code = buf;
-	left = fn->size;
-	addr = fn->vaddr;
+	code = buf, left = fn->size, addr = fn->vaddr;
 	while (left && !err) {
+		if (++k % CHARGE_EVERY == 0 && (err = binary__charge(gb->b)))
+			break;
 		if (cs_disasm_iter(cs, &code, &left, &addr, insn)) {
 			err = visit(ctx, insn);
 			continue;
@@ -502,8 +446,11 @@ static int walk_insns(struct go_binary *gb, const struct go_func *fn,
 			err = -EILSEQ;
 		break;
 	}
-	cs_free(insn, 1);
-	cs_close(&cs);
+cleanup:
+	if (insn)
+		cs_free(insn, 1);
+	if (cs)
+		cs_close(&cs);
 	free(buf);
 	return err;
 }
@@ -538,20 +485,23 @@ static int visit_branch(void *ctx, const cs_insn *insn)
 	return 0;
 }
 
-#define MAX_SAME_NAME 4
-
 /*
  * A Go function called from assembly, or an assembly function called from
  * Go, exists twice under one name in .gopclntab: the body and an ABI
  * wrapper (ABI0 <-> ABIInternal) that calls it. The body is the one to
  * probe: every caller reaches it. (.symtab names the ABI0 one "name.abi0".)
+ * The index of the body, or -ETIME / -ECANCELED.
  */
 static int pick_body(struct go_binary *gb, const struct go_func *cands, int n)
 {
 	struct branch_ctx bc = { .arch = gb->arch, .cands = cands, .n = n };
 
 	for (int i = 0; i < n; i++) {
-		if (walk_insns(gb, &cands[i], visit_branch, &bc) != 1)
+		int err = go_binary__walk(gb, &cands[i], false, visit_branch, &bc);
+
+		if (err == -ETIME || err == -ECANCELED)
+			return err;
+		if (err != 1)
 			return i;
 	}
 	return 0;
@@ -588,33 +538,56 @@ static int generic_short_name(const char *name, char *out, size_t size)
 	return changed && !depth ? 0 : -ENOENT;
 }
 
-static int pclntab_lookup(struct go_binary *gb, const char *name, struct go_func *out);
-
-/*
- * pn (at most len bytes, NUL-terminated) equals name, where a middle dot
- * "\xc2\xb7" in pn also matches '.': .gopclntab keeps "T\xc2\xb71" for a
- * function-local type that .symtab spells "T.1".
- */
-static bool pcln_name_eq(const char *pn, uint64_t len, const char *name)
+/* Up to MAX_SAME_NAME functions named name, in table order. Count or -errno. */
+static int pclntab_candidates(struct go_binary *gb, const char *name, struct go_func *cands)
 {
-	uint64_t i = 0;
+	uint64_t len, entry, next, funcoff;
+	unsigned long k = 0;
+	const char *pn;
+	int n = 0, err;
 
-	for (;; name++) {
-		if (i >= len)
-			return false;
-		if (pn[i] == '\xc2' && *name == '.' && i + 1 < len && pn[i + 1] == '\xb7') {
-			i += 2;
+	for (uint32_t i = gb->heads[pcln_hash(name, UINT64_MAX) & (gb->nbuckets - 1)];
+	     i != NO_FUNC && n < MAX_SAME_NAME; i = gb->next[i]) {
+		if (++k % CHARGE_EVERY == 0 && (err = binary__charge(gb->b)))
+			return err;
+		if (func_name(gb, i, &pn, &len) || !pcln_name_eq(pn, len, name))
 			continue;
-		}
-		if (pn[i] != *name)
-			return false;
-		if (!*name)
-			return true;
-		i++;
+		functab_entry(gb, i, &entry, &funcoff);
+		functab_entry(gb, i + 1, &next, &funcoff);
+		if (next < entry)
+			return -EINVAL;
+		err = fill_func(gb, entry, next - entry, GO_FUNC_PCLNTAB, &cands[n++]);
+		if (err)
+			return err;
 	}
+	return n;
 }
 
-int go_binary__func_pclntab(struct go_binary *gb, const char *name, struct go_func *out)
+static int pclntab_lookup(struct go_binary *gb, const char *name, struct go_func *out)
+{
+	struct go_func cands[MAX_SAME_NAME];
+	int n, i;
+
+	if (!gb->pcln)
+		return gb->pcln_err;
+	if (gb->index_err == 1)
+		gb->index_err = build_index(gb);
+	if (gb->index_err)
+		return gb->index_err;
+	n = pclntab_candidates(gb, name, cands);
+	if (n <= 0)
+		return n ? n : -ENOENT;
+	/* several instantiations of one generic function: cannot tell which */
+	if (n > 1 && strstr(name, "[...]"))
+		return -ENOTUNIQ;
+	i = n > 1 ? pick_body(gb, cands, n) : 0;
+	if (i < 0)
+		return i;
+	*out = cands[i];
+	return 0;
+}
+
+static int func_pclntab(struct go_binary *gb, const char *name, struct go_func *out)
 {
 	char short_name[1024];
 	int err = pclntab_lookup(gb, name, out);
@@ -624,62 +597,41 @@ int go_binary__func_pclntab(struct go_binary *gb, const char *name, struct go_fu
 	return err;
 }
 
-static int pclntab_lookup(struct go_binary *gb, const char *name, struct go_func *out)
+int go_binary__func_pclntab(struct go_binary *gb, const char *name, struct go_func *out)
 {
-	/* _func: entry (uintptr before 1.18, uint32 offset after), then nameOff int32 */
-	uint64_t name_field = gb->pcln_magic == PCLN_GO116 ? (uint64_t)gb->ptrsize : 4;
-	struct go_func cands[MAX_SAME_NAME];
-	const char *names;
-	uint64_t names_len;
-	int n = 0, err;
+	int err = binary__begin(gb->b);
 
-	if (!gb->pcln)
-		return gb->pcln_err;
-	names = (const char *)gb->pcln + gb->funcname_off;
-	names_len = gb->pcln_size - gb->funcname_off;
-	for (uint64_t i = 0; i < gb->nfunc && n < MAX_SAME_NAME; i++) {
-		uint64_t entry, funcoff, fo, nameoff, next;
-
-		functab_entry(gb, i, &entry, &funcoff);
-		fo = gb->functab_off + funcoff;
-		if (fo > gb->pcln_size || name_field + 4 > gb->pcln_size - fo)
-			return -EINVAL;
-		nameoff = rd_u32(gb->pcln + fo + name_field);
-		if (nameoff >= names_len ||
-		    !pcln_name_eq(names + nameoff, names_len - nameoff, name))
-			continue;
-		functab_entry(gb, i + 1, &next, &funcoff);
-		if (next < entry)
-			return -EINVAL;
-		err = fill_func(gb, entry, next - entry, GO_FUNC_PCLNTAB, &cands[n++]);
-		if (err)
-			return err;
-	}
-	if (!n)
-		return -ENOENT;
-	/* several instantiations of one generic function: cannot tell which */
-	if (n > 1 && strstr(name, "[...]"))
-		return -ENOTUNIQ;
-	*out = cands[n > 1 ? pick_body(gb, cands, n) : 0];
-	return 0;
+	if (!err)
+		err = func_pclntab(gb, name, out);
+	return binary__end(gb->b, err);
 }
 
-int go_binary__func(struct go_binary *gb, const char *name, struct go_func *out)
+static int func_any(struct go_binary *gb, const char *name, struct go_func *out)
 {
+	struct binary_sym s;
+	struct go_func p;
 	int err;
 
-	if (gb->symtab) {
-		struct go_func p;
-
-		err = symtab_func(gb, name, out);
+	if (binary__has_symtab(gb->b)) {
+		err = binary__sym(gb->b, name, &s);
+		if (!err)
+			err = fill_func(gb, s.vaddr, s.size, GO_FUNC_SYMTAB, out);
 		/* assembly symbols may carry no size: take it from .gopclntab */
-		if (!err && !out->size && !go_binary__func_pclntab(gb, name, &p) &&
-		    p.vaddr == out->vaddr)
+		if (!err && !out->size && !func_pclntab(gb, name, &p) && p.vaddr == out->vaddr)
 			out->size = p.size;
 		if (err != -ENOENT)
 			return err;
 	}
-	return go_binary__func_pclntab(gb, name, out);
+	return func_pclntab(gb, name, out);
+}
+
+int go_binary__func(struct go_binary *gb, const char *name, struct go_func *out)
+{
+	int err = binary__begin(gb->b);
+
+	if (!err)
+		err = func_any(gb, name, out);
+	return binary__end(gb->b, err);
 }
 
 struct ret_ctx {
@@ -701,6 +653,18 @@ static int visit_ret(void *ctx, const cs_insn *insn)
 	return 0;
 }
 
+/* A walk as one budgeted query: count, or its error. */
+static int walk_query(struct go_binary *gb, const struct go_func *fn,
+		      int (*visit)(void *ctx, const cs_insn *insn), void *ctx, const int *count)
+{
+	int err = binary__begin(gb->b);
+
+	if (!err)
+		err = go_binary__walk(gb, fn, false, visit, ctx);
+	err = binary__end(gb->b, err);
+	return err ? err : *count;
+}
+
 int go_binary__ret_offsets(struct go_binary *gb, const struct go_func *fn,
 			   uint64_t *file_offs, int max)
 {
@@ -708,9 +672,8 @@ int go_binary__ret_offsets(struct go_binary *gb, const struct go_func *fn,
 		.ret_id = gb->arch == GO_ARCH_ARM64 ? ARM64_INS_RET : X86_INS_RET,
 		.fn = fn, .offs = file_offs, .max = max,
 	};
-	int err = walk_insns(gb, fn, visit_ret, &rc);
 
-	return err ? err : rc.n;
+	return walk_query(gb, fn, visit_ret, &rc, &rc.n);
 }
 
 struct body_ctx {
@@ -744,14 +707,14 @@ int go_binary__body_offset(struct go_binary *gb, const struct go_func *fn, uint6
 {
 	struct body_ctx bc = { .fn = fn };
 	struct go_func head = *fn;
-	int err;
+	int zero = 0, err;
 
 	*file_off = fn->file_off;
 	if (gb->arch != GO_ARCH_AMD64)
 		return -ENOTSUP;
 	if (head.size > 64)
 		head.size = 64;	/* the prologue is short; the cut may split an insn */
-	err = walk_insns(gb, &head, visit_prologue, &bc);
+	err = walk_query(gb, &head, visit_prologue, &bc, &zero);
 	if (err < 0 && err != -EILSEQ)
 		return err;
 	if (!bc.off)
@@ -786,20 +749,31 @@ int go_binary__call_sites(struct go_binary *gb, const struct go_func *fn,
 			  const struct go_func *callee, uint64_t *file_offs, int max)
 {
 	struct call_ctx cc = { .fn = fn, .target = callee->vaddr, .offs = file_offs, .max = max };
-	int err = walk_insns(gb, fn, visit_call, &cc);
 
-	return err ? err : cc.n;
+	return walk_query(gb, fn, visit_call, &cc, &cc.n);
+}
+
+static struct go_dwarf *dwarf_of(struct go_binary *gb)
+{
+	if (gb->dw_err == 1)
+		gb->dw_err = gb->has_dwarf ? go_dwarf__new(gb->b, &gb->dw) : -ENOENT;
+	return gb->dw;
 }
 
 void *go_binary__dwarf(struct go_binary *gb)
 {
-	if (!gb->has_dwarf || gb->dw_failed)
-		return NULL;
-	if (!gb->dw) {
-		gb->dw = dwarf_begin_elf(gb->elf, DWARF_C_READ, NULL);
-		gb->dw_failed = !gb->dw;
-	}
-	return gb->dw;
+	struct go_dwarf *gd = dwarf_of(gb);
+
+	return gd ? go_dwarf__handle(gd) : NULL;
+}
+
+int go_binary__field_offset_dwarf(struct go_binary *gb, const char *struct_name,
+				  const char *field, int64_t *off)
+{
+	struct go_dwarf *gd = dwarf_of(gb);
+	bool described;
+
+	return gd ? go_dwarf__field_offset(gd, struct_name, field, off, &described) : -ENOENT;
 }
 
 int go_binary__field_offset_builtin(const struct go_binary *gb, const char *struct_name,
@@ -808,5 +782,22 @@ int go_binary__field_offset_builtin(const struct go_binary *gb, const char *stru
 	/* the table holds LP64 layouts, identical on amd64 and arm64 */
 	if (gb->arch != GO_ARCH_AMD64 && gb->arch != GO_ARCH_ARM64)
 		return -ENOENT;
-	return go_offsets__lookup(gb->major, gb->minor, struct_name, field, off);
+	return go_offsets__lookup(gb->ver.major, gb->ver.minor, struct_name, field, off);
+}
+
+int go_binary__field_offset(struct go_binary *gb, const char *struct_name, const char *field,
+			    int64_t *off)
+{
+	struct go_dwarf *gd = dwarf_of(gb);
+	bool described = false;
+	int err;
+
+	/* DWARF, when it describes the struct, is the truth: a field it lacks is
+	 * not guessed from the table */
+	if (gd) {
+		err = go_dwarf__field_offset(gd, struct_name, field, off, &described);
+		if (described || err == -ETIME || err == -ECANCELED)
+			return err;
+	}
+	return go_binary__field_offset_builtin(gb, struct_name, field, off);
 }

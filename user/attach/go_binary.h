@@ -2,7 +2,9 @@
 /*
  * Go executable analysis for probing Go programs from outside (no BPF here).
  *
- * Recognises a Go binary by its build-info blob, reads the Go version, finds
+ * Made from an open struct binary (binary.h: one held fd, parsed once, CPU
+ * budget). Recognises a Go binary by its build-info blob or its .gopclntab,
+ * reads the Go version (also without .go.buildinfo), finds
  * functions by name (ELF .symtab, or .gopclntab when the binary is stripped),
  * lists the file offsets of each function's return instructions (uretprobes
  * crash Go programs: return probes must be uprobes on every RET), and gives
@@ -27,6 +29,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+struct binary;
+struct cs_insn;
 struct go_binary;
 
 enum go_arch {
@@ -47,19 +51,32 @@ struct go_func {
 	enum go_func_src src;
 };
 
-/*
- * Opens and analyses path. Returns NULL and sets errno on failure:
- * ENOEXEC if not a Go executable (or not ELF), ENOTSUP for 32-bit or
- * big-endian ELF, other values from open(2)/libelf.
- */
-struct go_binary *go_binary__open(const char *path);
-void go_binary__free(struct go_binary *gb);
+/* Where the version came from (most to least direct). */
+enum go_version_src {
+	GO_VERSION_NONE = 0,	/* unknown: the tables may still parse (nfuncs >= 0) */
+	GO_VERSION_BUILDINFO,	/* .go.buildinfo (Go 1.13+) */
+	GO_VERSION_SYMBOL,	/* runtime.buildVersion by its .symtab entry */
+	GO_VERSION_CODE,	/* runtime.buildVersion as runtime.schedinit references it */
+	GO_VERSION_DATA,	/* a Go string {ptr, len} in data pointing at "go1.N..." */
+	GO_VERSION_PATTERN,	/* "go1.N" text in read-only data, one minor seen */
+};
 
-/* Go version "go1.19.8" -> 1, 19. 0, or -ENOENT when no version was found
- * (Go without build info: before 1.13, or an unusual linker). */
+/*
+ * Analyses the open binary b, which it borrows (b must outlive gb; free gb
+ * first). 0, or -ENOEXEC if not Go (no build info and no usable .gopclntab),
+ * -ENOTSUP for 32-bit or big-endian ELF, -ETIME / -ECANCELED (b's budget),
+ * -ENOMEM. The work is charged to b's CPU budget.
+ */
+int go_binary__new(struct binary *b, struct go_binary **out);
+void go_binary__free(struct go_binary *gb);
+struct binary *go_binary__binary(const struct go_binary *gb);
+
+/* Go version "go1.19.8" -> 1, 19. 0, or -ENOENT when no version was found:
+ * then the caller decides (go_binary__nfuncs() >= 0 says the tables parse). */
 int go_binary__version(const struct go_binary *gb, int *major, int *minor);
 /* The raw version string ("go1.19.8", "devel go1.23-abcdef ..."); "" if unknown */
 const char *go_binary__version_str(const struct go_binary *gb);
+enum go_version_src go_binary__version_src(const struct go_binary *gb);
 /* true when Go >= 1.17 on amd64 or >= 1.18 on arm64 (args in registers, g in R14/R28) */
 bool go_binary__regabi(const struct go_binary *gb);
 /* No .symtab: functions come from .gopclntab (e.g. built with -ldflags="-s -w") */
@@ -72,7 +89,10 @@ enum go_arch go_binary__arch(const struct go_binary *gb);
  * "html/template.(*Template).Execute"). Uses .symtab when present, else
  * .gopclntab. 0, -ENOENT if absent (e.g. dead code eliminated, or inlined
  * everywhere), -EINVAL if the tables are corrupt, -ENOTSUP if .gopclntab is
- * of a format before Go 1.16.
+ * of a format before Go 1.16, -ETIME / -ECANCELED. The first .gopclntab
+ * lookup indexes every name once (a hash), later ones are hash probes; a
+ * function record outside the table found then makes every .gopclntab
+ * lookup -EINVAL.
  * .gopclntab specifics: a generic instantiation "pkg.F[a.T]" is stored as
  * "pkg.F[...]"; it is found if only one instantiation exists, else -ENOTUNIQ.
  * A function that has an ABI wrapper (assembly called from Go, Go called
@@ -89,10 +109,20 @@ int go_binary__nfuncs(const struct go_binary *gb);
  * instruction (x86-64 RET, arm64 RET) into file_offs, in address order.
  * Tail jumps out of the function are not reported: such an exit is not seen.
  * Returns the count (>= 0), -E2BIG if more than max, -EILSEQ if the body
- * cannot be decoded to its end, -ERANGE if fn lies outside the file.
+ * cannot be decoded to its end, -ERANGE if fn lies outside the file, -EFBIG
+ * if fn is larger than the binary's max_func_bytes, -ETIME / -ECANCELED.
  */
 int go_binary__ret_offsets(struct go_binary *gb, const struct go_func *fn,
 			   uint64_t *file_offs, int max);
+
+/*
+ * For analysers (go_version.c): Capstone walk of fn's body read with pread(),
+ * visit(ctx, insn) per instruction (non-zero stops the walk and is returned);
+ * detail: Capstone operand details on. -EFBIG over max_func_bytes, -EILSEQ,
+ * -ERANGE, -ETIME / -ECANCELED (charged as it goes, no begin/end of its own).
+ */
+int go_binary__walk(struct go_binary *gb, const struct go_func *fn, bool detail,
+		    int (*visit)(void *ctx, const struct cs_insn *insn), void *ctx);
 
 /*
  * File offsets of the direct calls from fn to callee (x86-64 CALL rel32,
@@ -127,11 +157,8 @@ int go_binary__field_offset_dwarf(struct go_binary *gb, const char *struct_name,
 int go_binary__field_offset_builtin(const struct go_binary *gb, const char *struct_name,
 				    const char *field, int64_t *off);
 
-/* libdw handle (Dwarf *) opened on first use, owned by gb; NULL without DWARF */
+/* libdw handle (Dwarf *) opened on first use, owned by gb; NULL without DWARF
+ * (or DWARF refused: too large once inflated, unreadable) */
 void *go_binary__dwarf(struct go_binary *gb);
-
-/* Built-in table lookup by version; 0 or -ENOENT. (user/go_offsets.c) */
-int go_offsets__lookup(int major, int minor, const char *struct_name, const char *field,
-		       int64_t *off);
 
 #endif

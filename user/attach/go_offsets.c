@@ -1,20 +1,17 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * Field offsets of Go structs: from DWARF (libdw) when the binary has it,
- * else from a table per Go minor version. LP64 layouts (amd64 = arm64).
+ * Field offsets of Go structs per Go minor version, for binaries without
+ * DWARF (DWARF is read by go_dwarf.c). LP64 layouts (amd64 = arm64).
  *
  * Derived from the Go sources of each release and checked against DWARF
  * where a toolchain was at hand (1.19: tests/unit/test_go_binary.c). Beyond
  * the last known minor version nothing is returned: a new release may move
  * fields, and a caller must disable a probe rather than read garbage.
  */
-#include <dwarf.h>
 #include <errno.h>
 #include <string.h>
 
-#include <elfutils/libdw.h>
-
-#include "attach/go_binary.h"
+#include "attach/go_offsets.h"
 
 struct go_field_off {
 	const char *st;
@@ -71,90 +68,4 @@ int go_offsets__lookup(int major, int minor, const char *struct_name, const char
 		return 0;
 	}
 	return -ENOENT;
-}
-
-static int member_offset(Dwarf_Die *st, const char *field, int64_t *off)
-{
-	Dwarf_Die m;
-	Dwarf_Attribute attr;
-	Dwarf_Word w;
-	Dwarf_Op *ops;
-	size_t nops;
-
-	if (dwarf_child(st, &m))
-		return -ENOENT;
-	do {
-		const char *n;
-
-		if (dwarf_tag(&m) != DW_TAG_member)
-			continue;
-		n = dwarf_diename(&m);
-		if (!n || strcmp(n, field))
-			continue;
-		if (!dwarf_attr(&m, DW_AT_data_member_location, &attr))
-			return -EINVAL;
-		if (!dwarf_formudata(&attr, &w)) {
-			*off = (int64_t)w;
-			return 0;
-		}
-		/* DWARF 2 style: a location expression DW_OP_plus_uconst N */
-		if (!dwarf_getlocation(&attr, &ops, &nops) && nops == 1 &&
-		    ops[0].atom == DW_OP_plus_uconst) {
-			*off = (int64_t)ops[0].number;
-			return 0;
-		}
-		return -EINVAL;
-	} while (!dwarf_siblingof(&m, &m));
-	return -ENOENT;
-}
-
-/* The DIE of a Go struct type by its full name ("net/http.Request"). */
-static int find_struct(struct go_binary *gb, const char *struct_name, Dwarf_Die *out)
-{
-	Dwarf *dw = go_binary__dwarf(gb);
-	Dwarf_Off cu = 0, next;
-	size_t hsize;
-
-	if (!dw)
-		return -ENOENT;
-	/* Go emits type DIEs at the top level of its CUs */
-	while (!dwarf_nextcu(dw, cu, &next, &hsize, NULL, NULL, NULL)) {
-		Dwarf_Die cudie;
-
-		if (dwarf_offdie(dw, cu + hsize, &cudie) && !dwarf_child(&cudie, out)) {
-			do {
-				const char *n;
-
-				if (dwarf_tag(out) != DW_TAG_structure_type)
-					continue;
-				n = dwarf_diename(out);
-				if (n && !strcmp(n, struct_name) &&
-				    !dwarf_hasattr(out, DW_AT_declaration))
-					return 0;
-			} while (!dwarf_siblingof(out, out));
-		}
-		cu = next;
-	}
-	return -ENOENT;
-}
-
-int go_binary__field_offset_dwarf(struct go_binary *gb, const char *struct_name,
-				  const char *field, int64_t *off)
-{
-	Dwarf_Die st;
-	int err = find_struct(gb, struct_name, &st);
-
-	return err ? err : member_offset(&st, field, off);
-}
-
-int go_binary__field_offset(struct go_binary *gb, const char *struct_name, const char *field,
-			    int64_t *off)
-{
-	Dwarf_Die st;
-
-	/* DWARF, when it describes the struct, is the truth: a field it lacks is
-	 * not guessed from the table */
-	if (!find_struct(gb, struct_name, &st))
-		return member_offset(&st, field, off);
-	return go_binary__field_offset_builtin(gb, struct_name, field, off);
 }

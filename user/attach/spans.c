@@ -2,23 +2,22 @@
 /* App-function spans; see spans.h. */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
+#include <unistd.h>
 #include <bpf/libbpf.h>
 
-#include "attach/elf_syms.h"
+#include "attach/binary.h"
 #include "attach/go_binary.h"
+#include "attach/linkset.h"
 #include "util/log.h"
 #include "phasetrace.skel.h"
 #include "attach/spans.h"
 
-#define MAX_SPAN_LINKS 512
-
 struct spans {
-	struct bpf_link *links[MAX_SPAN_LINKS];
-	int n;
+	struct linkset *links;
 };
 
 static int copy_field(char *dst, size_t len, const char *from, const char *to)
@@ -80,106 +79,125 @@ int span_def_parse(const char *arg, struct span_def *d, char *err, size_t errlen
 	return 0;
 }
 
-static int add(struct spans *s, struct bpf_link *l)
-{
-	if (!l)
-		return -errno;
-	if (s->n >= MAX_SPAN_LINKS) {
-		bpf_link__destroy(l);
-		return -E2BIG;
-	}
-	s->links[s->n++] = l;
-	return 0;
-}
-
-static int attach_uprobe(struct spans *s, struct bpf_program *prog, const char *path,
-			 uint64_t off, bool ret, int idx)
-{
-	LIBBPF_OPTS(bpf_uprobe_opts, uo, .retprobe = ret, .bpf_cookie = idx);
-
-	return add(s, bpf_program__attach_uprobe_opts(prog, -1, path, off, &uo));
-}
-
 /* Go: entry + every RET, no uretprobe (it would crash the program). */
-static int attach_go(struct spans *s, struct phasetrace_bpf *skel, struct go_binary *gb,
+static int attach_go(struct spans *s, struct phasetrace_bpf *skel, struct binary *b,
 		     const struct span_def *d, int idx)
 {
+	const char *path = binary__attach_path(b);
+	struct go_binary *gb = NULL;
 	struct go_func fn;
 	uint64_t rets[64];
 	int n, err;
 
+	err = go_binary__new(b, &gb);
+	if (err) {
+		pt_err("--probe %s: %s is a Go program whose function tables phasetrace cannot "
+		       "read (%s), so the returns of %s cannot be found and a uretprobe would "
+		       "crash it", d->name, d->binary,
+		       err == -ENOEXEC ? "no usable .gopclntab" : strerror(-err), d->symbol);
+		return err == -ENOEXEC ? -ENOTSUP : err;
+	}
 	err = go_binary__func(gb, d->symbol, &fn);
 	if (err) {
 		pt_err("no function %s in the Go program %s", d->symbol, d->binary);
-		return err;
+		goto cleanup;
 	}
 	n = go_binary__ret_offsets(gb, &fn, rets, 64);
 	if (n <= 0) {
 		pt_err("cannot find the return instructions of %s in %s; it cannot be timed "
 		       "safely", d->symbol, d->binary);
-		return n ? n : -ENOENT;
+		err = n ? n : -ENOENT;
+		goto cleanup;
 	}
 	/* go_span_*: by frame depth, not call counts (morestack re-enters the entry) */
-	err = attach_uprobe(s, skel->progs.go_span_entry, d->binary, fn.file_off, false, idx);
+	err = linkset__uprobe(s->links, skel->progs.go_span_entry, path, fn.file_off, false, idx);
 	for (int i = 0; i < n && !err; i++)
-		err = attach_uprobe(s, skel->progs.go_span_ret_prog, d->binary, rets[i], false, idx);
-	pt_info("span %s: %s in Go program %s: entry + %d returns", d->name, d->symbol,
-		d->binary, n);
+		err = linkset__uprobe(s->links, skel->progs.go_span_ret_prog, path, rets[i], false,
+				      idx);
+	if (err)
+		pt_err("--probe %s: cannot attach to %s in %s: %s", d->name, d->symbol, d->binary,
+		       strerror(-err));
+	else
+		pt_info("span %s: %s in Go program %s: entry + %d returns", d->name, d->symbol,
+			d->binary, n);
+cleanup:
+	go_binary__free(gb);
 	return err;
 }
 
-static int attach_one(struct spans *s, struct phasetrace_bpf *skel, const struct span_def *d,
-		      int idx)
+static int attach_usdt(struct spans *s, struct phasetrace_bpf *skel, struct binary *b,
+		       const struct span_def *d, int idx)
 {
-	struct elf_syms *es;
-	struct go_binary *gb;
-	struct elf_sym sym;
-	struct stat st;
+	LIBBPF_OPTS(bpf_usdt_opts, uo, .usdt_cookie = idx);
+	const char *path = binary__attach_path(b);
 	int err;
 
-	if (stat(d->binary, &st)) {
-		pt_err("--probe %s: cannot open %s: %s", d->name, d->binary, strerror(errno));
-		return -errno;
+	errno = 0;
+	err = linkset__add(s->links, bpf_program__attach_usdt(skel->progs.span_usdt_start, -1,
+							      path, d->symbol, d->start, &uo), 1);
+	if (!err) {
+		errno = 0;
+		err = linkset__add(s->links, bpf_program__attach_usdt(skel->progs.span_usdt_end,
+								      -1, path, d->symbol, d->end,
+								      &uo), 1);
 	}
-	if (d->usdt) {
-		LIBBPF_OPTS(bpf_usdt_opts, uo, .usdt_cookie = idx);
+	if (err)
+		pt_err("--probe %s: no USDT probes %s:%s and %s:%s in %s", d->name, d->symbol,
+		       d->start, d->symbol, d->end, d->binary);
+	return err;
+}
 
-		err = add(s, bpf_program__attach_usdt(skel->progs.span_usdt_start, -1, d->binary,
-						      d->symbol, d->start, &uo));
-		if (!err)
-			err = add(s, bpf_program__attach_usdt(skel->progs.span_usdt_end, -1,
-							      d->binary, d->symbol, d->end, &uo));
-		if (err)
-			pt_err("--probe %s: no USDT probes %s:%s and %s:%s in %s", d->name,
-			       d->symbol, d->start, d->symbol, d->end, d->binary);
-		return err;
-	}
-	gb = go_binary__open(d->binary);
-	if (gb) {
-		err = attach_go(s, skel, gb, d, idx);
-		go_binary__free(gb);
-		return err;
-	}
-	es = elf_syms__open(d->binary);
-	if (!es) {
-		pt_err("--probe %s: %s is not an ELF executable or library", d->name, d->binary);
-		return -ENOEXEC;
-	}
-	err = elf_syms__find(es, d->symbol, &sym);
-	elf_syms__free(es);
+/* Native code: entry uprobe and uretprobe. */
+static int attach_native(struct spans *s, struct phasetrace_bpf *skel, struct binary *b,
+			 const struct span_def *d, int idx)
+{
+	const char *path = binary__attach_path(b);
+	struct binary_sym sym;
+	int err;
+
+	err = binary__sym(b, d->symbol, &sym);
 	if (err) {
 		pt_err("--probe %s: no function %s in %s", d->name, d->symbol, d->binary);
 		return err;
 	}
-	err = attach_uprobe(s, skel->progs.span_entry, d->binary, sym.file_off, false, idx);
+	err = linkset__uprobe(s->links, skel->progs.span_entry, path, sym.file_off, false, idx);
 	if (!err)
-		err = attach_uprobe(s, skel->progs.span_exit_prog, d->binary, sym.file_off, true,
-				    idx);
+		err = linkset__uprobe(s->links, skel->progs.span_exit_prog, path, sym.file_off,
+				      true, idx);
 	if (err)
 		pt_err("--probe %s: cannot attach to %s in %s: %s", d->name, d->symbol, d->binary,
 		       strerror(-err));
 	else
 		pt_info("span %s: %s in %s", d->name, d->symbol, d->binary);
+	return err;
+}
+
+/* The operator's binary, opened once; the same descriptor is read and attached. */
+static int attach_one(struct spans *s, struct phasetrace_bpf *skel, const struct span_def *d,
+		      int idx)
+{
+	int fd = open(d->binary, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	struct binary *b = NULL;
+	int err;
+
+	if (fd < 0) {
+		err = -errno;
+		pt_err("--probe %s: cannot open %s: %s", d->name, d->binary, strerror(-err));
+		return err;
+	}
+	err = binary__open_fd(fd, NULL, &b);
+	if (err) {
+		pt_err("--probe %s: %s is not an ELF executable or library (%s)", d->name,
+		       d->binary, strerror(-err));
+		return err;
+	}
+	if (d->usdt)
+		err = attach_usdt(s, skel, b, d, idx);
+	else if (binary__has_go_marker(b))
+		err = attach_go(s, skel, b, d, idx);
+	else
+		err = attach_native(s, skel, b, d, idx);
+	binary__free(b);
 	return err;
 }
 
@@ -189,8 +207,10 @@ int spans__attach(struct phasetrace_bpf *skel, const struct span_def *defs, int 
 	struct spans *s = calloc(1, sizeof(*s));
 	int err = 0;
 
-	if (!s)
+	if (!s || !(s->links = linkset__new())) {
+		free(s);
 		return -ENOMEM;
+	}
 	for (int i = 0; i < n && !err; i++)
 		err = attach_one(s, skel, &defs[i], i);
 	if (err) {
@@ -205,7 +225,6 @@ void spans__free(struct spans *s)
 {
 	if (!s)
 		return;
-	for (int i = 0; i < s->n; i++)
-		bpf_link__destroy(s->links[i]);
+	linkset__free(s->links);
 	free(s);
 }

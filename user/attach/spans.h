@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * --probe NAME=BINARY:SYMBOL and --probe NAME=usdt:BINARY:PROVIDER:START:END:
- * parsing, checking and attaching app-function spans. Go binaries get entry
- * and return-instruction uprobes (never uretprobes).
+ * parsing, checking and attaching app-function spans. A file with any Go
+ * marker gets entry and return-instruction uprobes, never a uretprobe; if its
+ * Go tables cannot be read, the span is refused. The binary is opened once and
+ * attached through that descriptor (binary.h).
  */
 #ifndef PT_SPANS_H
 #define PT_SPANS_H

@@ -1,319 +1,245 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-/* Finding binaries and attaching uprobes to them; see targets.h. */
+/* Which files get which probes; see targets.h. */
 #include <dirent.h>
-#include <fcntl.h>
 #include <errno.h>
-#include <fnmatch.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
-#include <linux/bpf.h>
 #include <unistd.h>
-#include <bpf/libbpf.h>
 
-#include "attach/elf_syms.h"
-#include "attach/golang.h"
-#include "util/log.h"
-#include "phasetrace.h"
-#include "phasetrace.skel.h"
+#include "attach/binary.h"
+#include "attach/discovery.h"
+#include "attach/goprobes.h"
+#include "attach/libprobes.h"
+#include "attach/linkset.h"
+#include "attach/seen_files.h"
 #include "attach/targets.h"
-#include "attach/probe_table.h"
-#include "attach/probes.h"
+#include "util/log.h"
 
-#define MAX_FILES	4096
-#define MAX_RESCANS	256
-
-
-/* File names worth opening: the libraries above, wherever they live. */
-static const char *const lib_patterns[] = {
-	"libc.so*", "libc-2.*.so", "libc.musl*", "ld-musl*", "libssl.so*", "libgnutls.so*",
-	"libdl.so*", "libdl-2.*.so",
-};
-
-struct file_ent {
-	dev_t dev;
-	ino_t ino;
-};
-
-struct rescan {
-	pid_t pid;
-	uint64_t when;
-};
+#define DEFAULT_MAX_FILES	4096
+#define DEFAULT_MAX_PROBED	1024
 
 struct targets {
-	struct phasetrace_bpf *skel;
-	struct golang *go;
-	bool multi;		/* uprobe_multi links (Linux 6.6+) */
-	int *mfds;		/* their descriptors */
-	int nmfds, capmfds;
-	int nmulti_probes;
-	struct file_ent files[MAX_FILES];
-	int nfiles;
-	struct bpf_link **links;
-	int nlinks, caplinks;
-	int nfailed;
-	struct rescan rescans[MAX_RESCANS];
-	int nrescans;
+	struct targets_opts o;
+	struct seen_files *seen;
+	struct linkset *links;
+	struct targets_stats st;
 };
 
-struct targets *targets__new(struct phasetrace_bpf *skel, bool multi)
+int targets__new(const struct targets_opts *o, struct targets **out)
 {
 	struct targets *t = calloc(1, sizeof(*t));
 
 	if (!t)
-		return NULL;
-	t->skel = skel;
-	t->multi = multi;
-	t->go = golang__new(skel);
-	if (!t->go) {
-		free(t);
-		return NULL;
+		return -ENOMEM;
+	t->o = *o;
+	t->seen = seen_files__new(o->max_files ? o->max_files : DEFAULT_MAX_FILES,
+				  o->max_probed ? o->max_probed : DEFAULT_MAX_PROBED);
+	t->links = linkset__new();
+	if (!t->seen || !t->links) {
+		targets__free(t);
+		return -ENOMEM;
 	}
-	return t;
+	*out = t;
+	return 0;
 }
 
 void targets__free(struct targets *t)
 {
 	if (!t)
 		return;
-	for (int i = 0; i < t->nlinks; i++)
-		bpf_link__destroy(t->links[i]);
-	free(t->links);
-	for (int i = 0; i < t->nmfds; i++)
-		close(t->mfds[i]);
-	free(t->mfds);
-	golang__free(t->go);
+	linkset__free(t->links);
+	seen_files__free(t->seen);
 	free(t);
 }
 
-struct golang *targets__golang(struct targets *t)
+void targets__stats(const struct targets *t, struct targets_stats *out)
 {
-	return t->go;
+	*out = t->st;
+	out->uprobes = linkset__nprobes(t->links);
+	seen_files__counts(t->seen, &out->seen);
+	out->files = out->seen.probed;
 }
 
-void targets__counts(const struct targets *t, int *files, int *attached, int *failed)
+static bool cancelled(const struct targets *t)
 {
-	*files = t->nfiles;
-	*attached = t->nlinks + t->nmulti_probes;
-	*failed = t->nfailed;
+	return t->o.lim.cancel && *t->o.lim.cancel;
 }
 
-static bool seen_file(struct targets *t, const struct stat *st)
+/* A name a process chose, fit for a terminal. */
+static const char *printable(const char *in, char *buf, size_t len)
 {
-	for (int i = 0; i < t->nfiles; i++)
-		if (t->files[i].dev == st->st_dev && t->files[i].ino == st->st_ino)
-			return true;
-	if (t->nfiles < MAX_FILES) {
-		t->files[t->nfiles].dev = st->st_dev;
-		t->files[t->nfiles].ino = st->st_ino;
-		t->nfiles++;
-	}
-	return false;
+	size_t i;
+
+	for (i = 0; in[i] && i + 1 < len; i++)
+		buf[i] = in[i] >= 0x20 && in[i] < 0x7f ? in[i] : '?';
+	buf[i] = 0;
+	return buf;
 }
 
-static int add_link(struct targets *t, struct bpf_link *l)
+/* Library sets and the Go set on one new file; its descriptor is consumed. */
+static void analyse(struct targets *t, struct seen_file *f, int fd, const char *name)
 {
-	if (t->nlinks == t->caplinks) {
-		int cap = t->caplinks ? t->caplinks * 2 : 64;
-		struct bpf_link **n = realloc(t->links, cap * sizeof(*n));
+	size_t mark = linkset__mark(t->links);
+	struct libprobes_result lr = {};
+	struct goprobes_result gr = {};
+	struct binary *b = NULL;
+	int err;
 
-		if (!n)
-			return -ENOMEM;
-		t->links = n;
-		t->caplinks = cap;
-	}
-	t->links[t->nlinks++] = l;
-	return 0;
-}
-
-static int attach_one(struct targets *t, const char *path, const char *name,
-		      struct bpf_program *prog, bool ret, uint64_t off, const char *sym)
-{
-	LIBBPF_OPTS(bpf_uprobe_opts, uo, .retprobe = ret);
-	struct bpf_link *l;
-
-	if (!prog)
-		return -ENOENT;
-	l = bpf_program__attach_uprobe_opts(prog, -1, path, off, &uo);
-	if (!l) {
-		int err = -errno;
-
-		t->nfailed++;
-		pt_info("cannot attach %s to %s in %s: %s", bpf_program__name(prog), sym, name,
-			strerror(-err));
-		return err;
-	}
-	return add_link(t, l);
-}
-
-/*
- * One uprobe_multi link (BPF_LINK_CREATE, Linux 6.6+) for n offsets of a file:
- * libbpf 1.1 predates it, so the attr is laid out here as the kernel has it.
- */
-struct link_create_uprobe_multi {
-	__u32 prog_fd;
-	__u32 target_fd;
-	__u32 attach_type;
-	__u32 flags;
-	__u64 path;
-	__u64 offsets;
-	__u64 ref_ctr_offsets;
-	__u64 cookies;
-	__u32 cnt;
-	__u32 um_flags;
-	__u32 pid;
-};
-
-static int multi_link(struct targets *t, struct bpf_program *prog, const char *path,
-		      const uint64_t *offs, const uint64_t *cookies, int n, bool ret)
-{
-	union {
-		struct link_create_uprobe_multi lc;
-		char raw[256];	/* the kernel checks the unused tail is zero */
-	} attr;
-	int fd;
-
-	if (!prog || !n)
-		return -ENOENT;
-	memset(&attr, 0, sizeof(attr));
-	attr.lc.prog_fd = bpf_program__fd(prog);
-	attr.lc.attach_type = PT_BPF_TRACE_UPROBE_MULTI;
-	attr.lc.path = (uintptr_t)path;
-	attr.lc.offsets = (uintptr_t)offs;
-	attr.lc.cookies = (uintptr_t)cookies;
-	attr.lc.cnt = n;
-	attr.lc.um_flags = ret ? PT_BPF_F_UPROBE_MULTI_RETURN : 0;
-	fd = syscall(__NR_bpf, BPF_LINK_CREATE, &attr, sizeof(attr));
-	if (fd < 0)
-		return -errno;
-	if (t->nmfds == t->capmfds) {
-		int cap = t->capmfds ? t->capmfds * 2 : 32;
-		int *nf = realloc(t->mfds, cap * sizeof(*nf));
-
-		if (!nf) {
-			close(fd);
-			return -ENOMEM;
-		}
-		t->mfds = nf;
-		t->capmfds = cap;
-	}
-	t->mfds[t->nmfds++] = fd;
-	t->nmulti_probes += n;
-	return 0;
-}
-
-/* All the set's functions this file defines: one link for entries, one for returns. */
-static void attach_set_multi(struct targets *t, struct elf_syms *es, const char *path,
-			     const char *name, enum lib_set set)
-{
-	uint64_t eoff[16], ecookie[16], roff[16], rcookie[16];
-	int ne = 0, nr = 0, err = 0;
-	struct elf_sym sym;
-
-	for (size_t d = 0; d < n_lib_probes && ne < 16 && nr < 16; d++) {
-		const struct lib_probe *lp = &lib_probes[d];
-
-		if (lp->set != set || elf_syms__find(es, lp->sym, &sym))
-			continue;
-		if (lp->entry) {
-			eoff[ne] = sym.file_off;
-			ecookie[ne++] = lp->fn;
-		}
-		if (lp->ret) {
-			roff[nr] = sym.file_off;
-			rcookie[nr++] = lp->fn;
-		}
-	}
-	if (ne)
-		err = multi_link(t, lib_set_multi_prog(t->skel, set, false), path, eoff, ecookie, ne,
-				 false);
-	if (!err && nr)
-		err = multi_link(t, lib_set_multi_prog(t->skel, set, true), path, roff, rcookie, nr,
-				 true);
+	err = binary__open_fd(fd, &t->o.lim, &b);
 	if (err) {
-		t->nfailed += ne + nr;
-		pt_info("%s: %s: cannot attach: %s", name, lib_sets[set].what, strerror(-err));
-	} else {
-		pt_info("%s: %s: %d probes attached (2 links)", name, lib_sets[set].what, ne + nr);
+		if (err != -ENOEXEC)
+			pt_info("%s: not analysed: %s", name, strerror(-err));
+		return;
 	}
+	if ((libprobes__applies(b) || binary__has_go_marker(b)) &&
+	    !seen_files__may_probe(t->seen)) {
+		pt_info("%s: not attached: too many files have probes already", name);
+		goto cleanup;
+	}
+	err = libprobes__attach(t->o.skel, t->o.multi, b, t->links, name, &lr);
+	if (!err) {
+		err = goprobes__attach(t->o.skel, b, t->links, name, &f->go, &gr);
+		f->is_go = !err;
+		if (err == -ENOEXEC || err == -ENOTSUP)
+			err = 0;
+	}
+	if (err == -ETIME || err == -ECANCELED || binary__over_budget(b)) {
+		linkset__rollback(t->links, mark);
+		f->is_go = false;
+		t->st.over_budget += err != -ECANCELED;
+		pt_info("%s: analysis abandoned: %s", name, err == -ECANCELED ? "stopping" :
+			"over its budget (a huge or hostile binary?)");
+		goto cleanup;
+	}
+	t->st.failed += lr.failed + gr.failed;
+	t->st.go_binaries += f->is_go;
+	if (linkset__mark(t->links) != mark || f->is_go)
+		seen_files__set_state(t->seen, f, SEEN_PROBED);
+cleanup:
+	binary__free(b);
 }
 
-/* One perf-event uprobe per function and side. */
-static void attach_set_single(struct targets *t, struct elf_syms *es, const char *path,
-			      const char *name, enum lib_set set)
+/* A file not seen under this device and inode; pf->fd is consumed. */
+static struct seen_file *consider(struct targets *t, struct proc_file *pf, const char *name)
 {
-	int ok = 0, failed = t->nfailed;
-	struct elf_sym sym;
+	struct seen_file *probed = seen_files__find_probed(t->seen, &pf->kid), *f;
+	char buf[PATH_MAX];
 
-	for (size_t d = 0; d < n_lib_probes; d++) {
-		const struct lib_probe *lp = &lib_probes[d];
+	/* never evicts a probed entry: probed stays valid */
+	f = seen_files__add(t->seen, &pf->key, &pf->kid);
+	if (!f || probed) {
+		close(pf->fd);
+		if (f) {
+			/* the same kernel inode under another device (overlayfs) */
+			f->is_go = probed->is_go;
+			f->go = probed->go;
+			seen_files__set_state(t->seen, f, SEEN_ALIAS);
+		}
+		return f;
+	}
+	analyse(t, f, pf->fd, printable(name, buf, sizeof(buf)));
+	return f;
+}
 
-		if (lp->set != set || elf_syms__find(es, lp->sym, &sym))
+/* go_procs holds pid only while it runs the Go binary f. */
+static void register_go(struct targets *t, pid_t pid, const struct seen_file *f)
+{
+	struct file_key now;
+
+	if (!f->is_go) {
+		goprobes__forget(t->o.skel, pid);	/* it may have exec'd from Go */
+		return;
+	}
+	if (goprobes__register(t->o.skel, pid, &f->go))
+		return;
+	/* an exec since we opened its executable: that was another file */
+	if (discovery__exe_key(pid, &now) || now.dev != f->key.dev || now.ino != f->key.ino)
+		goprobes__forget(t->o.skel, pid);
+}
+
+static int on_map(pid_t pid, const struct proc_map *m, void *ctx)
+{
+	struct targets *t = ctx;
+	char name[PATH_MAX + 16];
+	struct proc_file pf;
+
+	if (cancelled(t))
+		return -ECANCELED;
+	if (!discovery__interesting_lib(m->path) || seen_files__find(t->seen, &m->key))
+		return 0;
+	if (discovery__open_map(pid, m, &pf))
+		return 0;
+	snprintf(name, sizeof(name), "%s%s", m->path, m->deleted ? " (deleted)" : "");
+	consider(t, &pf, name);
+	return 0;
+}
+
+int targets__scan_pid(struct targets *t, pid_t pid)
+{
+	char link[64], name[PATH_MAX];
+	struct seen_file *f;
+	struct proc_file pf;
+	ssize_t n;
+
+	if (!discovery__open_exe(pid, &pf)) {
+		f = seen_files__find(t->seen, &pf.key);
+		if (f) {
+			close(pf.fd);
+		} else {
+			snprintf(link, sizeof(link), "/proc/%d/exe", pid);
+			n = readlink(link, name, sizeof(name) - 1);
+			name[n > 0 ? n : 0] = 0;
+			f = consider(t, &pf, n > 0 ? name : link);
+		}
+		if (f)
+			register_go(t, pid, f);
+	}
+	return discovery__maps(pid, on_map, t);
+}
+
+static int scan_one(pid_t pid, void *ctx)
+{
+	struct targets *t = ctx;
+
+	if (cancelled(t))
+		return -ECANCELED;
+	targets__scan_pid(t, pid);
+	return 0;
+}
+
+int targets__scan_all(struct targets *t, const pid_t *pids, int npids)
+{
+	for (int i = 0; i < npids; i++)
+		if (scan_one(pids[i], t))
+			return -ECANCELED;
+	return npids ? 0 : discovery__pids(scan_one, t);
+}
+
+static void scan_dir(struct targets *t, const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	if (!d)
+		return;
+	while (!cancelled(t) && (de = readdir(d))) {
+		char name[PATH_MAX];
+		struct proc_file pf;
+
+		if (!discovery__interesting_lib(de->d_name) ||
+		    discovery__open_at(dirfd(d), de->d_name, &pf))
 			continue;
-		if (lp->entry && !attach_one(t, path, name, lib_probe_prog(t->skel, d, false), false,
-					     sym.file_off, lp->sym))
-			ok++;
-		if (lp->ret && !attach_one(t, path, name, lib_probe_prog(t->skel, d, true), true,
-					   sym.file_off, lp->sym))
-			ok++;
-	}
-	pt_info("%s: %s: %d probes attached, %d failed", name, lib_sets[set].what, ok,
-		t->nfailed - failed);
-}
-
-/* Attach every set whose key symbol this file defines. */
-static void attach_file(struct targets *t, const char *path, const char *name)
-{
-	struct elf_syms *es = elf_syms__open(path);
-
-	if (!es)
-		return;
-	for (int s = 0; s < LIB_SET__N; s++) {
-		struct elf_sym sym;
-
-		if (elf_syms__find(es, lib_sets[s].key_sym, &sym))
+		if (seen_files__find(t->seen, &pf.key)) {
+			close(pf.fd);
 			continue;
-		if (t->multi)
-			attach_set_multi(t, es, path, name, s);
-		else
-			attach_set_single(t, es, path, name, s);
+		}
+		snprintf(name, sizeof(name), "%s/%s", dir, de->d_name);
+		consider(t, &pf, name);
 	}
-	elf_syms__free(es);
-}
-
-static bool interesting_lib(const char *path)
-{
-	const char *base = strrchr(path, '/');
-
-	base = base ? base + 1 : path;
-	for (size_t i = 0; i < sizeof(lib_patterns) / sizeof(lib_patterns[0]); i++)
-		if (!fnmatch(lib_patterns[i], base, 0))
-			return true;
-	return false;
-}
-
-/*
- * Hold the file open while we read and attach it: a path through
- * /proc/PID/root dies with a short-lived process, /proc/self/fd/N does not.
- */
-static void consider(struct targets *t, const char *path)
-{
-	char fdpath[64];
-	struct stat st;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return;
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || seen_file(t, &st)) {
-		close(fd);
-		return;
-	}
-	snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", fd);
-	attach_file(t, fdpath, path);
-	close(fd);
+	closedir(d);
 }
 
 int targets__scan_system(struct targets *t)
@@ -324,95 +250,12 @@ int targets__scan_system(struct targets *t)
 		"/usr/local/lib",
 	};
 
-	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
-		DIR *d = opendir(dirs[i]);
-		struct dirent *de;
-
-		if (!d)
-			continue;
-		while ((de = readdir(d))) {
-			char path[PATH_MAX];
-
-			if (!interesting_lib(de->d_name))
-				continue;
-			snprintf(path, sizeof(path), "%s/%s", dirs[i], de->d_name);
-			consider(t, path);
-		}
-		closedir(d);
-	}
-	return 0;
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
+		scan_dir(t, dirs[i]);
+	return cancelled(t) ? -ECANCELED : 0;
 }
 
-int targets__scan_pid(struct targets *t, pid_t pid)
+void targets__proc_exit(struct targets *t, pid_t pid)
 {
-	char path[PATH_MAX], line[PATH_MAX + 256];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
-	consider(t, path);
-	golang__consider_exe(t->go, path, pid);
-	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
-	f = fopen(path, "re");
-	if (!f)
-		return -errno;
-	while (fgets(line, sizeof(line), f)) {
-		char *file = strchr(line, '/');
-		char *nl;
-
-		if (!file || (!strstr(line, " r-xp ") && !strstr(line, " r--p ")))
-			continue;
-		nl = strchr(file, '\n');
-		if (nl)
-			*nl = 0;
-		if (!interesting_lib(file))
-			continue;
-		/* through the process's root: right inode in containers too */
-		snprintf(path, sizeof(path), "/proc/%d/root%s", pid, file);
-		consider(t, path);
-	}
-	fclose(f);
-	return 0;
-}
-
-int targets__scan_all(struct targets *t, const pid_t *pids, int npids)
-{
-	DIR *d;
-	struct dirent *de;
-
-	if (npids) {
-		for (int i = 0; i < npids; i++)
-			targets__scan_pid(t, pids[i]);
-		return 0;
-	}
-	d = opendir("/proc");
-	if (!d)
-		return -errno;
-	while ((de = readdir(d))) {
-		char *end;
-		long pid = strtol(de->d_name, &end, 10);
-
-		if (*end || pid <= 0 || pid == getpid())
-			continue;
-		targets__scan_pid(t, pid);
-	}
-	closedir(d);
-	return 0;
-}
-
-void targets__rescan_later(struct targets *t, pid_t pid, uint64_t when)
-{
-	if (t->nrescans < MAX_RESCANS)
-		t->rescans[t->nrescans++] = (struct rescan){ pid, when };
-}
-
-void targets__tick(struct targets *t, uint64_t now)
-{
-	for (int i = 0; i < t->nrescans;) {
-		if (t->rescans[i].when <= now) {
-			targets__scan_pid(t, t->rescans[i].pid);
-			t->rescans[i] = t->rescans[--t->nrescans];
-		} else {
-			i++;
-		}
-	}
+	goprobes__forget(t->o.skel, pid);
 }

@@ -1,11 +1,16 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * Probe targets: the binaries whose functions we put uprobes on (libc's
- * resolver, OpenSSL, GnuTLS, executables with those linked in). Each distinct
- * file (device + inode) is attached once, system-wide, so every process that
- * maps it, now or later, is covered. Found in the system library directories
- * at start, in every process's mappings, and again when a process execs or
- * dlopens a library.
+ * Probe targets: which files get which probes. For a process, its
+ * executable and the libraries it maps (discovery.h opens them safely);
+ * each file is analysed once (binary.h, within struct binary_limits) and
+ * gets the library sets it defines (libprobes.h) and, if it is a Go
+ * program, the Go probe set (goprobes.h), system-wide (pid -1) through the
+ * descriptor that was analysed. seen_files.h remembers what was done;
+ * linkset.h holds the links. Processes running a traced Go binary are
+ * registered in go_procs only while /proc/PID/exe still is that file.
+ *
+ * Runs on the discovery worker (worker.h): not thread-safe, except
+ * targets__proc_exit (a map update).
  */
 #ifndef PT_TARGETS_H
 #define PT_TARGETS_H
@@ -13,23 +18,39 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include "attach/binary.h"
+#include "attach/seen_files.h"
 
 struct phasetrace_bpf;
 struct targets;
 
-/* multi: use uprobe_multi links (probes__uprobe_multi()) */
-struct targets *targets__new(struct phasetrace_bpf *skel, bool multi);
+struct targets_opts {
+	struct phasetrace_bpf *skel;
+	bool multi;			/* uprobe_multi links (probes__uprobe_multi()) */
+	struct binary_limits lim;	/* per binary; lim.cancel stops scans too */
+	int max_files, max_probed;	/* seen_files bounds; 0: defaults */
+};
+
+struct targets_stats {
+	int files;		/* files with probes */
+	int uprobes;		/* probe sites attached */
+	int failed;		/* probe sites or Go functions not attached */
+	int go_binaries;	/* Go programs traced goroutine-aware */
+	uint64_t over_budget;	/* binaries whose analysis was abandoned (budget) */
+	struct seen_counts seen;
+};
+
+int targets__new(const struct targets_opts *o, struct targets **out);
+/* Detaches every probe. */
 void targets__free(struct targets *t);
 /* Well-known library directories (covers processes started later). */
 int targets__scan_system(struct targets *t);
-/* Every process (or only these pids). */
+/* Every process (or only these pids); -ECANCELED when cancelled. */
 int targets__scan_all(struct targets *t, const pid_t *pids, int npids);
 /* The executable and the libraries mapped by pid. */
 int targets__scan_pid(struct targets *t, pid_t pid);
-/* Scan pid again at `when` (CLOCK_MONOTONIC ns): libraries appear after exec. */
-void targets__rescan_later(struct targets *t, pid_t pid, uint64_t when);
-void targets__tick(struct targets *t, uint64_t now);
-struct golang *targets__golang(struct targets *t);
-void targets__counts(const struct targets *t, int *files, int *attached, int *failed);
+/* pid exited: forget its Go registration. Safe from any thread. */
+void targets__proc_exit(struct targets *t, pid_t pid);
+void targets__stats(const struct targets *t, struct targets_stats *out);
 
 #endif

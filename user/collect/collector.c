@@ -19,16 +19,25 @@
 
 #include "assemble/assembler.h"
 #include "collect/collector.h"
-#include "attach/golang.h"
 #include "util/log.h"
 #include "phasetrace.skel.h"
 #include "attach/probes.h"
 #include "attach/targets.h"
+#include "attach/worker.h"
 #include "util/u64map.h"
 
 #define TICK_MS		100
 #define MAX_CBS		8
 #define MAX_PARENTS	256
+/* Analysis of one binary: CPU time, then it is skipped (-v says so, counted). */
+#define BINARY_BUDGET_NS	1000000000ULL
+/*
+ * "ready" means the running processes are attached: it waits for the initial
+ * scan, at most this long (a host with thousands of distinct binaries), then
+ * the scan goes on in the background. Hostile files cost nothing (never
+ * opened by name, never blocking) and each binary is bounded by its budget.
+ */
+#define INITIAL_SCAN_WAIT_NS	10000000000ULL
 
 int64_t pt_mono_to_epoch_ns;
 
@@ -42,6 +51,8 @@ struct collector {
 	struct collector_opts o;
 	struct probes *probes;
 	struct targets *targets;
+	struct worker *worker;	/* discovery and attach, off this loop */
+	volatile int cancel;	/* stops the worker's analysis (binary_limits) */
 	struct assembler *asm_;
 	struct ring_buffer *rb;
 	struct spans *spans;
@@ -57,6 +68,7 @@ struct collector {
 	uint64_t parents[MAX_PARENTS];
 	int nparents;
 	uint64_t last_drops[PT_STAT__MAX];
+	uint64_t last_scan_drops, last_refused;
 	struct u64map procs;	/* pids seen in records */
 };
 
@@ -129,15 +141,14 @@ static int handle_event(void *ctx, void *data, size_t size)
 		if (r.kind == PT_PROC_EXIT) {
 			assembler__proc_exit(c->asm_, r.pid, r.ts);
 			u64map_del(&c->procs, r.pid);
-			golang__proc_exit(targets__golang(c->targets), r.pid);
+			targets__proc_exit(c->targets, r.pid);
 		} else {
-			uint64_t now = mono_now_ns();
-
-			targets__scan_pid(c->targets, r.pid);
+			/* the worker scans it (a full queue is counted) */
+			worker__post(c->worker, r.pid, 0);
 			if (r.kind == PT_PROC_EXEC) {
 				/* the dynamic loader maps libraries just after exec */
-				targets__rescan_later(c->targets, r.pid, now + 30000000ULL);
-				targets__rescan_later(c->targets, r.pid, now + 500000000ULL);
+				worker__post(c->worker, r.pid, 30000000ULL);
+				worker__post(c->worker, r.pid, 500000000ULL);
 			}
 		}
 		break;
@@ -214,6 +225,29 @@ const struct drop_reason drop_reasons[] = {
 	{ PT_STAT_MIDSTREAM_SKIP, "midstream_partial", NULL },
 };
 
+/* What discovery could not do: scans dropped (queue full), files refused (cap). */
+static void report_attach_losses(struct collector *c, bool final)
+{
+	struct worker_stats ws;
+
+	worker__stats(c->worker, &ws);
+	if (ws.dropped > c->last_scan_drops)
+		pt_warn("%llu process scans dropped: discovery queue full",
+			(unsigned long long)(ws.dropped - c->last_scan_drops));
+	if (ws.t.seen.refused > c->last_refused)
+		pt_warn("%llu files not attached: %d files have probes already (the limit)",
+			(unsigned long long)(ws.t.seen.refused - c->last_refused), ws.t.files);
+	c->last_scan_drops = ws.dropped;
+	c->last_refused = ws.t.seen.refused;
+	if (final)
+		pt_info("discovery: %llu scans, %d files remembered, %llu evicted, %llu refused, "
+			"%llu scans dropped, %llu binaries over their analysis budget",
+			(unsigned long long)ws.scans, ws.t.seen.entries,
+			(unsigned long long)ws.t.seen.evicted,
+			(unsigned long long)ws.t.seen.refused, (unsigned long long)ws.dropped,
+			(unsigned long long)ws.t.over_budget);
+}
+
 static void report_drops(struct collector *c, bool final)
 {
 	uint64_t st[PT_STAT__MAX];
@@ -236,6 +270,32 @@ static void report_drops(struct collector *c, bool final)
 			pt_warn("%llu %s", (unsigned long long)(now - was), d->what);
 		c->last_drops[d->stat] = now;
 	}
+	report_attach_losses(c, final);
+}
+
+/* The worker scans everything first; "ready" waits for that, bounded. */
+static int start_discovery(struct collector *c)
+{
+	struct targets_opts to = {
+		.skel = probes__skel(c->probes), .multi = probes__uprobe_multi(c->probes),
+		.lim = { .budget_ns = BINARY_BUDGET_NS, .cancel = &c->cancel },
+	};
+	struct worker_stats ws;
+	int err;
+
+	err = targets__new(&to, &c->targets);
+	if (!err)
+		err = worker__new(c->targets, &c->cancel, c->o.pids, c->o.npids, &c->worker);
+	if (err) {
+		pt_err("cannot start the discovery of binaries: %s", strerror(-err));
+		return err;
+	}
+	if (worker__wait_initial(c->worker, INITIAL_SCAN_WAIT_NS))
+		pt_info("the initial scan of processes goes on in the background");
+	worker__stats(c->worker, &ws);
+	pt_info("uprobes: %d attached on %d binaries, %d failed", ws.t.uprobes, ws.t.files,
+		ws.t.failed);
+	return 0;
 }
 
 int collector__new(const struct collector_opts *o, struct collector **out)
@@ -269,9 +329,8 @@ int collector__new(const struct collector_opts *o, struct collector **out)
 	err = probes__open(&po, &c->probes);
 	if (err)
 		goto fail;
-	c->targets = targets__new(probes__skel(c->probes), probes__uprobe_multi(c->probes));
 	c->asm_ = assembler__new(&ao);
-	if (!c->targets || !c->asm_) {
+	if (!c->asm_) {
 		err = -ENOMEM;
 		goto fail;
 	}
@@ -281,14 +340,9 @@ int collector__new(const struct collector_opts *o, struct collector **out)
 	for (int i = 0; i < o->nspans; i++)
 		assembler__set_span_name(c->asm_, i, o->spans[i].name);
 	assembler__set_span_name(c->asm_, SPAN_GO_RENDER, "render");
-	targets__scan_system(c->targets);
-	targets__scan_all(c->targets, o->pids, o->npids);
-	{
-		int files, att, failed;
-
-		targets__counts(c->targets, &files, &att, &failed);
-		pt_info("uprobes: %d attached on %d binaries, %d failed", att, files, failed);
-	}
+	err = start_discovery(c);
+	if (err)
+		goto fail;
 	if (!o->npids && !o->ncomms)
 		pt_info("tracing every process");
 	c->rb = ring_buffer__new(bpf_map__fd(probes__skel(c->probes)->maps.rb), handle_event, c,
@@ -325,6 +379,7 @@ void collector__free(struct collector *c)
 {
 	if (!c)
 		return;
+	worker__free(c->worker);
 	ring_buffer__free(c->rb);
 	spans__free(c->spans);
 	assembler__free(c->asm_);
@@ -376,7 +431,6 @@ static void drain(struct collector *c, uint64_t now, bool all)
 	 * ring now (its idle copy, if any, is dropped as a duplicate) */
 	if (all)
 		ring_buffer__consume(c->rb);
-	targets__tick(c->targets, now);
 	if (all)
 		assembler__flush(c->asm_);
 	else
@@ -437,6 +491,8 @@ int collector__run(struct collector *c)
 			report_drops(c, false);
 		}
 	}
+	/* before main() forks its detaching child: no thread may hold a lock then */
+	worker__stop(c->worker);
 	if (!c->o.quiet)
 		report_drops(c, true);
 	if (pt_verbose) {
@@ -455,11 +511,19 @@ int collector__run(struct collector *c)
 void collector__stats(struct collector *c, struct collector_stats *st)
 {
 	struct assembler_stats as;
+	struct worker_stats ws;
 
 	memset(st, 0, sizeof(*st));
 	st->events_read = c->events_read;
 	probes__stats(c->probes, st->bpf);
-	targets__counts(c->targets, &st->files, &st->uprobes, &st->uprobes_failed);
+	worker__stats(c->worker, &ws);
+	st->files = ws.t.files;
+	st->uprobes = ws.t.uprobes;
+	st->uprobes_failed = ws.t.failed;
+	st->files_evicted = ws.t.seen.evicted;
+	st->files_refused = ws.t.seen.refused;
+	st->scans_dropped = ws.dropped;
+	st->over_budget = ws.t.over_budget;
 	st->tracepoints = probes__nr_attached(c->probes);
 	assembler__stats(c->asm_, &as);
 	st->pending = as.pending;

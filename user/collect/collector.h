@@ -56,6 +56,8 @@ struct collector_stats {
 	uint32_t pending, children_waiting, dns_cached;
 	uint64_t idle_flushed, duplicates, orphans;
 	uint32_t processes;	/* processes seen doing traced I/O */
+	/* discovery (user/attach/worker.h): what it evicted, refused or dropped */
+	uint64_t files_evicted, files_refused, scans_dropped, over_budget;
 };
 void collector__stats(struct collector *c, struct collector_stats *st);
 

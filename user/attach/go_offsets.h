@@ -1,0 +1,15 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Built-in Go struct field offsets per Go minor version (LP64: amd64 and
+ * arm64 share them), for binaries without DWARF. Pure data: no ELF here.
+ */
+#ifndef PT_GO_OFFSETS_H
+#define PT_GO_OFFSETS_H
+
+#include <stdint.h>
+
+/* 0 or -ENOENT (unknown struct, field or version: never a guess). */
+int go_offsets__lookup(int major, int minor, const char *struct_name, const char *field,
+		       int64_t *off);
+
+#endif

@@ -1,0 +1,230 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* The Go probe set on Go executables, and go_procs; see goprobes.h. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "attach/binary.h"
+#include "attach/go_binary.h"
+#include "attach/goprobes.h"
+#include "attach/linkset.h"
+#include "attach/probe_table.h"
+#include "util/log.h"
+#include "phasetrace.skel.h"
+
+#define MAX_RETS 64
+
+static bool out_of_budget(int err)
+{
+	return err == -ETIME || err == -ECANCELED;
+}
+
+/* The first of the probe's names that this binary has. */
+static int find_func(struct go_binary *gb, const struct go_probe *p, struct go_func *fn)
+{
+	int err = -ENOENT;
+
+	for (int i = 0; i < 2 && p->names[i]; i++) {
+		err = go_binary__func(gb, p->names[i], fn);
+		if (!err || out_of_budget(err))
+			return err;
+	}
+	return err;
+}
+
+/*
+ * Attach cookie: templates carry the field offsets their label needs,
+ * newproc1 the register of its callergp argument (1.17 differs).
+ */
+static int cookie_for(struct go_binary *gb, const struct go_probe *p, uint64_t *cookie)
+{
+	int64_t text_off = 0, name_off = 0;
+	int major = 0, minor = 0;
+
+	*cookie = 0;
+	switch (p->cookie) {
+	case GO_COOKIE_NONE:
+		return 0;
+	case GO_COOKIE_NEWPROC:
+		if (go_binary__version(gb, &major, &minor))
+			return -ENOENT;	/* the argument list differs by version */
+		*cookie = (major == 1 && minor == 17) ? 2 : 1;
+		return 0;
+	case GO_COOKIE_TPL_BY_NAME:
+		*cookie = PT_TPL_EXECUTE_TEMPLATE;
+		return 0;
+	case GO_COOKIE_TPL_HTML:
+	case GO_COOKIE_TPL_TEXT:
+		break;
+	}
+	*cookie = p->cookie == GO_COOKIE_TPL_HTML ? PT_TPL_HTML_EXECUTE : PT_TPL_TEXT_EXECUTE;
+	/* labels are optional: without the offsets, "render" comes without one */
+	if (go_binary__field_offset(gb, "text/template.Template", "name", &name_off))
+		name_off = 0;
+	if (p->cookie == GO_COOKIE_TPL_HTML &&
+	    go_binary__field_offset(gb, "html/template.Template", "text", &text_off))
+		return 0;
+	*cookie |= (uint64_t)(text_off & 0xffff) << 8 | (uint64_t)(name_off & 0xffff) << 24;
+	return 0;
+}
+
+/*
+ * Where newproc's closure hands newproc1's result to runqput: there the new g
+ * is in RBX (runqput(pp, gp, next)). 0 if the shape differs (then RETs).
+ */
+static int newproc_child_sites(struct go_binary *gb, uint64_t *offs, int max)
+{
+	struct go_func closure, runqput;
+
+	if (go_binary__arch(gb) != GO_ARCH_AMD64 ||
+	    go_binary__func(gb, "runtime.newproc.func1", &closure) ||
+	    go_binary__func(gb, "runtime.runqput", &runqput))
+		return 0;
+	return go_binary__call_sites(gb, &closure, &runqput, offs, max) == 1 ? 1 : 0;
+}
+
+/* The return-side sites of one function: every RET, or newproc1's runqput call. */
+static int ret_sites(struct go_binary *gb, const struct go_probe *p, const struct go_func *fn,
+		     uint64_t *offs, enum go_site *site)
+{
+	int n;
+
+	*site = GO_SITE_RET;
+	if (!p->returns)
+		return 0;
+	if (p->id == GO_PROBE_NEWPROC1 && (n = newproc_child_sites(gb, offs, MAX_RETS)) > 0) {
+		*site = GO_SITE_RUNQPUT;	/* emulated CALLs, not RETs */
+		return n;
+	}
+	n = go_binary__ret_offsets(gb, fn, offs, MAX_RETS);
+	return n ? n : -ENOENT;	/* an entry without its returns would leave calls open */
+}
+
+/* Entry and return sites of one function, all or nothing. Sites, 0 if the binary
+ * has no such function (not linked in, or inlined everywhere), or -errno. */
+static int attach_func(const struct phasetrace_bpf *skel, struct go_binary *gb,
+		       struct binary *b, struct linkset *ls, const struct go_probe *p)
+{
+	const char *path = binary__attach_path(b);
+	uint64_t rets[MAX_RETS], cookie, entry;
+	size_t mark = linkset__mark(ls);
+	struct go_func fn;
+	enum go_site site;
+	int n, err;
+
+	err = find_func(gb, p, &fn);
+	if (err)
+		return err == -ENOENT ? 0 : err;
+	if (cookie_for(gb, p, &cookie))
+		return -EPROTO;
+	n = ret_sites(gb, p, &fn, rets, &site);
+	if (n < 0)
+		return n;
+	/* at the stack check's jump: emulated, not single-stepped */
+	if (go_binary__body_offset(gb, &fn, &entry))
+		entry = fn.file_off;
+	err = linkset__uprobe(ls, go_probe_prog(skel, p->id, GO_SITE_ENTRY), path, entry, false,
+			      cookie);
+	for (int r = 0; r < n && !err; r++)
+		err = linkset__uprobe(ls, go_probe_prog(skel, p->id, site), path, rets[r], false,
+				      cookie);
+	if (err) {
+		linkset__rollback(ls, mark);
+		return err;
+	}
+	return 1 + n;
+}
+
+static int attach_set(const struct phasetrace_bpf *skel, struct go_binary *gb, struct binary *b,
+		      struct linkset *ls, const char *name, struct goprobes_result *res)
+{
+	for (int i = 0; i < GO_PROBE__N; i++) {
+		const struct go_probe *p = &go_probes[i];
+		int n = attach_func(skel, gb, b, ls, p);
+
+		if (out_of_budget(n) || binary__over_budget(b))
+			return out_of_budget(n) ? n : -ETIME;
+		if (!n)
+			continue;
+		if (n < 0) {
+			pt_info("%s: %s: not probed: %s", name, p->names[0],
+				n == -EPROTO ? "Go version unknown" :
+				n == -EFBIG ? "larger than the per-function limit (a huge or "
+					      "hostile binary?)" : strerror(-n));
+			res->failed++;
+			continue;
+		}
+		res->funcs++;
+		res->sites += n;
+	}
+	return 0;
+}
+
+/* How to find the goroutine of a process running gb; -ENOTSUP if we cannot. */
+static int go_proc_of(struct go_binary *gb, const char *name, struct pt_go_proc *proc)
+{
+	int64_t goid_off;
+
+	if (!go_binary__regabi(gb) || go_binary__arch(gb) != GO_ARCH_AMD64) {
+		pt_info("%s: Go %s on this architecture is not supported (needs Go >= 1.17, amd64)",
+			name, go_binary__version_str(gb));
+		return -ENOTSUP;
+	}
+	if (go_binary__field_offset(gb, "runtime.g", "goid", &goid_off)) {
+		pt_info("%s: Go %s: offset of runtime.g.goid unknown: goroutines not followed",
+			name, go_binary__version_str(gb));
+		return -ENOTSUP;
+	}
+	memset(proc, 0, sizeof(*proc));
+	proc->g_tls_off = -8;	/* amd64: runtime.tlsg, the g slot just below fs_base */
+	proc->goid_off = goid_off;
+	return 0;
+}
+
+int goprobes__attach(const struct phasetrace_bpf *skel, struct binary *b, struct linkset *ls,
+		     const char *name, struct pt_go_proc *proc, struct goprobes_result *res)
+{
+	size_t mark = linkset__mark(ls);
+	struct go_binary *gb = NULL;
+	int err;
+
+	memset(res, 0, sizeof(*res));
+	err = go_binary__new(b, &gb);
+	if (err)
+		return err == -ENOEXEC ? err : (out_of_budget(err) ? err : -ENOTSUP);
+	err = go_proc_of(gb, name, proc);
+	if (err)
+		goto cleanup;
+	pt_info("%s: Go %s%s: goroutine-aware tracing", name, go_binary__version_str(gb),
+		go_binary__is_stripped(gb) ? " (stripped)" : "");
+	err = attach_set(skel, gb, b, ls, name, res);
+	if (err) {
+		/* abandoned: nothing half-done stays */
+		linkset__rollback(ls, mark);
+		memset(res, 0, sizeof(*res));
+		goto cleanup;
+	}
+	pt_info("%s: Go probes on %d functions (%d sites)", name, res->funcs, res->sites);
+cleanup:
+	go_binary__free(gb);
+	return err;
+}
+
+int goprobes__register(const struct phasetrace_bpf *skel, pid_t pid, const struct pt_go_proc *p)
+{
+	__u32 key = pid;
+
+	if (bpf_map__update_elem(skel->maps.go_procs, &key, sizeof(key), p, sizeof(*p),
+				 BPF_ANY))
+		return -errno;
+	return 0;
+}
+
+void goprobes__forget(const struct phasetrace_bpf *skel, pid_t pid)
+{
+	__u32 key = pid;
+
+	bpf_map__delete_elem(skel->maps.go_procs, &key, sizeof(key), 0);
+}

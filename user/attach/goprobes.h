@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The Go probe set (include/probe_list.h's PT_GO_PROBES) on one Go
+ * executable, and the go_procs map that tells kernel hooks how to find the
+ * goroutine of a process running one. Each function gets a uprobe at its
+ * entry (at the stack check's jump: emulated, not single-stepped) and one on
+ * every return instruction (uretprobes crash Go programs); runtime.newproc1
+ * gets its runqput call site instead of its returns when it has one. All or
+ * nothing per function.
+ */
+#ifndef PT_GOPROBES_H
+#define PT_GOPROBES_H
+
+#include <sys/types.h>
+#include "phasetrace.h"
+
+struct binary;
+struct linkset;
+struct phasetrace_bpf;
+
+struct goprobes_result {
+	int funcs, sites;	/* attached */
+	int failed;		/* functions not attached */
+};
+
+/*
+ * Analyses b and attaches the Go probe set through binary__attach_path(b).
+ * 0: a Go program traced goroutine-aware, *proc is what each of its processes
+ * registers; -ENOEXEC: not Go; -ENOTSUP: Go, but not traceable (version,
+ * architecture, unknown offsets: said under -v); -ETIME / -ECANCELED: out of
+ * budget (nothing stays attached).
+ */
+int goprobes__attach(const struct phasetrace_bpf *skel, struct binary *b, struct linkset *ls,
+		     const char *name, struct pt_go_proc *proc, struct goprobes_result *res);
+/* Registers pid in go_procs / removes it. 0 or -errno. */
+int goprobes__register(const struct phasetrace_bpf *skel, pid_t pid, const struct pt_go_proc *p);
+void goprobes__forget(const struct phasetrace_bpf *skel, pid_t pid);
+
+#endif

@@ -1,0 +1,248 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* Discovery and attach off the event loop; see worker.h. */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "attach/worker.h"
+
+#define QUEUE_MAX	1024	/* pids to scan now */
+#define DELAYED_MAX	1024	/* rescans after exec */
+
+struct delayed {
+	pid_t pid;
+	uint64_t due;		/* CLOCK_MONOTONIC ns */
+};
+
+struct worker {
+	struct targets *t;
+	volatile int *cancel;
+	pid_t *pids;
+	int npids;
+	pthread_t thread;
+	bool started, joined;
+	pthread_mutex_t mu;
+	pthread_cond_t work;	/* a job was posted, or stop */
+	pthread_cond_t done;	/* the initial scan ended */
+	bool stop, initial_done;
+	pid_t queue[QUEUE_MAX];
+	int head, len;
+	struct delayed delayed[DELAYED_MAX];
+	int ndelayed;
+	struct worker_stats st;
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static struct timespec to_timespec(uint64_t ns)
+{
+	return (struct timespec){ .tv_sec = ns / 1000000000ULL, .tv_nsec = ns % 1000000000ULL };
+}
+
+/* The targets' counters, for other threads to read. */
+static void publish(struct worker *w, int scans)
+{
+	struct targets_stats ts;
+
+	targets__stats(w->t, &ts);
+	pthread_mutex_lock(&w->mu);
+	w->st.t = ts;
+	w->st.scans += scans;
+	pthread_mutex_unlock(&w->mu);
+}
+
+/* The next pid due, or -1 with *wake the time of the next delayed one (0: none). */
+static pid_t next_job(struct worker *w, uint64_t *wake)
+{
+	uint64_t now = now_ns();
+	int first = -1;
+	pid_t pid;
+
+	for (int i = 0; i < w->ndelayed; i++)
+		if (first < 0 || w->delayed[i].due < w->delayed[first].due)
+			first = i;
+	if (first >= 0 && w->delayed[first].due <= now) {
+		pid = w->delayed[first].pid;
+		w->delayed[first] = w->delayed[--w->ndelayed];
+		return pid;
+	}
+	if (w->len) {
+		pid = w->queue[w->head];
+		w->head = (w->head + 1) % QUEUE_MAX;
+		w->len--;
+		return pid;
+	}
+	*wake = first >= 0 ? w->delayed[first].due : 0;
+	return -1;
+}
+
+static void *run(void *arg)
+{
+	struct worker *w = arg;
+	uint64_t wake = 0;
+	pid_t pid;
+
+	if (!targets__scan_system(w->t))
+		targets__scan_all(w->t, w->pids, w->npids);
+	publish(w, 0);
+	pthread_mutex_lock(&w->mu);
+	w->initial_done = true;
+	pthread_cond_broadcast(&w->done);
+	while (!w->stop) {
+		pid = next_job(w, &wake);
+		if (pid < 0) {
+			struct timespec ts = to_timespec(wake);
+
+			if (wake)
+				pthread_cond_timedwait(&w->work, &w->mu, &ts);
+			else
+				pthread_cond_wait(&w->work, &w->mu);
+			continue;
+		}
+		pthread_mutex_unlock(&w->mu);
+		targets__scan_pid(w->t, pid);
+		publish(w, 1);
+		pthread_mutex_lock(&w->mu);
+	}
+	pthread_mutex_unlock(&w->mu);
+	return NULL;
+}
+
+static int init_sync(struct worker *w)
+{
+	pthread_condattr_t ca;
+	int err;
+
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	err = pthread_cond_init(&w->work, &ca);
+	if (!err)
+		err = pthread_cond_init(&w->done, &ca);
+	pthread_condattr_destroy(&ca);
+	return -err;
+}
+
+int worker__new(struct targets *t, volatile int *cancel, const pid_t *pids, int npids,
+		struct worker **out)
+{
+	struct worker *w = calloc(1, sizeof(*w));
+	sigset_t all, old;
+	int err;
+
+	if (!w)
+		return -ENOMEM;
+	w->t = t;
+	w->cancel = cancel;
+	w->pids = npids ? calloc(npids, sizeof(*pids)) : NULL;
+	err = npids && !w->pids ? -ENOMEM : init_sync(w);
+	if (err) {
+		free(w->pids);
+		free(w);
+		return err;
+	}
+	if (npids)
+		memcpy(w->pids, pids, npids * sizeof(*pids));
+	w->npids = npids;
+	/* signals are the event loop's (its signalfd): none for this thread */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	err = -pthread_create(&w->thread, NULL, run, w);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	w->started = !err;
+	if (err) {
+		worker__free(w);
+		return err;
+	}
+	*out = w;
+	return 0;
+}
+
+int worker__wait_initial(struct worker *w, uint64_t timeout_ns)
+{
+	struct timespec ts = to_timespec(now_ns() + timeout_ns);
+	int err = 0;
+
+	pthread_mutex_lock(&w->mu);
+	while (!w->initial_done && !w->stop && err != ETIMEDOUT)
+		err = pthread_cond_timedwait(&w->done, &w->mu, &ts);
+	err = w->initial_done ? 0 : -ETIMEDOUT;
+	pthread_mutex_unlock(&w->mu);
+	return err;
+}
+
+static bool queued(const struct worker *w, pid_t pid)
+{
+	for (int i = 0; i < w->len; i++)
+		if (w->queue[(w->head + i) % QUEUE_MAX] == pid)
+			return true;
+	return false;
+}
+
+int worker__post(struct worker *w, pid_t pid, uint64_t delay_ns)
+{
+	int err = 0;
+
+	pthread_mutex_lock(&w->mu);
+	if (w->stop) {
+		err = -ECANCELED;
+	} else if (delay_ns) {
+		if (w->ndelayed < DELAYED_MAX)
+			w->delayed[w->ndelayed++] = (struct delayed){ pid, now_ns() + delay_ns };
+		else
+			err = -ENOSPC;
+	} else if (!queued(w, pid)) {
+		if (w->len < QUEUE_MAX)
+			w->queue[(w->head + w->len++) % QUEUE_MAX] = pid;
+		else
+			err = -ENOSPC;
+	}
+	w->st.dropped += err == -ENOSPC;
+	pthread_cond_signal(&w->work);
+	pthread_mutex_unlock(&w->mu);
+	return err;
+}
+
+void worker__stop(struct worker *w)
+{
+	if (!w || w->joined)
+		return;
+	pthread_mutex_lock(&w->mu);
+	w->stop = true;
+	*w->cancel = 1;
+	pthread_cond_broadcast(&w->work);
+	pthread_cond_broadcast(&w->done);
+	pthread_mutex_unlock(&w->mu);
+	if (w->started)
+		pthread_join(w->thread, NULL);
+	w->joined = true;
+}
+
+void worker__free(struct worker *w)
+{
+	if (!w)
+		return;
+	worker__stop(w);
+	pthread_cond_destroy(&w->work);
+	pthread_cond_destroy(&w->done);
+	pthread_mutex_destroy(&w->mu);
+	free(w->pids);
+	free(w);
+}
+
+void worker__stats(struct worker *w, struct worker_stats *out)
+{
+	pthread_mutex_lock(&w->mu);
+	*out = w->st;
+	pthread_mutex_unlock(&w->mu);
+}

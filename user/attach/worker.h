@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The discovery worker: a thread that scans processes, analyses binaries
+ * and attaches probes (targets.h), off the event loop, so that a slow or
+ * hostile binary never delays reading the ring buffer. Fed by a bounded
+ * queue of pids (a full queue drops the request, counted) and a bounded
+ * list of delayed rescans (libraries appear just after exec).
+ *
+ * worker__stop() sets the cancel flag that binary analysis checks as it
+ * goes (struct binary_limits.cancel) and joins the thread: call it before
+ * fork() (a thread holding malloc's lock at fork would deadlock the child).
+ */
+#ifndef PT_WORKER_H
+#define PT_WORKER_H
+
+#include <stdint.h>
+#include <sys/types.h>
+#include "attach/targets.h"
+
+struct worker;
+
+struct worker_stats {
+	struct targets_stats t;
+	uint64_t dropped;	/* scan requests lost: queue full */
+	uint64_t scans;		/* pids scanned */
+};
+
+/* Starts the thread; the initial scan (system directories, then every
+ * process or only pids) is its first job. t stays the caller's; cancel is
+ * the flag t's binary_limits point to (set by worker__stop). */
+int worker__new(struct targets *t, volatile int *cancel, const pid_t *pids, int npids,
+		struct worker **out);
+/* Waits up to timeout_ns for the initial scan: 0, or -ETIMEDOUT (it goes on). */
+int worker__wait_initial(struct worker *w, uint64_t timeout_ns);
+/* Scan pid after delay_ns. 0, or -ENOSPC (dropped, counted). */
+int worker__post(struct worker *w, pid_t pid, uint64_t delay_ns);
+/* Cancel what runs, drop what waits, join. Idempotent. */
+void worker__stop(struct worker *w);
+void worker__free(struct worker *w);	/* stops it first */
+void worker__stats(struct worker *w, struct worker_stats *out);
+
+#endif
