@@ -15,7 +15,9 @@ ARCH      := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 DEB_BUILD := make clang llvm libbpf-dev libelf-dev zlib1g-dev libcapstone-dev libdw-dev \
 	     libmicrohttpd-dev libncurses-dev pkg-config
 DEB_TOOLS := bpftool
-DEB_TEST  := libcmocka-dev libssl-dev libgnutls28-dev python3 curl wget openssl golang-go \
+# Go toolchains from bookworm-backports (tools/deps adds the suite): the Go tests run on each
+DEB_GO    := golang-go golang-1.21-go golang-1.22-go golang-1.23-go binutils
+DEB_TEST  := libcmocka-dev libssl-dev libgnutls28-dev python3 curl wget openssl $(DEB_GO) \
 	     prometheus nginx-light tmux wrk iproute2 iptables systemtap-sdt-dev util-linux
 
 ifeq ($(V),1)
@@ -105,7 +107,15 @@ $(OUT)/fixtures/%: tests/fixtures/%.c $(wildcard tests/fixtures/*.h) | $(OUT)/fi
 	$(Q)$(CC) -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter -D_GNU_SOURCE \
 		-Itests/fixtures $< $(FIXTURE_LIBS) -lm -o $@
 
-fixtures: $(FIXTURE_BINS)
+# Go fixtures, once per installed toolchain (exit 77: no Go here, the Go tests skip)
+GO_FIXTURE_SRCS := $(wildcard tests/fixtures/go/*/*.go tests/fixtures/go/*/go.mod) \
+		   tests/fixtures/go/build.sh
+$(OUT)/fixtures/go/.built: $(GO_FIXTURE_SRCS) | $(OUT)/fixtures
+	$(call msg,GO,$(OUT)/fixtures/go)
+	$(Q)tests/fixtures/go/build.sh $(OUT)/fixtures/go >/dev/null || [ $$? = 77 ]
+	$(Q)touch $@
+
+fixtures: $(FIXTURE_BINS) $(OUT)/fixtures/go/.built
 
 unit: $(UNIT_BINS)
 	$(Q)tests/run-unit $(UNIT_BINS)
