@@ -15,7 +15,9 @@ ARCH      := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 DEB_BUILD := make clang llvm libbpf-dev libelf-dev zlib1g-dev libcapstone-dev libdw-dev \
 	     libmicrohttpd-dev libncurses-dev pkg-config
 DEB_TOOLS := bpftool
-DEB_TEST  := libcmocka-dev libssl-dev libgnutls28-dev python3 curl wget openssl golang-go \
+# Go toolchains from bookworm-backports (tools/deps adds the suite): the Go tests run on each
+DEB_GO    := golang-go golang-1.21-go golang-1.22-go golang-1.23-go binutils
+DEB_TEST  := libcmocka-dev libssl-dev libgnutls28-dev python3 curl wget openssl $(DEB_GO) \
 	     prometheus nginx-light tmux wrk iproute2 iptables systemtap-sdt-dev util-linux \
 	     libclang-rt-14-dev
 
@@ -109,16 +111,18 @@ $(OUT)/fixtures/%: tests/fixtures/%.c $(wildcard tests/fixtures/*.h) | $(OUT)/fi
 	$(Q)$(CC) -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter -D_GNU_SOURCE \
 		-Itests/fixtures $< $(FIXTURE_LIBS) -lm -o $@
 
-fixtures: $(FIXTURE_BINS)
+# Go fixtures, once per installed toolchain (exit 77: no Go here, the Go tests skip)
+GO_FIXTURE_SRCS := $(wildcard tests/fixtures/go/*/*.go tests/fixtures/go/*/go.mod) \
+		   tests/fixtures/go/build.sh
+$(OUT)/fixtures/go/.built: $(GO_FIXTURE_SRCS) | $(OUT)/fixtures
+	$(call msg,GO,$(OUT)/fixtures/go)
+	$(Q)tests/fixtures/go/build.sh $(OUT)/fixtures/go >/dev/null || [ $$? = 77 ]
+	$(Q)touch $@
 
-# The Go fixtures once per extra toolchain installed as /usr/lib/go-1.N (Debian's
-# golang-1.N-go), for tests/unit/test_go_binary.c's version matrix.
-GO_EXTRA := $(patsubst /usr/lib/go-%/bin/go,%,$(wildcard /usr/lib/go-1.*/bin/go))
-GO_EXTRA_FIXTURES := $(foreach v,$(GO_EXTRA),$(OUT)/fixtures/go-$(v)/webapp-stripped)
-$(OUT)/fixtures/go-%/webapp-stripped: $(wildcard tests/fixtures/go/*/*.go tests/fixtures/go/*/go.mod)
-	$(call msg,GO,$(OUT)/fixtures/go-$*)
-	$(Q)PATH=/usr/lib/go-$*/bin:$$PATH tests/fixtures/go/build.sh $(OUT)/fixtures/go-$* >/dev/null
-go-fixtures: $(GO_EXTRA_FIXTURES)
+fixtures: $(FIXTURE_BINS) $(OUT)/fixtures/go/.built
+
+# tests/unit/test_go_binary.c's version matrix reads them (build/fixtures/go/go1.N/)
+go-fixtures: $(OUT)/fixtures/go/.built
 
 # libFuzzer targets: each tests/fuzz/fuzz_X.c is one, linked with the modules in
 # FUZZ_DEPS_fuzz_X, all built with ASan and UBSan (docs/fuzzing.md).
@@ -134,6 +138,8 @@ GO_ANALYSIS := user/attach/binary.c user/attach/go_binary.c user/attach/go_dwarf
 FUZZ_DEPS_fuzz_elf_syms  := user/attach/binary.c
 FUZZ_DEPS_fuzz_go_tables := $(GO_ANALYSIS)
 FUZZ_DEPS_fuzz_dwarf     := user/attach/binary.c user/attach/go_dwarf.c
+# the kernel-side HTTP line parser, built as plain C (tests/fuzz/bpf_shim.h)
+FUZZ_DEPS_fuzz_http      := bpf/http.bpf.c
 
 .SECONDEXPANSION:
 $(OUT)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz_common.h $$(FUZZ_DEPS_$$*) | $(OUT)/fuzz
@@ -181,22 +187,6 @@ run: deps
 bench: all fixtures $(OUT)/tools/collector_bench
 	$(Q)tools/bench
 
-# libFuzzer target for the kernel-side HTTP line parser (bpf/http.bpf.c built as plain C,
-# seeds in tests/fuzz/corpus/fuzz_http/). `make fuzz-http` runs it briefly on the seeds;
-# FUZZ_HTTP_RUNS=N for a longer run.
-FUZZ_HTTP_RUNS ?= 200000
-$(OUT)/fuzz/fuzz_http: tests/fuzz/fuzz_http.c bpf/http.bpf.c tests/fuzz/bpf_shim.h \
-		       include/phasetrace.h
-	$(Q)mkdir -p $(@D)
-	$(call msg,FUZZ,$@)
-	$(Q)$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-		-Iinclude -Itests/fuzz tests/fuzz/fuzz_http.c bpf/http.bpf.c -o $@
-
-.PHONY: fuzz-http
-fuzz-http: $(OUT)/fuzz/fuzz_http
-	$(Q)mkdir -p $(OUT)/fuzz/corpus-http
-	$(Q)$< -runs=$(FUZZ_HTTP_RUNS) -max_len=256 $(OUT)/fuzz/corpus-http \
-		tests/fuzz/corpus/fuzz_http
 
 clean:
 	$(Q)rm -rf $(OUT)

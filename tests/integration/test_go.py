@@ -5,7 +5,12 @@ Ground truth: delays the test injects (render_ms spent inside Execute, the DNS
 fixture's answer delay, the backend's handshake hold and time to first byte)
 and the webapp's own per-request log (execute_ns, total_ns). Many concurrent
 requests make goroutines migrate across threads: each server record must
-still get its own render phase and its own backend child."""
+still get its own render phase and its own backend child.
+
+Every test is one row per installed Go toolchain (/usr/lib/go-1.NN, Debian's
+golang-1.NN-go): test names go1_NN_CASE. The fixtures are built for each by
+tests/fixtures/go/build.sh (`make fixtures`)."""
+import glob
 import http.client
 import json
 import os
@@ -20,18 +25,31 @@ import harness as h
 from harness import MS, BACKEND_HOST
 
 GO_OUT = os.path.join(h.BUILD, 'fixtures', 'go')
-BUILD_SH = os.path.join(h.ROOT, 'tests', 'fixtures', 'go', 'build.sh')
+FIXTURE_SRC = os.path.join(h.ROOT, 'tests', 'fixtures', 'go')
+BUILD_SH = os.path.join(FIXTURE_SRC, 'build.sh')
 COMM = 'webapp'
 NPAR = 16
 
 
-def _go_binary(name):
-	path = os.path.join(GO_OUT, name)
-	src = os.path.join(h.ROOT, 'tests', 'fixtures', 'go', 'webapp', 'main.go')
-	if not os.path.exists(path) or os.path.getmtime(path) < os.path.getmtime(src):
+def _toolchains():
+	"""['go1.19', 'go1.21', ...]: every Go toolchain under /usr/lib, oldest first."""
+	vers = []
+	for gobin in glob.glob('/usr/lib/go-1.*/bin/go'):
+		m = re.search(r'/go-1\.(\d+)/', gobin)
+		if m and os.access(gobin, os.X_OK):
+			vers.append(int(m.group(1)))
+	return ['go1.%d' % v for v in sorted(set(vers))]
+
+
+def _go_binary(ver, name):
+	"""The fixture NAME built by toolchain VER ('go1.21'); builds them if stale."""
+	path = os.path.join(GO_OUT, ver, name)
+	srcs = glob.glob(os.path.join(FIXTURE_SRC, '*', '*.go')) + [BUILD_SH]
+	newest = max(os.path.getmtime(f) for f in srcs)
+	if not os.path.exists(path) or os.path.getmtime(path) < newest:
 		if not shutil.which('go'):
 			h.skip('go is not installed (Debian: golang-go)')
-		r = h.run([BUILD_SH], timeout=600)
+		r = h.run([BUILD_SH], timeout=900)
 		if r.rc == 77:
 			h.skip('cannot build the Go fixtures: %s' % r.err.strip())
 		h.assert_eq(r.rc, 0, 'build.sh exit status (stderr: %s)' % r.err.strip()[-2000:])
@@ -42,8 +60,8 @@ def _go_binary(name):
 class Webapp:
 	"""The Go fixture, started before the tracer; its stderr is its request log."""
 
-	def __init__(self, binary='webapp', args=()):
-		path = _go_binary(binary)
+	def __init__(self, ver, binary='webapp', args=()):
+		path = _go_binary(ver, binary)
 		self.errp = h.tmp_path('webapp.%d.stderr' % len(h._undo))
 		err = open(self.errp, 'wb')
 		argv = [path, '-addr', '127.0.0.1:0'] + [str(a) for a in args]
@@ -141,8 +159,8 @@ def _check_server(rec, line, render_ms, tls_server=False, client_ns=None):
 		h.assert_true('tls' in ph, '%s: no tls phase: %s' % (what, json.dumps(rec)))
 
 
-def _render_only(binary):
-	app = Webapp(binary)
+def _render_only(ver, binary):
+	app = Webapp(ver, binary)
 	tr = h.Tracer(pids=[app.pid])
 	ms = {'/r%d?render_ms=%d' % (i, 5 + 3 * i): 5 + 3 * i for i in range(NPAR)}
 	client = _parallel(app.port, list(ms))
@@ -157,18 +175,10 @@ def _render_only(binary):
 		h.assert_eq(srv[path].get('children'), [], 'server %s: children' % path)
 
 
-def test_go_render():
-	_render_only('webapp')
-
-
-def test_go_render_stripped():
-	_render_only('webapp-stripped')
-
-
 DNS_MS, HS_MS, TTFB_MS = 30, 60, 40
 
 
-def _backend(binary, server_tls=False, keepalive=False, parallel=True):
+def _backend(ver, binary, server_tls=False, keepalive=False, parallel=True):
 	certs = h.make_certs()
 	dns = h.start_dns(DNS_MS)
 	be = h.start_backend(ttfb_ms=TTFB_MS, hs_delay_ms=HS_MS, certs=certs)
@@ -178,7 +188,7 @@ def _backend(binary, server_tls=False, keepalive=False, parallel=True):
 		args += ['-tls-cert', certs['cert'], '-tls-key', certs['key']]
 	if keepalive:
 		args += ['-backend-keepalive']
-	app = Webapp(binary, args)
+	app = Webapp(ver, binary, args)
 	tr = h.Tracer(pids=[app.pid])
 	ms = {'/r%d?render_ms=%d' % (i, 4 + 2 * i): 4 + 2 * i for i in range(NPAR)}
 	client = {}
@@ -232,26 +242,10 @@ def _backend(binary, server_tls=False, keepalive=False, parallel=True):
 	h.assert_eq(len(kids), len(ms), 'distinct backend requests')
 
 
-def test_go_backend_tls_dns_sequential():
-	_backend('webapp', parallel=False)
-
-
-def test_go_backend_tls_dns():
-	_backend('webapp')
-
-
-def test_go_backend_tls_dns_stripped():
-	_backend('webapp-stripped')
-
-
-def test_go_https_server():
-	_backend('webapp', server_tls=True)
-
-
-def test_go_panic_through_execute():
+def _panic_through_execute(ver):
 	"""A panic unwinds past Execute's RETs and is recovered on the same goroutine:
 	the next request on the keep-alive connection still gets its render."""
-	app = Webapp('webapp')
+	app = Webapp(ver)
 	tr = h.Tracer(pids=[app.pid])
 	conn = http.client.HTTPConnection('127.0.0.1', app.port, timeout=30)
 	st, body = _get(app.port, '/panic', conn=conn)
@@ -308,15 +302,14 @@ def _wrk_result(p, what):
 	return n
 
 
-@h.timeout(400)
-def test_go_crash_stack_growth():
+def _crash_stack_growth(ver):
 	""">= 100000 requests through probed Execute (stack grown and copied inside it,
 	nested Execute) and crypto/tls (a handshake per request on a fresh goroutine
 	for part of them): the program stays up and every response is correct."""
 	if not shutil.which('wrk'):
 		h.skip('wrk is not installed')
 	certs = h.make_certs()
-	app = Webapp('webapp', ['-tls-cert', certs['cert'], '-tls-key', certs['key']])
+	app = Webapp(ver, 'webapp', ['-tls-cert', certs['cert'], '-tls-key', certs['key']])
 	tr = h.Tracer(pids=[app.pid], extra=['-v'])
 	depth = 40	# 40 x 4 KiB frames: grows a fresh 8 KiB goroutine stack 5 times
 	url = 'https://127.0.0.1:%d/deep?depth=%d' % (app.port, depth)
@@ -347,11 +340,11 @@ def test_go_crash_stack_growth():
 		h.assert_eq(r.get('tls'), True, 'tls of a /deep record')
 
 
-def test_go_probe_span():
+def _probe_span(ver):
 	"""--probe NAME=GOBINARY:main.deep: entry + RET uprobes on a Go function; the
 	outermost call of the recursion is one span inside the server record."""
-	path = _go_binary('webapp')
-	app = Webapp('webapp')
+	path = _go_binary(ver, 'webapp')
+	app = Webapp(ver)
 	tr = h.Tracer(pids=[app.pid], extra=['--probe', 'deepf=%s:main.deep' % path])
 	for i in range(3):
 		st, body = _get(app.port, '/deep?depth=%d&render_ms=%d' % (50, 10 + 5 * i))
@@ -369,3 +362,36 @@ def test_go_probe_span():
 			      'deepf inside render: %s' % json.dumps(r))
 		h.assert_true(ph['deepf']['start_ns'] >= ph['render']['start_ns'],
 			      'deepf after render start: %s' % json.dumps(r))
+
+
+# One row per toolchain and case: (case, function of the version, timeout in s)
+CASES = [
+	('render', lambda v: _render_only(v, 'webapp'), 60),
+	('render_stripped', lambda v: _render_only(v, 'webapp-stripped'), 60),
+	# stripped and without .go.buildinfo: the version comes from the Go tables
+	('render_nobuildinfo', lambda v: _render_only(v, 'webapp-nobuildinfo'), 60),
+	('backend_tls_dns_sequential', lambda v: _backend(v, 'webapp', parallel=False), 60),
+	('backend_tls_dns', lambda v: _backend(v, 'webapp'), 60),
+	('backend_tls_dns_stripped', lambda v: _backend(v, 'webapp-stripped'), 60),
+	('backend_tls_dns_nobuildinfo', lambda v: _backend(v, 'webapp-nobuildinfo'), 60),
+	('https_server', lambda v: _backend(v, 'webapp', server_tls=True), 60),
+	('panic_through_execute', _panic_through_execute, 60),
+	('probe_span', _probe_span, 60),
+	('crash_stack_growth', _crash_stack_growth, 400),
+]
+
+
+def _row(ver, case, fn, timeout):
+	def test():
+		fn(ver)
+	test.__name__ = 'test_%s_%s' % (ver.replace('.', '_'), case)
+	test.__qualname__ = test.__name__
+	test.__doc__ = '%s, built by %s' % (case, ver)
+	test.timeout = timeout
+	return test
+
+
+for _v in _toolchains():
+	for _case, _fn, _t in CASES:
+		_f = _row(_v, _case, _fn, _t)
+		globals()[_f.__name__] = _f

@@ -671,7 +671,7 @@ static void test_version_fallbacks(void **state)
 
 /*
  * Every Go toolchain installed as /usr/lib/go-1.N (Debian's golang-1.N-go;
- * fixtures built by `make go-fixtures` into build/fixtures/go-1.N): version,
+ * fixtures built by `make fixtures` into build/fixtures/go/go1.N): version,
  * functions and RET sites, the built-in offset table against DWARF, and the
  * stripped binary without build info.
  */
@@ -683,7 +683,7 @@ static void check_toolchain(int minor)
 	struct go_func fn;
 	int n, total = 0;
 
-	snprintf(dir, sizeof(dir), "%s-1.%d", saved, minor);
+	snprintf(dir, sizeof(dir), "%s/go1.%d", saved, minor);
 	gb = open_fixture("webapp");
 	gs = open_fixture("webapp-stripped");
 	snprintf(want, sizeof(want), "%s", go_binary__version_str(gb));
@@ -728,9 +728,9 @@ static void test_toolchains(void **state)
 		snprintf(path, sizeof(path), "/usr/lib/go-1.%d/bin/go", minor);
 		if (access(path, X_OK))
 			continue;
-		snprintf(path, sizeof(path), "%s-1.%d/webapp-stripped", dir, minor);
+		snprintf(path, sizeof(path), "%s/go1.%d/webapp-stripped", dir, minor);
 		if (access(path, R_OK)) {
-			print_message("  go1.%d installed, fixtures not built (make go-fixtures)\n",
+			print_message("  go1.%d installed, fixtures not built (make fixtures)\n",
 				      minor);
 			continue;
 		}
