@@ -57,26 +57,33 @@ static size_t add_unique(struct bpf_program **out, size_t n, size_t max, struct 
 	return n + 1;
 }
 
+static struct bpf_program *set_prog(const struct phasetrace_bpf *skel, size_t set, bool ret)
+{
+	return lib_set_multi_prog(skel, (enum lib_set)set, ret);
+}
+
+/* Both sides' programs of items 0..n-1, each once. */
+static size_t both_sides(const struct phasetrace_bpf *skel, size_t n,
+			 struct bpf_program *(*prog)(const struct phasetrace_bpf *, size_t, bool),
+			 struct bpf_program **out, size_t max)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		k = add_unique(out, k, max, prog(skel, i, false));
+		k = add_unique(out, k, max, prog(skel, i, true));
+	}
+	return k;
+}
+
 size_t lib_multi_progs(const struct phasetrace_bpf *skel, struct bpf_program **out, size_t max)
 {
-	size_t n = 0;
-
-	for (int s = 0; s < LIB_SET__N; s++) {
-		n = add_unique(out, n, max, lib_set_multi_prog(skel, s, false));
-		n = add_unique(out, n, max, lib_set_multi_prog(skel, s, true));
-	}
-	return n;
+	return both_sides(skel, LIB_SET__N, set_prog, out, max);
 }
 
 size_t lib_single_progs(const struct phasetrace_bpf *skel, struct bpf_program **out, size_t max)
 {
-	size_t n = 0;
-
-	for (size_t i = 0; i < n_lib_probes; i++) {
-		n = add_unique(out, n, max, lib_probe_prog(skel, i, false));
-		n = add_unique(out, n, max, lib_probe_prog(skel, i, true));
-	}
-	return n;
+	return both_sides(skel, n_lib_probes, lib_probe_prog, out, max);
 }
 
 const struct go_probe go_probes[GO_PROBE__N] = {

@@ -91,6 +91,15 @@ static void calibrate_clock(void)
 			      ((m1.tv_sec + m2.tv_sec) * 500000000LL + (m1.tv_nsec + m2.tv_nsec) / 2);
 }
 
+/* A record copied out of the ring; false (dropped) if shorter than its type. */
+static bool copy_rec(void *dst, size_t want, const void *data, size_t size)
+{
+	if (size < want)
+		return false;
+	memcpy(dst, data, want);
+	return true;
+}
+
 static int handle_event(void *ctx, void *data, size_t size)
 {
 	struct collector *c = ctx;
@@ -117,27 +126,22 @@ static int handle_event(void *ctx, void *data, size_t size)
 	case PT_REC_DNS: {
 		struct pt_dns_rec r;
 
-		if (size < sizeof(r))
-			return 0;
-		memcpy(&r, data, sizeof(r));
-		assembler__add_dns(c->asm_, &r);
+		if (copy_rec(&r, sizeof(r), data, size))
+			assembler__add_dns(c->asm_, &r);
 		break;
 	}
 	case PT_REC_SPAN: {
 		struct pt_span_rec r;
 
-		if (size < sizeof(r))
-			return 0;
-		memcpy(&r, data, sizeof(r));
-		assembler__add_span(c->asm_, &r);
+		if (copy_rec(&r, sizeof(r), data, size))
+			assembler__add_span(c->asm_, &r);
 		break;
 	}
 	case PT_REC_PROC: {
 		struct pt_proc_rec r;
 
-		if (size < sizeof(r))
+		if (!copy_rec(&r, sizeof(r), data, size))
 			return 0;
-		memcpy(&r, data, sizeof(r));
 		if (r.kind == PT_PROC_EXIT) {
 			assembler__proc_exit(c->asm_, r.pid, r.ts);
 			u64map_del(&c->procs, r.pid);
