@@ -1,0 +1,157 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# Shared by tools/bench and tools/bench-compare (sourced, not run): servers on
+# loopback, wrk, a tracer started and stopped, its detaching child waited for.
+# The caller sets ROOT, DURATION, READY_TIMEOUT, TAG and PHASETRACE and defines die() first.
+
+BACKEND=${BACKEND:-$ROOT/build/fixtures/backend}
+NGINX=${NGINX:-/usr/sbin/nginx}
+
+
+TMP=$(mktemp -d /tmp/pt-bench.XXXXXX)
+chmod 755 "$TMP"
+PIDS=()		# everything we started, stopped at exit
+
+cleanup() {
+	local p
+	for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
+		p=${PIDS[i]}
+		kill -TERM "$p" 2>/dev/null || continue
+		for _ in $(seq 50); do		# up to 5 s, then hard
+			kill -0 "$p" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$p" 2>/dev/null || true
+	done
+	wait 2>/dev/null || true
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Wait until the fifo $1 yields a line matching $2 ($3 times); then keep draining it
+# into the log $4 so the writer never blocks.
+wait_line() {
+	local fifo=$1 re=$2 count=$3 log=$4 line fd
+	exec {fd}<"$fifo"
+	while [ "$count" -gt 0 ]; do
+		IFS= read -r -t "$READY_TIMEOUT" line <&"$fd" || {
+			echo "bench: no '$re' from $fifo; log:" >&2
+			cat "$log" >&2
+			return 1
+		}
+		echo "$line" >>"$log"
+		if [[ $line =~ $re ]]; then
+			count=$((count - 1))
+			MATCH=$line
+		fi
+	done
+	cat <&"$fd" >>"$log" &
+	exec {fd}<&-
+}
+
+# rps DURATION URL: wrk's Requests/sec
+rps() {
+	local out
+	out=$(wrk -t2 -c32 -d"${DURATION}s" "$1") || die "wrk failed: $out"
+	sed -n 's/^Requests\/sec: *//p' <<<"$out"
+}
+
+start_backend() {
+	mkfifo "$TMP/backend.out"
+	"$BACKEND" --addr 127.0.0.1 --port 0 --ttfb-ms 0 --body-bytes 612 \
+		>"$TMP/backend.out" 2>"$TMP/backend.err" &
+	PIDS+=($!)
+	SERVER_PIDS=($!)
+	wait_line "$TMP/backend.out" '^READY [0-9]+$' 1 "$TMP/backend.log"
+	PORT=${MATCH#READY }
+	URL=http://127.0.0.1:$PORT/
+}
+
+start_nginx() {
+	local port
+	port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	mkdir -p "$TMP/www"
+	head -c 612 /dev/zero | tr '\0' 'x' >"$TMP/www/index.html"
+	chmod -R a+rX "$TMP/www"
+	cat >"$TMP/nginx.conf" <<EOF
+daemon off;
+master_process on;
+worker_processes 2;
+pid $TMP/nginx.pid;
+error_log stderr notice;
+events { worker_connections 1024; }
+http {
+	access_log off;
+	keepalive_requests 1000000;
+	client_body_temp_path $TMP/body;
+	proxy_temp_path $TMP/proxy;
+	fastcgi_temp_path $TMP/fastcgi;
+	uwsgi_temp_path $TMP/uwsgi;
+	scgi_temp_path $TMP/scgi;
+	server {
+		listen 127.0.0.1:$port;
+		root $TMP/www;
+	}
+}
+EOF
+	mkfifo "$TMP/nginx.err"
+	"$NGINX" -e stderr -p "$TMP/" -c "$TMP/nginx.conf" 2>"$TMP/nginx.err" &
+	PIDS+=($!)
+	# the master logs "start worker process N" for each: both up = ready
+	wait_line "$TMP/nginx.err" 'start worker process [0-9]+' 2 "$TMP/nginx.log"
+	SERVER_PIDS=($(sed -n 's/.*start worker process \([0-9]*\).*/\1/p' "$TMP/nginx.log"))
+	URL=http://127.0.0.1:$port/index.html
+}
+
+stop_last() {	# the most recently started process (a server)
+	local p=${PIDS[-1]}
+	# TERM: background jobs of a script start with SIGINT and SIGQUIT ignored
+	kill -TERM "$p" 2>/dev/null || true
+	wait "$p" 2>/dev/null || true
+	unset 'PIDS[-1]'
+}
+
+# trace_on PID...: phasetrace attached to these pids (none: the whole host), ready.
+# $PHASETRACE is the binary; $TRACE_CMD the command (default: trace --json).
+trace_on() {
+	local args=() p
+	for p in "$@"; do
+		args+=(-p "$p")
+	done
+	rm -f "$TMP/pt.err" "$TMP/pt.log"
+	mkfifo "$TMP/pt.err"
+	env "$TAG" "$PHASETRACE" ${TRACE_CMD:-trace --json} "${args[@]}" >/dev/null \
+		2>"$TMP/pt.err" &
+	TRACER=$!
+	PIDS+=($TRACER)
+	wait_line "$TMP/pt.err" '^phasetrace: ready$' 1 "$TMP/pt.log"
+}
+
+# phasetrace exits at once and leaves its uprobes and tracepoints to a setsid()
+# child that detaches them in the background: the next untraced run must wait for
+# it. Ours is the "phasetrace" that inherited our tracer's $TAG environment
+# variable (other phasetrace runs on the host are not ours to wait for).
+wait_detached() {
+	local d p comm
+	for d in /proc/[0-9]*; do
+		p=${d#/proc/}
+		comm=$(cat "$d/comm" 2>/dev/null) || continue
+		[ "$comm" = phasetrace ] || continue
+		{ tr '\0' '\n' <"$d/environ"; } 2>/dev/null | grep -qx "$TAG" || continue
+		echo "  waiting for phasetrace pid $p to finish detaching" >&2
+		timeout 60 tail -s 0.1 --pid="$p" -f /dev/null || true
+	done
+}
+
+trace_off() {
+	kill -INT "$TRACER"
+	wait "$TRACER" || die "phasetrace exited $? after SIGINT: $(cat "$TMP/pt.log")"
+	unset 'PIDS[-1]'
+	wait_detached
+	grep -i "lost\|drop" "$TMP/pt.log" >&2 || true
+	# what the tracer said it lost, at exit
+	LOST=$(sed -n 's/.* \([0-9][0-9]*\) requests lost.*(in total).*/\1/p' "$TMP/pt.log" |
+	       tail -1)
+	LOST=${LOST:-0}
+}
+
