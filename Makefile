@@ -16,7 +16,8 @@ DEB_BUILD := make clang llvm libbpf-dev libelf-dev zlib1g-dev libcapstone-dev li
 	     libmicrohttpd-dev libncurses-dev pkg-config
 DEB_TOOLS := bpftool
 DEB_TEST  := libcmocka-dev libssl-dev libgnutls28-dev python3 curl wget openssl golang-go \
-	     prometheus nginx-light tmux wrk iproute2 iptables systemtap-sdt-dev util-linux
+	     prometheus nginx-light tmux wrk iproute2 iptables systemtap-sdt-dev util-linux \
+	     python3-yaml systemd man-db groff-base
 
 ifeq ($(V),1)
 Q :=
@@ -53,7 +54,7 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(UNIT_SRCS))
 FIXTURE_SRCS := $(wildcard tests/fixtures/*.c)
 FIXTURE_BINS := $(patsubst tests/fixtures/%.c,$(OUT)/fixtures/%,$(FIXTURE_SRCS))
 
-.PHONY: all deps run test unit integration fixtures bench clean
+.PHONY: all deps run test unit integration fixtures bench clean install
 all: $(OUT)/phasetrace
 
 deps:
@@ -124,6 +125,21 @@ run: deps
 
 bench: all fixtures $(OUT)/tools/collector_bench
 	$(Q)tools/bench
+
+# `make install [PREFIX=/usr/local] [DESTDIR=]`: the binary, phasetrace(8) and the systemd
+# unit, whose ExecStart names the installed binary (deploy/systemd, docs/deploy.md).
+PREFIX    ?= /usr/local
+SBINDIR   ?= $(PREFIX)/sbin
+MANDIR    ?= $(PREFIX)/share/man
+UNITDIR   ?= $(PREFIX)/lib/systemd/system
+install: $(OUT)/phasetrace
+	$(call msg,INSTALL,$(DESTDIR)$(PREFIX))
+	$(Q)install -D -m 0755 $(OUT)/phasetrace $(DESTDIR)$(SBINDIR)/phasetrace
+	$(Q)install -D -m 0644 docs/phasetrace.8 $(DESTDIR)$(MANDIR)/man8/phasetrace.8
+	$(Q)install -d $(DESTDIR)$(UNITDIR)
+	$(Q)sed 's|@SBINDIR@|$(SBINDIR)|g' deploy/systemd/phasetrace.service \
+		> $(DESTDIR)$(UNITDIR)/phasetrace.service
+	$(Q)chmod 0644 $(DESTDIR)$(UNITDIR)/phasetrace.service
 
 clean:
 	$(Q)rm -rf $(OUT)
