@@ -472,12 +472,15 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 	return 0;
 }
 
-/* Library uprobes will be perf events: asked for, or a kernel without uprobe_multi (6.6). */
+/* Uprobes at start will be perf events: --probe spans, --uprobes perf, or a kernel
+ * without uprobe_multi (6.6). */
 static bool perf_uprobes(const struct cli *cli)
 {
 	struct btf *btf;
 	bool multi;
 
+	if (cli->co.nspans)
+		return true;
 	if (cli->co.uprobes != UPROBES_AUTO)
 		return cli->co.uprobes == UPROBES_PERF;
 	btf = cli->co.btf_path ? btf__parse(cli->co.btf_path, NULL) : btf__load_vmlinux_btf();
@@ -508,12 +511,20 @@ static int check_caps(const struct cli *cli)
 /*
  * Keep only the capabilities of check_caps() for the whole run (processes are attached
  * as they start), before the exporter's and other threads exist: capabilities belong to
- * a thread. The one thing that needs more, mounting tracefs, is done here first.
+ * a thread. CAP_SYS_ADMIN stays if held: Go programs, which may start at any time, get
+ * perf-event uprobes. The one thing that needs more, mounting tracefs, is done here.
  */
 static int drop_capabilities(const struct cli *cli)
 {
-	uint64_t need = caps__needed(perf_uprobes(cli));
+	uint64_t need = caps__needed(perf_uprobes(cli)) | caps__needed(true);
+	char missing[128];
 	int err;
+
+	/* CAP_SYS_ADMIN not held: keep what check_caps() asked for only */
+	if (caps__missing(need, missing, sizeof(missing)) > 0) {
+		need = caps__needed(perf_uprobes(cli));
+		pt_info("without %s: Go programs are not probed (perf-event uprobes)", missing);
+	}
 
 	if (access("/sys/kernel/tracing/events", F_OK) &&
 	    access("/sys/kernel/debug/tracing/events", F_OK) &&

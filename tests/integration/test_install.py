@@ -13,6 +13,9 @@ NOBODY = 65534
 # what phasetrace checks for and keeps (user/util/caps.h), by capability number
 NEEDED = {'CAP_DAC_READ_SEARCH': 2, 'CAP_SYS_PTRACE': 19, 'CAP_PERFMON': 38, 'CAP_BPF': 39}
 NEEDED_MASK = sum(1 << n for n in NEEDED.values())
+# and CAP_SYS_ADMIN, kept when held, for perf-event uprobes (Go programs, --probe)
+FULL = dict(NEEDED, CAP_SYS_ADMIN=21)
+FULL_MASK = sum(1 << n for n in FULL.values())
 UNIT = os.path.join(h.ROOT, 'deploy', 'systemd', 'phasetrace.service')
 DAEMONSET = os.path.join(h.ROOT, 'deploy', 'kubernetes', 'daemonset.yaml')
 DEBIAN_PYTHON = '/usr/bin/python3'	# Debian's, with python3-yaml
@@ -63,7 +66,7 @@ def test_install_man_page():
 	for o in sorted(opts):
 		h.assert_true(re.search(r'(?<![\w-])%s\b' % re.escape(o), text),
 			      'the man page does not document %s' % o)
-	for w in ('trace', 'top', 'serve', 'EXIT STATUS', 'FILES', 'EXAMPLES') + tuple(NEEDED):
+	for w in ('trace', 'top', 'serve', 'EXIT STATUS', 'FILES', 'EXAMPLES') + tuple(FULL):
 		h.assert_true(w in text, 'the man page does not mention %s' % w)
 
 
@@ -87,7 +90,7 @@ def test_install_unit_verify():
 		text = f.read()
 	for key in ('CapabilityBoundingSet', 'AmbientCapabilities'):
 		vals = re.findall(r'^%s=(.*)$' % key, text, re.M)
-		h.assert_eq([sorted(v.split()) for v in vals], [sorted(NEEDED)], key)
+		h.assert_eq([sorted(v.split()) for v in vals], [sorted(FULL)], key)
 	for want in ('DynamicUser=yes', 'NoNewPrivileges=yes', 'ProtectSystem=strict',
 		     'ProtectHome=yes', 'PrivateTmp=yes', 'SystemCallArchitectures=native',
 		     'RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX', 'LimitMEMLOCK=infinity'):
@@ -105,8 +108,8 @@ def _caps(pid):
 	return out
 
 
-def _check_kept(pid, inherited):
-	"""Every thread of pid holds exactly NEEDED in CapEff/CapPrm/CapBnd."""
+def _check_kept(pid, mask, inherited):
+	"""Every thread of pid holds exactly mask in CapEff/CapPrm/CapBnd."""
 	threads = _caps(pid)
 	h.assert_true(len(threads) >= 2, 'phasetrace --listen runs the exporter thread too')
 	for tid, st in threads.items():
@@ -114,7 +117,7 @@ def _check_kept(pid, inherited):
 		      (tid, st['CapEff'], st['CapPrm'], st['CapBnd'], st['CapInh'],
 		       st['CapAmb'], st.get('NoNewPrivs')))
 		for k in ('CapEff', 'CapPrm', 'CapBnd'):
-			h.assert_eq(hex(int(st[k], 16)), hex(NEEDED_MASK), '%s of thread %d' % (k, tid))
+			h.assert_eq(hex(int(st[k], 16)), hex(mask), '%s of thread %d' % (k, tid))
 		for k in ('CapInh', 'CapAmb'):
 			h.assert_eq(hex(int(st[k], 16)), hex(inherited), '%s of thread %d' % (k, tid))
 		h.assert_eq(st.get('NoNewPrivs'), '1', 'NoNewPrivs of thread %d' % tid)
@@ -172,7 +175,7 @@ def test_install_caps_nonroot():
 	if not shutil.which('setpriv'):
 		h.skip('setpriv is not installed')
 	tr, res = _trace_curl(_setpriv(NEEDED), _nobody_binary())
-	_check_kept(tr.proc.pid, NEEDED_MASK)
+	_check_kept(tr.proc.pid, NEEDED_MASK, NEEDED_MASK)
 	with open('/proc/%d/status' % tr.proc.pid) as f:
 		uid = re.search(r'^Uid:\s+(\d+)', f.read(), re.M).group(1)
 	h.assert_eq(uid, str(NOBODY), 'uid of the tracer')
@@ -181,10 +184,10 @@ def test_install_caps_nonroot():
 
 @h.timeout(90)
 def test_install_caps_root_drops():
-	"""Started as root with every capability, it keeps only the needed ones, in every
-	thread, bounding set included."""
+	"""Started as root with every capability, it keeps only the needed ones and
+	CAP_SYS_ADMIN, in every thread, bounding set included."""
 	tr, res = _trace_curl()
-	_check_kept(tr.proc.pid, 0)
+	_check_kept(tr.proc.pid, FULL_MASK, 0)
 	_check_record(tr, res)
 
 
@@ -243,7 +246,7 @@ def test_install_daemonset():
 	h.assert_true(9873 in [p['containerPort'] for p in c['ports']], 'port 9873 declared')
 	sc = c['securityContext']
 	h.assert_eq(sc['capabilities']['drop'], ['ALL'], 'capabilities dropped')
-	h.assert_eq(sorted('CAP_' + a for a in sc['capabilities']['add']), sorted(NEEDED),
+	h.assert_eq(sorted('CAP_' + a for a in sc['capabilities']['add']), sorted(FULL),
 		    'capabilities added')
 	h.assert_true(sc.get('privileged') is not True, 'not privileged')
 	for k in ('requests', 'limits'):
@@ -259,3 +262,18 @@ def test_install_daemonset():
 		h.assert_true(p in paths, 'host %s mounted' % p)
 		h.assert_eq(paths[p]['mountPath'], p, 'mount path of %s' % p)
 		h.assert_eq(paths[p].get('readOnly'), True, '%s read-only' % p)
+
+
+def test_install_caps_probe_needs_sys_admin():
+	"""--probe spans are perf-event uprobes, which the kernel gives CAP_SYS_ADMIN only:
+	without it, one sentence naming it, exit 1."""
+	h.need_root()
+	if not shutil.which('setpriv'):
+		h.skip('setpriv is not installed')
+	probe = 'render=%s:render_page' % os.path.join(h.FIXTURES, 'webserver')
+	res = h.run([_nobody_binary(), 'trace', '--probe', probe], prefix=_setpriv(NEEDED))
+	h.assert_eq(res.rc, 1, 'exit status of --probe without CAP_SYS_ADMIN')
+	lines = res.stderr.strip().splitlines()
+	h.assert_eq(len(lines), 1, 'stderr lines (%r)' % res.stderr)
+	h.assert_true('CAP_SYS_ADMIN' in lines[0] and 'CAP_BPF' not in lines[0],
+		      'the message names exactly CAP_SYS_ADMIN: %r' % lines[0])

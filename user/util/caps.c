@@ -68,8 +68,7 @@ uint64_t caps__needed(bool perf_uprobes)
 {
 	uint64_t need = CAPBIT(CAP_SYS_PTRACE) | CAPBIT(CAP_DAC_READ_SEARCH);
 
-	/* before 5.8 CAP_SYS_ADMIN stood for both; perf-event uprobes are refused
-	 * (EACCES) without it even with CAP_PERFMON (measured on 6.18) */
+	/* before 5.8 CAP_SYS_ADMIN stood for both; the uprobe PMU wants it (caps.h) */
 	if (last_cap() < CAP_BPF)
 		return need | CAPBIT(CAP_SYS_ADMIN);
 	need |= CAPBIT(CAP_BPF) | CAPBIT(CAP_PERFMON);

@@ -12,11 +12,13 @@
 #include <stdint.h>
 
 /*
- * The set phasetrace keeps for its whole run (new processes are attached while it
- * runs): CAP_BPF and CAP_PERFMON (load, uprobe and tracepoint links), CAP_SYS_PTRACE
- * (other users' /proc/PID/{maps,exe,root}), CAP_DAC_READ_SEARCH (tracefs event ids,
- * binaries behind unreadable directories). CAP_SYS_ADMIN too for uprobes as perf events
- * (perf_uprobes) and on kernels older than 5.8, which have no CAP_BPF/CAP_PERFMON.
+ * The set phasetrace needs: CAP_BPF and CAP_PERFMON (load, tracepoints, uprobe_multi
+ * links), CAP_SYS_PTRACE (other users' /proc/PID/{maps,exe,root}), CAP_DAC_READ_SEARCH
+ * (tracefs event ids, binaries behind unreadable directories). CAP_SYS_ADMIN too when
+ * uprobes must be perf events (perf_uprobes: --uprobes perf, kernels before 6.6,
+ * --probe spans): the uprobe PMU asks for it since the stable fix "perf: ... use
+ * CAP_SYS_ADMIN for uprobe perf events" (2025; EACCES with CAP_PERFMON on 6.18), and
+ * on kernels older than 5.8, which have no CAP_BPF/CAP_PERFMON.
  */
 uint64_t caps__needed(bool perf_uprobes);
 /* The needed capabilities missing from the effective set, as "CAP_BPF, CAP_PERFMON" in
