@@ -516,7 +516,7 @@ static int check_caps(const struct cli *cli)
  */
 static int drop_capabilities(const struct cli *cli)
 {
-	uint64_t need = caps__needed(perf_uprobes(cli)) | caps__needed(true);
+	uint64_t need = caps__needed(true);
 	char missing[128];
 	int err;
 
@@ -525,7 +525,6 @@ static int drop_capabilities(const struct cli *cli)
 		need = caps__needed(perf_uprobes(cli));
 		pt_info("without %s: Go programs are not probed (perf-event uprobes)", missing);
 	}
-
 	if (access("/sys/kernel/tracing/events", F_OK) &&
 	    access("/sys/kernel/debug/tracing/events", F_OK) &&
 	    mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, NULL) == 0)
