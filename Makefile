@@ -19,7 +19,7 @@ DEB_TOOLS := bpftool
 DEB_GO    := golang-go golang-1.21-go golang-1.22-go golang-1.23-go binutils
 DEB_TEST  := libcmocka-dev libssl-dev libgnutls28-dev python3 curl wget openssl $(DEB_GO) \
 	     prometheus nginx-light tmux wrk iproute2 iptables systemtap-sdt-dev util-linux \
-	     libclang-rt-14-dev
+	     libclang-rt-14-dev python3-yaml systemd man-db groff-base
 
 ifeq ($(V),1)
 Q :=
@@ -57,7 +57,7 @@ FIXTURE_SRCS := $(wildcard tests/fixtures/*.c)
 FIXTURE_BINS := $(patsubst tests/fixtures/%.c,$(OUT)/fixtures/%,$(FIXTURE_SRCS))
 
 .PHONY: all deps run test unit integration fixtures go-fixtures bench clean fuzz fuzz-run \
-	fuzz-seeds
+	fuzz-seeds install
 all: $(OUT)/phasetrace
 
 deps:
@@ -187,6 +187,20 @@ run: deps
 bench: all fixtures $(OUT)/tools/collector_bench
 	$(Q)tools/bench
 
+# `make install [PREFIX=/usr/local] [DESTDIR=]`: the binary, phasetrace(8) and the systemd
+# unit, whose ExecStart names the installed binary (deploy/systemd, docs/deploy.md).
+PREFIX    ?= /usr/local
+SBINDIR   ?= $(PREFIX)/sbin
+MANDIR    ?= $(PREFIX)/share/man
+UNITDIR   ?= $(PREFIX)/lib/systemd/system
+install: $(OUT)/phasetrace
+	$(call msg,INSTALL,$(DESTDIR)$(PREFIX))
+	$(Q)install -D -m 0755 $(OUT)/phasetrace $(DESTDIR)$(SBINDIR)/phasetrace
+	$(Q)install -D -m 0644 docs/phasetrace.8 $(DESTDIR)$(MANDIR)/man8/phasetrace.8
+	$(Q)install -d $(DESTDIR)$(UNITDIR)
+	$(Q)sed 's|@SBINDIR@|$(SBINDIR)|g' deploy/systemd/phasetrace.service \
+		> $(DESTDIR)$(UNITDIR)/phasetrace.service
+	$(Q)chmod 0644 $(DESTDIR)$(UNITDIR)/phasetrace.service
 
 clean:
 	$(Q)rm -rf $(OUT)

@@ -11,13 +11,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 #include "collect/collector.h"
 #include "export/exporter.h"
+#include "util/caps.h"
 #include "util/log.h"
 #include "util/sanitize.h"
 #include "export/metrics.h"
@@ -469,6 +472,74 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 	return 0;
 }
 
+/* Uprobes at start will be perf events: --probe spans, --uprobes perf, or a kernel
+ * without uprobe_multi (6.6). */
+static bool perf_uprobes(const struct cli *cli)
+{
+	struct btf *btf;
+	bool multi;
+
+	if (cli->co.nspans)
+		return true;
+	if (cli->co.uprobes != UPROBES_AUTO)
+		return cli->co.uprobes == UPROBES_PERF;
+	btf = cli->co.btf_path ? btf__parse(cli->co.btf_path, NULL) : btf__load_vmlinux_btf();
+	multi = btf && btf__find_by_name_kind(btf, "bpf_uprobe_multi_link", BTF_KIND_STRUCT) > 0;
+	btf__free(btf);
+	return !multi;
+}
+
+/* The capabilities of caps.h, not uid 0: a service runs it as its own user with them. */
+static int check_caps(const struct cli *cli)
+{
+	char names[128];
+	int n = caps__missing(caps__needed(perf_uprobes(cli)), names, sizeof(names));
+
+	if (n < 0) {
+		pt_err("cannot read the process's capabilities: %s", strerror(-n));
+		return 1;
+	}
+	if (n > 0) {
+		pt_err("phasetrace lacks %s, which it needs to load BPF programs and read /proc; "
+		       "run it as root with sudo, or grant %s as AmbientCapabilities= in its "
+		       "systemd unit (see phasetrace(8))", names, n > 1 ? "them" : "it");
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * Keep only the capabilities of check_caps() for the whole run (processes are attached
+ * as they start), before the exporter's and other threads exist: capabilities belong to
+ * a thread. CAP_SYS_ADMIN stays if held: Go programs, which may start at any time, get
+ * perf-event uprobes. The one thing that needs more, mounting tracefs, is done here.
+ */
+static int drop_capabilities(const struct cli *cli)
+{
+	uint64_t need = caps__needed(true);
+	char missing[128];
+	int err;
+
+	/* CAP_SYS_ADMIN not held: keep what check_caps() asked for only */
+	if (caps__missing(need, missing, sizeof(missing)) > 0) {
+		need = caps__needed(perf_uprobes(cli));
+		pt_info("without %s: Go programs are not probed (perf-event uprobes)", missing);
+	}
+	if (access("/sys/kernel/tracing/events", F_OK) &&
+	    access("/sys/kernel/debug/tracing/events", F_OK) &&
+	    mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, NULL) == 0)
+		pt_info("mounted tracefs on /sys/kernel/tracing");
+	err = caps__restrict(need);
+	if (err) {
+		pt_err("cannot drop the capabilities phasetrace does not need: %s",
+		       strerror(-err));
+		return 1;
+	}
+	pt_info("capabilities kept: %#llx (CapEff in /proc/%d/status)",
+		(unsigned long long)need, (int)getpid());
+	return 0;
+}
+
 /* Environment checks that deserve their own sentence before libbpf speaks. */
 static int preflight(const struct cli *cli)
 {
@@ -483,10 +554,6 @@ static int preflight(const struct cli *cli)
 			return 1;
 		}
 	}
-	if (geteuid() != 0) {
-		pt_err("phasetrace must run as root to load BPF programs; run it with sudo");
-		return 1;
-	}
 	if (cli->co.btf_path && stat(cli->co.btf_path, &st)) {
 		pt_err("cannot read the BTF file %s: %s", cli->co.btf_path, strerror(errno));
 		return 1;
@@ -496,7 +563,7 @@ static int preflight(const struct cli *cli)
 		       "missing); use a kernel built with CONFIG_DEBUG_INFO_BTF=y or pass --btf");
 		return 1;
 	}
-	return 0;
+	return check_caps(cli);
 }
 
 static int term_width(void)
@@ -679,10 +746,13 @@ int main(int argc, char **argv)
 		pt_err("top needs a terminal; use 'phasetrace trace --json' for pipes");
 		return 2;
 	}
+	libbpf_set_print(libbpf_print);
 	rc = preflight(&a.cli);
 	if (rc)
 		return rc;
-	libbpf_set_print(libbpf_print);
+	rc = drop_capabilities(&a.cli);
+	if (rc)
+		return rc;
 	rc = start_metrics(&a);
 	if (rc)
 		return rc;

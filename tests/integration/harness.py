@@ -573,10 +573,11 @@ TRACER_EXTRA = []
 class Tracer:
 	"""build/phasetrace trace --json; ready once it printed 'phasetrace: ready' on stderr."""
 
-	def __init__(self, comms=(), pids=(), duration=None, extra=()):
+	def __init__(self, comms=(), pids=(), duration=None, extra=(), prefix=(), binary=None):
+		"""prefix: a command that runs it (setpriv ...); binary: another phasetrace."""
 		need_root()
-		need_binary(PHASETRACE)
-		argv = [PHASETRACE, 'trace', '--json']
+		need_binary(binary or PHASETRACE)
+		argv = list(prefix) + [binary or PHASETRACE, 'trace', '--json']
 		for c in comms:
 			argv += ['-c', c]
 		for p in pids:
