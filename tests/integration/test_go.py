@@ -134,7 +134,7 @@ def _check_server(rec, line, render_ms, tls_server=False, client_ns=None):
 	client_ns: the client's own latency of a concurrent request: the server's ttfb
 	then lies between the handler's run and that (the goroutine waits for a CPU
 	between reading the request and running the handler)."""
-	what = 'server %s' % rec['path']
+	what = 'server %s' % rec.get('path')
 	ph = h.phases(rec)
 	h.assert_true('render' in ph, '%s: no render phase: %s' % (what, json.dumps(rec)))
 	h.assert_eq(ph['render'].get('label'), 'page', what + ': render label')
@@ -255,10 +255,17 @@ def _panic_through_execute(ver):
 	conn.close()	# the keep-alive request ends with the connection
 	time.sleep(0.3)
 	recs = tr.stop()
-	srv = _servers(recs, app.pid)
-	h.assert_true('/r1' in srv, 'no server record of /r1')
+	# /r1's first byte is often read alone by net/http's backgroundRead goroutine
+	# before the handler of /panic has finished (docs/go.md): its record then has
+	# no path, but it is still the one record after /panic, with its own render
+	srv = [r for r in recs if r.get('role') == 'server' and r.get('pid') == app.pid and
+	       r.get('path') != '/panic']
+	h.assert_eq(len(srv), 1, 'server records after /panic: %s' % json.dumps(srv))
+	h.assert_true(srv[0].get('path') in ('/r1', None), 'path: %s' % json.dumps(srv[0]))
+	if srv[0].get('path') is None:
+		h.log('/r1 was read ahead by the background reader: no request line')
 	lines = {l['path']: l for l in app.log()}
-	_check_server(srv['/r1'], lines['/r1'], 20)
+	_check_server(srv[0], lines['/r1'], 20)
 
 
 WRK_LUA = r'''
