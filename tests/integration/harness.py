@@ -137,6 +137,15 @@ def assert_near(measured_ns, injected_ns, what, abs_ms=2.0, rel=0.10):
 								      _ms(injected_ns), _ms(tol)))
 
 
+def assert_not_longer(measured_ns, own_ns, what, abs_ms=2.0):
+	"""A kernel-side phase against a fixture's own clock around the same call: the
+	fixture's figure also counts its wait for a CPU after the call, so the phase
+	may be shorter but not longer (2 ms slack)."""
+	if not isinstance(measured_ns, (int, float)) or measured_ns > own_ns + abs_ms * MS:
+		fail('%s: measured %s, longer than the fixture\'s own %s' % (what, _ms(measured_ns),
+									_ms(own_ns)))
+
+
 def assert_between(value_ns, lo_ms, hi_ms, what):
 	if not isinstance(value_ns, (int, float)) or not lo_ms * MS <= value_ns <= hi_ms * MS:
 		fail('%s: measured %s, expected between %.1f and %.1f ms' % (what, _ms(value_ns),
