@@ -641,6 +641,10 @@ static void self_stats_tick(void *ctx, uint64_t now)
 	metrics__set_self(s->m, METRICS_ASSEMBLER_ENTRIES, "children_waiting",
 			  st.children_waiting);
 	metrics__set_self(s->m, METRICS_ASSEMBLER_ENTRIES, "dns_cached", st.dns_cached);
+	metrics__set_self(s->m, METRICS_DISCOVERY, "file_evicted", st.files_evicted);
+	metrics__set_self(s->m, METRICS_DISCOVERY, "file_refused", st.files_refused);
+	metrics__set_self(s->m, METRICS_DISCOVERY, "scan_dropped", st.scans_dropped);
+	metrics__set_self(s->m, METRICS_DISCOVERY, "over_budget", st.over_budget);
 }
 
 static void quit_collector(void *c)

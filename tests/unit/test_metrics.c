@@ -175,6 +175,7 @@ static void test_exposition(void **state)
 	assert_int_equal(metrics__set_self(m, METRICS_PROBES, "failed", 1), 0);
 	assert_int_equal(metrics__set_self(m, METRICS_PROCESSES_TRACED, NULL, 5), 0);
 	assert_int_equal(metrics__set_self(m, METRICS_ASSEMBLER_ENTRIES, "conns", 12), 0);
+	assert_int_equal(metrics__set_self(m, METRICS_DISCOVERY, "over_budget", 2), 0);
 	assert_int_equal(metrics__set_self(m, METRICS_SELF__COUNT, "x", 1), -EINVAL);
 	t = render(m);
 
@@ -242,6 +243,8 @@ static void test_exposition(void **state)
 	assert_line(t, "phasetrace_probes{state=\"failed\"} 1");
 	assert_line(t, "phasetrace_processes_traced 5");
 	assert_line(t, "phasetrace_assembler_entries{table=\"conns\"} 12");
+	assert_line(t, "# TYPE phasetrace_discovery_total counter");
+	assert_line(t, "phasetrace_discovery_total{outcome=\"over_budget\"} 2");
 	assert_line(t, "phasetrace_peers_folded_total 0");
 	assert_line(t, "phasetrace_series 3");
 	assert_line(t, "phasetrace_durations_clamped_total 0");

@@ -62,6 +62,7 @@ enum metrics_self {
 	METRICS_PROBES,			/* gauge {state}: "attached" | "failed" */
 	METRICS_PROCESSES_TRACED,	/* gauge, label ignored */
 	METRICS_ASSEMBLER_ENTRIES,	/* gauge {table}: "conns", "pending", ... */
+	METRICS_DISCOVERY,		/* counter {outcome}: "file_evicted", "over_budget", ... */
 	METRICS_SELF__COUNT,
 };
 #define METRICS_SELF_MAX_LABELS	32	/* distinct label values per family */

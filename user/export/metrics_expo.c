@@ -320,6 +320,9 @@ static const struct {
 	  "Processes currently traced.", NULL },
 	{ METRICS_ASSEMBLER_ENTRIES, "phasetrace_assembler_entries", "gauge",
 	  "Entries held by the request assembler, by table.", "table" },
+	{ METRICS_DISCOVERY, "phasetrace_discovery_total", "counter",
+	  "Binaries and scans the discovery worker gave up on or forgot, by outcome.",
+	  "outcome" },
 };
 
 static void write_self(struct buf *b, const struct snapshot *s)
