@@ -68,17 +68,6 @@ static bool cancelled(const struct targets *t)
 	return t->o.lim.cancel && *t->o.lim.cancel;
 }
 
-/* A name a process chose, fit for a terminal. */
-static const char *printable(const char *in, char *buf, size_t len)
-{
-	size_t i;
-
-	for (i = 0; in[i] && i + 1 < len; i++)
-		buf[i] = in[i] >= 0x20 && in[i] < 0x7f ? in[i] : '?';
-	buf[i] = 0;
-	return buf;
-}
-
 /* Library sets and the Go set on one new file; its descriptor is consumed. */
 static void analyse(struct targets *t, struct seen_file *f, int fd, const char *name)
 {
@@ -126,7 +115,6 @@ cleanup:
 static struct seen_file *consider(struct targets *t, struct proc_file *pf, const char *name)
 {
 	struct seen_file *probed = seen_files__find_probed(t->seen, &pf->kid), *f;
-	char buf[PATH_MAX];
 
 	/* never evicts a probed entry: probed stays valid */
 	f = seen_files__add(t->seen, &pf->key, &pf->kid);
@@ -140,7 +128,7 @@ static struct seen_file *consider(struct targets *t, struct proc_file *pf, const
 		}
 		return f;
 	}
-	analyse(t, f, pf->fd, printable(name, buf, sizeof(buf)));
+	analyse(t, f, pf->fd, name);	/* only in pt_* messages: sanitised there */
 	return f;
 }
 
