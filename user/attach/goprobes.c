@@ -102,14 +102,32 @@ static int ret_sites(struct go_binary *gb, const struct go_probe *p, const struc
 	return n ? n : -ENOENT;	/* an entry without its returns would leave calls open */
 }
 
+int goprobes__attach_func(struct linkset *ls, struct go_binary *gb, const char *path,
+			  const struct go_func *fn, struct bpf_program *entry_prog,
+			  struct bpf_program *exit_prog, const uint64_t *exits, int n,
+			  uint64_t cookie)
+{
+	size_t mark = linkset__mark(ls);
+	uint64_t entry;
+	int err;
+
+	/* at the stack check's jump: emulated, not single-stepped */
+	if (go_binary__body_offset(gb, fn, &entry))
+		entry = fn->file_off;
+	err = linkset__uprobe(ls, entry_prog, path, entry, false, cookie);
+	for (int i = 0; i < n && !err; i++)
+		err = linkset__uprobe(ls, exit_prog, path, exits[i], false, cookie);
+	if (err)
+		linkset__rollback(ls, mark);
+	return err;
+}
+
 /* Entry and return sites of one function, all or nothing. Sites, 0 if the binary
  * has no such function (not linked in, or inlined everywhere), or -errno. */
 static int attach_func(const struct phasetrace_bpf *skel, struct go_binary *gb,
 		       struct binary *b, struct linkset *ls, const struct go_probe *p)
 {
-	const char *path = binary__attach_path(b);
-	uint64_t rets[MAX_RETS], cookie, entry;
-	size_t mark = linkset__mark(ls);
+	uint64_t rets[MAX_RETS], cookie;
 	struct go_func fn;
 	enum go_site site;
 	int n, err;
@@ -122,19 +140,10 @@ static int attach_func(const struct phasetrace_bpf *skel, struct go_binary *gb,
 	n = ret_sites(gb, p, &fn, rets, &site);
 	if (n < 0)
 		return n;
-	/* at the stack check's jump: emulated, not single-stepped */
-	if (go_binary__body_offset(gb, &fn, &entry))
-		entry = fn.file_off;
-	err = linkset__uprobe(ls, go_probe_prog(skel, p->id, GO_SITE_ENTRY), path, entry, false,
-			      cookie);
-	for (int r = 0; r < n && !err; r++)
-		err = linkset__uprobe(ls, go_probe_prog(skel, p->id, site), path, rets[r], false,
-				      cookie);
-	if (err) {
-		linkset__rollback(ls, mark);
-		return err;
-	}
-	return 1 + n;
+	err = goprobes__attach_func(ls, gb, binary__attach_path(b), &fn,
+				    go_probe_prog(skel, p->id, GO_SITE_ENTRY),
+				    go_probe_prog(skel, p->id, site), rets, n, cookie);
+	return err ? err : 1 + n;
 }
 
 static int attach_set(const struct phasetrace_bpf *skel, struct go_binary *gb, struct binary *b,

@@ -11,10 +11,14 @@
 #ifndef PT_GOPROBES_H
 #define PT_GOPROBES_H
 
+#include <stdint.h>
 #include <sys/types.h>
 #include "phasetrace.h"
 
 struct binary;
+struct bpf_program;
+struct go_binary;
+struct go_func;
 struct linkset;
 struct phasetrace_bpf;
 
@@ -32,6 +36,16 @@ struct goprobes_result {
  */
 int goprobes__attach(const struct phasetrace_bpf *skel, struct binary *b, struct linkset *ls,
 		     const char *name, struct pt_go_proc *proc, struct goprobes_result *res);
+/*
+ * One Go function, all or nothing: a uprobe at its entry (at the stack
+ * check's jump when it has one: emulated, not single-stepped) and one at each
+ * of its n exit sites (RET instructions, never a uretprobe), the cookie on
+ * each. Used for the Go probe set and for --probe spans. 0 or -errno.
+ */
+int goprobes__attach_func(struct linkset *ls, struct go_binary *gb, const char *path,
+			  const struct go_func *fn, struct bpf_program *entry_prog,
+			  struct bpf_program *exit_prog, const uint64_t *exits, int n,
+			  uint64_t cookie);
 /* Registers pid in go_procs / removes it. 0 or -errno. */
 int goprobes__register(const struct phasetrace_bpf *skel, pid_t pid, const struct pt_go_proc *p);
 void goprobes__forget(const struct phasetrace_bpf *skel, pid_t pid);

@@ -11,6 +11,7 @@
 
 #include "attach/binary.h"
 #include "attach/go_binary.h"
+#include "attach/goprobes.h"
 #include "attach/linkset.h"
 #include "util/log.h"
 #include "phasetrace.skel.h"
@@ -110,10 +111,8 @@ static int attach_go(struct spans *s, struct phasetrace_bpf *skel, struct binary
 		goto cleanup;
 	}
 	/* go_span_*: by frame depth, not call counts (morestack re-enters the entry) */
-	err = linkset__uprobe(s->links, skel->progs.go_span_entry, path, fn.file_off, false, idx);
-	for (int i = 0; i < n && !err; i++)
-		err = linkset__uprobe(s->links, skel->progs.go_span_ret_prog, path, rets[i], false,
-				      idx);
+	err = goprobes__attach_func(s->links, gb, path, &fn, skel->progs.go_span_entry,
+				    skel->progs.go_span_ret_prog, rets, n, idx);
 	if (err)
 		pt_err("--probe %s: cannot attach to %s in %s: %s", d->name, d->symbol, d->binary,
 		       strerror(-err));
