@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include <elfutils/libdw.h>
+#include <gelf.h>
 
 #include "attach/binary.h"
 #include "attach/go_dwarf.h"
@@ -21,9 +22,19 @@ struct st_entry {
 	Dwarf_Off off;
 };
 
+#define MAX_DEBUG_SECS	32
+
+/* A debug section's bytes as libdw reads them (decompressed). */
+struct dw_span {
+	const char *p;
+	size_t n;
+};
+
 struct go_dwarf {
 	struct binary *b;
 	Dwarf *dw;
+	struct dw_span secs[MAX_DEBUG_SECS];
+	int nsecs;
 	int index_err;		/* 1: not built yet */
 	struct st_entry *tab;	/* open addressing, cap a power of two */
 	uint32_t cap, n;
@@ -81,6 +92,49 @@ static int check_debug_sections(struct binary *b)
 	return info ? 0 : -ENOENT;
 }
 
+/* Where libdw's strings may lie: the data of every .debug_* / .zdebug_* section. */
+static void note_debug_sections(struct go_dwarf *gd, Elf *elf)
+{
+	Elf_Scn *scn = NULL;
+	size_t shstrndx;
+
+	if (elf_getshdrstrndx(elf, &shstrndx))
+		return;
+	while ((scn = elf_nextscn(elf, scn)) && gd->nsecs < MAX_DEBUG_SECS) {
+		const char *name;
+		Elf_Data *d;
+		GElf_Shdr sh;
+
+		if (!gelf_getshdr(scn, &sh))
+			continue;
+		name = elf_strptr(elf, shstrndx, sh.sh_name);
+		if (!name || (strncmp(name, ".debug_", 7) && strncmp(name, ".zdebug_", 8)))
+			continue;
+		d = elf_getdata(scn, NULL);
+		if (d && d->d_buf && d->d_size)
+			gd->secs[gd->nsecs++] = (struct dw_span){ d->d_buf, d->d_size };
+	}
+}
+
+/*
+ * A DIE's name, or NULL. libdw hands out a string's address without checking
+ * that its terminator lies inside the section (a crafted file ends the
+ * section mid-name: found by fuzz_dwarf), so the name must end inside one of
+ * the debug sections before anything reads it as a C string.
+ */
+static const char *die_name(const struct go_dwarf *gd, Dwarf_Die *die)
+{
+	const char *n = dwarf_diename(die);
+
+	for (int i = 0; n && i < gd->nsecs; i++) {
+		const char *p = gd->secs[i].p, *end = p + gd->secs[i].n;
+
+		if (n >= p && n < end)
+			return memchr(n, 0, end - n) ? n : NULL;
+	}
+	return NULL;
+}
+
 int go_dwarf__new(struct binary *b, struct go_dwarf **out)
 {
 	struct go_dwarf *gd;
@@ -104,6 +158,7 @@ int go_dwarf__new(struct binary *b, struct go_dwarf **out)
 		free(gd);
 		return -EINVAL;
 	}
+	note_debug_sections(gd, elf);	/* after dwarf_begin_elf: decompressed by then */
 	*out = gd;
 	return 0;
 }
@@ -197,7 +252,7 @@ static int build_index(struct go_dwarf *gd)
 				if (err || dwarf_tag(&d) != DW_TAG_structure_type ||
 				    dwarf_hasattr(&d, DW_AT_declaration))
 					continue;
-				name = dwarf_diename(&d);
+				name = die_name(gd, &d);
 				if (name)
 					err = index_add(gd, name, dwarf_dieoffset(&d));
 			} while (!err && !dwarf_siblingof(&d, &d));
@@ -207,7 +262,8 @@ static int build_index(struct go_dwarf *gd)
 	return err ? err : binary__charge(gd->b);
 }
 
-static int member_offset(Dwarf_Die *st, const char *field, int64_t *off)
+static int member_offset(const struct go_dwarf *gd, Dwarf_Die *st, const char *field,
+			 int64_t *off)
 {
 	Dwarf_Attribute attr;
 	Dwarf_Word w;
@@ -223,7 +279,7 @@ static int member_offset(Dwarf_Die *st, const char *field, int64_t *off)
 
 		if (dwarf_tag(&m) != DW_TAG_member)
 			continue;
-		n = dwarf_diename(&m);
+		n = die_name(gd, &m);
 		if (!n || strcmp(n, field))
 			continue;
 		if (!dwarf_attr(&m, DW_AT_data_member_location, &attr))
@@ -259,7 +315,7 @@ int go_dwarf__field_offset(struct go_dwarf *gd, const char *struct_name, const c
 		e = slot(gd->tab, gd->cap, struct_name);
 		if (e->name && dwarf_offdie(gd->dw, e->off, &st)) {
 			*described = true;
-			err = member_offset(&st, field, off);
+			err = member_offset(gd, &st, field, off);
 			return binary__end(gd->b, err);
 		}
 	}
