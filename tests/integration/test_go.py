@@ -298,9 +298,15 @@ def _wrk(url, seconds, depth, conns, close=False):
 
 
 def _wrk_result(p, what):
+	"""Requests checked by wrk's script, or None when wrk died before its done()
+	hook printed them (seen now and then at exit with TLS: the round is not
+	counted, the caller runs another)."""
 	out = p.communicate(timeout=120)[0].decode(errors='replace')
 	m = re.search(r'CHECK requests=(\d+) bad=(\d+) errors=(\d+)', out)
-	h.assert_true(m is not None, '%s: wrk output: %s' % (what, out))
+	if m is None:
+		h.log('%s: wrk exited %d without its CHECK line, round not counted: %s' %
+		      (what, p.returncode, out))
+		return None
 	n, bad, errs = map(int, m.groups())
 	h.log('%s: %d requests, %d bad, %d errors (%s)' % (what, n, bad, errs,
 		re.search(r'ERRORS .*', out).group(0)))
@@ -324,7 +330,9 @@ def _crash_stack_growth(ver):
 	while total < 100000 and rounds < 10:
 		ka = _wrk(url, 8, depth, 6)
 		cl = _wrk(url, 8, depth, 4, close=True)
-		total += _wrk_result(ka, 'keep-alive') + _wrk_result(cl, 'new connection each')
+		n_ka, n_cl = _wrk_result(ka, 'keep-alive'), _wrk_result(cl, 'new connection each')
+		if n_ka is not None and n_cl is not None:
+			total += n_ka + n_cl
 		rounds += 1
 		h.assert_true(app.alive(), 'webapp died: %s' % h._file_text(app.errp))
 	h.assert_true(total >= 100000, 'only %d requests in %d rounds' % (total, rounds))
