@@ -171,7 +171,7 @@ PT_SHARED int conn_io(__u64 skp, struct pt_conn *c, const struct conn_io_ev *ev)
 		if (c->state == PT_FSM_IDLE) {
 			if (!c->req.req_id)	/* else: assigned at connect() */
 				conn_start_request(skp, c, ev->key, ev->goid);
-			c->req.req_first = ev->ts;
+			c->req.req_first = ev->ts_first;
 			c->state = PT_FSM_REQ;
 			started = PT_IO_STARTED_REQ;
 		}
@@ -187,7 +187,7 @@ PT_SHARED int conn_io(__u64 skp, struct pt_conn *c, const struct conn_io_ev *ev)
 		c->state = PT_FSM_REQ;
 	}
 	if (c->state == PT_FSM_REQ) {
-		c->req.resp_first = ev->ts;
+		c->req.resp_first = ev->ts_first;
 		c->state = PT_FSM_RESP;
 		started = PT_IO_STARTED_RESP;
 		conn_response_started(skp, c, ev->key);

@@ -20,7 +20,8 @@
 struct conn_io_ev {
 	__u64 key;		/* execution context (exec_key_goid()), computed once per hit */
 	__u64 goid;		/* its goroutine id, or 0 */
-	__u64 ts;
+	__u64 ts;		/* the I/O returned */
+	__u64 ts_first;		/* its first byte moved: a send's start, else ts */
 	__u32 n;		/* bytes */
 	__u32 dir;		/* PT_DIR_* */
 };

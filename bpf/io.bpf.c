@@ -120,9 +120,40 @@ static __always_inline struct pt_conn *conn_for_io(__u64 skp, struct sock *sk, i
 	return c;
 }
 
-/* buf: the syscall's buffer when the caller knows it, else found lazily */
+/* A send that moved no bytes: the start tcp_sendmsg_locked stamped is stale. */
+static __noinline void send_abandoned(__u64 skp)
+{
+	struct pt_conn *c = bpf_map_lookup_elem(&conns, &skp);
+
+	if (c)
+		c->send_start = 0;
+}
+
+/*
+ * The first byte of a send moved when the send began, not when it returned: a
+ * sender woken late after waking its reader (two busy CPUs) would otherwise
+ * stamp its first response byte after the client had read it. start: the
+ * syscall's entry if the caller knows it, else tcp_sendmsg_locked's stamp.
+ */
+static __always_inline void io_times(struct pt_conn *c, struct conn_io_ev *ev, __u64 start)
+{
+	ev->ts = bpf_ktime_get_ns();
+	ev->ts_first = ev->ts;
+	if (ev->dir != PT_DIR_SEND)
+		return;
+	if (c->send_start) {
+		if (!start)
+			start = c->send_start;
+		c->send_start = 0;
+	}
+	if (start && start <= ev->ts)
+		ev->ts_first = start;
+}
+
+/* buf: the syscall's buffer when the caller knows it, else found lazily;
+ * start: when a send syscall began, 0 if unknown */
 static __always_inline int handle_io(struct sock *sk, int ret, int flags, int dir,
-				     const void *buf, bool have_buf)
+				     const void *buf, bool have_buf, __u64 start)
 {
 	__u64 skp = (__u64)sk;
 	struct conn_io_ev ev;
@@ -131,8 +162,11 @@ static __always_inline int handle_io(struct sock *sk, int ret, int flags, int di
 	__u16 family;
 	int started;
 
-	if (ret <= 0 || (flags & MSG_PEEK))
+	if (ret <= 0 || (flags & MSG_PEEK)) {
+		if (dir == PT_DIR_SEND && has_send_start)
+			send_abandoned(skp);
 		return 0;
+	}
 	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
 		return 0;
 	family = BPF_CORE_READ(sk, __sk_common.skc_family);
@@ -141,9 +175,9 @@ static __always_inline int handle_io(struct sock *sk, int ret, int flags, int di
 	c = conn_for_io(skp, sk, dir);
 	if (!c)
 		return 0;
-	ev.ts = bpf_ktime_get_ns();
 	ev.n = ret;
 	ev.dir = dir;
+	io_times(c, &ev, start);
 	stat_inc(PT_STAT_IO_EVENTS);
 
 	ev.key = exec_key_goid(&ev.goid);
@@ -163,6 +197,8 @@ static __always_inline int handle_io(struct sock *sk, int ret, int flags, int di
 			t->ssl_krecv_last = ev.ts;
 		else
 			t->ssl_ksend_last = ev.ts;
+		if (dir == PT_DIR_SEND && !t->ssl_ksend_first)
+			t->ssl_ksend_first = ev.ts_first;
 		tls_map_session(t->ssl, skp, c, t);
 		return 0;
 	}
@@ -185,13 +221,25 @@ static __always_inline int handle_io(struct sock *sk, int ret, int flags, int di
 SEC("?tp_btf/sock_send_length")
 int BPF_PROG(sock_send_length_btf, struct sock *sk, int ret, int flags)
 {
-	return handle_io(sk, ret, flags, PT_DIR_SEND, NULL, false);
+	return handle_io(sk, ret, flags, PT_DIR_SEND, NULL, false, 0);
+}
+
+/* A TCP send is about to queue bytes (each chunk; the first one counts). */
+SEC("?tp_btf/tcp_sendmsg_locked")
+int BPF_PROG(tcp_sendmsg_locked_btf, const struct sock *sk)
+{
+	__u64 skp = (__u64)sk;
+	struct pt_conn *c = bpf_map_lookup_elem(&conns, &skp);
+
+	if (c && !c->send_start)
+		c->send_start = bpf_ktime_get_ns();
+	return 0;
 }
 
 SEC("?tp_btf/sock_recv_length")
 int BPF_PROG(sock_recv_length_btf, struct sock *sk, int ret, int flags)
 {
-	return handle_io(sk, ret, flags, PT_DIR_RECV, NULL, false);
+	return handle_io(sk, ret, flags, PT_DIR_RECV, NULL, false, 0);
 }
 
 /*
@@ -239,6 +287,7 @@ static __always_inline int sys_enter_io(struct trace_event_raw_sys_enter *ctx, i
 	io.buf = (__u64)buffer_of(nr, (const void *)ctx->args[1]);
 	io.flags = flags;
 	io.dir = dir;
+	io.enter = bpf_ktime_get_ns();
 	if (bpf_map_update_elem(&sys_io, &id, &io, BPF_ANY))
 		stat_inc(PT_STAT_SYS_IO_FULL);
 	return 0;
@@ -254,7 +303,8 @@ static __always_inline int sys_exit_io(struct trace_event_raw_sys_exit *ctx)
 		return 0;
 	v = *io;
 	bpf_map_delete_elem(&sys_io, &id);
-	return handle_io((struct sock *)v.sk, ctx->ret, v.flags, v.dir, (const void *)v.buf, true);
+	return handle_io((struct sock *)v.sk, ctx->ret, v.flags, v.dir, (const void *)v.buf, true,
+			 v.dir == PT_DIR_SEND ? v.enter : 0);
 }
 
 /* One enter/exit pair per syscall of PT_SYS_IO (include/probe_list.h). */

@@ -8,6 +8,7 @@ const volatile __u32 n_comm_filters = 0;
 const volatile char comm_filters[PT_MAX_COMM_FILTERS][PT_COMM_LEN] = {};
 const volatile __u64 wakeup_bytes = 256 * 1024;
 const volatile bool has_task_pt_regs = false;
+const volatile bool has_send_start = false;
 
 struct rb_map rb SEC(".maps");
 struct stats_map stats SEC(".maps");

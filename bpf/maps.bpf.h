@@ -28,6 +28,7 @@ extern const volatile char comm_filters[PT_MAX_COMM_FILTERS][PT_COMM_LEN];
 extern const volatile __u64 wakeup_bytes;
 /* bpf_task_pt_regs() (5.15): lets socket hooks peek at the syscall buffer. */
 extern const volatile bool has_task_pt_regs;
+extern const volatile bool has_send_start;	/* tcp_sendmsg_locked stamps sends */
 
 /* ---- output and counters ---- */
 struct rb_map {
@@ -79,6 +80,7 @@ struct thread_ctx {
 	__u64 ssl_entry;
 	__u64 ssl_krecv_last;	/* last kernel receive inside the call */
 	__u64 ssl_ksend_last;	/* last kernel send inside the call */
+	__u64 ssl_ksend_first;	/* when the first kernel send inside the call began */
 	__u8 ssl_depth;
 	__u8 ssl_fn;		/* TLS_FN_* */
 	__u8 ssl_lib;		/* enum pt_tls_lib */
@@ -112,6 +114,7 @@ PT_MAP(go_procs, HASH, 4096, __u32, struct pt_go_proc);
 struct sys_io {
 	__u64 sk;
 	__u64 buf;
+	__u64 enter;		/* when the syscall began */
 	__u32 flags;
 	__u32 dir;
 };

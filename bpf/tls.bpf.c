@@ -79,6 +79,7 @@ static __always_inline int tls_enter_key(__u64 key, __u64 ssl, __u8 fn, __u8 lib
 	t->ssl_entry = now;
 	t->ssl_krecv_last = 0;
 	t->ssl_ksend_last = 0;
+	t->ssl_ksend_first = 0;
 
 	s = bpf_map_lookup_elem(&ssl_states, &k);
 	if (!s) {
@@ -177,6 +178,9 @@ static __always_inline int tls_exit_key(__u64 key, long ret)
 		now = t->ssl_krecv_last;
 	ev.key = exec_key_goid(&ev.goid);
 	ev.ts = now;
+	ev.ts_first = now;
+	if (t->ssl_fn == TLS_FN_WRITE && t->ssl_ksend_first)
+		ev.ts_first = t->ssl_ksend_first;
 	ev.n = n;
 	ev.dir = t->ssl_fn == TLS_FN_WRITE ? PT_DIR_SEND : PT_DIR_RECV;
 	started = conn_io(s->sk, c, &ev);

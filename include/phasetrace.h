@@ -189,6 +189,7 @@ struct pt_conn {
 	__u8 state;		/* enum pt_fsm */
 	__u8 cflags;		/* PT_C_* */
 	__u16 pad;
+	__u64 send_start;	/* tcp:tcp_sendmsg_locked: the send in progress began */
 };
 
 /* "idle_watch" map value (key: struct sock *): connections in PT_FSM_RESP. */

@@ -27,6 +27,7 @@ struct features {
 	bool sock_io;		/* sock:sock_{send,recv}_length (6.3) */
 	bool task_pt_regs;	/* bpf_task_pt_regs() (5.15) */
 	bool uprobe_multi;	/* BPF_TRACE_UPROBE_MULTI links (6.6) */
+	bool send_start;	/* tcp:tcp_sendmsg_locked stamps the start of sends */
 };
 
 /* Does the kernel's BTF know this type / enum value? */
@@ -101,6 +102,11 @@ static int probe_features(const struct probes_opts *o, const struct btf *vmlinux
 		f->sock_io = false;
 	pt_info("socket I/O: %s", f->sock_io ? "sock:sock_{send,recv}_length (one hit per I/O)" :
 		"syscalls:sys_{enter,exit}_{read,write,...} (sock tracepoints absent or not chosen)");
+	f->send_start = f->sock_io && btf_has_type(vmlinux, "btf_trace_tcp_sendmsg_locked",
+						   BTF_KIND_TYPEDEF);
+	if (f->sock_io)
+		pt_info("send start: %s", f->send_start ? "tcp:tcp_sendmsg_locked" :
+			"tracepoint absent: a send's first byte is stamped when it returns");
 	f->task_pt_regs = btf_has_enum_value(vmlinux, "bpf_func_id", "BPF_FUNC_task_pt_regs");
 	pt_info("kernel: bpf_task_pt_regs %s (HTTP request/status lines of plaintext I/O)",
 		f->task_pt_regs ? "available" : "missing: not parsed");
@@ -125,6 +131,7 @@ static void set_tunables(struct phasetrace_bpf *skel, const struct probes_opts *
 	for (int i = 0; i < o->ncomms && i < PT_MAX_COMM_FILTERS; i++)
 		memcpy((char *)skel->rodata->comm_filters[i], o->comms[i], PT_COMM_LEN);
 	skel->rodata->has_task_pt_regs = f->task_pt_regs;
+	skel->rodata->has_send_start = f->send_start;
 	if (o->max_conns) {
 		bpf_map__set_max_entries(skel->maps.conns, o->max_conns);
 		bpf_map__set_max_entries(skel->maps.idle_watch, o->max_conns);
@@ -154,6 +161,7 @@ static void choose_programs(struct phasetrace_bpf *skel, const struct probes_opt
 		bpf_program__set_autoload(progs[i], !f->uprobe_multi);
 	bpf_program__set_autoload(skel->progs.sock_send_length_btf, f->sock_io);
 	bpf_program__set_autoload(skel->progs.sock_recv_length_btf, f->sock_io);
+	bpf_program__set_autoload(skel->progs.tcp_sendmsg_locked_btf, f->send_start);
 	if (!f->sock_io || o->span_io)
 		ensure_tracefs();
 #define X(name, dir, flags_arg)								\
@@ -182,8 +190,10 @@ static int fill_pid_filter(struct phasetrace_bpf *skel, const struct probes_opts
 }
 
 /* The kernel-side hooks: TCP state, process events, socket I/O, span writes. */
-static int attach_kernel_hooks(struct probes *p, const struct probes_opts *o, bool sock_io)
+static int attach_kernel_hooks(struct probes *p, const struct probes_opts *o,
+			       const struct features *f)
 {
+	bool sock_io = f->sock_io;
 	struct phasetrace_bpf *skel = p->skel;
 	int err;
 
@@ -197,6 +207,9 @@ static int attach_kernel_hooks(struct probes *p, const struct probes_opts *o, bo
 		    (err = attach_tp(p, skel->progs.sock_recv_length_btf, "sock:sock_recv_length")))
 			return err;
 	}
+	if (f->send_start &&
+	    (err = attach_tp(p, skel->progs.tcp_sendmsg_locked_btf, "tcp:tcp_sendmsg_locked")))
+		return err;
 #define X(name, dir, flags_arg)								\
 	if (!sock_io &&									\
 	    ((err = attach_tp(p, skel->progs.sys_enter_##name##_io, "sys_enter_" #name "_io")) ||	\
@@ -248,7 +261,7 @@ int probes__open(const struct probes_opts *o, struct probes **out)
 	}
 	err = fill_pid_filter(p->skel, o);
 	if (!err)
-		err = attach_kernel_hooks(p, o, f.sock_io);
+		err = attach_kernel_hooks(p, o, &f);
 	if (err)
 		goto fail;
 	btf__free(vmlinux);
