@@ -93,6 +93,7 @@ static __always_inline void conn_next_request(struct pt_conn *c)
 	c->req.resp_first = c->req.resp_last = 0;
 	c->req.req_io_start = 0;
 	c->req.bytes_req = c->req.bytes_resp = 0;
+	c->req.writes = 0;
 	c->req.status = 0;
 	c->req.method[0] = 0;
 	c->req.path[0] = 0;
@@ -163,6 +164,8 @@ PT_SHARED int conn_io(__u64 skp, struct pt_conn *c, const struct conn_io_ev *ev)
 	int started = 0;
 
 	c->last_io = ev->ts;
+	if (ev->dir == PT_DIR_SEND)
+		c->req.writes++;
 	if (req_dir) {
 		if (c->state == PT_FSM_RESP) {
 			conn_emit(skp, c, PT_END_NEXT);

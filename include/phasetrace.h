@@ -99,6 +99,8 @@ struct pt_req_rec {
 	__u64 bytes_req, bytes_resp;
 	char method[PT_METHOD_LEN];
 	char path[PT_PATH_LEN];
+	__u32 writes;		/* socket writes of this side's payload (server: the response) */
+	__u32 pad2;
 };
 
 struct pt_ip {
