@@ -63,6 +63,7 @@ struct request {
 	/* only the first nphases / nchildren entries are initialised */
 	struct phase phases[REQ_MAX_PHASES];
 	struct request *children[REQ_MAX_CHILDREN];
+	uint32_t writes;	/* socket writes of our payload (server: response writes) */
 };
 
 const char *phase_name(enum phase_id id);

@@ -133,6 +133,7 @@ static void jconnection(struct jbuf *b, const struct request *r)
 		jfield(b, "status", ju64, r->status);
 	jfield(b, "bytes_sent", ju64, server ? r->bytes_resp : r->bytes_req);
 	jfield(b, "bytes_received", ju64, server ? r->bytes_req : r->bytes_resp);
+	jfield(b, "writes", ju64, r->writes);
 }
 
 static void jphase(struct jbuf *b, const struct phase *ph, uint64_t base)
