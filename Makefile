@@ -48,7 +48,7 @@ BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(OUT)/bpf/%.bpf.o,$(BPF_SRCS))
 # user/ by stage: attach/ (BPF object, probes on binaries), collect/ (ring buffer,
 # event loop), assemble/ (records -> requests), output/ (trace, top), export/
 # (metrics, /metrics), util/. Headers are included as "stage/name.h".
-USER_DIRS := attach collect assemble output export util
+USER_DIRS := attach collect assemble output export util diagnose
 USER_SRCS := $(foreach d,$(USER_DIRS),$(wildcard user/$(d)/*.c))
 USER_OBJS := $(patsubst user/%.c,$(OUT)/user/%.o,$(USER_SRCS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)

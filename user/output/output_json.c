@@ -271,3 +271,14 @@ struct sink output__sink(struct output *o)
 			  .ctx = o };
 	return s;
 }
+
+size_t json_string(const char *s, char *buf, size_t len)
+{
+	struct jbuf b = { .p = buf, .len = 0, .cap = len };
+
+	if (!len)
+		return 0;
+	jstr(&b, s);
+	buf[b.len] = 0;
+	return b.len;
+}
