@@ -77,6 +77,8 @@ static __always_inline void conn_emit(__u64 skp, struct pt_conn *c, __u8 end_rea
 	}
 	__builtin_memcpy(rec, &c->req, sizeof(*rec));
 	rec->end_reason = end_reason;
+	if (rec->spans_open)	/* the assembler waits for them from now */
+		rec->span_last = bpf_ktime_get_ns();
 	if (c->state == PT_FSM_REQ)
 		rec->flags |= PT_F_NO_RESP;
 	stat_inc(PT_STAT_REQS);
@@ -94,6 +96,8 @@ static __always_inline void conn_next_request(struct pt_conn *c)
 	c->req.req_io_start = 0;
 	c->req.bytes_req = c->req.bytes_resp = 0;
 	c->req.writes = 0;
+	c->req.spans_open = 0;
+	c->req.span_last = 0;
 	c->req.status = 0;
 	c->req.method[0] = 0;
 	c->req.path[0] = 0;

@@ -11,6 +11,21 @@
 #include "probe_list.h"
 #include <bpf/usdt.bpf.h>
 
+/*
+ * The server request a span runs in learns of it: a span that ends after the request's
+ * last response byte (a render that writes the page, then goes on) is still its phase,
+ * and the assembler waits for it (spans_open, span_last). NULL if it has no request.
+ */
+static __always_inline struct pt_conn *span_request(const struct thread_ctx *t)
+{
+	struct pt_conn *c;
+
+	if (!t || !t->srv_sk || t->interleaved)
+		return NULL;
+	c = bpf_map_lookup_elem(&conns, &t->srv_sk);
+	return c && c->req.req_id == t->srv_req_id ? c : NULL;
+}
+
 PT_SHARED void span_enter(__u64 key, __u32 idx, const void *label, __u32 label_len)
 {
 	struct span_key k = { .ctx = key, .idx = idx };
@@ -42,8 +57,12 @@ PT_SHARED void span_enter(__u64 key, __u32 idx, const void *label, __u32 label_l
 		s->label[label_len & (PT_LABEL_LEN - 1)] = 0;
 	t = thread_get(key);
 	if (t) {
+		struct pt_conn *c = span_request(t);
+
 		t->spans_active++;
 		s->io_at_start = t->io_total;
+		if (c)
+			c->req.spans_open++;
 	}
 }
 
@@ -53,6 +72,7 @@ PT_SHARED void span_exit(__u64 key, __u32 idx, __u64 goid)
 	struct span_state *s = bpf_map_lookup_elem(&spans, &k);
 	struct thread_ctx *t;
 	struct pt_span_rec *r;
+	struct pt_conn *c;
 
 	if (!s || !s->depth)
 		return;
@@ -61,6 +81,12 @@ PT_SHARED void span_exit(__u64 key, __u32 idx, __u64 goid)
 	t = thread_lookup(key);
 	if (t && t->spans_active)
 		t->spans_active--;
+	c = span_request(t);
+	if (c) {
+		if (c->req.spans_open)
+			c->req.spans_open--;
+		c->req.span_last = bpf_ktime_get_ns();
+	}
 	r = bpf_ringbuf_reserve(&rb, sizeof(*r), 0);
 	if (!r) {
 		stat_inc(PT_STAT_RB_DROP_SPAN);

@@ -100,7 +100,8 @@ struct pt_req_rec {
 	char method[PT_METHOD_LEN];
 	char path[PT_PATH_LEN];
 	__u32 writes;		/* socket writes of this side's payload (server: the response) */
-	__u32 pad2;
+	__u32 spans_open;	/* server: spans of this request still running at the emit */
+	__u64 span_last;	/* server: end of its last span; with spans_open: the emit */
 };
 
 struct pt_ip {
