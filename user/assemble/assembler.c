@@ -15,6 +15,7 @@
 #define DNS_RING	1024
 #define HOST_RING	4096
 #define PARENT_GRACE_NS	20000000ULL	/* 20 ms */
+#define SPAN_OPEN_NS	1000000000ULL	/* a span still running at the emit: wait 1 s */
 #define SEEN_RING	65536	/* power of two */
 
 struct pend {
@@ -279,8 +280,13 @@ void assembler__add_req(struct assembler *a, const struct pt_req_rec *r, bool id
 
 	/* a server request's spans and calls may end just after its last byte
 	 * (render_page() writes the page, then returns): let them come first */
-	if (r->role == PT_ROLE_SERVER)
-		key += PARENT_GRACE_NS;
+	if (r->role == PT_ROLE_SERVER) {
+		/* its spans, even one still running when it was emitted (a render that
+		 * wrote the page and goes on), end before it is built */
+		if (r->span_last > key)
+			key = r->span_last;
+		key += r->spans_open ? SPAN_OPEN_NS : PARENT_GRACE_NS;
+	}
 	enqueue(a, PT_REC_REQ, idle, r, sizeof(*r), key, &a->st.reqs_in);
 }
 
@@ -657,6 +663,7 @@ static void adopt(struct assembler *a, struct request *p)
 		}
 	}
 	sort_phases(p);
+	fix_span(p);	/* a render may end after the last response byte */
 }
 
 static void process_req(struct assembler *a, struct pend *p)
@@ -664,8 +671,10 @@ static void process_req(struct assembler *a, struct pend *p)
 	const struct pt_req_rec *rec = &p->req;
 	struct request *r;
 
-	if (seen_has(&a->idle_flushed, rec->req_id)) {
-		/* already reported when its connection went idle */
+	if (seen_has(&a->idle_flushed, rec->req_id) ||
+	    (rec->role == PT_ROLE_SERVER && seen_has(&a->emitted_parents, rec->req_id))) {
+		/* already reported when its connection went idle, or (a server request
+		 * waiting for a span outlasts the idle flush) before its idle copy */
 		a->st.duplicates++;
 		return;
 	}
