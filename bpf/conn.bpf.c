@@ -98,6 +98,7 @@ static __always_inline void conn_next_request(struct pt_conn *c)
 	c->req.writes = 0;
 	c->req.spans_open = 0;
 	c->req.span_last = 0;
+	c->req.closed = 0;
 	c->req.status = 0;
 	c->req.method[0] = 0;
 	c->req.path[0] = 0;
@@ -220,6 +221,7 @@ PT_SHARED void conn_finish(__u64 skp, struct pt_conn *c)
 			c->req.tls_end = bpf_ktime_get_ns();
 			c->req.flags |= PT_F_TLS_HS;
 		}
+		c->req.closed = bpf_ktime_get_ns();
 		conn_emit(skp, c, c->req.error ? PT_END_ERROR : PT_END_CLOSE);
 	}
 	conn_next_request(c);
