@@ -346,9 +346,11 @@ static void sort_phases(struct request *r)
 	}
 }
 
+/* start and duration cover every phase; never shorter than before (a request without an
+ * answer lasts until its close) */
 static void fix_span(struct request *r)
 {
-	uint64_t start = UINT64_MAX, end = 0;
+	uint64_t start = UINT64_MAX, end = r->dur_ns ? r->start_ns + r->dur_ns : 0;
 
 	for (int i = 0; i < r->nphases; i++) {
 		const struct phase *ph = &r->phases[i];
@@ -431,6 +433,9 @@ void assembler__build(const struct pt_req_rec *rec, struct request *r)
 		r->error = PT_ERR_NO_RESPONSE;
 	sort_phases(r);
 	fix_span(r);
+	/* no answer: the request lasted until the close that ended it (a deadline) */
+	if (r->error == PT_ERR_NO_RESPONSE && r->nphases && rec->closed > r->start_ns + r->dur_ns)
+		r->dur_ns = rec->closed - r->start_ns;
 }
 
 /* ---- DNS attribution ---- */
