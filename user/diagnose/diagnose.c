@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* Grouping requests and counting, per request, what each finding looks at; see diagnose.h. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -219,14 +220,32 @@ static void call_peer(const struct request *c, char *buf, size_t len)
 		snprintf(buf, len, "?");
 }
 
-static bool peer_known(struct diag_group *g, const struct pt_addr *a, bool add)
+/* A call opened a new connection to a peer this group had a working connection to:
+ * true. Remembers the peer, and whether this call failed. */
+static bool peer_reconnect(struct diag_group *g, const struct request *c, bool connected)
 {
-	for (uint32_t i = 0; i < g->npeers; i++)
-		if (!memcmp(&g->peers[i], a, sizeof(*a)))
-			return true;
-	if (add && g->npeers < DIAG_PEERS)
-		g->peers[g->npeers++] = *a;
-	return false;
+	struct diag_peer *p = NULL;
+	bool again;
+
+	for (uint32_t i = 0; i < g->npeers && !p; i++)
+		if (!memcmp(&g->peers[i].addr, &c->peer, sizeof(c->peer)))
+			p = &g->peers[i];
+	again = connected && p && !p->failed;
+	if (!p && g->npeers < DIAG_PEERS) {
+		p = &g->peers[g->npeers++];
+		p->addr = c->peer;
+	}
+	if (p)
+		p->failed = c->error != PT_ERR_NONE;
+	return again;
+}
+
+/* "127.0.0.1", "::1": a resolver call on an address asks no server (Go's reports it) */
+static bool ip_literal(const char *host)
+{
+	unsigned char buf[16];
+
+	return inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
 }
 
 /* The name was looked up before, within DIAG_DNS_AGAIN_NS of this lookup's start. */
@@ -262,13 +281,13 @@ static void check_calls(struct diag_group *g, const struct request *const *calls
 		const struct phase *tls = request_phase(c, PHASE_TLS);
 		const struct phase *dns = request_phase(c, PHASE_DNS);
 
-		if (conn && peer_known(g, &c->peer, true)) {
+		if (peer_reconnect(g, c, conn)) {
 			reconnect = true;
 			fc->n++;
 			fc->ns += conn->dur_ns + (tls ? tls->dur_ns : 0);
 			call_peer(c, fc->what, sizeof(fc->what));
 		}
-		if (dns && c->host[0] &&
+		if (dns && c->host[0] && !ip_literal(c->host) &&
 		    host_again(g, c->host, dns->start_ns, dns->start_ns + dns->dur_ns)) {
 			relookup = true;
 			fd->n++;
