@@ -801,6 +801,11 @@ int main(int argc, char **argv)
 	a.is_diagnose = !strcmp(a.cli.cmd, "diagnose");
 	if (a.is_diagnose && !a.cli.co.duration_s)
 		a.cli.co.duration_s = DIAG_DEFAULT_S;
+	if (a.is_diagnose && (a.cli.listen || a.cli.buckets)) {
+		pt_err("diagnose prints one report at the end: --listen and --buckets are for "
+		       "trace, top and serve");
+		return 2;
+	}
 	if (a.is_top && !isatty(STDIN_FILENO)) {
 		pt_err("top needs a terminal; use 'phasetrace trace --json' for pipes");
 		return 2;

@@ -210,3 +210,38 @@ def test_diagnose_slow_client():
 	h.assert_near(ev['send_ns_mean'], statistics.mean(held),
 		      'send vs the service\'s own time blocked in writes')
 	h.assert_true(ev['send_share'] > 0.9, 'send share %.3f' % ev['send_share'])
+
+
+def test_diagnose_text():
+	"""The text report: the finding in words, the phase table, lines within 80 columns
+	(the typical request's waterfall aside), a progress line on stderr."""
+	svc = _pyservice()
+	d = h.Tracer(pids=[svc.pid], duration=6, command=('diagnose',))
+	for i in range(NREQ):
+		h.assert_eq(_get(svc.port, '/report/%d' % i), 200, 'status')
+	rc = d.proc.wait(30)
+	d.reader.join(5)
+	h.assert_eq(rc, 0, 'exit status at the end of --duration')
+	with open(d.out_path, errors='replace') as f:
+		text = f.read()
+	h.log(text)
+	report = text.split('a typical request')[0]
+	for line in report.splitlines():
+		h.assert_true(len(line) <= 80, 'line of %d columns: %r' % (len(line), line))
+	h.assert_true('python3[%d] GET /report/:id' % svc.pid in text, 'group header')
+	h.assert_true('* small-writes (%d of %d requests)' % (NREQ, NREQ) in text,
+		      'small-writes line')
+	h.assert_true('a typical request (nearest the p50):' in text, 'typical request')
+	h.assert_true(any('phasetrace: diagnose: ' in l for l in d.err), 'progress line on '
+		      'stderr: %s' % d.stderr())
+
+
+def test_diagnose_bad_options():
+	"""One clear sentence and exit 2, before anything is loaded."""
+	for args, what in ((['--duration', 'soon'], 'is not a duration'),
+			   (['extra'], "unexpected argument 'extra'"),
+			   (['--listen', '127.0.0.1:9999'], 'diagnose prints one report')):
+		r = h.run([h.PHASETRACE, 'diagnose'] + args)
+		h.assert_eq(r.rc, 2, 'exit status of diagnose %s' % ' '.join(args))
+		h.assert_true(what in r.stderr and r.stderr.count('\n') == 1,
+			      'one sentence for %s: %r' % (args, r.stderr))

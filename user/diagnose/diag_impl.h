@@ -65,9 +65,13 @@ struct diag_group {
 	struct diag_count f[F__COUNT];
 	uint64_t err_ns[DIAG_ERR_KEEP];	/* durations of requests ending in an error */
 	uint32_t nerr_kept;
-	struct pt_addr peers[DIAG_PEERS];
+	struct diag_peer {
+		struct pt_addr addr;
+		bool failed;	/* its last call failed: a new connection is no mistake */
+	} peers[DIAG_PEERS];
 	uint32_t npeers;
 	struct diag_host hosts[DIAG_HOSTS];
+	struct request *typical;	/* a copy of the request nearest the running p50 */
 };
 
 struct diagnose {

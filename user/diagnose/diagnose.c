@@ -35,10 +35,57 @@ struct diagnose *diagnose__new(void)
 	return calloc(1, sizeof(struct diagnose));
 }
 
+static void request_free(struct request *r)
+{
+	if (!r)
+		return;
+	for (int i = 0; i < r->nchildren; i++)
+		free(r->children[i]);
+	free(r);
+}
+
+/* A copy of a top-level request and its calls (one level: calls have no children). */
+static struct request *request_dup(const struct request *r)
+{
+	struct request *c = malloc(sizeof(*c));
+
+	if (!c)
+		return NULL;
+	*c = *r;
+	for (int i = 0; i < r->nchildren; i++) {
+		c->children[i] = malloc(sizeof(*c->children[i]));
+		if (!c->children[i]) {
+			c->nchildren = i;
+			request_free(c);
+			return NULL;
+		}
+		*c->children[i] = *r->children[i];
+		c->children[i]->nchildren = 0;
+	}
+	return c;
+}
+
+/* The typical request: the one nearest the p50 of the group so far. */
+static void keep_typical(struct diag_group *g, const struct request *r)
+{
+	uint64_t p50 = histogram__quantile(g->total, 0.5);
+	struct request *c;
+
+	if (g->typical && llabs((long long)(r->dur_ns - p50)) >=
+	    llabs((long long)(g->typical->dur_ns - p50)))
+		return;
+	c = request_dup(r);
+	if (!c)
+		return;
+	request_free(g->typical);
+	g->typical = c;
+}
+
 static void group_free(struct diag_group *g)
 {
 	if (!g)
 		return;
+	request_free(g->typical);
 	histogram__free(g->total);
 	for (int i = 0; i < CAT__COUNT; i++)
 		histogram__free(g->cat[i]);
@@ -436,6 +483,7 @@ void diagnose__add(struct diagnose *d, const struct request *r)
 		return;
 	}
 	account_time(g, r);
+	keep_typical(g, r);
 	if (r->role == PT_ROLE_SERVER)
 		check_calls(g, (const struct request *const *)r->children, r->nchildren);
 	else

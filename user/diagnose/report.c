@@ -5,6 +5,7 @@
 
 #include "diagnose/diag_impl.h"
 #include "output/output.h"
+#include "output/waterfall.h"
 #include "util/sanitize.h"
 
 static int cmp_u64(const void *a, const void *b)
@@ -93,6 +94,7 @@ static void json_dominant(struct jw *w, const struct diag_group *g)
 {
 	int d = dominant(g);
 	const char *sep = "";
+	char *typ = g->typical ? malloc(1 << 20) : NULL;
 
 	json_head(w, g, "dominant-phase", g->cat_n[d], g->n);
 	fprintf(w->f, "\"phase\":\"%s\",\"time_share\":%.4f,\"p50_ns\":%llu,\"p95_ns\":%llu,"
@@ -109,7 +111,11 @@ static void json_dominant(struct jw *w, const struct diag_group *g)
 			(unsigned long long)histogram__quantile(g->cat[i], 0.95));
 		sep = ",";
 	}
-	fprintf(w->f, "}}}\n");
+	fprintf(w->f, "}");
+	if (typ && json_format(g->typical, typ, 1 << 20))
+		fprintf(w->f, ",\"typical\":%s", typ);
+	free(typ);
+	fprintf(w->f, "}}\n");
 }
 
 static void json_evidence(struct jw *w, const struct diag_group *g, enum diag_finding f,
@@ -203,12 +209,12 @@ static void text_finding(const struct diag_group *g, enum diag_finding f, uint64
 	san(w, sizeof(w), c->what);
 	switch (f) {
 	case F_CONNECT:
-		snprintf(s + n, sizeof(s) - n, "%llu new connections to %s, %.1f ms each "
+		snprintf(s + n, sizeof(s) - n, "%llu new connections to %s, %.2f ms each "
 			 "(connect + TLS); reuse them (keep-alive)", (unsigned long long)c->n, w,
 			 ms(ratio(c->ns, c->n)));
 		break;
 	case F_DNS:
-		snprintf(s + n, sizeof(s) - n, "%s looked up again %llu times, %.1f ms each; "
+		snprintf(s + n, sizeof(s) - n, "%s looked up again %llu times, %.2f ms each; "
 			 "cache it or keep the connection", w, (unsigned long long)c->n,
 			 ms(ratio(c->ns, c->n)));
 		break;
@@ -266,6 +272,10 @@ static void text_group(const struct diag_group *g, FILE *f)
 
 		if (diag_holds(g, i, &dl))
 			text_finding(g, i, dl, f);
+	}
+	if (g->typical) {
+		fprintf(f, "  a typical request (nearest the p50):\n");
+		waterfall__print(f, g->typical, 56, false);	/* its extras fit in 80 */
 	}
 }
 
