@@ -112,19 +112,26 @@ static struct diag_group *only_group(struct diagnose *d)
 	return d->groups[0];
 }
 
-static void test_shares_and_clean(void **state)
+/* n pages, each changed by shape (NULL: as they are), into d; returns their group. */
+static struct diag_group *feed(struct diagnose *d, int n, void (*shape)(struct request *, int))
 {
-	struct diagnose *d = diagnose__new();
-	struct diag_group *g;
-	uint64_t dl;
-
-	for (int i = 0; i < 20; i++) {
+	for (int i = 0; i < n; i++) {
 		struct request *r = page(i * 1000 * MS, i);
 
+		if (shape)
+			shape(r, i);
 		diagnose__add(d, r);
 		free_req(r);
 	}
-	g = only_group(d);
+	return only_group(d);
+}
+
+static void test_shares_and_clean(void **state)
+{
+	struct diagnose *d = diagnose__new();
+	struct diag_group *g = feed(d, 20, NULL);
+	uint64_t dl;
+
 	assert_string_equal(g->endpoint, "GET /items/:id");
 	assert_int_equal(g->n, 20);
 	assert_int_equal(g->cat_ns[CAT_RENDER], 20 * 50 * MS);
@@ -132,27 +139,24 @@ static void test_shares_and_clean(void **state)
 	assert_int_equal(g->cat_ns[CAT_SEND], 20 * 10 * MS);
 	for (int f = 0; f < F__COUNT; f++)
 		assert_false(diag_holds(g, f, &dl));
+	assert_non_null(g->typical);
 	diagnose__free(d);
 }
 
-/* Each page calls one peer from inside render on a new connection, then a second peer
- * after it: calls-in-render, connect-per-request and sequential-calls hold. */
+/* One peer called from inside render on a new connection, a second one after it. */
+static void two_calls(struct request *r, int i)
+{
+	r->children[r->nchildren++] = call(r->start_ns + 10 * MS, 20 * MS, 9000, false);
+	r->children[r->nchildren++] = call(r->start_ns + 50 * MS, 30 * MS, 9001, true);
+}
+
+/* calls-in-render, connect-per-request and sequential-calls hold. */
 static void test_calls(void **state)
 {
 	struct diagnose *d = diagnose__new();
-	struct diag_group *g;
+	struct diag_group *g = feed(d, 10, two_calls);
 	uint64_t dl;
 
-	for (int i = 0; i < 10; i++) {
-		uint64_t t0 = i * 1000 * MS;
-		struct request *r = page(t0, i);
-
-		r->children[r->nchildren++] = call(t0 + 10 * MS, 20 * MS, 9000, false);
-		r->children[r->nchildren++] = call(t0 + 50 * MS, 30 * MS, 9001, true);
-		diagnose__add(d, r);
-		free_req(r);
-	}
-	g = only_group(d);
 	assert_true(diag_holds(g, F_RENDER_CALLS, &dl));
 	assert_int_equal(g->f[F_RENDER_CALLS].n, 10);
 	assert_true(diag_holds(g, F_CONNECT, &dl));
@@ -162,27 +166,26 @@ static void test_calls(void **state)
 	assert_false(diag_holds(g, F_DNS, &dl));
 	/* render [40, 90) holds its call; the call before it is "calls" */
 	assert_int_equal(g->cat_ns[CAT_CALLS], 10 * 20 * MS);
+	assert_int_equal(g->typical->nchildren, 2);
 	diagnose__free(d);
+}
+
+/* Every fifth page calls from render, the first four write in many small writes. */
+static void odd_ones(struct request *r, int i)
+{
+	if (i % 5 == 0)
+		r->children[r->nchildren++] = call(r->start_ns + 50 * MS, 5 * MS, 9000, 1);
+	r->writes = i < 4 ? 100 : 2;
+	r->bytes_resp = 4000;
 }
 
 /* Odd requests do not make a finding: 4 of 20 is below both thresholds. */
 static void test_min_share(void **state)
 {
 	struct diagnose *d = diagnose__new();
-	struct diag_group *g;
+	struct diag_group *g = feed(d, 20, odd_ones);
 	uint64_t dl;
 
-	for (int i = 0; i < 20; i++) {
-		struct request *r = page(i * 1000 * MS, i);
-
-		if (i % 5 == 0)
-			r->children[r->nchildren++] = call(r->start_ns + 50 * MS, 5 * MS, 9000, 1);
-		r->writes = i < 4 ? 100 : 2;
-		r->bytes_resp = 4000;
-		diagnose__add(d, r);
-		free_req(r);
-	}
-	g = only_group(d);
 	assert_false(diag_holds(g, F_RENDER_CALLS, &dl));
 	assert_false(diag_holds(g, F_SMALL_WRITES, &dl));
 	assert_int_equal(g->f[F_SMALL_WRITES].holds, 4);

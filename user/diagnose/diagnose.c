@@ -35,32 +35,19 @@ struct diagnose *diagnose__new(void)
 	return calloc(1, sizeof(struct diagnose));
 }
 
-static void request_free(struct request *r)
-{
-	if (!r)
-		return;
-	for (int i = 0; i < r->nchildren; i++)
-		free(r->children[i]);
-	free(r);
-}
-
-/* A copy of a top-level request and its calls (one level: calls have no children). */
+/* A copy of a top-level request and its calls in one block (one free()); the calls'
+ * own children are not kept (calls have none). */
 static struct request *request_dup(const struct request *r)
 {
-	struct request *c = malloc(sizeof(*c));
+	struct request *c = malloc(sizeof(*c) * (1 + r->nchildren));
 
 	if (!c)
 		return NULL;
-	*c = *r;
+	c[0] = *r;
 	for (int i = 0; i < r->nchildren; i++) {
-		c->children[i] = malloc(sizeof(*c->children[i]));
-		if (!c->children[i]) {
-			c->nchildren = i;
-			request_free(c);
-			return NULL;
-		}
-		*c->children[i] = *r->children[i];
-		c->children[i]->nchildren = 0;
+		c[1 + i] = *r->children[i];
+		c[1 + i].nchildren = 0;
+		c[0].children[i] = &c[1 + i];
 	}
 	return c;
 }
@@ -77,7 +64,7 @@ static void keep_typical(struct diag_group *g, const struct request *r)
 	c = request_dup(r);
 	if (!c)
 		return;
-	request_free(g->typical);
+	free(g->typical);
 	g->typical = c;
 }
 
@@ -85,7 +72,7 @@ static void group_free(struct diag_group *g)
 {
 	if (!g)
 		return;
-	request_free(g->typical);
+	free(g->typical);
 	histogram__free(g->total);
 	for (int i = 0; i < CAT__COUNT; i++)
 		histogram__free(g->cat[i]);

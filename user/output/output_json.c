@@ -274,11 +274,11 @@ struct sink output__sink(struct output *o)
 
 size_t json_string(const char *s, char *buf, size_t len)
 {
-	struct jbuf b = { .p = buf, .len = 0, .cap = len };
+	struct jbuf b = { .p = buf, .cap = len };
 
-	if (!len)
-		return 0;
-	jstr(&b, s);
-	buf[b.len] = 0;
+	if (len) {
+		jstr(&b, s);
+		buf[b.len] = 0;
+	}
 	return b.len;
 }
