@@ -99,6 +99,7 @@ static __always_inline void conn_next_request(struct pt_conn *c)
 	c->req.spans_open = 0;
 	c->req.span_last = 0;
 	c->req.closed = 0;
+	c->req.tpl_parses = 0;
 	c->req.status = 0;
 	c->req.method[0] = 0;
 	c->req.path[0] = 0;

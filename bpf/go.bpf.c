@@ -520,4 +520,20 @@ int go_http_reqwrite_entry(struct pt_regs *ctx)
 	return 0;
 }
 
+/* text/template.(*Template).Parse: a template parsed while a request is served (diagnose's
+ * template-parse-per-request) */
+SEC("uprobe")
+int go_tpl_parse_entry(struct pt_regs *ctx)
+{
+	struct pt_conn *c;
+	__u64 key, goid;
+
+	if (!go_key_at(ctx, &key, &goid, NULL))
+		return 0;
+	c = ctx_srv_conn(thread_lookup(key));
+	if (c)
+		c->req.tpl_parses++;
+	return 0;
+}
+
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

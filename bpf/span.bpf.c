@@ -14,9 +14,9 @@
 /*
  * The server request a span runs in learns of it: a span that ends after the request's
  * last response byte (a render that writes the page, then goes on) is still its phase,
- * and the assembler waits for it (spans_open, span_last). NULL if it has no request.
+ * and the assembler waits for it (spans_open, span_last).
  */
-static __always_inline struct pt_conn *span_request(const struct thread_ctx *t)
+PT_SHARED struct pt_conn *ctx_srv_conn(const struct thread_ctx *t)
 {
 	struct pt_conn *c;
 
@@ -57,7 +57,7 @@ PT_SHARED void span_enter(__u64 key, __u32 idx, const void *label, __u32 label_l
 		s->label[label_len & (PT_LABEL_LEN - 1)] = 0;
 	t = thread_get(key);
 	if (t) {
-		struct pt_conn *c = span_request(t);
+		struct pt_conn *c = ctx_srv_conn(t);
 
 		t->spans_active++;
 		s->io_at_start = t->io_total;
@@ -81,7 +81,7 @@ PT_SHARED void span_exit(__u64 key, __u32 idx, __u64 goid)
 	t = thread_lookup(key);
 	if (t && t->spans_active)
 		t->spans_active--;
-	c = span_request(t);
+	c = ctx_srv_conn(t);
 	if (c) {
 		if (c->req.spans_open)
 			c->req.spans_open--;

@@ -103,6 +103,8 @@ struct pt_req_rec {
 	__u32 spans_open;	/* server: spans of this request still running at the emit */
 	__u64 span_last;	/* server: end of its last span; with spans_open: the emit */
 	__u64 closed;		/* the close that ended it (PT_END_CLOSE, PT_END_ERROR), else 0 */
+	__u32 tpl_parses;	/* server, Go: template parses while serving it */
+	__u32 pad2;
 };
 
 struct pt_ip {
