@@ -172,6 +172,16 @@ def test_diagnose_go_deadline():
 	h.assert_near(found['deadline']['evidence']['duration_ns'], 120 * MS, 'deadline')
 
 
+def test_diagnose_go_template_parse():
+	"""The handler parses its page template on every request (html/template New+Parse)."""
+	app, log, objs = _webapp_run(['-parse-per-request'], _pages(2))
+	found = _findings(objs, app.pid, 'GET /page/:id')
+	_expect(found, ['template-parse-per-request'])
+	h.assert_near(found['template-parse-per-request']['evidence']['parses_per_request'] * MS,
+		      1 * MS, 'parses per request', abs_ms=0)
+	h.assert_eq(found['template-parse-per-request']['requests']['holds'], NREQ, 'holds for')
+
+
 def _pyservice():
 	return h.start_fixture('pyservice', '--port', 0, '--rows', 200)
 

@@ -371,7 +371,7 @@ static void request_init(struct request *r, enum pt_role role, uint32_t pid, uin
 			 uint64_t goid, bool is_go, const char comm[PT_COMM_LEN])
 {
 	memset(r, 0, offsetof(struct request, phases));
-	r->writes = 0;
+	r->writes = r->tpl_parses = 0;
 	r->role = role;
 	r->pid = pid;
 	r->tid = tid;
@@ -402,6 +402,7 @@ void assembler__build(const struct pt_req_rec *rec, struct request *r)
 	r->conn_id = rec->conn_id;
 	r->end_reason = rec->end_reason;
 	r->writes = rec->writes;
+	r->tpl_parses = rec->tpl_parses;
 
 	if (rec->flags & PT_F_CONNECT)
 		add_phase(r, PHASE_CONNECT, NULL, rec->connect_start, rec->connect_end);

@@ -64,6 +64,7 @@ struct request {
 	struct phase phases[REQ_MAX_PHASES];
 	struct request *children[REQ_MAX_CHILDREN];
 	uint32_t writes;	/* socket writes of our payload (server: response writes) */
+	uint32_t tpl_parses;	/* server, Go: template parses while serving it */
 };
 
 const char *phase_name(enum phase_id id);

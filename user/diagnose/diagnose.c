@@ -13,7 +13,7 @@ const char *const diag_cat_names[CAT__COUNT] = {
 
 const char *const diag_finding_names[F__COUNT] = {
 	"connect-per-request", "dns-per-request", "calls-in-render", "sequential-calls",
-	"slow-client", "small-writes", "deadline",
+	"slow-client", "small-writes", "deadline", "template-parse-per-request",
 };
 
 /* Which category wins where intervals overlap: render holds its calls, calls hold the
@@ -453,6 +453,20 @@ static void check_errors(struct diag_group *g, const struct request *r)
 		g->err_ns[g->nerr_kept++] = e->dur_ns;
 }
 
+/* template-parse-per-request: a Go server request that parses templates. */
+static void check_parses(struct diag_group *g, const struct request *r)
+{
+	struct diag_count *f = &g->f[F_TPL_PARSE];
+
+	if (!r->is_go || r->role != PT_ROLE_SERVER)
+		return;
+	f->of++;
+	if (!r->tpl_parses)
+		return;
+	f->holds++;
+	f->n += r->tpl_parses;
+}
+
 void diagnose__add(struct diagnose *d, const struct request *r)
 {
 	struct diag_group *g;
@@ -479,6 +493,7 @@ void diagnose__add(struct diagnose *d, const struct request *r)
 	check_sequential(g, r);
 	check_writes(g, r);
 	check_errors(g, r);
+	check_parses(g, r);
 }
 
 static void on_request(void *ctx, const struct request *r)

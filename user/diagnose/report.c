@@ -151,6 +151,9 @@ static void json_evidence(struct jw *w, const struct diag_group *g, enum diag_fi
 		fprintf(w->f, "\"writes_per_request\":%.1f,\"bytes_per_write\":%.1f",
 			ratio(c->n, h), ratio(c->bytes, c->n));
 		break;
+	case F_TPL_PARSE:
+		fprintf(w->f, "\"parses_per_request\":%.2f", ratio(c->n, h));
+		break;
 	case F_DEADLINE:
 		fprintf(w->f, "\"duration_ns\":%llu,\"errors\":%llu,\"peer\":%s",
 			(unsigned long long)deadline_ns, (unsigned long long)h,
@@ -236,6 +239,10 @@ static void text_finding(const struct diag_group *g, enum diag_finding f, uint64
 	case F_SMALL_WRITES:
 		snprintf(s + n, sizeof(s) - n, "%.1f socket writes per response of %.0f bytes "
 			 "each; buffer the output", ratio(c->n, h), ratio(c->bytes, c->n));
+		break;
+	case F_TPL_PARSE:
+		snprintf(s + n, sizeof(s) - n, "%.1f template parses per request; parse them "
+			 "once, at start", ratio(c->n, h));
 		break;
 	case F_DEADLINE:
 		snprintf(s + n, sizeof(s) - n, "end in a timeout, reset or close after %.1f ms "

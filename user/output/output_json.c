@@ -134,6 +134,8 @@ static void jconnection(struct jbuf *b, const struct request *r)
 	jfield(b, "bytes_sent", ju64, server ? r->bytes_resp : r->bytes_req);
 	jfield(b, "bytes_received", ju64, server ? r->bytes_req : r->bytes_resp);
 	jfield(b, "writes", ju64, r->writes);
+	if (r->is_go && server)
+		jfield(b, "template_parses", ju64, r->tpl_parses);
 }
 
 static void jphase(struct jbuf *b, const struct phase *ph, uint64_t base)
