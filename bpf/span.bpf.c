@@ -8,6 +8,7 @@
  */
 #include "span.bpf.h"
 #include "thread.bpf.h"
+#include "go.bpf.h"
 #include "probe_list.h"
 #include <bpf/usdt.bpf.h>
 
@@ -47,6 +48,7 @@ PT_SHARED void span_enter(__u64 key, __u32 idx, const void *label, __u32 label_l
 			return;
 	}
 	s->start = bpf_ktime_get_ns();
+	s->gc_at_start = KEY_IS_GO(key) ? go_stw_ns(key >> 32) : 0;
 	s->label[0] = 0;
 	if (label && label_len)
 		bpf_probe_read_user(s->label, label_len < PT_LABEL_LEN - 1 ? label_len & 63 :
@@ -103,6 +105,7 @@ PT_SHARED void span_exit(__u64 key, __u32 idx, __u64 goid)
 	r->parent_id = t && !t->interleaved ? t->srv_req_id : 0;
 	r->io_ns = t ? t->io_total - s->io_at_start : 0;
 	r->nested_reqs = 0;
+	r->gc_ns = KEY_IS_GO(key) ? go_stw_ns(key >> 32) - s->gc_at_start : 0;
 	bpf_get_current_comm(r->comm, sizeof(r->comm));
 	__builtin_memcpy(r->label, s->label, sizeof(r->label));
 	pt_submit(r, false);

@@ -148,6 +148,7 @@ struct pt_span_rec {
 	__u32 nested_reqs;	/* outbound requests started inside the span */
 	char comm[PT_COMM_LEN];
 	char label[PT_LABEL_LEN];
+	__u64 gc_ns;		/* Go: stop-the-world pauses of the process during the span */
 };
 
 enum pt_proc_kind {
