@@ -182,6 +182,22 @@ def test_diagnose_go_template_parse():
 	h.assert_eq(found['template-parse-per-request']['requests']['holds'], NREQ, 'holds for')
 
 
+def test_diagnose_go_gc_in_render():
+	"""A page of 8000 rows the template loads while it renders: its allocations make the
+	GC stop the world during rendering (pauses measured by the webapp itself with
+	debug.ReadGCStats around Execute)."""
+	app, log, objs = _webapp_run(['-rows', 8000], _pages(0))
+	found = _findings(objs, app.pid, 'GET /page/:id')
+	_expect(found, ['gc-in-render'])
+	f = found['gc-in-render']
+	with_gc = [l for l in log if l['num_gc'] > 0]
+	h.assert_near(f['requests']['holds'] * MS, len(with_gc) * MS,
+		      'renders with a pause vs renders with a GC', abs_ms=1)
+	h.assert_near(f['evidence']['gc_ns_mean'],
+		      statistics.mean(l['gc_pause_ns'] for l in with_gc), 'pause per render',
+		      abs_ms=0.2)
+
+
 def _pyservice():
 	return h.start_fixture('pyservice', '--port', 0, '--rows', 200)
 

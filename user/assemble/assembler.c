@@ -591,6 +591,7 @@ static void span_request(struct assembler *a, const struct pt_span_rec *s, struc
 	if (r->nphases) {
 		r->phases[0].io_ns = s->io_ns;
 		r->phases[0].io_in_span = s->nested_reqs > 0;
+		r->phases[0].gc_ns = s->gc_ns;
 		memcpy(r->phases[0].label, s->label, sizeof(r->phases[0].label));
 		r->phases[0].label[PT_LABEL_LEN - 1] = 0;
 	}

@@ -35,6 +35,7 @@ struct phase {
 	uint64_t io_ns;		/* render/spans: time blocked in socket writes */
 	bool io_in_span;	/* render/spans: outbound requests started inside */
 	char label[PT_LABEL_LEN];	/* e.g. template name */
+	uint64_t gc_ns;		/* render/spans, Go: stop-the-world pauses inside */
 };
 
 struct request {

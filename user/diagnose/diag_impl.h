@@ -34,7 +34,7 @@ extern const char *const diag_cat_names[CAT__COUNT];
 
 enum diag_finding {
 	F_CONNECT, F_DNS, F_RENDER_CALLS, F_SEQUENTIAL, F_SLOW_CLIENT, F_SMALL_WRITES,
-	F_DEADLINE, F_TPL_PARSE, F__COUNT,
+	F_DEADLINE, F_TPL_PARSE, F_GC_RENDER, F__COUNT,
 };
 
 extern const char *const diag_finding_names[F__COUNT];

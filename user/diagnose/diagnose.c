@@ -13,7 +13,7 @@ const char *const diag_cat_names[CAT__COUNT] = {
 
 const char *const diag_finding_names[F__COUNT] = {
 	"connect-per-request", "dns-per-request", "calls-in-render", "sequential-calls",
-	"slow-client", "small-writes", "deadline", "template-parse-per-request",
+	"slow-client", "small-writes", "deadline", "template-parse-per-request", "gc-in-render",
 };
 
 /* Which category wins where intervals overlap: render holds its calls, calls hold the
@@ -467,6 +467,28 @@ static void check_parses(struct diag_group *g, const struct request *r)
 	f->n += r->tpl_parses;
 }
 
+/* gc-in-render: stop-the-world pauses of a Go process inside a request's render. */
+static void check_gc(struct diag_group *g, const struct request *r)
+{
+	struct diag_count *f = &g->f[F_GC_RENDER];
+	uint64_t gc = 0, render = 0;
+
+	if (!r->is_go || !request_phase(r, PHASE_RENDER))
+		return;
+	for (int i = 0; i < r->nphases; i++) {
+		if (r->phases[i].id != PHASE_RENDER)
+			continue;
+		gc += r->phases[i].gc_ns;
+		render += r->phases[i].dur_ns;
+	}
+	f->of++;
+	f->ns2 += render;
+	if (!gc)
+		return;
+	f->holds++;
+	f->ns += gc;
+}
+
 void diagnose__add(struct diagnose *d, const struct request *r)
 {
 	struct diag_group *g;
@@ -494,6 +516,7 @@ void diagnose__add(struct diagnose *d, const struct request *r)
 	check_writes(g, r);
 	check_errors(g, r);
 	check_parses(g, r);
+	check_gc(g, r);
 }
 
 static void on_request(void *ctx, const struct request *r)

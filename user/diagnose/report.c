@@ -151,6 +151,10 @@ static void json_evidence(struct jw *w, const struct diag_group *g, enum diag_fi
 		fprintf(w->f, "\"writes_per_request\":%.1f,\"bytes_per_write\":%.1f",
 			ratio(c->n, h), ratio(c->bytes, c->n));
 		break;
+	case F_GC_RENDER:
+		fprintf(w->f, "\"gc_ns_mean\":%.0f,\"gc_share_of_render\":%.4f", ratio(c->ns, h),
+			ratio(c->ns, c->ns2));
+		break;
 	case F_TPL_PARSE:
 		fprintf(w->f, "\"parses_per_request\":%.2f", ratio(c->n, h));
 		break;
@@ -239,6 +243,11 @@ static void text_finding(const struct diag_group *g, enum diag_finding f, uint64
 	case F_SMALL_WRITES:
 		snprintf(s + n, sizeof(s) - n, "%.1f socket writes per response of %.0f bytes "
 			 "each; buffer the output", ratio(c->n, h), ratio(c->bytes, c->n));
+		break;
+	case F_GC_RENDER:
+		snprintf(s + n, sizeof(s) - n, "the world stops for GC %.2f ms per render, %.1f%% "
+			 "of all render time; allocate less while rendering", ms(ratio(c->ns, h)),
+			 100 * ratio(c->ns, c->ns2));
 		break;
 	case F_TPL_PARSE:
 		snprintf(s + n, sizeof(s) - n, "%.1f template parses per request; parse them "

@@ -151,6 +151,8 @@ static void jphase(struct jbuf *b, const struct phase *ph, uint64_t base)
 			jfield(b, "io_in_render", jbool, ph->io_in_span);
 		if (ph->label[0])
 			jfield(b, "label", jstr, ph->label);
+		if (ph->gc_ns)
+			jfield(b, "gc_ns", ju64, ph->gc_ns);
 	}
 	jlit(b, "}");
 }
