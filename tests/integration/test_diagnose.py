@@ -271,3 +271,45 @@ def test_diagnose_bad_options():
 		h.assert_eq(r.rc, 2, 'exit status of diagnose %s' % ' '.join(args))
 		h.assert_true(what in r.stderr and r.stderr.count('\n') == 1,
 			      'one sentence for %s: %r' % (args, r.stderr))
+
+
+def _client_run(args, n, prefix=()):
+	"""A client fixture started with --wait (or urlclient), diagnosed by pid."""
+	name = args[0]
+	cl = h.start_fixture(name, *args[1:], prefix=prefix, stdin=True)
+	d = _diagnose(cl.pid)
+	cl.go()
+	rc, recs = cl.wait(60)
+	h.assert_eq(rc, 0, '%s exit status' % name)
+	h.assert_eq(len(recs), n, '%s requests' % name)
+	return cl, recs, d.stop()
+
+
+def test_diagnose_client_urllib():
+	"""A python script calling urllib.request.urlopen in a loop: a new connection and a
+	fresh lookup (the DNS server answers in 20 ms) for every request."""
+	h.start_dns(20)
+	be = h.start_backend(ttfb_ms=3)
+	cl, _, objs = _client_run(['urlclient', 'http://%s:%d/' % (BACKEND_HOST, be.port), NREQ],
+				  NREQ, prefix=h.resolver_ns())
+	found = _findings(objs, cl.pid, '(outbound)')
+	_expect(found, ['dns-per-request', 'connect-per-request'])
+	ev = found['dns-per-request']['evidence']
+	h.assert_near(ev['lookups'] * MS, (NREQ - 1) * MS, 'lookups', abs_ms=0)
+	h.assert_near(ev['dns_ns_mean'], 20 * MS, 'dns vs injected')
+	h.assert_near(found['connect-per-request']['evidence']['new_connections'] * MS,
+		      (NREQ - 1) * MS, 'new connections', abs_ms=0)
+
+
+def test_diagnose_client_clean():
+	"""The C client: one lookup, one connection, keep-alive requests (25 ms to the first
+	byte): ttfb dominates, nothing else."""
+	be = h.start_backend(ttfb_ms=25)
+	cl, recs, objs = _client_run(['client', '--host', '127.0.0.1', '--port', be.port,
+				      '--requests', NREQ, '--wait'], NREQ)
+	found = _findings(objs, cl.pid, '(outbound)')
+	_expect(found, [])
+	ev = found['dominant-phase']['evidence']
+	h.assert_eq(ev['phase'], 'ttfb', 'dominant phase')
+	h.assert_near(ev['phases']['ttfb']['p50_ns'],
+		      statistics.median(r['ttfb_ns'] for r in recs), 'ttfb p50 vs the client\'s')
