@@ -48,13 +48,16 @@ BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(OUT)/bpf/%.bpf.o,$(BPF_SRCS))
 # user/ by stage: attach/ (BPF object, probes on binaries), collect/ (ring buffer,
 # event loop), assemble/ (records -> requests), output/ (trace, top), export/
 # (metrics, /metrics), util/. Headers are included as "stage/name.h".
-USER_DIRS := attach collect assemble output export util
+USER_DIRS := attach collect assemble output export util diagnose
 USER_SRCS := $(foreach d,$(USER_DIRS),$(wildcard user/$(d)/*.c))
 USER_OBJS := $(patsubst user/%.c,$(OUT)/user/%.o,$(USER_SRCS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(UNIT_SRCS))
 FIXTURE_SRCS := $(wildcard tests/fixtures/*.c)
 FIXTURE_BINS := $(patsubst tests/fixtures/%.c,$(OUT)/fixtures/%,$(FIXTURE_SRCS))
+# python3 fixtures (stdlib only), copied next to the C ones under their name without .py
+FIXTURE_PY   := $(wildcard tests/fixtures/*.py)
+FIXTURE_BINS += $(patsubst tests/fixtures/%.py,$(OUT)/fixtures/%,$(FIXTURE_PY))
 
 .PHONY: all deps run test unit integration fixtures go-fixtures bench clean fuzz fuzz-run \
 	fuzz-seeds install
@@ -110,6 +113,10 @@ $(OUT)/fixtures/%: tests/fixtures/%.c $(wildcard tests/fixtures/*.h) | $(OUT)/fi
 	$(call msg,CC,$@)
 	$(Q)$(CC) -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter -D_GNU_SOURCE \
 		-Itests/fixtures $< $(FIXTURE_LIBS) -lm -o $@
+
+$(OUT)/fixtures/%: tests/fixtures/%.py | $(OUT)/fixtures
+	$(call msg,INSTALL,$@)
+	$(Q)install -m 0755 $< $@
 
 # Go fixtures, once per installed toolchain (exit 77: no Go here, the Go tests skip)
 GO_FIXTURE_SRCS := $(wildcard tests/fixtures/go/*/*.go tests/fixtures/go/*/go.mod) \

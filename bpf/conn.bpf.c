@@ -77,6 +77,8 @@ static __always_inline void conn_emit(__u64 skp, struct pt_conn *c, __u8 end_rea
 	}
 	__builtin_memcpy(rec, &c->req, sizeof(*rec));
 	rec->end_reason = end_reason;
+	if (rec->spans_open)	/* the assembler waits for them from now */
+		rec->span_last = bpf_ktime_get_ns();
 	if (c->state == PT_FSM_REQ)
 		rec->flags |= PT_F_NO_RESP;
 	stat_inc(PT_STAT_REQS);
@@ -93,6 +95,11 @@ static __always_inline void conn_next_request(struct pt_conn *c)
 	c->req.resp_first = c->req.resp_last = 0;
 	c->req.req_io_start = 0;
 	c->req.bytes_req = c->req.bytes_resp = 0;
+	c->req.writes = 0;
+	c->req.spans_open = 0;
+	c->req.span_last = 0;
+	c->req.closed = 0;
+	c->req.tpl_parses = 0;
 	c->req.status = 0;
 	c->req.method[0] = 0;
 	c->req.path[0] = 0;
@@ -163,6 +170,8 @@ PT_SHARED int conn_io(__u64 skp, struct pt_conn *c, const struct conn_io_ev *ev)
 	int started = 0;
 
 	c->last_io = ev->ts;
+	if (ev->dir == PT_DIR_SEND)
+		c->req.writes++;
 	if (req_dir) {
 		if (c->state == PT_FSM_RESP) {
 			conn_emit(skp, c, PT_END_NEXT);
@@ -213,6 +222,7 @@ PT_SHARED void conn_finish(__u64 skp, struct pt_conn *c)
 			c->req.tls_end = bpf_ktime_get_ns();
 			c->req.flags |= PT_F_TLS_HS;
 		}
+		c->req.closed = bpf_ktime_get_ns();
 		conn_emit(skp, c, c->req.error ? PT_END_ERROR : PT_END_CLOSE);
 	}
 	conn_next_request(c);

@@ -520,4 +520,76 @@ int go_http_reqwrite_entry(struct pt_regs *ctx)
 	return 0;
 }
 
+PT_SHARED __u64 go_stw_ns(__u32 tgid)
+{
+	struct go_stw *w = bpf_map_lookup_elem(&go_stw, &tgid);
+
+	if (!w)
+		return 0;
+	return w->total + (w->start ? bpf_ktime_get_ns() - w->start : 0);
+}
+
+/* A traced Go process's tgid; stop/startTheWorldWithSema run on g0 (no goroutine). */
+static __always_inline __u32 go_traced_tgid(void)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+
+	return bpf_map_lookup_elem(&go_procs, &tgid) && pt_traced(tgid) ? tgid : 0;
+}
+
+/* runtime.stopTheWorldWithSema: the world stops (a GC phase change, mostly) */
+SEC("uprobe")
+int go_stw_stop_entry(struct pt_regs *ctx)
+{
+	struct go_stw *w, zero = {};
+	__u32 tgid = go_traced_tgid();
+
+	if (!tgid)
+		return 0;
+	w = bpf_map_lookup_elem(&go_stw, &tgid);
+	if (!w) {
+		if (bpf_map_update_elem(&go_stw, &tgid, &zero, BPF_NOEXIST) &&
+		    !bpf_map_lookup_elem(&go_stw, &tgid)) {
+			stat_inc(PT_STAT_GO_FULL);
+			return 0;
+		}
+		w = bpf_map_lookup_elem(&go_stw, &tgid);
+		if (!w)
+			return 0;
+	}
+	if (!w->start)
+		w->start = bpf_ktime_get_ns();
+	return 0;
+}
+
+/* runtime.startTheWorldWithSema: it runs again */
+SEC("uprobe")
+int go_stw_start_entry(struct pt_regs *ctx)
+{
+	__u32 tgid = go_traced_tgid();
+	struct go_stw *w = tgid ? bpf_map_lookup_elem(&go_stw, &tgid) : NULL;
+
+	if (w && w->start) {
+		w->total += bpf_ktime_get_ns() - w->start;
+		w->start = 0;
+	}
+	return 0;
+}
+
+/* text/template.(*Template).Parse: a template parsed while a request is served (diagnose's
+ * template-parse-per-request) */
+SEC("uprobe")
+int go_tpl_parse_entry(struct pt_regs *ctx)
+{
+	struct pt_conn *c;
+	__u64 key, goid;
+
+	if (!go_key_at(ctx, &key, &goid, NULL))
+		return 0;
+	c = ctx_srv_conn(thread_lookup(key));
+	if (c)
+		c->req.tpl_parses++;
+	return 0;
+}
+
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -32,5 +32,7 @@ PT_SHARED __u64 ctx_srv_req(__u64 key);
 PT_SHARED __u64 go_inherited_req(__u64 key);
 /* A server request req_id started on socket skp on goroutine key. */
 PT_SHARED void go_server_req_started(__u64 key, __u64 skp, __u64 req_id);
+/* Stop-the-world time of Go process tgid so far (ns, the pause in progress included). */
+PT_SHARED __u64 go_stw_ns(__u32 tgid);
 
 #endif

@@ -160,6 +160,7 @@ struct span_state {
 	__u32 depth;
 	__u32 pad;
 	char label[PT_LABEL_LEN];
+	__u64 gc_at_start;	/* go_stw_ns() of its process when the span started */
 };
 
 PT_MAP(spans, LRU_HASH, 16384, struct span_key, struct span_state);
@@ -211,5 +212,13 @@ struct go_frame {
 
 /* span key -> frame of its open outermost call */
 PT_MAP(go_frames, LRU_HASH, 16384, struct span_key, struct go_frame);
+
+/* Per Go process (tgid): its stop-the-world pauses so far, and the one in progress. */
+struct go_stw {
+	__u64 total;		/* ns stopped, summed */
+	__u64 start;		/* stopTheWorldWithSema entered, 0 if the world runs */
+};
+
+PT_MAP(go_stw, HASH, 4096, __u32, struct go_stw);
 
 #endif

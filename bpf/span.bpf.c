@@ -8,8 +8,24 @@
  */
 #include "span.bpf.h"
 #include "thread.bpf.h"
+#include "go.bpf.h"
 #include "probe_list.h"
 #include <bpf/usdt.bpf.h>
+
+/*
+ * The server request a span runs in learns of it: a span that ends after the request's
+ * last response byte (a render that writes the page, then goes on) is still its phase,
+ * and the assembler waits for it (spans_open, span_last).
+ */
+PT_SHARED struct pt_conn *ctx_srv_conn(const struct thread_ctx *t)
+{
+	struct pt_conn *c;
+
+	if (!t || !t->srv_sk || t->interleaved)
+		return NULL;
+	c = bpf_map_lookup_elem(&conns, &t->srv_sk);
+	return c && c->req.req_id == t->srv_req_id ? c : NULL;
+}
 
 PT_SHARED void span_enter(__u64 key, __u32 idx, const void *label, __u32 label_len)
 {
@@ -32,6 +48,7 @@ PT_SHARED void span_enter(__u64 key, __u32 idx, const void *label, __u32 label_l
 			return;
 	}
 	s->start = bpf_ktime_get_ns();
+	s->gc_at_start = KEY_IS_GO(key) ? go_stw_ns(key >> 32) : 0;
 	s->label[0] = 0;
 	if (label && label_len)
 		bpf_probe_read_user(s->label, label_len < PT_LABEL_LEN - 1 ? label_len & 63 :
@@ -42,8 +59,12 @@ PT_SHARED void span_enter(__u64 key, __u32 idx, const void *label, __u32 label_l
 		s->label[label_len & (PT_LABEL_LEN - 1)] = 0;
 	t = thread_get(key);
 	if (t) {
+		struct pt_conn *c = ctx_srv_conn(t);
+
 		t->spans_active++;
 		s->io_at_start = t->io_total;
+		if (c)
+			c->req.spans_open++;
 	}
 }
 
@@ -53,6 +74,7 @@ PT_SHARED void span_exit(__u64 key, __u32 idx, __u64 goid)
 	struct span_state *s = bpf_map_lookup_elem(&spans, &k);
 	struct thread_ctx *t;
 	struct pt_span_rec *r;
+	struct pt_conn *c;
 
 	if (!s || !s->depth)
 		return;
@@ -61,6 +83,12 @@ PT_SHARED void span_exit(__u64 key, __u32 idx, __u64 goid)
 	t = thread_lookup(key);
 	if (t && t->spans_active)
 		t->spans_active--;
+	c = ctx_srv_conn(t);
+	if (c) {
+		if (c->req.spans_open)
+			c->req.spans_open--;
+		c->req.span_last = bpf_ktime_get_ns();
+	}
 	r = bpf_ringbuf_reserve(&rb, sizeof(*r), 0);
 	if (!r) {
 		stat_inc(PT_STAT_RB_DROP_SPAN);
@@ -77,6 +105,7 @@ PT_SHARED void span_exit(__u64 key, __u32 idx, __u64 goid)
 	r->parent_id = t && !t->interleaved ? t->srv_req_id : 0;
 	r->io_ns = t ? t->io_total - s->io_at_start : 0;
 	r->nested_reqs = 0;
+	r->gc_ns = KEY_IS_GO(key) ? go_stw_ns(key >> 32) - s->gc_at_start : 0;
 	bpf_get_current_comm(r->comm, sizeof(r->comm));
 	__builtin_memcpy(r->label, s->label, sizeof(r->label));
 	pt_submit(r, false);

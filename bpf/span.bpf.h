@@ -15,5 +15,8 @@
 PT_SHARED void span_enter(__u64 key, __u32 idx, const void *label, __u32 label_len);
 /* The span ends: one record when its outermost call returns. */
 PT_SHARED void span_exit(__u64 key, __u32 idx, __u64 goid);
+/* The connection of the server request the context serves (its state in "conns"), NULL if
+ * none or unknown (an event loop). */
+PT_SHARED struct pt_conn *ctx_srv_conn(const struct thread_ctx *t);
 
 #endif

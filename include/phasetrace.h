@@ -99,6 +99,12 @@ struct pt_req_rec {
 	__u64 bytes_req, bytes_resp;
 	char method[PT_METHOD_LEN];
 	char path[PT_PATH_LEN];
+	__u32 writes;		/* socket writes of this side's payload (server: the response) */
+	__u32 spans_open;	/* server: spans of this request still running at the emit */
+	__u64 span_last;	/* server: end of its last span; with spans_open: the emit */
+	__u64 closed;		/* the close that ended it (PT_END_CLOSE, PT_END_ERROR), else 0 */
+	__u32 tpl_parses;	/* server, Go: template parses while serving it */
+	__u32 pad2;
 };
 
 struct pt_ip {
@@ -142,6 +148,7 @@ struct pt_span_rec {
 	__u32 nested_reqs;	/* outbound requests started inside the span */
 	char comm[PT_COMM_LEN];
 	char label[PT_LABEL_LEN];
+	__u64 gc_ns;		/* Go: stop-the-world pauses of the process during the span */
 };
 
 enum pt_proc_kind {

@@ -121,7 +121,12 @@ enum pt_fn {
 	X(GOEXIT1, "runtime.goexit1", NULL, go_goexit_entry, NONE, NONE)			\
 	X(HTTP_ROUNDTRIP, "net/http.(*Transport).roundTrip", NULL, go_http_roundtrip_entry,	\
 	  NONE, NONE)										\
-	X(HTTP_REQ_WRITE, "net/http.(*Request).write", NULL, go_http_reqwrite_entry, NONE, NONE)
+	X(HTTP_REQ_WRITE, "net/http.(*Request).write", NULL, go_http_reqwrite_entry, NONE, NONE) \
+	/* html/template's Parse, ParseFiles, ParseGlob and text/template's all parse here */	\
+	X(TPL_PARSE, "text/template.(*Template).Parse", NULL, go_tpl_parse_entry, NONE, NONE) \
+	/* stop-the-world pauses (GC): render spans add up those they contain */		\
+	X(STW_STOP, "runtime.stopTheWorldWithSema", NULL, go_stw_stop_entry, NONE, NONE)	\
+	X(STW_START, "runtime.startTheWorldWithSema", NULL, go_stw_start_entry, NONE, NONE)
 
 /* Attach cookie of go_render_entry: kind | html.text offset << 8 | text.name offset << 24 */
 #define PT_TPL_TEXT_EXECUTE	0

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-/* Command line: phasetrace trace | top | serve. */
+/* Command line: phasetrace trace | top | serve | diagnose. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -27,6 +27,7 @@
 #include "output/output.h"
 #include "attach/probes.h"
 #include "output/top.h"
+#include "diagnose/diagnose.h"
 
 #define PT_VERSION "0.1.0"
 
@@ -140,6 +141,8 @@ static const char usage_head[] =
 	"  trace            print each finished request as a waterfall (or JSON lines)\n"
 	"  top              live table of where request time goes, per process and peer\n"
 	"  serve            Prometheus exporter: GET /metrics (default 127.0.0.1:9873)\n"
+	"  diagnose         watch for --duration (default 30 s), then say per endpoint\n"
+	"                   where the time goes and what is wrong (docs/diagnose.md)\n"
 	"\n"
 	"Options:\n";
 
@@ -424,9 +427,10 @@ static int parse_command(int argc, char **argv, struct cli *cli)
 	if (!strcmp(argv[1], "--version"))
 		show_version(cli, NULL, NULL);
 	cli->cmd = argv[1];
-	if (strcmp(cli->cmd, "trace") && strcmp(cli->cmd, "top") && strcmp(cli->cmd, "serve")) {
-		pt_err("unknown command '%s'; the commands are trace, top and serve (see "
-		       "'phasetrace --help')", cli->cmd);
+	if (strcmp(cli->cmd, "trace") && strcmp(cli->cmd, "top") && strcmp(cli->cmd, "serve") &&
+	    strcmp(cli->cmd, "diagnose")) {
+		pt_err("unknown command '%s'; the commands are trace, top, serve and diagnose "
+		       "(see 'phasetrace --help')", cli->cmd);
 		return 2;
 	}
 	return 0;
@@ -661,6 +665,10 @@ struct app {
 	struct top *t;
 	struct output *out;
 	struct self_ctx self;
+	/* diagnose */
+	bool is_diagnose;
+	struct diagnose *diag;
+	uint64_t diag_start, diag_shown;
 };
 
 /* Metrics for top, serve and --listen; the port is bound before BPF is loaded, so a taken
@@ -728,6 +736,50 @@ static int connect_outputs(struct app *a, struct collector *c)
 	return 0;
 }
 
+#define DIAG_DEFAULT_S	30
+
+/* diagnose's progress line on stderr: redrawn each second on a terminal, a line every 5 s
+ * otherwise. */
+static void diag_progress(void *ctx, uint64_t now)
+{
+	struct app *a = ctx;
+	bool tty = isatty(STDERR_FILENO);
+	uint64_t every = (tty ? 1 : 5) * 1000000000ULL;
+
+	if (!a->diag_start)
+		a->diag_start = a->diag_shown = now;
+	if (now - a->diag_shown < every)
+		return;
+	a->diag_shown = now;
+	fprintf(stderr, "%sphasetrace: diagnose: %.0f of %.0f s, %llu requests%s",
+		tty ? "\r" : "", (now - a->diag_start) / 1e9, a->cli.co.duration_s,
+		(unsigned long long)diagnose__seen(a->diag), tty ? " (Ctrl-C ends early)" : "\n");
+}
+
+/* The diagnose stage as the collector's only output. 0, or the exit code. */
+static int connect_diagnose(struct app *a, struct collector *c)
+{
+	struct sink s;
+
+	a->diag = diagnose__new();
+	if (!a->diag) {
+		pt_err("out of memory");
+		return 1;
+	}
+	s = diagnose__sink(a->diag);
+	collector__add_sink(c, &s);
+	collector__on_tick(c, diag_progress, a);
+	return 0;
+}
+
+static void diagnose_report(struct app *a)
+{
+	if (isatty(STDERR_FILENO))
+		fputc('\n', stderr);
+	diagnose__report(a->diag, stdout, a->cli.json);
+	diagnose__free(a->diag);
+}
+
 int main(int argc, char **argv)
 {
 	static struct app a;	/* the collector's callbacks point into it until exit */
@@ -746,6 +798,14 @@ int main(int argc, char **argv)
 		return rc;
 	a.is_top = !strcmp(a.cli.cmd, "top");
 	a.is_serve = !strcmp(a.cli.cmd, "serve");
+	a.is_diagnose = !strcmp(a.cli.cmd, "diagnose");
+	if (a.is_diagnose && !a.cli.co.duration_s)
+		a.cli.co.duration_s = DIAG_DEFAULT_S;
+	if (a.is_diagnose && (a.cli.listen || a.cli.buckets)) {
+		pt_err("diagnose prints one report at the end: --listen and --buckets are for "
+		       "trace, top and serve");
+		return 2;
+	}
 	if (a.is_top && !isatty(STDIN_FILENO)) {
 		pt_err("top needs a terminal; use 'phasetrace trace --json' for pipes");
 		return 2;
@@ -763,10 +823,12 @@ int main(int argc, char **argv)
 	a.cli.co.quiet = a.is_top;
 	if (collector__new(&a.cli.co, &c))
 		return 1;
-	rc = connect_outputs(&a, c);
+	rc = a.is_diagnose ? connect_diagnose(&a, c) : connect_outputs(&a, c);
 	if (rc)
 		return rc;
 	collector__run(c);
+	if (a.is_diagnose)
+		diagnose_report(&a);
 	top__free(a.t);		/* the terminal first */
 	exporter__free(a.e);	/* its port must not outlive us in the detaching child */
 	output__free(a.out);

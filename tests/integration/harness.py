@@ -592,11 +592,13 @@ TRACER_EXTRA = []
 class Tracer:
 	"""build/phasetrace trace --json; ready once it printed 'phasetrace: ready' on stderr."""
 
-	def __init__(self, comms=(), pids=(), duration=None, extra=(), prefix=(), binary=None):
-		"""prefix: a command that runs it (setpriv ...); binary: another phasetrace."""
+	def __init__(self, comms=(), pids=(), duration=None, extra=(), prefix=(), binary=None,
+		     command=('trace', '--json')):
+		"""prefix: a command that runs it (setpriv ...); binary: another phasetrace;
+		command: the subcommand and its first options."""
 		need_root()
 		need_binary(binary or PHASETRACE)
-		argv = list(prefix) + [binary or PHASETRACE, 'trace', '--json']
+		argv = list(prefix) + [binary or PHASETRACE] + list(command)
 		for c in comms:
 			argv += ['-c', c]
 		for p in pids:

@@ -7,6 +7,7 @@ spans by symbol and by USDT pair, and real servers (nginx, python's http.server)
 Tests marked [--probe] need `phasetrace trace --probe`; until it exists they fail
 at start with phasetrace's own complaint about the option."""
 import json
+import time
 import os
 import signal
 
@@ -190,6 +191,35 @@ def test_server_render_probe():
 	h.assert_true(child['start_ns'] + child['dur_ns'] <= r0 + SLACK_NS,
 		      'backend call made before render_page() ends %.1f ms into the render' %
 		      ((child['start_ns'] + child['dur_ns'] - r0) / MS))
+
+
+def _render_after(after_ms):
+	"""render_page() goes on after_ms after the page's last byte: still the request's
+	render phase (not a span of its own), once, whole."""
+	ws, _ = _webserver(backend=False, tls=False)
+	tr = h.Tracer(pids=[ws.pid], extra=_probe_symbol())
+	crec = _get(ws, _page(20, backend=0) + '&after_ms=%d' % after_ms)
+	time.sleep((after_ms + 1200) / 1000)	# the span's end, then the 1 s the tracer waits
+	recs = tr.stop()
+	h.assert_eq(crec['status'], 200, 'the client\'s status')
+	h.assert_eq([r for r in recs if r.get('role') == 'span'], [], 'spans on their own')
+	srv = _one_server(recs, ws, '/page')
+	r = _check_render(srv, _truth(ws)[0], 20 + after_ms)
+	send = h.phases(srv)['send']
+	h.assert_true(_abs(srv, r)[1] > _abs(srv, send)[1] + (after_ms - 5) * MS,
+		      'render ends %d ms after the last byte' % after_ms)
+
+
+def test_server_render_after_last_byte():
+	"""[--probe] a render ending 120 ms after the last byte (the record is emitted at the
+	connection's close, after it)."""
+	_render_after(120)
+
+
+def test_server_render_after_idle_flush():
+	"""[--probe] a render ending 700 ms after the last byte: the idle flush (500 ms)
+	finds the span still open and the request waits for it."""
+	_render_after(700)
 
 
 def test_server_render_usdt():

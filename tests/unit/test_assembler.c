@@ -286,6 +286,7 @@ static void test_missing_events(void **state)
 	r.resp_first = r.resp_last = 0;
 	r.flags |= PT_F_NO_RESP;
 	r.end_reason = PT_END_CLOSE;
+	r.closed = r.req_last + 120 * MS;	/* the client gave up: it lasted until then */
 	assembler__add_req(a, &r, false);
 	/* and a request whose connect we never saw (tracer started later) */
 	struct pt_req_rec m = creq(100, 2, 12, 3, "10.0.0.8", T0 + 10 * MS);
@@ -294,6 +295,7 @@ static void test_missing_events(void **state)
 	assembler__flush(a);
 	assert_int_equal(ngot, 2);
 	assert_int_equal(got[0].error, PT_ERR_NO_RESPONSE);
+	assert_int_equal(got[0].start_ns + got[0].dur_ns, r.closed);
 	assert_null(ph(&got[0], PHASE_TTFB));
 	assert_null(ph(&got[1], PHASE_CONNECT));
 	assert_non_null(ph(&got[1], PHASE_TTFB));

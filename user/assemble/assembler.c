@@ -15,6 +15,7 @@
 #define DNS_RING	1024
 #define HOST_RING	4096
 #define PARENT_GRACE_NS	20000000ULL	/* 20 ms */
+#define SPAN_OPEN_NS	1000000000ULL	/* a span still running at the emit: wait 1 s */
 #define SEEN_RING	65536	/* power of two */
 
 struct pend {
@@ -279,8 +280,13 @@ void assembler__add_req(struct assembler *a, const struct pt_req_rec *r, bool id
 
 	/* a server request's spans and calls may end just after its last byte
 	 * (render_page() writes the page, then returns): let them come first */
-	if (r->role == PT_ROLE_SERVER)
-		key += PARENT_GRACE_NS;
+	if (r->role == PT_ROLE_SERVER) {
+		/* its spans, even one still running when it was emitted (a render that
+		 * wrote the page and goes on), end before it is built */
+		if (r->span_last > key)
+			key = r->span_last;
+		key += r->spans_open ? SPAN_OPEN_NS : PARENT_GRACE_NS;
+	}
 	enqueue(a, PT_REC_REQ, idle, r, sizeof(*r), key, &a->st.reqs_in);
 }
 
@@ -340,9 +346,11 @@ static void sort_phases(struct request *r)
 	}
 }
 
+/* start and duration cover every phase; never shorter than before (a request without an
+ * answer lasts until its close) */
 static void fix_span(struct request *r)
 {
-	uint64_t start = UINT64_MAX, end = 0;
+	uint64_t start = UINT64_MAX, end = r->dur_ns ? r->start_ns + r->dur_ns : 0;
 
 	for (int i = 0; i < r->nphases; i++) {
 		const struct phase *ph = &r->phases[i];
@@ -363,6 +371,7 @@ static void request_init(struct request *r, enum pt_role role, uint32_t pid, uin
 			 uint64_t goid, bool is_go, const char comm[PT_COMM_LEN])
 {
 	memset(r, 0, offsetof(struct request, phases));
+	r->writes = r->tpl_parses = 0;
 	r->role = role;
 	r->pid = pid;
 	r->tid = tid;
@@ -392,6 +401,8 @@ void assembler__build(const struct pt_req_rec *rec, struct request *r)
 	r->parent_id = rec->parent_id;
 	r->conn_id = rec->conn_id;
 	r->end_reason = rec->end_reason;
+	r->writes = rec->writes;
+	r->tpl_parses = rec->tpl_parses;
 
 	if (rec->flags & PT_F_CONNECT)
 		add_phase(r, PHASE_CONNECT, NULL, rec->connect_start, rec->connect_end);
@@ -423,6 +434,9 @@ void assembler__build(const struct pt_req_rec *rec, struct request *r)
 		r->error = PT_ERR_NO_RESPONSE;
 	sort_phases(r);
 	fix_span(r);
+	/* no answer: the request lasted until the close that ended it (a deadline) */
+	if (r->error == PT_ERR_NO_RESPONSE && r->nphases && rec->closed > r->start_ns + r->dur_ns)
+		r->dur_ns = rec->closed - r->start_ns;
 }
 
 /* ---- DNS attribution ---- */
@@ -577,6 +591,7 @@ static void span_request(struct assembler *a, const struct pt_span_rec *s, struc
 	if (r->nphases) {
 		r->phases[0].io_ns = s->io_ns;
 		r->phases[0].io_in_span = s->nested_reqs > 0;
+		r->phases[0].gc_ns = s->gc_ns;
 		memcpy(r->phases[0].label, s->label, sizeof(r->phases[0].label));
 		r->phases[0].label[PT_LABEL_LEN - 1] = 0;
 	}
@@ -655,6 +670,7 @@ static void adopt(struct assembler *a, struct request *p)
 		}
 	}
 	sort_phases(p);
+	fix_span(p);	/* a render may end after the last response byte */
 }
 
 static void process_req(struct assembler *a, struct pend *p)
@@ -662,8 +678,10 @@ static void process_req(struct assembler *a, struct pend *p)
 	const struct pt_req_rec *rec = &p->req;
 	struct request *r;
 
-	if (seen_has(&a->idle_flushed, rec->req_id)) {
-		/* already reported when its connection went idle */
+	if (seen_has(&a->idle_flushed, rec->req_id) ||
+	    (rec->role == PT_ROLE_SERVER && seen_has(&a->emitted_parents, rec->req_id))) {
+		/* already reported when its connection went idle, or (a server request
+		 * waiting for a span outlasts the idle flush) before its idle copy */
 		a->st.duplicates++;
 		return;
 	}

@@ -35,6 +35,7 @@ struct phase {
 	uint64_t io_ns;		/* render/spans: time blocked in socket writes */
 	bool io_in_span;	/* render/spans: outbound requests started inside */
 	char label[PT_LABEL_LEN];	/* e.g. template name */
+	uint64_t gc_ns;		/* render/spans, Go: stop-the-world pauses inside */
 };
 
 struct request {
@@ -63,6 +64,8 @@ struct request {
 	/* only the first nphases / nchildren entries are initialised */
 	struct phase phases[REQ_MAX_PHASES];
 	struct request *children[REQ_MAX_CHILDREN];
+	uint32_t writes;	/* socket writes of our payload (server: response writes) */
+	uint32_t tpl_parses;	/* server, Go: template parses while serving it */
 };
 
 const char *phase_name(enum phase_id id);

@@ -236,4 +236,5 @@ void goprobes__forget(const struct phasetrace_bpf *skel, pid_t pid)
 	__u32 key = pid;
 
 	bpf_map__delete_elem(skel->maps.go_procs, &key, sizeof(key), 0);
+	bpf_map__delete_elem(skel->maps.go_stw, &key, sizeof(key), 0);
 }

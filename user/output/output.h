@@ -15,6 +15,8 @@
 
 /* One JSON object per line (docs/json.md). Appends to buf; returns length. */
 size_t json_format(const struct request *r, char *buf, size_t len);
+/* s as a quoted JSON string, escaped as json_format() does ("null" for NULL). */
+size_t json_string(const char *s, char *buf, size_t len);
 
 struct output;
 struct output *output__new(FILE *f, bool json, bool color, int width);

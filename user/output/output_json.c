@@ -133,6 +133,9 @@ static void jconnection(struct jbuf *b, const struct request *r)
 		jfield(b, "status", ju64, r->status);
 	jfield(b, "bytes_sent", ju64, server ? r->bytes_resp : r->bytes_req);
 	jfield(b, "bytes_received", ju64, server ? r->bytes_req : r->bytes_resp);
+	jfield(b, "writes", ju64, r->writes);
+	if (r->is_go && server)
+		jfield(b, "template_parses", ju64, r->tpl_parses);
 }
 
 static void jphase(struct jbuf *b, const struct phase *ph, uint64_t base)
@@ -148,6 +151,8 @@ static void jphase(struct jbuf *b, const struct phase *ph, uint64_t base)
 			jfield(b, "io_in_render", jbool, ph->io_in_span);
 		if (ph->label[0])
 			jfield(b, "label", jstr, ph->label);
+		if (ph->gc_ns)
+			jfield(b, "gc_ns", ju64, ph->gc_ns);
 	}
 	jlit(b, "}");
 }
@@ -269,4 +274,15 @@ struct sink output__sink(struct output *o)
 	struct sink s = { .name = o->json ? "json" : "waterfall", .on_request = on_request,
 			  .ctx = o };
 	return s;
+}
+
+size_t json_string(const char *s, char *buf, size_t len)
+{
+	struct jbuf b = { .p = buf, .cap = len };
+
+	if (len) {
+		jstr(&b, s);
+		buf[b.len] = 0;
+	}
+	return b.len;
 }
