@@ -111,29 +111,71 @@ PT_SHARED __u64 ctx_srv_req(__u64 key)
 }
 
 /*
+ * The goroutine that created the current one, if key is the current one:
+ * runtime.g.parentGoid (Go >= 1.21) read from the thread's g (TLS, as
+ * exec_key_goid() does). 0 if unknown (older Go: go_parent from newproc1).
+ */
+static __always_inline __u64 go_parent_now(__u64 key)
+{
+	__u32 tgid = key >> 32;
+	struct pt_go_proc *gp = bpf_map_lookup_elem(&go_procs, &tgid);
+	__u64 g = 0, goid = 0, parent = 0;
+
+	if (!gp || !gp->parent_goid_off)
+		return 0;
+#if defined(__TARGET_ARCH_x86)
+	{
+		struct task_struct *task = bpf_get_current_task_btf();
+		__u64 fsbase = BPF_CORE_READ(task, thread.fsbase);
+
+		if (!fsbase || bpf_probe_read_user(&g, sizeof(g), (void *)(fsbase + gp->g_tls_off)))
+			return 0;
+	}
+#endif
+	if (!g || bpf_probe_read_user(&goid, sizeof(goid), (void *)(g + gp->goid_off)) ||
+	    GO_KEY(tgid, goid) != key ||
+	    bpf_probe_read_user(&parent, sizeof(parent), (void *)(g + gp->parent_goid_off)) ||
+	    !parent)
+		return 0;
+	return GO_KEY(tgid, parent);
+}
+
+/* The parent of the current goroutine key: recorded (newproc1), else parentGoid. */
+static __always_inline __u64 go_parent_of(__u64 key, bool *recorded)
+{
+	__u64 *p = bpf_map_lookup_elem(&go_parent, &key);
+
+	*recorded = p != NULL;
+	return p ? *p : go_parent_now(key);
+}
+
+/*
  * The server request a goroutine works for when it is not serving one
  * itself: the sender of the HTTP request it is writing (writeLoop), else
  * the request of its parent or grandparent goroutine (net/http dials on a
- * child of the handler and handshakes on a grandchild). 0 if none.
+ * child of the handler and handshakes on a grandchild). 0 if none. A parent
+ * learned from parentGoid is recorded when it leads to a request, so that
+ * this goroutine's own children find their grandparent.
  */
 PT_SHARED __u64 go_inherited_req(__u64 key)
 {
 	__u64 *w = bpf_map_lookup_elem(&go_writing_for, &key);
-	__u64 *p, req;
+	__u64 parent, *gp, req;
+	bool recorded;
 
 	if (w)
 		return *w;
-#pragma unroll
-	for (int i = 0; i < 2; i++) {
-		p = bpf_map_lookup_elem(&go_parent, &key);
-		if (!p)
-			return 0;
-		key = *p;
-		req = ctx_srv_req(key);
-		if (req)
-			return req;
+	parent = go_parent_of(key, &recorded);
+	if (!parent)
+		return 0;
+	req = ctx_srv_req(parent);
+	if (!req) {
+		gp = bpf_map_lookup_elem(&go_parent, &parent);
+		req = gp ? ctx_srv_req(*gp) : 0;
 	}
-	return 0;
+	if (req && !recorded && bpf_map_update_elem(&go_parent, &key, &parent, BPF_ANY))
+		stat_inc(PT_STAT_GO_FULL);
+	return req;
 }
 
 /*
@@ -145,12 +187,13 @@ PT_SHARED __u64 go_inherited_req(__u64 key)
  */
 PT_SHARED void go_server_req_started(__u64 key, __u64 skp, __u64 req_id)
 {
-	__u64 *p = bpf_map_lookup_elem(&go_parent, &key);
 	struct thread_ctx *t;
+	bool recorded;
+	__u64 parent = go_parent_of(key, &recorded);
 
-	if (!p)
+	if (!parent)
 		return;
-	t = thread_lookup(*p);
+	t = thread_lookup(parent);
 	if (t && t->srv_sk == skp) {
 		t->srv_req_id = req_id;
 		t->srv_awaiting = 1;
@@ -197,13 +240,14 @@ static __always_inline void go_span_enter(struct pt_regs *ctx, __u64 key, __u64 
 		stat_inc(PT_STAT_SPAN_FULL);
 }
 
-static __always_inline void go_span_ret(__u64 key, __u64 goid, __u64 d, __u32 idx)
+/* delta: how much deeper than the call's entry the exit site is (0 at its RETs) */
+static __always_inline void go_span_ret(__u64 key, __u64 goid, __u64 d, __u64 delta, __u32 idx)
 {
 	struct span_key sk = { .ctx = key, .idx = idx };
 	struct span_state *s = bpf_map_lookup_elem(&spans, &sk);
 	struct go_frame *f = bpf_map_lookup_elem(&go_frames, &sk);
 
-	if (!s || !s->depth || !f || f->d != d)
+	if (!s || !s->depth || !f || f->d + delta != d)
 		return;			/* a nested call returns */
 	s->depth = 1;
 	span_exit(key, idx, goid);
@@ -239,13 +283,18 @@ int go_render_entry(struct pt_regs *ctx)
 	return 0;
 }
 
+/*
+ * At each RET of the template function (cookie bits 40-63 zero), or at an
+ * emulated site in text/template's execute that every exit passes, that many
+ * bytes deeper than the entry (user/attach/goprobes.c render_exits()).
+ */
 SEC("uprobe")
 int go_render_ret(struct pt_regs *ctx)
 {
 	__u64 key, goid, d;
 
 	if (go_key_at(ctx, &key, &goid, &d))
-		go_span_ret(key, goid, d, GO_SPAN_RENDER);
+		go_span_ret(key, goid, d, bpf_get_attach_cookie(ctx) >> 40, GO_SPAN_RENDER);
 	return 0;
 }
 
@@ -267,7 +316,7 @@ int go_span_ret_prog(struct pt_regs *ctx)
 	__u64 key, goid, d;
 
 	if (go_key_at(ctx, &key, &goid, &d))
-		go_span_ret(key, goid, d, bpf_get_attach_cookie(ctx) & (PT_MAX_SPANS - 1));
+		go_span_ret(key, goid, d, 0, bpf_get_attach_cookie(ctx) & (PT_MAX_SPANS - 1));
 	return 0;
 }
 
@@ -291,6 +340,10 @@ int go_dns_entry(struct pt_regs *ctx)
 	gg->dns_start = bpf_ktime_get_ns();
 	gg->dns_host = ctx->r8;
 	gg->dns_host_len = ctx->r9;
+	/* parentGoid: record this goroutine's parent before the resolver's own
+	 * goroutines (its children) do I/O that needs their grandparent */
+	if (!ctx_srv_req(key))
+		go_inherited_req(key);
 	return 0;
 }
 

@@ -215,7 +215,7 @@ struct pt_go_proc {
 	__s32 g_tls_off;	/* amd64: g pointer at fs_base + g_tls_off (usually -8) */
 	__u32 goid_off;		/* offsetof(runtime.g, goid) */
 	__u32 flags;
-	__u32 pad;
+	__u32 parent_goid_off;	/* offsetof(runtime.g, parentGoid) (Go >= 1.21), 0: unknown */
 };
 
 /* Counters in the per-CPU "stats" array map; never lose silently. */

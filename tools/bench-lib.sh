@@ -23,6 +23,7 @@ cleanup() {
 		kill -KILL "$p" 2>/dev/null || true
 	done
 	wait 2>/dev/null || true
+	stats_restore
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -54,6 +55,44 @@ rps() {
 	local out
 	out=$(wrk -t2 -c32 -d"${DURATION}s" "$1") || die "wrk failed: $out"
 	sed -n 's/^Requests\/sec: *//p' <<<"$out"
+}
+
+# wrk_run URL: sets RPS (Requests/sec) and REQS (requests completed), no subshell
+wrk_run() {
+	wrk -t2 -c32 -d"${DURATION}s" "$1" >"$TMP/wrk.out" 2>&1 || die "wrk failed: $(cat "$TMP/wrk.out")"
+	RPS=$(sed -n 's/^Requests\/sec: *//p' "$TMP/wrk.out")
+	REQS=$(awk '/requests in/ { print $1 }' "$TMP/wrk.out")
+}
+
+# ---- per-BPF-program statistics: kernel.bpf_stats_enabled, restored at exit ----
+STATS_OLD=
+stats_enable() {
+	STATS_OLD=$(sysctl -n kernel.bpf_stats_enabled)
+	sysctl -qw kernel.bpf_stats_enabled=1
+}
+
+stats_restore() {
+	[ -z "$STATS_OLD" ] || sysctl -qw kernel.bpf_stats_enabled="$STATS_OLD" || true
+}
+
+# prog_snapshot PID FILE: "prog_id run_cnt run_time_ns" of each BPF program PID holds
+prog_snapshot() {
+	local f
+	: >"$2"
+	for f in /proc/"$1"/fdinfo/*; do
+		awk '/^prog_id:/ { i = $2 } /^run_time_ns:/ { t = $2 } /^run_cnt:/ { c = $2 }
+		     END { if (i != "" && c != "") print i, c, t }' "$f" 2>/dev/null >>"$2" || true
+	done
+}
+
+# traced_round URL OUT: wrk while the tracer ($TRACER) runs; OUT gets its programs'
+# run counts and times gained during the round (tools/bench-stats.py diff)
+traced_round() {
+	prog_snapshot "$TRACER" "$TMP/s0"
+	wrk_run "$1"
+	prog_snapshot "$TRACER" "$TMP/s1"
+	bpftool prog show -j >"$TMP/progs.json" 2>/dev/null || echo '[]' >"$TMP/progs.json"
+	"$ROOT/tools/bench-stats.py" diff "$TMP/s0" "$TMP/s1" "$TMP/progs.json" "$REQS" >"$2"
 }
 
 start_backend() {

@@ -268,6 +268,38 @@ def _panic_through_execute(ver):
 	_check_server(srv[0], lines['/r1'], 20)
 
 
+def _template_error(ver):
+	"""A template function fails: Execute returns through errRecover's recovered
+	panic (runtime.deferreturn in text/template's execute, a probe site since
+	RET probes moved off the request path). That render ends at the injected
+	time, and the next request on the keep-alive connection gets its own."""
+	app = Webapp(ver)
+	tr = h.Tracer(pids=[app.pid])
+	conn = http.client.HTTPConnection('127.0.0.1', app.port, timeout=30)
+	st, body = _get(app.port, '/tplerr?render_ms=30', conn=conn)
+	h.assert_eq(st, 500, '/tplerr status (%s)' % body.strip())
+	h.assert_true('template function failed' in body, '/tplerr body: %s' % body.strip())
+	st, _ = _get(app.port, '/r1?render_ms=10', conn=conn)
+	h.assert_eq(st, 200, '/r1 status')
+	conn.close()
+	time.sleep(0.3)
+	recs = tr.stop()
+	lines = {l['path']: l for l in app.log()}
+	srv = [r for r in recs if r.get('role') == 'server' and r.get('pid') == app.pid]
+	err = [r for r in srv if r.get('path') == '/tplerr']
+	h.assert_eq(len(err), 1, '/tplerr records: %s' % json.dumps(srv))
+	ph = h.phases(err[0])
+	h.assert_true('render' in ph, '/tplerr: no render phase: %s' % json.dumps(err[0]))
+	h.assert_eq(ph['render'].get('label'), 'fail', '/tplerr: render label')
+	h.assert_near(ph['render']['dur_ns'], lines['/tplerr']['execute_ns'],
+		      '/tplerr: render vs execute_ns')
+	h.assert_near(ph['render']['dur_ns'], 30 * MS, '/tplerr: render vs injected')
+	rest = [r for r in srv if r.get('path') != '/tplerr']
+	h.assert_eq(len(rest), 1, 'server records after /tplerr: %s' % json.dumps(rest))
+	h.assert_true(rest[0].get('path') in ('/r1', None), 'path: %s' % json.dumps(rest[0]))
+	_check_server(rest[0], lines['/r1'], 10)
+
+
 WRK_LUA = r'''
 local threads = {}
 function setup(thread) table.insert(threads, thread) end
@@ -391,6 +423,7 @@ CASES = [
 	('backend_tls_dns_nobuildinfo', lambda v: _backend(v, 'webapp-nobuildinfo'), 60),
 	('https_server', lambda v: _backend(v, 'webapp', server_tls=True), 60),
 	('panic_through_execute', _panic_through_execute, 60),
+	('template_error', _template_error, 60),
 	('probe_span', _probe_span, 60),
 	('crash_stack_growth', _crash_stack_growth, 400),
 ]

@@ -708,6 +708,14 @@ static void check_toolchain(int minor)
 			fail_msg("go1.%d %s.%s: DWARF %ld, table %ld", minor, fields[i][0],
 				 fields[i][1], (long)dw, (long)tab);
 	}
+	if (minor >= 21) {	/* runtime.g.parentGoid: ancestry without newproc1 probes */
+		int64_t dw = -1, tab = -2;
+
+		assert_int_equal(go_binary__field_offset_dwarf(gb, "runtime.g", "parentGoid", &dw),
+				 0);
+		assert_int_equal(go_binary__field_offset(gs, "runtime.g", "parentGoid", &tab), 0);
+		assert_int_equal(dw, tab);
+	}
 	print_message("  %s: %d functions, %d RET sites, %zu offsets agree with DWARF\n", want,
 		      go_binary__nfuncs(gs), total, N(fields));
 	close_go(gs);
@@ -767,6 +775,11 @@ static void test_offsets_table(void **state)
 							    &off), 0);
 	}
 	assert_int_equal(go_offsets__lookup(2, 0, "runtime.g", "goid", &off), -ENOENT);
+	assert_int_equal(go_offsets__lookup(1, 19, "runtime.g", "parentGoid", &off), -ENOENT);
+	assert_int_equal(go_offsets__lookup(1, 21, "runtime.g", "parentGoid", &off), 0);
+	assert_int_equal(off, 272);
+	assert_int_equal(go_offsets__lookup(1, 23, "runtime.g", "parentGoid", &off), 0);
+	assert_int_equal(off, 280);
 	assert_int_equal(go_offsets__lookup(1, 19, "runtime.g", "nosuch", &off), -ENOENT);
 }
 

@@ -801,3 +801,160 @@ int go_binary__field_offset(struct go_binary *gb, const char *struct_name, const
 	}
 	return go_binary__field_offset_builtin(gb, struct_name, field, off);
 }
+
+/*
+ * x86-64 instructions whose uprobe the kernel emulates (arch/x86/kernel/uprobes.c:
+ * branch_setup_xol_ops: CALL rel32, JMP rel8/rel32, Jcc rel8/rel32, NOP;
+ * push_setup_xol_ops: PUSH of a general register); any other instruction is
+ * copied out of line and single-stepped (RET included).
+ */
+bool go_binary__site_emulated(struct go_binary *gb, uint64_t file_off)
+{
+	uint8_t op[2] = {};
+
+	if (gb->arch != GO_ARCH_AMD64 || binary__pread(gb->b, file_off, op, sizeof(op)))
+		return false;
+	if (op[0] == 0xe8 || op[0] == 0xe9 || op[0] == 0xeb || op[0] == 0x90 ||
+	    (op[0] >= 0x70 && op[0] <= 0x7f) || (op[0] >= 0x50 && op[0] <= 0x57))
+		return true;
+	return (op[0] == 0x0f && op[1] >= 0x80 && op[1] <= 0x8f) ||
+	       (op[0] == 0x41 && op[1] >= 0x50 && op[1] <= 0x57);
+}
+
+struct frame_ctx {
+	uint64_t size;
+	bool body;		/* past the stack check's jump */
+	int n;
+};
+
+/* After the stack check: PUSH RBP (1.21+) or not, SUB/ADD RSP, the frame pointer. */
+static int visit_frame(void *ctx, const cs_insn *insn)
+{
+	struct frame_ctx *fc = ctx;
+	const char *m = insn->mnemonic, *o = insn->op_str;
+	char *end;
+	long long v;
+
+	if (++fc->n > 10)
+		return 1;
+	if (!fc->body) {
+		fc->body = m[0] == 'j' && strcmp(m, "jmp");
+		return 0;
+	}
+	if (!strcmp(m, "push") && !strcmp(o, "rbp")) {
+		fc->size += 8;
+		return 0;
+	}
+	if ((!strcmp(m, "sub") || !strcmp(m, "add")) && !strncmp(o, "rsp, ", 5)) {
+		v = strtoll(o + 5, &end, 0);
+		if (*end)
+			return 1;
+		fc->size += !strcmp(m, "sub") ? v : -v;
+		return 0;
+	}
+	if ((!strcmp(m, "mov") && (!strcmp(o, "rbp, rsp") || strstr(o, "], rbp"))) ||
+	    (!strcmp(m, "lea") && !strncmp(o, "rbp, [rsp", 9)))
+		return 0;
+	return 1;
+}
+
+int go_binary__frame_size(struct go_binary *gb, const struct go_func *fn, uint64_t *size)
+{
+	struct frame_ctx fc = {};
+	struct go_func head = *fn;
+	int zero = 0, err;
+
+	*size = 0;
+	if (gb->arch != GO_ARCH_AMD64)
+		return -ENOTSUP;
+	if (head.size > 64)
+		head.size = 64;
+	err = walk_query(gb, &head, visit_frame, &fc, &zero);
+	if (err < 0 && err != -EILSEQ)
+		return err;
+	if (!fc.body || !fc.size || fc.size > (1 << 24))
+		return -ENOENT;
+	*size = fc.size;
+	return 0;
+}
+
+#define MAX_WALK_INSNS 8192
+
+struct flow_ctx {
+	const struct go_func *fn;
+	uint64_t callee;
+	uint64_t *targets;	/* jump targets inside fn */
+	int ntargets;
+	bool after_call;	/* straight after a CALL callee, no branch since */
+	uint64_t *offs;
+	int n, max;
+};
+
+static int visit_targets(void *ctx, const cs_insn *insn)
+{
+	struct flow_ctx *fc = ctx;
+	uint64_t t;
+	char *end;
+
+	if (insn->mnemonic[0] != 'j')
+		return 0;
+	t = strtoull(insn->op_str, &end, 16);
+	if (*end || t < fc->fn->vaddr || t >= fc->fn->vaddr + fc->fn->size)
+		return 0;
+	if (fc->ntargets == MAX_WALK_INSNS)
+		return -E2BIG;
+	fc->targets[fc->ntargets++] = t;
+	return 0;
+}
+
+static bool is_target(const struct flow_ctx *fc, uint64_t a)
+{
+	for (int i = 0; i < fc->ntargets; i++)
+		if (fc->targets[i] == a)
+			return true;
+	return false;
+}
+
+/* RETs not reached straight from a CALL callee (nothing jumps in between) */
+static int visit_other_rets(void *ctx, const cs_insn *insn)
+{
+	struct flow_ctx *fc = ctx;
+	char *end;
+
+	if (fc->after_call && is_target(fc, insn->address))
+		fc->after_call = 0;
+	if (insn->id == X86_INS_CALL) {
+		fc->after_call = strtoull(insn->op_str, &end, 16) == fc->callee && !*end;
+		return 0;
+	}
+	if (insn->id != X86_INS_RET) {
+		if (insn->mnemonic[0] == 'j')
+			fc->after_call = 0;
+		return 0;
+	}
+	if (!fc->after_call) {
+		if (fc->n == fc->max)
+			return -E2BIG;
+		fc->offs[fc->n++] = fc->fn->file_off + (insn->address - fc->fn->vaddr);
+	}
+	fc->after_call = 0;
+	return 0;
+}
+
+int go_binary__rets_not_after_call(struct go_binary *gb, const struct go_func *fn,
+				   const struct go_func *callee, uint64_t *file_offs, int max)
+{
+	struct flow_ctx fc = { .fn = fn, .callee = callee->vaddr, .offs = file_offs, .max = max };
+	int zero = 0, err;
+
+	if (gb->arch != GO_ARCH_AMD64)
+		return -ENOTSUP;
+	fc.targets = calloc(MAX_WALK_INSNS, sizeof(*fc.targets));
+	if (!fc.targets)
+		return -ENOMEM;
+	err = walk_query(gb, fn, visit_targets, &fc, &zero);
+	if (!err)
+		err = walk_query(gb, fn, visit_other_rets, &fc, &fc.n);
+	free(fc.targets);
+	return err;
+}

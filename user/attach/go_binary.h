@@ -144,6 +144,29 @@ int go_binary__call_sites(struct go_binary *gb, const struct go_func *fn,
 int go_binary__body_offset(struct go_binary *gb, const struct go_func *fn, uint64_t *file_off);
 
 /*
+ * amd64: whether the kernel emulates a uprobe on the instruction at file_off
+ * (CALL rel32, JMP, Jcc, NOP, PUSH reg) instead of single-stepping it out of
+ * line (11-27 us here; RET is single-stepped).
+ */
+bool go_binary__site_emulated(struct go_binary *gb, uint64_t file_off);
+
+/*
+ * amd64: bytes the prologue after the stack check moves SP down by (PUSH RBP
+ * and SUB RSP, or SUB RSP with the frame pointer stored inside, as Go <= 1.20
+ * does): from the entry's SP to the body's. 0, -ENOENT if the prologue is not
+ * the usual one, walk errors.
+ */
+int go_binary__frame_size(struct go_binary *gb, const struct go_func *fn, uint64_t *size);
+
+/*
+ * amd64: file offsets of fn's RETs except those that only follow a direct
+ * CALL callee (no branch in between, no jump into that stretch): the exits
+ * of fn that do not pass through callee. Count, -E2BIG, walk errors.
+ */
+int go_binary__rets_not_after_call(struct go_binary *gb, const struct go_func *fn,
+				   const struct go_func *callee, uint64_t *file_offs, int max);
+
+/*
  * Byte offset of field in struct_name ("runtime.g", "goid"): from DWARF when
  * present, else from the built-in table for this Go minor version (amd64,
  * arm64). 0, or -ENOENT when unknown: callers should then disable the probe

@@ -27,6 +27,9 @@ struct go_field_off {
  *   1.17-1.22: gobuf = 7 words (sp pc g ctxt ret lr bp)       -> 152
  *   1.23-1.24: + g.syscallbp                                  -> 160
  *   1.25:      gobuf.ret removed (6 words), syscallbp kept    -> 152
+ * runtime.g.parentGoid (new in 1.21, "goid of goroutine that created this
+ * goroutine"): 272 in 1.21-1.22, 280 in 1.23 (syscallbp); checked against
+ * DWARF of 1.21.13, 1.22.12, 1.23.5 builds. Later versions: DWARF only.
  * The rest are first fields or have a stable prefix since before 1.17:
  *   net/http.Request {Method string; URL *url.URL; Proto string; ProtoMajor,
  *     ProtoMinor int; Header; Body io.ReadCloser; GetBody func; ContentLength;
@@ -40,6 +43,8 @@ static const struct go_field_off table[] = {
 	{ "runtime.g", "goid", 23, 24, 160 },
 	{ "runtime.g", "goid", 25, 25, 152 },
 	{ "runtime.g", "m", 17, 25, 48 },
+	{ "runtime.g", "parentGoid", 21, 22, 272 },
+	{ "runtime.g", "parentGoid", 23, 23, 280 },
 	{ "net/http.Request", "Method", 17, 25, 0 },
 	{ "net/http.Request", "URL", 17, 25, 16 },
 	{ "net/http.Request", "Host", 17, 25, 128 },

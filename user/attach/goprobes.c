@@ -102,10 +102,53 @@ static int ret_sites(struct go_binary *gb, const struct go_probe *p, const struc
 	return n ? n : -ENOENT;	/* an entry without its returns would leave calls open */
 }
 
-int goprobes__attach_func(struct linkset *ls, struct go_binary *gb, const char *path,
-			  const struct go_func *fn, struct bpf_program *entry_prog,
-			  struct bpf_program *exit_prog, const uint64_t *exits, int n,
-			  uint64_t cookie)
+/*
+ * The render span's exits without single-steps (docs/go.md "Return sites"):
+ * text/template.(*Template).execute, which the template functions call, runs
+ * its deferred errRecover on every normal exit (a closure, called through a
+ * register: its CALL of errRecover is emulated) and on the panic path calls
+ * runtime.deferreturn (emulated) before returning. Each site's depth below
+ * the template function's entry goes into the cookie's bits 40-63; the
+ * template function's own RETs that do not follow its CALL of execute (error
+ * paths) stay, single-stepped. 0 when the code has another shape: all RETs.
+ */
+static int render_exits(struct go_binary *gb, const struct go_func *fn, uint64_t *offs,
+			uint64_t *deltas)
+{
+	static const char *const closures[] = { "text/template.(*Template).execute.deferwrap1",
+						"text/template.(*Template).execute.func1" };
+	struct go_func exec, clo, rec, dret;
+	uint64_t f_fn, f_exec, f_clo, tmp[2];
+	int n = -ENOENT, k, m;
+
+	if (go_binary__func(gb, "text/template.(*Template).execute", &exec) ||
+	    go_binary__func(gb, "text/template.errRecover", &rec) ||
+	    go_binary__func(gb, "runtime.deferreturn", &dret) ||
+	    go_binary__call_sites(gb, fn, &exec, tmp, 2) < 1 ||
+	    go_binary__frame_size(gb, fn, &f_fn) || go_binary__frame_size(gb, &exec, &f_exec))
+		return 0;
+	for (size_t i = 0; i < 2 && n == -ENOENT; i++)
+		n = go_binary__func(gb, closures[i], &clo);
+	if (n || go_binary__frame_size(gb, &clo, &f_clo) ||
+	    go_binary__call_sites(gb, &clo, &rec, offs, 1) != 1)
+		return 0;
+	deltas[0] = (f_fn + 8 + f_exec + 8 + f_clo) << 40;
+	k = go_binary__call_sites(gb, &exec, &dret, offs + 1, 4);
+	if (k < 1)
+		return 0;
+	for (int i = 0; i < k; i++)
+		deltas[1 + i] = (f_fn + 8 + f_exec) << 40;
+	m = go_binary__rets_not_after_call(gb, fn, &exec, offs + 1 + k, MAX_RETS - 1 - k);
+	if (m < 0)
+		return 0;
+	return 1 + k + m;	/* the RETs' deltas stay 0 */
+}
+
+/* Entry and exits of fn; exit i gets cookie + (exit_cookies ? exit_cookies[i] : 0). */
+static int attach_sites(struct linkset *ls, struct go_binary *gb, const char *path,
+			const struct go_func *fn, struct bpf_program *entry_prog,
+			struct bpf_program *exit_prog, const uint64_t *exits,
+			const uint64_t *exit_cookies, int n, uint64_t cookie)
 {
 	size_t mark = linkset__mark(ls);
 	uint64_t entry;
@@ -116,18 +159,49 @@ int goprobes__attach_func(struct linkset *ls, struct go_binary *gb, const char *
 		entry = fn->file_off;
 	err = linkset__uprobe(ls, entry_prog, path, entry, false, cookie);
 	for (int i = 0; i < n && !err; i++)
-		err = linkset__uprobe(ls, exit_prog, path, exits[i], false, cookie);
+		err = linkset__uprobe(ls, exit_prog, path, exits[i], false,
+				      cookie + (exit_cookies ? exit_cookies[i] : 0));
 	if (err)
 		linkset__rollback(ls, mark);
 	return err;
 }
 
+int goprobes__attach_func(struct linkset *ls, struct go_binary *gb, const char *path,
+			  const struct go_func *fn, struct bpf_program *entry_prog,
+			  struct bpf_program *exit_prog, const uint64_t *exits, int n,
+			  uint64_t cookie)
+{
+	return attach_sites(ls, gb, path, fn, entry_prog, exit_prog, exits, NULL, n, cookie);
+}
+
+/* -v: where the probes of one function sit, and which the kernel single-steps */
+static void log_sites(struct go_binary *gb, const char *name, const char *func,
+		      const struct go_func *fn, const uint64_t *exits, int n)
+{
+	char buf[512];
+	uint64_t entry;
+	int len;
+
+	if (!pt_verbose)
+		return;
+	if (go_binary__body_offset(gb, fn, &entry))
+		entry = fn->file_off;
+	len = snprintf(buf, sizeof(buf), "entry 0x%llx %s", (unsigned long long)entry,
+		       go_binary__site_emulated(gb, entry) ? "emulated" : "sstep");
+	for (int i = 0; i < n && len > 0 && (size_t)len < sizeof(buf); i++)
+		len += snprintf(buf + len, sizeof(buf) - len, ", exit 0x%llx %s",
+				(unsigned long long)exits[i],
+				go_binary__site_emulated(gb, exits[i]) ? "emulated" : "sstep");
+	pt_info("%s: Go probe sites %s: %s", name, func, buf);
+}
+
 /* Entry and return sites of one function, all or nothing. Sites, 0 if the binary
  * has no such function (not linked in, or inlined everywhere), or -errno. */
 static int attach_func(const struct phasetrace_bpf *skel, struct go_binary *gb,
-		       struct binary *b, struct linkset *ls, const struct go_probe *p)
+		       struct binary *b, struct linkset *ls, const struct go_probe *p,
+		       const char *name)
 {
-	uint64_t rets[MAX_RETS], cookie;
+	uint64_t rets[MAX_RETS], deltas[MAX_RETS] = {}, cookie;
 	struct go_func fn;
 	enum go_site site;
 	int n, err;
@@ -137,21 +211,32 @@ static int attach_func(const struct phasetrace_bpf *skel, struct go_binary *gb,
 		return err == -ENOENT ? 0 : err;
 	if (cookie_for(gb, p, &cookie))
 		return -EPROTO;
-	n = ret_sites(gb, p, &fn, rets, &site);
-	if (n < 0)
+	n = p->cookie == GO_COOKIE_TPL_HTML || p->cookie == GO_COOKIE_TPL_TEXT ||
+	    p->cookie == GO_COOKIE_TPL_BY_NAME ? render_exits(gb, &fn, rets, deltas) : 0;
+	if (n > 0)
+		site = GO_SITE_RET;
+	else if ((n = ret_sites(gb, p, &fn, rets, &site)) < 0)
 		return n;
-	err = goprobes__attach_func(ls, gb, binary__attach_path(b), &fn,
-				    go_probe_prog(skel, p->id, GO_SITE_ENTRY),
-				    go_probe_prog(skel, p->id, site), rets, n, cookie);
+	err = attach_sites(ls, gb, binary__attach_path(b), &fn,
+			   go_probe_prog(skel, p->id, GO_SITE_ENTRY),
+			   go_probe_prog(skel, p->id, site), rets, deltas, n, cookie);
+	if (!err)
+		log_sites(gb, name, p->names[0], &fn, rets, n);
 	return err ? err : 1 + n;
 }
 
 static int attach_set(const struct phasetrace_bpf *skel, struct go_binary *gb, struct binary *b,
-		      struct linkset *ls, const char *name, struct goprobes_result *res)
+		      struct linkset *ls, const char *name, const struct pt_go_proc *proc,
+		      struct goprobes_result *res)
 {
 	for (int i = 0; i < GO_PROBE__N; i++) {
 		const struct go_probe *p = &go_probes[i];
-		int n = attach_func(skel, gb, b, ls, p);
+		int n;
+
+		/* runtime.g.parentGoid (Go >= 1.21) gives the ancestry without it */
+		if (p->id == GO_PROBE_NEWPROC1 && proc->parent_goid_off)
+			continue;
+		n = attach_func(skel, gb, b, ls, p, name);
 
 		if (out_of_budget(n) || binary__over_budget(b))
 			return out_of_budget(n) ? n : -ETIME;
@@ -174,7 +259,7 @@ static int attach_set(const struct phasetrace_bpf *skel, struct go_binary *gb, s
 /* How to find the goroutine of a process running gb; -ENOTSUP if we cannot. */
 static int go_proc_of(struct go_binary *gb, const char *name, struct pt_go_proc *proc)
 {
-	int64_t goid_off;
+	int64_t goid_off, parent_off;
 
 	if (!go_binary__regabi(gb) || go_binary__arch(gb) != GO_ARCH_AMD64) {
 		pt_info("%s: Go %s on this architecture is not supported (needs Go >= 1.17, amd64)",
@@ -189,6 +274,10 @@ static int go_proc_of(struct go_binary *gb, const char *name, struct pt_go_proc 
 	memset(proc, 0, sizeof(*proc));
 	proc->g_tls_off = -8;	/* amd64: runtime.tlsg, the g slot just below fs_base */
 	proc->goid_off = goid_off;
+	/* Go >= 1.21: the creator's goid in every g (runtime2.go); else newproc1 probes */
+	if (!go_binary__field_offset(gb, "runtime.g", "parentGoid", &parent_off) &&
+	    parent_off > 0 && parent_off < 4096)
+		proc->parent_goid_off = parent_off;
 	return 0;
 }
 
@@ -208,7 +297,7 @@ int goprobes__attach(const struct phasetrace_bpf *skel, struct binary *b, struct
 		goto cleanup;
 	pt_info("%s: Go %s%s: goroutine-aware tracing", name, go_binary__version_str(gb),
 		go_binary__is_stripped(gb) ? " (stripped)" : "");
-	err = attach_set(skel, gb, b, ls, name, res);
+	err = attach_set(skel, gb, b, ls, name, proc, res);
 	if (err) {
 		/* abandoned: nothing half-done stays */
 		linkset__rollback(ls, mark);

@@ -1,0 +1,113 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# Summaries for tools/bench and tools/bench-go (run by them, not by hand):
+#   bench-stats.py diff BEFORE AFTER PROGS_JSON REQUESTS > ROUNDFILE
+#       one traced round: per BPF program (by id, named from `bpftool prog show -j`)
+#       the run_cnt and run_time_ns it gained (kernel.bpf_stats_enabled), and the
+#       wrk requests of the round
+#   bench-stats.py table ROUNDFILE...
+#       per program over the rounds: hits/request and ns/hit (median and range),
+#       and the BPF time per request
+#   bench-stats.py ratios NAME U0 T1 U1 T2 U2 ...
+#       alternating untraced/traced rounds: each traced round against the mean of
+#       the untraced rounds around it; median and range
+import json
+import statistics
+import sys
+
+
+def snapshot(path):
+    out = {}
+    with open(path) as f:
+        for line in f:
+            p = line.split()
+            if len(p) == 3:
+                out[int(p[0])] = (int(p[1]), int(p[2]))
+    return out
+
+
+def diff(before, after, progs_json, requests):
+    s0, s1 = snapshot(before), snapshot(after)
+    with open(progs_json) as f:
+        names = {p['id']: p.get('name', '?') for p in json.load(f)}
+    print('requests %d' % int(float(requests)))
+    agg = {}
+    for pid, (cnt, ns) in s1.items():
+        c0, n0 = s0.get(pid, (0, 0))
+        name = names.get(pid, 'prog%d' % pid)
+        a = agg.setdefault(name, [0, 0])
+        a[0] += cnt - c0
+        a[1] += ns - n0
+    for name, (cnt, ns) in sorted(agg.items()):
+        if cnt:
+            print('prog %s %d %d' % (name, cnt, ns))
+
+
+def rng(v, fmt):
+    return (fmt + ' (' + fmt + '-' + fmt + ')') % (statistics.median(v), min(v), max(v))
+
+
+def table(files):
+    rounds = []
+    for path in files:
+        r = {'requests': 0, 'progs': {}}
+        with open(path) as f:
+            for line in f:
+                p = line.split()
+                if p[0] == 'requests':
+                    r['requests'] = int(p[1])
+                elif p[0] == 'prog':
+                    r['progs'][p[1]] = (int(p[2]), int(p[3]))
+        if r['requests']:
+            rounds.append(r)
+    if not rounds:
+        print('no BPF program statistics (kernel.bpf_stats_enabled?)')
+        return
+    names = sorted({n for r in rounds for n in r['progs']})
+    print('BPF programs over %d traced rounds (median (range)); hits per wrk request:'
+          % len(rounds))
+    print('%-28s %22s %22s %18s' % ('program', 'hits/request', 'ns/hit', 'ns/request'))
+    total = [0.0] * len(rounds)
+    rows = []
+    for n in names:
+        hpr, nph, npr = [], [], []
+        for i, r in enumerate(rounds):
+            cnt, ns = r['progs'].get(n, (0, 0))
+            hpr.append(cnt / r['requests'])
+            npr.append(ns / r['requests'])
+            total[i] += ns / r['requests']
+            if cnt:
+                nph.append(ns / cnt)
+        rows.append((statistics.median(npr), n, hpr, nph, npr))
+    for _, n, hpr, nph, npr in sorted(rows, reverse=True):
+        if max(hpr) < 0.005:
+            continue
+        print('%-28s %22s %22s %18s' % (n, rng(hpr, '%.2f'), rng(nph, '%.0f') if nph else '-',
+                                         '%.0f' % statistics.median(npr)))
+    print('BPF time per request: %s ns' % rng(total, '%.0f'))
+
+
+def ratios(name, vals):
+    v = [float(x) for x in vals]
+    u, t = v[0::2], v[1::2]
+    r = [t[i] / ((u[i] + u[i + 1]) / 2) for i in range(len(t)) if i + 1 < len(u)]
+    if not r:
+        print('%s: not enough rounds' % name)
+        return
+    print('%-16s untraced %s req/s, traced %s req/s, traced/untraced %s' %
+          (name, rng(u, '%.0f'), rng(t, '%.0f'), rng(r, '%.3f')))
+
+
+def main():
+    cmd = sys.argv[1] if len(sys.argv) > 1 else ''
+    if cmd == 'diff' and len(sys.argv) == 6:
+        diff(*sys.argv[2:])
+    elif cmd == 'table':
+        table(sys.argv[2:])
+    elif cmd == 'ratios' and len(sys.argv) >= 6:
+        ratios(sys.argv[2], sys.argv[3:])
+    else:
+        sys.exit('usage: bench-stats.py diff|table|ratios ... (see the header)')
+
+
+main()
