@@ -78,6 +78,7 @@ PT_SHARED void span_exit(__u64 key, __u32 idx, __u64 goid)
 	r->io_ns = t ? t->io_total - s->io_at_start : 0;
 	r->nested_reqs = 0;
 	bpf_get_current_comm(r->comm, sizeof(r->comm));
+	r->cgroup_id = bpf_get_current_cgroup_id();
 	__builtin_memcpy(r->label, s->label, sizeof(r->label));
 	pt_submit(r, false);
 }

@@ -20,6 +20,7 @@
 #define PT_LABEL_LEN		48	/* span label (template name, ...) */
 #define PT_MAX_COMM_FILTERS	8
 #define PT_MAX_SPANS		16	/* --probe definitions */
+#define PT_MAX_CGROUP_FILTERS	4096	/* cgroup ids a -C filter may match */
 
 enum pt_rec_type {
 	PT_REC_REQ = 1,		/* struct pt_req_rec: one finished request */
@@ -99,6 +100,7 @@ struct pt_req_rec {
 	__u64 bytes_req, bytes_resp;
 	char method[PT_METHOD_LEN];
 	char path[PT_PATH_LEN];
+	__u64 cgroup_id;	/* cgroup v2 id of the owner (bpf_get_current_cgroup_id) */
 };
 
 struct pt_ip {
@@ -127,6 +129,7 @@ struct pt_dns_rec {
 	char comm[PT_COMM_LEN];
 	char host[PT_HOST_LEN];
 	struct pt_ip addrs[PT_DNS_MAX_ADDRS];
+	__u64 cgroup_id;	/* cgroup v2 id of the looking-up process */
 };
 
 struct pt_span_rec {
@@ -142,6 +145,7 @@ struct pt_span_rec {
 	__u32 nested_reqs;	/* outbound requests started inside the span */
 	char comm[PT_COMM_LEN];
 	char label[PT_LABEL_LEN];
+	__u64 cgroup_id;	/* cgroup v2 id of the process */
 };
 
 enum pt_proc_kind {
