@@ -690,6 +690,21 @@ static void self_stats_tick(void *ctx, uint64_t now)
 	metrics__set_self(s->m, METRICS_DISCOVERY, "over_budget", st.over_budget);
 }
 
+/* phasetrace_cgroup_lookups_total: how container identities were found (assemble/cgroups.h) */
+static void cgroup_stats_tick(void *ctx, uint64_t now)
+{
+	struct self_ctx *s = ctx;
+	struct collector_stats st;
+
+	collector__stats(s->c, &st);
+	metrics__set_self(s->m, METRICS_CGROUP_LOOKUPS, "hit", st.cgroups.hits);
+	metrics__set_self(s->m, METRICS_CGROUP_LOOKUPS, "proc", st.cgroups.from_proc);
+	metrics__set_self(s->m, METRICS_CGROUP_LOOKUPS, "walk", st.cgroups.from_walk);
+	metrics__set_self(s->m, METRICS_CGROUP_LOOKUPS, "unresolved", st.cgroups.unresolved);
+	metrics__set_self(s->m, METRICS_CGROUP_LOOKUPS, "evicted", st.cgroups.evicted);
+	metrics__set_self(s->m, METRICS_CGROUP_LOOKUPS, "filter_full", st.cgroup_filter_full);
+}
+
 static void quit_collector(void *c)
 {
 	collector__stop(c);
@@ -742,6 +757,7 @@ static int connect_outputs(struct app *a, struct collector *c)
 	if (a->m) {
 		a->self = (struct self_ctx){ c, a->m };
 		collector__on_tick(c, self_stats_tick, &a->self);
+		collector__on_tick(c, cgroup_stats_tick, &a->self);
 		s = metrics__sink(a->m);
 		collector__add_sink(c, &s);
 	}

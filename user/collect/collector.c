@@ -483,6 +483,22 @@ static void drain(struct collector *c, uint64_t now, bool all)
 		assembler__tick(c->asm_, now);
 }
 
+/* -v at exit: how container identities were found (assemble/cgroups.h). */
+static void report_cgroups(struct collector *c)
+{
+	struct cgroups_stats st;
+
+	if (!c->cgroups)
+		return;
+	cgroups__stats(c->cgroups, &st);
+	pt_info("cgroups: %u cached, %llu hits, %llu resolved through /proc, %llu by a walk "
+		"(%llu walks, %llu cut short), %llu unresolved, %llu evicted", st.cached,
+		(unsigned long long)st.hits, (unsigned long long)st.from_proc,
+		(unsigned long long)st.from_walk, (unsigned long long)st.walks,
+		(unsigned long long)st.walk_truncated, (unsigned long long)st.unresolved,
+		(unsigned long long)st.evicted);
+}
+
 int collector__run(struct collector *c)
 {
 	uint64_t start = mono_now_ns(), next_tick = start, next_drops = start + 1000000000ULL;
@@ -550,6 +566,7 @@ int collector__run(struct collector *c)
 				(unsigned long long)st[PT_STAT_REQS],
 				(unsigned long long)st[PT_STAT_MIDSTREAM_SKIP],
 				(unsigned long long)c->idle_flushed);
+		report_cgroups(c);
 	}
 	return 0;
 }
@@ -581,4 +598,5 @@ void collector__stats(struct collector *c, struct collector_stats *st)
 	st->processes = c->procs.len;
 	cgroups__stats(c->cgroups, &st->cgroups);
 	st->cgroup_filter_ids = cgfilter__count(c->cgf);
+	st->cgroup_filter_full = cgfilter__full(c->cgf);
 }

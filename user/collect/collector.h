@@ -66,6 +66,7 @@ struct collector_stats {
 	/* container identity (assemble/cgroups.h) and the -C filter's cgroups */
 	struct cgroups_stats cgroups;
 	uint32_t cgroup_filter_ids;
+	uint64_t cgroup_filter_full;	/* -C: cgroups over PT_MAX_CGROUP_FILTERS, not traced */
 };
 void collector__stats(struct collector *c, struct collector_stats *st);
 

@@ -66,6 +66,7 @@ enum metrics_self {
 	METRICS_PROCESSES_TRACED,	/* gauge, label ignored */
 	METRICS_ASSEMBLER_ENTRIES,	/* gauge {table}: "conns", "pending", ... */
 	METRICS_DISCOVERY,		/* counter {outcome}: "file_evicted", "over_budget", ... */
+	METRICS_CGROUP_LOOKUPS,		/* counter {outcome}: "hit", "proc", "walk", "unresolved", ... */
 	METRICS_SELF__COUNT,
 };
 #define METRICS_SELF_MAX_LABELS	32	/* distinct label values per family */

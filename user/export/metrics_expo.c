@@ -329,6 +329,9 @@ static const struct {
 	{ METRICS_DISCOVERY, "phasetrace_discovery_total", "counter",
 	  "Binaries and scans the discovery worker gave up on or forgot, by outcome.",
 	  "outcome" },
+	{ METRICS_CGROUP_LOOKUPS, "phasetrace_cgroup_lookups_total", "counter",
+	  "Cgroup ids resolved to a container, by outcome (hit, proc, walk, unresolved, "
+	  "evicted, filter_full).", "outcome" },
 };
 
 static void write_self(struct buf *b, const struct snapshot *s)
