@@ -222,6 +222,8 @@ static bool from_proc(struct cgroups *cg, uint32_t pid, struct container *c)
 	if (!nl || *p != '/')
 		return false;	/* cut by the read bound, or not a path */
 	*nl = 0;
+	if (strstr(p, "/.."))
+		return false;	/* outside our cgroup namespace: not below our mount */
 	snprintf(full, sizeof(full), "%s%s", cg->root, p);
 	if (cgroups__dir_id(AT_FDCWD, full) != c->cgroup_id)
 		return false;

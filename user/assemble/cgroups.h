@@ -13,6 +13,9 @@
  * process that already exited is still resolved while its cgroup exists. An
  * id found nowhere is remembered as unknown for CG_NEG_NS before another try.
  * The cache is bounded (least recently used entry evicted, counted).
+ * Run in a cgroup namespace of its own, phasetrace sees (and resolves) only
+ * the cgroups below that namespace's root: /proc/PID/cgroup shows the others
+ * as "/../..." paths, which are never followed out of the mount.
  */
 #ifndef PT_CGROUPS_H
 #define PT_CGROUPS_H
