@@ -247,3 +247,39 @@ def test_container_metric_labels():
 		      'series labelled container="%s": %s' % (box.id[:12], lines[:5]))
 	lines = _metrics_after(box, be)
 	h.assert_eq([l for l in lines if 'container=' in l], [], 'container labels by default')
+
+
+def _tmux(*args, check=True):
+	res = subprocess.run(['tmux', '-L', 'phasetrace-container'] + list(args),
+			     capture_output=True, text=True, timeout=20)
+	if check and res.returncode:
+		h.fail('tmux %s: %s' % (' '.join(args), res.stderr))
+	return res.stdout
+
+
+def test_container_top_column():
+	"""top's CONTAINER column shows the 12-digit id of the container curl runs in."""
+	_need_curl()
+	root = _cgroot()
+	h.need_binary(h.PHASETRACE)
+	if subprocess.run(['sh', '-c', 'command -v tmux'], stdout=subprocess.DEVNULL).returncode:
+		h.skip('tmux is not installed')
+	box = Box(root, 'docker').create()
+	be = h.start_fixture('backend', '--addr', '127.0.0.1', '--port', 0, '--ttfb-ms', 20)
+	h.defer(lambda: _tmux('kill-server', check=False), 'kill tmux')
+	_tmux('new-session', '-d', '-s', 't', '-x', '160', '-y', '30')
+	_tmux('send-keys', '-t', 't', '%s top -c curl -d 0.5' % h.PHASETRACE, 'Enter')
+	deadline = time.monotonic() + 30
+	while 'CONTAINER' not in _tmux('capture-pane', '-p', '-t', 't'):
+		if time.monotonic() > deadline:
+			h.fail('top did not draw: %s' % _tmux('capture-pane', '-p', '-t', 't'))
+		time.sleep(0.2)
+	row, deadline = None, time.monotonic() + 30
+	while not row and time.monotonic() < deadline:
+		box.curl(be.port)
+		screen = _tmux('capture-pane', '-p', '-t', 't')
+		row = next((l for l in screen.splitlines() if l.split()[:2] == ['curl', box.id[:12]]),
+			   None)
+	h.assert_true(row, 'no row "curl %s" in top:\n%s' % (box.id[:12], screen))
+	h.log('top row: %s' % row)
+	_tmux('send-keys', '-t', 't', 'q')

@@ -157,6 +157,17 @@ static void test_match_takes_subtree(void **state)
 	assert_int_equal(cgroups__match(cg, ID2, collect, &ids), 1);
 	assert_true(ids.v[0] == id_of(dirs[6]));
 	assert_int_equal(cgroups__match(cg, "abcdef", collect, &ids), 0);
+	/* several names, one walk: what each matched (subtrees not counted again) */
+	{
+		const char *names[] = { "abcdef", ID2, "5e0c" };
+		uint32_t found_by[3] = {};
+
+		ids.n = 0;
+		assert_int_equal(cgroups__match_any(cg, names, 3, found_by, collect, &ids), 3);
+		assert_int_equal(found_by[0], 0);
+		assert_int_equal(found_by[1], 1);
+		assert_int_equal(found_by[2], 1);
+	}
 	cgroups__free(cg);
 }
 

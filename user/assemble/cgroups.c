@@ -315,7 +315,9 @@ void cgroups__fill(struct cgroups *cg, uint32_t pid, uint64_t now_ns, struct con
 /* ---- container name -> ids ---- */
 
 struct match_ctx {
-	const char *want;
+	const char *const *want;
+	int nwant;
+	uint32_t *found_by;	/* per name: cgroups it matched (their subtrees not counted) */
 	cgroups_cb cb;
 	void *ctx;
 	int found, err;
@@ -328,7 +330,13 @@ static int match_visit(struct walk *w, uint64_t id, bool *mark)
 
 	if (!*mark) {
 		container_parse(w->path, w->len, &c);
-		*mark = container_matches(&c, m->want);
+		for (int i = 0; i < m->nwant; i++) {
+			if (!container_matches(&c, m->want[i]))
+				continue;
+			*mark = true;
+			if (m->found_by)
+				m->found_by[i]++;
+		}
 	}
 	if (!*mark)
 		return 0;
@@ -337,9 +345,11 @@ static int match_visit(struct walk *w, uint64_t id, bool *mark)
 	return m->err < 0;
 }
 
-int cgroups__match(struct cgroups *cg, const char *want, cgroups_cb cb, void *ctx)
+int cgroups__match_any(struct cgroups *cg, const char *const *want, int n, uint32_t *found_by,
+		       cgroups_cb cb, void *ctx)
 {
-	struct match_ctx m = { .want = want, .cb = cb, .ctx = ctx };
+	struct match_ctx m = { .want = want, .nwant = n, .found_by = found_by, .cb = cb,
+			       .ctx = ctx };
 	struct walk *w = calloc(1, sizeof(*w));
 
 	if (!w)
@@ -349,6 +359,11 @@ int cgroups__match(struct cgroups *cg, const char *want, cgroups_cb cb, void *ct
 	walk(cg, w);
 	free(w);
 	return m.err < 0 ? m.err : m.found;
+}
+
+int cgroups__match(struct cgroups *cg, const char *want, cgroups_cb cb, void *ctx)
+{
+	return cgroups__match_any(cg, &want, 1, NULL, cb, ctx);
 }
 
 void cgroups__stats(const struct cgroups *cg, struct cgroups_stats *st)

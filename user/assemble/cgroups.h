@@ -53,6 +53,9 @@ void cgroups__fill(struct cgroups *cg, uint32_t pid, uint64_t now_ns, struct con
  */
 typedef int (*cgroups_cb)(void *ctx, uint64_t id);
 int cgroups__match(struct cgroups *cg, const char *want, cgroups_cb cb, void *ctx);
+/* The same for any of n names in one walk; found_by[i] (may be NULL): cgroups name i matched. */
+int cgroups__match_any(struct cgroups *cg, const char *const *want, int n, uint32_t *found_by,
+		       cgroups_cb cb, void *ctx);
 
 /* The cgroup id of a directory (fd-relative name), 0 if it has none. */
 uint64_t cgroups__dir_id(int dirfd, const char *name);

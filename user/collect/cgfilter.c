@@ -44,17 +44,17 @@ static int add_id(void *ctx, uint64_t id)
 	return u64map_put(&f->ids, id, (void *)f->gen);
 }
 
-/* One pass over every name; returns how many names matched something. */
+/* One walk for every name; returns how many names matched something. */
 static int scan(struct cgfilter *f, bool warn)
 {
+	uint32_t found_by[CGF_MAX_NAMES] = {};
 	int matched = 0;
 
 	f->gen++;
 	f->added = 0;
+	cgroups__match_any(f->cg, f->names, f->nnames, found_by, add_id, f);
 	for (int i = 0; i < f->nnames; i++) {
-		int n = cgroups__match(f->cg, f->names[i], add_id, f);
-
-		if (n > 0)
+		if (found_by[i])
 			matched++;
 		else if (warn)
 			pt_warn("-C %s: no container matches yet under %s; watching for it",
