@@ -133,8 +133,8 @@ static int walk_dir(struct walk *w, int dirfd, int depth, bool mark)
 		uint64_t id;
 		int fd;
 
-		if (de->d_type != DT_DIR || de->d_name[0] == '.')
-			continue;
+		if (de->d_type != DT_DIR || !strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;	/* a cgroup may be named ".x": walked too */
 		if (++w->visited > CG_WALK_MAX || saved + 1 + n >= sizeof(w->path)) {
 			w->truncated = true;
 			stop = w->visited > CG_WALK_MAX;
