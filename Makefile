@@ -147,6 +147,7 @@ FUZZ_DEPS_fuzz_go_tables := $(GO_ANALYSIS)
 FUZZ_DEPS_fuzz_dwarf     := user/attach/binary.c user/attach/go_dwarf.c
 # the kernel-side HTTP line parser, built as plain C (tests/fuzz/bpf_shim.h)
 FUZZ_DEPS_fuzz_http      := bpf/http.bpf.c
+FUZZ_DEPS_fuzz_container := user/assemble/container.c
 
 .SECONDEXPANSION:
 $(OUT)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz_common.h $$(FUZZ_DEPS_$$*) | $(OUT)/fuzz

@@ -27,6 +27,12 @@ PT_SHARED bool pt_traced(__u32 tgid)
 		return false;
 	if (has_pid_filter && !bpf_map_lookup_elem(&pid_filter, &tgid))
 		return false;
+	if (has_cgroup_filter) {
+		__u64 cg = bpf_get_current_cgroup_id();
+
+		if (!bpf_map_lookup_elem(&cgroup_filter, &cg))
+			return false;
+	}
 	if (n_comm_filters) {
 		char comm[PT_COMM_LEN];
 

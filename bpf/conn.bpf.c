@@ -32,6 +32,7 @@ PT_SHARED void conn_own(struct pt_conn *c)
 	c->req.pid = id >> 32;
 	c->req.tid = (__u32)id;
 	bpf_get_current_comm(c->req.comm, sizeof(c->req.comm));
+	c->req.cgroup_id = bpf_get_current_cgroup_id();
 	c->cflags |= PT_C_OWNED;
 }
 

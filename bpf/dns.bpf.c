@@ -100,6 +100,7 @@ static __always_inline struct pt_dns_rec *dns_exit_begin(struct thread_ctx **tp)
 	r->parent_id = t->interleaved ? 0 : t->srv_req_id;
 	r->host[0] = 0;
 	bpf_get_current_comm(r->comm, sizeof(r->comm));
+	r->cgroup_id = bpf_get_current_cgroup_id();
 	bpf_probe_read_user_str(r->host, sizeof(r->host), (void *)t->dns_name);
 	*tp = t;
 	return r;

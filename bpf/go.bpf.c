@@ -397,6 +397,7 @@ int go_dns_ret(struct pt_regs *ctx)
 	if (!r->parent_id)
 		r->parent_id = go_inherited_req(key);
 	bpf_get_current_comm(r->comm, sizeof(r->comm));
+	r->cgroup_id = bpf_get_current_cgroup_id();
 	len = gg->dns_host_len < PT_HOST_LEN - 1 ? gg->dns_host_len : PT_HOST_LEN - 1;
 	r->host[0] = 0;
 	if (bpf_probe_read_user(r->host, len & (PT_HOST_LEN - 1), (void *)gg->dns_host))

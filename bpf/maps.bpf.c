@@ -9,11 +9,13 @@ const volatile char comm_filters[PT_MAX_COMM_FILTERS][PT_COMM_LEN] = {};
 const volatile __u64 wakeup_bytes = 256 * 1024;
 const volatile bool has_task_pt_regs = false;
 const volatile bool has_send_start = false;
+const volatile bool has_cgroup_filter = false;
 
 struct rb_map rb SEC(".maps");
 struct stats_map stats SEC(".maps");
 struct ids_map ids SEC(".maps");
 struct pid_filter_map pid_filter SEC(".maps");
+struct cgroup_filter_map cgroup_filter SEC(".maps");
 struct conns_map conns SEC(".maps");
 struct idle_watch_map idle_watch SEC(".maps");
 struct accepted_map accepted SEC(".maps");

@@ -29,6 +29,8 @@ extern const volatile __u64 wakeup_bytes;
 /* bpf_task_pt_regs() (5.15): lets socket hooks peek at the syscall buffer. */
 extern const volatile bool has_task_pt_regs;
 extern const volatile bool has_send_start;	/* tcp_sendmsg_locked stamps sends */
+/* -C: only processes whose cgroup is in cgroup_filter */
+extern const volatile bool has_cgroup_filter;
 
 /* ---- output and counters ---- */
 struct rb_map {
@@ -45,6 +47,9 @@ PT_MAP(ids, PERCPU_ARRAY, 1, __u32, __u64);
 
 /* tgid -> 1 for -p PID */
 PT_MAP(pid_filter, HASH, 1024, __u32, __u8);
+
+/* cgroup v2 id -> 1 for -C ID (the collector adds cgroups of containers started later) */
+PT_MAP(cgroup_filter, HASH, PT_MAX_CGROUP_FILTERS, __u64, __u8);
 
 /* ---- connections (conn.bpf.c) ---- */
 /* struct sock * -> connection; not LRU: a full table is counted, never silent */

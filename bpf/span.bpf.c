@@ -107,6 +107,7 @@ PT_SHARED void span_exit(__u64 key, __u32 idx, __u64 goid)
 	r->nested_reqs = 0;
 	r->gc_ns = KEY_IS_GO(key) ? go_stw_ns(key >> 32) - s->gc_at_start : 0;
 	bpf_get_current_comm(r->comm, sizeof(r->comm));
+	r->cgroup_id = bpf_get_current_cgroup_id();
 	__builtin_memcpy(r->label, s->label, sizeof(r->label));
 	pt_submit(r, false);
 }

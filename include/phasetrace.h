@@ -20,6 +20,7 @@
 #define PT_LABEL_LEN		48	/* span label (template name, ...) */
 #define PT_MAX_COMM_FILTERS	8
 #define PT_MAX_SPANS		16	/* --probe definitions */
+#define PT_MAX_CGROUP_FILTERS	4096	/* cgroup ids a -C filter may match */
 
 enum pt_rec_type {
 	PT_REC_REQ = 1,		/* struct pt_req_rec: one finished request */
@@ -105,6 +106,7 @@ struct pt_req_rec {
 	__u64 closed;		/* the close that ended it (PT_END_CLOSE, PT_END_ERROR), else 0 */
 	__u32 tpl_parses;	/* server, Go: template parses while serving it */
 	__u32 pad2;
+	__u64 cgroup_id;	/* cgroup v2 id of the owner (bpf_get_current_cgroup_id) */
 };
 
 struct pt_ip {
@@ -133,6 +135,7 @@ struct pt_dns_rec {
 	char comm[PT_COMM_LEN];
 	char host[PT_HOST_LEN];
 	struct pt_ip addrs[PT_DNS_MAX_ADDRS];
+	__u64 cgroup_id;	/* cgroup v2 id of the looking-up process */
 };
 
 struct pt_span_rec {
@@ -149,6 +152,7 @@ struct pt_span_rec {
 	char comm[PT_COMM_LEN];
 	char label[PT_LABEL_LEN];
 	__u64 gc_ns;		/* Go: stop-the-world pauses of the process during the span */
+	__u64 cgroup_id;	/* cgroup v2 id of the process */
 };
 
 enum pt_proc_kind {

@@ -39,6 +39,7 @@ struct cli {
 	double *buckets;
 	int nbuckets, max_peers, max_series;
 	double delay_s;
+	bool label_container;	/* --labels comm,container */
 };
 
 /*
@@ -65,10 +66,15 @@ enum {
 	OPT_IO_HOOKS, OPT_UPROBES,
 };
 
+/* container identity options (issue 13): their own block */
+enum { OPT_LABELS = 1100 };
+
 #define FIELD(member)	offsetof(struct cli, member)
 
 static int set_pid(struct cli *cli, const struct cli_option *o, const char *arg);
 static int set_comm(struct cli *cli, const struct cli_option *o, const char *arg);
+static int set_container(struct cli *cli, const struct cli_option *o, const char *arg);
+static int set_labels(struct cli *cli, const struct cli_option *o, const char *arg);
 static int set_true(struct cli *cli, const struct cli_option *o, const char *arg);
 static int set_string(struct cli *cli, const struct cli_option *o, const char *arg);
 static int set_duration(struct cli *cli, const struct cli_option *o, const char *arg);
@@ -91,6 +97,11 @@ static const struct cli_option options[] = {
 	  "trace only this process (repeatable)" },
 	{ "comm", 'c', "NAME", set_comm, 0, NULL,
 	  "trace only processes with this name (repeatable)" },
+	{ "container", 'C', "ID", set_container, 0, NULL,
+	  "trace only this container: an id or its first digits,\n"
+	  "or a systemd unit such as nginx.service (repeatable)" },
+	{ "labels", OPT_LABELS, "LIST", set_labels, 0, NULL,
+	  "metric labels of a process: 'comm' (default) or 'comm,container'" },
 	{ "json", OPT_JSON, NULL, set_true, FIELD(json), NULL,
 	  "one JSON object per request and line (docs/json.md)" },
 	{ "duration", OPT_DURATION, "SECS", set_duration, 0, NULL,
@@ -278,6 +289,38 @@ static int set_comm(struct cli *cli, const struct cli_option *o, const char *arg
 	}
 	strncpy(cli->co.comms[cli->co.ncomms++], arg, PT_COMM_LEN - 1);
 	return 0;
+}
+
+/* A container id (prefix) of lower-case hex, or a systemd unit name (assemble/container.h). */
+static int set_container(struct cli *cli, const struct cli_option *o, const char *arg)
+{
+	size_t n = strlen(arg), hex = strspn(arg, "0123456789abcdef");
+	size_t unit = strspn(arg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			     "0123456789:_.@-\\");
+
+	if (cli->co.ncontainers >= CGF_MAX_NAMES) {
+		pt_err("too many -C/--container options (at most %d)", CGF_MAX_NAMES);
+		return 2;
+	}
+	if (!((n && hex == n && n < CT_ID_LEN) ||
+	      (unit == n && n > 8 && n < CT_UNIT_LEN && !strcmp(arg + n - 8, ".service")))) {
+		pt_err("-C '%s' is neither a container id (lower-case hex, or its first digits) "
+		       "nor a systemd unit name ending in .service", arg);
+		return 2;
+	}
+	cli->co.containers[cli->co.ncontainers++] = arg;
+	return 0;
+}
+
+static int set_labels(struct cli *cli, const struct cli_option *o, const char *arg)
+{
+	if (!strcmp(arg, "comm") || !strcmp(arg, "comm,container") ||
+	    !strcmp(arg, "container,comm")) {
+		cli->label_container = strstr(arg, "container") != NULL;
+		return 0;
+	}
+	pt_err("--labels takes 'comm' or 'comm,container', not '%s'", arg);
+	return 2;
 }
 
 static int set_true(struct cli *cli, const struct cli_option *o, const char *arg)
@@ -651,6 +694,21 @@ static void self_stats_tick(void *ctx, uint64_t now)
 	metrics__set_self(s->m, METRICS_DISCOVERY, "over_budget", st.over_budget);
 }
 
+/* phasetrace_cgroup_lookups_total: how container identities were found (assemble/cgroups.h) */
+static void cgroup_stats_tick(void *ctx, uint64_t now)
+{
+	struct self_ctx *s = ctx;
+	struct collector_stats st;
+
+	collector__stats(s->c, &st);
+	metrics__set_self(s->m, METRICS_CGROUP_LOOKUPS, "hit", st.cgroups.hits);
+	metrics__set_self(s->m, METRICS_CGROUP_LOOKUPS, "proc", st.cgroups.from_proc);
+	metrics__set_self(s->m, METRICS_CGROUP_LOOKUPS, "walk", st.cgroups.from_walk);
+	metrics__set_self(s->m, METRICS_CGROUP_LOOKUPS, "unresolved", st.cgroups.unresolved);
+	metrics__set_self(s->m, METRICS_CGROUP_LOOKUPS, "evicted", st.cgroups.evicted);
+	metrics__set_self(s->m, METRICS_CGROUP_LOOKUPS, "filter_full", st.cgroup_filter_full);
+}
+
 static void quit_collector(void *c)
 {
 	collector__stop(c);
@@ -679,6 +737,7 @@ static int start_metrics(struct app *a)
 		.buckets = a->cli.buckets, .nbuckets = a->cli.nbuckets,
 		.max_peers = a->cli.max_peers, .max_series = a->cli.max_series,
 		.intervals = a->is_top, .version = PT_VERSION,
+		.by_container = a->is_top || a->cli.label_container,
 	};
 	struct exporter_opts eo = { .listen = a->cli.listen };
 	char msg[256];
@@ -706,6 +765,7 @@ static int connect_outputs(struct app *a, struct collector *c)
 	if (a->m) {
 		a->self = (struct self_ctx){ c, a->m };
 		collector__on_tick(c, self_stats_tick, &a->self);
+		collector__on_tick(c, cgroup_stats_tick, &a->self);
 		s = metrics__sink(a->m);
 		collector__add_sink(c, &s);
 	}

@@ -63,6 +63,8 @@ struct assembler {
 	struct assembler_opts o;
 	struct sink sinks[MAX_SINKS];
 	int nsinks;
+	assembler_enrich_fn enrich;	/* container identity (cgroups.h), may be NULL */
+	void *enrich_ctx;
 	char span_names[PT_MAX_SPANS][24];
 
 	struct hent *heap;
@@ -167,6 +169,12 @@ int assembler__add_sink(struct assembler *a, const struct sink *s)
 		return -E2BIG;
 	a->sinks[a->nsinks++] = *s;
 	return 0;
+}
+
+void assembler__set_enrich(struct assembler *a, assembler_enrich_fn fn, void *ctx)
+{
+	a->enrich = fn;
+	a->enrich_ctx = ctx;
 }
 
 int assembler__set_span_name(struct assembler *a, uint32_t idx, const char *name)
@@ -384,6 +392,7 @@ static void request_init(struct request *r, enum pt_role role, uint32_t pid, uin
 void assembler__build(const struct pt_req_rec *rec, struct request *r)
 {
 	request_init(r, rec->role, rec->pid, rec->tid, rec->goid, rec->flags & PT_F_GO, rec->comm);
+	r->container.cgroup_id = rec->cgroup_id;
 	r->peer = rec->peer;
 	r->local = rec->local;
 	r->tls = rec->flags & PT_F_TLS;
@@ -558,6 +567,11 @@ static void attribute_dns(struct assembler *a, const struct pt_req_rec *rec, str
 static void emit_request(struct assembler *a, struct request *r)
 {
 	a->st.emitted++;
+	if (a->enrich) {
+		a->enrich(a->enrich_ctx, r);
+		for (int i = 0; i < r->nchildren; i++)
+			a->enrich(a->enrich_ctx, r->children[i]);
+	}
 	for (int i = 0; i < a->nsinks; i++)
 		a->sinks[i].on_request(a->sinks[i].ctx, r);
 }
@@ -586,6 +600,7 @@ static void span_request(struct assembler *a, const struct pt_span_rec *s, struc
 	const char *name = s->span < PT_MAX_SPANS ? a->span_names[s->span] : "span";
 
 	request_init(r, PT_ROLE_SPAN, s->pid, s->tid, s->goid, s->flags & PT_F_GO, s->comm);
+	r->container.cgroup_id = s->cgroup_id;
 	r->parent_id = s->parent_id;
 	add_phase(r, strcmp(name, "render") ? PHASE_SPAN : PHASE_RENDER, name, s->start, s->end);
 	if (r->nphases) {
@@ -730,6 +745,7 @@ static void process_dns(struct assembler *a, struct pend *p)
 	r->is_go = p->dns.flags & PT_F_GO;
 	memcpy(r->comm, p->dns.comm, sizeof(r->comm));
 	r->comm[PT_COMM_LEN - 1] = 0;
+	r->container.cgroup_id = p->dns.cgroup_id;
 	snprintf(r->host, sizeof(r->host), "%s", e->rec.host);
 	r->error = PT_ERR_DNS;
 	r->dns_failed = true;

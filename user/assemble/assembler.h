@@ -49,6 +49,12 @@ struct assembler;
 struct assembler *assembler__new(const struct assembler_opts *opts);
 void assembler__free(struct assembler *a);
 int assembler__add_sink(struct assembler *a, const struct sink *s);
+/*
+ * Called with every request and its children just before the sinks see them
+ * (the collector fills request->container from its cgroup id: cgroups.h).
+ */
+typedef void (*assembler_enrich_fn)(void *ctx, struct request *r);
+void assembler__set_enrich(struct assembler *a, assembler_enrich_fn fn, void *ctx);
 /* Name of --probe span idx ("render" is the render phase). */
 int assembler__set_span_name(struct assembler *a, uint32_t idx, const char *name);
 

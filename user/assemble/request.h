@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <linux/types.h>
 #include "phasetrace.h"
+#include "assemble/container.h"
 
 enum phase_id {
 	PHASE_DNS = 0,
@@ -44,6 +45,9 @@ struct request {
 	uint64_t goid;		/* 0 unless is_go */
 	bool is_go;
 	char comm[PT_COMM_LEN];
+	/* cgroup, container id and runtime, pod UID (assemble/container.h): container.id,
+	 * container.pod_uid ("" if none), filled just before the sinks see the request */
+	struct container container;
 	uint64_t start_ns;	/* CLOCK_MONOTONIC, earliest phase start */
 	uint64_t dur_ns;
 	char host[PT_HOST_LEN];	/* "" if unknown */

@@ -28,6 +28,7 @@ struct probes_opts {
 	bool span_io;		/* time socket writes during spans (write syscall hooks) */
 	enum io_hooks { IO_HOOKS_AUTO, IO_HOOKS_SOCK, IO_HOOKS_SYSCALLS } io_hooks;
 	enum uprobes_kind { UPROBES_AUTO, UPROBES_MULTI, UPROBES_PERF } uprobes;
+	bool cgroup_filter;	/* -C: only cgroups in the cgroup_filter map */
 };
 
 struct probes;

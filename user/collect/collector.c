@@ -70,6 +70,8 @@ struct collector {
 	uint64_t last_drops[PT_STAT__MAX];
 	uint64_t last_scan_drops, last_refused;
 	struct u64map procs;	/* pids seen in records */
+	struct cgroups *cgroups;	/* NULL without a cgroup v2 hierarchy */
+	struct cgfilter *cgf;		/* -C */
 };
 
 uint64_t mono_now_ns(void)
@@ -302,12 +304,47 @@ static int start_discovery(struct collector *c)
 	return 0;
 }
 
+static void enrich_request(void *ctx, struct request *r)
+{
+	struct collector *c = ctx;
+
+	cgroups__fill(c->cgroups, r->pid, mono_now_ns(), &r->container);
+}
+
+static void rescan_containers(void *ctx, uint64_t now)
+{
+	cgfilter__rescan(((struct collector *)ctx)->cgf, now);
+}
+
+/* Container identity for every request, and the -C filter's cgroup ids in BPF. */
+static int setup_containers(struct collector *c)
+{
+	int err = cgroups__new(NULL, &c->cgroups);
+
+	if (err && c->o.ncontainers) {
+		pt_err("-C needs a cgroup v2 hierarchy, and none is mounted: %s", strerror(-err));
+		return err;
+	}
+	if (err)
+		pt_info("no cgroup v2 hierarchy (%s): no container identity", strerror(-err));
+	else
+		pt_info("cgroup v2 hierarchy: %s", cgroups__root(c->cgroups));
+	assembler__set_enrich(c->asm_, enrich_request, c);
+	if (!c->o.ncontainers)
+		return 0;
+	err = cgfilter__new(c->cgroups, bpf_map__fd(probes__skel(c->probes)->maps.cgroup_filter),
+			    c->o.containers, c->o.ncontainers, &c->cgf);
+	if (!err)
+		err = collector__on_tick(c, rescan_containers, c);
+	return err;
+}
+
 int collector__new(const struct collector_opts *o, struct collector **out)
 {
 	struct probes_opts po = {
 		.pids = o->pids, .npids = o->npids, .comms = o->comms, .ncomms = o->ncomms,
 		.btf_path = o->btf_path, .max_conns = o->max_conns, .span_io = o->nspans > 0,
-		.io_hooks = o->io_hooks, .uprobes = o->uprobes,
+		.io_hooks = o->io_hooks, .uprobes = o->uprobes, .cgroup_filter = o->ncontainers > 0,
 	};
 	struct assembler_opts ao = {
 		.reorder_ns = 50000000ULL, .dns_gap_ns = 5000000000ULL,
@@ -338,6 +375,9 @@ int collector__new(const struct collector_opts *o, struct collector **out)
 		err = -ENOMEM;
 		goto fail;
 	}
+	err = setup_containers(c);
+	if (err)
+		goto fail;
 	err = spans__attach(probes__skel(c->probes), o->spans, o->nspans, &c->spans);
 	if (err)
 		goto fail;
@@ -347,7 +387,7 @@ int collector__new(const struct collector_opts *o, struct collector **out)
 	err = start_discovery(c);
 	if (err)
 		goto fail;
-	if (!o->npids && !o->ncomms)
+	if (!o->npids && !o->ncomms && !o->ncontainers)
 		pt_info("tracing every process");
 	c->rb = ring_buffer__new(bpf_map__fd(probes__skel(c->probes)->maps.rb), handle_event, c,
 				 NULL);
@@ -389,6 +429,8 @@ void collector__free(struct collector *c)
 	assembler__free(c->asm_);
 	targets__free(c->targets);
 	probes__free(c->probes);
+	cgfilter__free(c->cgf);
+	cgroups__free(c->cgroups);
 	if (c->epfd >= 0)
 		close(c->epfd);
 	if (c->sigfd >= 0)
@@ -439,6 +481,22 @@ static void drain(struct collector *c, uint64_t now, bool all)
 		assembler__flush(c->asm_);
 	else
 		assembler__tick(c->asm_, now);
+}
+
+/* -v at exit: how container identities were found (assemble/cgroups.h). */
+static void report_cgroups(struct collector *c)
+{
+	struct cgroups_stats st;
+
+	if (!c->cgroups)
+		return;
+	cgroups__stats(c->cgroups, &st);
+	pt_info("cgroups: %u cached, %llu hits, %llu resolved through /proc, %llu by a walk "
+		"(%llu walks, %llu cut short), %llu unresolved, %llu evicted", st.cached,
+		(unsigned long long)st.hits, (unsigned long long)st.from_proc,
+		(unsigned long long)st.from_walk, (unsigned long long)st.walks,
+		(unsigned long long)st.walk_truncated, (unsigned long long)st.unresolved,
+		(unsigned long long)st.evicted);
 }
 
 int collector__run(struct collector *c)
@@ -508,6 +566,7 @@ int collector__run(struct collector *c)
 				(unsigned long long)st[PT_STAT_REQS],
 				(unsigned long long)st[PT_STAT_MIDSTREAM_SKIP],
 				(unsigned long long)c->idle_flushed);
+		report_cgroups(c);
 	}
 	return 0;
 }
@@ -537,4 +596,7 @@ void collector__stats(struct collector *c, struct collector_stats *st)
 	st->duplicates = as.duplicates;
 	st->orphans = as.orphans;
 	st->processes = c->procs.len;
+	cgroups__stats(c->cgroups, &st->cgroups);
+	st->cgroup_filter_ids = cgfilter__count(c->cgf);
+	st->cgroup_filter_full = cgfilter__full(c->cgf);
 }

@@ -15,6 +15,8 @@
 #include "phasetrace.h"
 #include "assemble/sink.h"
 #include "attach/spans.h"
+#include "assemble/cgroups.h"
+#include "collect/cgfilter.h"
 
 #define MAX_PID_FILTERS 64
 
@@ -32,6 +34,9 @@ struct collector_opts {
 	int uprobes;		/* enum uprobes_kind (probes.h) */
 	struct span_def spans[MAX_USER_SPANS];
 	int nspans;
+	/* -C: container ids, id prefixes or systemd unit names (collect/cgfilter.h) */
+	const char *containers[CGF_MAX_NAMES];
+	int ncontainers;
 };
 
 struct collector;
@@ -58,6 +63,10 @@ struct collector_stats {
 	uint32_t processes;	/* processes seen doing traced I/O */
 	/* discovery (user/attach/worker.h): what it evicted, refused or dropped */
 	uint64_t files_evicted, files_refused, scans_dropped, over_budget;
+	/* container identity (assemble/cgroups.h) and the -C filter's cgroups */
+	struct cgroups_stats cgroups;
+	uint32_t cgroup_filter_ids;
+	uint64_t cgroup_filter_full;	/* -C: cgroups over PT_MAX_CGROUP_FILTERS, not traced */
 };
 void collector__stats(struct collector *c, struct collector_stats *st);
 

@@ -240,6 +240,7 @@ struct metrics *metrics__new(const struct metrics_opts *opts)
 	m->max_comms = opts->max_comms ?: METRICS_DEFAULT_MAX_COMMS;
 	m->max_series = opts->max_series ?: METRICS_DEFAULT_MAX_SERIES;
 	m->intervals = opts->intervals;
+	m->by_container = opts->by_container;
 	snprintf(m->version, sizeof(m->version), "%s", opts->version ?: "unknown");
 
 	m->cap_rows = m->max_series + ROW_RESERVE;
@@ -312,31 +313,35 @@ static uint64_t hash_str(uint64_t h, const char *s)
 	return fnv(h, s, strlen(s) + 1);
 }
 
-/* Index of comm in m->comms, added if room (or forced for "other"); -1 if full. */
-static int comm_get(struct metrics *m, const char *comm, bool force)
+/*
+ * Index of (comm, container) in m->comms, added if room (or forced for "other"); -1 if
+ * full. container is "" unless rows are kept per container (--labels container, top).
+ */
+static int comm_get(struct metrics *m, const char *comm, const char *ctr, bool force)
 {
-	unsigned i = hash_str(0xcbf29ce484222325ULL, comm) & m->comm_mask;
+	unsigned i = hash_str(hash_str(0xcbf29ce484222325ULL, comm), ctr) & m->comm_mask;
 
 	for (;; i = (i + 1) & m->comm_mask) {
 		int c = m->comm_slots[i];
 
 		if (c < 0)
 			break;
-		if (!strcmp(m->comms[c].comm, comm))
+		if (!strcmp(m->comms[c].comm, comm) && !strcmp(m->comms[c].container, ctr))
 			return c;
 	}
 	if (m->ncomms >= m->max_comms + (force ? 1 : 0))
 		return -1;
 	snprintf(m->comms[m->ncomms].comm, PT_COMM_LEN, "%s", comm);
+	snprintf(m->comms[m->ncomms].container, CT_UNIT_LEN, "%s", ctr);
 	m->comm_slots[i] = m->ncomms;
 	return m->ncomms++;
 }
 
 /* Row index or -1; *slot gets the free table slot to insert at. */
-static int row_find(struct metrics *m, const char *comm, enum pt_role role, const char *peer,
-		    unsigned *slot)
+static int row_find(struct metrics *m, const char *comm, const char *ctr, enum pt_role role,
+		    const char *peer, unsigned *slot)
 {
-	uint64_t h = hash_str(0xcbf29ce484222325ULL, comm);
+	uint64_t h = hash_str(hash_str(0xcbf29ce484222325ULL, comm), ctr);
 	unsigned i;
 
 	h = fnv(h, &role, sizeof(role));
@@ -348,7 +353,8 @@ static int row_find(struct metrics *m, const char *comm, enum pt_role role, cons
 		if (k < 0)
 			break;
 		r = &m->rows[k];
-		if (r->role == role && !strcmp(r->comm, comm) && !strcmp(r->peer, peer))
+		if (r->role == role && !strcmp(r->comm, comm) && !strcmp(r->container, ctr) &&
+		    !strcmp(r->peer, peer))
 			return k;
 	}
 	*slot = i;
@@ -356,11 +362,12 @@ static int row_find(struct metrics *m, const char *comm, enum pt_role role, cons
 }
 
 static struct row *row_add(struct metrics *m, unsigned slot, const char *comm,
-			   enum pt_role role, const char *peer)
+			   const char *ctr, enum pt_role role, const char *peer)
 {
 	struct row *r = &m->rows[m->nrows];
 
 	snprintf(r->comm, sizeof(r->comm), "%s", comm);
+	snprintf(r->container, sizeof(r->container), "%s", ctr);
 	snprintf(r->peer, sizeof(r->peer), "%s", peer);
 	r->role = role;
 	m->row_slots[slot] = m->nrows++;
@@ -368,46 +375,49 @@ static struct row *row_add(struct metrics *m, unsigned slot, const char *comm,
 }
 
 /* The cardinality guard: the row a request is counted in. */
-static struct row *row_get(struct metrics *m, const char *comm, enum pt_role role,
-			   const char *peer)
+static struct row *row_get(struct metrics *m, const char *comm, const char *ctr,
+			   enum pt_role role, const char *peer)
 {
+	const char *other_ctr = m->by_container ? METRICS_OTHER : "";
 	unsigned slot;
 	int c, k;
 
-	c = comm_get(m, comm, false);
+	c = comm_get(m, comm, ctr, false);
 	if (c < 0) {
 		m->comms_folded++;
 		comm = METRICS_OTHER;
-		c = comm_get(m, comm, true);
+		ctr = other_ctr;
+		c = comm_get(m, comm, ctr, true);
 	}
-	k = row_find(m, comm, role, peer, &slot);
+	k = row_find(m, comm, ctr, role, peer, &slot);
 	if (k >= 0)
 		return &m->rows[k];
 	if (strcmp(peer, METRICS_OTHER) && m->comms[c].npeers < m->max_peers &&
 	    m->nrows < m->max_series) {
 		m->comms[c].npeers++;
-		return row_add(m, slot, comm, role, peer);
+		return row_add(m, slot, comm, ctr, role, peer);
 	}
 	if (strcmp(peer, METRICS_OTHER))
 		m->peers_folded++;
 	peer = METRICS_OTHER;
-	k = row_find(m, comm, role, peer, &slot);
+	k = row_find(m, comm, ctr, role, peer, &slot);
 	if (k >= 0)
 		return &m->rows[k];
 	if (m->nrows < m->max_series)
-		return row_add(m, slot, comm, role, peer);
+		return row_add(m, slot, comm, ctr, role, peer);
 	/* series limit: the reserved catch-all row of this role */
 	if (strcmp(comm, METRICS_OTHER)) {
 		m->comms_folded++;
 		comm = METRICS_OTHER;
-		comm_get(m, comm, true);
-		k = row_find(m, comm, role, peer, &slot);
+		ctr = other_ctr;
+		comm_get(m, comm, ctr, true);
+		k = row_find(m, comm, ctr, role, peer, &slot);
 		if (k >= 0)
 			return &m->rows[k];
 	}
 	if (m->nrows >= m->cap_rows)
 		return NULL;	/* unreachable: one reserved row per role */
-	return row_add(m, slot, comm, role, peer);
+	return row_add(m, slot, comm, ctr, role, peer);
 }
 
 /*
@@ -465,15 +475,18 @@ static void sanitize_label(char *s)
 
 static void count_one(struct metrics *m, const struct request *req, int depth)
 {
-	char comm[PT_COMM_LEN], peer[METRICS_PEER_LEN];
+	char comm[PT_COMM_LEN], peer[METRICS_PEER_LEN], ctr[CT_UNIT_LEN] = "";
 	struct row *r;
 	int i, err = 0;
 
 	snprintf(comm, sizeof(comm), "%.*s", (int)strnlen(req->comm, PT_COMM_LEN), req->comm);
 	metrics__peer_label(req, peer, sizeof(peer));
+	if (m->by_container)
+		container_short(&req->container, ctr);
 	sanitize_label(comm);
 	sanitize_label(peer);
-	r = row_get(m, comm, req->role, peer);
+	sanitize_label(ctr);
+	r = row_get(m, comm, ctr, req->role, peer);
 	if (r) {
 		uint64_t total = dur(m, req->dur_ns);
 
@@ -656,6 +669,7 @@ struct metrics_interval *metrics__roll_interval(struct metrics *m, uint64_t now_
 		struct metrics_row *o = &iv->rows[n++];
 
 		memcpy(o->comm, r->comm, sizeof(o->comm));
+		memcpy(o->container, r->container, sizeof(o->container));
 		memcpy(o->peer, r->peer, sizeof(o->peer));
 		o->role = r->role;
 		o->reqs = r->iv_reqs;

@@ -39,6 +39,9 @@ struct metrics_opts {
 	int max_series;		/* 0: METRICS_DEFAULT_MAX_SERIES */
 	bool intervals;		/* keep per-interval rows for top (2x memory) */
 	const char *version;	/* phasetrace_build_info{version}; NULL: "unknown" */
+	/* rows per (comm, container) and a `container` label (--labels comm,container);
+	 * the cardinality guard counts each pair against max_comms */
+	bool by_container;
 };
 
 struct metrics;
@@ -63,6 +66,7 @@ enum metrics_self {
 	METRICS_PROCESSES_TRACED,	/* gauge, label ignored */
 	METRICS_ASSEMBLER_ENTRIES,	/* gauge {table}: "conns", "pending", ... */
 	METRICS_DISCOVERY,		/* counter {outcome}: "file_evicted", "over_budget", ... */
+	METRICS_CGROUP_LOOKUPS,		/* counter {outcome}: "hit", "proc", "walk", "unresolved", ... */
 	METRICS_SELF__COUNT,
 };
 #define METRICS_SELF_MAX_LABELS	32	/* distinct label values per family */
@@ -87,6 +91,7 @@ struct metrics_row {
 	uint64_t n[METRICS_NPHASES + 1];
 	uint64_t p50[METRICS_NPHASES + 1];
 	uint64_t p99[METRICS_NPHASES + 1];
+	char container[CT_UNIT_LEN];	/* short id or unit, "" unless by_container */
 };
 
 struct metrics_interval {

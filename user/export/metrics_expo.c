@@ -113,6 +113,8 @@ static void put_family(struct buf *b, const char *name, const char *type, const 
 /* Counters copied under the lock so formatting does not hold it. */
 struct row_snap {
 	char comm[PT_COMM_LEN];
+	char container[CT_UNIT_LEN];
+	bool by_container;	/* print the container label */
 	enum pt_role role;
 	char peer[METRICS_PEER_LEN];
 	uint32_t present;	/* bit per slot: phases then status classes */
@@ -144,6 +146,8 @@ static void snap_row(const struct metrics *m, const struct row *r, struct row_sn
 		     uint64_t *data, size_t per)
 {
 	memcpy(rs->comm, r->comm, sizeof(rs->comm));
+	memcpy(rs->container, r->container, sizeof(rs->container));
+	rs->by_container = m->by_container;
 	memcpy(rs->peer, r->peer, sizeof(rs->peer));
 	rs->role = r->role;
 	memcpy(rs->errors, r->errors, sizeof(rs->errors));
@@ -202,6 +206,8 @@ static void put_row_labels(struct buf *b, const struct row_snap *s, const char *
 	}
 	put_label(b, "role", metrics__role_label(s->role), comma);
 	put_label(b, "comm", s->comm, true);
+	if (s->by_container)
+		put_label(b, "container", s->container, true);
 	put_label(b, "peer", s->peer, true);
 	if (status_class)
 		put_label(b, "status_class", status_class, true);
@@ -323,6 +329,9 @@ static const struct {
 	{ METRICS_DISCOVERY, "phasetrace_discovery_total", "counter",
 	  "Binaries and scans the discovery worker gave up on or forgot, by outcome.",
 	  "outcome" },
+	{ METRICS_CGROUP_LOOKUPS, "phasetrace_cgroup_lookups_total", "counter",
+	  "Cgroup ids resolved to a container, by outcome (hit, proc, walk, unresolved, "
+	  "evicted, filter_full).", "outcome" },
 };
 
 static void write_self(struct buf *b, const struct snapshot *s)

@@ -20,6 +20,7 @@
 
 struct row {
 	char comm[PT_COMM_LEN];
+	char container[CT_UNIT_LEN];	/* short id or unit; "" unless by_container */
 	enum pt_role role;
 	char peer[METRICS_PEER_LEN];
 	struct histogram *phase[METRICS_NPHASES];
@@ -33,6 +34,7 @@ struct row {
 
 struct comm_ent {
 	char comm[PT_COMM_LEN];
+	char container[CT_UNIT_LEN];
 	int npeers;		/* rows other than peer="other" */
 };
 
@@ -48,6 +50,7 @@ struct metrics {
 	char le[HIST_MAX_BOUNDS][32];
 	int max_peers, max_comms, max_series;
 	bool intervals;
+	bool by_container;	/* rows per (comm, container): --labels container, top */
 	char version[64];
 
 	struct row *rows;

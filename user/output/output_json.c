@@ -177,6 +177,27 @@ static void jphases_and_children(struct jbuf *b, const struct request *r)
 	jlit(b, "]");
 }
 
+/* cgroup_id, cgroup, container {id, runtime} or {runtime, unit}, pod_uid; null if unknown. */
+static void jcontainer(struct jbuf *b, const struct request *r)
+{
+	const struct container *c = &r->container;
+
+	jfield(b, "cgroup_id", ju64, c->cgroup_id);
+	jfield(b, "cgroup", jstr, c->cgroup[0] ? c->cgroup : NULL);
+	if (c->runtime == CT_RT_NONE) {
+		jlit(b, ",\"container\":null");
+	} else {
+		jlit(b, ",\"container\":{\"runtime\":");
+		jstr(b, ct_runtime_name(c->runtime));
+		if (c->id[0])
+			jfield(b, "id", jstr, c->id);
+		if (c->unit[0])
+			jfield(b, "unit", jstr, c->unit);
+		jlit(b, "}");
+	}
+	jfield(b, "pod_uid", jstr, c->pod_uid[0] ? c->pod_uid : NULL);
+}
+
 /* One request object, field order as in docs/json.md's example. */
 static void jrequest(struct jbuf *b, const struct request *r)
 {
@@ -187,6 +208,7 @@ static void jrequest(struct jbuf *b, const struct request *r)
 	jfield(b, "comm", jstr, r->comm);
 	if (r->is_go)
 		jfield(b, "goid", ju64, r->goid);
+	jcontainer(b, r);
 	jfield(b, "start_ns", ji64, (int64_t)r->start_ns + pt_mono_to_epoch_ns);
 	jfield(b, "dur_ns", ju64, r->dur_ns);
 	if (r->role != PT_ROLE_SPAN)

@@ -24,7 +24,7 @@
 #define FILTER_LEN	64
 
 enum col_id {
-	C_COMM, C_ROLE, C_PEER, C_RATE, C_ERR, C_P50, C_P99,
+	C_COMM, C_CONTAINER, C_ROLE, C_PEER, C_RATE, C_ERR, C_P50, C_P99,
 	C_DNS, C_CONN, C_TLS, C_SEND, C_TTFB, C_RECV, C_RENDER, C__COUNT,
 };
 
@@ -39,6 +39,7 @@ struct col {
 /* Durations print in at most 5 characters: 850ns 999us 9.9ms 999ms 9.99s 99.9s 999s */
 static const struct col cols[C__COUNT] = {
 	[C_COMM] = { "COMM", 10, true, -1 },
+	[C_CONTAINER] = { "CONTAINER", CT_ID_SHORT, true, -1 },	/* short id or unit */
 	[C_ROLE] = { "R", 1, true, -1 },
 	[C_PEER] = { "PEER", 0, true, -1 },	/* takes the remaining width */
 	[C_RATE] = { "REQ/s", 5, false, -1 },
@@ -134,7 +135,7 @@ int top__parse_delay(const char *s, double *out, char *err, size_t errlen)
 int top__new(struct top **out, const struct top_opts *opts)
 {
 	static const struct top_opts defaults;
-	struct metrics_opts mo = { .intervals = true };
+	struct metrics_opts mo = { .intervals = true, .by_container = true };
 	struct timespec ts;
 	struct top *t;
 	SCREEN *scr;
@@ -307,6 +308,9 @@ static int cmp_rows(const void *a, const void *b, void *ctx)
 	case C_COMM:
 		d = strcmp(x->comm, y->comm);
 		break;
+	case C_CONTAINER:
+		d = strcmp(x->container, y->container);
+		break;
 	case C_ROLE:
 		d = (int)x->role - (int)y->role;
 		break;
@@ -333,6 +337,7 @@ static bool row_matches(const struct top *t, const struct metrics_row *r)
 	if (!t->filter[0])
 		return true;
 	return strcasestr(r->comm, t->filter) || strcasestr(r->peer, t->filter) ||
+	       strcasestr(r->container, t->filter) ||
 	       strcasestr(metrics__role_label(r->role), t->filter);
 }
 
@@ -470,6 +475,9 @@ static void draw_row(struct top *t, int y, const struct metrics_row *r, int widt
 		switch (c) {
 		case C_COMM:
 			snprintf(cell, sizeof(cell), "%s", r->comm);
+			break;
+		case C_CONTAINER:
+			snprintf(cell, sizeof(cell), "%s", r->container);
 			break;
 		case C_ROLE:
 			snprintf(cell, sizeof(cell), "%c", r->role == PT_ROLE_CLIENT ? 'C' :
