@@ -323,6 +323,12 @@ static const struct {
 	{ METRICS_DISCOVERY, "phasetrace_discovery_total", "counter",
 	  "Binaries and scans the discovery worker gave up on or forgot, by outcome.",
 	  "outcome" },
+	{ METRICS_OTLP_SPANS, "phasetrace_otlp_spans_total", "counter",
+	  "Spans for --otlp by outcome: sent, or dropped (queue_full, failed, shutdown).",
+	  "outcome" },
+	{ METRICS_OTLP_BATCHES, "phasetrace_otlp_batches_total", "counter",
+	  "OTLP export batches by outcome: sent, failed (dropped), retried (tries).",
+	  "outcome" },
 };
 
 static void write_self(struct buf *b, const struct snapshot *s)
