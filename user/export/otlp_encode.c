@@ -277,15 +277,49 @@ static void set_status(struct enc *e, Span *s, const struct request *r)
 	s->status = st;
 }
 
+/* A --probe span outside any request has no request id: its thread and start make one
+ * (the top bit keeps it apart from the tracer's ids). */
+static uint64_t req_key(const struct request *r)
+{
+	if (r->role != PT_ROLE_SPAN || r->req_id)
+		return r->req_id;
+	return (1ULL << 63) | (r->start_ns ^ ((uint64_t)r->tid << 40));
+}
+
+/* A --probe span on its own (outside a request, or under one): one INTERNAL span. */
+static void lone_span(struct enc *e, const struct request *r, const uint8_t trace[16],
+		      const uint8_t *parent, Span **out, int *n)
+{
+	const struct phase *p = &r->phases[0];
+	Span *s = r->nphases ? span_new(e, trace, parent, req_key(r), -1, p->start_ns,
+					p->dur_ns) : NULL;
+	struct attrs a;
+
+	if (!s || !attrs_init(e, &a))
+		return;
+	s->kind = OPENTELEMETRY__PROTO__TRACE__V1__SPAN__SPAN_KIND__SPAN_KIND_INTERNAL;
+	s->name = enc_str(e, p->name, sizeof(p->name));
+	attr_str(e, &a, "phasetrace.label", p->label, sizeof(p->label));
+	attr_int(e, &a, "thread.id", r->tid);
+	s->attributes = a.kv;
+	s->n_attributes = a.n;
+	out[(*n)++] = s;
+}
+
 /* The spans of r and its children into out[*n...] (room for otlp_span_count(r)). */
 static void tree_spans(struct enc *e, const struct request *r, const uint8_t trace[16],
 		       const uint8_t *parent, int depth, Span **out, int *n)
 {
-	Span *s = span_new(e, trace, parent, r->req_id, -1, r->start_ns, r->dur_ns);
-	struct attrs a;
 	char code[8];
 	const char *et = error_type(r, code, sizeof(code));
+	struct attrs a;
+	Span *s;
 
+	if (r->role == PT_ROLE_SPAN) {
+		lone_span(e, r, trace, parent, out, n);
+		return;
+	}
+	s = span_new(e, trace, parent, r->req_id, -1, r->start_ns, r->dur_ns);
 	if (!s || !attrs_init(e, &a))
 		return;
 	s->kind = r->role == PT_ROLE_SERVER ?
@@ -312,6 +346,8 @@ static int count_depth(const struct request *r, int depth)
 {
 	int n = 1 + (r->nphases < REQ_MAX_PHASES ? r->nphases : REQ_MAX_PHASES);
 
+	if (r->role == PT_ROLE_SPAN)
+		return r->nphases ? 1 : 0;
 	for (int i = 0; depth < MAX_DEPTH && i < r->nchildren && i < REQ_MAX_CHILDREN; i++)
 		n += count_depth(r->children[i], depth + 1);
 	return n;
@@ -328,7 +364,7 @@ static void root_spans(struct enc *e, const struct request *r, Span **out, int *
 {
 	uint8_t trace[16], parent[8];
 
-	otlp_trace_id(e->salt, r->parent_id ? r->parent_id : r->req_id, trace);
+	otlp_trace_id(e->salt, r->parent_id ? r->parent_id : req_key(r), trace);
 	if (r->parent_id)
 		otlp_span_id(e->salt, r->parent_id, -1, parent);
 	tree_spans(e, r, trace, r->parent_id ? parent : NULL, 0, out, n);
