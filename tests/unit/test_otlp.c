@@ -36,16 +36,22 @@ static void add_phase(struct request *r, enum phase_id id, const char *name, uin
 	strcpy(p->name, name);
 }
 
+static void head(struct request *r, enum pt_role role, const char *method, const char *path,
+		 uint16_t status)
+{
+	memset(r, 0, sizeof(*r));
+	r->role = role;
+	r->pid = r->tid = 7;
+	strcpy(r->comm, "app");
+	strcpy(r->method, method);
+	strcpy(r->path, path);
+	r->status = status;
+}
+
 static void client(struct request *c, uint64_t id, uint64_t parent)
 {
-	memset(c, 0, sizeof(*c));
-	c->role = PT_ROLE_CLIENT;
-	c->pid = c->tid = 7;
-	strcpy(c->comm, "app");
+	head(c, PT_ROLE_CLIENT, "POST", "/v1/x", 503);
 	strcpy(c->host, "api.example");
-	strcpy(c->method, "POST");
-	strcpy(c->path, "/v1/x");
-	c->status = 503;
 	c->peer = (struct pt_addr){ .family = AF_INET, .port = 443, .addr = { 10, 0, 0, 9 } };
 	c->tls = true;
 	c->req_id = id;
@@ -59,13 +65,7 @@ static void client(struct request *c, uint64_t id, uint64_t parent)
 
 static void server(struct request *s, struct request *child)
 {
-	memset(s, 0, sizeof(*s));
-	s->role = PT_ROLE_SERVER;
-	s->pid = s->tid = 7;
-	strcpy(s->comm, "app");
-	strcpy(s->method, "GET");
-	strcpy(s->path, "/page");
-	s->status = 200;
+	head(s, PT_ROLE_SERVER, "GET", "/page", 200);
 	s->local = (struct pt_addr){ .family = AF_INET, .port = 8080, .addr = { 127, 0, 0, 1 } };
 	s->peer = (struct pt_addr){ .family = AF_INET, .port = 5555, .addr = { 127, 0, 0, 2 } };
 	s->req_id = 100;

@@ -241,20 +241,31 @@ static Span *span_new(struct enc *e, const uint8_t trace[16], const uint8_t *par
 	return s;
 }
 
+/* An INTERNAL span for phase p (span id slot idx of request key) with its label; the
+ * caller may add attributes to *a before setting them. */
+static Span *phase_span(struct enc *e, const struct phase *p, const uint8_t trace[16],
+			const uint8_t *parent, uint64_t key, int idx, struct attrs *a)
+{
+	Span *s = span_new(e, trace, parent, key, idx, p->start_ns, p->dur_ns);
+
+	if (!s || !attrs_init(e, a))
+		return NULL;
+	s->kind = OPENTELEMETRY__PROTO__TRACE__V1__SPAN__SPAN_KIND__SPAN_KIND_INTERNAL;
+	s->name = enc_str(e, p->name, sizeof(p->name));
+	attr_str(e, a, "phasetrace.label", p->label, sizeof(p->label));
+	return s;
+}
+
 static void phase_spans(struct enc *e, const struct request *r, const Span *rs, Span **out,
 			int *n)
 {
 	for (int i = 0; i < r->nphases && i < REQ_MAX_PHASES; i++) {
-		const struct phase *p = &r->phases[i];
-		Span *s = span_new(e, rs->trace_id.data, rs->span_id.data, r->req_id, i,
-				   p->start_ns, p->dur_ns);
 		struct attrs a;
+		Span *s = phase_span(e, &r->phases[i], rs->trace_id.data, rs->span_id.data,
+				     r->req_id, i, &a);
 
-		if (!s || !attrs_init(e, &a))
+		if (!s)
 			return;
-		s->kind = OPENTELEMETRY__PROTO__TRACE__V1__SPAN__SPAN_KIND__SPAN_KIND_INTERNAL;
-		s->name = enc_str(e, p->name, sizeof(p->name));
-		attr_str(e, &a, "phasetrace.label", p->label, sizeof(p->label));
 		s->attributes = a.kv;
 		s->n_attributes = a.n;
 		out[(*n)++] = s;
@@ -290,16 +301,12 @@ static uint64_t req_key(const struct request *r)
 static void lone_span(struct enc *e, const struct request *r, const uint8_t trace[16],
 		      const uint8_t *parent, Span **out, int *n)
 {
-	const struct phase *p = &r->phases[0];
-	Span *s = r->nphases ? span_new(e, trace, parent, req_key(r), -1, p->start_ns,
-					p->dur_ns) : NULL;
 	struct attrs a;
+	Span *s = r->nphases ? phase_span(e, &r->phases[0], trace, parent, req_key(r), -1,
+					  &a) : NULL;
 
-	if (!s || !attrs_init(e, &a))
+	if (!s)
 		return;
-	s->kind = OPENTELEMETRY__PROTO__TRACE__V1__SPAN__SPAN_KIND__SPAN_KIND_INTERNAL;
-	s->name = enc_str(e, p->name, sizeof(p->name));
-	attr_str(e, &a, "phasetrace.label", p->label, sizeof(p->label));
 	attr_int(e, &a, "thread.id", r->tid);
 	s->attributes = a.kv;
 	s->n_attributes = a.n;
