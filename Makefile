@@ -13,13 +13,15 @@ ARCH      := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 
 # Debian packages the build, the tests and `make run` need (see docs/architecture.md).
 DEB_BUILD := make clang llvm libbpf-dev libelf-dev zlib1g-dev libcapstone-dev libdw-dev \
-	     libmicrohttpd-dev libncurses-dev pkg-config
+	     libmicrohttpd-dev libncurses-dev pkg-config \
+	     protobuf-c-compiler libprotobuf-c-dev opentelemetry-proto libcurl4-openssl-dev
 DEB_TOOLS := bpftool
 # Go toolchains from bookworm-backports (tools/deps adds the suite): the Go tests run on each
 DEB_GO    := golang-go golang-1.21-go golang-1.22-go golang-1.23-go binutils
 DEB_TEST  := libcmocka-dev libssl-dev libgnutls28-dev python3 curl wget openssl $(DEB_GO) \
 	     prometheus nginx-light tmux wrk iproute2 iptables systemtap-sdt-dev util-linux \
-	     libclang-rt-14-dev python3-yaml systemd man-db groff-base
+	     libclang-rt-14-dev python3-yaml systemd man-db groff-base \
+	     python3-opentelemetry-proto
 
 ifeq ($(V),1)
 Q :=
@@ -32,11 +34,11 @@ endif
 CFLAGS   ?= -O2 -g
 WARN     := -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers \
 	    -Wno-format-truncation
-PKGS     := libbpf libelf zlib libdw capstone libmicrohttpd ncursesw
+PKGS     := libbpf libelf zlib libdw capstone libmicrohttpd ncursesw libprotobuf-c libcurl
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 USER_CFLAGS = $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -MMD -MP \
-	      -Iinclude -Iuser -I$(OUT) $(PKG_CFLAGS)
+	      -Iinclude -Iuser -I$(OUT) -I$(OUT)/pb $(PKG_CFLAGS)
 USER_LIBS   = $(PKG_LIBS) -lpthread -lm
 
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
@@ -51,6 +53,15 @@ BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(OUT)/bpf/%.bpf.o,$(BPF_SRCS))
 USER_DIRS := attach collect assemble output export util diagnose
 USER_SRCS := $(foreach d,$(USER_DIRS),$(wildcard user/$(d)/*.c))
 USER_OBJS := $(patsubst user/%.c,$(OUT)/user/%.o,$(USER_SRCS))
+# OTLP (export/otlp*.c): protobuf-c code generated from Debian's official OpenTelemetry
+# proto files (package opentelemetry-proto) into build/pb/, never hand-encoded.
+OTLP_PROTO_DIR ?= /usr/include
+OTLP_PROTOS := opentelemetry/proto/common/v1/common.proto \
+	       opentelemetry/proto/resource/v1/resource.proto \
+	       opentelemetry/proto/trace/v1/trace.proto \
+	       opentelemetry/proto/collector/trace/v1/trace_service.proto
+OTLP_PB_OBJS := $(patsubst %.proto,$(OUT)/pb/%.pb-c.o,$(OTLP_PROTOS))
+USER_OBJS += $(OTLP_PB_OBJS)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(UNIT_SRCS))
 FIXTURE_SRCS := $(wildcard tests/fixtures/*.c)
@@ -92,6 +103,19 @@ $(USER_OBJS) $(OUT)/user/main.o: $(OUT)/phasetrace.skel.h
 $(OUT)/user/%.o: user/%.c | $(OUT)/user $(addprefix $(OUT)/user/,$(USER_DIRS))
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(USER_CFLAGS) -c $< -o $@
+
+# protoc-c writes all files in one run; the stamp stands for them
+$(OUT)/pb/.generated: $(addprefix $(OTLP_PROTO_DIR)/,$(OTLP_PROTOS))
+	$(call msg,PROTOC,$(OUT)/pb)
+	$(Q)mkdir -p $(OUT)/pb
+	$(Q)protoc-c --proto_path=$(OTLP_PROTO_DIR) --c_out=$(OUT)/pb $(OTLP_PROTOS)
+	$(Q)touch $@
+
+$(OTLP_PB_OBJS:.o=.c): $(OUT)/pb/.generated
+$(OUT)/user/export/otlp.o $(OUT)/user/export/otlp_encode.o: $(OUT)/pb/.generated
+$(OUT)/pb/%.pb-c.o: $(OUT)/pb/%.pb-c.c
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -Wall -Werror -I$(OUT)/pb $(PKG_CFLAGS) -c $< -o $@
 
 $(OUT)/phasetrace: $(OUT)/user/main.o $(USER_OBJS)
 	$(call msg,LD,$@)

@@ -28,6 +28,7 @@
 #include "attach/probes.h"
 #include "output/top.h"
 #include "diagnose/diagnose.h"
+#include "export/otlp.h"
 
 #define PT_VERSION "0.1.0"
 
@@ -40,6 +41,10 @@ struct cli {
 	int nbuckets, max_peers, max_series;
 	double delay_s;
 	bool label_container;	/* --labels comm,container */
+	/* --otlp */
+	const char *otlp_url;
+	const char *otlp_headers[OTLP_MAX_HEADERS];
+	int notlp_headers;
 };
 
 /*
@@ -65,9 +70,10 @@ enum {
 	OPT_LISTEN, OPT_BUCKETS, OPT_MAX_PEERS, OPT_MAX_SERIES, OPT_PROBE,
 	OPT_IO_HOOKS, OPT_UPROBES,
 };
+enum { OPT_OTLP = 1100, OPT_OTLP_HEADER };
 
 /* container identity options (issue 13): their own block */
-enum { OPT_LABELS = 1100 };
+enum { OPT_LABELS = 1200 };
 
 #define FIELD(member)	offsetof(struct cli, member)
 
@@ -86,6 +92,8 @@ static int set_buckets(struct cli *cli, const struct cli_option *o, const char *
 static int set_count(struct cli *cli, const struct cli_option *o, const char *arg);
 static int set_delay(struct cli *cli, const struct cli_option *o, const char *arg);
 static int set_verbose(struct cli *cli, const struct cli_option *o, const char *arg);
+static int set_otlp_url(struct cli *cli, const struct cli_option *o, const char *arg);
+static int set_otlp_header(struct cli *cli, const struct cli_option *o, const char *arg);
 static int show_help(struct cli *cli, const struct cli_option *o, const char *arg);
 static int show_version(struct cli *cli, const struct cli_option *o, const char *arg);
 
@@ -129,6 +137,12 @@ static const struct cli_option options[] = {
 	  "distinct peer label values per process name (default 50)" },
 	{ "max-series", OPT_MAX_SERIES, "N", set_count, FIELD(max_series), NULL,
 	  "rows of metrics at most (default 512)" },
+	{ "otlp", OPT_OTLP, "URL", set_otlp_url, 0, NULL,
+	  "send each request as OpenTelemetry spans, OTLP/HTTP protobuf\n"
+	  "to URL/v1/traces (trace, serve; docs/otlp.md)" },
+	{ "otlp-header", OPT_OTLP_HEADER, "KEY=VALUE", set_otlp_header, 0, NULL,
+	  "an HTTP header on every OTLP request, e.g. an auth token\n"
+	  "(repeatable)" },
 	{ NULL, 'd', "SECONDS", set_delay, 0, NULL,
 	  "top: refresh interval (default 1)" },
 	{ "verbose", 'v', NULL, set_verbose, 0, NULL,
@@ -446,6 +460,34 @@ static int set_verbose(struct cli *cli, const struct cli_option *o, const char *
 	return 0;
 }
 
+static int set_otlp_url(struct cli *cli, const struct cli_option *o, const char *arg)
+{
+	char err[256];
+
+	if (otlp__check_url(arg, err, sizeof(err))) {
+		pt_err("%s", err);
+		return 2;
+	}
+	cli->otlp_url = arg;
+	return 0;
+}
+
+static int set_otlp_header(struct cli *cli, const struct cli_option *o, const char *arg)
+{
+	char err[256];
+
+	if (cli->notlp_headers >= OTLP_MAX_HEADERS) {
+		pt_err("too many --otlp-header options (at most %d)", OTLP_MAX_HEADERS);
+		return 2;
+	}
+	if (otlp__check_header(arg, err, sizeof(err))) {
+		pt_err("%s", err);
+		return 2;
+	}
+	cli->otlp_headers[cli->notlp_headers++] = arg;
+	return 0;
+}
+
 static int show_help(struct cli *cli, const struct cli_option *o, const char *arg)
 {
 	print_usage(stdout);
@@ -727,6 +769,7 @@ struct app {
 	bool is_diagnose;
 	struct diagnose *diag;
 	uint64_t diag_start, diag_shown;
+	struct otlp *otlp;
 };
 
 /* Metrics for top, serve and --listen; the port is bound before BPF is loaded, so a taken
@@ -840,6 +883,84 @@ static void diagnose_report(struct app *a)
 	diagnose__free(a->diag);
 }
 
+/* --otlp and --otlp-header together, not with top. 0, or the exit code. */
+static int check_otlp_args(const struct app *a)
+{
+	if (!a->cli.otlp_url && a->cli.notlp_headers) {
+		pt_err("--otlp-header needs --otlp URL");
+		return 2;
+	}
+	if (a->cli.otlp_url && a->is_top) {
+		pt_err("--otlp works with trace and serve, not top");
+		return 2;
+	}
+	return 0;
+}
+
+/* --otlp: the sender thread (after the capabilities are dropped: threads
+ * keep their own). 0, or the exit code after one message. */
+static int start_otlp(struct app *a)
+{
+	struct otlp_opts oo = { .url = a->cli.otlp_url, .headers = a->cli.otlp_headers,
+				.nheaders = a->cli.notlp_headers };
+	char msg[256];
+
+	if (a->cli.otlp_url && otlp__new(&a->otlp, &oo, msg, sizeof(msg))) {
+		pt_err("%s", msg);
+		return 1;
+	}
+	return 0;
+}
+
+/* The exporter's figures into phasetrace_otlp_* (docs/metrics.md), once per tick. */
+static void otlp_stats_tick(void *ctx, uint64_t now)
+{
+	struct app *a = ctx;
+	struct otlp_stats st;
+
+	otlp__stats(a->otlp, &st);
+	metrics__set_self(a->m, METRICS_OTLP_SPANS, "sent", st.spans_sent);
+	metrics__set_self(a->m, METRICS_OTLP_SPANS, "queue_full", st.spans_queue_full);
+	metrics__set_self(a->m, METRICS_OTLP_SPANS, "failed", st.spans_failed);
+	metrics__set_self(a->m, METRICS_OTLP_SPANS, "shutdown", st.spans_shutdown);
+	metrics__set_self(a->m, METRICS_OTLP_BATCHES, "sent", st.batches_sent);
+	metrics__set_self(a->m, METRICS_OTLP_BATCHES, "failed", st.batches_failed);
+	metrics__set_self(a->m, METRICS_OTLP_BATCHES, "retried", st.batches_retried);
+}
+
+static void connect_otlp(struct app *a, struct collector *c)
+{
+	struct sink s;
+
+	if (!a->otlp)
+		return;
+	s = otlp__sink(a->otlp);
+	collector__add_sink(c, &s);
+	if (a->m)
+		collector__on_tick(c, otlp_stats_tick, a);
+}
+
+/* Send what is queued (bounded), then one line if spans were lost. */
+static void stop_otlp(struct app *a)
+{
+	struct otlp_stats st;
+	uint64_t lost;
+
+	if (!a->otlp)
+		return;
+	otlp__stop(a->otlp);
+	otlp__stats(a->otlp, &st);
+	lost = st.spans_queue_full + st.spans_failed + st.spans_shutdown;
+	if (lost)
+		pt_warn("otlp: %llu of %llu spans were not delivered (%llu: queue full, %llu: "
+			"the receiver failed, %llu: still queued at exit)",
+			(unsigned long long)lost, (unsigned long long)(lost + st.spans_sent),
+			(unsigned long long)st.spans_queue_full,
+			(unsigned long long)st.spans_failed, (unsigned long long)st.spans_shutdown);
+	otlp__free(a->otlp);
+	a->otlp = NULL;
+}
+
 int main(int argc, char **argv)
 {
 	static struct app a;	/* the collector's callbacks point into it until exit */
@@ -870,6 +991,9 @@ int main(int argc, char **argv)
 		pt_err("top needs a terminal; use 'phasetrace trace --json' for pipes");
 		return 2;
 	}
+	rc = check_otlp_args(&a);
+	if (rc)
+		return rc;
 	libbpf_set_print(libbpf_print);
 	rc = preflight(&a.cli);
 	if (rc)
@@ -880,15 +1004,20 @@ int main(int argc, char **argv)
 	rc = start_metrics(&a);
 	if (rc)
 		return rc;
+	rc = start_otlp(&a);
+	if (rc)
+		return rc;
 	a.cli.co.quiet = a.is_top;
 	if (collector__new(&a.cli.co, &c))
 		return 1;
 	rc = a.is_diagnose ? connect_diagnose(&a, c) : connect_outputs(&a, c);
 	if (rc)
 		return rc;
+	connect_otlp(&a, c);
 	collector__run(c);
 	if (a.is_diagnose)
 		diagnose_report(&a);
+	stop_otlp(&a);
 	top__free(a.t);		/* the terminal first */
 	exporter__free(a.e);	/* its port must not outlive us in the detaching child */
 	output__free(a.out);

@@ -67,6 +67,8 @@ enum metrics_self {
 	METRICS_ASSEMBLER_ENTRIES,	/* gauge {table}: "conns", "pending", ... */
 	METRICS_DISCOVERY,		/* counter {outcome}: "file_evicted", "over_budget", ... */
 	METRICS_CGROUP_LOOKUPS,		/* counter {outcome}: "hit", "proc", "walk", "unresolved", ... */
+	METRICS_OTLP_SPANS,		/* counter {outcome}: "sent", "queue_full", "failed", ... */
+	METRICS_OTLP_BATCHES,		/* counter {outcome}: "sent", "failed", "retried" */
 	METRICS_SELF__COUNT,
 };
 #define METRICS_SELF_MAX_LABELS	32	/* distinct label values per family */

@@ -332,6 +332,12 @@ static const struct {
 	{ METRICS_CGROUP_LOOKUPS, "phasetrace_cgroup_lookups_total", "counter",
 	  "Cgroup ids resolved to a container, by outcome (hit, proc, walk, unresolved, "
 	  "evicted, filter_full).", "outcome" },
+	{ METRICS_OTLP_SPANS, "phasetrace_otlp_spans_total", "counter",
+	  "Spans for --otlp by outcome: sent, or dropped (queue_full, failed, shutdown).",
+	  "outcome" },
+	{ METRICS_OTLP_BATCHES, "phasetrace_otlp_batches_total", "counter",
+	  "OTLP export batches by outcome: sent, failed (dropped), retried (tries).",
+	  "outcome" },
 };
 
 static void write_self(struct buf *b, const struct snapshot *s)
