@@ -13,13 +13,13 @@ ARCH      := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 
 # Debian packages the build, the tests and `make run` need (see docs/architecture.md).
 DEB_BUILD := make clang llvm libbpf-dev libelf-dev zlib1g-dev libcapstone-dev libdw-dev \
-	     libmicrohttpd-dev libncurses-dev pkg-config
+	     libmicrohttpd-dev libncurses-dev pkg-config libnghttp2-dev
 DEB_TOOLS := bpftool
 # Go toolchains from bookworm-backports (tools/deps adds the suite): the Go tests run on each
 DEB_GO    := golang-go golang-1.21-go golang-1.22-go golang-1.23-go binutils
 DEB_TEST  := libcmocka-dev libssl-dev libgnutls28-dev python3 curl wget openssl $(DEB_GO) \
 	     prometheus nginx-light tmux wrk iproute2 iptables systemtap-sdt-dev util-linux \
-	     libclang-rt-14-dev python3-yaml systemd man-db groff-base
+	     libclang-rt-14-dev python3-yaml systemd man-db groff-base nghttp2-client
 
 ifeq ($(V),1)
 Q :=
@@ -32,7 +32,7 @@ endif
 CFLAGS   ?= -O2 -g
 WARN     := -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers \
 	    -Wno-format-truncation
-PKGS     := libbpf libelf zlib libdw capstone libmicrohttpd ncursesw
+PKGS     := libbpf libelf zlib libdw capstone libmicrohttpd ncursesw libnghttp2
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 USER_CFLAGS = $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -MMD -MP \

@@ -18,6 +18,7 @@
 #include <bpf/libbpf.h>
 
 #include "assemble/assembler.h"
+#include "assemble/h2.h"
 #include "collect/collector.h"
 #include "util/log.h"
 #include "phasetrace.skel.h"
@@ -54,6 +55,7 @@ struct collector {
 	struct worker *worker;	/* discovery and attach, off this loop */
 	volatile int cancel;	/* stops the worker's analysis (binary_limits) */
 	struct assembler *asm_;
+	struct h2 *h2;		/* HTTP/2 streams, handed to asm_ */
 	struct ring_buffer *rb;
 	struct spans *spans;
 	int epfd, sigfd;
@@ -100,6 +102,14 @@ static bool copy_rec(void *dst, size_t want, const void *data, size_t size)
 	return true;
 }
 
+/* A finished HTTP/2 stream: a request like any other. */
+static void h2_stream(void *ctx, const struct pt_req_rec *rec, const char *authority)
+{
+	struct collector *c = ctx;
+
+	assembler__add_req_host(c->asm_, rec, authority);
+}
+
 static int handle_event(void *ctx, void *data, size_t size)
 {
 	struct collector *c = ctx;
@@ -116,6 +126,10 @@ static int handle_event(void *ctx, void *data, size_t size)
 
 		if (size < sizeof(*r))
 			return 0;
+		if (r->flags & PT_F_H2) {	/* an HTTP/2 connection opens or closes */
+			h2__conn(c->h2, r);
+			break;
+		}
 		if (r->pid && !u64map_get(&c->procs, r->pid))
 			u64map_put(&c->procs, r->pid, (void *)1);
 		assembler__add_req(c->asm_, r, false);
@@ -123,6 +137,9 @@ static int handle_event(void *ctx, void *data, size_t size)
 			c->parents[c->nparents++] = r->req_id;
 		break;
 	}
+	case PT_REC_H2:
+		h2__frame(c->h2, data, size);
+		break;
 	case PT_REC_DNS: {
 		struct pt_dns_rec r;
 
@@ -334,7 +351,8 @@ int collector__new(const struct collector_opts *o, struct collector **out)
 	if (err)
 		goto fail;
 	c->asm_ = assembler__new(&ao);
-	if (!c->asm_) {
+	c->h2 = h2__new(h2_stream, c);
+	if (!c->asm_ || !c->h2) {
 		err = -ENOMEM;
 		goto fail;
 	}
@@ -387,6 +405,7 @@ void collector__free(struct collector *c)
 	ring_buffer__free(c->rb);
 	spans__free(c->spans);
 	assembler__free(c->asm_);
+	h2__free(c->h2);
 	targets__free(c->targets);
 	probes__free(c->probes);
 	if (c->epfd >= 0)
@@ -435,8 +454,10 @@ static void drain(struct collector *c, uint64_t now, bool all)
 	 * ring now (its idle copy, if any, is dropped as a duplicate) */
 	if (all)
 		ring_buffer__consume(c->rb);
-	if (all)
+	if (all) {
+		h2__flush(c->h2);
 		assembler__flush(c->asm_);
+	}
 	else
 		assembler__tick(c->asm_, now);
 }

@@ -114,6 +114,19 @@ static void jbool(struct jbuf *b, bool v)
 
 static void jrequest(struct jbuf *b, const struct request *r);
 
+/* "protocol" (HTTP/1.x when a request or status line was read), HTTP/2 stream, gRPC status */
+static void jprotocol(struct jbuf *b, const struct request *r)
+{
+	const char *p = r->proto == PT_PROTO_H2 ? "h2" : r->proto == PT_PROTO_H2C ? "h2c" :
+			r->method[0] || r->status ? "http/1.1" : NULL;
+
+	jfield(b, "protocol", jstr, p);
+	if (r->stream_id)
+		jfield(b, "stream_id", ju64, r->stream_id);
+	if (r->has_grpc)
+		jfield(b, "grpc_status", ju64, r->grpc_status);
+}
+
 /* Where the request went and what it carried: everything but spans have these. */
 static void jconnection(struct jbuf *b, const struct request *r)
 {
@@ -133,6 +146,7 @@ static void jconnection(struct jbuf *b, const struct request *r)
 		jfield(b, "status", ju64, r->status);
 	jfield(b, "bytes_sent", ju64, server ? r->bytes_resp : r->bytes_req);
 	jfield(b, "bytes_received", ju64, server ? r->bytes_req : r->bytes_resp);
+	jprotocol(b, r);
 }
 
 static void jphase(struct jbuf *b, const struct phase *ph, uint64_t base)
