@@ -244,6 +244,13 @@ const struct drop_reason drop_reasons[] = {
 	{ PT_STAT_ACCEPT_FULL, "accept_table_full",
 	  "accepted connections unmarked: accept table full" },
 	{ PT_STAT_MIDSTREAM_SKIP, "midstream_partial", NULL },
+	{ PT_STAT_RB_DROP_H2, "ringbuf_full_h2", "HTTP/2 frame records lost: ring buffer full" },
+	{ PT_STAT_H2_FULL, "h2_table_full",
+	  "HTTP/2 connections timed as one request: HTTP/2 table full" },
+	{ PT_STAT_H2_OVERFLOW, "h2_walk_overflow",
+	  "HTTP/2 connections timed as one request from then on: too many frames in one I/O" },
+	{ PT_STAT_H2_STREAMS_NOBYTES, "h2_data_slots_full",
+	  "HTTP/2 streams without their DATA byte count: too many streams sending at once" },
 };
 
 /* What discovery could not do: scans dropped (queue full), files refused (cap). */
@@ -462,6 +469,23 @@ static void drain(struct collector *c, uint64_t now, bool all)
 		assembler__tick(c->asm_, now);
 }
 
+/* -v at exit: what HTTP/2 followed and what it could not label. */
+static void report_h2(struct collector *c)
+{
+	struct h2_stats hs;
+
+	h2__stats(c->h2, &hs);
+	if (!hs.conns && !hs.conns_overflow)
+		return;
+	pt_info("HTTP/2: %llu connections, %llu streams; %llu connections lost their header "
+		"table (%llu streams unlabelled, %llu record gaps, %llu frame walks given up), "
+		"%llu connections not followed (table full), %llu streams emitted early",
+		(unsigned long long)hs.conns, (unsigned long long)hs.streams,
+		(unsigned long long)hs.poisoned, (unsigned long long)hs.unlabelled,
+		(unsigned long long)hs.lost_records, (unsigned long long)hs.walk_lost,
+		(unsigned long long)hs.conns_overflow, (unsigned long long)hs.streams_overflow);
+}
+
 int collector__run(struct collector *c)
 {
 	uint64_t start = mono_now_ns(), next_tick = start, next_drops = start + 1000000000ULL;
@@ -529,8 +553,19 @@ int collector__run(struct collector *c)
 				(unsigned long long)st[PT_STAT_REQS],
 				(unsigned long long)st[PT_STAT_MIDSTREAM_SKIP],
 				(unsigned long long)c->idle_flushed);
+		report_h2(c);
 	}
 	return 0;
+}
+
+static void collector_h2_stats(struct collector *c, struct collector_stats *st)
+{
+	struct h2_stats hs;
+
+	h2__stats(c->h2, &hs);
+	st->h2_unlabelled = hs.unlabelled;
+	st->h2_record_gaps = hs.lost_records;
+	st->h2_conns_overflow = hs.conns_overflow;
 }
 
 void collector__stats(struct collector *c, struct collector_stats *st)
@@ -558,4 +593,5 @@ void collector__stats(struct collector *c, struct collector_stats *st)
 	st->duplicates = as.duplicates;
 	st->orphans = as.orphans;
 	st->processes = c->procs.len;
+	collector_h2_stats(c, st);
 }

@@ -58,6 +58,9 @@ struct collector_stats {
 	uint32_t processes;	/* processes seen doing traced I/O */
 	/* discovery (user/attach/worker.h): what it evicted, refused or dropped */
 	uint64_t files_evicted, files_refused, scans_dropped, over_budget;
+	/* HTTP/2 (user/assemble/h2.h): streams that lost their labels, record gaps,
+	 * connections not followed (table full) */
+	uint64_t h2_unlabelled, h2_record_gaps, h2_conns_overflow;
 };
 void collector__stats(struct collector *c, struct collector_stats *st);
 
@@ -67,7 +70,7 @@ struct drop_reason {
 	const char *label;	/* phasetrace_events_dropped_total{reason} */
 	const char *what;	/* stderr warning; NULL: not a loss (skipped on purpose) */
 };
-#define NDROP_REASONS 13
+#define NDROP_REASONS 17
 extern const struct drop_reason drop_reasons[NDROP_REASONS];
 
 uint64_t mono_now_ns(void);
