@@ -8,6 +8,8 @@
  * then on, and userspace is told (PT_H2_LOST).
  */
 #include "h2.bpf.h"
+#include "thread.bpf.h"
+#include "go.bpf.h"
 
 #define H2_STEPS	64	/* frame headers, payload and iovec pieces per I/O */
 #define H2_MAX_IOV	16
@@ -40,6 +42,16 @@ static __always_inline void h2_output(struct pt_h2_rec *r, __u32 len)
 		stat_inc(PT_STAT_RB_WAKEUPS);
 }
 
+/* The server request the context sending a client stream's HEADERS serves (nesting). */
+static __always_inline __u64 h2_parent(__u64 key)
+{
+	struct thread_ctx *t = thread_lookup(key);
+
+	if (t && t->srv_req_id)
+		return t->interleaved ? 0 : t->srv_req_id;
+	return KEY_IS_GO(key) ? go_inherited_req(key) : 0;
+}
+
 /* A record about the current frame of d; src: len bytes of its payload (user memory). */
 static __always_inline void h2_emit(struct pt_conn *c, struct h2_dir *d, const struct conn_io_ev *ev,
 				    const void *src, __u32 len, __u64 data_bytes)
@@ -63,6 +75,7 @@ static __always_inline void h2_emit(struct pt_conn *c, struct h2_dir *d, const s
 	r->conn_id = c->req.conn_id;
 	r->ts = ev->ts;
 	r->data_bytes = data_bytes;
+	r->parent_id = d->ftype == H2_HEADERS && d->skip == d->flen ? d->parent : 0;
 	r->frag_len = 0;
 	if (len && src) {
 		/* 1..PT_H2_BLOCK in a form the verifier keeps (a power of two) */
@@ -273,7 +286,8 @@ static __always_inline bool h2_detect(__u64 skp, struct pt_conn *c, const struct
 				      const struct h2_buf *hb)
 {
 	static const char preface[16] = "PRI * HTTP/2.0\r\n";
-	struct h2_state *s, zero = {};
+	struct h2_state *s, *zero;
+	__u32 k = 0;
 	const void *ubuf;
 	__u8 b[16];
 	bool req_dir = (c->req.role == PT_ROLE_SERVER) ? ev->dir == PT_DIR_RECV :
@@ -296,7 +310,10 @@ static __always_inline bool h2_detect(__u64 skp, struct pt_conn *c, const struct
 				return false;
 	}
 	c->req.proto = (c->cflags & PT_C_TLS) ? PT_PROTO_H2 : PT_PROTO_H2C;
-	if (bpf_map_update_elem(&h2_conns, &skp, &zero, BPF_NOEXIST) &&
+	zero = bpf_map_lookup_elem(&h2_zero, &k);
+	if (!zero)
+		return false;
+	if (bpf_map_update_elem(&h2_conns, &skp, zero, BPF_NOEXIST) &&
 	    !bpf_map_lookup_elem(&h2_conns, &skp)) {
 		/* timed as one request; the preface is not parsed as one */
 		stat_inc(PT_STAT_H2_FULL);
@@ -341,6 +358,8 @@ PT_SHARED bool h2_io(__u64 skp, struct pt_conn *c, const struct conn_io_ev *ev,
 	}
 	w.d = d;
 	w.seg = hb->iov ? 0 : ev->n;
+	/* outside the loop: the stack of the callback's calls stays small */
+	d->parent = c->req.role == PT_ROLE_CLIENT && ev->dir == PT_DIR_SEND ? h2_parent(ev->key) : 0;
 	/* bpf_loop (5.17): the step is verified once, not once per iteration */
 	bpf_loop(H2_STEPS, h2_walk_step, &w, 0);
 	if (w.pos < w.n)

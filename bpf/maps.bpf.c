@@ -31,5 +31,6 @@ struct go_writing_for_map go_writing_for SEC(".maps");
 struct go_frames_map go_frames SEC(".maps");
 struct h2_conns_map h2_conns SEC(".maps");
 struct h2_scratch_map h2_scratch SEC(".maps");
+struct h2_zero_map h2_zero SEC(".maps");
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

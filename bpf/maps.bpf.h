@@ -226,6 +226,7 @@ struct h2_dir {
 	__u8 dnext;		/* next DATA slot to reuse */
 	__u8 pad[2];
 	__u8 hdr[32];		/* the split frame header (9 bytes used, room for the masks) */
+	__u64 parent;		/* the sender's server request during this I/O (client) */
 	__u32 dsid[H2_DSLOTS];	/* DATA bytes of the latest streams */
 	__u64 dbytes[H2_DSLOTS];
 };
@@ -236,6 +237,9 @@ struct h2_state {
 
 /* struct sock * of an HTTP/2 connection -> its frame walking state */
 PT_MAP(h2_conns, HASH, 16384, __u64, struct h2_state);
+
+/* A zeroed state to insert from (never written): too big for the BPF stack. */
+PT_MAP(h2_zero, ARRAY, 1, __u32, struct h2_state);
 
 /* Building an h2 record: sent with bpf_ringbuf_output() at its used length. */
 PT_MAP(h2_scratch, PERCPU_ARRAY, 1, __u32, struct pt_h2_rec);

@@ -149,6 +149,7 @@ struct pt_h2_rec {
 	__u64 ts;		/* the I/O's time */
 	__u64 data_bytes;	/* DATA with END_STREAM: the stream's DATA payload bytes seen in
 				 * this direction, if its slot was kept (else 0) */
+	__u64 parent_id;	/* client HEADERS: the server request the sender was serving */
 	__u8 data[PT_H2_BLOCK];
 };
 

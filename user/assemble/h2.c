@@ -22,10 +22,19 @@
 #define SETTINGS_HEADER_TABLE_SIZE 1
 #define H2_ID_BASE	(1ULL << 52)	/* above BPF's ids (CPU + 1 at bit 40) */
 
+/* What a frame tells a stream: its start, its first response byte, an end. */
+struct sev {
+	int dir;
+	uint8_t ftype, fflags;
+	uint32_t sid, tid;
+	uint64_t ts, bytes, goid;
+	uint64_t parent;		/* server request the sending context served */
+};
+
 struct h2_stream {
 	uint32_t sid;			/* 0: free slot */
 	uint32_t tid;
-	uint64_t goid;
+	uint64_t goid, parent;
 	uint64_t req_first, req_last, resp_first, resp_last;
 	uint64_t bytes_req, bytes_resp;
 	uint16_t status;
@@ -46,9 +55,7 @@ struct h2_side {
 	/* current frame (HEADERS, CONTINUATION, SETTINGS) */
 	uint8_t ftype, fflags;
 	uint32_t sid, flen, got;
-	uint64_t ts;
-	uint32_t tid;
-	uint64_t goid;
+	struct sev ev;			/* the frame as a stream event */
 	bool frame_bad;
 	uint8_t frame[H2_BLOCK_MAX];
 	/* header block of stream block_sid, until END_HEADERS */
@@ -155,6 +162,7 @@ static void stream_emit(struct h2 *h, struct h2_conn *c, struct h2_stream *s, ui
 	r.req_seq = c->nstreams_done++;
 	r.tid = s->tid ? s->tid : r.tid;
 	r.goid = s->goid;
+	r.parent_id = s->parent;
 	if (s->goid)
 		r.flags |= PT_F_GO;
 	r.end_reason = end;
@@ -343,21 +351,23 @@ static bool headers_fragment(const struct h2_side *sd, const uint8_t **p, size_t
 }
 
 /* A stream event at the frame's time: start, ttfb, the end of either side. */
-static void stream_event(struct h2 *h, struct h2_conn *c, int dir, uint8_t ftype, uint8_t fflags,
-			 uint32_t sid, uint64_t ts, uint64_t bytes, uint32_t tid, uint64_t goid)
+static void stream_event(struct h2 *h, struct h2_conn *c, const struct sev *e)
 {
-	struct h2_stream *s = stream_find(c, sid);
-	bool request = dir == req_dir(c);
+	struct h2_stream *s = stream_find(c, e->sid);
+	bool request = e->dir == req_dir(c);
+	uint8_t ftype = e->ftype, fflags = e->fflags;
+	uint64_t ts = e->ts, bytes = e->bytes;
 
-	if (!sid)
+	if (!e->sid)
 		return;
 	if (!s) {
 		if (!request || ftype != F_HEADERS)
 			return;	/* a stream that started before we looked, or server push */
-		s = stream_new(h, c, sid);
+		s = stream_new(h, c, e->sid);
 		s->req_first = s->req_last = ts;
-		s->tid = tid;
-		s->goid = goid;
+		s->tid = e->tid;
+		s->goid = e->goid;
+		s->parent = e->parent;
 	}
 	if (ftype == F_RST_STREAM) {
 		s->error = PT_ERR_RESET;
@@ -415,8 +425,8 @@ static void frame_done(struct h2 *h, struct h2_conn *c, int dir)
 		sd->block_len = 0;
 		sd->block_end_stream = sd->fflags & FL_END_STREAM;
 		/* the stream exists before its labels: END_STREAM may end it at once */
-		stream_event(h, c, dir, F_HEADERS, 0, sd->sid, sd->ts, sd->flen, sd->tid,
-			     sd->goid);
+		sd->ev.fflags = 0;	/* END_STREAM once the labels are in */
+		stream_event(h, c, &sd->ev);
 	} else {	/* CONTINUATION */
 		if (!sd->block_open || sd->sid != sd->block_sid) {
 			poison(h, c);
@@ -424,16 +434,27 @@ static void frame_done(struct h2 *h, struct h2_conn *c, int dir)
 		}
 		p = sd->frame;
 		n = sd->flen;
-		stream_event(h, c, dir, F_CONTINUATION, 0, sd->sid, sd->ts, sd->flen, sd->tid,
-			     sd->goid);
+		stream_event(h, c, &sd->ev);
 	}
 	block_add(h, c, sd, p, n);
 	if (!(sd->fflags & FL_END_HEADERS))
 		return;
 	block_done(h, c, dir);
-	if (sd->block_end_stream)
-		stream_event(h, c, dir, F_HEADERS, FL_END_STREAM, sd->sid, sd->ts, 0, sd->tid,
-			     sd->goid);
+	if (sd->block_end_stream) {
+		sd->ev.ftype = F_HEADERS;
+		sd->ev.fflags = FL_END_STREAM;
+		sd->ev.bytes = 0;
+		stream_event(h, c, &sd->ev);
+	}
+}
+
+static struct sev rec_event(const struct pt_h2_rec *r)
+{
+	struct sev e = { .dir = r->dir, .ftype = r->ftype, .fflags = r->fflags, .sid = r->sid,
+			 .tid = r->tid, .ts = r->ts, .bytes = r->flen, .goid = r->goid,
+			 .parent = r->parent_id };
+
+	return e;
 }
 
 /* A piece of a captured frame's payload; the frame is processed once whole. */
@@ -449,9 +470,7 @@ static void frame_piece(struct h2 *h, struct h2_conn *c, const struct pt_h2_rec 
 		sd->sid = r->sid;
 		sd->flen = r->flen;
 		sd->got = 0;
-		sd->ts = r->ts;
-		sd->tid = r->tid;
-		sd->goid = r->goid;
+		sd->ev = rec_event(r);
 		sd->frame_bad = r->flen > sizeof(sd->frame);
 	}
 	if (r->frag_off != sd->got || r->sid != sd->sid || r->ftype != sd->ftype) {
@@ -466,8 +485,7 @@ static void frame_piece(struct h2 *h, struct h2_conn *c, const struct pt_h2_rec 
 	if (sd->frame_bad) {
 		poison(h, c);
 		if (sd->ftype == F_HEADERS)	/* the stream still starts */
-			stream_event(h, c, r->dir, F_HEADERS, sd->fflags, sd->sid, sd->ts,
-				     sd->flen, sd->tid, sd->goid);
+			stream_event(h, c, &sd->ev);
 		return;
 	}
 	frame_done(h, c, r->dir);
@@ -486,6 +504,7 @@ void h2__frame(struct h2 *h, const void *data, size_t size)
 	const struct pt_h2_rec *r = data;
 	struct h2_side *sd;
 	struct h2_conn *c;
+	struct sev ev;
 
 	if (size < offsetof(struct pt_h2_rec, data) || r->dir > 1 ||
 	    r->frag_len > size - offsetof(struct pt_h2_rec, data) || r->frag_len > PT_H2_BLOCK)
@@ -511,8 +530,9 @@ void h2__frame(struct h2 *h, const void *data, size_t size)
 		frame_piece(h, c, r);
 		break;
 	case F_DATA: case F_RST_STREAM:
-		stream_event(h, c, r->dir, r->ftype, r->fflags, r->sid, r->ts, r->data_bytes,
-			     r->tid, r->goid);
+		ev = rec_event(r);
+		ev.bytes = r->data_bytes;
+		stream_event(h, c, &ev);
 		break;
 	}
 }
