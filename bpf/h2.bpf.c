@@ -347,10 +347,8 @@ PT_SHARED bool h2_io(__u64 skp, struct pt_conn *c, const struct conn_io_ev *ev,
 		return false;
 	c->last_io = ev->ts;
 	s = bpf_map_lookup_elem(&h2_conns, &skp);
-	if (!s) {
-		c->cflags &= ~PT_C_H2;
-		return false;
-	}
+	if (!s)
+		return true;	/* closing (h2_close): the last frames are no request */
 	d = &s->d[ev->dir & 1];
 	if (!hb->buf && !hb->iov) {
 		h2_lost(skp, c, d, ev);
@@ -369,12 +367,13 @@ PT_SHARED bool h2_io(__u64 skp, struct pt_conn *c, const struct conn_io_ev *ev,
 
 PT_SHARED void h2_close(__u64 skp, struct pt_conn *c)
 {
-	if (!(c->cflags & PT_C_H2))
+	/* once: FIN_WAIT1 and CLOSE both come here; PT_C_H2 stays, so that what
+	 * is still read or written is not taken for an HTTP/1 request */
+	if (!(c->cflags & PT_C_H2) || !bpf_map_lookup_elem(&h2_conns, &skp))
 		return;
 	c->req.flags &= ~(PT_F_CONNECT | PT_F_TLS_HS);
 	h2_conn_record(c, PT_END_CLOSE);
 	bpf_map_delete_elem(&h2_conns, &skp);
-	c->cflags &= ~PT_C_H2;
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

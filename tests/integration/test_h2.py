@@ -8,24 +8,12 @@ import shutil
 import signal
 
 import harness as h
+import test_server
 from harness import MS
 
-NGINX = '/usr/sbin/nginx'
-SLACK_NS = 1 * MS
-NGINX_H2_CONF = '''daemon off;
-master_process on;
-worker_processes 1;
-pid {d}/nginx.pid;
-error_log stderr notice;
-events {{ worker_connections 64; }}
-http {{
-	access_log {d}/access.log;
-	client_body_temp_path {d}/body;
-	proxy_temp_path {d}/proxy;
-	fastcgi_temp_path {d}/fastcgi;
-	uwsgi_temp_path {d}/uwsgi;
-	scgi_temp_path {d}/scgi;
-	server {{
+NGINX = test_server.NGINX
+# test_server's nginx.conf up to its server block, then ours
+NGINX_H2_CONF = test_server.NGINX_CONF.split('\tserver {{')[0] + '''	server {{
 		listen 127.0.0.1:{tls_port} ssl http2;
 		listen 127.0.0.1:{h2c_port} http2;
 		ssl_certificate {cert};
@@ -57,7 +45,7 @@ def _start_nginx(be_port, certs):
 					     cert=certs['cert'], key=certs['key'], backend=be_port,
 					     grpc_status=GRPC_STATUS, grpc_ms=GRPC_MS))
 	ng = h.start_daemon('nginx', [NGINX, '-e', 'stderr', '-p', d + '/', '-c', conf],
-			    r'start worker process', stop_signal=signal.SIGQUIT, count=1)
+			    r'start worker process', stop_signal=signal.SIGQUIT, count=2)
 	ng.tls_port, ng.h2c_port = tls_port, h2c_port
 	return ng
 
@@ -184,3 +172,35 @@ def test_h2_grpc_shaped():
 			    comm + ': grpc_status and error')
 		sent = r['bytes_sent'] if role == 'client' else r['bytes_received']
 		h.assert_true(sent >= 8, comm + ': the 8-byte message counted in the request bytes')
+
+
+@h.timeout(150)
+def test_h2_go_client():
+	"""Go's net/http negotiates h2 by ALPN (crypto/tls plaintext probes): three requests to
+	the webapp, each one backend call held 70 ms, all on one h2 connection; each stream is
+	a child of its server request, its ttfb near the webapp's httptrace."""
+	import test_go		# the Go fixture and its toolchains
+	ms = 70
+	certs = h.make_certs()
+	be = h.start_backend(ttfb_ms=0)
+	ng = _start_nginx(be.port, certs)
+	app = test_go.Webapp('go1.23', 'webapp', [
+		'-backend', 'https://127.0.0.1:%d/ttfb/%d/x' % (ng.tls_port, ms), '-insecure',
+		'-backend-h2', '-backend-keepalive'])
+	tr = h.Tracer(pids=[app.pid])
+	for i in range(3):
+		h.assert_eq(test_go._get(app.port, '/p%d?render_ms=0' % i)[0], 200, 'webapp status')
+	recs = tr.stop()
+	lines = {l['path']: l for l in app.log()}
+	ports = set()
+	for i in range(3):
+		path = '/p%d' % i
+		srv = h.only_one(h.server_records(recs, pid=app.pid, path=path), 'server ' + path)
+		kids = srv.get('children') or []
+		c = h.only_one(kids, 'backend stream of ' + path)
+		ph = _check_stream(c, 'h2', 'GET', '/ttfb/%d/x' % ms, 200, ms, 'Go h2 stream of ' + path)
+		h.assert_near(ph['ttfb']['dur_ns'], lines[path]['ttfb_ns'], 'Go h2 stream of %s: '
+			      'ttfb vs httptrace' % path)
+		h.assert_eq(c.get('parent_id'), srv['req_id'], 'parent of the stream of ' + path)
+		ports.add(c['local_port'])
+	h.assert_eq(len(ports), 1, 'one h2 connection for the three backend calls')

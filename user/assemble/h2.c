@@ -108,16 +108,25 @@ static void conn_free(struct h2_conn *c)
 	free(c);
 }
 
-void h2__free(struct h2 *h)
+static void each_conn(struct h2 *h, void (*fn)(struct h2 *h, struct h2_conn *c))
 {
-	size_t it = 0;
 	uint64_t k;
 	void *v;
 
+	for (size_t it = 0; u64map_next(&h->conns, &it, &k, &v);)
+		fn(h, v);
+}
+
+static void conn_drop(struct h2 *h, struct h2_conn *c)
+{
+	conn_free(c);
+}
+
+void h2__free(struct h2 *h)
+{
 	if (!h)
 		return;
-	while (u64map_next(&h->conns, &it, &k, &v))
-		conn_free(v);
+	each_conn(h, conn_drop);
 	u64map_free(&h->conns);
 	free(h);
 }
@@ -587,12 +596,12 @@ void h2__conn(struct h2 *h, const struct pt_req_rec *r)
 	conn_free(c);
 }
 
+static void conn_end(struct h2 *h, struct h2_conn *c)
+{
+	end_all(h, c, PT_END_CLOSE);
+}
+
 void h2__flush(struct h2 *h)
 {
-	size_t it = 0;
-	uint64_t k;
-	void *v;
-
-	while (u64map_next(&h->conns, &it, &k, &v))
-		end_all(h, v, PT_END_CLOSE);
+	each_conn(h, conn_end);
 }
