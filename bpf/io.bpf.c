@@ -101,8 +101,10 @@ static __always_inline const void *syscall_buffer(void)
 
 /*
  * HTTP/2 needs every byte of the I/O, not only the first buffer's: the iovec
- * array of a vectored syscall (nginx writes frames with writev). The syscall
- * fallback (have_buf) only keeps the first buffer.
+ * array of a vectored syscall (nginx writes frames with writev), from the saved
+ * user registers, which hold the arguments at syscall exit too. Without
+ * bpf_task_pt_regs (before 5.15) only the syscall fallback's first buffer is
+ * known: vectored h2c writes then lose the frame boundaries.
  */
 static __always_inline bool h2_io_sock(__u64 skp, struct pt_conn *c, const struct conn_io_ev *ev,
 				       const void *buf, bool have_buf)
@@ -113,7 +115,7 @@ static __always_inline bool h2_io_sock(__u64 skp, struct pt_conn *c, const struc
 	const void *p;
 	long nr;
 
-	if (have_buf || !has_task_pt_regs)
+	if (!has_task_pt_regs)
 		return h2_io(skp, c, ev, &hb);
 	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 	if (!regs)

@@ -204,3 +204,11 @@ def test_h2_go_client():
 		h.assert_eq(c.get('parent_id'), srv['req_id'], 'parent of the stream of ' + path)
 		ports.add(c['local_port'])
 	h.assert_eq(len(ports), 1, 'one h2 connection for the three backend calls')
+
+
+@h.timeout(90)
+def test_h2c_syscalls_fallback():
+	"""h2c on the syscall fallback (kernels before 6.3): nginx writes its frames with
+	writev, every iovec is walked."""
+	h.TRACER_EXTRA[:] = ['--io-hooks', 'syscalls']
+	test_h2c_prior_knowledge()
