@@ -108,7 +108,7 @@ static void test_multiplexed(void **state)
 	headers(h, RECV, 1, false, resp_200, 2, 90 * MS, 512);
 	rec(h, RECV, 0, 1, 1, 5, 0, NULL, 0, 95 * MS);
 	assert_int_equal(ngot, 2);
-	/* stream 3 ended first; the connect phase stays with the first stream emitted */
+	/* stream 3 ended first; the connect phase goes with the first stream started */
 	assert_int_equal(got[0].stream_id, 3);
 	assert_string_equal(got[0].path, "/b");
 	assert_int_equal(got[0].status, 404);
@@ -120,8 +120,8 @@ static void test_multiplexed(void **state)
 	assert_string_equal(got[1].path, "/a");
 	assert_int_equal(got[1].status, 200);
 	assert_string_equal(got_host[1], "api.test");
-	assert_true(got[0].flags & PT_F_CONNECT);
-	assert_false(got[1].flags & PT_F_CONNECT);
+	assert_false(got[0].flags & PT_F_CONNECT);
+	assert_true(got[1].flags & PT_F_CONNECT);
 	assert_int_equal(got[1].proto, PT_PROTO_H2);
 	teardown(h);
 }

@@ -69,6 +69,7 @@ struct h2_side {
 struct h2_conn {
 	struct pt_req_rec base;		/* the connection record */
 	bool first_taken;		/* connect/TLS went on a stream */
+	uint32_t first_sid;		/* the first stream started: it gets them */
 	bool poisoned;
 	uint32_t nstreams_done;
 	struct h2_side side[2];		/* PT_DIR_SEND (0), PT_DIR_RECV (1) */
@@ -164,9 +165,10 @@ static void stream_emit(struct h2 *h, struct h2_conn *c, struct h2_stream *s, ui
 	struct pt_req_rec r = c->base;
 
 	r.flags &= ~(PT_F_H2 | PT_F_HTTP | PT_F_NO_RESP | PT_F_GO);
-	if (c->first_taken)
+	if (c->first_taken || s->sid != c->first_sid)
 		r.flags &= ~(PT_F_CONNECT | PT_F_TLS_HS);
-	c->first_taken = true;
+	else
+		c->first_taken = true;
 	r.req_id = H2_ID_BASE | ++h->next_id;
 	r.req_seq = c->nstreams_done++;
 	r.tid = s->tid ? s->tid : r.tid;
@@ -221,6 +223,8 @@ static struct h2_stream *stream_new(struct h2 *h, struct h2_conn *c, uint32_t si
 		s = oldest;
 	}
 	s->sid = sid;
+	if (!c->first_sid)
+		c->first_sid = sid;
 	return s;
 }
 
