@@ -20,6 +20,7 @@
 #define H2_HEADERS	1
 #define H2_RST_STREAM	3
 #define H2_SETTINGS	4
+#define H2_PUSH_PROMISE	5
 #define H2_CONTINUATION	9
 #define H2_END_STREAM	0x1
 #define H2_ACK		0x1
@@ -122,8 +123,9 @@ static __always_inline void h2_frame(struct pt_conn *c, struct h2_dir *d,
 	d->fflags = h[4];
 	d->sid = (((__u32)h[5] & 0x7f) << 24) | ((__u32)h[6] << 16) | ((__u32)h[7] << 8) | h[8];
 	d->skip = d->flen;
+	/* PUSH_PROMISE carries a header block too: the HPACK table needs it */
 	d->capture = d->ftype == H2_HEADERS || d->ftype == H2_CONTINUATION ||
-		     (d->ftype == H2_SETTINGS && !(d->fflags & H2_ACK));
+		     d->ftype == H2_PUSH_PROMISE || (d->ftype == H2_SETTINGS && !(d->fflags & H2_ACK));
 	if (d->ftype == H2_RST_STREAM) {
 		h2_emit(c, d, ev, NULL, 0, 0);
 	} else if (d->ftype == H2_DATA && d->sid) {

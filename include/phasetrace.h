@@ -118,7 +118,7 @@ enum pt_proto {
 
 /*
  * HTTP/2 (bpf/h2.bpf.c): the frame headers of an h2 connection are walked in
- * the plaintext stream; HEADERS, CONTINUATION and SETTINGS frames are sent
+ * the plaintext stream; HEADERS, CONTINUATION, PUSH_PROMISE and SETTINGS frames are sent
  * with their payload (in pieces of at most PT_H2_BLOCK bytes: a frame may be
  * split across I/O calls), DATA frames only when they end a stream, RST_STREAM
  * frames without payload. Never DATA payloads. seq counts the records of one

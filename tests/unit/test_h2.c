@@ -171,6 +171,28 @@ static void test_lost_record_poisons(void **state)
 	teardown(h);
 }
 
+/* A server push's block changes the response direction's table: it must be decoded. */
+static void test_push_promise_feeds_table(void **state)
+{
+	static const nghttp2_nv promised[] = { NV(":method", "GET"), NV(":path", "/style.css"),
+					       NV("x-trace", "abcdef0123456789") };
+	static const nghttp2_nv resp[] = { NV(":status", "203"), NV("x-trace", "abcdef0123456789"),
+					   NV(":path", "/style.css") };
+	struct h2 *h = setup();
+	uint8_t pp[256] = { 0, 0, 0, 2 };	/* promised stream 2 */
+	ssize_t len;
+
+	headers(h, SEND, 1, true, req_a, 4, 1 * MS, 512);
+	len = nghttp2_hd_deflate_hd(defl[RECV], pp + 4, sizeof(pp) - 4, (nghttp2_nv *)promised, 3);
+	assert_true(len > 0);
+	rec(h, RECV, 5, 0x4, 1, len + 4, 0, pp, len + 4, 2 * MS);
+	headers(h, RECV, 1, true, resp, 3, 3 * MS, 512);
+	assert_int_equal(ngot, 1);
+	assert_int_equal(got[0].status, 203);
+	assert_string_equal(got[0].path, "/a");
+	teardown(h);
+}
+
 static void test_close_ends_streams(void **state)
 {
 	struct pt_req_rec close = { .type = PT_REC_REQ, .role = PT_ROLE_CLIENT, .conn_id = CONN,
@@ -192,6 +214,7 @@ int main(void)
 		cmocka_unit_test(test_reset_and_grpc),
 		cmocka_unit_test(test_lost_record_poisons),
 		cmocka_unit_test(test_close_ends_streams),
+		cmocka_unit_test(test_push_promise_feeds_table),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

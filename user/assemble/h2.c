@@ -14,6 +14,7 @@
 #define F_HEADERS	1
 #define F_RST_STREAM	3
 #define F_SETTINGS	4
+#define F_PUSH_PROMISE	5
 #define F_CONTINUATION	9
 #define FL_END_STREAM	0x1
 #define FL_END_HEADERS	0x4
@@ -63,6 +64,7 @@ struct h2_side {
 	size_t block_len;
 	bool block_open;
 	bool block_end_stream;		/* its HEADERS frame had END_STREAM */
+	bool block_table_only;		/* PUSH_PROMISE: decoded for the table, no labels */
 	uint8_t block[H2_BLOCK_MAX];
 };
 
@@ -311,7 +313,7 @@ static int inflate_block(struct h2_side *sd, struct h2_stream *s, bool request,
 static void block_done(struct h2 *h, struct h2_conn *c, int dir)
 {
 	struct h2_side *sd = &c->side[dir];
-	struct h2_stream *s = stream_find(c, sd->block_sid);
+	struct h2_stream *s = sd->block_table_only ? NULL : stream_find(c, sd->block_sid);
 	bool request = dir == req_dir(c);
 
 	sd->block_open = false;
@@ -341,10 +343,11 @@ static void block_add(struct h2 *h, struct h2_conn *c, struct h2_side *sd, const
 
 /* ---- frames ---- */
 
-/* HEADERS payload without its padding and priority fields; false if malformed. */
+/* HEADERS (PUSH_PROMISE) payload without its padding and priority fields (promised
+ * stream id); false if malformed. */
 static bool headers_fragment(const struct h2_side *sd, const uint8_t **p, size_t *n)
 {
-	size_t pad = 0, skip = 0;
+	size_t pad = 0, skip = sd->ftype == F_PUSH_PROMISE ? 4 : 0;
 
 	*p = sd->frame;
 	*n = sd->flen;
@@ -354,7 +357,7 @@ static bool headers_fragment(const struct h2_side *sd, const uint8_t **p, size_t
 		pad = (*p)[0];
 		skip = 1;
 	}
-	if (sd->fflags & FL_PRIORITY)
+	if ((sd->fflags & FL_PRIORITY) && sd->ftype == F_HEADERS)
 		skip += 5;
 	if (skip + pad > *n)
 		return false;
@@ -421,14 +424,19 @@ static void settings(struct h2_conn *c, int dir, const uint8_t *p, size_t n)
 static void frame_done(struct h2 *h, struct h2_conn *c, int dir)
 {
 	struct h2_side *sd = &c->side[dir];
-	const uint8_t *p;
-	size_t n;
+	const uint8_t *p = sd->frame;
+	size_t n = sd->flen;
 
 	if (sd->ftype == F_SETTINGS) {
 		settings(c, dir, sd->frame, sd->flen);
 		return;
 	}
-	if (sd->ftype == F_HEADERS) {
+	if (sd->ftype == F_CONTINUATION) {
+		if (!sd->block_open || sd->sid != sd->block_sid) {
+			poison(h, c);
+			return;
+		}
+	} else {	/* HEADERS, PUSH_PROMISE: a block starts */
 		if (sd->block_open || !headers_fragment(sd, &p, &n)) {
 			poison(h, c);
 			return;
@@ -436,17 +444,13 @@ static void frame_done(struct h2 *h, struct h2_conn *c, int dir)
 		sd->block_open = true;
 		sd->block_sid = sd->sid;
 		sd->block_len = 0;
-		sd->block_end_stream = sd->fflags & FL_END_STREAM;
-		/* the stream exists before its labels: END_STREAM may end it at once */
-		sd->ev.fflags = 0;	/* END_STREAM once the labels are in */
-		stream_event(h, c, &sd->ev);
-	} else {	/* CONTINUATION */
-		if (!sd->block_open || sd->sid != sd->block_sid) {
-			poison(h, c);
-			return;
-		}
-		p = sd->frame;
-		n = sd->flen;
+		/* a pushed stream is no request of ours: its block only feeds the table */
+		sd->block_table_only = sd->ftype == F_PUSH_PROMISE;
+		sd->block_end_stream = sd->ftype == F_HEADERS && (sd->fflags & FL_END_STREAM);
+	}
+	if (!sd->block_table_only) {
+		/* the stream exists before its labels: END_STREAM comes after them */
+		sd->ev.fflags = 0;
 		stream_event(h, c, &sd->ev);
 	}
 	block_add(h, c, sd, p, n);
@@ -539,7 +543,7 @@ void h2__frame(struct h2 *h, const void *data, size_t size)
 		return;
 	}
 	switch (r->ftype) {
-	case F_HEADERS: case F_CONTINUATION: case F_SETTINGS:
+	case F_HEADERS: case F_CONTINUATION: case F_SETTINGS: case F_PUSH_PROMISE:
 		frame_piece(h, c, r);
 		break;
 	case F_DATA: case F_RST_STREAM:
