@@ -130,7 +130,7 @@ FUZZ_CC     := clang
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	       -std=gnu11 -D_GNU_SOURCE -Iinclude -Iuser -Itests/unit -Itests/fuzz -I$(OUT) \
 	       $(shell pkg-config --cflags libelf libdw capstone 2>/dev/null)
-FUZZ_LIBS   := $(shell pkg-config --libs libelf libdw capstone 2>/dev/null)
+FUZZ_LIBS   := $(shell pkg-config --libs libelf libdw capstone libnghttp2 2>/dev/null)
 FUZZ_SRCS   := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS   := $(patsubst tests/fuzz/%.c,$(OUT)/fuzz/%,$(FUZZ_SRCS))
 GO_ANALYSIS := user/attach/binary.c user/attach/go_binary.c user/attach/go_dwarf.c \
@@ -140,6 +140,8 @@ FUZZ_DEPS_fuzz_go_tables := $(GO_ANALYSIS)
 FUZZ_DEPS_fuzz_dwarf     := user/attach/binary.c user/attach/go_dwarf.c
 # the kernel-side HTTP line parser, built as plain C (tests/fuzz/bpf_shim.h)
 FUZZ_DEPS_fuzz_http      := bpf/http.bpf.c
+# HTTP/2 stream assembly and HPACK (nghttp2) on frame records as BPF sends them
+FUZZ_DEPS_fuzz_h2        := user/assemble/h2.c user/util/u64map.c
 
 .SECONDEXPANSION:
 $(OUT)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz_common.h $$(FUZZ_DEPS_$$*) | $(OUT)/fuzz
