@@ -273,7 +273,8 @@ static __always_inline void h2_conn_record(struct pt_conn *c, __u8 end_reason)
 	pt_submit(rec, false);
 }
 
-/* A server's first bytes, before any request: its SETTINGS frame (nginx sends it first)? */
+/* A server's first bytes, before any request: its SETTINGS frame? nginx sends it before
+ * reading; nghttp2 clients (h2load) read it before writing their preface. */
 static __always_inline bool h2_server_preface(const __u8 *b)
 {
 	__u32 len = ((__u32)b[0] << 16) | ((__u32)b[1] << 8) | b[2];
@@ -282,8 +283,8 @@ static __always_inline bool h2_server_preface(const __u8 *b)
 	       len % 6 == 0 && len <= 6 * 16;
 }
 
-/* The first bytes of a connection: the client preface (or a server's SETTINGS
- * sent before it, for a server) make it HTTP/2. */
+/* The first bytes of a connection: the client preface, or a server's SETTINGS
+ * frame sent (server) or read (client) before it, make it HTTP/2. */
 static __always_inline bool h2_detect(__u64 skp, struct pt_conn *c, const struct conn_io_ev *ev,
 				      const struct h2_buf *hb)
 {
@@ -294,16 +295,16 @@ static __always_inline bool h2_detect(__u64 skp, struct pt_conn *c, const struct
 	__u8 b[16];
 	bool req_dir = (c->req.role == PT_ROLE_SERVER) ? ev->dir == PT_DIR_RECV :
 							   ev->dir == PT_DIR_SEND;
-	bool srv_first = !req_dir && c->req.role == PT_ROLE_SERVER;
+	bool peer_first = !req_dir;
 
 	c->cflags |= PT_C_PROTO;
-	if ((!req_dir && !srv_first) || c->state != PT_FSM_IDLE ||
-	    (c->cflags & PT_C_MIDSTREAM) || ev->n < (srv_first ? 9 : 16))
+	if (c->state != PT_FSM_IDLE ||
+	    (c->cflags & PT_C_MIDSTREAM) || ev->n < (peer_first ? 9 : 16))
 		return false;
 	ubuf = h2_first(hb);
-	if (!ubuf || bpf_probe_read_user(b, srv_first ? 9 : 16, ubuf))
+	if (!ubuf || bpf_probe_read_user(b, peer_first ? 9 : 16, ubuf))
 		return false;
-	if (srv_first) {
+	if (peer_first) {
 		if (!h2_server_preface(b))
 			return false;
 	} else {
@@ -325,7 +326,7 @@ static __always_inline bool h2_detect(__u64 skp, struct pt_conn *c, const struct
 	if (!s)
 		return false;
 	/* the client preface comes in the request direction */
-	s->d[(ev->dir ^ srv_first) & 1].preface = H2_PREFACE_LEN;
+	s->d[c->req.role == PT_ROLE_SERVER ? PT_DIR_RECV : PT_DIR_SEND].preface = H2_PREFACE_LEN;
 	c->cflags |= PT_C_H2;
 	if (!c->req.req_id)
 		c->req.req_id = next_id();
