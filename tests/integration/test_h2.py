@@ -212,3 +212,28 @@ def test_h2c_syscalls_fallback():
 	writev, every iovec is walked."""
 	h.TRACER_EXTRA[:] = ['--io-hooks', 'syscalls']
 	test_h2c_prior_knowledge()
+
+
+@h.timeout(90)
+def test_h2_h2load_client():
+	"""nghttp2's h2load (reads the server's SETTINGS before writing its preface), six
+	streams, three at a time, each held 40 ms: six client and six nginx records."""
+	if not shutil.which('h2load'):
+		h.skip('h2load is not installed (Debian: nghttp2-client)')
+	certs = h.make_certs()
+	be = h.start_backend(ttfb_ms=0)
+	tr = h.Tracer(comms=['nginx', 'h2load'])
+	ng = _start_nginx(be.port, certs)
+	path, ms = '/ttfb/40/load', 40
+	res = h.run(['h2load', '-n', 6, '-c', 1, '-m', 3,
+		     'https://127.0.0.1:%d%s' % (ng.tls_port, path)])
+	h.assert_true('6 succeeded' in res.stdout, 'h2load: %s' % res.stdout[-500:])
+	recs = tr.stop()
+	for role, comm in (('client', 'h2load'), ('server', 'nginx')):
+		rs = _by_path(recs, role, comm, path)
+		h.assert_eq(len(rs), 6, '%s records' % comm)
+		h.assert_eq(sorted(r['stream_id'] for r in rs), [1, 3, 5, 7, 9, 11],
+			    comm + ' stream ids')
+		for r in rs:
+			_check_stream(r, 'h2', 'GET', path, 200, ms, '%s stream %d' %
+				      (comm, r['stream_id']))
