@@ -13,7 +13,7 @@ ARCH      := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 
 # Debian packages the build, the tests and `make run` need (see docs/architecture.md).
 DEB_BUILD := make clang llvm libbpf-dev libelf-dev zlib1g-dev libcapstone-dev libdw-dev \
-	     libmicrohttpd-dev libncurses-dev pkg-config \
+	     libmicrohttpd-dev libncurses-dev pkg-config libnghttp2-dev \
 	     protobuf-c-compiler libprotobuf-c-dev opentelemetry-proto libcurl4-openssl-dev
 DEB_TOOLS := bpftool
 # Go toolchains from bookworm-backports (tools/deps adds the suite): the Go tests run on each
@@ -21,7 +21,7 @@ DEB_GO    := golang-go golang-1.21-go golang-1.22-go golang-1.23-go binutils
 DEB_TEST  := libcmocka-dev libssl-dev libgnutls28-dev python3 curl wget openssl $(DEB_GO) \
 	     prometheus nginx-light tmux wrk iproute2 iptables systemtap-sdt-dev util-linux \
 	     libclang-rt-14-dev python3-yaml systemd man-db groff-base \
-	     python3-opentelemetry-proto
+	     python3-opentelemetry-proto nghttp2-client
 
 ifeq ($(V),1)
 Q :=
@@ -34,7 +34,8 @@ endif
 CFLAGS   ?= -O2 -g
 WARN     := -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers \
 	    -Wno-format-truncation
-PKGS     := libbpf libelf zlib libdw capstone libmicrohttpd ncursesw libprotobuf-c libcurl
+PKGS     := libbpf libelf zlib libdw capstone libmicrohttpd ncursesw libprotobuf-c libcurl \
+	    libnghttp2
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 USER_CFLAGS = $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -MMD -MP \
@@ -161,7 +162,7 @@ FUZZ_CC     := clang
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	       -std=gnu11 -D_GNU_SOURCE -Iinclude -Iuser -Itests/unit -Itests/fuzz -I$(OUT) \
 	       $(shell pkg-config --cflags libelf libdw capstone 2>/dev/null)
-FUZZ_LIBS   := $(shell pkg-config --libs libelf libdw capstone 2>/dev/null)
+FUZZ_LIBS   := $(shell pkg-config --libs libelf libdw capstone libnghttp2 2>/dev/null)
 FUZZ_SRCS   := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS   := $(patsubst tests/fuzz/%.c,$(OUT)/fuzz/%,$(FUZZ_SRCS))
 GO_ANALYSIS := user/attach/binary.c user/attach/go_binary.c user/attach/go_dwarf.c \
@@ -172,6 +173,8 @@ FUZZ_DEPS_fuzz_dwarf     := user/attach/binary.c user/attach/go_dwarf.c
 # the kernel-side HTTP line parser, built as plain C (tests/fuzz/bpf_shim.h)
 FUZZ_DEPS_fuzz_http      := bpf/http.bpf.c
 FUZZ_DEPS_fuzz_container := user/assemble/container.c
+# HTTP/2 stream assembly and HPACK (nghttp2) on frame records as BPF sends them
+FUZZ_DEPS_fuzz_h2        := user/assemble/h2.c user/util/u64map.c
 
 .SECONDEXPANSION:
 $(OUT)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz_common.h $$(FUZZ_DEPS_$$*) | $(OUT)/fuzz

@@ -47,6 +47,8 @@ PT_SHARED void http_parse_request(struct pt_req_rec *r, const void *ubuf, __u64 
 	}
 	if (sp < 3 || (b[sp + 1] != '/' && b[sp + 1] != '*' && b[sp + 1] != 'h'))
 		return;
+	if (sp == 3 && b[0] == 'P' && b[1] == 'R' && b[2] == 'I' && b[4] == '*')
+		return;	/* the HTTP/2 client preface is not a request */
 	for (int i = 0; i < PT_METHOD_LEN - 1; i++) {
 		if (i >= sp)
 			break;

@@ -12,6 +12,7 @@
 #include "thread.bpf.h"
 #include "http.bpf.h"
 #include "tls.bpf.h"
+#include "h2.bpf.h"
 #include "probe_list.h"
 
 /* Syscall numbers whose second argument is the buffer (or iovec / msghdr). */
@@ -90,6 +91,49 @@ static __always_inline const void *syscall_buffer(void)
 	if (!regs)
 		return NULL;
 	return buffer_of(SYSCALL_NR(regs), (const void *)SYSCALL_ARG2(regs));
+}
+
+#if defined(__TARGET_ARCH_x86)
+#define SYSCALL_ARG3(r)	BPF_CORE_READ(r, dx)
+#else
+#define SYSCALL_ARG3(r)	BPF_CORE_READ(r, regs[2])
+#endif
+
+/*
+ * HTTP/2 needs every byte of the I/O, not only the first buffer's: the iovec
+ * array of a vectored syscall (nginx writes frames with writev), from the saved
+ * user registers, which hold the arguments at syscall exit too. Without
+ * bpf_task_pt_regs (before 5.15) only the syscall fallback's first buffer is
+ * known: vectored h2c writes then lose the frame boundaries.
+ */
+static __always_inline bool h2_io_sock(__u64 skp, struct pt_conn *c, const struct conn_io_ev *ev,
+				       const void *buf, bool have_buf)
+{
+	struct h2_buf hb = { .buf = buf };
+	struct pt_regs *regs;
+	struct msghdr_ mh;
+	const void *p;
+	long nr;
+
+	if (!has_task_pt_regs)
+		return h2_io(skp, c, ev, &hb);
+	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	if (!regs)
+		return h2_io(skp, c, ev, &hb);
+	nr = SYSCALL_NR(regs);
+	p = (const void *)SYSCALL_ARG2(regs);
+	if (nr == NR_readv || nr == NR_writev) {
+		hb.iov = p;
+		hb.niov = SYSCALL_ARG3(regs);
+	} else if (nr == NR_sendmsg || nr == NR_recvmsg) {
+		if (!bpf_probe_read_user(&mh, sizeof(mh), p)) {
+			hb.iov = mh.iov;
+			hb.niov = mh.iovlen;
+		}
+	} else {
+		hb.buf = buffer_of(nr, p);
+	}
+	return h2_io(skp, c, ev, &hb);
 }
 
 /*
@@ -205,6 +249,8 @@ static __always_inline int handle_io(struct sock *sk, int ret, int flags, int di
 	if (c->cflags & PT_C_TLS)
 		return 0;	/* payload is accounted by the TLS probes */
 
+	if (h2_wants(c) && h2_io_sock(skp, c, &ev, buf, have_buf))
+		return 0;
 	started = conn_io(skp, c, &ev);
 	if (!started)
 		return 0;

@@ -225,5 +225,39 @@ struct go_stw {
 };
 
 PT_MAP(go_stw, HASH, 4096, __u32, struct go_stw);
+/* ---- HTTP/2 (h2.bpf.c) ---- */
+#define H2_DSLOTS	4	/* streams per direction whose DATA bytes are counted */
+
+/* Frame walking state of one direction of an HTTP/2 connection. */
+struct h2_dir {
+	__u32 skip;		/* payload bytes of the current frame still to come */
+	__u32 flen;		/* the current frame's payload length */
+	__u32 sid;		/* and its stream, type, flags */
+	__u32 seq;		/* records sent for this direction */
+	__u8 ftype;
+	__u8 fflags;
+	__u8 capture;		/* its payload goes to userspace (header block, SETTINGS) */
+	__u8 hdr_have;		/* bytes of a frame header split across I/O calls */
+	__u8 preface;		/* client preface bytes still to skip */
+	__u8 dnext;		/* next DATA slot to reuse */
+	__u8 pad[2];
+	__u8 hdr[32];		/* the split frame header (9 bytes used, room for the masks) */
+	__u64 parent;		/* the sender's server request during this I/O (client) */
+	__u32 dsid[H2_DSLOTS];	/* DATA bytes of the latest streams */
+	__u64 dbytes[H2_DSLOTS];
+};
+
+struct h2_state {
+	struct h2_dir d[2];	/* PT_DIR_SEND, PT_DIR_RECV */
+};
+
+/* struct sock * of an HTTP/2 connection -> its frame walking state */
+PT_MAP(h2_conns, HASH, 16384, __u64, struct h2_state);
+
+/* A zeroed state to insert from (never written): too big for the BPF stack. */
+PT_MAP(h2_zero, ARRAY, 1, __u32, struct h2_state);
+
+/* Building an h2 record: sent with bpf_ringbuf_output() at its used length. */
+PT_MAP(h2_scratch, PERCPU_ARRAY, 1, __u32, struct pt_h2_rec);
 
 #endif

@@ -17,6 +17,7 @@
 #include "go.bpf.h"
 #include "http.bpf.h"
 #include "lib.bpf.h"
+#include "h2.bpf.h"
 
 #define TLS_FN_HANDSHAKE	1
 #define TLS_FN_READ		2
@@ -183,6 +184,12 @@ static __always_inline int tls_exit_key(__u64 key, long ret)
 		ev.ts_first = t->ssl_ksend_first;
 	ev.n = n;
 	ev.dir = t->ssl_fn == TLS_FN_WRITE ? PT_DIR_SEND : PT_DIR_RECV;
+	if (h2_wants(c)) {
+		struct h2_buf hb = { .buf = (const void *)t->ssl_buf };
+
+		if (h2_io(s->sk, c, &ev, &hb))
+			return 0;
+	}
 	started = conn_io(s->sk, c, &ev);
 	if (started == PT_IO_STARTED_REQ) {
 		if (t->ssl_fn == TLS_FN_WRITE)

@@ -27,6 +27,7 @@ enum pt_rec_type {
 	PT_REC_DNS = 2,		/* struct pt_dns_rec: one finished lookup */
 	PT_REC_SPAN = 3,	/* struct pt_span_rec: one app-function span */
 	PT_REC_PROC = 4,	/* struct pt_proc_rec: process to (re)scan */
+	PT_REC_H2 = 5,		/* struct pt_h2_rec: one HTTP/2 frame of interest */
 };
 
 enum pt_role {
@@ -45,6 +46,9 @@ enum pt_role {
 #define PT_F_HTTP	(1u << 5)	/* method/path parsed */
 #define PT_F_GO		(1u << 6)	/* goid is a goroutine id */
 #define PT_F_IO_AMBIG	(1u << 7)	/* thread served >1 requests: no parent */
+/* A PT_REC_REQ with PT_F_H2 is not a request but an HTTP/2 connection: at its
+ * detection (carries connect/TLS) and at its close (end_reason PT_END_CLOSE). */
+#define PT_F_H2		(1u << 8)
 
 enum pt_end_reason {
 	PT_END_NEXT = 0,	/* next request started on the connection */
@@ -64,6 +68,7 @@ enum pt_err {
 	PT_ERR_OTHER = 7,
 	PT_ERR_DNS = 8,		/* lookup failed (collector only) */
 	PT_ERR_NO_RESPONSE = 9,	/* closed before any response (collector only) */
+	PT_ERR_GRPC = 10,	/* gRPC status other than OK (collector only) */
 };
 
 struct pt_addr {
@@ -107,6 +112,53 @@ struct pt_req_rec {
 	__u32 tpl_parses;	/* server, Go: template parses while serving it */
 	__u32 pad2;
 	__u64 cgroup_id;	/* cgroup v2 id of the owner (bpf_get_current_cgroup_id) */
+	__u32 stream_id;	/* HTTP/2 stream (collector only) */
+	__u8 proto;		/* enum pt_proto */
+	__u8 grpc_status;	/* gRPC status + 1, 0 if none (collector only) */
+	__u8 pad3[2];
+};
+
+enum pt_proto {
+	PT_PROTO_UNKNOWN = 0,	/* HTTP/1.x when a request or status line was parsed */
+	PT_PROTO_H2 = 1,	/* HTTP/2 over TLS */
+	PT_PROTO_H2C = 2,	/* HTTP/2 cleartext (prior knowledge) */
+};
+
+/*
+ * HTTP/2 (bpf/h2.bpf.c): the frame headers of an h2 connection are walked in
+ * the plaintext stream; HEADERS, CONTINUATION, PUSH_PROMISE and SETTINGS frames are sent
+ * with their payload (in pieces of at most PT_H2_BLOCK bytes: a frame may be
+ * split across I/O calls), DATA frames only when they end a stream, RST_STREAM
+ * frames without payload. Never DATA payloads. seq counts the records of one
+ * connection and direction: a gap means a lost record (the HPACK table of that
+ * direction cannot be trusted any more).
+ */
+#define PT_H2_BLOCK		512
+
+enum pt_h2_kind {
+	PT_H2_FRAME = 0,	/* a frame (its payload from frag_off, frag_len bytes) */
+	PT_H2_LOST = 1,		/* frame walking gave up on this connection */
+};
+
+struct pt_h2_rec {
+	__u32 type;		/* PT_REC_H2 */
+	__u8 kind;		/* enum pt_h2_kind */
+	__u8 dir;		/* 0: we sent it, 1: we received it */
+	__u8 ftype;		/* frame type */
+	__u8 fflags;		/* frame flags */
+	__u32 sid;		/* stream id */
+	__u32 flen;		/* frame payload length */
+	__u32 seq;		/* per connection and direction */
+	__u32 frag_off;		/* offset of data[] in the frame payload */
+	__u32 frag_len;		/* bytes in data[] */
+	__u32 tid;		/* thread that did the I/O */
+	__u64 goid;
+	__u64 conn_id;
+	__u64 ts;		/* the I/O's time */
+	__u64 data_bytes;	/* DATA with END_STREAM: the stream's DATA payload bytes seen in
+				 * this direction, if its slot was kept (else 0) */
+	__u64 parent_id;	/* client HEADERS: the server request the sender was serving */
+	__u8 data[PT_H2_BLOCK];
 };
 
 struct pt_ip {
@@ -191,6 +243,8 @@ enum pt_fsm {
 #define PT_C_MIDSTREAM	(1u << 2)	/* first request may be partial: skip it */
 #define PT_C_CONNECTING	(1u << 3)
 #define PT_C_OWNED	(1u << 4)	/* pid/comm known */
+#define PT_C_H2		(1u << 5)	/* HTTP/2: frames drive it (bpf/h2.bpf.c), not conn_io() */
+#define PT_C_PROTO	(1u << 6)	/* first request bytes looked at for an HTTP/2 preface */
 
 struct pt_conn {
 	struct pt_req_rec req;	/* the request being assembled */
@@ -242,6 +296,10 @@ enum pt_stat {
 	PT_STAT_GO_FULL,		/* goroutine state table full: attribution lost */
 	PT_STAT_SYS_IO_FULL,		/* syscall I/O table full (fallback hooks): I/O lost */
 	PT_STAT_ACCEPT_FULL,		/* accepted-socket mark lost: request seen mid-way */
+	PT_STAT_RB_DROP_H2,		/* ring buffer full: HTTP/2 frame record lost */
+	PT_STAT_H2_FULL,		/* HTTP/2 state table full: connection timed as one */
+	PT_STAT_H2_OVERFLOW,		/* frame walk over budget: connection timed as one */
+	PT_STAT_H2_STREAMS_NOBYTES,	/* DATA byte slots full: a stream's bytes not counted */
 	PT_STAT__MAX,
 };
 

@@ -734,6 +734,10 @@ static void self_stats_tick(void *ctx, uint64_t now)
 	metrics__set_self(s->m, METRICS_DISCOVERY, "file_refused", st.files_refused);
 	metrics__set_self(s->m, METRICS_DISCOVERY, "scan_dropped", st.scans_dropped);
 	metrics__set_self(s->m, METRICS_DISCOVERY, "over_budget", st.over_budget);
+	metrics__set_self(s->m, METRICS_EVENTS_DROPPED, "h2_unlabelled", st.h2_unlabelled);
+	metrics__set_self(s->m, METRICS_EVENTS_DROPPED, "h2_record_gap", st.h2_record_gaps);
+	metrics__set_self(s->m, METRICS_EVENTS_DROPPED, "h2_conn_table_full",
+			  st.h2_conns_overflow);
 }
 
 /* phasetrace_cgroup_lookups_total: how container identities were found (assemble/cgroups.h) */

@@ -23,6 +23,7 @@ struct pend {
 	uint64_t seq;		/* arrival order among equal keys */
 	uint8_t type;
 	bool idle;
+	char host[PT_HOST_LEN];	/* the request's own host name (HTTP/2), or "" */
 	union {
 		struct pt_req_rec req;
 		struct pt_dns_rec dns;
@@ -84,6 +85,7 @@ struct assembler {
 	struct seen idle_flushed;	/* req_ids flushed on idle */
 
 	struct assembler_stats st;
+	const char *next_host;		/* assembler__add_req_host() in progress */
 };
 
 static uint32_t seen_idx(uint64_t id)
@@ -275,6 +277,7 @@ static void enqueue(struct assembler *a, uint8_t type, bool idle, const void *re
 		return;
 	p->type = type;
 	p->idle = idle;
+	snprintf(p->host, sizeof(p->host), "%s", a->next_host ? a->next_host : "");
 	memcpy(&p->req, rec, len);	/* the union's member for type */
 	p->key = key;
 	if (in)
@@ -296,6 +299,13 @@ void assembler__add_req(struct assembler *a, const struct pt_req_rec *r, bool id
 		key += r->spans_open ? SPAN_OPEN_NS : PARENT_GRACE_NS;
 	}
 	enqueue(a, PT_REC_REQ, idle, r, sizeof(*r), key, &a->st.reqs_in);
+}
+
+void assembler__add_req_host(struct assembler *a, const struct pt_req_rec *r, const char *host)
+{
+	a->next_host = host;
+	assembler__add_req(a, r, false);
+	a->next_host = NULL;
 }
 
 void assembler__add_dns(struct assembler *a, const struct pt_dns_rec *r)
@@ -412,6 +422,10 @@ void assembler__build(const struct pt_req_rec *rec, struct request *r)
 	r->end_reason = rec->end_reason;
 	r->writes = rec->writes;
 	r->tpl_parses = rec->tpl_parses;
+	r->proto = rec->proto;
+	r->stream_id = rec->stream_id;
+	r->has_grpc = rec->grpc_status != 0;
+	r->grpc_status = rec->grpc_status ? rec->grpc_status - 1 : 0;
 
 	if (rec->flags & PT_F_CONNECT)
 		add_phase(r, PHASE_CONNECT, NULL, rec->connect_start, rec->connect_end);
@@ -713,6 +727,8 @@ static void process_req(struct assembler *a, struct pend *p)
 		return;
 	}
 	attribute_dns(a, rec, r);
+	if (!r->host[0] && p->host[0])
+		snprintf(r->host, sizeof(r->host), "%s", p->host);
 	if (r->role == PT_ROLE_SERVER) {
 		adopt(a, r);
 		if (r->parent_id)	/* never: servers are top level */

@@ -60,6 +60,8 @@ int assembler__set_span_name(struct assembler *a, uint32_t idx, const char *name
 
 /* Feed a record (copied). idle: the collector flushed it from an idle connection. */
 void assembler__add_req(struct assembler *a, const struct pt_req_rec *r, bool idle);
+/* A request that names its host itself (HTTP/2 :authority), used when no lookup names it. */
+void assembler__add_req_host(struct assembler *a, const struct pt_req_rec *r, const char *host);
 void assembler__add_dns(struct assembler *a, const struct pt_dns_rec *r);
 void assembler__add_span(struct assembler *a, const struct pt_span_rec *r);
 /* A process exited at ts: its lookups must not be matched by a later process

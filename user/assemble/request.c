@@ -45,6 +45,7 @@ const char *err_name(enum pt_err err)
 	case PT_ERR_UNREACH: return "unreachable";
 	case PT_ERR_DNS: return "dns";
 	case PT_ERR_NO_RESPONSE: return "no response";
+	case PT_ERR_GRPC: return "grpc";
 	default: return "error";
 	}
 }

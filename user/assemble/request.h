@@ -62,6 +62,10 @@ struct request {
 	uint64_t bytes_req, bytes_resp;
 	uint64_t req_id, parent_id, conn_id;
 	enum pt_end_reason end_reason;
+	enum pt_proto proto;	/* PT_PROTO_UNKNOWN: HTTP/1.x if method or status is known */
+	uint32_t stream_id;	/* HTTP/2 stream, 0 otherwise */
+	bool has_grpc;		/* grpc_status is known */
+	uint8_t grpc_status;
 	int nphases;
 	int nchildren;
 	uint32_t children_dropped;

@@ -18,6 +18,7 @@
 #include <bpf/libbpf.h>
 
 #include "assemble/assembler.h"
+#include "assemble/h2.h"
 #include "collect/collector.h"
 #include "util/log.h"
 #include "phasetrace.skel.h"
@@ -54,6 +55,7 @@ struct collector {
 	struct worker *worker;	/* discovery and attach, off this loop */
 	volatile int cancel;	/* stops the worker's analysis (binary_limits) */
 	struct assembler *asm_;
+	struct h2 *h2;		/* HTTP/2 streams, handed to asm_ */
 	struct ring_buffer *rb;
 	struct spans *spans;
 	int epfd, sigfd;
@@ -102,6 +104,14 @@ static bool copy_rec(void *dst, size_t want, const void *data, size_t size)
 	return true;
 }
 
+/* A finished HTTP/2 stream: a request like any other. */
+static void h2_stream(void *ctx, const struct pt_req_rec *rec, const char *authority)
+{
+	struct collector *c = ctx;
+
+	assembler__add_req_host(c->asm_, rec, authority);
+}
+
 static int handle_event(void *ctx, void *data, size_t size)
 {
 	struct collector *c = ctx;
@@ -118,6 +128,10 @@ static int handle_event(void *ctx, void *data, size_t size)
 
 		if (size < sizeof(*r))
 			return 0;
+		if (r->flags & PT_F_H2) {	/* an HTTP/2 connection opens or closes */
+			h2__conn(c->h2, r);
+			break;
+		}
 		if (r->pid && !u64map_get(&c->procs, r->pid))
 			u64map_put(&c->procs, r->pid, (void *)1);
 		assembler__add_req(c->asm_, r, false);
@@ -125,6 +139,9 @@ static int handle_event(void *ctx, void *data, size_t size)
 			c->parents[c->nparents++] = r->req_id;
 		break;
 	}
+	case PT_REC_H2:
+		h2__frame(c->h2, data, size);
+		break;
 	case PT_REC_DNS: {
 		struct pt_dns_rec r;
 
@@ -229,6 +246,13 @@ const struct drop_reason drop_reasons[] = {
 	{ PT_STAT_ACCEPT_FULL, "accept_table_full",
 	  "accepted connections unmarked: accept table full" },
 	{ PT_STAT_MIDSTREAM_SKIP, "midstream_partial", NULL },
+	{ PT_STAT_RB_DROP_H2, "ringbuf_full_h2", "HTTP/2 frame records lost: ring buffer full" },
+	{ PT_STAT_H2_FULL, "h2_table_full",
+	  "HTTP/2 connections timed as one request: HTTP/2 table full" },
+	{ PT_STAT_H2_OVERFLOW, "h2_walk_overflow",
+	  "HTTP/2 connections timed as one request from then on: too many frames in one I/O" },
+	{ PT_STAT_H2_STREAMS_NOBYTES, "h2_data_slots_full",
+	  "HTTP/2 streams without their DATA byte count: too many streams sending at once" },
 };
 
 /* What discovery could not do: scans dropped (queue full), files refused (cap). */
@@ -371,7 +395,8 @@ int collector__new(const struct collector_opts *o, struct collector **out)
 	if (err)
 		goto fail;
 	c->asm_ = assembler__new(&ao);
-	if (!c->asm_) {
+	c->h2 = h2__new(h2_stream, c);
+	if (!c->asm_ || !c->h2) {
 		err = -ENOMEM;
 		goto fail;
 	}
@@ -427,6 +452,7 @@ void collector__free(struct collector *c)
 	ring_buffer__free(c->rb);
 	spans__free(c->spans);
 	assembler__free(c->asm_);
+	h2__free(c->h2);
 	targets__free(c->targets);
 	probes__free(c->probes);
 	cgfilter__free(c->cgf);
@@ -477,8 +503,10 @@ static void drain(struct collector *c, uint64_t now, bool all)
 	 * ring now (its idle copy, if any, is dropped as a duplicate) */
 	if (all)
 		ring_buffer__consume(c->rb);
-	if (all)
+	if (all) {
+		h2__flush(c->h2);
 		assembler__flush(c->asm_);
+	}
 	else
 		assembler__tick(c->asm_, now);
 }
@@ -497,6 +525,23 @@ static void report_cgroups(struct collector *c)
 		(unsigned long long)st.from_walk, (unsigned long long)st.walks,
 		(unsigned long long)st.walk_truncated, (unsigned long long)st.unresolved,
 		(unsigned long long)st.evicted);
+}
+
+/* -v at exit: what HTTP/2 followed and what it could not label. */
+static void report_h2(struct collector *c)
+{
+	struct h2_stats hs;
+
+	h2__stats(c->h2, &hs);
+	if (!hs.conns && !hs.conns_overflow)
+		return;
+	pt_info("HTTP/2: %llu connections, %llu streams; %llu connections lost their header "
+		"table (%llu streams unlabelled, %llu record gaps, %llu frame walks given up), "
+		"%llu connections not followed (table full), %llu streams emitted early",
+		(unsigned long long)hs.conns, (unsigned long long)hs.streams,
+		(unsigned long long)hs.poisoned, (unsigned long long)hs.unlabelled,
+		(unsigned long long)hs.lost_records, (unsigned long long)hs.walk_lost,
+		(unsigned long long)hs.conns_overflow, (unsigned long long)hs.streams_overflow);
 }
 
 int collector__run(struct collector *c)
@@ -567,8 +612,19 @@ int collector__run(struct collector *c)
 				(unsigned long long)st[PT_STAT_MIDSTREAM_SKIP],
 				(unsigned long long)c->idle_flushed);
 		report_cgroups(c);
+		report_h2(c);
 	}
 	return 0;
+}
+
+static void collector_h2_stats(struct collector *c, struct collector_stats *st)
+{
+	struct h2_stats hs;
+
+	h2__stats(c->h2, &hs);
+	st->h2_unlabelled = hs.unlabelled;
+	st->h2_record_gaps = hs.lost_records;
+	st->h2_conns_overflow = hs.conns_overflow;
 }
 
 void collector__stats(struct collector *c, struct collector_stats *st)
@@ -599,4 +655,5 @@ void collector__stats(struct collector *c, struct collector_stats *st)
 	cgroups__stats(c->cgroups, &st->cgroups);
 	st->cgroup_filter_ids = cgfilter__count(c->cgf);
 	st->cgroup_filter_full = cgfilter__full(c->cgf);
+	collector_h2_stats(c, st);
 }

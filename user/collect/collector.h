@@ -67,6 +67,9 @@ struct collector_stats {
 	struct cgroups_stats cgroups;
 	uint32_t cgroup_filter_ids;
 	uint64_t cgroup_filter_full;	/* -C: cgroups over PT_MAX_CGROUP_FILTERS, not traced */
+	/* HTTP/2 (user/assemble/h2.h): streams that lost their labels, record gaps,
+	 * connections not followed (table full) */
+	uint64_t h2_unlabelled, h2_record_gaps, h2_conns_overflow;
 };
 void collector__stats(struct collector *c, struct collector_stats *st);
 
@@ -76,7 +79,7 @@ struct drop_reason {
 	const char *label;	/* phasetrace_events_dropped_total{reason} */
 	const char *what;	/* stderr warning; NULL: not a loss (skipped on purpose) */
 };
-#define NDROP_REASONS 13
+#define NDROP_REASONS 17
 extern const struct drop_reason drop_reasons[NDROP_REASONS];
 
 uint64_t mono_now_ns(void);

@@ -114,6 +114,19 @@ static void jbool(struct jbuf *b, bool v)
 
 static void jrequest(struct jbuf *b, const struct request *r);
 
+/* "protocol" (HTTP/1.x when a request or status line was read), HTTP/2 stream, gRPC status */
+static void jprotocol(struct jbuf *b, const struct request *r)
+{
+	const char *p = r->proto == PT_PROTO_H2 ? "h2" : r->proto == PT_PROTO_H2C ? "h2c" :
+			r->method[0] || r->status ? "http/1.1" : NULL;
+
+	jfield(b, "protocol", jstr, p);
+	if (r->stream_id)
+		jfield(b, "stream_id", ju64, r->stream_id);
+	if (r->has_grpc)
+		jfield(b, "grpc_status", ju64, r->grpc_status);
+}
+
 /* Where the request went and what it carried: everything but spans have these. */
 static void jconnection(struct jbuf *b, const struct request *r)
 {
@@ -136,6 +149,7 @@ static void jconnection(struct jbuf *b, const struct request *r)
 	jfield(b, "writes", ju64, r->writes);
 	if (r->is_go && server)
 		jfield(b, "template_parses", ju64, r->tpl_parses);
+	jprotocol(b, r);
 }
 
 static void jphase(struct jbuf *b, const struct phase *ph, uint64_t base)

@@ -154,6 +154,8 @@ static void header_line(struct wf *w, int indent, const struct request *r, bool 
 	}
 	if (r->tls)
 		n += snprintf(line + n, sizeof(line) - n, " TLS");
+	if (r->stream_id)	/* HTTP/2: which stream of the connection */
+		n += snprintf(line + n, sizeof(line) - n, " h2#%u", r->stream_id);
 	if (r->method[0])
 		n += snprintf(line + n, sizeof(line) - n, " %s %s", method, path);
 	if (r->status)

@@ -1,0 +1,221 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * HTTP/2 streams (user/assemble/h2.c) fed with frame records as BPF sends
+ * them, header blocks encoded by nghttp2's own HPACK deflater: labels through
+ * the dynamic table, blocks split into pieces and CONTINUATION frames,
+ * multiplexed streams, a reset, a gRPC trailer, and a lost record that must
+ * cost labels, never give wrong ones.
+ */
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include <nghttp2/nghttp2.h>
+
+#include "assemble/h2.h"
+
+#define MS 1000000ULL
+#define CONN 77
+#define SEND 0
+#define RECV 1
+
+static struct pt_req_rec got[16];
+static char got_host[16][PT_HOST_LEN];
+static int ngot;
+static uint32_t seq[2];
+static nghttp2_hd_deflater *defl[2];
+
+static void on_stream(void *ctx, const struct pt_req_rec *r, const char *authority)
+{
+	assert_true(ngot < 16);
+	got[ngot] = *r;
+	snprintf(got_host[ngot], PT_HOST_LEN, "%s", authority);
+	ngot++;
+}
+
+static struct h2 *setup(void)
+{
+	struct pt_req_rec c = { .type = PT_REC_REQ, .role = PT_ROLE_CLIENT, .conn_id = CONN,
+				.flags = PT_F_H2 | PT_F_CONNECT, .proto = PT_PROTO_H2 };
+	struct h2 *h = h2__new(on_stream, NULL);
+
+	assert_non_null(h);
+	ngot = 0;
+	memset(seq, 0, sizeof(seq));
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(nghttp2_hd_deflate_new(&defl[i], 4096), 0);
+	h2__conn(h, &c);
+	return h;
+}
+
+static void teardown(struct h2 *h)
+{
+	for (int i = 0; i < 2; i++)
+		nghttp2_hd_deflate_del(defl[i]);
+	h2__free(h);
+}
+
+/* One record: frame ftype/flags of stream sid, payload piece [off, off + n) of flen. */
+static void rec(struct h2 *h, int dir, uint8_t ftype, uint8_t flags, uint32_t sid, uint32_t flen,
+		uint32_t off, const uint8_t *p, uint32_t n, uint64_t ts)
+{
+	struct pt_h2_rec r = { .type = PT_REC_H2, .kind = PT_H2_FRAME, .dir = dir, .ftype = ftype,
+			       .fflags = flags, .sid = sid, .flen = flen, .seq = seq[dir]++,
+			       .frag_off = off, .frag_len = n, .conn_id = CONN, .ts = ts };
+
+	if (n)
+		memcpy(r.data, p, n);
+	h2__frame(h, &r, offsetof(struct pt_h2_rec, data) + n);
+}
+
+/* HEADERS with the encoded block, in pieces of at most piece bytes (a frame split across I/O). */
+static void headers(struct h2 *h, int dir, uint32_t sid, bool end, const nghttp2_nv *nv, int n,
+		    uint64_t ts, size_t piece)
+{
+	uint8_t buf[1024];
+	ssize_t len = nghttp2_hd_deflate_hd(defl[dir], buf, sizeof(buf), (nghttp2_nv *)nv, n);
+
+	assert_true(len > 0);
+	for (size_t off = 0; off < (size_t)len; off += piece) {
+		size_t k = (size_t)len - off < piece ? (size_t)len - off : piece;
+
+		rec(h, dir, 1, 0x4 | (end ? 1 : 0), sid, len, off, buf + off, k, ts);
+	}
+}
+
+#define NV(n, v) { (uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, sizeof(v) - 1, 0 }
+
+static const nghttp2_nv req_a[] = { NV(":method", "GET"), NV(":path", "/a?x=1"),
+				    NV(":scheme", "https"), NV(":authority", "api.test") };
+static const nghttp2_nv req_b[] = { NV(":method", "GET"), NV(":path", "/b"),
+				    NV(":scheme", "https"), NV(":authority", "api.test") };
+static const nghttp2_nv resp_200[] = { NV(":status", "200"), NV("server", "nginx") };
+static const nghttp2_nv resp_404[] = { NV(":status", "404"), NV("server", "nginx") };
+
+static void test_multiplexed(void **state)
+{
+	struct h2 *h = setup();
+
+	headers(h, SEND, 1, true, req_a, 4, 10 * MS, 512);
+	headers(h, SEND, 3, true, req_b, 4, 11 * MS, 3);	/* split in 3-byte pieces */
+	headers(h, RECV, 3, false, resp_404, 2, 40 * MS, 512);
+	rec(h, RECV, 0, 1, 3, 10, 0, NULL, 0, 41 * MS);		/* DATA, END_STREAM */
+	headers(h, RECV, 1, false, resp_200, 2, 90 * MS, 512);
+	rec(h, RECV, 0, 1, 1, 5, 0, NULL, 0, 95 * MS);
+	assert_int_equal(ngot, 2);
+	/* stream 3 ended first; the connect phase goes with the first stream started */
+	assert_int_equal(got[0].stream_id, 3);
+	assert_string_equal(got[0].path, "/b");
+	assert_int_equal(got[0].status, 404);
+	assert_int_equal(got[0].req_first, 11 * MS);
+	assert_int_equal(got[0].resp_first, 40 * MS);
+	assert_int_equal(got[0].resp_last, 41 * MS);
+	assert_int_equal(got[1].stream_id, 1);
+	assert_string_equal(got[1].method, "GET");
+	assert_string_equal(got[1].path, "/a");
+	assert_int_equal(got[1].status, 200);
+	assert_string_equal(got_host[1], "api.test");
+	assert_false(got[0].flags & PT_F_CONNECT);
+	assert_true(got[1].flags & PT_F_CONNECT);
+	assert_int_equal(got[1].proto, PT_PROTO_H2);
+	teardown(h);
+}
+
+static void test_reset_and_grpc(void **state)
+{
+	static const nghttp2_nv post[] = { NV(":method", "POST"), NV(":path", "/pkg.Svc/Do"),
+					   NV("content-type", "application/grpc") };
+	static const nghttp2_nv trailer[] = { NV("grpc-status", "14") };
+	struct h2 *h = setup();
+
+	headers(h, SEND, 1, false, post, 3, 1 * MS, 512);
+	rec(h, SEND, 0, 1, 1, 8, 0, NULL, 0, 2 * MS);
+	headers(h, RECV, 1, false, resp_200, 2, 30 * MS, 512);
+	headers(h, RECV, 1, true, trailer, 1, 31 * MS, 512);
+	headers(h, SEND, 3, true, req_b, 4, 40 * MS, 512);
+	rec(h, RECV, 3, 0, 3, 4, 0, NULL, 0, 45 * MS);		/* RST_STREAM */
+	assert_int_equal(ngot, 2);
+	assert_string_equal(got[0].method, "POST");
+	assert_int_equal(got[0].req_last, 2 * MS);
+	assert_int_equal(got[0].status, 200);
+	assert_int_equal(got[0].grpc_status, 14 + 1);
+	assert_int_equal(got[0].error, PT_ERR_GRPC);
+	assert_int_equal(got[1].error, PT_ERR_RESET);
+	assert_string_equal(got[1].path, "/b");
+	teardown(h);
+}
+
+static void test_lost_record_poisons(void **state)
+{
+	struct h2 *h = setup();
+	uint8_t junk[16] = { 0 };
+
+	headers(h, SEND, 1, true, req_a, 4, 1 * MS, 512);
+	headers(h, RECV, 1, true, resp_200, 2, 5 * MS, 512);
+	/* a request header block is lost: the deflater's table moved on, ours did not */
+	nghttp2_hd_deflate_hd(defl[SEND], junk, sizeof(junk), (nghttp2_nv *)req_b, 4);
+	seq[SEND]++;
+	headers(h, SEND, 3, true, req_b, 4, 10 * MS, 512);
+	headers(h, RECV, 3, true, resp_200, 2, 20 * MS, 512);
+	assert_int_equal(ngot, 2);
+	assert_string_equal(got[0].path, "/a");
+	assert_false(got[1].flags & PT_F_HTTP);		/* no labels, never wrong ones */
+	assert_int_equal(got[1].status, 0);
+	assert_int_equal(got[1].resp_first, 20 * MS);	/* timing kept */
+	assert_string_equal(got_host[1], "");
+	teardown(h);
+}
+
+/* A server push's block changes the response direction's table: it must be decoded. */
+static void test_push_promise_feeds_table(void **state)
+{
+	static const nghttp2_nv promised[] = { NV(":method", "GET"), NV(":path", "/style.css"),
+					       NV("x-trace", "abcdef0123456789") };
+	static const nghttp2_nv resp[] = { NV(":status", "203"), NV("x-trace", "abcdef0123456789"),
+					   NV(":path", "/style.css") };
+	struct h2 *h = setup();
+	uint8_t pp[256] = { 0, 0, 0, 2 };	/* promised stream 2 */
+	ssize_t len;
+
+	headers(h, SEND, 1, true, req_a, 4, 1 * MS, 512);
+	len = nghttp2_hd_deflate_hd(defl[RECV], pp + 4, sizeof(pp) - 4, (nghttp2_nv *)promised, 3);
+	assert_true(len > 0);
+	rec(h, RECV, 5, 0x4, 1, len + 4, 0, pp, len + 4, 2 * MS);
+	headers(h, RECV, 1, true, resp, 3, 3 * MS, 512);
+	assert_int_equal(ngot, 1);
+	assert_int_equal(got[0].status, 203);
+	assert_string_equal(got[0].path, "/a");
+	teardown(h);
+}
+
+static void test_close_ends_streams(void **state)
+{
+	struct pt_req_rec close = { .type = PT_REC_REQ, .role = PT_ROLE_CLIENT, .conn_id = CONN,
+				    .flags = PT_F_H2, .end_reason = PT_END_CLOSE };
+	struct h2 *h = setup();
+
+	headers(h, SEND, 1, true, req_a, 4, 1 * MS, 512);
+	h2__conn(h, &close);
+	assert_int_equal(ngot, 1);
+	assert_true(got[0].flags & PT_F_NO_RESP);
+	assert_int_equal(got[0].end_reason, PT_END_CLOSE);
+	teardown(h);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_multiplexed),
+		cmocka_unit_test(test_reset_and_grpc),
+		cmocka_unit_test(test_lost_record_poisons),
+		cmocka_unit_test(test_close_ends_streams),
+		cmocka_unit_test(test_push_promise_feeds_table),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
