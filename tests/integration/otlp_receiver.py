@@ -2,13 +2,14 @@
 """A test OTLP/HTTP receiver: decodes POST /v1/traces with the official generated
 classes (Debian's python3-opentelemetry-proto), so it runs on Debian's /usr/bin/python3.
 
-    /usr/bin/python3 otlp_receiver.py OUT.jsonl
+    /usr/bin/python3 otlp_receiver.py OUT.jsonl [FAIL_FIRST]
 
 Prints 'READY PORT' once listening on 127.0.0.1 (an ephemeral port). Each span becomes
 one JSON line in OUT.jsonl: ids in hex, kind and status code as numbers, attributes of
 the span and of its resource as dicts, and the request's content type and any
 authorization header. A line is written (and flushed) before the 200 goes out, so
-what the sender saw accepted is in the file. A body that does not decode gets 400 and a
+what the sender saw accepted is in the file. The first FAIL_FIRST POSTs (default 0) get
+503 and are not written, as an overloaded collector does. A body that does not decode gets 400 and a
 'bad' line."""
 import json
 import sys
@@ -49,6 +50,14 @@ class Handler(BaseHTTPRequestHandler):
 			   'authorization': self.headers.get('Authorization'),
 			   'path': self.path}
 		req = ts.ExportTraceServiceRequest()
+		with self.server.lock:
+			refuse = self.server.fail_first > 0
+			self.server.fail_first -= refuse
+		if refuse:
+			self.send_response(503)
+			self.send_header('Content-Length', '0')
+			self.end_headers()
+			return
 		try:
 			req.ParseFromString(body)
 			lines = [json.dumps(s) for s in _spans(req, headers)]
@@ -75,6 +84,7 @@ def main():
 	srv = ThreadingHTTPServer(('127.0.0.1', 0), Handler)
 	srv.out = open(sys.argv[1], 'a')
 	srv.lock = threading.Lock()
+	srv.fail_first = int(sys.argv[2]) if len(sys.argv) > 2 else 0
 	print('READY %d' % srv.server_address[1], flush=True)
 	srv.serve_forever()
 

@@ -25,15 +25,16 @@ STATUS_ERROR = 2
 DNS_MS, HS_MS, TTFB_MS = 80, 150, 120
 
 
-def _receiver():
-	"""Start the receiver; returns (base URL, path of its JSON-lines output)."""
+def _receiver(fail_first=0):
+	"""Start the receiver (503 to the first fail_first POSTs); returns (base URL, path of
+	its JSON-lines output)."""
 	probe = subprocess.run([DEB_PY, '-c', 'import opentelemetry.proto.collector.trace.v1.'
 				'trace_service_pb2'], capture_output=True)
 	if probe.returncode:
 		h.skip('Debian\'s python3-opentelemetry-proto is not installed')
 	out = h.tmp_path('otlp.%d.jsonl' % len(h._undo))
-	d = h.start_daemon('otlp-receiver', [DEB_PY, RECEIVER, out], r'^READY (\d+)$',
-			   stream='stdout')
+	d = h.start_daemon('otlp-receiver', [DEB_PY, RECEIVER, out, fail_first],
+			   r'^READY (\d+)$', stream='stdout')
 	return 'http://127.0.0.1:%s' % d.match.group(1), out
 
 
@@ -241,6 +242,34 @@ def test_otlp_receiver_down():
 	failed = _self_counter(text, 'phasetrace_otlp_batches_total', 'failed')
 	h.assert_true(retried >= 4 * failed, 'each failed batch was tried 5 times: %d retries, '
 		      '%d failed batches' % (retried, failed))
+
+
+@h.timeout(90)
+def test_otlp_receiver_503_then_ok():
+	"""The receiver answers 503 twice: the batch is retried (backoff) and delivered,
+	every request's spans arrive once, nothing is counted as dropped."""
+	url, out = _receiver(fail_first=2)
+	_, port = metfix._serve('-c', metfix.COMM, '--otlp', url)
+	metfix._traffic(2)
+	text, _ = metfix._wait_metric(port, r'^phasetrace_otlp_batches_total\{outcome="sent"\} '
+				      r'[1-9]', 'a batch delivered after the 503s', timeout=30)
+	text, _ = metfix._wait_metric(port, r'^phasetrace_otlp_spans_total\{outcome="sent"\} '
+				      r'(1[2-9]|[2-9]\d)$', 'the spans of both requests sent',
+				      timeout=30)
+	h.assert_true(_self_counter(text, 'phasetrace_otlp_batches_total', 'retried') >= 2,
+		      'two tries retried: %s' % _self_counter(text, 'phasetrace_otlp_batches_total',
+							    'retried'))
+	for outcome in ('failed', 'queue_full'):
+		h.assert_eq(_self_counter(text, 'phasetrace_otlp_spans_total', outcome), 0,
+			    'spans counted as ' + outcome)
+	spans = _spans(out)
+	sent = _self_counter(text, 'phasetrace_otlp_spans_total', 'sent')
+	h.assert_eq(len(spans), sent, 'spans the receiver decoded vs phasetrace_otlp_spans_total')
+	roots = [s for s in spans if s['kind'] == CLIENT]
+	h.assert_eq(len(roots), 2, 'request spans (one per request, none twice)')
+	for r in roots:
+		_near(_phases(spans, r), {'dns': metfix.DNS_MS, 'tls': metfix.HS_MS,
+					  'ttfb': metfix.TTFB_MS}, 'client request')
 
 
 def test_otlp_bad_options():

@@ -400,6 +400,10 @@ int otlp__new(struct otlp **out, const struct otlp_opts *opts, char *err, size_t
 	o->o.batch = opts->batch > 0 ? opts->batch : OTLP_DEFAULT_BATCH;
 	o->o.delay_ms = opts->delay_ms > 0 ? opts->delay_ms : OTLP_DEFAULT_DELAY_MS;
 	o->o.flush_ms = opts->flush_ms > 0 ? opts->flush_ms : 3000;
+	/* libcurl's global state, here on the main thread: curl_easy_init() would do it
+	 * implicitly, and that is not thread-safe */
+	if (curl_global_init(CURL_GLOBAL_DEFAULT))
+		goto cleanup;
 	o->qcap = o->o.max_queue;
 	o->q = calloc(o->qcap, sizeof(*o->q));
 	if (getrandom(&o->salt, sizeof(o->salt), 0) != sizeof(o->salt))

@@ -212,9 +212,12 @@ static void request_attrs(struct enc *e, struct attrs *a, const struct request *
 		attr_str(e, a, "client.address", peer, sizeof(peer));
 	attr_int(e, a, "thread.id", r->tid);
 	/*
-	 * TODO(container, issue 13): "container.id" and "k8s.pod.uid" from the record's
-	 * container fields once struct request carries them (helper "container" adds
-	 * them); one attr_str() each here, and in docs/otlp.md's table.
+	 * TODO(container, issue 13): when branch "container" is merged (struct request
+	 * gets "struct container container"), add here, and to docs/otlp.md's table:
+	 *	attr_str(e, a, "container.id", r->container.id, sizeof(r->container.id));
+	 *	attr_str(e, a, "k8s.pod.uid", r->container.pod_uid,
+	 *		 sizeof(r->container.pod_uid));
+	 * (attr_str() skips empty values: a process outside containers gets neither.)
 	 */
 }
 
