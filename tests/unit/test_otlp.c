@@ -137,6 +137,8 @@ static void test_tree_and_attributes(void **state)
 	pt_mono_to_epoch_ns = EPOCH;
 	client(&c, 101, 100);
 	server(&s, &c);
+	strcpy(s.container.id, "0123456789abcdef0123456789abcdef");
+	strcpy(s.container.pod_uid, "1d2c3b4a-0000-4000-8000-00000000beef");
 	assert_int_equal(otlp_span_count(&s), 1 + 2 + 1 + 3);
 	m = encode(reqs, 1, &salt);
 	assert_int_equal(m->n_resource_spans, 1);
@@ -152,6 +154,8 @@ static void test_tree_and_attributes(void **state)
 	assert_string_equal(sattr(srv, "client.address"), "127.0.0.2");
 	assert_int_equal(iattr(srv, "http.response.status_code"), 200);
 	assert_null(sattr(srv, "error.type"));
+	assert_string_equal(sattr(srv, "container.id"), "0123456789abcdef0123456789abcdef");
+	assert_string_equal(sattr(srv, "k8s.pod.uid"), "1d2c3b4a-0000-4000-8000-00000000beef");
 	render = span_named(m, "render", srv->span_id.data);
 	assert_int_equal(render->start_time_unix_nano, EPOCH + 1500);
 	assert_int_equal(render->end_time_unix_nano, EPOCH + 4500);
@@ -163,6 +167,8 @@ static void test_tree_and_attributes(void **state)
 	assert_string_equal(sattr(cl, "network.peer.address"), "10.0.0.9");
 	assert_string_equal(sattr(cl, "url.scheme"), "https");
 	assert_string_equal(sattr(cl, "error.type"), "503");	/* a client's 5xx fails */
+	assert_null(sattr(cl, "container.id"));		/* outside containers: none */
+	assert_null(sattr(cl, "k8s.pod.uid"));
 	assert_int_equal(cl->status->code,
 			 OPENTELEMETRY__PROTO__TRACE__V1__STATUS__STATUS_CODE__STATUS_CODE_ERROR);
 	dns = span_named(m, "dns", cl->span_id.data);

@@ -211,14 +211,9 @@ static void request_attrs(struct enc *e, struct attrs *a, const struct request *
 	if (server)
 		attr_str(e, a, "client.address", peer, sizeof(peer));
 	attr_int(e, a, "thread.id", r->tid);
-	/*
-	 * TODO(container, issue 13): when branch "container" is merged (struct request
-	 * gets "struct container container"), add here, and to docs/otlp.md's table:
-	 *	attr_str(e, a, "container.id", r->container.id, sizeof(r->container.id));
-	 *	attr_str(e, a, "k8s.pod.uid", r->container.pod_uid,
-	 *		 sizeof(r->container.pod_uid));
-	 * (attr_str() skips empty values: a process outside containers gets neither.)
-	 */
+	/* empty for a process outside containers: attr_str() skips it */
+	attr_str(e, a, "container.id", r->container.id, sizeof(r->container.id));
+	attr_str(e, a, "k8s.pod.uid", r->container.pod_uid, sizeof(r->container.pod_uid));
 }
 
 static Span *span_new(struct enc *e, const uint8_t trace[16], const uint8_t *parent,
