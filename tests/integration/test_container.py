@@ -235,6 +235,7 @@ def _metrics_after(box, be, *labels):
 	return lines
 
 
+@h.timeout(150)	# two tracers start; each waits for the initial scan (up to ~30 s when loaded)
 def test_container_metric_labels():
 	"""--labels comm,container adds the 12-digit id; the default has no container label."""
 	_need_curl()
