@@ -370,6 +370,15 @@ static int set_idle_ms(struct cli *cli, const struct cli_option *o, const char *
 	return 0;
 }
 
+/* A parser's verdict on an option value: its message and exit code 2, or 0. */
+static int parsed(int failed, const char *err)
+{
+	if (!failed)
+		return 0;
+	pt_err("%s", err);
+	return 2;
+}
+
 static int set_probe(struct cli *cli, const struct cli_option *o, const char *arg)
 {
 	char err[512];
@@ -378,10 +387,8 @@ static int set_probe(struct cli *cli, const struct cli_option *o, const char *ar
 		pt_err("too many --probe options (at most %d)", MAX_USER_SPANS);
 		return 2;
 	}
-	if (span_def_parse(arg, &cli->co.spans[cli->co.nspans], err, sizeof(err))) {
-		pt_err("%s", err);
+	if (parsed(span_def_parse(arg, &cli->co.spans[cli->co.nspans], err, sizeof(err)), err))
 		return 2;
-	}
 	cli->co.nspans++;
 	return 0;
 }
@@ -410,10 +417,8 @@ static int set_listen(struct cli *cli, const struct cli_option *o, const char *a
 	socklen_t len;
 	char err[256];
 
-	if (exporter__parse_listen(arg, &ss, &len, err, sizeof(err))) {
-		pt_err("%s", err);
+	if (parsed(exporter__parse_listen(arg, &ss, &len, err, sizeof(err)), err))
 		return 2;
-	}
 	cli->listen = arg;
 	return 0;
 }
@@ -422,11 +427,8 @@ static int set_buckets(struct cli *cli, const struct cli_option *o, const char *
 {
 	char err[256];
 
-	if (metrics__parse_buckets(arg, &cli->buckets, &cli->nbuckets, err, sizeof(err))) {
-		pt_err("%s", err);
-		return 2;
-	}
-	return 0;
+	return parsed(metrics__parse_buckets(arg, &cli->buckets, &cli->nbuckets, err,
+					     sizeof(err)), err);
 }
 
 static int set_count(struct cli *cli, const struct cli_option *o, const char *arg)
@@ -447,11 +449,7 @@ static int set_delay(struct cli *cli, const struct cli_option *o, const char *ar
 {
 	char err[256];
 
-	if (top__parse_delay(arg, &cli->delay_s, err, sizeof(err))) {
-		pt_err("%s", err);
-		return 2;
-	}
-	return 0;
+	return parsed(top__parse_delay(arg, &cli->delay_s, err, sizeof(err)), err);
 }
 
 static int set_verbose(struct cli *cli, const struct cli_option *o, const char *arg)
@@ -464,10 +462,8 @@ static int set_otlp_url(struct cli *cli, const struct cli_option *o, const char 
 {
 	char err[256];
 
-	if (otlp__check_url(arg, err, sizeof(err))) {
-		pt_err("%s", err);
+	if (parsed(otlp__check_url(arg, err, sizeof(err)), err))
 		return 2;
-	}
 	cli->otlp_url = arg;
 	return 0;
 }
@@ -480,10 +476,8 @@ static int set_otlp_header(struct cli *cli, const struct cli_option *o, const ch
 		pt_err("too many --otlp-header options (at most %d)", OTLP_MAX_HEADERS);
 		return 2;
 	}
-	if (otlp__check_header(arg, err, sizeof(err))) {
-		pt_err("%s", err);
+	if (parsed(otlp__check_header(arg, err, sizeof(err)), err))
 		return 2;
-	}
 	cli->otlp_headers[cli->notlp_headers++] = arg;
 	return 0;
 }
