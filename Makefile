@@ -144,7 +144,7 @@ FUZZ_DEPS_fuzz_http      := bpf/http.bpf.c
 FUZZ_DEPS_fuzz_h2        := user/assemble/h2.c user/util/u64map.c
 
 .SECONDEXPANSION:
-$(OUT)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz_common.h $$(FUZZ_DEPS_$$*) | $(OUT)/fuzz
+$(OUT)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz_common.h tests/fuzz/fuzz_check.h $$(FUZZ_DEPS_$$*) | $(OUT)/fuzz
 	$(call msg,FUZZ,$@)
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) $< $(FUZZ_DEPS_$*) $(FUZZ_LIBS) -o $@
 

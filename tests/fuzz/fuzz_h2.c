@@ -14,14 +14,7 @@
 
 #include "assemble/h2.h"
 
-#define CHECK(cond)								\
-	do {									\
-		if (!(cond)) {							\
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__,	\
-				__LINE__, #cond);				\
-			abort();						\
-		}								\
-	} while (0)
+#include "fuzz_check.h"
 
 static void on_stream(void *ctx, const struct pt_req_rec *r, const char *authority)
 {
