@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
-/* CHECK(cond): a fuzz target's property; a violation aborts, which libFuzzer reports. */
+/* CHECK(cond): a fuzz target's own invariant; a failure aborts (a finding). */
 #ifndef PT_FUZZ_CHECK_H
 #define PT_FUZZ_CHECK_H
 

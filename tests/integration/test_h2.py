@@ -50,12 +50,13 @@ def _start_nginx(be_port, certs):
 	return ng
 
 
-def _setup():
-	if not shutil.which('curl'):
-		h.skip('curl is not installed')
+def _setup(client='curl', package='curl'):
+	"""Certificates, a tracer on nginx and the client, nginx in front of the backend."""
+	if not shutil.which(client):
+		h.skip('%s is not installed (Debian: %s)' % (client, package))
 	certs = h.make_certs()
 	be = h.start_backend(ttfb_ms=0)
-	tr = h.Tracer(comms=['nginx', 'curl'])
+	tr = h.Tracer(comms=['nginx', client])
 	ng = _start_nginx(be.port, certs)
 	return certs, tr, ng
 
@@ -218,12 +219,7 @@ def test_h2c_syscalls_fallback():
 def test_h2_h2load_client():
 	"""nghttp2's h2load (reads the server's SETTINGS before writing its preface), six
 	streams, three at a time, each held 40 ms: six client and six nginx records."""
-	if not shutil.which('h2load'):
-		h.skip('h2load is not installed (Debian: nghttp2-client)')
-	certs = h.make_certs()
-	be = h.start_backend(ttfb_ms=0)
-	tr = h.Tracer(comms=['nginx', 'h2load'])
-	ng = _start_nginx(be.port, certs)
+	certs, tr, ng = _setup('h2load', 'nghttp2-client')
 	path, ms = '/ttfb/40/load', 40
 	res = h.run(['h2load', '-n', 6, '-c', 1, '-m', 3,
 		     'https://127.0.0.1:%d%s' % (ng.tls_port, path)])
