@@ -185,7 +185,9 @@ def test_diagnose_go_template_parse():
 def test_diagnose_go_gc_in_render():
 	"""A page of 8000 rows the template loads while it renders: its allocations make the
 	GC stop the world during rendering (pauses measured by the webapp itself with
-	debug.ReadGCStats around Execute)."""
+	debug.ReadGCStats around Execute: it counts the pauses of the cycles that end inside,
+	so a cycle across Execute's start or end moves a pause to the next render; hence the
+	harness's usual 2 ms + 10 %, over the mean of 12 renders)."""
 	app, log, objs = _webapp_run(['-rows', 8000], _pages(0))
 	found = _findings(objs, app.pid, 'GET /page/:id')
 	_expect(found, ['gc-in-render'])
@@ -194,8 +196,7 @@ def test_diagnose_go_gc_in_render():
 	h.assert_near(f['requests']['holds'] * MS, len(with_gc) * MS,
 		      'renders with a pause vs renders with a GC', abs_ms=1)
 	h.assert_near(f['evidence']['gc_ns_mean'],
-		      statistics.mean(l['gc_pause_ns'] for l in with_gc), 'pause per render',
-		      abs_ms=0.2)
+		      statistics.mean(l['gc_pause_ns'] for l in with_gc), 'pause per render')
 
 
 def _pyservice():
