@@ -17,6 +17,7 @@ import statistics
 import harness as h
 from harness import MS, BACKEND_HOST
 from test_go import Webapp, _toolchains
+from test_server import _webserver, _get as _ws_get, _probe_symbol
 
 NREQ = 12
 
@@ -314,3 +315,26 @@ def test_diagnose_client_clean():
 	h.assert_eq(ev['phase'], 'ttfb', 'dominant phase')
 	h.assert_near(ev['phases']['ttfb']['p50_ns'],
 		      statistics.median(r['ttfb_ns'] for r in recs), 'ttfb p50 vs the client\'s')
+
+
+def test_diagnose_c_server_calls_in_render():
+	"""The C webserver (render_page() timed with --probe) calls its backend from inside
+	render_page() (in_render=1), resolving the name (10 ms) and connecting every time."""
+	ws, be = _webserver(dns_ms=10, ttfb_ms=15, tls=False)
+	d = h.Tracer(pids=[ws.pid], duration=300, command=('diagnose', '--json'),
+		     extra=_probe_symbol())
+	for i in range(8):
+		h.assert_eq(_ws_get(ws, '/page?render_ms=5&backend=1&in_render=1')['status'], 200,
+			    'status')
+	objs = d.stop()
+	log = ws.json_log()
+	found = _findings(objs, ws.pid, 'GET /page')
+	_expect(found, ['calls-in-render', 'dns-per-request', 'connect-per-request'])
+	ev = found['calls-in-render']['evidence']
+	h.assert_near(ev['calls_per_request'] * MS, 1 * MS, 'calls per request', abs_ms=0)
+	h.assert_near(ev['call_ns_mean'], statistics.mean(l['backend_ns'] for l in log),
+		      'call vs the webserver\'s own')
+	h.assert_near(found['dns-per-request']['evidence']['dns_ns_mean'],
+		      statistics.mean(l['dns_ns'] for l in log[1:]), 'dns vs the webserver\'s own')
+	h.assert_near(found['dns-per-request']['evidence']['dns_ns_mean'], 10 * MS,
+		      'dns vs injected')
