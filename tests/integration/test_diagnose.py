@@ -67,6 +67,15 @@ def _expect(found, names):
 			      '%s requests %r' % (n, req))
 
 
+def _clean(found, phase, own_ns):
+	"""dominant-phase alone, phase, its p50 near the fixture's own median of it."""
+	_expect(found, [])
+	ev = found['dominant-phase']['evidence']
+	h.assert_eq(ev['phase'], phase, 'dominant phase')
+	h.assert_near(ev['phases'][phase]['p50_ns'], statistics.median(own_ns),
+		      '%s p50 vs the fixture\'s own' % phase)
+
+
 def _webapp_run(args, paths):
 	"""The Go webapp with args, diagnosed while the paths are fetched one by one;
 	returns (webapp, its log lines, the diagnose objects of its pid)."""
@@ -87,12 +96,8 @@ def test_diagnose_go_clean():
 	be = h.start_backend(ttfb_ms=3)
 	app, log, objs = _webapp_run(['-backend', 'http://127.0.0.1:%d/' % be.port,
 				      '-backend-keepalive'], _pages(15))
-	found = _findings(objs, app.pid, 'GET /page/:id')
-	_expect(found, [])
-	ev = found['dominant-phase']['evidence']
-	h.assert_eq(ev['phase'], 'render', 'dominant phase')
-	h.assert_near(ev['phases']['render']['p50_ns'],
-		      statistics.median(l['execute_ns'] for l in log), 'render p50 vs execute_ns')
+	_clean(_findings(objs, app.pid, 'GET /page/:id'), 'render',
+	       [l['execute_ns'] for l in log])
 
 
 def test_diagnose_go_connect_per_request():
@@ -309,12 +314,7 @@ def test_diagnose_client_clean():
 	be = h.start_backend(ttfb_ms=25)
 	cl, recs, objs = _client_run(['client', '--host', '127.0.0.1', '--port', be.port,
 				      '--requests', NREQ, '--wait'], NREQ)
-	found = _findings(objs, cl.pid, '(outbound)')
-	_expect(found, [])
-	ev = found['dominant-phase']['evidence']
-	h.assert_eq(ev['phase'], 'ttfb', 'dominant phase')
-	h.assert_near(ev['phases']['ttfb']['p50_ns'],
-		      statistics.median(r['ttfb_ns'] for r in recs), 'ttfb p50 vs the client\'s')
+	_clean(_findings(objs, cl.pid, '(outbound)'), 'ttfb', [r['ttfb_ns'] for r in recs])
 
 
 def test_diagnose_c_server_calls_in_render():
