@@ -17,6 +17,7 @@ import statistics
 import harness as h
 from harness import MS, BACKEND_HOST
 from test_go import Webapp, _toolchains
+from test_server import _webserver, _get as _ws_get, _probe_symbol
 
 NREQ = 12
 
@@ -66,6 +67,15 @@ def _expect(found, names):
 			      '%s requests %r' % (n, req))
 
 
+def _clean(found, phase, own_ns):
+	"""dominant-phase alone, phase, its p50 near the fixture's own median of it."""
+	_expect(found, [])
+	ev = found['dominant-phase']['evidence']
+	h.assert_eq(ev['phase'], phase, 'dominant phase')
+	h.assert_near(ev['phases'][phase]['p50_ns'], statistics.median(own_ns),
+		      '%s p50 vs the fixture\'s own' % phase)
+
+
 def _webapp_run(args, paths):
 	"""The Go webapp with args, diagnosed while the paths are fetched one by one;
 	returns (webapp, its log lines, the diagnose objects of its pid)."""
@@ -86,12 +96,8 @@ def test_diagnose_go_clean():
 	be = h.start_backend(ttfb_ms=3)
 	app, log, objs = _webapp_run(['-backend', 'http://127.0.0.1:%d/' % be.port,
 				      '-backend-keepalive'], _pages(15))
-	found = _findings(objs, app.pid, 'GET /page/:id')
-	_expect(found, [])
-	ev = found['dominant-phase']['evidence']
-	h.assert_eq(ev['phase'], 'render', 'dominant phase')
-	h.assert_near(ev['phases']['render']['p50_ns'],
-		      statistics.median(l['execute_ns'] for l in log), 'render p50 vs execute_ns')
+	_clean(_findings(objs, app.pid, 'GET /page/:id'), 'render',
+	       [l['execute_ns'] for l in log])
 
 
 def test_diagnose_go_connect_per_request():
@@ -185,7 +191,9 @@ def test_diagnose_go_template_parse():
 def test_diagnose_go_gc_in_render():
 	"""A page of 8000 rows the template loads while it renders: its allocations make the
 	GC stop the world during rendering (pauses measured by the webapp itself with
-	debug.ReadGCStats around Execute)."""
+	debug.ReadGCStats around Execute: it counts the pauses of the cycles that end inside,
+	so a cycle across Execute's start or end moves a pause to the next render; hence the
+	harness's usual 2 ms + 10 %, over the mean of 12 renders)."""
 	app, log, objs = _webapp_run(['-rows', 8000], _pages(0))
 	found = _findings(objs, app.pid, 'GET /page/:id')
 	_expect(found, ['gc-in-render'])
@@ -194,8 +202,7 @@ def test_diagnose_go_gc_in_render():
 	h.assert_near(f['requests']['holds'] * MS, len(with_gc) * MS,
 		      'renders with a pause vs renders with a GC', abs_ms=1)
 	h.assert_near(f['evidence']['gc_ns_mean'],
-		      statistics.mean(l['gc_pause_ns'] for l in with_gc), 'pause per render',
-		      abs_ms=0.2)
+		      statistics.mean(l['gc_pause_ns'] for l in with_gc), 'pause per render')
 
 
 def _pyservice():
@@ -307,9 +314,27 @@ def test_diagnose_client_clean():
 	be = h.start_backend(ttfb_ms=25)
 	cl, recs, objs = _client_run(['client', '--host', '127.0.0.1', '--port', be.port,
 				      '--requests', NREQ, '--wait'], NREQ)
-	found = _findings(objs, cl.pid, '(outbound)')
-	_expect(found, [])
-	ev = found['dominant-phase']['evidence']
-	h.assert_eq(ev['phase'], 'ttfb', 'dominant phase')
-	h.assert_near(ev['phases']['ttfb']['p50_ns'],
-		      statistics.median(r['ttfb_ns'] for r in recs), 'ttfb p50 vs the client\'s')
+	_clean(_findings(objs, cl.pid, '(outbound)'), 'ttfb', [r['ttfb_ns'] for r in recs])
+
+
+def test_diagnose_c_server_calls_in_render():
+	"""The C webserver (render_page() timed with --probe) calls its backend from inside
+	render_page() (in_render=1), resolving the name (10 ms) and connecting every time."""
+	ws, be = _webserver(dns_ms=10, ttfb_ms=15, tls=False)
+	d = h.Tracer(pids=[ws.pid], duration=300, command=('diagnose', '--json'),
+		     extra=_probe_symbol())
+	for i in range(8):
+		h.assert_eq(_ws_get(ws, '/page?render_ms=5&backend=1&in_render=1')['status'], 200,
+			    'status')
+	objs = d.stop()
+	log = ws.json_log()
+	found = _findings(objs, ws.pid, 'GET /page')
+	_expect(found, ['calls-in-render', 'dns-per-request', 'connect-per-request'])
+	ev = found['calls-in-render']['evidence']
+	h.assert_near(ev['calls_per_request'] * MS, 1 * MS, 'calls per request', abs_ms=0)
+	h.assert_near(ev['call_ns_mean'], statistics.mean(l['backend_ns'] for l in log),
+		      'call vs the webserver\'s own')
+	h.assert_near(found['dns-per-request']['evidence']['dns_ns_mean'],
+		      statistics.mean(l['dns_ns'] for l in log[1:]), 'dns vs the webserver\'s own')
+	h.assert_near(found['dns-per-request']['evidence']['dns_ns_mean'], 10 * MS,
+		      'dns vs injected')
