@@ -51,8 +51,8 @@ def _go_binary(ver, name):
 			h.skip('go is not installed (Debian: golang-go)')
 		r = h.run([BUILD_SH], timeout=900)
 		if r.rc == 77:
-			h.skip('cannot build the Go fixtures: %s' % r.err.strip())
-		h.assert_eq(r.rc, 0, 'build.sh exit status (stderr: %s)' % r.err.strip()[-2000:])
+			h.skip('cannot build the Go fixtures: %s' % r.stderr.strip())
+		h.assert_eq(r.rc, 0, 'build.sh exit status (stderr: %s)' % r.stderr.strip()[-2000:])
 	h.need_binary(path, 'run tests/fixtures/go/build.sh')
 	return path
 
