@@ -156,6 +156,12 @@ def assert_not_longer(measured_ns, own_ns, what, abs_ms=2.0):
 									_ms(own_ns)))
 
 
+def assert_quicker(secs, max_s, what):
+	"""A wall-clock bound on something the test timed (start-up, exit, analysis)."""
+	if secs >= max_s:
+		timing_fail('%s: %.2f s (max %.1f s)' % (what, secs, max_s))
+
+
 def assert_between(value_ns, lo_ms, hi_ms, what):
 	if not isinstance(value_ns, (int, float)) or not lo_ms * MS <= value_ns <= hi_ms * MS:
 		timing_fail('%s: measured %s, expected between %.1f and %.1f ms' % (what, _ms(value_ns),
