@@ -675,6 +675,35 @@ static void test_version_fallbacks(void **state)
  * functions and RET sites, the built-in offset table against DWARF, and the
  * stripped binary without build info.
  */
+/* The render exit sites (goprobes.c render_exits()): emulated, RETs not. */
+static void check_render_sites(struct go_binary *gs, int minor)
+{
+	uint64_t rets[MAX_RETS], other[MAX_RETS], calls[4], off, f_fn, f_exec;
+	struct go_func fn, exec, dret;
+	int n, m, k;
+
+	assert_int_equal(go_binary__func(gs, "html/template.(*Template).Execute", &fn), 0);
+	assert_int_equal(go_binary__func(gs, "text/template.(*Template).execute", &exec), 0);
+	assert_int_equal(go_binary__func(gs, "runtime.deferreturn", &dret), 0);
+	assert_int_equal(go_binary__body_offset(gs, &fn, &off), 0);
+	assert_true(go_binary__site_emulated(gs, off));		/* the stack check's Jcc */
+	assert_false(go_binary__site_emulated(gs, fn.file_off));	/* its CMP */
+	n = go_binary__ret_offsets(gs, &fn, rets, MAX_RETS);
+	assert_true(n >= 2);
+	for (int i = 0; i < n; i++)
+		assert_false(go_binary__site_emulated(gs, rets[i]));
+	m = go_binary__rets_not_after_call(gs, &fn, &exec, other, MAX_RETS);
+	if (m < 1 || m >= n)
+		fail_msg("go1.%d: %d of %d RETs of Execute not after CALL execute", minor, m, n);
+	k = go_binary__call_sites(gs, &exec, &dret, calls, 4);
+	assert_true(k >= 1);
+	for (int i = 0; i < k; i++)
+		assert_true(go_binary__site_emulated(gs, calls[i]));
+	assert_int_equal(go_binary__frame_size(gs, &fn, &f_fn), 0);
+	assert_int_equal(go_binary__frame_size(gs, &exec, &f_exec), 0);
+	assert_true(f_fn % 8 == 0 && f_exec % 8 == 0 && f_exec > f_fn && f_exec < 4096);
+}
+
 static void check_toolchain(int minor)
 {
 	char want[64], *saved = strdup(dir);
@@ -708,6 +737,7 @@ static void check_toolchain(int minor)
 			fail_msg("go1.%d %s.%s: DWARF %ld, table %ld", minor, fields[i][0],
 				 fields[i][1], (long)dw, (long)tab);
 	}
+	check_render_sites(gs, minor);
 	if (minor >= 21) {	/* runtime.g.parentGoid: ancestry without newproc1 probes */
 		int64_t dw = -1, tab = -2;
 
