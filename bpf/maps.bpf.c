@@ -30,4 +30,12 @@ struct go_req_owner_map go_req_owner SEC(".maps");
 struct go_writing_for_map go_writing_for SEC(".maps");
 struct go_frames_map go_frames SEC(".maps");
 
+const volatile __u32 hold_ms = 0;
+volatile __u64 hold_alive_ns = 0;
+__u64 hold_count = 0;
+__u64 hold_timeouts = 0;
+struct exec_known_map exec_known SEC(".maps");
+struct held_map held SEC(".maps");
+struct hold_rb_map hold_rb SEC(".maps");
+
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

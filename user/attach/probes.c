@@ -125,6 +125,7 @@ static void set_tunables(struct phasetrace_bpf *skel, const struct probes_opts *
 	for (int i = 0; i < o->ncomms && i < PT_MAX_COMM_FILTERS; i++)
 		memcpy((char *)skel->rodata->comm_filters[i], o->comms[i], PT_COMM_LEN);
 	skel->rodata->has_task_pt_regs = f->task_pt_regs;
+	skel->rodata->hold_ms = o->hold_ms;
 	if (o->max_conns) {
 		bpf_map__set_max_entries(skel->maps.conns, o->max_conns);
 		bpf_map__set_max_entries(skel->maps.idle_watch, o->max_conns);

@@ -28,6 +28,7 @@ struct probes_opts {
 	bool span_io;		/* time socket writes during spans (write syscall hooks) */
 	enum io_hooks { IO_HOOKS_AUTO, IO_HOOKS_SOCK, IO_HOOKS_SYSCALLS } io_hooks;
 	enum uprobes_kind { UPROBES_AUTO, UPROBES_MULTI, UPROBES_PERF } uprobes;
+	uint32_t hold_ms;	/* exec hold timeout (hold.h); 0: never hold */
 };
 
 struct probes;

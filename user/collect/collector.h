@@ -32,6 +32,8 @@ struct collector_opts {
 	int uprobes;		/* enum uprobes_kind (probes.h) */
 	struct span_def spans[MAX_USER_SPANS];
 	int nspans;
+	uint32_t hold_ms;	/* exec hold timeout; 0: default (300) */
+	bool no_hold;		/* --hold-ms 0 */
 };
 
 struct collector;
@@ -67,7 +69,7 @@ struct drop_reason {
 	const char *label;	/* phasetrace_events_dropped_total{reason} */
 	const char *what;	/* stderr warning; NULL: not a loss (skipped on purpose) */
 };
-#define NDROP_REASONS 13
+#define NDROP_REASONS 14
 extern const struct drop_reason drop_reasons[NDROP_REASONS];
 
 uint64_t mono_now_ns(void);
