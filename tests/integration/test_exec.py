@@ -181,9 +181,9 @@ def _children(pid):
 
 
 def test_exec_hold_tracer_killed():
-	"""SIGKILL of the tracer: the watchdog still resumes the held program at its
-	deadline (the kernel takes seconds to tear the tracer's uprobes down), then
-	resumes anything left and exits once the tracer is gone."""
+	"""SIGKILL of the tracer: the watchdog resumes the held program at its deadline
+	at the latest (the kernel may take seconds to tear the tracer's uprobes down),
+	or as soon as the tracer is gone, then exits."""
 	hold_ms = 1000
 	path = _fresh_copy('/bin/sleep', 'holdkill', 0)
 	tr = _stopped_tracer(hold_ms, 'holdkill')
@@ -195,7 +195,8 @@ def test_exec_hold_tracer_killed():
 		      _state(p.pid))
 	tr.proc.kill()
 	p.wait(5)
-	h.assert_between(time.monotonic_ns() - t0, hold_ms - 5, hold_ms + 300,
+	# resumed at the deadline, or before it if the tracer was already gone (resume all)
+	h.assert_between(time.monotonic_ns() - t0, 0, hold_ms + 300,
 			 'start to exit of a program held by a killed tracer')
 	h.assert_eq(p.returncode, 0, 'exit status of the held program')
 	tr.proc.wait(40)
