@@ -37,4 +37,12 @@ struct h2_conns_map h2_conns SEC(".maps");
 struct h2_scratch_map h2_scratch SEC(".maps");
 struct h2_zero_map h2_zero SEC(".maps");
 
+const volatile __u32 hold_ms = 0;
+volatile __u64 hold_alive_ns = 0;
+__u64 hold_count = 0;
+__u64 hold_timeouts = 0;
+struct exec_known_map exec_known SEC(".maps");
+struct held_map held SEC(".maps");
+struct hold_rb_map hold_rb SEC(".maps");
+
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -259,5 +259,27 @@ PT_MAP(h2_zero, ARRAY, 1, __u32, struct h2_state);
 
 /* Building an h2 record: sent with bpf_ringbuf_output() at its used length. */
 PT_MAP(h2_scratch, PERCPU_ARRAY, 1, __u32, struct pt_h2_rec);
+/* ---- exec hold (proc.bpf.c, user/attach/hold.c: docs/go.md "No blind start") ---- */
+/* Hold new executables at exec: the timeout in ms (0: never hold). */
+extern const volatile __u32 hold_ms;
+/*
+ * Written by userspace (the discovery worker, when idle or between scans):
+ * holds happen only while this is fresh, so a stopped or stuck tracer holds
+ * nothing. 0: holds off (set at exit before the held processes are resumed).
+ */
+extern volatile __u64 hold_alive_ns;
+extern __u64 hold_count;		/* processes held so far */
+extern __u64 hold_timeouts;		/* resumed by the watchdog's deadline */
+
+/* Executables whose probes are decided (attached, or none needed): never held. */
+PT_MAP(exec_known, LRU_HASH, 16384, struct pt_file_id, __u8);
+/* tgid of a held (stopped) process -> when it was held; whoever deletes it resumes it */
+PT_MAP(held, HASH, 1024, __u32, __u64);
+/* One record per hold, for the watchdog process (its deadline). */
+struct hold_rb_map {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 64 * 1024);
+};
+extern struct hold_rb_map hold_rb SEC(".maps");
 
 #endif

@@ -6,31 +6,110 @@
 #include "common.bpf.h"
 #include "lib.bpf.h"
 
-static __always_inline void proc_event(__u32 pid, __u32 kind, bool urgent)
+/* holds need a live tracer: the discovery worker stamps hold_alive_ns at least this often */
+#define HOLD_STALE_NS	2000000000ULL
+#define SIGSTOP		19
+
+static __always_inline struct pt_proc_rec *proc_rec(__u32 pid, __u32 kind)
 {
 	struct pt_proc_rec *r = bpf_ringbuf_reserve(&rb, sizeof(*r), 0);
 
 	if (!r) {
 		stat_inc(PT_STAT_RB_DROP_PROC);
-		return;
+		return NULL;
 	}
+	__builtin_memset(r, 0, sizeof(*r));
 	r->type = PT_REC_PROC;
 	r->pid = pid;
 	r->kind = kind;
-	r->pad = 0;
 	r->ts = bpf_ktime_get_ns();
 	bpf_get_current_comm(r->comm, sizeof(r->comm));
+	return r;
+}
+
+static __always_inline void proc_event(__u32 pid, __u32 kind, bool urgent)
+{
+	struct pt_proc_rec *r = proc_rec(pid, kind);
+
 	/* the collector attaches to new executables: do not let it wait */
-	pt_submit(r, urgent);
+	if (r)
+		pt_submit(r, urgent);
+}
+
+/*
+ * Whether this exec may be held: holds on, a live tracer, a file not decided
+ * yet, and nobody who would see the stop. A job-control shell waits with
+ * WUNTRACED and would report the job "Stopped" (and take the terminal back):
+ * a process with a controlling terminal is never held; nor a ptraced one
+ * (its tracer would see a signal-delivery stop).
+ */
+static __always_inline bool may_hold(struct task_struct *p, const struct pt_file_id *id,
+				     __u64 now)
+{
+	__u64 alive = hold_alive_ns;
+
+	if (!hold_ms || !alive || now - alive > HOLD_STALE_NS)
+		return false;
+	if (bpf_map_lookup_elem(&exec_known, id))
+		return false;
+	return !BPF_CORE_READ(p, signal, tty) && !BPF_CORE_READ(p, ptrace);
+}
+
+/*
+ * Stop the new program before its first instruction (the signal is delivered
+ * on the return to user mode) until userspace has attached its probes and
+ * deleted it from "held"; the watchdog resumes it at hold_ms regardless. The
+ * watchdog's record is reserved first: no hold that nobody would end.
+ */
+static __always_inline bool hold(__u32 tgid, __u64 now)
+{
+	struct pt_hold_rec *h = bpf_ringbuf_reserve(&hold_rb, sizeof(*h), 0);
+
+	if (!h) {
+		stat_inc(PT_STAT_HOLD_FULL);
+		return false;
+	}
+	h->pid = tgid;
+	h->pad = 0;
+	h->ts = now;
+	if (bpf_map_update_elem(&held, &tgid, &now, BPF_ANY)) {
+		stat_inc(PT_STAT_HOLD_FULL);
+		bpf_ringbuf_discard(h, 0);
+		return false;
+	}
+	if (bpf_send_signal(SIGSTOP)) {
+		bpf_map_delete_elem(&held, &tgid);
+		bpf_ringbuf_discard(h, 0);
+		return false;
+	}
+	__sync_fetch_and_add(&hold_count, 1);
+	bpf_ringbuf_submit(h, 0);	/* wakes the watchdog */
+	return true;
 }
 
 SEC("tp_btf/sched_process_exec")
-int BPF_PROG(sched_process_exec_btf, struct task_struct *p)
+int BPF_PROG(sched_process_exec_btf, struct task_struct *p, pid_t old_pid,
+	     struct linux_binprm *bprm)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct pt_file_id id = {};
+	struct pt_proc_rec *r;
+	struct inode *ino;
 
-	if (pt_traced(tgid))
-		proc_event(tgid, PT_PROC_EXEC, true);
+	if (!pt_traced(tgid))
+		return 0;
+	r = proc_rec(tgid, PT_PROC_EXEC);
+	if (!r)
+		return 0;
+	ino = BPF_CORE_READ(bprm, file, f_inode);
+	id.dev = BPF_CORE_READ(ino, i_sb, s_dev);
+	id.ino = BPF_CORE_READ(ino, i_ino);
+	id.gen = BPF_CORE_READ(ino, i_generation);
+	r->file_dev = id.dev;
+	r->file_ino = id.ino;
+	r->file_gen = id.gen;
+	r->held = may_hold(p, &id, r->ts) && hold(tgid, r->ts);
+	pt_submit(r, true);
 	return 0;
 }
 
@@ -48,6 +127,7 @@ int BPF_PROG(sched_process_exit_btf, struct task_struct *p)
 	 */
 	if (BPF_CORE_READ(p, signal, live.counter) || !pt_traced(tgid))
 		return 0;
+	bpf_map_delete_elem(&held, &tgid);	/* killed while held: nothing to resume */
 	proc_event(tgid, PT_PROC_EXIT, false);
 	return 0;
 }

@@ -220,6 +220,29 @@ struct pt_proc_rec {
 	__u32 pad;
 	__u64 ts;
 	char comm[PT_COMM_LEN];
+	/* exec only: the executable as the kernel saw it, and whether it is held */
+	__u64 file_dev;		/* super_block->s_dev (kernel encoding) */
+	__u64 file_ino;
+	__u32 file_gen;		/* i_generation: tells a reused inode number apart */
+	__u32 held;		/* stopped at exec until its probes are in place */
+};
+
+/*
+ * An executable's identity at exec (bpf/proc.bpf.c): the key of exec_known,
+ * the files whose probes are decided, whose execs are never held.
+ */
+struct pt_file_id {
+	__u64 dev;
+	__u64 ino;
+	__u32 gen;
+	__u32 pad;
+};
+
+/* A process stopped at exec (held), for the watchdog (user/attach/hold.c). */
+struct pt_hold_rec {
+	__u32 pid;
+	__u32 pad;
+	__u64 ts;		/* when it was held (CLOCK_MONOTONIC ns) */
 };
 
 enum pt_tls_lib {
@@ -300,6 +323,7 @@ enum pt_stat {
 	PT_STAT_H2_FULL,		/* HTTP/2 state table full: connection timed as one */
 	PT_STAT_H2_OVERFLOW,		/* frame walk over budget: connection timed as one */
 	PT_STAT_H2_STREAMS_NOBYTES,	/* DATA byte slots full: a stream's bytes not counted */
+	PT_STAT_HOLD_FULL,		/* exec hold table or queue full: started unheld */
 	PT_STAT__MAX,
 };
 

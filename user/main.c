@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <linux/capability.h>
 #include <limits.h>
 #include <stddef.h>
 #include <locale.h>
@@ -77,6 +78,10 @@ enum { OPT_LABELS = 1200 };
 
 #define FIELD(member)	offsetof(struct cli, member)
 
+/* exec hold (user/attach/hold.h) */
+enum { OPT_HOLD = 1300 };
+static int set_hold_ms(struct cli *cli, const struct cli_option *o, const char *arg);
+
 static int set_pid(struct cli *cli, const struct cli_option *o, const char *arg);
 static int set_comm(struct cli *cli, const struct cli_option *o, const char *arg);
 static int set_container(struct cli *cli, const struct cli_option *o, const char *arg);
@@ -129,6 +134,9 @@ static const struct cli_option options[] = {
 	{ "uprobes", OPT_UPROBES, "KIND", set_choice, FIELD(co.uprobes), uprobes_words,
 	  "library uprobes as 'multi' links (6.6+) or 'perf' events\n"
 	  "(older kernels); default 'auto'" },
+	{ "hold-ms", OPT_HOLD, "MS", set_hold_ms, 0, NULL,
+	  "stop a program at exec until its probes are attached, at\n"
+	  "most MS (default 500; 0: never; docs/go.md)" },
 	{ "listen", OPT_LISTEN, "ADDR:PORT", set_listen, 0, NULL,
 	  "serve /metrics there (serve; also with trace and top)" },
 	{ "buckets", OPT_BUCKETS, "LIST", set_buckets, 0, NULL,
@@ -379,6 +387,19 @@ static int parsed(int failed, const char *err)
 	return 2;
 }
 
+static int set_hold_ms(struct cli *cli, const struct cli_option *o, const char *arg)
+{
+	double ms;
+
+	if (!parse_double(arg, &ms) || ms < 0 || ms > 10000) {
+		pt_err("'%s' is not a number of milliseconds from 0 to 10000 (--hold-ms)", arg);
+		return 2;
+	}
+	cli->co.hold_ms = (uint32_t)ms;
+	cli->co.no_hold = cli->co.hold_ms == 0;
+	return 0;
+}
+
 static int set_probe(struct cli *cli, const struct cli_option *o, const char *arg)
 {
 	char err[512];
@@ -592,12 +613,29 @@ static int check_caps(const struct cli *cli)
 }
 
 /*
+ * Exec holds resume processes of every user: they need CAP_KILL, kept if held,
+ * else they are switched off (a process we could stop but not resume: never).
+ */
+static uint64_t hold_caps(struct cli *cli, uint64_t need)
+{
+	char missing[32];
+
+	if (cli->co.no_hold)
+		return need;
+	if (caps__missing(1ULL << CAP_KILL, missing, sizeof(missing)) == 0)
+		return need | 1ULL << CAP_KILL;
+	cli->co.no_hold = true;
+	pt_info("without CAP_KILL: new programs are not held at exec (docs/go.md)");
+	return need;
+}
+
+/*
  * Keep only the capabilities of check_caps() for the whole run (processes are attached
  * as they start), before the exporter's and other threads exist: capabilities belong to
  * a thread. CAP_SYS_ADMIN stays if held: Go programs, which may start at any time, get
  * perf-event uprobes. The one thing that needs more, mounting tracefs, is done here.
  */
-static int drop_capabilities(const struct cli *cli)
+static int drop_capabilities(struct cli *cli)
 {
 	uint64_t need = caps__needed(true);
 	char missing[128];
@@ -608,6 +646,7 @@ static int drop_capabilities(const struct cli *cli)
 		need = caps__needed(perf_uprobes(cli));
 		pt_info("without %s: Go programs are not probed (perf-event uprobes)", missing);
 	}
+	need = hold_caps(cli, need);
 	if (access("/sys/kernel/tracing/events", F_OK) &&
 	    access("/sys/kernel/debug/tracing/events", F_OK) &&
 	    mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, NULL) == 0)

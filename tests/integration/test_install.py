@@ -14,7 +14,7 @@ NOBODY = 65534
 NEEDED = {'CAP_DAC_READ_SEARCH': 2, 'CAP_SYS_PTRACE': 19, 'CAP_PERFMON': 38, 'CAP_BPF': 39}
 NEEDED_MASK = sum(1 << n for n in NEEDED.values())
 # and CAP_SYS_ADMIN, kept when held, for perf-event uprobes (Go programs, --probe)
-FULL = dict(NEEDED, CAP_SYS_ADMIN=21)
+FULL = dict(NEEDED, CAP_SYS_ADMIN=21, CAP_KILL=5)	# CAP_KILL: exec holds
 FULL_MASK = sum(1 << n for n in FULL.values())
 UNIT = os.path.join(h.ROOT, 'deploy', 'systemd', 'phasetrace.service')
 DAEMONSET = os.path.join(h.ROOT, 'deploy', 'kubernetes', 'daemonset.yaml')

@@ -133,6 +133,7 @@ static void set_tunables(struct phasetrace_bpf *skel, const struct probes_opts *
 	skel->rodata->has_task_pt_regs = f->task_pt_regs;
 	skel->rodata->has_send_start = f->send_start;
 	skel->rodata->has_cgroup_filter = o->cgroup_filter;
+	skel->rodata->hold_ms = o->hold_ms;
 	if (o->max_conns) {
 		bpf_map__set_max_entries(skel->maps.conns, o->max_conns);
 		bpf_map__set_max_entries(skel->maps.idle_watch, o->max_conns);

@@ -29,6 +29,7 @@ struct probes_opts {
 	enum io_hooks { IO_HOOKS_AUTO, IO_HOOKS_SOCK, IO_HOOKS_SYSCALLS } io_hooks;
 	enum uprobes_kind { UPROBES_AUTO, UPROBES_MULTI, UPROBES_PERF } uprobes;
 	bool cgroup_filter;	/* -C: only cgroups in the cgroup_filter map */
+	uint32_t hold_ms;	/* exec hold timeout (hold.h); 0: never hold */
 };
 
 struct probes;

@@ -26,6 +26,9 @@ struct targets {
 	struct seen_files *seen;
 	struct linkset *links;
 	struct targets_stats st;
+	void (*between)(void *ctx);
+	void *between_ctx;
+	bool in_between;
 };
 
 int targets__new(const struct targets_opts *o, struct targets **out)
@@ -66,6 +69,21 @@ void targets__stats(const struct targets *t, struct targets_stats *out)
 static bool cancelled(const struct targets *t)
 {
 	return t->o.lim.cancel && *t->o.lim.cancel;
+}
+
+void targets__on_between(struct targets *t, void (*fn)(void *ctx), void *ctx)
+{
+	t->between = fn;
+	t->between_ctx = ctx;
+}
+
+static void between(struct targets *t)
+{
+	if (!t->between || t->in_between)
+		return;
+	t->in_between = true;
+	t->between(t->between_ctx);
+	t->in_between = false;
 }
 
 /* Library sets and the Go set on one new file; its descriptor is consumed. */
@@ -165,27 +183,41 @@ static int on_map(pid_t pid, const struct proc_map *m, void *ctx)
 	return 0;
 }
 
-int targets__scan_pid(struct targets *t, pid_t pid)
+int targets__scan_exe(struct targets *t, pid_t pid)
 {
 	char link[64], name[PATH_MAX];
 	struct seen_file *f;
 	struct proc_file pf;
 	ssize_t n;
+	int err;
 
-	if (!discovery__open_exe(pid, &pf)) {
-		f = seen_files__find(t->seen, &pf.key);
-		if (f) {
-			close(pf.fd);
-		} else {
-			snprintf(link, sizeof(link), "/proc/%d/exe", pid);
-			n = readlink(link, name, sizeof(name) - 1);
-			name[n > 0 ? n : 0] = 0;
-			f = consider(t, &pf, n > 0 ? name : link);
-		}
-		if (f)
-			register_go(t, pid, f);
+	err = discovery__open_exe(pid, &pf);
+	if (err)
+		return err;
+	f = seen_files__find(t->seen, &pf.key);
+	if (f) {
+		close(pf.fd);
+	} else {
+		snprintf(link, sizeof(link), "/proc/%d/exe", pid);
+		n = readlink(link, name, sizeof(name) - 1);
+		name[n > 0 ? n : 0] = 0;
+		f = consider(t, &pf, n > 0 ? name : link);
 	}
+	if (!f)
+		return -ENOSPC;
+	register_go(t, pid, f);
+	return 0;
+}
+
+int targets__scan_maps(struct targets *t, pid_t pid)
+{
 	return discovery__maps(pid, on_map, t);
+}
+
+int targets__scan_pid(struct targets *t, pid_t pid)
+{
+	targets__scan_exe(t, pid);
+	return targets__scan_maps(t, pid);
 }
 
 static int scan_one(pid_t pid, void *ctx)
@@ -194,6 +226,7 @@ static int scan_one(pid_t pid, void *ctx)
 
 	if (cancelled(t))
 		return -ECANCELED;
+	between(t);
 	targets__scan_pid(t, pid);
 	return 0;
 }
@@ -217,6 +250,7 @@ static void scan_dir(struct targets *t, const char *dir)
 		char name[PATH_MAX];
 		struct proc_file pf;
 
+		between(t);
 		if (!discovery__interesting_lib(de->d_name) ||
 		    discovery__open_at(dirfd(d), de->d_name, &pf))
 			continue;

@@ -49,6 +49,14 @@ int targets__scan_system(struct targets *t);
 int targets__scan_all(struct targets *t, const pid_t *pids, int npids);
 /* The executable and the libraries mapped by pid. */
 int targets__scan_pid(struct targets *t, pid_t pid);
+/* Its executable only: analysed, attached, pid registered if Go. 0 once the
+ * file is decided, else -errno (the process is gone, table full). */
+int targets__scan_exe(struct targets *t, pid_t pid);
+/* Called between files and processes of the long scans (scan_system, scan_all):
+ * the worker answers held processes there. Not re-entered. */
+void targets__on_between(struct targets *t, void (*fn)(void *ctx), void *ctx);
+/* The files pid maps. */
+int targets__scan_maps(struct targets *t, pid_t pid);
 /* pid exited: forget its Go registration. Safe from any thread. */
 void targets__proc_exit(struct targets *t, pid_t pid);
 void targets__stats(const struct targets *t, struct targets_stats *out);

@@ -8,10 +8,19 @@
 #include <string.h>
 #include <time.h>
 
+#include "attach/hold.h"
 #include "attach/worker.h"
 
 #define QUEUE_MAX	1024	/* pids to scan now */
 #define DELAYED_MAX	1024	/* rescans after exec */
+#define ALIVE_NS	500000000ULL	/* heartbeat period (hold.h) */
+
+/* A pid to scan; after an exec, the executable's identity and whether it is held. */
+struct job {
+	pid_t pid;
+	bool exec, held;
+	struct pt_file_id id;
+};
 
 struct delayed {
 	pid_t pid;
@@ -20,6 +29,7 @@ struct delayed {
 
 struct worker {
 	struct targets *t;
+	struct hold *hold;
 	volatile int *cancel;
 	pid_t *pids;
 	int npids;
@@ -29,7 +39,7 @@ struct worker {
 	pthread_cond_t work;	/* a job was posted, or stop */
 	pthread_cond_t done;	/* the initial scan ended */
 	bool stop, initial_done;
-	pid_t queue[QUEUE_MAX];
+	struct job queue[QUEUE_MAX];
 	int head, len;
 	struct delayed delayed[DELAYED_MAX];
 	int ndelayed;
@@ -61,37 +71,74 @@ static void publish(struct worker *w, int scans)
 	pthread_mutex_unlock(&w->mu);
 }
 
-/* The next pid due, or -1 with *wake the time of the next delayed one (0: none). */
-static pid_t next_job(struct worker *w, uint64_t *wake)
+/* The next job due (held processes first), or false with *wake the time of the next
+ * delayed one (0: none). */
+static bool next_job(struct worker *w, uint64_t *wake, struct job *out)
 {
 	uint64_t now = now_ns();
 	int first = -1;
-	pid_t pid;
 
+	if (w->len && w->queue[w->head].held)
+		goto queued;
 	for (int i = 0; i < w->ndelayed; i++)
 		if (first < 0 || w->delayed[i].due < w->delayed[first].due)
 			first = i;
 	if (first >= 0 && w->delayed[first].due <= now) {
-		pid = w->delayed[first].pid;
+		*out = (struct job){ .pid = w->delayed[first].pid };
 		w->delayed[first] = w->delayed[--w->ndelayed];
-		return pid;
+		return true;
 	}
-	if (w->len) {
-		pid = w->queue[w->head];
-		w->head = (w->head + 1) % QUEUE_MAX;
-		w->len--;
-		return pid;
-	}
+	if (w->len)
+		goto queued;
 	*wake = first >= 0 ? w->delayed[first].due : 0;
-	return -1;
+	return false;
+queued:
+	*out = w->queue[w->head];
+	w->head = (w->head + 1) % QUEUE_MAX;
+	w->len--;
+	return true;
+}
+
+/* One job: after an exec, the executable first, then the process may run. */
+static void do_job(struct worker *w, const struct job *j)
+{
+	if (!j->exec) {
+		targets__scan_pid(w->t, j->pid);
+		return;
+	}
+	hold__release(w->hold, j->pid, targets__scan_exe(w->t, j->pid) ? NULL : &j->id);
+	targets__scan_maps(w->t, j->pid);
+}
+
+/* Between the files and processes of the initial scan: held processes wait for nothing else. */
+static void between_scans(void *arg)
+{
+	struct worker *w = arg;
+	struct job j;
+	bool any;
+
+	hold__alive(w->hold);
+	do {
+		pthread_mutex_lock(&w->mu);
+		any = w->len && w->queue[w->head].held && !w->stop;
+		if (any) {
+			j = w->queue[w->head];
+			w->head = (w->head + 1) % QUEUE_MAX;
+			w->len--;
+		}
+		pthread_mutex_unlock(&w->mu);
+		if (any)
+			do_job(w, &j);
+	} while (any);
 }
 
 static void *run(void *arg)
 {
 	struct worker *w = arg;
 	uint64_t wake = 0;
-	pid_t pid;
+	struct job j;
 
+	hold__alive(w->hold);	/* held processes are answered during the initial scan too */
 	if (!targets__scan_system(w->t))
 		targets__scan_all(w->t, w->pids, w->npids);
 	publish(w, 0);
@@ -99,18 +146,16 @@ static void *run(void *arg)
 	w->initial_done = true;
 	pthread_cond_broadcast(&w->done);
 	while (!w->stop) {
-		pid = next_job(w, &wake);
-		if (pid < 0) {
-			struct timespec ts = to_timespec(wake);
+		hold__alive(w->hold);
+		if (!next_job(w, &wake, &j)) {
+			uint64_t beat = now_ns() + ALIVE_NS;
+			struct timespec ts = to_timespec(wake && wake < beat ? wake : beat);
 
-			if (wake)
-				pthread_cond_timedwait(&w->work, &w->mu, &ts);
-			else
-				pthread_cond_wait(&w->work, &w->mu);
+			pthread_cond_timedwait(&w->work, &w->mu, &ts);
 			continue;
 		}
 		pthread_mutex_unlock(&w->mu);
-		targets__scan_pid(w->t, pid);
+		do_job(w, &j);
 		publish(w, 1);
 		pthread_mutex_lock(&w->mu);
 	}
@@ -133,8 +178,8 @@ static int init_sync(struct worker *w)
 	return -err;
 }
 
-int worker__new(struct targets *t, volatile int *cancel, const pid_t *pids, int npids,
-		struct worker **out)
+int worker__new(struct targets *t, struct hold *hold, volatile int *cancel, const pid_t *pids,
+		int npids, struct worker **out)
 {
 	struct worker *w = calloc(1, sizeof(*w));
 	sigset_t all, old;
@@ -143,6 +188,8 @@ int worker__new(struct targets *t, volatile int *cancel, const pid_t *pids, int 
 	if (!w)
 		return -ENOMEM;
 	w->t = t;
+	w->hold = hold;
+	targets__on_between(t, between_scans, w);
 	w->cancel = cancel;
 	w->pids = npids ? calloc(npids, sizeof(*pids)) : NULL;
 	err = npids && !w->pids ? -ENOMEM : init_sync(w);
@@ -181,15 +228,38 @@ int worker__wait_initial(struct worker *w, uint64_t timeout_ns)
 	return err;
 }
 
-static bool queued(const struct worker *w, pid_t pid)
+static struct job *queued(struct worker *w, pid_t pid)
 {
 	for (int i = 0; i < w->len; i++)
-		if (w->queue[(w->head + i) % QUEUE_MAX] == pid)
-			return true;
-	return false;
+		if (w->queue[(w->head + i) % QUEUE_MAX].pid == pid)
+			return &w->queue[(w->head + i) % QUEUE_MAX];
+	return NULL;
 }
 
-int worker__post(struct worker *w, pid_t pid, uint64_t delay_ns)
+/* Queue j (a held process at the front); merged with a job queued for the same pid. */
+static int enqueue(struct worker *w, const struct job *j)
+{
+	struct job *q = queued(w, j->pid);
+
+	if (q && !j->exec)
+		return 0;
+	if (q) {
+		*q = *j;	/* the latest exec of that pid is the one to decide */
+		return 0;
+	}
+	if (w->len == QUEUE_MAX)
+		return -ENOSPC;
+	if (j->held) {
+		w->head = (w->head + QUEUE_MAX - 1) % QUEUE_MAX;
+		w->queue[w->head] = *j;
+	} else {
+		w->queue[(w->head + w->len) % QUEUE_MAX] = *j;
+	}
+	w->len++;
+	return 0;
+}
+
+static int post(struct worker *w, const struct job *j, uint64_t delay_ns)
 {
 	int err = 0;
 
@@ -198,18 +268,29 @@ int worker__post(struct worker *w, pid_t pid, uint64_t delay_ns)
 		err = -ECANCELED;
 	} else if (delay_ns) {
 		if (w->ndelayed < DELAYED_MAX)
-			w->delayed[w->ndelayed++] = (struct delayed){ pid, now_ns() + delay_ns };
+			w->delayed[w->ndelayed++] = (struct delayed){ j->pid, now_ns() + delay_ns };
 		else
 			err = -ENOSPC;
-	} else if (!queued(w, pid)) {
-		if (w->len < QUEUE_MAX)
-			w->queue[(w->head + w->len++) % QUEUE_MAX] = pid;
-		else
-			err = -ENOSPC;
+	} else {
+		err = enqueue(w, j);
 	}
 	w->st.dropped += err == -ENOSPC;
 	pthread_cond_signal(&w->work);
 	pthread_mutex_unlock(&w->mu);
+	return err;
+}
+
+int worker__post(struct worker *w, pid_t pid, uint64_t delay_ns)
+{
+	return post(w, &(struct job){ .pid = pid }, delay_ns);
+}
+
+int worker__post_exec(struct worker *w, pid_t pid, const struct pt_file_id *id, bool held)
+{
+	int err = post(w, &(struct job){ .pid = pid, .exec = true, .held = held, .id = *id }, 0);
+
+	if (err && held)
+		hold__release(w->hold, pid, NULL);	/* nobody would attach: run it now */
 	return err;
 }
 

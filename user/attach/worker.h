@@ -13,10 +13,13 @@
 #ifndef PT_WORKER_H
 #define PT_WORKER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include "attach/targets.h"
+#include "phasetrace.h"
 
+struct hold;
 struct worker;
 
 struct worker_stats {
@@ -26,14 +29,19 @@ struct worker_stats {
 };
 
 /* Starts the thread; the initial scan (system directories, then every
- * process or only pids) is its first job. t stays the caller's; cancel is
- * the flag t's binary_limits point to (set by worker__stop). */
-int worker__new(struct targets *t, volatile int *cancel, const pid_t *pids, int npids,
-		struct worker **out);
+ * process or only pids) is its first job. t and hold stay the caller's
+ * (hold may be NULL); cancel is the flag t's binary_limits point to (set by
+ * worker__stop). Once the initial scan is done the thread beats hold's
+ * heartbeat: new programs may be held from then on. */
+int worker__new(struct targets *t, struct hold *hold, volatile int *cancel, const pid_t *pids,
+		int npids, struct worker **out);
 /* Waits up to timeout_ns for the initial scan: 0, or -ETIMEDOUT (it goes on). */
 int worker__wait_initial(struct worker *w, uint64_t timeout_ns);
 /* Scan pid after delay_ns. 0, or -ENOSPC (dropped, counted). */
 int worker__post(struct worker *w, pid_t pid, uint64_t delay_ns);
+/* An exec of the file id (held: stopped until its executable is decided, then
+ * resumed through hold; a held job goes first). 0, or -ENOSPC (resumed now). */
+int worker__post_exec(struct worker *w, pid_t pid, const struct pt_file_id *id, bool held);
 /* Cancel what runs, drop what waits, join. Idempotent. */
 void worker__stop(struct worker *w);
 void worker__free(struct worker *w);	/* stops it first */

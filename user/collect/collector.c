@@ -22,6 +22,7 @@
 #include "collect/collector.h"
 #include "util/log.h"
 #include "phasetrace.skel.h"
+#include "attach/hold.h"
 #include "attach/probes.h"
 #include "attach/targets.h"
 #include "attach/worker.h"
@@ -39,6 +40,8 @@
  * opened by name, never blocking) and each binary is bounded by its budget.
  */
 #define INITIAL_SCAN_WAIT_NS	10000000000ULL
+/* A new program waits at most this long at exec for its probes (hold.h, --hold-ms). */
+#define DEFAULT_HOLD_MS		500
 
 int64_t pt_mono_to_epoch_ns;
 
@@ -53,6 +56,7 @@ struct collector {
 	struct probes *probes;
 	struct targets *targets;
 	struct worker *worker;	/* discovery and attach, off this loop */
+	struct hold *hold;	/* new programs stopped at exec until attached */
 	volatile int cancel;	/* stops the worker's analysis (binary_limits) */
 	struct assembler *asm_;
 	struct h2 *h2;		/* HTTP/2 streams, handed to asm_ */
@@ -167,7 +171,11 @@ static int handle_event(void *ctx, void *data, size_t size)
 			targets__proc_exit(c->targets, r.pid);
 		} else {
 			/* the worker scans it (a full queue is counted) */
-			worker__post(c->worker, r.pid, 0);
+			if (r.kind == PT_PROC_EXEC)
+				worker__post_exec(c->worker, r.pid, &(struct pt_file_id){
+					r.file_dev, r.file_ino, r.file_gen, 0 }, r.held);
+			else
+				worker__post(c->worker, r.pid, 0);
 			if (r.kind == PT_PROC_EXEC) {
 				/* the dynamic loader maps libraries just after exec */
 				worker__post(c->worker, r.pid, 30000000ULL);
@@ -245,6 +253,8 @@ const struct drop_reason drop_reasons[] = {
 	{ PT_STAT_SYS_IO_FULL, "sys_io_table_full", "socket I/O lost: syscall I/O table full" },
 	{ PT_STAT_ACCEPT_FULL, "accept_table_full",
 	  "accepted connections unmarked: accept table full" },
+	{ PT_STAT_HOLD_FULL, "hold_table_full",
+	  "new programs started before their probes: exec hold table full" },
 	{ PT_STAT_MIDSTREAM_SKIP, "midstream_partial", NULL },
 	{ PT_STAT_RB_DROP_H2, "ringbuf_full_h2", "HTTP/2 frame records lost: ring buffer full" },
 	{ PT_STAT_H2_FULL, "h2_table_full",
@@ -303,6 +313,20 @@ static void report_drops(struct collector *c, bool final)
 	report_attach_losses(c, final);
 }
 
+/* -v: how many new programs waited at exec for their probes, and how it ended. */
+static void report_holds(struct collector *c)
+{
+	struct hold_stats hs;
+
+	hold__stats(c->hold, &hs);
+	if (hs.held)
+		pt_info("exec holds: %llu programs held at exec, %llu resumed with their probes "
+			"attached, %llu by the %u ms deadline",
+			(unsigned long long)hs.held, (unsigned long long)hs.released,
+			(unsigned long long)hs.timeouts,
+			probes__skel(c->probes)->rodata->hold_ms);
+}
+
 /* The worker scans everything first; "ready" waits for that, bounded. */
 static int start_discovery(struct collector *c)
 {
@@ -314,8 +338,11 @@ static int start_discovery(struct collector *c)
 	int err;
 
 	err = targets__new(&to, &c->targets);
+	if (!err)	/* its watchdog is forked before any thread starts */
+		err = hold__new(to.skel, &c->hold);
 	if (!err)
-		err = worker__new(c->targets, &c->cancel, c->o.pids, c->o.npids, &c->worker);
+		err = worker__new(c->targets, c->hold, &c->cancel, c->o.pids, c->o.npids,
+				  &c->worker);
 	if (err) {
 		pt_err("cannot start the discovery of binaries: %s", strerror(-err));
 		return err;
@@ -369,6 +396,7 @@ int collector__new(const struct collector_opts *o, struct collector **out)
 		.pids = o->pids, .npids = o->npids, .comms = o->comms, .ncomms = o->ncomms,
 		.btf_path = o->btf_path, .max_conns = o->max_conns, .span_io = o->nspans > 0,
 		.io_hooks = o->io_hooks, .uprobes = o->uprobes, .cgroup_filter = o->ncontainers > 0,
+		.hold_ms = o->no_hold ? 0 : o->hold_ms ? o->hold_ms : DEFAULT_HOLD_MS,
 	};
 	struct assembler_opts ao = {
 		.reorder_ns = 50000000ULL, .dns_gap_ns = 5000000000ULL,
@@ -449,6 +477,7 @@ void collector__free(struct collector *c)
 	if (!c)
 		return;
 	worker__free(c->worker);
+	hold__free(c->hold);
 	ring_buffer__free(c->rb);
 	spans__free(c->spans);
 	assembler__free(c->asm_);
@@ -549,6 +578,7 @@ int collector__run(struct collector *c)
 	uint64_t start = mono_now_ns(), next_tick = start, next_drops = start + 1000000000ULL;
 	uint64_t end = c->o.duration_s > 0 ? start + (uint64_t)(c->o.duration_s * 1e9) : 0;
 
+	hold__arm(c->hold);	/* exec records are read from now on */
 	if (!c->o.quiet) {
 		fprintf(stderr, "phasetrace: ready\n");
 		fflush(stderr);
@@ -600,6 +630,8 @@ int collector__run(struct collector *c)
 	}
 	/* before main() forks its detaching child: no thread may hold a lock then */
 	worker__stop(c->worker);
+	hold__stop(c->hold);	/* nothing held, nothing holds from now on */
+	report_holds(c);
 	if (!c->o.quiet)
 		report_drops(c, true);
 	if (pt_verbose) {

@@ -37,6 +37,8 @@ struct collector_opts {
 	/* -C: container ids, id prefixes or systemd unit names (collect/cgfilter.h) */
 	const char *containers[CGF_MAX_NAMES];
 	int ncontainers;
+	uint32_t hold_ms;	/* exec hold timeout; 0: default (300) */
+	bool no_hold;		/* --hold-ms 0 */
 };
 
 struct collector;
@@ -79,7 +81,7 @@ struct drop_reason {
 	const char *label;	/* phasetrace_events_dropped_total{reason} */
 	const char *what;	/* stderr warning; NULL: not a loss (skipped on purpose) */
 };
-#define NDROP_REASONS 17
+#define NDROP_REASONS 18
 extern const struct drop_reason drop_reasons[NDROP_REASONS];
 
 uint64_t mono_now_ns(void);

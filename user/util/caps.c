@@ -23,6 +23,7 @@ static const struct { int cap; const char *name; } cap_names[] = {
 	{ CAP_BPF, "CAP_BPF" }, { CAP_PERFMON, "CAP_PERFMON" },
 	{ CAP_SYS_PTRACE, "CAP_SYS_PTRACE" }, { CAP_DAC_READ_SEARCH, "CAP_DAC_READ_SEARCH" },
 	{ CAP_SYS_ADMIN, "CAP_SYS_ADMIN" },
+	{ CAP_KILL, "CAP_KILL" },	/* optional: exec holds (main.c hold_caps()) */
 };
 
 /* The highest capability this kernel knows; 0 when it does not say. */
