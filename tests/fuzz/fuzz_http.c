@@ -35,6 +35,8 @@ static void expect_request(const char *b, size_t len, struct pt_req_rec *want)
 		return;
 	if (peek[sp + 1] != '/' && peek[sp + 1] != '*' && peek[sp + 1] != 'h')
 		return;
+	if (sp == 3 && !memcmp(peek, "PRI *", 5))
+		return;		/* the HTTP/2 client preface */
 	memcpy(want->method, peek, sp);
 	for (i = 0; i < PT_PATH_LEN - 1 && !path_end(peek[sp + 1 + i]); i++)
 		want->path[i] = peek[sp + 1 + i];
