@@ -26,6 +26,8 @@
 #define MAX_PCLN	(256ULL << 20)
 #define MAX_NAME	4096	/* name bytes hashed: a longer name is hashed by its prefix */
 #define CHARGE_EVERY	1024	/* functions or instructions between two budget checks */
+#define WALK_WINDOW	(64 << 10)	/* bytes of a function read and decoded at a time */
+#define WALK_INSN_MAX	16	/* longest instruction (x86: 15 bytes) */
 #define NO_FUNC		UINT32_MAX
 #define MAX_SAME_NAME	4
 
@@ -380,13 +382,61 @@ static bool pcln_name_eq(const char *pn, uint64_t len, const char *name)
 	}
 }
 
+/* One window of a function walk's state: Capstone handle, scratch instruction. */
+struct walk {
+	struct go_binary *gb;
+	csh cs;
+	cs_insn *insn;
+	unsigned long k;	/* instructions so far: the budget is charged every CHARGE_EVERY */
+	bool padding;		/* x86: undecodable bytes met; the rest must be int3/zero fill */
+	int (*visit)(void *ctx, const struct cs_insn *insn);
+	void *ctx;
+};
+
+/*
+ * Walk the instructions of buf[0..n) at vaddr; *used: bytes consumed. Not the
+ * function's last window (more): stop short of its end, where an instruction
+ * may continue in the next window.
+ */
+static int walk_window(struct walk *w, const uint8_t *buf, size_t n, uint64_t vaddr, bool more,
+		       size_t *used)
+{
+	const uint8_t *code = buf;
+	uint64_t addr = vaddr;
+	size_t left = n;
+	int err = 0;
+
+	while (left && !err && !w->padding) {
+		if (more && left < WALK_INSN_MAX)
+			break;
+		if (++w->k % CHARGE_EVERY == 0 && (err = binary__charge(w->gb->b)))
+			break;
+		if (cs_disasm_iter(w->cs, &code, &left, &addr, w->insn)) {
+			err = w->visit(w->ctx, w->insn);
+			continue;
+		}
+		if (w->gb->arch == GO_ARCH_ARM64 && left >= 4)
+			code += 4, left -= 4, addr += 4;
+		else
+			w->padding = true;
+	}
+	while (w->padding && left && (*code == 0xcc || *code == 0x00))
+		code++, left--;
+	if (w->padding && left)
+		err = -EILSEQ;
+	*used = n - left;
+	return err;
+}
+
 /*
  * Walks the instructions of fn with Capstone, calling visit for each one;
  * visit returns 0 to go on, anything else stops the walk and is returned.
  * -EILSEQ if the body cannot be decoded to its end (amd64: only INT3/zero
  * padding may follow the last instruction; arm64 is fixed width, so an
  * undecodable word, e.g. a literal pool entry, is skipped). -EFBIG over
- * max_func_bytes; the CPU budget is charged as it goes.
+ * max_func_bytes; the CPU budget is charged as it goes. The body is read and
+ * decoded WALK_WINDOW bytes at a time: a huge function costs no memory, and its
+ * reads are charged to the budget like its instructions.
  *
  * Code is read with pread(), not from a mapping of the file: a readable
  * private mapping of an executable gets the INT3 of every uprobe already
@@ -398,59 +448,45 @@ int go_binary__walk(struct go_binary *gb, const struct go_func *fn, bool detail,
 {
 	cs_arch arch = gb->arch == GO_ARCH_ARM64 ? CS_ARCH_ARM64 : CS_ARCH_X86;
 	cs_mode mode = gb->arch == GO_ARCH_ARM64 ? CS_MODE_ARM : CS_MODE_64;
-	const uint8_t *code;
+	struct walk w = { .gb = gb, .visit = visit, .ctx = ctx };
+	uint64_t done = 0;
 	uint8_t *buf = NULL;
-	cs_insn *insn = NULL;
-	size_t left;
-	uint64_t addr;
-	unsigned long k = 0;
-	csh cs = 0;
-	int err;
+	size_t n, used;
+	int err = 0;
 
 	if (gb->arch == GO_ARCH_UNKNOWN)
 		return -ENOTSUP;
 	if (fn->size > binary__max_func_bytes(gb->b))
 		return -EFBIG;
-	buf = malloc(fn->size ? fn->size : 1);
+	buf = malloc(fn->size < WALK_WINDOW ? (fn->size ? fn->size : 1) : WALK_WINDOW);
 	if (!buf)
 		return -ENOMEM;
-	err = binary__pread(gb->b, fn->file_off, buf, fn->size);
-	if (err)
-		goto cleanup;
-	if (cs_open(arch, mode, &cs) != CS_ERR_OK) {
+	if (cs_open(arch, mode, &w.cs) != CS_ERR_OK) {
 		err = -ENOMEM;
 		goto cleanup;
 	}
 	if (detail)
-		cs_option(cs, CS_OPT_DETAIL, CS_OPT_ON);
-	insn = cs_malloc(cs);
-	if (!insn) {
+		cs_option(w.cs, CS_OPT_DETAIL, CS_OPT_ON);
+	w.insn = cs_malloc(w.cs);
+	if (!w.insn) {
 		err = -ENOMEM;
 		goto cleanup;
 	}
-	code = buf, left = fn->size, addr = fn->vaddr;
-	while (left && !err) {
-		if (++k % CHARGE_EVERY == 0 && (err = binary__charge(gb->b)))
-			break;
-		if (cs_disasm_iter(cs, &code, &left, &addr, insn)) {
-			err = visit(ctx, insn);
-			continue;
-		}
-		if (gb->arch == GO_ARCH_ARM64 && left >= 4) {
-			code += 4, left -= 4, addr += 4;
-			continue;
-		}
-		while (left && (*code == 0xcc || *code == 0x00))
-			code++, left--;
-		if (left)
-			err = -EILSEQ;
-		break;
+	while (done < fn->size && !err) {
+		used = 0;
+		n = fn->size - done < WALK_WINDOW ? fn->size - done : WALK_WINDOW;
+		err = binary__pread(gb->b, fn->file_off + done, buf, n);
+		if (!err)
+			err = walk_window(&w, buf, n, fn->vaddr + done, done + n < fn->size, &used);
+		if (!err)
+			err = binary__charge(gb->b);
+		done += used;
 	}
 cleanup:
-	if (insn)
-		cs_free(insn, 1);
-	if (cs)
-		cs_close(&cs);
+	if (w.insn)
+		cs_free(w.insn, 1);
+	if (w.cs)
+		cs_close(&w.cs);
 	free(buf);
 	return err;
 }
