@@ -194,6 +194,28 @@ static __always_inline void io_times(struct pt_conn *c, struct conn_io_ev *ev, _
 		ev->ts_first = start;
 }
 
+/*
+ * Socket I/O outside TLS calls: ciphertext of a memory-BIO session (Node.js),
+ * recognised by a connection's first bytes being a TLS handshake record.
+ */
+static __always_inline bool bio_io(__u64 skp, struct pt_conn *c, struct thread_ctx *t,
+				   const struct conn_io_ev *ev, const void *buf, bool have_buf)
+{
+	__u8 h[2] = {};
+
+	if (c->cflags & PT_C_TLS)
+		return t && tls_bio_io(skp, c, t, ev, false);
+	if (c->state != PT_FSM_IDLE || c->nreq > 1 || c->req.bytes_req || c->req.bytes_resp)
+		return false;
+	if (!have_buf)
+		buf = syscall_buffer();
+	if (!buf || bpf_probe_read_user(h, sizeof(h), buf) || h[0] != 0x16 || h[1] != 0x03)
+		return false;
+	if (!t)		/* a server thread's first TLS bytes come before any call */
+		t = thread_get(ev->key);
+	return t && tls_bio_io(skp, c, t, ev, true);
+}
+
 /* buf: the syscall's buffer when the caller knows it, else found lazily;
  * start: when a send syscall began, 0 if unknown */
 static __always_inline int handle_io(struct sock *sk, int ret, int flags, int dir,
@@ -246,6 +268,8 @@ static __always_inline int handle_io(struct sock *sk, int ret, int flags, int di
 		tls_map_session(t->ssl, skp, c, t);
 		return 0;
 	}
+	if (bio_io(skp, c, t, &ev, buf, have_buf))
+		return 0;
 	if (c->cflags & PT_C_TLS)
 		return 0;	/* payload is accounted by the TLS probes */
 

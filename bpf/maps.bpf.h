@@ -106,6 +106,9 @@ struct thread_ctx {
 	__u64 wr_enter;		/* entry of the write syscall in progress */
 	__u32 spans_active;
 	__u32 pad2;
+	/* memory-BIO TLS (Node.js): the event loop moves ciphertext outside the calls */
+	__u64 bio_ssl;		/* unmapped session of the last call that did no socket I/O */
+	__u64 bio_sk;		/* socket whose first bytes received were a TLS record */
 };
 
 /* exec_key_goid(): pid_tgid, or tgid + goroutine -> context. LRU: a thread that dies
@@ -148,6 +151,7 @@ struct ssl_state {
 	__u8 hs_done;
 	__u8 lib;
 	__u8 pad[6];
+	__u64 bio_recv_last;	/* memory BIO: last socket receive outside the calls */
 };
 
 PT_MAP(ssl_states, LRU_HASH, 32768, struct ssl_key, struct ssl_state);

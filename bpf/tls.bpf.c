@@ -49,6 +49,71 @@ PT_SHARED void tls_map_session(__u64 ssl, __u64 skp, struct pt_conn *c,
 		c->req.tls_start = s->hs_start;
 }
 
+/*
+ * Memory-BIO sessions (Node.js): the library calls do no socket I/O; on the
+ * event-loop thread the ciphertext a call produced is sent right after it, and
+ * the ciphertext a call consumes was received right before it.
+ */
+static __always_inline void tls_bio_bind(__u64 skp, struct pt_conn *c, __u64 ssl, __u8 lib,
+					 struct thread_ctx *t)
+{
+	c->cflags |= PT_C_TLS;
+	c->req.flags |= PT_F_TLS;
+	c->req.tls_lib = lib;
+	c->ssl = ssl;
+	tls_map_session(ssl, skp, c, t);
+}
+
+/*
+ * Socket I/O outside any TLS call (bpf/io.bpf.c). first: the connection's
+ * first bytes, a TLS handshake record. True when the bytes are ciphertext of a
+ * session (or may be: a received record waits for the next call on the thread).
+ */
+PT_SHARED bool tls_bio_io(__u64 skp, struct pt_conn *c, struct thread_ctx *t,
+			  const struct conn_io_ev *ev, bool first)
+{
+	struct ssl_key k = { .tgid = bpf_get_current_pid_tgid() >> 32 };
+	struct ssl_state *s;
+
+	if (!first) {
+		if (!c->ssl) {
+			/* a received record no call on the thread took: not ours */
+			c->cflags &= ~PT_C_TLS;
+			c->req.flags &= ~PT_F_TLS;
+			return false;
+		}
+		k.ssl = c->ssl;
+		s = bpf_map_lookup_elem(&ssl_states, &k);
+		if (s && ev->dir == PT_DIR_RECV)
+			s->bio_recv_last = ev->ts;
+		return true;
+	}
+	if (ev->dir == PT_DIR_RECV) {
+		c->cflags |= PT_C_TLS;
+		c->req.flags |= PT_F_TLS;
+		t->bio_sk = skp;
+		return true;
+	}
+	k.ssl = t->bio_ssl;
+	s = k.ssl ? bpf_map_lookup_elem(&ssl_states, &k) : NULL;
+	t->bio_ssl = 0;
+	if (!s || s->sk)
+		return false;
+	tls_bio_bind(skp, c, k.ssl, s->lib, t);
+	return true;
+}
+
+/* A call on an unmapped session takes the record the thread received last. */
+static __always_inline void tls_bio_enter(struct thread_ctx *t, __u64 ssl, __u8 lib)
+{
+	__u64 skp = t->bio_sk;
+	struct pt_conn *c = bpf_map_lookup_elem(&conns, &skp);
+
+	t->bio_sk = 0;
+	if (c && (c->cflags & PT_C_TLS) && !c->ssl)
+		tls_bio_bind(skp, c, ssl, lib, t);
+}
+
 /* key: the execution context (thread, or goroutine for Go's crypto/tls) */
 static __always_inline int tls_enter_key(__u64 key, __u64 ssl, __u8 fn, __u8 lib, __u64 buf,
 				     __u64 outlen)
@@ -96,6 +161,8 @@ static __always_inline int tls_enter_key(__u64 key, __u64 ssl, __u8 fn, __u8 lib
 	}
 	if (!s->hs_done && !s->hs_start)
 		s->hs_start = now;
+	if (!s->sk && t->bio_sk)
+		tls_bio_enter(t, ssl, lib);
 	return 0;
 }
 
@@ -137,6 +204,8 @@ static __always_inline int tls_exit_key(__u64 key, long ret)
 	s = ssl_state_lookup(t->ssl);
 	if (!s)
 		return 0;
+	if (!s->sk && !t->ssl_krecv_last && !t->ssl_ksend_last)
+		t->bio_ssl = t->ssl;	/* memory BIO: the next send carries its output */
 
 	if (t->ssl_fn == TLS_FN_HANDSHAKE) {
 		/* GnuTLS: 0; Go: nil error (RAX = its type word); OpenSSL: 1 */
@@ -160,6 +229,13 @@ static __always_inline int tls_exit_key(__u64 key, long ret)
 		 * Without kernel reads inside, the session predates us. */
 		if (t->ssl_krecv_last) {
 			tls_handshake_done(s, t->ssl_krecv_last);
+		} else if (s->bio_recv_last && t->ssl_fn == TLS_FN_WRITE) {
+			/* memory BIO: the write finished the handshake (the
+			 * peer's flight, certificate checks) before its data */
+			tls_handshake_done(s, now);
+			t->ssl_entry = now;
+		} else if (s->bio_recv_last) {
+			tls_handshake_done(s, s->bio_recv_last);
 		} else {
 			s->hs_done = 1;
 			s->hs_start = 0;
@@ -177,6 +253,8 @@ static __always_inline int tls_exit_key(__u64 key, long ret)
 		now = t->ssl_ksend_last;
 	else if (t->ssl_fn == TLS_FN_READ && t->ssl_krecv_last)
 		now = t->ssl_krecv_last;
+	else if (t->ssl_fn == TLS_FN_READ && s->bio_recv_last)
+		now = s->bio_recv_last;	/* memory BIO: received before the call */
 	ev.key = exec_key_goid(&ev.goid);
 	ev.ts = now;
 	ev.ts_first = now;
