@@ -35,11 +35,12 @@
 #define BINARY_BUDGET_NS	1000000000ULL
 /*
  * "ready" means the running processes are attached: it waits for the initial
- * scan, at most this long (a host with thousands of distinct binaries), then
- * the scan goes on in the background. Hostile files cost nothing (never
+ * scan, at most this long (a host with thousands of distinct binaries, or
+ * perf-event uprobes that attach slowly: each registration waits for RCU, and
+ * a CI run saw 43 Go sites take over 10 s), then the scan goes on in the background. Hostile files cost nothing (never
  * opened by name, never blocking) and each binary is bounded by its budget.
  */
-#define INITIAL_SCAN_WAIT_NS	10000000000ULL
+#define INITIAL_SCAN_WAIT_NS	25000000000ULL
 /* A new program waits at most this long at exec for its probes (hold.h, --hold-ms). */
 #define DEFAULT_HOLD_MS		500
 
