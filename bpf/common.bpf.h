@@ -39,4 +39,22 @@ PT_SHARED void pt_submit(void *rec, bool urgent);
 /* A new id, unique for the life of the loaded object (requests, connections). */
 PT_SHARED __u64 next_id(void);
 
+/*
+ * The value at key in a hash map, inserted as *zero (a value of the map's size)
+ * when missing; NULL when the map is full, counted as stat.
+ */
+static __always_inline void *map_get_or_init(void *map, const void *key, const void *zero,
+					     __u32 stat)
+{
+	void *v = bpf_map_lookup_elem(map, key);
+
+	if (v)
+		return v;
+	if (bpf_map_update_elem(map, key, zero, BPF_NOEXIST) && !bpf_map_lookup_elem(map, key)) {
+		stat_inc(stat);
+		return NULL;
+	}
+	return bpf_map_lookup_elem(map, key);
+}
+
 #endif

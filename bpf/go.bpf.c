@@ -90,17 +90,9 @@ static __always_inline __u64 go_key_of(__u64 g)
 
 PT_SHARED struct go_g *go_g_get(__u64 key)
 {
-	struct go_g *s = bpf_map_lookup_elem(&go_gs, &key);
 	struct go_g zero = {};
 
-	if (s)
-		return s;
-	if (bpf_map_update_elem(&go_gs, &key, &zero, BPF_NOEXIST) &&
-	    !bpf_map_lookup_elem(&go_gs, &key)) {
-		stat_inc(PT_STAT_GO_FULL);
-		return NULL;
-	}
-	return bpf_map_lookup_elem(&go_gs, &key);
+	return map_get_or_init(&go_gs, &key, &zero, PT_STAT_GO_FULL);
 }
 
 PT_SHARED __u64 ctx_srv_req(__u64 key)
@@ -600,17 +592,9 @@ int go_stw_stop_entry(struct pt_regs *ctx)
 
 	if (!tgid)
 		return 0;
-	w = bpf_map_lookup_elem(&go_stw, &tgid);
-	if (!w) {
-		if (bpf_map_update_elem(&go_stw, &tgid, &zero, BPF_NOEXIST) &&
-		    !bpf_map_lookup_elem(&go_stw, &tgid)) {
-			stat_inc(PT_STAT_GO_FULL);
-			return 0;
-		}
-		w = bpf_map_lookup_elem(&go_stw, &tgid);
-		if (!w)
-			return 0;
-	}
+	w = map_get_or_init(&go_stw, &tgid, &zero, PT_STAT_GO_FULL);
+	if (!w)
+		return 0;
 	if (!w->start)
 		w->start = bpf_ktime_get_ns();
 	return 0;

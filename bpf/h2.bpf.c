@@ -316,13 +316,8 @@ static __always_inline bool h2_detect(__u64 skp, struct pt_conn *c, const struct
 	zero = bpf_map_lookup_elem(&h2_zero, &k);
 	if (!zero)
 		return false;
-	if (bpf_map_update_elem(&h2_conns, &skp, zero, BPF_NOEXIST) &&
-	    !bpf_map_lookup_elem(&h2_conns, &skp)) {
-		/* timed as one request; the preface is not parsed as one */
-		stat_inc(PT_STAT_H2_FULL);
-		return false;
-	}
-	s = bpf_map_lookup_elem(&h2_conns, &skp);
+	/* table full: timed as one request; the preface is not parsed as one */
+	s = map_get_or_init(&h2_conns, &skp, zero, PT_STAT_H2_FULL);
 	if (!s)
 		return false;
 	/* the client preface comes in the request direction */

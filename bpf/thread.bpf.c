@@ -39,17 +39,9 @@ PT_SHARED struct thread_ctx *thread_lookup(__u64 key)
 
 PT_SHARED struct thread_ctx *thread_get(__u64 key)
 {
-	struct thread_ctx *t = bpf_map_lookup_elem(&threads, &key);
 	struct thread_ctx zero = {};
 
-	if (t)
-		return t;
-	if (bpf_map_update_elem(&threads, &key, &zero, BPF_NOEXIST) &&
-	    !bpf_map_lookup_elem(&threads, &key)) {
-		stat_inc(PT_STAT_THREAD_FULL);
-		return NULL;
-	}
-	return bpf_map_lookup_elem(&threads, &key);
+	return map_get_or_init(&threads, &key, &zero, PT_STAT_THREAD_FULL);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
