@@ -13,11 +13,24 @@ struct jbuf {
 	size_t len, cap;
 };
 
-/* Append helpers without printf: JSON lines are the hot path of `trace --json`. */
-static void jmem(struct jbuf *b, const char *s, size_t n)
+/* Append what fits, the buffer's last byte kept for the NUL. */
+static void __attribute__((noinline)) jmem_cut(struct jbuf *b, const char *s, size_t n)
 {
-	if (b->len + n >= b->cap)
-		n = b->cap - 1 > b->len ? b->cap - 1 - b->len : 0;
+	n = b->cap - 1 > b->len ? b->cap - 1 - b->len : 0;
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+}
+
+/*
+ * Append helpers without printf: JSON lines are the hot path of `trace --json`. Inlined,
+ * so that the many appends of a constant length become plain moves.
+ */
+static inline __attribute__((always_inline)) void jmem(struct jbuf *b, const char *s, size_t n)
+{
+	if (__builtin_expect(b->len + n >= b->cap, 0)) {
+		jmem_cut(b, s, n);
+		return;
+	}
 	memcpy(b->p + b->len, s, n);
 	b->len += n;
 }
@@ -26,13 +39,27 @@ static void jmem(struct jbuf *b, const char *s, size_t n)
 
 static void ju64(struct jbuf *b, uint64_t v)
 {
+	static const char pairs[201] =
+		"00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+		"40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+		"8081828384858687888990919293949596979899";
 	char tmp[24];
 	int i = sizeof(tmp);
 
-	do {
-		tmp[--i] = '0' + v % 10;
-		v /= 10;
-	} while (v);
+	/* two digits per division */
+	while (v >= 100) {
+		unsigned d = (unsigned)(v % 100);
+
+		v /= 100;
+		i -= 2;
+		memcpy(tmp + i, pairs + 2 * d, 2);
+	}
+	if (v >= 10) {
+		i -= 2;
+		memcpy(tmp + i, pairs + 2 * v, 2);
+	} else {
+		tmp[--i] = '0' + v;
+	}
 	jmem(b, tmp + i, sizeof(tmp) - i);
 }
 
@@ -71,17 +98,21 @@ static void jstr(struct jbuf *b, const char *s)
 	end = p + strlen(s);
 	jlit(b, "\"");
 	while (p < end) {
+		const unsigned char *run = p;
 		uint32_t cp;
 		int len;
 
+		/* printable ASCII other than '"' and '\\' as it is, in one copy */
+		while (p < end && *p >= 0x20 && *p < 0x7f && *p != '"' && *p != '\\')
+			p++;
+		if (p > run)
+			jmem(b, (const char *)run, p - run);
+		if (p == end)
+			break;
 		if (*p == '"' || *p == '\\') {
 			char e[2] = { '\\', *p++ };
 
 			jmem(b, e, 2);
-			continue;
-		}
-		if (*p >= 0x20 && *p < 0x7f) {
-			jmem(b, (const char *)p++, 1);
 			continue;
 		}
 		len = pt_utf8_decode(p, end - p, &cp);
