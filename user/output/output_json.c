@@ -285,27 +285,51 @@ struct output {
 	int width;
 	char *buf;
 	size_t cap;
+	size_t used;	/* JSON lines waiting in buf */
 };
+
+static void write_batch(struct output *o)
+{
+	if (o->used)
+		fwrite(o->buf, 1, o->used, o->f);
+	o->used = 0;
+}
+
+/*
+ * JSON lines gather in buf and leave in one fwrite per batch. A line is formatted where
+ * the batch ends; one that may have been cut there is formatted again at the start of
+ * the buffer after the batch is written, so every line is what a whole buffer gives.
+ */
+static void json_line(struct output *o, const struct request *r)
+{
+	size_t room = o->cap - o->used, n = json_format(r, o->buf + o->used, room);
+
+	if (n + 1 >= room && o->used) {
+		write_batch(o);
+		n = json_format(r, o->buf, o->cap);
+	}
+	o->buf[o->used + n] = '\n';	/* where the NUL was: n < cap - used */
+	o->used += n + 1;
+	if (o->used + 1 >= o->cap)
+		write_batch(o);
+}
 
 static void on_request(void *ctx, const struct request *r)
 {
 	struct output *o = ctx;
 
-	if (o->json) {
-		size_t n = json_format(r, o->buf, o->cap);
-
-		fwrite(o->buf, 1, n, o->f);
-		fputc('\n', o->f);
-	} else {
+	if (o->json)
+		json_line(o, r);
+	else
 		waterfall__print(o->f, r, o->width, o->color);
-	}
-	/* flushed on the collector's tick (output__tick_cb): no write per record */
+	/* written and flushed on the collector's tick (output__tick_cb): no write per record */
 }
 
 void output__tick_cb(void *ctx, uint64_t now)
 {
 	struct output *o = ctx;
 
+	write_batch(o);
 	fflush(o->f);
 }
 
@@ -332,6 +356,7 @@ void output__free(struct output *o)
 {
 	if (!o)
 		return;
+	write_batch(o);
 	free(o->buf);
 	free(o);
 }
