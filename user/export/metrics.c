@@ -56,20 +56,39 @@ const char *metrics__phase_label(int phase)
 	return phase >= 0 && phase < METRICS_NPHASES ? metrics_phase_labels[phase] : NULL;
 }
 
+/* snprintf(buf, len, "%.*s", n, s) without printf: labels are made for every request */
+static void label_copy(char *buf, size_t len, const char *s, size_t n)
+{
+	if (!len)
+		return;
+	if (n > len - 1)
+		n = len - 1;
+	memcpy(buf, s, n);
+	buf[n] = 0;
+}
+
 void metrics__peer_label(const struct request *r, char *buf, size_t len)
 {
 	char ip[INET6_ADDRSTRLEN];
 	const struct pt_addr *a = &r->peer;
 
 	if (r->role == PT_ROLE_SERVER) {
-		if (r->local.port)
-			snprintf(buf, len, "%u", r->local.port);
-		else
-			snprintf(buf, len, "unknown");
+		char port[8], *p = port + sizeof(port);
+		unsigned v = r->local.port;
+
+		if (!v) {
+			label_copy(buf, len, "unknown", 7);
+			return;
+		}
+		do {
+			*--p = '0' + v % 10;
+			v /= 10;
+		} while (v);
+		label_copy(buf, len, p, port + sizeof(port) - p);
 		return;
 	}
 	if (r->host[0]) {
-		snprintf(buf, len, "%.*s", (int)strnlen(r->host, sizeof(r->host)), r->host);
+		label_copy(buf, len, r->host, strnlen(r->host, sizeof(r->host)));
 		return;
 	}
 	if ((a->family != AF_INET && a->family != AF_INET6) ||
@@ -460,8 +479,16 @@ static void sanitize_label(char *s)
 
 	while (n) {
 		uint32_t cp;
-		int l = pt_utf8_decode((const unsigned char *)s, n, &cp);
+		int l;
 
+		if (!(*s & 0x80)) {	/* ASCII: only C0 controls other than '\n', and DEL */
+			if ((*s < 0x20 && *s != '\n') || *s == 0x7f)
+				*s = '?';
+			s++;
+			n--;
+			continue;
+		}
+		l = pt_utf8_decode((const unsigned char *)s, n, &cp);
 		if (!l) {
 			l = 1;
 			*s = '?';
@@ -479,7 +506,7 @@ static void count_one(struct metrics *m, const struct request *req, int depth)
 	struct row *r;
 	int i, err = 0;
 
-	snprintf(comm, sizeof(comm), "%.*s", (int)strnlen(req->comm, PT_COMM_LEN), req->comm);
+	label_copy(comm, sizeof(comm), req->comm, strnlen(req->comm, PT_COMM_LEN));
 	metrics__peer_label(req, peer, sizeof(peer));
 	if (m->by_container)
 		container_short(&req->container, ctr);
