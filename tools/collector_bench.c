@@ -42,6 +42,11 @@
 #define REQ_GAP_NS	(20 * US)	/* a new served request every 20 us of stream time */
 #define NBACKENDS	8
 #define SRV_CONNS	64		/* keep-alive server connections per process */
+#define NPAGES		5000		/* distinct server paths */
+#define NITEMS		1000		/* distinct client paths */
+
+/* paths made once: the generator must weigh little next to the collector */
+static char page_paths[NPAGES][PT_PATH_LEN], item_paths[NITEMS][PT_PATH_LEN];
 
 struct bench {
 	uint32_t npids, per_conn;
@@ -69,23 +74,6 @@ static void ip4(struct pt_addr *a, uint32_t ip, int port)
 	memcpy(a->addr, &ip, 4);
 }
 
-/* prefix followed by n in decimal, without printf: the generator must not dominate */
-static void put_path(char *dst, size_t len, const char *prefix, uint64_t n)
-{
-	size_t p = strlen(prefix);
-	char tmp[24];
-	int i = sizeof(tmp);
-
-	do {
-		tmp[--i] = '0' + n % 10;
-		n /= 10;
-	} while (n);
-	if (p + sizeof(tmp) - i >= len)
-		return;
-	memcpy(dst, prefix, p);
-	memcpy(dst + p, tmp + i, sizeof(tmp) - i);
-	dst[p + sizeof(tmp) - i] = 0;
-}
 
 static void enrich(void *ctx, struct request *r)
 {
@@ -136,7 +124,7 @@ static int feed_client(struct assembler *a, const struct bench *b, uint64_t i, u
 	c.resp_last = c.resp_first + 50 * US;
 	c.bytes_req = 120;
 	c.bytes_resp = 2048 + i % 512;
-	put_path(c.path, sizeof(c.path), "/v1/items/", i % 1000);
+	memcpy(c.path, item_paths[i % NITEMS], sizeof(c.path));
 	assembler__add_req(a, &c, false);
 	return n;
 }
@@ -164,7 +152,7 @@ static int feed_one(struct assembler *a, const struct bench *b, uint64_t i, uint
 	s.bytes_req = 300;
 	s.bytes_resp = 16384 + i % 1024;
 	s.writes = 2;
-	put_path(s.path, sizeof(s.path), "/page/", i % 5000);
+	memcpy(s.path, page_paths[i % NPAGES], sizeof(s.path));
 	assembler__add_req(a, &s, false);
 	return n + 1;
 }
@@ -306,6 +294,10 @@ int main(int argc, char **argv)
 	    (strcmp(mode, "all") && strcmp(mode, "json") && strcmp(mode, "hist")))
 		usage(argv[0]);
 	target = (uint64_t)(millions * 1e6);
+	for (int i = 0; i < NPAGES; i++)
+		snprintf(page_paths[i], PT_PATH_LEN, "/page/%d", i);
+	for (int i = 0; i < NITEMS; i++)
+		snprintf(item_paths[i], PT_PATH_LEN, "/v1/items/%d", i);
 	/* the records' cgroup: the hierarchy's root, resolved once by the real cache */
 	if (!cgroups__new(NULL, &b.cg))
 		b.cgroup_id = cgroups__dir_id(AT_FDCWD, cgroups__root(b.cg));
