@@ -437,6 +437,52 @@ static void test_nested_children_freed(void **state)
 	assembler__free(a);
 }
 
+static uint64_t order_prev_end, order_prev_tid, order_n;
+static bool order_ok = true;
+
+static void check_order(void *ctx, const struct request *r)
+{
+	uint64_t end = r->start_ns + r->dur_ns;
+
+	if (order_n++ && (end < order_prev_end || (end == order_prev_end && r->tid < order_prev_tid)))
+		order_ok = false;
+	order_prev_end = end;
+	order_prev_tid = r->tid;
+}
+
+static void test_release_order(void **state)
+{
+	/* records leave in the order of their end time, then of arrival, whatever the
+	 * disorder of their delivery within the reorder window: failed lookups (each a
+	 * request of its own) with end times mostly increasing, some up to 40 ms late,
+	 * some equal; tid = arrival index */
+	struct assembler_opts o = { .reorder_ns = 50 * MS, .dns_gap_ns = 5000 * MS,
+				    .orphan_ns = 30000 * MS };
+	struct assembler *a = assembler__new(&o);
+	struct sink s = { .name = "order", .on_request = check_order };
+	uint64_t t = T0;
+
+	assert_non_null(a);
+	assembler__add_sink(a, &s);
+	srand(7);
+	for (uint32_t i = 1; i <= 20000; i++) {
+		struct pt_dns_rec d = dns(500, i, "x.example", "10.0.0.1", 0, 0);
+		uint64_t end = t - (rand() % 4 == 0 ? (rand() % 40) * MS : 0) + rand() % 3;
+
+		d.rc = -2;
+		d.start = end - 1000;
+		d.end = end;
+		assembler__add_dns(a, &d);
+		t += 10000 + (rand() % 8 == 0 ? 2 * MS : 0);
+		if (i % 100 == 0)
+			assembler__tick(a, t);
+	}
+	assembler__flush(a);
+	assert_int_equal(order_n, 20000);
+	assert_true(order_ok);
+	assembler__free(a);
+}
+
 static void test_io_in_render(void **state)
 {
 	struct assembler *a = new_asm();
@@ -504,6 +550,7 @@ int main(void)
 		cmocka_unit_test(test_nesting_concurrent),
 		cmocka_unit_test(test_io_in_render),
 		cmocka_unit_test(test_nested_children_freed),
+		cmocka_unit_test(test_release_order),
 		cmocka_unit_test(test_orphans_emitted),
 		cmocka_unit_test(test_idle_flush_deduplicated),
 	};

@@ -36,6 +36,18 @@ struct hent {
 	struct pend *p;
 };
 
+/*
+ * A run of pending records in release order (a ring, cap a power of two). Records come
+ * nearly in the order of their end times (servers' a grace later than clients'): most
+ * extend a run in O(1), the few that come out of order go to the heap.
+ */
+#define NLANES	4
+
+struct lane {
+	struct hent *v;
+	uint32_t head, len, cap;
+};
+
 struct dns_ent {
 	struct pt_dns_rec rec;
 	bool valid;
@@ -81,6 +93,8 @@ struct assembler {
 
 	struct hent *heap;
 	uint32_t nheap, capheap;
+	struct lane lanes[NLANES];
+	uint32_t npending;	/* in the heap and the lanes */
 	uint64_t seq;
 
 	struct dns_ent dns[DNS_RING];
@@ -212,6 +226,13 @@ void assembler__free(struct assembler *a)
 	for (uint32_t i = 0; i < a->nheap; i++)
 		free(a->heap[i].p);
 	free(a->heap);
+	for (int l = 0; l < NLANES; l++) {
+		struct lane *ln = &a->lanes[l];
+
+		for (uint32_t i = 0; i < ln->len; i++)
+			free(ln->v[(ln->head + i) & (ln->cap - 1)].p);
+		free(ln->v);
+	}
 	while (u64map_next(&a->kids, &it, &k, &v)) {
 		struct kids *kd = v;
 
@@ -261,18 +282,15 @@ static bool heap_less(const struct hent *x, const struct hent *y)
 	return x->key < y->key || (x->key == y->key && x->seq < y->seq);
 }
 
-static void heap_push(struct assembler *a, struct pend *p)
+static int heap_push(struct assembler *a, struct hent e)
 {
-	struct hent e = { p->key, p->seq, p };
 	uint32_t i;
 
 	if (a->nheap == a->capheap) {
 		struct hent *n = realloc(a->heap, a->capheap * 2 * sizeof(*n));
 
-		if (!n) {
-			pool_put(&a->pends, p);
-			return;
-		}
+		if (!n)
+			return -ENOMEM;
 		a->heap = n;
 		a->capheap *= 2;
 	}
@@ -286,6 +304,7 @@ static void heap_push(struct assembler *a, struct pend *p)
 		i = up;
 	}
 	a->heap[i] = e;
+	return 0;
 }
 
 static struct pend *heap_pop(struct assembler *a)
@@ -312,19 +331,108 @@ static struct pend *heap_pop(struct assembler *a)
 	return top;
 }
 
+static int lane_push(struct lane *l, struct hent e)
+{
+	if (l->len == l->cap) {
+		uint32_t cap = l->cap ? 2 * l->cap : 1024;
+		struct hent *v = malloc(cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		for (uint32_t i = 0; i < l->len; i++)
+			v[i] = l->v[(l->head + i) & (l->cap - 1)];
+		free(l->v);
+		l->v = v;
+		l->head = 0;
+		l->cap = cap;
+	}
+	l->v[(l->head + l->len++) & (l->cap - 1)] = e;
+	return 0;
+}
+
+/* The lane whose last record precedes e most closely (else an empty one), or NULL. */
+static struct lane *lane_for(struct assembler *a, const struct hent *e)
+{
+	struct lane *best = NULL, *empty = NULL;
+
+	for (int i = 0; i < NLANES; i++) {
+		struct lane *l = &a->lanes[i];
+		const struct hent *t = &l->v[(l->head + l->len - 1) & (l->cap - 1)];
+
+		if (!l->len)
+			empty = empty ? empty : l;
+		else if (!heap_less(e, t) && (!best || heap_less(
+			 &best->v[(best->head + best->len - 1) & (best->cap - 1)], t)))
+			best = l;
+	}
+	return best ? best : empty;
+}
+
+/* Where the oldest pending record is: a lane, NLANES for the heap; -1 if none. */
+static int pending_min(const struct assembler *a)
+{
+	const struct hent *best = a->nheap ? &a->heap[0] : NULL;
+	int src = a->nheap ? NLANES : -1;
+
+	for (int i = 0; i < NLANES; i++) {
+		const struct lane *l = &a->lanes[i];
+
+		if (l->len && (!best || heap_less(&l->v[l->head], best))) {
+			best = &l->v[l->head];
+			src = i;
+		}
+	}
+	return src;
+}
+
+static const struct hent *pending_at(const struct assembler *a, int src)
+{
+	if (src < 0)
+		return NULL;
+	return src == NLANES ? &a->heap[0] : &a->lanes[src].v[a->lanes[src].head];
+}
+
+/* Take the oldest record out of src; the next one of src is fetched into the cache. */
+static struct pend *pending_take(struct assembler *a, int src)
+{
+	struct lane *l = &a->lanes[src < NLANES ? src : 0];
+	struct pend *p;
+
+	a->npending--;
+	if (src == NLANES) {
+		p = heap_pop(a);
+		if (a->nheap)
+			__builtin_prefetch(a->heap[0].p);
+		return p;
+	}
+	p = l->v[l->head].p;
+	l->head = (l->head + 1) & (l->cap - 1);
+	l->len--;
+	if (l->len)
+		__builtin_prefetch(l->v[l->head].p);
+	return p;
+}
+
 static void release(struct assembler *a, struct pend *p);
 
 static void queue_record(struct assembler *a, struct pend *p)
 {
-	p->seq = a->seq++;
-	if (a->nheap >= a->o.max_pending) {
+	struct hent e = { .key = p->key, .seq = a->seq++, .p = p };
+	struct lane *l;
+
+	p->seq = e.seq;
+	if (a->npending >= a->o.max_pending) {
 		a->st.pending_overflow++;
-		struct pend *old = heap_pop(a);
+		struct pend *old = pending_take(a, pending_min(a));
 
 		release(a, old);
 		pool_put(&a->pends, old);
 	}
-	heap_push(a, p);
+	l = lane_for(a, &e);
+	if ((l && !lane_push(l, e)) || !heap_push(a, e))
+		a->npending++;
+	else
+		pool_put(&a->pends, p);
 }
 
 static uint64_t max4(uint64_t a, uint64_t b, uint64_t c, uint64_t d)
@@ -914,30 +1022,31 @@ static void expire_orphans(struct assembler *a, uint64_t now, bool all)
 		expire_orphans(a, now, all);
 }
 
-/* Release the oldest record; the next one is fetched into the cache meanwhile. */
-static void release_top(struct assembler *a)
+/* Release the oldest records in order: all, or those that left the reorder window. */
+static void release_until(struct assembler *a, uint64_t now, bool all)
 {
-	struct pend *p = heap_pop(a);
+	for (;;) {
+		int src = pending_min(a);
+		const struct hent *e = pending_at(a, src);
+		struct pend *p;
 
-	if (a->nheap) {
-		__builtin_prefetch(a->heap[0].p);
-		__builtin_prefetch((char *)a->heap[0].p + 64);
+		if (!e || (!all && e->key + a->o.reorder_ns > now))
+			break;
+		p = pending_take(a, src);
+		release(a, p);
+		pool_put(&a->pends, p);
 	}
-	release(a, p);
-	pool_put(&a->pends, p);
 }
 
 void assembler__tick(struct assembler *a, uint64_t now)
 {
-	while (a->nheap && a->heap[0].key + a->o.reorder_ns <= now)
-		release_top(a);
+	release_until(a, now, false);
 	expire_orphans(a, now, false);
 }
 
 void assembler__flush(struct assembler *a)
 {
-	while (a->nheap)
-		release_top(a);
+	release_until(a, 0, true);
 	expire_orphans(a, 0, true);
 }
 
@@ -946,7 +1055,7 @@ void assembler__stats(const struct assembler *a, struct assembler_stats *st)
 	int n = 0;
 
 	*st = a->st;
-	st->pending = a->nheap;
+	st->pending = a->npending;
 	st->children_waiting = a->nkids;
 	for (int i = 0; i < DNS_RING; i++)
 		n += a->dns[i].valid && !a->dns[i].dead;
