@@ -217,6 +217,29 @@ int metrics__parse_buckets(const char *s, double **out, int *n, char *err, size_
 	return ret;
 }
 
+/*
+ * The row of a request is found once per series, then from its raw label values (before
+ * sanitising) in a direct-mapped cache: one hash and one compare per request instead of
+ * sanitising three labels and two table probes. The guard's choice for given values does
+ * not change once made (rows stay, tables only fill up), so a cached row is the one
+ * row_get() would return, and the fold counts it made are counted again on each hit.
+ */
+#define SERIES_CACHE	256	/* power of two */
+
+struct series_ent {
+	uint64_t hash;		/* 0: empty */
+	int row;
+	uint32_t comms_folded, peers_folded;
+	/* the key, compared as one block: zero-padded */
+	char comm[PT_COMM_LEN];
+	char peer[METRICS_PEER_LEN];
+	char ctr[CT_UNIT_LEN];
+	uint32_t role;
+};
+
+#define SERIES_KEY_OFF	offsetof(struct series_ent, comm)
+#define SERIES_KEY_LEN	(sizeof(struct series_ent) - SERIES_KEY_OFF)
+
 static unsigned pow2_at_least(unsigned n)
 {
 	unsigned p = 16;
@@ -269,7 +292,8 @@ struct metrics *metrics__new(const struct metrics_opts *opts)
 	m->comms = calloc(m->max_comms + 1, sizeof(*m->comms));
 	m->comm_mask = pow2_at_least(2 * (m->max_comms + 1)) - 1;
 	m->comm_slots = malloc((m->comm_mask + 1) * sizeof(int));
-	if (!m->rows || !m->row_slots || !m->comms || !m->comm_slots) {
+	m->series = calloc(SERIES_CACHE, sizeof(*m->series));
+	if (!m->rows || !m->row_slots || !m->comms || !m->comm_slots || !m->series) {
 		metrics__free(m);
 		errno = ENOMEM;
 		return NULL;
@@ -311,6 +335,7 @@ void metrics__free(struct metrics *m)
 	free(m->row_slots);
 	free(m->comms);
 	free(m->comm_slots);
+	free(m->series);
 	metrics__request_free(m->slowest);
 	pthread_mutex_destroy(&m->lock);
 	free(m);
@@ -500,20 +525,63 @@ static void sanitize_label(char *s)
 	}
 }
 
+static uint64_t series_hash(const struct series_ent *k)
+{
+	const unsigned char *p = (const unsigned char *)k + SERIES_KEY_OFF;
+	uint64_t h = 0x9e3779b97f4a7c15ULL, w;
+
+	/* rotate and xor per word (no multiply chain), one mix at the end: a cache index */
+	for (size_t i = 0; i + 8 <= SERIES_KEY_LEN; i += 8) {
+		memcpy(&w, p + i, 8);
+		h = ((h << 23) | (h >> 41)) ^ w;
+	}
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	return h ?: 1;
+}
+
+/* The row of a request (NULL: none), through the series cache. */
+static struct row *row_of(struct metrics *m, const struct request *req)
+{
+	struct series_ent k, *e;
+	uint64_t comms_folded = m->comms_folded, peers_folded = m->peers_folded;
+	struct row *r;
+
+	memset(&k, 0, sizeof(k));
+	label_copy(k.comm, sizeof(k.comm), req->comm, strnlen(req->comm, PT_COMM_LEN));
+	metrics__peer_label(req, k.peer, sizeof(k.peer));
+	if (m->by_container)
+		container_short(&req->container, k.ctr);
+	k.role = req->role;
+	k.hash = series_hash(&k);
+	e = &m->series[k.hash & (SERIES_CACHE - 1)];
+	if (e->hash == k.hash && !memcmp((char *)e + SERIES_KEY_OFF, (char *)&k + SERIES_KEY_OFF,
+					 SERIES_KEY_LEN)) {
+		m->comms_folded += e->comms_folded;
+		m->peers_folded += e->peers_folded;
+		return &m->rows[e->row];
+	}
+	*e = k;
+	sanitize_label(k.comm);
+	sanitize_label(k.peer);
+	sanitize_label(k.ctr);
+	r = row_get(m, k.comm, k.ctr, req->role, k.peer);
+	if (!r) {
+		e->hash = 0;
+		return NULL;
+	}
+	e->row = r - m->rows;
+	e->comms_folded = m->comms_folded - comms_folded;
+	e->peers_folded = m->peers_folded - peers_folded;
+	return r;
+}
+
 static void count_one(struct metrics *m, const struct request *req, int depth)
 {
-	char comm[PT_COMM_LEN], peer[METRICS_PEER_LEN], ctr[CT_UNIT_LEN] = "";
-	struct row *r;
+	struct row *r = row_of(m, req);
 	int i, err = 0;
 
-	label_copy(comm, sizeof(comm), req->comm, strnlen(req->comm, PT_COMM_LEN));
-	metrics__peer_label(req, peer, sizeof(peer));
-	if (m->by_container)
-		container_short(&req->container, ctr);
-	sanitize_label(comm);
-	sanitize_label(peer);
-	sanitize_label(ctr);
-	r = row_get(m, comm, ctr, req->role, peer);
 	if (r) {
 		uint64_t total = dur(m, req->dur_ns);
 

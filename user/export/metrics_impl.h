@@ -70,6 +70,7 @@ struct metrics {
 	uint64_t iv_start;
 	uint64_t iv_reqs, iv_errors;
 	struct request *slowest;
+	struct series_ent *series;	/* SERIES_CACHE entries: raw labels -> row (metrics.c) */
 };
 
 extern const char *const metrics_phase_labels[METRICS_NPHASES];
