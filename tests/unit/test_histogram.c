@@ -319,6 +319,63 @@ static void test_bad_bounds(void **state)
 	assert_null(histogram__new(prom_bounds, HIST_MAX_BOUNDS + 1));
 }
 
+/* First bound >= v by a plain scan: what the bound counters must agree with. */
+static int naive_bound(const uint64_t *b, int n, uint64_t v)
+{
+	int i = 0;
+
+	while (i < n && b[i] < v)
+		i++;
+	return i;
+}
+
+static uint64_t rnd64(void)
+{
+	return (uint64_t)rand() << 42 ^ (uint64_t)rand() << 21 ^ (uint64_t)rand();
+}
+
+static void test_bound_search(void **state)
+{
+	/* random bound sets (sparse, dense inside one power of two, from 0, up to 2^64 - 1)
+	 * and values on, next to and between the bounds: the counter that grows is the one
+	 * of the first bound >= v, or none (+Inf) */
+	srand(11);
+	for (int set = 0; set < 400; set++) {
+		uint64_t b[HIST_MAX_BOUNDS], base = set % 4 == 0 ? 0 : rnd64() >> (rand() % 64);
+		int n = 1 + rand() % HIST_MAX_BOUNDS, k;
+		struct histogram *h;
+
+		for (k = 0; k < n; k++) {
+			uint64_t step = set % 3 ? 1 + (rnd64() >> (rand() % 64)) : 1 + (uint64_t)(rand() % 3);
+
+			if (k && (base += step) <= b[k - 1])
+				break;	/* wrapped: fewer bounds */
+			b[k] = base;
+		}
+		n = k;
+		h = histogram__new_lean(b, n);
+		assert_non_null(h);
+		for (int j = 0; j < 200; j++) {
+			uint64_t v = j % 4 == 0 ? rnd64() >> (rand() % 64) :
+				     b[rand() % n] + (uint64_t)(rand() % 3) - 1;
+			const uint64_t *c;
+			uint64_t before[HIST_MAX_BOUNDS];
+			int want;
+
+			if (j == 199)
+				v = UINT64_MAX;
+			want = naive_bound(b, n, v);
+			c = histogram__bound_counts(h);
+			for (k = 0; k < n; k++)
+				before[k] = c[k];
+			histogram__record(h, v);
+			for (k = 0; k < n; k++)
+				assert_int_equal(c[k] - before[k], k == want);
+		}
+		histogram__free(h);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -334,6 +391,7 @@ int main(void)
 		cmocka_unit_test(test_merge),
 		cmocka_unit_test(test_lean),
 		cmocka_unit_test(test_bad_bounds),
+		cmocka_unit_test(test_bound_search),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

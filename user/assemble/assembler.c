@@ -777,7 +777,7 @@ static struct kids *kids_get(struct assembler *a, uint64_t parent, uint64_t now)
 	k = pool_get(&a->kids_pool);
 	if (!k)
 		return NULL;
-	memset(k, 0, sizeof(*k));
+	k->nreq = k->nspan = 0;	/* reqs[] and spans[] are used up to their counts */
 	k->since = now;
 	if (u64map_put(&a->kids, parent, k)) {
 		pool_put(&a->kids_pool, k);

@@ -16,6 +16,9 @@ struct histogram {
 	uint64_t min, max;
 	bool lean;		/* no sub-buckets: counts[] not allocated */
 	int nbounds;
+	/* oct[k]: first bound >= 2^k (nbounds if none), so that a value's bound is searched
+	 * among those of its own power of two only */
+	uint8_t oct[65];
 	uint64_t bounds[HIST_MAX_BOUNDS];
 	uint64_t bound_counts[HIST_MAX_BOUNDS];	/* (bounds[i-1], bounds[i]] */
 	uint64_t counts[];	/* HIST_NBUCKETS sub-buckets */
@@ -73,6 +76,13 @@ static struct histogram *hist_new(const uint64_t *bounds, int nbounds, bool lean
 	h->nbounds = nbounds;
 	if (nbounds)
 		memcpy(h->bounds, bounds, nbounds * sizeof(*bounds));
+	for (i = 0; i <= 64; i++) {
+		int k = i ? h->oct[i - 1] : 0;
+
+		while (k < nbounds && (i < 64 && bounds[k] < 1ULL << i))
+			k++;
+		h->oct[i] = i < 64 ? k : nbounds;
+	}
 	return h;
 }
 
@@ -107,7 +117,8 @@ void histogram__free(struct histogram *h)
 
 void histogram__record_n(struct histogram *h, uint64_t v, uint64_t n)
 {
-	int lo = 0, hi = h->nbounds;
+	int msb = v ? 63 - __builtin_clzll(v) : 0;
+	int lo = v ? h->oct[msb] : 0, hi = v ? h->oct[msb + 1] : h->nbounds;
 
 	if (!n)
 		return;
@@ -120,7 +131,8 @@ void histogram__record_n(struct histogram *h, uint64_t v, uint64_t n)
 	if (!h->lean)
 		h->counts[histogram__bucket_index(v)] += n;
 
-	/* first bound >= v; none means only +Inf holds it */
+	/* first bound >= v, which is in [oct[msb], oct[msb + 1]]: bounds there are >= 2^msb,
+	 * the one at oct[msb + 1] >= 2^(msb + 1) > v; none means only +Inf holds it */
 	while (lo < hi) {
 		int mid = (lo + hi) / 2;
 
