@@ -513,14 +513,22 @@ static void process_exit(struct assembler *a, uint32_t pid)
 static void add_phase(struct request *r, enum phase_id id, const char *name, uint64_t start,
 		      uint64_t end)
 {
+	/* phase_name()s, padded: copied whole */
+	static const char names[PHASE__COUNT][8] = {
+		"dns", "connect", "tls", "send", "ttfb", "recv", "render", "span",
+	};
 	struct phase *ph;
 
+	_Static_assert(PHASE__COUNT == 8, "a phase without its name in names[]");
 	if (r->nphases >= REQ_MAX_PHASES || !start || end < start)
 		return;
 	ph = &r->phases[r->nphases++];
 	memset(ph, 0, sizeof(*ph));
 	ph->id = id;
-	str_copy(ph->name, sizeof(ph->name), name ? name : phase_name(id));
+	if (name || id >= PHASE__COUNT)
+		str_copy(ph->name, sizeof(ph->name), name ? name : phase_name(id));
+	else
+		memcpy(ph->name, names[id], sizeof(names[id]));	/* the rest is zero */
 	ph->start_ns = start;
 	ph->dur_ns = end - start;
 }
@@ -529,9 +537,12 @@ static void sort_phases(struct request *r)
 {
 	/* insertion sort by start; stable for equal starts */
 	for (int i = 1; i < r->nphases; i++) {
-		struct phase t = r->phases[i];
+		struct phase t;
 		int j = i - 1;
 
+		if (r->phases[j].start_ns <= r->phases[i].start_ns)
+			continue;	/* in place already: the usual case */
+		t = r->phases[i];
 		while (j >= 0 && r->phases[j].start_ns > t.start_ns) {
 			r->phases[j + 1] = r->phases[j];
 			j--;

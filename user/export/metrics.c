@@ -230,15 +230,16 @@ struct series_ent {
 	uint64_t hash;		/* 0: empty */
 	int row;
 	uint32_t comms_folded, peers_folded;
-	/* the key, compared as one block: zero-padded */
+	/* the key, compared as one block: zero-padded; ctr only with by_container */
 	char comm[PT_COMM_LEN];
+	uint64_t role;
 	char peer[METRICS_PEER_LEN];
 	char ctr[CT_UNIT_LEN];
-	uint32_t role;
 };
 
 #define SERIES_KEY_OFF	offsetof(struct series_ent, comm)
-#define SERIES_KEY_LEN	(sizeof(struct series_ent) - SERIES_KEY_OFF)
+#define SERIES_KEY_LEN(m)	((m)->by_container ? sizeof(struct series_ent) - SERIES_KEY_OFF : \
+				 offsetof(struct series_ent, ctr) - SERIES_KEY_OFF)
 
 static unsigned pow2_at_least(unsigned n)
 {
@@ -525,13 +526,13 @@ static void sanitize_label(char *s)
 	}
 }
 
-static uint64_t series_hash(const struct series_ent *k)
+static uint64_t series_hash(const struct series_ent *k, size_t len)
 {
 	const unsigned char *p = (const unsigned char *)k + SERIES_KEY_OFF;
 	uint64_t h = 0x9e3779b97f4a7c15ULL, w;
 
 	/* rotate and xor per word (no multiply chain), one mix at the end: a cache index */
-	for (size_t i = 0; i + 8 <= SERIES_KEY_LEN; i += 8) {
+	for (size_t i = 0; i + 8 <= len; i += 8) {
 		memcpy(&w, p + i, 8);
 		h = ((h << 23) | (h >> 41)) ^ w;
 	}
@@ -546,6 +547,7 @@ static struct row *row_of(struct metrics *m, const struct request *req)
 {
 	struct series_ent k, *e;
 	uint64_t comms_folded = m->comms_folded, peers_folded = m->peers_folded;
+	size_t len = SERIES_KEY_LEN(m);
 	struct row *r;
 
 	memset(&k, 0, sizeof(k));
@@ -554,10 +556,10 @@ static struct row *row_of(struct metrics *m, const struct request *req)
 	if (m->by_container)
 		container_short(&req->container, k.ctr);
 	k.role = req->role;
-	k.hash = series_hash(&k);
+	k.hash = series_hash(&k, len);
 	e = &m->series[k.hash & (SERIES_CACHE - 1)];
 	if (e->hash == k.hash && !memcmp((char *)e + SERIES_KEY_OFF, (char *)&k + SERIES_KEY_OFF,
-					 SERIES_KEY_LEN)) {
+					 len)) {
 		m->comms_folded += e->comms_folded;
 		m->peers_folded += e->peers_folded;
 		return &m->rows[e->row];
