@@ -37,30 +37,55 @@ static inline __attribute__((always_inline)) void jmem(struct jbuf *b, const cha
 
 #define jlit(b, s) jmem(b, s, sizeof(s) - 1)
 
-static void ju64(struct jbuf *b, uint64_t v)
+/* Decimal digits of v (1 for 0): from its bit length, corrected by one comparison. */
+static int u64_digits(uint64_t v)
+{
+	static const uint64_t p10[20] = {
+		1ULL, 10ULL, 100ULL, 1000ULL, 10000ULL, 100000ULL, 1000000ULL, 10000000ULL,
+		100000000ULL, 1000000000ULL, 10000000000ULL, 100000000000ULL, 1000000000000ULL,
+		10000000000000ULL, 100000000000000ULL, 1000000000000000ULL,
+		10000000000000000ULL, 100000000000000000ULL, 1000000000000000000ULL,
+		10000000000000000000ULL,
+	};
+	int t = (64 - __builtin_clzll(v | 1)) * 1233 >> 12;	/* 1233 / 4096 ~ log10(2) */
+	int d = t + (v >= p10[t]);
+
+	return d ? d : 1;
+}
+
+/* v's digits ending at end, two per division. */
+static void u64_put(char *end, uint64_t v)
 {
 	static const char pairs[201] =
 		"00010203040506070809101112131415161718192021222324252627282930313233343536373839"
 		"40414243444546474849505152535455565758596061626364656667686970717273747576777879"
 		"8081828384858687888990919293949596979899";
-	char tmp[24];
-	int i = sizeof(tmp);
 
-	/* two digits per division */
 	while (v >= 100) {
 		unsigned d = (unsigned)(v % 100);
 
 		v /= 100;
-		i -= 2;
-		memcpy(tmp + i, pairs + 2 * d, 2);
+		end -= 2;
+		memcpy(end, pairs + 2 * d, 2);
 	}
-	if (v >= 10) {
-		i -= 2;
-		memcpy(tmp + i, pairs + 2 * v, 2);
-	} else {
-		tmp[--i] = '0' + v;
+	if (v >= 10)
+		memcpy(end - 2, pairs + 2 * v, 2);
+	else
+		end[-1] = '0' + v;
+}
+
+static void ju64(struct jbuf *b, uint64_t v)
+{
+	int d = u64_digits(v);
+	char tmp[24];
+
+	if (__builtin_expect(b->len + d < b->cap, 1)) {	/* straight into the buffer */
+		u64_put(b->p + b->len + d, v);
+		b->len += d;
+		return;
 	}
-	jmem(b, tmp + i, sizeof(tmp) - i);
+	u64_put(tmp + d, v);
+	jmem(b, tmp, d);
 }
 
 static void ji64(struct jbuf *b, int64_t v)
@@ -89,25 +114,27 @@ static void ju_escape(struct jbuf *b, uint32_t u)
  */
 static void jstr(struct jbuf *b, const char *s)
 {
-	const unsigned char *p = (const unsigned char *)s, *end;
+	/* bytes a JSON string carries as they are: printable ASCII but '"' and '\\' */
+	static const bool plain[256] = {
+		[0x20 ... 0x21] = true, [0x23 ... 0x5b] = true, [0x5d ... 0x7e] = true,
+	};
+	const unsigned char *p = (const unsigned char *)s;
 
 	if (!s) {
 		jlit(b, "null");
 		return;
 	}
-	end = p + strlen(s);
 	jlit(b, "\"");
-	while (p < end) {
+	for (;;) {
 		const unsigned char *run = p;
 		uint32_t cp;
 		int len;
 
-		/* printable ASCII other than '"' and '\\' as it is, in one copy */
-		while (p < end && *p >= 0x20 && *p < 0x7f && *p != '"' && *p != '\\')
+		while (plain[*p])	/* in one copy */
 			p++;
 		if (p > run)
 			jmem(b, (const char *)run, p - run);
-		if (p == end)
+		if (!*p)
 			break;
 		if (*p == '"' || *p == '\\') {
 			char e[2] = { '\\', *p++ };
@@ -115,7 +142,8 @@ static void jstr(struct jbuf *b, const char *s)
 			jmem(b, e, 2);
 			continue;
 		}
-		len = pt_utf8_decode(p, end - p, &cp);
+		/* a UTF-8 sequence is at most 4 bytes: no need to measure the rest */
+		len = pt_utf8_decode(p, strnlen((const char *)p, 4), &cp);
 		if (!len) {
 			len = 1;
 			cp = 0xfffd;
