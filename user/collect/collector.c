@@ -79,6 +79,7 @@ struct collector {
 	struct u64map procs;	/* pids seen in records */
 	struct cgroups *cgroups;	/* NULL without a cgroup v2 hierarchy */
 	struct cgfilter *cgf;		/* -C */
+	uint64_t drain_now;	/* clock of the last drain: requests are enriched at it */
 };
 
 uint64_t mono_now_ns(void)
@@ -360,7 +361,10 @@ static void enrich_request(void *ctx, struct request *r)
 {
 	struct collector *c = ctx;
 
-	cgroups__fill(c->cgroups, r->pid, mono_now_ns(), &r->container);
+	/* the cache's clock only retries unresolved ids (after seconds): no clock read per
+	 * request, the drain's will do */
+	cgroups__fill(c->cgroups, r->pid, c->drain_now ? c->drain_now : mono_now_ns(),
+		      &r->container);
 }
 
 static void rescan_containers(void *ctx, uint64_t now)
@@ -527,6 +531,7 @@ void collector__stop(struct collector *c)
 
 static void drain(struct collector *c, uint64_t now, bool all)
 {
+	c->drain_now = now;
 	ring_buffer__consume(c->rb);
 	flush_idle(c, now, all);
 	/* at exit, a request BPF emitted while we swept the table is in the
