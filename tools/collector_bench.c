@@ -86,7 +86,7 @@ static void enrich(void *ctx, struct request *r)
 static int feed_client(struct assembler *a, const struct bench *b, uint64_t i, uint64_t t,
 		       const struct pt_req_rec *s)
 {
-	uint32_t pid = s->pid, lane = i % (b->npids * NBACKENDS), round = i / (b->npids * NBACKENDS);
+	uint32_t pid = s->pid, lanes = b->npids * NBACKENDS, lane = i % lanes, round = i / lanes;
 	uint32_t backend = lane / b->npids, seq = round % b->per_conn;
 	uint32_t backend_ip = 0x0a000100 | (backend + 1);	/* 10.0.1.x */
 	uint64_t conn = (1ULL << 40) | ((uint64_t)(round / b->per_conn) << 16) | lane;

@@ -444,7 +444,8 @@ static void check_order(void *ctx, const struct request *r)
 {
 	uint64_t end = r->start_ns + r->dur_ns;
 
-	if (order_n++ && (end < order_prev_end || (end == order_prev_end && r->tid < order_prev_tid)))
+	if (order_n++ && (end < order_prev_end ||
+			  (end == order_prev_end && r->tid < order_prev_tid)))
 		order_ok = false;
 	order_prev_end = end;
 	order_prev_tid = r->tid;

@@ -346,7 +346,8 @@ static void test_bound_search(void **state)
 		struct histogram *h;
 
 		for (k = 0; k < n; k++) {
-			uint64_t step = set % 3 ? 1 + (rnd64() >> (rand() % 64)) : 1 + (uint64_t)(rand() % 3);
+			uint64_t step = set % 3 ? 1 + (rnd64() >> (rand() % 64)) :
+						  1 + (uint64_t)(rand() % 3);
 
 			if (k && (base += step) <= b[k - 1])
 				break;	/* wrapped: fewer bounds */

@@ -28,7 +28,7 @@ struct pend {
 		struct pt_dns_rec dns;
 		struct pt_span_rec span;
 	};
-	char host[PT_HOST_LEN];	/* the request's own host name (HTTP/2), or "": last, seldom read */
+	char host[PT_HOST_LEN];	/* its own host name (HTTP/2) or "": last, seldom read */
 };
 
 /* The next record to release is fetched into the cache while one is released. */
