@@ -109,12 +109,54 @@ static void test_json_escapes(void **state)
 		fail_msg("unexpected escapes in: %s", buf);
 }
 
+static void test_json_sink_batches(void **state)
+{
+	/* lines written in batches through the sink are exactly json_format()'s, each
+	 * followed by a newline, across several 1 MiB batches and after the tick */
+	static char want[1 << 16], got[1 << 16];
+	struct request r;
+	struct output *o;
+	struct sink s;
+	FILE *f = tmpfile();
+	size_t n, off = 0;
+
+	assert_non_null(f);
+	o = output__new(f, true, false, 80);
+	assert_non_null(o);
+	s = output__sink(o);
+	hostile_request(&r);
+	for (int i = 0; i < 6000; i++) {
+		r.req_id = i;
+		r.path[1 + i % 40] = 0;	/* lines of varied lengths */
+		s.on_request(s.ctx, &r);
+		hostile_request(&r);
+	}
+	output__tick_cb(o, 0);
+	rewind(f);
+	hostile_request(&r);
+	for (int i = 0; i < 6000; i++) {
+		r.req_id = i;
+		r.path[1 + i % 40] = 0;
+		n = json_format(&r, want, sizeof(want));
+		want[n++] = '\n';
+		assert_int_equal(fread(got, 1, n, f), n);
+		assert_memory_equal(got, want, n);
+		off += n;
+		hostile_request(&r);
+	}
+	assert_int_equal(fgetc(f), EOF);
+	assert_true(off > 2 << 20);	/* more than two batches */
+	output__free(o);
+	fclose(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_waterfall_utf8_locale),
 		cmocka_unit_test(test_waterfall_ascii_locale),
 		cmocka_unit_test(test_json_escapes),
+		cmocka_unit_test(test_json_sink_batches),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
