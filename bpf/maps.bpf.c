@@ -12,6 +12,7 @@ const volatile bool has_send_start = false;
 const volatile bool has_cgroup_filter = false;
 
 struct rb_map rb SEC(".maps");
+__u64 rb_cons_pos = 0, rb_cons_still = 0;
 struct stats_map stats SEC(".maps");
 struct ids_map ids SEC(".maps");
 struct pid_filter_map pid_filter SEC(".maps");

@@ -38,6 +38,9 @@ struct rb_map {
 	__uint(max_entries, 16 * 1024 * 1024);
 };
 extern struct rb_map rb SEC(".maps");
+/* pt_submit()'s view of the consumer: its position, and how many records were
+ * submitted since it last moved */
+extern __u64 rb_cons_pos, rb_cons_still;
 
 /* PT_STAT_* counters */
 PT_MAP(stats, PERCPU_ARRAY, PT_STAT__MAX, __u32, __u64);
