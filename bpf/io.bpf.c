@@ -216,28 +216,20 @@ static __always_inline bool bio_io(__u64 skp, struct pt_conn *c, struct thread_c
 	return t && tls_bio_io(skp, c, t, ev, true);
 }
 
-/* buf: the syscall's buffer when the caller knows it, else found lazily;
- * start: when a send syscall began, 0 if unknown */
-static __always_inline int handle_io(struct sock *sk, int ret, int flags, int dir,
-				     const void *buf, bool have_buf, __u64 start)
+/*
+ * One payload I/O of ret > 0 bytes on the TCP socket sk (IPv4/IPv6, checked by
+ * the caller). buf: the syscall's buffer when the caller knows it, else found
+ * lazily; start: when a send syscall began, 0 if unknown.
+ */
+static __always_inline int handle_io(struct sock *sk, int ret, int dir, const void *buf,
+				     bool have_buf, __u64 start)
 {
 	__u64 skp = (__u64)sk;
 	struct conn_io_ev ev;
 	struct pt_conn *c;
 	struct thread_ctx *t;
-	__u16 family;
 	int started;
 
-	if (ret <= 0 || (flags & MSG_PEEK)) {
-		if (dir == PT_DIR_SEND && has_send_start)
-			send_abandoned(skp);
-		return 0;
-	}
-	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
-		return 0;
-	family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	if (family != AF_INET && family != AF_INET6)
-		return 0;
 	c = conn_for_io(skp, sk, dir);
 	if (!c)
 		return 0;
@@ -275,7 +267,7 @@ static __always_inline int handle_io(struct sock *sk, int ret, int flags, int di
 
 	if (h2_wants(c) && h2_io_sock(skp, c, &ev, buf, have_buf))
 		return 0;
-	started = conn_io(skp, c, &ev);
+	started = conn_io_thread(skp, c, &ev, t);
 	if (!started)
 		return 0;
 	if (!have_buf)
@@ -287,11 +279,32 @@ static __always_inline int handle_io(struct sock *sk, int ret, int flags, int di
 	return 0;
 }
 
+/*
+ * The socket hooks' filter: bytes moved on a TCP/IP socket. sk is a trusted
+ * BTF pointer here: plain loads, no probe-read helper calls.
+ */
+static __always_inline int sock_io_btf(struct sock *sk, int ret, int flags, int dir)
+{
+	__u16 family;
+
+	if (ret <= 0 || (flags & MSG_PEEK)) {
+		if (dir == PT_DIR_SEND && has_send_start)
+			send_abandoned((__u64)sk);
+		return 0;
+	}
+	if (sk->sk_protocol != IPPROTO_TCP)
+		return 0;
+	family = sk->__sk_common.skc_family;
+	if (family != AF_INET && family != AF_INET6)
+		return 0;
+	return handle_io(sk, ret, dir, NULL, false, 0);
+}
+
 /* Linux 6.3+: one hit per socket I/O, socket and length in hand. */
 SEC("?tp_btf/sock_send_length")
 int BPF_PROG(sock_send_length_btf, struct sock *sk, int ret, int flags)
 {
-	return handle_io(sk, ret, flags, PT_DIR_SEND, NULL, false, 0);
+	return sock_io_btf(sk, ret, flags, PT_DIR_SEND);
 }
 
 /* A TCP send is about to queue bytes (each chunk; the first one counts). */
@@ -309,7 +322,7 @@ int BPF_PROG(tcp_sendmsg_locked_btf, const struct sock *sk)
 SEC("?tp_btf/sock_recv_length")
 int BPF_PROG(sock_recv_length_btf, struct sock *sk, int ret, int flags)
 {
-	return handle_io(sk, ret, flags, PT_DIR_RECV, NULL, false, 0);
+	return sock_io_btf(sk, ret, flags, PT_DIR_RECV);
 }
 
 /*
@@ -367,13 +380,24 @@ static __always_inline int sys_exit_io(struct trace_event_raw_sys_exit *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct sys_io *io = bpf_map_lookup_elem(&sys_io, &id);
+	struct sock *sk;
 	struct sys_io v;
+	__u16 family;
 
 	if (!io)
 		return 0;
 	v = *io;
 	bpf_map_delete_elem(&sys_io, &id);
-	return handle_io((struct sock *)v.sk, ctx->ret, v.flags, v.dir, (const void *)v.buf, true,
+	sk = (struct sock *)v.sk;	/* TCP: checked at syscall entry */
+	if (ctx->ret <= 0 || (v.flags & MSG_PEEK)) {
+		if (v.dir == PT_DIR_SEND && has_send_start)
+			send_abandoned(v.sk);
+		return 0;
+	}
+	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != AF_INET && family != AF_INET6)
+		return 0;
+	return handle_io(sk, ctx->ret, v.dir, (const void *)v.buf, true,
 			 v.dir == PT_DIR_SEND ? v.enter : 0);
 }
 
