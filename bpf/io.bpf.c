@@ -268,7 +268,7 @@ static __always_inline int handle_io(struct sock *sk, int ret, int dir, const vo
 	if (h2_wants(c) && h2_io_sock(skp, c, &ev, buf, have_buf))
 		return 0;
 	started = conn_io_thread(skp, c, &ev, t);
-	if (!started)
+	if (!started || (started == PT_IO_STARTED_REQ && !need_http_path))
 		return 0;
 	if (!have_buf)
 		buf = syscall_buffer();

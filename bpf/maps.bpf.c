@@ -10,6 +10,7 @@ const volatile __u64 wakeup_bytes = 256 * 1024;
 const volatile bool has_task_pt_regs = false;
 const volatile bool has_send_start = false;
 const volatile bool has_cgroup_filter = false;
+const volatile bool need_http_path = true;
 
 struct rb_map rb SEC(".maps");
 __u64 rb_cons_pos = 0, rb_cons_still = 0;

@@ -31,6 +31,8 @@ extern const volatile bool has_task_pt_regs;
 extern const volatile bool has_send_start;	/* tcp_sendmsg_locked stamps sends */
 /* -C: only processes whose cgroup is in cgroup_filter */
 extern const volatile bool has_cgroup_filter;
+/* An output shows method and path: read the HTTP request line (the status line always). */
+extern const volatile bool need_http_path;
 
 /* ---- output and counters ---- */
 struct rb_map {
