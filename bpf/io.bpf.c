@@ -238,7 +238,7 @@ static __always_inline int handle_io(struct sock *sk, int ret, int dir, const vo
 	io_times(c, &ev, start);
 	stat_inc(PT_STAT_IO_EVENTS);
 
-	ev.key = exec_key_goid(&ev.goid);
+	ev.key = exec_key_conn(c, &ev.goid);
 	t = thread_lookup(ev.key);
 	if (t && t->wr_enter && dir == PT_DIR_SEND) {
 		/* a span is running: account the time this write blocked */

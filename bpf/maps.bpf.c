@@ -41,6 +41,7 @@ struct h2_zero_map h2_zero SEC(".maps");
 
 const volatile __u32 hold_ms = 0;
 volatile __u64 hold_alive_ns = 0;
+volatile __u32 go_procs_gen = 0;
 __u64 hold_count = 0;
 __u64 hold_timeouts = 0;
 struct exec_known_map exec_known SEC(".maps");

@@ -122,6 +122,8 @@ PT_MAP(threads, LRU_HASH, 32768, __u64, struct thread_ctx);
 
 /* tgid of a Go process, filled by the collector -> how to find the current goroutine */
 PT_MAP(go_procs, HASH, 4096, __u32, struct pt_go_proc);
+/* Bumped by the collector after every change of go_procs (user/attach/goprobes.c). */
+extern volatile __u32 go_procs_gen;
 
 /* ---- socket I/O, syscall fallback (io.bpf.c) ---- */
 struct sys_io {
