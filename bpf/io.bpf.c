@@ -27,6 +27,8 @@
 #define NR_recvmsg	47
 #define SYSCALL_NR(r)	BPF_CORE_READ(r, orig_ax)
 #define SYSCALL_ARG2(r)	BPF_CORE_READ(r, si)
+#define SYSCALL_NR_BTF(r)	((r)->orig_ax)
+#define SYSCALL_ARG2_BTF(r)	((r)->si)
 #elif defined(__TARGET_ARCH_arm64)
 #define NR_read		63
 #define NR_write	64
@@ -38,6 +40,8 @@
 #define NR_recvmsg	212
 #define SYSCALL_NR(r)	BPF_CORE_READ(r, syscallno)
 #define SYSCALL_ARG2(r)	BPF_CORE_READ(r, regs[1])
+#define SYSCALL_NR_BTF(r)	((r)->syscallno)
+#define SYSCALL_ARG2_BTF(r)	((r)->regs[1])
 #else
 #error "unsupported architecture"
 #endif
@@ -79,7 +83,8 @@ static __always_inline const void *buffer_of(long nr, const void *p)
 /*
  * The user buffer of the syscall we are in, from its saved registers
  * (bpf_task_pt_regs, 5.15+). Only used on the first bytes of a request or
- * response, to read the HTTP request or status line.
+ * response, to read the HTTP request or status line; only from the socket
+ * tracepoints (tp_btf), where the registers are a BTF pointer: plain loads.
  */
 static __always_inline const void *syscall_buffer(void)
 {
@@ -90,7 +95,7 @@ static __always_inline const void *syscall_buffer(void)
 	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 	if (!regs)
 		return NULL;
-	return buffer_of(SYSCALL_NR(regs), (const void *)SYSCALL_ARG2(regs));
+	return buffer_of(SYSCALL_NR_BTF(regs), (const void *)SYSCALL_ARG2_BTF(regs));
 }
 
 #if defined(__TARGET_ARCH_x86)
