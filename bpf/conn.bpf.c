@@ -64,7 +64,10 @@ static __always_inline void conn_emit(__u64 skp, struct pt_conn *c, __u8 end_rea
 {
 	struct pt_req_rec *rec;
 
-	bpf_map_delete_elem(&idle_watch, &skp);
+	/* a keep-alive connection's next response rewrites its watch in place
+	 * (a stale one does not match the request: the collector skips it) */
+	if (end_reason != PT_END_NEXT)
+		bpf_map_delete_elem(&idle_watch, &skp);
 	if (c->cflags & PT_C_MIDSTREAM) {
 		/* joined in the middle of this request: its numbers would lie */
 		c->cflags &= ~PT_C_MIDSTREAM;
@@ -110,10 +113,9 @@ static __always_inline void conn_next_request(struct pt_conn *c)
 	c->state = PT_FSM_IDLE;
 }
 
-PT_SHARED void conn_start_request(__u64 skp, struct pt_conn *c, __u64 key, __u64 goid)
+PT_SHARED struct thread_ctx *conn_start_request(__u64 skp, struct pt_conn *c, __u64 key,
+						__u64 goid, struct thread_ctx *t)
 {
-	struct thread_ctx *t;
-
 	c->req.req_id = next_id();
 	c->req.req_seq = c->nreq++;
 	c->req.tid = (__u32)bpf_get_current_pid_tgid();
@@ -121,9 +123,10 @@ PT_SHARED void conn_start_request(__u64 skp, struct pt_conn *c, __u64 key, __u64
 		c->req.goid = goid;
 		c->req.flags |= PT_F_GO;
 	}
-	t = thread_get(key);
 	if (!t)
-		return;
+		t = thread_get(key);
+	if (!t)
+		return NULL;
 	if (c->req.role == PT_ROLE_SERVER) {
 		/* a thread that starts a second request before answering the
 		 * first one is an event loop: nesting cannot be known there */
@@ -143,28 +146,37 @@ PT_SHARED void conn_start_request(__u64 skp, struct pt_conn *c, __u64 key, __u64
 		/* a helper goroutine (dial, pooled connection) of a request */
 		c->req.parent_id = go_inherited_req(key);
 	}
+	return t;
 }
 
-/* Response bytes follow the request: watch for idling, the thread has answered. */
-static __always_inline void conn_response_started(__u64 skp, struct pt_conn *c, __u64 key)
+/*
+ * Response bytes follow the request: watch for idling, the thread has answered.
+ * t: the thread_ctx of key if known, else looked up.
+ */
+static __always_inline void conn_response_started(__u64 skp, struct pt_conn *c, __u64 key,
+						  struct thread_ctx *t)
 {
+	struct pt_idle *wp = bpf_map_lookup_elem(&idle_watch, &skp);
 	struct pt_idle w = {
 		.conn_id = c->req.conn_id,
 		.parent_id = c->req.parent_id,
 		.req_seq = c->req.req_seq,
 	};
 
-	if (bpf_map_update_elem(&idle_watch, &skp, &w, BPF_ANY))
+	if (wp)		/* the previous request's: no hash update */
+		*wp = w;
+	else if (bpf_map_update_elem(&idle_watch, &skp, &w, BPF_ANY))
 		stat_inc(PT_STAT_IDLE_FULL);
 	if (c->req.role == PT_ROLE_SERVER) {
-		struct thread_ctx *t = thread_lookup(key);
-
+		if (!t)
+			t = thread_lookup(key);
 		if (t && t->srv_sk == skp)
 			t->srv_awaiting = 0;
 	}
 }
 
-PT_SHARED int conn_io(__u64 skp, struct pt_conn *c, const struct conn_io_ev *ev)
+static __always_inline int conn_io_body(__u64 skp, struct pt_conn *c, const struct conn_io_ev *ev,
+					struct thread_ctx *t)
 {
 	bool req_dir = (c->req.role == PT_ROLE_SERVER) ? ev->dir == PT_DIR_RECV :
 							   ev->dir == PT_DIR_SEND;
@@ -180,7 +192,7 @@ PT_SHARED int conn_io(__u64 skp, struct pt_conn *c, const struct conn_io_ev *ev)
 		}
 		if (c->state == PT_FSM_IDLE) {
 			if (!c->req.req_id)	/* else: assigned at connect() */
-				conn_start_request(skp, c, ev->key, ev->goid);
+				t = conn_start_request(skp, c, ev->key, ev->goid, t);
 			c->req.req_first = ev->ts_first;
 			c->state = PT_FSM_REQ;
 			started = PT_IO_STARTED_REQ;
@@ -193,18 +205,29 @@ PT_SHARED int conn_io(__u64 skp, struct pt_conn *c, const struct conn_io_ev *ev)
 		/* response bytes with no request: server greeting, or a
 		 * connection seen mid-way */
 		if (!c->req.req_id)
-			conn_start_request(skp, c, ev->key, ev->goid);
+			t = conn_start_request(skp, c, ev->key, ev->goid, t);
 		c->state = PT_FSM_REQ;
 	}
 	if (c->state == PT_FSM_REQ) {
 		c->req.resp_first = ev->ts_first;
 		c->state = PT_FSM_RESP;
 		started = PT_IO_STARTED_RESP;
-		conn_response_started(skp, c, ev->key);
+		conn_response_started(skp, c, ev->key, t);
 	}
 	c->req.resp_last = ev->ts;
 	c->req.bytes_resp += ev->n;
 	return started;
+}
+
+PT_SHARED int conn_io(__u64 skp, struct pt_conn *c, const struct conn_io_ev *ev)
+{
+	return conn_io_body(skp, c, ev, NULL);
+}
+
+PT_SHARED int conn_io_thread(__u64 skp, struct pt_conn *c, const struct conn_io_ev *ev,
+			     struct thread_ctx *t)
+{
+	return conn_io_body(skp, c, ev, t);
 }
 
 PT_SHARED void conn_finish(__u64 skp, struct pt_conn *c)

@@ -36,10 +36,18 @@ PT_SHARED void sk_addrs(const struct sock *sk, struct pt_req_rec *r);
 PT_SHARED struct pt_conn *conn_create(__u64 skp, const struct sock *sk, __u8 role, __u8 cflags);
 /* The owner of c is the current task. */
 PT_SHARED void conn_own(struct pt_conn *c);
-/* A new request starts on c, in the execution context key (goid: its goroutine, or 0). */
-PT_SHARED void conn_start_request(__u64 skp, struct pt_conn *c, __u64 key, __u64 goid);
+/*
+ * A new request starts on c, in the execution context key (goid: its goroutine,
+ * or 0) whose thread_ctx is t if the caller has it (else NULL: looked up);
+ * returns that thread_ctx (created if missing), NULL if the table is full.
+ */
+PT_SHARED struct thread_ctx *conn_start_request(__u64 skp, struct pt_conn *c, __u64 key,
+						__u64 goid, struct thread_ctx *t);
 /* One payload I/O on c; returns PT_IO_STARTED_* or 0. */
 PT_SHARED int conn_io(__u64 skp, struct pt_conn *c, const struct conn_io_ev *ev);
+/* The same, t: the thread_ctx of ev->key as the caller looked it up (NULL if none). */
+PT_SHARED int conn_io_thread(__u64 skp, struct pt_conn *c, const struct conn_io_ev *ev,
+			     struct thread_ctx *t);
 /* The connection is going away (or our side finished): emit what is pending. */
 PT_SHARED void conn_finish(__u64 skp, struct pt_conn *c);
 

@@ -27,6 +27,8 @@
 #define NR_recvmsg	47
 #define SYSCALL_NR(r)	BPF_CORE_READ(r, orig_ax)
 #define SYSCALL_ARG2(r)	BPF_CORE_READ(r, si)
+#define SYSCALL_NR_BTF(r)	((r)->orig_ax)
+#define SYSCALL_ARG2_BTF(r)	((r)->si)
 #elif defined(__TARGET_ARCH_arm64)
 #define NR_read		63
 #define NR_write	64
@@ -38,6 +40,8 @@
 #define NR_recvmsg	212
 #define SYSCALL_NR(r)	BPF_CORE_READ(r, syscallno)
 #define SYSCALL_ARG2(r)	BPF_CORE_READ(r, regs[1])
+#define SYSCALL_NR_BTF(r)	((r)->syscallno)
+#define SYSCALL_ARG2_BTF(r)	((r)->regs[1])
 #else
 #error "unsupported architecture"
 #endif
@@ -79,7 +83,8 @@ static __always_inline const void *buffer_of(long nr, const void *p)
 /*
  * The user buffer of the syscall we are in, from its saved registers
  * (bpf_task_pt_regs, 5.15+). Only used on the first bytes of a request or
- * response, to read the HTTP request or status line.
+ * response, to read the HTTP request or status line; only from the socket
+ * tracepoints (tp_btf), where the registers are a BTF pointer: plain loads.
  */
 static __always_inline const void *syscall_buffer(void)
 {
@@ -90,7 +95,7 @@ static __always_inline const void *syscall_buffer(void)
 	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 	if (!regs)
 		return NULL;
-	return buffer_of(SYSCALL_NR(regs), (const void *)SYSCALL_ARG2(regs));
+	return buffer_of(SYSCALL_NR_BTF(regs), (const void *)SYSCALL_ARG2_BTF(regs));
 }
 
 #if defined(__TARGET_ARCH_x86)
@@ -216,28 +221,20 @@ static __always_inline bool bio_io(__u64 skp, struct pt_conn *c, struct thread_c
 	return t && tls_bio_io(skp, c, t, ev, true);
 }
 
-/* buf: the syscall's buffer when the caller knows it, else found lazily;
- * start: when a send syscall began, 0 if unknown */
-static __always_inline int handle_io(struct sock *sk, int ret, int flags, int dir,
-				     const void *buf, bool have_buf, __u64 start)
+/*
+ * One payload I/O of ret > 0 bytes on the TCP socket sk (IPv4/IPv6, checked by
+ * the caller). buf: the syscall's buffer when the caller knows it, else found
+ * lazily; start: when a send syscall began, 0 if unknown.
+ */
+static __always_inline int handle_io(struct sock *sk, int ret, int dir, const void *buf,
+				     bool have_buf, __u64 start)
 {
 	__u64 skp = (__u64)sk;
 	struct conn_io_ev ev;
 	struct pt_conn *c;
 	struct thread_ctx *t;
-	__u16 family;
 	int started;
 
-	if (ret <= 0 || (flags & MSG_PEEK)) {
-		if (dir == PT_DIR_SEND && has_send_start)
-			send_abandoned(skp);
-		return 0;
-	}
-	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
-		return 0;
-	family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	if (family != AF_INET && family != AF_INET6)
-		return 0;
 	c = conn_for_io(skp, sk, dir);
 	if (!c)
 		return 0;
@@ -246,7 +243,7 @@ static __always_inline int handle_io(struct sock *sk, int ret, int flags, int di
 	io_times(c, &ev, start);
 	stat_inc(PT_STAT_IO_EVENTS);
 
-	ev.key = exec_key_goid(&ev.goid);
+	ev.key = exec_key_conn(c, &ev.goid);
 	t = thread_lookup(ev.key);
 	if (t && t->wr_enter && dir == PT_DIR_SEND) {
 		/* a span is running: account the time this write blocked */
@@ -275,8 +272,8 @@ static __always_inline int handle_io(struct sock *sk, int ret, int flags, int di
 
 	if (h2_wants(c) && h2_io_sock(skp, c, &ev, buf, have_buf))
 		return 0;
-	started = conn_io(skp, c, &ev);
-	if (!started)
+	started = conn_io_thread(skp, c, &ev, t);
+	if (!started || (started == PT_IO_STARTED_REQ && !need_http_path))
 		return 0;
 	if (!have_buf)
 		buf = syscall_buffer();
@@ -287,11 +284,32 @@ static __always_inline int handle_io(struct sock *sk, int ret, int flags, int di
 	return 0;
 }
 
+/*
+ * The socket hooks' filter: bytes moved on a TCP/IP socket. sk is a trusted
+ * BTF pointer here: plain loads, no probe-read helper calls.
+ */
+static __always_inline int sock_io_btf(struct sock *sk, int ret, int flags, int dir)
+{
+	__u16 family;
+
+	if (ret <= 0 || (flags & MSG_PEEK)) {
+		if (dir == PT_DIR_SEND && has_send_start)
+			send_abandoned((__u64)sk);
+		return 0;
+	}
+	if (sk->sk_protocol != IPPROTO_TCP)
+		return 0;
+	family = sk->__sk_common.skc_family;
+	if (family != AF_INET && family != AF_INET6)
+		return 0;
+	return handle_io(sk, ret, dir, NULL, false, 0);
+}
+
 /* Linux 6.3+: one hit per socket I/O, socket and length in hand. */
 SEC("?tp_btf/sock_send_length")
 int BPF_PROG(sock_send_length_btf, struct sock *sk, int ret, int flags)
 {
-	return handle_io(sk, ret, flags, PT_DIR_SEND, NULL, false, 0);
+	return sock_io_btf(sk, ret, flags, PT_DIR_SEND);
 }
 
 /* A TCP send is about to queue bytes (each chunk; the first one counts). */
@@ -309,7 +327,7 @@ int BPF_PROG(tcp_sendmsg_locked_btf, const struct sock *sk)
 SEC("?tp_btf/sock_recv_length")
 int BPF_PROG(sock_recv_length_btf, struct sock *sk, int ret, int flags)
 {
-	return handle_io(sk, ret, flags, PT_DIR_RECV, NULL, false, 0);
+	return sock_io_btf(sk, ret, flags, PT_DIR_RECV);
 }
 
 /*
@@ -367,13 +385,24 @@ static __always_inline int sys_exit_io(struct trace_event_raw_sys_exit *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct sys_io *io = bpf_map_lookup_elem(&sys_io, &id);
+	struct sock *sk;
 	struct sys_io v;
+	__u16 family;
 
 	if (!io)
 		return 0;
 	v = *io;
 	bpf_map_delete_elem(&sys_io, &id);
-	return handle_io((struct sock *)v.sk, ctx->ret, v.flags, v.dir, (const void *)v.buf, true,
+	sk = (struct sock *)v.sk;	/* TCP: checked at syscall entry */
+	if (ctx->ret <= 0 || (v.flags & MSG_PEEK)) {
+		if (v.dir == PT_DIR_SEND && has_send_start)
+			send_abandoned(v.sk);
+		return 0;
+	}
+	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != AF_INET && family != AF_INET6)
+		return 0;
+	return handle_io(sk, ctx->ret, v.dir, (const void *)v.buf, true,
 			 v.dir == PT_DIR_SEND ? v.enter : 0);
 }
 

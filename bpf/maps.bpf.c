@@ -10,8 +10,10 @@ const volatile __u64 wakeup_bytes = 256 * 1024;
 const volatile bool has_task_pt_regs = false;
 const volatile bool has_send_start = false;
 const volatile bool has_cgroup_filter = false;
+const volatile bool need_http_path = true;
 
 struct rb_map rb SEC(".maps");
+__u64 rb_cons_pos = 0, rb_cons_still = 0;
 struct stats_map stats SEC(".maps");
 struct ids_map ids SEC(".maps");
 struct pid_filter_map pid_filter SEC(".maps");
@@ -39,6 +41,7 @@ struct h2_zero_map h2_zero SEC(".maps");
 
 const volatile __u32 hold_ms = 0;
 volatile __u64 hold_alive_ns = 0;
+volatile __u32 go_procs_gen = 0;
 __u64 hold_count = 0;
 __u64 hold_timeouts = 0;
 struct exec_known_map exec_known SEC(".maps");

@@ -31,6 +31,8 @@ extern const volatile bool has_task_pt_regs;
 extern const volatile bool has_send_start;	/* tcp_sendmsg_locked stamps sends */
 /* -C: only processes whose cgroup is in cgroup_filter */
 extern const volatile bool has_cgroup_filter;
+/* An output shows method and path: read the HTTP request line (the status line always). */
+extern const volatile bool need_http_path;
 
 /* ---- output and counters ---- */
 struct rb_map {
@@ -38,6 +40,9 @@ struct rb_map {
 	__uint(max_entries, 16 * 1024 * 1024);
 };
 extern struct rb_map rb SEC(".maps");
+/* pt_submit()'s view of the consumer: its position, and how many records were
+ * submitted since it last moved */
+extern __u64 rb_cons_pos, rb_cons_still;
 
 /* PT_STAT_* counters */
 PT_MAP(stats, PERCPU_ARRAY, PT_STAT__MAX, __u32, __u64);
@@ -117,6 +122,8 @@ PT_MAP(threads, LRU_HASH, 32768, __u64, struct thread_ctx);
 
 /* tgid of a Go process, filled by the collector -> how to find the current goroutine */
 PT_MAP(go_procs, HASH, 4096, __u32, struct pt_go_proc);
+/* Bumped by the collector after every change of go_procs (user/attach/goprobes.c). */
+extern volatile __u32 go_procs_gen;
 
 /* ---- socket I/O, syscall fallback (io.bpf.c) ---- */
 struct sys_io {

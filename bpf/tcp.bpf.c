@@ -62,7 +62,7 @@ static __always_inline int handle_set_state(const struct sock *sk, int oldstate,
 		conn_own(c);
 		c->req.connect_start = ts;
 		key = exec_key_goid(&goid);
-		conn_start_request(skp, c, key, goid);
+		conn_start_request(skp, c, key, goid, NULL);
 		return 0;
 	}
 
@@ -100,8 +100,11 @@ static __always_inline int handle_set_state(const struct sock *sk, int oldstate,
 		h2_close(skp, c);	/* HTTP/2: userspace ends the streams */
 		if (c->state != PT_FSM_IDLE || (c->req.flags & PT_F_CONNECT) || c->req.error)
 			conn_finish(skp, c);
-		if (newstate == TCP_CLOSE_)
+		if (newstate == TCP_CLOSE_) {
 			bpf_map_delete_elem(&conns, &skp);
+			/* a keep-alive request's watch outlives it (conn_emit()) */
+			bpf_map_delete_elem(&idle_watch, &skp);
+		}
 	}
 	return 0;
 }

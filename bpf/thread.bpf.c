@@ -6,19 +6,14 @@
  * From a kernel hook the goroutine comes from the thread's TLS: the g pointer
  * sits at fs_base + g_tls_off on amd64.
  */
-PT_SHARED __u64 exec_key_goid(__u64 *goid)
+static __always_inline __u64 go_exec_key(const struct pt_go_proc *gp, __u64 id, __u64 *goid)
 {
-	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32;
-	struct pt_go_proc *gp = bpf_map_lookup_elem(&go_procs, &tgid);
 
-	*goid = 0;
-	if (!gp)
-		return id;
 #if defined(__TARGET_ARCH_x86)
 	{
 		struct task_struct *task = bpf_get_current_task_btf();
-		__u64 fsbase = BPF_CORE_READ(task, thread.fsbase);
+		__u64 fsbase = task->thread.fsbase;	/* a trusted BTF pointer: a plain load */
 		__u64 g = 0, id2 = 0;
 
 		if (fsbase && !bpf_probe_read_user(&g, sizeof(g), (void *)(fsbase + gp->g_tls_off)) &&
@@ -30,6 +25,36 @@ PT_SHARED __u64 exec_key_goid(__u64 *goid)
 #endif
 	stat_inc(PT_STAT_GO_NO_G);
 	return id;
+}
+
+PT_SHARED __u64 exec_key_goid(__u64 *goid)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+	struct pt_go_proc *gp = bpf_map_lookup_elem(&go_procs, &tgid);
+
+	*goid = 0;
+	if (!gp)
+		return id;
+	return go_exec_key(gp, id, goid);
+}
+
+PT_SHARED __u64 exec_key_conn(struct pt_conn *c, __u64 *goid)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32, gen = go_procs_gen;	/* read before the lookup */
+	struct pt_go_proc *gp;
+
+	*goid = 0;
+	if (c->nogo_tgid == tgid && c->nogo_gen == gen)
+		return id;
+	gp = bpf_map_lookup_elem(&go_procs, &tgid);
+	if (!gp) {
+		c->nogo_tgid = tgid;
+		c->nogo_gen = gen;
+		return id;
+	}
+	return go_exec_key(gp, id, goid);
 }
 
 PT_SHARED struct thread_ctx *thread_lookup(__u64 key)

@@ -14,6 +14,9 @@
 
 /* The current context's key (pid_tgid or GO_KEY); *goid: its goroutine id or 0. */
 PT_SHARED __u64 exec_key_goid(__u64 *goid);
+/* The same for I/O on c: a process c saw not being Go costs no go_procs lookup until
+ * go_procs changes (go_procs_gen). */
+PT_SHARED __u64 exec_key_conn(struct pt_conn *c, __u64 *goid);
 PT_SHARED struct thread_ctx *thread_lookup(__u64 key);
 /* Looked up or created; NULL when the table is full (counted). */
 PT_SHARED struct thread_ctx *thread_get(__u64 key);

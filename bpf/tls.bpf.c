@@ -272,7 +272,8 @@ static __always_inline int tls_exit_key(__u64 key, long ret)
 	if (started == PT_IO_STARTED_REQ) {
 		if (t->ssl_fn == TLS_FN_WRITE)
 			c->req.req_io_start = t->ssl_entry;
-		http_parse_request(&c->req, (void *)t->ssl_buf, n);
+		if (need_http_path)
+			http_parse_request(&c->req, (void *)t->ssl_buf, n);
 	} else if (started == PT_IO_STARTED_RESP) {
 		http_parse_status(&c->req, (void *)t->ssl_buf, n);
 	}

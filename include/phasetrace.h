@@ -278,6 +278,9 @@ struct pt_conn {
 	__u8 cflags;		/* PT_C_* */
 	__u16 pad;
 	__u64 send_start;	/* tcp:tcp_sendmsg_locked: the send in progress began */
+	/* this process was not in go_procs at this generation (exec_key_conn()) */
+	__u32 nogo_tgid;
+	__u32 nogo_gen;
 };
 
 /* "idle_watch" map value (key: struct sock *): connections in PT_FSM_RESP. */

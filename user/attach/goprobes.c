@@ -317,6 +317,8 @@ int goprobes__register(const struct phasetrace_bpf *skel, pid_t pid, const struc
 	if (bpf_map__update_elem(skel->maps.go_procs, &key, sizeof(key), p, sizeof(*p),
 				 BPF_ANY))
 		return -errno;
+	/* after the update: BPF's "not Go" per connection is stale from now (io.bpf.c) */
+	__atomic_fetch_add(&skel->bss->go_procs_gen, 1, __ATOMIC_SEQ_CST);
 	return 0;
 }
 
@@ -325,5 +327,6 @@ void goprobes__forget(const struct phasetrace_bpf *skel, pid_t pid)
 	__u32 key = pid;
 
 	bpf_map__delete_elem(skel->maps.go_procs, &key, sizeof(key), 0);
+	__atomic_fetch_add(&skel->bss->go_procs_gen, 1, __ATOMIC_SEQ_CST);
 	bpf_map__delete_elem(skel->maps.go_stw, &key, sizeof(key), 0);
 }

@@ -30,6 +30,7 @@ struct probes_opts {
 	enum uprobes_kind { UPROBES_AUTO, UPROBES_MULTI, UPROBES_PERF } uprobes;
 	bool cgroup_filter;	/* -C: only cgroups in the cgroup_filter map */
 	uint32_t hold_ms;	/* exec hold timeout (hold.h); 0: never hold */
+	bool no_http_path;	/* BPF skips the HTTP request line (method, path) */
 };
 
 struct probes;

@@ -402,6 +402,7 @@ int collector__new(const struct collector_opts *o, struct collector **out)
 		.btf_path = o->btf_path, .max_conns = o->max_conns, .span_io = o->nspans > 0,
 		.io_hooks = o->io_hooks, .uprobes = o->uprobes, .cgroup_filter = o->ncontainers > 0,
 		.hold_ms = o->no_hold ? 0 : o->hold_ms ? o->hold_ms : DEFAULT_HOLD_MS,
+		.no_http_path = o->no_http_path,
 	};
 	struct assembler_opts ao = {
 		.reorder_ns = 50000000ULL, .dns_gap_ns = 5000000000ULL,

@@ -39,6 +39,7 @@ struct collector_opts {
 	int ncontainers;
 	uint32_t hold_ms;	/* exec hold timeout; 0: default (300) */
 	bool no_hold;		/* --hold-ms 0 */
+	bool no_http_path;	/* no output shows method or path: BPF reads no request line */
 };
 
 struct collector;
