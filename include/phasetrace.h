@@ -138,6 +138,8 @@ enum pt_proto {
 enum pt_h2_kind {
 	PT_H2_FRAME = 0,	/* a frame (its payload from frag_off, frag_len bytes) */
 	PT_H2_LOST = 1,		/* frame walking gave up on this connection */
+	PT_H2_HANDLER = 2,	/* Go server: stream sid's handler goroutine (goid) starts;
+				 * parent_id is the request id its children carry */
 };
 
 struct pt_h2_rec {

@@ -8,6 +8,7 @@ import shutil
 import signal
 
 import harness as h
+import test_go		# the Go fixture and its toolchains
 import test_server
 from harness import MS
 
@@ -236,36 +237,31 @@ def test_h2_h2load_client():
 				      (comm, r['stream_id']))
 
 
-GO_H2_BACKEND_MS = 30
+# per stream: the backend's hold (its /ttfb/{ms}/ path) and the render, all different
+GO_H2_STREAMS = {'/s1': (20, 30), '/s2': (50, 15), '/s3': (80, 5)}
 
 
-@h.timeout(150)
-def test_h2_go_server():
-	"""Go's bundled h2 server (webapp -h2): curl multiplexes three streams on one TLS
-	connection; each handler fetches a backend that holds its answer GO_H2_BACKEND_MS and
-	renders its own render_ms. One server record per stream, with its labels and a ttfb of
-	backend + render (the handler's whole run, as the webapp timed it); each handler
-	goroutine's render is measured. Not yet checked: render and backend call nested under
-	their stream (docs/go.md, Limits: the handler goroutine is not linked to its stream)."""
-	import test_go		# the Go fixture and its toolchains
+def _go_server(ver):
+	"""Go's bundled h2 server (webapp -h2) built by VER: curl multiplexes three streams
+	on one TLS connection; each handler fetches a backend that holds its answer a
+	different time, then renders its own render_ms. One server record per stream, with
+	its labels and a ttfb of the handler's whole run (as the webapp timed it, up to
+	curl's clock); its backend call as its one child (ttfb vs the injected hold and the
+	webapp's httptrace) and its render as its phase."""
 	certs = h.make_certs()
 	be = h.start_backend(ttfb_ms=0)
-	app = test_go.Webapp(test_go._toolchains()[-1], 'webapp', [
+	app = test_go.Webapp(ver, 'webapp', [
 		'-tls-cert', certs['cert'], '-tls-key', certs['key'], '-h2',
-		'-backend', 'http://127.0.0.1:%d/ttfb/%d/x' % (be.port, GO_H2_BACKEND_MS)])
+		'-backend', 'http://127.0.0.1:%d/ttfb/{ms}/x' % be.port])
 	tr = h.Tracer(pids=[app.pid])
-	render = {'/s1': 20, '/s2': 60, '/s3': 100}
-	urls = ['https://127.0.0.1:%d%s?render_ms=%d' % (app.port, p, ms)
-		for p, ms in render.items()]
+	urls = ['https://127.0.0.1:%d%s?backend_ms=%d&render_ms=%d' % (app.port, p, b, r)
+		for p, (b, r) in GO_H2_STREAMS.items()]
 	res, own = _curl('--http2', '--parallel', '-k', *sum([['-o', '/dev/null', u]
 								for u in urls], []))
 	recs = tr.stop()
 	lines = {l['path']: l for l in app.log()}
-	renders = [p for r in recs if r.get('pid') == app.pid for p in h.phases(r).values()
-		   if p['name'] == 'render']
-	h.assert_eq(len(renders), len(render), 'render phases (one per handler goroutine)')
-	streams, ports = set(), set()
-	for path, ms in render.items():
+	streams, ports, kids = set(), set(), set()
+	for path, (backend_ms, render_ms) in GO_H2_STREAMS.items():
 		url = [u for u in own if u.startswith(path + '?')]
 		h.assert_eq(own[url[0]][:2] if url else None, ('2', 200), 'curl: h2 and 200 for ' +
 			    path)
@@ -273,23 +269,51 @@ def test_h2_go_server():
 		srv = h.only_one(h.server_records(recs, pid=app.pid, path=path), 'server ' + path)
 		what = 'Go h2 server ' + path
 		ph = _check_stream(srv, 'h2', 'GET', path, 200, None, what)
-		# three handlers spin on two CPUs: the stream waits for its handler to run, so
-		# its ttfb lies between the handler's own run (itself at least the injected
-		# backend + render) and curl's clock
-		h.assert_true(line['total_ns'] >= (GO_H2_BACKEND_MS + ms - 2) * MS,
+		# the handler's own run is at least the injected backend + render
+		h.assert_true(line['total_ns'] >= (backend_ms + render_ms - 2) * MS,
 			      '%s: handler ran %.1f ms < injected' % (what, line['total_ns'] / MS))
+		# three handlers on two CPUs: the stream may wait for its handler to run, so its
+		# ttfb lies between the handler's own run and curl's clock
 		h.assert_between(ph['ttfb']['dur_ns'], line['total_ns'] / MS - 2,
 				 own[url[0]][2] / MS + 2, what + ': ttfb between total_ns and curl\'s')
-		# the render of this stream's handler: in its record, else a span of its own
-		rph = ph.get('render') or min(renders, key=lambda r: abs(r['dur_ns'] -
-									  line['execute_ns']))
-		h.assert_true(rph['dur_ns'] >= (ms - 2) * MS, '%s: render %.1f ms < injected %d ms'
-			      % (what, rph['dur_ns'] / MS, ms))
-		h.assert_near(rph['dur_ns'], line['execute_ns'], what + ': render vs execute_ns')
+		h.assert_true('render' in ph, '%s: no render phase: %s' % (what, json.dumps(srv)))
+		h.assert_true(ph['render']['dur_ns'] >= (render_ms - 2) * MS,
+			      '%s: render %.1f ms < injected %d ms' %
+			      (what, ph['render']['dur_ns'] / MS, render_ms))
+		h.assert_near(ph['render']['dur_ns'], line['execute_ns'], what + ': render vs execute_ns')
+		ch = srv.get('children') or []
+		h.assert_eq(len(ch), 1, '%s: children: %s' % (what, json.dumps(srv)))
+		c = ch[0]
+		cwhat = '%s: backend call' % what
+		h.assert_eq((c.get('role'), c.get('path'), c.get('status'), c.get('parent_id')),
+			    ('client', '/ttfb/%d/x' % backend_ms, 200, srv['req_id']),
+			    cwhat + ': role, path, status, parent_id')
+		cp = h.phases(c)
+		h.assert_true('ttfb' in cp, '%s: no ttfb: %s' % (cwhat, json.dumps(c)))
+		h.assert_true(cp['ttfb']['dur_ns'] >= (backend_ms - 2) * MS,
+			      '%s: ttfb %.1f ms < injected %d ms' % (cwhat, cp['ttfb']['dur_ns'] / MS,
+								      backend_ms))
+		h.assert_near(cp['ttfb']['dur_ns'], line['ttfb_ns'], cwhat + ': ttfb vs httptrace')
+		h.log('%s: stream ttfb %.1f ms (curl %.1f, handler %.1f), backend ttfb %.1f ms '
+		      '(injected %d, httptrace %.1f), render %.1f ms (injected %d)' %
+		      (path, ph['ttfb']['dur_ns'] / MS, own[url[0]][2] / MS, line['total_ns'] / MS,
+		       cp['ttfb']['dur_ns'] / MS, backend_ms, line['ttfb_ns'] / MS,
+		       ph['render']['dur_ns'] / MS, render_ms))
 		streams.add(srv['stream_id'])
 		ports.add(srv['local_port'])
+		kids.add(c['req_id'])
 	h.assert_eq(len(streams), 3, 'three streams')
 	h.assert_eq(len(ports), 1, 'one connection')
+	h.assert_eq(len(kids), 3, 'three backend calls')
 	for r in recs:
 		h.assert_true(r.get('method') != 'PRI', 'the preface became a request: %s' %
 			      json.dumps(r))
+		h.assert_true(r.get('role') != 'span', 'a render outside its stream: %s' %
+			      json.dumps(r))
+
+
+# test_go's rows: go1_NN_h2_server, one per toolchain
+for _v in test_go._toolchains():
+	_f = test_go._row(_v, 'h2_server', _go_server, 150)
+	_f.__module__ = __name__
+	globals()[_f.__name__] = _f

@@ -36,6 +36,7 @@ struct h2_stream {
 	uint32_t sid;			/* 0: free slot */
 	uint32_t tid;
 	uint64_t goid, parent;
+	uint64_t req_id;		/* given by BPF (Go server handler), else 0 */
 	uint64_t req_first, req_last, resp_first, resp_last;
 	uint64_t bytes_req, bytes_resp;
 	uint16_t status;
@@ -171,7 +172,7 @@ static void stream_emit(struct h2 *h, struct h2_conn *c, struct h2_stream *s, ui
 		r.flags &= ~(PT_F_CONNECT | PT_F_TLS_HS);
 	else
 		c->first_taken = true;
-	r.req_id = H2_ID_BASE | ++h->next_id;
+	r.req_id = s->req_id ? s->req_id : H2_ID_BASE | ++h->next_id;
 	r.req_seq = c->nstreams_done++;
 	r.tid = s->tid ? s->tid : r.tid;
 	r.goid = s->goid;
@@ -516,6 +517,19 @@ static void end_all(struct h2 *h, struct h2_conn *c, uint8_t end)
 			stream_emit(h, c, &c->streams[i], end);
 }
 
+/* A Go server's handler goroutine took stream sid: the stream is its request (the id
+ * its children carry) and its goroutine. Not in the frame sequence. */
+static void handler_started(struct h2_conn *c, const struct pt_h2_rec *r)
+{
+	struct h2_stream *s = stream_find(c, r->sid);
+
+	if (!s || !r->sid || c->base.role != PT_ROLE_SERVER)
+		return;
+	s->req_id = r->parent_id;
+	s->tid = r->tid;
+	s->goid = r->goid;
+}
+
 void h2__frame(struct h2 *h, const void *data, size_t size)
 {
 	const struct pt_h2_rec *r = data;
@@ -529,6 +543,10 @@ void h2__frame(struct h2 *h, const void *data, size_t size)
 	c = u64map_get(&h->conns, r->conn_id);
 	if (!c)
 		return;
+	if (r->kind == PT_H2_HANDLER) {
+		handler_started(c, r);
+		return;
+	}
 	sd = &c->side[r->dir];
 	if (sd->seq_known && r->seq != sd->next_seq) {
 		h->st.lost_records++;
