@@ -157,7 +157,8 @@ def test_h2_stream_reset():
 @h.timeout(90)
 def test_h2_grpc_shaped():
 	"""POST with content-type application/grpc, the answer held GRPC_MS by the backend,
-	a grpc-status trailer from nginx: grpc_status and error "grpc"."""
+	a grpc-status trailer from nginx: status is the grpc-status (also grpc_status), the
+	HTTP :status is http_status, error "grpc"."""
 	certs, tr, ng = _setup()
 	body = h.tmp_path('grpc.bin')
 	with open(body, 'wb') as f:
@@ -170,9 +171,9 @@ def test_h2_grpc_shaped():
 	h.assert_eq(own[path][:2], ('2', 200), 'curl: h2 and 200')
 	for role, comm in (('client', 'curl'), ('server', 'nginx')):
 		r = h.only_one(_by_path(recs, role, comm, path), '%s record of %s' % (comm, path))
-		_check_stream(r, 'h2', 'POST', path, 200, GRPC_MS, comm + ' gRPC')
-		h.assert_eq((r.get('grpc_status'), r.get('error')), (GRPC_STATUS, 'grpc'),
-			    comm + ': grpc_status and error')
+		_check_stream(r, 'h2', 'POST', path, GRPC_STATUS, GRPC_MS, comm + ' gRPC')
+		h.assert_eq((r.get('http_status'), r.get('grpc_status'), r.get('error')),
+			    (200, GRPC_STATUS, 'grpc'), comm + ': http_status, grpc_status and error')
 		sent = r['bytes_sent'] if role == 'client' else r['bytes_received']
 		h.assert_true(sent >= 8, comm + ': the 8-byte message counted in the request bytes')
 

@@ -150,7 +150,9 @@ static void test_reset_and_grpc(void **state)
 	assert_int_equal(got[0].status, 200);
 	assert_int_equal(got[0].grpc_status, 14 + 1);
 	assert_int_equal(got[0].error, PT_ERR_GRPC);
+	assert_true(got[0].flags & PT_F_GRPC);		/* content-type application/grpc */
 	assert_int_equal(got[1].error, PT_ERR_RESET);
+	assert_false(got[1].flags & PT_F_GRPC);
 	assert_string_equal(got[1].path, "/b");
 	teardown(h);
 }

@@ -42,6 +42,7 @@ struct h2_stream {
 	uint16_t status;
 	bool has_grpc;
 	uint8_t grpc_status;
+	bool grpc;			/* content-type application/grpc* (either side) */
 	bool labelled;
 	enum pt_err error;
 	char method[PT_METHOD_LEN];
@@ -191,6 +192,8 @@ static void stream_emit(struct h2 *h, struct h2_conn *c, struct h2_stream *s, ui
 	r.stream_id = s->sid;
 	r.status = s->status;
 	r.grpc_status = 0;
+	if (s->grpc)
+		r.flags |= PT_F_GRPC;
 	if (s->has_grpc) {
 		r.grpc_status = s->grpc_status + 1;
 		if (s->grpc_status && !r.error)
@@ -258,8 +261,21 @@ static bool name_is(const nghttp2_nv *nv, const char *name)
 	return nv->namelen == strlen(name) && !memcmp(nv->name, name, nv->namelen);
 }
 
+/* application/grpc, application/grpc+proto, application/grpc;...: a gRPC stream */
+static bool grpc_content_type(const nghttp2_nv *nv)
+{
+	static const char ct[] = "application/grpc";
+	size_t n = sizeof(ct) - 1;
+
+	return name_is(nv, "content-type") && nv->valuelen >= n &&
+	       !memcmp(nv->value, ct, n) &&
+	       (nv->valuelen == n || nv->value[n] == '+' || nv->value[n] == ';');
+}
+
 static void label(struct h2_stream *s, bool request, const nghttp2_nv *nv)
 {
+	if (grpc_content_type(nv))
+		s->grpc = true;
 	if (request && name_is(nv, ":method")) {
 		copy_str(s->method, sizeof(s->method), nv->value, nv->valuelen);
 	} else if (request && name_is(nv, ":path")) {
@@ -323,7 +339,7 @@ static void block_done(struct h2 *h, struct h2_conn *c, int dir)
 	if (inflate_block(sd, s, request, sd->block, sd->block_len)) {
 		poison(h, c);
 		if (s)
-			s->method[0] = 0, s->status = 0, s->has_grpc = false;
+			s->method[0] = 0, s->status = 0, s->has_grpc = false, s->grpc = false;
 		return;
 	}
 	if (s && request)
