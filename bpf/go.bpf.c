@@ -9,10 +9,12 @@
  *  - goroutine ancestry (runtime.newproc1) and net/http's pooled client
  *    connections ((*Transport).roundTrip / (*Request).write), so that work done on
  *    helper goroutines is attributed to the server request that asked for it;
- *  - runtime.goexit1: forget a goroutine's state when it ends.
+ *  - runtime.goexit1: forget a goroutine's state when it ends;
+ *  - the h2 server's runHandler: a stream is the parent of its handler's work.
  * crypto/tls lives in tls.bpf.c with the other TLS libraries.
  */
 #include "go.bpf.h"
+#include "h2.bpf.h"
 #include "thread.bpf.h"
 #include "span.bpf.h"
 #include "probe_list.h"
@@ -611,6 +613,51 @@ int go_stw_start_entry(struct pt_regs *ctx)
 		w->total += bpf_ktime_get_ns() - w->start;
 		w->start = 0;
 	}
+	return 0;
+}
+
+/*
+ * net/http.(*http2serverConn).runHandler(sc, rw, req, handler), on the handler goroutine
+ * the serve goroutine started for one stream: the goroutine serves that stream, a request
+ * whose id BPF gives here (userspace's stream record takes it, PT_H2_HANDLER), so that its
+ * outbound calls, DNS and render carry it as parent like an HTTP/1 handler's. The stream id
+ * is rw.rws.stream.id, the connection sc.conn (a net.Conn holding the *tls.Conn), offsets
+ * in the cookie (PT_H2H_OFF). Entered twice after morestack: the second id wins.
+ */
+SEC("uprobe")
+int go_h2_handler_entry(struct pt_regs *ctx)
+{
+	__u64 cookie = bpf_get_attach_cookie(ctx);
+	__u64 key, goid, p = 0, tconn = 0;
+	struct ssl_key sk = {};
+	struct ssl_state *s;
+	struct thread_ctx *t;
+	struct pt_conn *c;
+	__u32 sid = 0;
+
+	if (!go_key_at(ctx, &key, &goid, NULL))
+		return 0;
+	/* the interface's data word: the *tls.Conn (a cleartext conn has no session) */
+	if (bpf_probe_read_user(&tconn, sizeof(tconn),
+				(void *)(ctx->ax + PT_H2H_OFF(cookie, 0) + 8)) ||
+	    bpf_probe_read_user(&p, sizeof(p), (void *)(ctx->bx + PT_H2H_OFF(cookie, 1))) ||
+	    bpf_probe_read_user(&p, sizeof(p), (void *)(p + PT_H2H_OFF(cookie, 2))) ||
+	    bpf_probe_read_user(&sid, sizeof(sid), (void *)(p + PT_H2H_OFF(cookie, 3))))
+		return 0;
+	sk.tgid = key >> 32;
+	sk.ssl = tconn;
+	s = bpf_map_lookup_elem(&ssl_states, &sk);
+	c = s && s->sk ? bpf_map_lookup_elem(&conns, &s->sk) : NULL;
+	if (!c || !(c->cflags & PT_C_H2) || c->req.role != PT_ROLE_SERVER || !(sid & 1))
+		return 0;
+	t = thread_get(key);
+	if (!t)
+		return 0;
+	t->srv_sk = s->sk;
+	t->srv_req_id = next_id();
+	t->srv_awaiting = 0;
+	t->interleaved = 0;
+	h2_handler_started(c, sid, t->srv_req_id, goid);
 	return 0;
 }
 

@@ -363,6 +363,25 @@ PT_SHARED bool h2_io(__u64 skp, struct pt_conn *c, const struct conn_io_ev *ev,
 	return true;
 }
 
+PT_SHARED void h2_handler_started(struct pt_conn *c, __u32 sid, __u64 req_id, __u64 goid)
+{
+	__u32 zero = 0;
+	struct pt_h2_rec *r = bpf_map_lookup_elem(&h2_scratch, &zero);
+
+	if (!r)
+		return;
+	__builtin_memset(r, 0, H2_REC_HDR);
+	r->type = PT_REC_H2;
+	r->kind = PT_H2_HANDLER;
+	r->sid = sid;
+	r->tid = (__u32)bpf_get_current_pid_tgid();
+	r->goid = goid;
+	r->conn_id = c->req.conn_id;
+	r->ts = bpf_ktime_get_ns();
+	r->parent_id = req_id;
+	h2_output(r, 0);
+}
+
 PT_SHARED void h2_close(__u64 skp, struct pt_conn *c)
 {
 	/* once: FIN_WAIT1 and CLOSE both come here; PT_C_H2 stays, so that what

@@ -191,6 +191,7 @@ struct go_g {
 	__u64 dns_start;
 	__u64 dns_host;		/* Go string: data, len */
 	__u64 dns_host_len;
+	__u8 tls_h2_sent;	/* the open Write's HTTP/2 frames were walked at its entry */
 };
 
 /* goroutine key -> its state */

@@ -354,6 +354,36 @@ PT_SHARED int on_tls_ret(struct pt_regs *ctx)
  * uretprobes); RAX at a RET is n, or for the handshake the error's type word.
  * Keyed by goroutine; the outermost call by frame depth (see go.bpf.h).
  */
+/*
+ * Write(b) on an HTTP/2 connection: its frames are walked here, at the entry (b is
+ * RBX, len(b) RCX), not at a RET. The peer has the bytes once the kernel send inside
+ * the call is done, and may answer and close the connection before the goroutine,
+ * waiting for a P after its syscall, reaches the RET (measured: 2 ms): a walk at the
+ * RET then found the connection gone and the stream lost its response. Go's h2
+ * writers serialise their Writes (server: the serve loop; client: cc.wmu), so entry
+ * order is byte order. The frames are stamped at the entry: before the first byte
+ * moved, by the encryption only. True if the frames were taken.
+ */
+static __always_inline bool go_h2_write(struct pt_regs *ctx, __u64 key, __u64 goid)
+{
+	struct ssl_state *s = ssl_state_lookup(ctx->ax);
+	struct h2_buf hb = { .buf = (const void *)ctx->bx };
+	struct conn_io_ev ev = {};
+	struct pt_conn *c;
+
+	if (!s || !s->sk || !s->hs_done || !ctx->cx || ctx->cx > 0xffffffff)
+		return false;
+	c = bpf_map_lookup_elem(&conns, &s->sk);
+	if (!c || !(c->cflags & PT_C_TLS) || !h2_wants(c))
+		return false;
+	ev.key = key;
+	ev.goid = goid;
+	ev.ts = ev.ts_first = bpf_ktime_get_ns();
+	ev.n = ctx->cx;
+	ev.dir = PT_DIR_SEND;
+	return h2_io(s->sk, c, &ev, &hb);
+}
+
 static __always_inline int go_tls_enter(struct pt_regs *ctx, __u8 fn)
 {
 	__u64 key, goid, d;
@@ -372,7 +402,11 @@ static __always_inline int go_tls_enter(struct pt_regs *ctx, __u8 fn)
 	t->ssl_depth = 0;	/* else a stale call (panic) is forgotten */
 	gg->tls_d = d;
 	gg->tls_ret = go_entry_ret(ctx);
-	return tls_enter_key(key, ctx->ax, fn, PT_TLS_GO, fn == TLS_FN_HANDSHAKE ? 0 : ctx->bx, 0);
+	gg->tls_h2_sent = 0;
+	tls_enter_key(key, ctx->ax, fn, PT_TLS_GO, fn == TLS_FN_HANDSHAKE ? 0 : ctx->bx, 0);
+	if (fn == TLS_FN_WRITE && t->ssl_depth == 1)
+		gg->tls_h2_sent = go_h2_write(ctx, key, goid);
+	return 0;
 }
 
 SEC("uprobe")
@@ -406,6 +440,11 @@ int go_tls_ret(struct pt_regs *ctx)
 	gg = bpf_map_lookup_elem(&go_gs, &key);
 	if (!t || !gg || !t->ssl_depth || gg->tls_d != d)
 		return 0;
+	if (gg->tls_h2_sent) {	/* its frames went at the entry (go_h2_write) */
+		gg->tls_h2_sent = 0;
+		t->ssl_depth = 0;
+		return 0;
+	}
 	t->ssl_depth = 1;
 	return tls_exit_key(key, (long)ctx->ax);
 }

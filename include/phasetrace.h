@@ -49,6 +49,9 @@ enum pt_role {
 /* A PT_REC_REQ with PT_F_H2 is not a request but an HTTP/2 connection: at its
  * detection (carries connect/TLS) and at its close (end_reason PT_END_CLOSE). */
 #define PT_F_H2		(1u << 8)
+/* An HTTP/2 stream with content-type application/grpc*: status is the grpc-status
+ * (collector only; a high bit, away from the kernel's flags) */
+#define PT_F_GRPC	(1u << 12)
 
 enum pt_end_reason {
 	PT_END_NEXT = 0,	/* next request started on the connection */
@@ -138,6 +141,8 @@ enum pt_proto {
 enum pt_h2_kind {
 	PT_H2_FRAME = 0,	/* a frame (its payload from frag_off, frag_len bytes) */
 	PT_H2_LOST = 1,		/* frame walking gave up on this connection */
+	PT_H2_HANDLER = 2,	/* Go server: stream sid's handler goroutine (goid) starts;
+				 * parent_id is the request id its children carry */
 };
 
 struct pt_h2_rec {

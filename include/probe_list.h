@@ -126,7 +126,14 @@ enum pt_fn {
 	X(TPL_PARSE, "text/template.(*Template).Parse", NULL, go_tpl_parse_entry, NONE, NONE) \
 	/* stop-the-world pauses (GC): render spans add up those they contain */		\
 	X(STW_STOP, "runtime.stopTheWorldWithSema", NULL, go_stw_stop_entry, NONE, NONE)	\
-	X(STW_START, "runtime.startTheWorldWithSema", NULL, go_stw_start_entry, NONE, NONE)
+	X(STW_START, "runtime.startTheWorldWithSema", NULL, go_stw_start_entry, NONE, NONE)	\
+	/* the h2 server's handler goroutine: its stream becomes the parent of its work */	\
+	X(H2_HANDLER, "net/http.(*http2serverConn).runHandler", NULL, go_h2_handler_entry,	\
+	  NONE, H2_HANDLER)
+
+/* Attach cookie of go_h2_handler_entry: the offsets of http2serverConn.conn, then
+ * http2responseWriter.rws, http2responseWriterState.stream, http2stream.id, 16 bits each */
+#define PT_H2H_OFF(cookie, i)	(((cookie) >> (16 * (i))) & 0xffff)
 
 /* Attach cookie of go_render_entry: kind | html.text offset << 8 | text.name offset << 24 */
 #define PT_TPL_TEXT_EXECUTE	0

@@ -8,6 +8,7 @@ import shutil
 import signal
 
 import harness as h
+import test_go		# the Go fixture and its toolchains
 import test_server
 from harness import MS
 
@@ -84,7 +85,8 @@ def _check_stream(rec, proto, method, path, status, ttfb_ms, what):
 		      what + ': odd stream_id: %s' % json.dumps(rec))
 	ph = h.phases(rec)
 	h.assert_true('ttfb' in ph, what + ': no ttfb phase: %s' % json.dumps(rec))
-	h.assert_near(ph['ttfb']['dur_ns'], ttfb_ms * MS, what + ' ttfb')
+	if ttfb_ms is not None:
+		h.assert_near(ph['ttfb']['dur_ns'], ttfb_ms * MS, what + ' ttfb')
 	return ph
 
 
@@ -155,7 +157,8 @@ def test_h2_stream_reset():
 @h.timeout(90)
 def test_h2_grpc_shaped():
 	"""POST with content-type application/grpc, the answer held GRPC_MS by the backend,
-	a grpc-status trailer from nginx: grpc_status and error "grpc"."""
+	a grpc-status trailer from nginx: status is the grpc-status (also grpc_status), the
+	HTTP :status is http_status, error "grpc"."""
 	certs, tr, ng = _setup()
 	body = h.tmp_path('grpc.bin')
 	with open(body, 'wb') as f:
@@ -168,9 +171,9 @@ def test_h2_grpc_shaped():
 	h.assert_eq(own[path][:2], ('2', 200), 'curl: h2 and 200')
 	for role, comm in (('client', 'curl'), ('server', 'nginx')):
 		r = h.only_one(_by_path(recs, role, comm, path), '%s record of %s' % (comm, path))
-		_check_stream(r, 'h2', 'POST', path, 200, GRPC_MS, comm + ' gRPC')
-		h.assert_eq((r.get('grpc_status'), r.get('error')), (GRPC_STATUS, 'grpc'),
-			    comm + ': grpc_status and error')
+		_check_stream(r, 'h2', 'POST', path, GRPC_STATUS, GRPC_MS, comm + ' gRPC')
+		h.assert_eq((r.get('http_status'), r.get('grpc_status'), r.get('error')),
+			    (200, GRPC_STATUS, 'grpc'), comm + ': http_status, grpc_status and error')
 		sent = r['bytes_sent'] if role == 'client' else r['bytes_received']
 		h.assert_true(sent >= 8, comm + ': the 8-byte message counted in the request bytes')
 
@@ -233,3 +236,85 @@ def test_h2_h2load_client():
 		for r in rs:
 			_check_stream(r, 'h2', 'GET', path, 200, ms, '%s stream %d' %
 				      (comm, r['stream_id']))
+
+
+# per stream: the backend's hold (its /ttfb/{ms}/ path) and the render, all different
+GO_H2_STREAMS = {'/s1': (20, 30), '/s2': (50, 15), '/s3': (80, 5)}
+
+
+def _go_server(ver):
+	"""Go's bundled h2 server (webapp -h2) built by VER: curl multiplexes three streams
+	on one TLS connection; each handler fetches a backend that holds its answer a
+	different time, then renders its own render_ms. One server record per stream, with
+	its labels and a ttfb of the handler's whole run (as the webapp timed it, up to
+	curl's clock); its backend call as its one child (ttfb vs the injected hold and the
+	webapp's httptrace) and its render as its phase."""
+	certs = h.make_certs()
+	be = h.start_backend(ttfb_ms=0)
+	app = test_go.Webapp(ver, 'webapp', [
+		'-tls-cert', certs['cert'], '-tls-key', certs['key'], '-h2',
+		'-backend', 'http://127.0.0.1:%d/ttfb/{ms}/x' % be.port])
+	tr = h.Tracer(pids=[app.pid])
+	urls = ['https://127.0.0.1:%d%s?backend_ms=%d&render_ms=%d' % (app.port, p, b, r)
+		for p, (b, r) in GO_H2_STREAMS.items()]
+	res, own = _curl('--http2', '--parallel', '-k', *sum([['-o', '/dev/null', u]
+								for u in urls], []))
+	recs = tr.stop()
+	lines = {l['path']: l for l in app.log()}
+	streams, ports, kids = set(), set(), set()
+	for path, (backend_ms, render_ms) in GO_H2_STREAMS.items():
+		url = [u for u in own if u.startswith(path + '?')]
+		h.assert_eq(own[url[0]][:2] if url else None, ('2', 200), 'curl: h2 and 200 for ' +
+			    path)
+		line = lines[path]
+		srv = h.only_one(h.server_records(recs, pid=app.pid, path=path), 'server ' + path)
+		what = 'Go h2 server ' + path
+		ph = _check_stream(srv, 'h2', 'GET', path, 200, None, what)
+		# the handler's own run is at least the injected backend + render
+		h.assert_true(line['total_ns'] >= (backend_ms + render_ms - 2) * MS,
+			      '%s: handler ran %.1f ms < injected' % (what, line['total_ns'] / MS))
+		# three handlers on two CPUs: the stream may wait for its handler to run, so its
+		# ttfb lies between the handler's own run and curl's clock
+		h.assert_between(ph['ttfb']['dur_ns'], line['total_ns'] / MS - 2,
+				 own[url[0]][2] / MS + 2, what + ': ttfb between total_ns and curl\'s')
+		h.assert_true('render' in ph, '%s: no render phase: %s' % (what, json.dumps(srv)))
+		h.assert_true(ph['render']['dur_ns'] >= (render_ms - 2) * MS,
+			      '%s: render %.1f ms < injected %d ms' %
+			      (what, ph['render']['dur_ns'] / MS, render_ms))
+		h.assert_near(ph['render']['dur_ns'], line['execute_ns'], what + ': render vs execute_ns')
+		ch = srv.get('children') or []
+		h.assert_eq(len(ch), 1, '%s: children: %s' % (what, json.dumps(srv)))
+		c = ch[0]
+		cwhat = '%s: backend call' % what
+		h.assert_eq((c.get('role'), c.get('path'), c.get('status'), c.get('parent_id')),
+			    ('client', '/ttfb/%d/x' % backend_ms, 200, srv['req_id']),
+			    cwhat + ': role, path, status, parent_id')
+		cp = h.phases(c)
+		h.assert_true('ttfb' in cp, '%s: no ttfb: %s' % (cwhat, json.dumps(c)))
+		h.assert_true(cp['ttfb']['dur_ns'] >= (backend_ms - 2) * MS,
+			      '%s: ttfb %.1f ms < injected %d ms' % (cwhat, cp['ttfb']['dur_ns'] / MS,
+								      backend_ms))
+		h.assert_near(cp['ttfb']['dur_ns'], line['ttfb_ns'], cwhat + ': ttfb vs httptrace')
+		h.log('%s: stream ttfb %.1f ms (curl %.1f, handler %.1f), backend ttfb %.1f ms '
+		      '(injected %d, httptrace %.1f), render %.1f ms (injected %d)' %
+		      (path, ph['ttfb']['dur_ns'] / MS, own[url[0]][2] / MS, line['total_ns'] / MS,
+		       cp['ttfb']['dur_ns'] / MS, backend_ms, line['ttfb_ns'] / MS,
+		       ph['render']['dur_ns'] / MS, render_ms))
+		streams.add(srv['stream_id'])
+		ports.add(srv['local_port'])
+		kids.add(c['req_id'])
+	h.assert_eq(len(streams), 3, 'three streams')
+	h.assert_eq(len(ports), 1, 'one connection')
+	h.assert_eq(len(kids), 3, 'three backend calls')
+	for r in recs:
+		h.assert_true(r.get('method') != 'PRI', 'the preface became a request: %s' %
+			      json.dumps(r))
+		h.assert_true(r.get('role') != 'span', 'a render outside its stream: %s' %
+			      json.dumps(r))
+
+
+# test_go's rows: go1_NN_h2_server, one per toolchain
+for _v in test_go._toolchains():
+	_f = test_go._row(_v, 'h2_server', _go_server, 150)
+	_f.__module__ = __name__
+	globals()[_f.__name__] = _f

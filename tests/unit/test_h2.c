@@ -38,9 +38,9 @@ static void on_stream(void *ctx, const struct pt_req_rec *r, const char *authori
 	ngot++;
 }
 
-static struct h2 *setup(void)
+static struct h2 *setup_role(uint8_t role)
 {
-	struct pt_req_rec c = { .type = PT_REC_REQ, .role = PT_ROLE_CLIENT, .conn_id = CONN,
+	struct pt_req_rec c = { .type = PT_REC_REQ, .role = role, .conn_id = CONN,
 				.flags = PT_F_H2 | PT_F_CONNECT, .proto = PT_PROTO_H2 };
 	struct h2 *h = h2__new(on_stream, NULL);
 
@@ -51,6 +51,11 @@ static struct h2 *setup(void)
 		assert_int_equal(nghttp2_hd_deflate_new(&defl[i], 4096), 0);
 	h2__conn(h, &c);
 	return h;
+}
+
+static struct h2 *setup(void)
+{
+	return setup_role(PT_ROLE_CLIENT);
 }
 
 static void teardown(struct h2 *h)
@@ -145,7 +150,9 @@ static void test_reset_and_grpc(void **state)
 	assert_int_equal(got[0].status, 200);
 	assert_int_equal(got[0].grpc_status, 14 + 1);
 	assert_int_equal(got[0].error, PT_ERR_GRPC);
+	assert_true(got[0].flags & PT_F_GRPC);		/* content-type application/grpc */
 	assert_int_equal(got[1].error, PT_ERR_RESET);
+	assert_false(got[1].flags & PT_F_GRPC);
 	assert_string_equal(got[1].path, "/b");
 	teardown(h);
 }
@@ -207,6 +214,37 @@ static void test_close_ends_streams(void **state)
 	teardown(h);
 }
 
+/* A Go server's handler goroutine names its stream (outside the frame sequence): the
+ * stream's record takes the id the handler's children carry, and its goroutine. */
+static void test_go_handler_names_stream(void **state)
+{
+	struct pt_h2_rec hr = { .type = PT_REC_H2, .kind = PT_H2_HANDLER, .sid = 3, .tid = 7,
+				.goid = 42, .conn_id = CONN, .ts = 12 * MS, .parent_id = 0x1234 };
+	struct h2 *h = setup_role(PT_ROLE_SERVER);
+
+	headers(h, RECV, 1, true, req_a, 4, 10 * MS, 512);
+	headers(h, RECV, 3, true, req_b, 4, 11 * MS, 512);
+	h2__frame(h, &hr, offsetof(struct pt_h2_rec, data));
+	hr.sid = 9;	/* no such stream: nothing */
+	h2__frame(h, &hr, offsetof(struct pt_h2_rec, data));
+	headers(h, SEND, 3, false, resp_200, 2, 40 * MS, 512);
+	rec(h, SEND, 0, 1, 3, 10, 0, NULL, 0, 41 * MS);
+	headers(h, SEND, 1, false, resp_404, 2, 50 * MS, 512);
+	rec(h, SEND, 0, 1, 1, 10, 0, NULL, 0, 51 * MS);
+	assert_int_equal(ngot, 2);
+	assert_int_equal(got[0].stream_id, 3);
+	assert_int_equal(got[0].req_id, 0x1234);
+	assert_int_equal(got[0].goid, 42);
+	assert_int_equal(got[0].tid, 7);
+	assert_string_equal(got[0].path, "/b");	/* labels intact: no gap in the sequence */
+	assert_int_equal(got[0].status, 200);
+	assert_int_equal(got[1].stream_id, 1);
+	assert_true(got[1].req_id != 0x1234 && got[1].req_id != got[0].req_id);
+	assert_string_equal(got[1].path, "/a");
+	assert_int_equal(got[1].status, 404);
+	teardown(h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -215,6 +253,7 @@ int main(void)
 		cmocka_unit_test(test_lost_record_poisons),
 		cmocka_unit_test(test_close_ends_streams),
 		cmocka_unit_test(test_push_promise_feeds_table),
+		cmocka_unit_test(test_go_handler_names_stream),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -257,6 +257,32 @@ static void test_exposition(void **state)
 	metrics__free(NULL);
 }
 
+/* A gRPC stream: its class is its HTTP :status's, a non-zero grpc-status an error "grpc"
+ * (docs/metrics.md): gRPC codes never become a status class. */
+static void test_grpc_class(void **state)
+{
+	struct metrics_opts o = { .version = "1" };
+	struct metrics *m = metrics__new(&o);
+	struct request r;
+	char *t;
+
+	assert_non_null(m);
+	server_req(&r, "grpcd", 50051, 200, 30 * MS);
+	r.is_grpc = r.has_grpc = true;
+	r.grpc_status = 7;
+	r.error = PT_ERR_GRPC;
+	metrics__on_request(m, &r);
+	t = render(m);
+	assert_int_equal(count_lines_with(t, "error=\"other\""), 0);
+	assert_line(t, "phasetrace_requests_total{role=\"server\",comm=\"grpcd\",peer=\"50051\","
+		    "status_class=\"2xx\"} 1");
+	assert_line(t, "phasetrace_request_errors_total{role=\"server\",comm=\"grpcd\","
+		    "peer=\"50051\",error=\"grpc\"} 1");
+	promtool_check(t);
+	free(t);
+	metrics__free(m);
+}
+
 static void test_empty_exposition(void **state)
 {
 	struct metrics *m = metrics__new(NULL);
@@ -936,6 +962,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_exposition),
+		cmocka_unit_test(test_grpc_class),
 		cmocka_unit_test(test_empty_exposition),
 		cmocka_unit_test(test_cardinality),
 		cmocka_unit_test(test_cardinality_comms_and_series),

@@ -150,6 +150,30 @@ static void test_json_sink_batches(void **state)
 	fclose(f);
 }
 
+/* gRPC: "status" is the grpc-status, the HTTP :status is "http_status" (docs/json.md). */
+static void test_json_grpc_status(void **state)
+{
+	struct request r;
+	char buf[4096];
+
+	hostile_request(&r);
+	r.proto = PT_PROTO_H2;
+	r.stream_id = 1;
+	json_format(&r, buf, sizeof(buf));
+	assert_non_null(strstr(buf, ",\"status\":200,"));
+	assert_null(strstr(buf, "http_status"));
+	r.is_grpc = true;
+	json_format(&r, buf, sizeof(buf));	/* no grpc-status yet: no status */
+	assert_null(strstr(buf, "\"status\":"));
+	assert_non_null(strstr(buf, ",\"http_status\":200,"));
+	r.has_grpc = true;
+	r.grpc_status = 14;
+	json_format(&r, buf, sizeof(buf));
+	assert_non_null(strstr(buf, ",\"status\":14,"));
+	assert_non_null(strstr(buf, ",\"http_status\":200,"));
+	assert_non_null(strstr(buf, ",\"grpc_status\":14"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -157,6 +181,7 @@ int main(void)
 		cmocka_unit_test(test_waterfall_ascii_locale),
 		cmocka_unit_test(test_json_escapes),
 		cmocka_unit_test(test_json_sink_batches),
+		cmocka_unit_test(test_json_grpc_status),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

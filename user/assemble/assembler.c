@@ -620,6 +620,7 @@ void assembler__build(const struct pt_req_rec *rec, struct request *r)
 	r->stream_id = rec->stream_id;
 	r->has_grpc = rec->grpc_status != 0;
 	r->grpc_status = rec->grpc_status ? rec->grpc_status - 1 : 0;
+	r->is_grpc = rec->flags & PT_F_GRPC;
 
 	if (rec->flags & PT_F_CONNECT)
 		add_phase(r, PHASE_CONNECT, NULL, rec->connect_start, rec->connect_end);

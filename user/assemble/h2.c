@@ -36,11 +36,13 @@ struct h2_stream {
 	uint32_t sid;			/* 0: free slot */
 	uint32_t tid;
 	uint64_t goid, parent;
+	uint64_t req_id;		/* given by BPF (Go server handler), else 0 */
 	uint64_t req_first, req_last, resp_first, resp_last;
 	uint64_t bytes_req, bytes_resp;
 	uint16_t status;
 	bool has_grpc;
 	uint8_t grpc_status;
+	bool grpc;			/* content-type application/grpc* (either side) */
 	bool labelled;
 	enum pt_err error;
 	char method[PT_METHOD_LEN];
@@ -171,7 +173,7 @@ static void stream_emit(struct h2 *h, struct h2_conn *c, struct h2_stream *s, ui
 		r.flags &= ~(PT_F_CONNECT | PT_F_TLS_HS);
 	else
 		c->first_taken = true;
-	r.req_id = H2_ID_BASE | ++h->next_id;
+	r.req_id = s->req_id ? s->req_id : H2_ID_BASE | ++h->next_id;
 	r.req_seq = c->nstreams_done++;
 	r.tid = s->tid ? s->tid : r.tid;
 	r.goid = s->goid;
@@ -190,6 +192,8 @@ static void stream_emit(struct h2 *h, struct h2_conn *c, struct h2_stream *s, ui
 	r.stream_id = s->sid;
 	r.status = s->status;
 	r.grpc_status = 0;
+	if (s->grpc)
+		r.flags |= PT_F_GRPC;
 	if (s->has_grpc) {
 		r.grpc_status = s->grpc_status + 1;
 		if (s->grpc_status && !r.error)
@@ -257,8 +261,21 @@ static bool name_is(const nghttp2_nv *nv, const char *name)
 	return nv->namelen == strlen(name) && !memcmp(nv->name, name, nv->namelen);
 }
 
+/* application/grpc, application/grpc+proto, application/grpc;...: a gRPC stream */
+static bool grpc_content_type(const nghttp2_nv *nv)
+{
+	static const char ct[] = "application/grpc";
+	size_t n = sizeof(ct) - 1;
+
+	return name_is(nv, "content-type") && nv->valuelen >= n &&
+	       !memcmp(nv->value, ct, n) &&
+	       (nv->valuelen == n || nv->value[n] == '+' || nv->value[n] == ';');
+}
+
 static void label(struct h2_stream *s, bool request, const nghttp2_nv *nv)
 {
+	if (grpc_content_type(nv))
+		s->grpc = true;
 	if (request && name_is(nv, ":method")) {
 		copy_str(s->method, sizeof(s->method), nv->value, nv->valuelen);
 	} else if (request && name_is(nv, ":path")) {
@@ -322,7 +339,7 @@ static void block_done(struct h2 *h, struct h2_conn *c, int dir)
 	if (inflate_block(sd, s, request, sd->block, sd->block_len)) {
 		poison(h, c);
 		if (s)
-			s->method[0] = 0, s->status = 0, s->has_grpc = false;
+			s->method[0] = 0, s->status = 0, s->has_grpc = false, s->grpc = false;
 		return;
 	}
 	if (s && request)
@@ -516,6 +533,19 @@ static void end_all(struct h2 *h, struct h2_conn *c, uint8_t end)
 			stream_emit(h, c, &c->streams[i], end);
 }
 
+/* A Go server's handler goroutine took stream sid: the stream is its request (the id
+ * its children carry) and its goroutine. Not in the frame sequence. */
+static void handler_started(struct h2_conn *c, const struct pt_h2_rec *r)
+{
+	struct h2_stream *s = stream_find(c, r->sid);
+
+	if (!s || !r->sid || c->base.role != PT_ROLE_SERVER)
+		return;
+	s->req_id = r->parent_id;
+	s->tid = r->tid;
+	s->goid = r->goid;
+}
+
 void h2__frame(struct h2 *h, const void *data, size_t size)
 {
 	const struct pt_h2_rec *r = data;
@@ -529,6 +559,10 @@ void h2__frame(struct h2 *h, const void *data, size_t size)
 	c = u64map_get(&h->conns, r->conn_id);
 	if (!c)
 		return;
+	if (r->kind == PT_H2_HANDLER) {
+		handler_started(c, r);
+		return;
+	}
 	sd = &c->side[r->dir];
 	if (sd->seq_known && r->seq != sd->next_seq) {
 		h->st.lost_records++;

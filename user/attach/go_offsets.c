@@ -37,6 +37,11 @@ struct go_field_off {
  *   net/url.URL {Scheme, Opaque string; User *Userinfo; Host, Path string}
  *   internal/poll.FD {fdmu fdMutex (uint64 + 2x uint32); Sysfd int}
  *   html/template.Template {escapeErr error; text *template.Template}
+ *   net/http's bundled h2 server (h2_bundle.go of 1.19, 1.21, 1.22, 1.23 read):
+ *     http2serverConn {srv *http2Server; hs *Server; conn net.Conn}
+ *     http2responseWriter {rws *http2responseWriterState}
+ *     http2responseWriterState {stream *http2stream}
+ *     http2stream {sc *http2serverConn; id uint32}
  */
 static const struct go_field_off table[] = {
 	{ "runtime.g", "goid", 17, 22, 152 },
@@ -56,6 +61,10 @@ static const struct go_field_off table[] = {
 	{ "internal/poll.FD", "Sysfd", 17, 25, 16 },
 	{ "html/template.Template", "text", 17, 25, 16 },
 	{ "text/template.Template", "name", 17, 25, 0 },
+	{ "net/http.http2serverConn", "conn", 19, 23, 16 },
+	{ "net/http.http2responseWriter", "rws", 19, 23, 0 },
+	{ "net/http.http2responseWriterState", "stream", 19, 23, 0 },
+	{ "net/http.http2stream", "id", 19, 23, 8 },
 };
 
 int go_offsets__lookup(int major, int minor, const char *struct_name, const char *field,

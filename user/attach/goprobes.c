@@ -34,9 +34,32 @@ static int find_func(struct go_binary *gb, const struct go_probe *p, struct go_f
 	return err;
 }
 
+/* runHandler(sc, rw, ...): where the connection and the stream id are (PT_H2H_OFF) */
+static const char *const h2_handler_fields[][2] = {
+	{ "net/http.http2serverConn", "conn" },
+	{ "net/http.http2responseWriter", "rws" },
+	{ "net/http.http2responseWriterState", "stream" },
+	{ "net/http.http2stream", "id" },
+};
+
+/* -ENODATA if an offset is unknown: the stream's work is then reported on its own. */
+static int h2_handler_cookie(struct go_binary *gb, uint64_t *cookie)
+{
+	int64_t off;
+
+	for (size_t i = 0; i < 4; i++) {
+		if (go_binary__field_offset(gb, h2_handler_fields[i][0], h2_handler_fields[i][1],
+					    &off) || off < 0 || off > 0xfff0)
+			return -ENODATA;
+		*cookie |= (uint64_t)off << (16 * i);
+	}
+	return 0;
+}
+
 /*
  * Attach cookie: templates carry the field offsets their label needs,
- * newproc1 the register of its callergp argument (1.17 differs).
+ * newproc1 the register of its callergp argument (1.17 differs), the h2
+ * server's runHandler the offsets of the stream id and the connection.
  */
 static int cookie_for(struct go_binary *gb, const struct go_probe *p, uint64_t *cookie)
 {
@@ -55,6 +78,8 @@ static int cookie_for(struct go_binary *gb, const struct go_probe *p, uint64_t *
 	case GO_COOKIE_TPL_BY_NAME:
 		*cookie = PT_TPL_EXECUTE_TEMPLATE;
 		return 0;
+	case GO_COOKIE_H2_HANDLER:
+		return h2_handler_cookie(gb, cookie);
 	case GO_COOKIE_TPL_HTML:
 	case GO_COOKIE_TPL_TEXT:
 		break;
@@ -209,8 +234,9 @@ static int attach_func(const struct phasetrace_bpf *skel, struct go_binary *gb,
 	err = find_func(gb, p, &fn);
 	if (err)
 		return err == -ENOENT ? 0 : err;
-	if (cookie_for(gb, p, &cookie))
-		return -EPROTO;
+	err = cookie_for(gb, p, &cookie);
+	if (err)
+		return err == -ENODATA ? err : -EPROTO;
 	n = p->cookie == GO_COOKIE_TPL_HTML || p->cookie == GO_COOKIE_TPL_TEXT ||
 	    p->cookie == GO_COOKIE_TPL_BY_NAME ? render_exits(gb, &fn, rets, deltas) : 0;
 	if (n > 0)
@@ -245,6 +271,8 @@ static int attach_set(const struct phasetrace_bpf *skel, struct go_binary *gb, s
 		if (n < 0) {
 			pt_info("%s: %s: not probed: %s", name, p->names[0],
 				n == -EPROTO ? "Go version unknown" :
+				n == -ENODATA ? "struct offsets unknown (no DWARF, Go version "
+						"not in the built-in table)" :
 				n == -EFBIG ? "larger than the per-function limit (a huge or "
 					      "hostile binary?)" : strerror(-n));
 			res->failed++;

@@ -36,6 +36,7 @@ const char *const metrics_err_labels[NERR] = {
 	[PT_ERR_REFUSED] = "refused", [PT_ERR_TIMEOUT] = "timeout", [PT_ERR_RESET] = "reset",
 	[PT_ERR_ABORTED] = "aborted", [PT_ERR_TLS] = "tls", [PT_ERR_UNREACH] = "unreach",
 	[PT_ERR_OTHER] = "other", [ERR_DNS] = "dns", [PT_ERR_NO_RESPONSE] = "no_response",
+	[PT_ERR_GRPC] = "grpc",
 };
 
 

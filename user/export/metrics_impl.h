@@ -11,7 +11,7 @@
 
 #define NCLASS		6	/* 0: unknown status, 1..5: 1xx..5xx */
 #define ERR_DNS		PT_ERR_DNS
-#define NERR		(PT_ERR_NO_RESPONSE + 1)
+#define NERR		(PT_ERR_GRPC + 1)
 #define NSLOT		(METRICS_NPHASES + NCLASS)	/* histograms per row snapshot */
 #define ROW_RESERVE	3	/* ("other", role, "other") for client, server, unknown */
 #define SELF_LABEL_LEN	48

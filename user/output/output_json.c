@@ -186,6 +186,21 @@ static void jprotocol(struct jbuf *b, const struct request *r)
 		jfield(b, "grpc_status", ju64, r->grpc_status);
 }
 
+/* "status": HTTP's; for a gRPC stream the grpc-status (omitted until seen), HTTP's
+ * :status then in "http_status" (docs/json.md) */
+static void jstatus(struct jbuf *b, const struct request *r)
+{
+	if (!r->is_grpc) {
+		if (r->status)
+			jfield(b, "status", ju64, r->status);
+		return;
+	}
+	if (r->has_grpc)
+		jfield(b, "status", ju64, r->grpc_status);
+	if (r->status)
+		jfield(b, "http_status", ju64, r->status);
+}
+
 /* Where the request went and what it carried: everything but spans have these. */
 static void jconnection(struct jbuf *b, const struct request *r)
 {
@@ -201,8 +216,7 @@ static void jconnection(struct jbuf *b, const struct request *r)
 		jfield(b, "method", jstr, r->method);
 		jfield(b, "path", jstr, r->path);
 	}
-	if (r->status)
-		jfield(b, "status", ju64, r->status);
+	jstatus(b, r);
 	jfield(b, "bytes_sent", ju64, server ? r->bytes_resp : r->bytes_req);
 	jfield(b, "bytes_received", ju64, server ? r->bytes_req : r->bytes_resp);
 	jfield(b, "writes", ju64, r->writes);
