@@ -74,6 +74,7 @@ struct request {
 	struct request *children[REQ_MAX_CHILDREN];
 	uint32_t writes;	/* socket writes of our payload (server: response writes) */
 	uint32_t tpl_parses;	/* server, Go: template parses while serving it */
+	bool kagg;		/* also counted in the kernel (PT_F_KAGG, --kernel-agg=check) */
 };
 
 const char *phase_name(enum phase_id id);

@@ -122,9 +122,23 @@ static int probe_features(const struct probes_opts *o, const struct btf *vmlinux
 	return 0;
 }
 
+static void set_kagg_tunables(struct phasetrace_bpf *skel, const struct probes_opts *o)
+{
+	int n = o->kagg_nbounds;
+
+	if (!o->kagg_mode || n < 1 || n > PT_KAGG_MAX_BOUNDS)
+		return;
+	skel->rodata->kagg_mode = o->kagg_mode;
+	skel->rodata->kagg_nbounds = n;
+	skel->rodata->kagg_idle_ns = o->kagg_idle_ns;
+	for (int i = 0; i < PT_KAGG_MAX_BOUNDS; i++)
+		((uint64_t *)skel->rodata->kagg_bounds)[i] = i < n ? o->kagg_bounds[i] : ~0ULL;
+}
+
 static void set_tunables(struct phasetrace_bpf *skel, const struct probes_opts *o,
 			 const struct features *f)
 {
+	set_kagg_tunables(skel, o);
 	skel->rodata->self_tgid = getpid();
 	skel->rodata->has_pid_filter = o->npids > 0;
 	skel->rodata->n_comm_filters = o->ncomms;

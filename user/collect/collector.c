@@ -398,6 +398,8 @@ int collector__new(const struct collector_opts *o, struct collector **out)
 		.btf_path = o->btf_path, .max_conns = o->max_conns, .span_io = o->nspans > 0,
 		.io_hooks = o->io_hooks, .uprobes = o->uprobes, .cgroup_filter = o->ncontainers > 0,
 		.hold_ms = o->no_hold ? 0 : o->hold_ms ? o->hold_ms : DEFAULT_HOLD_MS,
+		.kagg_mode = o->kagg_mode, .kagg_bounds = o->kagg_bounds,
+		.kagg_nbounds = o->kagg_nbounds, .kagg_idle_ns = o->idle_ns ?: 500000000ULL,
 	};
 	struct assembler_opts ao = {
 		.reorder_ns = 50000000ULL, .dns_gap_ns = 5000000000ULL,
@@ -689,4 +691,9 @@ void collector__stats(struct collector *c, struct collector_stats *st)
 	st->cgroup_filter_ids = cgfilter__count(c->cgf);
 	st->cgroup_filter_full = cgfilter__full(c->cgf);
 	collector_h2_stats(c, st);
+}
+
+struct phasetrace_bpf *collector__skel(struct collector *c)
+{
+	return probes__skel(c->probes);
 }

@@ -334,3 +334,19 @@ const uint64_t *histogram__bound_counts(const struct histogram *h)
 {
 	return h->bound_counts;
 }
+
+int histogram__add_counts(struct histogram *h, const uint64_t *counts, int n, uint64_t sum)
+{
+	uint64_t count = 0;
+	int i;
+
+	if (!h->lean || n != h->nbounds + 1)
+		return -EINVAL;
+	for (i = 0; i < n; i++)
+		count += counts[i];
+	for (i = 0; i < h->nbounds; i++)
+		h->bound_counts[i] += counts[i];
+	h->count += count;
+	h->sum += sum;
+	return 0;
+}

@@ -473,12 +473,22 @@ static void sanitize_label(char *s)
 	}
 }
 
+/* folds: comm folds * 2 + peer folds this request added (at most 2 and 1) */
+static void label_tell(struct metrics *m, uint64_t conn_id, const struct row *r, uint64_t folds)
+{
+	m->on_label(m->label_ctx, conn_id,
+		    1 + (uint32_t)(r - m->rows) * METRICS_LABEL_FOLDS + (uint32_t)folds);
+}
+
 static void count_one(struct metrics *m, const struct request *req, int depth)
 {
 	char comm[PT_COMM_LEN], peer[METRICS_PEER_LEN], ctr[CT_UNIT_LEN] = "";
+	uint64_t folds = m->comms_folded * 2 + m->peers_folded;
 	struct row *r;
 	int i, err = 0;
 
+	if (req->kagg && !m->count_kagg)	/* the kernel counted it (export/kagg.c) */
+		goto children;
 	snprintf(comm, sizeof(comm), "%.*s", (int)strnlen(req->comm, PT_COMM_LEN), req->comm);
 	metrics__peer_label(req, peer, sizeof(peer));
 	if (m->by_container)
@@ -487,6 +497,8 @@ static void count_one(struct metrics *m, const struct request *req, int depth)
 	sanitize_label(peer);
 	sanitize_label(ctr);
 	r = row_get(m, comm, ctr, req->role, peer);
+	if (r && m->on_label && req->conn_id)
+		label_tell(m, req->conn_id, r, m->comms_folded * 2 + m->peers_folded - folds);
 	if (r) {
 		uint64_t total = dur(m, req->dur_ns);
 
@@ -521,6 +533,7 @@ static void count_one(struct metrics *m, const struct request *req, int depth)
 			m->iv_errors += !!err;
 		}
 	}
+children:
 	if (depth >= 4)
 		return;
 	for (i = 0; i < req->nchildren && i < REQ_MAX_CHILDREN; i++)
@@ -722,3 +735,69 @@ void metrics_interval__free(struct metrics_interval *iv)
 	free(iv);
 }
 
+
+/* ---- in-kernel aggregation (export/kagg.c) ---- */
+
+void metrics__on_label(struct metrics *m, metrics_label_cb cb, void *ctx)
+{
+	pthread_mutex_lock(&m->lock);
+	m->on_label = cb;
+	m->label_ctx = ctx;
+	pthread_mutex_unlock(&m->lock);
+}
+
+void metrics__count_kagg(struct metrics *m, bool on)
+{
+	m->count_kagg = on;
+}
+
+const uint64_t *metrics__bounds_ns(const struct metrics *m, int *n)
+{
+	*n = m->nbounds;
+	return m->bounds_ns;
+}
+
+/* The histogram of a row a kernel slot adds to (created lean), NULL if none. */
+static struct histogram **kagg_slot(struct metrics *m, struct row *r, uint32_t slot)
+{
+	struct histogram **h;
+
+	if (slot < METRICS_NPHASES)
+		h = &r->phase[slot];
+	else if (slot >= PT_KAGG_SLOT_REQ && slot < PT_KAGG_SLOT_REQ + NCLASS)
+		h = &r->req[slot - PT_KAGG_SLOT_REQ];
+	else
+		return NULL;
+	if (!*h)
+		*h = histogram__new_lean(m->bounds_ns, m->nbounds);
+	return *h ? h : NULL;
+}
+
+int metrics__kagg_add(struct metrics *m, uint32_t label, uint32_t slot, const uint64_t *counts,
+		      int n, uint64_t sum)
+{
+	uint32_t idx = label - 1, folds = idx % METRICS_LABEL_FOLDS;
+	uint64_t count = 0;
+	struct histogram **h;
+	struct row *r;
+	int ret = -EINVAL;
+
+	for (int i = 0; i < n; i++)
+		count += counts[i];
+	pthread_mutex_lock(&m->lock);
+	if (!label || idx / METRICS_LABEL_FOLDS >= (uint32_t)m->nrows || n != m->nbounds + 1)
+		goto out;
+	r = &m->rows[idx / METRICS_LABEL_FOLDS];
+	h = kagg_slot(m, r, slot);
+	if (!h || histogram__add_counts(*h, counts, n, sum))
+		goto out;
+	if (slot >= PT_KAGG_SLOT_REQ) {
+		r->reqs_total += count;
+		m->comms_folded += folds / 2 * count;
+		m->peers_folded += folds % 2 * count;
+	}
+	ret = 0;
+out:
+	pthread_mutex_unlock(&m->lock);
+	return ret;
+}

@@ -133,4 +133,27 @@ const char *metrics__phase_label(int phase);
 /* Peer label of r: client host (or addr:port), server local port. */
 void metrics__peer_label(const struct request *r, char *buf, size_t len);
 
+/*
+ * In-kernel aggregation (export/kagg.c; docs/metrics.md, "Counted in the kernel").
+ * A label id names what the cardinality guard decided for a request: its row and the
+ * folded counters it adds (1 + row * METRICS_LABEL_FOLDS + comm folds * 2 + peer
+ * folds). The guard's decision for a (comm, container, role, peer) never changes once
+ * made, so a connection keeps the id of its first request.
+ */
+#define METRICS_LABEL_FOLDS	6
+typedef void (*metrics_label_cb)(void *ctx, uint64_t conn_id, uint32_t label);
+/* cb is called (collector thread, under the lock) for each request counted. */
+void metrics__on_label(struct metrics *m, metrics_label_cb cb, void *ctx);
+/* Count requests flagged kagg too (by default they are the kernel's to count). */
+void metrics__count_kagg(struct metrics *m, bool on);
+/*
+ * Add what the kernel counted under label: slot is a phase (< METRICS_NPHASES) or
+ * PT_KAGG_SLOT_REQ + status class (the request histogram and requests_total); counts
+ * has nbounds + 1 entries (the last: above every bound). 0 or -EINVAL.
+ */
+int metrics__kagg_add(struct metrics *m, uint32_t label, uint32_t slot, const uint64_t *counts,
+		      int n, uint64_t sum);
+/* The histogram bounds in ns. */
+const uint64_t *metrics__bounds_ns(const struct metrics *m, int *n);
+
 #endif
