@@ -850,6 +850,15 @@ static int kagg_prepare(struct app *a, const struct metrics_opts *mo, struct exp
 	return 0;
 }
 
+static void kagg_stats_tick(void *ctx, uint64_t now)
+{
+	struct app *a = ctx;
+	struct kagg_stats st;
+
+	kagg__stats(a->kagg, &st);
+	metrics__set_self(a->m, METRICS_KERNEL_COUNTED, NULL, st.merged);
+}
+
 /* The kernel's counts into the metrics every tick; the shadow's sink. 0, or the exit code. */
 static int connect_kagg(struct app *a, struct collector *c)
 {
@@ -868,6 +877,7 @@ static int connect_kagg(struct app *a, struct collector *c)
 		return 1;
 	}
 	collector__on_tick(c, kagg__tick_cb, a->kagg);
+	collector__on_tick(c, kagg_stats_tick, a);
 	if (a->shadow) {
 		s = metrics__sink(a->shadow);
 		collector__add_sink(c, &s);

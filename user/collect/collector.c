@@ -221,7 +221,8 @@ static void flush_idle(struct collector *c, uint64_t now, bool all)
 		if (conn.req.conn_id != w.conn_id || conn.req.req_seq != w.req_seq ||
 		    conn.state != PT_FSM_RESP)
 			continue;
-		if (!all && now - conn.last_io < c->o.idle_ns &&
+		/* now was read before the sweep: I/O since then is not idleness */
+		if (!all && (conn.last_io > now || now - conn.last_io < c->o.idle_ns) &&
 		    !(w.parent_id && has_parent(c, w.parent_id)))
 			continue;
 		conn.req.end_reason = PT_END_IDLE;

@@ -577,7 +577,8 @@ int metrics__set_self(struct metrics *m, enum metrics_self f, const char *label,
 
 	if (!m || f < 0 || f >= METRICS_SELF__COUNT)
 		return -EINVAL;
-	if (f == METRICS_EVENTS_READ || f == METRICS_PROCESSES_TRACED)
+	if (f == METRICS_EVENTS_READ || f == METRICS_PROCESSES_TRACED ||
+	    f == METRICS_KERNEL_COUNTED)
 		label = "";
 	if (!label || strlen(label) >= SELF_LABEL_LEN)
 		return -EINVAL;

@@ -69,6 +69,7 @@ enum metrics_self {
 	METRICS_CGROUP_LOOKUPS,		/* counter {outcome}: "hit", "proc", "walk", "unresolved", ... */
 	METRICS_OTLP_SPANS,		/* counter {outcome}: "sent", "queue_full", "failed", ... */
 	METRICS_OTLP_BATCHES,		/* counter {outcome}: "sent", "failed", "retried" */
+	METRICS_KERNEL_COUNTED,		/* counter: requests counted in the kernel (kagg.h) */
 	METRICS_SELF__COUNT,
 };
 #define METRICS_SELF_MAX_LABELS	32	/* distinct label values per family */
