@@ -182,6 +182,19 @@ wait_detached() {
 	done
 }
 
+# records_round OUT: with a tracer serving /metrics (serve), what crossed the ring buffer per
+# request it counted, once the collector caught up: "records=R kernel=K requests=N" into OUT
+records_round() {
+	local port text
+	port=$(sed -n 's/^phasetrace: serving \/metrics on port \([0-9]*\)$/\1/p' "$TMP/pt.log")
+	[ -n "$port" ] || return 0
+	sleep 1		# the assembler's reorder window and a tick or two
+	text=$(curl -s "http://127.0.0.1:$port/metrics") || return 0
+	awk '/^phasetrace_events_read_total / { r = $2 } /^phasetrace_kernel_counted_total / { k = $2 }
+	     /^phasetrace_requests_total\{/ { n += $2 }
+	     END { printf "records=%d kernel=%d requests=%d\n", r, k, n }' <<<"$text" >"$1"
+}
+
 trace_off() {
 	kill -INT "$TRACER"
 	wait "$TRACER" || die "phasetrace exited $? after SIGINT: $(cat "$TMP/pt.log")"
