@@ -66,12 +66,14 @@ static __always_inline bool kagg_phases(const struct pt_req_rec *r, struct kagg_
 static __always_inline struct pt_kagg_hist *kagg_hist_get(__u32 label, __u32 slot)
 {
 	struct pt_kagg_key k = { .label = label, .slot = slot };
+	struct pt_kagg_hist *h = bpf_map_lookup_elem(&kagg_hist, &k);
 	__u32 zero = 0;
-	void *z = bpf_map_lookup_elem(&kagg_zero, &zero);
+	void *z;
 
-	if (!z)
-		return NULL;
-	return map_get_or_init(&kagg_hist, &k, z, PT_STAT_KAGG_FULL);
+	if (h)
+		return h;
+	z = bpf_map_lookup_elem(&kagg_zero, &zero);	/* the first sample of this key */
+	return z ? map_get_or_init(&kagg_hist, &k, z, PT_STAT_KAGG_FULL) : NULL;
 }
 
 /* Atomic: a preempted program and another task's on the same CPU must not lose one. */
