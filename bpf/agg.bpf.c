@@ -63,17 +63,56 @@ static __always_inline bool kagg_phases(const struct pt_req_rec *r, struct kagg_
 	return true;
 }
 
-static __always_inline struct pt_kagg_hist *kagg_hist_get(__u32 label, __u32 slot)
+/* The value of (label, slot) in a kagg table, inserted from zero_map's zeroed value. */
+static __always_inline void *kagg_get(void *map, void *zero_map, __u32 label, __u32 slot)
 {
 	struct pt_kagg_key k = { .label = label, .slot = slot };
-	struct pt_kagg_hist *h = bpf_map_lookup_elem(&kagg_hist, &k);
+	void *h = bpf_map_lookup_elem(map, &k);
 	__u32 zero = 0;
 	void *z;
 
 	if (h)
 		return h;
-	z = bpf_map_lookup_elem(&kagg_zero, &zero);	/* the first sample of this key */
-	return z ? map_get_or_init(&kagg_hist, &k, z, PT_STAT_KAGG_FULL) : NULL;
+	z = bpf_map_lookup_elem(zero_map, &zero);	/* the first sample of this key */
+	return z ? map_get_or_init(map, &k, z, PT_STAT_KAGG_FULL) : NULL;
+}
+
+static __always_inline bool kagg_iv_add(__u32 label, __u32 slot, __u64 v)
+{
+	struct pt_kagg_iv *h = kagg_get(&kagg_iv, &kagg_iv_zero, label, slot);
+	__u64 b = kagg_sub_index(v);	/* 64 bits: a 32-bit copy would not carry the bound */
+
+	if (!h)
+		return false;
+	barrier_var(b);
+	if (b >= PT_KAGG_NSUB)	/* never: for the verifier */
+		b = PT_KAGG_NSUB - 1;
+	barrier_var(b);
+	__sync_fetch_and_add(&h->b[b], 1);
+	__sync_fetch_and_add(&h->sum, v);
+	return true;
+}
+
+/*
+ * top: the interval's quantiles of the request (v0) and of its phases (v1..v3, in slots
+ * packed 8 bits each above the label in key, 0: none). A global function, verified
+ * once (its callers are many and large): scalars only. 0, or -1 if the table is full
+ * (the histograms added so far keep their sample: the request is then sent, and also
+ * counted by userspace).
+ */
+__noinline int kagg_top_add(__u64 key, __u64 v0, __u64 v1, __u64 v2, __u64 v3)
+{
+	__u32 label = (__u32)key;
+
+	if (!kagg_iv_add(label, PT_KAGG_SLOT_TOTAL, v0))
+		return -1;
+	if ((key >> 32) & 0xff && !kagg_iv_add(label, ((key >> 32) & 0xff) - 1, v1))
+		return -1;
+	if ((key >> 40) & 0xff && !kagg_iv_add(label, ((key >> 40) & 0xff) - 1, v2))
+		return -1;
+	if ((key >> 48) & 0xff && !kagg_iv_add(label, ((key >> 48) & 0xff) - 1, v3))
+		return -1;
+	return 0;
 }
 
 /* Atomic: a preempted program and another task's on the same CPU must not lose one. */
@@ -136,14 +175,22 @@ PT_SHARED int kagg_request(struct pt_conn *c, __u8 end_reason)
 	label = kagg_label(c);
 	if (!label)
 		return PT_KAGG_SEND;
+	if (kagg_top && s.v[0] >= kagg_slowest) {
+		/* the slowest request of top's interval so far: its waterfall is shown */
+		kagg_slowest = s.v[0];
+		return PT_KAGG_SEND;
+	}
 #pragma clang loop unroll(full)
 	for (int i = 0; i < 4; i++) {
 		if (!s.slot[i])
 			continue;
-		h[i] = kagg_hist_get(label, s.slot[i] - 1);
+		h[i] = kagg_get(&kagg_hist, &kagg_zero, label, s.slot[i] - 1);
 		if (!h[i])
 			return PT_KAGG_SEND;
 	}
+	if (kagg_top && kagg_top_add(label | (__u64)s.slot[1] << 32 | (__u64)s.slot[2] << 40 |
+				     (__u64)s.slot[3] << 48, s.v[0], s.v[1], s.v[2], s.v[3]))
+		return PT_KAGG_SEND;
 #pragma clang loop unroll(full)
 	for (int i = 0; i < 4; i++)
 		if (h[i])

@@ -25,4 +25,42 @@ static inline __u32 kagg_bucket(const volatile __u64 *bounds, __u64 v)
 	return lo;
 }
 
+/*
+ * The log-linear sub-bucket of v, as histogram__bucket_index() (histogram.c) computes it:
+ * exact below 64 ns, 32 sub-buckets per power of two, the last one from 2^40 ns on.
+ */
+static inline __u32 kagg_sub_index(__u64 v)
+{
+	__u64 x = v;
+	__u32 msb = 0;
+
+	if (v < 64)
+		return (__u32)v;
+	if (v >> 40)
+		return PT_KAGG_NSUB - 1;
+	if (x >> 32) {
+		x >>= 32;
+		msb += 32;
+	}
+	if (x >> 16) {
+		x >>= 16;
+		msb += 16;
+	}
+	if (x >> 8) {
+		x >>= 8;
+		msb += 8;
+	}
+	if (x >> 4) {
+		x >>= 4;
+		msb += 4;
+	}
+	if (x >> 2) {
+		x >>= 2;
+		msb += 2;
+	}
+	if (x >> 1)
+		msb += 1;
+	return 64 + (msb - 6) * 32 + (__u32)(v >> (msb - 5)) - 32;
+}
+
 #endif

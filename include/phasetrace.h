@@ -353,6 +353,15 @@ struct pt_kagg_key {
 	__u32 slot;
 };
 
+/* top: "kagg_iv" value (per CPU), slot a phase or PT_KAGG_SLOT_TOTAL: the log-linear
+ * sub-buckets of user/export/histogram.c (HIST_NBUCKETS), for quantiles */
+#define PT_KAGG_NSUB		1152
+#define PT_KAGG_SLOT_TOTAL	7
+struct pt_kagg_iv {
+	__u64 sum;
+	__u64 b[PT_KAGG_NSUB];
+};
+
 /* "kagg_hist" value (per CPU): le[i] counts values in (bound[i-1], bound[i]], le[n] above */
 struct pt_kagg_hist {
 	__u64 count;

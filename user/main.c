@@ -146,7 +146,7 @@ static const struct cli_option options[] = {
 	  "stop a program at exec until its probes are attached, at\n"
 	  "most MS (default 500; 0: never; docs/go.md)" },
 	{ "kernel-agg", OPT_KERNEL_AGG, "MODE", set_choice, FIELD(kernel_agg), kernel_agg_words,
-	  "serve: count keep-alive requests in the kernel, 'on' (default),\n"
+	  "serve, top: count keep-alive requests in the kernel, 'on' (default),\n"
 	  "'off', or 'check' (both ways; /metrics/shadow: userspace's)" },
 	{ "listen", OPT_LISTEN, "ADDR:PORT", set_listen, 0, NULL,
 	  "serve /metrics there (serve; also with trace and top)" },
@@ -824,8 +824,8 @@ struct app {
 };
 
 /*
- * In-kernel aggregation: serve only (trace prints every request, --otlp sends each,
- * top's quantiles need every sample). --kernel-agg=check: a shadow metrics object
+ * In-kernel aggregation: serve and top (trace prints every request, --otlp sends each).
+ * --kernel-agg=check: a shadow metrics object
  * counts every request in userspace, served on /metrics/shadow. 0, or the exit code.
  */
 static int kagg_prepare(struct app *a, const struct metrics_opts *mo, struct exporter_opts *eo)
@@ -833,9 +833,14 @@ static int kagg_prepare(struct app *a, const struct metrics_opts *mo, struct exp
 	static const int modes[] = { PT_KAGG_ON, PT_KAGG_OFF, PT_KAGG_CHECK };
 	int n;
 
-	if (!a->is_serve || a->cli.otlp_url || a->cli.kernel_agg == KAGG_WORD_OFF)
+	if ((!a->is_serve && !a->is_top) || a->cli.otlp_url || a->cli.kernel_agg == KAGG_WORD_OFF)
 		return 0;
+	if (a->is_top && a->cli.kernel_agg == KAGG_WORD_CHECK) {
+		pt_err("--kernel-agg=check is for serve");
+		return 1;
+	}
 	a->cli.co.kagg_mode = modes[a->cli.kernel_agg];
+	a->cli.co.kagg_top = a->is_top;
 	a->cli.co.kagg_bounds = metrics__bounds_ns(a->m, &n);
 	a->cli.co.kagg_nbounds = n;
 	if (a->cli.kernel_agg != KAGG_WORD_CHECK)
@@ -871,6 +876,8 @@ static int connect_kagg(struct app *a, struct collector *c)
 		return 0;
 	ko.hist_fd = bpf_map__fd(skel->maps.kagg_hist);
 	ko.labels_fd = bpf_map__fd(skel->maps.kagg_labels);
+	ko.iv_fd = a->is_top ? bpf_map__fd(skel->maps.kagg_iv) : -1;
+	ko.slowest = a->is_top ? (volatile uint64_t *)&skel->bss->kagg_slowest : NULL;
 	err = kagg__new(&a->kagg, &ko);
 	if (err) {
 		pt_err("cannot set up in-kernel aggregation: %s", strerror(-err));

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * In-kernel aggregation without the kernel: the BPF bucket search (bpf/agg_bucket.h)
- * against the histogram module for every bound and around it, and the kernel's counts
+ * against the histogram module for every bound and around it, top's sub-bucket index
+ * against histogram__bucket_index(), and the kernel's counts
  * merged through metrics__kagg_add() rendering exactly what counting the same requests
  * in userspace renders, folded rows included.
  */
@@ -105,6 +106,24 @@ static void test_bucket_random_bounds(void **state)
 			check_bounds(b, nb);
 		}
 	}
+}
+
+/* top's sub-buckets: every power of two and its neighbours, and at random */
+static void test_sub_index(void **state)
+{
+	for (int b = 0; b < 64; b++) {
+		uint64_t p = 1ULL << b;
+
+		for (uint64_t v = p - 2; v <= p + 2; v++)
+			assert_int_equal(kagg_sub_index(v), histogram__bucket_index(v));
+	}
+	assert_int_equal(kagg_sub_index(~0ULL), histogram__bucket_index(~0ULL));
+	for (int i = 0; i < 200000; i++) {
+		uint64_t v = rng() >> (rng() % 64);
+
+		assert_int_equal(kagg_sub_index(v), histogram__bucket_index(v));
+	}
+	assert_int_equal(PT_KAGG_NSUB, HIST_NBUCKETS);
 }
 
 /* ---- the merge: kernel counts render as userspace counts ---- */
@@ -220,6 +239,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bucket_default_bounds),
 		cmocka_unit_test(test_bucket_random_bounds),
+		cmocka_unit_test(test_sub_index),
 		cmocka_unit_test(test_merge_renders_the_same),
 	};
 

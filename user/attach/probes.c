@@ -131,6 +131,7 @@ static void set_kagg_tunables(struct phasetrace_bpf *skel, const struct probes_o
 	skel->rodata->kagg_mode = o->kagg_mode;
 	skel->rodata->kagg_nbounds = n;
 	skel->rodata->kagg_idle_ns = o->kagg_idle_ns;
+	skel->rodata->kagg_top = o->kagg_top;
 	for (int i = 0; i < PT_KAGG_MAX_BOUNDS; i++)
 		((uint64_t *)skel->rodata->kagg_bounds)[i] = i < n ? o->kagg_bounds[i] : ~0ULL;
 }

@@ -36,6 +36,7 @@ struct probes_opts {
 	const uint64_t *kagg_bounds;
 	int kagg_nbounds;
 	uint64_t kagg_idle_ns;
+	bool kagg_top;
 };
 
 struct probes;

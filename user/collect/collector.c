@@ -401,6 +401,7 @@ int collector__new(const struct collector_opts *o, struct collector **out)
 		.hold_ms = o->no_hold ? 0 : o->hold_ms ? o->hold_ms : DEFAULT_HOLD_MS,
 		.kagg_mode = o->kagg_mode, .kagg_bounds = o->kagg_bounds,
 		.kagg_nbounds = o->kagg_nbounds, .kagg_idle_ns = o->idle_ns ?: 500000000ULL,
+		.kagg_top = o->kagg_top,
 	};
 	struct assembler_opts ao = {
 		.reorder_ns = 50000000ULL, .dns_gap_ns = 5000000000ULL,

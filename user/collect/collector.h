@@ -43,6 +43,7 @@ struct collector_opts {
 	int kagg_mode;
 	const uint64_t *kagg_bounds;
 	int kagg_nbounds;
+	bool kagg_top;		/* top: interval quantiles and the slowest request too */
 };
 
 struct collector;

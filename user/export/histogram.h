@@ -90,6 +90,13 @@ const uint64_t *histogram__bound_counts(const struct histogram *h);
  */
 int histogram__add_counts(struct histogram *h, const uint64_t *counts, int n, uint64_t sum);
 
+/*
+ * Add sub-bucket counts made elsewhere (in-kernel aggregation for top) to a histogram with
+ * sub-buckets: counts[i] values in sub-bucket i (n = HIST_NBUCKETS), sum their sum. min
+ * and max widen to the edges of the first and last sub-bucket used. -EINVAL if h is lean.
+ */
+int histogram__add_sub_counts(struct histogram *h, const uint64_t *counts, int n, uint64_t sum);
+
 /* Sub-bucket of a value and its [lo, hi] value range: for tests and docs. */
 int histogram__bucket_index(uint64_t ns);
 void histogram__bucket_range(int idx, uint64_t *lo, uint64_t *hi);

@@ -22,6 +22,8 @@ struct kagg_opts {
 	struct metrics *metrics;	/* the rows the kernel's counts go to */
 	int hist_fd;			/* kagg_hist map */
 	int labels_fd;			/* kagg_labels map */
+	int iv_fd;			/* top: kagg_iv map, else -1 */
+	volatile uint64_t *slowest;	/* top: kagg_slowest in the object's .bss */
 };
 
 struct kagg_stats {

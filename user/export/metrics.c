@@ -802,3 +802,42 @@ out:
 	pthread_mutex_unlock(&m->lock);
 	return ret;
 }
+
+int metrics__kagg_add_iv(struct metrics *m, uint32_t label, uint32_t slot,
+			 const uint64_t *counts, int n, uint64_t sum)
+{
+	uint32_t idx = label - 1;
+	uint64_t count = 0;
+	struct row *r;
+	int ret = -EINVAL;
+
+	for (int i = 0; i < n; i++)
+		count += counts[i];
+	pthread_mutex_lock(&m->lock);
+	if (!m->intervals || !label || idx / METRICS_LABEL_FOLDS >= (uint32_t)m->nrows ||
+	    slot > METRICS_TOTAL)
+		goto out;
+	r = &m->rows[idx / METRICS_LABEL_FOLDS];
+	if (!r->iv[slot])
+		r->iv[slot] = histogram__new(NULL, 0);
+	if (!r->iv[slot] || histogram__add_sub_counts(r->iv[slot], counts, n, sum))
+		goto out;
+	if (slot == METRICS_TOTAL) {
+		r->iv_reqs += count;
+		m->iv_reqs += count;
+	}
+	ret = 0;
+out:
+	pthread_mutex_unlock(&m->lock);
+	return ret;
+}
+
+uint64_t metrics__interval_start(struct metrics *m)
+{
+	uint64_t t;
+
+	pthread_mutex_lock(&m->lock);
+	t = m->iv_start;
+	pthread_mutex_unlock(&m->lock);
+	return t;
+}

@@ -154,6 +154,12 @@ void metrics__count_kagg(struct metrics *m, bool on);
  */
 int metrics__kagg_add(struct metrics *m, uint32_t label, uint32_t slot, const uint64_t *counts,
 		      int n, uint64_t sum);
+/* top: sub-bucket counts (HIST_NBUCKETS) of the interval's histogram of slot (a phase, or
+ * METRICS_TOTAL: the whole request, which also counts the interval's requests). */
+int metrics__kagg_add_iv(struct metrics *m, uint32_t label, uint32_t slot,
+			 const uint64_t *counts, int n, uint64_t sum);
+/* Start of the current interval (CLOCK_MONOTONIC ns): changes at each roll. */
+uint64_t metrics__interval_start(struct metrics *m);
 /* The histogram bounds in ns. */
 const uint64_t *metrics__bounds_ns(const struct metrics *m, int *n);
 
