@@ -321,32 +321,53 @@ def _keepalive(port, nconn, nreq):
 	return made
 
 
+def _kagg_nested(ws_port, n):
+	"""n keep-alive requests to the webserver, each served with an outbound call to the
+	backend and a render span: server requests that must cross (their children and span
+	are nested in userspace), next to the plain ones."""
+	res = h.run([os.path.join(h.FIXTURES, 'client'), '--host', '127.0.0.1', '--port', ws_port,
+		     '--requests', n, '--path', '/page?render_ms=1&backend=1'], timeout=120)
+	h.assert_eq(res.rc, 0, 'client exit status (webserver)')
+	return n
+
+
 def _kagg_run(mode):
 	"""serve --kernel-agg=mode, keep-alive traffic to a fast and a slow (ttfb) backend;
 	returns (port, its /metrics once every request is counted with the backends' ports
 	named fast and slow, requests made, that renaming)."""
 	fast = h.start_backend()
 	slow = h.start_backend(ttfb_ms=KAGG_SLOW_MS)
-	_, port = _serve('--kernel-agg', mode, '-c', 'client', '-c', 'backend')
+	ws = h.start_fixture('webserver', '--backend-host', '127.0.0.1', '--backend-port', slow.port)
+	webserver = os.path.join(h.FIXTURES, 'webserver')
+	_, port = _serve('--kernel-agg', mode, '-c', 'client', '-c', 'backend', '-c', 'webserver',
+			 '--probe', 'render=%s:render_page' % webserver)
 	# a connection's requests cross until its first was counted (~0.2 s): the slow
 	# backend's connections last ~2 s, as a busy keep-alive client's would
 	made = _keepalive(fast.port, 2, 8000) + _keepalive(slow.port, 2, 2000)
-	want = {fast.port: 16000, slow.port: 4000}
+	nested = _kagg_nested(ws.port, 300)
+	want = {fast.port: 16000, slow.port: 4000 + nested}
 	for p, n in want.items():
 		_wait_metric(port, r'^phasetrace_requests_total\{role="server",comm="backend",'
 			     r'peer="%s",status_class="2xx"\} %d$' % (p, n),
 			     '%d server requests on port %s' % (n, p), timeout=30)
-	text, _ = _wait_metric(port, r'^phasetrace_requests_total\{role="client",comm="client",'
-			       r'peer="127.0.0.1",status_class="2xx"\} %d$' % made,
-			       '%d client requests' % made, timeout=30)
+	_wait_metric(port, r'^phasetrace_requests_total\{role="client",comm="client",'
+		     r'peer="127.0.0.1",status_class="2xx"\} %d$' % (made + nested),
+		     '%d client requests' % (made + nested), timeout=30)
+	# every webserver request kept its render span: none was counted in the kernel
+	text, _ = _wait_metric(port, r'^phasetrace_phase_duration_seconds_count\{phase="render",'
+			       r'role="server",comm="webserver",peer="%s"\} %d$' % (ws.port, nested),
+			       '%d webserver requests with their render' % nested, timeout=30)
 	# the slow backend's injected ttfb: none of its requests under it
 	under = re.search(r'^phasetrace_phase_duration_seconds_bucket\{phase="ttfb",role="server",'
 			  r'comm="backend",peer="%s",le="0.001"\} (\d+)$' % slow.port, text, re.M)
 	h.assert_eq(int(under.group(1)) if under else 0, 0,
 		    'slow backend requests with a ttfb under its injected %d ms' % KAGG_SLOW_MS)
 	# the backends' ports differ run to run
-	norm = lambda t: t.replace('peer="%s"' % fast.port, 'peer="fast"').replace(
-		'peer="%s"' % slow.port, 'peer="slow"')
+	def norm(t):
+		for p, name in ((fast.port, 'fast'), (slow.port, 'slow'), (ws.port, 'ws')):
+			t = t.replace('peer="%s"' % p, 'peer="%s"' % name)
+			t = t.replace('peer="127.0.0.1:%s"' % p, 'peer="127.0.0.1:%s"' % name)
+		return t
 	return port, norm(text), made, norm
 
 
