@@ -118,7 +118,8 @@ int kagg__new(struct kagg **out, const struct kagg_opts *o)
 	k->hist.add = metrics__kagg_add;
 	k->iv.add = metrics__kagg_add_iv;
 	if (table_init(&k->hist, k->ncpu, o->hist_fd, sizeof(struct pt_kagg_hist),
-		       offsetof(struct pt_kagg_hist, le), offsetof(struct pt_kagg_hist, sum), k->nle) ||
+		       offsetof(struct pt_kagg_hist, le), offsetof(struct pt_kagg_hist, sum),
+		       k->nle) ||
 	    table_init(&k->iv, k->ncpu, o->iv_fd, sizeof(struct pt_kagg_iv),
 		       offsetof(struct pt_kagg_iv, b), offsetof(struct pt_kagg_iv, sum),
 		       PT_KAGG_NSUB) ||
