@@ -3,6 +3,7 @@
 #include "conn.bpf.h"
 #include "thread.bpf.h"
 #include "go.bpf.h"
+#include "agg.bpf.h"
 
 PT_SHARED void sk_addrs(const struct sock *sk, struct pt_req_rec *r)
 {
@@ -63,6 +64,7 @@ PT_SHARED struct pt_conn *conn_create(__u64 skp, const struct sock *sk, __u8 rol
 static __always_inline void conn_emit(__u64 skp, struct pt_conn *c, __u8 end_reason)
 {
 	struct pt_req_rec *rec;
+	int kagg;
 
 	/* a keep-alive connection's next response rewrites its watch in place
 	 * (a stale one does not match the request: the collector skips it) */
@@ -74,6 +76,9 @@ static __always_inline void conn_emit(__u64 skp, struct pt_conn *c, __u8 end_rea
 		stat_inc(PT_STAT_MIDSTREAM_SKIP);
 		return;
 	}
+	kagg = kagg_mode ? kagg_request(c, end_reason) : PT_KAGG_SEND;
+	if (kagg == PT_KAGG_DONE)	/* counted in the kernel (agg.bpf.c) */
+		return;
 	rec = bpf_ringbuf_reserve(&rb, sizeof(*rec), 0);
 	if (!rec) {
 		stat_inc(PT_STAT_RB_DROP_REQ);
@@ -85,6 +90,8 @@ static __always_inline void conn_emit(__u64 skp, struct pt_conn *c, __u8 end_rea
 		rec->span_last = bpf_ktime_get_ns();
 	if (c->state == PT_FSM_REQ)
 		rec->flags |= PT_F_NO_RESP;
+	if (kagg == PT_KAGG_FLAG)
+		rec->flags |= PT_F_KAGG;
 	stat_inc(PT_STAT_REQS);
 	pt_submit(rec, false);
 }
@@ -146,6 +153,7 @@ PT_SHARED struct thread_ctx *conn_start_request(__u64 skp, struct pt_conn *c, __
 		/* a helper goroutine (dial, pooled connection) of a request */
 		c->req.parent_id = go_inherited_req(key);
 	}
+	kagg_child(c->req.parent_id);
 	return t;
 }
 

@@ -7,6 +7,7 @@
  */
 #include "common.bpf.h"
 #include "thread.bpf.h"
+#include "agg.bpf.h"
 #include "lib.bpf.h"
 
 /* struct addrinfo and struct hostent are fixed by the LP64 ABI (glibc, musl) */
@@ -98,6 +99,7 @@ static __always_inline struct pt_dns_rec *dns_exit_begin(struct thread_ctx **tp)
 	r->naddr = 0;
 	r->func = t->dns_func;
 	r->parent_id = t->interleaved ? 0 : t->srv_req_id;
+	kagg_child(r->parent_id);
 	r->host[0] = 0;
 	bpf_get_current_comm(r->comm, sizeof(r->comm));
 	r->cgroup_id = bpf_get_current_cgroup_id();

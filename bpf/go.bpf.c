@@ -16,6 +16,7 @@
 #include "go.bpf.h"
 #include "h2.bpf.h"
 #include "thread.bpf.h"
+#include "agg.bpf.h"
 #include "span.bpf.h"
 #include "probe_list.h"
 
@@ -390,6 +391,7 @@ int go_dns_ret(struct pt_regs *ctx)
 	r->parent_id = ctx_srv_req(key);
 	if (!r->parent_id)
 		r->parent_id = go_inherited_req(key);
+	kagg_child(r->parent_id);
 	bpf_get_current_comm(r->comm, sizeof(r->comm));
 	r->cgroup_id = bpf_get_current_cgroup_id();
 	len = gg->dns_host_len < PT_HOST_LEN - 1 ? gg->dns_host_len : PT_HOST_LEN - 1;

@@ -9,6 +9,7 @@
  */
 #include "h2.bpf.h"
 #include "thread.bpf.h"
+#include "agg.bpf.h"
 #include "go.bpf.h"
 
 #define H2_STEPS	64	/* frame headers, payload and iovec pieces per I/O */
@@ -77,6 +78,7 @@ static __always_inline void h2_emit(struct pt_conn *c, struct h2_dir *d, const s
 	r->ts = ev->ts;
 	r->data_bytes = data_bytes;
 	r->parent_id = d->ftype == H2_HEADERS && d->skip == d->flen ? d->parent : 0;
+	kagg_child(r->parent_id);
 	r->frag_len = 0;
 	if (len && src) {
 		/* 1..PT_H2_BLOCK in a form the verifier keeps (a power of two) */

@@ -48,4 +48,17 @@ struct exec_known_map exec_known SEC(".maps");
 struct held_map held SEC(".maps");
 struct hold_rb_map hold_rb SEC(".maps");
 
+const volatile __u32 kagg_mode = PT_KAGG_OFF;
+const volatile __u64 kagg_bounds[PT_KAGG_MAX_BOUNDS] = {};
+const volatile __u32 kagg_nbounds = 0;
+const volatile __u64 kagg_idle_ns = 0;
+struct kagg_hist_map kagg_hist SEC(".maps");
+struct kagg_zero_map kagg_zero SEC(".maps");
+struct kagg_labels_map kagg_labels SEC(".maps");
+struct kagg_kids_map kagg_kids SEC(".maps");
+const volatile bool kagg_top = false;
+volatile __u64 kagg_slowest = 0;
+struct kagg_iv_map kagg_iv SEC(".maps");
+struct kagg_iv_zero_map kagg_iv_zero SEC(".maps");
+
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

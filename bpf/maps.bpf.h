@@ -294,4 +294,41 @@ struct hold_rb_map {
 };
 extern struct hold_rb_map hold_rb SEC(".maps");
 
+/* ---- in-kernel aggregation (agg.bpf.c, user/export/kagg.c) ---- */
+extern const volatile __u32 kagg_mode;		/* enum pt_kagg_mode */
+/* The histogram bounds in ns (metrics' --buckets), the tail ~0ULL; how many are used. */
+extern const volatile __u64 kagg_bounds[PT_KAGG_MAX_BOUNDS];
+extern const volatile __u32 kagg_nbounds;
+/* The collector's idle flush (--idle-ms) in ns: a response quiet for half of it may have
+ * been reported by the collector already, so its request is sent, never counted here. */
+extern const volatile __u64 kagg_idle_ns;
+
+/* Per-CPU histograms (in-kernel aggregation): entries allocated as they are first used. */
+#define PT_KAGG_MAP(name, max, value_type)			\
+	struct name##_map {					\
+		__uint(type, BPF_MAP_TYPE_PERCPU_HASH);		\
+		__uint(max_entries, max);			\
+		__uint(map_flags, BPF_F_NO_PREALLOC);		\
+		__type(key, struct pt_kagg_key);		\
+		__type(value, value_type);			\
+	};							\
+	extern struct name##_map name SEC(".maps")
+
+/* (label id, slot) -> per-CPU histogram; full: the request is sent */
+PT_KAGG_MAP(kagg_hist, 16384, struct pt_kagg_hist);
+/* A zeroed histogram to insert from (never written): too big for the BPF stack. */
+PT_MAP(kagg_zero, ARRAY, 1, __u32, struct pt_kagg_hist);
+/* conn_id -> label id, written by userspace once the connection's first request has
+ * been counted there; BPF moves it into the connection (pt_conn.kagg_label). */
+PT_MAP(kagg_labels, LRU_HASH, 65536, __u64, __u32);
+/* top: sub-bucket histograms for the interval's quantiles (kagg_top), and the slowest
+ * request of the interval so far (userspace zeroes it at each interval: a request as slow
+ * is sent, for top's waterfall) */
+extern const volatile bool kagg_top;
+extern volatile __u64 kagg_slowest;
+PT_KAGG_MAP(kagg_iv, 4096, struct pt_kagg_iv);
+PT_MAP(kagg_iv_zero, ARRAY, 1, __u32, struct pt_kagg_iv);
+/* Server request ids that have children or spans (nested by userspace). */
+PT_MAP(kagg_kids, LRU_HASH, 16384, __u64, __u8);
+
 #endif

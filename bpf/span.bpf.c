@@ -9,6 +9,7 @@
 #include "span.bpf.h"
 #include "thread.bpf.h"
 #include "go.bpf.h"
+#include "agg.bpf.h"
 #include "probe_list.h"
 #include <bpf/usdt.bpf.h>
 
@@ -103,6 +104,7 @@ PT_SHARED void span_exit(__u64 key, __u32 idx, __u64 goid)
 	r->goid = goid;
 	r->flags = goid ? PT_F_GO : 0;
 	r->parent_id = t && !t->interleaved ? t->srv_req_id : 0;
+	kagg_child(r->parent_id);
 	r->io_ns = t ? t->io_total - s->io_at_start : 0;
 	r->nested_reqs = 0;
 	r->gc_ns = KEY_IS_GO(key) ? go_stw_ns(key >> 32) - s->gc_at_start : 0;

@@ -286,6 +286,8 @@ struct pt_conn {
 	/* this process was not in go_procs at this generation (exec_key_conn()) */
 	__u32 nogo_tgid;
 	__u32 nogo_gen;
+	__u32 kagg_label;	/* in-kernel aggregation: the connection's label id, 0: none yet */
+	__u32 kagg_pad;
 };
 
 /* "idle_watch" map value (key: struct sock *): connections in PT_FSM_RESP. */
@@ -332,7 +334,47 @@ enum pt_stat {
 	PT_STAT_H2_OVERFLOW,		/* frame walk over budget: connection timed as one */
 	PT_STAT_H2_STREAMS_NOBYTES,	/* DATA byte slots full: a stream's bytes not counted */
 	PT_STAT_HOLD_FULL,		/* exec hold table or queue full: started unheld */
+	PT_STAT_KAGG_REQS,		/* requests counted in the kernel (no record) */
+	PT_STAT_KAGG_FULL,		/* kernel histogram table full: sent as a record */
 	PT_STAT__MAX,
+};
+
+/*
+ * In-kernel aggregation (bpf/agg.bpf.c, user/export/kagg.c; docs/metrics.md): a
+ * keep-alive request whose phases are all known in BPF updates per-CPU histograms
+ * keyed by the label id userspace gave its connection, instead of becoming a record.
+ */
+#define PT_F_KAGG		(1u << 9)	/* pt_req_rec: counted in the kernel too (check) */
+#define PT_KAGG_MAX_BOUNDS	64
+#define PT_KAGG_SLOT_REQ	8	/* slot of the request histogram of status class 0 */
+#define PT_KAGG_NSLOTS		(PT_KAGG_SLOT_REQ + 6)
+
+enum pt_kagg_mode {
+	PT_KAGG_OFF = 0,
+	PT_KAGG_ON = 1,		/* counted in the kernel, no record */
+	PT_KAGG_CHECK = 2,	/* counted in the kernel and sent flagged PT_F_KAGG */
+};
+
+/* "kagg_hist" key: slot is a phase (enum phase_id) or PT_KAGG_SLOT_REQ + status class */
+struct pt_kagg_key {
+	__u32 label;
+	__u32 slot;
+};
+
+/* top: "kagg_iv" value (per CPU), slot a phase or PT_KAGG_SLOT_TOTAL: the log-linear
+ * sub-buckets of user/export/histogram.c (HIST_NBUCKETS), for quantiles */
+#define PT_KAGG_NSUB		1152
+#define PT_KAGG_SLOT_TOTAL	7
+struct pt_kagg_iv {
+	__u64 sum;
+	__u64 b[PT_KAGG_NSUB];
+};
+
+/* "kagg_hist" value (per CPU): le[i] counts values in (bound[i-1], bound[i]], le[n] above */
+struct pt_kagg_hist {
+	__u64 count;
+	__u64 sum;		/* ns */
+	__u64 le[PT_KAGG_MAX_BOUNDS + 1];
 };
 
 #endif /* PHASETRACE_H */

@@ -89,7 +89,9 @@ prog_snapshot() {
 # run counts and times gained during the round (tools/bench-stats.py diff)
 traced_round() {
 	prog_snapshot "$TRACER" "$TMP/s0"
+	CPU0=$(tracer_cpu)
 	wrk_run "$1"
+	CPU1=$(tracer_cpu)
 	prog_snapshot "$TRACER" "$TMP/s1"
 	bpftool prog show -j >"$TMP/progs.json" 2>/dev/null || echo '[]' >"$TMP/progs.json"
 	"$ROOT/tools/bench-stats.py" diff "$TMP/s0" "$TMP/s1" "$TMP/progs.json" "$REQS" >"$2"
@@ -180,6 +182,26 @@ wait_detached() {
 		echo "  waiting for phasetrace pid $p to finish detaching" >&2
 		timeout 60 tail -s 0.1 --pid="$p" -f /dev/null || true
 	done
+}
+
+# tracer_cpu: the tracer's user + system CPU time so far, in clock ticks
+tracer_cpu() {
+	awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$TRACER/stat"
+}
+
+# records_round OUT: with a tracer serving /metrics (serve), what crossed the ring buffer per
+# request it counted, once the collector caught up: "records=R kernel=K requests=N" into OUT
+records_round() {
+	local port text
+	port=$(sed -n 's/^phasetrace: serving \/metrics on port \([0-9]*\)$/\1/p' "$TMP/pt.log")
+	[ -n "$port" ] || return 0
+	sleep 1		# the assembler's reorder window and a tick or two
+	text=$(curl -s "http://127.0.0.1:$port/metrics") || return 0
+	awk -v cpu=$((CPU1 - CPU0)) -v hz="$(getconf CLK_TCK)" -v wrk="$REQS" \
+	    '/^phasetrace_events_read_total / { r = $2 } /^phasetrace_kernel_counted_total / { k = $2 }
+	     /^phasetrace_requests_total\{/ { n += $2 }
+	     END { printf "records=%d kernel=%d requests=%d cpu_ns_per_wrk_req=%.0f\n", r, k, n,
+		   wrk ? cpu / hz * 1e9 / wrk : 0 }' <<<"$text" >"$1"
 }
 
 trace_off() {

@@ -30,6 +30,8 @@
 #include "output/top.h"
 #include "diagnose/diagnose.h"
 #include "export/otlp.h"
+#include "export/kagg.h"
+#include "phasetrace.skel.h"
 
 #define PT_VERSION "0.1.0"
 
@@ -46,6 +48,7 @@ struct cli {
 	const char *otlp_url;
 	const char *otlp_headers[OTLP_MAX_HEADERS];
 	int notlp_headers;
+	int kernel_agg;		/* --kernel-agg: index in kernel_agg_words */
 };
 
 /*
@@ -81,6 +84,11 @@ enum { OPT_LABELS = 1200 };
 /* exec hold (user/attach/hold.h) */
 enum { OPT_HOLD = 1300 };
 static int set_hold_ms(struct cli *cli, const struct cli_option *o, const char *arg);
+
+/* in-kernel aggregation (export/kagg.h) */
+enum { OPT_KERNEL_AGG = 1400 };
+enum { KAGG_WORD_ON, KAGG_WORD_OFF, KAGG_WORD_CHECK };
+static const char *const kernel_agg_words[] = { "on", "off", "check", NULL };
 
 static int set_pid(struct cli *cli, const struct cli_option *o, const char *arg);
 static int set_comm(struct cli *cli, const struct cli_option *o, const char *arg);
@@ -137,6 +145,9 @@ static const struct cli_option options[] = {
 	{ "hold-ms", OPT_HOLD, "MS", set_hold_ms, 0, NULL,
 	  "stop a program at exec until its probes are attached, at\n"
 	  "most MS (default 500; 0: never; docs/go.md)" },
+	{ "kernel-agg", OPT_KERNEL_AGG, "MODE", set_choice, FIELD(kernel_agg), kernel_agg_words,
+	  "serve, top: count keep-alive requests in the kernel, 'on' (default),\n"
+	  "'off', or 'check' (both ways; /metrics/shadow: userspace's)" },
 	{ "listen", OPT_LISTEN, "ADDR:PORT", set_listen, 0, NULL,
 	  "serve /metrics there (serve; also with trace and top)" },
 	{ "buckets", OPT_BUCKETS, "LIST", set_buckets, 0, NULL,
@@ -807,7 +818,79 @@ struct app {
 	struct diagnose *diag;
 	uint64_t diag_start, diag_shown;
 	struct otlp *otlp;
+	/* in-kernel aggregation; with --kernel-agg=check, the userspace-only copy */
+	struct kagg *kagg;
+	struct metrics *shadow;
 };
+
+/*
+ * In-kernel aggregation: serve and top (trace prints every request, --otlp sends each).
+ * --kernel-agg=check: a shadow metrics object
+ * counts every request in userspace, served on /metrics/shadow. 0, or the exit code.
+ */
+static int kagg_prepare(struct app *a, const struct metrics_opts *mo, struct exporter_opts *eo)
+{
+	static const int modes[] = { PT_KAGG_ON, PT_KAGG_OFF, PT_KAGG_CHECK };
+	int n;
+
+	if ((!a->is_serve && !a->is_top) || a->cli.otlp_url || a->cli.kernel_agg == KAGG_WORD_OFF)
+		return 0;
+	if (a->is_top && a->cli.kernel_agg == KAGG_WORD_CHECK) {
+		pt_err("--kernel-agg=check is for serve");
+		return 1;
+	}
+	a->cli.co.kagg_mode = modes[a->cli.kernel_agg];
+	a->cli.co.kagg_top = a->is_top;
+	a->cli.co.kagg_bounds = metrics__bounds_ns(a->m, &n);
+	a->cli.co.kagg_nbounds = n;
+	if (a->cli.kernel_agg != KAGG_WORD_CHECK)
+		return 0;
+	a->shadow = metrics__new(mo);
+	if (!a->shadow) {
+		pt_err("cannot set up metrics: %s", strerror(errno));
+		return 1;
+	}
+	metrics__count_kagg(a->shadow, true);
+	eo->shadow = a->shadow;
+	return 0;
+}
+
+static void kagg_stats_tick(void *ctx, uint64_t now)
+{
+	struct app *a = ctx;
+	struct kagg_stats st;
+
+	kagg__stats(a->kagg, &st);
+	metrics__set_self(a->m, METRICS_KERNEL_COUNTED, NULL, st.merged);
+}
+
+/* The kernel's counts into the metrics every tick; the shadow's sink. 0, or the exit code. */
+static int connect_kagg(struct app *a, struct collector *c)
+{
+	struct phasetrace_bpf *skel = collector__skel(c);
+	struct kagg_opts ko = { .metrics = a->m };
+	struct sink s;
+	int err;
+
+	if (!a->cli.co.kagg_mode)
+		return 0;
+	ko.hist_fd = bpf_map__fd(skel->maps.kagg_hist);
+	ko.labels_fd = bpf_map__fd(skel->maps.kagg_labels);
+	ko.iv_fd = a->is_top ? bpf_map__fd(skel->maps.kagg_iv) : -1;
+	ko.slowest = a->is_top ? (volatile uint64_t *)&skel->bss->kagg_slowest : NULL;
+	err = kagg__new(&a->kagg, &ko);
+	if (err) {
+		pt_err("cannot set up in-kernel aggregation: %s", strerror(-err));
+		return 1;
+	}
+	collector__on_tick(c, kagg__tick_cb, a->kagg);
+	collector__on_tick(c, kagg_stats_tick, a);
+	if (a->shadow) {
+		s = metrics__sink(a->shadow);
+		collector__add_sink(c, &s);
+	}
+	return 0;
+}
 
 /* Metrics for top, serve and --listen; the port is bound before BPF is loaded, so a taken
  * port is the operator's first error. 0, or the exit code after one message. */
@@ -829,6 +912,8 @@ static int start_metrics(struct app *a)
 		pt_err("cannot set up metrics: %s", strerror(errno));
 		return 1;
 	}
+	if (kagg_prepare(a, &mo, &eo))
+		return 1;
 	if ((a->is_serve || a->cli.listen) && exporter__new(&a->e, a->m, &eo, msg, sizeof(msg))) {
 		pt_err("%s", msg);
 		return 1;
@@ -1053,6 +1138,9 @@ int main(int argc, char **argv)
 	if (rc)
 		return rc;
 	connect_otlp(&a, c);
+	rc = connect_kagg(&a, c);
+	if (rc)
+		return rc;
 	collector__run(c);
 	if (a.is_diagnose)
 		diagnose_report(&a);

@@ -292,3 +292,123 @@ def test_top_in_tmux():
 	for flag in ('icanon', 'echo', 'icrnl', 'opost'):
 		h.assert_true(re.search(r'(?<![-\w])%s\b' % flag, stty),
 			      'terminal not restored after q: %s is off in stty -a:\n%s' % (flag, stty))
+
+
+# ---- in-kernel aggregation (--kernel-agg; docs/metrics.md "Counted in the kernel") ----
+
+# Every family a request adds to; self statistics (events read, ...) differ by design.
+KAGG_FAMILIES = ('phasetrace_phase_duration_seconds', 'phasetrace_request_duration_seconds',
+		 'phasetrace_requests_total', 'phasetrace_request_errors_total',
+		 'phasetrace_peers_folded_total', 'phasetrace_comms_folded_total',
+		 'phasetrace_durations_clamped_total', 'phasetrace_series')
+KAGG_SLOW_MS = 1	# injected server ttfb of the second backend
+
+
+def _request_lines(text):
+	return sorted(l for l in text.splitlines()
+		      if l.split('{')[0].split(' ')[0].startswith(KAGG_FAMILIES))
+
+
+def _keepalive(port, nconn, nreq):
+	"""nconn connections of nreq keep-alive requests each; returns the requests made."""
+	made = 0
+	for _ in range(nconn):
+		res = h.run([os.path.join(h.FIXTURES, 'client'), '--host', '127.0.0.1', '--port',
+			     port, '--requests', nreq], timeout=120)
+		h.assert_eq(res.rc, 0, 'client exit status')
+		made += sum(1 for l in res.stdout.splitlines() if '"status":200' in l)
+	h.assert_eq(made, nconn * nreq, 'requests answered 200')
+	return made
+
+
+def _kagg_nested(ws_port, n):
+	"""n keep-alive requests to the webserver, each served with an outbound call to the
+	backend and a render span: server requests that must cross (their children and span
+	are nested in userspace), next to the plain ones."""
+	res = h.run([os.path.join(h.FIXTURES, 'client'), '--host', '127.0.0.1', '--port', ws_port,
+		     '--requests', n, '--path', '/page?render_ms=1&backend=1'], timeout=120)
+	h.assert_eq(res.rc, 0, 'client exit status (webserver)')
+	return n
+
+
+def _kagg_run(mode):
+	"""serve --kernel-agg=mode, keep-alive traffic to a fast and a slow (ttfb) backend;
+	returns (port, its /metrics once every request is counted with the backends' ports
+	named fast and slow, requests made, that renaming)."""
+	fast = h.start_backend()
+	slow = h.start_backend(ttfb_ms=KAGG_SLOW_MS)
+	ws = h.start_fixture('webserver', '--backend-host', '127.0.0.1', '--backend-port', slow.port)
+	webserver = os.path.join(h.FIXTURES, 'webserver')
+	_, port = _serve('--kernel-agg', mode, '-c', 'client', '-c', 'backend', '-c', 'webserver',
+			 '--probe', 'render=%s:render_page' % webserver)
+	# a connection's requests cross until its first was counted (~0.2 s): the slow
+	# backend's connections last ~2 s, as a busy keep-alive client's would
+	made = _keepalive(fast.port, 2, 8000) + _keepalive(slow.port, 2, 2000)
+	nested = _kagg_nested(ws.port, 300)
+	want = {fast.port: 16000, slow.port: 4000 + nested}
+	for p, n in want.items():
+		_wait_metric(port, r'^phasetrace_requests_total\{role="server",comm="backend",'
+			     r'peer="%s",status_class="2xx"\} %d$' % (p, n),
+			     '%d server requests on port %s' % (n, p), timeout=30)
+	_wait_metric(port, r'^phasetrace_requests_total\{role="client",comm="client",'
+		     r'peer="127.0.0.1",status_class="2xx"\} %d$' % (made + nested),
+		     '%d client requests' % (made + nested), timeout=30)
+	# every webserver request kept its render span: none was counted in the kernel
+	text, _ = _wait_metric(port, r'^phasetrace_phase_duration_seconds_count\{phase="render",'
+			       r'role="server",comm="webserver",peer="%s"\} %d$' % (ws.port, nested),
+			       '%d webserver requests with their render' % nested, timeout=30)
+	# the slow backend's injected ttfb: none of its requests under it
+	under = re.search(r'^phasetrace_phase_duration_seconds_bucket\{phase="ttfb",role="server",'
+			  r'comm="backend",peer="%s",le="0.001"\} (\d+)$' % slow.port, text, re.M)
+	h.assert_eq(int(under.group(1)) if under else 0, 0,
+		    'slow backend requests with a ttfb under its injected %d ms' % KAGG_SLOW_MS)
+	# the backends' ports differ run to run
+	def norm(t):
+		for p, name in ((fast.port, 'fast'), (slow.port, 'slow'), (ws.port, 'ws')):
+			t = t.replace('peer="%s"' % p, 'peer="%s"' % name)
+			t = t.replace('peer="127.0.0.1:%s"' % p, 'peer="127.0.0.1:%s"' % name)
+		return t
+	return port, norm(text), made, norm
+
+
+def _counter(text, name):
+	m = re.search(r'^%s (\d+)$' % name, text, re.M)
+	return int(m.group(1)) if m else 0
+
+
+def test_metrics_kernel_agg_check_exact():
+	"""Both paths at once: the kernel counts and still sends each request, flagged; the
+	shadow exposition (userspace alone) must equal /metrics bucket by bucket."""
+	port, text, made, norm = _kagg_run('check')
+	kernel = _counter(text, 'phasetrace_kernel_counted_total')
+	h.log('check: %d of %d requests counted in the kernel' % (kernel, 2 * made))
+	# how many depends on how soon connections get their label (load): both paths must
+	# carry thousands
+	h.assert_true(kernel >= made // 5, 'requests counted in the kernel: %d of %d'
+		      % (kernel, 2 * made))
+	_, shadow = _get('http://127.0.0.1:%d/metrics/shadow' % port)
+	shadow = norm(shadow)
+	mine, theirs = _request_lines(text), _request_lines(shadow)
+	diff = sorted(set(mine) ^ set(theirs))
+	h.assert_true(len(mine) > 50 and not diff, 'kernel and userspace expositions differ:\n%s'
+		      % '\n'.join(diff[:40]))
+
+
+def test_metrics_kernel_agg_on_off():
+	"""--kernel-agg=on: the same counts with few records per request; =off: none counted
+	in the kernel, a record per request (client and server)."""
+	_, on, made, _ = _kagg_run('on')
+	reqs = 2 * made
+	per_req = _counter(on, 'phasetrace_events_read_total') / reqs
+	h.log('on: %.3f records per request, %d counted in the kernel' %
+	      (per_req, _counter(on, 'phasetrace_kernel_counted_total')))
+	h.assert_true(per_req <= 0.25, 'records per keep-alive request with --kernel-agg=on: '
+		      '%.3f (> 0.25)' % per_req)
+	_, off, _, _ = _kagg_run('off')
+	h.assert_eq(_counter(off, 'phasetrace_kernel_counted_total'), 0, 'kernel counted, off')
+	h.assert_true(_counter(off, 'phasetrace_events_read_total') >= reqs,
+		      'a record per request with --kernel-agg=off')
+	# same traffic, same request counts (the timings differ run to run)
+	count_lines = lambda t: sorted(l for l in t.splitlines() if
+				       l.startswith('phasetrace_requests_total'))
+	h.assert_eq(count_lines(on), count_lines(off), 'requests_total lines, on vs off')

@@ -584,6 +584,7 @@ static void request_init(struct request *r, enum pt_role role, uint32_t pid, uin
 {
 	memset(r, 0, offsetof(struct request, phases));
 	r->writes = r->tpl_parses = 0;
+	r->kagg = false;
 	r->role = role;
 	r->pid = pid;
 	r->tid = tid;
@@ -616,6 +617,7 @@ void assembler__build(const struct pt_req_rec *rec, struct request *r)
 	r->end_reason = rec->end_reason;
 	r->writes = rec->writes;
 	r->tpl_parses = rec->tpl_parses;
+	r->kagg = rec->flags & PT_F_KAGG;
 	r->proto = rec->proto;
 	r->stream_id = rec->stream_id;
 	r->has_grpc = rec->grpc_status != 0;

@@ -75,6 +75,7 @@ struct request {
 	uint32_t writes;	/* socket writes of our payload (server: response writes) */
 	uint32_t tpl_parses;	/* server, Go: template parses while serving it */
 	bool is_grpc;		/* gRPC stream: status is HTTP, output shows grpc_status */
+	bool kagg;		/* also counted in the kernel (PT_F_KAGG, --kernel-agg=check) */
 };
 
 const char *phase_name(enum phase_id id);

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/mount.h>
+#include <sys/utsname.h>
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
@@ -122,9 +123,58 @@ static int probe_features(const struct probes_opts *o, const struct btf *vmlinux
 	return 0;
 }
 
+/*
+ * Before Linux 6.1, kprobe-type programs (our uprobes reach conn_emit() through the TLS
+ * hooks) may only use preallocated hash maps: the verifier refuses the object otherwise.
+ * There the kagg tables are preallocated and smaller.
+ */
+static bool kagg_needs_prealloc(void)
+{
+	struct utsname u;
+	int major, minor;
+
+	if (uname(&u) || sscanf(u.release, "%d.%d", &major, &minor) != 2)
+		return true;
+	return major < 6 || (major == 6 && minor < 1);
+}
+
+/* The kagg tables' sizes: one entry each when unused (they are referenced all the same). */
+static void size_kagg_maps(struct phasetrace_bpf *skel, const struct probes_opts *o)
+{
+	bool on = o->kagg_mode && o->kagg_nbounds >= 1 && o->kagg_nbounds <= PT_KAGG_MAX_BOUNDS;
+
+	if (kagg_needs_prealloc()) {
+		bpf_map__set_map_flags(skel->maps.kagg_hist, 0);
+		bpf_map__set_map_flags(skel->maps.kagg_iv, 0);
+		bpf_map__set_max_entries(skel->maps.kagg_hist, on ? 2048 : 1);
+		bpf_map__set_max_entries(skel->maps.kagg_iv, on && o->kagg_top ? 256 : 1);
+		return;
+	}
+	if (!on)
+		bpf_map__set_max_entries(skel->maps.kagg_hist, 1);
+	if (!on || !o->kagg_top)
+		bpf_map__set_max_entries(skel->maps.kagg_iv, 1);
+}
+
+static void set_kagg_tunables(struct phasetrace_bpf *skel, const struct probes_opts *o)
+{
+	int n = o->kagg_nbounds;
+
+	size_kagg_maps(skel, o);
+	if (!o->kagg_mode || n < 1 || n > PT_KAGG_MAX_BOUNDS)
+		return;
+	skel->rodata->kagg_mode = o->kagg_mode;
+	skel->rodata->kagg_nbounds = n;
+	skel->rodata->kagg_idle_ns = o->kagg_idle_ns;
+	skel->rodata->kagg_top = o->kagg_top;
+	for (int i = 0; i < PT_KAGG_MAX_BOUNDS; i++)
+		((uint64_t *)skel->rodata->kagg_bounds)[i] = i < n ? o->kagg_bounds[i] : ~0ULL;
+}
+
 static void set_tunables(struct phasetrace_bpf *skel, const struct probes_opts *o,
 			 const struct features *f)
 {
+	set_kagg_tunables(skel, o);
 	skel->rodata->self_tgid = getpid();
 	skel->rodata->has_pid_filter = o->npids > 0;
 	skel->rodata->n_comm_filters = o->ncomms;

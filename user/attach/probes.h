@@ -31,6 +31,13 @@ struct probes_opts {
 	bool cgroup_filter;	/* -C: only cgroups in the cgroup_filter map */
 	uint32_t hold_ms;	/* exec hold timeout (hold.h); 0: never hold */
 	bool no_http_path;	/* BPF skips the HTTP request line (method, path) */
+	/* in-kernel aggregation (bpf/agg.bpf.c): enum pt_kagg_mode, bounds in ns, the
+	 * collector's idle flush */
+	int kagg_mode;
+	const uint64_t *kagg_bounds;
+	int kagg_nbounds;
+	uint64_t kagg_idle_ns;
+	bool kagg_top;
 };
 
 struct probes;

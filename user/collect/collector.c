@@ -222,7 +222,8 @@ static void flush_idle(struct collector *c, uint64_t now, bool all)
 		if (conn.req.conn_id != w.conn_id || conn.req.req_seq != w.req_seq ||
 		    conn.state != PT_FSM_RESP)
 			continue;
-		if (!all && now - conn.last_io < c->o.idle_ns &&
+		/* now was read before the sweep: I/O since then is not idleness */
+		if (!all && (conn.last_io > now || now - conn.last_io < c->o.idle_ns) &&
 		    !(w.parent_id && has_parent(c, w.parent_id)))
 			continue;
 		conn.req.end_reason = PT_END_IDLE;
@@ -403,6 +404,9 @@ int collector__new(const struct collector_opts *o, struct collector **out)
 		.io_hooks = o->io_hooks, .uprobes = o->uprobes, .cgroup_filter = o->ncontainers > 0,
 		.hold_ms = o->no_hold ? 0 : o->hold_ms ? o->hold_ms : DEFAULT_HOLD_MS,
 		.no_http_path = o->no_http_path,
+		.kagg_mode = o->kagg_mode, .kagg_bounds = o->kagg_bounds,
+		.kagg_nbounds = o->kagg_nbounds, .kagg_idle_ns = o->idle_ns ?: 500000000ULL,
+		.kagg_top = o->kagg_top,
 	};
 	struct assembler_opts ao = {
 		.reorder_ns = 50000000ULL, .dns_gap_ns = 5000000000ULL,
@@ -695,4 +699,9 @@ void collector__stats(struct collector *c, struct collector_stats *st)
 	st->cgroup_filter_ids = cgfilter__count(c->cgf);
 	st->cgroup_filter_full = cgfilter__full(c->cgf);
 	collector_h2_stats(c, st);
+}
+
+struct phasetrace_bpf *collector__skel(struct collector *c)
+{
+	return probes__skel(c->probes);
 }

@@ -40,6 +40,11 @@ struct collector_opts {
 	uint32_t hold_ms;	/* exec hold timeout; 0: default (300) */
 	bool no_hold;		/* --hold-ms 0 */
 	bool no_http_path;	/* no output shows method or path: BPF reads no request line */
+	/* in-kernel aggregation (export/kagg.h): enum pt_kagg_mode, the metrics bounds */
+	int kagg_mode;
+	const uint64_t *kagg_bounds;
+	int kagg_nbounds;
+	bool kagg_top;		/* top: interval quantiles and the slowest request too */
 };
 
 struct collector;
@@ -86,5 +91,8 @@ struct drop_reason {
 extern const struct drop_reason drop_reasons[NDROP_REASONS];
 
 uint64_t mono_now_ns(void);
+
+/* The BPF object, for modules that read its maps (export/kagg.c). */
+struct phasetrace_bpf *collector__skel(struct collector *c);
 
 #endif

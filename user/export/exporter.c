@@ -33,6 +33,7 @@ struct exporter {
 	int fd;
 	int port;
 	unsigned long scrapes;
+	struct metrics *shadow;	/* NULL unless --kernel-agg=check */
 };
 
 static const char index_html[] =
@@ -70,14 +71,15 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned int code, const 
 	return ret;
 }
 
-static enum MHD_Result serve_metrics(struct exporter *e, struct MHD_Connection *c)
+static enum MHD_Result serve_metrics(struct exporter *e, struct metrics *m,
+				     struct MHD_Connection *c)
 {
 	struct MHD_Response *r;
 	enum MHD_Result ret;
 	size_t len;
 	char *buf;
 
-	if (metrics__render(e->metrics, &buf, &len))
+	if (metrics__render(m, &buf, &len))
 		return reply(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n", "text/plain");
 	r = MHD_create_response_from_buffer(len, buf, MHD_RESPMEM_MUST_FREE);
 	if (!r) {
@@ -101,7 +103,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		return reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n",
 			     "text/plain");
 	if (!strcmp(url, "/metrics"))
-		return serve_metrics(e, c);
+		return serve_metrics(e, e->metrics, c);
+	if (e->shadow && !strcmp(url, "/metrics/shadow"))
+		return serve_metrics(e, e->shadow, c);
 	if (!strcmp(url, "/"))
 		return reply(c, MHD_HTTP_OK, index_html, "text/html; charset=utf-8");
 	return reply(c, MHD_HTTP_NOT_FOUND, "not found\n", "text/plain");
@@ -254,6 +258,7 @@ int exporter__new(struct exporter **out, struct metrics *m, const struct exporte
 		return -ENOMEM;
 	}
 	e->metrics = m;
+	e->shadow = opts->shadow;
 	e->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (e->fd < 0) {
 		ret = -errno;

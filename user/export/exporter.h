@@ -21,6 +21,7 @@ struct exporter_opts {
 	unsigned int conn_limit;	/* concurrent connections; 0: 256 */
 	unsigned int per_ip_limit;	/* per client address; 0: 32 */
 	unsigned int timeout_s;		/* idle connection timeout; 0: 10 */
+	struct metrics *shadow;		/* also served on /metrics/shadow (--kernel-agg=check) */
 };
 
 struct exporter;

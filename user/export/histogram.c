@@ -346,3 +346,48 @@ const uint64_t *histogram__bound_counts(const struct histogram *h)
 {
 	return h->bound_counts;
 }
+
+int histogram__add_counts(struct histogram *h, const uint64_t *counts, int n, uint64_t sum)
+{
+	uint64_t count = 0;
+	int i;
+
+	if (!h->lean || n != h->nbounds + 1)
+		return -EINVAL;
+	for (i = 0; i < n; i++)
+		count += counts[i];
+	for (i = 0; i < h->nbounds; i++)
+		h->bound_counts[i] += counts[i];
+	h->count += count;
+	h->sum += sum;
+	return 0;
+}
+
+int histogram__add_sub_counts(struct histogram *h, const uint64_t *counts, int n, uint64_t sum)
+{
+	uint64_t count = 0, lo, hi;
+	int i, first = -1, last = -1;
+
+	if (h->lean || n != HIST_NBUCKETS)
+		return -EINVAL;
+	for (i = 0; i < n; i++) {
+		if (!counts[i])
+			continue;
+		h->counts[i] += counts[i];
+		count += counts[i];
+		if (first < 0)
+			first = i;
+		last = i;
+	}
+	if (!count)
+		return 0;
+	histogram__bucket_range(first, &lo, &hi);
+	if (!h->count || lo < h->min)
+		h->min = lo;
+	histogram__bucket_range(last, &lo, &hi);
+	if (hi > h->max)
+		h->max = hi;
+	h->count += count;
+	h->sum += sum;
+	return 0;
+}

@@ -82,6 +82,21 @@ const uint64_t *histogram__bounds(const struct histogram *h, int *n);
 /* Non-cumulative exact counts per tracked bound (n = nbounds), for snapshots. */
 const uint64_t *histogram__bound_counts(const struct histogram *h);
 
+/*
+ * Add counts made elsewhere (in-kernel aggregation, export/kagg.c) to a lean histogram:
+ * counts[i] values in (bounds[i-1], bounds[i]] for i < nbounds, counts[nbounds] above the
+ * last bound; count is their sum. min and max are not known and stay as they are.
+ * -EINVAL if h is not lean or n is not nbounds + 1.
+ */
+int histogram__add_counts(struct histogram *h, const uint64_t *counts, int n, uint64_t sum);
+
+/*
+ * Add sub-bucket counts made elsewhere (in-kernel aggregation for top) to a histogram with
+ * sub-buckets: counts[i] values in sub-bucket i (n = HIST_NBUCKETS), sum their sum. min
+ * and max widen to the edges of the first and last sub-bucket used. -EINVAL if h is lean.
+ */
+int histogram__add_sub_counts(struct histogram *h, const uint64_t *counts, int n, uint64_t sum);
+
 /* Sub-bucket of a value and its [lo, hi] value range: for tests and docs. */
 int histogram__bucket_index(uint64_t ns);
 void histogram__bucket_range(int idx, uint64_t *lo, uint64_t *hi);

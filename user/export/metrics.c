@@ -580,11 +580,24 @@ static struct row *row_of(struct metrics *m, const struct request *req)
 	return r;
 }
 
+/* folds: comm folds * 2 + peer folds this request added (at most 2 and 1) */
+static void label_tell(struct metrics *m, uint64_t conn_id, const struct row *r, uint64_t folds)
+{
+	m->on_label(m->label_ctx, conn_id,
+		    1 + (uint32_t)(r - m->rows) * METRICS_LABEL_FOLDS + (uint32_t)folds);
+}
+
 static void count_one(struct metrics *m, const struct request *req, int depth)
 {
-	struct row *r = row_of(m, req);
+	uint64_t folds = m->comms_folded * 2 + m->peers_folded;
+	struct row *r;
 	int i, err = 0;
 
+	if (req->kagg && !m->count_kagg)	/* the kernel counted it (export/kagg.c) */
+		goto children;
+	r = row_of(m, req);
+	if (r && m->on_label && req->conn_id)
+		label_tell(m, req->conn_id, r, m->comms_folded * 2 + m->peers_folded - folds);
 	if (r) {
 		uint64_t total = dur(m, req->dur_ns);
 
@@ -619,6 +632,7 @@ static void count_one(struct metrics *m, const struct request *req, int depth)
 			m->iv_errors += !!err;
 		}
 	}
+children:
 	if (depth >= 4)
 		return;
 	for (i = 0; i < req->nchildren && i < REQ_MAX_CHILDREN; i++)
@@ -662,7 +676,8 @@ int metrics__set_self(struct metrics *m, enum metrics_self f, const char *label,
 
 	if (!m || f < 0 || f >= METRICS_SELF__COUNT)
 		return -EINVAL;
-	if (f == METRICS_EVENTS_READ || f == METRICS_PROCESSES_TRACED)
+	if (f == METRICS_EVENTS_READ || f == METRICS_PROCESSES_TRACED ||
+	    f == METRICS_KERNEL_COUNTED)
 		label = "";
 	if (!label || strlen(label) >= SELF_LABEL_LEN)
 		return -EINVAL;
@@ -820,3 +835,108 @@ void metrics_interval__free(struct metrics_interval *iv)
 	free(iv);
 }
 
+
+/* ---- in-kernel aggregation (export/kagg.c) ---- */
+
+void metrics__on_label(struct metrics *m, metrics_label_cb cb, void *ctx)
+{
+	pthread_mutex_lock(&m->lock);
+	m->on_label = cb;
+	m->label_ctx = ctx;
+	pthread_mutex_unlock(&m->lock);
+}
+
+void metrics__count_kagg(struct metrics *m, bool on)
+{
+	m->count_kagg = on;
+}
+
+const uint64_t *metrics__bounds_ns(const struct metrics *m, int *n)
+{
+	*n = m->nbounds;
+	return m->bounds_ns;
+}
+
+/* The histogram of a row a kernel slot adds to (created lean), NULL if none. */
+static struct histogram **kagg_slot(struct metrics *m, struct row *r, uint32_t slot)
+{
+	struct histogram **h;
+
+	if (slot < METRICS_NPHASES)
+		h = &r->phase[slot];
+	else if (slot >= PT_KAGG_SLOT_REQ && slot < PT_KAGG_SLOT_REQ + NCLASS)
+		h = &r->req[slot - PT_KAGG_SLOT_REQ];
+	else
+		return NULL;
+	if (!*h)
+		*h = histogram__new_lean(m->bounds_ns, m->nbounds);
+	return *h ? h : NULL;
+}
+
+int metrics__kagg_add(struct metrics *m, uint32_t label, uint32_t slot, const uint64_t *counts,
+		      int n, uint64_t sum)
+{
+	uint32_t idx = label - 1, folds = idx % METRICS_LABEL_FOLDS;
+	uint64_t count = 0;
+	struct histogram **h;
+	struct row *r;
+	int ret = -EINVAL;
+
+	for (int i = 0; i < n; i++)
+		count += counts[i];
+	pthread_mutex_lock(&m->lock);
+	if (!label || idx / METRICS_LABEL_FOLDS >= (uint32_t)m->nrows || n != m->nbounds + 1)
+		goto out;
+	r = &m->rows[idx / METRICS_LABEL_FOLDS];
+	h = kagg_slot(m, r, slot);
+	if (!h || histogram__add_counts(*h, counts, n, sum))
+		goto out;
+	if (slot >= PT_KAGG_SLOT_REQ) {
+		r->reqs_total += count;
+		m->comms_folded += folds / 2 * count;
+		m->peers_folded += folds % 2 * count;
+	}
+	ret = 0;
+out:
+	pthread_mutex_unlock(&m->lock);
+	return ret;
+}
+
+int metrics__kagg_add_iv(struct metrics *m, uint32_t label, uint32_t slot,
+			 const uint64_t *counts, int n, uint64_t sum)
+{
+	uint32_t idx = label - 1;
+	uint64_t count = 0;
+	struct row *r;
+	int ret = -EINVAL;
+
+	for (int i = 0; i < n; i++)
+		count += counts[i];
+	pthread_mutex_lock(&m->lock);
+	if (!m->intervals || !label || idx / METRICS_LABEL_FOLDS >= (uint32_t)m->nrows ||
+	    slot > METRICS_TOTAL)
+		goto out;
+	r = &m->rows[idx / METRICS_LABEL_FOLDS];
+	if (!r->iv[slot])
+		r->iv[slot] = histogram__new(NULL, 0);
+	if (!r->iv[slot] || histogram__add_sub_counts(r->iv[slot], counts, n, sum))
+		goto out;
+	if (slot == METRICS_TOTAL) {
+		r->iv_reqs += count;
+		m->iv_reqs += count;
+	}
+	ret = 0;
+out:
+	pthread_mutex_unlock(&m->lock);
+	return ret;
+}
+
+uint64_t metrics__interval_start(struct metrics *m)
+{
+	uint64_t t;
+
+	pthread_mutex_lock(&m->lock);
+	t = m->iv_start;
+	pthread_mutex_unlock(&m->lock);
+	return t;
+}

@@ -69,6 +69,7 @@ enum metrics_self {
 	METRICS_CGROUP_LOOKUPS,		/* counter {outcome}: "hit", "proc", "walk", "unresolved", ... */
 	METRICS_OTLP_SPANS,		/* counter {outcome}: "sent", "queue_full", "failed", ... */
 	METRICS_OTLP_BATCHES,		/* counter {outcome}: "sent", "failed", "retried" */
+	METRICS_KERNEL_COUNTED,		/* counter: requests counted in the kernel (kagg.h) */
 	METRICS_SELF__COUNT,
 };
 #define METRICS_SELF_MAX_LABELS	32	/* distinct label values per family */
@@ -132,5 +133,34 @@ const char *metrics__role_label(enum pt_role role);
 const char *metrics__phase_label(int phase);
 /* Peer label of r: client host (or addr:port), server local port. */
 void metrics__peer_label(const struct request *r, char *buf, size_t len);
+
+/*
+ * In-kernel aggregation (export/kagg.c; docs/metrics.md, "Counted in the kernel").
+ * A label id names what the cardinality guard decided for a request: its row and the
+ * folded counters it adds (1 + row * METRICS_LABEL_FOLDS + comm folds * 2 + peer
+ * folds). The guard's decision for a (comm, container, role, peer) never changes once
+ * made, so a connection keeps the id of its first request.
+ */
+#define METRICS_LABEL_FOLDS	6
+typedef void (*metrics_label_cb)(void *ctx, uint64_t conn_id, uint32_t label);
+/* cb is called (collector thread, under the lock) for each request counted. */
+void metrics__on_label(struct metrics *m, metrics_label_cb cb, void *ctx);
+/* Count requests flagged kagg too (by default they are the kernel's to count). */
+void metrics__count_kagg(struct metrics *m, bool on);
+/*
+ * Add what the kernel counted under label: slot is a phase (< METRICS_NPHASES) or
+ * PT_KAGG_SLOT_REQ + status class (the request histogram and requests_total); counts
+ * has nbounds + 1 entries (the last: above every bound). 0 or -EINVAL.
+ */
+int metrics__kagg_add(struct metrics *m, uint32_t label, uint32_t slot, const uint64_t *counts,
+		      int n, uint64_t sum);
+/* top: sub-bucket counts (HIST_NBUCKETS) of the interval's histogram of slot (a phase, or
+ * METRICS_TOTAL: the whole request, which also counts the interval's requests). */
+int metrics__kagg_add_iv(struct metrics *m, uint32_t label, uint32_t slot,
+			 const uint64_t *counts, int n, uint64_t sum);
+/* Start of the current interval (CLOCK_MONOTONIC ns): changes at each roll. */
+uint64_t metrics__interval_start(struct metrics *m);
+/* The histogram bounds in ns. */
+const uint64_t *metrics__bounds_ns(const struct metrics *m, int *n);
 
 #endif

@@ -338,6 +338,8 @@ static const struct {
 	{ METRICS_OTLP_BATCHES, "phasetrace_otlp_batches_total", "counter",
 	  "OTLP export batches by outcome: sent, failed (dropped), retried (tries).",
 	  "outcome" },
+	{ METRICS_KERNEL_COUNTED, "phasetrace_kernel_counted_total", "counter",
+	  "Requests counted in the kernel (--kernel-agg) instead of read as records.", NULL },
 };
 
 static void write_self(struct buf *b, const struct snapshot *s)

@@ -71,6 +71,11 @@ struct metrics {
 	uint64_t iv_reqs, iv_errors;
 	struct request *slowest;
 	struct series_ent *series;	/* SERIES_CACHE entries: raw labels -> row (metrics.c) */
+
+	/* in-kernel aggregation (export/kagg.c): told each counted request's label id */
+	metrics_label_cb on_label;
+	void *label_ctx;
+	bool count_kagg;	/* count requests flagged kagg too (the check's shadow) */
 };
 
 extern const char *const metrics_phase_labels[METRICS_NPHASES];

@@ -1,0 +1,209 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* In-kernel aggregation of keep-alive requests; see agg.bpf.h. */
+#include "agg.bpf.h"
+#include "agg_bucket.h"
+
+/* Longer durations are clamped and counted by userspace (metrics): sent there. */
+#define KAGG_MAX_DUR	(24ULL * 3600 * 1000000000)
+
+/* enum phase_id (user/assemble/request.h): checked there by a static assertion */
+#define KAGG_PH_SEND	3
+#define KAGG_PH_TTFB	4
+#define KAGG_PH_RECV	5
+
+/* A request's samples: [0] the whole request, [1..3] its phases (slot 0: absent). */
+struct kagg_sample {
+	__u64 v[4];
+	__u32 slot[4];
+};
+
+static __always_inline bool kagg_phase(struct kagg_sample *s, int i, __u32 id, __u64 start,
+				       __u64 end, __u64 *lo, __u64 *hi)
+{
+	if (!start || end < start || end - start > KAGG_MAX_DUR)
+		return false;
+	s->v[i] = end - start;
+	s->slot[i] = id + 1;
+	if (start < *lo)
+		*lo = start;
+	if (end > *hi)
+		*hi = end;
+	return true;
+}
+
+/*
+ * The phases exactly as the assembler builds them from the record (assembler__build):
+ * false when one of them would be missing or odd (then the record goes there).
+ */
+static __always_inline bool kagg_phases(const struct pt_req_rec *r, struct kagg_sample *s)
+{
+	__u64 lo = ~0ULL, hi = 0;
+	bool ok;
+
+	if (r->role == PT_ROLE_SERVER) {
+		ok = kagg_phase(s, 1, KAGG_PH_TTFB, r->req_first, r->resp_first, &lo, &hi) &&
+		     kagg_phase(s, 2, KAGG_PH_SEND, r->resp_first, r->resp_last, &lo, &hi);
+		/* reading the request is a phase when it took more than one read */
+		if (ok && r->req_last > r->req_first)
+			ok = kagg_phase(s, 3, KAGG_PH_RECV, r->req_first, r->req_last, &lo, &hi);
+	} else {
+		__u64 start = r->req_io_start && r->req_io_start <= r->req_first ?
+			      r->req_io_start : r->req_first;
+
+		ok = r->req_first &&
+		     kagg_phase(s, 1, KAGG_PH_SEND, start, r->req_last, &lo, &hi) &&
+		     kagg_phase(s, 2, KAGG_PH_TTFB, r->req_last, r->resp_first, &lo, &hi) &&
+		     kagg_phase(s, 3, KAGG_PH_RECV, r->resp_first, r->resp_last, &lo, &hi);
+	}
+	if (!ok || hi - lo > KAGG_MAX_DUR)
+		return false;
+	s->v[0] = hi - lo;
+	s->slot[0] = PT_KAGG_SLOT_REQ + (r->status >= 100 && r->status < 600 ? r->status / 100 : 0)
+		     + 1;
+	return true;
+}
+
+/* The value of (label, slot) in a kagg table, inserted from zero_map's zeroed value. */
+static __always_inline void *kagg_get(void *map, void *zero_map, __u32 label, __u32 slot)
+{
+	struct pt_kagg_key k = { .label = label, .slot = slot };
+	void *h = bpf_map_lookup_elem(map, &k);
+	__u32 zero = 0;
+	void *z;
+
+	if (h)
+		return h;
+	z = bpf_map_lookup_elem(zero_map, &zero);	/* the first sample of this key */
+	return z ? map_get_or_init(map, &k, z, PT_STAT_KAGG_FULL) : NULL;
+}
+
+static __always_inline bool kagg_iv_add(__u32 label, __u32 slot, __u64 v)
+{
+	struct pt_kagg_iv *h = kagg_get(&kagg_iv, &kagg_iv_zero, label, slot);
+	__u64 b = kagg_sub_index(v);	/* 64 bits: a 32-bit copy would not carry the bound */
+
+	if (!h)
+		return false;
+	barrier_var(b);
+	if (b >= PT_KAGG_NSUB)	/* never: for the verifier */
+		b = PT_KAGG_NSUB - 1;
+	barrier_var(b);
+	__sync_fetch_and_add(&h->b[b], 1);
+	__sync_fetch_and_add(&h->sum, v);
+	return true;
+}
+
+/*
+ * top: the interval's quantiles of the request (v0) and of its phases (v1..v3, in slots
+ * packed 8 bits each above the label in key, 0: none). A global function, verified
+ * once (its callers are many and large): scalars only. 0, or -1 if the table is full
+ * (the histograms added so far keep their sample: the request is then sent, and also
+ * counted by userspace).
+ */
+__noinline int kagg_top_add(__u64 key, __u64 v0, __u64 v1, __u64 v2, __u64 v3)
+{
+	__u32 label = (__u32)key;
+
+	if (!kagg_iv_add(label, PT_KAGG_SLOT_TOTAL, v0))
+		return -1;
+	if ((key >> 32) & 0xff && !kagg_iv_add(label, ((key >> 32) & 0xff) - 1, v1))
+		return -1;
+	if ((key >> 40) & 0xff && !kagg_iv_add(label, ((key >> 40) & 0xff) - 1, v2))
+		return -1;
+	if ((key >> 48) & 0xff && !kagg_iv_add(label, ((key >> 48) & 0xff) - 1, v3))
+		return -1;
+	return 0;
+}
+
+/* Atomic: a preempted program and another task's on the same CPU must not lose one. */
+static __always_inline void kagg_add(struct pt_kagg_hist *h, __u64 v)
+{
+	__u32 b = kagg_bucket(kagg_bounds, v);
+
+	if (b > kagg_nbounds)
+		b = kagg_nbounds;
+	if (b > PT_KAGG_MAX_BOUNDS)
+		b = PT_KAGG_MAX_BOUNDS;
+	__sync_fetch_and_add(&h->le[b], 1);
+	__sync_fetch_and_add(&h->count, 1);
+	__sync_fetch_and_add(&h->sum, v);
+}
+
+/* The connection's label id, moved from kagg_labels into the connection once. */
+static __always_inline __u32 kagg_label(struct pt_conn *c)
+{
+	__u32 *l;
+
+	if (c->kagg_label)
+		return c->kagg_label;
+	l = bpf_map_lookup_elem(&kagg_labels, &c->req.conn_id);
+	if (!l)
+		return 0;
+	c->kagg_label = *l;
+	bpf_map_delete_elem(&kagg_labels, &c->req.conn_id);
+	return c->kagg_label;
+}
+
+/* Only what userspace would count from the record alone, and the same way. */
+static __always_inline bool kagg_eligible(struct pt_conn *c, __u8 end_reason)
+{
+	const struct pt_req_rec *r = &c->req;
+
+	if (end_reason != PT_END_NEXT || c->state != PT_FSM_RESP || r->error || r->parent_id ||
+	    r->spans_open || (r->flags & (PT_F_CONNECT | PT_F_TLS_HS | PT_F_NO_RESP | PT_F_H2)) ||
+	    (r->role != PT_ROLE_CLIENT && r->role != PT_ROLE_SERVER))
+		return false;
+	/* the collector reports a response quiet for kagg_idle_ns from the table (and drops
+	 * our record as its duplicate): with half of that as margin it cannot have */
+	if (bpf_ktime_get_ns() - r->resp_last >= kagg_idle_ns / 2)
+		return false;
+	if (r->role == PT_ROLE_SERVER && bpf_map_lookup_elem(&kagg_kids, &r->req_id)) {
+		bpf_map_delete_elem(&kagg_kids, &r->req_id);
+		return false;
+	}
+	return true;
+}
+
+PT_SHARED int kagg_request(struct pt_conn *c, __u8 end_reason)
+{
+	struct kagg_sample s = {};
+	struct pt_kagg_hist *h[4] = {};
+	__u32 label;
+
+	if (!kagg_eligible(c, end_reason) || !kagg_phases(&c->req, &s))
+		return PT_KAGG_SEND;
+	label = kagg_label(c);
+	if (!label)
+		return PT_KAGG_SEND;
+	if (kagg_top && s.v[0] >= kagg_slowest) {
+		/* the slowest request of top's interval so far: its waterfall is shown */
+		kagg_slowest = s.v[0];
+		return PT_KAGG_SEND;
+	}
+#pragma clang loop unroll(full)
+	for (int i = 0; i < 4; i++) {
+		if (!s.slot[i])
+			continue;
+		h[i] = kagg_get(&kagg_hist, &kagg_zero, label, s.slot[i] - 1);
+		if (!h[i])
+			return PT_KAGG_SEND;
+	}
+	if (kagg_top && kagg_top_add(label | (__u64)s.slot[1] << 32 | (__u64)s.slot[2] << 40 |
+				     (__u64)s.slot[3] << 48, s.v[0], s.v[1], s.v[2], s.v[3]))
+		return PT_KAGG_SEND;
+#pragma clang loop unroll(full)
+	for (int i = 0; i < 4; i++)
+		if (h[i])
+			kagg_add(h[i], s.v[i]);
+	stat_inc(PT_STAT_KAGG_REQS);
+	return kagg_mode == PT_KAGG_CHECK ? PT_KAGG_FLAG : PT_KAGG_DONE;
+}
+
+PT_SHARED void kagg_mark_parent(__u64 parent_id)
+{
+	__u8 one = 1;
+
+	bpf_map_update_elem(&kagg_kids, &parent_id, &one, BPF_ANY);
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The bucket of a value among the histogram bounds, as BPF computes it for in-kernel
+ * aggregation (bpf/agg.bpf.c). Plain C, also compiled by the unit tests, which check it
+ * against user/export/histogram.c for every bound and around it: both must put a value
+ * in the same bucket.
+ *
+ * bounds: PT_KAGG_MAX_BOUNDS increasing values in ns, the unused tail filled with
+ * ~0ULL. Returns the index of the first bound >= v, or the number of bounds in use
+ * when none is (the +Inf bucket): six steps of a binary search and one comparison.
+ */
+#ifndef PT_AGG_BUCKET_H
+#define PT_AGG_BUCKET_H
+
+static inline __u32 kagg_bucket(const volatile __u64 *bounds, __u64 v)
+{
+	__u32 lo = 0;
+
+	/* lo = how many of bounds[0 .. 63] are < v, bounds sorted */
+	for (__u32 step = PT_KAGG_MAX_BOUNDS / 2; step; step >>= 1)
+		if (bounds[(lo + step - 1) & (PT_KAGG_MAX_BOUNDS - 1)] < v)
+			lo += step;
+	if (bounds[lo & (PT_KAGG_MAX_BOUNDS - 1)] < v)
+		lo++;
+	return lo;
+}
+
+/*
+ * The log-linear sub-bucket of v, as histogram__bucket_index() (histogram.c) computes it:
+ * exact below 64 ns, 32 sub-buckets per power of two, the last one from 2^40 ns on.
+ */
+static inline __u32 kagg_sub_index(__u64 v)
+{
+	__u64 x = v;
+	__u32 msb = 0;
+
+	if (v < 64)
+		return (__u32)v;
+	if (v >> 40)
+		return PT_KAGG_NSUB - 1;
+	if (x >> 32) {
+		x >>= 32;
+		msb += 32;
+	}
+	if (x >> 16) {
+		x >>= 16;
+		msb += 16;
+	}
+	if (x >> 8) {
+		x >>= 8;
+		msb += 8;
+	}
+	if (x >> 4) {
+		x >>= 4;
+		msb += 4;
+	}
+	if (x >> 2) {
+		x >>= 2;
+		msb += 2;
+	}
+	if (x >> 1)
+		msb += 1;
+	return 64 + (msb - 6) * 32 + (__u32)(v >> (msb - 5)) - 32;
+}
+
+#endif

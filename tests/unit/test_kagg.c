@@ -1,0 +1,247 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * In-kernel aggregation without the kernel: the BPF bucket search (bpf/agg_bucket.h)
+ * against the histogram module for every bound and around it, top's sub-bucket index
+ * against histogram__bucket_index(), and the kernel's counts
+ * merged through metrics__kagg_add() rendering exactly what counting the same requests
+ * in userspace renders, folded rows included.
+ */
+#include <errno.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include <linux/types.h>
+#include "phasetrace.h"
+#include "../../bpf/agg_bucket.h"
+#include "export/histogram.h"
+#include "export/metrics.h"
+
+static uint64_t rng_state;
+
+/* splitmix64: deterministic, so failures reproduce */
+static uint64_t rng(void)
+{
+	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+/* The bucket histogram.c gives v: the bound counter it bumps, or nb for +Inf only. */
+static int hist_bucket(const uint64_t *bounds, int nb, uint64_t v)
+{
+	struct histogram *h = histogram__new_lean(bounds, nb);
+	const uint64_t *c;
+	int i;
+
+	assert_non_null(h);
+	histogram__record(h, v);
+	c = histogram__bound_counts(h);
+	for (i = 0; i < nb && !c[i]; i++)
+		;
+	histogram__free(h);
+	return i;
+}
+
+static void check_value(const uint64_t *bounds, const __u64 *padded, int nb, uint64_t v)
+{
+	int want = hist_bucket(bounds, nb, v);
+	__u32 got = kagg_bucket(padded, v);
+
+	if (got > (__u32)nb)
+		got = nb;
+	if ((int)got != want)
+		fail_msg("value %llu with %d bounds: BPF bucket %u, histogram.c %d",
+			 (unsigned long long)v, nb, got, want);
+}
+
+static void check_bounds(const uint64_t *bounds, int nb)
+{
+	__u64 padded[PT_KAGG_MAX_BOUNDS];
+	int i;
+
+	for (i = 0; i < PT_KAGG_MAX_BOUNDS; i++)
+		padded[i] = i < nb ? bounds[i] : ~0ULL;
+	check_value(bounds, padded, nb, 0);
+	check_value(bounds, padded, nb, 1);
+	check_value(bounds, padded, nb, ~0ULL);
+	for (i = 0; i < nb; i++) {
+		check_value(bounds, padded, nb, bounds[i] - 1);
+		check_value(bounds, padded, nb, bounds[i]);
+		check_value(bounds, padded, nb, bounds[i] + 1);
+	}
+	for (i = 0; i < 2000; i++)
+		check_value(bounds, padded, nb, rng() >> (rng() % 64));
+}
+
+static void test_bucket_default_bounds(void **state)
+{
+	static const double s[] = { 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+				    0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10 };
+	uint64_t b[16];
+
+	for (int i = 0; i < 16; i++)
+		b[i] = (uint64_t)llround(s[i] * 1e9);
+	check_bounds(b, 16);
+}
+
+static void test_bucket_random_bounds(void **state)
+{
+	for (int nb = 1; nb <= PT_KAGG_MAX_BOUNDS; nb++) {
+		for (int round = 0; round < 20; round++) {
+			uint64_t b[PT_KAGG_MAX_BOUNDS], v = 0;
+
+			/* 1 ns .. 1e9 s, as --buckets allows; small steps too */
+			for (int i = 0; i < nb; i++) {
+				v += 1 + (round % 2 ? rng() % 3 : rng() % 15000000000000ULL);
+				b[i] = v;
+			}
+			check_bounds(b, nb);
+		}
+	}
+}
+
+/* top's sub-buckets: every power of two and its neighbours, and at random */
+static void test_sub_index(void **state)
+{
+	for (int b = 0; b < 64; b++) {
+		uint64_t p = 1ULL << b;
+
+		for (uint64_t v = p - 2; v <= p + 2; v++)
+			assert_int_equal(kagg_sub_index(v), histogram__bucket_index(v));
+	}
+	assert_int_equal(kagg_sub_index(~0ULL), histogram__bucket_index(~0ULL));
+	for (int i = 0; i < 200000; i++) {
+		uint64_t v = rng() >> (rng() % 64);
+
+		assert_int_equal(kagg_sub_index(v), histogram__bucket_index(v));
+	}
+	assert_int_equal(PT_KAGG_NSUB, HIST_NBUCKETS);
+}
+
+/* ---- the merge: kernel counts render as userspace counts ---- */
+
+struct labels {
+	uint64_t conn[8];
+	uint32_t label[8];
+	int n;
+};
+
+static void on_label(void *ctx, uint64_t conn_id, uint32_t label)
+{
+	struct labels *l = ctx;
+
+	for (int i = 0; i < l->n; i++)
+		if (l->conn[i] == conn_id) {
+			assert_int_equal(l->label[i], label);	/* a connection keeps its id */
+			return;
+		}
+	assert_true(l->n < 8);
+	l->conn[l->n] = conn_id;
+	l->label[l->n++] = label;
+}
+
+static uint32_t label_of(const struct labels *l, uint64_t conn_id)
+{
+	for (int i = 0; i < l->n; i++)
+		if (l->conn[i] == conn_id)
+			return l->label[i];
+	fail_msg("no label for connection %llu", (unsigned long long)conn_id);
+	return 0;
+}
+
+/* A keep-alive server request on connection conn (local port 8000 + conn). */
+static void make_request(struct request *r, uint64_t conn, uint64_t ttfb, uint64_t send,
+			 uint16_t status)
+{
+	memset(r, 0, sizeof(*r));
+	r->role = PT_ROLE_SERVER;
+	snprintf(r->comm, sizeof(r->comm), "srv");
+	r->local.family = 2;
+	r->local.port = 8000 + conn;
+	r->conn_id = conn;
+	r->status = status;
+	r->start_ns = 1000;
+	r->nphases = 2;
+	r->phases[0] = (struct phase){ .id = PHASE_TTFB, .start_ns = 1000, .dur_ns = ttfb };
+	r->phases[1] = (struct phase){ .id = PHASE_SEND, .start_ns = 1000 + ttfb, .dur_ns = send };
+	r->dur_ns = ttfb + send;
+}
+
+/* What bpf/agg.bpf.c adds for one value: one count in its bucket. */
+static void kernel_add(struct metrics *m, uint32_t label, uint32_t slot, uint64_t v)
+{
+	__u64 padded[PT_KAGG_MAX_BOUNDS];
+	uint64_t counts[PT_KAGG_MAX_BOUNDS + 1] = {};
+	const uint64_t *b;
+	int nb;
+	__u32 k;
+
+	b = metrics__bounds_ns(m, &nb);
+	for (int i = 0; i < PT_KAGG_MAX_BOUNDS; i++)
+		padded[i] = i < nb ? b[i] : ~0ULL;
+	k = kagg_bucket(padded, v);
+	counts[k > (__u32)nb ? (__u32)nb : k] = 1;
+	assert_int_equal(metrics__kagg_add(m, label, slot, counts, nb + 1, v), 0);
+}
+
+static void test_merge_renders_the_same(void **state)
+{
+	/* max_peers 2: the third connection's port folds into peer="other" */
+	struct metrics_opts mo = { .max_peers = 2 };
+	struct metrics *user = metrics__new(&mo), *kern = metrics__new(&mo);
+	struct labels l = { .n = 0 };
+	struct request r;
+	char *a, *b;
+	size_t alen, blen;
+
+	assert_non_null(user);
+	assert_non_null(kern);
+	metrics__on_label(kern, on_label, &l);
+	for (uint64_t conn = 1; conn <= 3; conn++) {
+		for (int i = 0; i < 500; i++) {
+			uint64_t ttfb = rng() % 20000000, send = rng() % 3000000;
+			uint16_t status = i % 7 ? 200 : 503;
+
+			make_request(&r, conn, ttfb, send, status);
+			metrics__on_request(user, &r);
+			if (!i) {	/* the first request of a connection crosses */
+				metrics__on_request(kern, &r);
+				continue;
+			}
+			kernel_add(kern, label_of(&l, conn), PHASE_TTFB, ttfb);
+			kernel_add(kern, label_of(&l, conn), PHASE_SEND, send);
+			kernel_add(kern, label_of(&l, conn), PT_KAGG_SLOT_REQ + status / 100,
+				   ttfb + send);
+		}
+	}
+	assert_int_equal(metrics__kagg_add(kern, 0, PHASE_TTFB, (uint64_t[17]){ 0 }, 17, 0),
+			 -EINVAL);
+	assert_int_equal(metrics__render(user, &a, &alen), 0);
+	assert_int_equal(metrics__render(kern, &b, &blen), 0);
+	assert_non_null(strstr(a, "phasetrace_peers_folded_total 500"));
+	assert_string_equal(a, b);
+	free(a);
+	free(b);
+	metrics__free(user);
+	metrics__free(kern);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_bucket_default_bounds),
+		cmocka_unit_test(test_bucket_random_bounds),
+		cmocka_unit_test(test_sub_index),
+		cmocka_unit_test(test_merge_renders_the_same),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
