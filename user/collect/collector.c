@@ -396,6 +396,39 @@ static int setup_containers(struct collector *c)
 	return err;
 }
 
+/* The ring buffer and the signals, on one epoll set. */
+static int setup_event_loop(struct collector *c)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	sigset_t mask;
+	int err;
+
+	c->rb = ring_buffer__new(bpf_map__fd(probes__skel(c->probes)->maps.rb), handle_event, c,
+				 NULL);
+	if (!c->rb) {
+		err = -errno;
+		pt_err("cannot read the BPF ring buffer: %s", strerror(-err));
+		return err;
+	}
+	/* an ignored signal never reaches a signalfd (main() resets them) */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	c->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	c->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (c->sigfd < 0 || c->epfd < 0) {
+		err = -errno;
+		pt_err("cannot set up the event loop: %s", strerror(-err));
+		return err;
+	}
+	ev.data.fd = c->sigfd;
+	epoll_ctl(c->epfd, EPOLL_CTL_ADD, c->sigfd, &ev);
+	ev.data.fd = ring_buffer__epoll_fd(c->rb);
+	epoll_ctl(c->epfd, EPOLL_CTL_ADD, ev.data.fd, &ev);
+	return 0;
+}
+
 int collector__new(const struct collector_opts *o, struct collector **out)
 {
 	struct probes_opts po = {
@@ -413,8 +446,6 @@ int collector__new(const struct collector_opts *o, struct collector **out)
 		.orphan_ns = 30000000000ULL,
 	};
 	struct collector *c = calloc(1, sizeof(*c));
-	struct epoll_event ev = { .events = EPOLLIN };
-	sigset_t mask;
 	int err;
 
 	if (!c)
@@ -452,29 +483,9 @@ int collector__new(const struct collector_opts *o, struct collector **out)
 		goto fail;
 	if (!o->npids && !o->ncomms && !o->ncontainers)
 		pt_info("tracing every process");
-	c->rb = ring_buffer__new(bpf_map__fd(probes__skel(c->probes)->maps.rb), handle_event, c,
-				 NULL);
-	if (!c->rb) {
-		err = -errno;
-		pt_err("cannot read the BPF ring buffer: %s", strerror(-err));
+	err = setup_event_loop(c);
+	if (err)
 		goto fail;
-	}
-	/* an ignored signal never reaches a signalfd (main() resets them) */
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	c->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-	c->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (c->sigfd < 0 || c->epfd < 0) {
-		err = -errno;
-		pt_err("cannot set up the event loop: %s", strerror(-err));
-		goto fail;
-	}
-	ev.data.fd = c->sigfd;
-	epoll_ctl(c->epfd, EPOLL_CTL_ADD, c->sigfd, &ev);
-	ev.data.fd = ring_buffer__epoll_fd(c->rb);
-	epoll_ctl(c->epfd, EPOLL_CTL_ADD, ev.data.fd, &ev);
 	*out = c;
 	return 0;
 fail:
