@@ -178,6 +178,16 @@ static __noinline void send_abandoned(__u64 skp)
 		c->send_start = 0;
 }
 
+/* An I/O that moved no payload (failed, empty, or MSG_PEEK): true, and a send's stamp cleared. */
+static __always_inline bool moved_nothing(__u64 skp, int ret, int flags, int dir)
+{
+	if (ret > 0 && !(flags & MSG_PEEK))
+		return false;
+	if (dir == PT_DIR_SEND && has_send_start)
+		send_abandoned(skp);
+	return true;
+}
+
 /*
  * The first byte of a send moved when the send began, not when it returned: a
  * sender woken late after waking its reader (two busy CPUs) would otherwise
@@ -292,11 +302,8 @@ static __always_inline int sock_io_btf(struct sock *sk, int ret, int flags, int 
 {
 	__u16 family;
 
-	if (ret <= 0 || (flags & MSG_PEEK)) {
-		if (dir == PT_DIR_SEND && has_send_start)
-			send_abandoned((__u64)sk);
+	if (moved_nothing((__u64)sk, ret, flags, dir))
 		return 0;
-	}
 	if (sk->sk_protocol != IPPROTO_TCP)
 		return 0;
 	family = sk->__sk_common.skc_family;
@@ -394,11 +401,8 @@ static __always_inline int sys_exit_io(struct trace_event_raw_sys_exit *ctx)
 	v = *io;
 	bpf_map_delete_elem(&sys_io, &id);
 	sk = (struct sock *)v.sk;	/* TCP: checked at syscall entry */
-	if (ctx->ret <= 0 || (v.flags & MSG_PEEK)) {
-		if (v.dir == PT_DIR_SEND && has_send_start)
-			send_abandoned(v.sk);
+	if (moved_nothing(v.sk, ctx->ret, v.flags, v.dir))
 		return 0;
-	}
 	family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	if (family != AF_INET && family != AF_INET6)
 		return 0;
