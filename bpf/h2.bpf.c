@@ -143,13 +143,18 @@ static __always_inline void h2_frame(struct pt_conn *c, struct h2_dir *d,
 
 /* One step of the walk at buf[pos]; returns the bytes consumed, 0 to stop. */
 static __always_inline __u32 h2_step(struct pt_conn *c, struct h2_dir *d,
-				     const struct conn_io_ev *ev, const __u8 *buf, __u32 avail)
+				     const struct conn_io_ev *ev, const __u8 *buf, __u32 avail,
+				     bool req_dir)
 {
 	__u32 take, off;
 
-	if (d->preface) {
-		take = avail < d->preface ? avail : d->preface;
-		d->preface -= take;
+	/* counted up from the zeroed state: nothing to initialise when the state is
+	 * created, so two threads detecting at once (Go's preface reader and its
+	 * SETTINGS writer) cannot reset it behind each other */
+	if (req_dir && d->preface_seen < H2_PREFACE_LEN) {
+		take = H2_PREFACE_LEN - d->preface_seen;
+		take = avail < take ? avail : take;
+		d->preface_seen += take;
 		return take;
 	}
 	if (d->skip) {
@@ -197,6 +202,7 @@ struct h2_walk {
 	__u32 seg;			/* bytes left in buf */
 	__u32 niov, iov_i;
 	__u32 n, pos;
+	bool req_dir;			/* requests go this way: the client preface first */
 };
 
 /* One step of bpf_loop: the next segment of a vectored I/O, or h2_step(). */
@@ -217,7 +223,7 @@ static long h2_walk_step(__u64 i, void *ctx)
 		w->seg = v.len < w->n - w->pos ? v.len : w->n - w->pos;
 		return 0;
 	}
-	took = h2_step(w->c, w->d, w->ev, w->buf, w->seg);
+	took = h2_step(w->c, w->d, w->ev, w->buf, w->seg, w->req_dir);
 	if (!took)
 		return 1;
 	w->pos += took;
@@ -285,46 +291,62 @@ static __always_inline bool h2_server_preface(const __u8 *b)
 	       len % 6 == 0 && len <= 6 * 16;
 }
 
+/* Request direction: what a client sends, what a server receives. */
+static __always_inline bool h2_req_dir(const struct pt_conn *c, __u8 dir)
+{
+	return c->req.role == PT_ROLE_SERVER ? dir == PT_DIR_RECV : dir == PT_DIR_SEND;
+}
+
 /* The first bytes of a connection: the client preface, or a server's SETTINGS
- * frame sent (server) or read (client) before it, make it HTTP/2. */
-static __always_inline bool h2_detect(__u64 skp, struct pt_conn *c, const struct conn_io_ev *ev,
-				      const struct h2_buf *hb)
+ * frame sent (server) or read (client) before it? */
+static __always_inline bool h2_signature(const struct pt_conn *c, const struct conn_io_ev *ev,
+					 const struct h2_buf *hb)
 {
 	static const char preface[16] = "PRI * HTTP/2.0\r\n";
-	struct h2_state *s, *zero;
-	__u32 k = 0;
+	bool peer_first = !h2_req_dir(c, ev->dir);
 	const void *ubuf;
 	__u8 b[16];
-	bool req_dir = (c->req.role == PT_ROLE_SERVER) ? ev->dir == PT_DIR_RECV :
-							   ev->dir == PT_DIR_SEND;
-	bool peer_first = !req_dir;
 
-	c->cflags |= PT_C_PROTO;
 	if (c->state != PT_FSM_IDLE ||
 	    (c->cflags & PT_C_MIDSTREAM) || ev->n < (peer_first ? 9 : 16))
 		return false;
 	ubuf = h2_first(hb);
 	if (!ubuf || bpf_probe_read_user(b, peer_first ? 9 : 16, ubuf))
 		return false;
-	if (peer_first) {
-		if (!h2_server_preface(b))
+	if (peer_first)
+		return h2_server_preface(b);
+	for (int i = 0; i < 16; i++)
+		if (b[i] != preface[i])
 			return false;
-	} else {
-		for (int i = 0; i < 16; i++)
-			if (b[i] != preface[i])
-				return false;
+	return true;
+}
+
+/*
+ * The first bytes make the connection HTTP/2 or not. PT_C_PROTO is set once the answer
+ * is known, never before: a Go server reads the preface on one goroutine while another
+ * writes its SETTINGS, and a thread that saw PT_C_PROTO without PT_C_H2 in between took
+ * the preface for an HTTP/1 request and lost the connection's streams. Both threads
+ * may detect; the state is created once (zeroed, nothing to set after), userspace
+ * takes the first connection record.
+ */
+static __always_inline bool h2_detect(__u64 skp, struct pt_conn *c, const struct conn_io_ev *ev,
+				      const struct h2_buf *hb)
+{
+	struct h2_state *zero;
+	__u32 k = 0;
+
+	if (!h2_signature(c, ev, hb)) {
+		c->cflags |= PT_C_PROTO;
+		return false;
 	}
 	c->req.proto = (c->cflags & PT_C_TLS) ? PT_PROTO_H2 : PT_PROTO_H2C;
 	zero = bpf_map_lookup_elem(&h2_zero, &k);
-	if (!zero)
-		return false;
 	/* table full: timed as one request; the preface is not parsed as one */
-	s = map_get_or_init(&h2_conns, &skp, zero, PT_STAT_H2_FULL);
-	if (!s)
+	if (!zero || !map_get_or_init(&h2_conns, &skp, zero, PT_STAT_H2_FULL)) {
+		c->cflags |= PT_C_PROTO;
 		return false;
-	/* the client preface comes in the request direction */
-	s->d[c->req.role == PT_ROLE_SERVER ? PT_DIR_RECV : PT_DIR_SEND].preface = H2_PREFACE_LEN;
-	c->cflags |= PT_C_H2;
+	}
+	c->cflags |= PT_C_PROTO | PT_C_H2;
 	if (!c->req.req_id)
 		c->req.req_id = next_id();
 	h2_conn_record(c, PT_END_NEXT);
@@ -356,6 +378,7 @@ PT_SHARED bool h2_io(__u64 skp, struct pt_conn *c, const struct conn_io_ev *ev,
 	}
 	w.d = d;
 	w.seg = hb->iov ? 0 : ev->n;
+	w.req_dir = h2_req_dir(c, ev->dir);
 	/* outside the loop: the stack of the callback's calls stays small */
 	d->parent = c->req.role == PT_ROLE_CLIENT && ev->dir == PT_DIR_SEND ? h2_parent(ev->key) : 0;
 	/* bpf_loop (5.17): the step is verified once, not once per iteration */

@@ -250,7 +250,7 @@ struct h2_dir {
 	__u8 fflags;
 	__u8 capture;		/* its payload goes to userspace (header block, SETTINGS) */
 	__u8 hdr_have;		/* bytes of a frame header split across I/O calls */
-	__u8 preface;		/* client preface bytes still to skip */
+	__u8 preface_seen;	/* client preface bytes skipped (request direction) */
 	__u8 dnext;		/* next DATA slot to reuse */
 	__u8 pad[2];
 	__u8 hdr[32];		/* the split frame header (9 bytes used, room for the masks) */

@@ -40,6 +40,14 @@ static __always_inline __u8 connect_error(const struct sock *sk)
 	}
 }
 
+/* A new connection on a sock whose last one was never seen closing: its entries go
+ * (the HTTP/2 walking state too, else the new connection would resume the old frames) */
+static __always_inline void conn_forget_stale(__u64 skp)
+{
+	bpf_map_delete_elem(&conns, &skp);
+	bpf_map_delete_elem(&h2_conns, &skp);
+}
+
 static __always_inline int handle_set_state(const struct sock *sk, int oldstate, int newstate)
 {
 	__u64 skp = (__u64)sk;
@@ -55,7 +63,7 @@ static __always_inline int handle_set_state(const struct sock *sk, int oldstate,
 
 		if (!pt_traced(tgid))
 			return 0;
-		bpf_map_delete_elem(&conns, &skp);	/* stale entry of a reused sock */
+		conn_forget_stale(skp);
 		c = conn_create(skp, sk, PT_ROLE_CLIENT, PT_C_CONNECTING);
 		if (!c)
 			return 0;
@@ -70,7 +78,7 @@ static __always_inline int handle_set_state(const struct sock *sk, int oldstate,
 		/* softirq: the owner is learned at the first I/O */
 		__u8 one = 1;
 
-		bpf_map_delete_elem(&conns, &skp);	/* stale entry of a reused sock */
+		conn_forget_stale(skp);
 		if (bpf_map_update_elem(&accepted, &skp, &one, BPF_ANY))
 			stat_inc(PT_STAT_ACCEPT_FULL);
 		return 0;
