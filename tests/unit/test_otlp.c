@@ -178,6 +178,51 @@ static void test_tree_and_attributes(void **state)
 		m, NULL);
 }
 
+/* gRPC streams: RPC conventions (rpc.*, name "Service/Method"), the status code as
+ * error.type where a span counts it as failed: any non-OK code for a client, only
+ * the server-side failures (UNAVAILABLE yes, NOT_FOUND no) for a server. */
+static void test_grpc(void **state)
+{
+	struct request s, c, bad, *reqs[2] = { &s, &bad };
+	ExportReq *m;
+	Span *srv, *cl, *b;
+
+	pt_mono_to_epoch_ns = EPOCH;
+	client(&c, 101, 100);
+	strcpy(c.path, "/helloworld.Greeter/SayHello");
+	c.status = 200, c.is_grpc = true, c.has_grpc = true, c.grpc_status = 5;	/* NOT_FOUND */
+	c.error = PT_ERR_GRPC;
+	server(&s, &c);
+	strcpy(s.path, "/helloworld.Greeter/SayHello");
+	s.is_grpc = true, s.has_grpc = true, s.grpc_status = 5, s.error = PT_ERR_GRPC;
+	head(&bad, PT_ROLE_SERVER, "POST", "/a/b/c", 200);	/* not Service/Method */
+	bad.req_id = 200;
+	bad.is_grpc = true, bad.has_grpc = true, bad.grpc_status = 14, bad.error = PT_ERR_GRPC;
+	m = encode(reqs, 2, &salt);
+	srv = span_named(m, "helloworld.Greeter/SayHello", NULL);
+	assert_int_equal(srv->kind, OPENTELEMETRY__PROTO__TRACE__V1__SPAN__SPAN_KIND__SPAN_KIND_SERVER);
+	assert_string_equal(sattr(srv, "rpc.system"), "grpc");
+	assert_string_equal(sattr(srv, "rpc.service"), "helloworld.Greeter");
+	assert_string_equal(sattr(srv, "rpc.method"), "SayHello");
+	assert_int_equal(iattr(srv, "rpc.grpc.status_code"), 5);
+	assert_int_equal(iattr(srv, "http.response.status_code"), 200);
+	assert_null(sattr(srv, "error.type"));		/* NOT_FOUND: the server did its job */
+	assert_int_not_equal(srv->status->code,
+			     OPENTELEMETRY__PROTO__TRACE__V1__STATUS__STATUS_CODE__STATUS_CODE_ERROR);
+	cl = span_named(m, "helloworld.Greeter/SayHello", srv->span_id.data);
+	assert_int_equal(cl->kind, OPENTELEMETRY__PROTO__TRACE__V1__SPAN__SPAN_KIND__SPAN_KIND_CLIENT);
+	assert_string_equal(sattr(cl, "error.type"), "5");	/* a client's non-OK fails */
+	assert_int_equal(cl->status->code,
+			 OPENTELEMETRY__PROTO__TRACE__V1__STATUS__STATUS_CODE__STATUS_CODE_ERROR);
+	b = span_named(m, "POST", NULL);
+	assert_string_equal(sattr(b, "rpc.system"), "grpc");
+	assert_null(sattr(b, "rpc.service"));
+	assert_null(sattr(b, "rpc.method"));
+	assert_string_equal(sattr(b, "error.type"), "14");	/* UNAVAILABLE */
+	opentelemetry__proto__collector__trace__v1__export_trace_service_request__free_unpacked(
+		m, NULL);
+}
+
 /* Same ids for the same request and salt; a late child finds its parent's trace. */
 static void test_ids(void **state)
 {
@@ -394,6 +439,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_tree_and_attributes),
 		cmocka_unit_test(test_ids),
+		cmocka_unit_test(test_grpc),
 		cmocka_unit_test(test_hostile_strings),
 		cmocka_unit_test(test_resources),
 		cmocka_unit_test(test_lone_spans),

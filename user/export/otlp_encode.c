@@ -23,7 +23,7 @@ typedef Opentelemetry__Proto__Resource__V1__Resource Resource;
 typedef Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest ExportReq;
 
 #define MAX_DEPTH	4	/* children of children: the assembler nests one level */
-#define MAX_ATTRS	16	/* per span */
+#define MAX_ATTRS	24	/* per span */
 #define CHUNK		(64 << 10)
 
 /* Everything of one batch's message tree lives in one arena, freed at once. */
@@ -174,10 +174,24 @@ static void ip_str(const struct pt_addr *p, char *buf, size_t len)
 		inet_ntop(AF_INET6, p->addr, buf, len);
 }
 
+/* The gRPC codes a server span counts as failed (OpenTelemetry's RPC conventions):
+ * UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE, DATA_LOSS. */
+static bool grpc_server_error(uint8_t code)
+{
+	return code == 2 || code == 4 || code == 12 || code == 13 || code == 14 || code == 15;
+}
+
 /* error.type: the tracer's error, or the status code a span counts as failed
- * (a client's 4xx and 5xx, a server's 5xx), as the HTTP conventions say. */
+ * (a client's 4xx and 5xx, a server's 5xx, as the HTTP conventions say; a gRPC
+ * client's non-OK code, a server's failing ones, as the RPC conventions say). */
 static const char *error_type(const struct request *r, char *buf, size_t len)
 {
+	if (r->error == PT_ERR_GRPC) {
+		if (r->role == PT_ROLE_SERVER && !grpc_server_error(r->grpc_status))
+			return NULL;
+		snprintf(buf, len, "%u", r->grpc_status);
+		return buf;
+	}
 	if (r->error != PT_ERR_NONE)
 		return err_name(r->error);
 	if (r->status >= 500 || (r->status >= 400 && r->role == PT_ROLE_CLIENT)) {
@@ -185,6 +199,34 @@ static const char *error_type(const struct request *r, char *buf, size_t len)
 		return buf;
 	}
 	return NULL;
+}
+
+/* A gRPC stream's path, "/package.Service/Method": its service (into svc) and method,
+ * NULL if it is not of that form. */
+static const char *grpc_method(const char *path, char svc[PT_PATH_LEN])
+{
+	const char *slash = path[0] == '/' ? strchr(path + 1, '/') : NULL;
+
+	if (!slash || slash == path + 1 || !slash[1] || strchr(slash + 1, '/'))
+		return NULL;
+	memcpy(svc, path + 1, slash - path - 1);
+	svc[slash - path - 1] = 0;
+	return slash + 1;
+}
+
+/* OpenTelemetry's RPC conventions for a gRPC stream. */
+static void grpc_attrs(struct enc *e, struct attrs *a, const struct request *r)
+{
+	char svc[PT_PATH_LEN];
+	const char *meth = grpc_method(r->path, svc);
+
+	attr_str(e, a, "rpc.system", "grpc", 8);
+	if (meth) {
+		attr_str(e, a, "rpc.service", svc, sizeof(svc));
+		attr_str(e, a, "rpc.method", meth, PT_PATH_LEN);
+	}
+	if (r->has_grpc)
+		attr_int(e, a, "rpc.grpc.status_code", r->grpc_status);
 }
 
 /* OpenTelemetry's HTTP and network semantic conventions for one request span. */
@@ -210,6 +252,8 @@ static void request_attrs(struct enc *e, struct attrs *a, const struct request *
 		attr_int(e, a, "network.peer.port", r->peer.port);
 	if (server)
 		attr_str(e, a, "client.address", peer, sizeof(peer));
+	if (r->is_grpc)
+		grpc_attrs(e, a, r);
 	attr_int(e, a, "thread.id", r->tid);
 	/* empty for a process outside containers: attr_str() skips it */
 	attr_str(e, a, "container.id", r->container.id, sizeof(r->container.id));
@@ -311,6 +355,18 @@ static void lone_span(struct enc *e, const struct request *r, const uint8_t trac
 	out[(*n)++] = s;
 }
 
+/* {method} (no route is known); "HTTP" when the method is not, as the HTTP
+ * conventions say for unknown methods; a gRPC stream's "package.Service/Method",
+ * as the RPC conventions say. */
+static char *span_name(struct enc *e, const struct request *r)
+{
+	char svc[PT_PATH_LEN];
+
+	if (r->is_grpc && grpc_method(r->path, svc))
+		return enc_str(e, r->path + 1, PT_PATH_LEN);
+	return r->method[0] ? enc_str(e, r->method, sizeof(r->method)) : (char *)"HTTP";
+}
+
 /* The spans of r and its children into out[*n...] (room for otlp_span_count(r)). */
 static void tree_spans(struct enc *e, const struct request *r, const uint8_t trace[16],
 		       const uint8_t *parent, int depth, Span **out, int *n)
@@ -332,9 +388,7 @@ static void tree_spans(struct enc *e, const struct request *r, const uint8_t tra
 		r->role == PT_ROLE_CLIENT ?
 		OPENTELEMETRY__PROTO__TRACE__V1__SPAN__SPAN_KIND__SPAN_KIND_CLIENT :
 		OPENTELEMETRY__PROTO__TRACE__V1__SPAN__SPAN_KIND__SPAN_KIND_INTERNAL;
-	/* {method} (no route is known); "HTTP" when the method is not, as the
-	 * conventions say for unknown methods */
-	s->name = r->method[0] ? enc_str(e, r->method, sizeof(r->method)) : (char *)"HTTP";
+	s->name = span_name(e, r);
 	request_attrs(e, &a, r);
 	if (et)
 		attr_str(e, &a, "error.type", et, 32);
