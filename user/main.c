@@ -31,7 +31,6 @@
 #include "diagnose/diagnose.h"
 #include "export/otlp.h"
 #include "export/kagg.h"
-#include "phasetrace.skel.h"
 
 #define PT_VERSION "0.1.0"
 
@@ -867,17 +866,13 @@ static void kagg_stats_tick(void *ctx, uint64_t now)
 /* The kernel's counts into the metrics every tick; the shadow's sink. 0, or the exit code. */
 static int connect_kagg(struct app *a, struct collector *c)
 {
-	struct phasetrace_bpf *skel = collector__skel(c);
 	struct kagg_opts ko = { .metrics = a->m };
 	struct sink s;
 	int err;
 
 	if (!a->cli.co.kagg_mode)
 		return 0;
-	ko.hist_fd = bpf_map__fd(skel->maps.kagg_hist);
-	ko.labels_fd = bpf_map__fd(skel->maps.kagg_labels);
-	ko.iv_fd = a->is_top ? bpf_map__fd(skel->maps.kagg_iv) : -1;
-	ko.slowest = a->is_top ? (volatile uint64_t *)&skel->bss->kagg_slowest : NULL;
+	collector__kagg_maps(c, a->is_top, &ko);
 	err = kagg__new(&a->kagg, &ko);
 	if (err) {
 		pt_err("cannot set up in-kernel aggregation: %s", strerror(-err));

@@ -20,6 +20,7 @@
 #include "assemble/assembler.h"
 #include "assemble/h2.h"
 #include "collect/collector.h"
+#include "export/kagg.h"
 #include "util/log.h"
 #include "phasetrace.skel.h"
 #include "attach/hold.h"
@@ -712,7 +713,12 @@ void collector__stats(struct collector *c, struct collector_stats *st)
 	collector_h2_stats(c, st);
 }
 
-struct phasetrace_bpf *collector__skel(struct collector *c)
+void collector__kagg_maps(struct collector *c, bool top, struct kagg_opts *ko)
 {
-	return probes__skel(c->probes);
+	struct phasetrace_bpf *skel = probes__skel(c->probes);
+
+	ko->hist_fd = bpf_map__fd(skel->maps.kagg_hist);
+	ko->labels_fd = bpf_map__fd(skel->maps.kagg_labels);
+	ko->iv_fd = top ? bpf_map__fd(skel->maps.kagg_iv) : -1;
+	ko->slowest = top ? (volatile uint64_t *)&skel->bss->kagg_slowest : NULL;
 }

@@ -92,7 +92,9 @@ extern const struct drop_reason drop_reasons[NDROP_REASONS];
 
 uint64_t mono_now_ns(void);
 
-/* The BPF object, for modules that read its maps (export/kagg.c). */
-struct phasetrace_bpf *collector__skel(struct collector *c);
+/* In-kernel aggregation: the maps export/kagg.c reads into ko (its fds; top also reads
+ * the per-interval map and the slowest request's slot, else -1 and NULL). */
+struct kagg_opts;
+void collector__kagg_maps(struct collector *c, bool top, struct kagg_opts *ko);
 
 #endif
