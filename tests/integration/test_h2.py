@@ -242,7 +242,7 @@ def test_h2_h2load_client():
 GO_H2_STREAMS = {'/s1': (20, 30), '/s2': (50, 15), '/s3': (80, 5)}
 
 
-def _go_server(ver):
+def _go_server(ver, binary='webapp'):
 	"""Go's bundled h2 server (webapp -h2) built by VER: curl multiplexes three streams
 	on one TLS connection; each handler fetches a backend that holds its answer a
 	different time, then renders its own render_ms. One server record per stream, with
@@ -251,7 +251,7 @@ def _go_server(ver):
 	webapp's httptrace) and its render as its phase."""
 	certs = h.make_certs()
 	be = h.start_backend(ttfb_ms=0)
-	app = test_go.Webapp(ver, 'webapp', [
+	app = test_go.Webapp(ver, binary, [
 		'-tls-cert', certs['cert'], '-tls-key', certs['key'], '-h2',
 		'-backend', 'http://127.0.0.1:%d/ttfb/{ms}/x' % be.port])
 	tr = h.Tracer(pids=[app.pid])
@@ -313,8 +313,11 @@ def _go_server(ver):
 			      json.dumps(r))
 
 
-# test_go's rows: go1_NN_h2_server, one per toolchain
+# test_go's rows: go1_NN_h2_server, one per toolchain, and _stripped: no symbol table
+# and no DWARF, so the stream's offsets come from the table of Go releases
 for _v in test_go._toolchains():
-	_f = test_go._row(_v, 'h2_server', _go_server, 150)
-	_f.__module__ = __name__
-	globals()[_f.__name__] = _f
+	for _case, _fn in (('h2_server', _go_server),
+			   ('h2_server_stripped', lambda v: _go_server(v, 'webapp-stripped'))):
+		_f = test_go._row(_v, _case, _fn, 150)
+		_f.__module__ = __name__
+		globals()[_f.__name__] = _f
