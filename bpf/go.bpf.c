@@ -230,7 +230,9 @@ static __always_inline void go_span_enter(struct pt_regs *ctx, __u64 key, __u64 
 		s->depth = 0;
 	}
 	span_enter(key, idx, label, label_len);
-	if (bpf_map_update_elem(&go_frames, &sk, &nf, BPF_ANY))
+	if (f)			/* this goroutine's previous call: no hash update */
+		*f = nf;
+	else if (bpf_map_update_elem(&go_frames, &sk, &nf, BPF_ANY))
 		stat_inc(PT_STAT_SPAN_FULL);
 }
 
