@@ -76,11 +76,13 @@ PT_SHARED void span_exit(__u64 key, __u32 idx, __u64 goid)
 	struct thread_ctx *t;
 	struct pt_span_rec *r;
 	struct pt_conn *c;
+	__u64 now;
 
 	if (!s || !s->depth)
 		return;
 	if (--s->depth)
 		return;
+	now = bpf_ktime_get_ns();	/* one clock read for both */
 	t = thread_lookup(key);
 	if (t && t->spans_active)
 		t->spans_active--;
@@ -88,7 +90,7 @@ PT_SHARED void span_exit(__u64 key, __u32 idx, __u64 goid)
 	if (c) {
 		if (c->req.spans_open)
 			c->req.spans_open--;
-		c->req.span_last = bpf_ktime_get_ns();
+		c->req.span_last = now;
 	}
 	r = bpf_ringbuf_reserve(&rb, sizeof(*r), 0);
 	if (!r) {
@@ -100,7 +102,7 @@ PT_SHARED void span_exit(__u64 key, __u32 idx, __u64 goid)
 	r->tid = (__u32)bpf_get_current_pid_tgid();
 	r->span = idx;
 	r->start = s->start;
-	r->end = bpf_ktime_get_ns();
+	r->end = now;
 	r->goid = goid;
 	r->flags = goid ? PT_F_GO : 0;
 	r->parent_id = t && !t->interleaved ? t->srv_req_id : 0;

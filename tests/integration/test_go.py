@@ -443,3 +443,10 @@ for _v in _toolchains():
 	for _case, _fn, _t in CASES:
 		_f = _row(_v, _case, _fn, _t)
 		globals()[_f.__name__] = _f
+
+
+def test_go_perf_uprobes_backend():
+	"""Kernels before 6.6 have no uprobe_multi links: the Go set as one perf-event
+	uprobe per site (--uprobes perf), the newest toolchain, held to the same checks"""
+	h.TRACER_EXTRA[:] = ['--uprobes', 'perf']
+	_backend(_toolchains()[-1], 'webapp')

@@ -2,6 +2,7 @@
 /* The Go probe set on Go executables, and go_procs; see goprobes.h. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -11,10 +12,28 @@
 #include "attach/goprobes.h"
 #include "attach/linkset.h"
 #include "attach/probe_table.h"
+#include "attach/probes.h"
 #include "util/log.h"
 #include "phasetrace.skel.h"
 
 #define MAX_RETS 64
+
+/*
+ * The sites of one binary's probe set gathered per program when the Go programs are
+ * uprobe_multi programs (goprobes__use_multi()): one link per program and binary, so
+ * that attaching and, above all, detaching cost one RCU grace period per link rather
+ * than per site. NULL: perf-event uprobes, one per site.
+ */
+struct multi_prog {
+	const struct bpf_program *prog;
+	uint64_t *offs, *cookies;
+	int n, cap;
+};
+
+struct multi_batch {
+	struct multi_prog p[2 * GO_PROBE__N + 1];
+	int nprogs;
+};
 
 static bool out_of_budget(int err)
 {
@@ -169,25 +188,95 @@ static int render_exits(struct go_binary *gb, const struct go_func *fn, uint64_t
 	return 1 + k + m;	/* the RETs' deltas stay 0 */
 }
 
-/* Entry and exits of fn; exit i gets cookie + (exit_cookies ? exit_cookies[i] : 0). */
-static int attach_sites(struct linkset *ls, struct go_binary *gb, const char *path,
-			const struct go_func *fn, struct bpf_program *entry_prog,
-			struct bpf_program *exit_prog, const uint64_t *exits,
-			const uint64_t *exit_cookies, int n, uint64_t cookie)
+/* One site for prog into the batch. 0 or -ENOMEM. */
+static int batch_add(struct multi_batch *mb, const struct bpf_program *prog, uint64_t off,
+		     uint64_t cookie)
+{
+	struct multi_prog *mp = NULL;
+
+	if (!prog)
+		return -ENOENT;
+	for (int i = 0; i < mb->nprogs && !mp; i++)
+		if (mb->p[i].prog == prog)
+			mp = &mb->p[i];
+	if (!mp) {
+		if (mb->nprogs == (int)(sizeof(mb->p) / sizeof(mb->p[0])))
+			return -E2BIG;
+		mp = &mb->p[mb->nprogs++];
+		mp->prog = prog;
+	}
+	if (mp->n == mp->cap) {
+		int cap = mp->cap ? 2 * mp->cap : 16;
+		uint64_t *o = realloc(mp->offs, cap * sizeof(*o));
+
+		if (o)
+			mp->offs = o;
+		o = o ? realloc(mp->cookies, cap * sizeof(*o)) : NULL;
+		if (!o)
+			return -ENOMEM;
+		mp->cookies = o;
+		mp->cap = cap;
+	}
+	mp->offs[mp->n] = off;
+	mp->cookies[mp->n++] = cookie;
+	return 0;
+}
+
+/* The batch's links, all or nothing (path NULL: none); the batch is emptied. 0 or -errno. */
+static int batch_flush(struct multi_batch *mb, struct linkset *ls, const char *path)
 {
 	size_t mark = linkset__mark(ls);
+	int err = path ? 0 : -ECANCELED;
+
+	for (int i = 0; i < mb->nprogs; i++) {
+		struct multi_prog *mp = &mb->p[i];
+
+		if (!err && mp->n)
+			err = linkset__uprobe_multi(ls, mp->prog, path, mp->offs, mp->cookies,
+						    mp->n, false);
+		free(mp->offs);
+		free(mp->cookies);
+	}
+	if (err && path)
+		linkset__rollback(ls, mark);
+	memset(mb, 0, sizeof(*mb));
+	return path ? err : 0;
+}
+
+/* One site: a perf-event uprobe now, or into the batch (mb). */
+static int add_site(struct linkset *ls, struct multi_batch *mb, const struct bpf_program *prog,
+		    const char *path, uint64_t off, uint64_t cookie)
+{
+	return mb ? batch_add(mb, prog, off, cookie) : linkset__uprobe(ls, prog, path, off, false,
+								       cookie);
+}
+
+/* Entry and exits of fn; exit i gets cookie + (exit_cookies ? exit_cookies[i] : 0).
+ * With a batch, the sites go into it and nothing is attached yet. */
+static int attach_sites(struct linkset *ls, struct multi_batch *mb, struct go_binary *gb,
+			const char *path, const struct go_func *fn,
+			struct bpf_program *entry_prog, struct bpf_program *exit_prog,
+			const uint64_t *exits, const uint64_t *exit_cookies, int n,
+			uint64_t cookie)
+{
+	size_t mark = linkset__mark(ls);
+	struct multi_batch before;
 	uint64_t entry;
 	int err;
 
+	if (mb)
+		before = *mb;	/* the counts to go back to (arrays only grow) */
 	/* at the stack check's jump: emulated, not single-stepped */
 	if (go_binary__body_offset(gb, fn, &entry))
 		entry = fn->file_off;
-	err = linkset__uprobe(ls, entry_prog, path, entry, false, cookie);
+	err = add_site(ls, mb, entry_prog, path, entry, cookie);
 	for (int i = 0; i < n && !err; i++)
-		err = linkset__uprobe(ls, exit_prog, path, exits[i], false,
-				      cookie + (exit_cookies ? exit_cookies[i] : 0));
+		err = add_site(ls, mb, exit_prog, path, exits[i],
+			       cookie + (exit_cookies ? exit_cookies[i] : 0));
 	if (err)
 		linkset__rollback(ls, mark);
+	for (int i = 0; err && mb && i < mb->nprogs; i++)
+		mb->p[i].n = i < before.nprogs ? before.p[i].n : 0;
 	return err;
 }
 
@@ -196,7 +285,7 @@ int goprobes__attach_func(struct linkset *ls, struct go_binary *gb, const char *
 			  struct bpf_program *exit_prog, const uint64_t *exits, int n,
 			  uint64_t cookie)
 {
-	return attach_sites(ls, gb, path, fn, entry_prog, exit_prog, exits, NULL, n, cookie);
+	return attach_sites(ls, NULL, gb, path, fn, entry_prog, exit_prog, exits, NULL, n, cookie);
 }
 
 /* -v: where the probes of one function sit, and which the kernel single-steps */
@@ -223,8 +312,8 @@ static void log_sites(struct go_binary *gb, const char *name, const char *func,
 /* Entry and return sites of one function, all or nothing. Sites, 0 if the binary
  * has no such function (not linked in, or inlined everywhere), or -errno. */
 static int attach_func(const struct phasetrace_bpf *skel, struct go_binary *gb,
-		       struct binary *b, struct linkset *ls, const struct go_probe *p,
-		       const char *name)
+		       struct binary *b, struct linkset *ls, struct multi_batch *mb,
+		       const struct go_probe *p, const char *name)
 {
 	uint64_t rets[MAX_RETS], deltas[MAX_RETS] = {}, cookie;
 	struct go_func fn;
@@ -243,7 +332,7 @@ static int attach_func(const struct phasetrace_bpf *skel, struct go_binary *gb,
 		site = GO_SITE_RET;
 	else if ((n = ret_sites(gb, p, &fn, rets, &site)) < 0)
 		return n;
-	err = attach_sites(ls, gb, binary__attach_path(b), &fn,
+	err = attach_sites(ls, mb, gb, binary__attach_path(b), &fn,
 			   go_probe_prog(skel, p->id, GO_SITE_ENTRY),
 			   go_probe_prog(skel, p->id, site), rets, deltas, n, cookie);
 	if (!err)
@@ -252,8 +341,8 @@ static int attach_func(const struct phasetrace_bpf *skel, struct go_binary *gb,
 }
 
 static int attach_set(const struct phasetrace_bpf *skel, struct go_binary *gb, struct binary *b,
-		      struct linkset *ls, const char *name, const struct pt_go_proc *proc,
-		      struct goprobes_result *res)
+		      struct linkset *ls, struct multi_batch *mb, const char *name,
+		      const struct pt_go_proc *proc, struct goprobes_result *res)
 {
 	for (int i = 0; i < GO_PROBE__N; i++) {
 		const struct go_probe *p = &go_probes[i];
@@ -262,7 +351,7 @@ static int attach_set(const struct phasetrace_bpf *skel, struct go_binary *gb, s
 		/* runtime.g.parentGoid (Go >= 1.21) gives the ancestry without it */
 		if (p->id == GO_PROBE_NEWPROC1 && proc->parent_goid_off)
 			continue;
-		n = attach_func(skel, gb, b, ls, p, name);
+		n = attach_func(skel, gb, b, ls, mb, p, name);
 
 		if (out_of_budget(n) || binary__over_budget(b))
 			return out_of_budget(n) ? n : -ETIME;
@@ -309,11 +398,47 @@ static int go_proc_of(struct go_binary *gb, const char *name, struct pt_go_proc 
 	return 0;
 }
 
+/* Every program of the set, each side and site kind (the same program may come twice). */
+static size_t set_progs(const struct phasetrace_bpf *skel, struct bpf_program **out, size_t max)
+{
+	static const enum go_site sites[] = { GO_SITE_ENTRY, GO_SITE_RET, GO_SITE_RUNQPUT };
+	size_t n = 0;
+
+	for (int id = 0; id < GO_PROBE__N; id++)
+		for (size_t s = 0; s < sizeof(sites) / sizeof(sites[0]); s++) {
+			struct bpf_program *prog = go_probe_prog(skel, id, sites[s]);
+
+			if (prog && n < max)
+				out[n++] = prog;
+		}
+	return n;
+}
+
+void goprobes__use_multi(const struct phasetrace_bpf *skel)
+{
+	struct bpf_program *progs[3 * GO_PROBE__N];
+	size_t n = set_progs(skel, progs, 3 * GO_PROBE__N);
+
+	for (size_t i = 0; i < n; i++)
+		bpf_program__set_expected_attach_type(progs[i], PT_BPF_TRACE_UPROBE_MULTI);
+}
+
+/* goprobes__use_multi() was called before the load */
+static bool uses_multi(const struct phasetrace_bpf *skel)
+{
+	struct bpf_program *prog;
+
+	return set_progs(skel, &prog, 1) == 1 &&
+	       bpf_program__expected_attach_type(prog) == PT_BPF_TRACE_UPROBE_MULTI;
+}
+
 int goprobes__attach(const struct phasetrace_bpf *skel, struct binary *b, struct linkset *ls,
 		     const char *name, struct pt_go_proc *proc, struct goprobes_result *res)
 {
 	size_t mark = linkset__mark(ls);
 	struct go_binary *gb = NULL;
+	struct multi_batch mb = {};
+	bool multi = uses_multi(skel);
 	int err;
 
 	memset(res, 0, sizeof(*res));
@@ -325,7 +450,15 @@ int goprobes__attach(const struct phasetrace_bpf *skel, struct binary *b, struct
 		goto cleanup;
 	pt_info("%s: Go %s%s: goroutine-aware tracing", name, go_binary__version_str(gb),
 		go_binary__is_stripped(gb) ? " (stripped)" : "");
-	err = attach_set(skel, gb, b, ls, name, proc, res);
+	err = attach_set(skel, gb, b, ls, multi ? &mb : NULL, name, proc, res);
+	if (multi) {	/* the links now, or the abandoned batch freed */
+		int ferr = batch_flush(&mb, ls, err ? NULL : binary__attach_path(b));
+
+		if (ferr)
+			pt_info("%s: Go probes not attached: uprobe_multi: %s", name,
+				strerror(-ferr));
+		err = err ? err : ferr;
+	}
 	if (err) {
 		/* abandoned: nothing half-done stays */
 		linkset__rollback(ls, mark);

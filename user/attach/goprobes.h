@@ -46,6 +46,13 @@ int goprobes__attach_func(struct linkset *ls, struct go_binary *gb, const char *
 			  const struct go_func *fn, struct bpf_program *entry_prog,
 			  struct bpf_program *exit_prog, const uint64_t *exits, int n,
 			  uint64_t cookie);
+/*
+ * Before the load, on kernels with uprobe_multi links (6.6+): the set's programs become
+ * uprobe_multi programs, and goprobes__attach() gives each binary one link per program
+ * (detaching costs one RCU grace period per link, not per site). Without it, one
+ * perf-event uprobe per site. --probe spans (goprobes__attach_func()) stay perf events.
+ */
+void goprobes__use_multi(const struct phasetrace_bpf *skel);
 /* Registers pid in go_procs / removes it. 0 or -errno. */
 int goprobes__register(const struct phasetrace_bpf *skel, pid_t pid, const struct pt_go_proc *p);
 void goprobes__forget(const struct phasetrace_bpf *skel, pid_t pid);

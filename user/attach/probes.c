@@ -13,6 +13,7 @@
 
 #include "util/log.h"
 #include "phasetrace.skel.h"
+#include "attach/goprobes.h"
 #include "attach/probes.h"
 #include "attach/probe_table.h"
 
@@ -117,9 +118,9 @@ static int probe_features(const struct probes_opts *o, const struct btf *vmlinux
 		pt_err("this kernel has no uprobe_multi links (Linux 6.6+); drop --uprobes=multi");
 		return -EOPNOTSUPP;
 	}
-	pt_info("library uprobes: %s", f->uprobe_multi ?
-		"uprobe_multi links, one per library and kind (fast attach and detach)" :
-		"one perf event per function");
+	pt_info("library and Go uprobes: %s", f->uprobe_multi ?
+		"uprobe_multi links, one per library and kind, one per Go binary and program "
+		"(fast attach and detach)" : "one perf event per function or Go probe site");
 	return 0;
 }
 
@@ -209,6 +210,8 @@ static void choose_programs(struct phasetrace_bpf *skel, const struct probes_opt
 		else
 			bpf_program__set_autoload(progs[i], false);
 	}
+	if (f->uprobe_multi)
+		goprobes__use_multi(skel);
 	n = lib_single_progs(skel, progs, 64);
 	for (size_t i = 0; i < n; i++)
 		bpf_program__set_autoload(progs[i], !f->uprobe_multi);
