@@ -21,6 +21,7 @@ struct cgroup_filter_map cgroup_filter SEC(".maps");
 struct conns_map conns SEC(".maps");
 struct idle_watch_map idle_watch SEC(".maps");
 struct accepted_map accepted SEC(".maps");
+struct send_starts_map send_starts SEC(".maps");
 struct conn_scratch_map conn_scratch SEC(".maps");
 struct threads_map threads SEC(".maps");
 struct go_procs_map go_procs SEC(".maps");
