@@ -145,7 +145,7 @@ static __always_inline __u32 kagg_label(struct pt_conn *c)
 }
 
 /* Only what userspace would count from the record alone, and the same way. */
-static __always_inline bool kagg_eligible(struct pt_conn *c, __u8 end_reason)
+static __always_inline bool kagg_eligible(struct pt_conn *c, __u8 end_reason, __u64 now)
 {
 	const struct pt_req_rec *r = &c->req;
 
@@ -155,22 +155,23 @@ static __always_inline bool kagg_eligible(struct pt_conn *c, __u8 end_reason)
 		return false;
 	/* the collector reports a response quiet for kagg_idle_ns from the table (and drops
 	 * our record as its duplicate): with half of that as margin it cannot have */
-	if (bpf_ktime_get_ns() - r->resp_last >= kagg_idle_ns / 2)
+	if (!now || now - r->resp_last >= kagg_idle_ns / 2)
 		return false;
-	if (r->role == PT_ROLE_SERVER && bpf_map_lookup_elem(&kagg_kids, &r->req_id)) {
+	if (r->role == PT_ROLE_SERVER && kagg_kids_used &&
+	    bpf_map_lookup_elem(&kagg_kids, &r->req_id)) {
 		bpf_map_delete_elem(&kagg_kids, &r->req_id);
 		return false;
 	}
 	return true;
 }
 
-PT_SHARED int kagg_request(struct pt_conn *c, __u8 end_reason)
+PT_SHARED int kagg_request(struct pt_conn *c, __u8 end_reason, __u64 now)
 {
 	struct kagg_sample s = {};
 	struct pt_kagg_hist *h[4] = {};
 	__u32 label;
 
-	if (!kagg_eligible(c, end_reason) || !kagg_phases(&c->req, &s))
+	if (!kagg_eligible(c, end_reason, now) || !kagg_phases(&c->req, &s))
 		return PT_KAGG_SEND;
 	label = kagg_label(c);
 	if (!label)
@@ -203,6 +204,8 @@ PT_SHARED void kagg_mark_parent(__u64 parent_id)
 {
 	__u8 one = 1;
 
+	if (!kagg_kids_used)	/* written once: no cache line bounced per child */
+		kagg_kids_used = true;
 	bpf_map_update_elem(&kagg_kids, &parent_id, &one, BPF_ANY);
 }
 

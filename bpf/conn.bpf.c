@@ -60,8 +60,8 @@ PT_SHARED struct pt_conn *conn_create(__u64 skp, const struct sock *sk, __u8 rol
 	return bpf_map_lookup_elem(&conns, &skp);
 }
 
-/* Copy the request out to the ring buffer. */
-static __always_inline void conn_emit(__u64 skp, struct pt_conn *c, __u8 end_reason)
+/* Copy the request out to the ring buffer; now: the clock of the I/O that ends it, or 0. */
+static __always_inline void conn_emit(__u64 skp, struct pt_conn *c, __u8 end_reason, __u64 now)
 {
 	struct pt_req_rec *rec;
 	int kagg;
@@ -76,7 +76,7 @@ static __always_inline void conn_emit(__u64 skp, struct pt_conn *c, __u8 end_rea
 		stat_inc(PT_STAT_MIDSTREAM_SKIP);
 		return;
 	}
-	kagg = kagg_mode ? kagg_request(c, end_reason) : PT_KAGG_SEND;
+	kagg = kagg_mode ? kagg_request(c, end_reason, now) : PT_KAGG_SEND;
 	if (kagg == PT_KAGG_DONE)	/* counted in the kernel (agg.bpf.c) */
 		return;
 	rec = bpf_ringbuf_reserve(&rb, sizeof(*rec), 0);
@@ -195,7 +195,7 @@ static __always_inline int conn_io_body(__u64 skp, struct pt_conn *c, const stru
 		c->req.writes++;
 	if (req_dir) {
 		if (c->state == PT_FSM_RESP) {
-			conn_emit(skp, c, PT_END_NEXT);
+			conn_emit(skp, c, PT_END_NEXT, ev->ts);
 			conn_next_request(c);
 		}
 		if (c->state == PT_FSM_IDLE) {
@@ -255,7 +255,7 @@ PT_SHARED void conn_finish(__u64 skp, struct pt_conn *c)
 			c->req.flags |= PT_F_TLS_HS;
 		}
 		c->req.closed = bpf_ktime_get_ns();
-		conn_emit(skp, c, c->req.error ? PT_END_ERROR : PT_END_CLOSE);
+		conn_emit(skp, c, c->req.error ? PT_END_ERROR : PT_END_CLOSE, 0);
 	}
 	conn_next_request(c);
 }

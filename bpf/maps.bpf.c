@@ -57,6 +57,7 @@ struct kagg_hist_map kagg_hist SEC(".maps");
 struct kagg_zero_map kagg_zero SEC(".maps");
 struct kagg_labels_map kagg_labels SEC(".maps");
 struct kagg_kids_map kagg_kids SEC(".maps");
+volatile bool kagg_kids_used = false;
 const volatile bool kagg_top = false;
 volatile __u64 kagg_slowest = 0;
 struct kagg_iv_map kagg_iv SEC(".maps");

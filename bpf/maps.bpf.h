@@ -345,5 +345,8 @@ PT_KAGG_MAP(kagg_iv, 4096, struct pt_kagg_iv);
 PT_MAP(kagg_iv_zero, ARRAY, 1, __u32, struct pt_kagg_iv);
 /* Server request ids that have children or spans (nested by userspace). */
 PT_MAP(kagg_kids, LRU_HASH, 16384, __u64, __u8);
+/* Set at the first entry ever put in kagg_kids: until then no server request has
+ * children and a finished one is not looked up there. */
+extern volatile bool kagg_kids_used;
 
 #endif
