@@ -115,8 +115,15 @@ __noinline int kagg_top_add(__u64 key, __u64 v0, __u64 v1, __u64 v2, __u64 v3)
 	return 0;
 }
 
-/* Atomic: a preempted program and another task's on the same CPU must not lose one. */
-static __always_inline void kagg_add(struct pt_kagg_hist *h, __u64 v)
+/*
+ * Atomic from a uprobe: its program runs preemptible (migration disabled only), and
+ * another task's program on the same CPU must not lose one. A tracepoint's program
+ * runs with preemption disabled (the kernel asserts it: cant_sleep() in
+ * __bpf_trace_run and trace_call_bpf) and no program adds here from an interrupt, so
+ * nothing can come between its load and store on this CPU: plain adds (no locked
+ * instruction: three per histogram, up to four histograms per request).
+ */
+static __always_inline void kagg_add(struct pt_kagg_hist *h, __u64 v, bool in_tp)
 {
 	__u32 b = kagg_bucket(kagg_bounds, v);
 
@@ -124,6 +131,12 @@ static __always_inline void kagg_add(struct pt_kagg_hist *h, __u64 v)
 		b = kagg_nbounds;
 	if (b > PT_KAGG_MAX_BOUNDS)
 		b = PT_KAGG_MAX_BOUNDS;
+	if (in_tp) {
+		h->le[b]++;
+		h->count++;
+		h->sum += v;
+		return;
+	}
 	__sync_fetch_and_add(&h->le[b], 1);
 	__sync_fetch_and_add(&h->count, 1);
 	__sync_fetch_and_add(&h->sum, v);
@@ -165,7 +178,7 @@ static __always_inline bool kagg_eligible(struct pt_conn *c, __u8 end_reason, __
 	return true;
 }
 
-PT_SHARED int kagg_request(struct pt_conn *c, __u8 end_reason, __u64 now)
+PT_SHARED int kagg_request(struct pt_conn *c, __u8 end_reason, __u64 now, bool in_tp)
 {
 	struct kagg_sample s = {};
 	struct pt_kagg_hist *h[4] = {};
@@ -195,7 +208,7 @@ PT_SHARED int kagg_request(struct pt_conn *c, __u8 end_reason, __u64 now)
 #pragma clang loop unroll(full)
 	for (int i = 0; i < 4; i++)
 		if (h[i])
-			kagg_add(h[i], s.v[i]);
+			kagg_add(h[i], s.v[i], in_tp);
 	stat_inc(PT_STAT_KAGG_REQS);
 	return kagg_mode == PT_KAGG_CHECK ? PT_KAGG_FLAG : PT_KAGG_DONE;
 }
