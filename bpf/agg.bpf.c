@@ -115,8 +115,15 @@ __noinline int kagg_top_add(__u64 key, __u64 v0, __u64 v1, __u64 v2, __u64 v3)
 	return 0;
 }
 
-/* Atomic: a preempted program and another task's on the same CPU must not lose one. */
-static __always_inline void kagg_add(struct pt_kagg_hist *h, __u64 v)
+/*
+ * Atomic from a uprobe: its program runs preemptible (migration disabled only), and
+ * another task's program on the same CPU must not lose one. A tracepoint's program
+ * runs with preemption disabled (the kernel asserts it: cant_sleep() in
+ * __bpf_trace_run and trace_call_bpf) and no program adds here from an interrupt, so
+ * nothing can come between its load and store on this CPU: plain adds (no locked
+ * instruction: three per histogram, up to four histograms per request).
+ */
+static __always_inline void kagg_add(struct pt_kagg_hist *h, __u64 v, bool in_tp)
 {
 	__u32 b = kagg_bucket(kagg_bounds, v);
 
@@ -124,6 +131,12 @@ static __always_inline void kagg_add(struct pt_kagg_hist *h, __u64 v)
 		b = kagg_nbounds;
 	if (b > PT_KAGG_MAX_BOUNDS)
 		b = PT_KAGG_MAX_BOUNDS;
+	if (in_tp) {
+		h->le[b]++;
+		h->count++;
+		h->sum += v;
+		return;
+	}
 	__sync_fetch_and_add(&h->le[b], 1);
 	__sync_fetch_and_add(&h->count, 1);
 	__sync_fetch_and_add(&h->sum, v);
@@ -145,7 +158,7 @@ static __always_inline __u32 kagg_label(struct pt_conn *c)
 }
 
 /* Only what userspace would count from the record alone, and the same way. */
-static __always_inline bool kagg_eligible(struct pt_conn *c, __u8 end_reason)
+static __always_inline bool kagg_eligible(struct pt_conn *c, __u8 end_reason, __u64 now)
 {
 	const struct pt_req_rec *r = &c->req;
 
@@ -155,22 +168,23 @@ static __always_inline bool kagg_eligible(struct pt_conn *c, __u8 end_reason)
 		return false;
 	/* the collector reports a response quiet for kagg_idle_ns from the table (and drops
 	 * our record as its duplicate): with half of that as margin it cannot have */
-	if (bpf_ktime_get_ns() - r->resp_last >= kagg_idle_ns / 2)
+	if (!now || now - r->resp_last >= kagg_idle_ns / 2)
 		return false;
-	if (r->role == PT_ROLE_SERVER && bpf_map_lookup_elem(&kagg_kids, &r->req_id)) {
+	if (r->role == PT_ROLE_SERVER && kagg_kids_used &&
+	    bpf_map_lookup_elem(&kagg_kids, &r->req_id)) {
 		bpf_map_delete_elem(&kagg_kids, &r->req_id);
 		return false;
 	}
 	return true;
 }
 
-PT_SHARED int kagg_request(struct pt_conn *c, __u8 end_reason)
+PT_SHARED int kagg_request(struct pt_conn *c, __u8 end_reason, __u64 now, bool in_tp)
 {
 	struct kagg_sample s = {};
 	struct pt_kagg_hist *h[4] = {};
 	__u32 label;
 
-	if (!kagg_eligible(c, end_reason) || !kagg_phases(&c->req, &s))
+	if (!kagg_eligible(c, end_reason, now) || !kagg_phases(&c->req, &s))
 		return PT_KAGG_SEND;
 	label = kagg_label(c);
 	if (!label)
@@ -194,7 +208,7 @@ PT_SHARED int kagg_request(struct pt_conn *c, __u8 end_reason)
 #pragma clang loop unroll(full)
 	for (int i = 0; i < 4; i++)
 		if (h[i])
-			kagg_add(h[i], s.v[i]);
+			kagg_add(h[i], s.v[i], in_tp);
 	stat_inc(PT_STAT_KAGG_REQS);
 	return kagg_mode == PT_KAGG_CHECK ? PT_KAGG_FLAG : PT_KAGG_DONE;
 }
@@ -203,6 +217,8 @@ PT_SHARED void kagg_mark_parent(__u64 parent_id)
 {
 	__u8 one = 1;
 
+	if (!kagg_kids_used)	/* written once: no cache line bounced per child */
+		kagg_kids_used = true;
 	bpf_map_update_elem(&kagg_kids, &parent_id, &one, BPF_ANY);
 }
 

@@ -20,8 +20,10 @@
 #define PT_KAGG_DONE	1	/* counted: no record */
 #define PT_KAGG_FLAG	2	/* counted, and send the record flagged PT_F_KAGG (check mode) */
 
-/* The request in flight on c is finishing (end_reason): count it here if it can be. */
-PT_SHARED int kagg_request(struct pt_conn *c, __u8 end_reason);
+/* The request in flight on c is finishing (end_reason) at now, the clock of the I/O that
+ * ends it (0 if none): count it here if it can be. in_tp: called from a tracepoint's
+ * program (preemption disabled), not a uprobe's. */
+PT_SHARED int kagg_request(struct pt_conn *c, __u8 end_reason, __u64 now, bool in_tp);
 /* A child (outbound request, span, lookup) of server request parent_id was seen: that
  * request goes to userspace, which nests them. */
 PT_SHARED void kagg_mark_parent(__u64 parent_id);

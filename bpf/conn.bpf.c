@@ -60,8 +60,10 @@ PT_SHARED struct pt_conn *conn_create(__u64 skp, const struct sock *sk, __u8 rol
 	return bpf_map_lookup_elem(&conns, &skp);
 }
 
-/* Copy the request out to the ring buffer. */
-static __always_inline void conn_emit(__u64 skp, struct pt_conn *c, __u8 end_reason)
+/* Copy the request out to the ring buffer; now: the clock of the I/O that ends it, or 0;
+ * in_tp: from a tracepoint's program (kagg_request()). */
+static __always_inline void conn_emit(__u64 skp, struct pt_conn *c, __u8 end_reason, __u64 now,
+				      bool in_tp)
 {
 	struct pt_req_rec *rec;
 	int kagg;
@@ -76,7 +78,7 @@ static __always_inline void conn_emit(__u64 skp, struct pt_conn *c, __u8 end_rea
 		stat_inc(PT_STAT_MIDSTREAM_SKIP);
 		return;
 	}
-	kagg = kagg_mode ? kagg_request(c, end_reason) : PT_KAGG_SEND;
+	kagg = kagg_mode ? kagg_request(c, end_reason, now, in_tp) : PT_KAGG_SEND;
 	if (kagg == PT_KAGG_DONE)	/* counted in the kernel (agg.bpf.c) */
 		return;
 	rec = bpf_ringbuf_reserve(&rb, sizeof(*rec), 0);
@@ -184,7 +186,7 @@ static __always_inline void conn_response_started(__u64 skp, struct pt_conn *c, 
 }
 
 static __always_inline int conn_io_body(__u64 skp, struct pt_conn *c, const struct conn_io_ev *ev,
-					struct thread_ctx *t)
+					struct thread_ctx *t, bool in_tp)
 {
 	bool req_dir = (c->req.role == PT_ROLE_SERVER) ? ev->dir == PT_DIR_RECV :
 							   ev->dir == PT_DIR_SEND;
@@ -195,7 +197,7 @@ static __always_inline int conn_io_body(__u64 skp, struct pt_conn *c, const stru
 		c->req.writes++;
 	if (req_dir) {
 		if (c->state == PT_FSM_RESP) {
-			conn_emit(skp, c, PT_END_NEXT);
+			conn_emit(skp, c, PT_END_NEXT, ev->ts, in_tp);
 			conn_next_request(c);
 		}
 		if (c->state == PT_FSM_IDLE) {
@@ -229,13 +231,13 @@ static __always_inline int conn_io_body(__u64 skp, struct pt_conn *c, const stru
 
 PT_SHARED int conn_io(__u64 skp, struct pt_conn *c, const struct conn_io_ev *ev)
 {
-	return conn_io_body(skp, c, ev, NULL);
+	return conn_io_body(skp, c, ev, NULL, false);
 }
 
 PT_SHARED int conn_io_thread(__u64 skp, struct pt_conn *c, const struct conn_io_ev *ev,
 			     struct thread_ctx *t)
 {
-	return conn_io_body(skp, c, ev, t);
+	return conn_io_body(skp, c, ev, t, true);
 }
 
 PT_SHARED void conn_finish(__u64 skp, struct pt_conn *c)
@@ -255,7 +257,7 @@ PT_SHARED void conn_finish(__u64 skp, struct pt_conn *c)
 			c->req.flags |= PT_F_TLS_HS;
 		}
 		c->req.closed = bpf_ktime_get_ns();
-		conn_emit(skp, c, c->req.error ? PT_END_ERROR : PT_END_CLOSE);
+		conn_emit(skp, c, c->req.error ? PT_END_ERROR : PT_END_CLOSE, 0, false);
 	}
 	conn_next_request(c);
 }

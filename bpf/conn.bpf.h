@@ -45,7 +45,9 @@ PT_SHARED struct thread_ctx *conn_start_request(__u64 skp, struct pt_conn *c, __
 						__u64 goid, struct thread_ctx *t);
 /* One payload I/O on c; returns PT_IO_STARTED_* or 0. */
 PT_SHARED int conn_io(__u64 skp, struct pt_conn *c, const struct conn_io_ev *ev);
-/* The same, t: the thread_ctx of ev->key as the caller looked it up (NULL if none). */
+/* The same from a tracepoint's program only (preemption disabled: in-kernel aggregation
+ * adds without locked instructions), t: the thread_ctx of ev->key as the caller looked
+ * it up (NULL if none). */
 PT_SHARED int conn_io_thread(__u64 skp, struct pt_conn *c, const struct conn_io_ev *ev,
 			     struct thread_ctx *t);
 /* The connection is going away (or our side finished): emit what is pending. */

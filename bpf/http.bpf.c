@@ -11,7 +11,7 @@
 #include "bpf_shim.h"
 #endif
 
-/* The first bytes of ubuf in a zeroed per-CPU buffer of PT_HTTP_PEEK bytes. */
+/* The first bytes of ubuf in a per-CPU buffer of PT_HTTP_PEEK bytes, zero after them. */
 static __always_inline char *http_peek(const void *ubuf, __u64 len)
 {
 	__u32 zero = 0;
@@ -19,8 +19,9 @@ static __always_inline char *http_peek(const void *ubuf, __u64 len)
 
 	if (!s || !ubuf || len < 4)
 		return NULL;
-	__builtin_memset(s->buf, 0, sizeof(s->buf));
-	if (len > PT_HTTP_PEEK)
+	if (len < PT_HTTP_PEEK)		/* else every byte is overwritten */
+		__builtin_memset(s->buf, 0, sizeof(s->buf));
+	else
 		len = PT_HTTP_PEEK;
 	if (bpf_probe_read_user(s->buf, len & 0xff, ubuf))
 		return NULL;
@@ -72,12 +73,13 @@ PT_SHARED void http_parse_request(struct pt_req_rec *r, const void *ubuf, __u64 
 	r->flags |= PT_F_HTTP;
 }
 
-/* Status line: "HTTP/1.x NNN ..." */
+/* Status line: "HTTP/1.x NNN ...": its 12 bytes read onto the stack (one short copy, no
+ * scratch buffer to zero; every response of a keep-alive connection comes here). */
 PT_SHARED void http_parse_status(struct pt_req_rec *r, const void *ubuf, __u64 len)
 {
-	char *b = http_peek(ubuf, len);
+	char b[12];
 
-	if (!b || len < 12)
+	if (!ubuf || len < sizeof(b) || bpf_probe_read_user(b, sizeof(b), ubuf))
 		return;
 	if (b[0] != 'H' || b[1] != 'T' || b[2] != 'T' || b[3] != 'P' || b[4] != '/' || b[8] != ' ')
 		return;

@@ -146,8 +146,11 @@ static __always_inline bool h2_io_sock(__u64 skp, struct pt_conn *c, const struc
  * process is traced. An accepted socket (marked by tcp.bpf.c) becomes a server
  * connection owned by whoever does I/O on it first; a socket we never saw
  * connect or be accepted predates us: its role is guessed from who speaks first.
+ * sock_hook: called from a socket tracepoint (sk a BTF pointer), where a new
+ * connection gets its send_starts storage, zeroed.
  */
-static __always_inline struct pt_conn *conn_for_io(__u64 skp, struct sock *sk, int dir)
+static __always_inline struct pt_conn *conn_for_io(__u64 skp, struct sock *sk, int dir,
+						   bool sock_hook)
 {
 	struct pt_conn *c = bpf_map_lookup_elem(&conns, &skp);
 	__u8 role, cflags = 0;
@@ -164,48 +167,48 @@ static __always_inline struct pt_conn *conn_for_io(__u64 skp, struct sock *sk, i
 		cflags = PT_C_MIDSTREAM;
 	}
 	c = conn_create(skp, sk, role, cflags);
-	if (c)
-		conn_own(c);
+	if (!c)
+		return NULL;
+	conn_own(c);
+	if (sock_hook && has_send_start) {
+		__u64 *s = bpf_sk_storage_get(&send_starts, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+
+		if (s)
+			*s = 0;
+	}
 	return c;
 }
 
-/* A send that moved no bytes: the start tcp_sendmsg_locked stamped is stale. */
-static __noinline void send_abandoned(__u64 skp)
+/* The stamp tcp_sendmsg_locked left on sk (0: none), taken: the next send stamps anew. */
+static __always_inline __u64 send_start_take(struct sock *sk)
 {
-	struct pt_conn *c = bpf_map_lookup_elem(&conns, &skp);
+	__u64 *s = bpf_sk_storage_get(&send_starts, sk, 0, 0);
+	__u64 v;
 
-	if (c)
-		c->send_start = 0;
+	if (!s)
+		return 0;
+	v = *s;
+	*s = 0;
+	return v;
 }
 
-/* An I/O that moved no payload (failed, empty, or MSG_PEEK): true, and a send's stamp cleared. */
-static __always_inline bool moved_nothing(__u64 skp, int ret, int flags, int dir)
+/* An I/O that moved no payload (failed, empty, or MSG_PEEK). */
+static __always_inline bool moved_nothing(int ret, int flags)
 {
-	if (ret > 0 && !(flags & MSG_PEEK))
-		return false;
-	if (dir == PT_DIR_SEND && has_send_start)
-		send_abandoned(skp);
-	return true;
+	return ret <= 0 || (flags & MSG_PEEK);
 }
 
 /*
  * The first byte of a send moved when the send began, not when it returned: a
  * sender woken late after waking its reader (two busy CPUs) would otherwise
  * stamp its first response byte after the client had read it. start: the
- * syscall's entry if the caller knows it, else tcp_sendmsg_locked's stamp.
+ * syscall's entry, or tcp_sendmsg_locked's stamp, 0 if neither is known.
  */
-static __always_inline void io_times(struct pt_conn *c, struct conn_io_ev *ev, __u64 start)
+static __always_inline void io_times(struct conn_io_ev *ev, __u64 start)
 {
 	ev->ts = bpf_ktime_get_ns();
 	ev->ts_first = ev->ts;
-	if (ev->dir != PT_DIR_SEND)
-		return;
-	if (c->send_start) {
-		if (!start)
-			start = c->send_start;
-		c->send_start = 0;
-	}
-	if (start && start <= ev->ts)
+	if (ev->dir == PT_DIR_SEND && start && start <= ev->ts)
 		ev->ts_first = start;
 }
 
@@ -234,10 +237,11 @@ static __always_inline bool bio_io(__u64 skp, struct pt_conn *c, struct thread_c
 /*
  * One payload I/O of ret > 0 bytes on the TCP socket sk (IPv4/IPv6, checked by
  * the caller). buf: the syscall's buffer when the caller knows it, else found
- * lazily; start: when a send syscall began, 0 if unknown.
+ * lazily; start: when a send syscall began, 0 if unknown; sock_hook: from a
+ * socket tracepoint, where a send takes tcp_sendmsg_locked's stamp as its start.
  */
 static __always_inline int handle_io(struct sock *sk, int ret, int dir, const void *buf,
-				     bool have_buf, __u64 start)
+				     bool have_buf, __u64 start, bool sock_hook)
 {
 	__u64 skp = (__u64)sk;
 	struct conn_io_ev ev;
@@ -245,12 +249,14 @@ static __always_inline int handle_io(struct sock *sk, int ret, int dir, const vo
 	struct thread_ctx *t;
 	int started;
 
-	c = conn_for_io(skp, sk, dir);
+	c = conn_for_io(skp, sk, dir, sock_hook);
 	if (!c)
 		return 0;
 	ev.n = ret;
 	ev.dir = dir;
-	io_times(c, &ev, start);
+	if (sock_hook && has_send_start && dir == PT_DIR_SEND)
+		start = send_start_take(sk);
+	io_times(&ev, start);
 	stat_inc(PT_STAT_IO_EVENTS);
 
 	ev.key = exec_key_conn(c, &ev.goid);
@@ -302,14 +308,17 @@ static __always_inline int sock_io_btf(struct sock *sk, int ret, int flags, int 
 {
 	__u16 family;
 
-	if (moved_nothing((__u64)sk, ret, flags, dir))
+	if (moved_nothing(ret, flags)) {
+		if (dir == PT_DIR_SEND && has_send_start)
+			send_start_take(sk);	/* it moved nothing: the stamp is stale */
 		return 0;
+	}
 	if (sk->sk_protocol != IPPROTO_TCP)
 		return 0;
 	family = sk->__sk_common.skc_family;
 	if (family != AF_INET && family != AF_INET6)
 		return 0;
-	return handle_io(sk, ret, dir, NULL, false, 0);
+	return handle_io(sk, ret, dir, NULL, false, 0, true);
 }
 
 /* Linux 6.3+: one hit per socket I/O, socket and length in hand. */
@@ -319,15 +328,15 @@ int BPF_PROG(sock_send_length_btf, struct sock *sk, int ret, int flags)
 	return sock_io_btf(sk, ret, flags, PT_DIR_SEND);
 }
 
-/* A TCP send is about to queue bytes (each chunk; the first one counts). */
+/* A TCP send is about to queue bytes (each chunk; the first one counts). Sockets
+ * with a connection entry have send_starts storage: found without a hash lookup. */
 SEC("?tp_btf/tcp_sendmsg_locked")
-int BPF_PROG(tcp_sendmsg_locked_btf, const struct sock *sk)
+int BPF_PROG(tcp_sendmsg_locked_btf, struct sock *sk)
 {
-	__u64 skp = (__u64)sk;
-	struct pt_conn *c = bpf_map_lookup_elem(&conns, &skp);
+	__u64 *s = bpf_sk_storage_get(&send_starts, sk, 0, 0);
 
-	if (c && !c->send_start)
-		c->send_start = bpf_ktime_get_ns();
+	if (s && !*s)
+		*s = bpf_ktime_get_ns();
 	return 0;
 }
 
@@ -401,13 +410,13 @@ static __always_inline int sys_exit_io(struct trace_event_raw_sys_exit *ctx)
 	v = *io;
 	bpf_map_delete_elem(&sys_io, &id);
 	sk = (struct sock *)v.sk;	/* TCP: checked at syscall entry */
-	if (moved_nothing(v.sk, ctx->ret, v.flags, v.dir))
+	if (moved_nothing(ctx->ret, v.flags))
 		return 0;
 	family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	if (family != AF_INET && family != AF_INET6)
 		return 0;
 	return handle_io(sk, ctx->ret, v.dir, (const void *)v.buf, true,
-			 v.dir == PT_DIR_SEND ? v.enter : 0);
+			 v.dir == PT_DIR_SEND ? v.enter : 0, false);
 }
 
 /* One enter/exit pair per syscall of PT_SYS_IO (include/probe_list.h). */

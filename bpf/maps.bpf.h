@@ -73,6 +73,21 @@ PT_MAP(idle_watch, HASH, 65536, __u64, struct pt_idle);
  */
 PT_MAP(accepted, LRU_HASH, 65536, __u64, __u8);
 
+/*
+ * When the send in progress on a connection's socket began (tcp_sendmsg_locked's first
+ * stamp, 0: none): socket-local storage, created with the connection in the socket hooks
+ * and at connect, so the stamping hook finds it without a conns lookup. Bounded by the
+ * sockets that have a connection entry; freed with the socket. Used only when
+ * has_send_start (tp_btf programs, Linux 6.3+).
+ */
+struct send_starts_map {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, __u64);
+};
+extern struct send_starts_map send_starts SEC(".maps");
+
 /* Scratch for building a new connection without using the 512-byte stack. */
 PT_MAP(conn_scratch, PERCPU_ARRAY, 1, __u32, struct pt_conn);
 
@@ -330,5 +345,8 @@ PT_KAGG_MAP(kagg_iv, 4096, struct pt_kagg_iv);
 PT_MAP(kagg_iv_zero, ARRAY, 1, __u32, struct pt_kagg_iv);
 /* Server request ids that have children or spans (nested by userspace). */
 PT_MAP(kagg_kids, LRU_HASH, 16384, __u64, __u8);
+/* Set at the first entry ever put in kagg_kids: until then no server request has
+ * children and a finished one is not looked up there. */
+extern volatile bool kagg_kids_used;
 
 #endif
