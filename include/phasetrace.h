@@ -282,7 +282,6 @@ struct pt_conn {
 	__u8 state;		/* enum pt_fsm */
 	__u8 cflags;		/* PT_C_* */
 	__u16 pad;
-	__u64 send_start;	/* tcp:tcp_sendmsg_locked: the send in progress began */
 	/* this process was not in go_procs at this generation (exec_key_conn()) */
 	__u32 nogo_tgid;
 	__u32 nogo_gen;
