@@ -643,7 +643,8 @@ static uint64_t hold_caps(struct cli *cli, uint64_t need)
  * Keep only the capabilities of check_caps() for the whole run (processes are attached
  * as they start), before the exporter's and other threads exist: capabilities belong to
  * a thread. CAP_SYS_ADMIN stays if held: Go programs, which may start at any time, get
- * perf-event uprobes. The one thing that needs more, mounting tracefs, is done here.
+ * perf-event uprobes where the kernel has no uprobe_multi links (before 6.6, or
+ * --uprobes perf). The one thing that needs more, mounting tracefs, is done here.
  */
 static int drop_capabilities(struct cli *cli)
 {
@@ -653,8 +654,12 @@ static int drop_capabilities(struct cli *cli)
 
 	/* CAP_SYS_ADMIN not held: keep what check_caps() asked for only */
 	if (caps__missing(need, missing, sizeof(missing)) > 0) {
-		need = caps__needed(perf_uprobes(cli));
-		pt_info("without %s: Go programs are not probed (perf-event uprobes)", missing);
+		bool perf = perf_uprobes(cli);
+
+		need = caps__needed(perf);
+		if (perf)
+			pt_info("without %s: Go programs are not probed (perf-event uprobes)",
+				missing);
 	}
 	need = hold_caps(cli, need);
 	if (access("/sys/kernel/tracing/events", F_OK) &&
