@@ -69,9 +69,15 @@ def test_dashboard_queries_return_data():
 		    'Prometheus scraping phasetrace')
 	h.run_client('--host', '127.0.0.1', '--port', h.free_port(), '--connect-only',
 		     check=False)	# a refused connect for the error panels
+	# two bursts, the second after the first is scraped: a rate() needs its series to
+	# grow inside the window, and a series first scraped with all of the traffic in it
+	# (the three requests of one burst between two scrapes) never grows
 	metfix._traffic(3)
 	_wait_query(prom, 'sum(phasetrace_requests_total{comm="client"})',
 		    lambda r: float(r[0]['value'][1]) >= 4, '4 requests scraped')
+	metfix._traffic(3)
+	_wait_query(prom, 'sum(phasetrace_requests_total{comm="client"})',
+		    lambda r: float(r[0]['value'][1]) >= 7, '7 requests scraped')
 	# a rate needs two samples of a series in its window
 	_wait_query(prom, 'min(count_over_time(phasetrace_request_errors_total{comm="client"}'
 		    '[%s]))' % RATE_WINDOW, lambda r: float(r[0]['value'][1]) >= 2,
