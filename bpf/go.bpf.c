@@ -9,6 +9,7 @@
  *  - goroutine ancestry (runtime.newproc1) and net/http's pooled client
  *    connections ((*Transport).roundTrip / (*Request).write), so that work done on
  *    helper goroutines is attributed to the server request that asked for it;
+ *  - runtime.goexit1: forget a goroutine's state when it ends;
  *  - the h2 server's runHandler: a stream is the parent of its handler's work.
  * crypto/tls lives in tls.bpf.c with the other TLS libraries.
  */
@@ -498,6 +499,33 @@ SEC("uprobe")
 int go_newproc_runqput(struct pt_regs *ctx)
 {
 	return newproc_child(ctx->bx);	/* runqput(pp, newg, next) */
+}
+
+/* runtime.goexit1: entered on the ending goroutine; never returns. */
+SEC("uprobe")
+int go_goexit_entry(struct pt_regs *ctx)
+{
+	struct thread_ctx *t;
+	__u64 key, goid;
+	bool spans_open;
+
+	if (!go_key_at(ctx, &key, &goid, NULL))
+		return 0;
+	t = thread_lookup(key);
+	spans_open = t && t->spans_active;
+	bpf_map_delete_elem(&threads, &key);
+	bpf_map_delete_elem(&go_gs, &key);
+	bpf_map_delete_elem(&go_parent, &key);
+	bpf_map_delete_elem(&go_writing_for, &key);
+	if (!spans_open)	/* the common case: no span entered and not left */
+		return 0;
+	for (__u32 i = 0; i < PT_MAX_SPANS; i++) {
+		struct span_key sk = { .ctx = key, .idx = i };
+
+		bpf_map_delete_elem(&spans, &sk);
+		bpf_map_delete_elem(&go_frames, &sk);
+	}
+	return 0;
 }
 
 /* net/http.(*Transport).roundTrip(t, req *Request): on the sending goroutine */

@@ -118,6 +118,7 @@ enum pt_fn {
 	  go_render_entry, go_render_ret, TPL_BY_NAME)						\
 	X(DNS, "net.(*Resolver).lookupIPAddr", NULL, go_dns_entry, go_dns_ret, NONE)		\
 	X(NEWPROC1, "runtime.newproc1", NULL, go_newproc_entry, go_newproc_ret, NEWPROC)	\
+	X(GOEXIT1, "runtime.goexit1", NULL, go_goexit_entry, NONE, NONE)			\
 	X(HTTP_ROUNDTRIP, "net/http.(*Transport).roundTrip", NULL, go_http_roundtrip_entry,	\
 	  NONE, NONE)										\
 	X(HTTP_REQ_WRITE, "net/http.(*Request).write", NULL, go_http_reqwrite_entry, NONE, NONE) \
