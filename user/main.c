@@ -139,8 +139,8 @@ static const struct cli_option options[] = {
 	  "socket I/O from 'sock' tracepoints (6.3+), 'syscalls'\n"
 	  "(older kernels) or 'auto' (default: the best available)" },
 	{ "uprobes", OPT_UPROBES, "KIND", set_choice, FIELD(co.uprobes), uprobes_words,
-	  "library uprobes as 'multi' links (6.6+) or 'perf' events\n"
-	  "(older kernels); default 'auto'" },
+	  "library and Go uprobes as 'multi' links (6.6+) or 'perf'\n"
+	  "events (older kernels); default 'auto'" },
 	{ "hold-ms", OPT_HOLD, "MS", set_hold_ms, 0, NULL,
 	  "stop a program at exec until its probes are attached, at\n"
 	  "most MS (default 500; 0: never; docs/go.md)" },
