@@ -32,6 +32,19 @@ struct conn_io_ev {
 
 /* Local and peer address, port and netns of sk into r. */
 PT_SHARED void sk_addrs(const struct sock *sk, struct pt_req_rec *r);
+/* A new connection's send_starts storage on sk (a BTF pointer: tracepoint programs),
+ * zeroed, where tcp_sendmsg_locked stamps its sends (has_send_start only). */
+static __always_inline void send_start_init(struct sock *sk)
+{
+	__u64 *s;
+
+	if (!has_send_start)
+		return;
+	s = bpf_sk_storage_get(&send_starts, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (s)
+		*s = 0;
+}
+
 /* Create a connection entry (role, cflags set); NULL if the table is full (counted). */
 PT_SHARED struct pt_conn *conn_create(__u64 skp, const struct sock *sk, __u8 role, __u8 cflags);
 /* The owner of c is the current task. */

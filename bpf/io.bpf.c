@@ -170,12 +170,8 @@ static __always_inline struct pt_conn *conn_for_io(__u64 skp, struct sock *sk, i
 	if (!c)
 		return NULL;
 	conn_own(c);
-	if (sock_hook && has_send_start) {
-		__u64 *s = bpf_sk_storage_get(&send_starts, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-
-		if (s)
-			*s = 0;
-	}
+	if (sock_hook)
+		send_start_init(sk);
 	return c;
 }
 

@@ -68,13 +68,7 @@ static __always_inline int handle_set_state(const struct sock *sk, int oldstate,
 		if (!c)
 			return 0;
 		conn_own(c);
-		if (has_send_start) {	/* tcp_sendmsg_locked stamps its sends there (io.bpf.c) */
-			__u64 *s = bpf_sk_storage_get(&send_starts, (struct sock *)sk, 0,
-						      BPF_SK_STORAGE_GET_F_CREATE);
-
-			if (s)
-				*s = 0;
-		}
+		send_start_init((struct sock *)sk);
 		c->req.connect_start = ts;
 		key = exec_key_goid(&goid);
 		conn_start_request(skp, c, key, goid, NULL);
