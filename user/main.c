@@ -595,10 +595,10 @@ static bool perf_uprobes(const struct cli *cli)
 
 	if (cli->co.nspans)
 		return true;
-	if (cli->co.uprobes != UPROBES_AUTO)
-		return cli->co.uprobes == UPROBES_PERF;
+	if (cli->co.uprobes == UPROBES_PERF)
+		return true;
 	btf = cli->co.btf_path ? btf__parse(cli->co.btf_path, NULL) : btf__load_vmlinux_btf();
-	multi = btf && btf__find_by_name_kind(btf, "bpf_uprobe_multi_link", BTF_KIND_STRUCT) > 0;
+	multi = probes__multi_links(btf, cli->co.uprobes);
 	btf__free(btf);
 	return !multi;
 }

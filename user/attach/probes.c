@@ -84,6 +84,12 @@ static int attach_tp(struct probes *p, struct bpf_program *prog, const char *wha
 	return 0;
 }
 
+bool probes__multi_links(const struct btf *vmlinux, enum uprobes_kind uprobes)
+{
+	return uprobes != UPROBES_PERF &&
+	       btf_has_enum_value(vmlinux, "bpf_attach_type", "BPF_TRACE_UPROBE_MULTI");
+}
+
 /* The kernel's features and the options that choose among them; -v prints the result. */
 static int probe_features(const struct probes_opts *o, const struct btf *vmlinux,
 			  struct features *f)
@@ -112,8 +118,7 @@ static int probe_features(const struct probes_opts *o, const struct btf *vmlinux
 	f->task_pt_regs = btf_has_enum_value(vmlinux, "bpf_func_id", "BPF_FUNC_task_pt_regs");
 	pt_info("kernel: bpf_task_pt_regs %s (HTTP request/status lines of plaintext I/O)",
 		f->task_pt_regs ? "available" : "missing: not parsed");
-	f->uprobe_multi = o->uprobes != UPROBES_PERF &&
-			  btf_has_enum_value(vmlinux, "bpf_attach_type", "BPF_TRACE_UPROBE_MULTI");
+	f->uprobe_multi = probes__multi_links(vmlinux, o->uprobes);
 	if (o->uprobes == UPROBES_MULTI && !f->uprobe_multi) {
 		pt_err("this kernel has no uprobe_multi links (Linux 6.6+); drop --uprobes=multi");
 		return -EOPNOTSUPP;

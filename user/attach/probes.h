@@ -51,5 +51,10 @@ int probes__stats(struct probes *p, uint64_t out[PT_STAT__MAX]);
 int probes__nr_attached(struct probes *p);
 /* Library uprobes go through uprobe_multi links (Linux 6.6+). */
 bool probes__uprobe_multi(struct probes *p);
+/* The one decision of how uprobes are attached: uprobe_multi links when the kernel
+ * (vmlinux BTF, NULL: none read) has them (Linux 6.6+) and --uprobes does not ask for
+ * perf events. probes__open() and the capability check before it both ask here. */
+struct btf;
+bool probes__multi_links(const struct btf *vmlinux, enum uprobes_kind uprobes);
 
 #endif
