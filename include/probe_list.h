@@ -103,9 +103,12 @@ enum pt_fn {
  * NONE, cookie kind). The first name the binary has wins.
  */
 #define PT_GO_PROBES(X)										\
-	/* handshakeContext: HandshakeContext is a one-line wrapper that may be inlined */	\
-	X(TLS_HANDSHAKE, "crypto/tls.(*Conn).handshakeContext",					\
-	  "crypto/tls.(*Conn).HandshakeContext", go_tls_handshake_entry, go_tls_ret, NONE)	\
+	/* the handshake itself, not handshakeContext: every Read and Write passes there	\
+	 * (its fast path returns at once) and each of its RETs is single-stepped */		\
+	X(TLS_SERVER_HANDSHAKE, "crypto/tls.(*Conn).serverHandshake", NULL,			\
+	  go_tls_handshake_entry, go_tls_ret, NONE)						\
+	X(TLS_CLIENT_HANDSHAKE, "crypto/tls.(*Conn).clientHandshake", NULL,			\
+	  go_tls_handshake_entry, go_tls_ret, NONE)						\
 	X(TLS_READ, "crypto/tls.(*Conn).Read", NULL, go_tls_read_entry, go_tls_ret, NONE)	\
 	X(TLS_WRITE, "crypto/tls.(*Conn).Write", NULL, go_tls_write_entry, go_tls_ret, NONE)	\
 	X(HTML_EXECUTE, "html/template.(*Template).Execute", NULL, go_render_entry,		\
