@@ -10,11 +10,13 @@
 #define KAGG_PH_SEND	3
 #define KAGG_PH_TTFB	4
 #define KAGG_PH_RECV	5
+#define KAGG_PH_RENDER	6	/* checked in user/assemble/request.c */
 
-/* A request's samples: [0] the whole request, [1..3] its phases (slot 0: absent). */
+/* A request's samples: [0] the whole request, [1..4] its phases (slot 0: absent). */
+#define KAGG_NSAMPLES	5
 struct kagg_sample {
-	__u64 v[4];
-	__u32 slot[4];
+	__u64 v[KAGG_NSAMPLES];
+	__u32 slot[KAGG_NSAMPLES];
 };
 
 static __always_inline bool kagg_phase(struct kagg_sample *s, int i, __u32 id, __u64 start,
@@ -46,6 +48,12 @@ static __always_inline bool kagg_phases(const struct pt_req_rec *r, struct kagg_
 		/* reading the request is a phase when it took more than one read */
 		if (ok && r->req_last > r->req_first)
 			ok = kagg_phase(s, 3, KAGG_PH_RECV, r->req_first, r->req_last, &lo, &hi);
+		/* its render span, folded into the record (span.bpf.c span_fold()): the phase
+		 * the assembler makes of it (fold_render()), never clipped to the request,
+		 * which lasts until the render's end if that comes later */
+		if (ok && r->render_start)
+			ok = kagg_phase(s, 4, KAGG_PH_RENDER, r->render_start, r->render_end, &lo,
+					&hi);
 	} else {
 		__u64 start = r->req_io_start && r->req_io_start <= r->req_first ?
 			      r->req_io_start : r->req_first;
@@ -94,23 +102,23 @@ static __always_inline bool kagg_iv_add(__u32 label, __u32 slot, __u64 v)
 }
 
 /*
- * top: the interval's quantiles of the request (v0) and of its phases (v1..v3, in slots
- * packed 8 bits each above the label in key, 0: none). A global function, verified
- * once (its callers are many and large): scalars only. 0, or -1 if the table is full
- * (the histograms added so far keep their sample: the request is then sent, and also
- * counted by userspace).
+ * top: the interval's quantiles, up to four (slot, value) pairs: the slots packed 8 bits
+ * each above the label in key (slot + 1, 0: none) for v0..v3, the request's total under
+ * PT_KAGG_SLOT_TOTAL and its phases. A global function, verified once (its callers are
+ * many and large): scalars only. 0, or -1 if the table is full (the histograms added so
+ * far keep their sample: the request is then sent, and also counted by userspace).
  */
 __noinline int kagg_top_add(__u64 key, __u64 v0, __u64 v1, __u64 v2, __u64 v3)
 {
 	__u32 label = (__u32)key;
 
-	if (!kagg_iv_add(label, PT_KAGG_SLOT_TOTAL, v0))
+	if ((key >> 32) & 0xff && !kagg_iv_add(label, ((key >> 32) & 0xff) - 1, v0))
 		return -1;
-	if ((key >> 32) & 0xff && !kagg_iv_add(label, ((key >> 32) & 0xff) - 1, v1))
+	if ((key >> 40) & 0xff && !kagg_iv_add(label, ((key >> 40) & 0xff) - 1, v1))
 		return -1;
-	if ((key >> 40) & 0xff && !kagg_iv_add(label, ((key >> 40) & 0xff) - 1, v2))
+	if ((key >> 48) & 0xff && !kagg_iv_add(label, ((key >> 48) & 0xff) - 1, v2))
 		return -1;
-	if ((key >> 48) & 0xff && !kagg_iv_add(label, ((key >> 48) & 0xff) - 1, v3))
+	if ((key >> 56) & 0xff && !kagg_iv_add(label, ((key >> 56) & 0xff) - 1, v3))
 		return -1;
 	return 0;
 }
@@ -170,6 +178,8 @@ static __always_inline bool kagg_eligible(struct pt_conn *c, __u8 end_reason, __
 	 * our record as its duplicate): with half of that as margin it cannot have */
 	if (!now || now - r->resp_last >= kagg_idle_ns / 2)
 		return false;
+	/* children and spans marked their request (kagg_child()); a render folded into the
+	 * record (span.bpf.c span_fold()) did not: it is counted with it (kagg_phases()) */
 	if (r->role == PT_ROLE_SERVER && kagg_kids_used &&
 	    bpf_map_lookup_elem(&kagg_kids, &r->req_id)) {
 		bpf_map_delete_elem(&kagg_kids, &r->req_id);
@@ -181,7 +191,7 @@ static __always_inline bool kagg_eligible(struct pt_conn *c, __u8 end_reason, __
 PT_SHARED int kagg_request(struct pt_conn *c, __u8 end_reason, __u64 now, bool in_tp)
 {
 	struct kagg_sample s = {};
-	struct pt_kagg_hist *h[4] = {};
+	struct pt_kagg_hist *h[KAGG_NSAMPLES] = {};
 	__u32 label;
 
 	if (!kagg_eligible(c, end_reason, now) || !kagg_phases(&c->req, &s))
@@ -195,18 +205,20 @@ PT_SHARED int kagg_request(struct pt_conn *c, __u8 end_reason, __u64 now, bool i
 		return PT_KAGG_SEND;
 	}
 #pragma clang loop unroll(full)
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < KAGG_NSAMPLES; i++) {
 		if (!s.slot[i])
 			continue;
 		h[i] = kagg_get(&kagg_hist, &kagg_zero, label, s.slot[i] - 1);
 		if (!h[i])
 			return PT_KAGG_SEND;
 	}
-	if (kagg_top && kagg_top_add(label | (__u64)s.slot[1] << 32 | (__u64)s.slot[2] << 40 |
-				     (__u64)s.slot[3] << 48, s.v[0], s.v[1], s.v[2], s.v[3]))
+	if (kagg_top && (kagg_top_add(label | (__u64)(PT_KAGG_SLOT_TOTAL + 1) << 32 |
+				      (__u64)s.slot[1] << 40 | (__u64)s.slot[2] << 48 |
+				      (__u64)s.slot[3] << 56, s.v[0], s.v[1], s.v[2], s.v[3]) ||
+			 (s.slot[4] && kagg_top_add(label | (__u64)s.slot[4] << 32, s.v[4], 0, 0, 0))))
 		return PT_KAGG_SEND;
 #pragma clang loop unroll(full)
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < KAGG_NSAMPLES; i++)
 		if (h[i])
 			kagg_add(h[i], s.v[i], in_tp);
 	stat_inc(PT_STAT_KAGG_REQS);

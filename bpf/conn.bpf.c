@@ -113,6 +113,7 @@ static __always_inline void conn_next_request(struct pt_conn *c)
 	c->req.span_last = 0;
 	c->req.closed = 0;
 	c->req.tpl_parses = 0;
+	c->req.render_start = c->req.render_end = 0;	/* span.bpf.c span_fold() */
 	c->req.status = 0;
 	c->req.method[0] = 0;
 	c->req.path[0] = 0;

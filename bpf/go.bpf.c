@@ -25,6 +25,23 @@
 
 #define GO_SPAN_RENDER	(PT_MAX_SPANS - 1)
 
+/*
+ * Whether go_gs, go_parent and go_writing_for were ever written (set before the first
+ * update, then only read: no cache line bounced): a table never written holds no
+ * goroutine's key, and goexit1 looks in it for nothing (go_goexit_entry()). A server that
+ * makes no outbound calls writes none of them on Go >= 1.21 (go_parent only for a
+ * goroutine whose parent serves a request; newproc1 is not probed there).
+ */
+volatile bool go_gs_used = false;
+volatile bool go_parent_used = false;
+volatile bool go_writing_for_used = false;
+
+static __always_inline void go_mark_used(volatile bool *used)
+{
+	if (!*used)
+		*used = true;
+}
+
 PT_SHARED bool go_key_at(struct pt_regs *ctx, __u64 *key, __u64 *goid, __u64 *depth)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -95,6 +112,7 @@ PT_SHARED struct go_g *go_g_get(__u64 key)
 {
 	struct go_g zero = {};
 
+	go_mark_used(&go_gs_used);
 	return map_get_or_init(&go_gs, &key, &zero, PT_STAT_GO_FULL);
 }
 
@@ -168,8 +186,11 @@ PT_SHARED __u64 go_inherited_req(__u64 key)
 		gp = bpf_map_lookup_elem(&go_parent, &parent);
 		req = gp ? ctx_srv_req(*gp) : 0;
 	}
-	if (req && !recorded && bpf_map_update_elem(&go_parent, &key, &parent, BPF_ANY))
-		stat_inc(PT_STAT_GO_FULL);
+	if (req && !recorded) {
+		go_mark_used(&go_parent_used);
+		if (bpf_map_update_elem(&go_parent, &key, &parent, BPF_ANY))
+			stat_inc(PT_STAT_GO_FULL);
+	}
 	return req;
 }
 
@@ -478,6 +499,7 @@ static __always_inline int newproc_child(__u64 g)
 		return 0;
 	stat_inc(PT_STAT_UPROBE_EVENTS);
 	child = go_key_of(g);
+	go_mark_used(&go_parent_used);
 	if (child && bpf_map_update_elem(&go_parent, &child, parent, BPF_ANY))
 		stat_inc(PT_STAT_GO_FULL);
 	bpf_map_delete_elem(&go_newproc, &id);
@@ -501,6 +523,17 @@ int go_newproc_runqput(struct pt_regs *ctx)
 	return newproc_child(ctx->bx);	/* runqput(pp, newg, next) */
 }
 
+/*
+ * Delete key from map if it is there. A hash map's delete takes the bucket's lock even
+ * when the key is absent (and an LRU map's, when present, its free list's as well); a
+ * lookup takes none: most ending goroutines have nothing in most of these tables.
+ */
+static __always_inline void delete_if_there(void *map, __u64 *key)
+{
+	if (bpf_map_lookup_elem(map, key))
+		bpf_map_delete_elem(map, key);
+}
+
 /* runtime.goexit1: entered on the ending goroutine; never returns. */
 SEC("uprobe")
 int go_goexit_entry(struct pt_regs *ctx)
@@ -513,10 +546,14 @@ int go_goexit_entry(struct pt_regs *ctx)
 		return 0;
 	t = thread_lookup(key);
 	spans_open = t && t->spans_active;
-	bpf_map_delete_elem(&threads, &key);
-	bpf_map_delete_elem(&go_gs, &key);
-	bpf_map_delete_elem(&go_parent, &key);
-	bpf_map_delete_elem(&go_writing_for, &key);
+	if (t)
+		bpf_map_delete_elem(&threads, &key);
+	if (go_gs_used)
+		delete_if_there(&go_gs, &key);
+	if (go_parent_used)
+		delete_if_there(&go_parent, &key);
+	if (go_writing_for_used)
+		delete_if_there(&go_writing_for, &key);
 	if (!spans_open)	/* the common case: no span entered and not left */
 		return 0;
 	for (__u32 i = 0; i < PT_MAX_SPANS; i++) {
@@ -564,9 +601,10 @@ int go_http_reqwrite_entry(struct pt_regs *ctx)
 	ok.ptr = ctx->ax;
 	owner = bpf_map_lookup_elem(&go_req_owner, &ok);
 	if (owner) {
+		go_mark_used(&go_writing_for_used);
 		if (bpf_map_update_elem(&go_writing_for, &key, owner, BPF_ANY))
 			stat_inc(PT_STAT_GO_FULL);
-	} else {
+	} else if (go_writing_for_used && bpf_map_lookup_elem(&go_writing_for, &key)) {
 		bpf_map_delete_elem(&go_writing_for, &key);
 	}
 	return 0;

@@ -29,6 +29,8 @@ struct sys_io_map sys_io SEC(".maps");
 struct http_scratch_map http_scratch SEC(".maps");
 struct ssl_states_map ssl_states SEC(".maps");
 struct spans_map spans SEC(".maps");
+const volatile __u32 render_spans = 0;
+const volatile __u64 idle_flush_ns = 0;
 struct go_gs_map go_gs SEC(".maps");
 struct go_parent_map go_parent SEC(".maps");
 struct go_newproc_map go_newproc SEC(".maps");

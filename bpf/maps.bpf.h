@@ -195,6 +195,12 @@ struct span_state {
 };
 
 PT_MAP(spans, LRU_HASH, 16384, struct span_key, struct span_state);
+/* Span indexes named "render" (bit i: span i; --probe render=..., the Go render span): the
+ * render phase. The first to end in a server request goes into its record (span_fold()). */
+extern const volatile __u32 render_spans;
+/* The collector's idle flush (--idle-ms) in ns; 0: unknown (then never folded into a
+ * request whose response started). */
+extern const volatile __u64 idle_flush_ns;
 
 /* ---- Go (go.bpf.c) ---- */
 /* Per-goroutine state of the Go probes (key: GO_KEY). */

@@ -5,6 +5,8 @@
  * span index in the attach cookie; USDT start/end probe pairs.
  * Write syscalls are timed only while a span runs (render io_ns); those
  * tracepoints are loaded only when spans are configured.
+ * A server request's render span goes out in the request's record (span_fold()): one
+ * ring-buffer record per request instead of two; other spans as records of their own.
  */
 #include "span.bpf.h"
 #include "thread.bpf.h"
@@ -69,6 +71,33 @@ PT_SHARED void span_enter(__u64 key, __u32 idx, const void *label, __u32 label_l
 	}
 }
 
+/*
+ * The render span (render_spans) of the server request open on c goes into the request's
+ * record instead of a record of its own (no kagg_child() mark: the request may still be
+ * counted in the kernel), when it is the request's first, the record will be sent (not a
+ * mid-stream skip, not HTTP/2) and the collector cannot have reported the request as idle
+ * before: a response quiet for idle_flush_ns is (its idle copy, without this render, and
+ * the record that follows is a duplicate), so with half of that as margin it cannot
+ * have. Else false: the span goes out as a record, as any other.
+ */
+static __always_inline bool span_fold(struct pt_conn *c, const struct span_state *s, __u32 idx,
+				      __u64 now, __u64 io_ns, __u64 gc_ns)
+{
+	if (!(render_spans & (1u << (idx & (PT_MAX_SPANS - 1)))) || idx >= PT_MAX_SPANS ||
+	    c->req.render_start || !s->start || (c->cflags & (PT_C_MIDSTREAM | PT_C_H2)) ||
+	    (c->req.flags & PT_F_H2) || c->req.role != PT_ROLE_SERVER)
+		return false;
+	if (c->state == PT_FSM_RESP && (now < c->last_io || now - c->last_io >= idle_flush_ns / 2))
+		return false;
+	c->req.render_start = s->start;
+	c->req.render_end = now;
+	c->req.render_io_ns = io_ns;
+	c->req.render_gc_ns = gc_ns;
+	c->req.render_span = idx;
+	__builtin_memcpy(c->req.render_label, s->label, sizeof(c->req.render_label));
+	return true;
+}
+
 PT_SHARED void span_exit(__u64 key, __u32 idx, __u64 goid)
 {
 	struct span_key k = { .ctx = key, .idx = idx };
@@ -76,7 +105,7 @@ PT_SHARED void span_exit(__u64 key, __u32 idx, __u64 goid)
 	struct thread_ctx *t;
 	struct pt_span_rec *r;
 	struct pt_conn *c;
-	__u64 now;
+	__u64 now, io_ns, gc_ns;
 
 	if (!s || !s->depth)
 		return;
@@ -86,11 +115,15 @@ PT_SHARED void span_exit(__u64 key, __u32 idx, __u64 goid)
 	t = thread_lookup(key);
 	if (t && t->spans_active)
 		t->spans_active--;
+	io_ns = t ? t->io_total - s->io_at_start : 0;
+	gc_ns = KEY_IS_GO(key) ? go_stw_ns(key >> 32) - s->gc_at_start : 0;
 	c = ctx_srv_conn(t);
 	if (c) {
 		if (c->req.spans_open)
 			c->req.spans_open--;
 		c->req.span_last = now;
+		if (span_fold(c, s, idx, now, io_ns, gc_ns))
+			return;
 	}
 	r = bpf_ringbuf_reserve(&rb, sizeof(*r), 0);
 	if (!r) {
@@ -107,9 +140,9 @@ PT_SHARED void span_exit(__u64 key, __u32 idx, __u64 goid)
 	r->flags = goid ? PT_F_GO : 0;
 	r->parent_id = t && !t->interleaved ? t->srv_req_id : 0;
 	kagg_child(r->parent_id);
-	r->io_ns = t ? t->io_total - s->io_at_start : 0;
+	r->io_ns = io_ns;
 	r->nested_reqs = 0;
-	r->gc_ns = KEY_IS_GO(key) ? go_stw_ns(key >> 32) - s->gc_at_start : 0;
+	r->gc_ns = gc_ns;
 	bpf_get_current_comm(r->comm, sizeof(r->comm));
 	r->cgroup_id = bpf_get_current_cgroup_id();
 	__builtin_memcpy(r->label, s->label, sizeof(r->label));

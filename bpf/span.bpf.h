@@ -13,7 +13,8 @@
 
 /* label: user pointer to a string (may be NULL), label_len: its length, 0 = NUL-terminated */
 PT_SHARED void span_enter(__u64 key, __u32 idx, const void *label, __u32 label_len);
-/* The span ends: one record when its outermost call returns. */
+/* The span ends: one record when its outermost call returns, or, for a server request's
+ * first render span, its fields in that request's record (pt_req_rec.render_*). */
 PT_SHARED void span_exit(__u64 key, __u32 idx, __u64 goid);
 /* The connection of the server request the context serves (its state in "conns"), NULL if
  * none or unknown (an event loop). */

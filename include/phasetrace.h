@@ -119,6 +119,15 @@ struct pt_req_rec {
 	__u8 proto;		/* enum pt_proto */
 	__u8 grpc_status;	/* gRPC status + 1, 0 if none (collector only) */
 	__u8 pad3[2];
+	/* server: its render span (a span named "render", bpf/span.bpf.c span_fold()) carried
+	 * here instead of in a struct pt_span_rec of its own; render_start 0 if none. The
+	 * fields of that record, the phase the assembler builds from it the same. */
+	__u64 render_start, render_end;
+	__u64 render_io_ns;	/* pt_span_rec.io_ns */
+	__u64 render_gc_ns;	/* pt_span_rec.gc_ns */
+	__u32 render_span;	/* pt_span_rec.span: index into the --probe table */
+	__u32 pad4;
+	char render_label[PT_LABEL_LEN];
 };
 
 enum pt_proto {

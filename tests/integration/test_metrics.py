@@ -394,6 +394,51 @@ def test_metrics_kernel_agg_check_exact():
 		      % '\n'.join(diff[:40]))
 
 
+def test_metrics_kernel_agg_check_exact_go():
+	"""The same with the Go webapp (newest toolchain), every request a template render:
+	BPF carries the render span in the request's record (bpf/span.bpf.c span_fold()) and
+	the kernel counts the render phase with the request; /metrics must equal the shadow
+	exposition bucket by bucket, render included."""
+	from test_go import Webapp, _toolchains	# noqa: E402 - the Go fixture's runner
+	vers = _toolchains()
+	if not vers:
+		h.skip('no Go toolchain under /usr/lib/go-1.*')
+	app = Webapp(vers[-1])
+	port = _serve('--kernel-agg', 'check', '-c', 'webapp')[1]
+	# keep-alive connections: a quick render, and a slow one (1 ms spun in Execute)
+	want = {'/?render_ms=0': (2, 3000), '/?render_ms=1': (1, 400)}
+	n = 0
+	for path, (nconn, nreq) in want.items():
+		for _ in range(nconn):
+			res = h.run([os.path.join(h.FIXTURES, 'client'), '--host', '127.0.0.1', '--port',
+				     app.port, '--requests', nreq, '--path', path], timeout=120)
+			h.assert_eq(res.rc, 0, 'client exit status (%s)' % path)
+			n += sum(1 for l in res.stdout.splitlines() if '"status":200' in l)
+	h.assert_eq(n, sum(c * r for c, r in want.values()), 'requests answered 200')
+	srv = 'role="server",comm="webapp",peer="%d"' % app.port
+	_wait_metric(port, r'^phasetrace_requests_total\{%s,status_class="2xx"\} %d$' % (srv, n),
+		     '%d webapp requests' % n, timeout=30)
+	text, _ = _wait_metric(port, r'^phasetrace_phase_duration_seconds_count\{phase="render",'
+			       r'%s\} %d$' % (srv, n), '%d webapp requests with their render' % n,
+			       timeout=30)
+	kernel = _counter(text, 'phasetrace_kernel_counted_total')
+	h.log('check (Go): %d of %d requests counted in the kernel' % (kernel, n))
+	h.assert_true(kernel >= n // 5, 'webapp requests counted in the kernel, their render '
+		      'with them: %d of %d' % (kernel, n))
+	# the slow renders: none under the 1 ms spun, in the kernel's buckets as in userspace's
+	under = re.search(r'^phasetrace_phase_duration_seconds_bucket\{phase="render",%s,'
+			  r'le="0.001"\} (\d+)$' % srv, text, re.M)
+	h.assert_true(under and int(under.group(1)) <= n - 400,
+		      'renders under 1 ms: %s of %d, 400 spun 1 ms' % (under and under.group(1), n))
+	_, shadow = _get('http://127.0.0.1:%d/metrics/shadow' % port)
+	mine, theirs = _request_lines(text), _request_lines(shadow)
+	diff = sorted(set(mine) ^ set(theirs))
+	h.assert_true(any('phase="render"' in l and '_bucket' in l for l in mine),
+		      'render buckets in /metrics')
+	h.assert_true(len(mine) > 50 and not diff, 'kernel and userspace expositions differ:\n%s'
+		      % '\n'.join(diff[:40]))
+
+
 def test_metrics_kernel_agg_on_off():
 	"""--kernel-agg=on: the same counts with few records per request; =off: none counted
 	in the kernel, a record per request (client and server)."""

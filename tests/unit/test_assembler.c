@@ -503,6 +503,83 @@ static void test_io_in_render(void **state)
 	assembler__free(a);
 }
 
+/* One server request with a render (label, io, gc; ends after the last response byte) and
+ * an outbound call inside it, the render sent as a span record or folded into the request's
+ * record by BPF (pt_req_rec.render_*); the request the sinks get. */
+static struct request render_case(bool folded)
+{
+	struct assembler *a = new_asm();
+	struct pt_req_rec s = sreq(300, 301, 1, 100, T0, 200 * MS);
+	struct pt_req_rec c = creq(300, 3, 101, 0, "10.0.0.9", T0 + 20 * MS);
+	struct pt_span_rec sp = { .type = PT_REC_SPAN, .pid = 300, .tid = 301, .span = 2,
+				  .start = T0 + 10 * MS, .end = T0 + 250 * MS, .parent_id = 100,
+				  .io_ns = 3 * MS, .gc_ns = 2 * MS, .goid = 7, .flags = PT_F_GO };
+	struct request r;
+
+	snprintf(sp.label, sizeof(sp.label), "page.html");
+	assembler__set_span_name(a, 2, "render");
+	c.parent_id = 100;
+	s.span_last = sp.end;	/* as BPF gives it, folded or not */
+	if (folded) {
+		s.render_start = sp.start;
+		s.render_end = sp.end;
+		s.render_io_ns = sp.io_ns;
+		s.render_gc_ns = sp.gc_ns;
+		s.render_span = sp.span;
+		memcpy(s.render_label, sp.label, sizeof(s.render_label));
+	} else {
+		assembler__add_span(a, &sp);
+	}
+	assembler__add_req(a, &c, false);
+	assembler__add_req(a, &s, false);
+	assembler__flush(a);
+	assert_int_equal(ngot, 1);
+	r = got[0];
+	assembler__free(a);
+	return r;
+}
+
+static void test_render_folded_as_span(void **state)
+{
+	/* the timeline is the same, phase by phase, whichever way the render came */
+	struct request sp = render_case(false), fo = render_case(true);
+	const struct phase *render = ph(&fo, PHASE_RENDER);
+
+	assert_non_null(render);
+	assert_int_equal(render->start_ns, T0 + 10 * MS);
+	assert_int_equal(render->dur_ns, 240 * MS);
+	assert_int_equal(render->io_ns, 3 * MS);
+	assert_int_equal(render->gc_ns, 2 * MS);
+	assert_true(render->io_in_span);	/* the call started inside it */
+	assert_string_equal(render->label, "page.html");
+	assert_string_equal(render->name, "render");
+	assert_int_equal(fo.dur_ns, 250 * MS);	/* until the render's end */
+	assert_int_equal(fo.start_ns, sp.start_ns);
+	assert_int_equal(fo.dur_ns, sp.dur_ns);
+	assert_int_equal(fo.nchildren, 1);
+	assert_int_equal(fo.nchildren, sp.nchildren);
+	assert_int_equal(fo.nphases, sp.nphases);
+	for (int i = 0; i < fo.nphases; i++)
+		assert_memory_equal(&fo.phases[i], &sp.phases[i], sizeof(fo.phases[i]));
+}
+
+static void test_render_fold_only_server(void **state)
+{
+	/* render fields on anything but a server request (never sent so) are not a phase */
+	struct assembler *a = new_asm();
+	struct pt_req_rec c = creq(300, 3, 101, 0, "10.0.0.9", T0);
+
+	assembler__set_span_name(a, 2, "render");
+	c.render_start = T0;
+	c.render_end = T0 + MS;
+	c.render_span = 2;
+	assembler__add_req(a, &c, false);
+	assembler__flush(a);
+	assert_int_equal(ngot, 1);
+	assert_null(ph(&got[0], PHASE_RENDER));
+	assembler__free(a);
+}
+
 static void test_orphans_emitted(void **state)
 {
 	/* the parent never comes: children are reported on their own */
@@ -550,6 +627,8 @@ int main(void)
 		cmocka_unit_test(test_failed_lookup_is_a_request),
 		cmocka_unit_test(test_nesting_concurrent),
 		cmocka_unit_test(test_io_in_render),
+		cmocka_unit_test(test_render_folded_as_span),
+		cmocka_unit_test(test_render_fold_only_server),
 		cmocka_unit_test(test_nested_children_freed),
 		cmocka_unit_test(test_release_order),
 		cmocka_unit_test(test_orphans_emitted),

@@ -815,22 +815,47 @@ static struct kids *kids_get(struct assembler *a, uint64_t parent, uint64_t now)
 	return k;
 }
 
+/* A span's phase in r, as its record gives it: the render phase if its --probe name is
+ * "render", else a span phase named after it. */
+static void span_phase(struct assembler *a, struct request *r, uint32_t span, uint64_t start,
+		       uint64_t end, uint64_t io_ns, uint64_t gc_ns, bool io_in_span,
+		       const char label[PT_LABEL_LEN])
+{
+	const char *name = span < PT_MAX_SPANS ? a->span_names[span] : "span";
+	struct phase *ph = &r->phases[r->nphases];
+
+	add_phase(r, strcmp(name, "render") ? PHASE_SPAN : PHASE_RENDER, name, start, end);
+	if (ph != &r->phases[r->nphases]) {
+		ph->io_ns = io_ns;
+		ph->io_in_span = io_in_span;
+		ph->gc_ns = gc_ns;
+		memcpy(ph->label, label, sizeof(ph->label));
+		ph->label[PT_LABEL_LEN - 1] = 0;
+	}
+}
+
 static void span_request(struct assembler *a, const struct pt_span_rec *s, struct request *r)
 {
-	const char *name = s->span < PT_MAX_SPANS ? a->span_names[s->span] : "span";
-
 	request_init(r, PT_ROLE_SPAN, s->pid, s->tid, s->goid, s->flags & PT_F_GO, s->comm);
 	r->container.cgroup_id = s->cgroup_id;
 	r->parent_id = s->parent_id;
-	add_phase(r, strcmp(name, "render") ? PHASE_SPAN : PHASE_RENDER, name, s->start, s->end);
-	if (r->nphases) {
-		r->phases[0].io_ns = s->io_ns;
-		r->phases[0].io_in_span = s->nested_reqs > 0;
-		r->phases[0].gc_ns = s->gc_ns;
-		memcpy(r->phases[0].label, s->label, sizeof(r->phases[0].label));
-		r->phases[0].label[PT_LABEL_LEN - 1] = 0;
-	}
+	span_phase(a, r, s->span, s->start, s->end, s->io_ns, s->gc_ns, s->nested_reqs > 0,
+		   s->label);
 	fix_span(r);
+}
+
+/*
+ * A server request's render span that BPF carried in its record (pt_req_rec.render_*,
+ * bpf/span.bpf.c span_fold()): the phase adopt() would have made of the span's own record.
+ */
+static void fold_render(struct assembler *a, const struct pt_req_rec *rec, struct request *r)
+{
+	if (!rec->render_start || rec->role != PT_ROLE_SERVER)
+		return;
+	span_phase(a, r, rec->render_span, rec->render_start, rec->render_end, rec->render_io_ns,
+		   rec->render_gc_ns, false, rec->render_label);
+	sort_phases(r);
+	fix_span(r);	/* a render may end after the last response byte */
 }
 
 /* Hand a finished child to its parent, or emit it alone. Takes ownership. */
@@ -932,6 +957,7 @@ static void process_req(struct assembler *a, struct pend *p)
 		pool_put(&a->reqs, r);
 		return;
 	}
+	fold_render(a, rec, r);
 	attribute_dns(a, rec, r);
 	if (!r->host[0] && p->host[0])
 		str_copy(r->host, sizeof(r->host), p->host);

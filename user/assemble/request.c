@@ -7,6 +7,9 @@
 
 #include "assemble/request.h"
 
+/* bpf/agg.bpf.c counts the render phase in the kernel under this id (KAGG_PH_RENDER) */
+_Static_assert(PHASE_RENDER == 6, "KAGG_PH_RENDER in bpf/agg.bpf.c");
+
 static const char *const phase_names[PHASE__COUNT] = {
 	[PHASE_DNS] = "dns",
 	[PHASE_CONNECT] = "connect",

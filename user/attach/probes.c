@@ -191,6 +191,8 @@ static void set_tunables(struct phasetrace_bpf *skel, const struct probes_opts *
 	skel->rodata->has_cgroup_filter = o->cgroup_filter;
 	skel->rodata->hold_ms = o->hold_ms;
 	skel->rodata->need_http_path = !o->no_http_path;
+	skel->rodata->render_spans = o->render_spans;
+	skel->rodata->idle_flush_ns = o->kagg_idle_ns;
 	if (o->max_conns) {
 		bpf_map__set_max_entries(skel->maps.conns, o->max_conns);
 		bpf_map__set_max_entries(skel->maps.idle_watch, o->max_conns);

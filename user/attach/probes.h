@@ -38,6 +38,9 @@ struct probes_opts {
 	int kagg_nbounds;
 	uint64_t kagg_idle_ns;
 	bool kagg_top;
+	/* span indexes named "render" (bit i: span i): folded into their server request's
+	 * record (bpf/span.bpf.c span_fold(), which also needs kagg_idle_ns) */
+	uint32_t render_spans;
 };
 
 struct probes;

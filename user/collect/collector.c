@@ -430,6 +430,18 @@ static int setup_event_loop(struct collector *c)
 	return 0;
 }
 
+/* The spans the assembler names "render" (the render phase), bit i for span i: BPF folds
+ * a server request's render into the request's record (bpf/span.bpf.c span_fold()). */
+static uint32_t render_span_mask(const struct collector_opts *o)
+{
+	uint32_t m = 1u << SPAN_GO_RENDER;
+
+	for (int i = 0; i < o->nspans && i < MAX_USER_SPANS; i++)
+		if (!strcmp(o->spans[i].name, "render"))
+			m |= 1u << i;
+	return m;
+}
+
 int collector__new(const struct collector_opts *o, struct collector **out)
 {
 	struct probes_opts po = {
@@ -440,7 +452,7 @@ int collector__new(const struct collector_opts *o, struct collector **out)
 		.no_http_path = o->no_http_path,
 		.kagg_mode = o->kagg_mode, .kagg_bounds = o->kagg_bounds,
 		.kagg_nbounds = o->kagg_nbounds, .kagg_idle_ns = o->idle_ns ?: 500000000ULL,
-		.kagg_top = o->kagg_top,
+		.kagg_top = o->kagg_top, .render_spans = render_span_mask(o),
 	};
 	struct assembler_opts ao = {
 		.reorder_ns = 50000000ULL, .dns_gap_ns = 5000000000ULL,
