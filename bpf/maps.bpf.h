@@ -329,10 +329,11 @@ extern const volatile __u64 kagg_idle_ns;
 	};							\
 	extern struct name##_map name SEC(".maps")
 
-/* (label id, slot) -> per-CPU histogram; full: the request is sent */
-PT_KAGG_MAP(kagg_hist, 16384, struct pt_kagg_hist);
-/* A zeroed histogram to insert from (never written): too big for the BPF stack. */
-PT_MAP(kagg_zero, ARRAY, 1, __u32, struct pt_kagg_hist);
+/* (label id, PT_KAGG_SLOT_REQ + status class) -> per-CPU histograms of those requests and
+ * of their phases: one lookup per request; full: the request is sent */
+PT_KAGG_MAP(kagg_hist, 4096, struct pt_kagg_entry);
+/* A zeroed entry to insert from (never written): too big for the BPF stack. */
+PT_MAP(kagg_zero, ARRAY, 1, __u32, struct pt_kagg_entry);
 /* conn_id -> label id, written by userspace once the connection's first request has
  * been counted there; BPF moves it into the connection (pt_conn.kagg_label). */
 PT_MAP(kagg_labels, LRU_HASH, 65536, __u64, __u32);

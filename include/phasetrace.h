@@ -354,7 +354,8 @@ enum pt_kagg_mode {
 	PT_KAGG_CHECK = 2,	/* counted in the kernel and sent flagged PT_F_KAGG */
 };
 
-/* "kagg_hist" key: slot is a phase (enum phase_id) or PT_KAGG_SLOT_REQ + status class */
+/* Key of "kagg_hist" (slot: PT_KAGG_SLOT_REQ + status class) and of "kagg_iv" (slot: a
+ * phase, enum phase_id, or PT_KAGG_SLOT_TOTAL) */
 struct pt_kagg_key {
 	__u32 label;
 	__u32 slot;
@@ -369,11 +370,26 @@ struct pt_kagg_iv {
 	__u64 b[PT_KAGG_NSUB];
 };
 
-/* "kagg_hist" value (per CPU): le[i] counts values in (bound[i-1], bound[i]], le[n] above */
+/* A histogram of "kagg_hist": le[i] counts values in (bound[i-1], bound[i]], le[n] above */
 struct pt_kagg_hist {
 	__u64 count;
 	__u64 sum;		/* ns */
 	__u64 le[PT_KAGG_MAX_BOUNDS + 1];
+};
+
+/* The phases counted in the kernel: PT_KAGG_PH_FIRST (PHASE_SEND) and the next ones
+ * (ttfb, recv, render), as enum phase_id numbers them */
+#define PT_KAGG_PH_FIRST	3
+#define PT_KAGG_NPH		4
+
+/*
+ * "kagg_hist" value (per CPU): everything a request of one label and status class adds
+ * to, found with one lookup: its histogram (requests_total too), and those of its
+ * phases (ph[i]: phase PT_KAGG_PH_FIRST + i).
+ */
+struct pt_kagg_entry {
+	struct pt_kagg_hist req;
+	struct pt_kagg_hist ph[PT_KAGG_NPH];
 };
 
 #endif /* PHASETRACE_H */
