@@ -216,7 +216,7 @@ PT_SHARED int kagg_request(struct pt_conn *c, __u8 end_reason, __u64 now, bool i
 		if (s.slot[i] && p < PT_KAGG_NPH)	/* checked above; for the verifier */
 			kagg_add(&e->ph[p], s.v[i], in_tp);
 	}
-	stat_inc(PT_STAT_KAGG_REQS);
+	stat_inc_hot(PT_STAT_KAGG_REQS);
 	return kagg_mode == PT_KAGG_CHECK ? PT_KAGG_FLAG : PT_KAGG_DONE;
 }
 

@@ -253,7 +253,7 @@ static __always_inline int handle_io(struct sock *sk, int ret, int dir, const vo
 	if (sock_hook && has_send_start && dir == PT_DIR_SEND)
 		start = send_start_take(sk);
 	io_times(&ev, start);
-	stat_inc(PT_STAT_IO_EVENTS);
+	stat_inc_hot(PT_STAT_IO_EVENTS);
 
 	ev.key = exec_key_conn(c, &ev.goid);
 	t = thread_lookup(ev.key);

@@ -273,6 +273,7 @@ enum pt_fsm {
 #define PT_C_OWNED	(1u << 4)	/* pid/comm known */
 #define PT_C_H2		(1u << 5)	/* HTTP/2: frames drive it (bpf/h2.bpf.c), not conn_io() */
 #define PT_C_PROTO	(1u << 6)	/* first request bytes looked at for an HTTP/2 preface */
+#define PT_C_WATCHED	(1u << 7)	/* BPF put the connection in idle_watch */
 
 struct pt_conn {
 	struct pt_req_rec req;	/* the request being assembled */
@@ -289,11 +290,14 @@ struct pt_conn {
 	__u32 kagg_pad;
 };
 
-/* "idle_watch" map value (key: struct sock *): connections in PT_FSM_RESP. */
+/*
+ * "idle_watch" map value (key: struct sock *): connections that have had a response,
+ * written by BPF once per connection (PT_C_WATCHED), not per request. The collector
+ * reports the request of conns in PT_FSM_RESP that went quiet, and notes it here.
+ */
 struct pt_idle {
 	__u64 conn_id;
-	__u64 parent_id;
-	__u32 req_seq;
+	__u32 flushed;		/* collector: 1 + req_seq of the request it last reported, 0: none */
 	__u32 pad;
 };
 
