@@ -75,16 +75,20 @@ PT_MAP(accepted, LRU_HASH, 65536, __u64, __u8);
 
 /*
  * When the send in progress on a connection's socket began (tcp_sendmsg_locked's first
- * stamp, 0: none): socket-local storage, created with the connection in the socket hooks
- * and at connect, so the stamping hook finds it without a conns lookup. Bounded by the
- * sockets that have a connection entry; freed with the socket. Used only when
- * has_send_start (tp_btf programs, Linux 6.3+).
+ * stamp, 0: none), and where its bytes start in user memory: socket-local storage,
+ * created with the connection in the socket hooks and at connect, so the stamping hook
+ * finds it without a conns lookup. Bounded by the sockets that have a connection entry;
+ * freed with the socket. Used only when has_send_start (tp_btf programs, Linux 6.3+).
  */
+struct send_start {
+	__u64 ts;	/* 0: no send stamped since the last one was taken */
+	__u64 buf;	/* the send's first byte from its iov_iter (0: not user memory) */
+};
 struct send_starts_map {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, int);
-	__type(value, __u64);
+	__type(value, struct send_start);
 };
 extern struct send_starts_map send_starts SEC(".maps");
 
