@@ -71,6 +71,8 @@ static __always_inline bool kagg_phases(const struct pt_req_rec *r, struct kagg_
 	return true;
 }
 
+/* How many samples a request has (struct kagg_sample): the request's, then its phases'. */
+
 /* The value of (label, slot) in a kagg table, inserted from zero_map's zeroed value. */
 static __always_inline void *kagg_get(void *map, void *zero_map, __u32 label, __u32 slot)
 {
@@ -129,7 +131,7 @@ __noinline int kagg_top_add(__u64 key, __u64 v0, __u64 v1, __u64 v2, __u64 v3)
  * runs with preemption disabled (the kernel asserts it: cant_sleep() in
  * __bpf_trace_run and trace_call_bpf) and no program adds here from an interrupt, so
  * nothing can come between its load and store on this CPU: plain adds (no locked
- * instruction: three per histogram, up to four histograms per request).
+ * instruction: three per histogram, one histogram per sample of the request).
  */
 static __always_inline void kagg_add(struct pt_kagg_hist *h, __u64 v, bool in_tp)
 {
@@ -191,7 +193,7 @@ static __always_inline bool kagg_eligible(struct pt_conn *c, __u8 end_reason, __
 PT_SHARED int kagg_request(struct pt_conn *c, __u8 end_reason, __u64 now, bool in_tp)
 {
 	struct kagg_sample s = {};
-	struct pt_kagg_hist *h[KAGG_NSAMPLES] = {};
+	struct pt_kagg_entry *e;
 	__u32 label;
 
 	if (!kagg_eligible(c, end_reason, now) || !kagg_phases(&c->req, &s))
@@ -205,23 +207,27 @@ PT_SHARED int kagg_request(struct pt_conn *c, __u8 end_reason, __u64 now, bool i
 		return PT_KAGG_SEND;
 	}
 #pragma clang loop unroll(full)
-	for (int i = 0; i < KAGG_NSAMPLES; i++) {
-		if (!s.slot[i])
-			continue;
-		h[i] = kagg_get(&kagg_hist, &kagg_zero, label, s.slot[i] - 1);
-		if (!h[i])
+	for (int i = 1; i < KAGG_NSAMPLES; i++)	/* the entry has a histogram for each phase */
+		if (s.slot[i] && s.slot[i] - 1 - PT_KAGG_PH_FIRST >= PT_KAGG_NPH)
 			return PT_KAGG_SEND;
-	}
+	/* one lookup: the entry of the label and status class holds the phases too */
+	e = kagg_get(&kagg_hist, &kagg_zero, label, s.slot[0] - 1);
+	if (!e)
+		return PT_KAGG_SEND;
 	if (kagg_top && (kagg_top_add(label | (__u64)(PT_KAGG_SLOT_TOTAL + 1) << 32 |
 				      (__u64)s.slot[1] << 40 | (__u64)s.slot[2] << 48 |
 				      (__u64)s.slot[3] << 56, s.v[0], s.v[1], s.v[2], s.v[3]) ||
 			 (s.slot[4] && kagg_top_add(label | (__u64)s.slot[4] << 32, s.v[4], 0, 0, 0))))
 		return PT_KAGG_SEND;
+	kagg_add(&e->req, s.v[0], in_tp);
 #pragma clang loop unroll(full)
-	for (int i = 0; i < KAGG_NSAMPLES; i++)
-		if (h[i])
-			kagg_add(h[i], s.v[i], in_tp);
-	stat_inc(PT_STAT_KAGG_REQS);
+	for (int i = 1; i < KAGG_NSAMPLES; i++) {
+		__u32 p = s.slot[i] - 1 - PT_KAGG_PH_FIRST;
+
+		if (s.slot[i] && p < PT_KAGG_NPH)	/* checked above; for the verifier */
+			kagg_add(&e->ph[p], s.v[i], in_tp);
+	}
+	stat_inc_hot(PT_STAT_KAGG_REQS);
 	return kagg_mode == PT_KAGG_CHECK ? PT_KAGG_FLAG : PT_KAGG_DONE;
 }
 

@@ -70,8 +70,10 @@ static __always_inline void conn_emit(__u64 skp, struct pt_conn *c, __u8 end_rea
 
 	/* a keep-alive connection's next response rewrites its watch in place
 	 * (a stale one does not match the request: the collector skips it) */
-	if (end_reason != PT_END_NEXT)
+	if (end_reason != PT_END_NEXT) {
 		bpf_map_delete_elem(&idle_watch, &skp);
+		c->cflags &= ~PT_C_WATCHED;
+	}
 	if (c->cflags & PT_C_MIDSTREAM) {
 		/* joined in the middle of this request: its numbers would lie */
 		c->cflags &= ~PT_C_MIDSTREAM;
@@ -162,22 +164,21 @@ PT_SHARED struct thread_ctx *conn_start_request(__u64 skp, struct pt_conn *c, __
 
 /*
  * Response bytes follow the request: watch for idling, the thread has answered.
- * t: the thread_ctx of key if known, else looked up.
+ * t: the thread_ctx of key if known, else looked up. The watch is the connection's,
+ * written at its first response (the collector finds the request in conns): a
+ * keep-alive request costs no idle_watch lookup.
  */
 static __always_inline void conn_response_started(__u64 skp, struct pt_conn *c, __u64 key,
 						  struct thread_ctx *t)
 {
-	struct pt_idle *wp = bpf_map_lookup_elem(&idle_watch, &skp);
-	struct pt_idle w = {
-		.conn_id = c->req.conn_id,
-		.parent_id = c->req.parent_id,
-		.req_seq = c->req.req_seq,
-	};
+	if (!(c->cflags & PT_C_WATCHED)) {
+		struct pt_idle w = { .conn_id = c->req.conn_id };
 
-	if (wp)		/* the previous request's: no hash update */
-		*wp = w;
-	else if (bpf_map_update_elem(&idle_watch, &skp, &w, BPF_ANY))
-		stat_inc(PT_STAT_IDLE_FULL);
+		if (bpf_map_update_elem(&idle_watch, &skp, &w, BPF_ANY))
+			stat_inc(PT_STAT_IDLE_FULL);
+		else
+			c->cflags |= PT_C_WATCHED;
+	}
 	if (c->req.role == PT_ROLE_SERVER) {
 		if (!t)
 			t = thread_lookup(key);

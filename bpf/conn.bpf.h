@@ -36,13 +36,13 @@ PT_SHARED void sk_addrs(const struct sock *sk, struct pt_req_rec *r);
  * zeroed, where tcp_sendmsg_locked stamps its sends (has_send_start only). */
 static __always_inline void send_start_init(struct sock *sk)
 {
-	__u64 *s;
+	struct send_start *s;
 
 	if (!has_send_start)
 		return;
 	s = bpf_sk_storage_get(&send_starts, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (s)
-		*s = 0;
+		s->ts = s->buf = 0;
 }
 
 /* Create a connection entry (role, cflags set); NULL if the table is full (counted). */

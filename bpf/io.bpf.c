@@ -175,16 +175,19 @@ static __always_inline struct pt_conn *conn_for_io(__u64 skp, struct sock *sk, i
 	return c;
 }
 
-/* The stamp tcp_sendmsg_locked left on sk (0: none), taken: the next send stamps anew. */
-static __always_inline __u64 send_start_take(struct sock *sk)
+/* The stamp tcp_sendmsg_locked left on sk (0: none), taken: the next send stamps anew.
+ * *buf (if buf): where the send's bytes began in user memory, NULL if unknown. */
+static __always_inline __u64 send_start_take(struct sock *sk, const void **buf)
 {
-	__u64 *s = bpf_sk_storage_get(&send_starts, sk, 0, 0);
+	struct send_start *s = bpf_sk_storage_get(&send_starts, sk, 0, 0);
 	__u64 v;
 
 	if (!s)
 		return 0;
-	v = *s;
-	*s = 0;
+	v = s->ts;
+	if (buf)
+		*buf = v ? (const void *)s->buf : NULL;
+	s->ts = 0;
 	return v;
 }
 
@@ -250,10 +253,17 @@ static __always_inline int handle_io(struct sock *sk, int ret, int dir, const vo
 		return 0;
 	ev.n = ret;
 	ev.dir = dir;
-	if (sock_hook && has_send_start && dir == PT_DIR_SEND)
-		start = send_start_take(sk);
+	if (sock_hook && has_send_start && dir == PT_DIR_SEND) {
+		const void *sbuf = NULL;
+
+		start = send_start_take(sk, &sbuf);
+		if (sbuf) {	/* the buffer without the syscall's registers */
+			buf = sbuf;
+			have_buf = true;
+		}
+	}
 	io_times(&ev, start);
-	stat_inc(PT_STAT_IO_EVENTS);
+	stat_inc_hot(PT_STAT_IO_EVENTS);
 
 	ev.key = exec_key_conn(c, &ev.goid);
 	t = thread_lookup(ev.key);
@@ -306,7 +316,7 @@ static __always_inline int sock_io_btf(struct sock *sk, int ret, int flags, int 
 
 	if (moved_nothing(ret, flags)) {
 		if (dir == PT_DIR_SEND && has_send_start)
-			send_start_take(sk);	/* it moved nothing: the stamp is stale */
+			send_start_take(sk, NULL);	/* it moved nothing: the stamp is stale */
 		return 0;
 	}
 	if (sk->sk_protocol != IPPROTO_TCP)
@@ -324,15 +334,44 @@ int BPF_PROG(sock_send_length_btf, struct sock *sk, int ret, int flags)
 	return sock_io_btf(sk, ret, flags, PT_DIR_SEND);
 }
 
-/* A TCP send is about to queue bytes (each chunk; the first one counts). Sockets
- * with a connection entry have send_starts storage: found without a hash lookup. */
-SEC("?tp_btf/tcp_sendmsg_locked")
-int BPF_PROG(tcp_sendmsg_locked_btf, struct sock *sk)
+/*
+ * Where the bytes msg still has to send begin, if in user memory (a write or send:
+ * ITER_UBUF; writev or sendmsg: ITER_IOVEC, the iovec array copied into the kernel)
+ * and at the start of a buffer (not after bytes a TCP Fast Open SYN took), else NULL.
+ * msg is a BTF pointer: plain loads, no user memory read.
+ */
+static __always_inline const void *msg_user_bytes(const struct msghdr *msg)
 {
-	__u64 *s = bpf_sk_storage_get(&send_starts, sk, 0, 0);
+	const struct iov_iter *it = &msg->msg_iter;
+	__u8 type;
 
-	if (s && !*s)
-		*s = bpf_ktime_get_ns();
+	if (!bpf_core_field_exists(it->iter_type) || !bpf_core_field_exists(it->ubuf) ||
+	    !bpf_core_field_exists(it->__iov) ||
+	    !bpf_core_enum_value_exists(enum iter_type, ITER_UBUF) ||
+	    !bpf_core_enum_value_exists(enum iter_type, ITER_IOVEC))
+		return NULL;
+	if (it->iov_offset)
+		return NULL;
+	type = it->iter_type;
+	if (type == bpf_core_enum_value(enum iter_type, ITER_UBUF))
+		return it->ubuf;
+	if (type == bpf_core_enum_value(enum iter_type, ITER_IOVEC))
+		return it->__iov->iov_base;
+	return NULL;
+}
+
+/* A TCP send is about to queue bytes (each chunk; the first one counts: msg has moved
+ * nothing yet, and its bytes begin where the syscall's first buffer does). Sockets with
+ * a connection entry have send_starts storage: found without a hash lookup. */
+SEC("?tp_btf/tcp_sendmsg_locked")
+int BPF_PROG(tcp_sendmsg_locked_btf, struct sock *sk, struct msghdr *msg)
+{
+	struct send_start *s = bpf_sk_storage_get(&send_starts, sk, 0, 0);
+
+	if (s && !s->ts) {
+		s->ts = bpf_ktime_get_ns();
+		s->buf = (__u64)msg_user_bytes(msg);
+	}
 	return 0;
 }
 

@@ -75,16 +75,20 @@ PT_MAP(accepted, LRU_HASH, 65536, __u64, __u8);
 
 /*
  * When the send in progress on a connection's socket began (tcp_sendmsg_locked's first
- * stamp, 0: none): socket-local storage, created with the connection in the socket hooks
- * and at connect, so the stamping hook finds it without a conns lookup. Bounded by the
- * sockets that have a connection entry; freed with the socket. Used only when
- * has_send_start (tp_btf programs, Linux 6.3+).
+ * stamp, 0: none), and where its bytes start in user memory: socket-local storage,
+ * created with the connection in the socket hooks and at connect, so the stamping hook
+ * finds it without a conns lookup. Bounded by the sockets that have a connection entry;
+ * freed with the socket. Used only when has_send_start (tp_btf programs, Linux 6.3+).
  */
+struct send_start {
+	__u64 ts;	/* 0: no send stamped since the last one was taken */
+	__u64 buf;	/* the send's first byte from its iov_iter (0: not user memory) */
+};
 struct send_starts_map {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, int);
-	__type(value, __u64);
+	__type(value, struct send_start);
 };
 extern struct send_starts_map send_starts SEC(".maps");
 
@@ -335,10 +339,11 @@ extern const volatile __u64 kagg_idle_ns;
 	};							\
 	extern struct name##_map name SEC(".maps")
 
-/* (label id, slot) -> per-CPU histogram; full: the request is sent */
-PT_KAGG_MAP(kagg_hist, 16384, struct pt_kagg_hist);
-/* A zeroed histogram to insert from (never written): too big for the BPF stack. */
-PT_MAP(kagg_zero, ARRAY, 1, __u32, struct pt_kagg_hist);
+/* (label id, PT_KAGG_SLOT_REQ + status class) -> per-CPU histograms of those requests and
+ * of their phases: one lookup per request; full: the request is sent */
+PT_KAGG_MAP(kagg_hist, 4096, struct pt_kagg_entry);
+/* A zeroed entry to insert from (never written): too big for the BPF stack. */
+PT_MAP(kagg_zero, ARRAY, 1, __u32, struct pt_kagg_entry);
 /* conn_id -> label id, written by userspace once the connection's first request has
  * been counted there; BPF moves it into the connection (pt_conn.kagg_label). */
 PT_MAP(kagg_labels, LRU_HASH, 65536, __u64, __u32);

@@ -111,7 +111,7 @@ static __always_inline int handle_set_state(const struct sock *sk, int oldstate,
 			conn_finish(skp, c);
 		if (newstate == TCP_CLOSE_) {
 			bpf_map_delete_elem(&conns, &skp);
-			/* a keep-alive request's watch outlives it (conn_emit()) */
+			/* a keep-alive connection's watch outlives its requests */
 			bpf_map_delete_elem(&idle_watch, &skp);
 		}
 	}

@@ -282,6 +282,7 @@ enum pt_fsm {
 #define PT_C_OWNED	(1u << 4)	/* pid/comm known */
 #define PT_C_H2		(1u << 5)	/* HTTP/2: frames drive it (bpf/h2.bpf.c), not conn_io() */
 #define PT_C_PROTO	(1u << 6)	/* first request bytes looked at for an HTTP/2 preface */
+#define PT_C_WATCHED	(1u << 7)	/* BPF put the connection in idle_watch */
 
 struct pt_conn {
 	struct pt_req_rec req;	/* the request being assembled */
@@ -298,11 +299,14 @@ struct pt_conn {
 	__u32 kagg_pad;
 };
 
-/* "idle_watch" map value (key: struct sock *): connections in PT_FSM_RESP. */
+/*
+ * "idle_watch" map value (key: struct sock *): connections that have had a response,
+ * written by BPF once per connection (PT_C_WATCHED), not per request. The collector
+ * reports the request of conns in PT_FSM_RESP that went quiet, and notes it here.
+ */
 struct pt_idle {
 	__u64 conn_id;
-	__u64 parent_id;
-	__u32 req_seq;
+	__u32 flushed;		/* collector: 1 + req_seq of the request it last reported, 0: none */
 	__u32 pad;
 };
 
@@ -363,7 +367,8 @@ enum pt_kagg_mode {
 	PT_KAGG_CHECK = 2,	/* counted in the kernel and sent flagged PT_F_KAGG */
 };
 
-/* "kagg_hist" key: slot is a phase (enum phase_id) or PT_KAGG_SLOT_REQ + status class */
+/* Key of "kagg_hist" (slot: PT_KAGG_SLOT_REQ + status class) and of "kagg_iv" (slot: a
+ * phase, enum phase_id, or PT_KAGG_SLOT_TOTAL) */
 struct pt_kagg_key {
 	__u32 label;
 	__u32 slot;
@@ -378,11 +383,26 @@ struct pt_kagg_iv {
 	__u64 b[PT_KAGG_NSUB];
 };
 
-/* "kagg_hist" value (per CPU): le[i] counts values in (bound[i-1], bound[i]], le[n] above */
+/* A histogram of "kagg_hist": le[i] counts values in (bound[i-1], bound[i]], le[n] above */
 struct pt_kagg_hist {
 	__u64 count;
 	__u64 sum;		/* ns */
 	__u64 le[PT_KAGG_MAX_BOUNDS + 1];
+};
+
+/* The phases counted in the kernel: PT_KAGG_PH_FIRST (PHASE_SEND) and the next ones
+ * (ttfb, recv, render), as enum phase_id numbers them */
+#define PT_KAGG_PH_FIRST	3
+#define PT_KAGG_NPH		4
+
+/*
+ * "kagg_hist" value (per CPU): everything a request of one label and status class adds
+ * to, found with one lookup: its histogram (requests_total too), and those of its
+ * phases (ph[i]: phase PT_KAGG_PH_FIRST + i).
+ */
+struct pt_kagg_entry {
+	struct pt_kagg_hist req;
+	struct pt_kagg_hist ph[PT_KAGG_NPH];
 };
 
 #endif /* PHASETRACE_H */

@@ -152,7 +152,7 @@ static void size_kagg_maps(struct phasetrace_bpf *skel, const struct probes_opts
 	if (kagg_needs_prealloc()) {
 		bpf_map__set_map_flags(skel->maps.kagg_hist, 0);
 		bpf_map__set_map_flags(skel->maps.kagg_iv, 0);
-		bpf_map__set_max_entries(skel->maps.kagg_hist, on ? 2048 : 1);
+		bpf_map__set_max_entries(skel->maps.kagg_hist, on ? 512 : 1);
 		bpf_map__set_max_entries(skel->maps.kagg_iv, on && o->kagg_top ? 256 : 1);
 		return;
 	}

@@ -203,6 +203,8 @@ static bool has_parent(struct collector *c, uint64_t id)
  * Requests whose response went quiet for idle_ns (or whose server request
  * already ended) are reported from the connection table; BPF reports them
  * again when the next request starts, and the assembler drops that copy.
+ * idle_watch holds the connections that have had a response (BPF writes an
+ * entry once per connection); the entry notes the request reported last.
  */
 static void flush_idle(struct collector *c, uint64_t now, bool all)
 {
@@ -211,8 +213,9 @@ static void flush_idle(struct collector *c, uint64_t now, bool all)
 	__u64 key, next, *prev = NULL;
 	struct pt_conn conn;
 	struct pt_idle w, w2;
-	__u64 del[256];
-	int ndel = 0, budget = 4 * 65536;
+	__u64 done[256];
+	struct pt_idle noted[256];
+	int ndone = 0, budget = 4 * 65536;
 
 	/* bounded: a key deleted under us makes get_next_key restart */
 	while (budget-- > 0 && bpf_map_get_next_key(wfd, prev, &next) == 0) {
@@ -220,23 +223,26 @@ static void flush_idle(struct collector *c, uint64_t now, bool all)
 		prev = &key;
 		if (bpf_map_lookup_elem(wfd, &key, &w) || bpf_map_lookup_elem(cfd, &key, &conn))
 			continue;
-		if (conn.req.conn_id != w.conn_id || conn.req.req_seq != w.req_seq ||
-		    conn.state != PT_FSM_RESP)
+		if (conn.req.conn_id != w.conn_id || conn.state != PT_FSM_RESP ||
+		    w.flushed == conn.req.req_seq + 1)
 			continue;
 		/* now was read before the sweep: I/O since then is not idleness */
 		if (!all && (conn.last_io > now || now - conn.last_io < c->o.idle_ns) &&
-		    !(w.parent_id && has_parent(c, w.parent_id)))
+		    !(conn.req.parent_id && has_parent(c, conn.req.parent_id)))
 			continue;
 		conn.req.end_reason = PT_END_IDLE;
 		assembler__add_req(c->asm_, &conn.req, true);
 		c->idle_flushed++;
-		if (ndel < 256)
-			del[ndel++] = key;
+		if (ndone < 256) {
+			done[ndone] = key;
+			noted[ndone] = w;
+			noted[ndone++].flushed = conn.req.req_seq + 1;
+		}
 	}
-	for (int i = 0; i < ndel; i++) {
-		/* only if BPF did not move on meanwhile */
-		if (bpf_map_lookup_elem(wfd, &del[i], &w2) == 0)
-			bpf_map_delete_elem(wfd, &del[i]);
+	for (int i = 0; i < ndone; i++) {
+		/* the same connection's entry still (BPF may have closed it meanwhile) */
+		if (bpf_map_lookup_elem(wfd, &done[i], &w2) == 0 && w2.conn_id == noted[i].conn_id)
+			bpf_map_update_elem(wfd, &done[i], &noted[i], BPF_EXIST);
 	}
 	c->nparents = 0;
 }

@@ -24,15 +24,22 @@ _Static_assert(PHASE_SEND == 3 && PHASE_TTFB == 4 && PHASE_RECV == 5,
 _Static_assert(PT_KAGG_SLOT_TOTAL == METRICS_TOTAL && PT_KAGG_NSUB == HIST_NBUCKETS,
 	       "bpf/agg.bpf.c's top histograms are the metrics' interval histograms");
 
+_Static_assert(PT_KAGG_PH_FIRST == PHASE_SEND && PT_KAGG_PH_FIRST + PT_KAGG_NPH <= METRICS_NPHASES &&
+	       PT_KAGG_SLOT_REQ > METRICS_NPHASES && PT_KAGG_NSLOTS < 256,
+	       "a kagg_hist entry's phases are metrics phases, its slots fit in 8 bits");
+
 /*
- * One kernel table: a per-CPU value of stride u64s holding n counters at cnt_off and a
- * sum at sum_off. last: (label << 32 | slot) -> the n + 1 totals (counters, then the sum)
- * merged so far.
+ * One kernel table: a per-CPU value of stride u64s holding nsub histograms, the i-th at
+ * sub_off[i], each of n counters at cnt_off and a sum at sum_off (offsets in u64s). The
+ * i-th histogram of the entry with key slot s adds to slot s (i = 0), else to phase
+ * PT_KAGG_PH_FIRST + i - 1. last: (label << 32 | slot << 8 | i) -> the n + 1 totals
+ * (counters, then the sum) merged so far.
  */
 struct kagg_table {
 	int fd;
 	size_t stride, cnt_off, sum_off;
-	int n;
+	size_t sub_off[1 + PT_KAGG_NPH];
+	int nsub, n;
 	uint64_t *vals;			/* one lookup: a value per possible CPU */
 	struct u64map last;
 	int (*add)(struct metrics *m, uint32_t label, uint32_t slot, const uint64_t *counts,
@@ -77,11 +84,25 @@ static int table_init(struct kagg_table *t, int ncpu, int fd, size_t size, size_
 	t->cnt_off = cnt_off / 8;
 	t->sum_off = sum_off / 8;
 	t->n = n;
+	t->nsub = 1;
 	if (fd < 0)
 		return 0;
 	t->vals = calloc(ncpu, size);
 	if (!t->vals || u64map_init(&t->last, 256))
 		return -ENOMEM;
+	return 0;
+}
+
+/* kagg_hist: struct pt_kagg_entry, the request's histogram and its phases'. */
+static int hist_init(struct kagg_table *t, int ncpu, int fd, int n)
+{
+	t->sub_off[0] = offsetof(struct pt_kagg_entry, req) / 8;
+	for (int i = 0; i < PT_KAGG_NPH; i++)
+		t->sub_off[1 + i] = offsetof(struct pt_kagg_entry, ph[i]) / 8;
+	if (table_init(t, ncpu, fd, sizeof(struct pt_kagg_entry),
+		       offsetof(struct pt_kagg_hist, le), offsetof(struct pt_kagg_hist, sum), n))
+		return -ENOMEM;
+	t->nsub = 1 + PT_KAGG_NPH;
 	return 0;
 }
 
@@ -117,9 +138,7 @@ int kagg__new(struct kagg **out, const struct kagg_opts *o)
 	}
 	k->hist.add = metrics__kagg_add;
 	k->iv.add = metrics__kagg_add_iv;
-	if (table_init(&k->hist, k->ncpu, o->hist_fd, sizeof(struct pt_kagg_hist),
-		       offsetof(struct pt_kagg_hist, le), offsetof(struct pt_kagg_hist, sum),
-		       k->nle) ||
+	if (hist_init(&k->hist, k->ncpu, o->hist_fd, k->nle) ||
 	    table_init(&k->iv, k->ncpu, o->iv_fd, sizeof(struct pt_kagg_iv),
 		       offsetof(struct pt_kagg_iv, b), offsetof(struct pt_kagg_iv, sum),
 		       PT_KAGG_NSUB) ||
@@ -144,10 +163,12 @@ void kagg__free(struct kagg *k)
 	free(k);
 }
 
-/* The kernel histogram at key (t->vals, one per CPU): what it gained since last time. */
-static void merge_one(struct kagg *k, struct kagg_table *t, const struct pt_kagg_key *key)
+/* The i-th histogram of the kernel entry at key (t->vals, one per CPU): what it gained
+ * since last time. */
+static void merge_sub(struct kagg *k, struct kagg_table *t, const struct pt_kagg_key *key, int i)
 {
-	uint64_t id = (uint64_t)key->label << 32 | key->slot, tot[PT_KAGG_NSUB + 1] = {};
+	uint32_t slot = i ? (uint32_t)(PT_KAGG_PH_FIRST + i - 1) : key->slot;
+	uint64_t id = (uint64_t)key->label << 32 | key->slot << 8 | i, tot[PT_KAGG_NSUB + 1] = {};
 	uint64_t d[PT_KAGG_NSUB + 1], n = 0;
 	uint64_t *last = u64map_get(&t->last, id);
 
@@ -159,21 +180,21 @@ static void merge_one(struct kagg *k, struct kagg_table *t, const struct pt_kagg
 		}
 	}
 	for (int c = 0; c < k->ncpu; c++) {
-		const uint64_t *v = t->vals + c * t->stride;
+		const uint64_t *v = t->vals + c * t->stride + t->sub_off[i];
 
-		for (int i = 0; i < t->n; i++)
-			tot[i] += v[t->cnt_off + i];
+		for (int j = 0; j < t->n; j++)
+			tot[j] += v[t->cnt_off + j];
 		tot[t->n] += v[t->sum_off];
 	}
-	for (int i = 0; i <= t->n; i++) {
-		d[i] = tot[i] - last[i];
-		n += i < t->n ? d[i] : 0;
+	for (int j = 0; j <= t->n; j++) {
+		d[j] = tot[j] - last[j];
+		n += j < t->n ? d[j] : 0;
 	}
 	if (!n && !d[t->n])
 		return;
-	if (t->add(k->o.metrics, key->label, key->slot, d, t->n, d[t->n]))
+	if (t->add(k->o.metrics, key->label, slot, d, t->n, d[t->n]))
 		k->st.bad += n;
-	else if (t == &k->hist && key->slot >= PT_KAGG_SLOT_REQ)
+	else if (t == &k->hist && slot >= PT_KAGG_SLOT_REQ)
 		k->st.merged += n;
 	memcpy(last, tot, (t->n + 1) * sizeof(*last));
 }
@@ -186,8 +207,10 @@ static void sync_table(struct kagg *k, struct kagg_table *t)
 	while (t->fd >= 0 && budget-- > 0 && !bpf_map_get_next_key(t->fd, prev, &next)) {
 		key = next;
 		prev = &key;
-		if (!bpf_map_lookup_elem(t->fd, &key, t->vals))
-			merge_one(k, t, &key);
+		if (bpf_map_lookup_elem(t->fd, &key, t->vals))
+			continue;
+		for (int i = 0; i < t->nsub; i++)
+			merge_sub(k, t, &key, i);
 	}
 }
 
