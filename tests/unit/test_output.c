@@ -174,6 +174,32 @@ static void test_json_grpc_status(void **state)
 	assert_non_null(strstr(buf, ",\"grpc_status\":14"));
 }
 
+/* A buffer too short for the line holds its beginning, whatever the cut (a number, an
+ * escape, a child's object): numbers, strings and children are appended by value. */
+static void test_json_cut_is_prefix(void **state)
+{
+	static char full[8192], cut[8192];
+	struct request r, child;
+	size_t n;
+
+	hostile_request(&r);
+	hostile_request(&child);
+	child.role = PT_ROLE_CLIENT;
+	child.req_id = 123456789012345ULL;
+	child.parent_id = 7;
+	r.req_id = 7;
+	r.nchildren = 1;
+	r.children[0] = &child;
+	n = json_format(&r, full, sizeof(full));
+	assert_true(n > 600 && n < sizeof(full) - 1);
+	for (size_t len = 1; len <= n + 1; len++) {
+		memset(cut, 'x', sizeof(cut));
+		assert_int_equal(json_format(&r, cut, len), len - 1);
+		assert_memory_equal(cut, full, len - 1);
+		assert_int_equal(cut[len - 1], 0);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -182,6 +208,7 @@ int main(void)
 		cmocka_unit_test(test_json_escapes),
 		cmocka_unit_test(test_json_sink_batches),
 		cmocka_unit_test(test_json_grpc_status),
+		cmocka_unit_test(test_json_cut_is_prefix),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
