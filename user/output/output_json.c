@@ -58,25 +58,42 @@ static int u64_digits(uint64_t v)
 	return d ? d : 1;
 }
 
-/* v's digits ending at end, two per division. */
+static const char pairs[201] =
+	"00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+	"40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+	"8081828384858687888990919293949596979899";
+
+/* v < 10^8 as exactly eight digits ending at end: two independent chains of 32-bit steps */
+static void u32_put8(char *end, uint32_t v)
+{
+	uint32_t hi = v / 10000, lo = v % 10000;
+
+	memcpy(end - 8, pairs + 2 * (hi / 100), 2);
+	memcpy(end - 6, pairs + 2 * (hi % 100), 2);
+	memcpy(end - 4, pairs + 2 * (lo / 100), 2);
+	memcpy(end - 2, pairs + 2 * (lo % 100), 2);
+}
+
+/* v's digits ending at end: eight per 64-bit division, then two per (32-bit) division. */
 static void u64_put(char *end, uint64_t v)
 {
-	static const char pairs[201] =
-		"00010203040506070809101112131415161718192021222324252627282930313233343536373839"
-		"40414243444546474849505152535455565758596061626364656667686970717273747576777879"
-		"8081828384858687888990919293949596979899";
+	uint32_t w;
 
-	while (v >= 100) {
-		unsigned d = (unsigned)(v % 100);
+	while (v >= 100000000) {
+		uint64_t q = v / 100000000;
 
-		v /= 100;
-		end -= 2;
-		memcpy(end, pairs + 2 * d, 2);
+		u32_put8(end, (uint32_t)(v - q * 100000000));
+		end -= 8;
+		v = q;
 	}
-	if (v >= 10)
-		memcpy(end - 2, pairs + 2 * v, 2);
+	for (w = (uint32_t)v; w >= 100; w /= 100) {
+		end -= 2;
+		memcpy(end, pairs + 2 * (w % 100), 2);
+	}
+	if (w >= 10)
+		memcpy(end - 2, pairs + 2 * w, 2);
 	else
-		end[-1] = '0' + v;
+		end[-1] = '0' + w;
 }
 
 /* v appended to the len bytes at p (cap: jmem()'s); the new length */
@@ -183,7 +200,10 @@ static size_t jstr_at(char *p, size_t len, size_t cap, const char *s)
 
 JINLINE void jstr(struct jbuf *b, const char *s)
 {
-	b->len = jstr_at(b->p, b->len, b->cap, s);
+	if (!s)		/* most hosts, errors, pod UIDs: no call */
+		jlit(b, "null");
+	else
+		b->len = jstr_at(b->p, b->len, b->cap, s);
 }
 
 JINLINE void jbool(struct jbuf *b, bool v)
