@@ -486,9 +486,9 @@ static void test_release_order(void **state)
 
 static void test_pending_beyond_free_lists(void **state)
 {
-	/* more records held than the free lists keep (their arena holds 16384): the rest are
-	 * malloc'd and freed on release; all leave in order, twice over, and the heap in use
-	 * stays flat (a leak of 40000 held records would be ~20 MiB) */
+	/* 40000 records held at once (beyond what the arenas of the other free lists hold):
+	 * all leave in order, twice over, and the heap in use stays flat (a record not taken
+	 * from its arena, or a leak, would be ~20 MiB) */
 	struct assembler_opts o = { .reorder_ns = 50 * MS, .dns_gap_ns = 5000 * MS,
 				    .orphan_ns = 30000 * MS };
 	struct assembler *a = assembler__new(&o);
