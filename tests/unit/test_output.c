@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
@@ -174,6 +175,66 @@ static void test_json_grpc_status(void **state)
 	assert_non_null(strstr(buf, ",\"grpc_status\":14"));
 }
 
+/* A buffer too short for the line holds its beginning, whatever the cut (a number, an
+ * escape, a child's object): numbers, strings and children are appended by value. */
+static void test_json_cut_is_prefix(void **state)
+{
+	static char full[8192], cut[8192];
+	struct request r, child;
+	size_t n;
+
+	hostile_request(&r);
+	hostile_request(&child);
+	child.role = PT_ROLE_CLIENT;
+	child.req_id = 123456789012345ULL;
+	child.parent_id = 7;
+	r.req_id = 7;
+	r.nchildren = 1;
+	r.children[0] = &child;
+	n = json_format(&r, full, sizeof(full));
+	assert_true(n > 600 && n < sizeof(full) - 1);
+	for (size_t len = 1; len <= n + 1; len++) {
+		memset(cut, 'x', sizeof(cut));
+		assert_int_equal(json_format(&r, cut, len), len - 1);
+		assert_memory_equal(cut, full, len - 1);
+		assert_int_equal(cut[len - 1], 0);
+	}
+}
+
+/* Numbers are printf's %llu and %lld, at every number of digits and its edges. */
+static void test_json_numbers(void **state)
+{
+	static char buf[8192];
+	char want[64];
+	uint64_t v[200];
+	int n = 0;
+
+	v[n++] = 0;
+	v[n++] = UINT64_MAX;
+	for (uint64_t p = 1; p <= 1000000000000000000ULL; p *= 10) {
+		v[n++] = p - 1;
+		v[n++] = p;
+		v[n++] = p + 1;
+		v[n++] = p * 9 + p / 3;
+	}
+	srand(3);
+	while (n < 200)
+		v[n++] = (uint64_t)rand() << 40 ^ (uint64_t)rand() << 20 ^ rand();
+	for (int i = 0; i < n; i++) {
+		struct request r;
+
+		hostile_request(&r);
+		r.req_id = v[i];
+		r.dns_failed = true;
+		r.dns_rc = -(int)(v[i] % 1000);
+		json_format(&r, buf, sizeof(buf));
+		snprintf(want, sizeof(want), ",\"req_id\":%llu,", (unsigned long long)v[i]);
+		assert_non_null(strstr(buf, want));
+		snprintf(want, sizeof(want), ",\"dns_rc\":%d,", r.dns_rc);
+		assert_non_null(strstr(buf, want));
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -182,6 +243,8 @@ int main(void)
 		cmocka_unit_test(test_json_escapes),
 		cmocka_unit_test(test_json_sink_batches),
 		cmocka_unit_test(test_json_grpc_status),
+		cmocka_unit_test(test_json_cut_is_prefix),
+		cmocka_unit_test(test_json_numbers),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

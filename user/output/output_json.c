@@ -23,9 +23,14 @@ static void __attribute__((noinline)) jmem_cut(struct jbuf *b, const char *s, si
 
 /*
  * Append helpers without printf: JSON lines are the hot path of `trace --json`. Inlined,
- * so that the many appends of a constant length become plain moves.
+ * so that the many appends of a constant length become plain moves. A request is written
+ * through a struct jbuf of its own (jrequest()): its address never leaves the inlined
+ * code, so the length stays in a register; the helpers that are calls (numbers, strings,
+ * children) take and return the length by value.
  */
-static inline __attribute__((always_inline)) void jmem(struct jbuf *b, const char *s, size_t n)
+#define JINLINE static inline __attribute__((always_inline))
+
+JINLINE void jmem(struct jbuf *b, const char *s, size_t n)
 {
 	if (__builtin_expect(b->len + n >= b->cap, 0)) {
 		jmem_cut(b, s, n);
@@ -53,42 +58,66 @@ static int u64_digits(uint64_t v)
 	return d ? d : 1;
 }
 
-/* v's digits ending at end, two per division. */
-static void u64_put(char *end, uint64_t v)
+static const char pairs[201] =
+	"00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+	"40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+	"8081828384858687888990919293949596979899";
+
+/* v < 10^8 as exactly eight digits ending at end: two independent chains of 32-bit steps */
+static void u32_put8(char *end, uint32_t v)
 {
-	static const char pairs[201] =
-		"00010203040506070809101112131415161718192021222324252627282930313233343536373839"
-		"40414243444546474849505152535455565758596061626364656667686970717273747576777879"
-		"8081828384858687888990919293949596979899";
+	uint32_t hi = v / 10000, lo = v % 10000;
 
-	while (v >= 100) {
-		unsigned d = (unsigned)(v % 100);
-
-		v /= 100;
-		end -= 2;
-		memcpy(end, pairs + 2 * d, 2);
-	}
-	if (v >= 10)
-		memcpy(end - 2, pairs + 2 * v, 2);
-	else
-		end[-1] = '0' + v;
+	memcpy(end - 8, pairs + 2 * (hi / 100), 2);
+	memcpy(end - 6, pairs + 2 * (hi % 100), 2);
+	memcpy(end - 4, pairs + 2 * (lo / 100), 2);
+	memcpy(end - 2, pairs + 2 * (lo % 100), 2);
 }
 
-static void ju64(struct jbuf *b, uint64_t v)
+/* v's digits ending at end: eight per 64-bit division, then two per (32-bit) division. */
+static void u64_put(char *end, uint64_t v)
 {
+	uint32_t w;
+
+	while (v >= 100000000) {
+		uint64_t q = v / 100000000;
+
+		u32_put8(end, (uint32_t)(v - q * 100000000));
+		end -= 8;
+		v = q;
+	}
+	for (w = (uint32_t)v; w >= 100; w /= 100) {
+		end -= 2;
+		memcpy(end, pairs + 2 * (w % 100), 2);
+	}
+	if (w >= 10)
+		memcpy(end - 2, pairs + 2 * w, 2);
+	else
+		end[-1] = '0' + w;
+}
+
+/* v appended to the len bytes at p (cap: jmem()'s); the new length */
+static size_t ju64_at(char *p, size_t len, size_t cap, uint64_t v)
+{
+	struct jbuf b = { p, len, cap };
 	int d = u64_digits(v);
 	char tmp[24];
 
-	if (__builtin_expect(b->len + d < b->cap, 1)) {	/* straight into the buffer */
-		u64_put(b->p + b->len + d, v);
-		b->len += d;
-		return;
+	if (__builtin_expect(len + d < cap, 1)) {	/* straight into the buffer */
+		u64_put(p + len + d, v);
+		return len + d;
 	}
 	u64_put(tmp + d, v);
-	jmem(b, tmp, d);
+	jmem(&b, tmp, d);
+	return b.len;
 }
 
-static void ji64(struct jbuf *b, int64_t v)
+JINLINE void ju64(struct jbuf *b, uint64_t v)
+{
+	b->len = ju64_at(b->p, b->len, b->cap, v);
+}
+
+JINLINE void ji64(struct jbuf *b, int64_t v)
 {
 	if (v < 0) {
 		jlit(b, "-");
@@ -112,7 +141,7 @@ static void ju_escape(struct jbuf *b, uint32_t u)
  * \u00XX, other characters as \uXXXX (surrogate pairs above U+FFFF), and each byte that
  * is not valid UTF-8 as \ufffd, the replacement character.
  */
-static void jstr(struct jbuf *b, const char *s)
+static void jstr_buf(struct jbuf *b, const char *s)
 {
 	/* bytes a JSON string carries as they are: printable ASCII but '"' and '\\' */
 	static const bool plain[256] = {
@@ -160,7 +189,24 @@ static void jstr(struct jbuf *b, const char *s)
 	jlit(b, "\"");
 }
 
-static void jbool(struct jbuf *b, bool v)
+/* jstr_buf() on the len bytes at p; the new length */
+static size_t jstr_at(char *p, size_t len, size_t cap, const char *s)
+{
+	struct jbuf b = { p, len, cap };
+
+	jstr_buf(&b, s);
+	return b.len;
+}
+
+JINLINE void jstr(struct jbuf *b, const char *s)
+{
+	if (!s)		/* most hosts, errors, pod UIDs: no call */
+		jlit(b, "null");
+	else
+		b->len = jstr_at(b->p, b->len, b->cap, s);
+}
+
+JINLINE void jbool(struct jbuf *b, bool v)
 {
 	if (v)
 		jlit(b, "true");
@@ -171,10 +217,10 @@ static void jbool(struct jbuf *b, bool v)
 /* ,"key":value */
 #define jfield(b, key, put, v) do { jlit(b, ",\"" key "\":"); put(b, v); } while (0)
 
-static void jrequest(struct jbuf *b, const struct request *r);
+static size_t jrequest(char *p, size_t len, size_t cap, const struct request *r);
 
 /* "protocol" (HTTP/1.x when a request or status line was read), HTTP/2 stream, gRPC status */
-static void jprotocol(struct jbuf *b, const struct request *r)
+JINLINE void jprotocol(struct jbuf *b, const struct request *r)
 {
 	const char *p = r->proto == PT_PROTO_H2 ? "h2" : r->proto == PT_PROTO_H2C ? "h2c" :
 			r->method[0] || r->status ? "http/1.1" : NULL;
@@ -188,7 +234,7 @@ static void jprotocol(struct jbuf *b, const struct request *r)
 
 /* "status": HTTP's; for a gRPC stream the grpc-status (omitted until seen), HTTP's
  * :status then in "http_status" (docs/json.md) */
-static void jstatus(struct jbuf *b, const struct request *r)
+JINLINE void jstatus(struct jbuf *b, const struct request *r)
 {
 	if (!r->is_grpc) {
 		if (r->status)
@@ -202,7 +248,7 @@ static void jstatus(struct jbuf *b, const struct request *r)
 }
 
 /* Where the request went and what it carried: everything but spans have these. */
-static void jconnection(struct jbuf *b, const struct request *r)
+JINLINE void jconnection(struct jbuf *b, const struct request *r)
 {
 	bool server = r->role == PT_ROLE_SERVER;
 	char peer[64];
@@ -225,7 +271,7 @@ static void jconnection(struct jbuf *b, const struct request *r)
 	jprotocol(b, r);
 }
 
-static void jphase(struct jbuf *b, const struct phase *ph, uint64_t base)
+JINLINE void jphase(struct jbuf *b, const struct phase *ph, uint64_t base)
 {
 	jlit(b, "{\"name\":");
 	jstr(b, ph->name);
@@ -244,7 +290,7 @@ static void jphase(struct jbuf *b, const struct phase *ph, uint64_t base)
 	jlit(b, "}");
 }
 
-static void jphases_and_children(struct jbuf *b, const struct request *r)
+JINLINE void jphases_and_children(struct jbuf *b, const struct request *r)
 {
 	jlit(b, ",\"phases\":[");
 	for (int i = 0; i < r->nphases; i++) {
@@ -259,13 +305,13 @@ static void jphases_and_children(struct jbuf *b, const struct request *r)
 	for (int i = 0; i < r->nchildren; i++) {
 		if (i)
 			jlit(b, ",");
-		jrequest(b, r->children[i]);
+		b->len = jrequest(b->p, b->len, b->cap, r->children[i]);
 	}
 	jlit(b, "]");
 }
 
 /* cgroup_id, cgroup, container {id, runtime} or {runtime, unit}, pod_uid; null if unknown. */
-static void jcontainer(struct jbuf *b, const struct request *r)
+JINLINE void jcontainer(struct jbuf *b, const struct request *r)
 {
 	const struct container *c = &r->container;
 
@@ -285,9 +331,12 @@ static void jcontainer(struct jbuf *b, const struct request *r)
 	jfield(b, "pod_uid", jstr, c->pod_uid[0] ? c->pod_uid : NULL);
 }
 
-/* One request object, field order as in docs/json.md's example. */
-static void jrequest(struct jbuf *b, const struct request *r)
+/* One request object appended to the len bytes at p, field order as in docs/json.md's
+ * example; the new length. */
+static size_t jrequest(char *p, size_t len, size_t cap, const struct request *r)
 {
+	struct jbuf lb = { p, len, cap }, *b = &lb;
+
 	jlit(b, "{\"role\":");
 	jstr(b, role_name(r->role));
 	jfield(b, "pid", ju64, r->pid);
@@ -308,17 +357,18 @@ static void jrequest(struct jbuf *b, const struct request *r)
 		jfield(b, "parent_id", ju64, r->parent_id);
 	jphases_and_children(b, r);
 	jlit(b, "}");
+	return lb.len;
 }
 
 size_t json_format(const struct request *r, char *buf, size_t len)
 {
-	struct jbuf b = { .p = buf, .len = 0, .cap = len };
+	size_t n;
 
 	if (!len)
 		return 0;
-	jrequest(&b, r);
-	buf[b.len] = 0;
-	return b.len;
+	n = jrequest(buf, 0, len, r);
+	buf[n] = 0;
+	return n;
 }
 
 struct output {
@@ -415,7 +465,7 @@ size_t json_string(const char *s, char *buf, size_t len)
 	struct jbuf b = { .p = buf, .cap = len };
 
 	if (len) {
-		jstr(&b, s);
+		jstr_buf(&b, s);
 		buf[b.len] = 0;
 	}
 	return b.len;
