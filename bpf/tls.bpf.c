@@ -427,26 +427,48 @@ int go_tls_write_entry(struct pt_regs *ctx)
 	return go_tls_enter(ctx, TLS_FN_WRITE);
 }
 
+/*
+ * Each RET of the three, and in Read the CALL runtime.memmove that copies the plaintext
+ * out (cookie PT_GO_TLS_COPY, user/attach/goprobes.c tls_read_exits()): an emulated site
+ * that ends the call without a single-step; the bytes are read from the source (RBX, n in
+ * RCX), not yet at the destination. Bits 40-63 of the cookie: the site's depth below the
+ * entry.
+ */
 SEC("uprobe")
 int go_tls_ret(struct pt_regs *ctx)
 {
+	__u64 cookie = bpf_get_attach_cookie(ctx);
+	/* loaded here, each on its own: a load from a chosen ctx offset does not verify */
+	__u64 ax = ctx->ax, bx = ctx->bx, cx = ctx->cx;
 	__u64 key, goid, d;
 	struct thread_ctx *t;
 	struct go_g *gg;
+	long ret;
+
+	barrier_var(ax);
+	barrier_var(bx);
+	barrier_var(cx);
 
 	if (!go_key_at(ctx, &key, &goid, &d))
 		return 0;
 	t = thread_lookup(key);
 	gg = bpf_map_lookup_elem(&go_gs, &key);
-	if (!t || !gg || !t->ssl_depth || gg->tls_d != d)
+	if (!t || !gg || !t->ssl_depth || gg->tls_d != d - (cookie >> 40))
 		return 0;
 	if (gg->tls_h2_sent) {	/* its frames went at the entry (go_h2_write) */
 		gg->tls_h2_sent = 0;
 		t->ssl_depth = 0;
 		return 0;
 	}
+	ret = (long)ax;
+	if (cookie & PT_GO_TLS_COPY) {
+		if (t->ssl_fn != TLS_FN_READ)
+			return 0;
+		t->ssl_buf = bx;
+		ret = (long)cx;
+	}
 	t->ssl_depth = 1;
-	return tls_exit_key(key, (long)ctx->ax);
+	return tls_exit_key(key, ret);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

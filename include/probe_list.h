@@ -138,6 +138,11 @@ enum pt_fn {
  * http2responseWriter.rws, http2responseWriterState.stream, http2stream.id, 16 bits each */
 #define PT_H2H_OFF(cookie, i)	(((cookie) >> (16 * (i))) & 0xffff)
 
+/* Attach cookie of go_tls_ret at the CALL runtime.memmove inside crypto/tls.(*Conn).Read
+ * (user/attach/goprobes.c tls_read_exits()): the plaintext is in RBX, n in RCX; bits
+ * 40-63: the site's depth below Read's entry (its frame). Its RETs carry 0. */
+#define PT_GO_TLS_COPY		(1ULL << 32)
+
 /* Attach cookie of go_render_entry: kind | html.text offset << 8 | text.name offset << 24 */
 #define PT_TPL_TEXT_EXECUTE	0
 #define PT_TPL_HTML_EXECUTE	1

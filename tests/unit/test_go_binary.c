@@ -709,6 +709,38 @@ static void check_render_sites(struct go_binary *gs, int minor)
 	assert_true(f_fn % 8 == 0 && f_exec % 8 == 0 && f_exec > f_fn && f_exec < 4096);
 }
 
+/* crypto/tls.(*Conn).Read's plaintext copy (goprobes.c tls_read_exits()): one emulated
+ * CALL runtime.memmove; from it only the normal exit and the alert check's RET are
+ * reached (bounds-check panics do not come back), the error exits before it are not. */
+static void check_tls_read_sites(struct go_binary *gs, int minor)
+{
+	static const char *const noret_names[] = { "runtime.panicSliceB", "runtime.panicIndex",
+						   "runtime.panicSliceAlen", "runtime.panicSliceAcap",
+						   "runtime.gopanic", "runtime.morestack_noctxt" };
+	uint64_t site, rets[MAX_RETS], unreached[MAX_RETS], reached[2], noret[6];
+	struct go_func fn, mm, f;
+	int n, m, nr, nn = 0;
+
+	assert_int_equal(go_binary__func(gs, "crypto/tls.(*Conn).Read", &fn), 0);
+	assert_int_equal(go_binary__func(gs, "runtime.memmove", &mm), 0);
+	assert_int_equal(go_binary__call_sites(gs, &fn, &mm, &site, 1), 1);
+	assert_true(go_binary__site_emulated(gs, site));
+	for (size_t i = 0; i < N(noret_names); i++)
+		if (!go_binary__func(gs, noret_names[i], &f))
+			noret[nn++] = f.vaddr;
+	n = go_binary__ret_offsets(gs, &fn, rets, MAX_RETS);
+	m = go_binary__rets_unreached_from(gs, &fn, site, noret, nn, unreached, MAX_RETS,
+					   reached, 2, &nr);
+	if (m < 3 || nr < 1 || m + nr != n)
+		fail_msg("go1.%d: Read has %d RETs, %d not reached from its copy, %d reached", minor,
+			 n, m, nr);
+	for (int i = 0; i < nr; i++)
+		assert_true(reached[i] > site);
+	/* not an instruction of Read */
+	assert_int_equal(go_binary__rets_unreached_from(gs, &fn, site + 1, noret, nn, unreached,
+							MAX_RETS, reached, 2, &nr), -ENOENT);
+}
+
 static void check_toolchain(int minor)
 {
 	char want[64], *saved = strdup(dir);
@@ -743,6 +775,7 @@ static void check_toolchain(int minor)
 				 fields[i][1], (long)dw, (long)tab);
 	}
 	check_render_sites(gs, minor);
+	check_tls_read_sites(gs, minor);
 	if (minor >= 21) {	/* runtime.g.parentGoid: ancestry without newproc1 probes */
 		int64_t dw = -1, tab = -2;
 

@@ -994,3 +994,150 @@ int go_binary__rets_not_after_call(struct go_binary *gb, const struct go_func *f
 	free(fc.targets);
 	return err;
 }
+
+/* Reachability inside one function (go_binary__rets_unreached_from) */
+enum flow_kind { FLOW_NEXT, FLOW_RET, FLOW_JMP, FLOW_JCC, FLOW_STOP };
+
+struct flow_insn {
+	uint64_t addr;
+	uint64_t target;	/* a direct jump's target inside fn, 0 if it leaves fn */
+	uint8_t kind;
+	uint8_t reached;
+};
+
+struct reach_ctx {
+	const struct go_func *fn;
+	const uint64_t *noret;	/* callees that never return */
+	int nnoret;
+	struct flow_insn *ins;
+	int n;
+};
+
+static bool is_noret(const struct reach_ctx *rc, uint64_t callee)
+{
+	for (int i = 0; i < rc->nnoret; i++)
+		if (rc->noret[i] == callee)
+			return true;
+	return false;
+}
+
+static int visit_flow(void *ctx, const cs_insn *insn)
+{
+	struct reach_ctx *rc = ctx;
+	struct flow_insn *fi;
+	bool direct, inside;
+	uint64_t t;
+	char *end;
+
+	if (rc->n == MAX_WALK_INSNS)
+		return -E2BIG;
+	fi = &rc->ins[rc->n++];
+	fi->addr = insn->address;
+	fi->kind = FLOW_NEXT;
+	t = strtoull(insn->op_str, &end, 16);
+	direct = !*end && end != insn->op_str;
+	inside = direct && t >= rc->fn->vaddr && t < rc->fn->vaddr + rc->fn->size;
+
+	if (insn->id == X86_INS_RET) {
+		fi->kind = FLOW_RET;
+	} else if (insn->id == X86_INS_UD2 || insn->id == X86_INS_INT3 || insn->id == X86_INS_HLT) {
+		fi->kind = FLOW_STOP;
+	} else if (insn->id == X86_INS_CALL) {
+		if (direct && is_noret(rc, t))
+			fi->kind = FLOW_STOP;
+	} else if (insn->mnemonic[0] == 'j') {
+		if (!direct)
+			return -ENOTSUP;	/* a jump table: where it goes is not known */
+		fi->kind = insn->id == X86_INS_JMP ? FLOW_JMP : FLOW_JCC;
+		fi->target = inside ? t : 0;
+	}
+	return 0;
+}
+
+static int flow_index(const struct reach_ctx *rc, uint64_t addr)
+{
+	int lo = 0, hi = rc->n - 1;
+
+	while (lo <= hi) {
+		int mid = lo + (hi - lo) / 2;
+
+		if (rc->ins[mid].addr == addr)
+			return mid;
+		if (rc->ins[mid].addr < addr)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return -1;
+}
+
+/* Marks what is reachable from instruction index start; -EILSEQ on a jump into the
+ * middle of an instruction. */
+static int flow_mark(struct reach_ctx *rc, int start)
+{
+	int *stack = malloc(rc->n * sizeof(*stack)), top = 0, err = 0;
+
+	if (!stack)
+		return -ENOMEM;
+	if (start < rc->n)
+		stack[top++] = start;
+	while (top > 0 && !err) {
+		int i = stack[--top];
+
+		for (; i < rc->n && !rc->ins[i].reached; i++) {
+			struct flow_insn *fi = &rc->ins[i];
+
+			fi->reached = 1;
+			if ((fi->kind == FLOW_JMP || fi->kind == FLOW_JCC) && fi->target) {
+				int j = flow_index(rc, fi->target);
+
+				if (j < 0) {
+					err = -EILSEQ;
+					break;
+				}
+				if (!rc->ins[j].reached)
+					stack[top++] = j;	/* each index is pushed once per mark */
+			}
+			if (fi->kind != FLOW_NEXT && fi->kind != FLOW_JCC)
+				break;
+		}
+	}
+	free(stack);
+	return err;
+}
+
+int go_binary__rets_unreached_from(struct go_binary *gb, const struct go_func *fn,
+				   uint64_t site_off, const uint64_t *noret, int nnoret,
+				   uint64_t *file_offs, int max, uint64_t *reached_offs,
+				   int max_reached, int *nreached)
+{
+	struct reach_ctx rc = { .fn = fn, .noret = noret, .nnoret = nnoret };
+	int zero = 0, err, site, n = 0;
+
+	*nreached = 0;
+	if (gb->arch != GO_ARCH_AMD64)
+		return -ENOTSUP;
+	rc.ins = calloc(MAX_WALK_INSNS, sizeof(*rc.ins));
+	if (!rc.ins)
+		return -ENOMEM;
+	err = walk_query(gb, fn, visit_flow, &rc, &zero);
+	site = err ? -1 : flow_index(&rc, fn->vaddr + (site_off - fn->file_off));
+	if (!err)
+		err = site < 0 ? -ENOENT : flow_mark(&rc, site + 1);
+	for (int i = 0; i < rc.n && !err; i++) {
+		uint64_t off = fn->file_off + (rc.ins[i].addr - fn->vaddr);
+
+		if (rc.ins[i].kind != FLOW_RET)
+			continue;
+		if (rc.ins[i].reached && *nreached == max_reached)
+			err = -E2BIG;
+		else if (rc.ins[i].reached)
+			reached_offs[(*nreached)++] = off;
+		else if (n == max)
+			err = -E2BIG;
+		else
+			file_offs[n++] = off;
+	}
+	free(rc.ins);
+	return err ? err : n;
+}

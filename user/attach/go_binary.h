@@ -167,6 +167,20 @@ int go_binary__rets_not_after_call(struct go_binary *gb, const struct go_func *f
 				   const struct go_func *callee, uint64_t *file_offs, int max);
 
 /*
+ * amd64: file offsets of fn's RETs that cannot be reached from the instruction
+ * after the one at site_off (a CALL), going forward by fall-through and direct
+ * jumps inside fn; calls of noret (callee addresses) do not come back. The
+ * RETs that can be are stored into reached_offs (*nreached of them). Count,
+ * -ENOTSUP on an indirect jump (a jump table: unknown targets) or another
+ * architecture, -ENOENT if site_off is not an instruction of fn, -EILSEQ on a
+ * jump into an instruction, -E2BIG, walk errors.
+ */
+int go_binary__rets_unreached_from(struct go_binary *gb, const struct go_func *fn,
+				   uint64_t site_off, const uint64_t *noret, int nnoret,
+				   uint64_t *file_offs, int max, uint64_t *reached_offs,
+				   int max_reached, int *nreached);
+
+/*
  * Byte offset of field in struct_name ("runtime.g", "goid"): from DWARF when
  * present, else from the built-in table for this Go minor version (amd64,
  * arm64). 0, or -ENOENT when unknown: callers should then disable the probe

@@ -188,6 +188,59 @@ static int render_exits(struct go_binary *gb, const struct go_func *fn, uint64_t
 	return 1 + k + m;	/* the RETs' deltas stay 0 */
 }
 
+/* Callees that never return (the compiler's bounds-check and panic calls), for the
+ * reachability walk of tls_read_exits(); one missing only makes that walk reach more
+ * RETs, which its shape check then refuses. */
+static const char *const go_noreturn[] = {
+	"runtime.panicIndex", "runtime.panicIndexU", "runtime.panicSliceAlen",
+	"runtime.panicSliceAlenU", "runtime.panicSliceAcap", "runtime.panicSliceAcapU",
+	"runtime.panicSliceB", "runtime.panicSliceBU", "runtime.panicSlice3Alen",
+	"runtime.panicSlice3AlenU", "runtime.panicSlice3Acap", "runtime.panicSlice3AcapU",
+	"runtime.panicSlice3B", "runtime.panicSlice3BU", "runtime.panicSlice3C",
+	"runtime.panicSlice3CU", "runtime.panicSliceConvert", "runtime.panicdivide",
+	"runtime.panicshift", "runtime.panicmem", "runtime.panicmemAddr",
+	"runtime.panicnildottype", "runtime.panicdottypeE", "runtime.panicdottypeI",
+	"runtime.panicunsafeslicelen", "runtime.panicunsafeslicenilptr", "runtime.gopanic",
+	"runtime.throw", "runtime.fatal", "runtime.panicwrap", "runtime.morestack_noctxt",
+	"runtime.morestack",
+};
+#define N_NORETURN (sizeof(go_noreturn) / sizeof(go_noreturn[0]))
+
+/*
+ * crypto/tls.(*Conn).Read without a single-step on its normal exit (docs/go.md,
+ * "crypto/tls: what is still single-stepped"): the plaintext leaves through the inlined
+ * bytes.(*Reader).Read's CALL runtime.memmove (emulated; destination RAX, plaintext RBX,
+ * n RCX). That call ends the TLS call; the RETs it can reach (the normal exit and the
+ * alert check's) get no probe, the others (errors before any data) keep theirs. The
+ * shape is checked: one such CALL, one or two RETs reached from it, all after it. 0
+ * when the code has another shape: all RETs.
+ */
+static int tls_read_exits(struct go_binary *gb, const struct go_func *fn, uint64_t *offs,
+			  uint64_t *cookies)
+{
+	uint64_t site, frame, noret[N_NORETURN], reached[2];
+	struct go_func mm, f;
+	int nn = 0, m, nr;
+
+	if (go_binary__arch(gb) != GO_ARCH_AMD64 || go_binary__func(gb, "runtime.memmove", &mm) ||
+	    go_binary__call_sites(gb, fn, &mm, &site, 1) != 1 ||
+	    go_binary__frame_size(gb, fn, &frame))
+		return 0;
+	for (size_t i = 0; i < N_NORETURN; i++)
+		if (!go_binary__func(gb, go_noreturn[i], &f))
+			noret[nn++] = f.vaddr;
+	m = go_binary__rets_unreached_from(gb, fn, site, noret, nn, offs + 1, MAX_RETS - 1,
+					   reached, 2, &nr);
+	if (m < 1 || nr < 1)
+		return 0;
+	for (int i = 0; i < nr; i++)
+		if (reached[i] < site)
+			return 0;
+	offs[0] = site;
+	cookies[0] = frame << 40 | PT_GO_TLS_COPY;
+	return 1 + m;	/* the RETs' cookies stay 0 */
+}
+
 /* One site for prog into the batch. 0 or -ENOMEM. */
 static int batch_add(struct multi_batch *mb, const struct bpf_program *prog, uint64_t off,
 		     uint64_t cookie)
@@ -328,6 +381,8 @@ static int attach_func(const struct phasetrace_bpf *skel, struct go_binary *gb,
 		return err == -ENODATA ? err : -EPROTO;
 	n = p->cookie == GO_COOKIE_TPL_HTML || p->cookie == GO_COOKIE_TPL_TEXT ||
 	    p->cookie == GO_COOKIE_TPL_BY_NAME ? render_exits(gb, &fn, rets, deltas) : 0;
+	if (p->id == GO_PROBE_TLS_READ)
+		n = tls_read_exits(gb, &fn, rets, deltas);
 	if (n > 0)
 		site = GO_SITE_RET;
 	else if ((n = ret_sites(gb, p, &fn, rets, &site)) < 0)
