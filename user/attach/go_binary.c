@@ -943,12 +943,17 @@ static int visit_targets(void *ctx, const cs_insn *insn)
 	return 0;
 }
 
-static bool is_target(const struct flow_ctx *fc, uint64_t a)
+static bool u64_in(const uint64_t *a, int n, uint64_t v)
 {
-	for (int i = 0; i < fc->ntargets; i++)
-		if (fc->targets[i] == a)
+	for (int i = 0; i < n; i++)
+		if (a[i] == v)
 			return true;
 	return false;
+}
+
+static bool is_target(const struct flow_ctx *fc, uint64_t a)
+{
+	return u64_in(fc->targets, fc->ntargets, a);
 }
 
 /* RETs not reached straight from a CALL callee (nothing jumps in between) */
@@ -1013,14 +1018,6 @@ struct reach_ctx {
 	int n;
 };
 
-static bool is_noret(const struct reach_ctx *rc, uint64_t callee)
-{
-	for (int i = 0; i < rc->nnoret; i++)
-		if (rc->noret[i] == callee)
-			return true;
-	return false;
-}
-
 static int visit_flow(void *ctx, const cs_insn *insn)
 {
 	struct reach_ctx *rc = ctx;
@@ -1043,7 +1040,7 @@ static int visit_flow(void *ctx, const cs_insn *insn)
 	} else if (insn->id == X86_INS_UD2 || insn->id == X86_INS_INT3 || insn->id == X86_INS_HLT) {
 		fi->kind = FLOW_STOP;
 	} else if (insn->id == X86_INS_CALL) {
-		if (direct && is_noret(rc, t))
+		if (direct && u64_in(rc->noret, rc->nnoret, t))
 			fi->kind = FLOW_STOP;
 	} else if (insn->mnemonic[0] == 'j') {
 		if (!direct)
