@@ -172,6 +172,19 @@ trace_on() {
 # child that detaches them in the background: the next untraced run must wait for
 # it. Ours is the "phasetrace" that inherited our tracer's $TAG environment
 # variable (other phasetrace runs on the host are not ours to wait for).
+# as_phasetrace PATH NAME: PATH if it is named phasetrace, else a copy of it as
+# $TMP/NAME/phasetrace: wait_detached() knows a tracer by that comm, and a build under
+# another name would detach into the next round unwaited
+as_phasetrace() {
+	if [ "$(basename "$1")" = phasetrace ]; then
+		echo "$1"
+		return
+	fi
+	mkdir -p "$TMP/$2"
+	cp "$1" "$TMP/$2/phasetrace"
+	echo "$TMP/$2/phasetrace"
+}
+
 wait_detached() {
 	local d p comm
 	for d in /proc/[0-9]*; do
