@@ -71,8 +71,6 @@ static __always_inline bool kagg_phases(const struct pt_req_rec *r, struct kagg_
 	return true;
 }
 
-/* How many samples a request has (struct kagg_sample): the request's, then its phases'. */
-
 /* The value of (label, slot) in a kagg table, inserted from zero_map's zeroed value. */
 static __always_inline void *kagg_get(void *map, void *zero_map, __u32 label, __u32 slot)
 {
@@ -176,9 +174,9 @@ static __always_inline bool kagg_eligible(struct pt_conn *c, __u8 end_reason, __
 	    r->spans_open || (r->flags & (PT_F_CONNECT | PT_F_TLS_HS | PT_F_NO_RESP | PT_F_H2)) ||
 	    (r->role != PT_ROLE_CLIENT && r->role != PT_ROLE_SERVER))
 		return false;
-	/* the collector reports a response quiet for kagg_idle_ns from the table (and drops
+	/* the collector reports a response quiet for idle_flush_ns from the table (and drops
 	 * our record as its duplicate): with half of that as margin it cannot have */
-	if (!now || now - r->resp_last >= kagg_idle_ns / 2)
+	if (!now || now - r->resp_last >= idle_flush_ns / 2)
 		return false;
 	/* children and spans marked their request (kagg_child()); a render folded into the
 	 * record (span.bpf.c span_fold()) did not: it is counted with it (kagg_phases()) */
@@ -235,8 +233,7 @@ PT_SHARED void kagg_mark_parent(__u64 parent_id)
 {
 	__u8 one = 1;
 
-	if (!kagg_kids_used)	/* written once: no cache line bounced per child */
-		kagg_kids_used = true;
+	flag_set_once(&kagg_kids_used);
 	bpf_map_update_elem(&kagg_kids, &parent_id, &one, BPF_ANY);
 }
 

@@ -4,10 +4,7 @@
 
 PT_SHARED void stat_inc(__u32 idx)
 {
-	__u64 *v = bpf_map_lookup_elem(&stats, &idx);
-
-	if (v)
-		*v += 1;	/* per-CPU: no atomics needed */
+	stat_inc_hot(idx);
 }
 
 static __always_inline bool comm_eq(const char *a, const volatile char *b)

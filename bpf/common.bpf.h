@@ -29,17 +29,25 @@
 #define IPPROTO_TCP	6
 #define MSG_PEEK	2
 
-/* Count one event in the per-CPU stats map (PT_STAT_*). */
-PT_SHARED void stat_inc(__u32 idx);
-
-/* The same inlined, for what counts every socket I/O or request: no call, and since
- * Linux 6.10 the verifier inlines a per-CPU array's lookup (a few instructions). */
+/* Count one event in the per-CPU stats map (PT_STAT_*), inlined: for what counts every
+ * socket I/O or request (no call; since Linux 6.10 the verifier inlines a per-CPU
+ * array's lookup, a few instructions). */
 static __always_inline void stat_inc_hot(__u32 idx)
 {
 	__u64 *v = bpf_map_lookup_elem(&stats, &idx);
 
 	if (v)
 		*v += 1;	/* per-CPU: no atomics needed */
+}
+/* The same as one shared function: for the rarer counters, one copy of the code. */
+PT_SHARED void stat_inc(__u32 idx);
+
+/* Set a flag that is only ever set, once: read first, so that its cache line is not
+ * written (and bounced between CPUs) at every call. */
+static __always_inline void flag_set_once(volatile bool *flag)
+{
+	if (!*flag)
+		*flag = true;
 }
 /* Is this process one we trace? Cheap when no filter is set. */
 PT_SHARED bool pt_traced(__u32 tgid);

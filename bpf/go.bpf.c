@@ -36,12 +36,6 @@ volatile bool go_gs_used = false;
 volatile bool go_parent_used = false;
 volatile bool go_writing_for_used = false;
 
-static __always_inline void go_mark_used(volatile bool *used)
-{
-	if (!*used)
-		*used = true;
-}
-
 PT_SHARED bool go_key_at(struct pt_regs *ctx, __u64 *key, __u64 *goid, __u64 *depth)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -112,7 +106,7 @@ PT_SHARED struct go_g *go_g_get(__u64 key)
 {
 	struct go_g zero = {};
 
-	go_mark_used(&go_gs_used);
+	flag_set_once(&go_gs_used);
 	return map_get_or_init(&go_gs, &key, &zero, PT_STAT_GO_FULL);
 }
 
@@ -187,7 +181,7 @@ PT_SHARED __u64 go_inherited_req(__u64 key)
 		req = gp ? ctx_srv_req(*gp) : 0;
 	}
 	if (req && !recorded) {
-		go_mark_used(&go_parent_used);
+		flag_set_once(&go_parent_used);
 		if (bpf_map_update_elem(&go_parent, &key, &parent, BPF_ANY))
 			stat_inc(PT_STAT_GO_FULL);
 	}
@@ -499,7 +493,7 @@ static __always_inline int newproc_child(__u64 g)
 		return 0;
 	stat_inc(PT_STAT_UPROBE_EVENTS);
 	child = go_key_of(g);
-	go_mark_used(&go_parent_used);
+	flag_set_once(&go_parent_used);
 	if (child && bpf_map_update_elem(&go_parent, &child, parent, BPF_ANY))
 		stat_inc(PT_STAT_GO_FULL);
 	bpf_map_delete_elem(&go_newproc, &id);
@@ -601,7 +595,7 @@ int go_http_reqwrite_entry(struct pt_regs *ctx)
 	ok.ptr = ctx->ax;
 	owner = bpf_map_lookup_elem(&go_req_owner, &ok);
 	if (owner) {
-		go_mark_used(&go_writing_for_used);
+		flag_set_once(&go_writing_for_used);
 		if (bpf_map_update_elem(&go_writing_for, &key, owner, BPF_ANY))
 			stat_inc(PT_STAT_GO_FULL);
 	} else if (go_writing_for_used && bpf_map_lookup_elem(&go_writing_for, &key)) {

@@ -54,7 +54,6 @@ struct hold_rb_map hold_rb SEC(".maps");
 const volatile __u32 kagg_mode = PT_KAGG_OFF;
 const volatile __u64 kagg_bounds[PT_KAGG_MAX_BOUNDS] = {};
 const volatile __u32 kagg_nbounds = 0;
-const volatile __u64 kagg_idle_ns = 0;
 struct kagg_hist_map kagg_hist SEC(".maps");
 struct kagg_zero_map kagg_zero SEC(".maps");
 struct kagg_labels_map kagg_labels SEC(".maps");

@@ -202,8 +202,9 @@ PT_MAP(spans, LRU_HASH, 16384, struct span_key, struct span_state);
 /* Span indexes named "render" (bit i: span i; --probe render=..., the Go render span): the
  * render phase. The first to end in a server request goes into its record (span_fold()). */
 extern const volatile __u32 render_spans;
-/* The collector's idle flush (--idle-ms) in ns; 0: unknown (then never folded into a
- * request whose response started). */
+/* The collector's idle flush (--idle-ms) in ns: a response quiet for half of it may have
+ * been reported from the connection table already, so its request is never counted in
+ * the kernel (agg.bpf.c) and gets no render folded in (span_fold()); 0: unknown. */
 extern const volatile __u64 idle_flush_ns;
 
 /* ---- Go (go.bpf.c) ---- */
@@ -324,9 +325,6 @@ extern const volatile __u32 kagg_mode;		/* enum pt_kagg_mode */
 /* The histogram bounds in ns (metrics' --buckets), the tail ~0ULL; how many are used. */
 extern const volatile __u64 kagg_bounds[PT_KAGG_MAX_BOUNDS];
 extern const volatile __u32 kagg_nbounds;
-/* The collector's idle flush (--idle-ms) in ns: a response quiet for half of it may have
- * been reported by the collector already, so its request is sent, never counted here. */
-extern const volatile __u64 kagg_idle_ns;
 
 /* Per-CPU histograms (in-kernel aggregation): entries allocated as they are first used. */
 #define PT_KAGG_MAP(name, max, value_type)			\

@@ -428,7 +428,7 @@ int go_tls_write_entry(struct pt_regs *ctx)
 }
 
 /*
- * Each RET of the three, and in Read the CALL runtime.memmove that copies the plaintext
+ * Each RET of the handshakes, Read and Write, and in Read the CALL runtime.memmove that copies the plaintext
  * out (cookie PT_GO_TLS_COPY, user/attach/goprobes.c tls_read_exits()): an emulated site
  * that ends the call without a single-step; the bytes are read from the source (RBX, n in
  * RCX), not yet at the destination. Bits 40-63 of the cookie: the site's depth below the

@@ -171,7 +171,6 @@ static void set_kagg_tunables(struct phasetrace_bpf *skel, const struct probes_o
 		return;
 	skel->rodata->kagg_mode = o->kagg_mode;
 	skel->rodata->kagg_nbounds = n;
-	skel->rodata->kagg_idle_ns = o->kagg_idle_ns;
 	skel->rodata->kagg_top = o->kagg_top;
 	for (int i = 0; i < PT_KAGG_MAX_BOUNDS; i++)
 		((uint64_t *)skel->rodata->kagg_bounds)[i] = i < n ? o->kagg_bounds[i] : ~0ULL;
@@ -192,7 +191,7 @@ static void set_tunables(struct phasetrace_bpf *skel, const struct probes_opts *
 	skel->rodata->hold_ms = o->hold_ms;
 	skel->rodata->need_http_path = !o->no_http_path;
 	skel->rodata->render_spans = o->render_spans;
-	skel->rodata->idle_flush_ns = o->kagg_idle_ns;
+	skel->rodata->idle_flush_ns = o->idle_flush_ns;
 	if (o->max_conns) {
 		bpf_map__set_max_entries(skel->maps.conns, o->max_conns);
 		bpf_map__set_max_entries(skel->maps.idle_watch, o->max_conns);

@@ -31,15 +31,16 @@ struct probes_opts {
 	bool cgroup_filter;	/* -C: only cgroups in the cgroup_filter map */
 	uint32_t hold_ms;	/* exec hold timeout (hold.h); 0: never hold */
 	bool no_http_path;	/* BPF skips the HTTP request line (method, path) */
-	/* in-kernel aggregation (bpf/agg.bpf.c): enum pt_kagg_mode, bounds in ns, the
-	 * collector's idle flush */
+	/* in-kernel aggregation (bpf/agg.bpf.c): enum pt_kagg_mode, bounds in ns */
 	int kagg_mode;
 	const uint64_t *kagg_bounds;
 	int kagg_nbounds;
-	uint64_t kagg_idle_ns;
 	bool kagg_top;
+	/* the collector's idle flush in ns: what BPF may still count or fold (agg.bpf.c,
+	 * span.bpf.c span_fold()) */
+	uint64_t idle_flush_ns;
 	/* span indexes named "render" (bit i: span i): folded into their server request's
-	 * record (bpf/span.bpf.c span_fold(), which also needs kagg_idle_ns) */
+	 * record (bpf/span.bpf.c span_fold()) */
 	uint32_t render_spans;
 };
 

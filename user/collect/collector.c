@@ -457,7 +457,7 @@ int collector__new(const struct collector_opts *o, struct collector **out)
 		.hold_ms = o->no_hold ? 0 : o->hold_ms ? o->hold_ms : DEFAULT_HOLD_MS,
 		.no_http_path = o->no_http_path,
 		.kagg_mode = o->kagg_mode, .kagg_bounds = o->kagg_bounds,
-		.kagg_nbounds = o->kagg_nbounds, .kagg_idle_ns = o->idle_ns ?: 500000000ULL,
+		.kagg_nbounds = o->kagg_nbounds, .idle_flush_ns = o->idle_ns ?: 500000000ULL,
 		.kagg_top = o->kagg_top, .render_spans = render_span_mask(o),
 	};
 	struct assembler_opts ao = {
