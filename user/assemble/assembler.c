@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 
 #include "assemble/assembler.h"
+#include "assemble/reorder.h"
 #include "util/hugemem.h"
 #include "util/u64map.h"
 
@@ -38,23 +39,6 @@ static void pend_prefetch(const struct pend *p)
 	for (size_t off = 0; off < offsetof(struct pend, host); off += 64)
 		__builtin_prefetch((const char *)p + off);
 }
-
-struct hent {
-	uint64_t key, seq;
-	struct pend *p;
-};
-
-/*
- * A run of pending records in release order (a ring, cap a power of two). Records come
- * nearly in the order of their end times (servers' a grace later than clients'): most
- * extend a run in O(1), the few that come out of order go to the heap.
- */
-#define NLANES	4
-
-struct lane {
-	struct hent *v;
-	uint32_t head, len, cap;
-};
 
 struct dns_ent {
 	struct pt_dns_rec rec;
@@ -107,10 +91,7 @@ struct assembler {
 	void *enrich_ctx;
 	char span_names[PT_MAX_SPANS][24];
 
-	struct hent *heap;
-	uint32_t nheap, capheap;
-	struct lane lanes[NLANES];
-	uint32_t npending;	/* in the heap and the lanes */
+	struct reorder pending;	/* struct pend by end time */
 	uint64_t seq;
 
 	struct dns_ent dns[DNS_RING];
@@ -222,8 +203,6 @@ struct assembler *assembler__new(const struct assembler_opts *opts)
 		a->o.max_pending = 65536;
 	if (!a->o.max_children)
 		a->o.max_children = 4096;
-	a->capheap = 1024;
-	a->heap = calloc(a->capheap, sizeof(*a->heap));
 	/* what enqueue() writes of a record; the part of a timeline built before its phases.
 	 * Every record that can be held (max_pending, and the one that makes room) has its
 	 * place: 16384 was 110 ms of a 2-core host under wrk, a malloc and free per record
@@ -233,7 +212,7 @@ struct assembler *assembler__new(const struct assembler_opts *opts)
 	    pool_init(&a->reqs, sizeof(struct request), a->o.max_children + 64,
 		      offsetof(struct request, phases)) ||
 	    pool_init(&a->kids_pool, sizeof(struct kids), 1024, 64) ||
-	    !a->heap || u64map_init(&a->host_map, HOST_RING) || u64map_init(&a->kids, 256)) {
+	    reorder_init(&a->pending) || u64map_init(&a->host_map, HOST_RING) || u64map_init(&a->kids, 256)) {
 		assembler__free(a);
 		return NULL;
 	}
@@ -252,22 +231,17 @@ static void free_request(struct assembler *a, struct request *r)
 
 void assembler__free(struct assembler *a)
 {
+	struct pend *p;
 	size_t it = 0;
 	uint64_t k;
 	void *v;
 
 	if (!a)
 		return;
-	for (uint32_t i = 0; i < a->nheap; i++)
-		pool_put(&a->pends, a->heap[i].p);
-	free(a->heap);
-	for (int l = 0; l < NLANES; l++) {
-		struct lane *ln = &a->lanes[l];
-
-		for (uint32_t i = 0; i < ln->len; i++)
-			pool_put(&a->pends, ln->v[(ln->head + i) & (ln->cap - 1)].p);
-		free(ln->v);
-	}
+	if (a->pending.b)
+		while ((p = reorder_take(&a->pending)))
+			pool_put(&a->pends, p);
+	reorder_free(&a->pending);
 	while (u64map_next(&a->kids, &it, &k, &v)) {
 		struct kids *kd = v;
 
@@ -305,146 +279,14 @@ int assembler__set_span_name(struct assembler *a, uint32_t idx, const char *name
 	return 0;
 }
 
-/*
- * ---- reorder heap (min-heap on key, then seq; keys inline: no pointer chasing) ----
- * Four children per node: half the levels of a binary heap, the children of a node in
- * two cache lines. (key, seq) is unique, so the release order does not depend on the shape.
- */
-#define HEAP_D	4
-
-static bool heap_less(const struct hent *x, const struct hent *y)
+/* Take the oldest record; the next one is fetched into the cache while this one is used. */
+static struct pend *pending_take(struct assembler *a)
 {
-	return x->key < y->key || (x->key == y->key && x->seq < y->seq);
-}
+	struct pend *p = reorder_take(&a->pending);
+	const struct reorder_ent *next = reorder_peek(&a->pending);
 
-static int heap_push(struct assembler *a, struct hent e)
-{
-	uint32_t i;
-
-	if (a->nheap == a->capheap) {
-		struct hent *n = realloc(a->heap, a->capheap * 2 * sizeof(*n));
-
-		if (!n)
-			return -ENOMEM;
-		a->heap = n;
-		a->capheap *= 2;
-	}
-	i = a->nheap++;
-	while (i) {
-		uint32_t up = (i - 1) / HEAP_D;
-
-		if (!heap_less(&e, &a->heap[up]))
-			break;
-		a->heap[i] = a->heap[up];
-		i = up;
-	}
-	a->heap[i] = e;
-	return 0;
-}
-
-static struct pend *heap_pop(struct assembler *a)
-{
-	struct pend *top = a->heap[0].p;
-	struct hent last = a->heap[--a->nheap];
-	uint32_t i = 0, n = a->nheap;
-
-	while (1) {
-		uint32_t c = HEAP_D * i + 1, m = c, end = c + HEAP_D < n ? c + HEAP_D : n;
-
-		if (c >= n)
-			break;
-		for (uint32_t k = c + 1; k < end; k++)
-			if (heap_less(&a->heap[k], &a->heap[m]))
-				m = k;
-		if (!heap_less(&a->heap[m], &last))
-			break;
-		a->heap[i] = a->heap[m];
-		i = m;
-	}
-	if (n)
-		a->heap[i] = last;
-	return top;
-}
-
-static int lane_push(struct lane *l, struct hent e)
-{
-	if (l->len == l->cap) {
-		uint32_t cap = l->cap ? 2 * l->cap : 1024;
-		struct hent *v = malloc(cap * sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		for (uint32_t i = 0; i < l->len; i++)
-			v[i] = l->v[(l->head + i) & (l->cap - 1)];
-		free(l->v);
-		l->v = v;
-		l->head = 0;
-		l->cap = cap;
-	}
-	l->v[(l->head + l->len++) & (l->cap - 1)] = e;
-	return 0;
-}
-
-/* The lane whose last record precedes e most closely (else an empty one), or NULL. */
-static struct lane *lane_for(struct assembler *a, const struct hent *e)
-{
-	struct lane *best = NULL, *empty = NULL;
-
-	for (int i = 0; i < NLANES; i++) {
-		struct lane *l = &a->lanes[i];
-		const struct hent *t = &l->v[(l->head + l->len - 1) & (l->cap - 1)];
-
-		if (!l->len)
-			empty = empty ? empty : l;
-		else if (!heap_less(e, t) && (!best || heap_less(
-			 &best->v[(best->head + best->len - 1) & (best->cap - 1)], t)))
-			best = l;
-	}
-	return best ? best : empty;
-}
-
-/* Where the oldest pending record is: a lane, NLANES for the heap; -1 if none. */
-static int pending_min(const struct assembler *a)
-{
-	const struct hent *best = a->nheap ? &a->heap[0] : NULL;
-	int src = a->nheap ? NLANES : -1;
-
-	for (int i = 0; i < NLANES; i++) {
-		const struct lane *l = &a->lanes[i];
-
-		if (l->len && (!best || heap_less(&l->v[l->head], best))) {
-			best = &l->v[l->head];
-			src = i;
-		}
-	}
-	return src;
-}
-
-static const struct hent *pending_at(const struct assembler *a, int src)
-{
-	if (src < 0)
-		return NULL;
-	return src == NLANES ? &a->heap[0] : &a->lanes[src].v[a->lanes[src].head];
-}
-
-/* Take the oldest record out of src; the next one of src is fetched into the cache. */
-static struct pend *pending_take(struct assembler *a, int src)
-{
-	struct lane *l = &a->lanes[src < NLANES ? src : 0];
-	struct pend *p;
-
-	a->npending--;
-	if (src == NLANES) {
-		p = heap_pop(a);
-		if (a->nheap)
-			pend_prefetch(a->heap[0].p);
-		return p;
-	}
-	p = l->v[l->head].p;
-	l->head = (l->head + 1) & (l->cap - 1);
-	l->len--;
-	if (l->len)
-		pend_prefetch(l->v[l->head].p);
+	if (next)
+		pend_prefetch(next->p);
 	return p;
 }
 
@@ -452,21 +294,15 @@ static void release(struct assembler *a, struct pend *p);
 
 static void queue_record(struct assembler *a, struct pend *p)
 {
-	struct hent e = { .key = p->key, .seq = a->seq++, .p = p };
-	struct lane *l;
-
-	p->seq = e.seq;
-	if (a->npending >= a->o.max_pending) {
+	p->seq = a->seq++;
+	if (reorder_len(&a->pending) >= a->o.max_pending) {
 		a->st.pending_overflow++;
-		struct pend *old = pending_take(a, pending_min(a));
+		struct pend *old = pending_take(a);
 
 		release(a, old);
 		pool_put(&a->pends, old);
 	}
-	l = lane_for(a, &e);
-	if ((l && !lane_push(l, e)) || !heap_push(a, e))
-		a->npending++;
-	else
+	if (reorder_push(&a->pending, p->key, p->seq, p))
 		pool_put(&a->pends, p);
 }
 
@@ -1101,13 +937,12 @@ static void expire_orphans(struct assembler *a, uint64_t now, bool all)
 static void release_until(struct assembler *a, uint64_t now, bool all)
 {
 	for (;;) {
-		int src = pending_min(a);
-		const struct hent *e = pending_at(a, src);
+		const struct reorder_ent *e = reorder_peek(&a->pending);
 		struct pend *p;
 
 		if (!e || (!all && e->key + a->o.reorder_ns > now))
 			break;
-		p = pending_take(a, src);
+		p = pending_take(a);
 		release(a, p);
 		pool_put(&a->pends, p);
 	}
@@ -1130,7 +965,7 @@ void assembler__stats(const struct assembler *a, struct assembler_stats *st)
 	int n = 0;
 
 	*st = a->st;
-	st->pending = a->npending;
+	st->pending = reorder_len(&a->pending);
 	st->children_waiting = a->nkids;
 	for (int i = 0; i < DNS_RING; i++)
 		n += a->dns[i].valid && !a->dns[i].dead;
