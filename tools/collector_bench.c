@@ -54,9 +54,11 @@ struct bench {
 	uint64_t cgroup_id;
 	uint64_t now;		/* stream time: the enrichment's clock */
 	const char *prefix;	/* -o: keep the outputs */
+	struct pt_req_rec srv, cli;	/* the records being fed, written over */
 };
 
-static const char *const comms[] = { "webserver", "api", "worker", "nginx" };
+/* padded: copied whole */
+static const char comm_names[4][PT_COMM_LEN] = { "webserver", "api", "worker", "nginx" };
 
 static uint64_t now_ns(clockid_t clk)
 {
@@ -82,28 +84,36 @@ static void enrich(void *ctx, struct request *r)
 	cgroups__fill(b->cg, r->pid, b->now, &r->container);
 }
 
-/* The client call of served request i: a new connection (after a lookup) or a reused one. */
-static int feed_client(struct assembler *a, const struct bench *b, uint64_t i, uint64_t t,
+/* The client call of served request i: a new connection (after a lookup) or a reused one.
+ * Written over b->cli: every field a request sets is set each time, the rest stays zero. */
+static int feed_client(struct assembler *a, struct bench *b, uint64_t i, uint64_t t,
 		       const struct pt_req_rec *s)
 {
 	uint32_t pid = s->pid, lanes = b->npids * NBACKENDS, lane = i % lanes, round = i / lanes;
 	uint32_t backend = lane / b->npids, seq = round % b->per_conn;
 	uint32_t backend_ip = 0x0a000100 | (backend + 1);	/* 10.0.1.x */
 	uint64_t conn = (1ULL << 40) | ((uint64_t)(round / b->per_conn) << 16) | lane;
-	struct pt_req_rec c = *s;
+	struct pt_req_rec *c = &b->cli;
 	int n = 1;
 
-	c.role = PT_ROLE_CLIENT;
-	c.flags = PT_F_HTTP;
-	c.conn_id = conn;
-	c.req_id = 3 * i + 2;
-	c.parent_id = s->req_id;
-	c.req_seq = seq;
-	c.end_reason = PT_END_NEXT;
-	c.status = 200;
-	ip4(&c.peer, backend_ip, 443);
-	ip4(&c.local, 0x0a000001, 30000 + (lane + round / b->per_conn) % 30000);
-	c.req_first = c.req_last = t + 50 * US;
+	c->type = PT_REC_REQ;
+	c->pid = pid;
+	c->tid = s->tid;
+	c->cgroup_id = s->cgroup_id;
+	memcpy(c->comm, s->comm, sizeof(c->comm));
+	memcpy(c->method, s->method, sizeof(c->method));
+	c->role = PT_ROLE_CLIENT;
+	c->flags = PT_F_HTTP;
+	c->conn_id = conn;
+	c->req_id = 3 * i + 2;
+	c->parent_id = s->req_id;
+	c->req_seq = seq;
+	c->end_reason = PT_END_NEXT;
+	c->status = 200;
+	ip4(&c->peer, backend_ip, 443);
+	ip4(&c->local, 0x0a000001, 30000 + (lane + round / b->per_conn) % 30000);
+	c->req_first = c->req_last = t + 50 * US;
+	c->connect_start = c->connect_end = 0;
 	if (!seq) {
 		struct pt_dns_rec d = { .type = PT_REC_DNS, .pid = pid, .tid = s->tid, .naddr = 1,
 					.start = t + 10 * US, .end = t + 1 * MS,
@@ -115,45 +125,52 @@ static int feed_client(struct assembler *a, const struct bench *b, uint64_t i, u
 		memcpy(d.addrs[0].addr, &(uint32_t){ htonl(backend_ip) }, 4);
 		assembler__add_dns(a, &d);
 		n++;
-		c.flags |= PT_F_CONNECT;
-		c.connect_start = d.end + 5 * US;
-		c.connect_end = c.connect_start + 100 * US;
-		c.req_first = c.req_last = c.connect_end + 20 * US;
+		c->flags |= PT_F_CONNECT;
+		c->connect_start = d.end + 5 * US;
+		c->connect_end = c->connect_start + 100 * US;
+		c->req_first = c->req_last = c->connect_end + 20 * US;
 	}
-	c.resp_first = c.req_last + 1 * MS + (i % 7) * 300 * US;
-	c.resp_last = c.resp_first + 50 * US;
-	c.bytes_req = 120;
-	c.bytes_resp = 2048 + i % 512;
-	memcpy(c.path, item_paths[i % NITEMS], sizeof(c.path));
-	assembler__add_req(a, &c, false);
+	c->resp_first = c->req_last + 1 * MS + (i % 7) * 300 * US;
+	c->resp_last = c->resp_first + 50 * US;
+	c->bytes_req = 120;
+	c->bytes_resp = 2048 + i % 512;
+	memcpy(c->path, item_paths[i % NITEMS], sizeof(c->path));
+	assembler__add_req(a, c, false);
 	return n;
 }
 
-/* One served request starting at t: its client call, then the server request. */
-static int feed_one(struct assembler *a, const struct bench *b, uint64_t i, uint64_t t)
+/* One served request starting at t: its client call, then the server request (written
+ * over b->srv, as the client's over b->cli). */
+static int feed_one(struct assembler *a, struct bench *b, uint64_t i, uint64_t t)
 {
 	uint32_t pid = 1000 + i % b->npids, srv_conn = (i / b->npids) % SRV_CONNS;
-	struct pt_req_rec s = { .type = PT_REC_REQ, .pid = pid, .tid = pid + 1 + i % 8,
-				.role = PT_ROLE_SERVER, .flags = PT_F_HTTP,
-				.conn_id = ((uint64_t)pid << 20) | srv_conn, .req_id = 3 * i + 1,
-				.req_seq = (uint32_t)(i / b->npids / SRV_CONNS),
-				.status = i % 200 == 7 ? 503 : i % 50 == 3 ? 404 : 200,
-				.end_reason = PT_END_NEXT, .cgroup_id = b->cgroup_id };
+	struct pt_req_rec *s = &b->srv;
 	int n;
 
-	strncpy(s.comm, comms[pid % 4], sizeof(s.comm) - 1);
-	memcpy(s.method, "GET", 4);
-	n = feed_client(a, b, i, t, &s);
-	ip4(&s.peer, 0x0a000002, 40000 + srv_conn);
-	ip4(&s.local, 0x0a000001, 8080);
-	s.req_first = s.req_last = t;
-	s.resp_first = t + 3 * MS + (i % 11) * 200 * US;
-	s.resp_last = s.resp_first + 100 * US;
-	s.bytes_req = 300;
-	s.bytes_resp = 16384 + i % 1024;
-	s.writes = 2;
-	memcpy(s.path, page_paths[i % NPAGES], sizeof(s.path));
-	assembler__add_req(a, &s, false);
+	s->type = PT_REC_REQ;
+	s->pid = pid;
+	s->tid = pid + 1 + i % 8;
+	s->role = PT_ROLE_SERVER;
+	s->flags = PT_F_HTTP;
+	s->conn_id = ((uint64_t)pid << 20) | srv_conn;
+	s->req_id = 3 * i + 1;
+	s->req_seq = (uint32_t)(i / b->npids / SRV_CONNS);
+	s->status = i % 200 == 7 ? 503 : i % 50 == 3 ? 404 : 200;
+	s->end_reason = PT_END_NEXT;
+	s->cgroup_id = b->cgroup_id;
+	memcpy(s->comm, comm_names[pid % 4], sizeof(s->comm));
+	memcpy(s->method, "GET", 4);
+	n = feed_client(a, b, i, t, s);
+	ip4(&s->peer, 0x0a000002, 40000 + srv_conn);
+	ip4(&s->local, 0x0a000001, 8080);
+	s->req_first = s->req_last = t;
+	s->resp_first = t + 3 * MS + (i % 11) * 200 * US;
+	s->resp_last = s->resp_first + 100 * US;
+	s->bytes_req = 300;
+	s->bytes_resp = 16384 + i % 1024;
+	s->writes = 2;
+	memcpy(s->path, page_paths[i % NPAGES], sizeof(s->path));
+	assembler__add_req(a, s, false);
 	return n + 1;
 }
 
