@@ -36,6 +36,7 @@ struct pend {
 /* The next record to release is fetched into the cache while one is released. */
 static void pend_prefetch(const struct pend *p)
 {
+#pragma GCC unroll 8
 	for (size_t off = 0; off < offsetof(struct pend, host); off += 64)
 		__builtin_prefetch((const char *)p + off);
 }
@@ -324,7 +325,10 @@ static void enqueue(struct assembler *a, uint8_t type, bool idle, const void *re
 		return;
 	p->type = type;
 	p->idle = idle;
-	str_copy(p->host, sizeof(p->host), a->next_host ? a->next_host : "");
+	if (a->next_host)
+		str_copy(p->host, sizeof(p->host), a->next_host);
+	else
+		p->host[0] = 0;	/* what str_copy() of "" writes, without its strnlen() */
 	memcpy(&p->req, rec, len);	/* the union's member for type */
 	p->key = key;
 	if (in)
@@ -442,11 +446,19 @@ static void fix_span(struct request *r)
 	r->dur_ns = end - start;
 }
 
-/* Who made a record; the rest zeroed (phases and children are used up to their counts). */
+/*
+ * Who made a record; the rest zeroed (phases and children are used up to their counts) but
+ * the container identity past cgroup_id: emit_request() has it filled (the enrich callback
+ * writes all of it) or zeroed, just before the sinks see the request: not written twice.
+ */
 static void request_init(struct request *r, enum pt_role role, uint32_t pid, uint32_t tid,
 			 uint64_t goid, bool is_go, const char comm[PT_COMM_LEN])
 {
-	memset(r, 0, offsetof(struct request, phases));
+	const size_t ct = offsetof(struct request, container), ct_end = ct + sizeof(r->container);
+
+	_Static_assert(offsetof(struct container, cgroup_id) == 0, "cgroup_id first");
+	memset(r, 0, ct + sizeof(r->container.cgroup_id));
+	memset((char *)r + ct_end, 0, offsetof(struct request, phases) - ct_end);
 	r->writes = r->tpl_parses = 0;
 	r->kagg = false;
 	r->role = role;
@@ -458,7 +470,16 @@ static void request_init(struct request *r, enum pt_role role, uint32_t pid, uin
 	r->comm[PT_COMM_LEN - 1] = 0;
 }
 
-void assembler__build(const struct pt_req_rec *rec, struct request *r)
+/* A request's container identity zeroed but its cgroup_id: see request_init(). */
+static void container_clear(struct request *r)
+{
+	uint64_t id = r->container.cgroup_id;
+
+	memset(&r->container, 0, sizeof(r->container));
+	r->container.cgroup_id = id;
+}
+
+static void build_timeline(const struct pt_req_rec *rec, struct request *r)
 {
 	request_init(r, rec->role, rec->pid, rec->tid, rec->goid, rec->flags & PT_F_GO, rec->comm);
 	r->container.cgroup_id = rec->cgroup_id;
@@ -521,6 +542,12 @@ void assembler__build(const struct pt_req_rec *rec, struct request *r)
 	/* no answer: the request lasted until the close that ended it (a deadline) */
 	if (r->error == PT_ERR_NO_RESPONSE && r->nphases && rec->closed > r->start_ns + r->dur_ns)
 		r->dur_ns = rec->closed - r->start_ns;
+}
+
+void assembler__build(const struct pt_req_rec *rec, struct request *r)
+{
+	build_timeline(rec, r);
+	container_clear(r);
 }
 
 /* ---- DNS attribution ---- */
@@ -646,6 +673,10 @@ static void emit_request(struct assembler *a, struct request *r)
 		a->enrich(a->enrich_ctx, r);
 		for (int i = 0; i < r->nchildren; i++)
 			a->enrich(a->enrich_ctx, r->children[i]);
+	} else {
+		container_clear(r);
+		for (int i = 0; i < r->nchildren; i++)
+			container_clear(r->children[i]);
 	}
 	for (int i = 0; i < a->nsinks; i++)
 		a->sinks[i].on_request(a->sinks[i].ctx, r);
@@ -806,7 +837,7 @@ static void process_req(struct assembler *a, struct pend *p)
 	r = pool_get(&a->reqs);
 	if (!r)
 		return;
-	assembler__build(rec, r);
+	build_timeline(rec, r);	/* its container: at the emit */
 	if (!r->nphases) {
 		/* nothing was timed (e.g. response bytes only, seen mid-way) */
 		a->st.empty++;

@@ -51,7 +51,9 @@ void assembler__free(struct assembler *a);
 int assembler__add_sink(struct assembler *a, const struct sink *s);
 /*
  * Called with every request and its children just before the sinks see them
- * (the collector fills request->container from its cgroup id: cgroups.h).
+ * (the collector fills request->container from its cgroup id: cgroups.h). It must write
+ * all of request->container (cgroups__fill() does): until then only its cgroup_id is set.
+ * Without one, the rest of the container is zeroed there.
  */
 typedef void (*assembler_enrich_fn)(void *ctx, struct request *r);
 void assembler__set_enrich(struct assembler *a, assembler_enrich_fn fn, void *ctx);
