@@ -33,6 +33,12 @@ struct pend {
 	char host[PT_HOST_LEN];	/* its own host name (HTTP/2) or "": last, seldom read */
 };
 
+/* What request_init() writes of a request: up to its container's cgroup_id (request.h) */
+#define REQ_INIT_LEN	(offsetof(struct request, container) + sizeof(uint64_t))
+_Static_assert(offsetof(struct container, cgroup_id) == 0, "cgroup_id first");
+_Static_assert(offsetof(struct request, container) + sizeof(struct container) ==
+	       offsetof(struct request, phases), "the container last before the phases");
+
 /* The next record to release is fetched into the cache while one is released. */
 static void pend_prefetch(const struct pend *p)
 {
@@ -204,14 +210,13 @@ struct assembler *assembler__new(const struct assembler_opts *opts)
 		a->o.max_pending = 65536;
 	if (!a->o.max_children)
 		a->o.max_children = 4096;
-	/* what enqueue() writes of a record; the part of a timeline built before its phases.
+	/* what enqueue() writes of a record; what request_init() writes of a timeline.
 	 * Every record that can be held (max_pending, and the one that makes room) has its
 	 * place: 16384 was 110 ms of a 2-core host under wrk, a malloc and free per record
 	 * past it (8% of the collector); the arena's pages are only used once touched. */
 	if (pool_init(&a->pends, sizeof(struct pend), a->o.max_pending + 1,
 		      offsetof(struct pend, host) + 1) ||
-	    pool_init(&a->reqs, sizeof(struct request), a->o.max_children + 64,
-		      offsetof(struct request, phases)) ||
+	    pool_init(&a->reqs, sizeof(struct request), a->o.max_children + 64, REQ_INIT_LEN) ||
 	    pool_init(&a->kids_pool, sizeof(struct kids), 1024, 64) ||
 	    reorder_init(&a->pending) || u64map_init(&a->host_map, HOST_RING) || u64map_init(&a->kids, 256)) {
 		assembler__free(a);
@@ -454,11 +459,7 @@ static void fix_span(struct request *r)
 static void request_init(struct request *r, enum pt_role role, uint32_t pid, uint32_t tid,
 			 uint64_t goid, bool is_go, const char comm[PT_COMM_LEN])
 {
-	const size_t ct = offsetof(struct request, container), ct_end = ct + sizeof(r->container);
-
-	_Static_assert(offsetof(struct container, cgroup_id) == 0, "cgroup_id first");
-	memset(r, 0, ct + sizeof(r->container.cgroup_id));
-	memset((char *)r + ct_end, 0, offsetof(struct request, phases) - ct_end);
+	memset(r, 0, REQ_INIT_LEN);
 	r->writes = r->tpl_parses = 0;
 	r->kagg = false;
 	r->role = role;

@@ -45,9 +45,6 @@ struct request {
 	uint64_t goid;		/* 0 unless is_go */
 	bool is_go;
 	char comm[PT_COMM_LEN];
-	/* cgroup, container id and runtime, pod UID (assemble/container.h): container.id,
-	 * container.pod_uid ("" if none), filled just before the sinks see the request */
-	struct container container;
 	uint64_t start_ns;	/* CLOCK_MONOTONIC, earliest phase start */
 	uint64_t dur_ns;
 	char host[PT_HOST_LEN];	/* "" if unknown */
@@ -69,6 +66,10 @@ struct request {
 	int nphases;
 	int nchildren;
 	uint32_t children_dropped;
+	/* cgroup, container id and runtime, pod UID (assemble/container.h): container.id,
+	 * container.pod_uid ("" if none), filled just before the sinks see the request (last
+	 * of what the assembler writes before the phases: only its cgroup_id is written first) */
+	struct container container;
 	/* only the first nphases / nchildren entries are initialised */
 	struct phase phases[REQ_MAX_PHASES];
 	struct request *children[REQ_MAX_CHILDREN];
