@@ -259,7 +259,7 @@ static int tls_cut_exits(struct go_binary *gb, const struct go_func *fn, struct 
 
 /*
  * crypto/tls.(*Conn).Read without a single-step per request (docs/go.md, "crypto/tls:
- * what is still single-stepped"): the plaintext leaves through the inlined
+ * exits without single-steps"): the plaintext leaves through the inlined
  * bytes.(*Reader).Read's CALL runtime.memmove (emulated; destination RAX, plaintext
  * RBX, n RCX): that call ends a Read that returns data (PT_GO_TLS_COPY). A Read that
  * fails in readRecordOrCCS (net/http's background read, every request) ends at the
@@ -290,9 +290,9 @@ static int tls_read_exits(struct go_binary *gb, const struct go_func *fn, uint64
 /*
  * crypto/tls.(*Conn).Write without a single-step: it ends at the first emulated
  * instruction after its last CALL writeRecordLocked (the data record's, which no other
- * follows; the other writes TLS 1.0's first byte) that leaves RBX as that call returned it, the type
- * word of its error: nil, all of len(b) was written (PT_GO_TLS_WEND). Its RETs only
- * that site reaches get no probe.
+ * follows; the other writes TLS 1.0's first byte) that leaves RBX as that call returned
+ * it, the type word of its error: nil, all of len(b) was written (PT_GO_TLS_WEND). Its
+ * RETs only that site reaches get no probe.
  */
 static int tls_write_exits(struct go_binary *gb, const struct go_func *fn, uint64_t *offs,
 			   uint64_t *cookies)
