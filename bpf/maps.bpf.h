@@ -218,6 +218,7 @@ struct go_g {
 	__u64 dns_host;		/* Go string: data, len */
 	__u64 dns_host_len;
 	__u8 tls_h2_sent;	/* the open Write's HTTP/2 frames were walked at its entry */
+	__u32 tls_wlen;		/* the open Write's len(b) (capped): its n if it succeeds */
 };
 
 /* goroutine key -> its state */

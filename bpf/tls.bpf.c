@@ -349,9 +349,11 @@ PT_SHARED int on_tls_ret(struct pt_regs *ctx)
 }
 
 /*
- * Go crypto/tls: uprobes on (*Conn).handshakeContext, Read and Write entry
- * (RAX = *Conn, RBX = the []byte data) and on each of their RETs (never
- * uretprobes); RAX at a RET is n, or for the handshake the error's type word.
+ * Go crypto/tls: uprobes on (*Conn).serverHandshake/clientHandshake, Read and
+ * Write entry (RAX = *Conn, RBX = the []byte data) and on their exits (never
+ * uretprobes): emulated sites inside Read and Write where the code has the
+ * expected shape, else (and on the other paths) their RETs; RAX at a RET is n,
+ * or for the handshake the error's type word.
  * Keyed by goroutine; the outermost call by frame depth (see go.bpf.h).
  */
 /*
@@ -403,6 +405,7 @@ static __always_inline int go_tls_enter(struct pt_regs *ctx, __u8 fn)
 	gg->tls_d = d;
 	gg->tls_ret = go_entry_ret(ctx);
 	gg->tls_h2_sent = 0;
+	gg->tls_wlen = ctx->cx > 0xffffffff ? 0xffffffff : ctx->cx;
 	tls_enter_key(key, ctx->ax, fn, PT_TLS_GO, fn == TLS_FN_HANDSHAKE ? 0 : ctx->bx, 0);
 	if (fn == TLS_FN_WRITE && t->ssl_depth == 1)
 		gg->tls_h2_sent = go_h2_write(ctx, key, goid);
@@ -428,11 +431,15 @@ int go_tls_write_entry(struct pt_regs *ctx)
 }
 
 /*
- * Each RET of the handshakes, Read and Write, and in Read the CALL runtime.memmove that copies the plaintext
- * out (cookie PT_GO_TLS_COPY, user/attach/goprobes.c tls_read_exits()): an emulated site
- * that ends the call without a single-step; the bytes are read from the source (RBX, n in
- * RCX), not yet at the destination. Bits 40-63 of the cookie: the site's depth below the
- * entry.
+ * Each RET of the handshakes, Read and Write, and the emulated sites that end Read and
+ * Write without a single-step (user/attach/goprobes.c tls_read_exits(),
+ * tls_write_exits()); bits 40-63 of their cookie: the site's depth below the entry.
+ *  - PT_GO_TLS_COPY, Read's CALL runtime.memmove that copies the plaintext out: the
+ *    bytes are read from the source (RBX, n in RCX), not yet at the destination;
+ *  - PT_GO_TLS_ERR, the Jcc after Read's CALL readRecordOrCCS: RAX is the error's type
+ *    word; not nil: Read returns 0 bytes (what its RET said), else it goes on;
+ *  - PT_GO_TLS_WEND, after Write's last CALL writeRecordLocked: RBX is the error's type
+ *    word; nil: n is len(b) (kept at the entry), else the write counts nothing.
  */
 SEC("uprobe")
 int go_tls_ret(struct pt_regs *ctx)
@@ -449,6 +456,8 @@ int go_tls_ret(struct pt_regs *ctx)
 	barrier_var(bx);
 	barrier_var(cx);
 
+	if ((cookie & PT_GO_TLS_ERR) && !ax)
+		return 0;	/* the record came: Read goes on */
 	if (!go_key_at(ctx, &key, &goid, &d))
 		return 0;
 	t = thread_lookup(key);
@@ -461,11 +470,18 @@ int go_tls_ret(struct pt_regs *ctx)
 		return 0;
 	}
 	ret = (long)ax;
-	if (cookie & PT_GO_TLS_COPY) {
+	if (cookie & (PT_GO_TLS_COPY | PT_GO_TLS_ERR)) {
 		if (t->ssl_fn != TLS_FN_READ)
 			return 0;
-		t->ssl_buf = bx;
-		ret = (long)cx;
+		ret = 0;
+		if (cookie & PT_GO_TLS_COPY) {
+			t->ssl_buf = bx;
+			ret = (long)cx;
+		}
+	} else if (cookie & PT_GO_TLS_WEND) {
+		if (t->ssl_fn != TLS_FN_WRITE)
+			return 0;
+		ret = bx ? 0 : gg->tls_wlen;
 	}
 	t->ssl_depth = 1;
 	return tls_exit_key(key, ret);

@@ -142,6 +142,12 @@ enum pt_fn {
  * (user/attach/goprobes.c tls_read_exits()): the plaintext is in RBX, n in RCX; bits
  * 40-63: the site's depth below Read's entry (its frame). Its RETs carry 0. */
 #define PT_GO_TLS_COPY		(1ULL << 32)
+/* ... at the TEST RAX, RAX; Jcc after Read's CALL readRecordOrCCS: the call failed if
+ * RAX (the error's type word) is not 0, and Read returns 0 bytes (tls_read_exits()) */
+#define PT_GO_TLS_ERR		(1ULL << 33)
+/* ... at the first emulated site after Write's CALL writeRecordLocked: RBX is its
+ * error's type word; nil: all of len(b) was written (tls_write_exits()) */
+#define PT_GO_TLS_WEND		(1ULL << 34)
 
 /* Attach cookie of go_render_entry: kind | html.text offset << 8 | text.name offset << 24 */
 #define PT_TPL_TEXT_EXECUTE	0

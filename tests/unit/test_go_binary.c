@@ -709,36 +709,96 @@ static void check_render_sites(struct go_binary *gs, int minor)
 	assert_true(f_fn % 8 == 0 && f_exec % 8 == 0 && f_exec > f_fn && f_exec < 4096);
 }
 
-/* crypto/tls.(*Conn).Read's plaintext copy (goprobes.c tls_read_exits()): one emulated
- * CALL runtime.memmove; from it only the normal exit and the alert check's RET are
- * reached (bounds-check panics do not come back), the error exits before it are not. */
+static int tls_noret(struct go_binary *gs, uint64_t *noret)
+{
+	static const char *const names[] = { "runtime.panicSliceB", "runtime.panicIndex",
+					     "runtime.panicSliceAlen", "runtime.panicSliceAcap",
+					     "runtime.gopanic", "runtime.morestack_noctxt" };
+	struct go_func f;
+	int nn = 0;
+
+	for (size_t i = 0; i < N(names); i++)
+		if (!go_binary__func(gs, names[i], &f))
+			noret[nn++] = f.vaddr;
+	return nn;
+}
+
+/* crypto/tls.(*Conn).Read's exits (goprobes.c tls_read_exits()): one emulated CALL
+ * runtime.memmove, behind which only the normal exit and the alert check's RET are
+ * (bounds-check panics do not come back); the TEST RAX, RAX; Jcc after each CALL
+ * readRecordOrCCS, the first one's error edge alone reaching its RET (net/http's
+ * background read); the other errors' RETs keep their probes. */
 static void check_tls_read_sites(struct go_binary *gs, int minor)
 {
-	static const char *const noret_names[] = { "runtime.panicSliceB", "runtime.panicIndex",
-						   "runtime.panicSliceAlen", "runtime.panicSliceAcap",
-						   "runtime.gopanic", "runtime.morestack_noctxt" };
-	uint64_t site, rets[MAX_RETS], unreached[MAX_RETS], reached[2], noret[6];
-	struct go_func fn, mm, f;
-	int n, m, nr, nn = 0;
+	uint64_t rets[MAX_RETS], kept[MAX_RETS], noret[6];
+	struct go_cut cuts[GO_MAX_CUTS] = {};
+	struct go_func fn, mm, rr;
+	int n, m, k, nn = tls_noret(gs, noret);
 
 	assert_int_equal(go_binary__func(gs, "crypto/tls.(*Conn).Read", &fn), 0);
 	assert_int_equal(go_binary__func(gs, "runtime.memmove", &mm), 0);
-	assert_int_equal(go_binary__call_sites(gs, &fn, &mm, &site, 1), 1);
-	assert_true(go_binary__site_emulated(gs, site));
-	for (size_t i = 0; i < N(noret_names); i++)
-		if (!go_binary__func(gs, noret_names[i], &f))
-			noret[nn++] = f.vaddr;
+	assert_int_equal(go_binary__func(gs, "crypto/tls.(*Conn).readRecordOrCCS", &rr), 0);
+	assert_int_equal(go_binary__call_sites(gs, &fn, &mm, &cuts[0].off, 1), 1);
+	assert_true(go_binary__site_emulated(gs, cuts[0].off));
+	cuts[0].edge = GO_CUT_ALL;
+	cuts[0].claims = true;	/* the path around it (copy of 0 bytes) is not taken */
+	k = go_binary__err_tests(gs, &fn, &rr, cuts + 1, GO_MAX_CUTS - 1);
+	if (k != 2)
+		fail_msg("go1.%d: %d error tests after Read's 2 CALLs readRecordOrCCS", minor, k);
+	for (int i = 1; i <= k; i++)
+		assert_true(go_binary__site_emulated(gs, cuts[i].off));
 	n = go_binary__ret_offsets(gs, &fn, rets, MAX_RETS);
-	m = go_binary__rets_unreached_from(gs, &fn, site, noret, nn, unreached, MAX_RETS,
-					   reached, 2, &nr);
-	if (m < 3 || nr < 1 || m + nr != n)
-		fail_msg("go1.%d: Read has %d RETs, %d not reached from its copy, %d reached", minor,
-			 n, m, nr);
-	for (int i = 0; i < nr; i++)
-		assert_true(reached[i] > site);
-	/* not an instruction of Read */
-	assert_int_equal(go_binary__rets_unreached_from(gs, &fn, site + 1, noret, nn, unreached,
-							MAX_RETS, reached, 2, &nr), -ENOENT);
+	/* the copy alone, as before: the loop's error exit keeps its RET */
+	m = go_binary__rets_before_cuts(gs, &fn, cuts, 1, noret, nn, kept, MAX_RETS);
+	if (m < 3 || cuts[0].behind < 1 || m + cuts[0].behind != n ||
+	    cuts[0].first_behind < cuts[0].off)
+		fail_msg("go1.%d: Read has %d RETs, %d kept past its copy, %d behind", minor, n, m,
+			 cuts[0].behind);
+	/* with the error tests: one RET fewer, behind the loop's (the first) test */
+	assert_int_equal(go_binary__rets_before_cuts(gs, &fn, cuts, 1 + k, noret, nn, kept,
+						     MAX_RETS), m - 1);
+	assert_true(cuts[0].behind >= 1 && cuts[1].behind == 1 && cuts[1].off < cuts[0].off);
+	assert_true(cuts[2].off > cuts[0].off);	/* the alert check's, behind the copy */
+	for (int i = 0; i < m - 1; i++)
+		assert_false(go_binary__site_emulated(gs, kept[i]));
+	/* not an instruction of Read; an edge cut that is not a Jcc */
+	cuts[0].off++;
+	assert_int_equal(go_binary__rets_before_cuts(gs, &fn, cuts, 1, noret, nn, kept, MAX_RETS),
+			 -ENOENT);
+	cuts[0].off--;
+	cuts[0].edge = GO_CUT_TAKEN;
+	assert_int_equal(go_binary__rets_before_cuts(gs, &fn, cuts, 1, noret, nn, kept, MAX_RETS),
+			 -ENOENT);
+}
+
+/* crypto/tls.(*Conn).Write's exit (goprobes.c tls_write_exits()): the first emulated
+ * site after its last CALL writeRecordLocked, RBX (the error) untouched, which every
+ * successful Write passes: its normal RET is behind it, the early errors' are not. */
+static void check_tls_write_sites(struct go_binary *gs, int minor)
+{
+	uint64_t rets[MAX_RETS], kept[MAX_RETS], calls[4], call, noret[6];
+	struct go_cut cut = { .edge = GO_CUT_ALL };
+	struct go_func fn, wr;
+	int n, m, nn = tls_noret(gs, noret);
+
+	assert_int_equal(go_binary__func(gs, "crypto/tls.(*Conn).Write", &fn), 0);
+	assert_int_equal(go_binary__func(gs, "crypto/tls.(*Conn).writeRecordLocked", &wr), 0);
+	/* two: TLS 1.0's first byte, then the data (the last, by flow not by address) */
+	assert_int_equal(go_binary__call_sites(gs, &fn, &wr, calls, 4), 2);
+	assert_int_equal(go_binary__last_call(gs, &fn, &wr, noret, nn, &call), 0);
+	assert_true(call == calls[0] || call == calls[1]);
+	assert_int_equal(go_binary__site_after_call(gs, &fn, call, "rbx", &cut.off), 0);
+	assert_true(cut.off > call && cut.off < call + 64);
+	assert_true(go_binary__site_emulated(gs, cut.off));
+	n = go_binary__ret_offsets(gs, &fn, rets, MAX_RETS);
+	m = go_binary__rets_before_cuts(gs, &fn, &cut, 1, noret, nn, kept, MAX_RETS);
+	if (m < 1 || cut.behind < 1 || m + cut.behind != n)
+		fail_msg("go1.%d: Write has %d RETs, %d kept, %d behind its exit", minor, n, m,
+			 cut.behind);
+	print_message("  go1.%d: Write: %d of %d RETs behind its exit\n", minor, cut.behind, n);
+	/* not an instruction of Write */
+	assert_int_equal(go_binary__site_after_call(gs, &fn, call + 1, "rbx", &kept[0]),
+			 -ENOENT);
 }
 
 static void check_toolchain(int minor)
@@ -776,6 +836,7 @@ static void check_toolchain(int minor)
 	}
 	check_render_sites(gs, minor);
 	check_tls_read_sites(gs, minor);
+	check_tls_write_sites(gs, minor);
 	if (minor >= 21) {	/* runtime.g.parentGoid: ancestry without newproc1 probes */
 		int64_t dw = -1, tab = -2;
 

@@ -844,17 +844,22 @@ int go_binary__field_offset(struct go_binary *gb, const char *struct_name, const
  * push_setup_xol_ops: PUSH of a general register); any other instruction is
  * copied out of line and single-stepped (RET included).
  */
+static bool op_emulated(const uint8_t *op)
+{
+	if (op[0] == 0xe8 || op[0] == 0xe9 || op[0] == 0xeb || op[0] == 0x90 ||
+	    (op[0] >= 0x70 && op[0] <= 0x7f) || (op[0] >= 0x50 && op[0] <= 0x57))
+		return true;
+	return (op[0] == 0x0f && op[1] >= 0x80 && op[1] <= 0x8f) ||
+	       (op[0] == 0x41 && op[1] >= 0x50 && op[1] <= 0x57);
+}
+
 bool go_binary__site_emulated(struct go_binary *gb, uint64_t file_off)
 {
 	uint8_t op[2] = {};
 
 	if (gb->arch != GO_ARCH_AMD64 || binary__pread(gb->b, file_off, op, sizeof(op)))
 		return false;
-	if (op[0] == 0xe8 || op[0] == 0xe9 || op[0] == 0xeb || op[0] == 0x90 ||
-	    (op[0] >= 0x70 && op[0] <= 0x7f) || (op[0] >= 0x50 && op[0] <= 0x57))
-		return true;
-	return (op[0] == 0x0f && op[1] >= 0x80 && op[1] <= 0x8f) ||
-	       (op[0] == 0x41 && op[1] >= 0x50 && op[1] <= 0x57);
+	return op_emulated(op);
 }
 
 struct frame_ctx {
@@ -1000,20 +1005,23 @@ int go_binary__rets_not_after_call(struct go_binary *gb, const struct go_func *f
 	return err;
 }
 
-/* Reachability inside one function (go_binary__rets_unreached_from) */
+/* Reachability inside one function (go_binary__rets_before_cuts) */
 enum flow_kind { FLOW_NEXT, FLOW_RET, FLOW_JMP, FLOW_JCC, FLOW_STOP };
 
 struct flow_insn {
 	uint64_t addr;
 	uint64_t target;	/* a direct jump's target inside fn, 0 if it leaves fn */
 	uint8_t kind;
-	uint8_t reached;
+	uint8_t cut;		/* 1 + enum go_cut_edge where a probe ends the call, else 0 */
+	uint8_t hit;		/* a direct CALL of reach_ctx.callee */
+	uint16_t mark;		/* bit 0: reached from the entry past no cut; 1 + i: from cut i */
 };
 
 struct reach_ctx {
 	const struct go_func *fn;
 	const uint64_t *noret;	/* callees that never return */
 	int nnoret;
+	uint64_t callee;	/* whose CALLs are flagged (hit), 0: none */
 	struct flow_insn *ins;
 	int n;
 };
@@ -1042,6 +1050,7 @@ static int visit_flow(void *ctx, const cs_insn *insn)
 	} else if (insn->id == X86_INS_CALL) {
 		if (direct && u64_in(rc->noret, rc->nnoret, t))
 			fi->kind = FLOW_STOP;
+		fi->hit = direct && rc->callee && t == rc->callee;
 	} else if (insn->mnemonic[0] == 'j') {
 		if (!direct)
 			return -ENOTSUP;	/* a jump table: where it goes is not known */
@@ -1068,9 +1077,9 @@ static int flow_index(const struct reach_ctx *rc, uint64_t addr)
 	return -1;
 }
 
-/* Marks what is reachable from instruction index start; -EILSEQ on a jump into the
- * middle of an instruction. */
-static int flow_mark(struct reach_ctx *rc, int start)
+/* Marks with bit what is reachable from instruction index start, stopping at the cuts'
+ * edges if cuts; -EILSEQ on a jump into the middle of an instruction. */
+static int flow_mark(struct reach_ctx *rc, int start, uint16_t bit, bool cuts)
 {
 	int *stack = malloc(rc->n * sizeof(*stack)), top = 0, err = 0;
 
@@ -1081,21 +1090,25 @@ static int flow_mark(struct reach_ctx *rc, int start)
 	while (top > 0 && !err) {
 		int i = stack[--top];
 
-		for (; i < rc->n && !rc->ins[i].reached; i++) {
+		for (; i < rc->n && !(rc->ins[i].mark & bit); i++) {
 			struct flow_insn *fi = &rc->ins[i];
+			int cut = cuts ? fi->cut : 0;
 
-			fi->reached = 1;
-			if ((fi->kind == FLOW_JMP || fi->kind == FLOW_JCC) && fi->target) {
+			fi->mark |= bit;
+			if (cut == 1 + GO_CUT_ALL)
+				break;
+			if ((fi->kind == FLOW_JMP || fi->kind == FLOW_JCC) && fi->target &&
+			    cut != 1 + GO_CUT_TAKEN) {
 				int j = flow_index(rc, fi->target);
 
 				if (j < 0) {
 					err = -EILSEQ;
 					break;
 				}
-				if (!rc->ins[j].reached)
+				if (!(rc->ins[j].mark & bit))
 					stack[top++] = j;	/* each index is pushed once per mark */
 			}
-			if (fi->kind != FLOW_NEXT && fi->kind != FLOW_JCC)
+			if ((fi->kind != FLOW_NEXT && fi->kind != FLOW_JCC) || cut == 1 + GO_CUT_FALL)
 				break;
 		}
 	}
@@ -1103,38 +1116,242 @@ static int flow_mark(struct reach_ctx *rc, int start)
 	return err;
 }
 
-int go_binary__rets_unreached_from(struct go_binary *gb, const struct go_func *fn,
-				   uint64_t site_off, const uint64_t *noret, int nnoret,
-				   uint64_t *file_offs, int max, uint64_t *reached_offs,
-				   int max_reached, int *nreached)
+/* Flags the cuts and marks the walks: from the entry past no cut, then from each cut's
+ * ending edge(s). */
+static int flow_cuts(struct reach_ctx *rc, const struct go_cut *cuts, int ncuts)
 {
-	struct reach_ctx rc = { .fn = fn, .noret = noret, .nnoret = nnoret };
-	int zero = 0, err, site, n = 0;
+	int idx[GO_MAX_CUTS], err = 0;
 
-	*nreached = 0;
+	for (int i = 0; i < ncuts; i++) {
+		idx[i] = flow_index(rc, rc->fn->vaddr + (cuts[i].off - rc->fn->file_off));
+		if (idx[i] < 0 || (cuts[i].edge != GO_CUT_ALL && rc->ins[idx[i]].kind != FLOW_JCC))
+			return -ENOENT;
+		rc->ins[idx[i]].cut = 1 + cuts[i].edge;
+	}
+	err = flow_mark(rc, 0, 1, true);
+	for (int i = 0; i < ncuts && !err; i++) {
+		const struct flow_insn *fi = &rc->ins[idx[i]];
+		int start = idx[i];
+
+		if (cuts[i].edge == GO_CUT_FALL)
+			start++;
+		else if (cuts[i].edge == GO_CUT_TAKEN)
+			start = fi->target ? flow_index(rc, fi->target) : rc->n;
+		if (start < 0)
+			return -EILSEQ;
+		err = flow_mark(rc, start, 1 << (1 + i), false);
+	}
+	return err;
+}
+
+/* The walk of fn into rc (rc->ins allocated); 0 or an error. */
+static int flow_walk(struct go_binary *gb, struct reach_ctx *rc)
+{
+	int zero = 0;
+
 	if (gb->arch != GO_ARCH_AMD64)
 		return -ENOTSUP;
-	rc.ins = calloc(MAX_WALK_INSNS, sizeof(*rc.ins));
-	if (!rc.ins)
+	rc->ins = calloc(MAX_WALK_INSNS, sizeof(*rc->ins));
+	if (!rc->ins)
 		return -ENOMEM;
-	err = walk_query(gb, fn, visit_flow, &rc, &zero);
-	site = err ? -1 : flow_index(&rc, fn->vaddr + (site_off - fn->file_off));
-	if (!err)
-		err = site < 0 ? -ENOENT : flow_mark(&rc, site + 1);
+	return walk_query(gb, rc->fn, visit_flow, rc, &zero);
+}
+
+int go_binary__last_call(struct go_binary *gb, const struct go_func *fn,
+			 const struct go_func *callee, const uint64_t *noret, int nnoret,
+			 uint64_t *call_off)
+{
+	struct reach_ctx rc = { .fn = fn, .noret = noret, .nnoret = nnoret,
+				.callee = callee->vaddr };
+	int err = flow_walk(gb, &rc), found = 0;
+
 	for (int i = 0; i < rc.n && !err; i++) {
+		bool other = false;
+
+		if (!rc.ins[i].hit)
+			continue;
+		for (int j = 0; j < rc.n; j++)
+			rc.ins[j].mark = 0;
+		err = flow_mark(&rc, i + 1, 1, false);
+		for (int j = 0; j < rc.n && !err; j++)
+			other |= j != i && rc.ins[j].hit && (rc.ins[j].mark & 1);
+		if (!err && !other) {
+			*call_off = fn->file_off + (rc.ins[i].addr - fn->vaddr);
+			found++;
+		}
+	}
+	free(rc.ins);
+	return err ? err : found == 1 ? 0 : -ENOENT;
+}
+
+int go_binary__rets_before_cuts(struct go_binary *gb, const struct go_func *fn,
+				struct go_cut *cuts, int ncuts, const uint64_t *noret,
+				int nnoret, uint64_t *file_offs, int max)
+{
+	struct reach_ctx rc = { .fn = fn, .noret = noret, .nnoret = nnoret };
+	uint16_t claims = 0;
+	int err, n = 0;
+
+	if (ncuts < 1 || ncuts > GO_MAX_CUTS)
+		return -EINVAL;
+	err = flow_walk(gb, &rc);
+	if (!err)
+		err = flow_cuts(&rc, cuts, ncuts);
+	for (int i = 0; i < ncuts; i++) {
+		cuts[i].behind = 0;
+		cuts[i].first_behind = 0;
+		if (cuts[i].claims)
+			claims |= 1 << (1 + i);
+	}
+	for (int i = 0; i < rc.n && !err; i++) {
+		uint16_t m = rc.ins[i].mark;
 		uint64_t off = fn->file_off + (rc.ins[i].addr - fn->vaddr);
 
 		if (rc.ins[i].kind != FLOW_RET)
 			continue;
-		if (rc.ins[i].reached && *nreached == max_reached)
-			err = -E2BIG;
-		else if (rc.ins[i].reached)
-			reached_offs[(*nreached)++] = off;
-		else if (n == max)
-			err = -E2BIG;
-		else
-			file_offs[n++] = off;
+		/* past no cut, or by no path seen (a panic's), and claimed by no cut */
+		if (((m & 1) || !m) && !(m & claims)) {
+			if (n == max)
+				err = -E2BIG;
+			else
+				file_offs[n++] = off;
+			continue;
+		}
+		for (int c = 0; c < ncuts; c++) {
+			if (!(m & (1 << (1 + c))))
+				continue;
+			if (!cuts[c].behind++)
+				cuts[c].first_behind = off;
+		}
 	}
 	free(rc.ins);
 	return err ? err : n;
+}
+
+/* What follows a CALL (go_binary__err_tests, go_binary__site_after_call) */
+struct after_ctx {
+	struct flow_ctx fc;	/* fn, the callee, the jump targets */
+	uint64_t call;		/* the CALL's address, 0: any CALL of the callee */
+	const char *reg;	/* a register the stretch leaves as the CALL returned it */
+	int step;		/* instructions since the CALL, 0: not after one */
+	struct go_cut *cuts;
+	int n, max;
+};
+
+static uint64_t insn_off(const struct after_ctx *ac, const cs_insn *insn)
+{
+	return ac->fc.fn->file_off + (insn->address - ac->fc.fn->vaddr);
+}
+
+/* CALL callee; TEST RAX, RAX; JNE or JE: the Jcc and its error edge */
+static int visit_err_test(void *ctx, const cs_insn *insn)
+{
+	struct after_ctx *ac = ctx;
+	int step = ac->step;
+	char *end;
+
+	ac->step = 0;
+	if (step == 1 && insn->id == X86_INS_NOP && !is_target(&ac->fc, insn->address)) {
+		ac->step = 1;	/* alignment */
+		return 0;
+	}
+	if (insn->id == X86_INS_CALL) {
+		ac->step = strtoull(insn->op_str, &end, 16) == ac->fc.callee && !*end;
+		return 0;
+	}
+	if (step == 1 && insn->id == X86_INS_TEST && !strcmp(insn->op_str, "rax, rax") &&
+	    !is_target(&ac->fc, insn->address)) {
+		ac->step = 2;
+		return 0;
+	}
+	if (step != 2 || (insn->id != X86_INS_JNE && insn->id != X86_INS_JE) ||
+	    is_target(&ac->fc, insn->address))
+		return 0;
+	if (ac->n == ac->max)
+		return -E2BIG;
+	ac->cuts[ac->n].off = insn_off(ac, insn);
+	ac->cuts[ac->n++].edge = insn->id == X86_INS_JNE ? GO_CUT_TAKEN : GO_CUT_FALL;
+	return 0;
+}
+
+/* Whether an instruction may write the 64-bit register reg ("rbx"): true for one outside
+ * the list of moves and arithmetic whose first operand is the destination. */
+static bool writes_reg(const cs_insn *insn, const char *reg)
+{
+	static const char *const movers[] = { "mov", "lea", "movzx", "movsx", "movsxd", "movups",
+					      "movaps", "movdqu", "xorps", "pxor", "add", "sub",
+					      "and", "or", "xor", "inc", "dec" };
+	const char *o = insn->op_str;
+	size_t len = strcspn(o, ",");
+	bool known = false;
+
+	if (insn->id == X86_INS_TEST || insn->id == X86_INS_CMP)
+		return false;
+	for (size_t i = 0; i < sizeof(movers) / sizeof(movers[0]) && !known; i++)
+		known = !strcmp(insn->mnemonic, movers[i]);
+	if (!known)
+		return true;
+	if (len == 3 && (o[0] == 'r' || o[0] == 'e'))	/* rbx, ebx */
+		return !strncmp(o + 1, reg + 1, 2);
+	return len == 2 && o[0] == reg[1];		/* bx, bl, bh */
+}
+
+/* After the CALL at ac->call: the first emulated instruction, reached straight */
+static int visit_site_after(void *ctx, const cs_insn *insn)
+{
+	struct after_ctx *ac = ctx;
+
+	if (!ac->step) {
+		ac->step = insn->address == ac->call;
+		return 0;
+	}
+	if (is_target(&ac->fc, insn->address) || ++ac->step > 16)
+		return 1;
+	if (op_emulated(insn->bytes)) {
+		ac->cuts[0].off = insn_off(ac, insn);
+		ac->n = 1;
+		return 1;
+	}
+	if (insn->mnemonic[0] == 'j' || insn->id == X86_INS_RET || writes_reg(insn, ac->reg))
+		return 1;
+	return 0;
+}
+
+/* The jump targets of fn, then visit over it; ac->n or an error. */
+static int after_walk(struct go_binary *gb, struct after_ctx *ac,
+		      int (*visit)(void *ctx, const cs_insn *insn))
+{
+	int zero = 0, err;
+
+	if (gb->arch != GO_ARCH_AMD64)
+		return -ENOTSUP;
+	ac->fc.targets = calloc(MAX_WALK_INSNS, sizeof(*ac->fc.targets));
+	if (!ac->fc.targets)
+		return -ENOMEM;
+	err = walk_query(gb, ac->fc.fn, visit_targets, &ac->fc, &zero);
+	if (!err)
+		err = walk_query(gb, ac->fc.fn, visit, ac, &ac->n);
+	free(ac->fc.targets);
+	return err;
+}
+
+int go_binary__err_tests(struct go_binary *gb, const struct go_func *fn,
+			 const struct go_func *callee, struct go_cut *cuts, int max)
+{
+	struct after_ctx ac = { .fc = { .fn = fn, .callee = callee->vaddr }, .cuts = cuts,
+				.max = max };
+
+	return after_walk(gb, &ac, visit_err_test);
+}
+
+int go_binary__site_after_call(struct go_binary *gb, const struct go_func *fn,
+			       uint64_t call_off, const char *reg, uint64_t *site_off)
+{
+	struct go_cut cut = {};
+	struct after_ctx ac = { .fc = { .fn = fn }, .reg = reg, .cuts = &cut, .max = 1,
+				.call = fn->vaddr + (call_off - fn->file_off) };
+	int err = after_walk(gb, &ac, visit_site_after);
+
+	*site_off = cut.off;
+	return err < 0 ? err : cut.off ? 0 : -ENOENT;
 }

@@ -167,18 +167,64 @@ int go_binary__rets_not_after_call(struct go_binary *gb, const struct go_func *f
 				   const struct go_func *callee, uint64_t *file_offs, int max);
 
 /*
- * amd64: file offsets of fn's RETs that cannot be reached from the instruction
- * after the one at site_off (a CALL), going forward by fall-through and direct
- * jumps inside fn; calls of noret (callee addresses) do not come back. The
- * RETs that can be are stored into reached_offs (*nreached of them). Count,
- * -ENOTSUP on an indirect jump (a jump table: unknown targets) or another
- * architecture, -ENOENT if site_off is not an instruction of fn, -EILSEQ on a
- * jump into an instruction, -E2BIG, walk errors.
+ * A probe site that ends the call (go_binary__rets_before_cuts): every path through
+ * it (GO_CUT_ALL), or only a Jcc's jump (GO_CUT_TAKEN) or its fall-through
+ * (GO_CUT_FALL), the way an error goes.
  */
-int go_binary__rets_unreached_from(struct go_binary *gb, const struct go_func *fn,
-				   uint64_t site_off, const uint64_t *noret, int nnoret,
-				   uint64_t *file_offs, int max, uint64_t *reached_offs,
-				   int max_reached, int *nreached);
+enum go_cut_edge { GO_CUT_ALL, GO_CUT_TAKEN, GO_CUT_FALL };
+#define GO_MAX_CUTS 8
+
+struct go_cut {
+	uint64_t off;			/* file offset of the site */
+	enum go_cut_edge edge;
+	/* the RETs it reaches are its even where a path around it reaches them too (the
+	 * caller knows that such a path has nothing to report, or cannot be taken) */
+	bool claims;
+	int behind;			/* out: RETs behind it (not kept) */
+	uint64_t first_behind;		/* out: the first of them, by offset */
+};
+
+/*
+ * amd64: file offsets of fn's RETs that keep a probe: those a path from fn's entry
+ * reaches without passing a cut's ending edge (forward by fall-through and direct
+ * jumps; calls of noret, callee addresses, do not come back), and those no path
+ * reaches (a recovered panic's, through runtime.deferreturn), unless a cut that
+ * claims reaches them. The other RETs come only after a cut; cuts[i].behind counts
+ * those reached from cut i. Count, -ENOTSUP
+ * on an indirect jump (a jump table: unknown targets) or another architecture,
+ * -ENOENT if a cut is not an instruction of fn (or an edge cut not a Jcc), -EILSEQ
+ * on a jump into an instruction, -E2BIG, -EINVAL (no cut, or too many), walk errors.
+ */
+int go_binary__rets_before_cuts(struct go_binary *gb, const struct go_func *fn,
+				struct go_cut *cuts, int ncuts, const uint64_t *noret,
+				int nnoret, uint64_t *file_offs, int max);
+
+/*
+ * amd64: the direct CALL of callee in fn from which no other CALL of callee can be
+ * reached (forward, as go_binary__rets_before_cuts walks): the last of a sequence. 0,
+ * -ENOENT if none or several are, -ENOTSUP on an indirect jump, walk errors.
+ */
+int go_binary__last_call(struct go_binary *gb, const struct go_func *fn,
+			 const struct go_func *callee, const uint64_t *noret, int nnoret,
+			 uint64_t *call_off);
+
+/*
+ * amd64: the direct CALLs of callee in fn that TEST RAX, RAX and a JNE or JE follow
+ * straight (NOPs aside, nothing jumps in between): callee's error is nil or not. Each Jcc into
+ * cuts (its error edge: the JNE's jump, the JE's fall-through). Count, -E2BIG, walk
+ * errors.
+ */
+int go_binary__err_tests(struct go_binary *gb, const struct go_func *fn,
+			 const struct go_func *callee, struct go_cut *cuts, int max);
+
+/*
+ * amd64: the first instruction after the CALL at call_off whose uprobe is emulated,
+ * reached straight from it (no branch, nothing jumps in between, at most 16
+ * instructions) through moves and arithmetic that leave the register reg ("rbx")
+ * as the callee returned it. 0, -ENOENT if there is none, walk errors.
+ */
+int go_binary__site_after_call(struct go_binary *gb, const struct go_func *fn,
+			       uint64_t call_off, const char *reg, uint64_t *site_off);
 
 /*
  * Byte offset of field in struct_name ("runtime.g", "goid"): from DWARF when

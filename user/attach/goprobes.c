@@ -189,8 +189,8 @@ static int render_exits(struct go_binary *gb, const struct go_func *fn, uint64_t
 }
 
 /* Callees that never return (the compiler's bounds-check and panic calls), for the
- * reachability walk of tls_read_exits(); one missing only makes that walk reach more
- * RETs, which its shape check then refuses. */
+ * reachability walk of tls_cut_exits(); one missing only makes a path from the entry
+ * reach more RETs, which then keep their probes. */
 static const char *const go_noreturn[] = {
 	"runtime.panicIndex", "runtime.panicIndexU", "runtime.panicSliceAlen",
 	"runtime.panicSliceAlenU", "runtime.panicSliceAcap", "runtime.panicSliceAcapU",
@@ -206,39 +206,107 @@ static const char *const go_noreturn[] = {
 };
 #define N_NORETURN (sizeof(go_noreturn) / sizeof(go_noreturn[0]))
 
+/* The callees that never return, by address, for go_binary__rets_before_cuts(). */
+static int noret_addrs(struct go_binary *gb, uint64_t *noret)
+{
+	struct go_func f;
+	int nn = 0;
+
+	for (size_t i = 0; i < N_NORETURN; i++)
+		if (!go_binary__func(gb, go_noreturn[i], &f))
+			noret[nn++] = f.vaddr;
+	return nn;
+}
+
 /*
- * crypto/tls.(*Conn).Read without a single-step on its normal exit (docs/go.md,
- * "crypto/tls: what is still single-stepped"): the plaintext leaves through the inlined
- * bytes.(*Reader).Read's CALL runtime.memmove (emulated; destination RAX, plaintext RBX,
- * n RCX). That call ends the TLS call; the RETs it can reach (the normal exit and the
- * alert check's) get no probe, the others (errors before any data) keep theirs. The
- * shape is checked: one such CALL, one or two RETs reached from it, all after it. 0
- * when the code has another shape: all RETs.
+ * The exits of a crypto/tls call at emulated sites (cuts) and the RETs that only
+ * follow them dropped: offs[0..ncuts) the cuts (cookies[i]: the site's depth below
+ * the entry, the frame, | kinds[i]), then the RETs a path reaches past no cut, which
+ * keep their single-stepped probes. A Jcc cut that no RET is behind alone is
+ * dropped (kinds[i] PT_GO_TLS_ERR); any other such cut, or a failed analysis: 0,
+ * every RET is probed as before. Sites, or 0.
+ */
+static int tls_cut_exits(struct go_binary *gb, const struct go_func *fn, struct go_cut *cuts,
+			 uint64_t *kinds, int ncuts, uint64_t *offs, uint64_t *cookies)
+{
+	uint64_t frame, noret[N_NORETURN];
+	int nn = noret_addrs(gb, noret), m, k = 0;
+
+	if (go_binary__frame_size(gb, fn, &frame))
+		return 0;
+	m = go_binary__rets_before_cuts(gb, fn, cuts, ncuts, noret, nn, offs + ncuts,
+					MAX_RETS - ncuts);
+	for (int i = 0; i < ncuts && m >= 0; i++) {
+		/* a claiming cut must come before what it claims (not in a loop) */
+		if ((!cuts[i].behind && kinds[i] != PT_GO_TLS_ERR) ||
+		    (cuts[i].claims && cuts[i].first_behind < cuts[i].off))
+			return 0;
+		if (!cuts[i].behind)
+			continue;
+		cuts[k] = cuts[i];
+		kinds[k++] = kinds[i];
+	}
+	if (m < 0 || !k)
+		return 0;
+	if (k < ncuts)		/* again without the useless Jccs */
+		return tls_cut_exits(gb, fn, cuts, kinds, k, offs, cookies);
+	for (int i = 0; i < k; i++) {
+		offs[i] = cuts[i].off;
+		cookies[i] = frame << 40 | kinds[i];
+	}
+	return k + m;		/* the RETs' cookies stay 0 */
+}
+
+/*
+ * crypto/tls.(*Conn).Read without a single-step per request (docs/go.md, "crypto/tls:
+ * exits without single-steps"): the plaintext leaves through the inlined
+ * bytes.(*Reader).Read's CALL runtime.memmove (emulated; destination RAX, plaintext
+ * RBX, n RCX): that call ends a Read that returns data (PT_GO_TLS_COPY). A Read that
+ * fails in readRecordOrCCS (net/http's background read, every request) ends at the
+ * TEST RAX, RAX; Jcc that follows the call, on its error edge (PT_GO_TLS_ERR: RAX is
+ * the error's type word). The RETs only those reach get no probe.
  */
 static int tls_read_exits(struct go_binary *gb, const struct go_func *fn, uint64_t *offs,
 			  uint64_t *cookies)
 {
-	uint64_t site, frame, noret[N_NORETURN], reached[2];
-	struct go_func mm, f;
-	int nn = 0, m, nr;
+	struct go_cut cuts[GO_MAX_CUTS] = {};
+	uint64_t kinds[GO_MAX_CUTS];
+	struct go_func mm, rr;
+	int n;
 
 	if (go_binary__arch(gb) != GO_ARCH_AMD64 || go_binary__func(gb, "runtime.memmove", &mm) ||
-	    go_binary__call_sites(gb, fn, &mm, &site, 1) != 1 ||
-	    go_binary__frame_size(gb, fn, &frame))
+	    go_binary__call_sites(gb, fn, &mm, &cuts[0].off, 1) != 1)
 		return 0;
-	for (size_t i = 0; i < N_NORETURN; i++)
-		if (!go_binary__func(gb, go_noreturn[i], &f))
-			noret[nn++] = f.vaddr;
-	m = go_binary__rets_unreached_from(gb, fn, site, noret, nn, offs + 1, MAX_RETS - 1,
-					   reached, 2, &nr);
-	if (m < 1 || nr < 1)
+	cuts[0].edge = GO_CUT_ALL;
+	cuts[0].claims = true;	/* a path around it copies 0 bytes: unseen, see the doc */
+	kinds[0] = PT_GO_TLS_COPY;
+	n = go_binary__func(gb, "crypto/tls.(*Conn).readRecordOrCCS", &rr) ? 0 :
+	    go_binary__err_tests(gb, fn, &rr, cuts + 1, GO_MAX_CUTS - 1);
+	for (int i = 1; i <= n; i++)
+		kinds[i] = PT_GO_TLS_ERR;
+	return tls_cut_exits(gb, fn, cuts, kinds, 1 + (n > 0 ? n : 0), offs, cookies);
+}
+
+/*
+ * crypto/tls.(*Conn).Write without a single-step: it ends at the first emulated
+ * instruction after its last CALL writeRecordLocked (the data record's, which no other
+ * follows; the other writes TLS 1.0's first byte) that leaves RBX as that call returned
+ * it, the type word of its error: nil, all of len(b) was written (PT_GO_TLS_WEND). Its
+ * RETs only that site reaches get no probe.
+ */
+static int tls_write_exits(struct go_binary *gb, const struct go_func *fn, uint64_t *offs,
+			   uint64_t *cookies)
+{
+	struct go_cut cut = { .edge = GO_CUT_ALL };
+	uint64_t call, kind = PT_GO_TLS_WEND, noret[N_NORETURN];
+	struct go_func wr;
+
+	if (go_binary__arch(gb) != GO_ARCH_AMD64 ||
+	    go_binary__func(gb, "crypto/tls.(*Conn).writeRecordLocked", &wr) ||
+	    go_binary__last_call(gb, fn, &wr, noret, noret_addrs(gb, noret), &call) ||
+	    go_binary__site_after_call(gb, fn, call, "rbx", &cut.off))
 		return 0;
-	for (int i = 0; i < nr; i++)
-		if (reached[i] < site)
-			return 0;
-	offs[0] = site;
-	cookies[0] = frame << 40 | PT_GO_TLS_COPY;
-	return 1 + m;	/* the RETs' cookies stay 0 */
+	return tls_cut_exits(gb, fn, &cut, &kind, 1, offs, cookies);
 }
 
 /* One site for prog into the batch. 0 or -ENOMEM. */
@@ -383,6 +451,8 @@ static int attach_func(const struct phasetrace_bpf *skel, struct go_binary *gb,
 	    p->cookie == GO_COOKIE_TPL_BY_NAME ? render_exits(gb, &fn, rets, deltas) : 0;
 	if (p->id == GO_PROBE_TLS_READ)
 		n = tls_read_exits(gb, &fn, rets, deltas);
+	else if (p->id == GO_PROBE_TLS_WRITE)
+		n = tls_write_exits(gb, &fn, rets, deltas);
 	if (n > 0)
 		site = GO_SITE_RET;
 	else if ((n = ret_sites(gb, p, &fn, rets, &site)) < 0)
