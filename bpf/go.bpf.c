@@ -45,7 +45,7 @@ PT_SHARED bool go_key_at(struct pt_regs *ctx, __u64 *key, __u64 *goid, __u64 *de
 
 	if (!gp || !pt_traced(tgid))
 		return false;
-	stat_inc(PT_STAT_UPROBE_EVENTS);
+	stat_inc_hot(PT_STAT_UPROBE_EVENTS);	/* every Go uprobe hit: inlined */
 #if defined(__TARGET_ARCH_x86)
 	g = ctx->r14;
 #else
@@ -119,29 +119,19 @@ PT_SHARED __u64 ctx_srv_req(__u64 key)
 
 /*
  * The goroutine that created the current one, if key is the current one:
- * runtime.g.parentGoid (Go >= 1.21) read from the thread's g (TLS, as
- * exec_key_goid() does). 0 if unknown (older Go: go_parent from newproc1).
+ * runtime.g.parentGoid (Go >= 1.21) read from the thread's g (go_cur_g()).
+ * 0 if unknown (older Go: go_parent from newproc1).
  */
 static __always_inline __u64 go_parent_now(__u64 key)
 {
 	__u32 tgid = key >> 32;
 	struct pt_go_proc *gp = bpf_map_lookup_elem(&go_procs, &tgid);
-	__u64 g = 0, goid = 0, parent = 0;
+	__u64 g, parent = 0;
 
 	if (!gp || !gp->parent_goid_off)
 		return 0;
-#if defined(__TARGET_ARCH_x86)
-	{
-		struct task_struct *task = bpf_get_current_task_btf();
-		__u64 fsbase = BPF_CORE_READ(task, thread.fsbase);
-
-		if (!fsbase || bpf_probe_read_user(&g, sizeof(g), (void *)(fsbase + gp->g_tls_off)))
-			return 0;
-	}
-#endif
-	if (!g || bpf_probe_read_user(&goid, sizeof(goid), (void *)(g + gp->goid_off)) ||
-	    GO_KEY(tgid, goid) != key ||
-	    bpf_probe_read_user(&parent, sizeof(parent), (void *)(g + gp->parent_goid_off)) ||
+	g = go_cur_g(key, gp);
+	if (!g || bpf_probe_read_user(&parent, sizeof(parent), (void *)(g + gp->parent_goid_off)) ||
 	    !parent)
 		return 0;
 	return GO_KEY(tgid, parent);
@@ -150,7 +140,8 @@ static __always_inline __u64 go_parent_now(__u64 key)
 /* The parent of the current goroutine key: recorded (newproc1), else parentGoid. */
 static __always_inline __u64 go_parent_of(__u64 key, bool *recorded)
 {
-	__u64 *p = bpf_map_lookup_elem(&go_parent, &key);
+	/* a table never written holds nothing (go_parent_used) */
+	__u64 *p = go_parent_used ? bpf_map_lookup_elem(&go_parent, &key) : NULL;
 
 	*recorded = p != NULL;
 	return p ? *p : go_parent_now(key);
@@ -228,28 +219,27 @@ static __always_inline void go_span_enter(struct pt_regs *ctx, __u64 key, __u64 
 {
 	struct span_key sk = { .ctx = key, .idx = idx };
 	struct span_state *s = bpf_map_lookup_elem(&spans, &sk);
-	struct go_frame *f = bpf_map_lookup_elem(&go_frames, &sk);
-	struct go_frame nf = { .d = d, .ret = go_entry_ret(ctx) };
+	__u64 ret = go_entry_ret(ctx);
 
-	if (s && s->depth && f) {
-		if (f->d == d && f->ret == nf.ret)
-			return;		/* the same call again after morestack */
-		if (go_outer_live(ctx, d, f->d, f->ret))
-			return;		/* nested or recursive: the outermost counts */
-	}
 	if (s && s->depth) {
+		if (s->go_d == d && s->go_ret == ret)
+			return;		/* the same call again after morestack */
+		if (go_outer_live(ctx, d, s->go_d, s->go_ret))
+			return;		/* nested or recursive: the outermost counts */
 		/* a panic unwound the open call: forget it */
 		struct thread_ctx *t = thread_lookup(key);
 
 		if (t && t->spans_active)
 			t->spans_active--;
-		s->depth = 0;
 	}
-	span_enter(key, idx, label, label_len);
-	if (f)			/* this goroutine's previous call: no hash update */
-		*f = nf;
-	else if (bpf_map_update_elem(&go_frames, &sk, &nf, BPF_ANY))
-		stat_inc(PT_STAT_SPAN_FULL);
+	if (!s)
+		s = span_state_new(&sk);
+	if (!s)
+		return;
+	s->depth = 1;
+	s->go_d = d;
+	s->go_ret = ret;
+	span_start(s, key, label, label_len);
 }
 
 /* delta: how much deeper than the call's entry the exit site is (0 at its RETs) */
@@ -257,12 +247,11 @@ static __always_inline void go_span_ret(__u64 key, __u64 goid, __u64 d, __u64 de
 {
 	struct span_key sk = { .ctx = key, .idx = idx };
 	struct span_state *s = bpf_map_lookup_elem(&spans, &sk);
-	struct go_frame *f = bpf_map_lookup_elem(&go_frames, &sk);
 
-	if (!s || !s->depth || !f || f->d + delta != d)
+	if (!s || !s->depth || s->go_d + delta != d)
 		return;			/* a nested call returns */
-	s->depth = 1;
-	span_exit(key, idx, goid);
+	s->depth = 0;
+	span_end(s, key, idx, goid);
 }
 
 SEC("uprobe")
@@ -554,7 +543,6 @@ int go_goexit_entry(struct pt_regs *ctx)
 		struct span_key sk = { .ctx = key, .idx = i };
 
 		bpf_map_delete_elem(&spans, &sk);
-		bpf_map_delete_elem(&go_frames, &sk);
 	}
 	return 0;
 }

@@ -36,7 +36,6 @@ struct go_parent_map go_parent SEC(".maps");
 struct go_newproc_map go_newproc SEC(".maps");
 struct go_req_owner_map go_req_owner SEC(".maps");
 struct go_writing_for_map go_writing_for SEC(".maps");
-struct go_frames_map go_frames SEC(".maps");
 struct go_stw_map go_stw SEC(".maps");
 struct h2_conns_map h2_conns SEC(".maps");
 struct h2_scratch_map h2_scratch SEC(".maps");

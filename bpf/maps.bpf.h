@@ -196,6 +196,9 @@ struct span_state {
 	__u32 pad;
 	char label[PT_LABEL_LEN];
 	__u64 gc_at_start;	/* go_stw_ns() of its process when the span started */
+	/* Go: the open outermost call's frame depth and return address (go.bpf.c) */
+	__u64 go_d;
+	__u64 go_ret;
 };
 
 PT_MAP(spans, LRU_HASH, 16384, struct span_key, struct span_state);
@@ -248,14 +251,6 @@ PT_MAP(go_req_owner, LRU_HASH, 16384, struct go_obj_key, __u64);
 
 /* goroutine key of a writer (writeLoop) -> srv_req_id of the request it is writing */
 PT_MAP(go_writing_for, LRU_HASH, 16384, __u64, __u64);
-
-struct go_frame {
-	__u64 d;
-	__u64 ret;
-};
-
-/* span key -> frame of its open outermost call */
-PT_MAP(go_frames, LRU_HASH, 16384, struct span_key, struct go_frame);
 
 /* Per Go process (tgid): its stop-the-world pauses so far, and the one in progress. */
 struct go_stw {

@@ -30,26 +30,10 @@ PT_SHARED struct pt_conn *ctx_srv_conn(const struct thread_ctx *t)
 	return c && c->req.req_id == t->srv_req_id ? c : NULL;
 }
 
-PT_SHARED void span_enter(__u64 key, __u32 idx, const void *label, __u32 label_len)
+PT_SHARED void span_start(struct span_state *s, __u64 key, const void *label, __u32 label_len)
 {
-	struct span_key k = { .ctx = key, .idx = idx };
-	struct span_state *s = bpf_map_lookup_elem(&spans, &k);
 	struct thread_ctx *t;
 
-	if (s) {
-		if (s->depth++)
-			return;		/* recursion: the outermost call counts */
-	} else {
-		struct span_state ns = { .depth = 1 };
-
-		if (bpf_map_update_elem(&spans, &k, &ns, BPF_ANY)) {
-			stat_inc(PT_STAT_SPAN_FULL);
-			return;
-		}
-		s = bpf_map_lookup_elem(&spans, &k);
-		if (!s)
-			return;
-	}
 	s->start = bpf_ktime_get_ns();
 	s->gc_at_start = KEY_IS_GO(key) ? go_stw_ns(key >> 32) : 0;
 	s->label[0] = 0;
@@ -69,6 +53,22 @@ PT_SHARED void span_enter(__u64 key, __u32 idx, const void *label, __u32 label_l
 		if (c)
 			c->req.spans_open++;
 	}
+}
+
+PT_SHARED void span_enter(__u64 key, __u32 idx, const void *label, __u32 label_len)
+{
+	struct span_key k = { .ctx = key, .idx = idx };
+	struct span_state *s = bpf_map_lookup_elem(&spans, &k);
+
+	if (s) {
+		if (s->depth++)
+			return;		/* recursion: the outermost call counts */
+	} else {
+		s = span_state_new(&k);
+		if (!s)
+			return;
+	}
+	span_start(s, key, label, label_len);
 }
 
 /*
@@ -102,15 +102,21 @@ PT_SHARED void span_exit(__u64 key, __u32 idx, __u64 goid)
 {
 	struct span_key k = { .ctx = key, .idx = idx };
 	struct span_state *s = bpf_map_lookup_elem(&spans, &k);
-	struct thread_ctx *t;
-	struct pt_span_rec *r;
-	struct pt_conn *c;
-	__u64 now, io_ns, gc_ns;
 
 	if (!s || !s->depth)
 		return;
 	if (--s->depth)
 		return;
+	span_end(s, key, idx, goid);
+}
+
+PT_SHARED void span_end(struct span_state *s, __u64 key, __u32 idx, __u64 goid)
+{
+	struct thread_ctx *t;
+	struct pt_span_rec *r;
+	struct pt_conn *c;
+	__u64 now, io_ns, gc_ns;
+
 	now = bpf_ktime_get_ns();	/* one clock read for both */
 	t = thread_lookup(key);
 	if (t && t->spans_active)

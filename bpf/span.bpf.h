@@ -11,11 +11,27 @@
 
 #include "common.bpf.h"
 
+/* A new state for span k, at depth 1; NULL if the table is full (counted). */
+static __always_inline struct span_state *span_state_new(const struct span_key *k)
+{
+	struct span_state ns = { .depth = 1 };
+
+	if (bpf_map_update_elem(&spans, k, &ns, BPF_ANY)) {
+		stat_inc(PT_STAT_SPAN_FULL);
+		return NULL;
+	}
+	return bpf_map_lookup_elem(&spans, k);
+}
+
 /* label: user pointer to a string (may be NULL), label_len: its length, 0 = NUL-terminated */
 PT_SHARED void span_enter(__u64 key, __u32 idx, const void *label, __u32 label_len);
 /* The span ends: one record when its outermost call returns, or, for a server request's
  * first render span, its fields in that request's record (pt_req_rec.render_*). */
 PT_SHARED void span_exit(__u64 key, __u32 idx, __u64 goid);
+/* The same two for a caller that looked the state up itself (go.bpf.c: one lookup per
+ * probe hit). span_start: the outermost call of s (depth 1) starts; span_end: it ends. */
+PT_SHARED void span_start(struct span_state *s, __u64 key, const void *label, __u32 label_len);
+PT_SHARED void span_end(struct span_state *s, __u64 key, __u32 idx, __u64 goid);
 /* The connection of the server request the context serves (its state in "conns"), NULL if
  * none or unknown (an event loop). */
 PT_SHARED struct pt_conn *ctx_srv_conn(const struct thread_ctx *t);

@@ -2,27 +2,39 @@
 /* Execution contexts; see thread.bpf.h. */
 #include "thread.bpf.h"
 
-/*
- * From a kernel hook the goroutine comes from the thread's TLS: the g pointer
- * sits at fs_base + g_tls_off on amd64.
- */
+/* The g pointer at fs_base + g_tls_off (amd64), 0 if unreadable. The task is a trusted
+ * BTF pointer: its fsbase is a plain load. */
+static __always_inline __u64 go_tls_g(const struct pt_go_proc *gp)
+{
+	__u64 g = 0;
+#if defined(__TARGET_ARCH_x86)
+	__u64 fsbase = bpf_get_current_task_btf()->thread.fsbase;
+
+	if (!fsbase || bpf_probe_read_user(&g, sizeof(g), (void *)(fsbase + gp->g_tls_off)))
+		return 0;
+#endif
+	return g;
+}
+
+PT_SHARED __u64 go_cur_g(__u64 key, const struct pt_go_proc *gp)
+{
+	__u64 g = go_tls_g(gp), goid = 0;
+
+	if (!g || bpf_probe_read_user(&goid, sizeof(goid), (void *)(g + gp->goid_off)) ||
+	    GO_KEY(key >> 32, goid) != key)
+		return 0;
+	return g;
+}
+
+/* From a kernel hook the goroutine comes from the thread's TLS (go_tls_g()). */
 static __always_inline __u64 go_exec_key(const struct pt_go_proc *gp, __u64 id, __u64 *goid)
 {
-	__u32 tgid = id >> 32;
+	__u64 g = go_tls_g(gp), id2 = 0;
 
-#if defined(__TARGET_ARCH_x86)
-	{
-		struct task_struct *task = bpf_get_current_task_btf();
-		__u64 fsbase = task->thread.fsbase;	/* a trusted BTF pointer: a plain load */
-		__u64 g = 0, id2 = 0;
-
-		if (fsbase && !bpf_probe_read_user(&g, sizeof(g), (void *)(fsbase + gp->g_tls_off)) &&
-		    g && !bpf_probe_read_user(&id2, sizeof(id2), (void *)(g + gp->goid_off)) && id2) {
-			*goid = id2;
-			return GO_KEY(tgid, id2);
-		}
+	if (g && !bpf_probe_read_user(&id2, sizeof(id2), (void *)(g + gp->goid_off)) && id2) {
+		*goid = id2;
+		return GO_KEY(id >> 32, id2);
 	}
-#endif
 	stat_inc(PT_STAT_GO_NO_G);
 	return id;
 }

@@ -17,6 +17,9 @@ PT_SHARED __u64 exec_key_goid(__u64 *goid);
 /* The same for I/O on c: a process c saw not being Go costs no go_procs lookup until
  * go_procs changes (go_procs_gen). */
 PT_SHARED __u64 exec_key_conn(struct pt_conn *c, __u64 *goid);
+/* The runtime.g of the current thread's goroutine if that is key (from the thread's TLS,
+ * as exec_key_goid() finds it), else 0. */
+PT_SHARED __u64 go_cur_g(__u64 key, const struct pt_go_proc *gp);
 PT_SHARED struct thread_ctx *thread_lookup(__u64 key);
 /* Looked up or created; NULL when the table is full (counted). */
 PT_SHARED struct thread_ctx *thread_get(__u64 key);
