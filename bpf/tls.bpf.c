@@ -187,6 +187,29 @@ static __always_inline void tls_handshake_done(struct ssl_state *s, __u64 end)
 	c->req.flags |= PT_F_TLS_HS | PT_F_TLS;
 }
 
+/*
+ * Data moved by a call on a session whose handshake was not seen done: a handshake
+ * done inside this call ended with the last peer record it read (client) or when
+ * the data started (server). Without kernel reads inside, the session predates us.
+ */
+static __always_inline void tls_handshake_inside(struct ssl_state *s, struct thread_ctx *t,
+						 __u64 now)
+{
+	if (t->ssl_krecv_last) {
+		tls_handshake_done(s, t->ssl_krecv_last);
+	} else if (s->bio_recv_last && t->ssl_fn == TLS_FN_WRITE) {
+		/* memory BIO: the write finished the handshake (the peer's flight,
+		 * certificate checks) before its data */
+		tls_handshake_done(s, now);
+		t->ssl_entry = now;
+	} else if (s->bio_recv_last) {
+		tls_handshake_done(s, s->bio_recv_last);
+	} else {
+		s->hs_done = 1;
+		s->hs_start = 0;
+	}
+}
+
 static __always_inline int tls_exit_key(__u64 key, long ret)
 {
 	struct thread_ctx *t = thread_lookup(key);
@@ -223,24 +246,8 @@ static __always_inline int tls_exit_key(__u64 key, long ret)
 	}
 	if (!n)
 		return 0;
-	if (!s->hs_done) {
-		/* A handshake done inside this call ended with the last peer
-		 * record it read (client) or when the data started (server).
-		 * Without kernel reads inside, the session predates us. */
-		if (t->ssl_krecv_last) {
-			tls_handshake_done(s, t->ssl_krecv_last);
-		} else if (s->bio_recv_last && t->ssl_fn == TLS_FN_WRITE) {
-			/* memory BIO: the write finished the handshake (the
-			 * peer's flight, certificate checks) before its data */
-			tls_handshake_done(s, now);
-			t->ssl_entry = now;
-		} else if (s->bio_recv_last) {
-			tls_handshake_done(s, s->bio_recv_last);
-		} else {
-			s->hs_done = 1;
-			s->hs_start = 0;
-		}
-	}
+	if (!s->hs_done)
+		tls_handshake_inside(s, t, now);
 	if (!s->sk)
 		return 0;
 	c = bpf_map_lookup_elem(&conns, &s->sk);
