@@ -7,7 +7,7 @@
 #       wrk requests of the round
 #   bench-stats.py table ROUNDFILE...
 #       per program over the rounds: hits/request and ns/hit (median and range),
-#       and the BPF time per request
+#       the BPF time per request, and the socket hooks' ns per hit together
 #   bench-stats.py ratios NAME U0 T1 U1 T2 U2 ...
 #       alternating untraced/traced rounds: each traced round against the mean of
 #       the untraced rounds around it; median and range
@@ -41,6 +41,10 @@ def diff(before, after, progs_json, requests):
     for name, (cnt, ns) in sorted(agg.items()):
         if cnt:
             print('prog %s %d %d' % (name, cnt, ns))
+
+
+# programs on socket I/O and TCP state (bpf/io.bpf.c, bpf/tcp.bpf.c), by name
+SOCKET_HOOKS = ('sock_', 'tcp_', 'inet_sock_')
 
 
 def rng(v, fmt):
@@ -85,6 +89,15 @@ def table(files):
         print('%-28s %22s %22s %18s' % (n, rng(hpr, '%.2f'), rng(nph, '%.0f') if nph else '-',
                                          '%.0f' % statistics.median(npr)))
     print('BPF time per request: %s ns' % rng(total, '%.0f'))
+    # the socket hooks together (issue 12's "ns per socket hook hit on average"):
+    # every tracepoint program on socket I/O and TCP state, per round
+    sock = [[sum(v[k] for n, v in r['progs'].items() if n.startswith(SOCKET_HOOKS))
+             for k in (0, 1)] for r in rounds]
+    if any(c for c, _ in sock):
+        print('socket hooks (%s*): %s hits per request, %s ns per hit on average'
+              % ('*, '.join(SOCKET_HOOKS),
+                 rng([c / r['requests'] for (c, _), r in zip(sock, rounds)], '%.2f'),
+                 rng([ns / c for c, ns in sock if c], '%.0f')))
 
 
 def ratios(name, vals):
