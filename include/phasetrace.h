@@ -285,7 +285,8 @@ enum pt_fsm {
 #define PT_C_WATCHED	(1u << 7)	/* BPF put the connection in idle_watch */
 
 struct pt_conn {
-	struct pt_req_rec req;	/* the request being assembled */
+	/* what every I/O on the connection reads first, in the cache line of the record's
+	 * head (type, flags, role, status) */
 	__u64 last_io;
 	__u64 ssl;		/* TLS session pointer once mapped */
 	__u32 nreq;		/* requests started on this connection */
@@ -297,6 +298,7 @@ struct pt_conn {
 	__u32 nogo_gen;
 	__u32 kagg_label;	/* in-kernel aggregation: the connection's label id, 0: none yet */
 	__u32 kagg_pad;
+	struct pt_req_rec req;	/* the request being assembled */
 };
 
 /*
