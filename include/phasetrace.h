@@ -285,8 +285,9 @@ enum pt_fsm {
 #define PT_C_WATCHED	(1u << 7)	/* BPF put the connection in idle_watch */
 
 struct pt_conn {
-	/* what every I/O on the connection reads first, in the cache line of the record's
-	 * head (type, flags, role, status) */
+	/* what every I/O on the connection reads first, next to the record's head (type,
+	 * flags, role, status): a hit touches fewer cache lines (the map value itself is
+	 * not cache-line aligned) */
 	__u64 last_io;
 	__u64 ssl;		/* TLS session pointer once mapped */
 	__u32 nreq;		/* requests started on this connection */
