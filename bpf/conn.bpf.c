@@ -125,9 +125,36 @@ static __always_inline void conn_next_request(struct pt_conn *c)
 	c->state = PT_FSM_IDLE;
 }
 
+/*
+ * A Go server request starts on goroutine key. The goroutine of the connection's first
+ * request serves it (net/http's conn.serve): its state goes when the connection closes
+ * (go_conn_closed()), without a probe on goroutine exits. A later request whose first
+ * bytes another goroutine read ahead (net/http's backgroundRead, while the serving one
+ * finishes the previous response) is the serving goroutine's: returns its thread_ctx, and
+ * the helper gets no state of its own. NULL: not that case.
+ */
+static __always_inline struct thread_ctx *go_srv_request(__u64 skp, struct pt_conn *c,
+							 __u64 key)
+{
+	struct thread_ctx *st;
+
+	if (!c->srv_gkey)
+		c->srv_gkey = key;
+	if (c->srv_gkey == key)
+		return NULL;
+	st = thread_lookup(c->srv_gkey);
+	if (!st || st->srv_sk != skp)
+		return NULL;
+	st->srv_req_id = c->req.req_id;
+	st->srv_awaiting = 1;
+	return st;
+}
+
 PT_SHARED struct thread_ctx *conn_start_request(__u64 skp, struct pt_conn *c, __u64 key,
 						__u64 goid, struct thread_ctx *t)
 {
+	struct thread_ctx *st;
+
 	c->req.req_id = next_id();
 	c->req.req_seq = c->nreq++;
 	c->req.tid = (__u32)bpf_get_current_pid_tgid();
@@ -135,10 +162,17 @@ PT_SHARED struct thread_ctx *conn_start_request(__u64 skp, struct pt_conn *c, __
 		c->req.goid = goid;
 		c->req.flags |= PT_F_GO;
 	}
+	if (c->req.role == PT_ROLE_SERVER && KEY_IS_GO(key)) {
+		st = go_srv_request(skp, c, key);
+		if (st)
+			return st;
+	}
 	if (!t)
-		t = thread_get(key);
+		t = thread_get_as(key, c->srv_gkey == key);
 	if (!t)
 		return NULL;
+	if (c->srv_gkey == key)
+		t->go_srv = 1;
 	if (c->req.role == PT_ROLE_SERVER) {
 		/* a thread that starts a second request before answering the
 		 * first one is an event loop: nesting cannot be known there */
@@ -147,7 +181,7 @@ PT_SHARED struct thread_ctx *conn_start_request(__u64 skp, struct pt_conn *c, __
 		t->srv_sk = skp;
 		t->srv_req_id = c->req.req_id;
 		t->srv_awaiting = 1;
-		if (KEY_IS_GO(key))	/* read ahead by a helper goroutine */
+		if (KEY_IS_GO(key) && c->srv_gkey != key)	/* read ahead by a helper */
 			go_server_req_started(key, skp, c->req.req_id);
 	} else if (t->srv_req_id) {
 		if (t->interleaved)

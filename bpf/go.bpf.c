@@ -102,10 +102,21 @@ static __always_inline __u64 go_key_of(__u64 g)
 	return GO_KEY(tgid, goid);
 }
 
+PT_SHARED bool go_serving(__u64 key)
+{
+	struct thread_ctx *t = thread_lookup(key);
+
+	return t && t->go_srv;
+}
+
 PT_SHARED struct go_g *go_g_get(__u64 key)
 {
-	struct go_g zero = {};
+	struct go_g zero = {}, *g = bpf_map_lookup_elem(&go_gs, &key);
 
+	if (g)
+		return g;
+	if (!go_serving(key))	/* else forgotten with its connection */
+		go_want_exit(key >> 32);
 	flag_set_once(&go_gs_used);
 	return map_get_or_init(&go_gs, &key, &zero, PT_STAT_GO_FULL);
 }
@@ -172,6 +183,7 @@ PT_SHARED __u64 go_inherited_req(__u64 key)
 		req = gp ? ctx_srv_req(*gp) : 0;
 	}
 	if (req && !recorded) {
+		go_want_exit(key >> 32);
 		flag_set_once(&go_parent_used);
 		if (bpf_map_update_elem(&go_parent, &key, &parent, BPF_ANY))
 			stat_inc(PT_STAT_GO_FULL);
@@ -232,8 +244,12 @@ static __always_inline void go_span_enter(struct pt_regs *ctx, __u64 key, __u64 
 		if (t && t->spans_active)
 			t->spans_active--;
 	}
-	if (!s)
+	if (!s) {
+		/* the render span of a goroutine serving a connection is forgotten with it */
+		if (idx != GO_SPAN_RENDER || !go_serving(key))
+			go_want_exit(key >> 32);
 		s = span_state_new(&sk);
+	}
 	if (!s)
 		return;
 	s->depth = 1;
@@ -482,6 +498,7 @@ static __always_inline int newproc_child(__u64 g)
 		return 0;
 	stat_inc(PT_STAT_UPROBE_EVENTS);
 	child = go_key_of(g);
+	go_want_exit(id >> 32);
 	flag_set_once(&go_parent_used);
 	if (child && bpf_map_update_elem(&go_parent, &child, parent, BPF_ANY))
 		stat_inc(PT_STAT_GO_FULL);
@@ -547,6 +564,37 @@ int go_goexit_entry(struct pt_regs *ctx)
 	return 0;
 }
 
+/*
+ * The goroutine that served connection skp (c->srv_gkey, conn.bpf.c go_srv_request()) is
+ * ending with it (net/http's conn.serve returns once it closes the connection): forget its
+ * state here, so that a server whose goroutines keep no other state needs no goexit1 probe.
+ * Not if it serves another connection now (that one's close forgets it), nor if it is
+ * inside a call (the connection closed under it, by another goroutine): then it asks for
+ * goexit1 like any other goroutine.
+ */
+PT_SHARED void go_conn_closed(__u64 skp, struct pt_conn *c)
+{
+	__u64 key = c->srv_gkey;
+	struct span_key sk = { .ctx = key, .idx = GO_SPAN_RENDER };
+	struct thread_ctx *t = thread_lookup(key);
+	struct span_state *s;
+
+	c->srv_gkey = 0;
+	if (t && t->srv_sk != skp)
+		return;
+	if (t && (t->ssl_depth || t->dns_depth || t->spans_active)) {
+		go_want_exit(key >> 32);
+		return;
+	}
+	if (t)
+		bpf_map_delete_elem(&threads, &key);
+	s = bpf_map_lookup_elem(&spans, &sk);
+	if (s && !s->depth)
+		bpf_map_delete_elem(&spans, &sk);
+	if (go_gs_used)
+		delete_if_there(&go_gs, &key);
+}
+
 /* net/http.(*Transport).roundTrip(t, req *Request): on the sending goroutine */
 SEC("uprobe")
 int go_http_roundtrip_entry(struct pt_regs *ctx)
@@ -583,6 +631,7 @@ int go_http_reqwrite_entry(struct pt_regs *ctx)
 	ok.ptr = ctx->ax;
 	owner = bpf_map_lookup_elem(&go_req_owner, &ok);
 	if (owner) {
+		go_want_exit(key >> 32);
 		flag_set_once(&go_writing_for_used);
 		if (bpf_map_update_elem(&go_writing_for, &key, owner, BPF_ANY))
 			stat_inc(PT_STAT_GO_FULL);

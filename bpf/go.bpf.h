@@ -32,6 +32,14 @@ PT_SHARED __u64 ctx_srv_req(__u64 key);
 PT_SHARED __u64 go_inherited_req(__u64 key);
 /* A server request req_id started on socket skp on goroutine key. */
 PT_SHARED void go_server_req_started(__u64 key, __u64 skp, __u64 req_id);
+/* Go process tgid keeps goroutine state its end must clear: probe runtime.goexit1 there
+ * (asked once; bpf/proc.bpf.c). */
+PT_SHARED void go_want_exit(__u32 tgid);
+/* Whether key is a goroutine serving a connection (thread_ctx.go_srv): its state is
+ * forgotten when that connection closes, not when it ends. */
+PT_SHARED bool go_serving(__u64 key);
+/* Server connection skp (c) closes: forget the state of the goroutine that served it. */
+PT_SHARED void go_conn_closed(__u64 skp, struct pt_conn *c);
 /* Stop-the-world time of Go process tgid so far (ns, the pause in progress included). */
 PT_SHARED __u64 go_stw_ns(__u32 tgid);
 

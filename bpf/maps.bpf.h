@@ -117,7 +117,7 @@ struct thread_ctx {
 	__u8 srv_awaiting;	/* srv request has no response yet */
 	__u8 dns_depth;
 	__u8 dns_func;
-	__u8 pad;
+	__u8 go_srv;		/* a goroutine serving srv_sk: its state goes when that closes */
 	/* server request being served by this thread */
 	__u64 srv_sk;
 	__u64 srv_req_id;

@@ -5,6 +5,7 @@
  */
 #include "common.bpf.h"
 #include "lib.bpf.h"
+#include "go.bpf.h"
 
 /* holds need a live tracer: the discovery worker stamps hold_alive_ns at least this often */
 #define HOLD_STALE_NS	2000000000ULL
@@ -130,6 +131,27 @@ int BPF_PROG(sched_process_exit_btf, struct task_struct *p)
 	bpf_map_delete_elem(&held, &tgid);	/* killed while held: nothing to resume */
 	proc_event(tgid, PT_PROC_EXIT, false);
 	return 0;
+}
+
+/*
+ * Go process tgid keeps goroutine state that only the goroutine's end would clear: ask
+ * userspace, once, to probe runtime.goexit1 (PT_GO_EXIT_*). What was written before that
+ * probe is in place stays until its LRU table evicts it. A lost record asks again later.
+ */
+PT_SHARED void go_want_exit(__u32 tgid)
+{
+	struct pt_go_proc *gp = bpf_map_lookup_elem(&go_procs, &tgid);
+	struct pt_proc_rec *r;
+
+	if (!gp || (gp->flags & (PT_GO_EXIT_PROBED | PT_GO_EXIT_ASKED)))
+		return;
+	gp->flags |= PT_GO_EXIT_ASKED;
+	r = proc_rec(tgid, PT_PROC_GOEXIT);
+	if (!r) {
+		gp->flags &= ~PT_GO_EXIT_ASKED;
+		return;
+	}
+	pt_submit(r, false);
 }
 
 /* dlopen's return (a library probe: include/probe_list.h, bpf/lib.bpf.c) */

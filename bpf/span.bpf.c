@@ -64,6 +64,8 @@ PT_SHARED void span_enter(__u64 key, __u32 idx, const void *label, __u32 label_l
 		if (s->depth++)
 			return;		/* recursion: the outermost call counts */
 	} else {
+		if (KEY_IS_GO(key))	/* a goroutine's state: gone when it ends */
+			go_want_exit(key >> 32);
 		s = span_state_new(&k);
 		if (!s)
 			return;

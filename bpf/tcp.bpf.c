@@ -13,6 +13,7 @@
 #include "conn.bpf.h"
 #include "thread.bpf.h"
 #include "h2.bpf.h"
+#include "go.bpf.h"
 
 #define ECONNREFUSED	111
 #define ETIMEDOUT	110
@@ -107,6 +108,8 @@ static __always_inline int handle_set_state(const struct sock *sk, int oldstate,
 
 	if (newstate == TCP_FIN_WAIT1_ || newstate == TCP_LAST_ACK_ || newstate == TCP_CLOSE_) {
 		h2_close(skp, c);	/* HTTP/2: userspace ends the streams */
+		if (c->srv_gkey)
+			go_conn_closed(skp, c);
 		if (c->state != PT_FSM_IDLE || (c->req.flags & PT_F_CONNECT) || c->req.error)
 			conn_finish(skp, c);
 		if (newstate == TCP_CLOSE_) {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* Execution contexts; see thread.bpf.h. */
 #include "thread.bpf.h"
+#include "go.bpf.h"
 
 /* The g pointer at fs_base + g_tls_off (amd64), 0 if unreadable. The task is a trusted
  * BTF pointer: its fsbase is a plain load. */
@@ -74,10 +75,15 @@ PT_SHARED struct thread_ctx *thread_lookup(__u64 key)
 	return bpf_map_lookup_elem(&threads, &key);
 }
 
-PT_SHARED struct thread_ctx *thread_get(__u64 key)
+PT_SHARED struct thread_ctx *thread_get_as(__u64 key, bool serving)
 {
-	struct thread_ctx zero = {};
+	struct thread_ctx zero = { .go_srv = serving }, *t = bpf_map_lookup_elem(&threads, &key);
 
+	if (t)
+		return t;
+	/* a goroutine's entry: gone when it ends (goexit1), or when its connection closes */
+	if (KEY_IS_GO(key) && !serving)
+		go_want_exit(key >> 32);
 	return map_get_or_init(&threads, &key, &zero, PT_STAT_THREAD_FULL);
 }
 

@@ -21,7 +21,13 @@ PT_SHARED __u64 exec_key_conn(struct pt_conn *c, __u64 *goid);
  * as exec_key_goid() finds it), else 0. */
 PT_SHARED __u64 go_cur_g(__u64 key, const struct pt_go_proc *gp);
 PT_SHARED struct thread_ctx *thread_lookup(__u64 key);
-/* Looked up or created; NULL when the table is full (counted). */
-PT_SHARED struct thread_ctx *thread_get(__u64 key);
+/* Looked up or created; NULL when the table is full (counted). serving: key is the
+ * goroutine that serves a connection (conn_start_request()); any other goroutine's new
+ * entry asks for runtime.goexit1's probe (go_want_exit()). */
+PT_SHARED struct thread_ctx *thread_get_as(__u64 key, bool serving);
+static __always_inline struct thread_ctx *thread_get(__u64 key)
+{
+	return thread_get_as(key, false);
+}
 
 #endif

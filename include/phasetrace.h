@@ -225,6 +225,7 @@ enum pt_proc_kind {
 	PT_PROC_EXEC = 1,
 	PT_PROC_DLOPEN = 2,
 	PT_PROC_EXIT = 3,
+	PT_PROC_GOEXIT = 4,	/* a Go process keeps goroutine state: probe runtime.goexit1 */
 };
 
 struct pt_proc_rec {
@@ -299,6 +300,9 @@ struct pt_conn {
 	__u32 nogo_gen;
 	__u32 kagg_label;	/* in-kernel aggregation: the connection's label id, 0: none yet */
 	__u32 kagg_pad;
+	/* a Go server connection: the goroutine that serves it (its first request's), whose
+	 * per-goroutine state is forgotten when the connection closes (go_conn_closed()) */
+	__u64 srv_gkey;
 	struct pt_req_rec req;	/* the request being assembled */
 };
 
@@ -320,9 +324,18 @@ struct pt_idle {
 struct pt_go_proc {
 	__s32 g_tls_off;	/* amd64: g pointer at fs_base + g_tls_off (usually -8) */
 	__u32 goid_off;		/* offsetof(runtime.g, goid) */
-	__u32 flags;
+	__u32 flags;		/* PT_GO_EXIT_* */
 	__u32 parent_goid_off;	/* offsetof(runtime.g, parentGoid) (Go >= 1.21), 0: unknown */
 };
+
+/*
+ * runtime.goexit1 is probed on demand (user/attach/goprobes.c): a goroutine's state is
+ * forgotten when it ends only if something but a served connection's own goroutine keeps
+ * state (that goes when the connection closes). BPF asks once per process (a PT_PROC_GOEXIT
+ * record); userspace sets PROBED once the executable's goexit1 has its probe.
+ */
+#define PT_GO_EXIT_PROBED	1u
+#define PT_GO_EXIT_ASKED	2u
 
 /* Counters in the per-CPU "stats" array map; never lose silently. */
 enum pt_stat {

@@ -411,6 +411,87 @@ def _probe_span(ver):
 			      'deepf after render start: %s' % json.dumps(r))
 
 
+def _goroutine_entries(pid):
+	"""Entries of Go process pid in the per-goroutine tables (threads, spans, go_gs: keys
+	begin with tgid << 32 | goroutine), read with bpftool: {table: count}."""
+	out = {}
+	for name in ('threads', 'spans', 'go_gs'):
+		r = h.run(['bpftool', '-j', 'map', 'dump', 'name', name])
+		h.assert_eq(r.rc, 0, 'bpftool map dump name %s (stderr: %s)' % (name, r.stderr))
+		ents = json.loads(r.stdout or '[]')
+		out[name] = sum(1 for e in ents if int.from_bytes(
+			bytes(int(x, 16) for x in e['key'][:8]), 'little') >> 32 == pid)
+	return out
+
+
+def _until(cond, seconds):
+	"""cond() until true or seconds passed; its last value."""
+	deadline = time.monotonic() + seconds
+	v = cond()
+	while not v and time.monotonic() < deadline:
+		time.sleep(0.05)
+		v = cond()
+	return v
+
+
+def _goexit_probed(tr, path):
+	return any('runtime.goexit1 probed' in l and path in l for l in list(tr.err))
+
+
+def _goexit_on_demand(ver):
+	"""runtime.goexit1 is probed only once a process keeps goroutine state that a
+	goroutine's end must clear. A server that makes no outbound call (Go >= 1.21: no
+	newproc1 probe) needs none: the state of the goroutine serving a connection goes
+	when the connection closes, and a request's first bytes read ahead by net/http's
+	backgroundRead goroutine leave none behind. A webapp with a backend asks for it at
+	its first request, and from then on its goroutines' state goes when they end."""
+	path = _go_binary(ver, 'webapp')
+	app = Webapp(ver)
+	tr = h.Tracer(pids=[app.pid], extra=['-v'])
+	n = 0
+	for i in range(6):	# a connection each
+		h.assert_eq(_get(app.port, '/c%d?render_ms=1' % i)[0], 200, 'status')
+		n += 1
+	conn = http.client.HTTPConnection('127.0.0.1', app.port, timeout=30)
+	for i in range(6):	# keep-alive
+		h.assert_eq(_get(app.port, '/k%d?render_ms=1' % i, conn=conn)[0], 200, 'status')
+		n += 1
+	conn.close()
+	old_go = ver in ('go1.19', 'go1.20')	# no parentGoid: newproc1 records ancestry
+	left = _until(lambda: not any(_goroutine_entries(app.pid).values()) or old_go, 5)
+	if old_go:
+		h.assert_true(_until(lambda: _goexit_probed(tr, path), 10),
+			      '%s: goexit1 probed for newproc1\'s ancestry' % ver)
+	else:
+		h.assert_true(left, 'goroutine state left after every connection closed: %s' %
+			      _goroutine_entries(app.pid))
+		h.assert_true(not _goexit_probed(tr, path),
+			      'goexit1 probed for a server without outbound calls')
+	recs = tr.stop()
+	srv = [r for r in recs if r.get('role') == 'server' and r.get('pid') == app.pid]
+	h.assert_eq(len(srv), n, 'server records')
+	for r in srv:
+		h.assert_true('render' in h.phases(r), 'render phase: %s' % json.dumps(r))
+
+	be = h.start_backend(ttfb_ms=1)
+	app2 = Webapp(ver, args=['-backend', 'http://127.0.0.1:%d/' % be.port])
+	tr2 = h.Tracer(pids=[app2.pid], extra=['-v'])
+	h.assert_eq(_get(app2.port, '/first?render_ms=1')[0], 200, 'status')
+	h.assert_true(_until(lambda: _goexit_probed(tr2, path), 10),
+		      'goexit1 probed once goroutines keep state (outbound calls)')
+	before = sum(_goroutine_entries(app2.pid).values())
+	for i in range(8):
+		h.assert_eq(_get(app2.port, '/b%d?render_ms=1' % i)[0], 200, 'status')
+	after = _until(lambda: sum(_goroutine_entries(app2.pid).values()) <= before, 5)
+	h.assert_true(after, 'goroutine state of ended goroutines kept: %d entries before, '
+		      '%s after 8 requests' % (before, _goroutine_entries(app2.pid)))
+	recs = tr2.stop()
+	srv = [r for r in recs if r.get('role') == 'server' and r.get('pid') == app2.pid]
+	h.assert_eq(len(srv), 9, 'server records')
+	for r in srv:
+		h.assert_eq(len(r.get('children') or []), 1, 'backend child: %s' % json.dumps(r))
+
+
 # One row per toolchain and case: (case, function of the version, timeout in s)
 CASES = [
 	('render', lambda v: _render_only(v, 'webapp'), 60),
@@ -425,6 +506,7 @@ CASES = [
 	('panic_through_execute', _panic_through_execute, 60),
 	('template_error', _template_error, 60),
 	('probe_span', _probe_span, 60),
+	('goexit_on_demand', _goexit_on_demand, 60),
 	('crash_stack_growth', _crash_stack_growth, 400),
 ]
 

@@ -465,16 +465,20 @@ static int attach_func(const struct phasetrace_bpf *skel, struct go_binary *gb,
 	return err ? err : 1 + n;
 }
 
+/* The set (exit_only: runtime.goexit1 alone, which the set leaves out; proc NULL). */
 static int attach_set(const struct phasetrace_bpf *skel, struct go_binary *gb, struct binary *b,
 		      struct linkset *ls, struct multi_batch *mb, const char *name,
-		      const struct pt_go_proc *proc, struct goprobes_result *res)
+		      const struct pt_go_proc *proc, bool exit_only, struct goprobes_result *res)
 {
 	for (int i = 0; i < GO_PROBE__N; i++) {
 		const struct go_probe *p = &go_probes[i];
 		int n;
 
+		/* on demand (goprobes__attach_exit()): a trap per ending goroutine otherwise */
+		if ((p->id == GO_PROBE_GOEXIT1) != exit_only)
+			continue;
 		/* runtime.g.parentGoid (Go >= 1.21) gives the ancestry without it */
-		if (p->id == GO_PROBE_NEWPROC1 && proc->parent_goid_off)
+		if (p->id == GO_PROBE_NEWPROC1 && proc && proc->parent_goid_off)
 			continue;
 		n = attach_func(skel, gb, b, ls, mb, p, name);
 
@@ -557,7 +561,8 @@ static bool uses_multi(const struct phasetrace_bpf *skel)
 	       bpf_program__expected_attach_type(prog) == PT_BPF_TRACE_UPROBE_MULTI;
 }
 
-int goprobes__attach(const struct phasetrace_bpf *skel, struct binary *b, struct linkset *ls,
+/* The set, or goexit1 alone (proc NULL): all or nothing. */
+static int attach_go(const struct phasetrace_bpf *skel, struct binary *b, struct linkset *ls,
 		     const char *name, struct pt_go_proc *proc, struct goprobes_result *res)
 {
 	size_t mark = linkset__mark(ls);
@@ -570,12 +575,14 @@ int goprobes__attach(const struct phasetrace_bpf *skel, struct binary *b, struct
 	err = go_binary__new(b, &gb);
 	if (err)
 		return err == -ENOEXEC ? err : (out_of_budget(err) ? err : -ENOTSUP);
-	err = go_proc_of(gb, name, proc);
-	if (err)
-		goto cleanup;
-	pt_info("%s: Go %s%s: goroutine-aware tracing", name, go_binary__version_str(gb),
-		go_binary__is_stripped(gb) ? " (stripped)" : "");
-	err = attach_set(skel, gb, b, ls, multi ? &mb : NULL, name, proc, res);
+	if (proc) {
+		err = go_proc_of(gb, name, proc);
+		if (err)
+			goto cleanup;
+		pt_info("%s: Go %s%s: goroutine-aware tracing", name, go_binary__version_str(gb),
+			go_binary__is_stripped(gb) ? " (stripped)" : "");
+	}
+	err = attach_set(skel, gb, b, ls, multi ? &mb : NULL, name, proc, !proc, res);
 	if (multi) {	/* the links now, or the abandoned batch freed */
 		int ferr = batch_flush(&mb, ls, err ? NULL : binary__attach_path(b));
 
@@ -590,9 +597,29 @@ int goprobes__attach(const struct phasetrace_bpf *skel, struct binary *b, struct
 		memset(res, 0, sizeof(*res));
 		goto cleanup;
 	}
-	pt_info("%s: Go probes on %d functions (%d sites)", name, res->funcs, res->sites);
+	if (proc)
+		pt_info("%s: Go probes on %d functions (%d sites)", name, res->funcs, res->sites);
+	else if (!res->funcs)
+		err = -ENOENT;
 cleanup:
 	go_binary__free(gb);
+	return err;
+}
+
+int goprobes__attach(const struct phasetrace_bpf *skel, struct binary *b, struct linkset *ls,
+		     const char *name, struct pt_go_proc *proc, struct goprobes_result *res)
+{
+	return attach_go(skel, b, ls, name, proc, res);
+}
+
+int goprobes__attach_exit(const struct phasetrace_bpf *skel, struct binary *b,
+			  struct linkset *ls, const char *name)
+{
+	struct goprobes_result res;
+	int err = attach_go(skel, b, ls, name, NULL, &res);
+
+	if (!err)
+		pt_info("%s: runtime.goexit1 probed: its goroutines keep state", name);
 	return err;
 }
 

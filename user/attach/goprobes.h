@@ -37,6 +37,14 @@ struct goprobes_result {
 int goprobes__attach(const struct phasetrace_bpf *skel, struct binary *b, struct linkset *ls,
 		     const char *name, struct pt_go_proc *proc, struct goprobes_result *res);
 /*
+ * runtime.goexit1, which goprobes__attach() leaves out, on b (a Go program it attached):
+ * once a process running it keeps goroutine state that only a goroutine's end clears
+ * (PT_PROC_GOEXIT; include/phasetrace.h PT_GO_EXIT_*). 0, -ENOENT (no such function),
+ * -ENOTSUP (not attachable here), or -errno.
+ */
+int goprobes__attach_exit(const struct phasetrace_bpf *skel, struct binary *b,
+			  struct linkset *ls, const char *name);
+/*
  * One Go function, all or nothing: a uprobe at its entry (at the stack
  * check's jump when it has one: emulated, not single-stepped) and one at each
  * of its n exit sites (RET instructions, never a uretprobe), the cookie on

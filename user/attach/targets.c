@@ -183,28 +183,77 @@ static int on_map(pid_t pid, const struct proc_map *m, void *ctx)
 	return 0;
 }
 
+/* pid's executable as /proc names it (only for pt_* messages: sanitised there). */
+static const char *exe_name(pid_t pid, char *buf, size_t size)
+{
+	char link[64];
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/proc/%d/exe", pid);
+	n = readlink(link, buf, size - 1);
+	if (n <= 0)
+		snprintf(buf, size, "%s", link);
+	else
+		buf[n] = 0;
+	return buf;
+}
+
 int targets__scan_exe(struct targets *t, pid_t pid)
 {
-	char link[64], name[PATH_MAX];
+	char name[PATH_MAX];
 	struct seen_file *f;
 	struct proc_file pf;
-	ssize_t n;
 	int err;
 
 	err = discovery__open_exe(pid, &pf);
 	if (err)
 		return err;
 	f = seen_files__find(t->seen, &pf.key);
-	if (f) {
+	if (f)
 		close(pf.fd);
-	} else {
-		snprintf(link, sizeof(link), "/proc/%d/exe", pid);
-		n = readlink(link, name, sizeof(name) - 1);
-		name[n > 0 ? n : 0] = 0;
-		f = consider(t, &pf, n > 0 ? name : link);
-	}
+	else
+		f = consider(t, &pf, exe_name(pid, name, sizeof(name)));
 	if (!f)
 		return -ENOSPC;
+	register_go(t, pid, f);
+	return 0;
+}
+
+int targets__probe_goexit(struct targets *t, pid_t pid)
+{
+	struct seen_file *f, *probed;
+	char name[PATH_MAX];
+	struct proc_file pf;
+	struct binary *b;
+	int err;
+
+	err = discovery__open_exe(pid, &pf);
+	if (err)
+		return err;
+	f = seen_files__find(t->seen, &pf.key);
+	probed = seen_files__find_probed(t->seen, &pf.kid);
+	if (!f || !probed || !probed->is_go || !f->is_go) {
+		close(pf.fd);	/* not (or no longer) a Go program with our probes */
+		return -ENOENT;
+	}
+	if (probed->go.flags & PT_GO_EXIT_PROBED) {
+		close(pf.fd);	/* another process of that file asked first */
+	} else {
+		exe_name(pid, name, sizeof(name));
+		err = binary__open_fd(pf.fd, &t->o.lim, &b);
+		if (!err) {
+			err = goprobes__attach_exit(t->o.skel, b, t->links, name);
+			binary__free(b);
+		}
+		if (err) {
+			/* its goroutines' state is left to the tables' LRU eviction */
+			pt_info("%s: runtime.goexit1 not probed: %s", name, strerror(-err));
+			t->st.failed++;
+			return err;
+		}
+		probed->go.flags |= PT_GO_EXIT_PROBED;
+	}
+	f->go.flags = probed->go.flags;
 	register_go(t, pid, f);
 	return 0;
 }

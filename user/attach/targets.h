@@ -55,6 +55,9 @@ int targets__scan_exe(struct targets *t, pid_t pid);
 /* Called between files and processes of the long scans (scan_system, scan_all):
  * the worker answers held processes there. Not re-entered. */
 void targets__on_between(struct targets *t, void (*fn)(void *ctx), void *ctx);
+/* pid (a Go program we attached) keeps goroutine state that only a goroutine's end clears:
+ * probe its executable's runtime.goexit1 (once per file) and re-register pid. 0 or -errno. */
+int targets__probe_goexit(struct targets *t, pid_t pid);
 /* The files pid maps. */
 int targets__scan_maps(struct targets *t, pid_t pid);
 /* pid exited: forget its Go registration. Safe from any thread. */

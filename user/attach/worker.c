@@ -15,10 +15,11 @@
 #define DELAYED_MAX	1024	/* rescans after exec */
 #define ALIVE_NS	500000000ULL	/* heartbeat period (hold.h) */
 
-/* A pid to scan; after an exec, the executable's identity and whether it is held. */
+/* A pid to scan; after an exec, the executable's identity and whether it is held;
+ * goexit: not a scan, its Go executable's runtime.goexit1 to probe. */
 struct job {
 	pid_t pid;
-	bool exec, held;
+	bool exec, held, goexit;
 	struct pt_file_id id;
 };
 
@@ -102,6 +103,10 @@ queued:
 /* One job: after an exec, the executable first, then the process may run. */
 static void do_job(struct worker *w, const struct job *j)
 {
+	if (j->goexit) {
+		targets__probe_goexit(w->t, j->pid);
+		return;
+	}
 	if (!j->exec) {
 		targets__scan_pid(w->t, j->pid);
 		return;
@@ -228,18 +233,21 @@ int worker__wait_initial(struct worker *w, uint64_t timeout_ns)
 	return err;
 }
 
-static struct job *queued(struct worker *w, pid_t pid)
+static struct job *queued(struct worker *w, pid_t pid, bool goexit)
 {
-	for (int i = 0; i < w->len; i++)
-		if (w->queue[(w->head + i) % QUEUE_MAX].pid == pid)
-			return &w->queue[(w->head + i) % QUEUE_MAX];
+	for (int i = 0; i < w->len; i++) {
+		struct job *q = &w->queue[(w->head + i) % QUEUE_MAX];
+
+		if (q->pid == pid && q->goexit == goexit)
+			return q;
+	}
 	return NULL;
 }
 
 /* Queue j (a held process at the front); merged with a job queued for the same pid. */
 static int enqueue(struct worker *w, const struct job *j)
 {
-	struct job *q = queued(w, j->pid);
+	struct job *q = queued(w, j->pid, j->goexit);
 
 	if (q && !j->exec)
 		return 0;
@@ -283,6 +291,11 @@ static int post(struct worker *w, const struct job *j, uint64_t delay_ns)
 int worker__post(struct worker *w, pid_t pid, uint64_t delay_ns)
 {
 	return post(w, &(struct job){ .pid = pid }, delay_ns);
+}
+
+int worker__post_goexit(struct worker *w, pid_t pid)
+{
+	return post(w, &(struct job){ .pid = pid, .goexit = true }, 0);
 }
 
 int worker__post_exec(struct worker *w, pid_t pid, const struct pt_file_id *id, bool held)

@@ -39,6 +39,8 @@ int worker__new(struct targets *t, struct hold *hold, volatile int *cancel, cons
 int worker__wait_initial(struct worker *w, uint64_t timeout_ns);
 /* Scan pid after delay_ns. 0, or -ENOSPC (dropped, counted). */
 int worker__post(struct worker *w, pid_t pid, uint64_t delay_ns);
+/* pid asks for runtime.goexit1's probe (targets__probe_goexit()). 0, or -ENOSPC. */
+int worker__post_goexit(struct worker *w, pid_t pid);
 /* An exec of the file id (held: stopped until its executable is decided, then
  * resumed through hold; a held job goes first). 0, or -ENOSPC (resumed now). */
 int worker__post_exec(struct worker *w, pid_t pid, const struct pt_file_id *id, bool held);

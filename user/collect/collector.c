@@ -172,6 +172,8 @@ static int handle_event(void *ctx, void *data, size_t size)
 			assembler__proc_exit(c->asm_, r.pid, r.ts);
 			u64map_del(&c->procs, r.pid);
 			targets__proc_exit(c->targets, r.pid);
+		} else if (r.kind == PT_PROC_GOEXIT) {
+			worker__post_goexit(c->worker, r.pid);
 		} else {
 			/* the worker scans it (a full queue is counted) */
 			if (r.kind == PT_PROC_EXEC)
