@@ -13,6 +13,12 @@
 
 #include "common.bpf.h"
 
+/* TCP states (include/net/tcp_states.h) */
+enum {
+	TCP_ESTABLISHED_ = 1, TCP_SYN_SENT_ = 2, TCP_SYN_RECV_ = 3, TCP_FIN_WAIT1_ = 4,
+	TCP_CLOSE_ = 7, TCP_CLOSE_WAIT_ = 8, TCP_LAST_ACK_ = 9,
+};
+
 #define PT_DIR_SEND 0
 #define PT_DIR_RECV 1
 

@@ -159,6 +159,9 @@ static __always_inline struct pt_conn *conn_for_io(__u64 skp, struct sock *sk, i
 		return c;
 	if (!pt_traced(bpf_get_current_pid_tgid() >> 32))
 		return NULL;
+	/* closed under the I/O (a reset while a send ran): its entry is gone for good */
+	if (BPF_CORE_READ(sk, __sk_common.skc_state) == TCP_CLOSE_)
+		return NULL;
 	if (bpf_map_lookup_elem(&accepted, &skp)) {
 		bpf_map_delete_elem(&accepted, &skp);
 		role = PT_ROLE_SERVER;

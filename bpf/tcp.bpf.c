@@ -21,11 +21,6 @@
 #define EHOSTUNREACH	113
 #define ENETUNREACH	101
 
-enum {
-	TCP_ESTABLISHED_ = 1, TCP_SYN_SENT_ = 2, TCP_SYN_RECV_ = 3, TCP_FIN_WAIT1_ = 4,
-	TCP_CLOSE_ = 7, TCP_CLOSE_WAIT_ = 8, TCP_LAST_ACK_ = 9,
-};
-
 static __always_inline __u8 connect_error(const struct sock *sk)
 {
 	int err = BPF_CORE_READ(sk, sk_err);
