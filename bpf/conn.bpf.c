@@ -154,6 +154,7 @@ PT_SHARED struct thread_ctx *conn_start_request(__u64 skp, struct pt_conn *c, __
 						__u64 goid, struct thread_ctx *t)
 {
 	struct thread_ctx *st;
+	int end;
 
 	c->req.req_id = next_id();
 	c->req.req_seq = c->nreq++;
@@ -167,8 +168,11 @@ PT_SHARED struct thread_ctx *conn_start_request(__u64 skp, struct pt_conn *c, __
 		if (st)
 			return st;
 	}
+	end = c->srv_gkey == key ? GO_END_CONN : GO_END_EXIT;
 	if (!t)
-		t = thread_get_as(key, c->srv_gkey == key);
+		t = thread_get_as(key, end);
+	else if (t->tls_scoped)
+		thread_keep(key, t, end);
 	if (!t)
 		return NULL;
 	if (c->srv_gkey == key)

@@ -109,13 +109,13 @@ PT_SHARED bool go_serving(__u64 key)
 	return t && t->go_srv;
 }
 
-PT_SHARED struct go_g *go_g_get(__u64 key)
+PT_SHARED struct go_g *go_g_get(__u64 key, bool serving)
 {
 	struct go_g zero = {}, *g = bpf_map_lookup_elem(&go_gs, &key);
 
 	if (g)
 		return g;
-	if (!go_serving(key))	/* else forgotten with its connection */
+	if (!serving && !go_serving(key))	/* else forgotten with its connection */
 		go_want_exit(key >> 32);
 	flag_set_once(&go_gs_used);
 	return map_get_or_init(&go_gs, &key, &zero, PT_STAT_GO_FULL);
@@ -346,7 +346,7 @@ int go_dns_entry(struct pt_regs *ctx)
 
 	if (!go_key_at(ctx, &key, &goid, &d))
 		return 0;
-	gg = go_g_get(key);
+	gg = go_g_get(key, false);
 	if (!gg)
 		return 0;
 	if (gg->dns_d && ((gg->dns_d == d && gg->dns_ret == go_entry_ret(ctx)) ||
@@ -580,7 +580,7 @@ PT_SHARED void go_conn_closed(__u64 skp, struct pt_conn *c)
 	struct span_state *s;
 
 	c->srv_gkey = 0;
-	if (t && t->srv_sk != skp)
+	if (t && t->srv_sk && t->srv_sk != skp)
 		return;
 	if (t && (t->ssl_depth || t->dns_depth || t->spans_active)) {
 		go_want_exit(key >> 32);

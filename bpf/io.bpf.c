@@ -281,6 +281,10 @@ static __always_inline int handle_io(struct sock *sk, int ret, int dir, const vo
 		c->req.flags |= PT_F_TLS;
 		c->req.tls_lib = t->ssl_lib;
 		c->ssl = t->ssl;
+		/* a Go server handshake's goroutine serves the connection (tls.bpf.c) */
+		if (t->go_srv && !c->srv_gkey && c->req.role == PT_ROLE_SERVER &&
+		    KEY_IS_GO(ev.key))
+			c->srv_gkey = ev.key;
 		if (dir == PT_DIR_RECV)
 			t->ssl_krecv_last = ev.ts;
 		else

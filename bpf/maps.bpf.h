@@ -129,7 +129,8 @@ struct thread_ctx {
 	__u64 io_total;
 	__u64 wr_enter;		/* entry of the write syscall in progress */
 	__u32 spans_active;
-	__u32 pad2;
+	__u8 tls_scoped;	/* a goroutine's entry made by a crypto/tls call, for it alone */
+	__u8 pad2[3];
 	/* memory-BIO TLS (Node.js): the event loop moves ciphertext outside the calls */
 	__u64 bio_ssl;		/* unmapped session of the last call that did no socket I/O */
 	__u64 bio_sk;		/* socket whose first bytes received were a TLS record */

@@ -75,14 +75,18 @@ PT_SHARED struct thread_ctx *thread_lookup(__u64 key)
 	return bpf_map_lookup_elem(&threads, &key);
 }
 
-PT_SHARED struct thread_ctx *thread_get_as(__u64 key, bool serving)
+PT_SHARED struct thread_ctx *thread_get_as(__u64 key, int end)
 {
-	struct thread_ctx zero = { .go_srv = serving }, *t = bpf_map_lookup_elem(&threads, &key);
+	struct thread_ctx zero = { .go_srv = end == GO_END_CONN, .tls_scoped = end == GO_END_CALL };
+	struct thread_ctx *t = bpf_map_lookup_elem(&threads, &key);
 
-	if (t)
+	if (t) {
+		if (t->tls_scoped && end != GO_END_CALL)
+			thread_keep(key, t, end);
 		return t;
+	}
 	/* a goroutine's entry: gone when it ends (goexit1), or when its connection closes */
-	if (KEY_IS_GO(key) && !serving)
+	if (KEY_IS_GO(key) && end == GO_END_EXIT)
 		go_want_exit(key >> 32);
 	return map_get_or_init(&threads, &key, &zero, PT_STAT_THREAD_FULL);
 }

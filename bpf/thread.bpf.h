@@ -7,6 +7,7 @@
 #define PT_THREAD_BPF_H
 
 #include "common.bpf.h"
+#include "go.bpf.h"
 
 /* Keys of goroutines have bit 31 set: thread ids stay below 2^22 (pid_max). */
 #define GO_KEY(tgid, goid) (((__u64)(tgid) << 32) | 0x80000000ULL | ((goid) & 0x7fffffffULL))
@@ -21,13 +22,29 @@ PT_SHARED __u64 exec_key_conn(struct pt_conn *c, __u64 *goid);
  * as exec_key_goid() finds it), else 0. */
 PT_SHARED __u64 go_cur_g(__u64 key, const struct pt_go_proc *gp);
 PT_SHARED struct thread_ctx *thread_lookup(__u64 key);
-/* Looked up or created; NULL when the table is full (counted). serving: key is the
- * goroutine that serves a connection (conn_start_request()); any other goroutine's new
- * entry asks for runtime.goexit1's probe (go_want_exit()). */
-PT_SHARED struct thread_ctx *thread_get_as(__u64 key, bool serving);
+/* How a goroutine's new thread_ctx will be forgotten (thread_get_as()). */
+enum go_state_end {
+	GO_END_EXIT = 0,	/* at the goroutine's end: asks for runtime.goexit1's probe */
+	GO_END_CONN,		/* serves a connection: when it closes (go_conn_closed()) */
+	GO_END_CALL,		/* made by a crypto/tls call: when it returns (tls.bpf.c) */
+};
+/* Looked up or created; NULL when the table is full (counted). end: how a goroutine's
+ * new entry goes (any: for a thread's key). An entry a TLS call made (tls_scoped) that
+ * another use finds is kept from then on, and asks as that use would have. */
+PT_SHARED struct thread_ctx *thread_get_as(__u64 key, int end);
 static __always_inline struct thread_ctx *thread_get(__u64 key)
 {
-	return thread_get_as(key, false);
+	return thread_get_as(key, GO_END_EXIT);
+}
+/* A goroutine's entry that a TLS call made (tls_scoped) is kept for another use, which
+ * ends as end says (GO_END_EXIT or GO_END_CONN). Inlined: BPF calls nest 8 deep at most. */
+static __always_inline void thread_keep(__u64 key, struct thread_ctx *t, int end)
+{
+	t->tls_scoped = 0;
+	if (end == GO_END_CONN)
+		t->go_srv = 1;
+	else
+		go_want_exit(key >> 32);
 }
 
 #endif

@@ -114,19 +114,20 @@ static __always_inline void tls_bio_enter(struct thread_ctx *t, __u64 ssl, __u8 
 		tls_bio_bind(skp, c, ssl, lib, t);
 }
 
-/* key: the execution context (thread, or goroutine for Go's crypto/tls) */
-static __always_inline int tls_enter_key(__u64 key, __u64 ssl, __u8 fn, __u8 lib, __u64 buf,
-				     __u64 outlen)
+/* key: the execution context (thread, or goroutine for Go's crypto/tls), t its thread_ctx
+ * if the caller has it (else NULL: looked up or created) */
+static __always_inline int tls_enter_key(__u64 key, struct thread_ctx *t, __u64 ssl, __u8 fn,
+					 __u8 lib, __u64 buf, __u64 outlen)
 {
 	struct ssl_key k = { .tgid = key >> 32, .ssl = ssl };
-	struct thread_ctx *t;
 	struct ssl_state *s;
 	__u64 now;
 
 	if (!ssl || !pt_traced(key >> 32))
 		return 0;
 	stat_inc(PT_STAT_UPROBE_EVENTS);
-	t = thread_get(key);
+	if (!t)
+		t = thread_get(key);
 	if (!t)
 		return 0;
 	if (t->ssl_depth) {
@@ -168,7 +169,7 @@ static __always_inline int tls_enter_key(__u64 key, __u64 ssl, __u8 fn, __u8 lib
 
 static __always_inline int tls_enter(__u64 ssl, __u8 fn, __u8 lib, __u64 buf, __u64 outlen)
 {
-	return tls_enter_key(bpf_get_current_pid_tgid(), ssl, fn, lib, buf, outlen);
+	return tls_enter_key(bpf_get_current_pid_tgid(), NULL, ssl, fn, lib, buf, outlen);
 }
 
 static __always_inline void tls_handshake_done(struct ssl_state *s, __u64 end)
@@ -393,7 +394,16 @@ static __always_inline bool go_h2_write(struct pt_regs *ctx, __u64 key, __u64 go
 	return h2_io(s->sk, c, &ev, &hb);
 }
 
-static __always_inline int go_tls_enter(struct pt_regs *ctx, __u8 fn)
+/*
+ * server_hs: a server handshake, on the goroutine that will serve the connection (net/http's
+ * conn.serve): its state goes when the connection closes (go_conn_closed()), the
+ * connection learns it at the handshake's first socket I/O (io.bpf.c), and a handshake that
+ * never got there asks for goexit1 at its end (go_tls_ret()). Any other goroutine new to
+ * the tables (net/http's backgroundRead, a Read per request over HTTPS) gets state for the
+ * call alone (GO_END_CALL), deleted when it returns (go_tls_call_done()) unless another
+ * use kept it meanwhile. Its go_gs entry goes with its thread_ctx: never asks itself.
+ */
+static __always_inline int go_tls_enter(struct pt_regs *ctx, __u8 fn, bool server_hs)
 {
 	__u64 key, goid, d;
 	struct thread_ctx *t;
@@ -401,8 +411,8 @@ static __always_inline int go_tls_enter(struct pt_regs *ctx, __u8 fn)
 
 	if (!go_key_at(ctx, &key, &goid, &d))
 		return 0;
-	t = thread_get(key);
-	gg = go_g_get(key);
+	t = thread_get_as(key, server_hs ? GO_END_CONN : GO_END_CALL);
+	gg = go_g_get(key, true);
 	if (!t || !gg)
 		return 0;
 	if (t->ssl_depth && ((gg->tls_d == d && gg->tls_ret == go_entry_ret(ctx)) ||
@@ -413,7 +423,7 @@ static __always_inline int go_tls_enter(struct pt_regs *ctx, __u8 fn)
 	gg->tls_ret = go_entry_ret(ctx);
 	gg->tls_h2_sent = 0;
 	gg->tls_wlen = ctx->cx > 0xffffffff ? 0xffffffff : ctx->cx;
-	tls_enter_key(key, ctx->ax, fn, PT_TLS_GO, fn == TLS_FN_HANDSHAKE ? 0 : ctx->bx, 0);
+	tls_enter_key(key, t, ctx->ax, fn, PT_TLS_GO, fn == TLS_FN_HANDSHAKE ? 0 : ctx->bx, 0);
 	if (fn == TLS_FN_WRITE && t->ssl_depth == 1)
 		gg->tls_h2_sent = go_h2_write(ctx, key, goid);
 	return 0;
@@ -422,19 +432,37 @@ static __always_inline int go_tls_enter(struct pt_regs *ctx, __u8 fn)
 SEC("uprobe")
 int go_tls_handshake_entry(struct pt_regs *ctx)
 {
-	return go_tls_enter(ctx, TLS_FN_HANDSHAKE);
+	return go_tls_enter(ctx, TLS_FN_HANDSHAKE, false);
+}
+
+SEC("uprobe")
+int go_tls_server_handshake_entry(struct pt_regs *ctx)
+{
+	return go_tls_enter(ctx, TLS_FN_HANDSHAKE, true);
 }
 
 SEC("uprobe")
 int go_tls_read_entry(struct pt_regs *ctx)
 {
-	return go_tls_enter(ctx, TLS_FN_READ);
+	return go_tls_enter(ctx, TLS_FN_READ, false);
 }
 
 SEC("uprobe")
 int go_tls_write_entry(struct pt_regs *ctx)
 {
-	return go_tls_enter(ctx, TLS_FN_WRITE);
+	return go_tls_enter(ctx, TLS_FN_WRITE, false);
+}
+
+/* A server handshake's goroutine state goes with its connection only if that connection
+ * learnt it (its srv_gkey); else (no socket I/O seen, another goroutine) it needs goexit1. */
+static __always_inline void go_server_hs_end(__u64 key, struct thread_ctx *t)
+{
+	struct ssl_key k = { .tgid = key >> 32, .ssl = t->ssl };
+	struct ssl_state *s = bpf_map_lookup_elem(&ssl_states, &k);
+	struct pt_conn *c = s && s->sk ? bpf_map_lookup_elem(&conns, &s->sk) : NULL;
+
+	if (!c || c->srv_gkey != key)
+		go_want_exit(key >> 32);
 }
 
 /*
@@ -448,6 +476,15 @@ int go_tls_write_entry(struct pt_regs *ctx)
  *  - PT_GO_TLS_WEND, after Write's last CALL writeRecordLocked: RBX is the error's type
  *    word; nil: n is len(b) (kept at the entry), else the write counts nothing.
  */
+/* The call of key returned: state it made for itself alone goes (go_tls_enter()). */
+static __always_inline void go_tls_call_done(__u64 key, struct thread_ctx *t)
+{
+	if (!t->tls_scoped || t->ssl_depth)
+		return;
+	bpf_map_delete_elem(&threads, &key);
+	bpf_map_delete_elem(&go_gs, &key);
+}
+
 SEC("uprobe")
 int go_tls_ret(struct pt_regs *ctx)
 {
@@ -474,6 +511,7 @@ int go_tls_ret(struct pt_regs *ctx)
 	if (gg->tls_h2_sent) {	/* its frames went at the entry (go_h2_write) */
 		gg->tls_h2_sent = 0;
 		t->ssl_depth = 0;
+		go_tls_call_done(key, t);
 		return 0;
 	}
 	ret = (long)ax;
@@ -490,8 +528,12 @@ int go_tls_ret(struct pt_regs *ctx)
 			return 0;
 		ret = bx ? 0 : gg->tls_wlen;
 	}
+	if (t->ssl_fn == TLS_FN_HANDSHAKE && t->go_srv)
+		go_server_hs_end(key, t);
 	t->ssl_depth = 1;
-	return tls_exit_key(key, ret);
+	tls_exit_key(key, ret);
+	go_tls_call_done(key, t);
+	return 0;
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -106,7 +106,7 @@ enum pt_fn {
 	/* the handshake itself, not handshakeContext: every Read and Write passes there	\
 	 * (its fast path returns at once) and each of its RETs is single-stepped */		\
 	X(TLS_SERVER_HANDSHAKE, "crypto/tls.(*Conn).serverHandshake", NULL,			\
-	  go_tls_handshake_entry, go_tls_ret, NONE)						\
+	  go_tls_server_handshake_entry, go_tls_ret, NONE)						\
 	X(TLS_CLIENT_HANDSHAKE, "crypto/tls.(*Conn).clientHandshake", NULL,			\
 	  go_tls_handshake_entry, go_tls_ret, NONE)						\
 	X(TLS_READ, "crypto/tls.(*Conn).Read", NULL, go_tls_read_entry, go_tls_ret, NONE)	\

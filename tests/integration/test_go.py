@@ -438,27 +438,46 @@ def _goexit_probed(tr, path):
 	return any('runtime.goexit1 probed' in l and path in l for l in list(tr.err))
 
 
-def _goexit_on_demand(ver):
-	"""runtime.goexit1 is probed only once a process keeps goroutine state that a
-	goroutine's end must clear. A server that makes no outbound call (Go >= 1.21: no
-	newproc1 probe) needs none: the state of the goroutine serving a connection goes
-	when the connection closes, and a request's first bytes read ahead by net/http's
-	backgroundRead goroutine leave none behind. A webapp with a backend asks for it at
-	its first request, and from then on its goroutines' state goes when they end."""
-	path = _go_binary(ver, 'webapp')
-	app = Webapp(ver)
+def _conn_entries(pid):
+	"""Connection entries (conns) of process pid, from bpftool's BTF-formatted dump."""
+	r = h.run(['bpftool', '-j', 'map', 'dump', 'name', 'conns'])
+	h.assert_eq(r.rc, 0, 'bpftool map dump name conns (stderr: %s)' % r.stderr)
+	n = 0
+	for e in json.loads(r.stdout or '[]'):
+		h.assert_true('formatted' in e, 'bpftool printed no BTF-formatted value: %s' % e)
+		n += e['formatted']['value']['req']['pid'] == pid
+	return n
+
+
+def _plain_server(ver, path, tls):
+	"""Connections of a webapp that makes no outbound call, each closed: nothing of it
+	left in the goroutine and connection tables, and (Go >= 1.21) no goexit1 probe.
+	Over HTTPS the serving goroutine's handshake state goes with its connection too,
+	and the backgroundRead goroutine's crypto/tls Read keeps state for that call only."""
+	args = []
+	if tls:
+		certs = h.make_certs()
+		args = ['-tls-cert', certs['cert'], '-tls-key', certs['key']]
+	app = Webapp(ver, args=args)
 	tr = h.Tracer(pids=[app.pid], extra=['-v'])
 	n = 0
 	for i in range(6):	# a connection each
-		h.assert_eq(_get(app.port, '/c%d?render_ms=1' % i)[0], 200, 'status')
+		h.assert_eq(_get(app.port, '/c%d?render_ms=1' % i, tls)[0], 200, 'status')
 		n += 1
-	conn = http.client.HTTPConnection('127.0.0.1', app.port, timeout=30)
+	if tls:
+		conn = http.client.HTTPSConnection('127.0.0.1', app.port, timeout=30,
+						   context=ssl._create_unverified_context())
+	else:
+		conn = http.client.HTTPConnection('127.0.0.1', app.port, timeout=30)
 	for i in range(6):	# keep-alive
 		h.assert_eq(_get(app.port, '/k%d?render_ms=1' % i, conn=conn)[0], 200, 'status')
 		n += 1
 	conn.close()
 	old_go = ver in ('go1.19', 'go1.20')	# no parentGoid: newproc1 records ancestry
 	left = _until(lambda: not any(_goroutine_entries(app.pid).values()) or old_go, 5)
+	h.assert_true(_until(lambda: _conn_entries(app.pid) == 0, 5),
+		      'connection entries left after every connection closed: %d' %
+		      _conn_entries(app.pid))
 	if old_go:
 		h.assert_true(_until(lambda: _goexit_probed(tr, path), 10),
 			      '%s: goexit1 probed for newproc1\'s ancestry' % ver)
@@ -472,6 +491,18 @@ def _goexit_on_demand(ver):
 	h.assert_eq(len(srv), n, 'server records')
 	for r in srv:
 		h.assert_true('render' in h.phases(r), 'render phase: %s' % json.dumps(r))
+		h.assert_eq(r.get('tls'), tls, 'tls: %s' % json.dumps(r))
+
+
+def _goexit_on_demand(ver):
+	"""runtime.goexit1 is probed only once a process keeps goroutine state that a
+	goroutine's end must clear. A server that makes no outbound call (Go >= 1.21: no
+	newproc1 probe) needs none, over HTTP or HTTPS (_plain_server). A webapp with a
+	backend asks for it at its first request, and from then on its goroutines' state
+	goes when they end."""
+	path = _go_binary(ver, 'webapp')
+	_plain_server(ver, path, False)
+	_plain_server(ver, path, True)
 
 	be = h.start_backend(ttfb_ms=1)
 	app2 = Webapp(ver, args=['-backend', 'http://127.0.0.1:%d/' % be.port])
