@@ -582,15 +582,22 @@ PT_SHARED void go_conn_closed(__u64 skp, struct pt_conn *c)
 	c->srv_gkey = 0;
 	if (t && t->srv_sk && t->srv_sk != skp)
 		return;
-	if (t && (t->ssl_depth || t->dns_depth || t->spans_active)) {
+	s = bpf_map_lookup_elem(&spans, &sk);
+	if (s && !s->depth)
+		bpf_map_delete_elem(&spans, &sk);
+	if (t && (t->dns_depth || t->spans_active)) {
 		go_want_exit(key >> 32);
+		return;
+	}
+	if (t && t->ssl_depth) {
+		/* waiting in crypto/tls Read for the next request when the peer reset the
+		 * connection: its state goes when that call returns (go_tls_call_done()) */
+		t->tls_scoped = 1;
+		t->go_srv = 0;
 		return;
 	}
 	if (t)
 		bpf_map_delete_elem(&threads, &key);
-	s = bpf_map_lookup_elem(&spans, &sk);
-	if (s && !s->depth)
-		bpf_map_delete_elem(&spans, &sk);
 	if (go_gs_used)
 		delete_if_there(&go_gs, &key);
 }

@@ -453,16 +453,24 @@ int go_tls_write_entry(struct pt_regs *ctx)
 	return go_tls_enter(ctx, TLS_FN_WRITE, false);
 }
 
-/* A server handshake's goroutine state goes with its connection only if that connection
- * learnt it (its srv_gkey); else (no socket I/O seen, another goroutine) it needs goexit1. */
+/*
+ * A server handshake ends: its goroutine's state goes with its connection if that
+ * connection learnt it (its srv_gkey). With no connection (no byte moved: a TCP health
+ * check; or closed already) it goes now, with the call (go_tls_call_done()); with another
+ * goroutine on the connection it needs goexit1.
+ */
 static __always_inline void go_server_hs_end(__u64 key, struct thread_ctx *t)
 {
 	struct ssl_key k = { .tgid = key >> 32, .ssl = t->ssl };
 	struct ssl_state *s = bpf_map_lookup_elem(&ssl_states, &k);
 	struct pt_conn *c = s && s->sk ? bpf_map_lookup_elem(&conns, &s->sk) : NULL;
 
-	if (!c || c->srv_gkey != key)
+	if (!c) {
+		t->tls_scoped = 1;
+		t->go_srv = 0;
+	} else if (c->srv_gkey != key) {
 		go_want_exit(key >> 32);
+	}
 }
 
 /*

@@ -16,7 +16,9 @@ import json
 import os
 import re
 import shutil
+import socket
 import ssl
+import struct
 import subprocess
 import threading
 import time
@@ -453,13 +455,17 @@ def _plain_server(ver, path, tls):
 	"""Connections of a webapp that makes no outbound call, each closed: nothing of it
 	left in the goroutine and connection tables, and (Go >= 1.21) no goexit1 probe.
 	Over HTTPS the serving goroutine's handshake state goes with its connection too,
-	and the backgroundRead goroutine's crypto/tls Read keeps state for that call only."""
+	and the backgroundRead goroutine's crypto/tls Read keeps state for that call only.
+	Also a bare TCP connect (a health check: a handshake that moves no byte) and a
+	keep-alive connection the client resets while its goroutine waits for the next
+	request (in crypto/tls Read over HTTPS)."""
 	args = []
 	if tls:
 		certs = h.make_certs()
 		args = ['-tls-cert', certs['cert'], '-tls-key', certs['key']]
 	app = Webapp(ver, args=args)
 	tr = h.Tracer(pids=[app.pid], extra=['-v'])
+	socket.create_connection(('127.0.0.1', app.port), timeout=30).close()
 	n = 0
 	for i in range(6):	# a connection each
 		h.assert_eq(_get(app.port, '/c%d?render_ms=1' % i, tls)[0], 200, 'status')
@@ -473,6 +479,14 @@ def _plain_server(ver, path, tls):
 		h.assert_eq(_get(app.port, '/k%d?render_ms=1' % i, conn=conn)[0], 200, 'status')
 		n += 1
 	conn.close()
+	conn = http.client.HTTPConnection('127.0.0.1', app.port, timeout=30)
+	if tls:
+		conn = http.client.HTTPSConnection('127.0.0.1', app.port, timeout=30,
+						   context=ssl._create_unverified_context())
+	h.assert_eq(_get(app.port, '/r?render_ms=1', conn=conn)[0], 200, 'status')
+	n += 1
+	conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+	conn.close()	# a reset
 	old_go = ver in ('go1.19', 'go1.20')	# no parentGoid: newproc1 records ancestry
 	left = _until(lambda: not any(_goroutine_entries(app.pid).values()) or old_go, 5)
 	h.assert_true(_until(lambda: _conn_entries(app.pid) == 0, 5),
