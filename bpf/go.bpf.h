@@ -36,6 +36,8 @@ PT_SHARED void go_server_req_started(__u64 key, __u64 skp, __u64 req_id);
 /* Go process tgid keeps goroutine state its end must clear: probe runtime.goexit1 there
  * (asked once; bpf/proc.bpf.c). */
 PT_SHARED void go_want_exit(__u32 tgid);
+/* Whether Go process tgid has asked for runtime.goexit1's probe (or has it). */
+PT_SHARED bool go_exit_asked(__u32 tgid);
 /* Whether key is a goroutine serving a connection (thread_ctx.go_srv): its state is
  * forgotten when that connection closes, not when it ends. */
 PT_SHARED bool go_serving(__u64 key);

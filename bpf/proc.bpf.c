@@ -154,6 +154,13 @@ PT_SHARED void go_want_exit(__u32 tgid)
 	pt_submit(r, false);
 }
 
+PT_SHARED bool go_exit_asked(__u32 tgid)
+{
+	struct pt_go_proc *gp = bpf_map_lookup_elem(&go_procs, &tgid);
+
+	return gp && (gp->flags & (PT_GO_EXIT_PROBED | PT_GO_EXIT_ASKED));
+}
+
 /* dlopen's return (a library probe: include/probe_list.h, bpf/lib.bpf.c) */
 PT_SHARED int on_dlopen_ret(struct pt_regs *ctx)
 {

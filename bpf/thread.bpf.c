@@ -85,6 +85,11 @@ PT_SHARED struct thread_ctx *thread_get_as(__u64 key, int end)
 			thread_keep(key, t, end);
 		return t;
 	}
+	/* a call's state is made and deleted at each call: not once goexit1 is (being) probed */
+	if (KEY_IS_GO(key) && end == GO_END_CALL && go_exit_asked(key >> 32)) {
+		end = GO_END_EXIT;
+		zero.tls_scoped = 0;
+	}
 	/* a goroutine's entry: gone when it ends (goexit1), or when its connection closes */
 	if (KEY_IS_GO(key) && end == GO_END_EXIT)
 		go_want_exit(key >> 32);
