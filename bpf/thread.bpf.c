@@ -56,18 +56,21 @@ PT_SHARED __u64 exec_key_conn(struct pt_conn *c, __u64 *goid)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32, gen = go_procs_gen;	/* read before the lookup */
-	struct pt_go_proc *gp;
+	struct pt_go_proc p = {}, *gp;
 
 	*goid = 0;
-	if (c->nogo_tgid == tgid && c->nogo_gen == gen)
-		return id;
-	gp = bpf_map_lookup_elem(&go_procs, &tgid);
-	if (!gp) {
-		c->nogo_tgid = tgid;
-		c->nogo_gen = gen;
-		return id;
+	if (c->proc_tgid != tgid || c->proc_gen != gen) {
+		gp = bpf_map_lookup_elem(&go_procs, &tgid);
+		c->proc_tgid = tgid;
+		c->proc_gen = gen;
+		c->go_goid_off = gp ? gp->goid_off : 0;
+		c->go_tls_off = gp ? gp->g_tls_off : 0;
 	}
-	return go_exec_key(gp, id, goid);
+	if (!c->go_goid_off)
+		return id;
+	p.goid_off = c->go_goid_off;
+	p.g_tls_off = c->go_tls_off;
+	return go_exec_key(&p, id, goid);
 }
 
 PT_SHARED struct thread_ctx *thread_lookup(__u64 key)

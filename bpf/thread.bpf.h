@@ -15,7 +15,7 @@
 
 /* The current context's key (pid_tgid or GO_KEY); *goid: its goroutine id or 0. */
 PT_SHARED __u64 exec_key_goid(__u64 *goid);
-/* The same for I/O on c: a process c saw not being Go costs no go_procs lookup until
+/* The same for I/O on c: the process's go_procs entry as c saw it costs no lookup until
  * go_procs changes (go_procs_gen). */
 PT_SHARED __u64 exec_key_conn(struct pt_conn *c, __u64 *goid);
 /* The runtime.g of the current thread's goroutine if that is key (from the thread's TLS,

@@ -295,9 +295,12 @@ struct pt_conn {
 	__u8 state;		/* enum pt_fsm */
 	__u8 cflags;		/* PT_C_* */
 	__u16 pad;
-	/* this process was not in go_procs at this generation (exec_key_conn()) */
-	__u32 nogo_tgid;
-	__u32 nogo_gen;
+	/* go_procs of process proc_tgid at generation proc_gen (exec_key_conn()): how to find
+	 * its goroutine (go_goid_off 0: not a Go process), without a lookup per I/O */
+	__u32 proc_tgid;
+	__u32 proc_gen;
+	__u32 go_goid_off;
+	__s32 go_tls_off;
 	__u32 kagg_label;	/* in-kernel aggregation: the connection's label id, 0: none yet */
 	__u32 kagg_pad;
 	/* a Go server connection: the goroutine that serves it (its first request's), whose
