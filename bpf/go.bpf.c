@@ -109,13 +109,13 @@ PT_SHARED bool go_serving(__u64 key)
 	return t && t->go_srv;
 }
 
-PT_SHARED struct go_g *go_g_get(__u64 key, bool serving)
+PT_SHARED struct go_g *go_g_get(__u64 key, bool no_ask)
 {
 	struct go_g zero = {}, *g = bpf_map_lookup_elem(&go_gs, &key);
 
 	if (g)
 		return g;
-	if (!serving && !go_serving(key))	/* else forgotten with its connection */
+	if (!no_ask && !go_serving(key))	/* else forgotten with its connection */
 		go_want_exit(key >> 32);
 	flag_set_once(&go_gs_used);
 	return map_get_or_init(&go_gs, &key, &zero, PT_STAT_GO_FULL);
@@ -568,9 +568,9 @@ int go_goexit_entry(struct pt_regs *ctx)
  * The goroutine that served connection skp (c->srv_gkey, conn.bpf.c go_srv_request()) is
  * ending with it (net/http's conn.serve returns once it closes the connection): forget its
  * state here, so that a server whose goroutines keep no other state needs no goexit1 probe.
- * Not if it serves another connection now (that one's close forgets it), nor if it is
- * inside a call (the connection closed under it, by another goroutine): then it asks for
- * goexit1 like any other goroutine.
+ * Not if it serves another connection now (that one's close forgets it). If the connection
+ * closed under a call (a reset, or another goroutine's close): inside crypto/tls Read its
+ * state goes when that call returns; inside a DNS or span call it asks for goexit1.
  */
 PT_SHARED void go_conn_closed(__u64 skp, struct pt_conn *c)
 {

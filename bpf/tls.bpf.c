@@ -397,8 +397,8 @@ static __always_inline bool go_h2_write(struct pt_regs *ctx, __u64 key, __u64 go
 /*
  * server_hs: a server handshake, on the goroutine that will serve the connection (net/http's
  * conn.serve): its state goes when the connection closes (go_conn_closed()), the
- * connection learns it at the handshake's first socket I/O (io.bpf.c), and a handshake that
- * never got there asks for goexit1 at its end (go_tls_ret()). Any other goroutine new to
+ * connection learns it at the handshake's first socket I/O (io.bpf.c), and the handshake's
+ * end settles the other cases (go_server_hs_end()). Any other goroutine new to
  * the tables (net/http's backgroundRead, a Read per request over HTTPS) gets state for the
  * call alone (GO_END_CALL), deleted when it returns (go_tls_call_done()) unless another
  * use kept it meanwhile. Its go_gs entry goes with its thread_ctx: never asks itself.
@@ -412,7 +412,7 @@ static __always_inline int go_tls_enter(struct pt_regs *ctx, __u8 fn, bool serve
 	if (!go_key_at(ctx, &key, &goid, &d))
 		return 0;
 	t = thread_get_as(key, server_hs ? GO_END_CONN : GO_END_CALL);
-	gg = go_g_get(key, true);
+	gg = go_g_get(key, true);	/* goes with t, whichever way */
 	if (!t || !gg)
 		return 0;
 	if (t->ssl_depth && ((gg->tls_d == d && gg->tls_ret == go_entry_ret(ctx)) ||
@@ -473,6 +473,15 @@ static __always_inline void go_server_hs_end(__u64 key, struct thread_ctx *t)
 	}
 }
 
+/* The call of key returned: state it made for itself alone goes (go_tls_enter()). */
+static __always_inline void go_tls_call_done(__u64 key, struct thread_ctx *t)
+{
+	if (!t->tls_scoped || t->ssl_depth)
+		return;
+	bpf_map_delete_elem(&threads, &key);
+	bpf_map_delete_elem(&go_gs, &key);
+}
+
 /*
  * Each RET of the handshakes, Read and Write, and the emulated sites that end Read and
  * Write without a single-step (user/attach/goprobes.c tls_read_exits(),
@@ -484,15 +493,6 @@ static __always_inline void go_server_hs_end(__u64 key, struct thread_ctx *t)
  *  - PT_GO_TLS_WEND, after Write's last CALL writeRecordLocked: RBX is the error's type
  *    word; nil: n is len(b) (kept at the entry), else the write counts nothing.
  */
-/* The call of key returned: state it made for itself alone goes (go_tls_enter()). */
-static __always_inline void go_tls_call_done(__u64 key, struct thread_ctx *t)
-{
-	if (!t->tls_scoped || t->ssl_depth)
-		return;
-	bpf_map_delete_elem(&threads, &key);
-	bpf_map_delete_elem(&go_gs, &key);
-}
-
 SEC("uprobe")
 int go_tls_ret(struct pt_regs *ctx)
 {
