@@ -245,10 +245,16 @@ static __always_inline void go_span_enter(struct pt_regs *ctx, __u64 key, __u64 
 			t->spans_active--;
 	}
 	if (!s) {
-		/* the render span of a goroutine serving a connection is forgotten with it */
-		if (idx != GO_SPAN_RENDER || !go_serving(key))
+		/* the render span of a goroutine serving a connection is forgotten with it;
+		 * an h2 handler's goes when the render ends (its goroutine is the stream's) */
+		struct thread_ctx *t = idx == GO_SPAN_RENDER ? thread_lookup(key) : NULL;
+		bool stream = t && t->go_stream;
+
+		if (!t || !(t->go_srv || stream))
 			go_want_exit(key >> 32);
 		s = span_state_new(&sk);
+		if (s)
+			s->drop_at_end = stream;
 	}
 	if (!s)
 		return;
@@ -268,6 +274,8 @@ static __always_inline void go_span_ret(__u64 key, __u64 goid, __u64 d, __u64 de
 		return;			/* a nested call returns */
 	s->depth = 0;
 	span_end(s, key, idx, goid);
+	if (s->drop_at_end)
+		bpf_map_delete_elem(&spans, &sk);
 }
 
 SEC("uprobe")
@@ -702,7 +710,8 @@ int go_stw_start_entry(struct pt_regs *ctx)
  * whose id BPF gives here (userspace's stream record takes it, PT_H2_HANDLER), so that its
  * outbound calls, DNS and render carry it as parent like an HTTP/1 handler's. The stream id
  * is rw.rws.stream.id, the connection sc.conn (a net.Conn holding the *tls.Conn), offsets
- * in the cookie (PT_H2H_OFF). Entered twice after morestack: the second id wins.
+ * in the cookie (PT_H2H_OFF). Entered twice after morestack: the second id wins. The
+ * goroutine ends with its stream: the collector deletes its context then (GO_END_STREAM).
  */
 SEC("uprobe")
 int go_h2_handler_entry(struct pt_regs *ctx)
@@ -730,7 +739,7 @@ int go_h2_handler_entry(struct pt_regs *ctx)
 	c = s && s->sk ? bpf_map_lookup_elem(&conns, &s->sk) : NULL;
 	if (!c || !(c->cflags & PT_C_H2) || c->req.role != PT_ROLE_SERVER || !(sid & 1))
 		return 0;
-	t = thread_get(key);
+	t = thread_get_as(key, GO_END_STREAM);	/* no goexit1 for it */
 	if (!t)
 		return 0;
 	t->srv_sk = s->sk;

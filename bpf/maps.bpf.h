@@ -130,7 +130,9 @@ struct thread_ctx {
 	__u64 wr_enter;		/* entry of the write syscall in progress */
 	__u32 spans_active;
 	__u8 tls_scoped;	/* a goroutine's entry made by a crypto/tls call, for it alone */
-	__u8 pad2[3];
+	__u8 go_stream;		/* an h2 stream's handler goroutine: its state goes with the
+				 * stream (GO_END_STREAM) */
+	__u8 pad2[2];
 	/* memory-BIO TLS (Node.js): the event loop moves ciphertext outside the calls */
 	__u64 bio_ssl;		/* unmapped session of the last call that did no socket I/O */
 	__u64 bio_sk;		/* socket whose first bytes received were a TLS record */
@@ -141,7 +143,7 @@ struct thread_ctx {
 PT_MAP(threads, LRU_HASH, 32768, __u64, struct thread_ctx);
 
 /* tgid of a Go process, filled by the collector -> how to find the current goroutine */
-PT_MAP(go_procs, HASH, 4096, __u32, struct pt_go_proc);
+PT_MAP(go_procs, HASH, PT_MAX_GO_PROCS, __u32, struct pt_go_proc);
 /* Bumped by the collector after every change of go_procs (user/attach/goprobes.c). */
 extern volatile __u32 go_procs_gen;
 
@@ -194,7 +196,9 @@ struct span_state {
 	__u64 start;
 	__u64 io_at_start;	/* thread_ctx.io_total when the span started */
 	__u32 depth;
-	__u32 pad;
+	__u8 drop_at_end;	/* deleted when the outermost call ends (an h2 handler's render:
+				 * its goroutine ends with the stream) */
+	__u8 pad[3];
 	char label[PT_LABEL_LEN];
 	__u64 gc_at_start;	/* go_stw_ns() of its process when the span started */
 	/* Go: the open outermost call's frame depth and return address (go.bpf.c) */

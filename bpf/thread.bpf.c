@@ -80,7 +80,8 @@ PT_SHARED struct thread_ctx *thread_lookup(__u64 key)
 
 PT_SHARED struct thread_ctx *thread_get_as(__u64 key, int end)
 {
-	struct thread_ctx zero = { .go_srv = end == GO_END_CONN, .tls_scoped = end == GO_END_CALL };
+	struct thread_ctx zero = { .go_srv = end == GO_END_CONN, .tls_scoped = end == GO_END_CALL,
+				   .go_stream = end == GO_END_STREAM };
 	struct thread_ctx *t = bpf_map_lookup_elem(&threads, &key);
 
 	if (t) {
@@ -93,7 +94,7 @@ PT_SHARED struct thread_ctx *thread_get_as(__u64 key, int end)
 		end = GO_END_EXIT;
 		zero.tls_scoped = 0;
 	}
-	/* a goroutine's entry: gone when it ends (goexit1), or when its connection closes */
+	/* a goroutine's entry: gone when it ends (goexit1), or with its connection or stream */
 	if (KEY_IS_GO(key) && end == GO_END_EXIT)
 		go_want_exit(key >> 32);
 	return map_get_or_init(&threads, &key, &zero, PT_STAT_THREAD_FULL);

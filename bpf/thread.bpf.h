@@ -10,7 +10,7 @@
 #include "go.bpf.h"
 
 /* Keys of goroutines have bit 31 set: thread ids stay below 2^22 (pid_max). */
-#define GO_KEY(tgid, goid) (((__u64)(tgid) << 32) | 0x80000000ULL | ((goid) & 0x7fffffffULL))
+#define GO_KEY(tgid, goid) PT_GO_KEY(tgid, goid)
 #define KEY_IS_GO(key) ((key) & 0x80000000ULL)
 
 /* The current context's key (pid_tgid or GO_KEY); *goid: its goroutine id or 0. */
@@ -27,6 +27,8 @@ enum go_state_end {
 	GO_END_EXIT = 0,	/* at the goroutine's end: asks for runtime.goexit1's probe */
 	GO_END_CONN,		/* serves a connection: when it closes (go_conn_closed()) */
 	GO_END_CALL,		/* made by a crypto/tls call: when it returns (tls.bpf.c) */
+	GO_END_STREAM,		/* an h2 stream's handler: when the stream ends (the collector
+				 * deletes it: goprobes__forget_goroutines()) */
 };
 /* Looked up or created; NULL when the table is full (counted). end: how a goroutine's
  * new entry goes (any: for a thread's key). An entry a TLS call made (tls_scoped) that
@@ -37,12 +39,14 @@ static __always_inline struct thread_ctx *thread_get(__u64 key)
 	return thread_get_as(key, GO_END_EXIT);
 }
 /* A goroutine's entry that a TLS call made (tls_scoped) is kept for another use, which
- * ends as end says (GO_END_EXIT or GO_END_CONN). Inlined: BPF calls nest 8 deep at most. */
+ * ends as end says (GO_END_EXIT, CONN or STREAM). Inlined: BPF calls nest 8 deep at most. */
 static __always_inline void thread_keep(__u64 key, struct thread_ctx *t, int end)
 {
 	t->tls_scoped = 0;
 	if (end == GO_END_CONN)
 		t->go_srv = 1;
+	else if (end == GO_END_STREAM)
+		t->go_stream = 1;
 	else
 		go_want_exit(key >> 32);
 }

@@ -21,6 +21,10 @@
 #define PT_MAX_COMM_FILTERS	8
 #define PT_MAX_SPANS		16	/* --probe definitions */
 #define PT_MAX_CGROUP_FILTERS	4096	/* cgroup ids a -C filter may match */
+#define PT_MAX_GO_PROCS		4096	/* Go processes BPF knows (go_procs) */
+/* The key of goroutine goid of process tgid in BPF's per-context tables (threads, spans,
+ * go_gs): bit 31 set, where a thread's key (pid_tgid) has none (tids < 2^22, pid_max). */
+#define PT_GO_KEY(tgid, goid) (((__u64)(tgid) << 32) | 0x80000000ULL | ((goid) & 0x7fffffffULL))
 
 enum pt_rec_type {
 	PT_REC_REQ = 1,		/* struct pt_req_rec: one finished request */

@@ -508,15 +508,64 @@ def _plain_server(ver, path, tls):
 		h.assert_eq(r.get('tls'), tls, 'tls: %s' % json.dumps(r))
 
 
+def _h2_server(ver, path):
+	"""Go's bundled h2 server (webapp -h2) that makes no outbound call: every stream runs
+	on a handler goroutine of its own that ends with the stream. Its state (its threads
+	entry, its render's span) goes with the stream, not at goroutine exit: nothing of it
+	left once the connections closed, and no goexit1 probe (Go >= 1.21). Every stream is
+	still a server record of its own, with its render phase at least the injected
+	render time, and no render outside its stream."""
+	certs = h.make_certs()
+	app = Webapp(ver, args=['-tls-cert', certs['cert'], '-tls-key', certs['key'], '-h2'])
+	tr = h.Tracer(pids=[app.pid], extra=['-v'])
+	want = {}
+	for conn in range(2):	# two connections, three streams multiplexed on each
+		args = ['curl', '-sS', '-k', '--http2', '--parallel', '-w',
+			'%{http_version} %{response_code}\\n']
+		for i in range(3):
+			p = '/h%d_%d' % (conn, i)
+			want[p] = 5 + 5 * i
+			args += ['-o', '/dev/null',
+				 'https://127.0.0.1:%d%s?render_ms=%d' % (app.port, p, want[p])]
+		r = h.run(args)
+		h.assert_eq(r.rc, 0, 'curl (stderr: %s)' % r.stderr)
+		h.assert_eq(r.stdout.split(), ['2', '200'] * 3, 'curl: h2 and 200 per stream')
+	old_go = ver in ('go1.19', 'go1.20')	# no parentGoid: newproc1 records ancestry
+	left = _until(lambda: not any(_goroutine_entries(app.pid).values()) or old_go, 5)
+	h.assert_true(_until(lambda: _conn_entries(app.pid) == 0, 5),
+		      'h2: connection entries left after every connection closed: %d' %
+		      _conn_entries(app.pid))
+	if not old_go:
+		h.assert_true(left, 'h2: goroutine state left after every stream ended and every '
+			      'connection closed: %s' % _goroutine_entries(app.pid))
+		h.assert_true(not _goexit_probed(tr, path),
+			      'goexit1 probed for an h2 server without outbound calls')
+	recs = tr.stop()
+	srv = [r for r in recs if r.get('role') == 'server' and r.get('pid') == app.pid]
+	h.assert_eq(sorted(r.get('path') for r in srv), sorted(want), 'h2 server records')
+	for r in srv:
+		what = 'h2 stream %s' % r.get('path')
+		h.assert_eq(r.get('protocol'), 'h2', what + ': protocol')
+		ph = h.phases(r)
+		h.assert_true('render' in ph, '%s: render phase: %s' % (what, json.dumps(r)))
+		h.assert_true(ph['render']['dur_ns'] >= (want[r['path']] - 1) * 1000000,
+			      '%s: render %.1f ms < injected %d ms' %
+			      (what, ph['render']['dur_ns'] / 1e6, want[r['path']]))
+	h.assert_true(not any(r.get('role') == 'span' for r in recs),
+		      'h2: a render outside its stream')
+
+
 def _goexit_on_demand(ver):
 	"""runtime.goexit1 is probed only once a process keeps goroutine state that a
 	goroutine's end must clear. A server that makes no outbound call (Go >= 1.21: no
-	newproc1 probe) needs none, over HTTP or HTTPS (_plain_server). A webapp with a
+	newproc1 probe) needs none, over HTTP or HTTPS (_plain_server) or h2 (_h2_server:
+	a stream handler's state goes with its stream). A webapp with a
 	backend asks for it at its first request, and from then on its goroutines' state
 	goes when they end."""
 	path = _go_binary(ver, 'webapp')
 	_plain_server(ver, path, False)
 	_plain_server(ver, path, True)
+	_h2_server(ver, path)
 
 	be = h.start_backend(ttfb_ms=1)
 	app2 = Webapp(ver, args=['-backend', 'http://127.0.0.1:%d/' % be.port])

@@ -635,6 +635,31 @@ int goprobes__register(const struct phasetrace_bpf *skel, pid_t pid, const struc
 	return 0;
 }
 
+void goprobes__forget_goroutines(const struct phasetrace_bpf *skel, const uint64_t *keys,
+				 uint32_t n)
+{
+	static bool no_batch;	/* the kernel has no BPF_MAP_DELETE_BATCH for it */
+	int fd = bpf_map__fd(skel->maps.threads);
+	uint32_t i = 0;
+
+	while (i < n && !no_batch) {
+		uint32_t count = n - i;
+
+		/* stops at the first key not there: skip it and go on with the rest */
+		if (!bpf_map_delete_batch(fd, keys + i, &count, NULL))
+			return;
+		if (errno != ENOENT) {
+			no_batch = count == 0 && (errno == EINVAL || errno == ENOTSUP ||
+						  errno == EOPNOTSUPP);
+			if (!no_batch)
+				return;
+		}
+		i += count + (errno == ENOENT);
+	}
+	for (; i < n; i++)
+		bpf_map_delete_elem(fd, &keys[i]);
+}
+
 void goprobes__forget(const struct phasetrace_bpf *skel, pid_t pid)
 {
 	__u32 key = pid;

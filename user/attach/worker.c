@@ -13,10 +13,15 @@
 
 #define QUEUE_MAX	1024	/* pids to scan now */
 #define DELAYED_MAX	1024	/* rescans after exec */
+/* Go processes asking for goexit1 (at most one request each, merged): apart from the scan
+ * queue, so that a burst of execs filling it never drops one (BPF asks only once). As
+ * many as BPF can know Go processes: it cannot fill unless pids churn faster than the
+ * worker runs these jobs. */
+#define GOEXIT_MAX	PT_MAX_GO_PROCS
 #define ALIVE_NS	500000000ULL	/* heartbeat period (hold.h) */
 
 /* A pid to scan; after an exec, the executable's identity and whether it is held;
- * goexit: not a scan, its Go executable's runtime.goexit1 to probe. */
+ * goexit: not a scan, its Go executable's runtime.goexit1 to probe (from w->goexit). */
 struct job {
 	pid_t pid;
 	bool exec, held, goexit;
@@ -44,6 +49,8 @@ struct worker {
 	int head, len;
 	struct delayed delayed[DELAYED_MAX];
 	int ndelayed;
+	pid_t goexit[GOEXIT_MAX];	/* in the order asked */
+	int goexit_head, ngoexit;
 	struct worker_stats st;
 };
 
@@ -72,8 +79,9 @@ static void publish(struct worker *w, int scans)
 	pthread_mutex_unlock(&w->mu);
 }
 
-/* The next job due (held processes first), or false with *wake the time of the next
- * delayed one (0: none). */
+/* The next job due (held processes first, then goexit1 requests: a Go process's
+ * goroutine state waits for them), or false with *wake the time of the next delayed
+ * one (0: none). */
 static bool next_job(struct worker *w, uint64_t *wake, struct job *out)
 {
 	uint64_t now = now_ns();
@@ -81,6 +89,12 @@ static bool next_job(struct worker *w, uint64_t *wake, struct job *out)
 
 	if (w->len && w->queue[w->head].held)
 		goto queued;
+	if (w->ngoexit) {
+		*out = (struct job){ .pid = w->goexit[w->goexit_head], .goexit = true };
+		w->goexit_head = (w->goexit_head + 1) % GOEXIT_MAX;
+		w->ngoexit--;
+		return true;
+	}
 	for (int i = 0; i < w->ndelayed; i++)
 		if (first < 0 || w->delayed[i].due < w->delayed[first].due)
 			first = i;
@@ -233,21 +247,33 @@ int worker__wait_initial(struct worker *w, uint64_t timeout_ns)
 	return err;
 }
 
-static struct job *queued(struct worker *w, pid_t pid, bool goexit)
+static struct job *queued(struct worker *w, pid_t pid)
 {
 	for (int i = 0; i < w->len; i++) {
 		struct job *q = &w->queue[(w->head + i) % QUEUE_MAX];
 
-		if (q->pid == pid && q->goexit == goexit)
+		if (q->pid == pid)
 			return q;
 	}
 	return NULL;
 }
 
+/* A goexit1 request for pid, merged with one waiting for the same pid. */
+static int enqueue_goexit(struct worker *w, pid_t pid)
+{
+	for (int i = 0; i < w->ngoexit; i++)
+		if (w->goexit[(w->goexit_head + i) % GOEXIT_MAX] == pid)
+			return 0;
+	if (w->ngoexit == GOEXIT_MAX)
+		return -ENOSPC;
+	w->goexit[(w->goexit_head + w->ngoexit++) % GOEXIT_MAX] = pid;
+	return 0;
+}
+
 /* Queue j (a held process at the front); merged with a job queued for the same pid. */
 static int enqueue(struct worker *w, const struct job *j)
 {
-	struct job *q = queued(w, j->pid, j->goexit);
+	struct job *q = queued(w, j->pid);
 
 	if (q && !j->exec)
 		return 0;
@@ -280,7 +306,7 @@ static int post(struct worker *w, const struct job *j, uint64_t delay_ns)
 		else
 			err = -ENOSPC;
 	} else {
-		err = enqueue(w, j);
+		err = j->goexit ? enqueue_goexit(w, j->pid) : enqueue(w, j);
 	}
 	w->st.dropped += err == -ENOSPC;
 	pthread_cond_signal(&w->work);

@@ -3,8 +3,9 @@
  * The discovery worker: a thread that scans processes, analyses binaries
  * and attaches probes (targets.h), off the event loop, so that a slow or
  * hostile binary never delays reading the ring buffer. Fed by a bounded
- * queue of pids (a full queue drops the request, counted) and a bounded
- * list of delayed rescans (libraries appear just after exec).
+ * queue of pids (a full queue drops the request, counted), a bounded
+ * list of delayed rescans (libraries appear just after exec) and, apart
+ * from both, the Go processes asking for runtime.goexit1's probe.
  *
  * worker__stop() sets the cancel flag that binary analysis checks as it
  * goes (struct binary_limits.cancel) and joins the thread: call it before
@@ -24,7 +25,7 @@ struct worker;
 
 struct worker_stats {
 	struct targets_stats t;
-	uint64_t dropped;	/* scan requests lost: queue full */
+	uint64_t dropped;	/* scan (or goexit1) requests lost: queue full */
 	uint64_t scans;		/* pids scanned */
 };
 
@@ -39,7 +40,9 @@ int worker__new(struct targets *t, struct hold *hold, volatile int *cancel, cons
 int worker__wait_initial(struct worker *w, uint64_t timeout_ns);
 /* Scan pid after delay_ns. 0, or -ENOSPC (dropped, counted). */
 int worker__post(struct worker *w, pid_t pid, uint64_t delay_ns);
-/* pid asks for runtime.goexit1's probe (targets__probe_goexit()). 0, or -ENOSPC. */
+/* pid asks for runtime.goexit1's probe (targets__probe_goexit()), before any scan
+ * waiting but a held process's. 0, or -ENOSPC (more pids waiting than BPF knows Go
+ * processes, PT_MAX_GO_PROCS: dropped, counted). */
 int worker__post_goexit(struct worker *w, pid_t pid);
 /* An exec of the file id (held: stopped until its executable is decided, then
  * resumed through hold; a held job goes first). 0, or -ENOSPC (resumed now). */

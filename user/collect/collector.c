@@ -23,6 +23,7 @@
 #include "export/kagg.h"
 #include "util/log.h"
 #include "phasetrace.skel.h"
+#include "attach/goprobes.h"
 #include "attach/hold.h"
 #include "attach/probes.h"
 #include "attach/targets.h"
@@ -32,6 +33,7 @@
 #define TICK_MS		100
 #define MAX_CBS		8
 #define MAX_PARENTS	256
+#define MAX_ENDED_GS	1024	/* h2 handler goroutines to forget, per batch */
 /* Analysis of one binary: CPU time, then it is skipped (-v says so, counted). */
 #define BINARY_BUDGET_NS	1000000000ULL
 /*
@@ -75,6 +77,9 @@ struct collector {
 	/* server requests just read: flush their children from BPF first */
 	uint64_t parents[MAX_PARENTS];
 	int nparents;
+	/* goroutines whose h2 stream ended (PT_GO_KEY()): their BPF state goes in batches */
+	uint64_t ended_gs[MAX_ENDED_GS];
+	uint32_t nended_gs;
 	uint64_t last_drops[PT_STAT__MAX];
 	uint64_t last_scan_drops, last_refused;
 	struct u64map procs;	/* pids seen in records */
@@ -111,11 +116,29 @@ static bool copy_rec(void *dst, size_t want, const void *data, size_t size)
 	return true;
 }
 
-/* A finished HTTP/2 stream: a request like any other. */
+static void forget_ended_gs(struct collector *c)
+{
+	if (!c->nended_gs)
+		return;
+	goprobes__forget_goroutines(probes__skel(c->probes), c->ended_gs, c->nended_gs);
+	c->nended_gs = 0;
+}
+
+/*
+ * A finished HTTP/2 stream: a request like any other. A Go server's stream ran on a
+ * handler goroutine of its own (net/http's runHandler) that ends with it: its state in
+ * BPF goes now (GO_END_STREAM in bpf/thread.bpf.h), the process needs no goexit1 for it.
+ * Go writes a stream's END_STREAM once its handler has returned (but for HEAD).
+ */
 static void h2_stream(void *ctx, const struct pt_req_rec *rec, const char *authority)
 {
 	struct collector *c = ctx;
 
+	if (rec->role == PT_ROLE_SERVER && (rec->flags & PT_F_GO) && rec->goid) {
+		if (c->nended_gs == MAX_ENDED_GS)
+			forget_ended_gs(c);
+		c->ended_gs[c->nended_gs++] = PT_GO_KEY(rec->pid, rec->goid);
+	}
 	assembler__add_req_host(c->asm_, rec, authority);
 }
 
@@ -581,6 +604,7 @@ static void drain(struct collector *c, uint64_t now, bool all)
 	}
 	else
 		assembler__tick(c->asm_, now);
+	forget_ended_gs(c);
 }
 
 /* -v at exit: how container identities were found (assemble/cgroups.h). */
