@@ -578,15 +578,32 @@ int go_goexit_entry(struct pt_regs *ctx)
  * state here, so that a server whose goroutines keep no other state needs no goexit1 probe.
  * Not if it serves another connection now (that one's close forgets it). If the connection
  * closed under a call (a reset, or another goroutine's close): inside crypto/tls Read its
- * state goes when that call returns; inside a DNS or span call it asks for goexit1.
+ * state goes when that call returns; inside a DNS or span call it asks for goexit1. An h2
+ * connection's frame reader (c->rd_gkey, tls.bpf.c) goes the same way.
  */
 PT_SHARED void go_conn_closed(__u64 skp, struct pt_conn *c)
 {
 	__u64 key = c->srv_gkey;
 	struct span_key sk = { .ctx = key, .idx = GO_SPAN_RENDER };
-	struct thread_ctx *t = thread_lookup(key);
+	struct thread_ctx *t;
 	struct span_state *s;
 
+	if (c->rd_gkey) {	/* an h2 frame reader: TLS Reads only */
+		__u64 rd = c->rd_gkey;
+
+		c->rd_gkey = 0;
+		t = thread_lookup(rd);
+		if (t && t->ssl_depth) {
+			t->tls_scoped = 1;	/* goes when its Read returns */
+		} else {
+			if (t)
+				bpf_map_delete_elem(&threads, &rd);
+			delete_if_there(&go_gs, &rd);
+		}
+	}
+	if (!key)
+		return;
+	t = thread_lookup(key);
 	c->srv_gkey = 0;
 	if (t && t->srv_sk && t->srv_sk != skp)
 		return;

@@ -103,7 +103,7 @@ static __always_inline int handle_set_state(const struct sock *sk, int oldstate,
 
 	if (newstate == TCP_FIN_WAIT1_ || newstate == TCP_LAST_ACK_ || newstate == TCP_CLOSE_) {
 		h2_close(skp, c);	/* HTTP/2: userspace ends the streams */
-		if (c->srv_gkey)
+		if (c->srv_gkey || c->rd_gkey)
 			go_conn_closed(skp, c);
 		if (c->state != PT_FSM_IDLE || (c->req.flags & PT_F_CONNECT) || c->req.error)
 			conn_finish(skp, c);

@@ -255,6 +255,13 @@ static __always_inline int tls_exit_key(__u64 key, long ret)
 	if (!c)
 		return 0;
 	c->cflags |= PT_C_TLS;
+	/* a Go h2 server's frame reader reads call after call for the connection's life:
+	 * its state, made for the call (GO_END_CALL), stays and goes with the connection */
+	if (t->tls_scoped && t->ssl_fn == TLS_FN_READ && (c->cflags & PT_C_H2) &&
+	    c->req.role == PT_ROLE_SERVER && KEY_IS_GO(key) && !c->rd_gkey) {
+		c->rd_gkey = key;
+		t->tls_scoped = 0;
+	}
 	/* the bytes moved when the kernel I/O inside the call did: the return
 	 * can come much later (a Go goroutine waits for a P after the syscall) */
 	if (t->ssl_fn == TLS_FN_WRITE && t->ssl_ksend_last)

@@ -310,6 +310,9 @@ struct pt_conn {
 	/* a Go server connection: the goroutine that serves it (its first request's), whose
 	 * per-goroutine state is forgotten when the connection closes (go_conn_closed()) */
 	__u64 srv_gkey;
+	/* a Go h2 server connection: the goroutine that reads its frames through crypto/tls
+	 * (net/http's readFrames), forgotten when it closes too */
+	__u64 rd_gkey;
 	struct pt_req_rec req;	/* the request being assembled */
 };
 
