@@ -201,6 +201,9 @@ struct span_state {
 	__u8 pad[3];
 	char label[PT_LABEL_LEN];
 	__u64 gc_at_start;	/* go_stw_ns() of its process when the span started */
+	__u64 parent_id;	/* the server request its context served when it started: its
+				 * parent should the context be gone at the end (a reset h2
+				 * stream's handler, GO_END_STREAM) */
 	/* Go: the open outermost call's frame depth and return address (go.bpf.c) */
 	__u64 go_d;
 	__u64 go_ret;

@@ -50,8 +50,11 @@ PT_SHARED void span_start(struct span_state *s, __u64 key, const void *label, __
 
 		t->spans_active++;
 		s->io_at_start = t->io_total;
+		s->parent_id = t->interleaved ? 0 : t->srv_req_id;
 		if (c)
 			c->req.spans_open++;
+	} else {
+		s->parent_id = 0;
 	}
 }
 
@@ -146,7 +149,7 @@ PT_SHARED void span_end(struct span_state *s, __u64 key, __u32 idx, __u64 goid)
 	r->end = now;
 	r->goid = goid;
 	r->flags = goid ? PT_F_GO : 0;
-	r->parent_id = t && !t->interleaved ? t->srv_req_id : 0;
+	r->parent_id = t ? (t->interleaved ? 0 : t->srv_req_id) : s->parent_id;
 	kagg_child(r->parent_id);
 	r->io_ns = io_ns;
 	r->nested_reqs = 0;

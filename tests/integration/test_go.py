@@ -514,7 +514,10 @@ def _h2_server(ver, path):
 	entry, its render's span) goes with the stream, not at goroutine exit: nothing of it
 	left once the connections closed, and no goexit1 probe (Go >= 1.21). Every stream is
 	still a server record of its own, with its render phase at least the injected
-	render time, and no render outside its stream."""
+	render time, and no render outside its stream. A stream the client abandons while
+	its handler renders (curl gives up, the connection closes): the stream's record goes
+	at once and its goroutine's context with it; the render, reported when it ends, still
+	names that stream as its parent."""
 	certs = h.make_certs()
 	app = Webapp(ver, args=['-tls-cert', certs['cert'], '-tls-key', certs['key'], '-h2'])
 	tr = h.Tracer(pids=[app.pid], extra=['-v'])
@@ -530,6 +533,11 @@ def _h2_server(ver, path):
 		r = h.run(args)
 		h.assert_eq(r.rc, 0, 'curl (stderr: %s)' % r.stderr)
 		h.assert_eq(r.stdout.split(), ['2', '200'] * 3, 'curl: h2 and 200 per stream')
+	r = h.run(['curl', '-sS', '-k', '--http2', '--max-time', '0.3', '-o', '/dev/null',
+		   'https://127.0.0.1:%d/gone?render_ms=800' % app.port])
+	h.assert_eq(r.rc, 28, 'curl gave up on /gone (stderr: %s)' % r.stderr)
+	h.assert_true(_until(lambda: any(l['path'] == '/gone' for l in app.log()), 10),
+		      'the webapp finished /gone')
 	old_go = ver in ('go1.19', 'go1.20')	# no parentGoid: newproc1 records ancestry
 	left = _until(lambda: not any(_goroutine_entries(app.pid).values()) or old_go, 5)
 	h.assert_true(_until(lambda: _conn_entries(app.pid) == 0, 5),
@@ -542,7 +550,14 @@ def _h2_server(ver, path):
 			      'goexit1 probed for an h2 server without outbound calls')
 	recs = tr.stop()
 	srv = [r for r in recs if r.get('role') == 'server' and r.get('pid') == app.pid]
+	gone = h.only_one([r for r in srv if r.get('path') == '/gone'], 'the abandoned stream')
+	srv = [r for r in srv if r is not gone]
 	h.assert_eq(sorted(r.get('path') for r in srv), sorted(want), 'h2 server records')
+	late = h.only_one([r for r in recs if r.get('role') == 'span'], 'the abandoned render')
+	h.assert_eq(late.get('parent_id'), gone['req_id'], 'the abandoned render\'s parent: %s' %
+		    json.dumps(late))
+	h.assert_true(h.phases(late)['render']['dur_ns'] >= 790 * 1000000,
+		      'the abandoned render ran its 800 ms: %s' % json.dumps(late))
 	for r in srv:
 		what = 'h2 stream %s' % r.get('path')
 		h.assert_eq(r.get('protocol'), 'h2', what + ': protocol')
@@ -551,8 +566,6 @@ def _h2_server(ver, path):
 		h.assert_true(ph['render']['dur_ns'] >= (want[r['path']] - 1) * 1000000,
 			      '%s: render %.1f ms < injected %d ms' %
 			      (what, ph['render']['dur_ns'] / 1e6, want[r['path']]))
-	h.assert_true(not any(r.get('role') == 'span' for r in recs),
-		      'h2: a render outside its stream')
 
 
 def _goexit_on_demand(ver):
