@@ -109,13 +109,13 @@ PT_SHARED bool go_serving(__u64 key)
 	return t && t->go_srv;
 }
 
-PT_SHARED struct go_g *go_g_get(__u64 key, bool no_ask)
+PT_SHARED struct go_g *go_g_get(__u64 key)
 {
 	struct go_g zero = {}, *g = bpf_map_lookup_elem(&go_gs, &key);
 
 	if (g)
 		return g;
-	if (!no_ask && !go_serving(key))	/* else forgotten with its connection */
+	if (!go_serving(key))	/* else forgotten with its connection */
 		go_want_exit(key >> 32);
 	flag_set_once(&go_gs_used);
 	return map_get_or_init(&go_gs, &key, &zero, PT_STAT_GO_FULL);
@@ -354,7 +354,7 @@ int go_dns_entry(struct pt_regs *ctx)
 
 	if (!go_key_at(ctx, &key, &goid, &d))
 		return 0;
-	gg = go_g_get(key, false);
+	gg = go_g_get(key);
 	if (!gg)
 		return 0;
 	if (gg->dns_d && ((gg->dns_d == d && gg->dns_ret == go_entry_ret(ctx)) ||
@@ -593,13 +593,10 @@ PT_SHARED void go_conn_closed(__u64 skp, struct pt_conn *c)
 
 		c->rd_gkey = 0;
 		t = thread_lookup(rd);
-		if (t && t->ssl_depth) {
+		if (t && t->ssl_depth)
 			t->tls_scoped = 1;	/* goes when its Read returns */
-		} else {
-			if (t)
-				bpf_map_delete_elem(&threads, &rd);
-			delete_if_there(&go_gs, &rd);
-		}
+		else if (t)
+			bpf_map_delete_elem(&threads, &rd);
 	}
 	if (!key)
 		return;

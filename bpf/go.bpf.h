@@ -25,9 +25,8 @@ PT_SHARED __u64 go_entry_ret(struct pt_regs *ctx);
  * address ret0 still running, i.e. is this one nested in it? */
 PT_SHARED bool go_outer_live(struct pt_regs *ctx, __u64 d, __u64 d0, __u64 ret0);
 /* Looked up or created; NULL when the table is full (counted). A new entry asks for
- * goexit1 (go_want_exit()) unless key serves a connection (go_serving()) or no_ask: the
- * caller's thread_ctx says how this state goes (crypto/tls calls, thread_get_as()). */
-PT_SHARED struct go_g *go_g_get(__u64 key, bool no_ask);
+ * goexit1 (go_want_exit()) unless key serves a connection (go_serving()). */
+PT_SHARED struct go_g *go_g_get(__u64 key);
 /* The server request the context key serves, 0 if none or unknown (event loop). */
 PT_SHARED __u64 ctx_srv_req(__u64 key);
 /* The server request a goroutine works for when it serves none itself, or 0. */

@@ -132,7 +132,15 @@ struct thread_ctx {
 	__u8 tls_scoped;	/* a goroutine's entry made by a crypto/tls call, for it alone */
 	__u8 go_stream;		/* an h2 stream's handler goroutine: its state goes with the
 				 * stream (GO_END_STREAM) */
-	__u8 pad2[2];
+	__u8 go_tls_h2_sent;	/* the open Go Write's HTTP/2 frames were walked at its entry */
+	__u8 pad2;
+	/* a Go crypto/tls call in progress (tls.bpf.c): its frame depth and return address
+	 * (its RETs, morestack re-entries, nested calls) and a Write's len(b) (capped): its n
+	 * if it succeeds. Here, not in go_gs: a call's state is one entry. */
+	__u64 go_tls_d;
+	__u64 go_tls_ret;
+	__u32 go_tls_wlen;
+	__u32 pad3;
 	/* memory-BIO TLS (Node.js): the event loop moves ciphertext outside the calls */
 	__u64 bio_ssl;		/* unmapped session of the last call that did no socket I/O */
 	__u64 bio_sk;		/* socket whose first bytes received were a TLS record */
@@ -221,15 +229,11 @@ extern const volatile __u64 idle_flush_ns;
 /* ---- Go (go.bpf.c) ---- */
 /* Per-goroutine state of the Go probes (key: GO_KEY). */
 struct go_g {
-	__u64 tls_d;		/* frame depth of the open crypto/tls call */
-	__u64 tls_ret;		/* and its return address */
 	__u64 dns_d;		/* frame depth of the open lookupIPAddr, 0 if none */
 	__u64 dns_ret;
 	__u64 dns_start;
 	__u64 dns_host;		/* Go string: data, len */
 	__u64 dns_host_len;
-	__u8 tls_h2_sent;	/* the open Write's HTTP/2 frames were walked at its entry */
-	__u32 tls_wlen;		/* the open Write's len(b) (capped): its n if it succeeds */
 };
 
 /* goroutine key -> its state */

@@ -408,31 +408,29 @@ static __always_inline bool go_h2_write(struct pt_regs *ctx, __u64 key, __u64 go
  * end settles the other cases (go_server_hs_end()). Any other goroutine new to
  * the tables (net/http's backgroundRead, a Read per request over HTTPS) gets state for the
  * call alone (GO_END_CALL), deleted when it returns (go_tls_call_done()) unless another
- * use kept it meanwhile. Its go_gs entry goes with its thread_ctx: never asks itself.
+ * use kept it meanwhile. The call's frame is in its thread_ctx (go_tls_d, go_tls_ret).
  */
 static __always_inline int go_tls_enter(struct pt_regs *ctx, __u8 fn, bool server_hs)
 {
 	__u64 key, goid, d;
 	struct thread_ctx *t;
-	struct go_g *gg;
 
 	if (!go_key_at(ctx, &key, &goid, &d))
 		return 0;
 	t = thread_get_as(key, server_hs ? GO_END_CONN : GO_END_CALL);
-	gg = go_g_get(key, true);	/* goes with t, whichever way */
-	if (!t || !gg)
+	if (!t)
 		return 0;
-	if (t->ssl_depth && ((gg->tls_d == d && gg->tls_ret == go_entry_ret(ctx)) ||
-			     go_outer_live(ctx, d, gg->tls_d, gg->tls_ret)))
+	if (t->ssl_depth && ((t->go_tls_d == d && t->go_tls_ret == go_entry_ret(ctx)) ||
+			     go_outer_live(ctx, d, t->go_tls_d, t->go_tls_ret)))
 		return 0;	/* morestack re-entry, or a handshake inside Read/Write */
 	t->ssl_depth = 0;	/* else a stale call (panic) is forgotten */
-	gg->tls_d = d;
-	gg->tls_ret = go_entry_ret(ctx);
-	gg->tls_h2_sent = 0;
-	gg->tls_wlen = ctx->cx > 0xffffffff ? 0xffffffff : ctx->cx;
+	t->go_tls_d = d;
+	t->go_tls_ret = go_entry_ret(ctx);
+	t->go_tls_h2_sent = 0;
+	t->go_tls_wlen = ctx->cx > 0xffffffff ? 0xffffffff : ctx->cx;
 	tls_enter_key(key, t, ctx->ax, fn, PT_TLS_GO, fn == TLS_FN_HANDSHAKE ? 0 : ctx->bx, 0);
 	if (fn == TLS_FN_WRITE && t->ssl_depth == 1)
-		gg->tls_h2_sent = go_h2_write(ctx, key, goid);
+		t->go_tls_h2_sent = go_h2_write(ctx, key, goid);
 	return 0;
 }
 
@@ -486,7 +484,6 @@ static __always_inline void go_tls_call_done(__u64 key, struct thread_ctx *t)
 	if (!t->tls_scoped || t->ssl_depth)
 		return;
 	bpf_map_delete_elem(&threads, &key);
-	bpf_map_delete_elem(&go_gs, &key);
 }
 
 /*
@@ -508,7 +505,6 @@ int go_tls_ret(struct pt_regs *ctx)
 	__u64 ax = ctx->ax, bx = ctx->bx, cx = ctx->cx;
 	__u64 key, goid, d;
 	struct thread_ctx *t;
-	struct go_g *gg;
 	long ret;
 
 	barrier_var(ax);
@@ -520,11 +516,10 @@ int go_tls_ret(struct pt_regs *ctx)
 	if (!go_key_at(ctx, &key, &goid, &d))
 		return 0;
 	t = thread_lookup(key);
-	gg = bpf_map_lookup_elem(&go_gs, &key);
-	if (!t || !gg || !t->ssl_depth || gg->tls_d != d - (cookie >> 40))
+	if (!t || !t->ssl_depth || t->go_tls_d != d - (cookie >> 40))
 		return 0;
-	if (gg->tls_h2_sent) {	/* its frames went at the entry (go_h2_write) */
-		gg->tls_h2_sent = 0;
+	if (t->go_tls_h2_sent) {	/* its frames went at the entry (go_h2_write) */
+		t->go_tls_h2_sent = 0;
 		t->ssl_depth = 0;
 		go_tls_call_done(key, t);
 		return 0;
@@ -541,7 +536,7 @@ int go_tls_ret(struct pt_regs *ctx)
 	} else if (cookie & PT_GO_TLS_WEND) {
 		if (t->ssl_fn != TLS_FN_WRITE)
 			return 0;
-		ret = bx ? 0 : gg->tls_wlen;
+		ret = bx ? 0 : t->go_tls_wlen;
 	}
 	if (t->ssl_fn == TLS_FN_HANDSHAKE && t->go_srv)
 		go_server_hs_end(key, t);
