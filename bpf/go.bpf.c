@@ -573,6 +573,24 @@ int go_goexit_entry(struct pt_regs *ctx)
 }
 
 /*
+ * Goroutine key's context t (may be NULL) goes: now, or, inside a crypto/tls call (the
+ * peer reset the connection it waits on), when that call returns (go_tls_call_done()).
+ * True if it went now.
+ */
+static __always_inline bool go_ctx_forget(__u64 key, struct thread_ctx *t)
+{
+	if (!t)
+		return true;
+	if (t->ssl_depth) {
+		t->tls_scoped = 1;
+		t->go_srv = 0;
+		return false;
+	}
+	bpf_map_delete_elem(&threads, &key);
+	return true;
+}
+
+/*
  * The goroutine that served connection skp (c->srv_gkey, conn.bpf.c go_srv_request()) is
  * ending with it (net/http's conn.serve returns once it closes the connection): forget its
  * state here, so that a server whose goroutines keep no other state needs no goexit1 probe.
@@ -592,11 +610,7 @@ PT_SHARED void go_conn_closed(__u64 skp, struct pt_conn *c)
 		__u64 rd = c->rd_gkey;
 
 		c->rd_gkey = 0;
-		t = thread_lookup(rd);
-		if (t && t->ssl_depth)
-			t->tls_scoped = 1;	/* goes when its Read returns */
-		else if (t)
-			bpf_map_delete_elem(&threads, &rd);
+		go_ctx_forget(rd, thread_lookup(rd));
 	}
 	if (!key)
 		return;
@@ -611,16 +625,8 @@ PT_SHARED void go_conn_closed(__u64 skp, struct pt_conn *c)
 		go_want_exit(key >> 32);
 		return;
 	}
-	if (t && t->ssl_depth) {
-		/* waiting in crypto/tls Read for the next request when the peer reset the
-		 * connection: its state goes when that call returns (go_tls_call_done()) */
-		t->tls_scoped = 1;
-		t->go_srv = 0;
-		return;
-	}
-	if (t)
-		bpf_map_delete_elem(&threads, &key);
-	if (go_gs_used)
+	/* in crypto/tls Read, waiting for the next request, if the peer reset the connection */
+	if (go_ctx_forget(key, t) && go_gs_used)
 		delete_if_there(&go_gs, &key);
 }
 

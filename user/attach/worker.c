@@ -249,12 +249,9 @@ int worker__wait_initial(struct worker *w, uint64_t timeout_ns)
 
 static struct job *queued(struct worker *w, pid_t pid)
 {
-	for (int i = 0; i < w->len; i++) {
-		struct job *q = &w->queue[(w->head + i) % QUEUE_MAX];
-
-		if (q->pid == pid)
-			return q;
-	}
+	for (int i = 0; i < w->len; i++)
+		if (w->queue[(w->head + i) % QUEUE_MAX].pid == pid)
+			return &w->queue[(w->head + i) % QUEUE_MAX];
 	return NULL;
 }
 
