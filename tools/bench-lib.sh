@@ -202,14 +202,17 @@ tracer_cpu() {
 	awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$TRACER/stat"
 }
 
-# records_round OUT: with a tracer serving /metrics (serve), what crossed the ring buffer per
-# request it counted, once the collector caught up: "records=R kernel=K requests=N" into OUT
+# records_round OUT: the tracer's CPU per wrk request during the round and, with a tracer
+# serving /metrics (serve), what crossed the ring buffer per request it counted, once the
+# collector caught up: "records=R kernel=K requests=N cpu_ns_per_wrk_req=C" into OUT
 records_round() {
 	local port text
 	port=$(sed -n 's/^phasetrace: serving \/metrics on port \([0-9]*\)$/\1/p' "$TMP/pt.log")
-	[ -n "$port" ] || return 0
-	sleep 1		# the assembler's reorder window and a tick or two
-	text=$(curl -s "http://127.0.0.1:$port/metrics") || return 0
+	text=
+	if [ -n "$port" ]; then
+		sleep 1		# the assembler's reorder window and a tick or two
+		text=$(curl -s "http://127.0.0.1:$port/metrics") || text=
+	fi
 	awk -v cpu=$((CPU1 - CPU0)) -v hz="$(getconf CLK_TCK)" -v wrk="$REQS" \
 	    '/^phasetrace_events_read_total / { r = $2 } /^phasetrace_kernel_counted_total / { k = $2 }
 	     /^phasetrace_requests_total\{/ { n += $2 }
