@@ -150,6 +150,24 @@ static __always_inline struct thread_ctx *go_srv_request(__u64 skp, struct pt_co
 	return st;
 }
 
+/*
+ * A client request's parent: the server request its thread or goroutine (t, may be NULL)
+ * works on, else, for a helper goroutine (dial, pooled connection), the one it works for.
+ */
+static __always_inline void conn_client_parent(struct pt_conn *c, struct thread_ctx *t,
+					       __u64 key)
+{
+	if (t && t->srv_req_id) {
+		if (t->interleaved)
+			c->req.flags |= PT_F_IO_AMBIG;
+		else
+			c->req.parent_id = t->srv_req_id;
+	} else if (KEY_IS_GO(key)) {
+		c->req.parent_id = go_inherited_req(key);
+	}
+	kagg_child(c->req.parent_id);
+}
+
 PT_SHARED struct thread_ctx *conn_start_request(__u64 skp, struct pt_conn *c, __u64 key,
 						__u64 goid, struct thread_ctx *t)
 {
@@ -167,6 +185,14 @@ PT_SHARED struct thread_ctx *conn_start_request(__u64 skp, struct pt_conn *c, __
 		st = go_srv_request(skp, c, key);
 		if (st)
 			return st;
+	}
+	if (c->req.role == PT_ROLE_CLIENT && KEY_IS_GO(key)) {
+		/* a goroutine's client request keeps no state of its own (a TLS call's
+		 * stays the call's): nothing here asks for goexit1 */
+		if (!t)
+			t = thread_lookup(key);
+		conn_client_parent(c, t, key);
+		return t;
 	}
 	end = c->srv_gkey == key ? GO_END_CONN : GO_END_EXIT;
 	if (!t)
@@ -187,16 +213,9 @@ PT_SHARED struct thread_ctx *conn_start_request(__u64 skp, struct pt_conn *c, __
 		t->srv_awaiting = 1;
 		if (KEY_IS_GO(key) && c->srv_gkey != key)	/* read ahead by a helper */
 			go_server_req_started(key, skp, c->req.req_id);
-	} else if (t->srv_req_id) {
-		if (t->interleaved)
-			c->req.flags |= PT_F_IO_AMBIG;
-		else
-			c->req.parent_id = t->srv_req_id;
-	} else if (KEY_IS_GO(key)) {
-		/* a helper goroutine (dial, pooled connection) of a request */
-		c->req.parent_id = go_inherited_req(key);
+	} else {
+		conn_client_parent(c, t, key);
 	}
-	kagg_child(c->req.parent_id);
 	return t;
 }
 

@@ -102,21 +102,14 @@ static __always_inline __u64 go_key_of(__u64 g)
 	return GO_KEY(tgid, goid);
 }
 
-PT_SHARED bool go_serving(__u64 key)
-{
-	struct thread_ctx *t = thread_lookup(key);
-
-	return t && t->go_srv;
-}
-
+/* A goroutine's go_gs entry holds an open lookupIPAddr call: it goes when the call returns
+ * (go_dns_ret()), so it needs no goexit1. */
 PT_SHARED struct go_g *go_g_get(__u64 key)
 {
 	struct go_g zero = {}, *g = bpf_map_lookup_elem(&go_gs, &key);
 
 	if (g)
 		return g;
-	if (!go_serving(key))	/* else forgotten with its connection */
-		go_want_exit(key >> 32);
 	flag_set_once(&go_gs_used);
 	return map_get_or_init(&go_gs, &key, &zero, PT_STAT_GO_FULL);
 }
@@ -163,8 +156,14 @@ static __always_inline __u64 go_parent_of(__u64 key, bool *recorded)
  * itself: the sender of the HTTP request it is writing (writeLoop), else
  * the request of its parent or grandparent goroutine (net/http dials on a
  * child of the handler and handshakes on a grandchild). 0 if none. A parent
- * learned from parentGoid is recorded when it leads to a request, so that
+ * learned from parentGoid is recorded when it serves a request, so that
  * this goroutine's own children find their grandparent.
+ *
+ * That record asks for no goexit1: Go never reuses a goroutine id (newproc1 takes a
+ * new one from sched.goidgen each time), so the entry of an ended goroutine is never
+ * read again, and go_parent is an LRU table that drops it in time. The record is
+ * needed only while the child's own children start (a dial's handshake and resolver
+ * goroutines), well within the 65536 newer records its eviction would take.
  */
 PT_SHARED __u64 go_inherited_req(__u64 key)
 {
@@ -178,15 +177,13 @@ PT_SHARED __u64 go_inherited_req(__u64 key)
 	if (!parent)
 		return 0;
 	req = ctx_srv_req(parent);
-	if (!req) {
-		gp = bpf_map_lookup_elem(&go_parent, &parent);
-		req = gp ? ctx_srv_req(*gp) : 0;
-	}
 	if (req && !recorded) {
-		go_want_exit(key >> 32);
 		flag_set_once(&go_parent_used);
 		if (bpf_map_update_elem(&go_parent, &key, &parent, BPF_ANY))
 			stat_inc(PT_STAT_GO_FULL);
+	} else if (!req) {
+		gp = bpf_map_lookup_elem(&go_parent, &parent);
+		req = gp ? ctx_srv_req(*gp) : 0;
 	}
 	return req;
 }
@@ -392,7 +389,7 @@ static __always_inline bool v4_mapped(const __u8 *ip)
 SEC("uprobe")
 int go_dns_ret(struct pt_regs *ctx)
 {
-	__u64 key, goid, d, addrs = ctx->ax, n = ctx->bx;
+	__u64 key, goid, d, addrs = ctx->ax, n = ctx->bx, start, host, host_len;
 	struct go_g *gg;
 	struct pt_dns_rec *r;
 	__u32 len;
@@ -403,7 +400,12 @@ int go_dns_ret(struct pt_regs *ctx)
 	gg = bpf_map_lookup_elem(&go_gs, &key);
 	if (!gg || !gg->dns_d || gg->dns_d != d)
 		return 0;
-	gg->dns_d = 0;
+	/* the call's state goes with it (go_g_get()): copied out first, since a deleted
+	 * LRU entry may be handed to another CPU's insert at once */
+	start = gg->dns_start;
+	host = gg->dns_host;
+	host_len = gg->dns_host_len;
+	bpf_map_delete_elem(&go_gs, &key);
 	r = bpf_ringbuf_reserve(&rb, sizeof(*r), 0);
 	if (!r) {
 		stat_inc(PT_STAT_RB_DROP_DNS);
@@ -413,7 +415,7 @@ int go_dns_ret(struct pt_regs *ctx)
 	r->pid = key >> 32;
 	r->tid = (__u32)bpf_get_current_pid_tgid();
 	r->rc = ctx->di ? -1 : 0;
-	r->start = gg->dns_start;
+	r->start = start;
 	r->end = bpf_ktime_get_ns();
 	r->goid = goid;
 	r->flags = PT_F_GO;
@@ -424,9 +426,9 @@ int go_dns_ret(struct pt_regs *ctx)
 	kagg_child(r->parent_id);
 	bpf_get_current_comm(r->comm, sizeof(r->comm));
 	r->cgroup_id = bpf_get_current_cgroup_id();
-	len = gg->dns_host_len < PT_HOST_LEN - 1 ? gg->dns_host_len : PT_HOST_LEN - 1;
+	len = host_len < PT_HOST_LEN - 1 ? host_len : PT_HOST_LEN - 1;
 	r->host[0] = 0;
-	if (bpf_probe_read_user(r->host, len & (PT_HOST_LEN - 1), (void *)gg->dns_host))
+	if (bpf_probe_read_user(r->host, len & (PT_HOST_LEN - 1), (void *)host))
 		len = 0;
 	r->host[len & (PT_HOST_LEN - 1)] = 0;
 	if (r->rc)
@@ -666,7 +668,9 @@ int go_http_reqwrite_entry(struct pt_regs *ctx)
 	ok.ptr = ctx->ax;
 	owner = bpf_map_lookup_elem(&go_req_owner, &ok);
 	if (owner) {
-		go_want_exit(key >> 32);
+		/* no goexit1 for it: the entry is written again at each request the writer
+		 * sends, and an ended writer's (its connection closed) is never read again
+		 * (goroutine ids are not reused): the LRU table drops it in time */
 		flag_set_once(&go_writing_for_used);
 		if (bpf_map_update_elem(&go_writing_for, &key, owner, BPF_ANY))
 			stat_inc(PT_STAT_GO_FULL);

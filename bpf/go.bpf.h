@@ -24,8 +24,8 @@ PT_SHARED __u64 go_entry_ret(struct pt_regs *ctx);
 /* At the entry of a call at depth d: is the call opened at depth d0 with return
  * address ret0 still running, i.e. is this one nested in it? */
 PT_SHARED bool go_outer_live(struct pt_regs *ctx, __u64 d, __u64 d0, __u64 ret0);
-/* Looked up or created; NULL when the table is full (counted). A new entry asks for
- * goexit1 (go_want_exit()) unless key serves a connection (go_serving()). */
+/* Looked up or created; NULL when the table is full (counted). The entry is an open
+ * lookupIPAddr call's and goes when it returns (go_dns_ret()): no goexit1. */
 PT_SHARED struct go_g *go_g_get(__u64 key);
 /* The server request the context key serves, 0 if none or unknown (event loop). */
 PT_SHARED __u64 ctx_srv_req(__u64 key);
@@ -38,9 +38,6 @@ PT_SHARED void go_server_req_started(__u64 key, __u64 skp, __u64 req_id);
 PT_SHARED void go_want_exit(__u32 tgid);
 /* Whether Go process tgid has asked for runtime.goexit1's probe (or has it). */
 PT_SHARED bool go_exit_asked(__u32 tgid);
-/* Whether key is a goroutine serving a connection (thread_ctx.go_srv): its state is
- * forgotten when that connection closes, not when it ends. */
-PT_SHARED bool go_serving(__u64 key);
 /* Server connection skp (c) closes: forget the state of the goroutine that served it. */
 PT_SHARED void go_conn_closed(__u64 skp, struct pt_conn *c);
 /* Stop-the-world time of Go process tgid so far (ns, the pause in progress included). */

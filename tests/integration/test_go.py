@@ -413,6 +413,15 @@ def _probe_span(ver):
 			      'deepf after render start: %s' % json.dumps(r))
 
 
+def _map_elements(out):
+	"""The entries in bpftool's JSON dump of maps by name: one list, or, while another
+	tracer's maps of that name still exist (one exiting), a list per map."""
+	ents = json.loads(out or '[]')
+	if ents and 'elements' in ents[0]:
+		return [e for m in ents for e in m['elements']]
+	return ents
+
+
 def _goroutine_entries(pid):
 	"""Entries of Go process pid in the per-goroutine tables (threads, spans, go_gs: keys
 	begin with tgid << 32 | goroutine), read with bpftool: {table: count}."""
@@ -420,7 +429,7 @@ def _goroutine_entries(pid):
 	for name in ('threads', 'spans', 'go_gs'):
 		r = h.run(['bpftool', '-j', 'map', 'dump', 'name', name])
 		h.assert_eq(r.rc, 0, 'bpftool map dump name %s (stderr: %s)' % (name, r.stderr))
-		ents = json.loads(r.stdout or '[]')
+		ents = _map_elements(r.stdout)
 		out[name] = sum(1 for e in ents if int.from_bytes(
 			bytes(int(x, 16) for x in e['key'][:8]), 'little') >> 32 == pid)
 	return out
@@ -445,7 +454,7 @@ def _conn_entries(pid):
 	r = h.run(['bpftool', '-j', 'map', 'dump', 'name', 'conns'])
 	h.assert_eq(r.rc, 0, 'bpftool map dump name conns (stderr: %s)' % r.stderr)
 	n = 0
-	for e in json.loads(r.stdout or '[]'):
+	for e in _map_elements(r.stdout):
 		h.assert_true('formatted' in e, 'bpftool printed no BTF-formatted value: %s' % e)
 		n += e['formatted']['value']['req']['pid'] == pid
 	return n
@@ -568,35 +577,80 @@ def _h2_server(ver, path):
 			      (what, ph['render']['dur_ns'] / 1e6, want[r['path']]))
 
 
+def _outbound(ver, path, keepalive):
+	"""A webapp that calls a backend for each request: without keep-alive a connection
+	each, to a name the DNS fixture resolves, over TLS (the request's dial goroutine, its
+	resolver and handshake goroutines); with keep-alive over plain HTTP, one pooled
+	connection whose writeLoop goroutine writes every call. On Go >= 1.21 none of them
+	asks for goexit1 and the goroutine tables hold nothing of the webapp once its work is
+	done (their parent links and the writer's request are in LRU tables, by goroutine
+	id, which Go never reuses). Every call is still the child of its request, with its
+	own DNS, connect and TLS phases when it dialled. Older Go records ancestry at
+	newproc1 and asks for goexit1: its goroutines' state goes when they end."""
+	if keepalive:
+		be = h.start_backend(ttfb_ms=TTFB_MS)
+		args = ['-backend', 'http://127.0.0.1:%d/' % be.port, '-backend-keepalive']
+	else:
+		certs = h.make_certs()
+		dns = h.start_dns(DNS_MS)
+		be = h.start_backend(ttfb_ms=TTFB_MS, hs_delay_ms=HS_MS, certs=certs)
+		args = ['-backend', 'https://%s:%d/' % (BACKEND_HOST, be.port), '-insecure',
+			'-dns', '%s:53' % dns.addr]
+	app = Webapp(ver, args=args)
+	tr = h.Tracer(pids=[app.pid], extra=['-v'])
+	n = 8
+	what = 'outbound calls (%s)' % ('keep-alive' if keepalive else 'a connection each')
+	h.assert_eq(_get(app.port, '/b0?render_ms=1')[0], 200, 'status')
+	if ver in ('go1.19', 'go1.20'):	# no parentGoid: newproc1 records ancestry
+		# goexit1 is asked at the first request: what ended before it was attached stays
+		h.assert_true(_until(lambda: _goexit_probed(tr, path), 10),
+			      '%s: goexit1 probed for newproc1\'s ancestry' % ver)
+		before = sum(_goroutine_entries(app.pid).values())
+	for i in range(1, n):
+		h.assert_eq(_get(app.port, '/b%d?render_ms=1' % i)[0], 200, 'status')
+	if ver in ('go1.19', 'go1.20'):
+		h.assert_true(_until(lambda: sum(_goroutine_entries(app.pid).values()) <= before, 5),
+			      '%s: state of ended goroutines kept: %d entries before, %s after' %
+			      (what, before, _goroutine_entries(app.pid)))
+	else:
+		h.assert_true(_until(lambda: not any(_goroutine_entries(app.pid).values()), 5),
+			      '%s: goroutine state left after every request: %s' %
+			      (what, _goroutine_entries(app.pid)))
+		h.assert_true(not _goexit_probed(tr, path), what + ': goexit1 probed')
+	recs = tr.stop()
+	srv = [r for r in recs if r.get('role') == 'server' and r.get('pid') == app.pid]
+	h.assert_eq(sorted(r.get('path') for r in srv), sorted('/b%d' % i for i in range(n)),
+		    what + ': server records')
+	dialled = 0
+	for r in srv:
+		c = h.only_one(r.get('children') or [], '%s: the backend child of %s' %
+			       (what, json.dumps(r)))
+		h.assert_eq(c.get('parent_id'), r['req_id'], what + ': parent_id')
+		h.assert_eq(c.get('peer'), '127.0.0.1:%d' % be.port, what + ': peer')
+		cp = h.phases(c)
+		h.assert_true(cp.get('ttfb', {}).get('dur_ns', 0) >= (TTFB_MS - 1) * MS,
+			      '%s: ttfb below the injected %d ms: %s' % (what, TTFB_MS, json.dumps(c)))
+		if 'connect' in cp:
+			dialled += 1
+		if not keepalive:
+			for name, inj in (('dns', DNS_MS), ('tls', HS_MS)):
+				h.assert_true(name in cp and cp[name]['dur_ns'] >= (inj - 1) * MS,
+					      '%s: %s phase: %s' % (what, name, json.dumps(c)))
+	h.assert_eq(dialled, 1 if keepalive else n, what + ': calls that dialled')
+
+
 def _goexit_on_demand(ver):
 	"""runtime.goexit1 is probed only once a process keeps goroutine state that a
-	goroutine's end must clear. A server that makes no outbound call (Go >= 1.21: no
-	newproc1 probe) needs none, over HTTP or HTTPS (_plain_server) or h2 (_h2_server:
-	a stream handler's state goes with its stream). A webapp with a
-	backend asks for it at its first request, and from then on its goroutines' state
-	goes when they end."""
+	goroutine's end must clear. On Go >= 1.21 (no newproc1 probe) no net/http service
+	needs it: a server over HTTP or HTTPS (_plain_server), h2 (_h2_server: a stream
+	handler's state goes with its stream), or one that makes outbound calls
+	(_outbound)."""
 	path = _go_binary(ver, 'webapp')
 	_plain_server(ver, path, False)
 	_plain_server(ver, path, True)
 	_h2_server(ver, path)
-
-	be = h.start_backend(ttfb_ms=1)
-	app2 = Webapp(ver, args=['-backend', 'http://127.0.0.1:%d/' % be.port])
-	tr2 = h.Tracer(pids=[app2.pid], extra=['-v'])
-	h.assert_eq(_get(app2.port, '/first?render_ms=1')[0], 200, 'status')
-	h.assert_true(_until(lambda: _goexit_probed(tr2, path), 10),
-		      'goexit1 probed once goroutines keep state (outbound calls)')
-	before = sum(_goroutine_entries(app2.pid).values())
-	for i in range(8):
-		h.assert_eq(_get(app2.port, '/b%d?render_ms=1' % i)[0], 200, 'status')
-	after = _until(lambda: sum(_goroutine_entries(app2.pid).values()) <= before, 5)
-	h.assert_true(after, 'goroutine state of ended goroutines kept: %d entries before, '
-		      '%s after 8 requests' % (before, _goroutine_entries(app2.pid)))
-	recs = tr2.stop()
-	srv = [r for r in recs if r.get('role') == 'server' and r.get('pid') == app2.pid]
-	h.assert_eq(len(srv), 9, 'server records')
-	for r in srv:
-		h.assert_eq(len(r.get('children') or []), 1, 'backend child: %s' % json.dumps(r))
+	_outbound(ver, path, False)
+	_outbound(ver, path, True)
 
 
 # One row per toolchain and case: (case, function of the version, timeout in s)
