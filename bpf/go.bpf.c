@@ -770,7 +770,12 @@ int go_h2_handler_entry(struct pt_regs *ctx)
 	t->srv_req_id = next_id();
 	t->srv_awaiting = 0;
 	t->interleaved = 0;
-	h2_handler_started(c, sid, t->srv_req_id, goid);
+	/* userspace forgets the goroutine with its stream, or at once if it cannot follow
+	 * the stream (user/assemble/h2.c); unless it was never told: then at its end */
+	if (!h2_handler_started(c, sid, t->srv_req_id, goid)) {
+		t->go_stream = 0;
+		thread_keep(key, t, GO_END_EXIT);
+	}
 	return 0;
 }
 

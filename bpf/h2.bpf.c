@@ -12,7 +12,7 @@
 #include "agg.bpf.h"
 #include "go.bpf.h"
 
-#define H2_STEPS	64	/* frame headers, payload and iovec pieces per I/O */
+#define H2_STEPS	256	/* frame headers, payload and iovec pieces per I/O */
 #define H2_MAX_IOV	16
 #define H2_PREFACE_LEN	24
 #define H2_HDR_LEN	9
@@ -28,8 +28,9 @@
 
 #define H2_REC_HDR	offsetof(struct pt_h2_rec, data)
 
-/* Send the scratch record with len payload bytes, batched wakeups as pt_submit(). */
-static __always_inline void h2_output(struct pt_h2_rec *r, __u32 len)
+/* Send the scratch record with len payload bytes, batched wakeups as pt_submit(). False
+ * if the ring buffer was full (counted). */
+static __always_inline bool h2_output(struct pt_h2_rec *r, __u32 len)
 {
 	__u64 flags = BPF_RB_NO_WAKEUP;
 
@@ -38,10 +39,13 @@ static __always_inline void h2_output(struct pt_h2_rec *r, __u32 len)
 	len &= 2 * PT_H2_BLOCK - 1;
 	if (len > PT_H2_BLOCK)
 		len = PT_H2_BLOCK;
-	if (bpf_ringbuf_output(&rb, r, H2_REC_HDR + len, flags))
+	if (bpf_ringbuf_output(&rb, r, H2_REC_HDR + len, flags)) {
 		stat_inc(PT_STAT_RB_DROP_H2);
-	else if (flags == BPF_RB_FORCE_WAKEUP)
+		return false;
+	}
+	if (flags == BPF_RB_FORCE_WAKEUP)
 		stat_inc(PT_STAT_RB_WAKEUPS);
+	return true;
 }
 
 /* The server request the context sending a client stream's HEADERS serves (nesting). */
@@ -388,23 +392,24 @@ PT_SHARED bool h2_io(__u64 skp, struct pt_conn *c, const struct conn_io_ev *ev,
 	return true;
 }
 
-PT_SHARED void h2_handler_started(struct pt_conn *c, __u32 sid, __u64 req_id, __u64 goid)
+PT_SHARED bool h2_handler_started(struct pt_conn *c, __u32 sid, __u64 req_id, __u64 goid)
 {
 	__u32 zero = 0;
 	struct pt_h2_rec *r = bpf_map_lookup_elem(&h2_scratch, &zero);
 
 	if (!r)
-		return;
+		return false;
 	__builtin_memset(r, 0, H2_REC_HDR);
 	r->type = PT_REC_H2;
 	r->kind = PT_H2_HANDLER;
 	r->sid = sid;
 	r->tid = (__u32)bpf_get_current_pid_tgid();
+	r->pid = bpf_get_current_pid_tgid() >> 32;
 	r->goid = goid;
 	r->conn_id = c->req.conn_id;
 	r->ts = bpf_ktime_get_ns();
 	r->parent_id = req_id;
-	h2_output(r, 0);
+	return h2_output(r, 0);
 }
 
 PT_SHARED void h2_close(__u64 skp, struct pt_conn *c)

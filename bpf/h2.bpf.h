@@ -30,8 +30,9 @@ static __always_inline bool h2_wants(const struct pt_conn *c)
  * connection is HTTP/2 and the I/O was taken (conn_io() must not see it). */
 PT_SHARED bool h2_io(__u64 skp, struct pt_conn *c, const struct conn_io_ev *ev,
 		     const struct h2_buf *b);
-/* Go server: stream sid's handler goroutine starts; its work carries req_id as parent. */
-PT_SHARED void h2_handler_started(struct pt_conn *c, __u32 sid, __u64 req_id, __u64 goid);
+/* Go server: stream sid's handler goroutine starts; its work carries req_id as parent.
+ * False if userspace was not told (ring buffer full). */
+PT_SHARED bool h2_handler_started(struct pt_conn *c, __u32 sid, __u64 req_id, __u64 goid);
 /* The connection closes: tells userspace, forgets the frame state. */
 PT_SHARED void h2_close(__u64 skp, struct pt_conn *c);
 

@@ -170,6 +170,8 @@ struct pt_h2_rec {
 	__u32 frag_off;		/* offset of data[] in the frame payload */
 	__u32 frag_len;		/* bytes in data[] */
 	__u32 tid;		/* thread that did the I/O */
+	__u32 pid;		/* PT_H2_HANDLER: the process (else 0) */
+	__u32 pad;
 	__u64 goid;
 	__u64 conn_id;
 	__u64 ts;		/* the I/O's time */

@@ -27,7 +27,7 @@ static void on_stream(void *ctx, const struct pt_req_rec *r, const char *authori
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct h2 *h = h2__new(on_stream, NULL);
+	struct h2 *h = h2__new(on_stream, NULL, NULL);
 	struct pt_req_rec conn = { .type = PT_REC_REQ, .flags = PT_F_H2, .conn_id = 1 };
 	static struct pt_h2_rec r;
 

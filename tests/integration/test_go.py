@@ -577,6 +577,39 @@ def _h2_server(ver, path):
 			      (what, ph['render']['dur_ns'] / 1e6, want[r['path']]))
 
 
+def _h2_many_streams(ver, path):
+	"""More streams at once on one h2 connection than the collector's stream table holds
+	(h2load: 100 concurrent, 64 slots): the oldest are reported early, before their
+	handler goroutines start, so no stream record carries those goroutines. Their state
+	must still go (with the connection's streams): nothing of the webapp left in the
+	goroutine tables once the connection closed, no goexit1 (Go >= 1.21), and the
+	tracer counted the handlers that had no stream."""
+	certs = h.make_certs()
+	app = Webapp(ver, args=['-tls-cert', certs['cert'], '-tls-key', certs['key'], '-h2'])
+	tr = h.Tracer(pids=[app.pid], extra=['-v'])
+	n, m = 200, 100
+	res = h.run(['h2load', '-n', n, '-c', 1, '-m', m,
+		     'https://127.0.0.1:%d/many?render_ms=20' % app.port])
+	h.assert_true('%d succeeded' % n in res.stdout, 'h2load: %s' % res.stdout[-500:])
+	old_go = ver in ('go1.19', 'go1.20')	# no parentGoid: newproc1 records ancestry
+	h.assert_true(_until(lambda: _conn_entries(app.pid) == 0, 5),
+		      'h2 (%d streams at once): connection entries left: %d' %
+		      (m, _conn_entries(app.pid)))
+	if not old_go:
+		h.assert_true(_until(lambda: not any(_goroutine_entries(app.pid).values()), 5),
+			      'h2 (%d streams at once): goroutine state left after the connection '
+			      'closed: %s' % (m, _goroutine_entries(app.pid)))
+		h.assert_true(not _goexit_probed(tr, path),
+			      'goexit1 probed for an h2 server with many streams at once')
+	recs = tr.stop()
+	srv = [r for r in recs if r.get('role') == 'server' and r.get('pid') == app.pid]
+	h.assert_eq(len(srv), n, 'h2 server records (every stream, early ones included)')
+	stat = [l for l in tr.err if 'handler goroutines without a stream' in l]
+	h.assert_true(stat, 'the tracer\'s HTTP/2 summary (-v): %s' % list(tr.err)[-5:])
+	orphans = int(re.search(r'(\d+) handler goroutines without a stream', stat[-1]).group(1))
+	h.assert_true(orphans > 0, 'handlers whose stream left the table first: %s' % stat[-1])
+
+
 def _outbound(ver, path, keepalive):
 	"""A webapp that calls a backend for each request: without keep-alive a connection
 	each, to a name the DNS fixture resolves, over TLS (the request's dial goroutine, its
@@ -649,6 +682,7 @@ def _goexit_on_demand(ver):
 	_plain_server(ver, path, False)
 	_plain_server(ver, path, True)
 	_h2_server(ver, path)
+	_h2_many_streams(ver, path)
 	_outbound(ver, path, False)
 	_outbound(ver, path, True)
 

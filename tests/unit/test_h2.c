@@ -24,15 +24,25 @@
 #define SEND 0
 #define RECV 1
 
-static struct pt_req_rec got[16];
-static char got_host[16][PT_HOST_LEN];
+#define MAX_GOT (H2_MAX_STREAMS + 8)
+static struct pt_req_rec got[MAX_GOT];
+static char got_host[MAX_GOT][PT_HOST_LEN];
 static int ngot;
 static uint32_t seq[2];
 static nghttp2_hd_deflater *defl[2];
 
+static uint64_t done[8];	/* PT_GO_KEY of handler goroutines handed back */
+static int ndone;
+
+static void on_done(void *ctx, uint32_t pid, uint64_t goid)
+{
+	assert_true(ndone < 8);
+	done[ndone++] = PT_GO_KEY(pid, goid);
+}
+
 static void on_stream(void *ctx, const struct pt_req_rec *r, const char *authority)
 {
-	assert_true(ngot < 16);
+	assert_true(ngot < MAX_GOT);
 	got[ngot] = *r;
 	snprintf(got_host[ngot], PT_HOST_LEN, "%s", authority);
 	ngot++;
@@ -40,12 +50,13 @@ static void on_stream(void *ctx, const struct pt_req_rec *r, const char *authori
 
 static struct h2 *setup_role(uint8_t role)
 {
-	struct pt_req_rec c = { .type = PT_REC_REQ, .role = role, .conn_id = CONN,
+	struct pt_req_rec c = { .type = PT_REC_REQ, .role = role, .conn_id = CONN, .pid = 5,
 				.flags = PT_F_H2 | PT_F_CONNECT, .proto = PT_PROTO_H2 };
-	struct h2 *h = h2__new(on_stream, NULL);
+	struct h2 *h = h2__new(on_stream, on_done, NULL);
 
 	assert_non_null(h);
 	ngot = 0;
+	ndone = 0;
 	memset(seq, 0, sizeof(seq));
 	for (int i = 0; i < 2; i++)
 		assert_int_equal(nghttp2_hd_deflate_new(&defl[i], 4096), 0);
@@ -215,22 +226,42 @@ static void test_close_ends_streams(void **state)
 }
 
 /* A Go server's handler goroutine names its stream (outside the frame sequence): the
- * stream's record takes the id the handler's children carry, and its goroutine. */
+ * stream's record takes the id the handler's children carry, and its goroutine, which is
+ * handed back when the stream ends (its state in BPF goes then). A handler whose
+ * connection is not followed is handed back at once; one whose stream is not in the
+ * table, when the connection's streams end. */
 static void test_go_handler_names_stream(void **state)
 {
 	struct pt_h2_rec hr = { .type = PT_REC_H2, .kind = PT_H2_HANDLER, .sid = 3, .tid = 7,
-				.goid = 42, .conn_id = CONN, .ts = 12 * MS, .parent_id = 0x1234 };
+				.pid = 5, .goid = 42, .conn_id = CONN, .ts = 12 * MS,
+				.parent_id = 0x1234 };
 	struct h2 *h = setup_role(PT_ROLE_SERVER);
+	struct h2_stats st;
 
 	headers(h, RECV, 1, true, req_a, 4, 10 * MS, 512);
 	headers(h, RECV, 3, true, req_b, 4, 11 * MS, 512);
 	h2__frame(h, &hr, offsetof(struct pt_h2_rec, data));
-	hr.sid = 9;	/* no such stream: nothing */
+	assert_int_equal(ndone, 0);
+	hr.sid = 1;	/* no such connection: handed back at once */
+	hr.goid = 44;
+	hr.conn_id = CONN + 1;
 	h2__frame(h, &hr, offsetof(struct pt_h2_rec, data));
+	assert_int_equal(ndone, 1);
+	assert_int_equal(done[0], PT_GO_KEY(5, 44));
+	hr.sid = 9;	/* no such stream: handed back with the connection's streams */
+	hr.goid = 43;
+	hr.conn_id = CONN;
+	h2__frame(h, &hr, offsetof(struct pt_h2_rec, data));
+	assert_int_equal(ndone, 1);
+	h2__stats(h, &st);
+	assert_int_equal(st.orphan_handlers, 2);
 	headers(h, SEND, 3, false, resp_200, 2, 40 * MS, 512);
 	rec(h, SEND, 0, 1, 3, 10, 0, NULL, 0, 41 * MS);
+	assert_int_equal(ndone, 2);	/* stream 3 ended: its handler is done */
+	assert_int_equal(done[1], PT_GO_KEY(5, 42));
 	headers(h, SEND, 1, false, resp_404, 2, 50 * MS, 512);
 	rec(h, SEND, 0, 1, 1, 10, 0, NULL, 0, 51 * MS);
+	assert_int_equal(ndone, 2);	/* stream 1 had no handler record */
 	assert_int_equal(ngot, 2);
 	assert_int_equal(got[0].stream_id, 3);
 	assert_int_equal(got[0].req_id, 0x1234);
@@ -242,6 +273,41 @@ static void test_go_handler_names_stream(void **state)
 	assert_true(got[1].req_id != 0x1234 && got[1].req_id != got[0].req_id);
 	assert_string_equal(got[1].path, "/a");
 	assert_int_equal(got[1].status, 404);
+	h2__flush(h);	/* the connection's streams end */
+	assert_int_equal(ndone, 3);
+	assert_int_equal(done[2], PT_GO_KEY(5, 43));
+	teardown(h);
+}
+
+/* More streams at once than the table holds: the oldest is reported early, while its
+ * handler still runs. Its goroutine is not handed back then, but when the connection's
+ * streams end; the handler's record for a stream already reported waits the same way. */
+static void test_go_handler_stream_reported_early(void **state)
+{
+	struct pt_h2_rec hr = { .type = PT_REC_H2, .kind = PT_H2_HANDLER, .sid = 1, .pid = 5,
+				.goid = 100, .conn_id = CONN, .parent_id = 0x99 };
+	struct h2 *h = setup_role(PT_ROLE_SERVER);
+	uint32_t sid;
+
+	for (sid = 1; sid <= 2 * H2_MAX_STREAMS - 1; sid += 2)
+		headers(h, RECV, sid, true, req_a, 4, sid * MS, 512);
+	h2__frame(h, &hr, offsetof(struct pt_h2_rec, data));	/* stream 1's handler */
+	assert_int_equal(ngot, 0);
+	headers(h, RECV, sid, true, req_b, 4, sid * MS, 512);	/* one more: 1 goes early */
+	sid += 2;
+	headers(h, RECV, sid, true, req_b, 4, sid * MS, 512);	/* and then 3 */
+	assert_int_equal(ngot, 2);
+	assert_int_equal(got[0].stream_id, 1);
+	assert_int_equal(got[0].goid, 100);
+	assert_int_equal(got[1].stream_id, 3);
+	hr.sid = 3;	/* stream 3's handler starts after its stream was reported */
+	hr.goid = 101;
+	h2__frame(h, &hr, offsetof(struct pt_h2_rec, data));
+	assert_int_equal(ndone, 0);	/* both handlers may still run */
+	h2__flush(h);
+	assert_int_equal(ndone, 2);
+	assert_int_equal(done[0], PT_GO_KEY(5, 100));
+	assert_int_equal(done[1], PT_GO_KEY(5, 101));
 	teardown(h);
 }
 
@@ -254,6 +320,7 @@ int main(void)
 		cmocka_unit_test(test_close_ends_streams),
 		cmocka_unit_test(test_push_promise_feeds_table),
 		cmocka_unit_test(test_go_handler_names_stream),
+		cmocka_unit_test(test_go_handler_stream_reported_early),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -37,6 +37,7 @@ struct h2_stream {
 	uint32_t tid;
 	uint64_t goid, parent;
 	uint64_t req_id;		/* given by BPF (Go server handler), else 0 */
+	bool handler;			/* goid is its handler goroutine's (PT_H2_HANDLER) */
 	uint64_t req_first, req_last, resp_first, resp_last;
 	uint64_t bytes_req, bytes_resp;
 	uint16_t status;
@@ -78,17 +79,22 @@ struct h2_conn {
 	uint32_t nstreams_done;
 	struct h2_side side[2];		/* PT_DIR_SEND (0), PT_DIR_RECV (1) */
 	struct h2_stream streams[H2_MAX_STREAMS];
+	/* Go handler goroutines whose stream was reported early or was not in the table:
+	 * handed back (h2_handler_done_fn) when the connection's streams end */
+	uint64_t parked[H2_MAX_STREAMS];
+	uint32_t nparked;
 };
 
 struct h2 {
 	h2_stream_fn fn;
+	h2_handler_done_fn done;
 	void *ctx;
 	struct u64map conns;		/* conn_id -> struct h2_conn */
 	uint64_t next_id;
 	struct h2_stats st;
 };
 
-struct h2 *h2__new(h2_stream_fn fn, void *ctx)
+struct h2 *h2__new(h2_stream_fn fn, h2_handler_done_fn done, void *ctx)
 {
 	struct h2 *h = calloc(1, sizeof(*h));
 
@@ -99,6 +105,7 @@ struct h2 *h2__new(h2_stream_fn fn, void *ctx)
 		return NULL;
 	}
 	h->fn = fn;
+	h->done = done;
 	h->ctx = ctx;
 	return h;
 }
@@ -164,6 +171,28 @@ static struct h2_stream *stream_find(struct h2_conn *c, uint32_t sid)
 	return NULL;
 }
 
+static void handler_done(struct h2 *h, uint32_t pid, uint64_t goid)
+{
+	h->st.handlers_done++;
+	if (h->done && pid && goid)
+		h->done(h->ctx, pid, goid);
+}
+
+/* A handler goroutine that may still run: handed back with the connection's streams
+ * (end_all()), or now if there is no room. */
+static void handler_park(struct h2 *h, struct h2_conn *c, uint64_t goid)
+{
+	if (c->nparked < H2_MAX_STREAMS)
+		c->parked[c->nparked++] = goid;
+	else
+		handler_done(h, c->base.pid, goid);
+}
+
+/*
+ * A stream ends and is reported. A Go server writes a stream's END_STREAM once its handler
+ * has returned (handlerDone in h2_bundle.go; HEAD excepted), so its handler goroutine is
+ * done with; a reset stream's handler may still run, but nothing of it is reported any more.
+ */
 static void stream_emit(struct h2 *h, struct h2_conn *c, struct h2_stream *s, uint8_t end)
 {
 	struct pt_req_rec r = c->base;
@@ -212,6 +241,8 @@ static void stream_emit(struct h2 *h, struct h2_conn *c, struct h2_stream *s, ui
 		h->st.unlabelled++;
 	h->st.streams++;
 	h->fn(h->ctx, &r, s->labelled ? s->authority : "");
+	if (s->handler)
+		handler_done(h, c->base.pid, s->goid);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -225,6 +256,9 @@ static struct h2_stream *stream_new(struct h2 *h, struct h2_conn *c, uint32_t si
 			if (!oldest || c->streams[i].req_first < oldest->req_first)
 				oldest = &c->streams[i];
 		h->st.streams_overflow++;
+		if (oldest->handler)	/* reported before its end: the handler still runs */
+			handler_park(h, c, oldest->goid);
+		oldest->handler = false;
 		stream_emit(h, c, oldest, PT_END_NEXT);
 		s = oldest;
 	}
@@ -525,25 +559,49 @@ static void frame_piece(struct h2 *h, struct h2_conn *c, const struct pt_h2_rec 
 	frame_done(h, c, r->dir);
 }
 
-/* Every stream in flight ends (connection closed, frame walking lost). */
+/* Every stream in flight ends (connection closed, frame walking lost); so do the
+ * connection's handler goroutines no stream carried. */
 static void end_all(struct h2 *h, struct h2_conn *c, uint8_t end)
 {
 	for (int i = 0; i < H2_MAX_STREAMS; i++)
 		if (c->streams[i].sid)
 			stream_emit(h, c, &c->streams[i], end);
+	for (uint32_t i = 0; i < c->nparked; i++)
+		handler_done(h, c->base.pid, c->parked[i]);
+	c->nparked = 0;
+}
+
+/*
+ * A Go server's handler goroutine that no stream record will carry: its stream left the
+ * table before the handler started (emitted early: more streams at once than
+ * H2_MAX_STREAMS), or its connection is not followed (c NULL: table full, record lost).
+ * Its state in BPF must still go: with its connection's streams if the connection is
+ * followed, else now (what the handler does from then on has no parent).
+ */
+static void handler_orphaned(struct h2 *h, struct h2_conn *c, const struct pt_h2_rec *r)
+{
+	h->st.orphan_handlers++;
+	if (c && c->base.pid == r->pid)
+		handler_park(h, c, r->goid);
+	else
+		handler_done(h, r->pid, r->goid);
 }
 
 /* A Go server's handler goroutine took stream sid: the stream is its request (the id
- * its children carry) and its goroutine. Not in the frame sequence. */
-static void handler_started(struct h2_conn *c, const struct pt_h2_rec *r)
+ * its children carry) and its goroutine. Not in the frame sequence. c: NULL if the
+ * connection is not followed. */
+static void handler_started(struct h2 *h, struct h2_conn *c, const struct pt_h2_rec *r)
 {
-	struct h2_stream *s = stream_find(c, r->sid);
+	struct h2_stream *s = c && r->sid ? stream_find(c, r->sid) : NULL;
 
-	if (!s || !r->sid || c->base.role != PT_ROLE_SERVER)
+	if (!s || c->base.role != PT_ROLE_SERVER) {
+		handler_orphaned(h, c, r);
 		return;
+	}
 	s->req_id = r->parent_id;
 	s->tid = r->tid;
 	s->goid = r->goid;
+	s->handler = true;
 }
 
 void h2__frame(struct h2 *h, const void *data, size_t size)
@@ -557,12 +615,12 @@ void h2__frame(struct h2 *h, const void *data, size_t size)
 	    r->frag_len > size - offsetof(struct pt_h2_rec, data) || r->frag_len > PT_H2_BLOCK)
 		return;
 	c = u64map_get(&h->conns, r->conn_id);
-	if (!c)
-		return;
 	if (r->kind == PT_H2_HANDLER) {
-		handler_started(c, r);
+		handler_started(h, c, r);
 		return;
 	}
+	if (!c)
+		return;
 	sd = &c->side[r->dir];
 	if (sd->seq_known && r->seq != sd->next_seq) {
 		h->st.lost_records++;

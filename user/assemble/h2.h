@@ -31,6 +31,13 @@
 
 /* A finished stream; authority: its :authority or "" (both only valid during the call). */
 typedef void (*h2_stream_fn)(void *ctx, const struct pt_req_rec *rec, const char *authority);
+/*
+ * A Go server's stream handler goroutine (pid, goid) is done with, and its state in BPF
+ * should go: its stream ended (reported, or reset); or its stream was reported early
+ * (more streams at once than H2_MAX_STREAMS) or before the handler started, and the
+ * connection's streams ended; or its connection is not followed (at once).
+ */
+typedef void (*h2_handler_done_fn)(void *ctx, uint32_t pid, uint64_t goid);
 
 struct h2_stats {
 	uint64_t conns;			/* HTTP/2 connections seen */
@@ -41,11 +48,14 @@ struct h2_stats {
 	uint64_t walk_lost;		/* connections BPF stopped walking (PT_H2_LOST) */
 	uint64_t conns_overflow;	/* connections not followed: table full */
 	uint64_t streams_overflow;	/* streams emitted early: stream table full */
+	uint64_t orphan_handlers;	/* handler goroutines no stream record carried */
+	uint64_t handlers_done;		/* handler goroutines handed back */
 };
 
 struct h2;
 
-struct h2 *h2__new(h2_stream_fn fn, void *ctx);
+/* done may be NULL */
+struct h2 *h2__new(h2_stream_fn fn, h2_handler_done_fn done, void *ctx);
 void h2__free(struct h2 *h);
 /* A PT_REC_REQ with PT_F_H2: the connection starts (PT_END_NEXT) or closes. */
 void h2__conn(struct h2 *h, const struct pt_req_rec *r);

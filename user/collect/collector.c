@@ -124,22 +124,27 @@ static void forget_ended_gs(struct collector *c)
 	c->nended_gs = 0;
 }
 
-/*
- * A finished HTTP/2 stream: a request like any other. A Go server's stream ran on a
- * handler goroutine of its own (net/http's runHandler) that ends with it: its state in
- * BPF goes now (GO_END_STREAM in bpf/thread.bpf.h), the process needs no goexit1 for it.
- * Go writes a stream's END_STREAM once its handler has returned (but for HEAD).
- */
+/* A finished HTTP/2 stream: a request like any other. */
 static void h2_stream(void *ctx, const struct pt_req_rec *rec, const char *authority)
 {
 	struct collector *c = ctx;
 
-	if (rec->role == PT_ROLE_SERVER && (rec->flags & PT_F_GO) && rec->goid) {
-		if (c->nended_gs == MAX_ENDED_GS)
-			forget_ended_gs(c);
-		c->ended_gs[c->nended_gs++] = PT_GO_KEY(rec->pid, rec->goid);
-	}
 	assembler__add_req_host(c->asm_, rec, authority);
+}
+
+/*
+ * A Go server's h2 stream ran on a handler goroutine of its own (net/http's runHandler)
+ * that is done with (its stream ended, or no stream will report it: assemble/h2.h): its
+ * state in BPF goes (GO_END_STREAM in bpf/thread.bpf.h) after this drain of the ring
+ * buffer, in one batch. The process needs no goexit1 for it.
+ */
+static void h2_handler_done(void *ctx, uint32_t pid, uint64_t goid)
+{
+	struct collector *c = ctx;
+
+	if (c->nended_gs == MAX_ENDED_GS)
+		forget_ended_gs(c);
+	c->ended_gs[c->nended_gs++] = PT_GO_KEY(pid, goid);
 }
 
 static int handle_event(void *ctx, void *data, size_t size)
@@ -508,7 +513,7 @@ int collector__new(const struct collector_opts *o, struct collector **out)
 	if (err)
 		goto fail;
 	c->asm_ = assembler__new(&ao);
-	c->h2 = h2__new(h2_stream, c);
+	c->h2 = h2__new(h2_stream, h2_handler_done, c);
 	if (!c->asm_ || !c->h2) {
 		err = -ENOMEM;
 		goto fail;
@@ -633,11 +638,13 @@ static void report_h2(struct collector *c)
 		return;
 	pt_info("HTTP/2: %llu connections, %llu streams; %llu connections lost their header "
 		"table (%llu streams unlabelled, %llu record gaps, %llu frame walks given up), "
-		"%llu connections not followed (table full), %llu streams emitted early",
+		"%llu connections not followed (table full), %llu streams emitted early, "
+		"%llu handler goroutines without a stream",
 		(unsigned long long)hs.conns, (unsigned long long)hs.streams,
 		(unsigned long long)hs.poisoned, (unsigned long long)hs.unlabelled,
 		(unsigned long long)hs.lost_records, (unsigned long long)hs.walk_lost,
-		(unsigned long long)hs.conns_overflow, (unsigned long long)hs.streams_overflow);
+		(unsigned long long)hs.conns_overflow, (unsigned long long)hs.streams_overflow,
+		(unsigned long long)hs.orphan_handlers);
 }
 
 int collector__run(struct collector *c)
