@@ -279,9 +279,10 @@ static void test_go_handler_names_stream(void **state)
 	teardown(h);
 }
 
-/* More streams at once than the table holds: the oldest is reported early, while its
- * handler still runs. Its goroutine is not handed back then, but when the connection's
- * streams end; the handler's record for a stream already reported waits the same way. */
+/* More streams at once than the table holds (it grows up to H2_MAX_STREAMS): the oldest
+ * is reported early, while its handler still runs. Its goroutine is not handed back then,
+ * but when the connection's streams end; the handler's record for a stream already
+ * reported waits the same way. */
 static void test_go_handler_stream_reported_early(void **state)
 {
 	struct pt_h2_rec hr = { .type = PT_REC_H2, .kind = PT_H2_HANDLER, .sid = 1, .pid = 5,
@@ -305,6 +306,13 @@ static void test_go_handler_stream_reported_early(void **state)
 	h2__frame(h, &hr, offsetof(struct pt_h2_rec, data));
 	assert_int_equal(ndone, 0);	/* both handlers may still run */
 	h2__flush(h);
+	/* every stream once, through the table's growth from H2_STREAMS_INIT slots */
+	assert_int_equal(ngot, H2_MAX_STREAMS + 2);
+	for (int i = 0; i < ngot; i++)
+		assert_int_equal(got[i].stream_id % 2, 1);
+	for (int i = 2; i < ngot; i++)
+		for (int j = i + 1; j < ngot; j++)
+			assert_true(got[i].stream_id != got[j].stream_id);
 	assert_int_equal(ndone, 2);
 	assert_int_equal(done[0], PT_GO_KEY(5, 100));
 	assert_int_equal(done[1], PT_GO_KEY(5, 101));

@@ -78,7 +78,8 @@ struct h2_conn {
 	bool poisoned;
 	uint32_t nstreams_done;
 	struct h2_side side[2];		/* PT_DIR_SEND (0), PT_DIR_RECV (1) */
-	struct h2_stream streams[H2_MAX_STREAMS];
+	struct h2_stream *streams;	/* ncap slots, grown up to H2_MAX_STREAMS */
+	uint32_t ncap;
 	/* Go handler goroutines whose stream was reported early or was not in the table:
 	 * handed back (h2_handler_done_fn) when the connection's streams end */
 	uint64_t parked[H2_MAX_STREAMS];
@@ -117,6 +118,7 @@ static void conn_free(struct h2_conn *c)
 	for (int i = 0; i < 2; i++)
 		if (c->side[i].inf)
 			nghttp2_hd_inflate_del(c->side[i].inf);
+	free(c->streams);
 	free(c);
 }
 
@@ -165,7 +167,7 @@ static void poison(struct h2 *h, struct h2_conn *c)
 
 static struct h2_stream *stream_find(struct h2_conn *c, uint32_t sid)
 {
-	for (int i = 0; i < H2_MAX_STREAMS; i++)
+	for (uint32_t i = 0; i < c->ncap; i++)
 		if (c->streams[i].sid == sid)
 			return &c->streams[i];
 	return NULL;
@@ -246,13 +248,34 @@ static void stream_emit(struct h2 *h, struct h2_conn *c, struct h2_stream *s, ui
 	memset(s, 0, sizeof(*s));
 }
 
-/* A request HEADERS frame on a new stream; a full table emits the oldest first. */
+/* Twice the slots, up to H2_MAX_STREAMS: the first new one, NULL if at the bound (or out
+ * of memory). Stream pointers held across this are stale. */
+static struct h2_stream *streams_grow(struct h2_conn *c)
+{
+	uint32_t old = c->ncap, n = old * 2 > H2_MAX_STREAMS ? H2_MAX_STREAMS : old * 2;
+	struct h2_stream *v;
+
+	if (n <= old)
+		return NULL;
+	v = realloc(c->streams, n * sizeof(*v));
+	if (!v)
+		return NULL;
+	memset(v + old, 0, (n - old) * sizeof(*v));
+	c->streams = v;
+	c->ncap = n;
+	return &v[old];
+}
+
+/* A request HEADERS frame on a new stream; a full table grows, or at its bound emits the
+ * oldest first. */
 static struct h2_stream *stream_new(struct h2 *h, struct h2_conn *c, uint32_t sid)
 {
 	struct h2_stream *s = stream_find(c, 0), *oldest = NULL;
 
+	if (!s)
+		s = streams_grow(c);
 	if (!s) {
-		for (int i = 0; i < H2_MAX_STREAMS; i++)
+		for (uint32_t i = 0; i < c->ncap; i++)
 			if (!oldest || c->streams[i].req_first < oldest->req_first)
 				oldest = &c->streams[i];
 		h->st.streams_overflow++;
@@ -563,7 +586,7 @@ static void frame_piece(struct h2 *h, struct h2_conn *c, const struct pt_h2_rec 
  * connection's handler goroutines no stream carried. */
 static void end_all(struct h2 *h, struct h2_conn *c, uint8_t end)
 {
-	for (int i = 0; i < H2_MAX_STREAMS; i++)
+	for (uint32_t i = 0; i < c->ncap; i++)
 		if (c->streams[i].sid)
 			stream_emit(h, c, &c->streams[i], end);
 	for (uint32_t i = 0; i < c->nparked; i++)
@@ -657,6 +680,12 @@ static struct h2_conn *conn_open(struct h2 *h, const struct pt_req_rec *r)
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return NULL;
+	c->streams = calloc(H2_STREAMS_INIT, sizeof(*c->streams));
+	if (!c->streams) {
+		free(c);
+		return NULL;
+	}
+	c->ncap = H2_STREAMS_INIT;
 	c->base = *r;
 	for (int i = 0; i < 2; i++) {
 		if (nghttp2_hd_inflate_new(&c->side[i].inf)) {

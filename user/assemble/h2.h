@@ -26,7 +26,8 @@
 #include "phasetrace.h"
 
 #define H2_MAX_CONNS	1024
-#define H2_MAX_STREAMS	64
+#define H2_MAX_STREAMS	256	/* streams at once per connection (Go allows 250) */
+#define H2_STREAMS_INIT	16	/* slots a connection starts with, doubled as needed */
 #define H2_BLOCK_MAX	8192	/* header block bytes kept per direction */
 
 /* A finished stream; authority: its :authority or "" (both only valid during the call). */
