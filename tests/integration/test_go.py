@@ -460,6 +460,19 @@ def _conn_entries(pid):
 	return n
 
 
+def _server_recs(recs, pid):
+	"""The server records of process pid."""
+	return [r for r in recs if r.get('role') == 'server' and r.get('pid') == pid]
+
+
+def _goroutine_state_gone(tr, pid, path, what):
+	"""Go >= 1.21: nothing of process pid left in the goroutine tables (what the collector
+	hands back goes after its next drain) and no goexit1 probe asked for it."""
+	h.assert_true(_until(lambda: not any(_goroutine_entries(pid).values()), 5),
+		      '%s: goroutine state left: %s' % (what, _goroutine_entries(pid)))
+	h.assert_true(not _goexit_probed(tr, path), what + ': goexit1 probed')
+
+
 def _plain_server(ver, path, tls):
 	"""Connections of a webapp that makes no outbound call, each closed: nothing of it
 	left in the goroutine and connection tables, and (Go >= 1.21) no goexit1 probe.
@@ -496,21 +509,17 @@ def _plain_server(ver, path, tls):
 	n += 1
 	conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
 	conn.close()	# a reset
-	old_go = ver in ('go1.19', 'go1.20')	# no parentGoid: newproc1 records ancestry
-	left = _until(lambda: not any(_goroutine_entries(app.pid).values()) or old_go, 5)
 	h.assert_true(_until(lambda: _conn_entries(app.pid) == 0, 5),
 		      'connection entries left after every connection closed: %d' %
 		      _conn_entries(app.pid))
-	if old_go:
+	if ver in ('go1.19', 'go1.20'):	# no parentGoid: newproc1 records ancestry
 		h.assert_true(_until(lambda: _goexit_probed(tr, path), 10),
 			      '%s: goexit1 probed for newproc1\'s ancestry' % ver)
 	else:
-		h.assert_true(left, 'goroutine state left after every connection closed: %s' %
-			      _goroutine_entries(app.pid))
-		h.assert_true(not _goexit_probed(tr, path),
-			      'goexit1 probed for a server without outbound calls')
+		_goroutine_state_gone(tr, app.pid, path, 'a server without outbound calls, every '
+				      'connection closed')
 	recs = tr.stop()
-	srv = [r for r in recs if r.get('role') == 'server' and r.get('pid') == app.pid]
+	srv = _server_recs(recs, app.pid)
 	h.assert_eq(len(srv), n, 'server records')
 	for r in srv:
 		h.assert_true('render' in h.phases(r), 'render phase: %s' % json.dumps(r))
@@ -547,18 +556,14 @@ def _h2_server(ver, path):
 	h.assert_eq(r.rc, 28, 'curl gave up on /gone (stderr: %s)' % r.stderr)
 	h.assert_true(_until(lambda: any(l['path'] == '/gone' for l in app.log()), 10),
 		      'the webapp finished /gone')
-	old_go = ver in ('go1.19', 'go1.20')	# no parentGoid: newproc1 records ancestry
-	left = _until(lambda: not any(_goroutine_entries(app.pid).values()) or old_go, 5)
 	h.assert_true(_until(lambda: _conn_entries(app.pid) == 0, 5),
 		      'h2: connection entries left after every connection closed: %d' %
 		      _conn_entries(app.pid))
-	if not old_go:
-		h.assert_true(left, 'h2: goroutine state left after every stream ended and every '
-			      'connection closed: %s' % _goroutine_entries(app.pid))
-		h.assert_true(not _goexit_probed(tr, path),
-			      'goexit1 probed for an h2 server without outbound calls')
+	if ver not in ('go1.19', 'go1.20'):	# no parentGoid: newproc1 records ancestry
+		_goroutine_state_gone(tr, app.pid, path, 'an h2 server without outbound calls, '
+				      'every stream ended and every connection closed')
 	recs = tr.stop()
-	srv = [r for r in recs if r.get('role') == 'server' and r.get('pid') == app.pid]
+	srv = _server_recs(recs, app.pid)
 	gone = h.only_one([r for r in srv if r.get('path') == '/gone'], 'the abandoned stream')
 	srv = [r for r in srv if r is not gone]
 	h.assert_eq(sorted(r.get('path') for r in srv), sorted(want), 'h2 server records')
@@ -591,18 +596,14 @@ def _h2_many_streams(ver, path):
 	res = h.run(['h2load', '-n', n, '-c', 1, '-m', m,
 		     'https://127.0.0.1:%d/many?render_ms=%d' % (app.port, render_ms)])
 	h.assert_true('%d succeeded' % n in res.stdout, 'h2load: %s' % res.stdout[-500:])
-	old_go = ver in ('go1.19', 'go1.20')	# no parentGoid: newproc1 records ancestry
 	h.assert_true(_until(lambda: _conn_entries(app.pid) == 0, 5),
 		      'h2 (%d streams at once): connection entries left: %d' %
 		      (m, _conn_entries(app.pid)))
-	if not old_go:
-		h.assert_true(_until(lambda: not any(_goroutine_entries(app.pid).values()), 5),
-			      'h2 (%d streams at once): goroutine state left after the connection '
-			      'closed: %s' % (m, _goroutine_entries(app.pid)))
-		h.assert_true(not _goexit_probed(tr, path),
-			      'goexit1 probed for an h2 server with many streams at once')
+	if ver not in ('go1.19', 'go1.20'):	# no parentGoid: newproc1 records ancestry
+		_goroutine_state_gone(tr, app.pid, path, 'h2, %d streams at once, the connection '
+				      'closed' % m)
 	recs = tr.stop()
-	srv = [r for r in recs if r.get('role') == 'server' and r.get('pid') == app.pid]
+	srv = _server_recs(recs, app.pid)
 	h.assert_eq(len(srv), n, 'h2 server records')
 	for r in srv:
 		what = 'h2 stream %s (%d at once)' % (r.get('stream_id'), m)
@@ -652,12 +653,9 @@ def _outbound(ver, path, keepalive):
 			      '%s: state of ended goroutines kept: %d entries before, %s after' %
 			      (what, before, _goroutine_entries(app.pid)))
 	else:
-		h.assert_true(_until(lambda: not any(_goroutine_entries(app.pid).values()), 5),
-			      '%s: goroutine state left after every request: %s' %
-			      (what, _goroutine_entries(app.pid)))
-		h.assert_true(not _goexit_probed(tr, path), what + ': goexit1 probed')
+		_goroutine_state_gone(tr, app.pid, path, what + ', every request done')
 	recs = tr.stop()
-	srv = [r for r in recs if r.get('role') == 'server' and r.get('pid') == app.pid]
+	srv = _server_recs(recs, app.pid)
 	h.assert_eq(sorted(r.get('path') for r in srv), sorted('/b%d' % i for i in range(n)),
 		    what + ': server records')
 	dialled = 0
