@@ -242,16 +242,15 @@ static __always_inline void go_span_enter(struct pt_regs *ctx, __u64 key, __u64 
 			t->spans_active--;
 	}
 	if (!s) {
-		/* the render span of a goroutine serving a connection is forgotten with it;
-		 * an h2 handler's goes when the render ends (its goroutine is the stream's) */
+		/* the render span of a goroutine serving a connection is forgotten with it
+		 * (go_conn_closed()); any other span state goes when the span ends: an h2
+		 * handler's (its goroutine is the stream's), a helper goroutine's, a --probe
+		 * span's. None asks for goexit1. */
 		struct thread_ctx *t = idx == GO_SPAN_RENDER ? thread_lookup(key) : NULL;
-		bool stream = t && t->go_stream;
 
-		if (!t || !(t->go_srv || stream))
-			go_want_exit(key >> 32);
 		s = span_state_new(&sk);
 		if (s)
-			s->drop_at_end = stream;
+			s->drop_at_end = !(t && t->go_srv);
 	}
 	if (!s)
 		return;

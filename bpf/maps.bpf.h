@@ -129,7 +129,7 @@ struct thread_ctx {
 	__u64 io_total;
 	__u64 wr_enter;		/* entry of the write syscall in progress */
 	__u32 spans_active;
-	__u8 tls_scoped;	/* a goroutine's entry made by a crypto/tls call, for it alone */
+	__u8 tls_scoped;	/* a goroutine's entry made by a call, for it alone (crypto/tls; spans) */
 	__u8 go_stream;		/* an h2 stream's handler goroutine: its state goes with the
 				 * stream (GO_END_STREAM) */
 	__u8 go_tls_h2_sent;	/* the open Go Write's HTTP/2 frames were walked at its entry */

@@ -44,18 +44,31 @@ PT_SHARED void span_start(struct span_state *s, __u64 key, const void *label, __
 		bpf_probe_read_user_str(s->label, sizeof(s->label), label);
 	if (label_len && label_len < PT_LABEL_LEN)
 		s->label[label_len & (PT_LABEL_LEN - 1)] = 0;
-	t = thread_get(key);
+	/* a goroutine with no context (serving nothing: a handler's helper) gets one for its
+	 * spans alone (GO_END_CALL), gone when the last ends (span_ctx_done()), and the
+	 * request it works for as parent: nothing asks for goexit1 */
+	t = KEY_IS_GO(key) ? thread_get_as(key, GO_END_CALL) : thread_get(key);
 	if (t) {
 		struct pt_conn *c = ctx_srv_conn(t);
 
 		t->spans_active++;
 		s->io_at_start = t->io_total;
 		s->parent_id = t->interleaved ? 0 : t->srv_req_id;
+		if (!s->parent_id && !t->interleaved && KEY_IS_GO(key))
+			s->parent_id = go_inherited_req(key);
 		if (c)
 			c->req.spans_open++;
 	} else {
 		s->parent_id = 0;
 	}
+}
+
+/* A span of key ended: a context made for its spans alone goes with the last (not inside
+ * a crypto/tls call, whose end deletes it: tls.bpf.c go_tls_call_done()). */
+static __always_inline void span_ctx_done(__u64 key, struct thread_ctx *t)
+{
+	if (t && t->tls_scoped && !t->ssl_depth && !t->spans_active)
+		bpf_map_delete_elem(&threads, &key);
 }
 
 PT_SHARED void span_enter(__u64 key, __u32 idx, const void *label, __u32 label_len)
@@ -139,6 +152,7 @@ PT_SHARED void span_end(struct span_state *s, __u64 key, __u32 idx, __u64 goid)
 	r = bpf_ringbuf_reserve(&rb, sizeof(*r), 0);
 	if (!r) {
 		stat_inc(PT_STAT_RB_DROP_SPAN);
+		span_ctx_done(key, t);
 		return;
 	}
 	r->type = PT_REC_SPAN;
@@ -149,7 +163,8 @@ PT_SHARED void span_end(struct span_state *s, __u64 key, __u32 idx, __u64 goid)
 	r->end = now;
 	r->goid = goid;
 	r->flags = goid ? PT_F_GO : 0;
-	r->parent_id = t ? (t->interleaved ? 0 : t->srv_req_id) : s->parent_id;
+	/* the request its context serves now, else the one it started under */
+	r->parent_id = t && t->interleaved ? 0 : t && t->srv_req_id ? t->srv_req_id : s->parent_id;
 	kagg_child(r->parent_id);
 	r->io_ns = io_ns;
 	r->nested_reqs = 0;
@@ -158,6 +173,7 @@ PT_SHARED void span_end(struct span_state *s, __u64 key, __u32 idx, __u64 goid)
 	r->cgroup_id = bpf_get_current_cgroup_id();
 	__builtin_memcpy(r->label, s->label, sizeof(r->label));
 	pt_submit(r, false);
+	span_ctx_done(key, t);
 }
 
 static __always_inline int enter(__u32 idx)

@@ -481,8 +481,8 @@ static __always_inline void go_server_hs_end(__u64 key, struct thread_ctx *t)
 /* The call of key returned: state it made for itself alone goes (go_tls_enter()). */
 static __always_inline void go_tls_call_done(__u64 key, struct thread_ctx *t)
 {
-	if (!t->tls_scoped || t->ssl_depth)
-		return;
+	if (!t->tls_scoped || t->ssl_depth || t->spans_active)
+		return;		/* else a span's end deletes it (span.bpf.c span_ctx_done()) */
 	bpf_map_delete_elem(&threads, &key);
 }
 

@@ -617,6 +617,38 @@ def _h2_many_streams(ver, path):
 		      stat[-1], 'every stream followed whole: %s' % stat[-1])
 
 
+def _helper_renders(ver, path):
+	"""Each request fans out three goroutines that each render the template "worker" for
+	5 ms (webapp workers=3&worker_render_ms=5): renders on goroutines that serve no
+	connection. Their span state and the context made for it go when each render
+	returns: nothing of the webapp left in the goroutine tables and no goexit1 (Go >=
+	1.21), and every worker's render is a render phase of the request that started it
+	(its parent learnt from parentGoid), at least the injected 5 ms."""
+	app = Webapp(ver)
+	tr = h.Tracer(pids=[app.pid], extra=['-v'])
+	n, k, wms = 4, 3, 5
+	for i in range(n):
+		h.assert_eq(_get(app.port, '/w%d?render_ms=1&workers=%d&worker_render_ms=%d' %
+				 (i, k, wms))[0], 200, 'status')
+	if ver not in ('go1.19', 'go1.20'):	# no parentGoid: newproc1 records ancestry
+		_goroutine_state_gone(tr, app.pid, path, 'renders on helper goroutines')
+	recs = tr.stop()
+	srv = _server_recs(recs, app.pid)
+	h.assert_eq(sorted(r.get('path') for r in srv), ['/w%d' % i for i in range(n)],
+		    'server records')
+	for r in srv:
+		rend = [p for p in r.get('phases', []) if p['name'] == 'render']
+		workers = [p for p in rend if p.get('label') == 'worker']
+		h.assert_eq(len(workers), k, '%s: the workers\' renders among its render phases: %s' %
+			    (r['path'], json.dumps(r)))
+		h.assert_eq(len(rend), k + 1, '%s: its own render and the workers\'' % r['path'])
+		for p in workers:
+			h.assert_true(p['dur_ns'] >= (wms - 1) * MS, '%s: worker render %.1f ms < %d ms' %
+				      (r['path'], p['dur_ns'] / MS, wms))
+	h.assert_true(not [r for r in recs if r.get('role') == 'span'],
+		      'a worker render outside its request')
+
+
 def _outbound(ver, path, keepalive):
 	"""A webapp that calls a backend for each request: without keep-alive a connection
 	each, to a name the DNS fixture resolves, over TLS (the request's dial goroutine, its
@@ -687,6 +719,7 @@ def _goexit_on_demand(ver):
 	_plain_server(ver, path, True)
 	_h2_server(ver, path)
 	_h2_many_streams(ver, path)
+	_helper_renders(ver, path)
 	_outbound(ver, path, False)
 	_outbound(ver, path, True)
 
