@@ -89,6 +89,10 @@ enum { OPT_KERNEL_AGG = 1400 };
 enum { KAGG_WORD_ON, KAGG_WORD_OFF, KAGG_WORD_CHECK };
 static const char *const kernel_agg_words[] = { "on", "off", "check", NULL };
 
+/* the ring buffer's size (bpf/maps.bpf.h rb) */
+enum { OPT_RING_MB = 1500 };
+static int set_ring_mb(struct cli *cli, const struct cli_option *o, const char *arg);
+
 static int set_pid(struct cli *cli, const struct cli_option *o, const char *arg);
 static int set_comm(struct cli *cli, const struct cli_option *o, const char *arg);
 static int set_container(struct cli *cli, const struct cli_option *o, const char *arg);
@@ -144,6 +148,9 @@ static const struct cli_option options[] = {
 	{ "hold-ms", OPT_HOLD, "MS", set_hold_ms, 0, NULL,
 	  "stop a program at exec until its probes are attached, at\n"
 	  "most MS (default 500; 0: never; docs/go.md)" },
+	{ "ring-mb", OPT_RING_MB, "MB", set_ring_mb, 0, NULL,
+	  "ring buffer from BPF to the collector: 1, 2, 4, ... 1024 MB\n"
+	  "(default 16); more rides out longer collector stalls" },
 	{ "kernel-agg", OPT_KERNEL_AGG, "MODE", set_choice, FIELD(kernel_agg), kernel_agg_words,
 	  "serve, top: count keep-alive requests in the kernel, 'on' (default),\n"
 	  "'off', or 'check' (both ways; /metrics/shadow: userspace's)" },
@@ -407,6 +414,21 @@ static int set_hold_ms(struct cli *cli, const struct cli_option *o, const char *
 	}
 	cli->co.hold_ms = (uint32_t)ms;
 	cli->co.no_hold = cli->co.hold_ms == 0;
+	return 0;
+}
+
+static int set_ring_mb(struct cli *cli, const struct cli_option *o, const char *arg)
+{
+	char *end;
+	long v = strtol(arg, &end, 10);
+
+	/* the kernel wants a power of two number of pages */
+	if (end == arg || *end || v < 1 || v > 1024 || (v & (v - 1))) {
+		pt_err("'%s' is not a ring buffer size: give a power of two from 1 to 1024 "
+		       "(--ring-mb)", arg);
+		return 2;
+	}
+	cli->co.ring_mb = (uint32_t)v;
 	return 0;
 }
 

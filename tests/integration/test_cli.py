@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 """phasetrace on bad input: exit non-zero with exactly one line on stderr, a
 sentence naming the problem, and no libbpf log (that needs -v)."""
+import json
 import os
 import re
 import shutil
@@ -87,8 +88,32 @@ def test_cli_bad_values():
 			  (['trace', '--listen', 'nowhere'], r'nowhere|listen'),
 			  (['trace', '--buckets', '3,2,1'], r'bucket'),
 			  (['trace', '--frobnicate'], r'frobnicate'),
-			  (['trace', '-c', 'a-name-longer-than-fifteen'], r'longer|15')):
+			  (['trace', '-c', 'a-name-longer-than-fifteen'], r'longer|15'),
+			  (['trace', '--ring-mb', '3'], r'power of two'),
+			  (['trace', '--ring-mb', '2048'], r'power of two.*1024'),
+			  (['trace', '--ring-mb', '0'], r'power of two')):
 		_bad(argv, pat)
+
+
+def test_cli_ring_mb():
+	"""--ring-mb 64: the ring buffer the kernel made is 64 MiB (bpftool), and requests
+	still come through it: curl's against the backend fixture, holding its first byte
+	40 ms."""
+	h.need_root()
+	be = h.start_backend(ttfb_ms=40)
+	tr = h.Tracer(comms=['curl'], extra=['--ring-mb', '64'])
+	r = h.run(['bpftool', '-j', 'map', 'show', 'name', 'rb'])
+	h.assert_eq(r.rc, 0, 'bpftool map show name rb (stderr: %s)' % r.stderr)
+	maps = json.loads(r.stdout)
+	maps = maps if isinstance(maps, list) else [maps]
+	h.assert_true(any(m.get('max_entries') == 64 << 20 for m in maps),
+		      'a 64 MiB ring buffer: %s' % [m.get('max_entries') for m in maps])
+	url = 'http://127.0.0.1:%d/' % be.port
+	h.assert_eq(h.run(['curl', '-sS', '-o', '/dev/null', url]).rc, 0, 'curl ' + url)
+	recs = [x for x in tr.stop() if x.get('comm') == 'curl' and x.get('role') == 'client']
+	rec = h.only_one(recs, 'curl\'s request')
+	h.assert_true(h.phases(rec)['ttfb']['dur_ns'] >= 39 * h.MS,
+		      'ttfb below the injected 40 ms: %s' % json.dumps(rec))
 
 
 def test_cli_probe_errors():

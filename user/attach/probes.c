@@ -192,6 +192,8 @@ static void set_tunables(struct phasetrace_bpf *skel, const struct probes_opts *
 	skel->rodata->need_http_path = !o->no_http_path;
 	skel->rodata->render_spans = o->render_spans;
 	skel->rodata->idle_flush_ns = o->idle_flush_ns;
+	if (o->ring_mb)
+		bpf_map__set_max_entries(skel->maps.rb, o->ring_mb << 20);
 	if (o->max_conns) {
 		bpf_map__set_max_entries(skel->maps.conns, o->max_conns);
 		bpf_map__set_max_entries(skel->maps.idle_watch, o->max_conns);

@@ -25,6 +25,7 @@ struct probes_opts {
 	int ncomms;
 	const char *btf_path;	/* custom vmlinux BTF, NULL for the kernel's */
 	uint32_t max_conns;	/* 0: default */
+	uint32_t ring_mb;	/* ring buffer size, a power of two; 0: default (16) */
 	bool span_io;		/* time socket writes during spans (write syscall hooks) */
 	enum io_hooks { IO_HOOKS_AUTO, IO_HOOKS_SOCK, IO_HOOKS_SYSCALLS } io_hooks;
 	enum uprobes_kind { UPROBES_AUTO, UPROBES_MULTI, UPROBES_PERF } uprobes;

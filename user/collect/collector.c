@@ -280,7 +280,8 @@ static void flush_idle(struct collector *c, uint64_t now, bool all)
 /* Everything the BPF side counts instead of recording: the metrics label and,
  * for losses, the words of the warning on stderr. */
 const struct drop_reason drop_reasons[] = {
-	{ PT_STAT_RB_DROP_REQ, "ringbuf_full_req", "requests lost: ring buffer full" },
+	{ PT_STAT_RB_DROP_REQ, "ringbuf_full_req",
+	  "requests lost: ring buffer full, see --ring-mb" },
 	{ PT_STAT_RB_DROP_DNS, "ringbuf_full_dns", "lookups lost: ring buffer full" },
 	{ PT_STAT_RB_DROP_SPAN, "ringbuf_full_span", "spans lost: ring buffer full" },
 	{ PT_STAT_RB_DROP_PROC, "ringbuf_full_proc", "process events lost: ring buffer full" },
@@ -482,7 +483,8 @@ int collector__new(const struct collector_opts *o, struct collector **out)
 {
 	struct probes_opts po = {
 		.pids = o->pids, .npids = o->npids, .comms = o->comms, .ncomms = o->ncomms,
-		.btf_path = o->btf_path, .max_conns = o->max_conns, .span_io = o->nspans > 0,
+		.btf_path = o->btf_path, .max_conns = o->max_conns, .ring_mb = o->ring_mb,
+		.span_io = o->nspans > 0,
 		.io_hooks = o->io_hooks, .uprobes = o->uprobes, .cgroup_filter = o->ncontainers > 0,
 		.hold_ms = o->no_hold ? 0 : o->hold_ms ? o->hold_ms : DEFAULT_HOLD_MS,
 		.no_http_path = o->no_http_path,

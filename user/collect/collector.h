@@ -29,6 +29,7 @@ struct collector_opts {
 	const char *btf_path;
 	uint64_t idle_ns;	/* flush a response after this much silence */
 	uint32_t max_conns;
+	uint32_t ring_mb;	/* the ring buffer's size; 0: the default (16) */
 	bool quiet;		/* no "ready" / drop lines on stderr (top owns the screen) */
 	int io_hooks;		/* enum io_hooks (probes.h) */
 	int uprobes;		/* enum uprobes_kind (probes.h) */
