@@ -204,14 +204,16 @@ struct span_state {
 	__u64 start;
 	__u64 io_at_start;	/* thread_ctx.io_total when the span started */
 	__u32 depth;
-	__u8 drop_at_end;	/* deleted when the outermost call ends (an h2 handler's render:
-				 * its goroutine ends with the stream) */
+	__u8 drop_at_end;	/* deleted when the outermost call ends: every Go span but
+				 * the render span of a goroutine serving a connection, which
+				 * goes with it (go.bpf.c go_span_enter()) */
 	__u8 pad[3];
 	char label[PT_LABEL_LEN];
 	__u64 gc_at_start;	/* go_stw_ns() of its process when the span started */
-	__u64 parent_id;	/* the server request its context served when it started: its
-				 * parent should the context be gone at the end (a reset h2
-				 * stream's handler, GO_END_STREAM) */
+	__u64 parent_id;	/* the server request its context served when it started, or
+				 * that a helper goroutine works for (go_inherited_req()): its
+				 * parent when the context serves none at the end (gone: a reset
+				 * h2 stream's handler, GO_END_STREAM; or a helper's) */
 	/* Go: the open outermost call's frame depth and return address (go.bpf.c) */
 	__u64 go_d;
 	__u64 go_ret;

@@ -128,10 +128,42 @@ PT_SHARED void span_exit(__u64 key, __u32 idx, __u64 goid)
 	span_end(s, key, idx, goid);
 }
 
+/* The span as a record of its own (span_end()). */
+static __always_inline void span_record(const struct span_state *s, const struct thread_ctx *t,
+					__u32 idx, __u64 goid, __u64 now, __u64 io_ns, __u64 gc_ns)
+{
+	struct pt_span_rec *r = bpf_ringbuf_reserve(&rb, sizeof(*r), 0);
+
+	if (!r) {
+		stat_inc(PT_STAT_RB_DROP_SPAN);
+		return;
+	}
+	r->type = PT_REC_SPAN;
+	r->pid = bpf_get_current_pid_tgid() >> 32;
+	r->tid = (__u32)bpf_get_current_pid_tgid();
+	r->span = idx;
+	r->start = s->start;
+	r->end = now;
+	r->goid = goid;
+	r->flags = goid ? PT_F_GO : 0;
+	/* the request its context serves now, else the one it started under */
+	if (t && t->interleaved)
+		r->parent_id = 0;
+	else
+		r->parent_id = t && t->srv_req_id ? t->srv_req_id : s->parent_id;
+	kagg_child(r->parent_id);
+	r->io_ns = io_ns;
+	r->nested_reqs = 0;
+	r->gc_ns = gc_ns;
+	bpf_get_current_comm(r->comm, sizeof(r->comm));
+	r->cgroup_id = bpf_get_current_cgroup_id();
+	__builtin_memcpy(r->label, s->label, sizeof(r->label));
+	pt_submit(r, false);
+}
+
 PT_SHARED void span_end(struct span_state *s, __u64 key, __u32 idx, __u64 goid)
 {
 	struct thread_ctx *t;
-	struct pt_span_rec *r;
 	struct pt_conn *c;
 	__u64 now, io_ns, gc_ns;
 
@@ -146,33 +178,9 @@ PT_SHARED void span_end(struct span_state *s, __u64 key, __u32 idx, __u64 goid)
 		if (c->req.spans_open)
 			c->req.spans_open--;
 		c->req.span_last = now;
-		if (span_fold(c, s, idx, now, io_ns, gc_ns))
-			return;
 	}
-	r = bpf_ringbuf_reserve(&rb, sizeof(*r), 0);
-	if (!r) {
-		stat_inc(PT_STAT_RB_DROP_SPAN);
-		span_ctx_done(key, t);
-		return;
-	}
-	r->type = PT_REC_SPAN;
-	r->pid = bpf_get_current_pid_tgid() >> 32;
-	r->tid = (__u32)bpf_get_current_pid_tgid();
-	r->span = idx;
-	r->start = s->start;
-	r->end = now;
-	r->goid = goid;
-	r->flags = goid ? PT_F_GO : 0;
-	/* the request its context serves now, else the one it started under */
-	r->parent_id = t && t->interleaved ? 0 : t && t->srv_req_id ? t->srv_req_id : s->parent_id;
-	kagg_child(r->parent_id);
-	r->io_ns = io_ns;
-	r->nested_reqs = 0;
-	r->gc_ns = gc_ns;
-	bpf_get_current_comm(r->comm, sizeof(r->comm));
-	r->cgroup_id = bpf_get_current_cgroup_id();
-	__builtin_memcpy(r->label, s->label, sizeof(r->label));
-	pt_submit(r, false);
+	if (!c || !span_fold(c, s, idx, now, io_ns, gc_ns))
+		span_record(s, t, idx, goid, now, io_ns, gc_ns);
 	span_ctx_done(key, t);
 }
 

@@ -26,19 +26,21 @@ PT_SHARED struct thread_ctx *thread_lookup(__u64 key);
 enum go_state_end {
 	GO_END_EXIT = 0,	/* at the goroutine's end: asks for runtime.goexit1's probe */
 	GO_END_CONN,		/* serves a connection: when it closes (go_conn_closed()) */
-	GO_END_CALL,		/* made by a crypto/tls call: when it returns (tls.bpf.c) */
+	GO_END_CALL,		/* made by a call, for it alone: a crypto/tls call's when it
+				 * returns (tls.bpf.c), a span's when the goroutine's last span
+				 * ends (span.bpf.c) */
 	GO_END_STREAM,		/* an h2 stream's handler: when the stream ends (the collector
 				 * deletes it: goprobes__forget_goroutines()) */
 };
 /* Looked up or created; NULL when the table is full (counted). end: how a goroutine's
- * new entry goes (any: for a thread's key). An entry a TLS call made (tls_scoped) that
+ * new entry goes (any: for a thread's key). An entry a call made (tls_scoped) that
  * another use finds is kept from then on, and asks as that use would have. */
 PT_SHARED struct thread_ctx *thread_get_as(__u64 key, int end);
 static __always_inline struct thread_ctx *thread_get(__u64 key)
 {
 	return thread_get_as(key, GO_END_EXIT);
 }
-/* A goroutine's entry that a TLS call made (tls_scoped) is kept for another use, which
+/* A goroutine's entry that a call made (tls_scoped) is kept for another use, which
  * ends as end says (GO_END_EXIT, CONN or STREAM). Inlined: BPF calls nest 8 deep at most. */
 static __always_inline void thread_keep(__u64 key, struct thread_ctx *t, int end)
 {

@@ -175,7 +175,6 @@ static struct h2_stream *stream_find(struct h2_conn *c, uint32_t sid)
 
 static void handler_done(struct h2 *h, uint32_t pid, uint64_t goid)
 {
-	h->st.handlers_done++;
 	if (h->done && pid && goid)
 		h->done(h->ctx, pid, goid);
 }

@@ -50,7 +50,6 @@ struct h2_stats {
 	uint64_t conns_overflow;	/* connections not followed: table full */
 	uint64_t streams_overflow;	/* streams emitted early: stream table full */
 	uint64_t orphan_handlers;	/* handler goroutines no stream record carried */
-	uint64_t handlers_done;		/* handler goroutines handed back */
 };
 
 struct h2;

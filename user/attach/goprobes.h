@@ -64,9 +64,10 @@ void goprobes__use_multi(const struct phasetrace_bpf *skel);
 /* Registers pid in go_procs / removes it. 0 or -errno. */
 int goprobes__register(const struct phasetrace_bpf *skel, pid_t pid, const struct pt_go_proc *p);
 void goprobes__forget(const struct phasetrace_bpf *skel, pid_t pid);
-/* Goroutines that ended with their h2 stream (keys PT_GO_KEY(): the handlers BPF gave no
- * goexit1 to wait for, GO_END_STREAM): their threads entries deleted, in one batch where
- * the kernel has it. Keys not there (evicted, never made) are skipped. */
+/* h2 handler goroutines done with (keys PT_GO_KEY(): the handlers BPF gave no goexit1 to
+ * wait for, GO_END_STREAM; assemble/h2.h h2_handler_done_fn): their threads entries
+ * deleted, in one batch where the kernel has it. Keys not there (evicted, never made)
+ * are skipped. */
 void goprobes__forget_goroutines(const struct phasetrace_bpf *skel, const uint64_t *keys,
 				 uint32_t n);
 

@@ -77,7 +77,7 @@ struct collector {
 	/* server requests just read: flush their children from BPF first */
 	uint64_t parents[MAX_PARENTS];
 	int nparents;
-	/* goroutines whose h2 stream ended (PT_GO_KEY()): their BPF state goes in batches */
+	/* h2 handler goroutines done with (PT_GO_KEY()): their BPF state goes in batches */
 	uint64_t ended_gs[MAX_ENDED_GS];
 	uint32_t nended_gs;
 	uint64_t last_drops[PT_STAT__MAX];
