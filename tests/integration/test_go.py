@@ -649,11 +649,13 @@ def _helper_renders(ver, path):
 		      'a worker render outside its request')
 
 
-def _outbound(ver, path, keepalive):
+def _outbound(ver, path, keepalive, on_worker=False):
 	"""A webapp that calls a backend for each request: without keep-alive a connection
 	each, to a name the DNS fixture resolves, over TLS (the request's dial goroutine, its
 	resolver and handshake goroutines); with keep-alive over plain HTTP, one pooled
-	connection whose writeLoop goroutine writes every call. On Go >= 1.21 none of them
+	connection whose writeLoop goroutine writes every call. With on_worker the handler
+	makes the call on a goroutine it starts (a fan-out): the dial is the handler's
+	grandchild and the handshake its great-grandchild. On Go >= 1.21 none of them
 	asks for goexit1 and the goroutine tables hold nothing of the webapp once its work is
 	done (their parent links and the writer's request are in LRU tables, by goroutine
 	id, which Go never reuses). Every call is still the child of its request, with its
@@ -671,15 +673,17 @@ def _outbound(ver, path, keepalive):
 	app = Webapp(ver, args=args)
 	tr = h.Tracer(pids=[app.pid], extra=['-v'])
 	n = 8
-	what = 'outbound calls (%s)' % ('keep-alive' if keepalive else 'a connection each')
-	h.assert_eq(_get(app.port, '/b0?render_ms=1')[0], 200, 'status')
+	what = 'outbound calls (%s%s)' % ('keep-alive' if keepalive else 'a connection each',
+					  ', on a worker goroutine' if on_worker else '')
+	query = '?render_ms=1' + ('&backend_on=worker' if on_worker else '')
+	h.assert_eq(_get(app.port, '/b0' + query)[0], 200, 'status')
 	if ver in ('go1.19', 'go1.20'):	# no parentGoid: newproc1 records ancestry
 		# goexit1 is asked at the first request: what ended before it was attached stays
 		h.assert_true(_until(lambda: _goexit_probed(tr, path), 10),
 			      '%s: goexit1 probed for newproc1\'s ancestry' % ver)
 		before = sum(_goroutine_entries(app.pid).values())
 	for i in range(1, n):
-		h.assert_eq(_get(app.port, '/b%d?render_ms=1' % i)[0], 200, 'status')
+		h.assert_eq(_get(app.port, '/b%d%s' % (i, query))[0], 200, 'status')
 	if ver in ('go1.19', 'go1.20'):
 		h.assert_true(_until(lambda: sum(_goroutine_entries(app.pid).values()) <= before, 5),
 			      '%s: state of ended goroutines kept: %d entries before, %s after' %
@@ -721,6 +725,7 @@ def _goexit_on_demand(ver):
 	_h2_many_streams(ver, path)
 	_helper_renders(ver, path)
 	_outbound(ver, path, False)
+	_outbound(ver, path, False, on_worker=True)
 	_outbound(ver, path, True)
 
 

@@ -182,7 +182,8 @@ def test_h2_grpc_shaped():
 def test_h2_go_client():
 	"""Go's net/http negotiates h2 by ALPN (crypto/tls plaintext probes): three requests to
 	the webapp, each one backend call held 70 ms, all on one h2 connection; each stream is
-	a child of its server request, its ttfb near the webapp's httptrace."""
+	a child of its server request, its ttfb near the webapp's httptrace. The second
+	request makes its call on a goroutine the handler starts (backend_on=worker)."""
 	import test_go		# the Go fixture and its toolchains
 	ms = 70
 	certs = h.make_certs()
@@ -193,7 +194,8 @@ def test_h2_go_client():
 		'-backend-h2', '-backend-keepalive'])
 	tr = h.Tracer(pids=[app.pid])
 	for i in range(3):
-		h.assert_eq(test_go._get(app.port, '/p%d?render_ms=0' % i)[0], 200, 'webapp status')
+		h.assert_eq(test_go._get(app.port, '/p%d?render_ms=0%s' % (
+			i, '&backend_on=worker' if i == 1 else ''))[0], 200, 'webapp status')
 	recs = tr.stop()
 	lines = {l['path']: l for l in app.log()}
 	ports = set()
