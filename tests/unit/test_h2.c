@@ -4,7 +4,9 @@
  * them, header blocks encoded by nghttp2's own HPACK deflater: labels through
  * the dynamic table, blocks split into pieces and CONTINUATION frames,
  * multiplexed streams, a reset, a gRPC trailer, and a lost record that must
- * cost labels, never give wrong ones.
+ * cost labels, never give wrong ones; hostile records (pieces past their frame, a block on
+ * stream 0) and lost ones (a CONTINUATION, a whole connection's walk) that must cost no
+ * more than that.
  */
 #include <stdarg.h>
 #include <stdbool.h>
@@ -319,6 +321,168 @@ static void test_go_handler_stream_reported_early(void **state)
 	teardown(h);
 }
 
+/* A HEADERS frame whose CONTINUATION is lost: its block can never end. The connection's
+ * labels go (poisoned), but every later stream still starts and ends with its timing. */
+static void test_lost_continuation_keeps_streams(void **state)
+{
+	struct h2 *h = setup();
+	uint8_t buf[256];
+	ssize_t len = nghttp2_hd_deflate_hd(defl[SEND], buf, sizeof(buf), (nghttp2_nv *)req_a, 4);
+	struct h2_stats st;
+
+	assert_true(len > 0);
+	rec(h, SEND, 1, 0x1, 1, len, 0, buf, len, 1 * MS);	/* END_STREAM, no END_HEADERS */
+	seq[SEND]++;						/* its CONTINUATION lost */
+	for (uint32_t sid = 3; sid < 23; sid += 2) {
+		headers(h, SEND, sid, true, req_b, 4, sid * MS, 512);
+		headers(h, RECV, sid, true, resp_200, 2, sid * MS + 1, 512);
+	}
+	assert_int_equal(ngot, 10);
+	for (int i = 0; i < ngot; i++) {
+		assert_int_equal(got[i].stream_id, 3 + 2 * i);
+		assert_int_equal(got[i].resp_first, got[i].req_first + 1);
+		assert_false(got[i].flags & PT_F_HTTP);		/* no labels, never wrong ones */
+	}
+	h2__stats(h, &st);
+	assert_int_equal(st.poisoned, 1);
+	h2__flush(h);
+	assert_int_equal(ngot, 11);				/* stream 1, without response */
+	assert_int_equal(got[10].stream_id, 1);
+	teardown(h);
+}
+
+/* Pieces of a frame that claim more bytes than the frame has (hostile records): the frame
+ * is dropped as bad, nothing past it is written, later streams go on. */
+static void test_piece_past_frame(void **state)
+{
+	struct h2 *h = setup();
+	uint8_t junk[PT_H2_BLOCK];
+
+	memset(junk, 0x41, sizeof(junk));
+	rec(h, SEND, 9, 0, 1, H2_BLOCK_MAX, 0, junk, 500, 1 * MS);	/* CONTINUATION */
+	for (uint32_t off = 500; off + PT_H2_BLOCK <= H2_BLOCK_MAX; off += PT_H2_BLOCK)
+		rec(h, SEND, 9, 0, 1, H2_BLOCK_MAX, off, junk, PT_H2_BLOCK, 1 * MS);
+	rec(h, SEND, 9, 0, 1, H2_BLOCK_MAX, H2_BLOCK_MAX - 12, junk, PT_H2_BLOCK, 1 * MS);
+	headers(h, SEND, 3, true, req_b, 4, 3 * MS, 512);
+	headers(h, RECV, 3, true, resp_200, 2, 4 * MS, 512);
+	assert_int_equal(ngot, 1);
+	assert_int_equal(got[0].stream_id, 3);
+	assert_int_equal(got[0].resp_first, 4 * MS);
+	teardown(h);
+}
+
+/* BPF gives up a connection's frame walk and forgets it (no close record follows): the
+ * collector forgets it too, its streams end, and its connect phase is still reported. */
+static void test_walk_lost_frees_conn(void **state)
+{
+	struct pt_req_rec c = { .type = PT_REC_REQ, .role = PT_ROLE_CLIENT, .pid = 5,
+				.flags = PT_F_H2, .proto = PT_PROTO_H2 };
+	struct pt_h2_rec lost = { .type = PT_REC_H2, .kind = PT_H2_LOST };
+	struct h2 *h = setup();
+	struct h2_stats st;
+
+	headers(h, SEND, 1, true, req_a, 4, 1 * MS, 512);
+	lost.conn_id = CONN;
+	h2__frame(h, &lost, offsetof(struct pt_h2_rec, data));
+	assert_int_equal(ngot, 1);
+	assert_int_equal(got[0].end_reason, PT_END_CLOSE);
+	assert_true(got[0].flags & PT_F_CONNECT);
+	for (uint64_t id = 1000; id < 1000 + H2_MAX_CONNS; id++) {
+		c.conn_id = lost.conn_id = id;
+		h2__conn(h, &c);
+		h2__frame(h, &lost, offsetof(struct pt_h2_rec, data));
+	}
+	assert_int_equal(ngot, 1);	/* (no connect phase to report) */
+	c.conn_id = 5000;		/* still followed: the table is not full of lost ones */
+	c.flags |= PT_F_CONNECT;
+	h2__conn(h, &c);
+	lost.conn_id = c.conn_id;
+	h2__frame(h, &lost, offsetof(struct pt_h2_rec, data));
+	assert_int_equal(ngot, 2);	/* its connect, which no stream took */
+	assert_false(got[1].flags & PT_F_H2);
+	assert_true(got[1].flags & PT_F_CONNECT);
+	h2__stats(h, &st);
+	assert_int_equal(st.conns_overflow, 0);
+	assert_int_equal(st.walk_lost, 2 + H2_MAX_CONNS);
+	teardown(h);
+}
+
+/* A padded PUSH_PROMISE: pad length, then the promised stream id, then the block. */
+static void test_padded_push_promise(void **state)
+{
+	static const nghttp2_nv promised[] = { NV(":method", "GET"), NV(":path", "/style.css") };
+	struct h2 *h = setup();
+	uint8_t pp[256] = { 3, 0, 0, 0, 2 };	/* 3 bytes of padding, promised stream 2 */
+	struct h2_stats st;
+	ssize_t len;
+
+	headers(h, SEND, 1, true, req_a, 4, 1 * MS, 512);
+	len = nghttp2_hd_deflate_hd(defl[RECV], pp + 5, sizeof(pp) - 8, (nghttp2_nv *)promised, 2);
+	assert_true(len > 0);
+	rec(h, RECV, 5, 0x4 | 0x8, 1, len + 8, 0, pp, len + 8, 2 * MS);
+	headers(h, RECV, 1, true, resp_200, 2, 3 * MS, 512);
+	h2__stats(h, &st);
+	assert_int_equal(st.poisoned, 0);
+	assert_int_equal(ngot, 1);
+	assert_int_equal(got[0].status, 200);
+	teardown(h);
+}
+
+/* A header block on stream 0 (hostile) labels no stream: not the next one either. */
+static void test_stream0_block_labels_nothing(void **state)
+{
+	static const nghttp2_nv bad[] = { NV(":status", "503"), NV("grpc-status", "13") };
+	struct h2 *h = setup();
+
+	headers(h, RECV, 0, false, bad, 2, 1 * MS, 512);
+	headers(h, SEND, 1, true, req_a, 4, 2 * MS, 512);
+	headers(h, RECV, 1, true, resp_200, 2, 3 * MS, 512);
+	assert_int_equal(ngot, 1);
+	assert_int_equal(got[0].status, 200);
+	assert_int_equal(got[0].error, PT_ERR_NONE);
+	assert_false(got[0].flags & PT_F_GRPC);
+	teardown(h);
+}
+
+/* A server lowers SETTINGS_HEADER_TABLE_SIZE before the client has seen it: the client's
+ * first blocks, encoded under the old size, still decode (the smaller bound takes effect
+ * through the encoder's own table size update). */
+static void test_table_size_lowered(void **state)
+{
+	static const uint8_t s0[6] = { 0, 1, 0, 0, 0, 0 };	/* HEADER_TABLE_SIZE 0 */
+	struct h2 *h = setup_role(PT_ROLE_SERVER);
+	struct h2_stats st;
+
+	rec(h, SEND, 4, 0, 0, 6, 0, s0, 6, 1 * MS);
+	headers(h, RECV, 1, true, req_a, 4, 2 * MS, 512);
+	headers(h, SEND, 1, true, resp_200, 2, 3 * MS, 512);
+	assert_int_equal(nghttp2_hd_deflate_change_table_size(defl[RECV], 0), 0);
+	headers(h, RECV, 3, true, req_b, 4, 4 * MS, 512);	/* with its size update */
+	headers(h, SEND, 3, true, resp_404, 2, 5 * MS, 512);
+	h2__stats(h, &st);
+	assert_int_equal(st.poisoned, 0);
+	assert_int_equal(ngot, 2);
+	assert_string_equal(got[0].path, "/a");
+	assert_string_equal(got[1].path, "/b");
+	assert_int_equal(got[1].status, 404);
+	teardown(h);
+}
+
+/* Request trailers (a HEADERS frame) of a stream already reported make no second stream. */
+static void test_trailers_of_reported_stream(void **state)
+{
+	static const nghttp2_nv trailer[] = { NV("x-checksum", "abc") };
+	struct h2 *h = setup();
+
+	headers(h, SEND, 1, false, req_a, 4, 1 * MS, 512);
+	headers(h, RECV, 1, true, resp_200, 2, 2 * MS, 512);	/* answered before the end */
+	headers(h, SEND, 1, true, trailer, 1, 3 * MS, 512);
+	h2__flush(h);
+	assert_int_equal(ngot, 1);
+	assert_int_equal(got[0].stream_id, 1);
+	teardown(h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -329,6 +493,13 @@ int main(void)
 		cmocka_unit_test(test_push_promise_feeds_table),
 		cmocka_unit_test(test_go_handler_names_stream),
 		cmocka_unit_test(test_go_handler_stream_reported_early),
+		cmocka_unit_test(test_lost_continuation_keeps_streams),
+		cmocka_unit_test(test_piece_past_frame),
+		cmocka_unit_test(test_walk_lost_frees_conn),
+		cmocka_unit_test(test_padded_push_promise),
+		cmocka_unit_test(test_stream0_block_labels_nothing),
+		cmocka_unit_test(test_table_size_lowered),
+		cmocka_unit_test(test_trailers_of_reported_stream),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

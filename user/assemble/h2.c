@@ -54,6 +54,7 @@ struct h2_stream {
 /* One direction: the frame being reassembled and the header block being built. */
 struct h2_side {
 	nghttp2_hd_inflater *inf;
+	size_t table_max;		/* the inflater's SETTINGS_HEADER_TABLE_SIZE bound */
 	uint32_t next_seq;
 	bool seq_known;
 	/* current frame (HEADERS, CONTINUATION, SETTINGS) */
@@ -63,6 +64,7 @@ struct h2_side {
 	bool frame_bad;
 	uint8_t frame[H2_BLOCK_MAX];
 	/* header block of stream block_sid, until END_HEADERS */
+	struct sev block_ev;		/* the HEADERS frame that opened it */
 	uint32_t block_sid;
 	size_t block_len;
 	bool block_open;
@@ -75,6 +77,7 @@ struct h2_conn {
 	struct pt_req_rec base;		/* the connection record */
 	bool first_taken;		/* connect/TLS went on a stream */
 	uint32_t first_sid;		/* the first stream started: it gets them */
+	uint32_t last_sid;		/* the newest stream started (ids only grow) */
 	bool poisoned;
 	uint32_t nstreams_done;
 	struct h2_side side[2];		/* PT_DIR_SEND (0), PT_DIR_RECV (1) */
@@ -165,12 +168,19 @@ static void poison(struct h2 *h, struct h2_conn *c)
 
 /* ---- streams ---- */
 
-static struct h2_stream *stream_find(struct h2_conn *c, uint32_t sid)
+/* The slot of stream sid (0 for a free slot), NULL if none. */
+static struct h2_stream *slot_of(struct h2_conn *c, uint32_t sid)
 {
 	for (uint32_t i = 0; i < c->ncap; i++)
 		if (c->streams[i].sid == sid)
 			return &c->streams[i];
 	return NULL;
+}
+
+/* Stream sid in the table; never a free slot (a frame on stream 0 is no stream's). */
+static struct h2_stream *stream_find(struct h2_conn *c, uint32_t sid)
+{
+	return sid ? slot_of(c, sid) : NULL;
 }
 
 static void handler_done(struct h2 *h, uint32_t pid, uint64_t goid)
@@ -269,7 +279,7 @@ static struct h2_stream *streams_grow(struct h2_conn *c)
  * oldest first. */
 static struct h2_stream *stream_new(struct h2 *h, struct h2_conn *c, uint32_t sid)
 {
-	struct h2_stream *s = stream_find(c, 0), *oldest = NULL;
+	struct h2_stream *s = slot_of(c, 0), *oldest = NULL;
 
 	if (!s)
 		s = streams_grow(c);
@@ -284,7 +294,9 @@ static struct h2_stream *stream_new(struct h2 *h, struct h2_conn *c, uint32_t si
 		stream_emit(h, c, oldest, PT_END_NEXT);
 		s = oldest;
 	}
+	memset(s, 0, sizeof(*s));
 	s->sid = sid;
+	c->last_sid = sid;
 	if (!c->first_sid)
 		c->first_sid = sid;
 	return s;
@@ -394,8 +406,11 @@ static void block_done(struct h2 *h, struct h2_conn *c, int dir)
 		return;
 	if (inflate_block(sd, s, request, sd->block, sd->block_len)) {
 		poison(h, c);
-		if (s)
-			s->method[0] = 0, s->status = 0, s->has_grpc = false, s->grpc = false;
+		if (s) {
+			s->method[0] = s->path[0] = s->authority[0] = 0;
+			s->status = 0;
+			s->has_grpc = s->grpc = s->labelled = false;
+		}
 		return;
 	}
 	if (s && request)
@@ -405,7 +420,7 @@ static void block_done(struct h2 *h, struct h2_conn *c, int dir)
 static void block_add(struct h2 *h, struct h2_conn *c, struct h2_side *sd, const uint8_t *p,
 		      size_t n)
 {
-	if (sd->block_len + n > sizeof(sd->block)) {
+	if (n > sizeof(sd->block) - sd->block_len) {
 		poison(h, c);	/* the table would miss this block's insertions */
 		sd->block_len = 0;
 		return;
@@ -428,7 +443,7 @@ static bool headers_fragment(const struct h2_side *sd, const uint8_t **p, size_t
 		if (!*n)
 			return false;
 		pad = (*p)[0];
-		skip = 1;
+		skip += 1;	/* the pad length comes first, a promised stream id after it */
 	}
 	if ((sd->fflags & FL_PRIORITY) && sd->ftype == F_HEADERS)
 		skip += 5;
@@ -450,8 +465,10 @@ static void stream_event(struct h2 *h, struct h2_conn *c, const struct sev *e)
 	if (!e->sid)
 		return;
 	if (!s) {
-		if (!request || ftype != F_HEADERS)
-			return;	/* a stream that started before we looked, or server push */
+		/* not a stream that started before we looked, server push, or trailers of a
+		 * stream already reported (stream ids only grow: RFC 9113 5.1.1) */
+		if (!request || ftype != F_HEADERS || e->sid <= c->last_sid)
+			return;
 		s = stream_new(h, c, e->sid);
 		s->req_first = s->req_last = ts;
 		s->tid = e->tid;
@@ -488,8 +505,34 @@ static void settings(struct h2_conn *c, int dir, const uint8_t *p, size_t n)
 		uint16_t id = p[i] << 8 | p[i + 1];
 		uint32_t v = (uint32_t)p[i + 2] << 24 | p[i + 3] << 16 | p[i + 4] << 8 | p[i + 5];
 
-		if (id == SETTINGS_HEADER_TABLE_SIZE && peer->inf)
-			nghttp2_hd_inflate_change_table_size(peer->inf, v);
+		/* a larger bound at once; a smaller one is left to the encoder's own table
+		 * size update (RFC 7541 4.2), which comes with its first block after it saw
+		 * the setting: applied now, the bound would fail the blocks it encoded before */
+		if (id == SETTINGS_HEADER_TABLE_SIZE && peer->inf && v > peer->table_max &&
+		    !nghttp2_hd_inflate_change_table_size(peer->inf, v))
+			peer->table_max = v;
+	}
+}
+
+/*
+ * The open header block of this direction cannot complete (a piece or a CONTINUATION was
+ * lost, or a new block begins): the table misses its insertions (poisoned: no more
+ * labels), its stream keeps its timing, and an END_STREAM its HEADERS carried still ends it.
+ */
+static void block_abandon(struct h2 *h, struct h2_conn *c, struct h2_side *sd)
+{
+	struct sev e = sd->block_ev;
+
+	poison(h, c);
+	if (!sd->block_open)
+		return;
+	sd->block_open = false;
+	sd->block_len = 0;
+	if (sd->block_end_stream) {
+		e.ftype = F_HEADERS;
+		e.fflags = FL_END_STREAM;
+		e.bytes = 0;
+		stream_event(h, c, &e);
 	}
 }
 
@@ -506,15 +549,20 @@ static void frame_done(struct h2 *h, struct h2_conn *c, int dir)
 	}
 	if (sd->ftype == F_CONTINUATION) {
 		if (!sd->block_open || sd->sid != sd->block_sid) {
-			poison(h, c);
+			block_abandon(h, c, sd);
 			return;
 		}
 	} else {	/* HEADERS, PUSH_PROMISE: a block starts */
-		if (sd->block_open || !headers_fragment(sd, &p, &n)) {
+		if (sd->block_open)
+			block_abandon(h, c, sd);	/* the one before never ended */
+		if (!headers_fragment(sd, &p, &n)) {
 			poison(h, c);
+			if (sd->ftype == F_HEADERS)	/* the stream still starts (or ends) */
+				stream_event(h, c, &sd->ev);
 			return;
 		}
 		sd->block_open = true;
+		sd->block_ev = sd->ev;
 		sd->block_sid = sd->sid;
 		sd->block_len = 0;
 		/* a pushed stream is no request of ours: its block only feeds the table */
@@ -563,7 +611,8 @@ static void frame_piece(struct h2 *h, struct h2_conn *c, const struct pt_h2_rec 
 		sd->ev = rec_event(r);
 		sd->frame_bad = r->flen > sizeof(sd->frame);
 	}
-	if (r->frag_off != sd->got || r->sid != sd->sid || r->ftype != sd->ftype) {
+	if (r->frag_off != sd->got || r->sid != sd->sid || r->ftype != sd->ftype ||
+	    r->frag_off > sd->flen || r->frag_len > sd->flen - r->frag_off) {
 		poison(h, c);
 		sd->frame_bad = true;
 	}
@@ -574,6 +623,8 @@ static void frame_piece(struct h2 *h, struct h2_conn *c, const struct pt_h2_rec 
 		return;
 	if (sd->frame_bad) {
 		poison(h, c);
+		if (sd->ftype != F_SETTINGS)	/* a block piece: the open block is lost */
+			block_abandon(h, c, sd);
 		if (sd->ftype == F_HEADERS)	/* the stream still starts */
 			stream_event(h, c, &sd->ev);
 		return;
@@ -620,10 +671,29 @@ static void handler_started(struct h2 *h, struct h2_conn *c, const struct pt_h2_
 		handler_orphaned(h, c, r);
 		return;
 	}
+	if (s->handler && s->goid != r->goid)	/* a second one for the stream: keep both */
+		handler_park(h, c, s->goid);
 	s->req_id = r->parent_id;
 	s->tid = r->tid;
 	s->goid = r->goid;
 	s->handler = true;
+}
+
+/* The connection ends (closed, or BPF gave up its frame walk): every stream in flight
+ * ends, and its state goes. */
+static void conn_close(struct h2 *h, struct h2_conn *c)
+{
+	end_all(h, c, PT_END_CLOSE);
+	if (!c->first_taken && (c->base.flags & (PT_F_CONNECT | PT_F_TLS_HS))) {
+		/* no stream: the connection still reports its connect/TLS */
+		struct pt_req_rec rec = c->base;
+
+		rec.flags &= ~PT_F_H2;
+		rec.end_reason = PT_END_CLOSE;
+		h->fn(h->ctx, &rec, "");
+	}
+	u64map_del(&h->conns, c->base.conn_id);
+	conn_free(c);
 }
 
 void h2__frame(struct h2 *h, const void *data, size_t size)
@@ -651,9 +721,10 @@ void h2__frame(struct h2 *h, const void *data, size_t size)
 	sd->seq_known = true;
 	sd->next_seq = r->seq + 1;
 	if (r->kind == PT_H2_LOST) {
+		/* BPF forgot the connection (it sends no close for it): so do we */
 		h->st.walk_lost++;
 		poison(h, c);
-		end_all(h, c, PT_END_CLOSE);
+		conn_close(h, c);
 		return;
 	}
 	switch (r->ftype) {
@@ -691,6 +762,7 @@ static struct h2_conn *conn_open(struct h2 *h, const struct pt_req_rec *r)
 			conn_free(c);
 			return NULL;
 		}
+		c->side[i].table_max = 4096;	/* RFC 9113 6.5.2's initial value */
 	}
 	if (u64map_put(&h->conns, r->conn_id, c)) {
 		conn_free(c);
@@ -709,19 +781,8 @@ void h2__conn(struct h2 *h, const struct pt_req_rec *r)
 			conn_open(h, r);
 		return;
 	}
-	if (!c)
-		return;
-	end_all(h, c, PT_END_CLOSE);
-	if (!c->first_taken && (c->base.flags & (PT_F_CONNECT | PT_F_TLS_HS))) {
-		/* no stream: the connection still reports its connect/TLS */
-		struct pt_req_rec rec = c->base;
-
-		rec.flags &= ~PT_F_H2;
-		rec.end_reason = PT_END_CLOSE;
-		h->fn(h->ctx, &rec, "");
-	}
-	u64map_del(&h->conns, r->conn_id);
-	conn_free(c);
+	if (c)
+		conn_close(h, c);
 }
 
 static void conn_end(struct h2 *h, struct h2_conn *c)
