@@ -389,6 +389,7 @@ SEC("uprobe")
 int go_dns_ret(struct pt_regs *ctx)
 {
 	__u64 key, goid, d, addrs = ctx->ax, n = ctx->bx, start, host, host_len;
+	struct thread_ctx *t;
 	struct go_g *gg;
 	struct pt_dns_rec *r;
 	__u32 len;
@@ -419,10 +420,14 @@ int go_dns_ret(struct pt_regs *ctx)
 	r->goid = goid;
 	r->flags = PT_F_GO;
 	r->func = PT_DNS_GO;
-	r->parent_id = ctx_srv_req(key);
+	t = thread_lookup(key);
+	r->parent_id = t && !t->interleaved ? t->srv_req_id : 0;
 	if (!r->parent_id)
 		r->parent_id = go_inherited_req(key);
 	kagg_child(r->parent_id);
+	/* a context the lookup outlived its connection with (go_conn_closed()) goes with it */
+	if (t && t->tls_scoped && !t->ssl_depth && !t->spans_active)
+		bpf_map_delete_elem(&threads, &key);
 	bpf_get_current_comm(r->comm, sizeof(r->comm));
 	r->cgroup_id = bpf_get_current_cgroup_id();
 	len = host_len < PT_HOST_LEN - 1 ? host_len : PT_HOST_LEN - 1;
@@ -596,8 +601,10 @@ static __always_inline bool go_ctx_forget(__u64 key, struct thread_ctx *t)
  * ending with it (net/http's conn.serve returns once it closes the connection): forget its
  * state here, so that a server whose goroutines keep no other state needs no goexit1 probe.
  * Not if it serves another connection now (that one's close forgets it). If the connection
- * closed under a call (a reset, or another goroutine's close): inside crypto/tls Read its
- * state goes when that call returns; inside a DNS or span call it asks for goexit1. An h2
+ * closed under a call (a reset, or another goroutine's close: a client that gave up on a
+ * slow page), the state becomes the call's: inside crypto/tls Read it goes when that call
+ * returns, inside a render (or other span) or a Go lookup when the last of them ends
+ * (inside a libc lookup it asks for goexit1). An h2
  * connection's frame reader (c->rd_gkey, tls.bpf.c) goes the same way.
  */
 PT_SHARED void go_conn_closed(__u64 skp, struct pt_conn *c)
@@ -606,6 +613,8 @@ PT_SHARED void go_conn_closed(__u64 skp, struct pt_conn *c)
 	struct span_key sk = { .ctx = key, .idx = GO_SPAN_RENDER };
 	struct thread_ctx *t;
 	struct span_state *s;
+	bool dns_open = false;
+	struct go_g *gg;
 
 	if (c->rd_gkey) {	/* an h2 frame reader: TLS Reads only */
 		__u64 rd = c->rd_gkey;
@@ -622,13 +631,26 @@ PT_SHARED void go_conn_closed(__u64 skp, struct pt_conn *c)
 	s = bpf_map_lookup_elem(&spans, &sk);
 	if (s && !s->depth)
 		bpf_map_delete_elem(&spans, &sk);
-	if (t && (t->dns_depth || t->spans_active)) {
+	else if (s)		/* rendering still: the render's end deletes it */
+		s->drop_at_end = 1;
+	gg = go_gs_used ? bpf_map_lookup_elem(&go_gs, &key) : NULL;
+	if (gg && gg->dns_d)
+		dns_open = true;	/* in lookupIPAddr: its return deletes the entry */
+	else if (gg)			/* a lookup a panic never returned from */
+		bpf_map_delete_elem(&go_gs, &key);
+	if (t && t->dns_depth) {	/* a libc lookup's count: only goexit1 ends it */
 		go_want_exit(key >> 32);
 		return;
 	}
+	if (t && (t->spans_active || dns_open)) {
+		/* the request still runs: its context stays for what is open, as a call's
+		 * (span.bpf.c span_ctx_done(), go_dns_ret()) */
+		t->tls_scoped = 1;
+		t->go_srv = 0;
+		return;
+	}
 	/* in crypto/tls Read, waiting for the next request, if the peer reset the connection */
-	if (go_ctx_forget(key, t) && go_gs_used)
-		delete_if_there(&go_gs, &key);
+	go_ctx_forget(key, t);
 }
 
 /* net/http.(*Transport).roundTrip(t, req *Request): on the sending goroutine */

@@ -37,7 +37,7 @@ PT_SHARED void go_server_req_started(__u64 key, __u64 skp, __u64 req_id);
  * (asked once; bpf/proc.bpf.c). */
 PT_SHARED void go_want_exit(__u32 tgid);
 /* Whether Go process tgid has asked for runtime.goexit1's probe (or has it). */
-PT_SHARED bool go_exit_asked(__u32 tgid);
+PT_SHARED bool go_exit_probed(__u32 tgid);
 /* Server connection skp (c) closes: forget the state of the goroutine that served it. */
 PT_SHARED void go_conn_closed(__u64 skp, struct pt_conn *c);
 /* Stop-the-world time of Go process tgid so far (ns, the pause in progress included). */

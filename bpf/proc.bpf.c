@@ -154,11 +154,12 @@ PT_SHARED void go_want_exit(__u32 tgid)
 	pt_submit(r, false);
 }
 
-PT_SHARED bool go_exit_asked(__u32 tgid)
+/* goexit1 is probed in tgid (not only asked for: the attach may be pending, or fail) */
+PT_SHARED bool go_exit_probed(__u32 tgid)
 {
 	struct pt_go_proc *gp = bpf_map_lookup_elem(&go_procs, &tgid);
 
-	return gp && (gp->flags & (PT_GO_EXIT_PROBED | PT_GO_EXIT_ASKED));
+	return gp && (gp->flags & PT_GO_EXIT_PROBED);
 }
 
 /* dlopen's return (a library probe: include/probe_list.h, bpf/lib.bpf.c) */

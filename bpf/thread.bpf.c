@@ -89,8 +89,9 @@ PT_SHARED struct thread_ctx *thread_get_as(__u64 key, int end)
 			thread_keep(key, t, end);
 		return t;
 	}
-	/* a call's state is made and deleted at each call: not once goexit1 is (being) probed */
-	if (KEY_IS_GO(key) && end == GO_END_CALL && go_exit_asked(key >> 32)) {
+	/* a call's state is made and deleted at each call: not once goexit1 is probed (not
+	 * merely asked for: what ends before the probe is in place would stay) */
+	if (KEY_IS_GO(key) && end == GO_END_CALL && go_exit_probed(key >> 32)) {
 		end = GO_END_EXIT;
 		zero.tls_scoped = 0;
 	}

@@ -473,14 +473,30 @@ def _goroutine_state_gone(tr, pid, path, what):
 	h.assert_true(not _goexit_probed(tr, path), what + ': goexit1 probed')
 
 
+def _reset_during(app, path, query, table, tls=False):
+	"""GET path?query from a client that resets its connection once the webapp's
+	goroutine has an entry in table (its render or lookup started); returns once the
+	handler finished (its log line)."""
+	sock = socket.create_connection(('127.0.0.1', app.port), timeout=30)
+	if tls:
+		sock = ssl._create_unverified_context().wrap_socket(sock)
+	sock.sendall(('GET %s?%s HTTP/1.1\r\nHost: webapp\r\n\r\n' % (path, query)).encode())
+	h.assert_true(_until(lambda: _goroutine_entries(app.pid)[table] > 0, 10),
+		      '%s: no %s entry: it did not start' % (path, table))
+	sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+	sock.close()
+	h.assert_true(_until(lambda: any(l['path'] == path for l in app.log()), 10),
+		      'the handler of %s did not finish' % path)
+
+
 def _plain_server(ver, path, tls):
 	"""Connections of a webapp that makes no outbound call, each closed: nothing of it
 	left in the goroutine and connection tables, and (Go >= 1.21) no goexit1 probe.
 	Over HTTPS the serving goroutine's handshake state goes with its connection too,
 	and the backgroundRead goroutine's crypto/tls Read keeps state for that call only.
-	Also a bare TCP connect (a health check: a handshake that moves no byte) and a
+	Also a bare TCP connect (a health check: a handshake that moves no byte), a
 	keep-alive connection the client resets while its goroutine waits for the next
-	request (in crypto/tls Read over HTTPS)."""
+	request (in crypto/tls Read over HTTPS), and one it resets while its page renders."""
 	args = []
 	if tls:
 		certs = h.make_certs()
@@ -509,6 +525,9 @@ def _plain_server(ver, path, tls):
 	n += 1
 	conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
 	conn.close()	# a reset
+	# a client that gives up while its page renders: the connection is reset under the
+	# render; the request's context stays for the render and goes with its end
+	_reset_during(app, '/gone', 'render_ms=300', 'spans', tls)
 	h.assert_true(_until(lambda: _conn_entries(app.pid) == 0, 5),
 		      'connection entries left after every connection closed: %d' %
 		      _conn_entries(app.pid))
@@ -520,6 +539,12 @@ def _plain_server(ver, path, tls):
 				      'connection closed')
 	recs = tr.stop()
 	srv = _server_recs(recs, app.pid)
+	gone = h.only_one([r for r in srv if r.get('path') == '/gone'], 'server record of /gone')
+	# never answered; its render, which ended after the reset, is still its phase
+	h.assert_eq(gone.get('error'), 'no response', '/gone: error: %s' % json.dumps(gone))
+	h.assert_true(h.phases(gone).get('render', {}).get('dur_ns', 0) >= 299 * MS,
+		      '/gone: render phase of at least 300 ms: %s' % json.dumps(gone))
+	srv = [r for r in srv if r is not gone]
 	h.assert_eq(len(srv), n, 'server records')
 	for r in srv:
 		h.assert_true('render' in h.phases(r), 'render phase: %s' % json.dumps(r))
@@ -712,6 +737,32 @@ def _outbound(ver, path, keepalive, on_worker=False):
 	h.assert_eq(dialled, 1 if keepalive else n, what + ': calls that dialled')
 
 
+def _lookup_reset(ver, path):
+	"""A client that gives up while its request's handler resolves a name (on the serving
+	goroutine, net.Dial, held by the DNS fixture): the connection is reset under the
+	lookup. The lookup still ends in its connection's dns phase, and (Go >= 1.21) the
+	request's state goes with the lookup's end, without goexit1."""
+	ms = 300
+	dns = h.start_dns(ms)
+	be = h.start_backend()
+	app = Webapp(ver, args=['-dns', '%s:53' % dns.addr])
+	tr = h.Tracer(pids=[app.pid], extra=['-v'])
+	_reset_during(app, '/dial', 'render_ms=1&dial=%s:%d' % (BACKEND_HOST, be.port), 'go_gs')
+	if ver not in ('go1.19', 'go1.20'):	# (they probe goexit1 for newproc1)
+		_goroutine_state_gone(tr, app.pid, path, 'a connection reset during a lookup')
+	recs = tr.stop()
+	req = h.only_one([r for r in _server_recs(recs, app.pid) if r.get('path') == '/dial'],
+			 'server record of /dial')
+	h.assert_eq(req.get('error'), 'no response', '/dial: error: %s' % json.dumps(req))
+	calls = [c for r in recs for c in [r] + (r.get('children') or [])
+		 if c.get('role') == 'client' and c.get('pid') == app.pid]
+	c = h.only_one(calls, 'the connection /dial made: %s' % json.dumps(recs))
+	h.assert_eq(c.get('peer'), '127.0.0.1:%d' % be.port, 'the connection /dial made: peer')
+	h.assert_true(h.phases(c).get('dns', {}).get('dur_ns', 0) >= (ms - 1) * MS,
+		      'the connection /dial made: a dns phase of at least the injected %d ms: %s' %
+		      (ms, json.dumps(c)))
+
+
 def _goexit_on_demand(ver):
 	"""runtime.goexit1 is probed only once a process keeps goroutine state that a
 	goroutine's end must clear. On Go >= 1.21 (no newproc1 probe) no net/http service
@@ -724,6 +775,7 @@ def _goexit_on_demand(ver):
 	_h2_server(ver, path)
 	_h2_many_streams(ver, path)
 	_helper_renders(ver, path)
+	_lookup_reset(ver, path)
 	_outbound(ver, path, False)
 	_outbound(ver, path, False, on_worker=True)
 	_outbound(ver, path, True)
