@@ -10,8 +10,10 @@
  *    stream;
  *  - labels from HPACK: nghttp2's inflater, one per connection and direction,
  *    fed every header block in order. A block that was not seen whole (a lost
- *    record, a block over H2_BLOCK_MAX) poisons the connection: its streams
- *    keep their timing and lose their labels (counted), never wrong labels;
+ *    record or CONTINUATION, a block over H2_BLOCK_MAX, pieces that do not fit
+ *    their frame) poisons the connection: its streams keep their timing and lose
+ *    their labels (counted), never wrong labels; a connection whose frame walk BPF
+ *    gave up (PT_H2_LOST) ends as if closed;
  *  - :method, :path (query removed), :authority (the host), :status; a
  *    grpc-status trailer becomes the status, and error "grpc" when not 0.
  * Records arrive in ring-buffer order, which per connection and direction is
