@@ -645,6 +645,108 @@ static void test_idle_flush_deduplicated(void **state)
 	assembler__free(a);
 }
 
+/* Hostile ids and times (records are checked, not trusted): */
+
+static struct pt_span_rec span_rec(uint64_t parent, uint64_t start, uint64_t end)
+{
+	struct pt_span_rec s = { .type = PT_REC_SPAN, .pid = 300, .tid = 300, .start = start,
+				 .end = end, .parent_id = parent };
+
+	snprintf(s.comm, sizeof(s.comm), "server");
+	return s;
+}
+
+/* A parent id the id table keeps for its own use (UINT64_MAX marks a deleted slot):
+ * the child waits for nothing, at a tick or at exit (it had made the exit recurse). */
+static void test_parent_id_reserved(void **state)
+{
+	struct assembler *a = new_asm();
+	struct pt_span_rec s = span_rec(UINT64_MAX, T0, T0 + 1 * MS);
+	struct pt_req_rec c = creq(300, 3, 101, 1, "10.0.0.9", T0);
+	struct assembler_stats st;
+
+	assembler__add_span(a, &s);
+	assembler__tick(a, T0 + 1000 * MS);
+	assembler__stats(a, &st);
+	assert_int_equal(st.children_waiting, 0);
+	assert_int_equal(ngot, 1);
+	c.parent_id = UINT64_MAX;
+	assembler__add_req(a, &c, false);
+	assembler__add_span(a, &s);
+	assembler__flush(a);
+	assert_int_equal(ngot, 3);
+	assembler__free(a);
+}
+
+/* max_children bounds the children held, not only their parents' groups. */
+static void test_max_children_held(void **state)
+{
+	struct assembler_opts o = { .reorder_ns = 50 * MS, .dns_gap_ns = 5000 * MS,
+				    .orphan_ns = 30000 * MS, .max_children = 4 };
+	struct assembler *a = assembler__new(&o);
+	struct sink sk = { .name = "test", .on_request = collect };
+	struct assembler_stats st;
+
+	assert_non_null(a);
+	assembler__add_sink(a, &sk);
+	ngot = 0;
+	for (int p = 1; p <= 2; p++)
+		for (int i = 0; i < 8; i++) {
+			struct pt_req_rec c = creq(300, 1000 + p * 100 + i, 10000 + p * 100 + i, 1,
+						   "10.0.0.9", T0 + i * MS);
+
+			c.parent_id = p;
+			assembler__add_req(a, &c, false);
+		}
+	assembler__tick(a, T0 + 1000 * MS);
+	assembler__stats(a, &st);
+	assert_int_equal(st.children_waiting, 4);
+	assert_int_equal(ngot, 12);	/* the others on their own, at once */
+	assembler__flush(a);
+	assert_int_equal(ngot, 16);
+	assembler__free(a);
+}
+
+/* A server record whose span end is garbage near 2^64: its wait does not wrap round to
+ * "now", so it is still built after its child and adopts it. */
+static void test_server_wait_saturates(void **state)
+{
+	struct assembler *a = new_asm();
+	struct pt_req_rec s = sreq(300, 300, 77, 500, T0 + 100 * MS, 2 * MS);
+	struct pt_req_rec c = creq(300, 3, 101, 1, "10.0.0.9", T0 + 100 * MS);
+
+	s.span_last = UINT64_MAX - 5;
+	s.spans_open = 1;
+	c.parent_id = 500;
+	assembler__add_req(a, &s, false);
+	assembler__add_req(a, &c, false);
+	assembler__flush(a);
+	assert_int_equal(ngot, 1);
+	assert_int_equal(got[0].nchildren, 1);
+	assembler__free(a);
+}
+
+/* A span or failed lookup whose times make no phase (end before start) is dropped and
+ * counted, as a request's are: never a record without phases at time 0. */
+static void test_no_phase_no_record(void **state)
+{
+	struct assembler *a = new_asm();
+	struct pt_span_rec s = span_rec(0, T0 + 5 * MS, T0);
+	struct pt_span_rec orphan = span_rec(999, T0 + 5 * MS, T0);
+	struct pt_dns_rec d = dns(100, 100, "x.test", "10.0.0.1", T0 + 5 * MS, T0);
+	struct assembler_stats st;
+
+	d.rc = -2;
+	assembler__add_span(a, &s);
+	assembler__add_span(a, &orphan);
+	assembler__add_dns(a, &d);
+	assembler__flush(a);
+	assert_int_equal(ngot, 0);
+	assembler__stats(a, &st);
+	assert_int_equal(st.empty, 3);
+	assembler__free(a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -669,6 +771,10 @@ int main(void)
 		cmocka_unit_test(test_pending_beyond_free_lists),
 		cmocka_unit_test(test_orphans_emitted),
 		cmocka_unit_test(test_idle_flush_deduplicated),
+		cmocka_unit_test(test_parent_id_reserved),
+		cmocka_unit_test(test_max_children_held),
+		cmocka_unit_test(test_server_wait_saturates),
+		cmocka_unit_test(test_no_phase_no_record),
 	};
 
 	return cmocka_run_group_tests_name("assembler", tests, NULL, NULL);

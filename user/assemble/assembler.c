@@ -352,7 +352,9 @@ void assembler__add_req(struct assembler *a, const struct pt_req_rec *r, bool id
 		 * wrote the page and goes on), end before it is built */
 		if (r->span_last > key)
 			key = r->span_last;
-		key += r->spans_open ? SPAN_OPEN_NS : PARENT_GRACE_NS;
+		uint64_t wait = r->spans_open ? SPAN_OPEN_NS : PARENT_GRACE_NS;
+
+		key = key > UINT64_MAX - wait ? UINT64_MAX : key + wait;
 	}
 	enqueue(a, PT_REC_REQ, idle, r, sizeof(*r), key, &a->st.reqs_in);
 }
@@ -759,7 +761,7 @@ static void route_child(struct assembler *a, struct request *r, uint64_t now)
 		return;
 	}
 	k = kids_get(a, r->parent_id, now);
-	if (!k || k->nreq >= REQ_MAX_CHILDREN) {
+	if (!k || k->nreq >= REQ_MAX_CHILDREN || a->nkids >= a->o.max_children) {
 		a->st.children_overflow++;
 		emit_request(a, r);
 		free_request(a, r);
@@ -889,6 +891,11 @@ static void process_dns(struct assembler *a, struct pend *p)
 	r->dns_rc = p->dns.rc;
 	r->parent_id = p->dns.parent_id;
 	add_phase(r, PHASE_DNS, NULL, p->dns.start, p->dns.end);
+	if (!r->nphases) {		/* its times made no phase */
+		a->st.empty++;
+		free_request(a, r);
+		return;
+	}
 	fix_span(r);
 	route_child(a, r, p->key);
 }
@@ -900,7 +907,8 @@ static void process_span(struct assembler *a, struct pend *p)
 
 	if (p->span.parent_id && !seen_has(&a->emitted_parents, p->span.parent_id)) {
 		k = kids_get(a, p->span.parent_id, p->key);
-		if (k && k->nspan < (int)(sizeof(k->spans) / sizeof(k->spans[0]))) {
+		if (k && k->nspan < (int)(sizeof(k->spans) / sizeof(k->spans[0])) &&
+		    a->nkids < a->o.max_children) {
 			k->spans[k->nspan++] = p->span;
 			a->nkids++;
 			return;
@@ -911,9 +919,13 @@ static void process_span(struct assembler *a, struct pend *p)
 	if (!r)
 		return;
 	span_request(a, &p->span, r);
-	if (r->parent_id)
-		a->st.orphans++;
-	emit_request(a, r);
+	if (!r->nphases) {		/* its times made no phase (end before start, 0) */
+		a->st.empty++;
+	} else {
+		if (r->parent_id)
+			a->st.orphans++;
+		emit_request(a, r);
+	}
 	pool_put(&a->reqs, r);
 }
 
@@ -955,13 +967,17 @@ static void expire_orphans(struct assembler *a, uint64_t now, bool all)
 			struct request r;
 
 			span_request(a, &kd->spans[j], &r);
+			if (!r.nphases) {
+				a->st.empty++;
+				continue;
+			}
 			a->st.orphans++;
 			emit_request(a, &r);
 		}
 		a->nkids -= kd->nreq + kd->nspan;
 		pool_put(&a->kids_pool, kd);
 	}
-	if (all && a->kids.len)
+	if (all && nd == 64)	/* more than one batch */
 		expire_orphans(a, now, all);
 }
 

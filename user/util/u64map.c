@@ -51,11 +51,17 @@ static size_t find(const struct u64map *m, uint64_t key)
 	return (size_t)-1;
 }
 
+/* 0 and TOMB mark free slots: no entry has them (they come from records: hostile) */
+static int reserved(uint64_t key)
+{
+	return !key || key == TOMB;
+}
+
 void *u64map_get(const struct u64map *m, uint64_t key)
 {
 	size_t i;
 
-	if (!m->cap)
+	if (!m->cap || reserved(key))
 		return NULL;
 	i = find(m, key);
 	return i == (size_t)-1 ? NULL : m->vals[i];
@@ -80,6 +86,8 @@ int u64map_put(struct u64map *m, uint64_t key, void *val)
 {
 	size_t i;
 
+	if (reserved(key))
+		return -EINVAL;
 	if (!m->cap || (m->used + 1) * 4 > m->cap * 3) {
 		if (grow(m))
 			return -ENOMEM;
@@ -105,7 +113,7 @@ void *u64map_del(struct u64map *m, uint64_t key)
 	size_t i;
 	void *v;
 
-	if (!m->cap)
+	if (!m->cap || reserved(key))
 		return NULL;
 	i = find(m, key);
 	if (i == (size_t)-1)

@@ -3,7 +3,8 @@
  * util/: helpers every stage uses: log (operator messages), sanitize (terminal-safe
  * strings), u64map (a hash map).
  *
- * u64map: a small open-addressing hash map from non-zero u64 keys to pointers.
+ * u64map: a small open-addressing hash map from u64 keys to pointers. Keys 0 and
+ * UINT64_MAX mark its free slots: no entry has them (put refuses them, -EINVAL).
  */
 #ifndef PT_U64MAP_H
 #define PT_U64MAP_H
@@ -22,7 +23,7 @@ struct u64map {
 int u64map_init(struct u64map *m, size_t cap);
 void u64map_free(struct u64map *m);
 void *u64map_get(const struct u64map *m, uint64_t key);
-/* 0, or -ENOMEM; replaces an existing value */
+/* 0, -ENOMEM, or -EINVAL for a reserved key; replaces an existing value */
 int u64map_put(struct u64map *m, uint64_t key, void *val);
 void *u64map_del(struct u64map *m, uint64_t key);
 /* Iterate: for (size_t i = 0; u64map_next(m, &i, &k, &v); ) */
