@@ -256,11 +256,18 @@ static __always_inline int tls_exit_key(__u64 key, long ret)
 		return 0;
 	c->cflags |= PT_C_TLS;
 	/* a Go h2 server's frame reader reads call after call for the connection's life:
-	 * its state, made for the call (GO_END_CALL), stays and goes with the connection */
+	 * its state, made for the call (GO_END_CALL), stays and goes with the connection.
+	 * The client preface is read first on a goroutine of its own (readPreface), which
+	 * may see the connection as h2 already (the server's SETTINGS went out first): the
+	 * next reader, the frame reader, takes its place, and its state goes */
 	if (t->tls_scoped && t->ssl_fn == TLS_FN_READ && (c->cflags & PT_C_H2) &&
-	    c->req.role == PT_ROLE_SERVER && KEY_IS_GO(key) && !c->rd_gkey) {
+	    c->req.role == PT_ROLE_SERVER && KEY_IS_GO(key) && c->rd_gkey != key) {
+		__u64 old = c->rd_gkey;
+
 		c->rd_gkey = key;
 		t->tls_scoped = 0;
+		if (old)
+			bpf_map_delete_elem(&threads, &old);
 	}
 	/* the bytes moved when the kernel I/O inside the call did: the return
 	 * can come much later (a Go goroutine waits for a P after the syscall) */

@@ -576,6 +576,21 @@ def _h2_server(ver, path):
 		r = h.run(args)
 		h.assert_eq(r.rc, 0, 'curl (stderr: %s)' % r.stderr)
 		h.assert_eq(r.stdout.split(), ['2', '200'] * 3, 'curl: h2 and 200 per stream')
+	# while a stream renders, its connection's goroutines hold three contexts: the serving
+	# goroutine's, the frame reader's and the handler's; none is left to the goroutine that
+	# read the client preface before the frame reader took over (net/http's readPreface)
+	for i in range(3):
+		cp = subprocess.Popen(['curl', '-sS', '-k', '--http2', '-o', '/dev/null',
+				       'https://127.0.0.1:%d/slow%d?render_ms=600' % (app.port, i)],
+				      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+		h.defer(lambda cp=cp: h._stop(cp), 'stop curl')
+		h.assert_true(_until(lambda: _goroutine_entries(app.pid)['spans'] > 0, 10),
+			      '/slow%d: its render did not start' % i)
+		h.assert_true(_until(lambda: _goroutine_entries(app.pid)['threads'] == 3, 0.4),
+			      '/slow%d: goroutine contexts while it renders: %s, not 3' %
+			      (i, _goroutine_entries(app.pid)))
+		h.assert_eq(cp.wait(30), 0, '/slow%d: curl' % i)
+		want['/slow%d' % i] = 600
 	r = h.run(['curl', '-sS', '-k', '--http2', '--max-time', '0.3', '-o', '/dev/null',
 		   'https://127.0.0.1:%d/gone?render_ms=800' % app.port])
 	h.assert_eq(r.rc, 28, 'curl gave up on /gone (stderr: %s)' % r.stderr)
