@@ -299,6 +299,25 @@ PT_SHARED int conn_io_thread(__u64 skp, struct pt_conn *c, const struct conn_io_
 	return conn_io_body(skp, c, ev, t, true);
 }
 
+/*
+ * The response just started (its first I/O, n bytes, its status parsed) is an interim one
+ * (1xx but 101 Switching Protocols: a 100 Continue before the body of an upload, a 103
+ * Early Hints): not the answer. The request goes on, and the response starts again with
+ * the final one. If the final one came in the same I/O (more than an interim's bytes),
+ * the response stays started, with no status rather than the interim's.
+ */
+PT_SHARED void conn_interim_response(struct pt_conn *c, __u64 n)
+{
+	if (c->req.status < 100 || c->req.status > 199 || c->req.status == 101)
+		return;
+	c->req.status = 0;
+	if (n > PT_INTERIM_MAX || c->state != PT_FSM_RESP)
+		return;
+	c->state = PT_FSM_REQ;
+	c->req.resp_first = c->req.resp_last = 0;
+	c->req.bytes_resp = c->req.bytes_resp > n ? c->req.bytes_resp - n : 0;
+}
+
 PT_SHARED void conn_finish(__u64 skp, struct pt_conn *c)
 {
 	/* a connection that never carried a request still reports its connect/TLS */

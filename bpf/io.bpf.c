@@ -308,8 +308,10 @@ static __always_inline int handle_io(struct sock *sk, int ret, int dir, const vo
 		buf = syscall_buffer();
 	if (started == PT_IO_STARTED_REQ)
 		http_parse_request(&c->req, buf, ret);
-	else
+	else {
 		http_parse_status(&c->req, buf, ret);
+		conn_interim_response(c, ret);
+	}
 	return 0;
 }
 

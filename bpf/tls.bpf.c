@@ -298,6 +298,7 @@ static __always_inline int tls_exit_key(__u64 key, long ret)
 			http_parse_request(&c->req, (void *)t->ssl_buf, n);
 	} else if (started == PT_IO_STARTED_RESP) {
 		http_parse_status(&c->req, (void *)t->ssl_buf, n);
+		conn_interim_response(c, n);
 	}
 	return 0;
 }

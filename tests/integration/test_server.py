@@ -476,6 +476,35 @@ def test_nginx():
 		      SLACK_NS, 'upstream request is not inside the /proxy request')
 
 
+def test_expect_100_continue():
+	"""curl uploads with "Expect: 100-continue": python's http.server answers "100
+	Continue", reads the body, holds its answer 150 ms, answers 200. One request on
+	each side, status 200 (the interim 100 is no answer), with the hold in its ttfb;
+	before, each side made two requests of it (a 100 and a headless one)."""
+	hold = 150
+	svc = h.start_fixture('pyservice', '--port', 0, '--rows', 1, '--file-bytes', 1)
+	tr = h.Tracer(comms=['curl', 'pyservice', 'python3'])
+	body = h.tmp_path('upload.bin')
+	with open(body, 'wb') as f:
+		f.write(b'x' * 200000)
+	url = 'http://127.0.0.1:%d/upload/1?hold_ms=%d' % (svc.port, hold)
+	r = h.run(['curl', '-sS', '-o', '/dev/null', '-w', '%{response_code}', '-H',
+		   'Expect: 100-continue', '--data-binary', '@' + body, url])
+	h.assert_eq((r.rc, r.stdout), (0, '200'), 'curl (stderr: %s)' % r.stderr)
+	recs = tr.stop()
+	for what, rs in (('curl', h.client_records(recs, comm='curl')),
+			 ('http.server', h.server_records(recs, pid=svc.pid))):
+		rec = h.only_one(rs, '%s: one request: %s' % (what, json.dumps(recs)))
+		h.assert_eq((rec.get('status'), rec.get('error')), (200, None),
+			    '%s: status and error: %s' % (what, json.dumps(rec)))
+		h.assert_true(rec.get('bytes_sent' if what == 'curl' else 'bytes_received', 0) >=
+			      200000, '%s: the body counted in the request: %s' % (what, json.dumps(rec)))
+		h.assert_true(h.phases(rec).get('ttfb', {}).get('dur_ns', 0) >= (hold - 1) * MS,
+			      '%s: ttfb below the %d ms hold: %s' % (what, hold, json.dumps(rec)))
+	h.assert_eq(h.only_one(h.server_records(recs, pid=svc.pid), 'server').get('method'),
+		    'POST', 'http.server: method')
+
+
 def test_python_http_server():
 	d = _www()
 	py = h.start_daemon('http.server', ['/usr/bin/python3', '-u', '-m', 'http.server',
