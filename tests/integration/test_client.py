@@ -35,6 +35,8 @@ def _plain(dns_ms, ttfb_ms, nreq, *flags):
 		checks.check_request(rec, pid, COMM, BACKEND_HOST, peer, False,
 				     checks.expected_later(ttfb_ms), client=crec, first=False,
 				     tid=pid)
+	# the fixture writes each request in one write(), keep-alive or not
+	h.assert_eq([r.get('writes') for r in mine], [1] * nreq, 'writes of each request')
 
 
 def test_client_http():
