@@ -73,17 +73,24 @@ PT_SHARED void http_parse_request(struct pt_req_rec *r, const void *ubuf, __u64 
 	r->flags |= PT_F_HTTP;
 }
 
-/* Status line: "HTTP/1.x NNN ...": its 12 bytes read onto the stack (one short copy, no
- * scratch buffer to zero; every response of a keep-alive connection comes here). */
+/* Status line: "HTTP/1.x NNN ...": its first 13 bytes read onto the stack (one short copy,
+ * no scratch buffer to zero; every response of a keep-alive connection comes here). The
+ * code is three digits, then a space or the line's end (or the I/O's: 12 bytes). */
 PT_SHARED void http_parse_status(struct pt_req_rec *r, const void *ubuf, __u64 len)
 {
-	char b[12];
+	char b[13];
 
-	if (!ubuf || len < sizeof(b) || bpf_probe_read_user(b, sizeof(b), ubuf))
+	if (!ubuf || len < 12)
 		return;
-	if (b[0] != 'H' || b[1] != 'T' || b[2] != 'T' || b[3] != 'P' || b[4] != '/' || b[8] != ' ')
+	if (len >= 13 ? bpf_probe_read_user(b, 13, ubuf) : bpf_probe_read_user(b, 12, ubuf))
 		return;
-	if (b[9] < '1' || b[9] > '5' || b[10] < '0' || b[10] > '9' || b[11] < '0' || b[11] > '9')
+	if (len < 13)
+		b[12] = ' ';
+	if (b[0] != 'H' || b[1] != 'T' || b[2] != 'T' || b[3] != 'P' || b[4] != '/' ||
+	    b[5] != '1' || b[6] != '.' || b[7] < '0' || b[7] > '9' || b[8] != ' ')
+		return;
+	if (b[9] < '1' || b[9] > '5' || b[10] < '0' || b[10] > '9' || b[11] < '0' || b[11] > '9' ||
+	    (b[12] != ' ' && b[12] != '\r' && b[12] != '\n'))
 		return;
 	r->status = (b[9] - '0') * 100 + (b[10] - '0') * 10 + (b[11] - '0');
 }

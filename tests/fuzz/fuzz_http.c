@@ -45,10 +45,12 @@ static void expect_request(const char *b, size_t len, struct pt_req_rec *want)
 
 static void expect_status(const char *b, size_t len, struct pt_req_rec *want)
 {
-	if (len < 12 || memcmp(b, "HTTP/", 5) || b[8] != ' ')
+	if (len < 12 || memcmp(b, "HTTP/1.", 7) || b[7] < '0' || b[7] > '9' || b[8] != ' ')
 		return;
 	if (b[9] < '1' || b[9] > '5' || b[10] < '0' || b[10] > '9' || b[11] < '0' || b[11] > '9')
 		return;
+	if (len > 12 && b[12] != ' ' && b[12] != '\r' && b[12] != '\n')
+		return;		/* "HTTP/1.1 2000": no three-digit code */
 	want->status = (b[9] - '0') * 100 + (b[10] - '0') * 10 + (b[11] - '0');
 }
 
