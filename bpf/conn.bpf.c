@@ -252,14 +252,14 @@ static __always_inline int conn_io_body(__u64 skp, struct pt_conn *c, const stru
 	int started = 0;
 
 	c->last_io = ev->ts;
+	if (req_dir && c->state == PT_FSM_RESP) {
+		conn_emit(skp, c, PT_END_NEXT, ev->ts, in_tp);
+		conn_next_request(c);
+	}
+	/* after the emit: a client's next request counts its first write, not the one before's */
+	if (ev->dir == PT_DIR_SEND)
+		c->req.writes++;
 	if (req_dir) {
-		if (c->state == PT_FSM_RESP) {
-			conn_emit(skp, c, PT_END_NEXT, ev->ts, in_tp);
-			conn_next_request(c);
-		}
-		/* a client's next request counts its first write, not the one before's */
-		if (ev->dir == PT_DIR_SEND)
-			c->req.writes++;
 		if (c->state == PT_FSM_IDLE) {
 			if (!c->req.req_id)	/* else: assigned at connect() */
 				t = conn_start_request(skp, c, ev->key, ev->goid, t);
@@ -278,8 +278,6 @@ static __always_inline int conn_io_body(__u64 skp, struct pt_conn *c, const stru
 			t = conn_start_request(skp, c, ev->key, ev->goid, t);
 		c->state = PT_FSM_REQ;
 	}
-	if (ev->dir == PT_DIR_SEND)
-		c->req.writes++;
 	if (c->state == PT_FSM_REQ) {
 		c->req.resp_first = ev->ts_first;
 		c->state = PT_FSM_RESP;

@@ -69,10 +69,12 @@ PT_SHARED int conn_io(__u64 skp, struct pt_conn *c, const struct conn_io_ev *ev)
  * it up (NULL if none). */
 PT_SHARED int conn_io_thread(__u64 skp, struct pt_conn *c, const struct conn_io_ev *ev,
 			     struct thread_ctx *t);
-/* The connection is going away (or our side finished): emit what is pending. */
-/* bytes an interim response's I/O may have ("HTTP/1.1 100 Continue\r\n\r\n": 25) */
+/* The status just parsed began an interim response (1xx but 101), of n bytes: the
+ * request goes on. PT_INTERIM_MAX: the bytes such an I/O may have ("HTTP/1.1 100
+ * Continue\r\n\r\n": 25). */
 #define PT_INTERIM_MAX	64
 PT_SHARED void conn_interim_response(struct pt_conn *c, __u64 n);
+/* The connection is going away (or our side finished): emit what is pending. */
 PT_SHARED void conn_finish(__u64 skp, struct pt_conn *c);
 
 #endif

@@ -116,9 +116,7 @@ PT_SHARED struct go_g *go_g_get(__u64 key)
 
 PT_SHARED __u64 ctx_srv_req(__u64 key)
 {
-	struct thread_ctx *t = thread_lookup(key);
-
-	return t && !t->interleaved ? t->srv_req_id : 0;
+	return thread_srv_req(thread_lookup(key));
 }
 
 /*
@@ -421,13 +419,12 @@ int go_dns_ret(struct pt_regs *ctx)
 	r->flags = PT_F_GO;
 	r->func = PT_DNS_GO;
 	t = thread_lookup(key);
-	r->parent_id = t && !t->interleaved ? t->srv_req_id : 0;
+	r->parent_id = thread_srv_req(t);
 	if (!r->parent_id)
 		r->parent_id = go_inherited_req(key);
 	kagg_child(r->parent_id);
 	/* a context the lookup outlived its connection with (go_conn_closed()) goes with it */
-	if (t && t->tls_scoped && !t->ssl_depth && !t->spans_active)
-		bpf_map_delete_elem(&threads, &key);
+	thread_call_done(key, t);
 	bpf_get_current_comm(r->comm, sizeof(r->comm));
 	r->cgroup_id = bpf_get_current_cgroup_id();
 	len = host_len < PT_HOST_LEN - 1 ? host_len : PT_HOST_LEN - 1;
@@ -580,7 +577,7 @@ int go_goexit_entry(struct pt_regs *ctx)
 
 /*
  * Goroutine key's context t (may be NULL) goes: now, or, inside a crypto/tls call (the
- * peer reset the connection it waits on), when that call returns (go_tls_call_done()).
+ * peer reset the connection it waits on), when that call returns (thread_call_done()).
  * True if it went now.
  */
 static __always_inline bool go_ctx_forget(__u64 key, struct thread_ctx *t)
@@ -644,7 +641,7 @@ PT_SHARED void go_conn_closed(__u64 skp, struct pt_conn *c)
 	}
 	if (t && (t->spans_active || dns_open)) {
 		/* the request still runs: its context stays for what is open, as a call's
-		 * (span.bpf.c span_ctx_done(), go_dns_ret()) */
+		 * (thread_call_done(), go_dns_ret()) */
 		t->tls_scoped = 1;
 		t->go_srv = 0;
 		return;

@@ -45,7 +45,7 @@ PT_SHARED void span_start(struct span_state *s, __u64 key, const void *label, __
 	if (label_len && label_len < PT_LABEL_LEN)
 		s->label[label_len & (PT_LABEL_LEN - 1)] = 0;
 	/* a goroutine with no context (serving nothing: a handler's helper) gets one for its
-	 * spans alone (GO_END_CALL), gone when the last ends (span_ctx_done()), and the
+	 * spans alone (GO_END_CALL), gone when the last ends (thread_call_done()), and the
 	 * request it works for as parent: nothing asks for goexit1 */
 	t = KEY_IS_GO(key) ? thread_get_as(key, GO_END_CALL) : thread_get(key);
 	if (t) {
@@ -53,7 +53,7 @@ PT_SHARED void span_start(struct span_state *s, __u64 key, const void *label, __
 
 		t->spans_active++;
 		s->io_at_start = t->io_total;
-		s->parent_id = t->interleaved ? 0 : t->srv_req_id;
+		s->parent_id = thread_srv_req(t);
 		if (!s->parent_id && !t->interleaved && KEY_IS_GO(key))
 			s->parent_id = go_inherited_req(key);
 		if (c)
@@ -61,14 +61,6 @@ PT_SHARED void span_start(struct span_state *s, __u64 key, const void *label, __
 	} else {
 		s->parent_id = 0;
 	}
-}
-
-/* A span of key ended: a context made for its spans alone goes with the last (not inside
- * a crypto/tls call, whose end deletes it: tls.bpf.c go_tls_call_done()). */
-static __always_inline void span_ctx_done(__u64 key, struct thread_ctx *t)
-{
-	if (t && t->tls_scoped && !t->ssl_depth && !t->spans_active)
-		bpf_map_delete_elem(&threads, &key);
 }
 
 PT_SHARED void span_enter(__u64 key, __u32 idx, const void *label, __u32 label_len)
@@ -181,7 +173,7 @@ PT_SHARED void span_end(struct span_state *s, __u64 key, __u32 idx, __u64 goid)
 	}
 	if (!c || !span_fold(c, s, idx, now, io_ns, gc_ns))
 		span_record(s, t, idx, goid, now, io_ns, gc_ns);
-	span_ctx_done(key, t);
+	thread_call_done(key, t);	/* a context made for its spans alone goes with the last */
 }
 
 static __always_inline int enter(__u32 idx)

@@ -53,4 +53,18 @@ static __always_inline void thread_keep(__u64 key, struct thread_ctx *t, int end
 		go_want_exit(key >> 32);
 }
 
+/* The server request context t serves (0: none, or requests interleaved on it). */
+static __always_inline __u64 thread_srv_req(const struct thread_ctx *t)
+{
+	return t && !t->interleaved ? t->srv_req_id : 0;
+}
+
+/* A call ended on key: an entry made for calls alone (tls_scoped) goes once none is open
+ * (no crypto/tls call, no span; a Go lookup deletes it at its return, go_dns_ret()). */
+static __always_inline void thread_call_done(__u64 key, struct thread_ctx *t)
+{
+	if (t && t->tls_scoped && !t->ssl_depth && !t->spans_active)
+		bpf_map_delete_elem(&threads, &key);
+}
+
 #endif

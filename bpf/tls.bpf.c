@@ -415,7 +415,7 @@ static __always_inline bool go_h2_write(struct pt_regs *ctx, __u64 key, __u64 go
  * connection learns it at the handshake's first socket I/O (io.bpf.c), and the handshake's
  * end settles the other cases (go_server_hs_end()). Any other goroutine new to
  * the tables (net/http's backgroundRead, a Read per request over HTTPS) gets state for the
- * call alone (GO_END_CALL), deleted when it returns (go_tls_call_done()) unless another
+ * call alone (GO_END_CALL), deleted when it returns (thread_call_done()) unless another
  * use kept it meanwhile. The call's frame is in its thread_ctx (go_tls_d, go_tls_ret).
  */
 static __always_inline int go_tls_enter(struct pt_regs *ctx, __u8 fn, bool server_hs)
@@ -469,7 +469,7 @@ int go_tls_write_entry(struct pt_regs *ctx)
 /*
  * A server handshake ends: its goroutine's state goes with its connection if that
  * connection learnt it (its srv_gkey). With no connection (no byte moved: a TCP health
- * check; or closed already) it goes now, with the call (go_tls_call_done()); with another
+ * check; or closed already) it goes now, with the call (thread_call_done()); with another
  * goroutine on the connection it needs goexit1.
  */
 static __always_inline void go_server_hs_end(__u64 key, struct thread_ctx *t)
@@ -484,14 +484,6 @@ static __always_inline void go_server_hs_end(__u64 key, struct thread_ctx *t)
 	} else if (c->srv_gkey != key) {
 		go_want_exit(key >> 32);
 	}
-}
-
-/* The call of key returned: state it made for itself alone goes (go_tls_enter()). */
-static __always_inline void go_tls_call_done(__u64 key, struct thread_ctx *t)
-{
-	if (!t->tls_scoped || t->ssl_depth || t->spans_active)
-		return;		/* else a span's end deletes it (span.bpf.c span_ctx_done()) */
-	bpf_map_delete_elem(&threads, &key);
 }
 
 /*
@@ -529,7 +521,7 @@ int go_tls_ret(struct pt_regs *ctx)
 	if (t->go_tls_h2_sent) {	/* its frames went at the entry (go_h2_write) */
 		t->go_tls_h2_sent = 0;
 		t->ssl_depth = 0;
-		go_tls_call_done(key, t);
+		thread_call_done(key, t);
 		return 0;
 	}
 	ret = (long)ax;
@@ -550,7 +542,7 @@ int go_tls_ret(struct pt_regs *ctx)
 		go_server_hs_end(key, t);
 	t->ssl_depth = 1;
 	tls_exit_key(key, ret);
-	go_tls_call_done(key, t);
+	thread_call_done(key, t);
 	return 0;
 }
 

@@ -685,14 +685,17 @@ static void emit_request(struct assembler *a, struct request *r)
 		a->sinks[i].on_request(a->sinks[i].ctx, r);
 }
 
+/* The group of children waiting for parent, made if new; NULL if no further child may
+ * wait (max_children held in all), or none can for this parent. */
 static struct kids *kids_get(struct assembler *a, uint64_t parent, uint64_t now)
 {
-	struct kids *k = u64map_get(&a->kids, parent);
+	struct kids *k;
 
-	if (k)
-		return k;
 	if (a->nkids >= a->o.max_children)
 		return NULL;
+	k = u64map_get(&a->kids, parent);
+	if (k)
+		return k;
 	k = pool_get(&a->kids_pool);
 	if (!k)
 		return NULL;
@@ -748,6 +751,16 @@ static void fold_render(struct assembler *a, const struct pt_req_rec *rec, struc
 	fix_span(r);	/* a render may end after the last response byte */
 }
 
+/* A timeline whose record's times made no phase (response bytes only, seen mid-way; end
+ * before start): dropped, counted. */
+static bool untimed(struct assembler *a, const struct request *r)
+{
+	if (r->nphases)
+		return false;
+	a->st.empty++;
+	return true;
+}
+
 /* Hand a finished child to its parent, or emit it alone. Takes ownership. */
 static void route_child(struct assembler *a, struct request *r, uint64_t now)
 {
@@ -761,7 +774,7 @@ static void route_child(struct assembler *a, struct request *r, uint64_t now)
 		return;
 	}
 	k = kids_get(a, r->parent_id, now);
-	if (!k || k->nreq >= REQ_MAX_CHILDREN || a->nkids >= a->o.max_children) {
+	if (!k || k->nreq >= REQ_MAX_CHILDREN) {
 		a->st.children_overflow++;
 		emit_request(a, r);
 		free_request(a, r);
@@ -841,9 +854,7 @@ static void process_req(struct assembler *a, struct pend *p)
 	if (!r)
 		return;
 	build_timeline(rec, r);	/* its container: at the emit */
-	if (!r->nphases) {
-		/* nothing was timed (e.g. response bytes only, seen mid-way) */
-		a->st.empty++;
+	if (untimed(a, r)) {
 		pool_put(&a->reqs, r);
 		return;
 	}
@@ -891,8 +902,7 @@ static void process_dns(struct assembler *a, struct pend *p)
 	r->dns_rc = p->dns.rc;
 	r->parent_id = p->dns.parent_id;
 	add_phase(r, PHASE_DNS, NULL, p->dns.start, p->dns.end);
-	if (!r->nphases) {		/* its times made no phase */
-		a->st.empty++;
+	if (untimed(a, r)) {
 		free_request(a, r);
 		return;
 	}
@@ -907,8 +917,7 @@ static void process_span(struct assembler *a, struct pend *p)
 
 	if (p->span.parent_id && !seen_has(&a->emitted_parents, p->span.parent_id)) {
 		k = kids_get(a, p->span.parent_id, p->key);
-		if (k && k->nspan < (int)(sizeof(k->spans) / sizeof(k->spans[0])) &&
-		    a->nkids < a->o.max_children) {
+		if (k && k->nspan < (int)(sizeof(k->spans) / sizeof(k->spans[0]))) {
 			k->spans[k->nspan++] = p->span;
 			a->nkids++;
 			return;
@@ -919,9 +928,7 @@ static void process_span(struct assembler *a, struct pend *p)
 	if (!r)
 		return;
 	span_request(a, &p->span, r);
-	if (!r->nphases) {		/* its times made no phase (end before start, 0) */
-		a->st.empty++;
-	} else {
+	if (!untimed(a, r)) {
 		if (r->parent_id)
 			a->st.orphans++;
 		emit_request(a, r);
@@ -967,10 +974,8 @@ static void expire_orphans(struct assembler *a, uint64_t now, bool all)
 			struct request r;
 
 			span_request(a, &kd->spans[j], &r);
-			if (!r.nphases) {
-				a->st.empty++;
+			if (untimed(a, &r))
 				continue;
-			}
 			a->st.orphans++;
 			emit_request(a, &r);
 		}
