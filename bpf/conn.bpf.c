@@ -321,9 +321,7 @@ PT_SHARED void conn_interim_response(struct pt_conn *c, __u64 n)
 
 PT_SHARED void conn_finish(__u64 skp, struct pt_conn *c)
 {
-	/* a connection that never carried a request still reports its connect/TLS */
-	if (c->state != PT_FSM_IDLE || (c->req.flags & (PT_F_CONNECT | PT_F_TLS_HS)) ||
-	    c->req.error) {
+	if (conn_pending(c)) {
 		if (c->state == PT_FSM_IDLE && !c->req.req_id) {
 			c->req.req_id = next_id();
 			c->req.req_seq = c->nreq++;
@@ -337,8 +335,9 @@ PT_SHARED void conn_finish(__u64 skp, struct pt_conn *c)
 		}
 		c->req.closed = bpf_ktime_get_ns();
 		conn_emit(skp, c, c->req.error ? PT_END_ERROR : PT_END_CLOSE, 0, false);
+		conn_next_request(c);
+		c->cflags &= ~PT_C_HANDSHAKE;	/* reported once (FIN_WAIT1, then CLOSE) */
 	}
-	conn_next_request(c);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

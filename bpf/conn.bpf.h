@@ -74,7 +74,24 @@ PT_SHARED int conn_io_thread(__u64 skp, struct pt_conn *c, const struct conn_io_
  * Continue\r\n\r\n": 25). */
 #define PT_INTERIM_MAX	64
 PT_SHARED void conn_interim_response(struct pt_conn *c, __u64 n);
-/* The connection is going away (or our side finished): emit what is pending. */
+/*
+ * Whether c has something to report when it goes away: a request under way, a
+ * failure, a connect of ours (a connection that never carried a request still
+ * reports its connect/TLS), or an explicit handshake call (SSL_accept, Go's
+ * serverHandshake, ...) that never completed (PT_C_HANDSHAKE: a server's too, whose
+ * client refused its certificate, or shared no protocol version or cipher with it).
+ * A server connection that completed its handshake and carried no request (a
+ * preconnect never used) is not a request. A handshake done inside SSL_read (Node's
+ * servers) has no outcome of its own: its failure is not seen.
+ */
+static __always_inline bool conn_pending(const struct pt_conn *c)
+{
+	return c->state != PT_FSM_IDLE || (c->req.flags & PT_F_CONNECT) || c->req.error ||
+	       (c->cflags & PT_C_HANDSHAKE);
+}
+
+/* The connection is going away (or our side finished): emit what is pending
+ * (conn_pending()). */
 PT_SHARED void conn_finish(__u64 skp, struct pt_conn *c);
 
 #endif

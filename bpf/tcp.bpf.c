@@ -105,8 +105,7 @@ static __always_inline int handle_set_state(const struct sock *sk, int oldstate,
 		h2_close(skp, c);	/* HTTP/2: userspace ends the streams */
 		if (c->srv_gkey || c->rd_gkey)
 			go_conn_closed(skp, c);
-		if (c->state != PT_FSM_IDLE || (c->req.flags & PT_F_CONNECT) || c->req.error)
-			conn_finish(skp, c);
+		conn_finish(skp, c);
 		if (newstate == TCP_CLOSE_) {
 			bpf_map_delete_elem(&conns, &skp);
 			/* a keep-alive connection's watch outlives its requests */

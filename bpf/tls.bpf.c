@@ -47,6 +47,9 @@ PT_SHARED void tls_map_session(__u64 ssl, __u64 skp, struct pt_conn *c,
 	s->sk = skp;
 	if (!s->hs_done && s->hs_start && !c->req.tls_start && !c->req.req_first)
 		c->req.tls_start = s->hs_start;
+	/* its outcome will be known: a failure is reported at the close (conn_finish()) */
+	if (!s->hs_done && t && t->ssl_fn == TLS_FN_HANDSHAKE && !c->req.req_first)
+		c->cflags |= PT_C_HANDSHAKE;
 }
 
 /*
@@ -181,7 +184,10 @@ static __always_inline void tls_handshake_done(struct ssl_state *s, __u64 end)
 	if (!s->sk)
 		return;
 	c = bpf_map_lookup_elem(&conns, &s->sk);
-	if (!c || c->req.req_first)
+	if (!c)
+		return;
+	c->cflags &= ~PT_C_HANDSHAKE;
+	if (c->req.req_first)
 		return;
 	c->req.tls_start = s->hs_start;
 	c->req.tls_end = end;
@@ -205,6 +211,11 @@ static __always_inline void tls_handshake_inside(struct ssl_state *s, struct thr
 		t->ssl_entry = now;
 	} else if (s->bio_recv_last) {
 		tls_handshake_done(s, s->bio_recv_last);
+	} else if (s->hs_start && s->hs_start < t->ssl_entry) {
+		/* begun by an earlier call that moved no data (a non-blocking implicit
+		 * handshake: SSL_read returned WANT_READ after finishing it): done before
+		 * this call began */
+		tls_handshake_done(s, t->ssl_entry);
 	} else {
 		s->hs_done = 1;
 		s->hs_start = 0;

@@ -283,6 +283,8 @@ enum pt_fsm {
 	PT_FSM_RESP = 2,	/* response bytes flowing */
 };
 
+#define PT_C_HANDSHAKE	(1u << 0)	/* an explicit handshake call moved its bytes and has
+					 * not completed it (bpf/tls.bpf.c) */
 #define PT_C_TLS	(1u << 1)	/* payload goes through a TLS library */
 #define PT_C_MIDSTREAM	(1u << 2)	/* first request may be partial: skip it */
 #define PT_C_CONNECTING	(1u << 3)

@@ -6,6 +6,9 @@ A record (one JSON line of `phasetrace trace --json`, role "client"):
    "phases":[{"name","start_ns" (offset from the record's start_ns),"dur_ns"}]}
 """
 import json
+import socket
+import ssl
+import time
 
 import harness as h
 from harness import MS
@@ -107,3 +110,100 @@ def only_comm(recs, comm):
 	for r in recs:
 		h.assert_eq(r.get('comm'), comm[:15], 'comm of a record traced with -c %s (%s)' %
 			    (comm, json.dumps(r)))
+
+
+# a handshake record (type 22, TLS 1.0 framing) carrying a message of an unknown
+# type: every TLS server rejects it and closes
+BAD_HELLO = b'\x16\x03\x01\x00\x05' + b'\xff' * 5
+
+
+def bad_hello(port, hold_ms):
+	"""Connect to 127.0.0.1:port, hold hold_ms (the injected handshake time), send
+	BAD_HELLO, wait for the server's close. Returns the connection's local port."""
+	s = socket.create_connection(('127.0.0.1', port), timeout=10)
+	local = s.getsockname()[1]
+	time.sleep(hold_ms / 1000)
+	s.sendall(BAD_HELLO)
+	try:
+		while s.recv(4096):	# the server's alert, then its close
+			pass
+	except OSError:
+		pass		# a reset is a close too
+	s.close()
+	return local
+
+
+def refused_handshakes(port, server_comm, hold_ms=None, hs_ms=0):
+	"""Two TLS handshakes that fail against the server listening on 127.0.0.1:port,
+	under a tracer that follows curl and server_comm (the caller stops it and passes its
+	records to check_refused()):
+	 - curl without the test CA: it refuses the server's certificate, after the
+	   server's flight (which the server holds hs_ms);
+	 - a client that connects, holds hold_ms, then sends BAD_HELLO (no TLS library on
+	   its side): the server's handshake runs for hold_ms, then fails;
+	 - a client that completes its handshake and closes without a request (a
+	   preconnect never used): no failure, and no request.
+	Returns what check_refused() needs."""
+	r = h.run(['curl', '-sS', '-o', '/dev/null', 'https://127.0.0.1:%d/refused' % port])
+	h.assert_eq(r.rc, 60, 'curl without the CA refuses the certificate (%s)' %
+		    r.stderr.strip())
+	hold_port = bad_hello(port, hold_ms) if hold_ms is not None else None
+	s = ssl._create_unverified_context().wrap_socket(
+		socket.create_connection(('127.0.0.1', port), timeout=10))
+	# read what the server sent after its Finished (TLS 1.3 session tickets): a socket
+	# closed with unread bytes resets the connection, which can fail the server's
+	# handshake before it read the client's Finished (a true failure, not this case)
+	s.settimeout(0.1)
+	try:
+		s.recv(1)
+	except (socket.timeout, ssl.SSLError, OSError):
+		pass
+	s.close()
+	return {'port': port, 'comm': server_comm, 'curl_pid': r.pid, 'hold_port': hold_port,
+		'hold_ms': hold_ms, 'hs_ms': hs_ms}
+
+
+def _refused(rec, ctx):
+	h.assert_eq((rec.get('error'), rec.get('method'), rec.get('status'), rec.get('tls')),
+		    ('tls', None, None, True), ctx + ': error, method, status, tls: ' +
+		    json.dumps(rec))
+	ph = h.phases(rec)
+	h.assert_true('tls' in ph, ctx + ': no tls phase: ' + json.dumps(rec))
+	h.assert_true(not any(n in ph for n in ('send', 'ttfb', 'recv')),
+		      ctx + ': a request phase in a failed handshake: ' + json.dumps(rec))
+	return ph
+
+
+def check_refused(recs, run, server_sees=True):
+	"""Both failed handshakes of refused_handshakes() reported as failed, on both sides
+	where a TLS library ran; the held one's tls phase is the hold; the completed one
+	without a request not reported. server_sees=False: a server whose handshake runs
+	inside its reads (no outcome of its own): no server record at all."""
+	port = run['port']
+	cli = h.only_one(h.client_records(recs, pid=run['curl_pid']), 'curl\'s record')
+	ph = _refused(cli, 'curl (certificate refused)')
+	h.assert_true(ph['tls']['dur_ns'] >= run['hs_ms'] * MS - 1 * MS,
+		      'curl\'s tls phase %.1f ms is shorter than the server\'s %d ms hold' %
+		      (ph['tls']['dur_ns'] / MS, run['hs_ms']))
+	srv = h.server_records(recs, comm=run['comm'], local_port=port)
+	if not server_sees:
+		h.assert_eq(srv, [], '%s: server records on port %d' % (run['comm'], port))
+		return
+	by_peer = {}
+	for r in srv:
+		by_peer.setdefault(r.get('peer'), []).append(r)
+	peer = '127.0.0.1:%d' % cli['local_port']
+	_refused(h.only_one(by_peer.get(peer, []), '%s\'s record of curl\'s connection %s' %
+			    (run['comm'], peer)), '%s (curl refused its certificate)' % run['comm'])
+	n = 1
+	if run['hold_port']:
+		peer = '127.0.0.1:%d' % run['hold_port']
+		rec = h.only_one(by_peer.get(peer, []), '%s\'s record of the held connection %s' %
+				 (run['comm'], peer))
+		ph = _refused(rec, '%s (a malformed ClientHello, held)' % run['comm'])
+		if run['hold_ms'] is not None:
+			h.assert_near(ph['tls']['dur_ns'], run['hold_ms'] * MS,
+				      '%s: tls phase of the held handshake' % run['comm'], abs_ms=5)
+		n += 1
+	h.assert_eq(len(srv), n, '%s: records on port %d (one per connection): %s' %
+		    (run['comm'], port, json.dumps(srv)))

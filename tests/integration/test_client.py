@@ -94,6 +94,30 @@ def test_client_openssl_nonblock():
 	_tls('--nonblock')
 
 
+def test_client_openssl_s_client():
+	"""openssl s_client, a real client whose handshake is implicit and non-blocking:
+	the SSL_read that completes it returns no data (WANT_READ), and the request's
+	SSL_write finds it done. Before, such a handshake was never seen complete and the
+	request that followed it was reported as failed in the handshake."""
+	hs_ms, ttfb_ms = 150, 100
+	certs = h.make_certs()
+	be = h.start_backend(ttfb_ms=ttfb_ms, hs_delay_ms=hs_ms, certs=certs)
+	tr = h.Tracer(comms=['openssl'])
+	req = 'GET /s_client HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'
+	r = h.run(['sh', '-c', 'printf "%s" | openssl s_client -quiet -ign_eof -CAfile %s '
+		   '-connect 127.0.0.1:%d' % (req, certs['ca'], be.port)])
+	h.assert_true(r.rc == 0 and r.stdout.startswith('HTTP/1.1 200'),
+		      's_client got its answer (rc %d): %s %s' % (r.rc, r.stdout[:80], r.stderr))
+	rec = h.only_one(h.client_records(tr.stop(), comm='openssl',
+					  peer='127.0.0.1:%d' % be.port), 's_client\'s record')
+	h.assert_eq((rec.get('error'), rec.get('status'), rec.get('path'), rec.get('tls')),
+		    (None, 200, '/s_client', True), 'error, status, path, tls: %s' % rec)
+	ph = h.phases(rec)
+	for name, ms in (('tls', hs_ms), ('ttfb', ttfb_ms)):
+		h.assert_true(name in ph, '%s phase missing: %s' % (name, rec))
+		h.assert_near(ph[name]['dur_ns'], ms * MS, '%s phase' % name)
+
+
 def test_client_openssl_resolver_thread():
 	# getaddrinfo() on a helper thread must still be this request's dns phase
 	_tls('--resolver-thread')

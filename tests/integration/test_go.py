@@ -24,6 +24,7 @@ import threading
 import time
 
 import harness as h
+import checks
 from harness import MS, BACKEND_HOST
 
 GO_OUT = os.path.join(h.BUILD, 'fixtures', 'go')
@@ -797,6 +798,25 @@ def _goexit_on_demand(ver):
 
 
 # One row per toolchain and case: (case, function of the version, timeout in s)
+def _tls_refused(ver):
+	"""Handshakes that fail against a Go HTTPS server (crypto/tls): curl refuses its
+	certificate, a client sends a malformed ClientHello after 200 ms. Each connection
+	is one server record with error "tls" and the handshake's time as its tls phase;
+	nothing of them left in the connection and (Go >= 1.21) goroutine tables."""
+	certs = h.make_certs()
+	app = Webapp(ver, args=['-tls-cert', certs['cert'], '-tls-key', certs['key']])
+	tr = h.Tracer(comms=['curl', 'webapp'], extra=['-v'])
+	run = checks.refused_handshakes(app.port, 'webapp', hold_ms=200)
+	h.assert_true(_until(lambda: _conn_entries(app.pid) == 0, 5),
+		      'connection entries left after failed handshakes: %d' %
+		      _conn_entries(app.pid))
+	if ver not in ('go1.19', 'go1.20'):
+		_goroutine_state_gone(tr, app.pid, _go_binary(ver, 'webapp'),
+				      'failed handshakes')
+	checks.check_refused(tr.stop(), run)
+	h.assert_true(app.alive(), 'the webapp died')
+
+
 CASES = [
 	('render', lambda v: _render_only(v, 'webapp'), 60),
 	('render_stripped', lambda v: _render_only(v, 'webapp-stripped'), 60),
@@ -807,6 +827,7 @@ CASES = [
 	('backend_tls_dns_stripped', lambda v: _backend(v, 'webapp-stripped'), 60),
 	('backend_tls_dns_nobuildinfo', lambda v: _backend(v, 'webapp-nobuildinfo'), 60),
 	('https_server', lambda v: _backend(v, 'webapp', server_tls=True), 60),
+	('tls_refused', _tls_refused, 60),
 	('panic_through_execute', _panic_through_execute, 60),
 	('template_error', _template_error, 60),
 	('probe_span', _probe_span, 60),

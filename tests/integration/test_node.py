@@ -104,3 +104,18 @@ def test_node_https_server():
 	h.assert_true(tls_end <= ph['ttfb']['start_ns'],
 		      'node server: tls ends at %.1f ms, after the request came (%.1f ms)' %
 		      (tls_end / MS, ph['ttfb']['start_ns'] / MS))
+
+
+def test_node_tls_refused():
+	"""Handshakes against node's https server (OpenSSL on memory BIOs), which runs them
+	inside SSL_read: a call with no outcome of its own. curl's refusal is reported on
+	its side; on node's, neither the failed handshakes (a known limit, docs/json.md)
+	nor one completed without a request (a preconnect) is a request."""
+	node = _node()
+	certs = h.make_certs()
+	srv = h.start_daemon('node', [node, os.path.join(FIX, 'node_serve.js'), certs['key'],
+				      certs['cert'], 0], r'^READY (\d+)$', stream='stdout')
+	port = int(srv.match.group(1))
+	tr = h.Tracer(comms=['curl', 'node'])
+	run = checks.refused_handshakes(port, 'node', hold_ms=200)
+	checks.check_refused(tr.stop(), run, server_sees=False)

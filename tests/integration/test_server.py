@@ -12,6 +12,7 @@ import os
 import signal
 
 import harness as h
+import checks
 from harness import MS, BACKEND_HOST
 
 WEBSERVER = os.path.join(h.FIXTURES, 'webserver')
@@ -503,6 +504,23 @@ def test_expect_100_continue():
 			      '%s: ttfb below the %d ms hold: %s' % (what, hold, json.dumps(rec)))
 	h.assert_eq(h.only_one(h.server_records(recs, pid=svc.pid), 'server').get('method'),
 		    'POST', 'http.server: method')
+
+
+def test_tls_refused_openssl():
+	"""Handshakes that fail against a C server on OpenSSL (the backend fixture): curl
+	refuses its certificate (after a flight held 120 ms), a client sends a malformed
+	ClientHello after 200 ms. Each connection is one record with error "tls" and its
+	tls phase, on both sides where a TLS library ran; the server reported neither
+	before."""
+	certs = h.make_certs()
+	held = h.start_backend(hs_delay_ms=HS_MS, certs=certs)
+	be = h.start_backend(certs=certs)
+	tr = h.Tracer(comms=['curl', 'backend'])
+	runs = [checks.refused_handshakes(held.port, 'backend', hs_ms=HS_MS),
+		checks.refused_handshakes(be.port, 'backend', hold_ms=200)]
+	recs = tr.stop()
+	for run in runs:
+		checks.check_refused(recs, run)
 
 
 def test_python_http_server():
