@@ -15,6 +15,7 @@ import os
 import statistics
 
 import harness as h
+import checks
 from harness import MS, BACKEND_HOST
 from test_go import Webapp, _toolchains
 from test_server import _webserver, _get as _ws_get, _probe_symbol
@@ -176,6 +177,30 @@ def test_diagnose_go_deadline():
 	found = _findings(objs, app.pid, 'GET /page/:id')
 	_expect(found, ['deadline'])
 	h.assert_near(found['deadline']['evidence']['duration_ns'], 120 * MS, 'deadline')
+
+
+def test_diagnose_tls_failure():
+	"""A C server on OpenSSL whose clients' handshakes fail: each of 6 holds 50 ms, then
+	sends a malformed ClientHello; 3 good HTTPS requests go to the same server. The
+	failures (one group: no request line) make tls-failure, with the hold as the mean;
+	the good requests' group finds nothing."""
+	certs = h.make_certs()
+	be = h.start_backend(certs=certs)
+	d = _diagnose(be.pid)
+	for _ in range(3):
+		r = h.run(['curl', '-sS', '-o', '/dev/null', '--cacert', certs['ca'],
+			   'https://127.0.0.1:%d/ok' % be.port])
+		h.assert_eq(r.rc, 0, 'curl with the CA (%s)' % r.stderr)
+	for _ in range(6):
+		checks.bad_hello(be.port, 50)
+	found = _findings(d.stop(), be.pid, '(no request line)')
+	_expect(found, ['tls-failure'])
+	h.assert_eq(found['tls-failure']['requests'], {'holds': 6, 'of': 6},
+		    'tls-failure requests')
+	ev = found['tls-failure']['evidence']
+	h.assert_eq((ev['failures'], ev['peer']), (6, None), 'failures, peer')
+	h.assert_near(ev['tls_ns_mean'], 50 * MS, 'mean handshake time before the failure',
+		      abs_ms=5)
 
 
 def test_diagnose_go_template_parse():

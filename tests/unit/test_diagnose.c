@@ -212,6 +212,44 @@ static void test_deadline(void **state)
 	diagnose__free(d);
 }
 
+/* Outbound HTTPS calls of which every k-th fails its handshake after 40 ms. */
+static struct diag_group *tls_calls(struct diagnose *d, int n, int k)
+{
+	for (int i = 0; i < n; i++) {
+		struct request *r = call(i * 1000 * MS, 60 * MS, 443, true);
+
+		phase(r, PHASE_TLS, i * 1000 * MS + MS, (i % k ? 20 : 40) * MS);
+		r->error = i % k ? PT_ERR_NONE : PT_ERR_TLS;
+		diagnose__add(d, r);
+		free_req(r);
+	}
+	return only_group(d);
+}
+
+static void test_tls_failure(void **state)
+{
+	struct diagnose *d = diagnose__new();
+	struct diag_group *g = tls_calls(d, 40, 4);	/* 10 of 40: a quarter */
+	uint64_t dl = 0;
+
+	assert_true(diag_holds(g, F_TLS_FAIL, &dl));
+	assert_int_equal(g->f[F_TLS_FAIL].holds, 10);
+	assert_int_equal(g->f[F_TLS_FAIL].of, 40);
+	assert_int_equal(g->f[F_TLS_FAIL].ns, 10 * 40 * MS);	/* the failed ones' time */
+	assert_string_equal(g->f[F_TLS_FAIL].what, "127.0.0.1:443");
+	assert_false(diag_holds(g, F_DEADLINE, &dl));	/* a failure, not a deadline */
+	diagnose__free(d);
+
+	d = diagnose__new();
+	g = tls_calls(d, 80, 20);	/* 4 of 80: under 5, and under 10 % */
+	assert_false(diag_holds(g, F_TLS_FAIL, &dl));
+	diagnose__free(d);
+	d = diagnose__new();
+	g = tls_calls(d, 120, 20);	/* 6 of 120: 5 %, under 10 % */
+	assert_false(diag_holds(g, F_TLS_FAIL, &dl));
+	diagnose__free(d);
+}
+
 static void test_group_cap(void **state)
 {
 	struct diagnose *d = diagnose__new();
@@ -241,6 +279,7 @@ int main(void)
 		cmocka_unit_test(test_calls),
 		cmocka_unit_test(test_min_share),
 		cmocka_unit_test(test_deadline),
+		cmocka_unit_test(test_tls_failure),
 		cmocka_unit_test(test_group_cap),
 	};
 

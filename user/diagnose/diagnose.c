@@ -14,6 +14,7 @@ const char *const diag_cat_names[CAT__COUNT] = {
 const char *const diag_finding_names[F__COUNT] = {
 	"connect-per-request", "dns-per-request", "calls-in-render", "sequential-calls",
 	"slow-client", "small-writes", "deadline", "template-parse-per-request", "gc-in-render",
+	"tls-failure",
 };
 
 /* Which category wins where intervals overlap: render holds its calls, calls hold the
@@ -453,6 +454,31 @@ static void check_errors(struct diag_group *g, const struct request *r)
 		g->err_ns[g->nerr_kept++] = e->dur_ns;
 }
 
+/* tls-failure, for one request with a TLS handshake (r itself or one of its calls). */
+static void tls_handshake(struct diag_count *f, const struct request *r)
+{
+	const struct phase *hs = request_phase(r, PHASE_TLS);
+
+	if (!hs)
+		return;
+	f->of++;
+	if (r->error != PT_ERR_TLS)
+		return;
+	f->holds++;
+	f->ns += hs->dur_ns;
+	if (r->role == PT_ROLE_CLIENT)
+		call_peer(r, f->what, sizeof(f->what));
+}
+
+/* tls-failure: handshakes that failed, the group's own (a server's: its clients') and
+ * those of its calls. */
+static void check_tls(struct diag_group *g, const struct request *r)
+{
+	tls_handshake(&g->f[F_TLS_FAIL], r);
+	for (int i = 0; i < r->nchildren; i++)
+		tls_handshake(&g->f[F_TLS_FAIL], r->children[i]);
+}
+
 /* template-parse-per-request: a Go server request that parses templates. */
 static void check_parses(struct diag_group *g, const struct request *r)
 {
@@ -515,6 +541,7 @@ void diagnose__add(struct diagnose *d, const struct request *r)
 	check_sequential(g, r);
 	check_writes(g, r);
 	check_errors(g, r);
+	check_tls(g, r);
 	check_parses(g, r);
 	check_gc(g, r);
 }

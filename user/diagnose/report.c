@@ -39,6 +39,8 @@ bool diag_holds(const struct diag_group *g, enum diag_finding f, uint64_t *deadl
 
 	if (c->holds < DIAG_MIN_HOLDS || !c->of)
 		return false;
+	if (f == F_TLS_FAIL)
+		return c->holds >= DIAG_TLS_FAIL_SHARE * c->of;
 	if (f != F_DEADLINE)
 		return c->holds >= DIAG_HOLD_SHARE * c->of;
 	if (c->holds < DIAG_DEADLINE_SHARE * c->of)
@@ -163,6 +165,10 @@ static void json_evidence(struct jw *w, const struct diag_group *g, enum diag_fi
 			(unsigned long long)deadline_ns, (unsigned long long)h,
 			c->what[0] ? js(w, c->what) : "null");
 		break;
+	case F_TLS_FAIL:
+		fprintf(w->f, "\"failures\":%llu,\"tls_ns_mean\":%.0f,\"peer\":%s",
+			(unsigned long long)h, ratio(c->ns, h), c->what[0] ? js(w, c->what) : "null");
+		break;
 	default:
 		break;
 	}
@@ -256,6 +262,13 @@ static void text_finding(const struct diag_group *g, enum diag_finding f, uint64
 	case F_DEADLINE:
 		snprintf(s + n, sizeof(s) - n, "end in a timeout, reset or close after %.1f ms "
 			 "(median)%s%s: a deadline", ms(dl), c->what[0] ? ", calling " : "", w);
+		break;
+	case F_TLS_FAIL:
+		snprintf(s + n, sizeof(s) - n, "TLS handshakes fail after %.1f ms (mean)%s%s: "
+			 "a certificate %s (expired, wrong name, unknown CA), or no common "
+			 "protocol version or cipher", ms(ratio(c->ns, h)),
+			 c->what[0] ? ", with " : "", w, g->role == PT_ROLE_SERVER ?
+			 "its clients refuse" : "refused");
 		break;
 	default:
 		break;
