@@ -9,6 +9,7 @@ const volatile char comm_filters[PT_MAX_COMM_FILTERS][PT_COMM_LEN] = {};
 const volatile __u64 wakeup_bytes = 256 * 1024;
 const volatile bool has_task_pt_regs = false;
 const volatile bool has_send_start = false;
+const volatile bool has_destroy_sock = false;
 const volatile bool has_cgroup_filter = false;
 const volatile bool need_http_path = true;
 

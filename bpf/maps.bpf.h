@@ -29,6 +29,7 @@ extern const volatile __u64 wakeup_bytes;
 /* bpf_task_pt_regs() (5.15): lets socket hooks peek at the syscall buffer. */
 extern const volatile bool has_task_pt_regs;
 extern const volatile bool has_send_start;	/* tcp_sendmsg_locked stamps sends */
+extern const volatile bool has_destroy_sock;	/* tcp:tcp_destroy_sock is attached */
 /* -C: only processes whose cgroup is in cgroup_filter */
 extern const volatile bool has_cgroup_filter;
 /* An output shows method and path: read the HTTP request line (the status line always). */

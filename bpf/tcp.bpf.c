@@ -8,12 +8,17 @@
  *                           `accepted`; it enters conns at its first I/O by a
  *                           traced process (io.bpf.c), so idle connections of
  *                           untraced services cost no conns entry
- *   -> FIN_WAIT1 / LAST_ACK / CLOSE: our side is done, flush the request
+ *   -> FIN_WAIT1 / LAST_ACK / CLOSE: our side is done, flush the request; but a
+ *                           client that shut down its sending side after its
+ *                           request still reads the answer (half_closed()): its
+ *                           request ends when the socket goes (tcp:tcp_destroy_sock)
  */
 #include "conn.bpf.h"
 #include "thread.bpf.h"
 #include "h2.bpf.h"
 #include "go.bpf.h"
+
+#define RCV_SHUTDOWN	1
 
 #define ECONNREFUSED	111
 #define ETIMEDOUT	110
@@ -42,6 +47,26 @@ static __always_inline void conn_forget_stale(__u64 skp)
 {
 	bpf_map_delete_elem(&conns, &skp);
 	bpf_map_delete_elem(&h2_conns, &skp);
+}
+
+/*
+ * A client's request under way on a socket whose sending side the client shut down
+ * (shutdown(SHUT_WR) after the request: the answer is still to come), at FIN_WAIT1
+ * (close() shuts the receiving side too, first), or at the CLOSE the peer's FIN brings
+ * after it while the application still holds the socket (unread answer bytes queued):
+ * the request goes on, and ends when the socket is destroyed (the application's close).
+ */
+static __always_inline bool half_closed(const struct sock *sk, const struct pt_conn *c,
+					int oldstate, int newstate)
+{
+	if (!has_destroy_sock || c->req.role != PT_ROLE_CLIENT || c->state == PT_FSM_IDLE ||
+	    (c->cflags & PT_C_H2))
+		return false;
+	if (newstate == TCP_FIN_WAIT1_)
+		return !(BPF_CORE_READ_BITFIELD_PROBED(sk, sk_shutdown) & RCV_SHUTDOWN);
+	return newstate == TCP_CLOSE_ && oldstate != TCP_ESTABLISHED_ &&
+	       oldstate != TCP_CLOSE_WAIT_ && oldstate != TCP_LAST_ACK_ &&
+	       BPF_CORE_READ(sk, sk_socket);	/* FIN_WAIT1/2, CLOSING; not orphaned */
 }
 
 static __always_inline int handle_set_state(const struct sock *sk, int oldstate, int newstate)
@@ -102,6 +127,8 @@ static __always_inline int handle_set_state(const struct sock *sk, int oldstate,
 	}
 
 	if (newstate == TCP_FIN_WAIT1_ || newstate == TCP_LAST_ACK_ || newstate == TCP_CLOSE_) {
+		if (half_closed(sk, c, oldstate, newstate))
+			return 0;
 		h2_close(skp, c);	/* HTTP/2: userspace ends the streams */
 		if (c->srv_gkey || c->rd_gkey)
 			go_conn_closed(skp, c);
@@ -119,6 +146,24 @@ SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(inet_sock_set_state_btf, const struct sock *sk, int oldstate, int newstate)
 {
 	return handle_set_state(sk, oldstate, newstate);
+}
+
+/* The socket goes: a half-closed client's request (half_closed()) ends; any other
+ * connection's entry went at its CLOSE. */
+SEC("tp_btf/tcp_destroy_sock")
+int BPF_PROG(tcp_destroy_sock_btf, struct sock *sk)
+{
+	__u64 skp = (__u64)sk;
+	struct pt_conn *c = bpf_map_lookup_elem(&conns, &skp);
+
+	if (!c)
+		return 0;
+	if (c->srv_gkey || c->rd_gkey)
+		go_conn_closed(skp, c);
+	conn_finish(skp, c);
+	bpf_map_delete_elem(&conns, &skp);
+	bpf_map_delete_elem(&idle_watch, &skp);
+	return 0;
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

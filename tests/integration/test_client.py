@@ -118,6 +118,53 @@ def test_client_openssl_s_client():
 		h.assert_near(ph[name]['dur_ns'], ms * MS, '%s phase' % name)
 
 
+HALF_CLOSE = r"""
+import socket, sys
+port, path, to_eof = int(sys.argv[1]), sys.argv[2], sys.argv[3] == 'eof'
+s = socket.create_connection(('127.0.0.1', port))
+s.sendall(b'GET ' + path.encode() + b' HTTP/1.1\r\nHost: x\r\n\r\n')
+s.shutdown(socket.SHUT_WR)
+data = b''
+while True:
+	b = s.recv(65536)
+	if not b:
+		break
+	data += b
+	head, _, body = data.partition(b'\r\n\r\n')
+	n = [int(l.split(b':')[1]) for l in head.split(b'\r\n') if l.lower().startswith(b'content-length:')]
+	if not to_eof and n and len(body) >= n[0]:
+		break
+s.close()
+print(data.split(b'\r\n')[0].decode())
+"""
+
+
+def test_client_half_close():
+	"""A client that shuts down its sending side after its request (shutdown(SHUT_WR),
+	as HTTP/1.0-era tools and nc -N do), then reads the answer: to the end of the
+	stream, or to its Content-Length and closes. The server holds its first byte
+	150 ms; each request is answered, with that ttfb. Before, the shutdown ended the
+	request as unanswered, and the answer's reads made a request of their own."""
+	ttfb_ms = 150
+	be = h.start_backend(ttfb_ms=ttfb_ms)
+	tr = h.Tracer(comms=['python3'])
+	runs = {}
+	for mode in ('eof', 'length'):
+		path = '/half/' + mode
+		r = h.run(['python3', '-c', HALF_CLOSE, str(be.port), path, mode])
+		h.assert_eq((r.rc, r.stdout.strip()), (0, 'HTTP/1.1 200 OK'),
+			    '%s: the client\'s answer (%s)' % (mode, r.stderr))
+		runs[path] = r.pid
+	recs = tr.stop()
+	for path, pid in runs.items():
+		rec = h.only_one(h.client_records(recs, pid=pid), 'records of the %s client' % path)
+		h.assert_eq((rec.get('path'), rec.get('status'), rec.get('error')),
+			    (path, 200, None), 'path, status, error: %s' % rec)
+		ph = h.phases(rec)
+		h.assert_true('ttfb' in ph, '%s: no ttfb phase: %s' % (path, rec))
+		h.assert_near(ph['ttfb']['dur_ns'], ttfb_ms * MS, '%s: ttfb phase' % path)
+
+
 def test_client_openssl_resolver_thread():
 	# getaddrinfo() on a helper thread must still be this request's dns phase
 	_tls('--resolver-thread')

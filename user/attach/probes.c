@@ -30,6 +30,7 @@ struct features {
 	bool task_pt_regs;	/* bpf_task_pt_regs() (5.15) */
 	bool uprobe_multi;	/* BPF_TRACE_UPROBE_MULTI links (6.6) */
 	bool send_start;	/* tcp:tcp_sendmsg_locked stamps the start of sends */
+	bool destroy_sock;	/* tcp:tcp_destroy_sock (4.16): a half-closed client's end */
 };
 
 /* Does the kernel's BTF know this type / enum value? */
@@ -115,6 +116,10 @@ static int probe_features(const struct probes_opts *o, const struct btf *vmlinux
 	if (f->sock_io)
 		pt_info("send start: %s", f->send_start ? "tcp:tcp_sendmsg_locked" :
 			"tracepoint absent: a send's first byte is stamped when it returns");
+	f->destroy_sock = btf_has_type(vmlinux, "btf_trace_tcp_destroy_sock", BTF_KIND_TYPEDEF);
+	if (!f->destroy_sock)
+		pt_info("tcp:tcp_destroy_sock absent: a client that shuts down its sending side "
+			"is reported at that shutdown, without its answer");
 	f->task_pt_regs = btf_has_enum_value(vmlinux, "bpf_func_id", "BPF_FUNC_task_pt_regs");
 	pt_info("kernel: bpf_task_pt_regs %s (HTTP request/status lines of plaintext I/O)",
 		f->task_pt_regs ? "available" : "missing: not parsed");
@@ -187,6 +192,7 @@ static void set_tunables(struct phasetrace_bpf *skel, const struct probes_opts *
 		memcpy((char *)skel->rodata->comm_filters[i], o->comms[i], PT_COMM_LEN);
 	skel->rodata->has_task_pt_regs = f->task_pt_regs;
 	skel->rodata->has_send_start = f->send_start;
+	skel->rodata->has_destroy_sock = f->destroy_sock;
 	skel->rodata->has_cgroup_filter = o->cgroup_filter;
 	skel->rodata->hold_ms = o->hold_ms;
 	skel->rodata->need_http_path = !o->no_http_path;
@@ -226,6 +232,7 @@ static void choose_programs(struct phasetrace_bpf *skel, const struct probes_opt
 	bpf_program__set_autoload(skel->progs.sock_send_length_btf, f->sock_io);
 	bpf_program__set_autoload(skel->progs.sock_recv_length_btf, f->sock_io);
 	bpf_program__set_autoload(skel->progs.tcp_sendmsg_locked_btf, f->send_start);
+	bpf_program__set_autoload(skel->progs.tcp_destroy_sock_btf, f->destroy_sock);
 	if (!f->sock_io || o->span_io)
 		ensure_tracefs();
 #define X(name, dir, flags_arg)								\
@@ -273,6 +280,9 @@ static int attach_kernel_hooks(struct probes *p, const struct probes_opts *o,
 	}
 	if (f->send_start &&
 	    (err = attach_tp(p, skel->progs.tcp_sendmsg_locked_btf, "tcp:tcp_sendmsg_locked")))
+		return err;
+	if (f->destroy_sock &&
+	    (err = attach_tp(p, skel->progs.tcp_destroy_sock_btf, "tcp:tcp_destroy_sock")))
 		return err;
 #define X(name, dir, flags_arg)								\
 	if (!sock_io &&									\
