@@ -170,6 +170,13 @@ static __always_inline bool kagg_eligible(struct pt_conn *c, __u8 end_reason, __
 {
 	const struct pt_req_rec *r = &c->req;
 
+	/* children and spans marked their request (kagg_child()): the mark goes at the
+	 * request's end, whatever that end (an error, a close), or it would stay in the LRU
+	 * until evicted, possibly before a live request's mark. A render folded into the
+	 * record (span.bpf.c span_fold()) made none: it is counted with it (kagg_phases()) */
+	if (r->role == PT_ROLE_SERVER && kagg_kids_used &&
+	    !bpf_map_delete_elem(&kagg_kids, &r->req_id))
+		return false;
 	if (end_reason != PT_END_NEXT || c->state != PT_FSM_RESP || r->error || r->parent_id ||
 	    r->spans_open || (r->flags & (PT_F_CONNECT | PT_F_TLS_HS | PT_F_NO_RESP | PT_F_H2)) ||
 	    (r->role != PT_ROLE_CLIENT && r->role != PT_ROLE_SERVER))
@@ -178,13 +185,6 @@ static __always_inline bool kagg_eligible(struct pt_conn *c, __u8 end_reason, __
 	 * our record as its duplicate): with half of that as margin it cannot have */
 	if (!now || now - r->resp_last >= idle_flush_ns / 2)
 		return false;
-	/* children and spans marked their request (kagg_child()); a render folded into the
-	 * record (span.bpf.c span_fold()) did not: it is counted with it (kagg_phases()) */
-	if (r->role == PT_ROLE_SERVER && kagg_kids_used &&
-	    bpf_map_lookup_elem(&kagg_kids, &r->req_id)) {
-		bpf_map_delete_elem(&kagg_kids, &r->req_id);
-		return false;
-	}
 	return true;
 }
 

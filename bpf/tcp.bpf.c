@@ -19,6 +19,8 @@
 #include "go.bpf.h"
 
 #define RCV_SHUTDOWN	1
+#define TCP_FIN_WAIT2_	5
+#define TCP_CLOSING_	11
 
 #define ECONNREFUSED	111
 #define ETIMEDOUT	110
@@ -41,10 +43,16 @@ static __always_inline __u8 connect_error(const struct sock *sk)
 	}
 }
 
-/* A new connection on a sock whose last one was never seen closing: its entries go
- * (the HTTP/2 walking state too, else the new connection would resume the old frames) */
+/* A new connection on a sock whose last one was never seen closing, or kept open for a
+ * half-closed client's answer (connect(AF_UNSPEC), then connect() again): what it had
+ * pending is reported, then its entries go (the HTTP/2 walking state too, else the new
+ * connection would resume the old frames) */
 static __always_inline void conn_forget_stale(__u64 skp)
 {
+	struct pt_conn *c = bpf_map_lookup_elem(&conns, &skp);
+
+	if (c)
+		conn_finish(skp, c);
 	bpf_map_delete_elem(&conns, &skp);
 	bpf_map_delete_elem(&h2_conns, &skp);
 }
@@ -126,7 +134,10 @@ static __always_inline int handle_set_state(const struct sock *sk, int oldstate,
 		return 0;
 	}
 
-	if (newstate == TCP_FIN_WAIT1_ || newstate == TCP_LAST_ACK_ || newstate == TCP_CLOSE_) {
+	/* FIN_WAIT2 -> FIN_WAIT2, CLOSING -> CLOSING: the application closes a socket it had
+	 * shut down for sending (its CLOSE may come much later) */
+	if (newstate == TCP_FIN_WAIT1_ || newstate == TCP_LAST_ACK_ || newstate == TCP_CLOSE_ ||
+	    (newstate == oldstate && (newstate == TCP_FIN_WAIT2_ || newstate == TCP_CLOSING_))) {
 		if (half_closed(sk, c, oldstate, newstate))
 			return 0;
 		h2_close(skp, c);	/* HTTP/2: userspace ends the streams */
@@ -148,8 +159,8 @@ int BPF_PROG(inet_sock_set_state_btf, const struct sock *sk, int oldstate, int n
 	return handle_set_state(sk, oldstate, newstate);
 }
 
-/* The socket goes: a half-closed client's request (half_closed()) ends; any other
- * connection's entry went at its CLOSE. */
+/* The socket goes: a half-closed client's request (half_closed()) ends; so does an
+ * entry I/O re-created while its CLOSE ran; any other connection's went at its CLOSE. */
 SEC("tp_btf/tcp_destroy_sock")
 int BPF_PROG(tcp_destroy_sock_btf, struct sock *sk)
 {

@@ -442,6 +442,28 @@ def test_metrics_kernel_agg_check_exact_go():
 		      % '\n'.join(diff[:40]))
 
 
+def test_metrics_kernel_agg_marks_end():
+	"""A server request with an outbound call is marked in the kernel (kagg_kids) so that it
+	crosses to userspace. The mark goes at the request's end, whatever the end: 20
+	requests each on a connection of its own end with the close, not with a next request,
+	and leave no mark (before, each left one in the LRU, where live marks could be
+	evicted by them)."""
+	be = h.start_backend()
+	ws = h.start_fixture('webserver', '--backend-host', '127.0.0.1', '--backend-port', be.port)
+	_, port = _serve('--kernel-agg', 'on', '-c', 'webserver')
+	n = 20
+	for _ in range(n):
+		_kagg_nested(ws.port, 1)
+	_wait_metric(port, r'^phasetrace_requests_total\{role="server",comm="webserver",'
+		     r'peer="%s",status_class="2xx"\} %d$' % (ws.port, n),
+		     '%d webserver requests' % n, timeout=30)
+	r = h.run(['bpftool', '-j', 'map', 'dump', 'name', 'kagg_kids'])
+	h.assert_eq(r.rc, 0, 'bpftool map dump name kagg_kids (stderr: %s)' % r.stderr)
+	marks = json.loads(r.stdout or '[]')
+	h.assert_eq(len(marks), 0, 'kagg_kids marks left after %d requests ended: %s' %
+		    (n, marks[:3]))
+
+
 def test_metrics_kernel_agg_on_off():
 	"""--kernel-agg=on: the same counts with few records per request; =off: none counted
 	in the kernel, a record per request (client and server)."""
