@@ -28,10 +28,12 @@ PT_SHARED int kagg_request(struct pt_conn *c, __u8 end_reason, __u64 now, bool i
  * request goes to userspace, which nests them. */
 PT_SHARED void kagg_mark_parent(__u64 parent_id);
 
-/* The one line each site with a parent id calls: nothing unless aggregating. */
+/* The one line each site with a parent id calls: nothing unless aggregating, nor for a
+ * parent the kernel never counts (an h2 stream's: PT_ID_STREAM), whose mark would
+ * never go. */
 static __always_inline void kagg_child(__u64 parent_id)
 {
-	if (kagg_mode && parent_id)
+	if (kagg_mode && parent_id && !(parent_id & PT_ID_STREAM))
 		kagg_mark_parent(parent_id);
 }
 

@@ -93,8 +93,9 @@ PT_SHARED __u64 next_id(void)
 
 	if (!v)
 		return 0;
-	/* CPU + 1 above bit 40, a per-CPU count below: ids stay under 2^53, so
-	 * JSON consumers that read numbers as doubles (jq) keep them exact */
+	/* CPU + 1 above bit 40 (bits 40-51), a per-CPU count below: ids stay under
+	 * 2^53, so JSON consumers that read numbers as doubles (jq) keep them exact;
+	 * bit 52 is PT_ID_STREAM's */
 	return ((__u64)(bpf_get_smp_processor_id() + 1) << 40) | ++*v;
 }
 

@@ -56,6 +56,10 @@ PT_SHARED bool pt_traced(__u32 tgid);
 PT_SHARED void pt_submit(void *rec, bool urgent);
 /* A new id, unique for the life of the loaded object (requests, connections). */
 PT_SHARED __u64 next_id(void);
+/* Bit 52 of an id (next_id() leaves it clear, and ids stay under 2^53): a Go HTTP/2
+ * stream handler's request (go.bpf.c). Never counted in the kernel (its stream is
+ * assembled in userspace), so its children make no kagg_kids mark (kagg_child()). */
+#define PT_ID_STREAM	(1ULL << 52)
 
 /*
  * The value at key in a hash map, inserted as *zero (a value of the map's size)

@@ -785,7 +785,7 @@ int go_h2_handler_entry(struct pt_regs *ctx)
 	if (!t)
 		return 0;
 	t->srv_sk = s->sk;
-	t->srv_req_id = next_id();
+	t->srv_req_id = next_id() | PT_ID_STREAM;
 	t->srv_awaiting = 0;
 	t->interleaved = 0;
 	/* userspace forgets the goroutine with its stream, or at once if it cannot follow
