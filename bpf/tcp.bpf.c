@@ -72,9 +72,24 @@ static __always_inline bool half_closed(const struct sock *sk, const struct pt_c
 		return false;
 	if (newstate == TCP_FIN_WAIT1_)
 		return !(BPF_CORE_READ_BITFIELD_PROBED(sk, sk_shutdown) & RCV_SHUTDOWN);
-	return newstate == TCP_CLOSE_ && oldstate != TCP_ESTABLISHED_ &&
-	       oldstate != TCP_CLOSE_WAIT_ && oldstate != TCP_LAST_ACK_ &&
-	       BPF_CORE_READ(sk, sk_socket);	/* FIN_WAIT1/2, CLOSING; not orphaned */
+	return newstate == TCP_CLOSE_ && (oldstate == TCP_FIN_WAIT1_ ||
+	       oldstate == TCP_FIN_WAIT2_ || oldstate == TCP_CLOSING_) &&
+	       BPF_CORE_READ(sk, sk_socket);	/* not orphaned: the application holds it */
+}
+
+/* c on skp ends (our side is done, or the socket goes): its HTTP/2 streams, the state of
+ * the Go goroutine that served it, its request in flight; gone: its entries too. */
+static __always_inline void conn_close(__u64 skp, struct pt_conn *c, bool gone)
+{
+	h2_close(skp, c);	/* HTTP/2: userspace ends the streams */
+	if (c->srv_gkey || c->rd_gkey)
+		go_conn_closed(skp, c);
+	conn_finish(skp, c);
+	if (gone) {
+		bpf_map_delete_elem(&conns, &skp);
+		/* a keep-alive connection's watch outlives its requests */
+		bpf_map_delete_elem(&idle_watch, &skp);
+	}
 }
 
 static __always_inline int handle_set_state(const struct sock *sk, int oldstate, int newstate)
@@ -138,17 +153,8 @@ static __always_inline int handle_set_state(const struct sock *sk, int oldstate,
 	 * shut down for sending (its CLOSE may come much later) */
 	if (newstate == TCP_FIN_WAIT1_ || newstate == TCP_LAST_ACK_ || newstate == TCP_CLOSE_ ||
 	    (newstate == oldstate && (newstate == TCP_FIN_WAIT2_ || newstate == TCP_CLOSING_))) {
-		if (half_closed(sk, c, oldstate, newstate))
-			return 0;
-		h2_close(skp, c);	/* HTTP/2: userspace ends the streams */
-		if (c->srv_gkey || c->rd_gkey)
-			go_conn_closed(skp, c);
-		conn_finish(skp, c);
-		if (newstate == TCP_CLOSE_) {
-			bpf_map_delete_elem(&conns, &skp);
-			/* a keep-alive connection's watch outlives its requests */
-			bpf_map_delete_elem(&idle_watch, &skp);
-		}
+		if (!half_closed(sk, c, oldstate, newstate))
+			conn_close(skp, c, newstate == TCP_CLOSE_);
 	}
 	return 0;
 }
@@ -167,13 +173,8 @@ int BPF_PROG(tcp_destroy_sock_btf, struct sock *sk)
 	__u64 skp = (__u64)sk;
 	struct pt_conn *c = bpf_map_lookup_elem(&conns, &skp);
 
-	if (!c)
-		return 0;
-	if (c->srv_gkey || c->rd_gkey)
-		go_conn_closed(skp, c);
-	conn_finish(skp, c);
-	bpf_map_delete_elem(&conns, &skp);
-	bpf_map_delete_elem(&idle_watch, &skp);
+	if (c)
+		conn_close(skp, c, true);
 	return 0;
 }
 
