@@ -184,11 +184,13 @@ struct ssl_key {
 
 struct ssl_state {
 	__u64 sk;		/* struct sock * once mapped */
-	__u64 hs_start;		/* first library call on the session */
+	__u64 hs_start;		/* first library call on the session; a server's: its
+				 * first handshake bytes read, if later (the ClientHello) */
 	__u64 hs_end;
 	__u8 hs_done;
 	__u8 lib;
-	__u8 pad[6];
+	__u8 hs_rx;		/* a server's session: its first bytes were read */
+	__u8 pad[5];
 	__u64 bio_recv_last;	/* memory BIO: last socket receive outside the calls */
 };
 

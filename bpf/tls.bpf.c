@@ -31,7 +31,7 @@ static __always_inline struct ssl_state *ssl_state_lookup(__u64 ssl)
 }
 
 PT_SHARED void tls_map_session(__u64 ssl, __u64 skp, struct pt_conn *c,
-					    struct thread_ctx *t)
+					    struct thread_ctx *t, __u64 rx_ts)
 {
 	struct ssl_state *s = ssl_state_lookup(ssl);
 
@@ -42,9 +42,21 @@ PT_SHARED void tls_map_session(__u64 ssl, __u64 skp, struct pt_conn *c,
 		 * was missed): start over, the handshake runs from this call */
 		s->hs_done = 0;
 		s->hs_end = 0;
+		s->hs_rx = 0;
 		s->hs_start = t ? t->ssl_entry : bpf_ktime_get_ns();
 	}
 	s->sk = skp;
+	/* A server's handshake begins with the ClientHello's arrival, as a request does with
+	 * its first byte: a blocking server (a thread, a goroutine) enters its handshake call
+	 * at accept, and the client's time before its hello is not the server's */
+	if (rx_ts && !s->hs_done && !s->hs_rx) {
+		s->hs_rx = 1;
+		if (s->hs_start && rx_ts > s->hs_start) {
+			s->hs_start = rx_ts;
+			if (!c->req.req_first)
+				c->req.tls_start = rx_ts;
+		}
+	}
 	if (!s->hs_done && s->hs_start && !c->req.tls_start && !c->req.req_first)
 		c->req.tls_start = s->hs_start;
 	/* its outcome will be known: a failure is reported at the close (conn_finish()) */
@@ -64,7 +76,7 @@ static __always_inline void tls_bio_bind(__u64 skp, struct pt_conn *c, __u64 ssl
 	c->req.flags |= PT_F_TLS;
 	c->req.tls_lib = lib;
 	c->ssl = ssl;
-	tls_map_session(ssl, skp, c, t);
+	tls_map_session(ssl, skp, c, t, 0);
 }
 
 /*

@@ -7,8 +7,9 @@
 #include "conn.bpf.h"
 
 /* Kernel I/O on skp (connection c) happened inside a library call on session ssl,
- * made by context t. */
-PT_SHARED void tls_map_session(__u64 ssl, __u64 skp, struct pt_conn *c, struct thread_ctx *t);
+ * made by context t; rx_ts: when a server's read returned bytes, else 0. */
+PT_SHARED void tls_map_session(__u64 ssl, __u64 skp, struct pt_conn *c, struct thread_ctx *t,
+			       __u64 rx_ts);
 /* Socket I/O outside any library call: a memory-BIO session's ciphertext? */
 PT_SHARED bool tls_bio_io(__u64 skp, struct pt_conn *c, struct thread_ctx *t,
 			  const struct conn_io_ev *ev, bool first);

@@ -118,7 +118,7 @@ BAD_HELLO = b'\x16\x03\x01\x00\x05' + b'\xff' * 5
 
 
 def bad_hello(port, hold_ms):
-	"""Connect to 127.0.0.1:port, hold hold_ms (the injected handshake time), send
+	"""Connect to 127.0.0.1:port, hold hold_ms (the client's time before its hello), send
 	BAD_HELLO, wait for the server's close. Returns the connection's local port."""
 	s = socket.create_connection(('127.0.0.1', port), timeout=10)
 	local = s.getsockname()[1]
@@ -133,16 +133,116 @@ def bad_hello(port, hold_ms):
 	return local
 
 
-def refused_handshakes(port, server_comm, hold_ms=None, hs_ms=0):
+def held_handshake(port, path, hello_ms, finished_ms, refuse=False):
+	"""A TLS handshake with both of its client-side waits injected: connect, hold
+	hello_ms, send the ClientHello; read the server's flight, hold finished_ms, send the
+	client's (its Finished; TLS 1.2: its key exchange too, the server's Finished follows);
+	then GET path over the session and read the answer to the close. The server's
+	handshake runs from the hello to the client's flight: finished_ms, not the time
+	before the hello (the client's, as the time before a request's first byte is).
+	refuse: the client does not know the server's CA: its flight is the alert that
+	refuses the certificate, then it closes. Memory BIOs: the test decides when each
+	flight leaves. Returns the local port."""
+	ctx = ssl.create_default_context() if refuse else ssl._create_unverified_context()
+	if refuse:
+		ctx.check_hostname = False
+	inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+	tls = ctx.wrap_bio(inc, out)
+	s = socket.create_connection(('127.0.0.1', port), timeout=10)
+	local = s.getsockname()[1]
+	time.sleep(hello_ms / 1000)
+	try:
+		tls.do_handshake()
+	except ssl.SSLWantReadError:
+		pass
+	s.sendall(out.read())			# the ClientHello
+	held = refused = False
+	while not refused:
+		data = s.recv(65536)
+		h.assert_true(data, 'the server closed during the handshake')
+		inc.write(data)
+		try:
+			tls.do_handshake()
+			done = True
+		except ssl.SSLWantReadError:
+			done = False
+		except ssl.SSLCertVerificationError:
+			h.assert_true(refuse, 'the client refused the server\'s certificate')
+			done = refused = True
+		flight = out.read()
+		if flight and not held:		# the client's flight after the server's
+			time.sleep(finished_ms / 1000)
+			held = True
+		if flight:
+			s.sendall(flight)
+		if done:
+			break
+	h.assert_true(held, 'the handshake ended without a client flight to hold')
+	h.assert_eq(refused, refuse, 'the client refused the certificate')
+	if refuse:
+		s.close()
+		return local
+	tls.write(('GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n' %
+		   path).encode())
+	s.sendall(out.read())
+	answer = b''
+	while True:
+		try:
+			data = tls.read(65536)
+			if not data:		# the server's close_notify
+				break
+			answer += data
+			continue
+		except ssl.SSLWantReadError:
+			pass
+		except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+			break
+		data = s.recv(65536)
+		if not data:
+			break
+		inc.write(data)
+	s.close()
+	h.assert_true(answer.startswith(b'HTTP/1.1 200'), 'the answer to %s over the held '
+		      'handshake: %r' % (path, answer[:80]))
+	return local
+
+
+def check_held(recs, comm, port, local, finished_ms):
+	"""The server record of held_handshake()'s connection: its tls phase is the held
+	Finished (the client's wait before its hello is not in it), then the request."""
+	peer = '127.0.0.1:%d' % local
+	rec = h.only_one([r for r in h.server_records(recs, comm=comm, local_port=port)
+			  if r.get('peer') == peer], '%s\'s record of the held handshake %s' %
+			 (comm, peer))
+	h.assert_eq((rec.get('tls'), rec.get('status'), rec.get('error')), (True, 200, None),
+		    '%s: the held handshake\'s request: tls, status, error: %s' %
+		    (comm, json.dumps(rec)))
+	ph = h.phases(rec)
+	h.assert_true('tls' in ph and 'ttfb' in ph, '%s: the held handshake\'s request: no '
+		      'tls or ttfb phase: %s' % (comm, json.dumps(rec)))
+	h.assert_near(ph['tls']['dur_ns'], finished_ms * MS, '%s: tls phase of a handshake '
+		      'whose hello came late and whose Finished was held' % comm, abs_ms=5)
+	h.assert_true(ph['tls']['start_ns'] + ph['tls']['dur_ns'] <=
+		      ph['ttfb']['start_ns'] + OVERLAP_SLACK_NS, '%s: the tls phase ends after the '
+		      'request began: %s' % (comm, json.dumps(rec)))
+	return rec
+
+
+HELD_HELLO_MS = 150
+HELD_FINISHED_MS = 100
+
+
+def refused_handshakes(port, server_comm, hold_ms=None, hs_ms=0, held_path=None):
 	"""Two TLS handshakes that fail against the server listening on 127.0.0.1:port,
 	under a tracer that follows curl and server_comm (the caller stops it and passes its
 	records to check_refused()):
 	 - curl without the test CA: it refuses the server's certificate, after the
 	   server's flight (which the server holds hs_ms);
 	 - a client that connects, holds hold_ms, then sends BAD_HELLO (no TLS library on
-	   its side): the server's handshake runs for hold_ms, then fails;
+	   its side): the server's handshake fails at once, the hold before it is not in it;
 	 - a client that completes its handshake and closes without a request (a
-	   preconnect never used): no failure, and no request.
+	   preconnect never used): no failure, and no request;
+	 - held_path: held_handshake() (a late hello, a held Finished) then GET held_path.
 	Returns what check_refused() needs."""
 	r = h.run(['curl', '-sS', '-o', '/dev/null', 'https://127.0.0.1:%d/refused' % port])
 	h.assert_eq(r.rc, 60, 'curl without the CA refuses the certificate (%s)' %
@@ -159,8 +259,10 @@ def refused_handshakes(port, server_comm, hold_ms=None, hs_ms=0):
 	except (socket.timeout, ssl.SSLError, OSError):
 		pass
 	s.close()
+	held_port = held_handshake(port, held_path, HELD_HELLO_MS, HELD_FINISHED_MS) \
+		if held_path else None
 	return {'port': port, 'comm': server_comm, 'curl_pid': r.pid, 'hold_port': hold_port,
-		'hold_ms': hold_ms, 'hs_ms': hs_ms}
+		'hold_ms': hold_ms, 'hs_ms': hs_ms, 'held_port': held_port}
 
 
 def _refused(rec, ctx):
@@ -176,9 +278,10 @@ def _refused(rec, ctx):
 
 def check_refused(recs, run, server_sees=True):
 	"""Both failed handshakes of refused_handshakes() reported as failed, on both sides
-	where a TLS library ran; the held one's tls phase is the hold; the completed one
-	without a request not reported. server_sees=False: a server whose handshake runs
-	inside its reads (no outcome of its own): no server record at all."""
+	where a TLS library ran; the one after a hold is short; the completed one without a
+	request not reported; the held handshake's request (check_held()). server_sees=False:
+	a server whose handshake runs inside its reads (no outcome of its own): no server
+	record of a failure."""
 	port = run['port']
 	cli = h.only_one(h.client_records(recs, pid=run['curl_pid']), 'curl\'s record')
 	ph = _refused(cli, 'curl (certificate refused)')
@@ -186,6 +289,9 @@ def check_refused(recs, run, server_sees=True):
 		      'curl\'s tls phase %.1f ms is shorter than the server\'s %d ms hold' %
 		      (ph['tls']['dur_ns'] / MS, run['hs_ms']))
 	srv = h.server_records(recs, comm=run['comm'], local_port=port)
+	if run['held_port']:
+		held = check_held(recs, run['comm'], port, run['held_port'], HELD_FINISHED_MS)
+		srv = [r for r in srv if r is not held]
 	if not server_sees:
 		h.assert_eq(srv, [], '%s: server records on port %d' % (run['comm'], port))
 		return
@@ -201,9 +307,11 @@ def check_refused(recs, run, server_sees=True):
 		rec = h.only_one(by_peer.get(peer, []), '%s\'s record of the held connection %s' %
 				 (run['comm'], peer))
 		ph = _refused(rec, '%s (a malformed ClientHello, held)' % run['comm'])
-		if run['hold_ms'] is not None:
-			h.assert_near(ph['tls']['dur_ns'], run['hold_ms'] * MS,
-				      '%s: tls phase of the held handshake' % run['comm'], abs_ms=5)
+		# its handshake began with the hello, not at the connection's accept
+		h.assert_true(ph['tls']['dur_ns'] < run['hold_ms'] * MS / 4,
+			      '%s: the tls phase of a malformed hello, %.1f ms, has the %d ms '
+			      'before it: %s' % (run['comm'], ph['tls']['dur_ns'] / MS,
+						 run['hold_ms'], json.dumps(rec)))
 		n += 1
 	h.assert_eq(len(srv), n, '%s: records on port %d (one per connection): %s' %
 		    (run['comm'], port, json.dumps(srv)))

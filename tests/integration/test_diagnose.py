@@ -180,10 +180,10 @@ def test_diagnose_go_deadline():
 
 
 def test_diagnose_tls_failure():
-	"""A C server on OpenSSL whose clients' handshakes fail: each of 6 holds 50 ms, then
-	sends a malformed ClientHello; 3 good HTTPS requests go to the same server. The
-	failures (one group: no request line) make tls-failure, with the hold as the mean;
-	the good requests' group finds nothing."""
+	"""A C server on OpenSSL whose clients' handshakes fail: each of 6 reads the server's
+	flight, holds 50 ms, then refuses its certificate; 3 good HTTPS requests go to the
+	same server. The failures (one group: no request line) make tls-failure, with the
+	hold as the mean; the good requests' group finds nothing."""
 	certs = h.make_certs()
 	be = h.start_backend(certs=certs)
 	d = _diagnose(be.pid)
@@ -192,7 +192,7 @@ def test_diagnose_tls_failure():
 			   'https://127.0.0.1:%d/ok' % be.port])
 		h.assert_eq(r.rc, 0, 'curl with the CA (%s)' % r.stderr)
 	for _ in range(6):
-		checks.bad_hello(be.port, 50)
+		checks.held_handshake(be.port, None, 0, 50, refuse=True)
 	found = _findings(d.stop(), be.pid, '(no request line)')
 	_expect(found, ['tls-failure'])
 	h.assert_eq(found['tls-failure']['requests'], {'holds': 6, 'of': 6},

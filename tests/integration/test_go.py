@@ -806,7 +806,7 @@ def _tls_refused(ver):
 	certs = h.make_certs()
 	app = Webapp(ver, args=['-tls-cert', certs['cert'], '-tls-key', certs['key']])
 	tr = h.Tracer(comms=['curl', 'webapp'], extra=['-v'])
-	run = checks.refused_handshakes(app.port, 'webapp', hold_ms=200)
+	run = checks.refused_handshakes(app.port, 'webapp', hold_ms=200, held_path='/healthz')
 	h.assert_true(_until(lambda: _conn_entries(app.pid) == 0, 5),
 		      'connection entries left after failed handshakes: %d' %
 		      _conn_entries(app.pid))

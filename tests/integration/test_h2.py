@@ -7,6 +7,7 @@ import os
 import shutil
 import signal
 
+import checks
 import harness as h
 import test_go		# the Go fixture and its toolchains
 import test_server
@@ -210,6 +211,19 @@ def test_h2_go_client():
 		h.assert_eq(c.get('parent_id'), srv['req_id'], 'parent of the stream of ' + path)
 		ports.add(c['local_port'])
 	h.assert_eq(len(ports), 1, 'one h2 connection for the three backend calls')
+
+
+def test_nginx_tls_held_handshake():
+	"""nginx (non-blocking: its handshake call comes when the hello is there) and the
+	servers that block in theirs from the accept (checks.held_handshake() on the C
+	backend, Go, node) agree: a client that sends its hello late and holds its Finished
+	100 ms gives nginx a 100 ms tls phase, then its HTTP/1.1 request (no ALPN)."""
+	certs, tr, ng = _setup()
+	local = checks.held_handshake(ng.tls_port, '/ttfb/0/held', checks.HELD_HELLO_MS,
+				      checks.HELD_FINISHED_MS)
+	rec = checks.check_held(tr.stop(), 'nginx', ng.tls_port, local, checks.HELD_FINISHED_MS)
+	h.assert_eq((rec.get('method'), rec.get('path'), rec.get('protocol')),
+		    ('GET', '/ttfb/0/held', 'http/1.1'), 'nginx: the held handshake\'s request')
 
 
 @h.timeout(90)

@@ -117,5 +117,5 @@ def test_node_tls_refused():
 				      certs['cert'], 0], r'^READY (\d+)$', stream='stdout')
 	port = int(srv.match.group(1))
 	tr = h.Tracer(comms=['curl', 'node'])
-	run = checks.refused_handshakes(port, 'node', hold_ms=200)
+	run = checks.refused_handshakes(port, 'node', hold_ms=200, held_path='/held')
 	checks.check_refused(tr.stop(), run, server_sees=False)

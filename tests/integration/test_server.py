@@ -517,7 +517,7 @@ def test_tls_refused_openssl():
 	be = h.start_backend(certs=certs)
 	tr = h.Tracer(comms=['curl', 'backend'])
 	runs = [checks.refused_handshakes(held.port, 'backend', hs_ms=HS_MS),
-		checks.refused_handshakes(be.port, 'backend', hold_ms=200)]
+		checks.refused_handshakes(be.port, 'backend', hold_ms=200, held_path='/held')]
 	recs = tr.stop()
 	for run in runs:
 		checks.check_refused(recs, run)
