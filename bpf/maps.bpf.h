@@ -97,6 +97,15 @@ extern struct send_starts_map send_starts SEC(".maps");
 PT_MAP(conn_scratch, PERCPU_ARRAY, 1, __u32, struct pt_conn);
 
 /* ---- execution contexts (thread.bpf.c) ---- */
+/* A native TLS library call a callback re-entered (tls.bpf.c tls_enter_key()): the outer
+ * call's state, back in place when the inner call returns. */
+struct tls_outer {
+	__u64 ssl, buf, outlen, entry, krecv_last, ksend_last, ksend_first;
+	__u8 depth;		/* the outer call's ssl_depth; 0: no call waits */
+	__u8 fn, lib;
+	__u8 pad[5];
+};
+
 /*
  * Per-thread (or per-goroutine) context: the TLS call in progress (to map
  * sessions to sockets and to keep handshake bytes out of the request), the
@@ -145,6 +154,7 @@ struct thread_ctx {
 	/* memory-BIO TLS (Node.js): the event loop moves ciphertext outside the calls */
 	__u64 bio_ssl;		/* unmapped session of the last call that did no socket I/O */
 	__u64 bio_sk;		/* socket whose first bytes received were a TLS record */
+	struct tls_outer outer;	/* the call a callback re-entered, while it waits */
 };
 
 /* exec_key_goid(): pid_tgid, or tgid + goroutine -> context. LRU: a thread that dies

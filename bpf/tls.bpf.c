@@ -129,6 +129,47 @@ static __always_inline void tls_bio_enter(struct thread_ctx *t, __u64 ssl, __u8 
 		tls_bio_bind(skp, c, ssl, lib, t);
 }
 
+/*
+ * A read or write on a thread already inside another kind of library call is not the
+ * library's own nesting (SSL_connect calls SSL_do_handshake): a callback of the outer call
+ * made it. Node runs JavaScript from OpenSSL's info callback when SSL_read completes a
+ * client handshake, and fetch() writes its request there, inside SSL_read. The inner call
+ * is the thread's call until it returns; the outer one waits in t->outer. One level: a
+ * callback of the inner call nests as the library's own calls do.
+ */
+static __always_inline bool tls_reentered(struct thread_ctx *t, __u8 fn)
+{
+	if (fn == TLS_FN_HANDSHAKE || fn == t->ssl_fn || t->outer.depth)
+		return false;
+	t->outer.ssl = t->ssl;
+	t->outer.buf = t->ssl_buf;
+	t->outer.outlen = t->ssl_outlen;
+	t->outer.entry = t->ssl_entry;
+	t->outer.krecv_last = t->ssl_krecv_last;
+	t->outer.ksend_last = t->ssl_ksend_last;
+	t->outer.ksend_first = t->ssl_ksend_first;
+	t->outer.fn = t->ssl_fn;
+	t->outer.lib = t->ssl_lib;
+	t->outer.depth = t->ssl_depth;
+	return true;
+}
+
+/* The inner call returned: the outer one is the thread's call again. */
+static __always_inline void tls_outer_restore(struct thread_ctx *t)
+{
+	t->ssl = t->outer.ssl;
+	t->ssl_buf = t->outer.buf;
+	t->ssl_outlen = t->outer.outlen;
+	t->ssl_entry = t->outer.entry;
+	t->ssl_krecv_last = t->outer.krecv_last;
+	t->ssl_ksend_last = t->outer.ksend_last;
+	t->ssl_ksend_first = t->outer.ksend_first;
+	t->ssl_fn = t->outer.fn;
+	t->ssl_lib = t->outer.lib;
+	t->ssl_depth = t->outer.depth;
+	t->outer.depth = 0;
+}
+
 /* key: the execution context (thread, or goroutine for Go's crypto/tls), t its thread_ctx
  * if the caller has it (else NULL: looked up or created) */
 static __always_inline int tls_enter_key(__u64 key, struct thread_ctx *t, __u64 ssl, __u8 fn,
@@ -145,7 +186,7 @@ static __always_inline int tls_enter_key(__u64 key, struct thread_ctx *t, __u64 
 		t = thread_get(key);
 	if (!t)
 		return 0;
-	if (t->ssl_depth) {
+	if (t->ssl_depth && !tls_reentered(t, fn)) {
 		/* SSL_connect calls SSL_do_handshake: keep the outermost */
 		if (t->ssl_depth < 8)
 			t->ssl_depth++;
@@ -216,6 +257,10 @@ static __always_inline void tls_handshake_inside(struct ssl_state *s, struct thr
 {
 	if (t->ssl_krecv_last) {
 		tls_handshake_done(s, t->ssl_krecv_last);
+	} else if (s->bio_recv_last && t->ssl_fn == TLS_FN_WRITE && t->outer.depth) {
+		/* memory BIO, a write the handshake-done callback of a read made: the read
+		 * finished the handshake before the write began */
+		tls_handshake_done(s, t->ssl_entry);
 	} else if (s->bio_recv_last && t->ssl_fn == TLS_FN_WRITE) {
 		/* memory BIO: the write finished the handshake (the peer's flight,
 		 * certificate checks) before its data */
@@ -234,23 +279,19 @@ static __always_inline void tls_handshake_inside(struct ssl_state *s, struct thr
 	}
 }
 
-static __always_inline int tls_exit_key(__u64 key, long ret)
+/* The thread's call (outermost, or re-entered) returned ret. */
+static __always_inline void tls_call_exit(__u64 key, struct thread_ctx *t, long ret)
 {
-	struct thread_ctx *t = thread_lookup(key);
 	struct ssl_state *s;
 	struct pt_conn *c;
 	struct conn_io_ev ev = {};
 	__u64 now, n = 0;
 	int started;
 
-	if (!t || !t->ssl_depth)
-		return 0;
-	if (--t->ssl_depth)
-		return 0;
 	now = bpf_ktime_get_ns();
 	s = ssl_state_lookup(t->ssl);
 	if (!s)
-		return 0;
+		return;
 	if (!s->sk && !t->ssl_krecv_last && !t->ssl_ksend_last)
 		t->bio_ssl = t->ssl;	/* memory BIO: the next send carries its output */
 
@@ -260,7 +301,7 @@ static __always_inline int tls_exit_key(__u64 key, long ret)
 
 		if (ok && !s->hs_done)
 			tls_handshake_done(s, now);
-		return 0;
+		return;
 	}
 	if (t->ssl_outlen) {	/* SSL_read_ex / SSL_write_ex: 1 = success */
 		if (ret == 1)
@@ -269,14 +310,14 @@ static __always_inline int tls_exit_key(__u64 key, long ret)
 		n = ret;
 	}
 	if (!n)
-		return 0;
+		return;
 	if (!s->hs_done)
 		tls_handshake_inside(s, t, now);
 	if (!s->sk)
-		return 0;
+		return;
 	c = bpf_map_lookup_elem(&conns, &s->sk);
 	if (!c)
-		return 0;
+		return;
 	c->cflags |= PT_C_TLS;
 	/* a Go h2 server's frame reader reads call after call for the connection's life:
 	 * its state, made for the call (GO_END_CALL), stays and goes with the connection.
@@ -311,7 +352,7 @@ static __always_inline int tls_exit_key(__u64 key, long ret)
 		struct h2_buf hb = { .buf = (const void *)t->ssl_buf };
 
 		if (h2_io(s->sk, c, &ev, &hb))
-			return 0;
+			return;
 	}
 	started = conn_io(s->sk, c, &ev);
 	if (started == PT_IO_STARTED_REQ) {
@@ -323,6 +364,19 @@ static __always_inline int tls_exit_key(__u64 key, long ret)
 		http_parse_status(&c->req, (void *)t->ssl_buf, n);
 		conn_interim_response(c, n);
 	}
+}
+
+static __always_inline int tls_exit_key(__u64 key, long ret)
+{
+	struct thread_ctx *t = thread_lookup(key);
+
+	if (!t || !t->ssl_depth)
+		return 0;
+	if (--t->ssl_depth)
+		return 0;
+	tls_call_exit(key, t, ret);
+	if (t->outer.depth)
+		tls_outer_restore(t);
 	return 0;
 }
 

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 """Node.js HTTPS (OpenSSL linked into the node executable, TLS in memory BIOs: the
-socket I/O happens outside SSL_read/SSL_write): a node client (https.get) and a node
+socket I/O happens outside SSL_read/SSL_write): node clients (https.get, fetch) and a node
 server (https.createServer) get dns/connect/tls/ttfb and method/path/status like curl,
 within tolerance of the injected delays and of node's own process.hrtime timings."""
 import json
@@ -48,6 +48,36 @@ def test_node_https_client():
 	h.assert_eq(rec.get('method'), 'GET', 'node client record: method')
 	h.assert_eq(rec.get('path'), '/node/get', 'node client record: path')
 	h.assert_eq(rec.get('status'), 200, 'node client record: status')
+
+
+def test_node_fetch_client():
+	"""fetch() (undici) writes its request from the handshake-done callback, inside the
+	SSL_read that completed the handshake: that write is the request (method, path, its
+	send), the handshake ends before it, the ttfb is the backend's hold."""
+	node = _node()
+	certs = h.make_certs()
+	h.start_dns(DNS_MS)
+	be = h.start_backend(ttfb_ms=TTFB_MS, hs_delay_ms=HS_MS, certs=certs)
+	url = 'https://%s:%d/node/fetch' % (BACKEND_HOST, be.port)
+	tr = h.Tracer(comms=['node'])
+	res = h.run(['env', 'NODE_EXTRA_CA_CERTS=' + certs['ca'], node,
+		     os.path.join(FIX, 'node_fetch.js'), url], prefix=h.resolver_ns())
+	recs = tr.stop()
+	h.assert_eq(res.rc, 0, 'node fetch exit status (%s)' % res.stderr.strip()[:300])
+	own = json.loads(res.stdout.strip().splitlines()[-1])
+	h.assert_eq(own['status'], 200, 'node fetch status')
+	peer = '127.0.0.1:%d' % be.port
+	rec = h.only_one(h.client_records(recs, pid=res.pid, peer=peer),
+			 'client record of node pid %d to %s' % (res.pid, peer))
+	h.assert_eq((rec.get('method'), rec.get('path'), rec.get('status')),
+		    ('GET', '/node/fetch', 200), 'node fetch record: method, path, status')
+	h.assert_true(rec.get('bytes_sent', 0) > 0, 'node fetch record: the request\'s bytes '
+		      'not counted: %s' % json.dumps(rec))
+	checks.check_request(rec, res.pid, 'node', BACKEND_HOST, peer, True,
+			     checks.expected_first(DNS_MS, TTFB_MS, HS_MS))
+	# its resource timing's responseStart comes after undici parsed the headers
+	h.assert_not_longer(h.phases(rec)['ttfb']['dur_ns'], own['ttfb_ns'],
+			    'node fetch: ttfb vs its own resource timing')
 
 
 def _own_lines(srv, path, timeout=5):
