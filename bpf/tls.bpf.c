@@ -70,13 +70,13 @@ PT_SHARED void tls_map_session(__u64 ssl, __u64 skp, struct pt_conn *c,
  * the ciphertext a call consumes was received right before it.
  */
 static __always_inline void tls_bio_bind(__u64 skp, struct pt_conn *c, __u64 ssl, __u8 lib,
-					 struct thread_ctx *t)
+					 struct thread_ctx *t, __u64 rx_ts)
 {
 	c->cflags |= PT_C_TLS;
 	c->req.flags |= PT_F_TLS;
 	c->req.tls_lib = lib;
 	c->ssl = ssl;
-	tls_map_session(ssl, skp, c, t, 0);
+	tls_map_session(ssl, skp, c, t, rx_ts);
 }
 
 /*
@@ -114,11 +114,13 @@ PT_SHARED bool tls_bio_io(__u64 skp, struct pt_conn *c, struct thread_ctx *t,
 	t->bio_ssl = 0;
 	if (!s || s->sk)
 		return false;
-	tls_bio_bind(skp, c, k.ssl, s->lib, t);
+	tls_bio_bind(skp, c, k.ssl, s->lib, t, 0);
 	return true;
 }
 
-/* A call on an unmapped session takes the record the thread received last. */
+/* A call on an unmapped session takes the record the thread received last, right before
+ * it: a server's ClientHello, whose arrival its handshake starts with (Python's asyncio
+ * calls SSL_do_handshake at the accept, before the hello). */
 static __always_inline void tls_bio_enter(struct thread_ctx *t, __u64 ssl, __u8 lib)
 {
 	__u64 skp = t->bio_sk;
@@ -126,7 +128,8 @@ static __always_inline void tls_bio_enter(struct thread_ctx *t, __u64 ssl, __u8 
 
 	t->bio_sk = 0;
 	if (c && (c->cflags & PT_C_TLS) && !c->ssl)
-		tls_bio_bind(skp, c, ssl, lib, t);
+		tls_bio_bind(skp, c, ssl, lib, t,
+			     c->req.role == PT_ROLE_SERVER ? t->ssl_entry : 0);
 }
 
 /*

@@ -523,6 +523,38 @@ def test_tls_refused_openssl():
 		checks.check_refused(recs, run)
 
 
+def test_asyncio_tls_server():
+	"""Python's asyncio HTTPS server (ssl.SSLObject on memory BIOs, like node's) calls
+	SSL_do_handshake at the accept, before the ClientHello: its handshake still starts
+	with the hello. A client that sends its hello 150 ms late and holds its Finished
+	100 ms (checks.held_handshake()) gives a 100 ms tls phase; curl's request, its ttfb
+	the server's 60 ms hold."""
+	ttfb_ms = 60
+	certs = h.make_certs()
+	fix = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'fixtures',
+			   'asyncio_tls.py')
+	py = h.start_daemon('asyncio_tls', ['/usr/bin/python3', '-u', fix, certs['cert'],
+					    certs['key'], '--ttfb-ms', str(ttfb_ms)],
+			    r'^READY (\d+)$', stream='stdout')
+	port = int(py.match.group(1))
+	tr = h.Tracer(pids=[py.pid])
+	local = checks.held_handshake(port, '/held', checks.HELD_HELLO_MS,
+				      checks.HELD_FINISHED_MS)
+	r = h.run(['curl', '-sS', '-o', '/dev/null', '-w', '%{http_code}', '--cacert',
+		   certs['ca'], 'https://127.0.0.1:%d/curl' % port])
+	h.assert_eq((r.rc, r.stdout), (0, '200'), 'curl (%s)' % r.stderr.strip())
+	recs = tr.stop()
+	checks.check_held(recs, 'python3', port, local, checks.HELD_FINISHED_MS)
+	rec = h.only_one(h.server_records(recs, pid=py.pid, path='/curl'), 'asyncio record of '
+			 'curl\'s request')
+	h.assert_eq((rec.get('method'), rec.get('status'), rec.get('tls')), ('GET', 200, True),
+		    'asyncio: curl\'s request: method, status, tls')
+	ph = h.phases(rec)
+	h.assert_true('tls' in ph, 'asyncio: curl\'s request has no tls phase: %s' %
+		      json.dumps(rec))
+	h.assert_near(ph['ttfb']['dur_ns'], ttfb_ms * MS, 'asyncio: ttfb of curl\'s request')
+
+
 def test_python_http_server():
 	d = _www()
 	py = h.start_daemon('http.server', ['/usr/bin/python3', '-u', '-m', 'http.server',
