@@ -291,8 +291,8 @@ static __always_inline int handle_io(struct sock *sk, int ret, int dir, const vo
 			t->ssl_ksend_last = ev.ts;
 		if (dir == PT_DIR_SEND && !t->ssl_ksend_first)
 			t->ssl_ksend_first = ev.ts_first;
-		tls_map_session(t->ssl, skp, c, t, dir == PT_DIR_RECV &&
-				c->req.role == PT_ROLE_SERVER ? ev.ts : 0);
+		tls_map_session(t->ssl, skp, c, t, c->req.role != PT_ROLE_SERVER ? 0 :
+				dir == PT_DIR_RECV ? ev.ts : TLS_SRV_SENT);
 		return 0;
 	}
 	if (bio_io(skp, c, t, &ev, buf, have_buf))

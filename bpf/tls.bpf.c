@@ -48,7 +48,8 @@ PT_SHARED void tls_map_session(__u64 ssl, __u64 skp, struct pt_conn *c,
 	s->sk = skp;
 	/* A server's handshake begins with the ClientHello's arrival, as a request does with
 	 * its first byte: a blocking server (a thread, a goroutine) enters its handshake call
-	 * at accept, and the client's time before its hello is not the server's */
+	 * at accept, and the client's time before its hello is not the server's. A send
+	 * first (TLS_SRV_SENT, never later than hs_start): the hello came before the call */
 	if (rx_ts && !s->hs_done && !s->hs_rx) {
 		s->hs_rx = 1;
 		if (s->hs_start && rx_ts > s->hs_start) {

@@ -6,8 +6,12 @@
 #include "common.bpf.h"
 #include "conn.bpf.h"
 
+/* A server's first I/O inside its handshake was a send: the hello was read before the
+ * call, by a router that peeked it (cmux, Traefik), on another goroutine. */
+#define TLS_SRV_SENT	1
 /* Kernel I/O on skp (connection c) happened inside a library call on session ssl,
- * made by context t; rx_ts: when a server's read returned bytes, else 0. */
+ * made by context t; rx_ts: when a server's read returned bytes, TLS_SRV_SENT for a
+ * server's send, else 0. */
 PT_SHARED void tls_map_session(__u64 ssl, __u64 skp, struct pt_conn *c, struct thread_ctx *t,
 			       __u64 rx_ts);
 /* Socket I/O outside any library call: a memory-BIO session's ciphertext? */

@@ -852,6 +852,21 @@ for _v in _toolchains():
 		globals()[_f.__name__] = _f
 
 
+def test_go_tls_peeked_hello():
+	"""A router goroutine reads each connection's ClientHello before net/http's handshake
+	does (the webapp's -peek-hello: cmux, Traefik): the handshake's first socket I/O is
+	its flight, sent; its tls phase still starts with the hello, and is the held Finished
+	(checks.held_handshake()), not the time after it."""
+	certs = h.make_certs()
+	app = Webapp(_toolchains()[-1], args=['-tls-cert', certs['cert'], '-tls-key',
+					      certs['key'], '-peek-hello'])
+	tr = h.Tracer(pids=[app.pid])
+	local = checks.held_handshake(app.port, '/healthz', checks.HELD_HELLO_MS,
+				      checks.HELD_FINISHED_MS)
+	checks.check_held(tr.stop(), 'webapp', app.port, local, checks.HELD_FINISHED_MS)
+	h.assert_true(app.alive(), 'the webapp died')
+
+
 def test_go_perf_uprobes_backend():
 	"""Kernels before 6.6 have no uprobe_multi links: the Go set as one perf-event
 	uprobe per site (--uprobes perf), the newest toolchain, held to the same checks"""
