@@ -24,55 +24,47 @@ def _node():
 	return node
 
 
-def test_node_https_client():
+def _node_client(script, path):
+	"""One node client request (script URL [CA]) to the backend, which holds its
+	handshake HS_MS and its first byte TTFB_MS, by a name the test's DNS server answers
+	after DNS_MS: its record checked against those, method/path/status too. Returns the
+	record and the script's own JSON line."""
 	node = _node()
 	certs = h.make_certs()
 	h.start_dns(DNS_MS)
 	be = h.start_backend(ttfb_ms=TTFB_MS, hs_delay_ms=HS_MS, certs=certs)
-	url = 'https://%s:%d/node/get' % (BACKEND_HOST, be.port)
+	url = 'https://%s:%d%s' % (BACKEND_HOST, be.port, path)
 	tr = h.Tracer(comms=['node'])
-	res = h.run([node, os.path.join(FIX, 'node_get.js'), url, certs['ca']],
-		    prefix=h.resolver_ns())
+	res = h.run(['env', 'NODE_EXTRA_CA_CERTS=' + certs['ca'], node,
+		     os.path.join(FIX, script), url, certs['ca']], prefix=h.resolver_ns())
 	recs = tr.stop()
-	h.assert_eq(res.rc, 0, 'node client exit status (%s)' % res.stderr.strip()[:300])
+	h.assert_eq(res.rc, 0, '%s exit status (%s)' % (script, res.stderr.strip()[:300]))
 	own = json.loads(res.stdout.strip().splitlines()[-1])
-	h.assert_eq(own['status'], 200, 'node client status')
+	h.assert_eq(own['status'], 200, script + ': status')
 	peer = '127.0.0.1:%d' % be.port
 	rec = h.only_one(h.client_records(recs, pid=res.pid, peer=peer),
 			 'client record of node pid %d to %s' % (res.pid, peer))
+	h.assert_eq((rec.get('method'), rec.get('path'), rec.get('status')),
+		    ('GET', path, 200), script + ' record: method, path, status')
+	h.assert_true(rec.get('bytes_sent', 0) > 0, script + ' record: the request\'s bytes '
+		      'not counted: %s' % json.dumps(rec))
+	return rec, res, own, peer
+
+
+def test_node_https_client():
+	rec, res, own, peer = _node_client('node_get.js', '/node/get')
 	# node's own dns (request to the socket's lookup event) also counts its resolver
 	# thread pool starting: the dns phase is checked against the injected delay only
 	checks.check_request(rec, res.pid, 'node', BACKEND_HOST, peer, True,
 			     checks.expected_first(DNS_MS, TTFB_MS, HS_MS),
 			     client={k: own[k] for k in ('tls_ns', 'ttfb_ns')})
-	h.assert_eq(rec.get('method'), 'GET', 'node client record: method')
-	h.assert_eq(rec.get('path'), '/node/get', 'node client record: path')
-	h.assert_eq(rec.get('status'), 200, 'node client record: status')
 
 
 def test_node_fetch_client():
 	"""fetch() (undici) writes its request from the handshake-done callback, inside the
 	SSL_read that completed the handshake: that write is the request (method, path, its
 	send), the handshake ends before it, the ttfb is the backend's hold."""
-	node = _node()
-	certs = h.make_certs()
-	h.start_dns(DNS_MS)
-	be = h.start_backend(ttfb_ms=TTFB_MS, hs_delay_ms=HS_MS, certs=certs)
-	url = 'https://%s:%d/node/fetch' % (BACKEND_HOST, be.port)
-	tr = h.Tracer(comms=['node'])
-	res = h.run(['env', 'NODE_EXTRA_CA_CERTS=' + certs['ca'], node,
-		     os.path.join(FIX, 'node_fetch.js'), url], prefix=h.resolver_ns())
-	recs = tr.stop()
-	h.assert_eq(res.rc, 0, 'node fetch exit status (%s)' % res.stderr.strip()[:300])
-	own = json.loads(res.stdout.strip().splitlines()[-1])
-	h.assert_eq(own['status'], 200, 'node fetch status')
-	peer = '127.0.0.1:%d' % be.port
-	rec = h.only_one(h.client_records(recs, pid=res.pid, peer=peer),
-			 'client record of node pid %d to %s' % (res.pid, peer))
-	h.assert_eq((rec.get('method'), rec.get('path'), rec.get('status')),
-		    ('GET', '/node/fetch', 200), 'node fetch record: method, path, status')
-	h.assert_true(rec.get('bytes_sent', 0) > 0, 'node fetch record: the request\'s bytes '
-		      'not counted: %s' % json.dumps(rec))
+	rec, res, own, peer = _node_client('node_fetch.js', '/node/fetch')
 	checks.check_request(rec, res.pid, 'node', BACKEND_HOST, peer, True,
 			     checks.expected_first(DNS_MS, TTFB_MS, HS_MS))
 	# its resource timing's responseStart comes after undici parsed the headers
