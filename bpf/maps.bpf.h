@@ -97,15 +97,6 @@ extern struct send_starts_map send_starts SEC(".maps");
 PT_MAP(conn_scratch, PERCPU_ARRAY, 1, __u32, struct pt_conn);
 
 /* ---- execution contexts (thread.bpf.c) ---- */
-/* A native TLS library call a callback re-entered (tls.bpf.c tls_enter_key()): the outer
- * call's state, back in place when the inner call returns. */
-struct tls_outer {
-	__u64 ssl, buf, outlen, entry, krecv_last, ksend_last, ksend_first;
-	__u8 depth;		/* the outer call's ssl_depth; 0: no call waits */
-	__u8 fn, lib;
-	__u8 pad[5];
-};
-
 /*
  * Per-thread (or per-goroutine) context: the TLS call in progress (to map
  * sessions to sockets and to keep handshake bytes out of the request), the
@@ -143,7 +134,8 @@ struct thread_ctx {
 	__u8 go_stream;		/* an h2 stream's handler goroutine: its state goes with the
 				 * stream (GO_END_STREAM) */
 	__u8 go_tls_h2_sent;	/* the open Go Write's HTTP/2 frames were walked at its entry */
-	__u8 pad2;
+	__u8 tls_outer;		/* a callback re-entered the TLS call: the outer one waits in
+				 * tls_outers (tls.bpf.c tls_reentered()) */
 	/* a Go crypto/tls call in progress (tls.bpf.c): its frame depth and return address
 	 * (its RETs, morestack re-entries, nested calls) and a Write's len(b) (capped): its n
 	 * if it succeeds. Here, not in go_gs: a call's state is one entry. */
@@ -154,7 +146,6 @@ struct thread_ctx {
 	/* memory-BIO TLS (Node.js): the event loop moves ciphertext outside the calls */
 	__u64 bio_ssl;		/* unmapped session of the last call that did no socket I/O */
 	__u64 bio_sk;		/* socket whose first bytes received were a TLS record */
-	struct tls_outer outer;	/* the call a callback re-entered, while it waits */
 };
 
 /* exec_key_goid(): pid_tgid, or tgid + goroutine -> context. LRU: a thread that dies
@@ -205,6 +196,19 @@ struct ssl_state {
 };
 
 PT_MAP(ssl_states, LRU_HASH, 32768, struct ssl_key, struct ssl_state);
+
+/* A native TLS library call a callback re-entered (tls.bpf.c tls_reentered()): the outer
+ * call's state, back in place when the inner call returns. Rare and short: a table of
+ * its own keeps thread_ctx small. */
+struct tls_outer {
+	__u64 ssl, buf, outlen, entry, krecv_last, ksend_last, ksend_first;
+	__u8 depth;		/* the outer call's ssl_depth */
+	__u8 fn, lib;
+	__u8 pad[5];
+};
+
+/* context key (pid_tgid) -> the call waiting under a re-entered one */
+PT_MAP(tls_outers, LRU_HASH, 1024, __u64, struct tls_outer);
 
 /* ---- spans (span.bpf.c) ---- */
 struct span_key {

@@ -138,40 +138,54 @@ static __always_inline void tls_bio_enter(struct thread_ctx *t, __u64 ssl, __u8 
  * library's own nesting (SSL_connect calls SSL_do_handshake): a callback of the outer call
  * made it. Node runs JavaScript from OpenSSL's info callback when SSL_read completes a
  * client handshake, and fetch() writes its request there, inside SSL_read. The inner call
- * is the thread's call until it returns; the outer one waits in t->outer. One level: a
- * callback of the inner call nests as the library's own calls do.
+ * is the thread's call until it returns; the outer one waits in tls_outers. One level: a
+ * callback of the inner call nests as the library's own calls do. False (nesting) if
+ * the table is full (counted).
  */
-static __always_inline bool tls_reentered(struct thread_ctx *t, __u8 fn)
+static __always_inline bool tls_reentered(__u64 key, struct thread_ctx *t, __u8 fn)
 {
-	if (fn == TLS_FN_HANDSHAKE || fn == t->ssl_fn || t->outer.depth)
+	struct tls_outer o;
+
+	if (fn == TLS_FN_HANDSHAKE || fn == t->ssl_fn || t->tls_outer)
 		return false;
-	t->outer.ssl = t->ssl;
-	t->outer.buf = t->ssl_buf;
-	t->outer.outlen = t->ssl_outlen;
-	t->outer.entry = t->ssl_entry;
-	t->outer.krecv_last = t->ssl_krecv_last;
-	t->outer.ksend_last = t->ssl_ksend_last;
-	t->outer.ksend_first = t->ssl_ksend_first;
-	t->outer.fn = t->ssl_fn;
-	t->outer.lib = t->ssl_lib;
-	t->outer.depth = t->ssl_depth;
+	o.ssl = t->ssl;
+	o.buf = t->ssl_buf;
+	o.outlen = t->ssl_outlen;
+	o.entry = t->ssl_entry;
+	o.krecv_last = t->ssl_krecv_last;
+	o.ksend_last = t->ssl_ksend_last;
+	o.ksend_first = t->ssl_ksend_first;
+	o.fn = t->ssl_fn;
+	o.lib = t->ssl_lib;
+	o.depth = t->ssl_depth;
+	if (bpf_map_update_elem(&tls_outers, &key, &o, BPF_ANY)) {
+		stat_inc(PT_STAT_SSL_FULL);
+		return false;
+	}
+	t->tls_outer = 1;
 	return true;
 }
 
-/* The inner call returned: the outer one is the thread's call again. */
-static __always_inline void tls_outer_restore(struct thread_ctx *t)
+/* The inner call returned: the outer one is the thread's call again (if its state is
+ * gone, evicted, none is: the outer call's return is not seen). */
+static __always_inline void tls_outer_restore(__u64 key, struct thread_ctx *t)
 {
-	t->ssl = t->outer.ssl;
-	t->ssl_buf = t->outer.buf;
-	t->ssl_outlen = t->outer.outlen;
-	t->ssl_entry = t->outer.entry;
-	t->ssl_krecv_last = t->outer.krecv_last;
-	t->ssl_ksend_last = t->outer.ksend_last;
-	t->ssl_ksend_first = t->outer.ksend_first;
-	t->ssl_fn = t->outer.fn;
-	t->ssl_lib = t->outer.lib;
-	t->ssl_depth = t->outer.depth;
-	t->outer.depth = 0;
+	struct tls_outer *o = bpf_map_lookup_elem(&tls_outers, &key);
+
+	t->tls_outer = 0;
+	if (!o)
+		return;
+	t->ssl = o->ssl;
+	t->ssl_buf = o->buf;
+	t->ssl_outlen = o->outlen;
+	t->ssl_entry = o->entry;
+	t->ssl_krecv_last = o->krecv_last;
+	t->ssl_ksend_last = o->ksend_last;
+	t->ssl_ksend_first = o->ksend_first;
+	t->ssl_fn = o->fn;
+	t->ssl_lib = o->lib;
+	t->ssl_depth = o->depth;
+	bpf_map_delete_elem(&tls_outers, &key);
 }
 
 /* key: the execution context (thread, or goroutine for Go's crypto/tls), t its thread_ctx
@@ -190,7 +204,7 @@ static __always_inline int tls_enter_key(__u64 key, struct thread_ctx *t, __u64 
 		t = thread_get(key);
 	if (!t)
 		return 0;
-	if (t->ssl_depth && !tls_reentered(t, fn)) {
+	if (t->ssl_depth && !tls_reentered(key, t, fn)) {
 		/* SSL_connect calls SSL_do_handshake: keep the outermost */
 		if (t->ssl_depth < 8)
 			t->ssl_depth++;
@@ -261,7 +275,7 @@ static __always_inline void tls_handshake_inside(struct ssl_state *s, struct thr
 {
 	if (t->ssl_krecv_last) {
 		tls_handshake_done(s, t->ssl_krecv_last);
-	} else if (s->bio_recv_last && t->ssl_fn == TLS_FN_WRITE && t->outer.depth) {
+	} else if (s->bio_recv_last && t->ssl_fn == TLS_FN_WRITE && t->tls_outer) {
 		/* memory BIO, a write the handshake-done callback of a read made: the read
 		 * finished the handshake before the write began */
 		tls_handshake_done(s, t->ssl_entry);
@@ -379,8 +393,8 @@ static __always_inline int tls_exit_key(__u64 key, long ret)
 	if (--t->ssl_depth)
 		return 0;
 	tls_call_exit(key, t, ret);
-	if (t->outer.depth)
-		tls_outer_restore(t);
+	if (t->tls_outer)
+		tls_outer_restore(key, t);
 	return 0;
 }
 
