@@ -29,6 +29,7 @@ struct go_procs_map go_procs SEC(".maps");
 struct sys_io_map sys_io SEC(".maps");
 struct http_scratch_map http_scratch SEC(".maps");
 struct ssl_states_map ssl_states SEC(".maps");
+struct tls_outers_map tls_outers SEC(".maps");
 struct spans_map spans SEC(".maps");
 const volatile __u32 render_spans = 0;
 const volatile __u64 idle_flush_ns = 0;

@@ -142,7 +142,8 @@ struct thread_ctx {
 	__u64 go_tls_d;
 	__u64 go_tls_ret;
 	__u32 go_tls_wlen;
-	__u32 pad3;
+	__u32 ssl_sp32;		/* a native call in progress: its entry's stack pointer, low
+				 * 32 bits (a shallower call's entry: its return was missed) */
 	/* memory-BIO TLS (Node.js): the event loop moves ciphertext outside the calls */
 	__u64 bio_ssl;		/* unmapped session of the last call that did no socket I/O */
 	__u64 bio_sk;		/* socket whose first bytes received were a TLS record */
@@ -202,9 +203,10 @@ PT_MAP(ssl_states, LRU_HASH, 32768, struct ssl_key, struct ssl_state);
  * its own keeps thread_ctx small. */
 struct tls_outer {
 	__u64 ssl, buf, outlen, entry, krecv_last, ksend_last, ksend_first;
+	__u32 sp32;		/* its ssl_sp32 */
 	__u8 depth;		/* the outer call's ssl_depth */
 	__u8 fn, lib;
-	__u8 pad[5];
+	__u8 pad;
 };
 
 /* context key (pid_tgid) -> the call waiting under a re-entered one */

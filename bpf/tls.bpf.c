@@ -142,11 +142,14 @@ static __always_inline void tls_bio_enter(struct thread_ctx *t, __u64 ssl, __u8 
  * callback of the inner call nests as the library's own calls do. False (nesting) if
  * the table is full (counted).
  */
-static __always_inline bool tls_reentered(__u64 key, struct thread_ctx *t, __u8 fn)
+static __always_inline bool tls_reentered(__u64 key, struct thread_ctx *t, __u64 ssl, __u8 fn)
 {
 	struct tls_outer o;
 
-	if (fn == TLS_FN_HANDSHAKE || fn == t->ssl_fn || t->tls_outer)
+	/* a read or write on the session of an open handshake is the library's own: GnuTLS's
+	 * client handshake sends 0-RTT data with gnutls_record_send() */
+	if (fn == TLS_FN_HANDSHAKE || fn == t->ssl_fn || t->tls_outer ||
+	    (t->ssl_fn == TLS_FN_HANDSHAKE && ssl == t->ssl))
 		return false;
 	o.ssl = t->ssl;
 	o.buf = t->ssl_buf;
@@ -158,6 +161,7 @@ static __always_inline bool tls_reentered(__u64 key, struct thread_ctx *t, __u8 
 	o.fn = t->ssl_fn;
 	o.lib = t->ssl_lib;
 	o.depth = t->ssl_depth;
+	o.sp32 = t->ssl_sp32;
 	if (bpf_map_update_elem(&tls_outers, &key, &o, BPF_ANY)) {
 		stat_inc(PT_STAT_SSL_FULL);
 		return false;
@@ -185,13 +189,34 @@ static __always_inline void tls_outer_restore(__u64 key, struct thread_ctx *t)
 	t->ssl_fn = o->fn;
 	t->ssl_lib = o->lib;
 	t->ssl_depth = o->depth;
+	t->ssl_sp32 = o->sp32;
 	bpf_map_delete_elem(&tls_outers, &key);
 }
 
+/*
+ * A native call that enters no deeper on the thread's stack than the open one: the open
+ * one is gone, its return never came (the thread left it with siglongjmp, as clients that
+ * give up on a read with alarm() do; or it was entered before its return probe was
+ * attached). Stacks grow down; 32 bits of difference are plenty for one thread's stack.
+ * A tail call (SSL_connect jumping to SSL_do_handshake) enters at the same depth: the
+ * same handshake starts again, microseconds later.
+ */
+static __always_inline void tls_stale_call(__u64 key, struct thread_ctx *t, __u64 sp)
+{
+	if (!t->ssl_depth || !sp || (__s32)((__u32)sp - t->ssl_sp32) < 0)
+		return;
+	t->ssl_depth = 0;
+	if (t->tls_outer) {
+		t->tls_outer = 0;
+		bpf_map_delete_elem(&tls_outers, &key);
+	}
+}
+
 /* key: the execution context (thread, or goroutine for Go's crypto/tls), t its thread_ctx
- * if the caller has it (else NULL: looked up or created) */
+ * if the caller has it (else NULL: looked up or created); sp: a native call's stack
+ * pointer at its entry (0: Go, whose calls go_tls_enter() tracks by frame) */
 static __always_inline int tls_enter_key(__u64 key, struct thread_ctx *t, __u64 ssl, __u8 fn,
-					 __u8 lib, __u64 buf, __u64 outlen)
+					 __u8 lib, __u64 buf, __u64 outlen, __u64 sp)
 {
 	struct ssl_key k = { .tgid = key >> 32, .ssl = ssl };
 	struct ssl_state *s;
@@ -204,7 +229,8 @@ static __always_inline int tls_enter_key(__u64 key, struct thread_ctx *t, __u64 
 		t = thread_get(key);
 	if (!t)
 		return 0;
-	if (t->ssl_depth && !tls_reentered(key, t, fn)) {
+	tls_stale_call(key, t, sp);
+	if (t->ssl_depth && !tls_reentered(key, t, ssl, fn)) {
 		/* SSL_connect calls SSL_do_handshake: keep the outermost */
 		if (t->ssl_depth < 8)
 			t->ssl_depth++;
@@ -212,6 +238,7 @@ static __always_inline int tls_enter_key(__u64 key, struct thread_ctx *t, __u64 
 	}
 	now = bpf_ktime_get_ns();
 	t->ssl_depth = 1;
+	t->ssl_sp32 = sp;
 	t->ssl = ssl;
 	t->ssl_fn = fn;
 	t->ssl_lib = lib;
@@ -241,9 +268,11 @@ static __always_inline int tls_enter_key(__u64 key, struct thread_ctx *t, __u64 
 	return 0;
 }
 
-static __always_inline int tls_enter(__u64 ssl, __u8 fn, __u8 lib, __u64 buf, __u64 outlen)
+static __always_inline int tls_enter(struct pt_regs *ctx, __u8 fn, __u8 lib, __u64 buf,
+				     __u64 outlen)
 {
-	return tls_enter_key(bpf_get_current_pid_tgid(), NULL, ssl, fn, lib, buf, outlen);
+	return tls_enter_key(bpf_get_current_pid_tgid(), NULL, PT_REGS_PARM1(ctx), fn, lib, buf,
+			     outlen, PT_REGS_SP(ctx));
 }
 
 static __always_inline void tls_handshake_done(struct ssl_state *s, __u64 end)
@@ -409,46 +438,46 @@ static __always_inline int tls_exit(long ret)
  */
 PT_SHARED int on_ssl_handshake(struct pt_regs *ctx)
 {
-	return tls_enter(PT_REGS_PARM1(ctx), TLS_FN_HANDSHAKE, PT_TLS_OPENSSL, 0, 0);
+	return tls_enter(ctx, TLS_FN_HANDSHAKE, PT_TLS_OPENSSL, 0, 0);
 }
 
 PT_SHARED int on_ssl_read(struct pt_regs *ctx)
 {
-	return tls_enter(PT_REGS_PARM1(ctx), TLS_FN_READ, PT_TLS_OPENSSL, PT_REGS_PARM2(ctx), 0);
+	return tls_enter(ctx, TLS_FN_READ, PT_TLS_OPENSSL, PT_REGS_PARM2(ctx), 0);
 }
 
 /* SSL_read_ex(ssl, buf, num, size_t *readbytes) */
 PT_SHARED int on_ssl_read_ex(struct pt_regs *ctx)
 {
-	return tls_enter(PT_REGS_PARM1(ctx), TLS_FN_READ, PT_TLS_OPENSSL, PT_REGS_PARM2(ctx),
+	return tls_enter(ctx, TLS_FN_READ, PT_TLS_OPENSSL, PT_REGS_PARM2(ctx),
 			 PT_REGS_PARM4(ctx));
 }
 
 PT_SHARED int on_ssl_write(struct pt_regs *ctx)
 {
-	return tls_enter(PT_REGS_PARM1(ctx), TLS_FN_WRITE, PT_TLS_OPENSSL, PT_REGS_PARM2(ctx), 0);
+	return tls_enter(ctx, TLS_FN_WRITE, PT_TLS_OPENSSL, PT_REGS_PARM2(ctx), 0);
 }
 
 /* SSL_write_ex(ssl, buf, num, size_t *written) */
 PT_SHARED int on_ssl_write_ex(struct pt_regs *ctx)
 {
-	return tls_enter(PT_REGS_PARM1(ctx), TLS_FN_WRITE, PT_TLS_OPENSSL, PT_REGS_PARM2(ctx),
+	return tls_enter(ctx, TLS_FN_WRITE, PT_TLS_OPENSSL, PT_REGS_PARM2(ctx),
 			 PT_REGS_PARM4(ctx));
 }
 
 PT_SHARED int on_gnutls_handshake(struct pt_regs *ctx)
 {
-	return tls_enter(PT_REGS_PARM1(ctx), TLS_FN_HANDSHAKE, PT_TLS_GNUTLS, 0, 0);
+	return tls_enter(ctx, TLS_FN_HANDSHAKE, PT_TLS_GNUTLS, 0, 0);
 }
 
 PT_SHARED int on_gnutls_recv(struct pt_regs *ctx)
 {
-	return tls_enter(PT_REGS_PARM1(ctx), TLS_FN_READ, PT_TLS_GNUTLS, PT_REGS_PARM2(ctx), 0);
+	return tls_enter(ctx, TLS_FN_READ, PT_TLS_GNUTLS, PT_REGS_PARM2(ctx), 0);
 }
 
 PT_SHARED int on_gnutls_send(struct pt_regs *ctx)
 {
-	return tls_enter(PT_REGS_PARM1(ctx), TLS_FN_WRITE, PT_TLS_GNUTLS, PT_REGS_PARM2(ctx), 0);
+	return tls_enter(ctx, TLS_FN_WRITE, PT_TLS_GNUTLS, PT_REGS_PARM2(ctx), 0);
 }
 
 /* SSL_free / gnutls_deinit: the session pointer may be reused by the next one. */
@@ -531,7 +560,7 @@ static __always_inline int go_tls_enter(struct pt_regs *ctx, __u8 fn, bool serve
 	t->go_tls_ret = go_entry_ret(ctx);
 	t->go_tls_h2_sent = 0;
 	t->go_tls_wlen = ctx->cx > 0xffffffff ? 0xffffffff : ctx->cx;
-	tls_enter_key(key, t, ctx->ax, fn, PT_TLS_GO, fn == TLS_FN_HANDSHAKE ? 0 : ctx->bx, 0);
+	tls_enter_key(key, t, ctx->ax, fn, PT_TLS_GO, fn == TLS_FN_HANDSHAKE ? 0 : ctx->bx, 0, 0);
 	if (fn == TLS_FN_WRITE && t->ssl_depth == 1)
 		t->go_tls_h2_sent = go_h2_write(ctx, key, goid);
 	return 0;

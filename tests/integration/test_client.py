@@ -2,6 +2,8 @@
 """phasetrace against the C client fixture: every phase of every request is
 compared with the delay the test injected (DNS answer delay, TLS handshake
 hold, time to first byte, SYN drop) and with the client's own measurement."""
+import json
+import os
 import re
 
 import harness as h
@@ -116,6 +118,38 @@ def test_client_openssl_s_client():
 	for name, ms in (('tls', hs_ms), ('ttfb', ttfb_ms)):
 		h.assert_true(name in ph, '%s phase missing: %s' % (name, rec))
 		h.assert_near(ph[name]['dur_ns'], ms * MS, '%s phase' % name)
+
+
+def test_client_gave_up_in_read():
+	"""A C client that gives up on a slow answer with alarm() and siglongjmp() out of its
+	blocking SSL_read (the giveup fixture): that call never returns. Its next connection
+	on the same thread is still a request of its own: its handshake, its 60 ms ttfb, its
+	status; before, it was invisible, or a TLS failure."""
+	slow_ms, give_up_ms, ttfb_ms = 1500, 300, 60
+	certs = h.make_certs()
+	be = h.start_backend(certs=certs)
+	tr = h.Tracer(comms=['giveup'])
+	r = h.run([os.path.join(h.FIXTURES, 'giveup'), '--port', be.port, '--slow',
+		   '/ttfb/%d/slow' % slow_ms, '--give-up-ms', give_up_ms, '--path',
+		   '/ttfb/%d/next' % ttfb_ms])
+	h.assert_eq((r.rc, r.stdout.split('\n')[:2]), (0, ['gave up', 'status 200']),
+		    'giveup: exit status and output (%s)' % r.stderr.strip())
+	recs = h.client_records(tr.stop(), pid=r.pid)
+	by_path = {rec.get('path'): rec for rec in recs}
+	h.assert_eq(sorted(p for p in by_path if p), sorted(['/ttfb/%d/next' % ttfb_ms,
+							     '/ttfb/%d/slow' % slow_ms]),
+		    'giveup\'s requests: %s' % json.dumps(recs))
+	slow = by_path['/ttfb/%d/slow' % slow_ms]
+	h.assert_eq((slow.get('status'), slow.get('error') in (None, 'tls')), (None, False),
+		    'the request given up: no status, and an error other than tls: %s' %
+		    json.dumps(slow))
+	rec = by_path['/ttfb/%d/next' % ttfb_ms]
+	h.assert_eq((rec.get('error'), rec.get('status'), rec.get('tls')), (None, 200, True),
+		    'the next request: error, status, tls: %s' % json.dumps(rec))
+	ph = h.phases(rec)
+	h.assert_true('tls' in ph and 'ttfb' in ph, 'the next request\'s phases: %s' %
+		      json.dumps(rec))
+	h.assert_near(ph['ttfb']['dur_ns'], ttfb_ms * MS, 'the next request\'s ttfb')
 
 
 HALF_CLOSE = r"""

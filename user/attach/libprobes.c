@@ -50,7 +50,9 @@ static int attach_multi(const struct phasetrace_bpf *skel, struct binary *b, str
 		}
 	}
 	*nsites = n[0] + n[1];
-	for (int side = 0; side < 2 && !err; side++)
+	/* returns first: a call entered before its return probe is attached never returns
+	 * for us (bpf/tls.bpf.c tls_stale_call() copes with the rest) */
+	for (int side = 1; side >= 0 && !err; side--)
 		if (n[side])
 			err = linkset__uprobe_multi(ls, lib_set_multi_prog(skel, set, side),
 						    binary__attach_path(b), offs[side],
@@ -71,7 +73,7 @@ static int attach_single(const struct phasetrace_bpf *skel, struct binary *b,
 
 		if (p->set != set || binary__sym(b, p->sym, &sym))
 			continue;
-		for (int side = 0; side < 2 && !err; side++) {
+		for (int side = 1; side >= 0 && !err; side--) {	/* returns first */
 			if (!(side ? p->ret : p->entry))
 				continue;
 			(*nsites)++;
