@@ -304,13 +304,10 @@ static __always_inline void tls_handshake_inside(struct ssl_state *s, struct thr
 {
 	if (t->ssl_krecv_last) {
 		tls_handshake_done(s, t->ssl_krecv_last);
-	} else if (s->bio_recv_last && t->ssl_fn == TLS_FN_WRITE && t->tls_outer) {
-		/* memory BIO, a write the handshake-done callback of a read made: the read
-		 * finished the handshake before the write began */
-		tls_handshake_done(s, t->ssl_entry);
 	} else if (s->bio_recv_last && t->ssl_fn == TLS_FN_WRITE) {
 		/* memory BIO: the write finished the handshake (the peer's flight,
-		 * certificate checks) before its data */
+		 * certificate checks) before its data; or, re-entered from the
+		 * handshake-done callback of a read (node's fetch()), found it finished */
 		tls_handshake_done(s, now);
 		t->ssl_entry = now;
 	} else if (s->bio_recv_last) {
