@@ -817,6 +817,21 @@ def _tls_refused(ver):
 	h.assert_true(app.alive(), 'the webapp died')
 
 
+def _tls_peeked_hello(ver):
+	"""A router goroutine reads each connection's ClientHello before net/http's handshake
+	does (the webapp's -peek-hello: cmux, Traefik): the handshake's first socket I/O is
+	its flight, sent; its tls phase still starts with the hello, and is the held Finished
+	(checks.held_handshake()), not the time after it."""
+	certs = h.make_certs()
+	app = Webapp(ver, args=['-tls-cert', certs['cert'], '-tls-key',
+				  certs['key'], '-peek-hello'])
+	tr = h.Tracer(pids=[app.pid])
+	local = checks.held_handshake(app.port, '/healthz', checks.HELD_HELLO_MS,
+				      checks.HELD_FINISHED_MS)
+	checks.check_held(tr.stop(), 'webapp', app.port, local, checks.HELD_FINISHED_MS)
+	h.assert_true(app.alive(), 'the webapp died')
+
+
 CASES = [
 	('render', lambda v: _render_only(v, 'webapp'), 60),
 	('render_stripped', lambda v: _render_only(v, 'webapp-stripped'), 60),
@@ -828,6 +843,7 @@ CASES = [
 	('backend_tls_dns_nobuildinfo', lambda v: _backend(v, 'webapp-nobuildinfo'), 60),
 	('https_server', lambda v: _backend(v, 'webapp', server_tls=True), 60),
 	('tls_refused', _tls_refused, 60),
+	('tls_peeked_hello', _tls_peeked_hello, 60),
 	('panic_through_execute', _panic_through_execute, 60),
 	('template_error', _template_error, 60),
 	('probe_span', _probe_span, 60),
@@ -850,21 +866,6 @@ for _v in _toolchains():
 	for _case, _fn, _t in CASES:
 		_f = _row(_v, _case, _fn, _t)
 		globals()[_f.__name__] = _f
-
-
-def test_go_tls_peeked_hello():
-	"""A router goroutine reads each connection's ClientHello before net/http's handshake
-	does (the webapp's -peek-hello: cmux, Traefik): the handshake's first socket I/O is
-	its flight, sent; its tls phase still starts with the hello, and is the held Finished
-	(checks.held_handshake()), not the time after it."""
-	certs = h.make_certs()
-	app = Webapp(_toolchains()[-1], args=['-tls-cert', certs['cert'], '-tls-key',
-					      certs['key'], '-peek-hello'])
-	tr = h.Tracer(pids=[app.pid])
-	local = checks.held_handshake(app.port, '/healthz', checks.HELD_HELLO_MS,
-				      checks.HELD_FINISHED_MS)
-	checks.check_held(tr.stop(), 'webapp', app.port, local, checks.HELD_FINISHED_MS)
-	h.assert_true(app.alive(), 'the webapp died')
 
 
 def test_go_perf_uprobes_backend():
