@@ -252,6 +252,8 @@ static __always_inline int conn_io_body(__u64 skp, struct pt_conn *c, const stru
 	int started = 0;
 
 	c->last_io = ev->ts;
+	if (c->state == PT_FSM_TUNNEL)
+		return 0;
 	if (req_dir && c->state == PT_FSM_RESP) {
 		conn_emit(skp, c, PT_END_NEXT, ev->ts, in_tp);
 		conn_next_request(c);
@@ -317,6 +319,46 @@ PT_SHARED void conn_interim_response(struct pt_conn *c, __u64 n)
 	c->state = PT_FSM_REQ;
 	c->req.resp_first = c->req.resp_last = 0;
 	c->req.bytes_resp = c->req.bytes_resp > n ? c->req.bytes_resp - n : 0;
+}
+
+/*
+ * After 101 Switching Protocols (a WebSocket; h2c's upgrade too, not followed) or a 2xx
+ * to CONNECT (a proxy's tunnel), the connection carries another protocol for as long as
+ * it lives: a WebSocket's messages, a tunnel's TLS. The request ends with its response's
+ * first I/O (a server may push frames at once, and for hours), and what follows is no
+ * request. A client's TLS session in its tunnel makes it HTTP again (conn_tls_starts()).
+ */
+PT_SHARED void conn_switch(__u64 skp, struct pt_conn *c, __u64 ts, bool in_tp)
+{
+	__u16 st = c->req.status;
+
+	if (c->state != PT_FSM_RESP)
+		return;
+	if (st != 101 && (st < 200 || st > 299 || !conn_is_connect(c)))
+		return;
+	conn_emit(skp, c, PT_END_NEXT, ts, in_tp);
+	conn_next_request(c);
+	c->state = PT_FSM_TUNNEL;
+	stat_inc(PT_STAT_SWITCHED);
+}
+
+/*
+ * A client's TLS session starts in its CONNECT tunnel: its requests are HTTP again, and
+ * may be HTTP/2 (ALPN), and the first one has the handshake as its tls phase. A tunnel
+ * whose status line was not seen (curl reads a CONNECT's response a byte at a time: no
+ * I/O holds the whole line) opens now: the CONNECT ends, without a status. ts: the
+ * clock of the session's I/O, from a socket tracepoint.
+ */
+PT_SHARED void conn_tunnel_tls(__u64 skp, struct pt_conn *c, __u64 ts)
+{
+	if (c->state == PT_FSM_RESP && conn_is_connect(c)) {
+		conn_emit(skp, c, PT_END_NEXT, ts, true);
+		conn_next_request(c);
+	} else if (c->state != PT_FSM_TUNNEL) {
+		return;
+	}
+	c->state = PT_FSM_IDLE;
+	c->cflags &= ~PT_C_PROTO;
 }
 
 PT_SHARED void conn_finish(__u64 skp, struct pt_conn *c)

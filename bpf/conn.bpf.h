@@ -74,6 +74,47 @@ PT_SHARED int conn_io_thread(__u64 skp, struct pt_conn *c, const struct conn_io_
  * Continue\r\n\r\n": 25). */
 #define PT_INTERIM_MAX	64
 PT_SHARED void conn_interim_response(struct pt_conn *c, __u64 n);
+/* The status just parsed (at ts, the response's first I/O) switches the connection to
+ * another protocol (101, a CONNECT's 2xx): the request ends, and so does HTTP/1 on the
+ * connection (PT_FSM_TUNNEL). in_tp: as for conn_io_thread(). */
+PT_SHARED void conn_switch(__u64 skp, struct pt_conn *c, __u64 ts, bool in_tp);
+/* The response's status was just parsed from its first I/O (n bytes at ts): an interim
+ * response, a protocol switch, or neither (no call: every response comes here). */
+static __always_inline void conn_status_parsed(__u64 skp, struct pt_conn *c, __u64 n,
+					       __u64 ts, bool in_tp)
+{
+	__u16 st = c->req.status;
+
+	if (st >= 100 && st <= 199 && st != 101)
+		conn_interim_response(c, n);
+	else if (st == 101 || c->req.method[0] == 'C')
+		conn_switch(skp, c, ts, in_tp);
+}
+/* c carries TLS that no probed library runs (a proxy relaying a tunnel, a library
+ * phasetrace does not probe): its bytes are no requests it can read. */
+static __always_inline void conn_tls_opaque(struct pt_conn *c)
+{
+	c->cflags &= ~PT_C_TLS;
+	c->req.flags &= ~PT_F_TLS;
+	c->state = PT_FSM_TUNNEL;
+	stat_inc(PT_STAT_TLS_OPAQUE);
+}
+/* The request on c is a CONNECT (its method: parsed or looked at, http.bpf.h) */
+static __always_inline bool conn_is_connect(const struct pt_conn *c)
+{
+	const char *m = c->req.method;
+
+	return m[0] == 'C' && m[1] == 'O' && m[2] == 'N' && m[3] == 'N' && m[4] == 'E' &&
+	       m[5] == 'C' && m[6] == 'T' && !m[7];
+}
+/* A TLS session starts on c, which carried plaintext requests: a CONNECT's tunnel. */
+PT_SHARED void conn_tunnel_tls(__u64 skp, struct pt_conn *c, __u64 ts);
+/* A TLS session's records move on c (ts: their I/O's clock) */
+static __always_inline void conn_tls_starts(__u64 skp, struct pt_conn *c, __u64 ts)
+{
+	if (!(c->cflags & PT_C_TLS) && c->state != PT_FSM_IDLE)
+		conn_tunnel_tls(skp, c, ts);
+}
 /*
  * Whether c has something to report when it goes away: a request under way, a
  * failure, a connect of ours (a connection that never carried a request still
@@ -86,7 +127,7 @@ PT_SHARED void conn_interim_response(struct pt_conn *c, __u64 n);
  */
 static __always_inline bool conn_pending(const struct pt_conn *c)
 {
-	return c->state != PT_FSM_IDLE || (c->req.flags & PT_F_CONNECT) || c->req.error ||
+	return (c->state != PT_FSM_IDLE && c->state != PT_FSM_TUNNEL) || (c->req.flags & PT_F_CONNECT) || c->req.error ||
 	       (c->cflags & PT_C_HANDSHAKE);
 }
 

@@ -28,7 +28,14 @@ static __always_inline char *http_peek(const void *ubuf, __u64 len)
 	return s->buf;
 }
 
-/* Request line: "METHOD SP path[?query] SP HTTP/1.x" */
+/* b begins with "CONNECT" (7 bytes readable) */
+static __always_inline bool http_is_connect(const char *b)
+{
+	return b[0] == 'C' && b[1] == 'O' && b[2] == 'N' && b[3] == 'N' && b[4] == 'E' &&
+	       b[5] == 'C' && b[6] == 'T';
+}
+
+/* Request line: "METHOD SP path[?query] SP HTTP/1.x" (CONNECT: "CONNECT SP host:port ...") */
 PT_SHARED void http_parse_request(struct pt_req_rec *r, const void *ubuf, __u64 len)
 {
 	char *b = http_peek(ubuf, len);
@@ -46,8 +53,15 @@ PT_SHARED void http_parse_request(struct pt_req_rec *r, const void *ubuf, __u64 
 		if (ch < 'A' || ch > 'Z')
 			return;
 	}
-	if (sp < 3 || (b[sp + 1] != '/' && b[sp + 1] != '*' && b[sp + 1] != 'h'))
+	if (sp < 3)
 		return;
+	/* a proxy's CONNECT names host:port (authority-form), the others a path or a URL */
+	if (sp == 7 && http_is_connect(b)) {
+		if (b[8] == ' ' || b[8] == '\r' || b[8] == '\n' || b[8] == 0)
+			return;
+	} else if (b[sp + 1] != '/' && b[sp + 1] != '*' && b[sp + 1] != 'h') {
+		return;
+	}
 	if (sp == 3 && b[0] == 'P' && b[1] == 'R' && b[2] == 'I' && b[4] == '*')
 		return;	/* the HTTP/2 client preface is not a request */
 	for (int i = 0; i < PT_METHOD_LEN - 1; i++) {
@@ -71,6 +85,18 @@ PT_SHARED void http_parse_request(struct pt_req_rec *r, const void *ubuf, __u64 
 	}
 	r->path[PT_PATH_LEN - 1] = 0;
 	r->flags |= PT_F_HTTP;
+}
+
+/* Only whether the request is a CONNECT: its first 8 bytes onto the stack. */
+PT_SHARED void http_parse_connect(struct pt_req_rec *r, const void *ubuf, __u64 len)
+{
+	char b[8];
+
+	if (!ubuf || len < 9 || bpf_probe_read_user(b, sizeof(b), ubuf))
+		return;
+	if (!http_is_connect(b) || b[7] != ' ')
+		return;
+	__builtin_memcpy(r->method, "CONNECT", 8);
 }
 
 /* Status line: "HTTP/1.x NNN ...": its first 13 bytes read onto the stack (one short copy,

@@ -12,6 +12,9 @@
 
 /* "METHOD SP path[?query] SP HTTP/1.x": sets method, path and PT_F_HTTP in r */
 PT_SHARED void http_parse_request(struct pt_req_rec *r, const void *ubuf, __u64 len);
+/* Sets r's method to CONNECT if the request line begins "CONNECT " (else nothing): what
+ * the protocol switch needs when the request line is not parsed (conn_switch()) */
+PT_SHARED void http_parse_connect(struct pt_req_rec *r, const void *ubuf, __u64 len);
 /* "HTTP/1.x NNN ...": sets status in r */
 PT_SHARED void http_parse_status(struct pt_req_rec *r, const void *ubuf, __u64 len);
 

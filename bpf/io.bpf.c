@@ -216,7 +216,9 @@ static __always_inline void io_times(struct conn_io_ev *ev, __u64 start)
 
 /*
  * Socket I/O outside TLS calls: ciphertext of a memory-BIO session (Node.js),
- * recognised by a connection's first bytes being a TLS handshake record.
+ * recognised by a connection's first bytes being a TLS handshake record; or, when no
+ * session of the process made or took them, TLS that no probed library runs (a proxy
+ * relaying a CONNECT tunnel, Java, rustls): no requests there (conn_tls_opaque()).
  */
 static __always_inline bool bio_io(__u64 skp, struct pt_conn *c, struct thread_ctx *t,
 				   const struct conn_io_ev *ev, const void *buf, bool have_buf)
@@ -233,7 +235,9 @@ static __always_inline bool bio_io(__u64 skp, struct pt_conn *c, struct thread_c
 		return false;
 	if (!t)		/* a server thread's first TLS bytes come before any call */
 		t = thread_get(ev->key);
-	return t && tls_bio_io(skp, c, t, ev, true);
+	if (!t || !tls_bio_io(skp, c, t, ev, true))
+		conn_tls_opaque(c);	/* a hello no probed library made: a relay's */
+	return true;
 }
 
 /*
@@ -277,6 +281,7 @@ static __always_inline int handle_io(struct sock *sk, int ret, int dir, const vo
 	}
 	if (t && t->ssl_depth) {
 		/* TLS records: remember which socket this session uses */
+		conn_tls_starts(skp, c, ev.ts);
 		c->cflags |= PT_C_TLS;
 		c->req.flags |= PT_F_TLS;
 		c->req.tls_lib = t->ssl_lib;
@@ -303,15 +308,19 @@ static __always_inline int handle_io(struct sock *sk, int ret, int dir, const vo
 	if (h2_wants(c) && h2_io_sock(skp, c, &ev, buf, have_buf))
 		return 0;
 	started = conn_io_thread(skp, c, &ev, t);
-	if (!started || (started == PT_IO_STARTED_REQ && !need_http_path))
+	/* without paths, only a connection's first request is looked at: is it a CONNECT
+	 * (a proxy's clients open a connection for each tunnel) */
+	if (!started || (started == PT_IO_STARTED_REQ && !need_http_path && c->nreq > 1))
 		return 0;
 	if (!have_buf)
 		buf = syscall_buffer();
-	if (started == PT_IO_STARTED_REQ)
-		http_parse_request(&c->req, buf, ret);
-	else {
+	if (started == PT_IO_STARTED_RESP) {
 		http_parse_status(&c->req, buf, ret);
-		conn_interim_response(c, ret);
+		conn_status_parsed(skp, c, ret, ev.ts, true);
+	} else if (need_http_path) {
+		http_parse_request(&c->req, buf, ret);
+	} else {
+		http_parse_connect(&c->req, buf, ret);
 	}
 	return 0;
 }

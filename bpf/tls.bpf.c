@@ -83,7 +83,9 @@ static __always_inline void tls_bio_bind(__u64 skp, struct pt_conn *c, __u64 ssl
 /*
  * Socket I/O outside any TLS call (bpf/io.bpf.c). first: the connection's
  * first bytes, a TLS handshake record. True when the bytes are ciphertext of a
- * session (or may be: a received record waits for the next call on the thread).
+ * session (or may be: a received record waits for the next call on the thread),
+ * or of TLS no probed library runs (conn_tls_opaque()); false: a first send that
+ * no session of the thread made (the caller decides).
  */
 PT_SHARED bool tls_bio_io(__u64 skp, struct pt_conn *c, struct thread_ctx *t,
 			  const struct conn_io_ev *ev, bool first)
@@ -93,10 +95,10 @@ PT_SHARED bool tls_bio_io(__u64 skp, struct pt_conn *c, struct thread_ctx *t,
 
 	if (!first) {
 		if (!c->ssl) {
-			/* a received record no call on the thread took: not ours */
-			c->cflags &= ~PT_C_TLS;
-			c->req.flags &= ~PT_F_TLS;
-			return false;
+			/* the ClientHello received first, no call on the thread took:
+			 * a library we do not probe serves it */
+			conn_tls_opaque(c);
+			return true;
 		}
 		k.ssl = c->ssl;
 		s = bpf_map_lookup_elem(&ssl_states, &k);
@@ -404,9 +406,11 @@ static __always_inline void tls_call_exit(__u64 key, struct thread_ctx *t, long 
 			c->req.req_io_start = t->ssl_entry;
 		if (need_http_path)
 			http_parse_request(&c->req, (void *)t->ssl_buf, n);
+		else if (c->nreq <= 1)
+			http_parse_connect(&c->req, (void *)t->ssl_buf, n);
 	} else if (started == PT_IO_STARTED_RESP) {
 		http_parse_status(&c->req, (void *)t->ssl_buf, n);
-		conn_interim_response(c, n);
+		conn_status_parsed(s->sk, c, n, now, false);
 	}
 }
 

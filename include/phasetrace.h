@@ -281,6 +281,8 @@ enum pt_fsm {
 	PT_FSM_IDLE = 0,	/* no request in flight */
 	PT_FSM_REQ = 1,		/* request bytes flowing */
 	PT_FSM_RESP = 2,	/* response bytes flowing */
+	PT_FSM_TUNNEL = 3,	/* switched to another protocol (101, a CONNECT's 2xx): its
+				 * bytes are no requests (bpf/conn.bpf.c conn_switch()) */
 };
 
 #define PT_C_HANDSHAKE	(1u << 0)	/* an explicit handshake call moved its bytes and has
@@ -378,6 +380,9 @@ enum pt_stat {
 	PT_STAT_HOLD_FULL,		/* exec hold table or queue full: started unheld */
 	PT_STAT_KAGG_REQS,		/* requests counted in the kernel (no record) */
 	PT_STAT_KAGG_FULL,		/* kernel histogram table full: sent as a record */
+	PT_STAT_SWITCHED,		/* connections switched protocols (101, CONNECT): their
+					 * bytes from then on are no requests */
+	PT_STAT_TLS_OPAQUE,		/* connections whose TLS no probed library runs */
 	PT_STAT__MAX,
 };
 

@@ -31,6 +31,7 @@ static inline long bpf_probe_read_user(void *dst, __u32 n, const void *src)
 }
 
 void http_parse_request(struct pt_req_rec *r, const void *ubuf, __u64 len);
+void http_parse_connect(struct pt_req_rec *r, const void *ubuf, __u64 len);
 void http_parse_status(struct pt_req_rec *r, const void *ubuf, __u64 len);
 
 #endif

@@ -2,7 +2,8 @@
 /*
  * libFuzzer target for the HTTP request and status line parser that runs in
  * the kernel (bpf/http.bpf.c, built as plain C with bpf_shim.h). The first
- * input byte picks the parser, the rest is the I/O buffer. Besides memory
+ * input byte picks the parser (bit 0: the status line; else bit 1: the CONNECT check;
+ * else the request line), the rest is the I/O buffer. Besides memory
  * errors (ASan, UBSan), every result is compared with a plain reference
  * reading of the same bytes.
  */
@@ -33,14 +34,26 @@ static void expect_request(const char *b, size_t len, struct pt_req_rec *want)
 		;
 	if (sp >= PT_METHOD_LEN || peek[sp] != ' ' || sp < 3)
 		return;
-	if (peek[sp + 1] != '/' && peek[sp + 1] != '*' && peek[sp + 1] != 'h')
+	if (sp == 7 && !memcmp(peek, "CONNECT", 7)) {
+		/* authority-form: any target but an empty one */
+		if (peek[8] == ' ' || peek[8] == '\r' || peek[8] == '\n' || peek[8] == 0)
+			return;
+	} else if (peek[sp + 1] != '/' && peek[sp + 1] != '*' && peek[sp + 1] != 'h') {
 		return;
+	}
 	if (sp == 3 && !memcmp(peek, "PRI *", 5))
 		return;		/* the HTTP/2 client preface */
 	memcpy(want->method, peek, sp);
 	for (i = 0; i < PT_PATH_LEN - 1 && !path_end(peek[sp + 1 + i]); i++)
 		want->path[i] = peek[sp + 1 + i];
 	want->flags |= PT_F_HTTP;
+}
+
+/* The CONNECT check alone: the method, nothing else. */
+static void expect_connect(const char *b, size_t len, struct pt_req_rec *want)
+{
+	if (len >= 9 && !memcmp(b, "CONNECT ", 8))
+		strcpy(want->method, "CONNECT");
 }
 
 static void expect_status(const char *b, size_t len, struct pt_req_rec *want)
@@ -68,7 +81,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(copy, data + 1, size - 1);
 	b = copy;
-	if (data[0] & 1) {
+	if ((data[0] & 3) == 2) {
+		http_parse_connect(&got, b, size - 1);
+		expect_connect(b, size - 1, &want);
+	} else if (data[0] & 1) {
 		http_parse_status(&got, b, size - 1);
 		expect_status(b, size - 1, &want);
 	} else {

@@ -832,6 +832,49 @@ def _tls_peeked_hello(ver):
 	h.assert_true(app.alive(), 'the webapp died')
 
 
+WS_FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'fixtures',
+			  'websocket.py')
+
+
+def _websocket(ver):
+	"""A WebSocket the way gorilla/websocket makes one (the webapp's /ws: Hijack, a 101 of
+	its own, an echo loop on the handler's goroutine), each echo rendering the page 40 ms:
+	the upgrade is one request, its ttfb the 120 ms the handler held it; each render is a
+	span of that request, and no message is a request; the connection leaves no state."""
+	upgrade_ms, echo_ms, render_ms, messages = 120, 30, 40, 3
+	if h.run(['/usr/bin/python3', '-c', 'import websockets'], timeout=30).rc:
+		h.skip('python3-websockets is not installed (Debian: python3-websockets)')
+	app = Webapp(ver)
+	tr = h.Tracer(comms=['webapp', 'websocket.py'])
+	r = h.run([WS_FIXTURE, 'client', 'ws://127.0.0.1:%d/ws?upgrade_ms=%d&echo_ms=%d&'
+		   'render_ms=%d' % (app.port, upgrade_ms, echo_ms, render_ms),
+		   '--messages', messages])
+	h.assert_eq((r.rc, r.stdout.strip()), (0, 'READY'), 'websocket client (%s)' %
+		    r.stderr.strip()[-500:])
+	h.assert_true(_until(lambda: _conn_entries(app.pid) == 0, 5),
+		      'connection entries left after the WebSocket: %d' % _conn_entries(app.pid))
+	recs = tr.stop()
+	for role, rs in (('server', h.server_records(recs, pid=app.pid)),
+			 ('client', h.client_records(recs, peer='127.0.0.1:%d' % app.port))):
+		rec = h.only_one(rs, '%s record of the WebSocket (%d messages)' % (role, messages))
+		h.assert_eq((rec.get('method'), rec.get('path'), rec.get('status')),
+			    ('GET', '/ws', 101), role + '\'s upgrade')
+		ph = h.phases(rec)
+		h.assert_near(ph['ttfb']['dur_ns'], upgrade_ms * MS, role + '\'s upgrade: ttfb')
+		h.assert_true(rec['dur_ns'] < ph['ttfb']['start_ns'] + ph['ttfb']['dur_ns'] +
+			      echo_ms * MS, '%s\'s upgrade lasts past its 101: %d ns' %
+			      (role, rec['dur_ns']))
+		if role == 'server':
+			upgrade = rec
+	spans = [s for s in recs if s.get('role') == 'span' and s.get('pid') == app.pid]
+	h.assert_eq([s.get('parent_id') for s in spans], [upgrade['req_id']] * messages,
+		    'render spans of the upgrade request')
+	for s in spans:
+		h.assert_near(h.phases(s)['render']['dur_ns'], render_ms * MS,
+			      'a render in the WebSocket', abs_ms=5)
+	h.assert_true(app.alive(), 'the webapp died')
+
+
 CASES = [
 	('render', lambda v: _render_only(v, 'webapp'), 60),
 	('render_stripped', lambda v: _render_only(v, 'webapp-stripped'), 60),
@@ -844,6 +887,7 @@ CASES = [
 	('https_server', lambda v: _backend(v, 'webapp', server_tls=True), 60),
 	('tls_refused', _tls_refused, 60),
 	('tls_peeked_hello', _tls_peeked_hello, 60),
+	('websocket', _websocket, 60),
 	('panic_through_execute', _panic_through_execute, 60),
 	('template_error', _template_error, 60),
 	('probe_span', _probe_span, 60),

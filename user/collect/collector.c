@@ -297,6 +297,8 @@ const struct drop_reason drop_reasons[] = {
 	{ PT_STAT_HOLD_FULL, "hold_table_full",
 	  "new programs started before their probes: exec hold table full" },
 	{ PT_STAT_MIDSTREAM_SKIP, "midstream_partial", NULL },
+	{ PT_STAT_SWITCHED, "protocol_switched", NULL },
+	{ PT_STAT_TLS_OPAQUE, "tls_unprobed", NULL },
 	{ PT_STAT_RB_DROP_H2, "ringbuf_full_h2", "HTTP/2 frame records lost: ring buffer full" },
 	{ PT_STAT_H2_FULL, "h2_table_full",
 	  "HTTP/2 connections timed as one request: HTTP/2 table full" },

@@ -88,7 +88,7 @@ struct drop_reason {
 	const char *label;	/* phasetrace_events_dropped_total{reason} */
 	const char *what;	/* stderr warning; NULL: not a loss (skipped on purpose) */
 };
-#define NDROP_REASONS 18
+#define NDROP_REASONS 20
 extern const struct drop_reason drop_reasons[NDROP_REASONS];
 
 uint64_t mono_now_ns(void);
