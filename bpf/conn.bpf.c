@@ -339,6 +339,10 @@ PT_SHARED void conn_switch(__u64 skp, struct pt_conn *c, __u64 ts, bool in_tp)
 	conn_emit(skp, c, PT_END_NEXT, ts, in_tp);
 	conn_next_request(c);
 	c->state = PT_FSM_TUNNEL;
+	/* no response to flush any more: the collector's scan skips it from now on (a
+	 * server's thousands of WebSockets) */
+	bpf_map_delete_elem(&idle_watch, &skp);
+	c->cflags &= ~PT_C_WATCHED;
 	stat_inc(PT_STAT_SWITCHED);
 }
 

@@ -5,6 +5,7 @@ hold, time to first byte, SYN drop) and with the client's own measurement."""
 import json
 import os
 import re
+import time
 
 import harness as h
 import checks
@@ -197,6 +198,53 @@ def test_client_half_close():
 		ph = h.phases(rec)
 		h.assert_true('ttfb' in ph, '%s: no ttfb phase: %s' % (path, rec))
 		h.assert_near(ph['ttfb']['dur_ns'], ttfb_ms * MS, '%s: ttfb phase' % path)
+
+
+FAKETIME_LIB = '/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1'
+CLOCK_STEP_S = 30
+
+
+def test_wall_clock_stepped():
+	"""The wall clock is stepped under a running tracer (NTP syncs a host after its
+	services started at boot): the records made after the step carry the new clock. The
+	tracer's CLOCK_REALTIME comes from libfaketime, stepped 30 s forward between two
+	requests (its CLOCK_MONOTONIC and the kernel's are untouched); each record's
+	start_ns is the client's own clock, plus 30 s for the second."""
+	if not os.path.exists(FAKETIME_LIB):
+		h.skip('libfaketime is not installed (Debian: faketime)')
+	step = h.tmp_path('faketime.offset')
+	with open(step, 'w') as f:
+		f.write('+0\n')
+	be = h.start_backend()
+	tr = h.Tracer(comms=['client'], prefix=[
+		'env', 'LD_PRELOAD=' + FAKETIME_LIB, 'FAKETIME_TIMESTAMP_FILE=' + step,
+		'FAKETIME_NO_CACHE=1', 'DONT_FAKE_MONOTONIC=1'])
+	_, before = h.run_client('--host', '127.0.0.1', '--port', be.port)
+
+	def printed():
+		with open(tr.out_path) as f:
+			return f.read().count('\n')
+	# the first record is out (converted with the clock before the step)
+	h.assert_true(_until(lambda: printed() >= 1, 10), 'the first record not printed')
+	with open(step, 'w') as f:
+		f.write('+%d\n' % CLOCK_STEP_S)
+	_, after = h.run_client('--host', '127.0.0.1', '--port', be.port)
+	recs = h.client_records(tr.stop(), comm='client')
+	h.assert_eq(len(recs), 2, 'client records')
+	for rec, cl, offset in ((recs[0], before[0], 0), (recs[1], after[0], CLOCK_STEP_S)):
+		skew = rec['start_ns'] - cl['start_ns'] - offset * 1000 * MS
+		h.assert_true(abs(skew) <= checks.START_SLACK_NS,
+			      'a record %d s after the client\'s clock: %.1f ms off' %
+			      (offset, skew / MS))
+
+
+def _until(cond, seconds):
+	deadline = time.monotonic() + seconds
+	while not cond():
+		if time.monotonic() > deadline:
+			return False
+		time.sleep(0.05)
+	return True
 
 
 def test_client_openssl_resolver_thread():

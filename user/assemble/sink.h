@@ -15,7 +15,14 @@ struct sink {
 	void *ctx;
 };
 
-/* Monotonic ns -> unix epoch ns; set once at start by the collector. */
+/* Monotonic ns -> unix epoch ns: calibrated by the collector at start and at each tick
+ * (the wall clock is stepped under a running tracer); read by the OTLP sender too. */
 extern int64_t pt_mono_to_epoch_ns;
+
+/* mono_ns (CLOCK_MONOTONIC) on the wall clock, as of the last calibration */
+static inline int64_t pt_epoch_ns(uint64_t mono_ns)
+{
+	return (int64_t)mono_ns + __atomic_load_n(&pt_mono_to_epoch_ns, __ATOMIC_RELAXED);
+}
 
 #endif

@@ -103,8 +103,9 @@ static void calibrate_clock(void)
 	clock_gettime(CLOCK_MONOTONIC, &m1);
 	clock_gettime(CLOCK_REALTIME, &rt);
 	clock_gettime(CLOCK_MONOTONIC, &m2);
-	pt_mono_to_epoch_ns = (rt.tv_sec * 1000000000LL + rt.tv_nsec) -
-			      ((m1.tv_sec + m2.tv_sec) * 500000000LL + (m1.tv_nsec + m2.tv_nsec) / 2);
+	__atomic_store_n(&pt_mono_to_epoch_ns, (rt.tv_sec * 1000000000LL + rt.tv_nsec) -
+			 ((m1.tv_sec + m2.tv_sec) * 500000000LL + (m1.tv_nsec + m2.tv_nsec) / 2),
+			 __ATOMIC_RELAXED);
 }
 
 /* A record copied out of the ring; false (dropped) if shorter than its type. */
@@ -697,6 +698,9 @@ int collector__run(struct collector *c)
 			c->stop = true;
 		if (now >= next_tick || c->stop) {
 			next_tick = now + TICK_MS * 1000000ULL;
+			/* the wall clock moves under us (NTP steps it once synced, often
+			 * after a tracer started at boot): records carry the current one */
+			calibrate_clock();
 			drain(c, now, c->stop);
 			for (int j = 0; j < c->nticks; j++)
 				c->ticks[j].cb(c->ticks[j].ctx, now);

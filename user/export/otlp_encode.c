@@ -265,7 +265,7 @@ static Span *span_new(struct enc *e, const uint8_t trace[16], const uint8_t *par
 {
 	Span *s = enc_alloc(e, sizeof(*s));
 	uint8_t *ids = enc_alloc(e, 32);
-	int64_t start = (int64_t)start_ns + pt_mono_to_epoch_ns;
+	int64_t start = pt_epoch_ns(start_ns);
 
 	if (!s || !ids)
 		return NULL;

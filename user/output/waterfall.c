@@ -126,8 +126,9 @@ static void header_line(struct wf *w, int indent, const struct request *r, bool 
 		addr_str(&r->peer, peer, sizeof(peer));
 	fmt_dur(dur, sizeof(dur), r->dur_ns);
 	if (top) {
-		time_t sec = (time_t)((r->start_ns + pt_mono_to_epoch_ns) / 1000000000LL);
-		int ms = (int)(((r->start_ns + pt_mono_to_epoch_ns) / 1000000LL) % 1000);
+		int64_t wall = pt_epoch_ns(r->start_ns);
+		time_t sec = (time_t)(wall / 1000000000LL);
+		int ms = (int)((wall / 1000000LL) % 1000);
 		struct tm tm;
 
 		localtime_r(&sec, &tm);
