@@ -418,7 +418,8 @@ def _www():
 	return d
 
 
-def _start_nginx(backend_port):
+def _start_nginx(backend_port, conf_text=NGINX_CONF):
+	"""nginx from conf_text ({d}: its directory, {port}: its port, {backend})."""
 	h.need_root()
 	if not os.access(NGINX, os.X_OK):
 		h.skip('nginx is not installed')
@@ -427,7 +428,7 @@ def _start_nginx(backend_port):
 	port = h.free_port()
 	conf = h.tmp_path('nginx.conf')
 	with open(conf, 'w') as f:
-		f.write(NGINX_CONF.format(d=d, port=port, backend=backend_port))
+		f.write(conf_text.format(d=d, port=port, backend=backend_port))
 	# the master logs each worker it starts: both up means both can serve
 	ng = h.start_daemon('nginx', [NGINX, '-e', 'stderr', '-p', d + '/', '-c', conf],
 			    r'start worker process', stop_signal=signal.SIGQUIT, count=2)

@@ -110,6 +110,38 @@ def test_websocket_metrics():
 	h.assert_eq(int(m.group(1)) if m else None, 2, 'connections counted as switched')
 
 
+def test_websocket_nginx_proxy():
+	"""nginx in front of the WebSocket server (proxy_pass with the Upgrade headers, as
+	every deployment does): nginx's server record and its upstream request are the
+	upgrade, 101, their ttfb the held 120 ms; nothing of the messages it relays is a
+	request, on any of the four sides."""
+	import test_server
+	srv, port = _ws_server()
+	conf = test_server.NGINX_CONF.replace(
+		'location /proxy {{ proxy_pass http://127.0.0.1:{backend}; }}',
+		'location /chat {{ proxy_pass http://127.0.0.1:{backend}; '
+		'proxy_http_version 1.1; proxy_set_header Upgrade $http_upgrade; '
+		'proxy_set_header Connection "upgrade"; }}')
+	h.assert_true(conf != test_server.NGINX_CONF, 'the nginx configuration has no /proxy')
+	tr = h.Tracer(comms=['nginx', COMM])
+	ng = test_server._start_nginx(port, conf)
+	_ws_client(ng.port)
+	recs = tr.stop()
+	front = h.only_one(h.server_records(recs, comm='nginx', local_port=ng.port),
+			   'nginx server record of the WebSocket')
+	_check_upgrade(front, 'server', False)
+	upstream = '127.0.0.1:%d' % port
+	ups = [c for c in front.get('children', []) if c.get('peer') == upstream] + \
+	      h.client_records(recs, comm='nginx', peer=upstream)
+	up = h.only_one(ups, 'nginx\'s upstream request')
+	_check_upgrade(up, 'client', False)
+	_check_upgrade(h.only_one(h.server_records(recs, pid=srv.pid, local_port=port),
+				  'the WebSocket server\'s record'), 'server', False)
+	_check_upgrade(h.only_one(h.client_records(recs, comm=COMM, peer='127.0.0.1:%d' %
+						   ng.port), 'the client\'s record'),
+		       'client', False)
+
+
 # ---------------------------------------------------------------- CONNECT
 
 HS_MS, TTFB_MS = 100, 80	# the TLS backend holds its handshake, then its first byte
