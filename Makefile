@@ -21,7 +21,8 @@ DEB_GO    := golang-go golang-1.21-go golang-1.22-go golang-1.23-go binutils
 DEB_TEST  := libcmocka-dev libssl-dev libgnutls28-dev python3 curl wget openssl $(DEB_GO) \
 	     prometheus nginx-light tmux wrk iproute2 iptables systemtap-sdt-dev util-linux \
 	     libclang-rt-14-dev python3-yaml systemd man-db groff-base \
-	     python3-opentelemetry-proto nghttp2-client python3-websockets tinyproxy-bin faketime
+	     python3-opentelemetry-proto nghttp2-client python3-websockets tinyproxy-bin faketime \
+	     openjdk-17-jdk-headless
 
 ifeq ($(V),1)
 Q :=

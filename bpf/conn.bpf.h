@@ -91,11 +91,12 @@ static __always_inline void conn_status_parsed(__u64 skp, struct pt_conn *c, __u
 		conn_switch(skp, c, ts, in_tp);
 }
 /* c carries TLS that no probed library runs (a proxy relaying a tunnel, a library
- * phasetrace does not probe): its bytes are no requests it can read. */
+ * phasetrace does not probe): its bytes are no requests it can read. Its connect is
+ * still reported, as a TLS connection's. */
 static __always_inline void conn_tls_opaque(struct pt_conn *c)
 {
 	c->cflags &= ~PT_C_TLS;
-	c->req.flags &= ~PT_F_TLS;
+	c->req.flags |= PT_F_TLS;
 	c->state = PT_FSM_TUNNEL;
 	stat_inc(PT_STAT_TLS_OPAQUE);
 }

@@ -1,7 +1,9 @@
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 """phasetrace against real clients (curl with OpenSSL and its threaded resolver,
 python3's urllib on _ssl, wget on GnuTLS) talking to the fixtures: every phase
-within tolerance of the injected delays."""
+within tolerance of the injected delays. Java's own TLS (JSSE), which phasetrace
+cannot read: its connection, and no request made of its records."""
+import os
 import shutil
 
 import harness as h
@@ -76,3 +78,33 @@ def test_wget_https():
 	_need('wget')
 	_traced('wget', ['wget', '-q', '--no-hsts', '-O', '/dev/null', '--ca-certificate={ca}',
 			 '{url}'], True, DNS_MS, TTFB_MS, HS_MS)
+
+
+JAVA_GET = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'fixtures',
+			'JavaGet.java')
+
+
+def test_java_https_unprobed_tls():
+	"""Java's HttpClient over HTTPS: TLS in Java (JSSE), no library phasetrace probes.
+	Its three keep-alive requests cannot be read: the connection is one record, its
+	connect, marked TLS, and none of its TLS records is taken for a request (before,
+	each flight was a request without method or status). The backend's side of the same
+	requests keeps its phases (its 120 ms ttfb)."""
+	_need('java')
+	certs = h.make_certs()
+	be = h.start_backend(ttfb_ms=TTFB_MS, certs=certs)
+	tr = h.Tracer(comms=['java', 'backend'])
+	res = h.run(['java', JAVA_GET, 'https://127.0.0.1:%d/java' % be.port, '3'], timeout=120)
+	h.assert_eq((res.rc, res.stdout.split()), (0, ['200'] * 3),
+		    'the Java client (%s)' % res.stderr.strip()[-300:])
+	recs = tr.stop()
+	rec = h.only_one(h.client_records(recs, comm='java', peer='127.0.0.1:%d' % be.port),
+			 'Java client record')
+	h.assert_eq((rec.get('method'), rec.get('status'), rec.get('tls'), rec.get('bytes_sent')),
+		    (None, None, True, 0), 'the Java connection: no request read, TLS')
+	h.assert_eq(sorted(h.phases(rec)), ['connect'], 'the Java connection\'s phases')
+	srv = h.server_records(recs, comm='backend', path='/java')
+	h.assert_eq(len(srv), 3, 'backend records of the Java requests')
+	for r in srv:
+		h.assert_eq((r.get('status'), r.get('tls')), (200, True), 'backend: status, tls')
+		h.assert_near(h.phases(r)['ttfb']['dur_ns'], TTFB_MS * h.MS, 'backend: ttfb')
