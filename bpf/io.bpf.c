@@ -223,11 +223,17 @@ static __always_inline void io_times(struct conn_io_ev *ev, __u64 start)
 static __always_inline bool bio_io(__u64 skp, struct pt_conn *c, struct thread_ctx *t,
 				   const struct conn_io_ev *ev, const void *buf, bool have_buf)
 {
+	/* a client's CONNECT tunnel, open (or its answer not seen whole): its first send
+	 * may be the hello of a memory-BIO session (node's proxy agents, asyncio) */
+	bool tunnel = c->req.role == PT_ROLE_CLIENT && ev->dir == PT_DIR_SEND &&
+		      (c->state == PT_FSM_TUNNEL ||
+		       (c->state == PT_FSM_RESP && conn_is_connect(c)));
 	__u8 h[2] = {};
 
 	if (c->cflags & PT_C_TLS)
 		return t && tls_bio_io(skp, c, t, ev, false);
-	if (c->state != PT_FSM_IDLE || c->nreq > 1 || c->req.bytes_req || c->req.bytes_resp)
+	if (!tunnel &&
+	    (c->state != PT_FSM_IDLE || c->nreq > 1 || c->req.bytes_req || c->req.bytes_resp))
 		return false;
 	if (!have_buf)
 		buf = syscall_buffer();
@@ -235,6 +241,13 @@ static __always_inline bool bio_io(__u64 skp, struct pt_conn *c, struct thread_c
 		return false;
 	if (!t)		/* a server thread's first TLS bytes come before any call */
 		t = thread_get(ev->key);
+	if (tunnel) {
+		/* the session the thread's last call made: HTTP again inside; else the
+		 * tunnel carries what we cannot read (it stays one) */
+		if (!t || !t->bio_ssl)
+			return false;
+		conn_tunnel_tls(skp, c, ev->ts);
+	}
 	if (!t || !tls_bio_io(skp, c, t, ev, true))
 		conn_tls_opaque(c);	/* a hello no probed library made: a relay's */
 	return true;
@@ -310,7 +323,8 @@ static __always_inline int handle_io(struct sock *sk, int ret, int dir, const vo
 	started = conn_io_thread(skp, c, &ev, t);
 	/* without paths, only a connection's first request is looked at: is it a CONNECT
 	 * (a proxy's clients open a connection for each tunnel) */
-	if (!started || (started == PT_IO_STARTED_REQ && !need_http_path && c->nreq > 1))
+	if (!started || (started == PT_IO_STARTED_REQ && !need_http_path && c->nreq > 1 &&
+			 !(c->xflags & PT_X_CONNECT)))
 		return 0;
 	if (!have_buf)
 		buf = syscall_buffer();
@@ -322,6 +336,8 @@ static __always_inline int handle_io(struct sock *sk, int ret, int dir, const vo
 	} else {
 		http_parse_connect(&c->req, buf, ret);
 	}
+	if (started == PT_IO_STARTED_REQ && conn_is_connect(c))
+		c->xflags |= PT_X_CONNECT;	/* its next request too (after a 407) */
 	return 0;
 }
 

@@ -68,7 +68,7 @@ static __always_inline bool half_closed(const struct sock *sk, const struct pt_c
 					int oldstate, int newstate)
 {
 	if (!has_destroy_sock || c->req.role != PT_ROLE_CLIENT || c->state == PT_FSM_IDLE ||
-	    (c->cflags & PT_C_H2))
+	    c->state == PT_FSM_TUNNEL || (c->cflags & PT_C_H2))
 		return false;
 	if (newstate == TCP_FIN_WAIT1_)
 		return !(BPF_CORE_READ_BITFIELD_PROBED(sk, sk_shutdown) & RCV_SHUTDOWN);

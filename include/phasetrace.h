@@ -295,6 +295,9 @@ enum pt_fsm {
 #define PT_C_PROTO	(1u << 6)	/* first request bytes looked at for an HTTP/2 preface */
 #define PT_C_WATCHED	(1u << 7)	/* BPF put the connection in idle_watch */
 
+#define PT_X_CONNECT	(1u << 0)	/* a request was a CONNECT: serve mode looks at the
+					 * next request lines too (a retry after a 407) */
+
 struct pt_conn {
 	/* what every I/O on the connection reads first, next to the record's head (type,
 	 * flags, role, status): a hit touches fewer cache lines (the map value itself is
@@ -304,7 +307,7 @@ struct pt_conn {
 	__u32 nreq;		/* requests started on this connection */
 	__u8 state;		/* enum pt_fsm */
 	__u8 cflags;		/* PT_C_* */
-	__u16 pad;
+	__u16 xflags;		/* PT_X_* */
 	/* go_procs of process proc_tgid at generation proc_gen (exec_key_conn()): how to find
 	 * its goroutine (go_goid_off 0: not a Go process), without a lookup per I/O */
 	__u32 proc_tgid;

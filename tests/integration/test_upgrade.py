@@ -205,3 +205,71 @@ def test_connect_tunnel():
 	bk = h.only_one(h.server_records(recs, comm='backend', path='/tunnel'), 'backend record')
 	h.assert_eq((bk.get('status'), bk.get('tls')), (200, True), 'backend\'s GET')
 	h.assert_near(h.phases(bk)['ttfb']['dur_ns'], TTFB_MS * MS, 'backend\'s GET: ttfb')
+
+
+PY_PROXY_GET = ('import ssl, sys, urllib.request as u\n'
+		'ctx = ssl.create_default_context(cafile=sys.argv[3])\n'
+		'o = u.build_opener(u.ProxyHandler({"https": sys.argv[1]}), '
+		'u.HTTPSHandler(context=ctx))\n'
+		'print(o.open(sys.argv[2], timeout=20).status)\n')
+NODE_TUNNEL = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'fixtures',
+			   'node_tunnel.js')
+
+
+def test_connect_tunnel_python_node():
+	"""Two clients that read the proxy's whole answer, so the tunnel is open before their
+	TLS starts: python's urllib (OpenSSL on the socket) and node (OpenSSL on memory BIOs,
+	as node's proxy agents): each a CONNECT, status 200, then its GET in the tunnel with
+	the held handshake as its tls phase and the held first byte as its ttfb."""
+	if not os.path.exists('/usr/bin/node'):
+		h.skip('node is not installed')
+	certs = h.make_certs()
+	be = h.start_backend(ttfb_ms=TTFB_MS, hs_delay_ms=HS_MS, certs=certs)
+	proxy, pport = _tinyproxy(be.port)
+	tr = h.Tracer(comms=['python3', 'node'])
+	authority = '127.0.0.1:%d' % be.port
+	py = h.run([PYTHON, '-c', PY_PROXY_GET, 'http://127.0.0.1:%d' % pport,
+		    'https://%s/py' % authority, certs['ca']])
+	h.assert_eq((py.rc, py.stdout.strip()), (0, '200'), 'python (%s)' % py.stderr.strip())
+	nd = h.run(['node', NODE_TUNNEL, str(pport), authority, '/node'])
+	h.assert_eq((nd.rc, nd.stdout.strip()), (0, 'HTTP/1.1 200 OK'),
+		    'node (%s)' % nd.stderr.strip())
+	recs = tr.stop()
+	for res, path in ((py, '/py'), (nd, '/node')):
+		cl = h.client_records(recs, pid=res.pid, peer='127.0.0.1:%d' % pport)
+		h.assert_eq([(c.get('method'), c.get('path'), c.get('status')) for c in cl],
+			    [('CONNECT', authority, 200), ('GET', path, 200)],
+			    '%s\'s requests to the proxy' % path)
+		ph = h.phases(cl[1])
+		h.assert_true('tls' in ph, '%s: no tls phase in the tunnel' % path)
+		h.assert_near(ph['tls']['dur_ns'], HS_MS * MS, '%s: tls (the held handshake)' % path,
+			      abs_ms=15)
+		h.assert_near(ph['ttfb']['dur_ns'], TTFB_MS * MS, '%s: ttfb' % path)
+
+
+AUTHPROXY = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'fixtures',
+			 'authproxy.py')
+
+
+def test_connect_tunnel_serve_after_407():
+	"""serve (request lines are not parsed, but a connection's first is looked at for a
+	CONNECT): a proxy that wants credentials answers curl's first CONNECT 407 and takes
+	the second on the same connection (curl --proxy-anyauth): that CONNECT still
+	switches the connection. The proxy's side counts a 4xx and a 2xx, nothing of the
+	tunnel's TLS."""
+	certs = h.make_certs()
+	be = h.start_backend(certs=certs)
+	px = h.start_daemon('authproxy', [AUTHPROXY], r'^READY (\d+)$', stream='stdout')
+	pport = int(px.match.group(1))
+	_, mport = tm._serve('-c', 'authproxy.py')
+	r = h.run(['curl', '-sS', '-o', '/dev/null', '-w', '%{http_code}', '--cacert', certs['ca'],
+		   '--proxy-anyauth', '-U', 'user:secret', '-x', 'http://127.0.0.1:%d' % pport,
+		   'https://127.0.0.1:%d/auth' % be.port])
+	h.assert_eq((r.rc, r.stdout), (0, '200'), 'curl through the proxy (%s)' % r.stderr.strip())
+	text, _ = tm._wait_metric(mport, r'^phasetrace_requests_total\{role="server",'
+				  r'comm="authproxy.py",peer="%d",status_class="2xx"\} 1$' % pport,
+				  'the proxy\'s CONNECT counted')
+	rows = [l for l in text.splitlines()
+		if l.startswith('phasetrace_requests_total{role="server",comm="authproxy.py"')]
+	h.assert_eq(sorted(l.split('status_class=')[1] for l in rows), ['"2xx"} 1', '"4xx"} 1'],
+		    'the proxy\'s requests:\n%s' % '\n'.join(rows))

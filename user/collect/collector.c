@@ -96,16 +96,29 @@ uint64_t mono_now_ns(void)
 	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
+static int64_t ts_ns(const struct timespec *t)
+{
+	return t->tv_sec * 1000000000LL + t->tv_nsec;
+}
+
+/* The wall clock's offset from the monotonic one: of a few samples, the one read in the
+ * narrowest window (a sample the scheduler cut in two would be milliseconds off). */
 static void calibrate_clock(void)
 {
-	struct timespec rt, m1, m2;
+	int64_t best = INT64_MAX, off = 0;
 
-	clock_gettime(CLOCK_MONOTONIC, &m1);
-	clock_gettime(CLOCK_REALTIME, &rt);
-	clock_gettime(CLOCK_MONOTONIC, &m2);
-	__atomic_store_n(&pt_mono_to_epoch_ns, (rt.tv_sec * 1000000000LL + rt.tv_nsec) -
-			 ((m1.tv_sec + m2.tv_sec) * 500000000LL + (m1.tv_nsec + m2.tv_nsec) / 2),
-			 __ATOMIC_RELAXED);
+	for (int i = 0; i < 3; i++) {
+		struct timespec rt, m1, m2;
+
+		clock_gettime(CLOCK_MONOTONIC, &m1);
+		clock_gettime(CLOCK_REALTIME, &rt);
+		clock_gettime(CLOCK_MONOTONIC, &m2);
+		if (ts_ns(&m2) - ts_ns(&m1) < best) {
+			best = ts_ns(&m2) - ts_ns(&m1);
+			off = ts_ns(&rt) - (ts_ns(&m1) + best / 2);
+		}
+	}
+	__atomic_store_n(&pt_mono_to_epoch_ns, off, __ATOMIC_RELAXED);
 }
 
 /* A record copied out of the ring; false (dropped) if shorter than its type. */
