@@ -12,6 +12,7 @@
 #define PT_CONN_BPF_H
 
 #include "common.bpf.h"
+#include "http.bpf.h"
 
 /* TCP states (include/net/tcp_states.h) */
 enum {
@@ -103,10 +104,24 @@ static __always_inline void conn_tls_opaque(struct pt_conn *c)
 /* The request on c is a CONNECT (its method: parsed or looked at, http.bpf.h) */
 static __always_inline bool conn_is_connect(const struct pt_conn *c)
 {
-	const char *m = c->req.method;
-
-	return m[0] == 'C' && m[1] == 'O' && m[2] == 'N' && m[3] == 'N' && m[4] == 'E' &&
-	       m[5] == 'C' && m[6] == 'T' && !m[7];
+	return pt_is_connect(c->req.method) && !c->req.method[7];
+}
+/* Whether the request line of the request just started on c is read: for its path, or
+ * else for whether it is a CONNECT: a connection's first, and any after a CONNECT (a
+ * retry after a 407) */
+static __always_inline bool conn_wants_request_line(const struct pt_conn *c)
+{
+	return need_http_path || c->nreq <= 1 || (c->xflags & PT_X_CONNECT);
+}
+/* The request line of the request just started on c, n bytes at buf (user memory) */
+static __always_inline void conn_request_line(struct pt_conn *c, const void *buf, __u64 n)
+{
+	if (need_http_path)
+		http_parse_request(&c->req, buf, n);
+	else
+		http_parse_connect(&c->req, buf, n);
+	if (conn_is_connect(c))
+		c->xflags |= PT_X_CONNECT;	/* its next request too (after a 407) */
 }
 /* A TLS session starts on c, which carried plaintext requests: a CONNECT's tunnel. */
 PT_SHARED void conn_tunnel_tls(__u64 skp, struct pt_conn *c, __u64 ts);
@@ -128,8 +143,8 @@ static __always_inline void conn_tls_starts(__u64 skp, struct pt_conn *c, __u64 
  */
 static __always_inline bool conn_pending(const struct pt_conn *c)
 {
-	return (c->state != PT_FSM_IDLE && c->state != PT_FSM_TUNNEL) || (c->req.flags & PT_F_CONNECT) || c->req.error ||
-	       (c->cflags & PT_C_HANDSHAKE);
+	return (c->state != PT_FSM_IDLE && c->state != PT_FSM_TUNNEL) ||
+	       (c->req.flags & PT_F_CONNECT) || c->req.error || (c->cflags & PT_C_HANDSHAKE);
 }
 
 /* The connection is going away (or our side finished): emit what is pending

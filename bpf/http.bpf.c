@@ -28,13 +28,6 @@ static __always_inline char *http_peek(const void *ubuf, __u64 len)
 	return s->buf;
 }
 
-/* b begins with "CONNECT" (7 bytes readable) */
-static __always_inline bool http_is_connect(const char *b)
-{
-	return b[0] == 'C' && b[1] == 'O' && b[2] == 'N' && b[3] == 'N' && b[4] == 'E' &&
-	       b[5] == 'C' && b[6] == 'T';
-}
-
 /* Request line: "METHOD SP path[?query] SP HTTP/1.x" (CONNECT: "CONNECT SP host:port ...") */
 PT_SHARED void http_parse_request(struct pt_req_rec *r, const void *ubuf, __u64 len)
 {
@@ -56,7 +49,7 @@ PT_SHARED void http_parse_request(struct pt_req_rec *r, const void *ubuf, __u64 
 	if (sp < 3)
 		return;
 	/* a proxy's CONNECT names host:port (authority-form), the others a path or a URL */
-	if (sp == 7 && http_is_connect(b)) {
+	if (sp == 7 && pt_is_connect(b)) {
 		if (b[8] == ' ' || b[8] == '\r' || b[8] == '\n' || b[8] == 0)
 			return;
 	} else if (b[sp + 1] != '/' && b[sp + 1] != '*' && b[sp + 1] != 'h') {
@@ -94,7 +87,7 @@ PT_SHARED void http_parse_connect(struct pt_req_rec *r, const void *ubuf, __u64 
 
 	if (!ubuf || len < 9 || bpf_probe_read_user(b, sizeof(b), ubuf))
 		return;
-	if (!http_is_connect(b) || b[7] != ' ')
+	if (!pt_is_connect(b) || b[7] != ' ')
 		return;
 	__builtin_memcpy(r->method, "CONNECT", 8);
 }

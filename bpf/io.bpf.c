@@ -321,23 +321,16 @@ static __always_inline int handle_io(struct sock *sk, int ret, int dir, const vo
 	if (h2_wants(c) && h2_io_sock(skp, c, &ev, buf, have_buf))
 		return 0;
 	started = conn_io_thread(skp, c, &ev, t);
-	/* without paths, only a connection's first request is looked at: is it a CONNECT
-	 * (a proxy's clients open a connection for each tunnel) */
-	if (!started || (started == PT_IO_STARTED_REQ && !need_http_path && c->nreq > 1 &&
-			 !(c->xflags & PT_X_CONNECT)))
+	if (!started || (started == PT_IO_STARTED_REQ && !conn_wants_request_line(c)))
 		return 0;
 	if (!have_buf)
 		buf = syscall_buffer();
 	if (started == PT_IO_STARTED_RESP) {
 		http_parse_status(&c->req, buf, ret);
 		conn_status_parsed(skp, c, ret, ev.ts, true);
-	} else if (need_http_path) {
-		http_parse_request(&c->req, buf, ret);
 	} else {
-		http_parse_connect(&c->req, buf, ret);
+		conn_request_line(c, buf, ret);
 	}
-	if (started == PT_IO_STARTED_REQ && conn_is_connect(c))
-		c->xflags |= PT_X_CONNECT;	/* its next request too (after a 407) */
 	return 0;
 }
 

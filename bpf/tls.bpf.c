@@ -404,12 +404,8 @@ static __always_inline void tls_call_exit(__u64 key, struct thread_ctx *t, long 
 	if (started == PT_IO_STARTED_REQ) {
 		if (t->ssl_fn == TLS_FN_WRITE)
 			c->req.req_io_start = t->ssl_entry;
-		if (need_http_path)
-			http_parse_request(&c->req, (void *)t->ssl_buf, n);
-		else if (c->nreq <= 1 || (c->xflags & PT_X_CONNECT))
-			http_parse_connect(&c->req, (void *)t->ssl_buf, n);
-		if (conn_is_connect(c))
-			c->xflags |= PT_X_CONNECT;
+		if (conn_wants_request_line(c))
+			conn_request_line(c, (void *)t->ssl_buf, n);
 	} else if (started == PT_IO_STARTED_RESP) {
 		http_parse_status(&c->req, (void *)t->ssl_buf, n);
 		conn_status_parsed(s->sk, c, n, now, false);

@@ -17,6 +17,13 @@
 #define PT_METHOD_LEN		8
 #define PT_PATH_LEN		64	/* HTTP path, query string removed */
 #define PT_HTTP_PEEK		(PT_METHOD_LEN + PT_PATH_LEN + 2)	/* bytes read of a line */
+
+/* m's first 7 bytes are "CONNECT" (a request line, or a record's method) */
+static inline int pt_is_connect(const char *m)
+{
+	return m[0] == 'C' && m[1] == 'O' && m[2] == 'N' && m[3] == 'N' && m[4] == 'E' &&
+	       m[5] == 'C' && m[6] == 'T';
+}
 #define PT_LABEL_LEN		48	/* span label (template name, ...) */
 #define PT_MAX_COMM_FILTERS	8
 #define PT_MAX_SPANS		16	/* --probe definitions */
