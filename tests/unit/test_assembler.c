@@ -747,6 +747,28 @@ static void test_no_phase_no_record(void **state)
 	assembler__free(a);
 }
 
+/* The wall-clock offset is stamped on a request and its children when it is emitted:
+ * outputs that convert later (the OTLP sender, after a recalibration) agree with JSON. */
+static void test_epoch_stamped_once(void **state)
+{
+	struct assembler *a = new_asm();
+	struct pt_req_rec s = sreq(300, 301, 1, 100, T0, 400 * MS);
+	struct pt_req_rec c = creq(300, 3, 101, 0, "10.0.0.9", T0 + 20 * MS);
+
+	c.parent_id = 100;
+	pt_mono_to_epoch_ns = 1700000000000000000LL;
+	assembler__add_req(a, &c, false);
+	assembler__add_req(a, &s, false);
+	assembler__flush(a);
+	pt_mono_to_epoch_ns = 1700000030000000000LL;	/* recalibrated since */
+	assert_int_equal(ngot, 1);
+	assert_int_equal(got[0].nchildren, 1);
+	assert_int_equal(got[0].epoch_off, 1700000000000000000LL);
+	assert_int_equal(got[0].children[0]->epoch_off, 1700000000000000000LL);
+	assert_int_equal(pt_req_epoch_ns(got[0].children[0], T0), 1700000000000000000LL + T0);
+	assembler__free(a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -775,6 +797,7 @@ int main(void)
 		cmocka_unit_test(test_max_children_held),
 		cmocka_unit_test(test_server_wait_saturates),
 		cmocka_unit_test(test_no_phase_no_record),
+		cmocka_unit_test(test_epoch_stamped_once),
 	};
 
 	return cmocka_run_group_tests_name("assembler", tests, NULL, NULL);

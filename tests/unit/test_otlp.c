@@ -40,6 +40,7 @@ static void head(struct request *r, enum pt_role role, const char *method, const
 		 uint16_t status)
 {
 	memset(r, 0, sizeof(*r));
+	r->epoch_off = EPOCH;	/* the assembler's stamp */
 	r->role = role;
 	r->pid = r->tid = 7;
 	strcpy(r->comm, "app");
@@ -134,7 +135,6 @@ static void test_tree_and_attributes(void **state)
 	ExportReq *m;
 	Span *srv, *cl, *render, *dns;
 
-	pt_mono_to_epoch_ns = EPOCH;
 	client(&c, 101, 100);
 	server(&s, &c);
 	strcpy(s.container.id, "0123456789abcdef0123456789abcdef");
@@ -187,7 +187,6 @@ static void test_grpc(void **state)
 	ExportReq *m;
 	Span *srv, *cl, *b;
 
-	pt_mono_to_epoch_ns = EPOCH;
 	client(&c, 101, 100);
 	strcpy(c.path, "/helloworld.Greeter/SayHello");
 	c.status = 200, c.is_grpc = true, c.has_grpc = true, c.grpc_status = 5;	/* NOT_FOUND */

@@ -669,9 +669,18 @@ static void attribute_dns(struct assembler *a, const struct pt_req_rec *rec, str
 
 /* ---- nesting ---- */
 
+/* r and what hangs off it convert to the wall clock with off (request.epoch_off) */
+static void stamp_epoch(struct request *r, int64_t off, int depth)
+{
+	r->epoch_off = off;
+	for (int i = 0; i < r->nchildren && depth < 8; i++)
+		stamp_epoch(r->children[i], off, depth + 1);
+}
+
 static void emit_request(struct assembler *a, struct request *r)
 {
 	a->st.emitted++;
+	stamp_epoch(r, pt_epoch_off(), 0);
 	if (a->enrich) {
 		a->enrich(a->enrich_ctx, r);
 		for (int i = 0; i < r->nchildren; i++)

@@ -47,6 +47,9 @@ struct request {
 	char comm[PT_COMM_LEN];
 	uint64_t start_ns;	/* CLOCK_MONOTONIC, earliest phase start */
 	uint64_t dur_ns;
+	/* CLOCK_MONOTONIC -> unix epoch ns as of its assembly (pt_req_epoch_ns()): every
+	 * output of the request (JSON, waterfall, OTLP, later) puts it at the same time */
+	int64_t epoch_off;
 	char host[PT_HOST_LEN];	/* "" if unknown */
 	struct pt_addr peer, local;
 	bool tls;

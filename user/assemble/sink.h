@@ -19,10 +19,17 @@ struct sink {
  * (the wall clock is stepped under a running tracer); read by the OTLP sender too. */
 extern int64_t pt_mono_to_epoch_ns;
 
-/* mono_ns (CLOCK_MONOTONIC) on the wall clock, as of the last calibration */
-static inline int64_t pt_epoch_ns(uint64_t mono_ns)
+/* The offset as of the last calibration: the assembler stamps it on each request it
+ * emits (request.epoch_off), once, so that no two outputs of it disagree. */
+static inline int64_t pt_epoch_off(void)
 {
-	return (int64_t)mono_ns + __atomic_load_n(&pt_mono_to_epoch_ns, __ATOMIC_RELAXED);
+	return __atomic_load_n(&pt_mono_to_epoch_ns, __ATOMIC_RELAXED);
+}
+
+/* mono_ns (CLOCK_MONOTONIC) of request r on the wall clock */
+static inline int64_t pt_req_epoch_ns(const struct request *r, uint64_t mono_ns)
+{
+	return (int64_t)mono_ns + r->epoch_off;
 }
 
 #endif

@@ -36,6 +36,7 @@ struct chunk {
 struct enc {
 	struct chunk *chunks;
 	const struct otlp_salt *salt;
+	int64_t epoch_off;	/* the request's being encoded (request.epoch_off) */
 	bool oom;
 };
 
@@ -265,7 +266,7 @@ static Span *span_new(struct enc *e, const uint8_t trace[16], const uint8_t *par
 {
 	Span *s = enc_alloc(e, sizeof(*s));
 	uint8_t *ids = enc_alloc(e, 32);
-	int64_t start = pt_epoch_ns(start_ns);
+	int64_t start = (int64_t)start_ns + e->epoch_off;
 
 	if (!s || !ids)
 		return NULL;
@@ -423,6 +424,7 @@ static void root_spans(struct enc *e, const struct request *r, Span **out, int *
 {
 	uint8_t trace[16], parent[8];
 
+	e->epoch_off = r->epoch_off;
 	otlp_trace_id(e->salt, r->parent_id ? r->parent_id : req_key(r), trace);
 	if (r->parent_id)
 		otlp_span_id(e->salt, r->parent_id, -1, parent);

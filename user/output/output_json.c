@@ -345,7 +345,7 @@ static size_t jrequest(char *p, size_t len, size_t cap, const struct request *r)
 	if (r->is_go)
 		jfield(b, "goid", ju64, r->goid);
 	jcontainer(b, r);
-	jfield(b, "start_ns", ji64, pt_epoch_ns(r->start_ns));
+	jfield(b, "start_ns", ji64, pt_req_epoch_ns(r, r->start_ns));
 	jfield(b, "dur_ns", ju64, r->dur_ns);
 	if (r->role != PT_ROLE_SPAN)
 		jconnection(b, r);

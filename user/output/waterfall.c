@@ -126,7 +126,7 @@ static void header_line(struct wf *w, int indent, const struct request *r, bool 
 		addr_str(&r->peer, peer, sizeof(peer));
 	fmt_dur(dur, sizeof(dur), r->dur_ns);
 	if (top) {
-		int64_t wall = pt_epoch_ns(r->start_ns);
+		int64_t wall = pt_req_epoch_ns(r, r->start_ns);
 		time_t sec = (time_t)(wall / 1000000000LL);
 		int ms = (int)((wall / 1000000LL) % 1000);
 		struct tm tm;
