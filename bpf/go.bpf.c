@@ -565,13 +565,8 @@ int go_goexit_entry(struct pt_regs *ctx)
 		delete_if_there(&go_parent, &key);
 	if (go_writing_for_used)
 		delete_if_there(&go_writing_for, &key);
-	if (!spans_open)	/* the common case: no span entered and not left */
-		return 0;
-	for (__u32 i = 0; i < PT_MAX_SPANS; i++) {
-		struct span_key sk = { .ctx = key, .idx = i };
-
-		bpf_map_delete_elem(&spans, &sk);
-	}
+	if (spans_open)		/* rare: a span entered and not left */
+		spans_forget(key);
 	return 0;
 }
 

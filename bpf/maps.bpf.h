@@ -149,8 +149,9 @@ struct thread_ctx {
 	__u64 bio_sk;		/* socket whose first bytes received were a TLS record */
 };
 
-/* exec_key_goid(): pid_tgid, or tgid + goroutine -> context. LRU: a thread that dies
- * inside a call leaves nothing behind for long. */
+/* exec_key_goid(): pid_tgid, or tgid + goroutine -> context. A thread's goes when it
+ * exits (proc.bpf.c thread_exited()), a goroutine's as docs/go.md says; LRU for what
+ * is missed (a lost goexit1). */
 PT_MAP(threads, LRU_HASH, 32768, __u64, struct thread_ctx);
 
 /* tgid of a Go process, filled by the collector -> how to find the current goroutine */

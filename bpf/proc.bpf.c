@@ -6,6 +6,8 @@
 #include "common.bpf.h"
 #include "lib.bpf.h"
 #include "go.bpf.h"
+#include "thread.bpf.h"
+#include "span.bpf.h"
 
 /* holds need a live tracer: the discovery worker stamps hold_alive_ns at least this often */
 #define HOLD_STALE_NS	2000000000ULL
@@ -114,11 +116,33 @@ int BPF_PROG(sched_process_exec_btf, struct task_struct *p, pid_t old_pid,
 	return 0;
 }
 
+/*
+ * The exiting thread's own context (its key is its pid_tgid) and what hangs off it: its
+ * thread id may be handed out again (a stale TLS call or server request would then be
+ * the new thread's), and the LRU tables it would stay in are shared by every traced
+ * thread and goroutine: a thread-per-connection server left one entry per connection,
+ * crowding out live contexts.
+ */
+static __always_inline void thread_exited(__u64 id)
+{
+	struct thread_ctx *t = thread_lookup(id);
+
+	if (!t)
+		return;
+	if (t->tls_outer)
+		bpf_map_delete_elem(&tls_outers, &id);
+	if (t->spans_active)
+		spans_forget(id);
+	bpf_map_delete_elem(&threads, &id);
+}
+
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(sched_process_exit_btf, struct task_struct *p)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
 
+	thread_exited(id);
 	/*
 	 * Only the last thread of a traced process: do_exit() decrements
 	 * signal->live before this tracepoint (group_dead), in every kernel

@@ -23,6 +23,16 @@ static __always_inline struct span_state *span_state_new(const struct span_key *
 	return bpf_map_lookup_elem(&spans, k);
 }
 
+/* Every span state of context key goes (its thread or goroutine ended inside them). */
+static __always_inline void spans_forget(__u64 key)
+{
+	for (__u32 i = 0; i < PT_MAX_SPANS; i++) {
+		struct span_key sk = { .ctx = key, .idx = i };
+
+		bpf_map_delete_elem(&spans, &sk);
+	}
+}
+
 /* label: user pointer to a string (may be NULL), label_len: its length, 0 = NUL-terminated */
 PT_SHARED void span_enter(__u64 key, __u32 idx, const void *label, __u32 label_len);
 /* The span ends: one record when its outermost call returns, or, for a server request's

@@ -590,6 +590,34 @@ def drop_first_syn(port, addr='127.0.0.1'):
 
 # ---------------------------------------------------------------- phasetrace
 
+def until(cond, seconds):
+	"""cond() until true or seconds passed; its last value."""
+	deadline = time.monotonic() + seconds
+	v = cond()
+	while not v and time.monotonic() < deadline:
+		time.sleep(0.05)
+		v = cond()
+	return v
+
+
+def map_elements(name):
+	"""The entries of the tracer's BPF map name (bpftool's JSON dump): while another
+	tracer's maps of that name still exist (one exiting), those of every one."""
+	r = run(['bpftool', '-j', 'map', 'dump', 'name', name])
+	assert_eq(r.rc, 0, 'bpftool map dump name %s (stderr: %s)' % (name, r.stderr))
+	ents = json.loads(r.stdout or '[]')
+	if ents and 'elements' in ents[0]:
+		return [e for m in ents for e in m['elements']]
+	return ents
+
+
+def ctx_entries(name, pid):
+	"""Entries of process pid in a table keyed by execution context (threads, spans,
+	go_gs: keys begin with tgid << 32 | thread id or goroutine)."""
+	return sum(1 for e in map_elements(name) if int.from_bytes(
+		bytes(int(x, 16) for x in e['key'][:8]), 'little') >> 32 == pid)
+
+
 # Arguments every Tracer gets (test_fallback.py runs tests again with the
 # syscall tracepoints instead of the sock ones).
 TRACER_EXTRA = []

@@ -225,7 +225,7 @@ def test_wall_clock_stepped():
 		with open(tr.out_path) as f:
 			return f.read().count('\n')
 	# the first record is out (converted with the clock before the step)
-	h.assert_true(_until(lambda: printed() >= 1, 10), 'the first record not printed')
+	h.assert_true(h.until(lambda: printed() >= 1, 10), 'the first record not printed')
 	with open(step, 'w') as f:
 		f.write('+%d\n' % CLOCK_STEP_S)
 	_, after = h.run_client('--host', '127.0.0.1', '--port', be.port)
@@ -236,15 +236,6 @@ def test_wall_clock_stepped():
 		h.assert_true(abs(skew) <= checks.START_SLACK_NS,
 			      'a record %d s after the client\'s clock: %.1f ms off' %
 			      (offset, skew / MS))
-
-
-def _until(cond, seconds):
-	deadline = time.monotonic() + seconds
-	while not cond():
-		if time.monotonic() > deadline:
-			return False
-		time.sleep(0.05)
-	return True
 
 
 def test_client_openssl_resolver_thread():

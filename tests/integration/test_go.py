@@ -414,36 +414,9 @@ def _probe_span(ver):
 			      'deepf after render start: %s' % json.dumps(r))
 
 
-def _map_elements(out):
-	"""The entries in bpftool's JSON dump of maps by name: one list, or, while another
-	tracer's maps of that name still exist (one exiting), a list per map."""
-	ents = json.loads(out or '[]')
-	if ents and 'elements' in ents[0]:
-		return [e for m in ents for e in m['elements']]
-	return ents
-
-
 def _goroutine_entries(pid):
-	"""Entries of Go process pid in the per-goroutine tables (threads, spans, go_gs: keys
-	begin with tgid << 32 | goroutine), read with bpftool: {table: count}."""
-	out = {}
-	for name in ('threads', 'spans', 'go_gs'):
-		r = h.run(['bpftool', '-j', 'map', 'dump', 'name', name])
-		h.assert_eq(r.rc, 0, 'bpftool map dump name %s (stderr: %s)' % (name, r.stderr))
-		ents = _map_elements(r.stdout)
-		out[name] = sum(1 for e in ents if int.from_bytes(
-			bytes(int(x, 16) for x in e['key'][:8]), 'little') >> 32 == pid)
-	return out
-
-
-def _until(cond, seconds):
-	"""cond() until true or seconds passed; its last value."""
-	deadline = time.monotonic() + seconds
-	v = cond()
-	while not v and time.monotonic() < deadline:
-		time.sleep(0.05)
-		v = cond()
-	return v
+	"""Entries of Go process pid in the per-goroutine tables: {table: count}."""
+	return {name: h.ctx_entries(name, pid) for name in ('threads', 'spans', 'go_gs')}
 
 
 def _goexit_probed(tr, path):
@@ -452,10 +425,8 @@ def _goexit_probed(tr, path):
 
 def _conn_entries(pid):
 	"""Connection entries (conns) of process pid, from bpftool's BTF-formatted dump."""
-	r = h.run(['bpftool', '-j', 'map', 'dump', 'name', 'conns'])
-	h.assert_eq(r.rc, 0, 'bpftool map dump name conns (stderr: %s)' % r.stderr)
 	n = 0
-	for e in _map_elements(r.stdout):
+	for e in h.map_elements('conns'):
 		h.assert_true('formatted' in e, 'bpftool printed no BTF-formatted value: %s' % e)
 		n += e['formatted']['value']['req']['pid'] == pid
 	return n
@@ -469,7 +440,7 @@ def _server_recs(recs, pid):
 def _goroutine_state_gone(tr, pid, path, what):
 	"""Go >= 1.21: nothing of process pid left in the goroutine tables (what the collector
 	hands back goes after its next drain) and no goexit1 probe asked for it."""
-	h.assert_true(_until(lambda: not any(_goroutine_entries(pid).values()), 5),
+	h.assert_true(h.until(lambda: not any(_goroutine_entries(pid).values()), 5),
 		      '%s: goroutine state left: %s' % (what, _goroutine_entries(pid)))
 	h.assert_true(not _goexit_probed(tr, path), what + ': goexit1 probed')
 
@@ -482,11 +453,11 @@ def _reset_during(app, path, query, table, tls=False):
 	if tls:
 		sock = ssl._create_unverified_context().wrap_socket(sock)
 	sock.sendall(('GET %s?%s HTTP/1.1\r\nHost: webapp\r\n\r\n' % (path, query)).encode())
-	h.assert_true(_until(lambda: _goroutine_entries(app.pid)[table] > 0, 10),
+	h.assert_true(h.until(lambda: _goroutine_entries(app.pid)[table] > 0, 10),
 		      '%s: no %s entry: it did not start' % (path, table))
 	sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
 	sock.close()
-	h.assert_true(_until(lambda: any(l['path'] == path for l in app.log()), 10),
+	h.assert_true(h.until(lambda: any(l['path'] == path for l in app.log()), 10),
 		      'the handler of %s did not finish' % path)
 
 
@@ -529,11 +500,11 @@ def _plain_server(ver, path, tls):
 	# a client that gives up while its page renders: the connection is reset under the
 	# render; the request's context stays for the render and goes with its end
 	_reset_during(app, '/gone', 'render_ms=300', 'spans', tls)
-	h.assert_true(_until(lambda: _conn_entries(app.pid) == 0, 5),
+	h.assert_true(h.until(lambda: _conn_entries(app.pid) == 0, 5),
 		      'connection entries left after every connection closed: %d' %
 		      _conn_entries(app.pid))
 	if ver in ('go1.19', 'go1.20'):	# no parentGoid: newproc1 records ancestry
-		h.assert_true(_until(lambda: _goexit_probed(tr, path), 10),
+		h.assert_true(h.until(lambda: _goexit_probed(tr, path), 10),
 			      '%s: goexit1 probed for newproc1\'s ancestry' % ver)
 	else:
 		_goroutine_state_gone(tr, app.pid, path, 'a server without outbound calls, every '
@@ -585,9 +556,9 @@ def _h2_server(ver, path):
 				       'https://127.0.0.1:%d/slow%d?render_ms=600' % (app.port, i)],
 				      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 		h.defer(lambda cp=cp: h._stop(cp), 'stop curl')
-		h.assert_true(_until(lambda: _goroutine_entries(app.pid)['spans'] > 0, 10),
+		h.assert_true(h.until(lambda: _goroutine_entries(app.pid)['spans'] > 0, 10),
 			      '/slow%d: its render did not start' % i)
-		h.assert_true(_until(lambda: _goroutine_entries(app.pid)['threads'] == 3, 0.4),
+		h.assert_true(h.until(lambda: _goroutine_entries(app.pid)['threads'] == 3, 0.4),
 			      '/slow%d: goroutine contexts while it renders: %s, not 3' %
 			      (i, _goroutine_entries(app.pid)))
 		h.assert_eq(cp.wait(30), 0, '/slow%d: curl' % i)
@@ -595,9 +566,9 @@ def _h2_server(ver, path):
 	r = h.run(['curl', '-sS', '-k', '--http2', '--max-time', '0.3', '-o', '/dev/null',
 		   'https://127.0.0.1:%d/gone?render_ms=800' % app.port])
 	h.assert_eq(r.rc, 28, 'curl gave up on /gone (stderr: %s)' % r.stderr)
-	h.assert_true(_until(lambda: any(l['path'] == '/gone' for l in app.log()), 10),
+	h.assert_true(h.until(lambda: any(l['path'] == '/gone' for l in app.log()), 10),
 		      'the webapp finished /gone')
-	h.assert_true(_until(lambda: _conn_entries(app.pid) == 0, 5),
+	h.assert_true(h.until(lambda: _conn_entries(app.pid) == 0, 5),
 		      'h2: connection entries left after every connection closed: %d' %
 		      _conn_entries(app.pid))
 	if ver not in ('go1.19', 'go1.20'):	# no parentGoid: newproc1 records ancestry
@@ -637,7 +608,7 @@ def _h2_many_streams(ver, path):
 	res = h.run(['h2load', '-n', n, '-c', 1, '-m', m,
 		     'https://127.0.0.1:%d/many?render_ms=%d' % (app.port, render_ms)])
 	h.assert_true('%d succeeded' % n in res.stdout, 'h2load: %s' % res.stdout[-500:])
-	h.assert_true(_until(lambda: _conn_entries(app.pid) == 0, 5),
+	h.assert_true(h.until(lambda: _conn_entries(app.pid) == 0, 5),
 		      'h2 (%d streams at once): connection entries left: %d' %
 		      (m, _conn_entries(app.pid)))
 	if ver not in ('go1.19', 'go1.20'):	# no parentGoid: newproc1 records ancestry
@@ -720,13 +691,13 @@ def _outbound(ver, path, keepalive, on_worker=False):
 	h.assert_eq(_get(app.port, '/b0' + query)[0], 200, 'status')
 	if ver in ('go1.19', 'go1.20'):	# no parentGoid: newproc1 records ancestry
 		# goexit1 is asked at the first request: what ended before it was attached stays
-		h.assert_true(_until(lambda: _goexit_probed(tr, path), 10),
+		h.assert_true(h.until(lambda: _goexit_probed(tr, path), 10),
 			      '%s: goexit1 probed for newproc1\'s ancestry' % ver)
 		before = sum(_goroutine_entries(app.pid).values())
 	for i in range(1, n):
 		h.assert_eq(_get(app.port, '/b%d%s' % (i, query))[0], 200, 'status')
 	if ver in ('go1.19', 'go1.20'):
-		h.assert_true(_until(lambda: sum(_goroutine_entries(app.pid).values()) <= before, 5),
+		h.assert_true(h.until(lambda: sum(_goroutine_entries(app.pid).values()) <= before, 5),
 			      '%s: state of ended goroutines kept: %d entries before, %s after' %
 			      (what, before, _goroutine_entries(app.pid)))
 	else:
@@ -807,7 +778,7 @@ def _tls_refused(ver):
 	app = Webapp(ver, args=['-tls-cert', certs['cert'], '-tls-key', certs['key']])
 	tr = h.Tracer(comms=['curl', 'webapp'], extra=['-v'])
 	run = checks.refused_handshakes(app.port, 'webapp', hold_ms=200, held_path='/healthz')
-	h.assert_true(_until(lambda: _conn_entries(app.pid) == 0, 5),
+	h.assert_true(h.until(lambda: _conn_entries(app.pid) == 0, 5),
 		      'connection entries left after failed handshakes: %d' %
 		      _conn_entries(app.pid))
 	if ver not in ('go1.19', 'go1.20'):
@@ -851,7 +822,7 @@ def _websocket(ver):
 		   '--messages', messages])
 	h.assert_eq((r.rc, r.stdout.strip()), (0, 'READY'), 'websocket client (%s)' %
 		    r.stderr.strip()[-500:])
-	h.assert_true(_until(lambda: _conn_entries(app.pid) == 0, 5),
+	h.assert_true(h.until(lambda: _conn_entries(app.pid) == 0, 5),
 		      'connection entries left after the WebSocket: %d' % _conn_entries(app.pid))
 	recs = tr.stop()
 	for role, rs in (('server', h.server_records(recs, pid=app.pid)),

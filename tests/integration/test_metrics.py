@@ -443,10 +443,7 @@ def test_metrics_kernel_agg_check_exact_go():
 
 
 def _kagg_marks():
-	from test_go import _map_elements	# noqa: E402 - one reading of bpftool's dumps
-	r = h.run(['bpftool', '-j', 'map', 'dump', 'name', 'kagg_kids'])
-	h.assert_eq(r.rc, 0, 'bpftool map dump name kagg_kids (stderr: %s)' % r.stderr)
-	return _map_elements(r.stdout)
+	return h.map_elements('kagg_kids')
 
 
 def test_metrics_kernel_agg_marks_end():

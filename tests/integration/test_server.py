@@ -567,6 +567,10 @@ def test_python_http_server():
 	for path, status in gets:
 		_, crecs = h.run_client('--host', '127.0.0.1', '--port', port, '--path', path)
 		h.assert_eq(crecs[0]['status'], status, 'http.server\'s answer to %s' % path)
+	# a thread per connection (ThreadingHTTPServer), ended with it: its context too
+	h.assert_true(h.until(lambda: h.ctx_entries('threads', py.pid) == 0, 5),
+		      'http.server: %d thread contexts left after its connection threads ended'
+		      % h.ctx_entries('threads', py.pid))
 	recs = tr.stop()
 	for path, status in gets:
 		srv = h.only_one(h.server_records(recs, pid=py.pid, path=path),
