@@ -16,8 +16,11 @@ DEB_BUILD := make clang llvm libbpf-dev libelf-dev zlib1g-dev libcapstone-dev li
 	     libmicrohttpd-dev libncurses-dev pkg-config libnghttp2-dev \
 	     protobuf-c-compiler libprotobuf-c-dev opentelemetry-proto libcurl4-openssl-dev
 DEB_TOOLS := bpftool
-# Go toolchains from bookworm-backports (tools/deps adds the suite): the Go tests run on each
-DEB_GO    := golang-go golang-1.21-go golang-1.22-go golang-1.23-go binutils
+# Go toolchains from bookworm-backports (tools/deps adds the suite) and, newer than it has,
+# from trixie(-backports) (tools/deps fetches them with an apt state of its own): the Go
+# tests run on each
+DEB_GO    := golang-go golang-1.21-go golang-1.22-go golang-1.23-go golang-1.24-go \
+	     golang-1.25-go golang-1.26-go golang-1.27-go binutils
 DEB_TEST  := libcmocka-dev libssl-dev libgnutls28-dev python3 curl wget openssl $(DEB_GO) \
 	     prometheus nginx-light tmux wrk iproute2 iptables systemtap-sdt-dev util-linux \
 	     libclang-rt-14-dev python3-yaml systemd man-db groff-base \

@@ -130,12 +130,15 @@ enum pt_fn {
 	/* stop-the-world pauses (GC): render spans add up those they contain */		\
 	X(STW_STOP, "runtime.stopTheWorldWithSema", NULL, go_stw_stop_entry, NONE, NONE)	\
 	X(STW_START, "runtime.startTheWorldWithSema", NULL, go_stw_start_entry, NONE, NONE)	\
-	/* the h2 server's handler goroutine: its stream becomes the parent of its work */	\
-	X(H2_HANDLER, "net/http.(*http2serverConn).runHandler", NULL, go_h2_handler_entry,	\
+	/* the h2 server's handler goroutine: its stream becomes the parent of its work	\
+	 * (bundled in net/http until 1.26, net/http/internal/http2 from 1.27) */		\
+	X(H2_HANDLER, "net/http.(*http2serverConn).runHandler",				\
+	  "net/http/internal/http2.(*serverConn).runHandler", go_h2_handler_entry,		\
 	  NONE, H2_HANDLER)
 
 /* Attach cookie of go_h2_handler_entry: the offsets of http2serverConn.conn, then
- * http2responseWriter.rws, http2responseWriterState.stream, http2stream.id, 16 bits each */
+ * http2responseWriter.rws, http2responseWriterState.stream, http2stream.id, 16 bits each
+ * (Go 1.27+: serverConn, responseWriter, ... of net/http/internal/http2) */
 #define PT_H2H_OFF(cookie, i)	(((cookie) >> (16 * (i))) & 0xffff)
 
 /* Attach cookie of go_tls_ret at the CALL runtime.memmove inside crypto/tls.(*Conn).Read

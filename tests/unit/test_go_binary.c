@@ -67,12 +67,35 @@ static const char *const fields[][2] = {
 	{ "internal/poll.FD", "Sysfd" },
 	{ "html/template.Template", "text" },
 	{ "text/template.Template", "name" },
-	/* go_h2_handler_entry: the h2 server's stream id and connection */
-	{ "net/http.http2serverConn", "conn" },
-	{ "net/http.http2responseWriter", "rws" },
-	{ "net/http.http2responseWriterState", "stream" },
-	{ "net/http.http2stream", "id" },
 };
+
+/* go_h2_handler_entry: the h2 server's stream id and connection, bundled in net/http
+ * until Go 1.26, then net/http/internal/http2 (goprobes.c h2_handler_fields) */
+static const char *const h2_fields[2][4][2] = {
+	{ { "net/http.http2serverConn", "conn" },
+	  { "net/http.http2responseWriter", "rws" },
+	  { "net/http.http2responseWriterState", "stream" },
+	  { "net/http.http2stream", "id" } },
+	{ { "net/http/internal/http2.serverConn", "conn" },
+	  { "net/http/internal/http2.responseWriter", "rws" },
+	  { "net/http/internal/http2.responseWriterState", "stream" },
+	  { "net/http/internal/http2.stream", "id" } },
+};
+
+/* One field's offset: the table's for gs (stripped) is DWARF's of gb. */
+static void check_field(struct go_binary *gb, struct go_binary *gs, int minor, const char *st,
+			const char *field)
+{
+	int64_t dw = -1, tab = -2;
+
+	if (go_binary__field_offset_dwarf(gb, st, field, &dw))
+		fail_msg("go1.%d %s.%s: not in DWARF", minor, st, field);
+	if (go_binary__field_offset_builtin(gs, st, field, &tab))
+		fail_msg("go1.%d %s.%s: not in the table (go_offsets.c)", minor, st, field);
+	if (dw != tab)
+		fail_msg("go1.%d %s.%s: DWARF %ld, table %ld", minor, st, field, (long)dw,
+			 (long)tab);
+}
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -816,37 +839,25 @@ static void check_toolchain(int minor)
 	assert_int_equal(strncmp(want, "go1.", 4), 0);
 	assert_int_equal(atoi(want + 4), minor);
 	for (size_t i = 0; i < N(funcs); i++) {
-		assert_int_equal(go_binary__func(gs, funcs[i], &fn), 0);
+		if (go_binary__func(gs, funcs[i], &fn))
+			fail_msg("go1.%d: %s not found in webapp-stripped", minor, funcs[i]);
 		n = go_binary__ret_offsets(gs, &fn, rets, MAX_RETS);
 		if (n < 0)
 			fail_msg("go1.%d %s: %s", minor, funcs[i], strerror(-n));
 		check_rets("webapp-stripped", gs, &fn, rets, n);
 		total += n;
 	}
-	for (size_t i = 0; i < N(fields); i++) {
-		int64_t dw = -1, tab = -2;
-
-		assert_int_equal(go_binary__field_offset_dwarf(gb, fields[i][0], fields[i][1], &dw),
-				 0);
-		assert_int_equal(go_binary__field_offset_builtin(gs, fields[i][0], fields[i][1],
-								 &tab), 0);
-		if (dw != tab)
-			fail_msg("go1.%d %s.%s: DWARF %ld, table %ld", minor, fields[i][0],
-				 fields[i][1], (long)dw, (long)tab);
-	}
+	for (size_t i = 0; i < N(fields); i++)
+		check_field(gb, gs, minor, fields[i][0], fields[i][1]);
+	for (size_t i = 0; i < 4; i++)
+		check_field(gb, gs, minor, h2_fields[minor >= 27][i][0], h2_fields[minor >= 27][i][1]);
 	check_render_sites(gs, minor);
 	check_tls_read_sites(gs, minor);
 	check_tls_write_sites(gs, minor);
-	if (minor >= 21) {	/* runtime.g.parentGoid: ancestry without newproc1 probes */
-		int64_t dw = -1, tab = -2;
-
-		assert_int_equal(go_binary__field_offset_dwarf(gb, "runtime.g", "parentGoid", &dw),
-				 0);
-		assert_int_equal(go_binary__field_offset(gs, "runtime.g", "parentGoid", &tab), 0);
-		assert_int_equal(dw, tab);
-	}
+	if (minor >= 21)	/* runtime.g.parentGoid: ancestry without newproc1 probes */
+		check_field(gb, gs, minor, "runtime.g", "parentGoid");
 	print_message("  %s: %d functions, %d RET sites, %zu offsets agree with DWARF\n", want,
-		      go_binary__nfuncs(gs), total, N(fields));
+		      go_binary__nfuncs(gs), total, N(fields) + 4 + (minor >= 21));
 	close_go(gs);
 	close_go(gb);
 	check_no_buildinfo("webapp-stripped", want, GO_VERSION_CODE);
@@ -887,7 +898,8 @@ static void test_offsets_table(void **state)
 		int64_t off;
 	} goid[] = {
 		{ 16, -ENOENT, 0 }, { 17, 0, 152 }, { 19, 0, 152 }, { 22, 0, 152 },
-		{ 23, 0, 160 }, { 24, 0, 160 }, { 25, 0, 152 }, { 26, -ENOENT, 0 },
+		{ 23, 0, 160 }, { 24, 0, 160 }, { 25, 0, 152 }, { 26, 0, 152 }, { 27, 0, 152 },
+		{ 28, -ENOENT, 0 },
 	};
 	int64_t off;
 
@@ -898,21 +910,27 @@ static void test_offsets_table(void **state)
 		if (!goid[i].ret)
 			assert_int_equal(off, goid[i].off);
 	}
-	for (int minor = 17; minor <= 25; minor++) {
-		for (size_t i = 0; i < N(fields); i++) {
-			/* the h2 server's: only the releases whose sources were read */
-			bool h2 = !strncmp(fields[i][0], "net/http.http2", 14);
-
+	for (int minor = 17; minor <= 27; minor++) {
+		for (size_t i = 0; i < N(fields); i++)
 			assert_int_equal(go_offsets__lookup(1, minor, fields[i][0], fields[i][1],
-							    &off),
-					 h2 && (minor < 19 || minor > 23) ? -ENOENT : 0);
-		}
+							    &off), 0);
+		/* the h2 server's: bundled from 1.19 to 1.26, internal from 1.27 */
+		for (size_t s = 0; s < 2; s++)
+			for (size_t i = 0; i < 4; i++)
+				assert_int_equal(go_offsets__lookup(1, minor, h2_fields[s][i][0],
+								    h2_fields[s][i][1], &off),
+						 (s ? minor >= 27 : minor >= 19 && minor <= 26) ?
+						 0 : -ENOENT);
 	}
 	assert_int_equal(go_offsets__lookup(2, 0, "runtime.g", "goid", &off), -ENOENT);
 	assert_int_equal(go_offsets__lookup(1, 19, "runtime.g", "parentGoid", &off), -ENOENT);
 	assert_int_equal(go_offsets__lookup(1, 21, "runtime.g", "parentGoid", &off), 0);
 	assert_int_equal(off, 272);
 	assert_int_equal(go_offsets__lookup(1, 23, "runtime.g", "parentGoid", &off), 0);
+	assert_int_equal(off, 280);
+	assert_int_equal(go_offsets__lookup(1, 25, "runtime.g", "parentGoid", &off), 0);
+	assert_int_equal(off, 272);
+	assert_int_equal(go_offsets__lookup(1, 26, "runtime.g", "parentGoid", &off), 0);
 	assert_int_equal(off, 280);
 	assert_int_equal(go_offsets__lookup(1, 19, "runtime.g", "nosuch", &off), -ENOENT);
 }
@@ -1034,7 +1052,7 @@ static void test_synthetic_formats(void **state)
 	close_go(gb);
 
 	/* a newer Go than the table knows: no guessing */
-	gb = open_synth(&(struct synth){ 0xfffffff1, true, "go1.26.1", EM_X86_64, code_amd64 });
+	gb = open_synth(&(struct synth){ 0xfffffff1, true, "go1.28.1", EM_X86_64, code_amd64 });
 	assert_int_equal(go_binary__field_offset(gb, "runtime.g", "goid", &off), -ENOENT);
 	close_go(gb);
 

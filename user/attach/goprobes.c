@@ -53,26 +53,40 @@ static int find_func(struct go_binary *gb, const struct go_probe *p, struct go_f
 	return err;
 }
 
-/* runHandler(sc, rw, ...): where the connection and the stream id are (PT_H2H_OFF) */
-static const char *const h2_handler_fields[][2] = {
-	{ "net/http.http2serverConn", "conn" },
-	{ "net/http.http2responseWriter", "rws" },
-	{ "net/http.http2responseWriterState", "stream" },
-	{ "net/http.http2stream", "id" },
+/* runHandler(sc, rw, ...): where the connection and the stream id are (PT_H2H_OFF), in
+ * net/http's bundled server (until Go 1.26), then in net/http/internal/http2 (1.27+) */
+static const char *const h2_handler_fields[][4][2] = {
+	{ { "net/http.http2serverConn", "conn" },
+	  { "net/http.http2responseWriter", "rws" },
+	  { "net/http.http2responseWriterState", "stream" },
+	  { "net/http.http2stream", "id" } },
+	{ { "net/http/internal/http2.serverConn", "conn" },
+	  { "net/http/internal/http2.responseWriter", "rws" },
+	  { "net/http/internal/http2.responseWriterState", "stream" },
+	  { "net/http/internal/http2.stream", "id" } },
 };
 
 /* -ENODATA if an offset is unknown: the stream's work is then reported on its own. */
 static int h2_handler_cookie(struct go_binary *gb, uint64_t *cookie)
 {
-	int64_t off;
+	for (size_t s = 0; s < 2; s++) {
+		const char *const (*f)[2] = h2_handler_fields[s];
+		uint64_t c = 0;
+		int64_t off;
+		size_t i;
 
-	for (size_t i = 0; i < 4; i++) {
-		if (go_binary__field_offset(gb, h2_handler_fields[i][0], h2_handler_fields[i][1],
-					    &off) || off < 0 || off > 0xfff0)
-			return -ENODATA;
-		*cookie |= (uint64_t)off << (16 * i);
+		for (i = 0; i < 4; i++) {
+			if (go_binary__field_offset(gb, f[i][0], f[i][1], &off) || off < 0 ||
+			    off > 0xfff0)
+				break;
+			c |= (uint64_t)off << (16 * i);
+		}
+		if (i == 4) {
+			*cookie = c;
+			return 0;
+		}
 	}
-	return 0;
+	return -ENODATA;
 }
 
 /*
