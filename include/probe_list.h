@@ -152,9 +152,16 @@ enum pt_fn {
  * error's type word; nil: all of len(b) was written (tls_write_exits()) */
 #define PT_GO_TLS_WEND		(1ULL << 34)
 
-/* Attach cookie of go_render_entry: kind | html.text offset << 8 | text.name offset << 24 */
+/* Attach cookie of go_render_entry: kind | html.text offset << 8 | text.name offset << 24
+ * | (the template function's frame + 8: how much deeper text/template's execute runs than
+ * its entry; 0 if unknown) << 40 */
 #define PT_TPL_TEXT_EXECUTE	0
 #define PT_TPL_HTML_EXECUTE	1
 #define PT_TPL_EXECUTE_TEMPLATE	2
+#define PT_TPL_EXEC_BASE(cookie)	(((cookie) >> 40) & 0xffff)
+/* Attach cookie of go_render_ret: its depth below the template function's entry << 40,
+ * or, with PT_TPL_AT_EXEC, below execute's: a site in execute (or its deferred closure)
+ * that every template function shares is attached once, whichever was entered. */
+#define PT_TPL_AT_EXEC		(1ULL << 39)
 
 #endif /* PT_PROBE_LIST_H */

@@ -69,18 +69,6 @@ static const char *const fields[][2] = {
 	{ "text/template.Template", "name" },
 };
 
-/* go_h2_handler_entry: the h2 server's stream id and connection, bundled in net/http
- * until Go 1.26, then net/http/internal/http2 (goprobes.c h2_handler_fields) */
-static const char *const h2_fields[2][4][2] = {
-	{ { "net/http.http2serverConn", "conn" },
-	  { "net/http.http2responseWriter", "rws" },
-	  { "net/http.http2responseWriterState", "stream" },
-	  { "net/http.http2stream", "id" } },
-	{ { "net/http/internal/http2.serverConn", "conn" },
-	  { "net/http/internal/http2.responseWriter", "rws" },
-	  { "net/http/internal/http2.responseWriterState", "stream" },
-	  { "net/http/internal/http2.stream", "id" } },
-};
 
 /* One field's offset: the table's for gs (stripped) is DWARF's of gb. */
 static void check_field(struct go_binary *gb, struct go_binary *gs, int minor, const char *st,
@@ -850,7 +838,8 @@ static void check_toolchain(int minor)
 	for (size_t i = 0; i < N(fields); i++)
 		check_field(gb, gs, minor, fields[i][0], fields[i][1]);
 	for (size_t i = 0; i < 4; i++)
-		check_field(gb, gs, minor, h2_fields[minor >= 27][i][0], h2_fields[minor >= 27][i][1]);
+		check_field(gb, gs, minor, go_h2_handler_fields[minor >= 27][i][0],
+			    go_h2_handler_fields[minor >= 27][i][1]);
 	check_render_sites(gs, minor);
 	check_tls_read_sites(gs, minor);
 	check_tls_write_sites(gs, minor);
@@ -917,8 +906,8 @@ static void test_offsets_table(void **state)
 		/* the h2 server's: bundled from 1.19 to 1.26, internal from 1.27 */
 		for (size_t s = 0; s < 2; s++)
 			for (size_t i = 0; i < 4; i++)
-				assert_int_equal(go_offsets__lookup(1, minor, h2_fields[s][i][0],
-								    h2_fields[s][i][1], &off),
+				assert_int_equal(go_offsets__lookup(1, minor, go_h2_handler_fields[s][i][0],
+								    go_h2_handler_fields[s][i][1], &off),
 						 (s ? minor >= 27 : minor >= 19 && minor <= 26) ?
 						 0 : -ENOENT);
 	}

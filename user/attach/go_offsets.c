@@ -77,6 +77,17 @@ static const struct go_field_off table[] = {
 	{ "net/http/internal/http2.stream", "id", 27, 27, 8 },
 };
 
+const char *const go_h2_handler_fields[2][4][2] = {
+	{ { "net/http.http2serverConn", "conn" },
+	  { "net/http.http2responseWriter", "rws" },
+	  { "net/http.http2responseWriterState", "stream" },
+	  { "net/http.http2stream", "id" } },
+	{ { "net/http/internal/http2.serverConn", "conn" },
+	  { "net/http/internal/http2.responseWriter", "rws" },
+	  { "net/http/internal/http2.responseWriterState", "stream" },
+	  { "net/http/internal/http2.stream", "id" } },
+};
+
 int go_offsets__lookup(int major, int minor, const char *struct_name, const char *field,
 		       int64_t *off)
 {

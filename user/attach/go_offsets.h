@@ -8,6 +8,12 @@
 
 #include <stdint.h>
 
+/* The h2 server's runHandler(sc, rw, ...): where the connection and the stream id are
+ * (PT_H2H_OFF: serverConn.conn, responseWriter.rws, responseWriterState.stream,
+ * stream.id), in net/http's bundled server (until Go 1.26), then in
+ * net/http/internal/http2 (1.27+): {struct, field} per set. */
+extern const char *const go_h2_handler_fields[2][4][2];
+
 /* 0 or -ENOENT (unknown struct, field or version: never a guess). */
 int go_offsets__lookup(int major, int minor, const char *struct_name, const char *field,
 		       int64_t *off);

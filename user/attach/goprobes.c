@@ -9,6 +9,7 @@
 
 #include "attach/binary.h"
 #include "attach/go_binary.h"
+#include "attach/go_offsets.h"
 #include "attach/goprobes.h"
 #include "attach/linkset.h"
 #include "attach/probe_table.h"
@@ -53,24 +54,11 @@ static int find_func(struct go_binary *gb, const struct go_probe *p, struct go_f
 	return err;
 }
 
-/* runHandler(sc, rw, ...): where the connection and the stream id are (PT_H2H_OFF), in
- * net/http's bundled server (until Go 1.26), then in net/http/internal/http2 (1.27+) */
-static const char *const h2_handler_fields[][4][2] = {
-	{ { "net/http.http2serverConn", "conn" },
-	  { "net/http.http2responseWriter", "rws" },
-	  { "net/http.http2responseWriterState", "stream" },
-	  { "net/http.http2stream", "id" } },
-	{ { "net/http/internal/http2.serverConn", "conn" },
-	  { "net/http/internal/http2.responseWriter", "rws" },
-	  { "net/http/internal/http2.responseWriterState", "stream" },
-	  { "net/http/internal/http2.stream", "id" } },
-};
-
 /* -ENODATA if an offset is unknown: the stream's work is then reported on its own. */
 static int h2_handler_cookie(struct go_binary *gb, uint64_t *cookie)
 {
 	for (size_t s = 0; s < 2; s++) {
-		const char *const (*f)[2] = h2_handler_fields[s];
+		const char *const (*f)[2] = go_h2_handler_fields[s];
 		uint64_t c = 0;
 		int64_t off;
 		size_t i;
@@ -165,13 +153,19 @@ static int ret_sites(struct go_binary *gb, const struct go_probe *p, const struc
  * text/template.(*Template).execute, which the template functions call, runs
  * its deferred errRecover on every normal exit (a closure, called through a
  * register: its CALL of errRecover is emulated) and on the panic path calls
- * runtime.deferreturn (emulated) before returning. Each site's depth below
- * the template function's entry goes into the cookie's bits 40-63; the
- * template function's own RETs that do not follow its CALL of execute (error
- * paths) stay, single-stepped. 0 when the code has another shape: all RETs.
+ * runtime.deferreturn (emulated) before returning. Those sites are every template
+ * function's (html and text Execute, ExecuteTemplate): attached once per binary
+ * (*shared says they are), each with its depth below execute's entry in the cookie's
+ * bits 40-63 and PT_TPL_AT_EXEC; *base, for the entry's cookie, is how much deeper
+ * execute's entry is than fn's (PT_TPL_EXEC_BASE). Once per template function the
+ * kernel ran one program per function at each of them (Go 1.27's webapp links all
+ * three: three runs per render). The template function's own RETs that do not follow
+ * its CALL of execute (error paths) stay, single-stepped (cookie 0). Sites (0: the
+ * shared ones are attached, fn has no other exit), or -ENOENT when the code has another
+ * shape: then all RETs.
  */
 static int render_exits(struct go_binary *gb, const struct go_func *fn, uint64_t *offs,
-			uint64_t *deltas)
+			uint64_t *deltas, uint64_t *base, bool shared)
 {
 	static const char *const closures[] = { "text/template.(*Template).execute.deferwrap1",
 						"text/template.(*Template).execute.func1" };
@@ -179,27 +173,32 @@ static int render_exits(struct go_binary *gb, const struct go_func *fn, uint64_t
 	uint64_t f_fn, f_exec, f_clo, tmp[2];
 	int n = -ENOENT, k, m;
 
+	*base = 0;
 	if (go_binary__func(gb, "text/template.(*Template).execute", &exec) ||
 	    go_binary__func(gb, "text/template.errRecover", &rec) ||
 	    go_binary__func(gb, "runtime.deferreturn", &dret) ||
 	    go_binary__call_sites(gb, fn, &exec, tmp, 2) < 1 ||
 	    go_binary__frame_size(gb, fn, &f_fn) || go_binary__frame_size(gb, &exec, &f_exec))
-		return 0;
+		return -ENOENT;
 	for (size_t i = 0; i < 2 && n == -ENOENT; i++)
 		n = go_binary__func(gb, closures[i], &clo);
-	if (n || go_binary__frame_size(gb, &clo, &f_clo) ||
+	if (n || go_binary__frame_size(gb, &clo, &f_clo) || f_fn + 8 > 0xffff ||
 	    go_binary__call_sites(gb, &clo, &rec, offs, 1) != 1)
-		return 0;
-	deltas[0] = (f_fn + 8 + f_exec + 8 + f_clo) << 40;
+		return -ENOENT;
+	deltas[0] = PT_TPL_AT_EXEC | (f_exec + 8 + f_clo) << 40;
 	k = go_binary__call_sites(gb, &exec, &dret, offs + 1, 4);
 	if (k < 1)
-		return 0;
+		return -ENOENT;
 	for (int i = 0; i < k; i++)
-		deltas[1 + i] = (f_fn + 8 + f_exec) << 40;
-	m = go_binary__rets_not_after_call(gb, fn, &exec, offs + 1 + k, MAX_RETS - 1 - k);
+		deltas[1 + i] = PT_TPL_AT_EXEC | f_exec << 40;
+	k = shared ? 0 : 1 + k;	/* attached with another template function's */
+	m = go_binary__rets_not_after_call(gb, fn, &exec, offs + k, MAX_RETS - 5);
 	if (m < 0)
-		return 0;
-	return 1 + k + m;	/* the RETs' deltas stay 0 */
+		return -ENOENT;
+	for (int i = 0; i < m; i++)
+		deltas[k + i] = 0;
+	*base = f_fn + 8;
+	return k + m;
 }
 
 /* Callees that never return (the compiler's bounds-check and panic calls), for the
@@ -392,7 +391,7 @@ static int attach_sites(struct linkset *ls, struct multi_batch *mb, struct go_bi
 			const char *path, const struct go_func *fn,
 			struct bpf_program *entry_prog, struct bpf_program *exit_prog,
 			const uint64_t *exits, const uint64_t *exit_cookies, int n,
-			uint64_t cookie)
+			uint64_t cookie, uint64_t exit_cookie)
 {
 	size_t mark = linkset__mark(ls);
 	struct multi_batch before;
@@ -407,7 +406,7 @@ static int attach_sites(struct linkset *ls, struct multi_batch *mb, struct go_bi
 	err = add_site(ls, mb, entry_prog, path, entry, cookie);
 	for (int i = 0; i < n && !err; i++)
 		err = add_site(ls, mb, exit_prog, path, exits[i],
-			       cookie + (exit_cookies ? exit_cookies[i] : 0));
+			       exit_cookie + (exit_cookies ? exit_cookies[i] : 0));
 	if (err)
 		linkset__rollback(ls, mark);
 	for (int i = 0; err && mb && i < mb->nprogs; i++)
@@ -420,7 +419,8 @@ int goprobes__attach_func(struct linkset *ls, struct go_binary *gb, const char *
 			  struct bpf_program *exit_prog, const uint64_t *exits, int n,
 			  uint64_t cookie)
 {
-	return attach_sites(ls, NULL, gb, path, fn, entry_prog, exit_prog, exits, NULL, n, cookie);
+	return attach_sites(ls, NULL, gb, path, fn, entry_prog, exit_prog, exits, NULL, n, cookie,
+			    cookie);
 }
 
 /* -v: where the probes of one function sit, and which the kernel single-steps */
@@ -448,12 +448,15 @@ static void log_sites(struct go_binary *gb, const char *name, const char *func,
  * has no such function (not linked in, or inlined everywhere), or -errno. */
 static int attach_func(const struct phasetrace_bpf *skel, struct go_binary *gb,
 		       struct binary *b, struct linkset *ls, struct multi_batch *mb,
-		       const struct go_probe *p, const char *name)
+		       const struct go_probe *p, const char *name, bool *render_shared)
 {
-	uint64_t rets[MAX_RETS], deltas[MAX_RETS] = {}, cookie;
+	uint64_t rets[MAX_RETS], deltas[MAX_RETS] = {}, cookie, exit_cookie, base;
+	bool tpl = p->cookie == GO_COOKIE_TPL_HTML || p->cookie == GO_COOKIE_TPL_TEXT ||
+		   p->cookie == GO_COOKIE_TPL_BY_NAME;
+	bool exits_known = false;
 	struct go_func fn;
-	enum go_site site;
-	int n, err;
+	enum go_site site = GO_SITE_RET;
+	int n = 0, err;
 
 	err = find_func(gb, p, &fn);
 	if (err)
@@ -461,22 +464,30 @@ static int attach_func(const struct phasetrace_bpf *skel, struct go_binary *gb,
 	err = cookie_for(gb, p, &cookie);
 	if (err)
 		return err == -ENODATA ? err : -EPROTO;
-	n = p->cookie == GO_COOKIE_TPL_HTML || p->cookie == GO_COOKIE_TPL_TEXT ||
-	    p->cookie == GO_COOKIE_TPL_BY_NAME ? render_exits(gb, &fn, rets, deltas) : 0;
+	/* the exit sites' cookies add to it; go_render_ret's are whole (render_exits()) */
+	exit_cookie = tpl ? 0 : cookie;
+	if (tpl && (n = render_exits(gb, &fn, rets, deltas, &base, *render_shared)) >= 0) {
+		cookie |= base << 40;
+		exits_known = true;
+	}
 	if (p->id == GO_PROBE_TLS_READ)
-		n = tls_read_exits(gb, &fn, rets, deltas);
+		exits_known = (n = tls_read_exits(gb, &fn, rets, deltas)) > 0;
 	else if (p->id == GO_PROBE_TLS_WRITE)
-		n = tls_write_exits(gb, &fn, rets, deltas);
-	if (n > 0)
-		site = GO_SITE_RET;
-	else if ((n = ret_sites(gb, p, &fn, rets, &site)) < 0)
-		return n;
+		exits_known = (n = tls_write_exits(gb, &fn, rets, deltas)) > 0;
+	if (!exits_known) {
+		memset(deltas, 0, sizeof(deltas));
+		if ((n = ret_sites(gb, p, &fn, rets, &site)) < 0)
+			return n;
+	}
 	err = attach_sites(ls, mb, gb, binary__attach_path(b), &fn,
 			   go_probe_prog(skel, p->id, GO_SITE_ENTRY),
-			   go_probe_prog(skel, p->id, site), rets, deltas, n, cookie);
-	if (!err)
-		log_sites(gb, name, p->names[0], &fn, rets, n);
-	return err ? err : 1 + n;
+			   go_probe_prog(skel, p->id, site), rets, deltas, n, cookie, exit_cookie);
+	if (err)
+		return err;
+	if (tpl && exits_known)
+		*render_shared = true;
+	log_sites(gb, name, p->names[0], &fn, rets, n);
+	return 1 + n;
 }
 
 /* The set (exit_only: runtime.goexit1 alone, which the set leaves out; proc NULL). */
@@ -484,6 +495,8 @@ static int attach_set(const struct phasetrace_bpf *skel, struct go_binary *gb, s
 		      struct linkset *ls, struct multi_batch *mb, const char *name,
 		      const struct pt_go_proc *proc, bool exit_only, struct goprobes_result *res)
 {
+	bool render_shared = false;	/* render_exits()' sites are attached */
+
 	for (int i = 0; i < GO_PROBE__N; i++) {
 		const struct go_probe *p = &go_probes[i];
 		int n;
@@ -494,7 +507,7 @@ static int attach_set(const struct phasetrace_bpf *skel, struct go_binary *gb, s
 		/* runtime.g.parentGoid (Go >= 1.21) gives the ancestry without it */
 		if (p->id == GO_PROBE_NEWPROC1 && proc && proc->parent_goid_off)
 			continue;
-		n = attach_func(skel, gb, b, ls, mb, p, name);
+		n = attach_func(skel, gb, b, ls, mb, p, name, &render_shared);
 
 		if (out_of_budget(n) || binary__over_budget(b))
 			return out_of_budget(n) ? n : -ETIME;
