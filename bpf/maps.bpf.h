@@ -136,6 +136,8 @@ struct thread_ctx {
 	__u8 go_tls_h2_sent;	/* the open Go Write's HTTP/2 frames were walked at its entry */
 	__u8 tls_outer;		/* a callback re-entered the TLS call: the outer one waits in
 				 * tls_outers (tls.bpf.c tls_reentered()) */
+	__u8 spans_used;	/* span states were made under this key: a native thread's
+				 * stay between its calls, and go when it exits */
 	/* a Go crypto/tls call in progress (tls.bpf.c): its frame depth and return address
 	 * (its RETs, morestack re-entries, nested calls) and a Write's len(b) (capped): its n
 	 * if it succeeds. Here, not in go_gs: a call's state is one entry. */

@@ -90,6 +90,28 @@ static __always_inline bool hold(__u32 tgid, __u64 now)
 	return true;
 }
 
+/*
+ * The exiting thread's own context (its key is its pid_tgid) and what hangs off it (its
+ * span states, which stay between calls, and a waiting outer TLS call): its thread id
+ * may be handed out again (a stale TLS call or server request would then be the new
+ * thread's), and the LRU tables it would stay in are shared by every traced thread and
+ * goroutine: a thread-per-connection server left one entry per connection (and one per
+ * --probe span), crowding out live contexts. Also at exec: the new program keeps the
+ * thread's id.
+ */
+static __always_inline void thread_exited(__u64 id)
+{
+	struct thread_ctx *t = thread_lookup(id);
+
+	if (!t)
+		return;
+	if (t->tls_outer)
+		bpf_map_delete_elem(&tls_outers, &id);
+	if (t->spans_used)
+		spans_forget(id);
+	bpf_map_delete_elem(&threads, &id);
+}
+
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(sched_process_exec_btf, struct task_struct *p, pid_t old_pid,
 	     struct linux_binprm *bprm)
@@ -99,6 +121,11 @@ int BPF_PROG(sched_process_exec_btf, struct task_struct *p, pid_t old_pid,
 	struct pt_proc_rec *r;
 	struct inode *ino;
 
+	/* the old program's state of this thread, under its id (now the leader's) and, if
+	 * another thread exec'd, under the id it had */
+	thread_exited((__u64)tgid << 32 | tgid);
+	if ((__u32)old_pid != tgid)
+		thread_exited((__u64)tgid << 32 | (__u32)old_pid);
 	if (!pt_traced(tgid))
 		return 0;
 	r = proc_rec(tgid, PT_PROC_EXEC);
@@ -114,26 +141,6 @@ int BPF_PROG(sched_process_exec_btf, struct task_struct *p, pid_t old_pid,
 	r->held = may_hold(p, &id, r->ts) && hold(tgid, r->ts);
 	pt_submit(r, true);
 	return 0;
-}
-
-/*
- * The exiting thread's own context (its key is its pid_tgid) and what hangs off it: its
- * thread id may be handed out again (a stale TLS call or server request would then be
- * the new thread's), and the LRU tables it would stay in are shared by every traced
- * thread and goroutine: a thread-per-connection server left one entry per connection,
- * crowding out live contexts.
- */
-static __always_inline void thread_exited(__u64 id)
-{
-	struct thread_ctx *t = thread_lookup(id);
-
-	if (!t)
-		return;
-	if (t->tls_outer)
-		bpf_map_delete_elem(&tls_outers, &id);
-	if (t->spans_active)
-		spans_forget(id);
-	bpf_map_delete_elem(&threads, &id);
 }
 
 SEC("tp_btf/sched_process_exit")

@@ -52,6 +52,7 @@ PT_SHARED void span_start(struct span_state *s, __u64 key, const void *label, __
 		struct pt_conn *c = ctx_srv_conn(t);
 
 		t->spans_active++;
+		t->spans_used = 1;
 		s->io_at_start = t->io_total;
 		s->parent_id = thread_srv_req(t);
 		if (!s->parent_id && !t->interleaved && KEY_IS_GO(key))

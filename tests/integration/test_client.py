@@ -325,3 +325,28 @@ def test_client_dns_nxdomain():
 			      'failed lookup\'s dns phase vs the client\'s own measurement')
 	for name in ('connect', 'tls', 'send', 'ttfb'):
 		h.assert_true(name not in ph, 'failed lookup has a %s phase: %s' % (name, rec))
+
+
+def test_exec_forgets_thread_state():
+	"""A process that made a request, then execs another program: the thread's state of
+	the old program (its client request's context) goes at the exec, not with the LRU."""
+	be = h.start_backend()
+	go_on = h.tmp_path('exec-now')
+	code = ('import os, sys, time, urllib.request\n'
+		'urllib.request.urlopen("http://127.0.0.1:%d/").read()\n'
+		'print("fetched", flush=True)\n'
+		'while not os.path.exists(%r):\n'
+		'    time.sleep(0.01)\n'
+		'os.execv("/bin/sleep", ["sleep", "30"])\n') % (be.port, go_on)
+	tr = h.Tracer()
+	py = h.start_daemon('exec-client', ['/usr/bin/python3', '-c', code], r'fetched',
+			    stream='stdout')
+	h.assert_true(h.until(lambda: h.ctx_entries('threads', py.pid) > 0, 5),
+		      'no thread state of the client before its exec: the test shows nothing')
+	open(go_on, 'w').close()
+	h.assert_true(h.until(lambda: open('/proc/%d/comm' % py.pid).read().strip() == 'sleep', 5),
+		      'the client did not exec')
+	h.assert_true(h.until(lambda: h.ctx_entries('threads', py.pid) == 0, 5),
+		      '%d thread contexts of the old program left after the exec' %
+		      h.ctx_entries('threads', py.pid))
+	tr.stop()

@@ -235,6 +235,10 @@ def test_server_io_in_render():
 	tr = h.Tracer(pids=[ws.pid], extra=_probe_symbol())
 	_get(ws, _page(100, in_render=0))
 	_get(ws, _page(100, in_render=1))
+	# a thread per connection, ended with it: its context and its span state too
+	left = lambda: {t: h.ctx_entries(t, ws.pid) for t in ('threads', 'spans')}
+	h.assert_true(h.until(lambda: not any(left().values()), 5),
+		      'webserver: state of its ended connection threads left: %s' % left())
 	recs = tr.stop()
 	truths = _truth(ws, n=2)
 	srvs = h.server_records(recs, pid=ws.pid, path='/page')
