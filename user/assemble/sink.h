@@ -16,7 +16,8 @@ struct sink {
 };
 
 /* Monotonic ns -> unix epoch ns: calibrated by the collector at start and at each tick
- * (the wall clock is stepped under a running tracer); read by the OTLP sender too. */
+ * (the wall clock is stepped under a running tracer); outputs use the copy stamped on
+ * each request (request.epoch_off), not this. */
 extern int64_t pt_mono_to_epoch_ns;
 
 /* The offset as of the last calibration: the assembler stamps it on each request it

@@ -157,9 +157,9 @@ static int ret_sites(struct go_binary *gb, const struct go_probe *p, const struc
  * function's (html and text Execute, ExecuteTemplate): attached once per binary
  * (*shared says they are), each with its depth below execute's entry in the cookie's
  * bits 40-63 and PT_TPL_AT_EXEC; *base, for the entry's cookie, is how much deeper
- * execute's entry is than fn's (PT_TPL_EXEC_BASE). Once per template function the
- * kernel ran one program per function at each of them (Go 1.27's webapp links all
- * three: three runs per render). The template function's own RETs that do not follow
+ * execute's entry is than fn's (PT_TPL_EXEC_BASE). Attached per function, they ran one
+ * program per template function linked in at every hit (three per render in Go 1.27's
+ * webapp). The template function's own RETs that do not follow
  * its CALL of execute (error paths) stay, single-stepped (cookie 0). Sites (0: the
  * shared ones are attached, fn has no other exit), or -ENOENT when the code has another
  * shape: then all RETs.

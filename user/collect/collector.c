@@ -88,17 +88,17 @@ struct collector {
 	uint64_t drain_now;	/* clock of the last drain: requests are enriched at it */
 };
 
+static int64_t ts_ns(const struct timespec *t)
+{
+	return t->tv_sec * 1000000000LL + t->tv_nsec;
+}
+
 uint64_t mono_now_ns(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
-
-static int64_t ts_ns(const struct timespec *t)
-{
-	return t->tv_sec * 1000000000LL + t->tv_nsec;
+	return ts_ns(&ts);
 }
 
 /* The wall clock's offset from the monotonic one: of a few samples, the one read in the
