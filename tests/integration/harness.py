@@ -600,6 +600,22 @@ def until(cond, seconds):
 	return v
 
 
+def tcp_open_to(port):
+	"""Whether a socket on this host still holds open a TCP connection to port: its
+	remote port, in ESTABLISHED or CLOSE_WAIT (its owner has not called close yet)."""
+	for tab in ('/proc/net/tcp', '/proc/net/tcp6'):
+		try:
+			lines = open(tab).read().splitlines()[1:]
+		except OSError:
+			continue
+		for l in lines:
+			f = l.split()
+			if len(f) > 3 and int(f[2].rsplit(':', 1)[1], 16) == port and \
+			   f[3] in ('01', '08'):
+				return True
+	return False
+
+
 def map_elements(name):
 	"""The entries of the tracer's BPF map name (bpftool's JSON dump): while another
 	tracer's maps of that name still exist (one exiting), those of every one."""

@@ -173,6 +173,9 @@ def test_connect_tunnel():
 	r = h.run(['curl', '-sS', '-o', '/dev/null', '-w', '%{http_code}', '--cacert', certs['ca'],
 		   '-x', 'http://127.0.0.1:%d' % pport, 'https://127.0.0.1:%d/tunnel' % be.port])
 	h.assert_eq((r.rc, r.stdout), (0, '200'), 'curl through the proxy (%s)' % r.stderr.strip())
+	# tinyproxy's upstream record comes with its close, after curl's exit
+	h.assert_true(h.until(lambda: not h.tcp_open_to(be.port), 10),
+		      'tinyproxy closes its upstream connection')
 	recs = tr.stop()
 	authority = '127.0.0.1:%d' % be.port
 
