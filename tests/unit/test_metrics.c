@@ -28,6 +28,7 @@
 #include "export/exporter.h"
 #include "export/metrics.h"
 #include "output/top.h"
+#include "util/clock.h"
 
 #define MS	1000000ULL
 
@@ -832,14 +833,6 @@ static void test_exporter_hostile_clients(void **state)
 
 /* ---- top on a pseudo-terminal ---- */
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
-
 /* Child: top over synthetic traffic until q or a signal. */
 static void __attribute__((noreturn)) top_child(void)
 {
@@ -864,7 +857,7 @@ static void __attribute__((noreturn)) top_child(void)
 		r.children[0] = &child;
 		metrics__on_request(m, &r);
 		i++;
-		top__tick(t, mono_ns());
+		top__tick(t, mono_now_ns());
 	}
 	top__free(t);
 	metrics__free(m);
@@ -876,9 +869,9 @@ static void __attribute__((noreturn)) top_child(void)
 /* Read from the pty until text shows up (or 5 s pass); the output is kept in buf. */
 static bool pty_wait(int fd, char *buf, size_t cap, size_t *len, const char *text)
 {
-	uint64_t end = mono_ns() + 5000000000ULL;
+	uint64_t end = mono_now_ns() + 5000000000ULL;
 
-	while (mono_ns() < end) {
+	while (mono_now_ns() < end) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 		ssize_t n;
 

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "attach/binary.h"
+#include "util/clock.h"
 
 #define DEF_MAX_FILE	(1ULL << 30)
 #define DEF_FUNC_BYTES	(256ULL << 10)
@@ -93,15 +94,6 @@ struct binary {
 	bool over;
 };
 
-static uint64_t thread_cpu_ns(void)
-{
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts))
-		return 0;
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
 static pid_t self_tid(void)
 {
 	return (pid_t)syscall(SYS_gettid);
@@ -109,13 +101,13 @@ static pid_t self_tid(void)
 
 static void stamp(struct binary *b)
 {
-	b->stamp_ns = thread_cpu_ns();
+	b->stamp_ns = clock_ns(CLOCK_THREAD_CPUTIME_ID);
 	b->stamp_tid = self_tid();
 }
 
 int binary__charge(struct binary *b)
 {
-	uint64_t now = thread_cpu_ns();
+	uint64_t now = clock_ns(CLOCK_THREAD_CPUTIME_ID);
 	pid_t tid = self_tid();
 
 	/* another thread's clock says nothing about ours: restart the stamp */

@@ -18,6 +18,7 @@
 #include "attach/hold.h"
 #include "util/log.h"
 #include "phasetrace.skel.h"
+#include "util/clock.h"
 
 #define WD_PENDING	1024	/* the held map's size */
 #define SWEEP_MAX	1024
@@ -44,14 +45,6 @@ struct watchdog {
 	struct pending p[WD_PENDING];
 	int n;
 };
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
 
 /* Resume pid if it is still held (by the hold stamped ts, if ts): exactly once. */
 static bool resume(int held_fd, pid_t pid, uint64_t ts)
@@ -104,7 +97,7 @@ static int wd_on_hold(void *ctx, void *data, size_t size)
 /* Resume what is due; the wait until the next deadline in ms (-1: none). */
 static int wd_expire(struct watchdog *wd)
 {
-	uint64_t now = mono_ns(), next = 0;
+	uint64_t now = mono_now_ns(), next = 0;
 
 	for (int i = 0; i < wd->n;) {
 		uint64_t due = wd->p[i].ts + wd->timeout_ns;
@@ -245,7 +238,7 @@ void hold__alive(struct hold *h)
 		hold__stop(h);
 		return;
 	}
-	h->skel->bss->hold_alive_ns = mono_ns();
+	h->skel->bss->hold_alive_ns = mono_now_ns();
 }
 
 void hold__release(struct hold *h, pid_t pid, const struct pt_file_id *known)

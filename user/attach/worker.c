@@ -10,6 +10,7 @@
 
 #include "attach/hold.h"
 #include "attach/worker.h"
+#include "util/clock.h"
 
 #define QUEUE_MAX	1024	/* pids to scan now */
 #define DELAYED_MAX	1024	/* rescans after exec */
@@ -54,14 +55,6 @@ struct worker {
 	struct worker_stats st;
 };
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
-
 static struct timespec to_timespec(uint64_t ns)
 {
 	return (struct timespec){ .tv_sec = ns / 1000000000ULL, .tv_nsec = ns % 1000000000ULL };
@@ -84,7 +77,7 @@ static void publish(struct worker *w, int scans)
  * one (0: none). */
 static bool next_job(struct worker *w, uint64_t *wake, struct job *out)
 {
-	uint64_t now = now_ns();
+	uint64_t now = mono_now_ns();
 	int first = -1;
 
 	if (w->len && w->queue[w->head].held)
@@ -167,7 +160,7 @@ static void *run(void *arg)
 	while (!w->stop) {
 		hold__alive(w->hold);
 		if (!next_job(w, &wake, &j)) {
-			uint64_t beat = now_ns() + ALIVE_NS;
+			uint64_t beat = mono_now_ns() + ALIVE_NS;
 			struct timespec ts = to_timespec(wake && wake < beat ? wake : beat);
 
 			pthread_cond_timedwait(&w->work, &w->mu, &ts);
@@ -236,7 +229,7 @@ int worker__new(struct targets *t, struct hold *hold, volatile int *cancel, cons
 
 int worker__wait_initial(struct worker *w, uint64_t timeout_ns)
 {
-	struct timespec ts = to_timespec(now_ns() + timeout_ns);
+	struct timespec ts = to_timespec(mono_now_ns() + timeout_ns);
 	int err = 0;
 
 	pthread_mutex_lock(&w->mu);
@@ -299,7 +292,7 @@ static int post(struct worker *w, const struct job *j, uint64_t delay_ns)
 		err = -ECANCELED;
 	} else if (delay_ns) {
 		if (w->ndelayed < DELAYED_MAX)
-			w->delayed[w->ndelayed++] = (struct delayed){ j->pid, now_ns() + delay_ns };
+			w->delayed[w->ndelayed++] = (struct delayed){ j->pid, mono_now_ns() + delay_ns };
 		else
 			err = -ENOSPC;
 	} else {

@@ -29,6 +29,7 @@
 #include "attach/targets.h"
 #include "attach/worker.h"
 #include "util/u64map.h"
+#include "util/clock.h"
 
 #define TICK_MS		100
 #define MAX_CBS		8
@@ -88,19 +89,6 @@ struct collector {
 	uint64_t drain_now;	/* clock of the last drain: requests are enriched at it */
 };
 
-static int64_t ts_ns(const struct timespec *t)
-{
-	return t->tv_sec * 1000000000LL + t->tv_nsec;
-}
-
-uint64_t mono_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts_ns(&ts);
-}
-
 /* The wall clock's offset from the monotonic one: of a few samples, the one read in the
  * narrowest window (a sample the scheduler cut in two would be milliseconds off). */
 static void calibrate_clock(void)
@@ -113,9 +101,9 @@ static void calibrate_clock(void)
 		clock_gettime(CLOCK_MONOTONIC, &m1);
 		clock_gettime(CLOCK_REALTIME, &rt);
 		clock_gettime(CLOCK_MONOTONIC, &m2);
-		if (ts_ns(&m2) - ts_ns(&m1) < best) {
-			best = ts_ns(&m2) - ts_ns(&m1);
-			off = ts_ns(&rt) - (ts_ns(&m1) + best / 2);
+		if (timespec_ns(&m2) - timespec_ns(&m1) < best) {
+			best = timespec_ns(&m2) - timespec_ns(&m1);
+			off = timespec_ns(&rt) - (timespec_ns(&m1) + best / 2);
 		}
 	}
 	__atomic_store_n(&pt_mono_to_epoch_ns, off, __ATOMIC_RELAXED);

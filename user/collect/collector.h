@@ -91,7 +91,6 @@ struct drop_reason {
 #define NDROP_REASONS 20
 extern const struct drop_reason drop_reasons[NDROP_REASONS];
 
-uint64_t mono_now_ns(void);
 
 /* In-kernel aggregation: the maps export/kagg.c reads into ko (its fds; top also reads
  * the per-interval map and the slowest request's slot, else -1 and NULL). */

@@ -20,6 +20,7 @@
 #include <arpa/inet.h>
 #include <sys/socket.h>
 #include "export/metrics_impl.h"
+#include "util/clock.h"
 
 static const double default_buckets[] = {
 	0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
@@ -256,7 +257,6 @@ static unsigned pow2_at_least(unsigned n)
 struct metrics *metrics__new(const struct metrics_opts *opts)
 {
 	static const struct metrics_opts defaults;
-	struct timespec ts;
 	const double *b;
 	struct metrics *m;
 	unsigned i;
@@ -306,8 +306,7 @@ struct metrics *metrics__new(const struct metrics_opts *opts)
 		m->row_slots[i] = -1;
 	for (i = 0; i <= m->comm_mask; i++)
 		m->comm_slots[i] = -1;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	m->iv_start = (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+	m->iv_start = mono_now_ns();
 	return m;
 inval:
 	metrics__free(m);

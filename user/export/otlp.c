@@ -16,6 +16,7 @@
 #include "export/otlp.h"
 #include "export/otlp_encode.h"
 #include "util/log.h"
+#include "util/clock.h"
 
 #define CONNECT_TIMEOUT_MS	2000
 #define POST_TIMEOUT_MS		5000
@@ -40,14 +41,6 @@ struct otlp {
 	char host[256];
 	struct otlp_stats st;		/* under lock */
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
 
 /* Wait on the condition (o->lock held) until woken or the monotonic deadline. */
 static void wait_until(struct otlp *o, uint64_t deadline)
@@ -210,7 +203,7 @@ static void send_batch(struct otlp *o, struct request **reqs, int n, int nspans)
 	if (otlp_encode(&o->salt, o->host, reqs, n, &buf, &len) == 0) {
 		for (int try = 1;; try++, backoff *= 2) {
 			pthread_mutex_lock(&o->lock);
-			left = (long)(((int64_t)o->stop_deadline - (int64_t)now_ns()) / 1000000);
+			left = (long)(((int64_t)o->stop_deadline - (int64_t)mono_now_ns()) / 1000000);
 			timeout = !o->stop || left > POST_TIMEOUT_MS ? POST_TIMEOUT_MS : left;
 			pthread_mutex_unlock(&o->lock);
 			if (timeout <= 0)	/* the flush at exit has no time left */
@@ -220,8 +213,8 @@ static void send_batch(struct otlp *o, struct request **reqs, int n, int nspans)
 				break;
 			pthread_mutex_lock(&o->lock);
 			o->st.batches_retried++;
-			until = now_ns() + backoff * 1000000ULL;
-			while (!o->stop && now_ns() < until)	/* the flush retries no more */
+			until = mono_now_ns() + backoff * 1000000ULL;
+			while (!o->stop && mono_now_ns() < until)	/* the flush retries no more */
 				wait_until(o, until);
 			timeout = o->stop;
 			pthread_mutex_unlock(&o->lock);
@@ -260,7 +253,7 @@ static int take_batch(struct otlp *o, struct request **out, int *nspans)
 		o->qlen--;
 	}
 	o->qspans -= spans;
-	o->oldest_ns = now_ns();
+	o->oldest_ns = mono_now_ns();
 	*nspans = spans;
 	return n;
 }
@@ -296,9 +289,9 @@ static void *sender_main(void *arg)
 		}
 		/* a partial batch waits a little for more, unless we are flushing */
 		while (!o->stop && o->qspans < o->o.batch &&
-		       now_ns() < o->oldest_ns + o->o.delay_ms * 1000000ULL)
+		       mono_now_ns() < o->oldest_ns + o->o.delay_ms * 1000000ULL)
 			wait_until(o, o->oldest_ns + o->o.delay_ms * 1000000ULL);
-		if (o->stop && now_ns() >= o->stop_deadline) {
+		if (o->stop && mono_now_ns() >= o->stop_deadline) {
 			drop_queued(o);
 			break;
 		}
@@ -333,7 +326,7 @@ void otlp__on_request(struct otlp *o, const struct request *r)
 		o->st.spans_queue_full += n;
 	} else {
 		if (!o->qlen)
-			o->oldest_ns = now_ns();
+			o->oldest_ns = mono_now_ns();
 		o->q[(o->qhead + o->qlen++) % o->qcap] = copy;
 		o->qspans += n;
 		copy = NULL;
@@ -426,7 +419,7 @@ void otlp__stop(struct otlp *o)
 		return;
 	pthread_mutex_lock(&o->lock);
 	o->stop = true;
-	o->stop_deadline = now_ns() + o->o.flush_ms * 1000000ULL;
+	o->stop_deadline = mono_now_ns() + o->o.flush_ms * 1000000ULL;
 	pthread_cond_signal(&o->cond);
 	pthread_mutex_unlock(&o->lock);
 	pthread_join(o->thread, NULL);

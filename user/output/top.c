@@ -18,6 +18,7 @@
 #include "output/top.h"
 #include "output/waterfall.h"
 #include "util/sanitize.h"
+#include "util/clock.h"
 
 #define MAX_WF_LINES	256
 #define HEADER_LINES	3
@@ -136,7 +137,6 @@ int top__new(struct top **out, const struct top_opts *opts)
 {
 	static const struct top_opts defaults;
 	struct metrics_opts mo = { .intervals = true, .by_container = true };
-	struct timespec ts;
 	struct top *t;
 	SCREEN *scr;
 
@@ -165,8 +165,7 @@ int top__new(struct top **out, const struct top_opts *opts)
 		snprintf(t->filter, sizeof(t->filter), "%s", opts->filter);
 
 	/* check intervals are kept before touching the terminal */
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	t->last_roll = (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+	t->last_roll = mono_now_ns();
 	{
 		struct metrics_interval *probe = metrics__roll_interval(t->m, t->last_roll);
 
