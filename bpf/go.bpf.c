@@ -222,7 +222,7 @@ struct go_string {
  * its own depth.
  */
 static __always_inline void go_span_enter(struct pt_regs *ctx, __u64 key, __u64 d, __u32 idx,
-					  const void *label, __u32 label_len, __u16 exec_base)
+					  const void *label, __u32 label_len)
 {
 	struct span_key sk = { .ctx = key, .idx = idx };
 	struct span_state *s = bpf_map_lookup_elem(&spans, &sk);
@@ -255,21 +255,17 @@ static __always_inline void go_span_enter(struct pt_regs *ctx, __u64 key, __u64 
 	s->depth = 1;
 	s->go_d = d;
 	s->go_ret = ret;
-	s->go_exec_base = exec_base;
 	span_start(s, key, label, label_len);
 }
 
-/* delta: how much deeper than the call's entry the exit site is (0 at its RETs); at_exec:
- * than the entry of the execute the call made (its go_exec_base deeper than its own) */
-static __always_inline void go_span_ret(__u64 key, __u64 goid, __u64 d, __u64 delta,
-					bool at_exec, __u32 idx)
+/* delta: how much deeper than the call's entry the exit site is (0 at its RETs) */
+static __always_inline void go_span_ret(__u64 key, __u64 goid, __u64 d, __u64 delta, __u32 idx)
 {
 	struct span_key sk = { .ctx = key, .idx = idx };
 	struct span_state *s = bpf_map_lookup_elem(&spans, &sk);
 
-	if (!s || !s->depth || (at_exec && !s->go_exec_base) ||
-	    s->go_d + delta + (at_exec ? s->go_exec_base : 0) != d)
-		return;			/* a nested call returns, or one that ends at its RETs */
+	if (!s || !s->depth || s->go_d + delta != d)
+		return;			/* a nested call returns */
 	s->depth = 0;
 	span_end(s, key, idx, goid);
 	if (s->drop_at_end)
@@ -280,38 +276,22 @@ SEC("uprobe")
 int go_render_entry(struct pt_regs *ctx)
 {
 	__u64 cookie = bpf_get_attach_cookie(ctx);
-	__u64 key, goid, d, t = ctx->ax;
+	__u64 key, goid, d, t = ctx->ax;	/* the *text/template.Template */
 	struct go_string name = {};
 
 	if (!go_key_at(ctx, &key, &goid, &d))
 		return 0;
-	switch (cookie & 0xff) {
-	case PT_TPL_HTML_EXECUTE:
-		/* *html/template.Template -> text *text/template.Template */
-		if (bpf_probe_read_user(&t, sizeof(t), (void *)(t + ((cookie >> 8) & 0xffff))))
-			t = 0;
-		/* fallthrough */
-	case PT_TPL_TEXT_EXECUTE:
-		if (t)
-			bpf_probe_read_user(&name, sizeof(name),
-					    (void *)(t + ((cookie >> 24) & 0xffff)));
-		break;
-	case PT_TPL_EXECUTE_TEMPLATE:	/* (t, wr io.Writer, name string, data) */
-		name.ptr = ctx->di;
-		name.len = ctx->si;
-		break;
-	}
+	if (t)
+		bpf_probe_read_user(&name, sizeof(name), (void *)(t + PT_TPL_NAME_OFF(cookie)));
 	go_span_enter(ctx, key, d, GO_SPAN_RENDER, name.len ? (void *)name.ptr : NULL,
-		      name.len > PT_LABEL_LEN - 1 ? PT_LABEL_LEN - 1 : name.len,
-		      PT_TPL_EXEC_BASE(cookie));
+		      name.len > PT_LABEL_LEN - 1 ? PT_LABEL_LEN - 1 : name.len);
 	return 0;
 }
 
 /*
- * At each RET of the template function (cookie bits 40-63 zero), or at an
- * emulated site in text/template's execute that every exit passes, that many
- * bytes deeper than execute's entry (PT_TPL_AT_EXEC; user/attach/goprobes.c
- * render_exits()).
+ * At an emulated site in text/template's execute that every exit passes, that many
+ * bytes (cookie bits 40-63) deeper than its entry (user/attach/goprobes.c
+ * render_exits()), or at each RET (0) when execute has another shape.
  */
 SEC("uprobe")
 int go_render_ret(struct pt_regs *ctx)
@@ -319,7 +299,7 @@ int go_render_ret(struct pt_regs *ctx)
 	__u64 cookie = bpf_get_attach_cookie(ctx), key, goid, d;
 
 	if (go_key_at(ctx, &key, &goid, &d))
-		go_span_ret(key, goid, d, cookie >> 40, cookie & PT_TPL_AT_EXEC, GO_SPAN_RENDER);
+		go_span_ret(key, goid, d, cookie >> 40, GO_SPAN_RENDER);
 	return 0;
 }
 
@@ -331,7 +311,7 @@ int go_span_entry(struct pt_regs *ctx)
 	__u64 key, goid, d;
 
 	if (go_key_at(ctx, &key, &goid, &d))
-		go_span_enter(ctx, key, d, idx, NULL, 0, 0);
+		go_span_enter(ctx, key, d, idx, NULL, 0);
 	return 0;
 }
 
@@ -341,7 +321,7 @@ int go_span_ret_prog(struct pt_regs *ctx)
 	__u64 key, goid, d;
 
 	if (go_key_at(ctx, &key, &goid, &d))
-		go_span_ret(key, goid, d, 0, false, bpf_get_attach_cookie(ctx) & (PT_MAX_SPANS - 1));
+		go_span_ret(key, goid, d, 0, bpf_get_attach_cookie(ctx) & (PT_MAX_SPANS - 1));
 	return 0;
 }
 

@@ -229,8 +229,7 @@ struct span_state {
 	__u8 drop_at_end;	/* deleted when the outermost call ends: every Go span but
 				 * the render span of a goroutine serving a connection, which
 				 * goes with it (go.bpf.c go_span_enter()) */
-	__u8 pad;
-	__u16 go_exec_base;	/* Go render: PT_TPL_EXEC_BASE of the open call's function */
+	__u8 pad[3];
 	char label[PT_LABEL_LEN];
 	__u64 gc_at_start;	/* go_stw_ns() of its process when the span started */
 	__u64 parent_id;	/* the server request its context served when it started, or

@@ -111,14 +111,10 @@ enum pt_fn {
 	  go_tls_handshake_entry, go_tls_ret, NONE)						\
 	X(TLS_READ, "crypto/tls.(*Conn).Read", NULL, go_tls_read_entry, go_tls_ret, NONE)	\
 	X(TLS_WRITE, "crypto/tls.(*Conn).Write", NULL, go_tls_write_entry, go_tls_ret, NONE)	\
-	X(HTML_EXECUTE, "html/template.(*Template).Execute", NULL, go_render_entry,		\
-	  go_render_ret, TPL_HTML)								\
-	X(HTML_EXECUTE_TEMPLATE, "html/template.(*Template).ExecuteTemplate", NULL,		\
-	  go_render_entry, go_render_ret, TPL_BY_NAME)						\
-	X(TEXT_EXECUTE, "text/template.(*Template).Execute", NULL, go_render_entry,		\
-	  go_render_ret, TPL_TEXT)								\
-	X(TEXT_EXECUTE_TEMPLATE, "text/template.(*Template).ExecuteTemplate", NULL,		\
-	  go_render_entry, go_render_ret, TPL_BY_NAME)						\
+	/* every render, html/template's or text/template's, by Execute or ExecuteTemplate	\
+	 * (text/template's Execute is inlined where it is called: no probe finds it) */	\
+	X(TPL_EXECUTE, "text/template.(*Template).execute", NULL, go_render_entry,		\
+	  go_render_ret, TPL)									\
 	X(DNS, "net.(*Resolver).lookupIPAddr", NULL, go_dns_entry, go_dns_ret, NONE)		\
 	X(NEWPROC1, "runtime.newproc1", NULL, go_newproc_entry, go_newproc_ret, NEWPROC)	\
 	X(GOEXIT1, "runtime.goexit1", NULL, go_goexit_entry, NONE, NONE)			\
@@ -152,16 +148,9 @@ enum pt_fn {
  * error's type word; nil: all of len(b) was written (tls_write_exits()) */
 #define PT_GO_TLS_WEND		(1ULL << 34)
 
-/* Attach cookie of go_render_entry: kind | html.text offset << 8 | text.name offset << 24
- * | (the template function's frame + 8: how much deeper text/template's execute runs than
- * its entry; 0 if unknown) << 40 */
-#define PT_TPL_TEXT_EXECUTE	0
-#define PT_TPL_HTML_EXECUTE	1
-#define PT_TPL_EXECUTE_TEMPLATE	2
-#define PT_TPL_EXEC_BASE(cookie)	(((cookie) >> 40) & 0xffff)
-/* Attach cookie of go_render_ret: its depth below the template function's entry << 40,
- * or, with PT_TPL_AT_EXEC, below execute's: a site in execute (or its deferred closure)
- * that every template function shares is attached once, whichever was entered. */
-#define PT_TPL_AT_EXEC		(1ULL << 39)
+/* Attach cookie of go_render_entry (on text/template's execute): the offset of
+ * text/template.Template.name (the label). go_render_ret's: that | the site's depth
+ * below execute's entry << 40. */
+#define PT_TPL_NAME_OFF(cookie)	((cookie) & 0xffff)
 
 #endif /* PT_PROBE_LIST_H */

@@ -926,9 +926,6 @@ struct flow_ctx {
 	uint64_t callee;
 	uint64_t *targets;	/* jump targets inside fn */
 	int ntargets;
-	bool after_call;	/* straight after a CALL callee, no branch since */
-	uint64_t *offs;
-	int n, max;
 };
 
 static int visit_targets(void *ctx, const cs_insn *insn)
@@ -959,50 +956,6 @@ static bool u64_in(const uint64_t *a, int n, uint64_t v)
 static bool is_target(const struct flow_ctx *fc, uint64_t a)
 {
 	return u64_in(fc->targets, fc->ntargets, a);
-}
-
-/* RETs not reached straight from a CALL callee (nothing jumps in between) */
-static int visit_other_rets(void *ctx, const cs_insn *insn)
-{
-	struct flow_ctx *fc = ctx;
-	char *end;
-
-	if (fc->after_call && is_target(fc, insn->address))
-		fc->after_call = 0;
-	if (insn->id == X86_INS_CALL) {
-		fc->after_call = strtoull(insn->op_str, &end, 16) == fc->callee && !*end;
-		return 0;
-	}
-	if (insn->id != X86_INS_RET) {
-		if (insn->mnemonic[0] == 'j')
-			fc->after_call = 0;
-		return 0;
-	}
-	if (!fc->after_call) {
-		if (fc->n == fc->max)
-			return -E2BIG;
-		fc->offs[fc->n++] = fc->fn->file_off + (insn->address - fc->fn->vaddr);
-	}
-	fc->after_call = 0;
-	return 0;
-}
-
-int go_binary__rets_not_after_call(struct go_binary *gb, const struct go_func *fn,
-				   const struct go_func *callee, uint64_t *file_offs, int max)
-{
-	struct flow_ctx fc = { .fn = fn, .callee = callee->vaddr, .offs = file_offs, .max = max };
-	int zero = 0, err;
-
-	if (gb->arch != GO_ARCH_AMD64)
-		return -ENOTSUP;
-	fc.targets = calloc(MAX_WALK_INSNS, sizeof(*fc.targets));
-	if (!fc.targets)
-		return -ENOMEM;
-	err = walk_query(gb, fn, visit_targets, &fc, &zero);
-	if (!err)
-		err = walk_query(gb, fn, visit_other_rets, &fc, &fc.n);
-	free(fc.targets);
-	return err;
 }
 
 /* Reachability inside one function (go_binary__rets_before_cuts) */

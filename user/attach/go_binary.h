@@ -159,14 +159,6 @@ bool go_binary__site_emulated(struct go_binary *gb, uint64_t file_off);
 int go_binary__frame_size(struct go_binary *gb, const struct go_func *fn, uint64_t *size);
 
 /*
- * amd64: file offsets of fn's RETs except those that only follow a direct
- * CALL callee (no branch in between, no jump into that stretch): the exits
- * of fn that do not pass through callee. Count, -E2BIG, walk errors.
- */
-int go_binary__rets_not_after_call(struct go_binary *gb, const struct go_func *fn,
-				   const struct go_func *callee, uint64_t *file_offs, int max);
-
-/*
  * A probe site that ends the call (go_binary__rets_before_cuts): every path through
  * it (GO_CUT_ALL), or only a Jcc's jump (GO_CUT_TAKEN) or its fall-through
  * (GO_CUT_FALL), the way an error goes.

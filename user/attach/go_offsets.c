@@ -38,7 +38,6 @@ struct go_field_off {
  *     TransferEncoding []string; Close bool; Host string}
  *   net/url.URL {Scheme, Opaque string; User *Userinfo; Host, Path string}
  *   internal/poll.FD {fdmu fdMutex (uint64 + 2x uint32); Sysfd int}
- *   html/template.Template {escapeErr error; text *template.Template}
  *   net/http's bundled h2 server (h2_bundle.go, 1.19-1.26):
  *     http2serverConn {srv *http2Server; hs *Server; conn net.Conn}
  *     http2responseWriter {rws *http2responseWriterState}
@@ -65,7 +64,6 @@ static const struct go_field_off table[] = {
 	{ "net.conn", "fd", 17, 27, 0 },
 	{ "net.netFD", "pfd", 17, 27, 0 },
 	{ "internal/poll.FD", "Sysfd", 17, 27, 16 },
-	{ "html/template.Template", "text", 17, 27, 16 },
 	{ "text/template.Template", "name", 17, 27, 0 },
 	{ "net/http.http2serverConn", "conn", 19, 26, 16 },
 	{ "net/http.http2responseWriter", "rws", 19, 26, 0 },

@@ -78,13 +78,13 @@ static int h2_handler_cookie(struct go_binary *gb, uint64_t *cookie)
 }
 
 /*
- * Attach cookie: templates carry the field offsets their label needs,
- * newproc1 the register of its callergp argument (1.17 differs), the h2
- * server's runHandler the offsets of the stream id and the connection.
+ * Attach cookie: the render the offset of its label, newproc1 the register of its
+ * callergp argument (1.17 differs), the h2 server's runHandler the offsets of the
+ * stream id and the connection.
  */
 static int cookie_for(struct go_binary *gb, const struct go_probe *p, uint64_t *cookie)
 {
-	int64_t text_off = 0, name_off = 0;
+	int64_t name_off = 0;
 	int major = 0, minor = 0;
 
 	*cookie = 0;
@@ -96,23 +96,16 @@ static int cookie_for(struct go_binary *gb, const struct go_probe *p, uint64_t *
 			return -ENOENT;	/* the argument list differs by version */
 		*cookie = (major == 1 && minor == 17) ? 2 : 1;
 		return 0;
-	case GO_COOKIE_TPL_BY_NAME:
-		*cookie = PT_TPL_EXECUTE_TEMPLATE;
-		return 0;
 	case GO_COOKIE_H2_HANDLER:
 		return h2_handler_cookie(gb, cookie);
-	case GO_COOKIE_TPL_HTML:
-	case GO_COOKIE_TPL_TEXT:
+	case GO_COOKIE_TPL:
 		break;
 	}
-	*cookie = p->cookie == GO_COOKIE_TPL_HTML ? PT_TPL_HTML_EXECUTE : PT_TPL_TEXT_EXECUTE;
-	/* labels are optional: without the offsets, "render" comes without one */
-	if (go_binary__field_offset(gb, "text/template.Template", "name", &name_off))
+	/* the first field in every Go release: stripped binaries have no DWARF to say so */
+	if (go_binary__field_offset(gb, "text/template.Template", "name", &name_off) ||
+	    name_off < 0 || name_off > 0xfff0)
 		name_off = 0;
-	if (p->cookie == GO_COOKIE_TPL_HTML &&
-	    go_binary__field_offset(gb, "html/template.Template", "text", &text_off))
-		return 0;
-	*cookie |= (uint64_t)(text_off & 0xffff) << 8 | (uint64_t)(name_off & 0xffff) << 24;
+	*cookie = (uint64_t)name_off;
 	return 0;
 }
 
@@ -149,56 +142,39 @@ static int ret_sites(struct go_binary *gb, const struct go_probe *p, const struc
 }
 
 /*
- * The render span's exits without single-steps (docs/go.md "Return sites"):
- * text/template.(*Template).execute, which the template functions call, runs
- * its deferred errRecover on every normal exit (a closure, called through a
- * register: its CALL of errRecover is emulated) and on the panic path calls
- * runtime.deferreturn (emulated) before returning. Those sites are every template
- * function's (html and text Execute, ExecuteTemplate): attached once per binary
- * (*shared says they are), each with its depth below execute's entry in the cookie's
- * bits 40-63 and PT_TPL_AT_EXEC; *base, for the entry's cookie, is how much deeper
- * execute's entry is than fn's (PT_TPL_EXEC_BASE). Attached per function, they ran one
- * program per template function linked in at every hit (three per render in Go 1.27's
- * webapp). The template function's own RETs that do not follow
- * its CALL of execute (error paths) stay, single-stepped (cookie 0). Sites (0: the
- * shared ones are attached, fn has no other exit), or -ENOENT when the code has another
- * shape: then all RETs.
+ * The render span's exits without single-steps (docs/go.md "Render: one entry,
+ * exits without single-steps"): text/template.(*Template).execute (fn) runs its deferred
+ * errRecover on every normal exit (a closure, called through a register: its CALL
+ * of errRecover is emulated) and on the panic path calls runtime.deferreturn
+ * (emulated) before returning. Those sites, each with its depth below execute's
+ * entry (deltas, bits 40-63), or -ENOENT when the code has another shape: then its
+ * RETs.
  */
 static int render_exits(struct go_binary *gb, const struct go_func *fn, uint64_t *offs,
-			uint64_t *deltas, uint64_t *base, bool shared)
+			uint64_t *deltas)
 {
 	static const char *const closures[] = { "text/template.(*Template).execute.deferwrap1",
 						"text/template.(*Template).execute.func1" };
-	struct go_func exec, clo, rec, dret;
-	uint64_t f_fn, f_exec, f_clo, tmp[2];
-	int n = -ENOENT, k, m;
+	struct go_func clo, rec, dret;
+	uint64_t f_exec, f_clo;
+	int n = -ENOENT, k;
 
-	*base = 0;
-	if (go_binary__func(gb, "text/template.(*Template).execute", &exec) ||
-	    go_binary__func(gb, "text/template.errRecover", &rec) ||
+	if (go_binary__func(gb, "text/template.errRecover", &rec) ||
 	    go_binary__func(gb, "runtime.deferreturn", &dret) ||
-	    go_binary__call_sites(gb, fn, &exec, tmp, 2) < 1 ||
-	    go_binary__frame_size(gb, fn, &f_fn) || go_binary__frame_size(gb, &exec, &f_exec))
+	    go_binary__frame_size(gb, fn, &f_exec))
 		return -ENOENT;
 	for (size_t i = 0; i < 2 && n == -ENOENT; i++)
 		n = go_binary__func(gb, closures[i], &clo);
-	if (n || go_binary__frame_size(gb, &clo, &f_clo) || f_fn + 8 > 0xffff ||
+	if (n || go_binary__frame_size(gb, &clo, &f_clo) ||
 	    go_binary__call_sites(gb, &clo, &rec, offs, 1) != 1)
 		return -ENOENT;
-	deltas[0] = PT_TPL_AT_EXEC | (f_exec + 8 + f_clo) << 40;
-	k = go_binary__call_sites(gb, &exec, &dret, offs + 1, 4);
+	deltas[0] = (f_exec + 8 + f_clo) << 40;
+	k = go_binary__call_sites(gb, fn, &dret, offs + 1, 4);
 	if (k < 1)
 		return -ENOENT;
 	for (int i = 0; i < k; i++)
-		deltas[1 + i] = PT_TPL_AT_EXEC | f_exec << 40;
-	k = shared ? 0 : 1 + k;	/* attached with another template function's */
-	m = go_binary__rets_not_after_call(gb, fn, &exec, offs + k, MAX_RETS - 5);
-	if (m < 0)
-		return -ENOENT;
-	for (int i = 0; i < m; i++)
-		deltas[k + i] = 0;
-	*base = f_fn + 8;
-	return k + m;
+		deltas[1 + i] = f_exec << 40;
+	return 1 + k;
 }
 
 /* Callees that never return (the compiler's bounds-check and panic calls), for the
@@ -391,7 +367,7 @@ static int attach_sites(struct linkset *ls, struct multi_batch *mb, struct go_bi
 			const char *path, const struct go_func *fn,
 			struct bpf_program *entry_prog, struct bpf_program *exit_prog,
 			const uint64_t *exits, const uint64_t *exit_cookies, int n,
-			uint64_t cookie, uint64_t exit_cookie)
+			uint64_t cookie)
 {
 	size_t mark = linkset__mark(ls);
 	struct multi_batch before;
@@ -406,7 +382,7 @@ static int attach_sites(struct linkset *ls, struct multi_batch *mb, struct go_bi
 	err = add_site(ls, mb, entry_prog, path, entry, cookie);
 	for (int i = 0; i < n && !err; i++)
 		err = add_site(ls, mb, exit_prog, path, exits[i],
-			       exit_cookie + (exit_cookies ? exit_cookies[i] : 0));
+			       cookie + (exit_cookies ? exit_cookies[i] : 0));
 	if (err)
 		linkset__rollback(ls, mark);
 	for (int i = 0; err && mb && i < mb->nprogs; i++)
@@ -419,8 +395,7 @@ int goprobes__attach_func(struct linkset *ls, struct go_binary *gb, const char *
 			  struct bpf_program *exit_prog, const uint64_t *exits, int n,
 			  uint64_t cookie)
 {
-	return attach_sites(ls, NULL, gb, path, fn, entry_prog, exit_prog, exits, NULL, n, cookie,
-			    cookie);
+	return attach_sites(ls, NULL, gb, path, fn, entry_prog, exit_prog, exits, NULL, n, cookie);
 }
 
 /* -v: where the probes of one function sit, and which the kernel single-steps */
@@ -448,11 +423,9 @@ static void log_sites(struct go_binary *gb, const char *name, const char *func,
  * has no such function (not linked in, or inlined everywhere), or -errno. */
 static int attach_func(const struct phasetrace_bpf *skel, struct go_binary *gb,
 		       struct binary *b, struct linkset *ls, struct multi_batch *mb,
-		       const struct go_probe *p, const char *name, bool *render_shared)
+		       const struct go_probe *p, const char *name)
 {
-	uint64_t rets[MAX_RETS], deltas[MAX_RETS] = {}, cookie, exit_cookie, base;
-	bool tpl = p->cookie == GO_COOKIE_TPL_HTML || p->cookie == GO_COOKIE_TPL_TEXT ||
-		   p->cookie == GO_COOKIE_TPL_BY_NAME;
+	uint64_t rets[MAX_RETS], deltas[MAX_RETS] = {}, cookie;
 	bool exits_known = false;
 	struct go_func fn;
 	enum go_site site = GO_SITE_RET;
@@ -464,13 +437,9 @@ static int attach_func(const struct phasetrace_bpf *skel, struct go_binary *gb,
 	err = cookie_for(gb, p, &cookie);
 	if (err)
 		return err == -ENODATA ? err : -EPROTO;
-	/* the exit sites' cookies add to it; go_render_ret's are whole (render_exits()) */
-	exit_cookie = tpl ? 0 : cookie;
-	if (tpl && (n = render_exits(gb, &fn, rets, deltas, &base, *render_shared)) >= 0) {
-		cookie |= base << 40;
-		exits_known = true;
-	}
-	if (p->id == GO_PROBE_TLS_READ)
+	if (p->id == GO_PROBE_TPL_EXECUTE)
+		exits_known = (n = render_exits(gb, &fn, rets, deltas)) > 0;
+	else if (p->id == GO_PROBE_TLS_READ)
 		exits_known = (n = tls_read_exits(gb, &fn, rets, deltas)) > 0;
 	else if (p->id == GO_PROBE_TLS_WRITE)
 		exits_known = (n = tls_write_exits(gb, &fn, rets, deltas)) > 0;
@@ -481,11 +450,9 @@ static int attach_func(const struct phasetrace_bpf *skel, struct go_binary *gb,
 	}
 	err = attach_sites(ls, mb, gb, binary__attach_path(b), &fn,
 			   go_probe_prog(skel, p->id, GO_SITE_ENTRY),
-			   go_probe_prog(skel, p->id, site), rets, deltas, n, cookie, exit_cookie);
+			   go_probe_prog(skel, p->id, site), rets, deltas, n, cookie);
 	if (err)
 		return err;
-	if (tpl && exits_known)
-		*render_shared = true;
 	log_sites(gb, name, p->names[0], &fn, rets, n);
 	return 1 + n;
 }
@@ -495,8 +462,6 @@ static int attach_set(const struct phasetrace_bpf *skel, struct go_binary *gb, s
 		      struct linkset *ls, struct multi_batch *mb, const char *name,
 		      const struct pt_go_proc *proc, bool exit_only, struct goprobes_result *res)
 {
-	bool render_shared = false;	/* render_exits()' sites are attached */
-
 	for (int i = 0; i < GO_PROBE__N; i++) {
 		const struct go_probe *p = &go_probes[i];
 		int n;
@@ -507,7 +472,7 @@ static int attach_set(const struct phasetrace_bpf *skel, struct go_binary *gb, s
 		/* runtime.g.parentGoid (Go >= 1.21) gives the ancestry without it */
 		if (p->id == GO_PROBE_NEWPROC1 && proc && proc->parent_goid_off)
 			continue;
-		n = attach_func(skel, gb, b, ls, mb, p, name, &render_shared);
+		n = attach_func(skel, gb, b, ls, mb, p, name);
 
 		if (out_of_budget(n) || binary__over_budget(b))
 			return out_of_budget(n) ? n : -ETIME;

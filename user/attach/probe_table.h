@@ -59,9 +59,7 @@ enum go_probe_id {
 /* What the attach cookie of a Go probe carries. */
 enum go_cookie_kind {
 	GO_COOKIE_NONE = 0,
-	GO_COOKIE_TPL_HTML,	/* template label offsets, html/template */
-	GO_COOKIE_TPL_TEXT,	/* template label offsets, text/template */
-	GO_COOKIE_TPL_BY_NAME,	/* ExecuteTemplate: the name is an argument */
+	GO_COOKIE_TPL,		/* text/template.Template.name's offset (the render label) */
 	GO_COOKIE_NEWPROC,	/* register of newproc1's callergp (by Go version) */
 	GO_COOKIE_H2_HANDLER,	/* h2 server struct offsets (PT_H2H_OFF) */
 };
