@@ -37,7 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct go_binary *gb;
 	struct go_func fn;
 	int major, minor;
-	int64_t off;
+	int64_t off, off2;
 
 	if (!b)
 		return 0;
@@ -59,6 +59,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			check_func(gb, &fn);
 	}
 	go_binary__field_offset_builtin(gb, "runtime.g", "goid", &off);
+	/* a crafted runtime.newproc1: the offsets it yields stay inside a g */
+	if (!go_binary__g_offsets_from_code(gb, &off, &off2) &&
+	    (off <= 0 || off >= 4096 || off2 <= 0 || off2 >= 4096 || off == off2))
+		abort();
 	go_binary__free(gb);
 	binary__free(b);
 	return 0;

@@ -63,8 +63,8 @@ def _go_binary(ver, name):
 class Webapp:
 	"""The Go fixture, started before the tracer; its stderr is its request log."""
 
-	def __init__(self, ver, binary='webapp', args=()):
-		path = _go_binary(ver, binary)
+	def __init__(self, ver, binary='webapp', args=(), path=None):
+		path = path or _go_binary(ver, binary)
 		self.errp = h.tmp_path('webapp.%d.stderr' % len(h._undo))
 		err = open(self.errp, 'wb')
 		argv = [path, '-addr', '127.0.0.1:0'] + [str(a) for a in args]
@@ -694,6 +694,58 @@ def _helper_renders(ver, path):
 				      (r['path'], p['dur_ns'] / MS, wms))
 	h.assert_true(not [r for r in recs if r.get('role') == 'span'],
 		      'a worker render outside its request')
+
+
+def test_go_newer_than_table():
+	"""A stripped build by a Go newer than the built-in offsets table (the newest
+	toolchain's webapp-nobuildinfo, its version string made two releases newer: the
+	layout a new release keeps): runtime.g's goid and parentGoid come from
+	runtime.newproc1's code (said with -v), so its goroutines are followed: each
+	request's own render, the renders of the workers it fans out (their parent found
+	through parentGoid), and a text/template render."""
+	ver = _toolchains()[-1]
+	with open(_go_binary(ver, 'webapp-nobuildinfo'), 'rb') as f:
+		img = f.read()
+	m = re.search(rb'go1\.(\d\d)\.\d+', img)
+	h.assert_true(m is not None, 'the Go version string in %s\'s webapp-nobuildinfo' % ver)
+	newer = int(m.group(1)) + 2
+	img = img.replace(m.group(0), m.group(0).replace(m.group(1), b'%d' % newer))
+	path = h.tmp_path('webapp-go1.%d' % newer)
+	with open(path, 'wb') as f:
+		f.write(img)
+	os.chmod(path, 0o755)
+	app = Webapp(ver, path=path)
+	tr = h.Tracer(pids=[app.pid], extra=['-v'])
+	k, wms = 2, 5
+	conn = http.client.HTTPConnection('127.0.0.1', app.port, timeout=30)
+	for i in range(2):
+		st, _ = _get(app.port, '/w%d?render_ms=10&workers=%d&worker_render_ms=%d' % (i, k, wms),
+			     conn=conn)
+		h.assert_eq(st, 200, '/w%d status' % i)
+	h.assert_eq(_get(app.port, '/text?render_ms=8', conn=conn)[0], 200, '/text status')
+	conn.close()
+	h.assert_true(h.until(lambda: len(app.log()) == 3, 10), 'the webapp logged 3 requests')
+	recs = tr.stop()
+	said = [l for l in tr.err if 'newer than the built-in offsets' in l]
+	h.assert_true(said and 'go1.%d' % newer in said[0],
+		      'the tracer says where the offsets came from: %s' % said)
+	srv = [r for r in recs if r.get('role') == 'server' and r.get('pid') == app.pid]
+	h.assert_eq(len(srv), 3, 'server records: %s' % json.dumps(srv))
+	lines = app.log()
+	for r, line in zip(srv[:2], lines[:2]):
+		rend = [p for p in r.get('phases', []) if p['name'] == 'render']
+		own = [p for p in rend if p.get('label') == 'page']
+		workers = [p for p in rend if p.get('label') == 'worker']
+		h.assert_eq((len(own), len(workers)), (1, k),
+			    '%s: its own render and its workers\': %s' % (line['path'], json.dumps(r)))
+		h.assert_near(own[0]['dur_ns'], 10 * MS, '%s: render' % line['path'])
+		for p in workers:
+			h.assert_true(p['dur_ns'] >= (wms - 1) * MS, '%s: worker render %.1f ms < %d ms' %
+				      (line['path'], p['dur_ns'] / MS, wms))
+	ph = h.phases(srv[2])
+	h.assert_true('render' in ph, '/text: no render phase: %s' % json.dumps(srv[2]))
+	h.assert_near(ph['render']['dur_ns'], lines[2]['execute_ns'], '/text: render vs execute_ns')
+	h.assert_near(ph['render']['dur_ns'], 8 * MS, '/text: render vs injected')
 
 
 def _outbound(ver, path, keepalive, on_worker=False):

@@ -818,6 +818,23 @@ static void check_tls_write_sites(struct go_binary *gs, int minor)
 			 -ENOENT);
 }
 
+/* What a release newer than the table gets (goprobes.c go_proc_of()): runtime.g's goid
+ * and parentGoid from newproc1's code, stripped, against DWARF. */
+static void check_g_from_code(struct go_binary *gb, struct go_binary *gs, int minor)
+{
+	int64_t goid = -1, parent = -1, want_goid, want_parent;
+	int err;
+
+	assert_int_equal(go_binary__field_offset_dwarf(gb, "runtime.g", "goid", &want_goid), 0);
+	assert_int_equal(go_binary__field_offset_dwarf(gb, "runtime.g", "parentGoid",
+						       &want_parent), 0);
+	err = go_binary__g_offsets_from_code(gs, &goid, &parent);
+	if (err || goid != want_goid || parent != want_parent)
+		fail_msg("go1.%d: runtime.g from newproc1's code: %s, goid %lld parentGoid %lld, "
+			 "DWARF %lld %lld", minor, err ? strerror(-err) : "ok", (long long)goid,
+			 (long long)parent, (long long)want_goid, (long long)want_parent);
+}
+
 static void check_toolchain(int minor)
 {
 	char want[64], *saved = strdup(dir);
@@ -849,8 +866,10 @@ static void check_toolchain(int minor)
 	check_render_sites(gs, minor);
 	check_tls_read_sites(gs, minor);
 	check_tls_write_sites(gs, minor);
-	if (minor >= 21)	/* runtime.g.parentGoid: ancestry without newproc1 probes */
+	if (minor >= 21) {	/* runtime.g.parentGoid: ancestry without newproc1 probes */
 		check_field(gb, gs, minor, "runtime.g", "parentGoid");
+		check_g_from_code(gb, gs, minor);
+	}
 	print_message("  %s: %d functions, %d RET sites, %zu offsets agree with DWARF\n", want,
 		      go_binary__nfuncs(gs), total, N(fields) + 4 + (minor >= 21));
 	close_go(gs);

@@ -838,6 +838,124 @@ int go_binary__field_offset(struct go_binary *gb, const char *struct_name, const
 	return go_binary__field_offset_builtin(gb, struct_name, field, off);
 }
 
+/* go_binary__g_offsets_from_code(): 64-bit copies memory -> register -> memory */
+#define GCOPY_MAX	64
+#define GCOPY_MAX_OFF	4096	/* runtime.g is a few hundred bytes */
+
+struct gcopy_ctx {
+	int64_t loaded[16];	/* per 64-bit GPR: the offset it was loaded from, else -1 */
+	struct { int64_t from, to; } copies[GCOPY_MAX];
+	int n;
+};
+
+static int gpr64(x86_reg r)
+{
+	static const x86_reg regs[16] = {
+		X86_REG_RAX, X86_REG_RCX, X86_REG_RDX, X86_REG_RBX, X86_REG_RSP, X86_REG_RBP,
+		X86_REG_RSI, X86_REG_RDI, X86_REG_R8, X86_REG_R9, X86_REG_R10, X86_REG_R11,
+		X86_REG_R12, X86_REG_R13, X86_REG_R14, X86_REG_R15,
+	};
+
+	for (int i = 0; i < 16; i++)
+		if (regs[i] == r)
+			return i;
+	return -1;
+}
+
+/* A field of a struct through a pointer register: [reg + disp], not the stack's spills. */
+static bool field_mem(const cs_x86_op *op)
+{
+	return op->type == X86_OP_MEM && op->size == 8 && op->mem.index == X86_REG_INVALID &&
+	       op->mem.segment == X86_REG_INVALID && gpr64(op->mem.base) >= 0 &&
+	       op->mem.base != X86_REG_RSP && op->mem.base != X86_REG_RBP &&
+	       op->mem.disp > 0 && op->mem.disp < GCOPY_MAX_OFF && op->mem.disp % 8 == 0;
+}
+
+static int visit_gcopy(void *ctx, const cs_insn *insn)
+{
+	struct gcopy_ctx *gc = ctx;
+	const cs_x86 *x;
+	int r;
+
+	if (!insn->detail)
+		return -EINVAL;
+	x = &insn->detail->x86;
+	if (insn->id == X86_INS_MOV && x->op_count == 2 && x->operands[0].type == X86_OP_MEM &&
+	    x->operands[1].type == X86_OP_REG) {
+		r = gpr64(x->operands[1].reg);
+		if (r >= 0 && gc->loaded[r] >= 0 && field_mem(&x->operands[0]) &&
+		    gc->loaded[r] != x->operands[0].mem.disp && gc->n < GCOPY_MAX) {
+			gc->copies[gc->n].from = gc->loaded[r];
+			gc->copies[gc->n++].to = x->operands[0].mem.disp;
+		}
+		return 0;	/* a store writes no register */
+	}
+	if (insn->id == X86_INS_CALL) {
+		for (int i = 0; i < 16; i++)
+			gc->loaded[i] = -1;	/* Go's ABI: every register is the callee's */
+		return 0;
+	}
+	/* what the instruction writes forgets its load (a partial register: all of them) */
+	for (int i = 0; i < x->op_count; i++) {
+		if (x->operands[i].type != X86_OP_REG || !(x->operands[i].access & CS_AC_WRITE))
+			continue;
+		r = gpr64(x->operands[i].reg);
+		if (r >= 0) {
+			gc->loaded[r] = -1;
+		} else {
+			for (int j = 0; j < 16; j++)
+				gc->loaded[j] = -1;
+		}
+	}
+	if (insn->id == X86_INS_MOV && x->op_count == 2 && x->operands[0].type == X86_OP_REG &&
+	    (r = gpr64(x->operands[0].reg)) >= 0 && field_mem(&x->operands[1]))
+		gc->loaded[r] = x->operands[1].mem.disp;
+	return 0;
+}
+
+int go_binary__g_offsets_from_code(struct go_binary *gb, int64_t *goid, int64_t *parent_goid)
+{
+	struct gcopy_ctx *gc;
+	struct go_func fn;
+	int64_t a = -1, b = -1;
+	int err, found = 0;
+
+	if (gb->arch != GO_ARCH_AMD64)
+		return -ENOTSUP;
+	err = go_binary__func(gb, "runtime.newproc1", &fn);
+	if (err)
+		return err;
+	gc = calloc(1, sizeof(*gc));
+	if (!gc)
+		return -ENOMEM;
+	for (int i = 0; i < 16; i++)
+		gc->loaded[i] = -1;
+	err = binary__begin(gb->b);
+	if (!err)
+		err = go_binary__walk(gb, &fn, true, visit_gcopy, gc);
+	err = binary__end(gb->b, err);
+	/* goid: copied to parentGoid, and what goidcache was copied to */
+	for (int i = 0; !err && i < gc->n; i++) {
+		bool fed = false;
+
+		for (int j = 0; j < gc->n && !fed; j++)
+			fed = gc->copies[j].to == gc->copies[i].from;
+		if (!fed || (found && gc->copies[i].from == a && gc->copies[i].to == b))
+			continue;
+		a = gc->copies[i].from;
+		b = gc->copies[i].to;
+		found++;
+	}
+	free(gc);
+	if (err)
+		return err;
+	if (found != 1)
+		return -ENOENT;
+	*goid = a;
+	*parent_goid = b;
+	return 0;
+}
+
 /*
  * x86-64 instructions whose uprobe the kernel emulates (arch/x86/kernel/uprobes.c:
  * branch_setup_xol_ops: CALL rel32, JMP rel8/rel32, Jcc rel8/rel32, NOP;

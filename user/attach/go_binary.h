@@ -232,6 +232,17 @@ int go_binary__field_offset_dwarf(struct go_binary *gb, const char *struct_name,
 int go_binary__field_offset_builtin(const struct go_binary *gb, const char *struct_name,
 				    const char *field, int64_t *off);
 
+/*
+ * runtime.g's goid and parentGoid read from runtime.newproc1's code (amd64, Go >= 1.21),
+ * for a release newer than the built-in table, without DWARF: newproc1 copies the
+ * creator's goid into the new g (newg.parentGoid = callergp.goid: a load from
+ * [reg + goid] whose register is stored to [reg + parentGoid]) and gives the new g its
+ * goid (newg.goid = pp.goidcache: a load stored to [reg + goid]). The one offset that is
+ * both a copy's destination and another copy's source is goid. 0; -ENOENT when the code
+ * shows no such chain, or more than one; -ENOTSUP on another architecture; walk errors.
+ */
+int go_binary__g_offsets_from_code(struct go_binary *gb, int64_t *goid, int64_t *parent_goid);
+
 /* libdw handle (Dwarf *) opened on first use, owned by gb; NULL without DWARF
  * (or DWARF refused: too large once inflated, unreadable) */
 void *go_binary__dwarf(struct go_binary *gb);

@@ -6,8 +6,9 @@
  * Derived from the Go sources of each release and checked against the DWARF of
  * builds by every toolchain the tests have (1.19, 1.21-1.27: Debian's golang-1.NN-go,
  * tests/unit/test_go_binary.c compares each entry). Beyond the last known minor
- * version nothing is returned: a new release may move fields, and a caller must
- * disable a probe rather than read garbage.
+ * version (GO_OFFSETS_LAST_MINOR) nothing is returned: a new release may move fields,
+ * and a caller must disable a probe rather than read garbage (runtime.g's goid and
+ * parentGoid are then read from the binary's code: goprobes.c go_proc_of()).
  */
 #include <errno.h>
 #include <string.h>

@@ -14,6 +14,9 @@
  * net/http/internal/http2 (1.27+): {struct, field} per set. */
 extern const char *const go_h2_handler_fields[2][4][2];
 
+/* The last Go minor version the table knows (1.N). */
+#define GO_OFFSETS_LAST_MINOR 27
+
 /* 0 or -ENOENT (unknown struct, field or version: never a guess). */
 int go_offsets__lookup(int major, int minor, const char *struct_name, const char *field,
 		       int64_t *off);

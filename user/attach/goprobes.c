@@ -494,10 +494,34 @@ static int attach_set(const struct phasetrace_bpf *skel, struct go_binary *gb, s
 	return 0;
 }
 
+/*
+ * runtime.g's goid and parentGoid of a release newer than the built-in table, without
+ * DWARF (a stripped build by a Go that came out after this phasetrace): from
+ * runtime.newproc1's code, which copies one into the other. 0 or -ENOENT.
+ */
+static int g_offsets_newer(struct go_binary *gb, const char *name, int64_t *goid_off,
+			   int64_t *parent_off)
+{
+	int major = 0, minor = 0, err;
+
+	if (go_binary__version(gb, &major, &minor) || major != 1 ||
+	    minor <= GO_OFFSETS_LAST_MINOR)
+		return -ENOENT;
+	err = go_binary__g_offsets_from_code(gb, goid_off, parent_off);
+	if (err)
+		return -ENOENT;
+	pt_info("%s: Go %s is newer than the built-in offsets (1.%d): runtime.g.goid %lld and "
+		"parentGoid %lld read from runtime.newproc1's code", name,
+		go_binary__version_str(gb), GO_OFFSETS_LAST_MINOR, (long long)*goid_off,
+		(long long)*parent_off);
+	return 0;
+}
+
 /* How to find the goroutine of a process running gb; -ENOTSUP if we cannot. */
 static int go_proc_of(struct go_binary *gb, const char *name, struct pt_go_proc *proc)
 {
-	int64_t goid_off, parent_off;
+	int64_t goid_off, parent_off = 0;
+	bool from_code = false;
 
 	if (!go_binary__regabi(gb) || go_binary__arch(gb) != GO_ARCH_AMD64) {
 		pt_info("%s: Go %s on this architecture is not supported (needs Go >= 1.17, amd64)",
@@ -505,15 +529,18 @@ static int go_proc_of(struct go_binary *gb, const char *name, struct pt_go_proc 
 		return -ENOTSUP;
 	}
 	if (go_binary__field_offset(gb, "runtime.g", "goid", &goid_off)) {
-		pt_info("%s: Go %s: offset of runtime.g.goid unknown: goroutines not followed",
-			name, go_binary__version_str(gb));
-		return -ENOTSUP;
+		if (g_offsets_newer(gb, name, &goid_off, &parent_off)) {
+			pt_info("%s: Go %s: offset of runtime.g.goid unknown: goroutines not "
+				"followed", name, go_binary__version_str(gb));
+			return -ENOTSUP;
+		}
+		from_code = true;
 	}
 	memset(proc, 0, sizeof(*proc));
 	proc->g_tls_off = -8;	/* amd64: runtime.tlsg, the g slot just below fs_base */
 	proc->goid_off = goid_off;
 	/* Go >= 1.21: the creator's goid in every g (runtime2.go); else newproc1 probes */
-	if (!go_binary__field_offset(gb, "runtime.g", "parentGoid", &parent_off) &&
+	if ((from_code || !go_binary__field_offset(gb, "runtime.g", "parentGoid", &parent_off)) &&
 	    parent_off > 0 && parent_off < 4096)
 		proc->parent_goid_off = parent_off;
 	return 0;
