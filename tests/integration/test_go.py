@@ -271,6 +271,33 @@ def _panic_through_execute(ver):
 	_check_server(srv[0], lines['/r1'], 20)
 
 
+def _panic_then_render(ver):
+	"""A panic unwinds a render (its span stays open), then 200 ms later the same
+	handler renders without panicking: the same frame depth and return address as the
+	unwound call. That is a new render for the new request (20 ms), not the old one
+	resumed (220 ms)."""
+	app = Webapp(ver)
+	tr = h.Tracer(pids=[app.pid])
+	conn = http.client.HTTPConnection('127.0.0.1', app.port, timeout=30)
+	st, body = _get(app.port, '/panic', conn=conn)
+	h.assert_eq(st, 500, '/panic status (%s)' % body.strip())
+	time.sleep(0.2)
+	st, _ = _get(app.port, '/panic?ok=1&render_ms=20', conn=conn)
+	h.assert_eq(st, 200, '/panic?ok=1 status')
+	conn.close()
+	h.assert_true(h.until(lambda: len(app.log()) == 1, 10), 'the webapp logged the render')
+	recs = tr.stop()
+	srv = [r for r in recs if r.get('role') == 'server' and r.get('pid') == app.pid]
+	h.assert_eq(sorted(r.get('status') for r in srv), [200, 500],
+		    'server records: %s' % json.dumps(srv))
+	ok = [r for r in srv if r.get('status') == 200][0]
+	ph = h.phases(ok)
+	h.assert_true('render' in ph, 'no render phase: %s' % json.dumps(ok))
+	line = app.log()[0]
+	h.assert_near(ph['render']['dur_ns'], line['execute_ns'], 'render vs execute_ns')
+	h.assert_near(ph['render']['dur_ns'], 20 * MS, 'render vs injected')
+
+
 def _template_error(ver):
 	"""A template function fails: Execute returns through errRecover's recovered
 	panic (runtime.deferreturn in text/template's execute, a probe site since
@@ -304,12 +331,11 @@ def _template_error(ver):
 
 
 def _text_and_html(ver, binary):
-	"""text/template's Execute and ExecuteTemplate and html/template's Execute in one
-	binary, one after the other on a keep-alive connection: the three render probes
-	share their exit sites in text/template's execute (attached once, each entry telling
-	how deep execute runs below it). Each request's render ends at its own Execute's
-	return: near the injected spin and the webapp's own execute_ns, its label the
-	template's name."""
+	"""text/template's Execute (inlined where it is called) and ExecuteTemplate and
+	html/template's Execute in one binary, one after the other on a keep-alive
+	connection: every one renders through text/template's execute, where the render is
+	probed. Each request's render: near the injected spin and the webapp's own
+	execute_ns, its label the template's name."""
 	app = Webapp(ver, binary)
 	tr = h.Tracer(pids=[app.pid])
 	conn = http.client.HTTPConnection('127.0.0.1', app.port, timeout=30)
@@ -948,6 +974,7 @@ CASES = [
 	('websocket', _websocket, 60),
 	('panic_through_execute', _panic_through_execute, 60),
 	('template_error', _template_error, 60),
+	('panic_then_render_same_site', _panic_then_render, 60),
 	('text_and_html_templates', lambda v: _text_and_html(v, 'webapp'), 60),
 	('text_and_html_templates_stripped', lambda v: _text_and_html(v, 'webapp-stripped'), 60),
 	('probe_span', _probe_span, 60),
