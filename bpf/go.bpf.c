@@ -214,16 +214,6 @@ struct go_string {
 };
 
 
-/* The parent a span starting now on key would get (span_start()). */
-static __always_inline __u64 span_parent_now(__u64 key, const struct thread_ctx *t)
-{
-	__u64 p = thread_srv_req(t);
-
-	if (!p && t && !t->interleaved)
-		p = go_inherited_req(key);
-	return p;
-}
-
 /*
  * Spans on Go functions: no call counting. A function whose stack check
  * fails calls morestack and starts again from its entry (the entry probe
@@ -239,15 +229,16 @@ static __always_inline void go_span_enter(struct pt_regs *ctx, __u64 key, __u64 
 	__u64 ret = go_entry_ret(ctx);
 
 	if (s && s->depth) {
-		struct thread_ctx *t = thread_lookup(key);
+		struct thread_ctx *t;
 
+		if (go_outer_live(ctx, d, s->go_d, s->go_ret))
+			return;		/* nested or recursive (deeper): the outermost counts */
+		t = thread_lookup(key);
 		/* the same call again after morestack; but at the same depth and return
 		 * address for another request, a new call after a panic unwound the open
 		 * one (a render's return address is in html Execute: every render's) */
 		if (s->go_d == d && s->go_ret == ret && span_parent_now(key, t) == s->parent_id)
 			return;
-		if (go_outer_live(ctx, d, s->go_d, s->go_ret))
-			return;		/* nested or recursive: the outermost counts */
 		/* a panic unwound the open call: forget it */
 		if (t && t->spans_active)
 			t->spans_active--;

@@ -54,9 +54,7 @@ PT_SHARED void span_start(struct span_state *s, __u64 key, const void *label, __
 		t->spans_active++;
 		t->spans_used = 1;
 		s->io_at_start = t->io_total;
-		s->parent_id = thread_srv_req(t);
-		if (!s->parent_id && !t->interleaved && KEY_IS_GO(key))
-			s->parent_id = go_inherited_req(key);
+		s->parent_id = span_parent_now(key, t);
 		if (c)
 			c->req.spans_open++;
 	} else {

@@ -10,6 +10,8 @@
 #define PT_SPAN_BPF_H
 
 #include "common.bpf.h"
+#include "thread.bpf.h"
+#include "go.bpf.h"
 
 /* A new state for span k, at depth 1; NULL if the table is full (counted). */
 static __always_inline struct span_state *span_state_new(const struct span_key *k)
@@ -31,6 +33,18 @@ static __always_inline void spans_forget(__u64 key)
 
 		bpf_map_delete_elem(&spans, &sk);
 	}
+}
+
+/* The parent of a span that starts now on context key (t: its thread_ctx, may be NULL):
+ * the server request it serves, or for a goroutine serving none, the one it works for
+ * (go_inherited_req()); 0 if none. */
+static __always_inline __u64 span_parent_now(__u64 key, const struct thread_ctx *t)
+{
+	__u64 p = thread_srv_req(t);
+
+	if (!p && t && !t->interleaved && KEY_IS_GO(key))
+		p = go_inherited_req(key);
+	return p;
 }
 
 /* label: user pointer to a string (may be NULL), label_len: its length, 0 = NUL-terminated */

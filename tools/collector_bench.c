@@ -33,6 +33,7 @@
 
 #include "assemble/assembler.h"
 #include "assemble/cgroups.h"
+#include "util/clock.h"
 #include "export/metrics.h"
 #include "output/output.h"
 
@@ -59,14 +60,6 @@ struct bench {
 
 /* padded: copied whole */
 static const char comm_names[4][PT_COMM_LEN] = { "webserver", "api", "worker", "nginx" };
-
-static uint64_t now_ns(clockid_t clk)
-{
-	struct timespec ts;
-
-	clock_gettime(clk, &ts);
-	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
 
 static void ip4(struct pt_addr *a, uint32_t ip, int port)
 {
@@ -202,7 +195,7 @@ static int run(struct bench *b, const char *mode, const struct sink *s, uint64_t
 	if (b->cg)
 		assembler__set_enrich(a, enrich, b);
 	cpu0 = cpu_seconds();
-	t0 = now_ns(CLOCK_MONOTONIC);
+	t0 = mono_now_ns();
 	for (uint64_t i = 0; events < target; i++, t += REQ_GAP_NS) {
 		events += feed_one(a, b, i, t);
 		if (t >= next_tick) {
@@ -216,7 +209,7 @@ static int run(struct bench *b, const char *mode, const struct sink *s, uint64_t
 	assembler__flush(a);
 	if (tick)
 		tick(tick_ctx, t);
-	secs = (now_ns(CLOCK_MONOTONIC) - t0) / 1e9;
+	secs = (mono_now_ns() - t0) / 1e9;
 	cpu = cpu_seconds() - cpu0;
 	assembler__stats(a, &st);
 	printf("mode=%s events=%llu seconds=%.3f events_per_s=%.0f cpu_seconds=%.3f "
