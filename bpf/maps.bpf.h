@@ -34,6 +34,8 @@ extern const volatile bool has_destroy_sock;	/* tcp:tcp_destroy_sock is attached
 extern const volatile bool has_cgroup_filter;
 /* An output shows method and path: read the HTTP request line (the status line always). */
 extern const volatile bool need_http_path;
+/* An output shows span labels (a template's name): read them from user memory. */
+extern const volatile bool need_span_labels;
 
 /* ---- output and counters ---- */
 struct rb_map {

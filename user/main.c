@@ -1152,8 +1152,9 @@ int main(int argc, char **argv)
 	if (rc)
 		return rc;
 	a.cli.co.quiet = a.is_top;
-	/* serve's metrics need the status class, never method or path (top shows them) */
-	a.cli.co.no_http_path = a.is_serve && !a.cli.otlp_url;
+	/* serve's metrics need the status class, never method, path or span labels (top
+	 * shows them) */
+	a.cli.co.no_detail = a.is_serve && !a.cli.otlp_url;
 	if (collector__new(&a.cli.co, &c))
 		return 1;
 	rc = a.is_diagnose ? connect_diagnose(&a, c) : connect_outputs(&a, c);

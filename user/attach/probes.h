@@ -31,7 +31,8 @@ struct probes_opts {
 	enum uprobes_kind { UPROBES_AUTO, UPROBES_MULTI, UPROBES_PERF } uprobes;
 	bool cgroup_filter;	/* -C: only cgroups in the cgroup_filter map */
 	uint32_t hold_ms;	/* exec hold timeout (hold.h); 0: never hold */
-	bool no_http_path;	/* BPF skips the HTTP request line (method, path) */
+	bool no_detail;		/* BPF reads no HTTP request line (method, path) and no
+				 * span label (a template's name) */
 	/* in-kernel aggregation (bpf/agg.bpf.c): enum pt_kagg_mode, bounds in ns */
 	int kagg_mode;
 	const uint64_t *kagg_bounds;

@@ -491,7 +491,7 @@ int collector__new(const struct collector_opts *o, struct collector **out)
 		.span_io = o->nspans > 0,
 		.io_hooks = o->io_hooks, .uprobes = o->uprobes, .cgroup_filter = o->ncontainers > 0,
 		.hold_ms = o->no_hold ? 0 : o->hold_ms ? o->hold_ms : DEFAULT_HOLD_MS,
-		.no_http_path = o->no_http_path,
+		.no_detail = o->no_detail,
 		.kagg_mode = o->kagg_mode, .kagg_bounds = o->kagg_bounds,
 		.kagg_nbounds = o->kagg_nbounds, .idle_flush_ns = o->idle_ns ?: 500000000ULL,
 		.kagg_top = o->kagg_top, .render_spans = render_span_mask(o),

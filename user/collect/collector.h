@@ -40,7 +40,8 @@ struct collector_opts {
 	int ncontainers;
 	uint32_t hold_ms;	/* exec hold timeout; 0: default (300) */
 	bool no_hold;		/* --hold-ms 0 */
-	bool no_http_path;	/* no output shows method or path: BPF reads no request line */
+	bool no_detail;		/* no output shows method, path or span labels: BPF reads
+				 * neither the request line nor labels */
 	/* in-kernel aggregation (export/kagg.h): enum pt_kagg_mode, the metrics bounds */
 	int kagg_mode;
 	const uint64_t *kagg_bounds;
