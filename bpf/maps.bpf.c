@@ -27,7 +27,6 @@ struct send_starts_map send_starts SEC(".maps");
 struct conn_scratch_map conn_scratch SEC(".maps");
 struct threads_map threads SEC(".maps");
 struct go_procs_map go_procs SEC(".maps");
-struct go_g_scratch_map go_g_scratch SEC(".maps");
 struct sys_io_map sys_io SEC(".maps");
 struct http_scratch_map http_scratch SEC(".maps");
 struct ssl_states_map ssl_states SEC(".maps");

@@ -163,14 +163,6 @@ PT_MAP(go_procs, HASH, PT_MAX_GO_PROCS, __u32, struct pt_go_proc);
 /* Bumped by the collector after every change of go_procs (user/attach/goprobes.c). */
 extern volatile __u32 go_procs_gen;
 
-/* The head of a runtime.g up to its goid, read at once (thread.bpf.c go_reg_goid()):
- * goid is at 152 or 160 in the releases we know; a goid further on is found as before. */
-struct go_g_head {
-	__u64 stack_lo, stack_hi;	/* g.stack: the first field in every release */
-	__u64 w[20];			/* bytes 16-175 */
-};
-PT_MAP(go_g_scratch, PERCPU_ARRAY, 1, __u32, struct go_g_head);
-
 /* ---- socket I/O, syscall fallback (io.bpf.c) ---- */
 struct sys_io {
 	__u64 sk;

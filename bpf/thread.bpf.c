@@ -27,57 +27,11 @@ PT_SHARED __u64 go_cur_g(__u64 key, const struct pt_go_proc *gp)
 	return g;
 }
 
-/*
- * The goroutine's id from the user registers the kernel saved (a syscall's, or a uprobe's)
- * in one user-memory read; false if they hold no g: then the TLS slot tells (two reads,
- * each about 100 ns on this VM). Go code keeps g in R14 (ABIInternal, Go >= 1.17 on
- * amd64), and Go's syscall wrapper (internal/runtime/syscall.Syscall6) is ABIInternal
- * assembly that leaves R14 alone. C code in a Go process (cgo) leaves anything there: R14
- * is taken as g only if the saved SP lies within the stack it describes (g.stack.lo and
- * .hi, the struct's first fields in every release), read with the goid.
- */
-static __always_inline bool go_reg_goid(const struct pt_go_proc *gp, __u64 *goid)
-{
-#if defined(__TARGET_ARCH_x86)
-	struct pt_regs *regs;
-	struct go_g_head *h;
-	__u32 zero = 0;
-	__u64 i;
-
-	if (!has_task_pt_regs || gp->goid_off < 16 || gp->goid_off > sizeof(*h) - 8)
-		return false;
-	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-	h = bpf_map_lookup_elem(&go_g_scratch, &zero);
-	if (!regs || !h || !regs->r14 || bpf_probe_read_user(h, sizeof(*h), (void *)regs->r14) ||
-	    regs->sp < h->stack_lo || regs->sp >= h->stack_hi)
-		return false;
-	i = (gp->goid_off - 16) / 8;
-	barrier_var(i);
-	if (i >= sizeof(h->w) / sizeof(h->w[0]))	/* never: for the verifier */
-		return false;
-	*goid = h->w[i];
-	return true;
-#else
-	return false;
-#endif
-}
-
-/* From a kernel hook: the goroutine in the saved registers, else in the thread's TLS. */
+/* From a kernel hook the goroutine comes from the thread's TLS (go_tls_g()). */
 static __always_inline __u64 go_exec_key(const struct pt_go_proc *gp, __u64 id, __u64 *goid)
 {
-	__u64 g, id2 = 0;
+	__u64 g = go_tls_g(gp), id2 = 0;
 
-	if (go_reg_goid(gp, &id2)) {
-		if (id2) {
-			*goid = id2;
-			return GO_KEY(id >> 32, id2);
-		}
-		/* g0 or gsignal: the runtime's own stack (the TLS slot holds the same) */
-		stat_inc(PT_STAT_GO_NO_G);
-		return id;
-	}
-	stat_inc_hot(PT_STAT_GO_G_TLS);
-	g = go_tls_g(gp);
 	if (g && !bpf_probe_read_user(&id2, sizeof(id2), (void *)(g + gp->goid_off)) && id2) {
 		*goid = id2;
 		return GO_KEY(id >> 32, id2);

@@ -393,8 +393,6 @@ enum pt_stat {
 	PT_STAT_SWITCHED,		/* connections switched protocols (101, CONNECT): their
 					 * bytes from then on are no requests */
 	PT_STAT_TLS_OPAQUE,		/* connections whose TLS no probed library runs */
-	PT_STAT_GO_G_TLS,		/* Go process, kernel hook: goroutine found through the
-					 * thread's TLS, not the saved R14 (two reads, not one) */
 	PT_STAT__MAX,
 };
 

@@ -720,19 +720,12 @@ int collector__run(struct collector *c)
 	if (pt_verbose) {
 		uint64_t st[PT_STAT__MAX];
 
-		if (!probes__stats(c->probes, st)) {
+		if (!probes__stats(c->probes, st))
 			pt_info("%llu requests emitted, %llu first requests of connections older "
 				"than the tracer skipped (partial), %llu idle flushes",
 				(unsigned long long)st[PT_STAT_REQS],
 				(unsigned long long)st[PT_STAT_MIDSTREAM_SKIP],
 				(unsigned long long)c->idle_flushed);
-			pt_info("%llu socket I/O hits; in Go processes, %llu kernel hook hits "
-				"found their goroutine through the thread's TLS, not the saved "
-				"R14, %llu found none",
-				(unsigned long long)st[PT_STAT_IO_EVENTS],
-				(unsigned long long)st[PT_STAT_GO_G_TLS],
-				(unsigned long long)st[PT_STAT_GO_NO_G]);
-		}
 		report_cgroups(c);
 		report_h2(c);
 	}
