@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 
 import harness as h
@@ -215,6 +216,34 @@ def test_otlp_go():
 			      'Go backend call of ' + p)
 	h.assert_eq(len({s['trace_id'] for s in spans if s['kind'] == SERVER}), len(paths),
 		    'one trace per server request')
+
+
+@h.timeout(120)
+def test_otlp_serve_go_detail():
+	"""serve alone reads neither request lines nor span labels in BPF (its metrics have
+	none); serve with --otlp must read both: its spans of a Go request show the method,
+	the path and the render's label (the webapp's template, "page") and the 15 ms the
+	webapp measured its render at."""
+	vers = gofix._toolchains()
+	if not vers:
+		h.skip('no Go toolchain under /usr/lib/go-1.*')
+	url, out = _receiver()
+	app = gofix.Webapp(vers[-1], 'webapp')
+	d, port = metfix._serve('-p', str(app.pid), '--otlp', url)
+	h.assert_eq(gofix._get(app.port, '/r0?render_ms=15')[0], 200, 'status')
+	# the request span and its ttfb, render and send
+	metfix._wait_metric(port, r'^phasetrace_otlp_spans_total\{outcome="sent"\} ([4-9]|\d{2,})$',
+			    'the spans of the request sent', timeout=30)
+	d.stop(signal.SIGINT)
+	line = h.only_one(app.log(), 'webapp log line')
+	spans = _spans(out)
+	srv = h.only_one([s for s in spans if s['kind'] == SERVER], 'SERVER span')
+	h.assert_eq(srv['attrs'].get('url.path'), '/r0', 'url.path')
+	h.assert_eq(srv['attrs'].get('http.request.method'), 'GET', 'http.request.method')
+	ph = _phases(spans, srv)
+	h.assert_true('render' in ph, 'no render phase span: %s' % sorted(ph))
+	h.assert_eq(ph['render']['attrs'].get('phasetrace.label'), 'page', 'render label')
+	h.assert_near(_dur(ph['render']), line['execute_ns'], 'render vs execute_ns')
 
 
 def _self_counter(text, family, outcome):
