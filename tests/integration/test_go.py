@@ -164,6 +164,10 @@ def _check_server(rec, line, render_ms, tls_server=False, client_ns=None):
 
 def _render_only(ver, binary):
 	app = Webapp(ver, binary)
+	# html/template escapes a template in its first Execute, under a lock, before the
+	# render (execute) starts: 16 first renders at once would wait there, and for a CPU,
+	# inside the webapp's execute_ns but outside the render span (docs/go.md). Warmed up.
+	h.assert_eq(_get(app.port, '/warm?render_ms=0')[0], 200, 'warm-up request')
 	tr = h.Tracer(pids=[app.pid])
 	ms = {'/r%d?render_ms=%d' % (i, 5 + 3 * i): 5 + 3 * i for i in range(NPAR)}
 	client = _parallel(app.port, list(ms))
