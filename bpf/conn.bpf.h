@@ -111,12 +111,12 @@ static __always_inline bool conn_is_connect(const struct pt_conn *c)
  * retry after a 407) */
 static __always_inline bool conn_wants_request_line(const struct pt_conn *c)
 {
-	return need_http_path || c->nreq <= 1 || (c->xflags & PT_X_CONNECT);
+	return need_detail || c->nreq <= 1 || (c->xflags & PT_X_CONNECT);
 }
 /* The request line of the request just started on c, n bytes at buf (user memory) */
 static __always_inline void conn_request_line(struct pt_conn *c, const void *buf, __u64 n)
 {
-	if (need_http_path)
+	if (need_detail)
 		http_parse_request(&c->req, buf, n);
 	else
 		http_parse_connect(&c->req, buf, n);

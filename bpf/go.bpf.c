@@ -285,7 +285,7 @@ int go_render_entry(struct pt_regs *ctx)
 
 	if (!go_key_at(ctx, &key, &goid, &d))
 		return 0;
-	if (t && need_span_labels)
+	if (t && need_detail)	/* serve's metrics have no label */
 		bpf_probe_read_user(&name, sizeof(name), (void *)(t + PT_TPL_NAME_OFF(cookie)));
 	go_span_enter(ctx, key, d, GO_SPAN_RENDER, name.len ? (void *)name.ptr : NULL,
 		      name.len > PT_LABEL_LEN - 1 ? PT_LABEL_LEN - 1 : name.len);

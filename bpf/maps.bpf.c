@@ -11,8 +11,7 @@ const volatile bool has_task_pt_regs = false;
 const volatile bool has_send_start = false;
 const volatile bool has_destroy_sock = false;
 const volatile bool has_cgroup_filter = false;
-const volatile bool need_http_path = true;
-const volatile bool need_span_labels = true;
+const volatile bool need_detail = true;
 
 struct rb_map rb SEC(".maps");
 __u64 rb_cons_pos = 0, rb_cons_still = 0;

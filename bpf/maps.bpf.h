@@ -32,10 +32,9 @@ extern const volatile bool has_send_start;	/* tcp_sendmsg_locked stamps sends */
 extern const volatile bool has_destroy_sock;	/* tcp:tcp_destroy_sock is attached */
 /* -C: only processes whose cgroup is in cgroup_filter */
 extern const volatile bool has_cgroup_filter;
-/* An output shows method and path: read the HTTP request line (the status line always). */
-extern const volatile bool need_http_path;
-/* An output shows span labels (a template's name): read them from user memory. */
-extern const volatile bool need_span_labels;
+/* An output shows method, path and span labels (a template's name): read the HTTP
+ * request line (the status line always) and the labels from user memory. */
+extern const volatile bool need_detail;
 
 /* ---- output and counters ---- */
 struct rb_map {

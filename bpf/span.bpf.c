@@ -37,9 +37,6 @@ PT_SHARED void span_start(struct span_state *s, __u64 key, const void *label, __
 	s->start = bpf_ktime_get_ns();
 	s->gc_at_start = KEY_IS_GO(key) ? go_stw_ns(key >> 32) : 0;
 	s->label[0] = 0;
-	if (!need_span_labels)	/* serve's metrics have no label: no user read for it (a
-				 * Go render's entry passes none then, a USDT span's has one) */
-		label = NULL;
 	if (label && label_len)
 		bpf_probe_read_user(s->label, label_len < PT_LABEL_LEN - 1 ? label_len & 63 :
 				    PT_LABEL_LEN - 1, label);

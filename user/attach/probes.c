@@ -195,8 +195,7 @@ static void set_tunables(struct phasetrace_bpf *skel, const struct probes_opts *
 	skel->rodata->has_destroy_sock = f->destroy_sock;
 	skel->rodata->has_cgroup_filter = o->cgroup_filter;
 	skel->rodata->hold_ms = o->hold_ms;
-	skel->rodata->need_http_path = !o->no_detail;
-	skel->rodata->need_span_labels = !o->no_detail;
+	skel->rodata->need_detail = !o->no_detail;
 	skel->rodata->render_spans = o->render_spans;
 	skel->rodata->idle_flush_ns = o->idle_flush_ns;
 	if (o->ring_mb)
