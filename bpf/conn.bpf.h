@@ -79,6 +79,19 @@ PT_SHARED void conn_interim_response(struct pt_conn *c, __u64 n);
  * another protocol (101, a CONNECT's 2xx): the request ends, and so does HTTP/1 on the
  * connection (PT_FSM_TUNNEL). in_tp: as for conn_io_thread(). */
 PT_SHARED void conn_switch(__u64 skp, struct pt_conn *c, __u64 ts, bool in_tp);
+/*
+ * Whether an I/O of c in direction dir starts its response: the one whose status is read,
+ * before conn_io() says PT_FSM_RESP. A server's send hook runs after its bytes are
+ * delivered: on loopback the peer may read them and send its next request, and that
+ * read's hook (another CPU: Go's background read) ends the request while this one is
+ * still running. With the status written first, the request ends with it.
+ */
+static __always_inline bool conn_response_starts(const struct pt_conn *c, __u8 dir)
+{
+	bool req_dir = c->req.role == PT_ROLE_SERVER ? dir == PT_DIR_RECV : dir == PT_DIR_SEND;
+
+	return !req_dir && (c->state == PT_FSM_REQ || c->state == PT_FSM_IDLE);
+}
 /* The response's status was just parsed from its first I/O (n bytes at ts): an interim
  * response, a protocol switch, or neither (no call: every response comes here). */
 static __always_inline void conn_status_parsed(__u64 skp, struct pt_conn *c, __u64 n,

@@ -320,17 +320,19 @@ static __always_inline int handle_io(struct sock *sk, int ret, int dir, const vo
 
 	if (h2_wants(c) && h2_io_sock(skp, c, &ev, buf, have_buf))
 		return 0;
-	started = conn_io_thread(skp, c, &ev, t);
-	if (!started || (started == PT_IO_STARTED_REQ && !conn_wants_request_line(c)))
-		return 0;
-	if (!have_buf)
-		buf = syscall_buffer();
-	if (started == PT_IO_STARTED_RESP) {
+	if (conn_response_starts(c, dir)) {
+		if (!have_buf)
+			buf = syscall_buffer();
 		http_parse_status(&c->req, buf, ret);
-		conn_status_parsed(skp, c, ret, ev.ts, true);
-	} else {
-		conn_request_line(c, buf, ret);
+		barrier();	/* the status before the state (x86 keeps stores in order) */
+		if (conn_io_thread(skp, c, &ev, t) == PT_IO_STARTED_RESP)
+			conn_status_parsed(skp, c, ret, ev.ts, true);
+		return 0;
 	}
+	started = conn_io_thread(skp, c, &ev, t);
+	if (started != PT_IO_STARTED_REQ || !conn_wants_request_line(c))
+		return 0;
+	conn_request_line(c, have_buf ? buf : syscall_buffer(), ret);
 	return 0;
 }
 

@@ -400,15 +400,19 @@ static __always_inline void tls_call_exit(__u64 key, struct thread_ctx *t, long 
 		if (h2_io(s->sk, c, &ev, &hb))
 			return;
 	}
+	if (conn_response_starts(c, ev.dir)) {	/* its status first (conn.bpf.h) */
+		http_parse_status(&c->req, (void *)t->ssl_buf, n);
+		barrier();
+		if (conn_io(s->sk, c, &ev) == PT_IO_STARTED_RESP)
+			conn_status_parsed(s->sk, c, n, now, false);
+		return;
+	}
 	started = conn_io(s->sk, c, &ev);
 	if (started == PT_IO_STARTED_REQ) {
 		if (t->ssl_fn == TLS_FN_WRITE)
 			c->req.req_io_start = t->ssl_entry;
 		if (conn_wants_request_line(c))
 			conn_request_line(c, (void *)t->ssl_buf, n);
-	} else if (started == PT_IO_STARTED_RESP) {
-		http_parse_status(&c->req, (void *)t->ssl_buf, n);
-		conn_status_parsed(s->sk, c, n, now, false);
 	}
 }
 

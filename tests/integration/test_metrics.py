@@ -55,8 +55,13 @@ def _wait_metric(port, pattern, what, timeout=20):
 		if m:
 			return text, m
 		if time.monotonic() > deadline:
-			h.fail('%s: no line /%s/ in /metrics within %d s:\n%s' %
-			       (what, pattern, timeout, text[-3000:]))
+			# the family the pattern asks for, and every non-zero drop or failure count
+			fam = re.match(r'\^?([a-z_]+)', pattern).group(1)
+			keep = [l for l in text.splitlines() if l.startswith(fam) or
+				(l.startswith('phasetrace_') and ('dropped' in l or 'lost' in l
+				 or 'failed' in l) and not l.endswith(' 0'))]
+			h.fail('%s: no line /%s/ in /metrics within %d s; what it has:\n%s' %
+			       (what, pattern, timeout, '\n'.join(keep[-60:])))
 		time.sleep(0.2)
 
 
