@@ -79,6 +79,18 @@ PT_SHARED void conn_interim_response(struct pt_conn *c, __u64 n);
  * another protocol (101, a CONNECT's 2xx): the request ends, and so does HTTP/1 on the
  * connection (PT_FSM_TUNNEL). in_tp: as for conn_io_thread(). */
 PT_SHARED void conn_switch(__u64 skp, struct pt_conn *c, __u64 ts, bool in_tp);
+/* The response's status was just parsed from its first I/O (n bytes at ts): an interim
+ * response, a protocol switch, or neither (no call: every response comes here). */
+static __always_inline void conn_status_parsed(__u64 skp, struct pt_conn *c, __u64 n,
+					       __u64 ts, bool in_tp)
+{
+	__u16 st = c->req.status;
+
+	if (st >= 100 && st <= 199 && st != 101)
+		conn_interim_response(c, n);
+	else if (st == 101 || c->req.method[0] == 'C')
+		conn_switch(skp, c, ts, in_tp);
+}
 /*
  * Whether an I/O of c in direction dir starts its response: the one whose status is read,
  * before conn_io() says PT_FSM_RESP. A server's send hook runs after its bytes are
@@ -92,17 +104,17 @@ static __always_inline bool conn_response_starts(const struct pt_conn *c, __u8 d
 
 	return !req_dir && (c->state == PT_FSM_REQ || c->state == PT_FSM_IDLE);
 }
-/* The response's status was just parsed from its first I/O (n bytes at ts): an interim
- * response, a protocol switch, or neither (no call: every response comes here). */
-static __always_inline void conn_status_parsed(__u64 skp, struct pt_conn *c, __u64 n,
-					       __u64 ts, bool in_tp)
+/* The I/O ev on c that conn_response_starts(), its bytes at ubuf (user memory): the status
+ * parsed, then the state switched (conn_io(); conn_io_thread() with t if in_tp), then what
+ * the status means for the request (conn_status_parsed()). */
+static __always_inline void conn_response_io(__u64 skp, struct pt_conn *c,
+					     const struct conn_io_ev *ev, struct thread_ctx *t,
+					     const void *ubuf, bool in_tp)
 {
-	__u16 st = c->req.status;
-
-	if (st >= 100 && st <= 199 && st != 101)
-		conn_interim_response(c, n);
-	else if (st == 101 || c->req.method[0] == 'C')
-		conn_switch(skp, c, ts, in_tp);
+	http_parse_status(&c->req, ubuf, ev->n);
+	barrier();	/* the status stored before the state (x86 keeps stores in order) */
+	if ((in_tp ? conn_io_thread(skp, c, ev, t) : conn_io(skp, c, ev)) == PT_IO_STARTED_RESP)
+		conn_status_parsed(skp, c, ev->n, ev->ts, in_tp);
 }
 /* c carries TLS that no probed library runs (a proxy relaying a tunnel, a library
  * phasetrace does not probe): its bytes are no requests it can read. Its connect is

@@ -321,12 +321,7 @@ static __always_inline int handle_io(struct sock *sk, int ret, int dir, const vo
 	if (h2_wants(c) && h2_io_sock(skp, c, &ev, buf, have_buf))
 		return 0;
 	if (conn_response_starts(c, dir)) {
-		if (!have_buf)
-			buf = syscall_buffer();
-		http_parse_status(&c->req, buf, ret);
-		barrier();	/* the status before the state (x86 keeps stores in order) */
-		if (conn_io_thread(skp, c, &ev, t) == PT_IO_STARTED_RESP)
-			conn_status_parsed(skp, c, ret, ev.ts, true);
+		conn_response_io(skp, c, &ev, t, have_buf ? buf : syscall_buffer(), true);
 		return 0;
 	}
 	started = conn_io_thread(skp, c, &ev, t);

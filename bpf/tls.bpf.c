@@ -400,11 +400,8 @@ static __always_inline void tls_call_exit(__u64 key, struct thread_ctx *t, long 
 		if (h2_io(s->sk, c, &ev, &hb))
 			return;
 	}
-	if (conn_response_starts(c, ev.dir)) {	/* its status first (conn.bpf.h) */
-		http_parse_status(&c->req, (void *)t->ssl_buf, n);
-		barrier();
-		if (conn_io(s->sk, c, &ev) == PT_IO_STARTED_RESP)
-			conn_status_parsed(s->sk, c, n, now, false);
+	if (conn_response_starts(c, ev.dir)) {
+		conn_response_io(s->sk, c, &ev, NULL, (void *)t->ssl_buf, false);
 		return;
 	}
 	started = conn_io(s->sk, c, &ev);
