@@ -192,7 +192,9 @@ static void kernel_add(struct metrics *m, uint32_t label, uint32_t slot, uint64_
 	assert_int_equal(metrics__kagg_add(m, label, slot, counts, nb + 1, v), 0);
 }
 
-static void test_merge_renders_the_same(void **state)
+/* early: each connection's label told as its first record arrives (metrics__label_early(),
+ * which must count nothing, folds included), before that request is counted */
+static void merge_renders_the_same(bool early)
 {
 	/* max_peers 2: the third connection's port folds into peer="other" */
 	struct metrics_opts mo = { .max_peers = 2 };
@@ -213,6 +215,10 @@ static void test_merge_renders_the_same(void **state)
 			make_request(&r, conn, ttfb, send, status);
 			metrics__on_request(user, &r);
 			if (!i) {	/* the first request of a connection crosses */
+				if (early) {
+					metrics__label_early(kern, &r);
+					assert_int_equal(l.n, conn);
+				}
 				metrics__on_request(kern, &r);
 				continue;
 			}
@@ -234,6 +240,16 @@ static void test_merge_renders_the_same(void **state)
 	metrics__free(kern);
 }
 
+static void test_merge_renders_the_same(void **state)
+{
+	merge_renders_the_same(false);
+}
+
+static void test_merge_early_labels(void **state)
+{
+	merge_renders_the_same(true);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -241,6 +257,7 @@ int main(void)
 		cmocka_unit_test(test_bucket_random_bounds),
 		cmocka_unit_test(test_sub_index),
 		cmocka_unit_test(test_merge_renders_the_same),
+		cmocka_unit_test(test_merge_early_labels),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -482,12 +482,18 @@ static void container_clear(struct request *r)
 	r->container.cgroup_id = id;
 }
 
-static void build_timeline(const struct pt_req_rec *rec, struct request *r)
+void assembler__request_who(const struct pt_req_rec *rec, struct request *r)
 {
 	request_init(r, rec->role, rec->pid, rec->tid, rec->goid, rec->flags & PT_F_GO, rec->comm);
 	r->container.cgroup_id = rec->cgroup_id;
 	r->peer = rec->peer;
 	r->local = rec->local;
+	r->conn_id = rec->conn_id;
+}
+
+static void build_timeline(const struct pt_req_rec *rec, struct request *r)
+{
+	assembler__request_who(rec, r);
 	r->tls = rec->flags & PT_F_TLS;
 	r->error = rec->error;
 	r->status = rec->status;
@@ -501,7 +507,6 @@ static void build_timeline(const struct pt_req_rec *rec, struct request *r)
 	r->bytes_resp = rec->bytes_resp;
 	r->req_id = rec->req_id;
 	r->parent_id = rec->parent_id;
-	r->conn_id = rec->conn_id;
 	r->end_reason = rec->end_reason;
 	r->writes = rec->writes;
 	r->tpl_parses = rec->tpl_parses;

@@ -57,6 +57,9 @@ int assembler__add_sink(struct assembler *a, const struct sink *s);
  */
 typedef void (*assembler_enrich_fn)(void *ctx, struct request *r);
 void assembler__set_enrich(struct assembler *a, assembler_enrich_fn fn, void *ctx);
+/* Who made rec and where (role, process, addresses, connection, cgroup_id), the rest of
+ * r as request_init() leaves it: what a request's metrics row needs, before it is built. */
+void assembler__request_who(const struct pt_req_rec *rec, struct request *r);
 /* Name of --probe span idx ("render" is the render phase). */
 int assembler__set_span_name(struct assembler *a, uint32_t idx, const char *name);
 

@@ -151,6 +151,11 @@ int kagg__new(struct kagg **out, const struct kagg_opts *o)
 	return 0;
 }
 
+bool kagg__told(struct kagg *k, uint64_t conn_id)
+{
+	return u64map_get(&k->told_map, conn_id) != NULL;
+}
+
 void kagg__free(struct kagg *k)
 {
 	if (!k)

@@ -42,5 +42,7 @@ void kagg__sync(struct kagg *k);
 /* A collector tick callback: kagg__sync(). */
 void kagg__tick_cb(void *ctx, uint64_t now);
 void kagg__stats(const struct kagg *k, struct kagg_stats *st);
+/* Whether BPF was told the label of connection conn_id (and not forgotten it since). */
+bool kagg__told(struct kagg *k, uint64_t conn_id);
 
 #endif

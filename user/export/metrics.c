@@ -644,6 +644,28 @@ children:
 			count_one(m, req->children[i], depth + 1);
 }
 
+void metrics__label_early(struct metrics *m, const struct request *r)
+{
+	uint64_t comms_folded, peers_folded;
+	struct row *row;
+
+	if (!m || !r || r->role != PT_ROLE_SERVER || !r->conn_id)
+		return;
+	pthread_mutex_lock(&m->lock);
+	if (m->on_label) {
+		/* the folds are counted when the request is: put back */
+		comms_folded = m->comms_folded;
+		peers_folded = m->peers_folded;
+		row = row_of(m, r);
+		if (row)
+			label_tell(m, r->conn_id, row, (m->comms_folded - comms_folded) * 2 +
+							 m->peers_folded - peers_folded);
+		m->comms_folded = comms_folded;
+		m->peers_folded = peers_folded;
+	}
+	pthread_mutex_unlock(&m->lock);
+}
+
 void metrics__on_request(struct metrics *m, const struct request *r)
 {
 	struct request *copy = NULL;
