@@ -890,16 +890,18 @@ static void kagg_stats_tick(void *ctx, uint64_t now)
 	metrics__set_self(a->m, METRICS_KERNEL_COUNTED, NULL, st.merged);
 }
 
-/* A server connection's first record: BPF learns its label now, not after the reorder
- * window, and counts its next requests itself (metrics__label_early()). */
+/* A connection's first record (a client's: once its host is known): BPF learns its label
+ * now, not after the reorder window, and counts its next requests itself
+ * (metrics__label_early()). */
 static void kagg_label_early(void *ctx, struct collector *c, const struct pt_req_rec *rec)
 {
 	struct app *a = ctx;
 	struct request r;
 
-	if (!rec->conn_id || (rec->flags & PT_F_H2) || kagg__told(a->kagg, rec->conn_id))
+	if (!rec->conn_id || (rec->flags & PT_F_H2) ||
+	    (rec->role != PT_ROLE_SERVER && rec->role != PT_ROLE_CLIENT) ||
+	    kagg__told(a->kagg, rec->conn_id) || !collector__request_who(c, rec, &r))
 		return;
-	collector__request_who(c, rec, &r);
 	metrics__label_early(a->m, &r);
 }
 
@@ -920,7 +922,7 @@ static int connect_kagg(struct app *a, struct collector *c)
 	}
 	collector__on_tick(c, kagg__tick_cb, a->kagg);
 	collector__on_tick(c, kagg_stats_tick, a);
-	collector__on_server_record(c, kagg_label_early, a);
+	collector__on_req_record(c, kagg_label_early, a);
 	if (a->shadow) {
 		s = metrics__sink(a->shadow);
 		collector__add_sink(c, &s);

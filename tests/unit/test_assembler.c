@@ -277,6 +277,79 @@ static void test_lookup_of_other_process_ignored(void **state)
 	assembler__free(a);
 }
 
+/* ---- a client's host known as its connect is read (assembler__connect_host()) ---- */
+
+/* rec read after what was fed: the early answer, and if any, the host it was built with */
+static bool host_early(struct assembler *a, const struct pt_req_rec *rec, char *host)
+{
+	bool known = assembler__connect_host(a, rec, host, PT_HOST_LEN);
+
+	assembler__add_req(a, rec, false);
+	assembler__flush(a);
+	assert_int_equal(ngot, 1);
+	if (known)	/* what the emit attributed */
+		assert_string_equal(got[0].host, host);
+	return known;
+}
+
+static void test_connect_host_early(void **state)
+{
+	char host[PT_HOST_LEN];
+	struct assembler *a;
+	struct pt_dns_rec d = dns(100, 101, "api.test", "10.0.0.7", T0, T0 + 5 * MS);
+	struct pt_dns_rec d2 = dns(100, 100, "api.test", "10.0.0.7", T0 + 6 * MS, T0 + 7 * MS);
+	struct pt_dns_rec other = dns(100, 100, "alias.test", "10.0.0.7", T0, T0 + 6 * MS);
+	struct pt_dns_rec late = dns(100, 100, "late.test", "10.0.0.7", T0 + 9 * MS,
+				     T0 + 20 * MS);
+	struct pt_req_rec r = creq(100, 1, 11, 0, "10.0.0.7", T0 + 10 * MS);
+	struct pt_req_rec next = creq(100, 1, 12, 1, "10.0.0.7", T0 + 300 * MS);
+
+	/* its lookup still in the window, or processed: the same host */
+	a = new_asm();
+	assembler__add_dns(a, &d);
+	assert_true(host_early(a, &r, host));
+	assert_string_equal(host, "api.test");
+	assembler__free(a);
+	a = new_asm();
+	assembler__add_dns(a, &d);
+	assembler__tick(a, T0 + 100 * MS);
+	assembler__add_dns(a, &d2);
+	assert_true(host_early(a, &r, host));
+	assert_string_equal(host, "api.test");
+	assembler__free(a);
+	/* none, or only one that ended after the connect began: no host */
+	a = new_asm();
+	assembler__add_dns(a, &late);
+	assert_true(host_early(a, &r, host));
+	assert_string_equal(host, "");
+	assembler__free(a);
+	/* two names for the peer: the emit picks, not known now */
+	a = new_asm();
+	assembler__add_dns(a, &d);
+	assembler__add_dns(a, &other);
+	assert_false(host_early(a, &r, host));
+	assembler__free(a);
+	/* not a connect */
+	a = new_asm();
+	assert_false(assembler__connect_host(a, &next, host, sizeof(host)));
+	assembler__free(a);
+	/* an exit of the pid read: its lookups may be dead when the request is built */
+	a = new_asm();
+	assembler__add_dns(a, &d);
+	assembler__proc_exit(a, 100, T0 + 8 * MS);
+	assert_false(host_early(a, &r, host));
+	assembler__free(a);
+	/* the lookups ring overwritten within 10 s: a connect's lookup may be gone */
+	a = new_asm();
+	for (int i = 0; i < 1025; i++) {
+		struct pt_dns_rec x = dns(200, 200, "x.test", "10.0.0.9", T0, T0 + 1 + i);
+
+		assembler__add_dns(a, &x);
+	}
+	assert_false(assembler__connect_host(a, &r, host, sizeof(host)));
+	assembler__free(a);
+}
+
 static void test_missing_events(void **state)
 {
 	/* no response was seen (lost, or the peer closed): the request still
@@ -779,6 +852,7 @@ int main(void)
 		cmocka_unit_test(test_keep_alive),
 		cmocka_unit_test(test_connection_reuse_gets_fresh_state),
 		cmocka_unit_test(test_pid_reuse),
+		cmocka_unit_test(test_connect_host_early),
 		cmocka_unit_test(test_exit_read_before_last_request),
 		cmocka_unit_test(test_lookup_of_other_process_ignored),
 		cmocka_unit_test(test_missing_events),

@@ -15,6 +15,8 @@
 
 #define MAX_SINKS	8
 #define DNS_RING	1024
+#define EARLY_BUSY_NS	10000000000ULL	/* see early_ring_overwrite() */
+#define EARLY_DNS_MARGIN	256	/* see assembler__connect_host() */
 #define HOST_RING	4096
 #define PARENT_GRACE_NS	20000000ULL	/* 20 ms */
 #define SPAN_OPEN_NS	1000000000ULL	/* a span still running at the emit: wait 1 s */
@@ -103,6 +105,13 @@ struct assembler {
 
 	struct dns_ent dns[DNS_RING];
 	uint32_t dns_head;
+	/* assembler__connect_host(): the lookups and the process exits as read, before the
+	 * reorder window; a connect before early_busy_until may have lost one to a ring */
+	struct pt_dns_rec dns_read[DNS_RING];
+	uint32_t dns_read_head;
+	struct { uint32_t pid; uint64_t ts; } exits_read[DNS_RING];
+	uint32_t exits_read_head;
+	uint64_t early_busy_until;
 
 	struct host_ent hosts[HOST_RING];
 	uint32_t host_head;
@@ -366,8 +375,23 @@ void assembler__add_req_host(struct assembler *a, const struct pt_req_rec *r, co
 	a->next_host = NULL;
 }
 
+/* A ring of assembler__connect_host()'s overwrites an entry of time old with one of time
+ * now: if within 10 s (over 100 lookups or exits a second), connects for the next 10 s are
+ * not told early (one may miss what it held; records wait up to SPAN_OPEN_NS). */
+static void early_ring_overwrite(struct assembler *a, uint64_t old, uint64_t now)
+{
+	if (old && now - old < EARLY_BUSY_NS && now + EARLY_BUSY_NS > a->early_busy_until)
+		a->early_busy_until = now + EARLY_BUSY_NS;
+}
+
 void assembler__add_dns(struct assembler *a, const struct pt_dns_rec *r)
 {
+	struct pt_dns_rec *slot = &a->dns_read[a->dns_read_head];
+
+	early_ring_overwrite(a, slot->end, r->end);
+	*slot = *r;
+	slot->host[PT_HOST_LEN - 1] = 0;
+	a->dns_read_head = (a->dns_read_head + 1) % DNS_RING;
 	enqueue(a, PT_REC_DNS, false, r, sizeof(*r), r->end, &a->st.dns_in);
 }
 
@@ -380,14 +404,23 @@ void assembler__proc_exit(struct assembler *a, uint32_t pid, uint64_t ts)
 {
 	struct pt_req_rec rec = { .pid = pid };
 
+	early_ring_overwrite(a, a->exits_read[a->exits_read_head].ts, ts);
+	a->exits_read[a->exits_read_head].pid = pid;
+	a->exits_read[a->exits_read_head].ts = ts;
+	a->exits_read_head = (a->exits_read_head + 1) % DNS_RING;
+
 	enqueue(a, PT_REC_PROC, false, &rec, sizeof(rec), ts, NULL);
 }
 
-static void process_exit(struct assembler *a, uint32_t pid)
+static void process_exit(struct assembler *a, uint32_t pid, uint64_t ts)
 {
-	for (int i = 0; i < DNS_RING; i++)
+	for (int i = 0; i < DNS_RING; i++) {
 		if (a->dns[i].valid && a->dns[i].rec.pid == pid)
 			a->dns[i].dead = true;
+		/* the same, for assembler__connect_host(): a pid used again keeps them */
+		if (a->dns_read[i].pid == pid && a->dns_read[i].end <= ts)
+			a->dns_read[i].end = 0;
+	}
 }
 
 /* ---- building timelines ---- */
@@ -619,6 +652,52 @@ static struct dns_ent *dns_for_connect(struct assembler *a, const struct pt_req_
 			any = e;
 	}
 	return unused_other ? unused_other : any;
+}
+
+/*
+ * The host attribute_dns() will give rec, known now (as it is read, before the reorder
+ * window) when rec is a client's connect and every lookup it could take agrees: those of
+ * its process that resolved its peer and ended before the connect (dns_for_connect()
+ * picks one of them). Each ended before the connect, so its record was read before rec:
+ * it is among the lookups processed (dns, the live ones) or read (dns_read). No such
+ * lookup: "". False: not a connect, lookups naming different hosts, an exit of the pid
+ * read but perhaps not processed (it may mark lookups dead before rec is built), a lookup
+ * that the next EARLY_DNS_MARGIN processed would push out of dns, or a ring overwritten
+ * too recently to be sure.
+ */
+bool assembler__connect_host(struct assembler *a, const struct pt_req_rec *rec, char *host,
+			     size_t len)
+{
+	const char *name = NULL;
+
+	if (rec->role != PT_ROLE_CLIENT || !(rec->flags & PT_F_CONNECT) || !rec->connect_start ||
+	    rec->connect_start < a->early_busy_until ||
+	    u64map_get(&a->host_map, rec->conn_id))
+		return false;
+	for (int i = 0; i < DNS_RING; i++)
+		if (a->exits_read[i].ts && a->exits_read[i].pid == rec->pid)
+			return false;
+	for (int i = 0; i < DNS_RING; i++) {
+		const struct pt_dns_rec *d[2] = { NULL, &a->dns_read[i] };
+
+		if (dns_usable(&a->dns[i], rec->pid, &rec->peer, rec->connect_start)) {
+			/* one that the next lookups could push out before rec is built */
+			if ((a->dns_head + DNS_RING - 1 - i) % DNS_RING >= DNS_RING - EARLY_DNS_MARGIN)
+				return false;
+			d[0] = &a->dns[i].rec;
+		}
+		for (int k = 0; k < 2; k++) {
+			if (!d[k] || !d[k]->end || d[k]->pid != rec->pid || d[k]->rc ||
+			    d[k]->end > rec->connect_start || !dns_has(d[k], &rec->peer))
+				continue;
+			if (!name)
+				name = d[k]->host;
+			else if (strncmp(name, d[k]->host, PT_HOST_LEN))
+				return false;
+		}
+	}
+	str_copy(host, len, name ? name : "");
+	return true;
 }
 
 /* Newest lookup of the process that resolved the peer: the host of a later request. */
@@ -957,7 +1036,7 @@ static void release(struct assembler *a, struct pend *p)
 	case PT_REC_REQ: process_req(a, p); break;
 	case PT_REC_DNS: process_dns(a, p); break;
 	case PT_REC_SPAN: process_span(a, p); break;
-	case PT_REC_PROC: process_exit(a, p->req.pid); break;
+	case PT_REC_PROC: process_exit(a, p->req.pid, p->key); break;
 	}
 }
 

@@ -60,6 +60,9 @@ void assembler__set_enrich(struct assembler *a, assembler_enrich_fn fn, void *ct
 /* Who made rec and where (role, process, addresses, connection, cgroup_id), the rest of
  * r as request_init() leaves it: what a request's metrics row needs, before it is built. */
 void assembler__request_who(const struct pt_req_rec *rec, struct request *r);
+/* The host a client's connect record rec will have (assembler.c), if already known. */
+bool assembler__connect_host(struct assembler *a, const struct pt_req_rec *rec, char *host,
+			     size_t len);
 /* Name of --probe span idx ("render" is the render phase). */
 int assembler__set_span_name(struct assembler *a, uint32_t idx, const char *name);
 

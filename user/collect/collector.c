@@ -87,8 +87,8 @@ struct collector {
 	struct cgroups *cgroups;	/* NULL without a cgroup v2 hierarchy */
 	struct cgfilter *cgf;		/* -C */
 	uint64_t drain_now;	/* clock of the last drain: requests are enriched at it */
-	collector_rec_cb on_server_rec;
-	void *on_server_rec_ctx;
+	collector_rec_cb on_req_rec;
+	void *on_req_rec_ctx;
 };
 
 /* The wall clock's offset from the monotonic one: of a few samples, the one read in the
@@ -173,8 +173,8 @@ static int handle_event(void *ctx, void *data, size_t size)
 		}
 		if (r->pid && !u64map_get(&c->procs, r->pid))
 			u64map_put(&c->procs, r->pid, (void *)1);
-		if (r->role == PT_ROLE_SERVER && c->on_server_rec)
-			c->on_server_rec(c->on_server_rec_ctx, c, r);
+		if (c->on_req_rec)
+			c->on_req_rec(c->on_req_rec_ctx, c, r);
 		assembler__add_req(c->asm_, r, false);
 		if (r->role == PT_ROLE_SERVER && c->nparents < MAX_PARENTS)
 			c->parents[c->nparents++] = r->req_id;
@@ -579,16 +579,20 @@ int collector__add_sink(struct collector *c, const struct sink *s)
 	return assembler__add_sink(c->asm_, s);
 }
 
-void collector__on_server_record(struct collector *c, collector_rec_cb cb, void *ctx)
+void collector__on_req_record(struct collector *c, collector_rec_cb cb, void *ctx)
 {
-	c->on_server_rec = cb;
-	c->on_server_rec_ctx = ctx;
+	c->on_req_rec = cb;
+	c->on_req_rec_ctx = ctx;
 }
 
-void collector__request_who(struct collector *c, const struct pt_req_rec *rec, struct request *r)
+bool collector__request_who(struct collector *c, const struct pt_req_rec *rec, struct request *r)
 {
 	assembler__request_who(rec, r);
+	if (rec->role == PT_ROLE_CLIENT &&
+	    !assembler__connect_host(c->asm_, rec, r->host, sizeof(r->host)))
+		return false;
 	enrich_request(c, r);	/* what the emit does (the enrich set up with the collector) */
+	return true;
 }
 
 int collector__on_tick(struct collector *c, collector_cb cb, void *ctx)

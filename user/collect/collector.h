@@ -59,12 +59,14 @@ int collector__add_sink(struct collector *c, const struct sink *s);
 typedef void (*collector_cb)(void *ctx, uint64_t now);
 int collector__on_tick(struct collector *c, collector_cb cb, void *ctx);
 int collector__on_fd(struct collector *c, int fd, collector_cb cb, void *ctx);
-/* Called with each server request record as it is read from the ring buffer, before the
- * assembler holds it (its reorder window); HTTP/2 streams come later, assembled. */
+/* Called with each server or client request record as it is read from the ring buffer,
+ * before the assembler holds it (its reorder window); HTTP/2 streams come later, assembled. */
 typedef void (*collector_rec_cb)(void *ctx, struct collector *c, const struct pt_req_rec *rec);
-void collector__on_server_record(struct collector *c, collector_rec_cb cb, void *ctx);
-/* Who made rec (assembler__request_who()), with its container identity as requests have. */
-void collector__request_who(struct collector *c, const struct pt_req_rec *rec, struct request *r);
+void collector__on_req_record(struct collector *c, collector_rec_cb cb, void *ctx);
+/* Who made rec and with whom (assembler__request_who()), its container identity and, for a
+ * client's connect, its host (assembler__connect_host()), as the request will have them.
+ * False if that is not known yet (a client's other records, lookups that disagree). */
+bool collector__request_who(struct collector *c, const struct pt_req_rec *rec, struct request *r);
 /* Run until SIGINT/SIGTERM, the duration, or collector__stop(). Returns 0. */
 int collector__run(struct collector *c);
 void collector__stop(struct collector *c);

@@ -649,7 +649,7 @@ void metrics__label_early(struct metrics *m, const struct request *r)
 	uint64_t comms_folded, peers_folded;
 	struct row *row;
 
-	if (!m || !r || r->role != PT_ROLE_SERVER || !r->conn_id)
+	if (!m || !r || !r->conn_id)
 		return;
 	pthread_mutex_lock(&m->lock);
 	if (m->on_label) {

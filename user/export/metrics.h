@@ -149,8 +149,8 @@ void metrics__on_label(struct metrics *m, metrics_label_cb cb, void *ctx);
  * The label of r's connection told to cb now, from the first record of it that arrives,
  * not when the request is counted after the assembler's reorder window (70-270 ms with its
  * grace and tick, during which BPF sends each request of the connection). r: who made the
- * record (collector__request_who()); only a server's label is known from that alone (a
- * client's peer may be a DNS name the window joins). Counts nothing.
+ * record, with whom, as the request will have it (collector__request_who(): a client's
+ * host too). Counts nothing.
  */
 void metrics__label_early(struct metrics *m, const struct request *r);
 /* Count requests flagged kagg too (by default they are the kernel's to count). */
