@@ -292,6 +292,23 @@ static bool host_early(struct assembler *a, const struct pt_req_rec *rec, char *
 	return known;
 }
 
+/* A connect read after lookups l1 and l2 (if not NULL): its host known as want, or not
+ * known (want NULL) */
+static void expect_early(const struct pt_dns_rec *l1, const struct pt_dns_rec *l2,
+			 const struct pt_req_rec *rec, const char *want)
+{
+	struct assembler *a = new_asm();
+	char host[PT_HOST_LEN];
+
+	assembler__add_dns(a, l1);
+	if (l2)
+		assembler__add_dns(a, l2);
+	assert_int_equal(host_early(a, rec, host), want != NULL);
+	if (want)
+		assert_string_equal(host, want);
+	assembler__free(a);
+}
+
 static void test_connect_host_early(void **state)
 {
 	char host[PT_HOST_LEN];
@@ -305,11 +322,7 @@ static void test_connect_host_early(void **state)
 	struct pt_req_rec next = creq(100, 1, 12, 1, "10.0.0.7", T0 + 300 * MS);
 
 	/* its lookup still in the window, or processed: the same host */
-	a = new_asm();
-	assembler__add_dns(a, &d);
-	assert_true(host_early(a, &r, host));
-	assert_string_equal(host, "api.test");
-	assembler__free(a);
+	expect_early(&d, NULL, &r, "api.test");
 	a = new_asm();
 	assembler__add_dns(a, &d);
 	assembler__tick(a, T0 + 100 * MS);
@@ -318,17 +331,9 @@ static void test_connect_host_early(void **state)
 	assert_string_equal(host, "api.test");
 	assembler__free(a);
 	/* none, or only one that ended after the connect began: no host */
-	a = new_asm();
-	assembler__add_dns(a, &late);
-	assert_true(host_early(a, &r, host));
-	assert_string_equal(host, "");
-	assembler__free(a);
+	expect_early(&late, NULL, &r, "");
 	/* two names for the peer: the emit picks, not known now */
-	a = new_asm();
-	assembler__add_dns(a, &d);
-	assembler__add_dns(a, &other);
-	assert_false(host_early(a, &r, host));
-	assembler__free(a);
+	expect_early(&d, &other, &r, NULL);
 	/* not a connect */
 	a = new_asm();
 	assert_false(assembler__connect_host(a, &next, host, sizeof(host)));

@@ -613,12 +613,18 @@ static bool dns_has(const struct pt_dns_rec *d, const struct pt_addr *a)
 	return false;
 }
 
-/* A live lookup of pid that resolved addr and ended before t (0: any time). */
+/* A lookup of pid that resolved addr and ended before t (0: any time). */
+static bool dns_rec_usable(const struct pt_dns_rec *d, uint32_t pid, const struct pt_addr *addr,
+			   uint64_t t)
+{
+	return d->pid == pid && !d->rc && !(t && d->end > t) && dns_has(d, addr);
+}
+
+/* The same, of a live one. */
 static bool dns_usable(const struct dns_ent *e, uint32_t pid, const struct pt_addr *addr,
 		       uint64_t t)
 {
-	return e->valid && !e->dead && e->rec.pid == pid && !e->rec.rc &&
-	       !(t && e->rec.end > t) && dns_has(&e->rec, addr);
+	return e->valid && !e->dead && dns_rec_usable(&e->rec, pid, addr, t);
 }
 
 /* The lookup was made by the request's own thread (goroutine in Go: it moves). */
@@ -654,6 +660,14 @@ static struct dns_ent *dns_for_connect(struct assembler *a, const struct pt_req_
 	return unused_other ? unused_other : any;
 }
 
+/* host is *name, or the first one seen (*name NULL): it becomes *name */
+static bool same_host(const char **name, const char *host)
+{
+	if (!*name)
+		*name = host;
+	return !strncmp(*name, host, PT_HOST_LEN);
+}
+
 /*
  * The host attribute_dns() will give rec, known now (as it is read, before the reorder
  * window) when rec is a client's connect and every lookup it could take agrees: those of
@@ -678,23 +692,18 @@ bool assembler__connect_host(struct assembler *a, const struct pt_req_rec *rec, 
 		if (a->exits_read[i].ts && a->exits_read[i].pid == rec->pid)
 			return false;
 	for (int i = 0; i < DNS_RING; i++) {
-		const struct pt_dns_rec *d[2] = { NULL, &a->dns_read[i] };
+		const struct pt_dns_rec *read = &a->dns_read[i];
 
 		if (dns_usable(&a->dns[i], rec->pid, &rec->peer, rec->connect_start)) {
 			/* one that the next lookups could push out before rec is built */
-			if ((a->dns_head + DNS_RING - 1 - i) % DNS_RING >= DNS_RING - EARLY_DNS_MARGIN)
-				return false;
-			d[0] = &a->dns[i].rec;
-		}
-		for (int k = 0; k < 2; k++) {
-			if (!d[k] || !d[k]->end || d[k]->pid != rec->pid || d[k]->rc ||
-			    d[k]->end > rec->connect_start || !dns_has(d[k], &rec->peer))
-				continue;
-			if (!name)
-				name = d[k]->host;
-			else if (strncmp(name, d[k]->host, PT_HOST_LEN))
+			if ((a->dns_head + DNS_RING - 1 - i) % DNS_RING >= DNS_RING - EARLY_DNS_MARGIN ||
+			    !same_host(&name, a->dns[i].rec.host))
 				return false;
 		}
+		/* end 0: an empty slot, or a dead process's (process_exit()) */
+		if (read->end && dns_rec_usable(read, rec->pid, &rec->peer, rec->connect_start) &&
+		    !same_host(&name, read->host))
+			return false;
 	}
 	str_copy(host, len, name ? name : "");
 	return true;
