@@ -10,8 +10,10 @@
 #       the BPF time per request, and the socket hooks' ns per hit together
 #   bench-stats.py ratios NAME U0 T1 U1 T2 U2 ...
 #       alternating untraced/traced rounds: each traced round against the mean of
-#       the untraced rounds around it; median and range
+#       the untraced rounds around it; median, range, and a 95 % confidence interval
+#       of the median (from 6 rounds on)
 import json
+import math
 import statistics
 import sys
 
@@ -100,6 +102,23 @@ def table(files):
                  rng([ns / c for c, ns in sock if c], '%.0f')))
 
 
+def median_ci(v, conf=0.95):
+    """A distribution-free confidence interval of the median of v: the order statistics
+    x(k) and x(n+1-k) with the largest k for which at least conf of the binomial mass
+    lies between them (no assumption about the distribution of v). None below 6 values,
+    where even (min, max) covers less than 95 %. The ratios of tools/bench are not quite
+    independent (neighbours share an untraced round): read it as approximate."""
+    n = len(v)
+    x = sorted(v)
+    best = None
+    for k in range(1, n // 2 + 1):
+        tail = sum(math.comb(n, i) for i in range(k)) / 2 ** n
+        if 1 - 2 * tail < conf:
+            break
+        best = (x[k - 1], x[n - k])
+    return best
+
+
 def ratios(name, vals):
     v = [float(x) for x in vals]
     u, t = v[0::2], v[1::2]
@@ -107,8 +126,11 @@ def ratios(name, vals):
     if not r:
         print('%s: not enough rounds' % name)
         return
-    print('%-16s untraced %s req/s, traced %s req/s, traced/untraced %s' %
-          (name, rng(u, '%.0f'), rng(t, '%.0f'), rng(r, '%.3f')))
+    ci = median_ci(r)
+    print('%-16s untraced %s req/s, traced %s req/s, traced/untraced %s%s' %
+          (name, rng(u, '%.0f'), rng(t, '%.0f'), rng(r, '%.3f'),
+           ', 95%% CI of the median %.3f-%.3f over %d rounds' % (ci[0], ci[1], len(r))
+           if ci else ''))
 
 
 def main():
