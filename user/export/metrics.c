@@ -591,17 +591,26 @@ static void label_tell(struct metrics *m, uint64_t conn_id, const struct row *r,
 		    1 + (uint32_t)(r - m->rows) * METRICS_LABEL_FOLDS + (uint32_t)folds);
 }
 
+/* The row of req, its label told to the kernel with the folds deciding it added. */
+static struct row *row_told(struct metrics *m, const struct request *req)
+{
+	uint64_t comms = m->comms_folded, peers = m->peers_folded;
+	struct row *r = row_of(m, req);
+
+	if (r && m->on_label && req->conn_id)
+		label_tell(m, req->conn_id, r,
+			   (m->comms_folded - comms) * 2 + m->peers_folded - peers);
+	return r;
+}
+
 static void count_one(struct metrics *m, const struct request *req, int depth)
 {
-	uint64_t folds = m->comms_folded * 2 + m->peers_folded;
 	struct row *r;
 	int i, err = 0;
 
 	if (req->kagg && !m->count_kagg)	/* the kernel counted it (export/kagg.c) */
 		goto children;
-	r = row_of(m, req);
-	if (r && m->on_label && req->conn_id)
-		label_tell(m, req->conn_id, r, m->comms_folded * 2 + m->peers_folded - folds);
+	r = row_told(m, req);
 	if (r) {
 		uint64_t total = dur(m, req->dur_ns);
 
@@ -647,7 +656,6 @@ children:
 void metrics__label_early(struct metrics *m, const struct request *r)
 {
 	uint64_t comms_folded, peers_folded;
-	struct row *row;
 
 	if (!m || !r || !r->conn_id)
 		return;
@@ -656,10 +664,7 @@ void metrics__label_early(struct metrics *m, const struct request *r)
 		/* the folds are counted when the request is: put back */
 		comms_folded = m->comms_folded;
 		peers_folded = m->peers_folded;
-		row = row_of(m, r);
-		if (row)
-			label_tell(m, r->conn_id, row, (m->comms_folded - comms_folded) * 2 +
-							 m->peers_folded - peers_folded);
+		row_told(m, r);
 		m->comms_folded = comms_folded;
 		m->peers_folded = peers_folded;
 	}
