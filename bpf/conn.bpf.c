@@ -60,12 +60,47 @@ PT_SHARED struct pt_conn *conn_create(__u64 skp, const struct sock *sk, __u8 rol
 	return bpf_map_lookup_elem(&conns, &skp);
 }
 
+/*
+ * The ring of this CPU (rb_cpu) for a keep-alive request's record that the next request
+ * ended, if the collector made one: such a record is ordered by its times alone. NULL:
+ * rb, for the rest (a connection's first request joins its DNS lookup and connect by
+ * arrival, HTTP/2 streams follow their frames, spans their request).
+ */
+static __always_inline void *conn_cpu_ring(const struct pt_conn *c, __u8 end_reason)
+{
+	__u32 cpu;
+
+	if (end_reason != PT_END_NEXT || !c->req.req_seq || c->req.spans_open ||
+	    (c->req.flags & (PT_F_CONNECT | PT_F_TLS_HS | PT_F_H2)))
+		return NULL;
+	cpu = bpf_get_smp_processor_id();
+	return bpf_map_lookup_elem(&rb_cpu, &cpu);
+}
+
+/*
+ * Submit rec (len bytes) to ring, a CPU's ring: without waking the consumer, which polls,
+ * but once when the ring's backlog passes wakeup_bytes (only the record that crosses it:
+ * a consumer that is reading anyway is not woken again for every record).
+ */
+static __always_inline void submit_cpu(void *ring, void *rec, __u64 len)
+{
+	__u64 avail = bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA);
+
+	if (avail >= wakeup_bytes && avail < wakeup_bytes + len + BPF_RINGBUF_HDR_SZ) {
+		stat_inc(PT_STAT_RB_WAKEUPS);
+		bpf_ringbuf_submit(rec, BPF_RB_FORCE_WAKEUP);
+		return;
+	}
+	bpf_ringbuf_submit(rec, BPF_RB_NO_WAKEUP);
+}
+
 /* Copy the request out to the ring buffer; now: the clock of the I/O that ends it, or 0;
  * in_tp: from a tracepoint's program (kagg_request()). */
 static __always_inline void conn_emit(__u64 skp, struct pt_conn *c, __u8 end_reason, __u64 now,
 				      bool in_tp)
 {
 	struct pt_req_rec *rec;
+	void *ring;
 	int kagg;
 
 	/* a keep-alive connection's next response rewrites its watch in place
@@ -83,7 +118,8 @@ static __always_inline void conn_emit(__u64 skp, struct pt_conn *c, __u8 end_rea
 	kagg = kagg_mode ? kagg_request(c, end_reason, now, in_tp) : PT_KAGG_SEND;
 	if (kagg == PT_KAGG_DONE)	/* counted in the kernel (agg.bpf.c) */
 		return;
-	rec = bpf_ringbuf_reserve(&rb, sizeof(*rec), 0);
+	ring = conn_cpu_ring(c, end_reason);
+	rec = bpf_ringbuf_reserve(ring ? ring : (void *)&rb, sizeof(*rec), 0);
 	if (!rec) {
 		stat_inc(PT_STAT_RB_DROP_REQ);
 		return;
@@ -96,8 +132,13 @@ static __always_inline void conn_emit(__u64 skp, struct pt_conn *c, __u8 end_rea
 		rec->flags |= PT_F_NO_RESP;
 	if (kagg == PT_KAGG_FLAG)
 		rec->flags |= PT_F_KAGG;
-	stat_inc(PT_STAT_REQS);
-	pt_submit(rec, false);
+	stat_inc_hot(PT_STAT_REQS);
+	if (ring) {
+		stat_inc_hot(PT_STAT_REQS_CPU_RING);
+		submit_cpu(ring, rec, sizeof(*rec));
+	}
+	else
+		pt_submit(rec, false);
 }
 
 /* Reset the per-request part after an emit; connect/TLS only go with the first. */

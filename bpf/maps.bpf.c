@@ -15,6 +15,7 @@ const volatile bool need_detail = true;
 
 struct rb_map rb SEC(".maps");
 __u64 rb_cons_pos = 0, rb_cons_still = 0;
+struct rb_cpu_map rb_cpu SEC(".maps");
 struct stats_map stats SEC(".maps");
 struct ids_map ids SEC(".maps");
 struct pid_filter_map pid_filter SEC(".maps");

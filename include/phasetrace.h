@@ -393,6 +393,7 @@ enum pt_stat {
 	PT_STAT_SWITCHED,		/* connections switched protocols (101, CONNECT): their
 					 * bytes from then on are no requests */
 	PT_STAT_TLS_OPAQUE,		/* connections whose TLS no probed library runs */
+	PT_STAT_REQS_CPU_RING,		/* of PT_STAT_REQS: through a per-CPU ring (rb_cpu) */
 	PT_STAT__MAX,
 };
 

@@ -150,7 +150,8 @@ static const struct cli_option options[] = {
 	  "most MS (default 500; 0: never; docs/go.md)" },
 	{ "ring-mb", OPT_RING_MB, "MB", set_ring_mb, 0, NULL,
 	  "ring buffer from BPF to the collector: 1, 2, 4, ... 1024 MB\n"
-	  "(default 16); more rides out longer collector stalls" },
+	  "(default 16; trace adds per-CPU rings sharing that size,\n"
+	  "1 MB each at least); more rides out longer collector stalls" },
 	{ "kernel-agg", OPT_KERNEL_AGG, "MODE", set_choice, FIELD(kernel_agg), kernel_agg_words,
 	  "serve, top: count keep-alive requests in the kernel, 'on' (default),\n"
 	  "'off', or 'check' (both ways; /metrics/shadow: userspace's)" },

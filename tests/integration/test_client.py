@@ -14,21 +14,25 @@ from harness import MS, BACKEND_HOST
 COMM = 'client'
 
 
-def _run_traced(backend, *flags, dns_prefix=True, check=True, tracer_args=None):
-	"""Trace -c client during one client run; returns (Result, client recs, tracer recs)."""
+def _run_traced(backend, *flags, dns_prefix=True, check=True, tracer_args=None, err=None):
+	"""Trace -c client during one client run; returns (Result, client recs, tracer recs).
+	err: a list that gets the tracer's stderr."""
 	tr = h.Tracer(**(tracer_args or {'comms': [COMM]}))
 	res, crecs = h.run_client('--host', BACKEND_HOST, '--port', backend.port, *flags,
 				  prefix=h.resolver_ns() if dns_prefix else (), check=check)
 	recs = tr.stop()
+	if err is not None:
+		err.append(tr.stderr())
 	checks.only_comm(recs, COMM)
 	return res, crecs, recs
 
 
-def _plain(dns_ms, ttfb_ms, nreq, *flags):
+def _plain(dns_ms, ttfb_ms, nreq, *flags, err=None, tracer_args=None):
 	h.start_dns(dns_ms)
 	be = h.start_backend(ttfb_ms=ttfb_ms)
 	peer = '127.0.0.1:%d' % be.port
-	_, crecs, recs = _run_traced(be, '--requests', nreq, *flags)
+	_, crecs, recs = _run_traced(be, '--requests', nreq, *flags, err=err,
+				     tracer_args=tracer_args)
 	pid = crecs[0]['pid']
 	mine = h.client_records(recs, pid=pid, peer=peer)
 	h.assert_eq(len(mine), nreq, 'client records of pid %d to %s' % (pid, peer))
@@ -52,6 +56,19 @@ def test_client_http_nonblock():
 
 def test_client_http_keepalive():
 	_plain(150, 200, 3)
+
+
+def test_client_http_keepalive_cpu_rings():
+	"""A keep-alive request that the next one ended travels through its CPU's ring
+	(bpf/maps.bpf.h rb_cpu), the others through the main ring: all five timed against
+	the injected delays, and -v counts the three that took the per-CPU way (not the
+	first, which joins its lookup and connect, nor the last, ended by the close)."""
+	nreq, err = 5, []
+	_plain(60, 80, nreq, err=err, tracer_args={'comms': [COMM], 'extra': ['-v']})
+	m = re.search(r'(\d+) requests emitted \((\d+) through per-CPU rings\)', err[0])
+	h.assert_true(m, 'no "requests emitted" line with -v:\n%s' % err[0])
+	h.assert_eq((int(m.group(1)), int(m.group(2))), (nreq, nreq - 2),
+		    'requests emitted, and of them through per-CPU rings')
 
 
 def _tls(*flags, dns_ms=80, hs_ms=250, ttfb_ms=120, nreq=2, by_pid=False):

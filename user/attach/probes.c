@@ -22,6 +22,8 @@ struct probes {
 	bool uprobe_multi;
 	struct bpf_link *links[40];
 	int nlinks;
+	int *cpu_rings;		/* rb_cpu's rings (fds), one per possible CPU; NULL: none */
+	int ncpu_rings;
 };
 
 /* What the kernel offers, probed once from its BTF; printed with -v. */
@@ -167,6 +169,79 @@ static void size_kagg_maps(struct phasetrace_bpf *skel, const struct probes_opts
 		bpf_map__set_max_entries(skel->maps.kagg_iv, 1);
 }
 
+/*
+ * A ring per CPU for keep-alive requests' records (rb_cpu, bpf/maps.bpf.h) when every
+ * request is sent (trace; not where the kernel counts them). Each as large as the rings'
+ * share of the main ring's size, at least CPU_RING_MIN: 2 CPUs, 8 MB each; 64, 1 MB each.
+ */
+#define CPU_RING_MIN	(1U << 20)
+
+static bool want_cpu_rings(const struct probes_opts *o)
+{
+	return o->kagg_mode != PT_KAGG_ON && libbpf_num_possible_cpus() > 0;
+}
+
+static uint32_t cpu_ring_size(const struct probes_opts *o)
+{
+	uint32_t total = (o->ring_mb ? o->ring_mb : 16) << 20;
+	uint32_t share = total / (uint32_t)libbpf_num_possible_cpus(), size = CPU_RING_MIN;
+
+	while (size * 2 <= share)
+		size *= 2;
+	return size;
+}
+
+/* Before load: the outer map's slots, and a template ring the size of the real ones
+ * (kernels before 5.10 require inner maps of the template's size); its fd, or -1. */
+static int size_cpu_rings(struct phasetrace_bpf *skel, const struct probes_opts *o)
+{
+	int fd;
+
+	if (!want_cpu_rings(o))
+		return -1;
+	fd = bpf_map_create(BPF_MAP_TYPE_RINGBUF, "pt_rb_tmpl", 0, 0, cpu_ring_size(o), NULL);
+	if (fd < 0)
+		return -1;
+	if (bpf_map__set_inner_map_fd(skel->maps.rb_cpu, fd)) {
+		close(fd);
+		return -1;
+	}
+	bpf_map__set_max_entries(skel->maps.rb_cpu, libbpf_num_possible_cpus());
+	return fd;
+}
+
+/* After load: the rings, into their slots. Without them records go to the main ring: a
+ * failure here costs speed, not records (said with -v). */
+static void make_cpu_rings(struct probes *p, const struct probes_opts *o)
+{
+	int ncpu = libbpf_num_possible_cpus(), outer = bpf_map__fd(p->skel->maps.rb_cpu);
+	uint32_t size = cpu_ring_size(o);
+
+	if (!want_cpu_rings(o) || bpf_map__max_entries(p->skel->maps.rb_cpu) != (__u32)ncpu)
+		return;
+	p->cpu_rings = calloc(ncpu, sizeof(*p->cpu_rings));
+	if (!p->cpu_rings)
+		return;
+	for (__u32 cpu = 0; cpu < (__u32)ncpu; cpu++) {
+		int fd = bpf_map_create(BPF_MAP_TYPE_RINGBUF, "pt_rb_cpu", 0, 0, size, NULL);
+
+		if (fd < 0 || bpf_map_update_elem(outer, &cpu, &fd, BPF_ANY)) {
+			pt_info("per-CPU ring %u of %u MB: %s; the rest go to the main ring", cpu,
+				size >> 20, strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			break;
+		}
+		p->cpu_rings[p->ncpu_rings++] = fd;
+	}
+}
+
+int probes__cpu_rings(struct probes *p, const int **fds)
+{
+	*fds = p->cpu_rings;
+	return p->ncpu_rings;
+}
+
 static void set_kagg_tunables(struct phasetrace_bpf *skel, const struct probes_opts *o)
 {
 	int n = o->kagg_nbounds;
@@ -303,7 +378,7 @@ int probes__open(const struct probes_opts *o, struct probes **out)
 	struct probes *p = calloc(1, sizeof(*p));
 	struct btf *vmlinux = NULL;
 	struct features f = {};
-	int err;
+	int err, tmpl;
 
 	if (!p)
 		return -ENOMEM;
@@ -327,12 +402,16 @@ int probes__open(const struct probes_opts *o, struct probes **out)
 	}
 	set_tunables(p->skel, o, &f);
 	choose_programs(p->skel, o, &f);
+	tmpl = size_cpu_rings(p->skel, o);
 	err = phasetrace_bpf__load(p->skel);
+	if (tmpl >= 0)
+		close(tmpl);
 	if (err) {
 		pt_err("cannot load the BPF programs into this kernel: %s%s", strerror(-err),
 		       pt_verbose ? "" : " (run with -v for the verifier log)");
 		goto fail;
 	}
+	make_cpu_rings(p, o);
 	err = fill_pid_filter(p->skel, o);
 	if (!err)
 		err = attach_kernel_hooks(p, o, &f);
@@ -353,6 +432,9 @@ void probes__free(struct probes *p)
 		return;
 	for (int i = 0; i < p->nlinks; i++)
 		bpf_link__destroy(p->links[i]);
+	for (int i = 0; i < p->ncpu_rings; i++)
+		close(p->cpu_rings[i]);
+	free(p->cpu_rings);
 	phasetrace_bpf__destroy(p->skel);
 	free(p);
 }

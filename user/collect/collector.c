@@ -446,8 +446,9 @@ static int setup_containers(struct collector *c)
 static int setup_event_loop(struct collector *c)
 {
 	struct epoll_event ev = { .events = EPOLLIN };
+	const int *rings;
 	sigset_t mask;
-	int err;
+	int err, nrings;
 
 	c->rb = ring_buffer__new(bpf_map__fd(probes__skel(c->probes)->maps.rb), handle_event, c,
 				 NULL);
@@ -455,6 +456,14 @@ static int setup_event_loop(struct collector *c)
 		err = -errno;
 		pt_err("cannot read the BPF ring buffer: %s", strerror(-err));
 		return err;
+	}
+	nrings = probes__cpu_rings(c->probes, &rings);
+	for (int i = 0; i < nrings; i++) {
+		err = ring_buffer__add(c->rb, rings[i], handle_event, c);
+		if (err) {
+			pt_err("cannot read the per-CPU ring buffer %d: %s", i, strerror(-err));
+			return err;
+		}
 	}
 	/* an ignored signal never reaches a signalfd (main() resets them) */
 	sigemptyset(&mask);
@@ -741,9 +750,11 @@ int collector__run(struct collector *c)
 		uint64_t st[PT_STAT__MAX];
 
 		if (!probes__stats(c->probes, st))
-			pt_info("%llu requests emitted, %llu first requests of connections older "
-				"than the tracer skipped (partial), %llu idle flushes",
+			pt_info("%llu requests emitted (%llu through per-CPU rings), %llu first "
+				"requests of connections older than the tracer skipped (partial), "
+				"%llu idle flushes",
 				(unsigned long long)st[PT_STAT_REQS],
+				(unsigned long long)st[PT_STAT_REQS_CPU_RING],
 				(unsigned long long)st[PT_STAT_MIDSTREAM_SKIP],
 				(unsigned long long)c->idle_flushed);
 		report_cgroups(c);
