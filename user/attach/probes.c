@@ -11,6 +11,7 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
+#include "util/cpulist.h"
 #include "util/log.h"
 #include "phasetrace.skel.h"
 #include "attach/goprobes.h"
@@ -171,8 +172,10 @@ static void size_kagg_maps(struct phasetrace_bpf *skel, const struct probes_opts
 
 /*
  * A ring per CPU for keep-alive requests' records (rb_cpu, bpf/maps.bpf.h) when every
- * request is sent (trace; not where the kernel counts them). Each as large as the rings'
- * share of the main ring's size, at least CPU_RING_MIN: 2 CPUs, 8 MB each; 64, 1 MB each.
+ * request is sent (trace; not where the kernel counts them): one per online CPU (a VM
+ * may have many more possible ones; a CPU brought online later sends to the main ring),
+ * each as large as its share of the main ring's size, at least CPU_RING_MIN: 2 CPUs,
+ * 8 MB each; 64, 1 MB each.
  */
 #define CPU_RING_MIN	(1U << 20)
 
@@ -181,10 +184,22 @@ static bool want_cpu_rings(const struct probes_opts *o)
 	return o->kagg_mode != PT_KAGG_ON && libbpf_num_possible_cpus() > 0;
 }
 
-static uint32_t cpu_ring_size(const struct probes_opts *o)
+/* The CPUs that get a ring, in online[] (of libbpf_num_possible_cpus()): how many. */
+static int ring_cpus(bool *online)
+{
+	int n = libbpf_num_possible_cpus(), k = cpulist_online(online, n);
+
+	if (k > 0)
+		return k;
+	for (int i = 0; i < n; i++)	/* unreadable: all of them */
+		online[i] = true;
+	return n;
+}
+
+static uint32_t cpu_ring_size(const struct probes_opts *o, int ncpu)
 {
 	uint32_t total = (o->ring_mb ? o->ring_mb : 16) << 20;
-	uint32_t share = total / (uint32_t)libbpf_num_possible_cpus(), size = CPU_RING_MIN;
+	uint32_t share = total / (uint32_t)ncpu, size = CPU_RING_MIN;
 
 	while (size * 2 <= share)
 		size *= 2;
@@ -193,13 +208,14 @@ static uint32_t cpu_ring_size(const struct probes_opts *o)
 
 /* Before load: the outer map's slots, and a template ring the size of the real ones
  * (kernels before 5.10 require inner maps of the template's size); its fd, or -1. */
-static int size_cpu_rings(struct phasetrace_bpf *skel, const struct probes_opts *o)
+static int size_cpu_rings(struct phasetrace_bpf *skel, const struct probes_opts *o,
+			  uint32_t size)
 {
 	int fd;
 
 	if (!want_cpu_rings(o))
 		return -1;
-	fd = bpf_map_create(BPF_MAP_TYPE_RINGBUF, "pt_rb_tmpl", 0, 0, cpu_ring_size(o), NULL);
+	fd = bpf_map_create(BPF_MAP_TYPE_RINGBUF, "pt_rb_tmpl", 0, 0, size, NULL);
 	if (fd < 0)
 		return -1;
 	if (bpf_map__set_inner_map_fd(skel->maps.rb_cpu, fd)) {
@@ -212,10 +228,10 @@ static int size_cpu_rings(struct phasetrace_bpf *skel, const struct probes_opts 
 
 /* After load: the rings, into their slots. Without them records go to the main ring: a
  * failure here costs speed, not records (said with -v). */
-static void make_cpu_rings(struct probes *p, const struct probes_opts *o)
+static void make_cpu_rings(struct probes *p, const struct probes_opts *o, const bool *online,
+			   uint32_t size)
 {
 	int ncpu = libbpf_num_possible_cpus(), outer = bpf_map__fd(p->skel->maps.rb_cpu);
-	uint32_t size = cpu_ring_size(o);
 
 	if (!want_cpu_rings(o) || bpf_map__max_entries(p->skel->maps.rb_cpu) != (__u32)ncpu)
 		return;
@@ -223,17 +239,21 @@ static void make_cpu_rings(struct probes *p, const struct probes_opts *o)
 	if (!p->cpu_rings)
 		return;
 	for (__u32 cpu = 0; cpu < (__u32)ncpu; cpu++) {
-		int fd = bpf_map_create(BPF_MAP_TYPE_RINGBUF, "pt_rb_cpu", 0, 0, size, NULL);
+		int fd;
 
+		if (!online[cpu])
+			continue;
+		fd = bpf_map_create(BPF_MAP_TYPE_RINGBUF, "pt_rb_cpu", 0, 0, size, NULL);
 		if (fd < 0 || bpf_map_update_elem(outer, &cpu, &fd, BPF_ANY)) {
-			pt_info("per-CPU ring %u of %u MB: %s; the rest go to the main ring", cpu,
-				size >> 20, strerror(errno));
+			pt_info("per-CPU ring of CPU %u (%u MB): %s; its records go to the main "
+				"ring", cpu, size >> 20, strerror(errno));
 			if (fd >= 0)
 				close(fd);
-			break;
+			continue;
 		}
 		p->cpu_rings[p->ncpu_rings++] = fd;
 	}
+	pt_info("per-CPU rings: %d of %u MB", p->ncpu_rings, size >> 20);
 }
 
 int probes__cpu_rings(struct probes *p, const int **fds)
@@ -378,6 +398,8 @@ int probes__open(const struct probes_opts *o, struct probes **out)
 	struct probes *p = calloc(1, sizeof(*p));
 	struct btf *vmlinux = NULL;
 	struct features f = {};
+	uint32_t ring_size = 0;
+	bool *online = NULL;
 	int err, tmpl;
 
 	if (!p)
@@ -402,7 +424,15 @@ int probes__open(const struct probes_opts *o, struct probes **out)
 	}
 	set_tunables(p->skel, o, &f);
 	choose_programs(p->skel, o, &f);
-	tmpl = size_cpu_rings(p->skel, o);
+	if (want_cpu_rings(o)) {
+		online = calloc(libbpf_num_possible_cpus(), sizeof(*online));
+		if (!online) {
+			err = -ENOMEM;
+			goto fail;
+		}
+		ring_size = cpu_ring_size(o, ring_cpus(online));
+	}
+	tmpl = size_cpu_rings(p->skel, o, ring_size);
 	err = phasetrace_bpf__load(p->skel);
 	if (tmpl >= 0)
 		close(tmpl);
@@ -411,17 +441,20 @@ int probes__open(const struct probes_opts *o, struct probes **out)
 		       pt_verbose ? "" : " (run with -v for the verifier log)");
 		goto fail;
 	}
-	make_cpu_rings(p, o);
+	if (online)
+		make_cpu_rings(p, o, online, ring_size);
 	err = fill_pid_filter(p->skel, o);
 	if (!err)
 		err = attach_kernel_hooks(p, o, &f);
 	if (err)
 		goto fail;
 	btf__free(vmlinux);
+	free(online);
 	*out = p;
 	return 0;
 fail:
 	btf__free(vmlinux);
+	free(online);
 	probes__free(p);
 	return err;
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * util/: helpers every stage uses: log (operator messages), sanitize (terminal-safe
- * strings), u64map (a hash map).
+ * strings), u64map (a hash map), cpulist (sysfs CPU lists).
  *
  * u64map: a small open-addressing hash map from u64 keys to pointers. Keys 0 and
  * UINT64_MAX mark its free slots: no entry has them (put refuses them, -EINVAL).
