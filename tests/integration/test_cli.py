@@ -95,25 +95,68 @@ def test_cli_bad_values():
 		_bad(argv, pat)
 
 
+def _online_cpus():
+	"""How many CPUs /sys/devices/system/cpu/online lists ("0-3,8")."""
+	with open('/sys/devices/system/cpu/online') as f:
+		n = 0
+		for part in f.read().strip().split(','):
+			lo, _, hi = part.partition('-')
+			n += int(hi or lo) - int(lo) + 1
+		return n
+
+
+def _maps_named(tracer, name):
+	"""The BPF maps of that name the tracer holds (its fds' map ids, bpftool's names):
+	not those of an earlier test's tracer still detaching."""
+	ids, fdinfo = set(), '/proc/%d/fdinfo' % tracer.proc.pid
+	for fd in os.listdir(fdinfo):
+		try:
+			with open(os.path.join(fdinfo, fd)) as f:
+				m = re.search(r'^map_id:\s*(\d+)', f.read(), re.M)
+		except OSError:	# closed meanwhile
+			continue
+		if m:
+			ids.add(int(m.group(1)))
+	r = h.run(['bpftool', '-j', 'map', 'show'])
+	h.assert_eq(r.rc, 0, 'bpftool map show (stderr: %s)' % r.stderr)
+	return [m for m in json.loads(r.stdout) if m.get('name') == name and m.get('id') in ids]
+
+
 def test_cli_ring_mb():
-	"""--ring-mb 64: the ring buffer the kernel made is 64 MiB (bpftool), and requests
-	still come through it: curl's against the backend fixture, holding its first byte
-	40 ms."""
+	"""--ring-mb 64: the ring buffer the kernel made is 64 MiB (bpftool), each online
+	CPU has a ring of its share (a power of two, at least 1 MiB), and requests still
+	come through: curl's against the backend fixture, holding its first byte 40 ms."""
 	h.need_root()
 	be = h.start_backend(ttfb_ms=40)
 	tr = h.Tracer(comms=['curl'], extra=['--ring-mb', '64'])
-	r = h.run(['bpftool', '-j', 'map', 'show', 'name', 'rb'])
-	h.assert_eq(r.rc, 0, 'bpftool map show name rb (stderr: %s)' % r.stderr)
-	maps = json.loads(r.stdout)
-	maps = maps if isinstance(maps, list) else [maps]
+	maps = _maps_named(tr, 'rb')
 	h.assert_true(any(m.get('max_entries') == 64 << 20 for m in maps),
 		      'a 64 MiB ring buffer: %s' % [m.get('max_entries') for m in maps])
+	ncpu, size = _online_cpus(), 1 << 20
+	while size * 2 <= (64 << 20) // ncpu:
+		size *= 2
+	h.assert_eq([m.get('max_entries') for m in _maps_named(tr, 'pt_rb_cpu')], [size] * ncpu,
+		    'sizes of the per-CPU rings on %d online CPUs' % ncpu)
 	url = 'http://127.0.0.1:%d/' % be.port
 	h.assert_eq(h.run(['curl', '-sS', '-o', '/dev/null', url]).rc, 0, 'curl ' + url)
 	recs = [x for x in tr.stop() if x.get('comm') == 'curl' and x.get('role') == 'client']
 	rec = h.only_one(recs, 'curl\'s request')
 	h.assert_true(h.phases(rec)['ttfb']['dur_ns'] >= 39 * h.MS,
 		      'ttfb below the injected 40 ms: %s' % json.dumps(rec))
+
+
+def test_cli_serve_no_cpu_rings():
+	"""serve counts keep-alive requests in the kernel: no per-CPU rings for records that
+	do not come (memory locked for nothing), while trace, in the same test, has them."""
+	h.need_root()
+	tr = h.Tracer(comms=['curl'], command=('serve', '--listen', '127.0.0.1:0'))
+	h.assert_eq(len(_maps_named(tr, 'rb')), 1, 'the main ring of serve')
+	h.assert_eq(_maps_named(tr, 'pt_rb_cpu'), [], 'per-CPU rings under serve')
+	tr.stop()
+	tr = h.Tracer(comms=['curl'])
+	h.assert_eq(len(_maps_named(tr, 'pt_rb_cpu')), _online_cpus(),
+		    'per-CPU rings under trace')
+	tr.stop()
 
 
 def test_cli_probe_errors():
