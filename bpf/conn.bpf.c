@@ -136,9 +136,9 @@ static __always_inline void conn_emit(__u64 skp, struct pt_conn *c, __u8 end_rea
 	if (ring) {
 		stat_inc_hot(PT_STAT_REQS_CPU_RING);
 		submit_cpu(ring, rec, sizeof(*rec));
-	}
-	else
+	} else {
 		pt_submit(rec, false);
+	}
 }
 
 /* Reset the per-request part after an emit; connect/TLS only go with the first. */

@@ -23,7 +23,7 @@ struct probes {
 	bool uprobe_multi;
 	struct bpf_link *links[40];
 	int nlinks;
-	int *cpu_rings;		/* rb_cpu's rings (fds), one per possible CPU; NULL: none */
+	int *cpu_rings;		/* rb_cpu's rings (fds), one per online CPU; NULL: none */
 	int ncpu_rings;
 };
 
@@ -208,14 +208,9 @@ static uint32_t cpu_ring_size(const struct probes_opts *o, int ncpu)
 
 /* Before load: the outer map's slots, and a template ring the size of the real ones
  * (kernels before 5.10 require inner maps of the template's size); its fd, or -1. */
-static int size_cpu_rings(struct phasetrace_bpf *skel, const struct probes_opts *o,
-			  uint32_t size)
+static int size_cpu_rings(struct phasetrace_bpf *skel, uint32_t size)
 {
-	int fd;
-
-	if (!want_cpu_rings(o))
-		return -1;
-	fd = bpf_map_create(BPF_MAP_TYPE_RINGBUF, "pt_rb_tmpl", 0, 0, size, NULL);
+	int fd = bpf_map_create(BPF_MAP_TYPE_RINGBUF, "pt_rb_tmpl", 0, 0, size, NULL);
 	if (fd < 0)
 		return -1;
 	if (bpf_map__set_inner_map_fd(skel->maps.rb_cpu, fd)) {
@@ -228,13 +223,12 @@ static int size_cpu_rings(struct phasetrace_bpf *skel, const struct probes_opts 
 
 /* After load: the rings, into their slots. Without them records go to the main ring: a
  * failure here costs speed, not records (said with -v). */
-static void make_cpu_rings(struct probes *p, const struct probes_opts *o, const bool *online,
-			   uint32_t size)
+static void make_cpu_rings(struct probes *p, const bool *online, uint32_t size)
 {
 	int ncpu = libbpf_num_possible_cpus(), outer = bpf_map__fd(p->skel->maps.rb_cpu);
 
-	if (!want_cpu_rings(o) || bpf_map__max_entries(p->skel->maps.rb_cpu) != (__u32)ncpu)
-		return;
+	if (bpf_map__max_entries(p->skel->maps.rb_cpu) != (__u32)ncpu)
+		return;	/* size_cpu_rings() failed: the one slot the object defines */
 	p->cpu_rings = calloc(ncpu, sizeof(*p->cpu_rings));
 	if (!p->cpu_rings)
 		return;
@@ -399,8 +393,8 @@ int probes__open(const struct probes_opts *o, struct probes **out)
 	struct btf *vmlinux = NULL;
 	struct features f = {};
 	uint32_t ring_size = 0;
-	bool *online = NULL;
-	int err, tmpl;
+	bool *online = NULL;	/* the CPUs that get a ring; NULL: no per-CPU rings */
+	int err, tmpl = -1;
 
 	if (!p)
 		return -ENOMEM;
@@ -431,8 +425,8 @@ int probes__open(const struct probes_opts *o, struct probes **out)
 			goto fail;
 		}
 		ring_size = cpu_ring_size(o, ring_cpus(online));
+		tmpl = size_cpu_rings(p->skel, ring_size);
 	}
-	tmpl = size_cpu_rings(p->skel, o, ring_size);
 	err = phasetrace_bpf__load(p->skel);
 	if (tmpl >= 0)
 		close(tmpl);
@@ -442,7 +436,7 @@ int probes__open(const struct probes_opts *o, struct probes **out)
 		goto fail;
 	}
 	if (online)
-		make_cpu_rings(p, o, online, ring_size);
+		make_cpu_rings(p, online, ring_size);
 	err = fill_pid_filter(p->skel, o);
 	if (!err)
 		err = attach_kernel_hooks(p, o, &f);
