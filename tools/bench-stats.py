@@ -12,6 +12,9 @@
 #       alternating untraced/traced rounds: each traced round against the mean of
 #       the untraced rounds around it; median, range, and a 95 % confidence interval
 #       of the median (from 6 rounds on)
+#   bench-stats.py over NAME U0 T1 U1 T2 ... -- U0 F1 U1 F2 ...
+#       each traced round against the hooks-alone round next to it (tools/bench -f):
+#       what the tracer's work costs beyond its hooks' dispatch and filter
 import json
 import math
 import statistics
@@ -133,6 +136,25 @@ def ratios(name, vals):
            if ci else ''))
 
 
+def over(name, vals):
+    """The traced rounds against the hooks-alone rounds next to them (-f): what the
+    tracer's own work costs beyond the hooks' dispatch and filter, which are paid
+    before any of it runs. vals: the traced run's values (untraced, traced, untraced,
+    ...), '--', the same for the hooks-alone run."""
+    cut = vals.index('--')
+    t = [float(x) for x in vals[1:cut:2]]
+    f = [float(x) for x in vals[cut + 2::2]]
+    r = [a / b for a, b in zip(t, f) if b > 0]
+    if not r:
+        print('%s: not enough rounds' % name)
+        return
+    ci = median_ci(r)
+    print('%-16s traced/hooks alone %s%s' %
+          (name, rng(r, '%.3f'),
+           ', 95%% CI of the median %.3f-%.3f over %d rounds' % (ci[0], ci[1], len(r))
+           if ci else ''))
+
+
 def main():
     cmd = sys.argv[1] if len(sys.argv) > 1 else ''
     if cmd == 'diff' and len(sys.argv) == 6:
@@ -141,8 +163,10 @@ def main():
         table(sys.argv[2:])
     elif cmd == 'ratios' and len(sys.argv) >= 6:
         ratios(sys.argv[2], sys.argv[3:])
+    elif cmd == 'over' and '--' in sys.argv[3:]:
+        over(sys.argv[2], sys.argv[3:])
     else:
-        sys.exit('usage: bench-stats.py diff|table|ratios ... (see the header)')
+        sys.exit('usage: bench-stats.py diff|table|ratios|over ... (see the header)')
 
 
 main()
