@@ -7,7 +7,8 @@ measurement; a clean fixture reports dominant-phase alone.
 Fixtures: the Go webapp (tests/fixtures/go/webapp: -backend without keep-alive,
 -dns, -backend-in-template, -backend2, -backend-timeout-ms), the C backend
 (delays) and DNS server, and tests/fixtures/pyservice.py (a python http.server
-that writes a table row by row, and streams files to tests/fixtures/slowclient.py,
+that writes a table row by row, answers /page/ in two writes (--nagle: delayed-ack),
+and streams files to tests/fixtures/slowclient.py,
 which reads at a fixed rate)."""
 import http.client
 import json
@@ -340,6 +341,35 @@ def test_diagnose_client_clean():
 	cl, recs, objs = _client_run(['client', '--host', '127.0.0.1', '--port', be.port,
 				      '--requests', NREQ, '--wait'], NREQ)
 	_clean(_findings(objs, cl.pid, '(outbound)'), 'ttfb', [r['ttfb_ns'] for r in recs])
+
+
+def test_diagnose_delayed_ack():
+	"""pyservice answers /page/ in two writes, header block then body. With Nagle's
+	algorithm on (--nagle, http.server's default) the C client's keep-alive requests
+	after the first read the body 40 ms after the headers: the body waits for the ACK of
+	the headers, which the client delays (Linux's minimum delayed-ACK time); the first
+	is ACKed at once (a new connection's quick ACKs). With TCP_NODELAY: nothing."""
+	for nagle in (True, False):
+		svc = h.start_fixture('pyservice', '--port', 0, *(['--nagle'] if nagle else []))
+		cl, recs, objs = _client_run(['client', '--host', '127.0.0.1', '--port', svc.port,
+					      '--path', '/page/1', '--requests', NREQ, '--wait'],
+					     NREQ)
+		found = _findings(objs, cl.pid, '(outbound)')
+		# the client's own time from the first byte read to the last
+		own = [r['total_ns'] - r['send_ns'] - r['ttfb_ns'] for r in recs[1:]]
+		h.log('nagle %s: the client\'s own recv times %s' % (nagle, own))
+		if not nagle:
+			_expect(found, [])
+			h.assert_true(max(own) < 20 * MS, 'no stall with TCP_NODELAY: %s' % own)
+			continue
+		_expect(found, ['delayed-ack'])
+		held = [x for x in own if 36 * MS <= x < 60 * MS]
+		h.assert_true(len(held) >= 5, 'stalled responses by the client\'s clock: %s' % own)
+		ev = found['delayed-ack']['evidence']
+		h.assert_near(ev['recv_ns_mean'], statistics.mean(held),
+			      'recv vs the client\'s own time from first to last byte')
+		h.assert_eq(ev['peer'], '127.0.0.1:%d' % svc.port, 'peer')
+		h.assert_eq(ev['calls'], found['delayed-ack']['requests']['holds'], 'calls')
 
 
 def test_diagnose_c_server_calls_in_render():

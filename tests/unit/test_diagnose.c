@@ -250,6 +250,48 @@ static void test_tls_failure(void **state)
 	diagnose__free(d);
 }
 
+/* Keep-alive calls whose response is read in two parts recv_ms apart (the first one's
+ * quick: a new connection ACKs at once) */
+static struct diag_group *split_calls(struct diagnose *d, int n, uint64_t recv_ms)
+{
+	for (int i = 0; i < n; i++) {
+		uint64_t t0 = i * 1000 * MS, rx = i ? recv_ms * MS : 100000;
+		struct request *r = call(t0, 2 * MS + rx, 8080, !i);
+
+		phase(r, PHASE_RECV, t0 + 2 * MS, rx);
+		r->bytes_resp = 700;
+		diagnose__add(d, r);
+		free_req(r);
+	}
+	return only_group(d);
+}
+
+/* delayed-ack: responses read 40 ms apart hold, from 36 ms to 60; faster and slower
+ * ones (a server computing between writes) do not. */
+static void test_delayed_ack(void **state)
+{
+	static const struct { uint64_t ms; bool holds; } cases[] = {
+		{ 40, true }, { 37, true }, { 59, true }, { 30, false }, { 60, false },
+		{ 200, false },
+	};
+	uint64_t dl = 0;
+
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		struct diagnose *d = diagnose__new();
+		struct diag_group *g = split_calls(d, 12, cases[k].ms);
+
+		assert_int_equal(diag_holds(g, F_DELAYED_ACK, &dl), cases[k].holds);
+		assert_int_equal(g->f[F_DELAYED_ACK].of, 12);
+		if (cases[k].holds) {
+			assert_int_equal(g->f[F_DELAYED_ACK].holds, 11);	/* not the first */
+			assert_int_equal(g->f[F_DELAYED_ACK].ns, 11 * cases[k].ms * MS);
+			assert_int_equal(g->f[F_DELAYED_ACK].bytes, 11 * 700);
+			assert_string_equal(g->f[F_DELAYED_ACK].what, "127.0.0.1:8080");
+		}
+		diagnose__free(d);
+	}
+}
+
 static void test_group_cap(void **state)
 {
 	struct diagnose *d = diagnose__new();
@@ -280,6 +322,7 @@ int main(void)
 		cmocka_unit_test(test_min_share),
 		cmocka_unit_test(test_deadline),
 		cmocka_unit_test(test_tls_failure),
+		cmocka_unit_test(test_delayed_ack),
 		cmocka_unit_test(test_group_cap),
 	};
 

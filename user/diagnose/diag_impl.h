@@ -22,6 +22,10 @@
 #define DIAG_DEADLINE_CLOSE	0.8	/* ... for this share of them */
 #define DIAG_ERR_KEEP		256	/* error durations kept per group */
 #define DIAG_TLS_FAIL_SHARE	0.1	/* tls-failure: this share of handshakes fail */
+/* delayed-ack: a response read in parts this far apart (Linux's minimum delayed-ACK
+ * time, TCP_DELACK_MIN, is 40 ms; the timer fires a tick or a busy CPU's moment late) */
+#define DIAG_DELACK_MIN_NS	36000000ULL
+#define DIAG_DELACK_MAX_NS	60000000ULL
 #define DIAG_PEERS		32	/* peers remembered per group (connections) */
 #define DIAG_HOSTS		16	/* names remembered per group (lookups) */
 #define DIAG_HOST_LEN		64
@@ -35,7 +39,7 @@ extern const char *const diag_cat_names[CAT__COUNT];
 
 enum diag_finding {
 	F_CONNECT, F_DNS, F_RENDER_CALLS, F_SEQUENTIAL, F_SLOW_CLIENT, F_SMALL_WRITES,
-	F_DEADLINE, F_TPL_PARSE, F_GC_RENDER, F_TLS_FAIL, F__COUNT,
+	F_DEADLINE, F_TPL_PARSE, F_GC_RENDER, F_TLS_FAIL, F_DELAYED_ACK, F__COUNT,
 };
 
 extern const char *const diag_finding_names[F__COUNT];

@@ -14,7 +14,7 @@ const char *const diag_cat_names[CAT__COUNT] = {
 const char *const diag_finding_names[F__COUNT] = {
 	"connect-per-request", "dns-per-request", "calls-in-render", "sequential-calls",
 	"slow-client", "small-writes", "deadline", "template-parse-per-request", "gc-in-render",
-	"tls-failure",
+	"tls-failure", "delayed-ack",
 };
 
 /* Which category wins where intervals overlap: render holds its calls, calls hold the
@@ -338,6 +338,37 @@ static void check_calls(struct diag_group *g, const struct request *const *calls
 	fd->holds += relookup;
 }
 
+/*
+ * delayed-ack: a call whose response came in two parts 40 ms apart (its recv phase, from
+ * the first byte read to the last, lasts Linux's minimum delayed-ACK time). The server
+ * wrote the response in more than one call and Nagle's algorithm held the later part
+ * until the client acknowledged the first, which the client delays by 40 ms on a
+ * keep-alive connection. Applies to requests with a call whose response was read in
+ * more than one part (a recv phase).
+ */
+static void check_delayed_ack(struct diag_group *g, const struct request *const *calls, int n)
+{
+	struct diag_count *f = &g->f[F_DELAYED_ACK];
+	bool any = false, held = false;
+
+	for (int i = 0; i < n; i++) {
+		const struct phase *rx = request_phase(calls[i], PHASE_RECV);
+
+		if (!rx)
+			continue;
+		any = true;
+		if (rx->dur_ns < DIAG_DELACK_MIN_NS || rx->dur_ns >= DIAG_DELACK_MAX_NS)
+			continue;
+		held = true;
+		f->n++;
+		f->ns += rx->dur_ns;
+		f->bytes += calls[i]->bytes_resp;
+		call_peer(calls[i], f->what, sizeof(f->what));
+	}
+	f->of += any;
+	f->holds += held;
+}
+
 /* calls-in-render: calls that start while a render span of the request is open. */
 static void check_render(struct diag_group *g, const struct request *r)
 {
@@ -533,10 +564,13 @@ void diagnose__add(struct diagnose *d, const struct request *r)
 	}
 	account_time(g, r);
 	keep_typical(g, r);
-	if (r->role == PT_ROLE_SERVER)
+	if (r->role == PT_ROLE_SERVER) {
 		check_calls(g, (const struct request *const *)r->children, r->nchildren);
-	else
+		check_delayed_ack(g, (const struct request *const *)r->children, r->nchildren);
+	} else {
 		check_calls(g, &r, 1);
+		check_delayed_ack(g, &r, 1);
+	}
 	check_render(g, r);
 	check_sequential(g, r);
 	check_writes(g, r);

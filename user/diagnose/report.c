@@ -169,6 +169,11 @@ static void json_evidence(struct jw *w, const struct diag_group *g, enum diag_fi
 		fprintf(w->f, "\"failures\":%llu,\"tls_ns_mean\":%.0f,\"peer\":%s",
 			(unsigned long long)h, ratio(c->ns, h), c->what[0] ? js(w, c->what) : "null");
 		break;
+	case F_DELAYED_ACK:
+		fprintf(w->f, "\"calls\":%llu,\"recv_ns_mean\":%.0f,\"bytes_mean\":%.0f,"
+			"\"peer\":%s", (unsigned long long)c->n, ratio(c->ns, c->n),
+			ratio(c->bytes, c->n), js(w, c->what));
+		break;
 	default:
 		break;
 	}
@@ -269,6 +274,12 @@ static void text_finding(const struct diag_group *g, enum diag_finding f, uint64
 			 "protocol version or cipher", ms(ratio(c->ns, h)),
 			 c->what[0] ? ", with " : "", w, g->role == PT_ROLE_SERVER ?
 			 "its clients refuse" : "refused");
+		break;
+	case F_DELAYED_ACK:
+		snprintf(s + n, sizeof(s) - n, "responses from %s arrive in two parts %.1f ms "
+			 "apart: the server's later writes wait for the ACK of its first (Nagle), "
+			 "which the client delays; set TCP_NODELAY on the server's socket or "
+			 "write each response in one call", w, ms(ratio(c->ns, c->n)));
 		break;
 	default:
 		break;
