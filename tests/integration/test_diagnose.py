@@ -13,6 +13,7 @@ which reads at a fixed rate)."""
 import http.client
 import json
 import os
+import socket
 import statistics
 
 import harness as h
@@ -369,7 +370,58 @@ def test_diagnose_delayed_ack():
 		h.assert_near(ev['recv_ns_mean'], statistics.mean(held),
 			      'recv vs the client\'s own time from first to last byte')
 		h.assert_eq(ev['peer'], '127.0.0.1:%d' % svc.port, 'peer')
-		h.assert_eq(ev['calls'], found['delayed-ack']['requests']['holds'], 'calls')
+		h.assert_eq(ev['stalls'], found['delayed-ack']['requests']['holds'], 'stalls')
+		h.assert_eq(ev['in_requests'], 0, 'stalls reading a request')
+
+
+def _upload_split(port, n, nodelay):
+	"""n keep-alive uploads on one connection, each written as a header block and then
+	its body, in two calls; Nagle's algorithm on unless nodelay."""
+	s = socket.create_connection(('127.0.0.1', port), timeout=30)
+	if nodelay:
+		s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+	body = b'x' * 300
+	for i in range(n):
+		s.sendall(b'POST /upload/%d HTTP/1.1\r\nHost: 127.0.0.1\r\n'
+			  b'Content-Length: %d\r\n\r\n' % (i, len(body)))
+		s.sendall(body)
+		buf = b''
+		while not (b'\r\n\r\n' in buf and buf.endswith(b'ok')):
+			got = s.recv(4096)
+			h.assert_true(got, 'the answer to upload %d' % i)
+			buf += got
+		h.assert_true(buf.startswith(b'HTTP/1.1 200'), 'status of upload %d' % i)
+	s.close()
+
+
+def test_diagnose_delayed_ack_request():
+	"""The other way round: a client (this test, a plain socket with Nagle's algorithm
+	on) writes each upload's header block and body in two calls; the body waits for the
+	ACK of the headers, which pyservice delays on its keep-alive connection. Against
+	pyservice's own time from the header block to the end of the body; with TCP_NODELAY
+	on the client's socket, nothing."""
+	for nagle in (True, False):
+		svc = _pyservice()
+		d = _diagnose(svc.pid)
+		_upload_split(svc.port, NREQ, nodelay=not nagle)
+		objs = d.stop()
+		own = [l['read_ns'] for l in svc.json_log()]
+		h.log('nagle %s: pyservice\'s own body read times %s' % (nagle, own))
+		h.assert_eq(len(own), NREQ, 'uploads logged')
+		found = _findings(objs, svc.pid, 'POST /upload/:id')
+		if not nagle:
+			_expect(found, [])
+			h.assert_true(max(own) < 20 * MS, 'no stall with TCP_NODELAY: %s' % own)
+			continue
+		_expect(found, ['delayed-ack'])
+		held = [x for x in own if 36 * MS <= x < 60 * MS]
+		h.assert_true(len(held) >= 5, 'stalled uploads by pyservice\'s clock: %s' % own)
+		ev = found['delayed-ack']['evidence']
+		h.assert_near(ev['recv_ns_mean'], statistics.mean(held),
+			      'recv vs pyservice\'s own time reading the body')
+		h.assert_eq(ev['in_requests'], ev['stalls'], 'every stall reading a request')
+		h.assert_eq(ev['stalls'], found['delayed-ack']['requests']['holds'], 'stalls')
+		h.assert_true(ev['peer'].startswith('127.0.0.1:'), 'peer %s' % ev['peer'])
 
 
 def test_diagnose_c_server_calls_in_render():

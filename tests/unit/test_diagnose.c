@@ -287,9 +287,49 @@ static void test_delayed_ack(void **state)
 			assert_int_equal(g->f[F_DELAYED_ACK].ns, 11 * cases[k].ms * MS);
 			assert_int_equal(g->f[F_DELAYED_ACK].bytes, 11 * 700);
 			assert_string_equal(g->f[F_DELAYED_ACK].what, "127.0.0.1:8080");
+			assert_int_equal(g->f[F_DELAYED_ACK].n2, 0);	/* responses */
 		}
 		diagnose__free(d);
 	}
+}
+
+/* A server reading requests whose body comes 40 ms after the headers (every other one),
+ * and calling a backend whose responses stall (every third): both count, once a request. */
+static void test_delayed_ack_server(void **state)
+{
+	struct diagnose *d = diagnose__new();
+	struct diag_group *g;
+	uint64_t dl = 0;
+
+	for (int i = 0; i < 12; i++) {
+		uint64_t t0 = i * 1000 * MS;
+		struct request *r = req(PT_ROLE_SERVER, t0, 100 * MS, "/upload/1");
+
+		r->peer.family = AF_INET;
+		r->peer.addr[0] = 10;
+		r->peer.port = 40000;
+		r->bytes_req = 300;
+		phase(r, PHASE_RECV, t0, (i % 2 ? 41 : 1) * MS);
+		phase(r, PHASE_TTFB, t0 + 41 * MS, 59 * MS);
+		if (i % 3 == 0) {
+			struct request *c = call(t0 + 50 * MS, 45 * MS, 9000, false);
+
+			phase(c, PHASE_RECV, t0 + 52 * MS, 42 * MS);
+			c->bytes_resp = 500;
+			r->children[r->nchildren++] = c;
+		}
+		diagnose__add(d, r);
+		free_req(r);
+	}
+	g = only_group(d);
+	assert_true(diag_holds(g, F_DELAYED_ACK, &dl));
+	assert_int_equal(g->f[F_DELAYED_ACK].of, 12);	/* every request was read in parts */
+	assert_int_equal(g->f[F_DELAYED_ACK].holds, 8);	/* odd ones, and 0 and 6 */
+	assert_int_equal(g->f[F_DELAYED_ACK].n, 10);	/* 6 requests, 4 responses */
+	assert_int_equal(g->f[F_DELAYED_ACK].n2, 6);
+	assert_int_equal(g->f[F_DELAYED_ACK].ns, 6 * 41 * MS + 4 * 42 * MS);
+	assert_int_equal(g->f[F_DELAYED_ACK].bytes, 6 * 300 + 4 * 500);
+	diagnose__free(d);
 }
 
 static void test_group_cap(void **state)
@@ -323,6 +363,7 @@ int main(void)
 		cmocka_unit_test(test_deadline),
 		cmocka_unit_test(test_tls_failure),
 		cmocka_unit_test(test_delayed_ack),
+		cmocka_unit_test(test_delayed_ack_server),
 		cmocka_unit_test(test_group_cap),
 	};
 

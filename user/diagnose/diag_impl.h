@@ -48,6 +48,7 @@ extern const char *const diag_finding_names[F__COUNT];
 struct diag_count {
 	uint64_t holds, of;
 	uint64_t n;		/* calls, writes, lookups ... of the requests it holds for */
+	uint64_t n2;		/* a part of n (delayed-ack: stalls reading a request) */
 	uint64_t ns, ns2;	/* time sums of those (meaning per finding) */
 	uint64_t bytes;
 	char what[DIAG_HOST_LEN];	/* a peer or name it held for (last seen) */

@@ -339,34 +339,43 @@ static void check_calls(struct diag_group *g, const struct request *const *calls
 }
 
 /*
- * delayed-ack: a call whose response came in two parts 40 ms apart (its recv phase, from
- * the first byte read to the last, lasts Linux's minimum delayed-ACK time). The server
- * wrote the response in more than one call and Nagle's algorithm held the later part
- * until the client acknowledged the first, which the client delays by 40 ms on a
- * keep-alive connection. Applies to requests with a call whose response was read in
- * more than one part (a recv phase).
+ * delayed-ack: a message read in two parts 40 ms apart (its recv phase, from the first
+ * byte read to the last, lasts Linux's minimum delayed-ACK time). Its writer wrote it in
+ * more than one call and Nagle's algorithm held the later part until the reader
+ * acknowledged the first, which a reader on a keep-alive connection delays by 40 ms.
+ * The messages: a server request's own request, and the responses of its calls (a client
+ * request is its own call). 0: r was read in one part; 1: in more; 2: so, stalled.
  */
-static void check_delayed_ack(struct diag_group *g, const struct request *const *calls, int n)
+static int delack_read(struct diag_count *f, const struct request *r, bool request)
+{
+	const struct phase *rx = request_phase(r, PHASE_RECV);
+
+	if (!rx)
+		return 0;
+	if (rx->dur_ns < DIAG_DELACK_MIN_NS || rx->dur_ns >= DIAG_DELACK_MAX_NS)
+		return 1;
+	f->n++;
+	f->n2 += request;
+	f->ns += rx->dur_ns;
+	f->bytes += request ? r->bytes_req : r->bytes_resp;
+	call_peer(r, f->what, sizeof(f->what));
+	return 2;
+}
+
+/* Applies to requests that read a message in more than one part (their own, or a call's
+ * response), holds for those with a stalled one. */
+static void check_delayed_ack(struct diag_group *g, const struct request *r)
 {
 	struct diag_count *f = &g->f[F_DELAYED_ACK];
-	bool any = false, held = false;
+	int worst = delack_read(f, r, r->role == PT_ROLE_SERVER);
 
-	for (int i = 0; i < n; i++) {
-		const struct phase *rx = request_phase(calls[i], PHASE_RECV);
+	for (int i = 0; r->role == PT_ROLE_SERVER && i < r->nchildren; i++) {
+		int v = delack_read(f, r->children[i], false);
 
-		if (!rx)
-			continue;
-		any = true;
-		if (rx->dur_ns < DIAG_DELACK_MIN_NS || rx->dur_ns >= DIAG_DELACK_MAX_NS)
-			continue;
-		held = true;
-		f->n++;
-		f->ns += rx->dur_ns;
-		f->bytes += calls[i]->bytes_resp;
-		call_peer(calls[i], f->what, sizeof(f->what));
+		worst = v > worst ? v : worst;
 	}
-	f->of += any;
-	f->holds += held;
+	f->of += worst > 0;
+	f->holds += worst == 2;
 }
 
 /* calls-in-render: calls that start while a render span of the request is open. */
@@ -564,13 +573,11 @@ void diagnose__add(struct diagnose *d, const struct request *r)
 	}
 	account_time(g, r);
 	keep_typical(g, r);
-	if (r->role == PT_ROLE_SERVER) {
+	if (r->role == PT_ROLE_SERVER)
 		check_calls(g, (const struct request *const *)r->children, r->nchildren);
-		check_delayed_ack(g, (const struct request *const *)r->children, r->nchildren);
-	} else {
+	else
 		check_calls(g, &r, 1);
-		check_delayed_ack(g, &r, 1);
-	}
+	check_delayed_ack(g, r);
 	check_render(g, r);
 	check_sequential(g, r);
 	check_writes(g, r);

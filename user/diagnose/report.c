@@ -170,9 +170,10 @@ static void json_evidence(struct jw *w, const struct diag_group *g, enum diag_fi
 			(unsigned long long)h, ratio(c->ns, h), c->what[0] ? js(w, c->what) : "null");
 		break;
 	case F_DELAYED_ACK:
-		fprintf(w->f, "\"calls\":%llu,\"recv_ns_mean\":%.0f,\"bytes_mean\":%.0f,"
-			"\"peer\":%s", (unsigned long long)c->n, ratio(c->ns, c->n),
-			ratio(c->bytes, c->n), js(w, c->what));
+		fprintf(w->f, "\"stalls\":%llu,\"in_requests\":%llu,\"recv_ns_mean\":%.0f,"
+			"\"bytes_mean\":%.0f,\"peer\":%s", (unsigned long long)c->n,
+			(unsigned long long)c->n2, ratio(c->ns, c->n), ratio(c->bytes, c->n),
+			js(w, c->what));
 		break;
 	default:
 		break;
@@ -276,10 +277,18 @@ static void text_finding(const struct diag_group *g, enum diag_finding f, uint64
 			 "its clients refuse" : "refused");
 		break;
 	case F_DELAYED_ACK:
-		snprintf(s + n, sizeof(s) - n, "responses from %s arrive in two parts %.1f ms "
-			 "apart: the server's later writes wait for the ACK of its first (Nagle), "
-			 "which the client delays; set TCP_NODELAY on the server's socket or "
-			 "write each response in one call", w, ms(ratio(c->ns, c->n)));
+		if (2 * c->n2 > c->n)	/* mostly the requests this server reads */
+			snprintf(s + n, sizeof(s) - n, "requests from %s arrive in two parts "
+				 "%.1f ms apart: the client's later writes wait for the ACK of its "
+				 "first (Nagle), which this server delays; set TCP_NODELAY on the "
+				 "client's socket or write each request in one call", w,
+				 ms(ratio(c->ns, c->n)));
+		else
+			snprintf(s + n, sizeof(s) - n, "responses from %s arrive in two parts "
+				 "%.1f ms apart: the server's later writes wait for the ACK of its "
+				 "first (Nagle), which the client delays; set TCP_NODELAY on the "
+				 "server's socket or write each response in one call", w,
+				 ms(ratio(c->ns, c->n)));
 		break;
 	default:
 		break;
