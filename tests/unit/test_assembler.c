@@ -179,6 +179,32 @@ static void test_reorder_window_holds_records(void **state)
 	assembler__free(a);
 }
 
+/* assembler__release(): at most max records a call, in order, only those out of the
+ * window; true while more are ready */
+static void test_release_in_batches(void **state)
+{
+	struct assembler *a = new_asm();
+	uint64_t now;
+
+	for (int i = 0; i < 5; i++) {
+		struct pt_req_rec r = creq(100, 1, 11 + i, i, "10.0.0.7", T0 + i * 10 * MS);
+
+		assembler__add_req(a, &r, false);
+	}
+	now = T0 + 175 * MS;	/* the first three (ending at 103, 112, 122 ms) left the window */
+	assert_true(assembler__release(a, now, 2));
+	assert_int_equal(ngot, 2);
+	assert_false(assembler__release(a, now, 2));
+	assert_int_equal(ngot, 3);
+	assert_false(assembler__release(a, now, 2));	/* the other two wait */
+	assert_int_equal(ngot, 3);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(got[i].req_id, 11 + i);
+	assembler__flush(a);
+	assert_int_equal(ngot, 5);
+	assembler__free(a);
+}
+
 static void test_keep_alive(void **state)
 {
 	struct assembler *a = new_asm();
@@ -854,6 +880,7 @@ int main(void)
 		cmocka_unit_test(test_concurrent_lookups_of_one_name),
 		cmocka_unit_test(test_out_of_order_delivery),
 		cmocka_unit_test(test_reorder_window_holds_records),
+		cmocka_unit_test(test_release_in_batches),
 		cmocka_unit_test(test_keep_alive),
 		cmocka_unit_test(test_connection_reuse_gets_fresh_state),
 		cmocka_unit_test(test_pid_reuse),

@@ -1089,14 +1089,18 @@ static void expire_orphans(struct assembler *a, uint64_t now, bool all)
 }
 
 /* Release the oldest records in order: all, or those that left the reorder window. */
-static void release_until(struct assembler *a, uint64_t now, bool all)
+/* Release up to max records that left the window at now (all: every record); true if
+ * it stopped at max with more ready. */
+static bool release_until(struct assembler *a, uint64_t now, bool all, size_t max)
 {
-	for (;;) {
+	for (size_t n = 0;; n++) {
 		const struct reorder_ent *e = reorder_peek(&a->pending);
 		struct pend *p;
 
 		if (!e || (!all && e->key + a->o.reorder_ns > now))
-			break;
+			return false;
+		if (n == max)
+			return true;
 		p = pending_take(a);
 		release(a, p);
 		pool_put(&a->pends, p);
@@ -1105,13 +1109,18 @@ static void release_until(struct assembler *a, uint64_t now, bool all)
 
 void assembler__tick(struct assembler *a, uint64_t now)
 {
-	release_until(a, now, false);
+	release_until(a, now, false, SIZE_MAX);
 	expire_orphans(a, now, false);
+}
+
+bool assembler__release(struct assembler *a, uint64_t now, size_t max)
+{
+	return release_until(a, now, false, max);
 }
 
 void assembler__flush(struct assembler *a)
 {
-	release_until(a, 0, true);
+	release_until(a, 0, true, SIZE_MAX);
 	expire_orphans(a, 0, true);
 }
 

@@ -78,6 +78,9 @@ void assembler__proc_exit(struct assembler *a, uint32_t pid, uint64_t ts);
 
 /* Release what is older than now - reorder window (now: CLOCK_MONOTONIC ns). */
 void assembler__tick(struct assembler *a, uint64_t now);
+/* The same for at most max records (orphans wait for the tick): true if more are ready,
+ * so that a caller can read its ring buffers between batches. */
+bool assembler__release(struct assembler *a, uint64_t now, size_t max);
 /* Release everything (exit). */
 void assembler__flush(struct assembler *a);
 void assembler__stats(const struct assembler *a, struct assembler_stats *st);

@@ -3,7 +3,7 @@
  * The event loop: the ring buffer is read on a 100 ms timer (the BPF side
  * wakes us early only when a lot is queued), requests whose connection went
  * quiet are flushed from the BPF connection table, and the assembler releases
- * finished timelines to the sinks.
+ * finished timelines to the sinks, in batches with the rings read in between.
  */
 #include <errno.h>
 #include <signal.h>
@@ -32,6 +32,7 @@
 #include "util/clock.h"
 
 #define TICK_MS		100
+#define RELEASE_BATCH	1024	/* records released between two reads of the rings */
 #define MAX_CBS		8
 #define MAX_PARENTS	256
 #define MAX_ENDED_GS	1024	/* h2 handler goroutines to forget, per batch */
@@ -642,8 +643,13 @@ static void drain(struct collector *c, uint64_t now, bool all)
 		h2__flush(c->h2);
 		assembler__flush(c->asm_);
 	}
-	else
+	else {
+		/* the rings are read between batches: a long release must not leave them to
+		 * fill (a 2-CPU host at 130 k requests/s fills 1 MiB per-CPU rings in 17 ms) */
+		while (assembler__release(c->asm_, now, RELEASE_BATCH))
+			ring_buffer__consume(c->rb);
 		assembler__tick(c->asm_, now);
+	}
 	forget_ended_gs(c);
 }
 
