@@ -1088,9 +1088,8 @@ static void expire_orphans(struct assembler *a, uint64_t now, bool all)
 		expire_orphans(a, now, all);
 }
 
-/* Release the oldest records in order: all, or those that left the reorder window. */
-/* Release up to max records that left the window at now (all: every record); true if
- * it stopped at max with more ready. */
+/* Release the oldest records in order, up to max: those that left the reorder window at
+ * now (all: every record). True if it stopped at max with more ready. */
 static bool release_until(struct assembler *a, uint64_t now, bool all, size_t max)
 {
 	for (size_t n = 0;; n++) {

@@ -22,7 +22,7 @@
 #define DIAG_DEADLINE_CLOSE	0.8	/* ... for this share of them */
 #define DIAG_ERR_KEEP		256	/* error durations kept per group */
 #define DIAG_TLS_FAIL_SHARE	0.1	/* tls-failure: this share of handshakes fail */
-/* delayed-ack: a response read in parts this far apart (Linux's minimum delayed-ACK
+/* delayed-ack: a message read in parts this far apart (Linux's minimum delayed-ACK
  * time, TCP_DELACK_MIN, is 40 ms; the timer fires a tick or a busy CPU's moment late) */
 #define DIAG_DELACK_MIN_NS	36000000ULL
 #define DIAG_DELACK_MAX_NS	60000000ULL
