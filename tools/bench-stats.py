@@ -122,6 +122,13 @@ def median_ci(v, conf=0.95):
     return best
 
 
+def ratio_summary(r):
+    """Per-round ratios r: median (range), and the median's 95 % interval if known."""
+    ci = median_ci(r)
+    return rng(r, '%.3f') + (', 95%% CI of the median %.3f-%.3f over %d rounds' %
+                             (ci[0], ci[1], len(r)) if ci else '')
+
+
 def ratios(name, vals):
     v = [float(x) for x in vals]
     u, t = v[0::2], v[1::2]
@@ -129,11 +136,8 @@ def ratios(name, vals):
     if not r:
         print('%s: not enough rounds' % name)
         return
-    ci = median_ci(r)
-    print('%-16s untraced %s req/s, traced %s req/s, traced/untraced %s%s' %
-          (name, rng(u, '%.0f'), rng(t, '%.0f'), rng(r, '%.3f'),
-           ', 95%% CI of the median %.3f-%.3f over %d rounds' % (ci[0], ci[1], len(r))
-           if ci else ''))
+    print('%-16s untraced %s req/s, traced %s req/s, traced/untraced %s' %
+          (name, rng(u, '%.0f'), rng(t, '%.0f'), ratio_summary(r)))
 
 
 def over(name, vals):
@@ -148,11 +152,7 @@ def over(name, vals):
     if not r:
         print('%s: not enough rounds' % name)
         return
-    ci = median_ci(r)
-    print('%-16s traced/hooks alone %s%s' %
-          (name, rng(r, '%.3f'),
-           ', 95%% CI of the median %.3f-%.3f over %d rounds' % (ci[0], ci[1], len(r))
-           if ci else ''))
+    print('%-16s traced/hooks alone %s' % (name, ratio_summary(r)))
 
 
 def main():
