@@ -51,6 +51,12 @@ static __always_inline void flag_set_once(volatile bool *flag)
 }
 /* Is this process one we trace? Cheap when no filter is set. */
 PT_SHARED bool pt_traced(__u32 tgid);
+/* Was a filter set (-p, -c, --cgroup)? Read-only data: without one, the verifier
+ * drops the code under it. */
+static __always_inline bool pt_filtering(void)
+{
+	return has_pid_filter || has_cgroup_filter || n_comm_filters;
+}
 /* Submit with batched wakeups: the consumer polls on a timer and is only woken
  * early when a lot is queued, or when asked to (urgent). */
 PT_SHARED void pt_submit(void *rec, bool urgent);

@@ -349,6 +349,12 @@ static __always_inline int sock_io_btf(struct sock *sk, int ret, int flags, int 
 	family = sk->__sk_common.skc_family;
 	if (family != AF_INET && family != AF_INET6)
 		return 0;
+	/* With a filter, most sockets are the untraced processes': one without send_starts
+	 * storage has no connection entry, and the filter runs before the conns lookup (a
+	 * hash miss costs more than the filter: its bucket is rarely in cache). */
+	if (has_send_start && pt_filtering() && !bpf_sk_storage_get(&send_starts, sk, 0, 0) &&
+	    !pt_traced(bpf_get_current_pid_tgid() >> 32))
+		return 0;
 	return handle_io(sk, ret, dir, NULL, false, 0, true);
 }
 

@@ -5,7 +5,8 @@
 const volatile __u32 self_tgid = 0;
 const volatile bool has_pid_filter = false;
 const volatile __u32 n_comm_filters = 0;
-const volatile char comm_filters[PT_MAX_COMM_FILTERS][PT_COMM_LEN] = {};
+const volatile __u64 comm_words[PT_MAX_COMM_FILTERS][2] = {};
+const volatile __u64 comm_masks[PT_MAX_COMM_FILTERS][2] = {};
 const volatile __u64 wakeup_bytes = 256 * 1024;
 const volatile bool has_task_pt_regs = false;
 const volatile bool has_send_start = false;

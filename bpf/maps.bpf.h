@@ -23,7 +23,8 @@
 extern const volatile __u32 self_tgid;
 extern const volatile bool has_pid_filter;
 extern const volatile __u32 n_comm_filters;
-extern const volatile char comm_filters[PT_MAX_COMM_FILTERS][PT_COMM_LEN];
+extern const volatile __u64 comm_words[PT_MAX_COMM_FILTERS][2];
+extern const volatile __u64 comm_masks[PT_MAX_COMM_FILTERS][2];
 /* Wake the consumer only once this much is queued (bytes); it polls anyway. */
 extern const volatile __u64 wakeup_bytes;
 /* bpf_task_pt_regs() (5.15): lets socket hooks peek at the syscall buffer. */

@@ -367,3 +367,29 @@ def test_exec_forgets_thread_state():
 		      '%d thread contexts of the old program left after the exec' %
 		      h.ctx_entries('threads', py.pid))
 	tr.stop()
+
+
+# a client that names its thread (prctl PR_SET_NAME) and fetches one URL
+NAMED_GET = ('import ctypes, sys, urllib.request as u\n'
+	     'ctypes.CDLL(None).prctl(15, sys.argv[1].encode(), 0, 0, 0)\n'
+	     'print(u.urlopen(sys.argv[2], timeout=20).status)\n')
+
+
+def test_client_comm_filter_whole_name():
+	"""-c matches a thread's whole name (15 characters at most), not a prefix of it nor a
+	name it is a prefix of: clients renamed with prctl(PR_SET_NAME), one request each,
+	and only those named by a filter are reported (the backend is not)."""
+	be = h.start_backend()
+	url = 'http://127.0.0.1:%d/' % be.port
+	wanted = ['pt-fifteen-char', 'ptcomm']
+	decoys = ['pt-fifteen-cha', 'ptcom', 'ptcommx', 'xptcomm']
+	tr = h.Tracer(comms=wanted)
+	for name in wanted + decoys:
+		res = h.run(['/usr/bin/python3', '-c', NAMED_GET, name, url + name])
+		h.assert_eq((res.rc, res.stdout.strip()), (0, '200'),
+			    'client %s (%s)' % (name, res.stderr.strip()[-300:]))
+	recs = tr.stop()
+	got = sorted(r.get('comm') for r in
+		     h.client_records(recs, peer='127.0.0.1:%d' % be.port))
+	h.assert_eq(got, sorted(wanted), 'clients reported under -c %s' % ' -c '.join(wanted))
+	h.assert_eq(h.server_records(recs, comm='backend'), [], 'backend records under -c')

@@ -277,8 +277,14 @@ static void set_tunables(struct phasetrace_bpf *skel, const struct probes_opts *
 	skel->rodata->self_tgid = getpid();
 	skel->rodata->has_pid_filter = o->npids > 0;
 	skel->rodata->n_comm_filters = o->ncomms;
-	for (int i = 0; i < o->ncomms && i < PT_MAX_COMM_FILTERS; i++)
-		memcpy((char *)skel->rodata->comm_filters[i], o->comms[i], PT_COMM_LEN);
+	for (int i = 0; i < o->ncomms && i < PT_MAX_COMM_FILTERS; i++) {
+		unsigned char mask[PT_COMM_LEN] = {0};
+		size_t n = strnlen(o->comms[i], PT_COMM_LEN - 1);
+
+		memcpy((char *)skel->rodata->comm_words[i], o->comms[i], n);
+		memset(mask, 0xff, n + 1);	/* the name and its NUL */
+		memcpy((char *)skel->rodata->comm_masks[i], mask, sizeof(mask));
+	}
 	skel->rodata->has_task_pt_regs = f->task_pt_regs;
 	skel->rodata->has_send_start = f->send_start;
 	skel->rodata->has_destroy_sock = f->destroy_sock;
