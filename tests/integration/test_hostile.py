@@ -20,7 +20,9 @@ import harness as h
 import test_go
 import test_tools
 
-READY_MAX_S = 2.0	# "phasetrace: ready" after start
+# "phasetrace: ready" after start, beyond a start without the hostile container in the same
+# test (loading the BPF programs alone takes 1.3-2.2 s, depending on the machine)
+READY_EXTRA_S = 1.0
 EXIT_MAX_S = 1.0	# exit after SIGINT
 
 # ------------------------------------------------------------------ inotify
@@ -115,13 +117,19 @@ def _hostile_name(kind):
 	with open(sentinel, 'w') as f:
 		f.write('host secret\n')
 	w = Watch(sentinel)
+	t0 = time.monotonic()
+	h.Tracer(extra=['-v']).stop()
+	base_s = time.monotonic() - t0
 	box = _start_container(kind, sentinel)
 	h.assert_eq(w.events(), [], 'sentinel events before the tracer started')
 	t0 = time.monotonic()
 	tr = h.Tracer(extra=['-v'])
 	ready_s = time.monotonic() - t0
-	h.log('ready after %.2f s' % ready_s)
-	h.assert_quicker(ready_s, READY_MAX_S, 'ready after start')
+	h.log('ready after %.2f s (%.2f s to ready and exit without the container)' %
+	      (ready_s, base_s))
+	h.assert_quicker(ready_s, base_s + READY_EXTRA_S,
+			 'ready after start (%.2f s to ready and exit without the container)' %
+			 base_s)
 	t0 = time.monotonic()
 	tr.stop()
 	exit_s = time.monotonic() - t0
