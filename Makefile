@@ -136,6 +136,19 @@ $(OUT)/tools/collector_bench: tools/collector_bench.c $(USER_OBJS) | $(OUT)/tool
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(USER_CFLAGS) $< $(USER_OBJS) $(USER_LIBS) -o $@
 
+# tools/bench -z: empty programs on the socket tracepoints, the floor under the tracer.
+$(OUT)/tools/hook_floor.bpf.o: tools/hook_floor.bpf.c $(OUT)/vmlinux.h | $(OUT)/tools
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(OUT)/tools/hook_floor.skel.h: $(OUT)/tools/hook_floor.bpf.o
+	$(call msg,SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name hook_floor_bpf > $@
+
+$(OUT)/tools/hook_floor: tools/hook_floor.c $(OUT)/tools/hook_floor.skel.h | $(OUT)/tools
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(USER_CFLAGS) -I$(OUT)/tools $< $(USER_LIBS) -o $@
+
 # Fixtures: each tests/fixtures/X.c is one program; libraries per fixture below.
 FIXTURE_LIBS := -lssl -lcrypto -lgnutls -lpthread
 $(OUT)/fixtures/%: tests/fixtures/%.c $(wildcard tests/fixtures/*.h) | $(OUT)/fixtures
@@ -223,7 +236,7 @@ run: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(OUT)/phasetrace trace
 
-bench: all fixtures $(OUT)/tools/collector_bench
+bench: all fixtures $(OUT)/tools/collector_bench $(OUT)/tools/hook_floor
 	$(Q)tools/bench
 
 # `make install [PREFIX=/usr/local] [DESTDIR=]`: the binary, phasetrace(8) and the systemd
