@@ -14,6 +14,8 @@ PT_SHARED void stat_inc(__u32 idx)
  * copied with bpf_get_current_comm(). On this hot path's every socket I/O of a process
  * the filter leaves out, the copy and byte loop cost 2.5 times as much.
  */
+_Static_assert(PT_COMM_LEN == 2 * sizeof(__u64), "a thread name is two words");
+
 static __always_inline void current_comm_words(__u64 w[2])
 {
 	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_current_task_btf)) {

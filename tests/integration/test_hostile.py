@@ -21,7 +21,7 @@ import test_go
 import test_tools
 
 # "phasetrace: ready" after start, beyond a start without the hostile container in the same
-# test (loading the BPF programs alone takes 1.3-2.2 s, depending on the machine)
+# test (loading the BPF programs alone takes 2.1-2.4 s on the slower machines CI runs on)
 READY_EXTRA_S = 1.0
 EXIT_MAX_S = 1.0	# exit after SIGINT
 

@@ -278,12 +278,12 @@ static void set_tunables(struct phasetrace_bpf *skel, const struct probes_opts *
 	skel->rodata->has_pid_filter = o->npids > 0;
 	skel->rodata->n_comm_filters = o->ncomms;
 	for (int i = 0; i < o->ncomms && i < PT_MAX_COMM_FILTERS; i++) {
-		unsigned char mask[PT_COMM_LEN] = {0};
 		size_t n = strnlen(o->comms[i], PT_COMM_LEN - 1);
 
+		/* read-only data starts zeroed: the words hold the name, the masks cover it
+		 * and its NUL */
 		memcpy((char *)skel->rodata->comm_words[i], o->comms[i], n);
-		memset(mask, 0xff, n + 1);	/* the name and its NUL */
-		memcpy((char *)skel->rodata->comm_masks[i], mask, sizeof(mask));
+		memset((char *)skel->rodata->comm_masks[i], 0xff, n + 1);
 	}
 	skel->rodata->has_task_pt_regs = f->task_pt_regs;
 	skel->rodata->has_send_start = f->send_start;
