@@ -197,15 +197,12 @@ struct h2_iovec {
 	__u64 len;
 };
 
+/* What the walk's steps share, on the stack: pointers and constants only (the cursor,
+ * which changes at each step, is in d: struct h2_dir). */
 struct h2_walk {
 	struct pt_conn *c;
 	struct h2_dir *d;
 	const struct conn_io_ev *ev;
-	const __u8 *buf;		/* the current segment */
-	const struct h2_iovec *iov;	/* the rest of a vectored I/O */
-	__u32 seg;			/* bytes left in buf */
-	__u32 niov, iov_i;
-	__u32 n, pos;
 	bool req_dir;			/* requests go this way: the client preface first */
 };
 
@@ -213,26 +210,29 @@ struct h2_walk {
 static long h2_walk_step(__u64 i, void *ctx)
 {
 	struct h2_walk *w = ctx;
+	struct h2_dir *d = w->d;
 	struct h2_iovec v;
-	__u32 took;
+	__u32 took, left;
 
-	if (w->pos >= w->n)
+	if (d->w_pos >= d->w_n)
 		return 1;
-	if (!w->seg) {
-		if (!w->iov || w->iov_i >= w->niov || w->iov_i >= H2_MAX_IOV ||
-		    bpf_probe_read_user(&v, sizeof(v), &w->iov[w->iov_i]))
+	if (!d->w_seg) {
+		if (!d->w_iov || d->w_iov_i >= d->w_niov || d->w_iov_i >= H2_MAX_IOV ||
+		    bpf_probe_read_user(&v, sizeof(v),
+					(const void *)(d->w_iov + d->w_iov_i * sizeof(v))))
 			return 1;
-		w->iov_i++;
-		w->buf = v.base;
-		w->seg = v.len < w->n - w->pos ? v.len : w->n - w->pos;
+		d->w_iov_i++;
+		left = d->w_n - d->w_pos;
+		d->w_buf = (__u64)v.base;
+		d->w_seg = v.len < left ? v.len : left;
 		return 0;
 	}
-	took = h2_step(w->c, w->d, w->ev, w->buf, w->seg, w->req_dir);
+	took = h2_step(w->c, d, w->ev, (const __u8 *)d->w_buf, d->w_seg, w->req_dir);
 	if (!took)
 		return 1;
-	w->pos += took;
-	w->buf += took;
-	w->seg -= took;
+	d->w_pos += took;
+	d->w_buf += took;
+	d->w_seg -= took;
 	return 0;
 }
 
@@ -362,8 +362,7 @@ static __always_inline bool h2_detect(__u64 skp, struct pt_conn *c, const struct
 PT_SHARED bool h2_io(__u64 skp, struct pt_conn *c, const struct conn_io_ev *ev,
 		     const struct h2_buf *hb)
 {
-	struct h2_walk w = { .c = c, .ev = ev, .buf = hb->buf, .iov = hb->iov, .niov = hb->niov,
-			     .n = ev->n };
+	struct h2_walk w = { .c = c, .ev = ev };
 	struct h2_state *s;
 	struct h2_dir *d;
 
@@ -381,13 +380,19 @@ PT_SHARED bool h2_io(__u64 skp, struct pt_conn *c, const struct conn_io_ev *ev,
 		return true;
 	}
 	w.d = d;
-	w.seg = hb->iov ? 0 : ev->n;
 	w.req_dir = h2_req_dir(c, ev->dir);
+	d->w_buf = (__u64)hb->buf;
+	d->w_iov = (__u64)hb->iov;
+	d->w_niov = hb->niov;
+	d->w_iov_i = 0;
+	d->w_n = ev->n;
+	d->w_pos = 0;
+	d->w_seg = hb->iov ? 0 : ev->n;
 	/* outside the loop: the stack of the callback's calls stays small */
 	d->parent = c->req.role == PT_ROLE_CLIENT && ev->dir == PT_DIR_SEND ? h2_parent(ev->key) : 0;
 	/* bpf_loop (5.17): the step is verified once, not once per iteration */
 	bpf_loop(H2_STEPS, h2_walk_step, &w, 0);
-	if (w.pos < w.n)
+	if (d->w_pos < d->w_n)
 		h2_lost(skp, c, d, ev);
 	return true;
 }

@@ -336,6 +336,14 @@ struct h2_dir {
 	__u64 parent;		/* the sender's server request during this I/O (client) */
 	__u32 dsid[H2_DSLOTS];	/* DATA bytes of the latest streams */
 	__u64 dbytes[H2_DSLOTS];
+	/* the walk of the I/O in progress (h2.bpf.c h2_io()): its cursor is here, in map
+	 * memory, not on the BPF stack, where the verifier would track its exact values
+	 * through bpf_loop's iterations and verify the step thousands of times */
+	__u64 w_buf;		/* the current segment (user memory) */
+	__u64 w_iov;		/* the rest of a vectored I/O (struct h2_iovec[], user memory) */
+	__u32 w_seg;		/* bytes left in the segment */
+	__u32 w_niov, w_iov_i;
+	__u32 w_n, w_pos;	/* the I/O's bytes, and how many were walked */
 };
 
 struct h2_state {

@@ -174,11 +174,24 @@ trace_on() {
 	done
 	rm -f "$TMP/pt.err" "$TMP/pt.log"
 	mkfifo "$TMP/pt.err"
+	local t0=$EPOCHREALTIME
 	env "$TAG" "$PHASETRACE" ${TRACE_CMD:-trace --json} "${args[@]}" >/dev/null \
 		2>"$TMP/pt.err" &
 	TRACER=$!
 	PIDS+=($TRACER)
-	wait_line "$TMP/pt.err" '^phasetrace: ready$' 1 "$TMP/pt.log"
+	wait_line "$TMP/pt.err" '^phasetrace: ready$' 1 "$TMP/pt.log" || return 1
+	echo "$t0 $EPOCHREALTIME" >>"$TMP/ready.times"
+}
+
+# How long the tracer took from its launch to "ready" (BPF verification, mostly), over
+# every start of this run (trace_on()'s).
+start_line() {
+	[ -s "$TMP/ready.times" ] || return 0
+	awk '{ printf "%.3f\n", $2 - $1 }' "$TMP/ready.times" | sort -n |
+		awk '{ d[NR] = $1 }
+		     END { m = NR % 2 ? d[(NR + 1) / 2] : (d[NR / 2] + d[NR / 2 + 1]) / 2
+			   printf "tracer start, launch to ready: %.2f s median (%.2f-%.2f) over %d starts\n",
+				  m, d[1], d[NR], NR }'
 }
 
 # phasetrace exits at once and leaves its uprobes and tracepoints to a setsid()

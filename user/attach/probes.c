@@ -11,6 +11,7 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
+#include "util/clock.h"
 #include "util/cpulist.h"
 #include "util/log.h"
 #include "phasetrace.skel.h"
@@ -400,6 +401,7 @@ int probes__open(const struct probes_opts *o, struct probes **out)
 	struct features f = {};
 	uint32_t ring_size = 0;
 	bool *online = NULL;	/* the CPUs that get a ring; NULL: no per-CPU rings */
+	uint64_t load_start;
 	int err, tmpl = -1;
 
 	if (!p)
@@ -433,7 +435,11 @@ int probes__open(const struct probes_opts *o, struct probes **out)
 		ring_size = cpu_ring_size(o, ring_cpus(online));
 		tmpl = size_cpu_rings(p->skel, ring_size);
 	}
+	load_start = mono_now_ns();
 	err = phasetrace_bpf__load(p->skel);
+	if (!err)	/* the verifier's time, mostly: the start's largest part */
+		pt_info("BPF programs loaded in %llu ms",
+			(unsigned long long)(mono_now_ns() - load_start) / 1000000);
 	if (tmpl >= 0)
 		close(tmpl);
 	if (err) {
