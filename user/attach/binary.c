@@ -466,10 +466,14 @@ int binary__read(const struct binary *b, uint64_t vaddr, void *buf, size_t size)
 	for (int i = 0; i < b->nloads; i++) {
 		const struct load_seg *s = &b->loads[i];
 
-		/* the whole range inside one segment's file-backed part */
-		if (vaddr >= s->vaddr && vaddr - s->vaddr < s->filesz &&
-		    size <= s->filesz - (vaddr - s->vaddr))
+		/* the segment binary__vaddr_to_off() takes (the first that holds vaddr: a
+		 * hostile file's segments may overlap, and a read must see the bytes where a
+		 * probe at vaddr would go), the whole range inside its file-backed part */
+		if (vaddr >= s->vaddr && vaddr - s->vaddr < s->filesz) {
+			if (size > s->filesz - (vaddr - s->vaddr))
+				return -ENOENT;
 			return binary__pread(b, s->off + (vaddr - s->vaddr), buf, size) ? -EIO : 0;
+		}
 	}
 	return -ENOENT;
 }

@@ -92,7 +92,8 @@ int binary__sym(struct binary *b, const char *name, struct binary_sym *out);
 int binary__data_sym(struct binary *b, const char *name, struct binary_sym *out);
 /* vaddr -> file offset through PT_LOAD (file-backed part only); 0 or -ENOENT */
 int binary__vaddr_to_off(const struct binary *b, uint64_t vaddr, uint64_t *off);
-/* size bytes at vaddr, read with pread(); 0, -ENOENT, -EIO */
+/* size bytes at vaddr, all in the file-backed part of the segment binary__vaddr_to_off()
+ * maps vaddr with (the first that holds it), read with pread(); 0, -ENOENT, -EIO */
 int binary__read(const struct binary *b, uint64_t vaddr, void *buf, size_t size);
 /* size bytes at file offset off, bounds-checked; 0, -ERANGE, -EIO */
 int binary__pread(const struct binary *b, uint64_t off, void *buf, size_t size);
