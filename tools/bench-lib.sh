@@ -184,14 +184,14 @@ trace_on() {
 }
 
 # How long the tracer took from its launch to "ready" (BPF verification, mostly), over
-# every start of this run (trace_on()'s).
+# every start of this run (trace_on()'s). $1: what to add to the line, if anything.
 start_line() {
 	[ -s "$TMP/ready.times" ] || return 0
 	awk '{ printf "%.3f\n", $2 - $1 }' "$TMP/ready.times" | sort -n |
 		awk '{ d[NR] = $1 }
 		     END { m = NR % 2 ? d[(NR + 1) / 2] : (d[NR / 2] + d[NR / 2 + 1]) / 2
-			   printf "tracer start, launch to ready: %.2f s median (%.2f-%.2f) over %d starts\n",
-				  m, d[1], d[NR], NR }'
+			   printf "tracer start, launch to ready: %.2f s median (%.2f-%.2f) over %d starts%s\n",
+				  m, d[1], d[NR], NR, note }' note="$1"
 }
 
 # phasetrace exits at once and leaves its uprobes and tracepoints to a setsid()
