@@ -390,7 +390,8 @@ PT_SHARED bool h2_io(__u64 skp, struct pt_conn *c, const struct conn_io_ev *ev,
 	d->w_seg = hb->iov ? 0 : ev->n;
 	/* outside the loop: the stack of the callback's calls stays small */
 	d->parent = c->req.role == PT_ROLE_CLIENT && ev->dir == PT_DIR_SEND ? h2_parent(ev->key) : 0;
-	/* bpf_loop (5.17): the step is verified once, not once per iteration */
+	/* bpf_loop (5.17): the step is verified apart from the loop count; on 6.8+ until its
+	 * states converge, which the cursor in d (map memory) lets them do in a few passes */
 	bpf_loop(H2_STEPS, h2_walk_step, &w, 0);
 	if (d->w_pos < d->w_n)
 		h2_lost(skp, c, d, ev);

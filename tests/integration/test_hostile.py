@@ -22,7 +22,7 @@ import test_tools
 
 # "phasetrace: ready" after start, beyond a start without the hostile container in the same
 # test (loading the BPF programs alone takes 0.6-1.2 s on the slower machines CI runs on,
-# 2.1-2.4 s before session 25's verifier fixes: the start is not a fixed figure)
+# and took 2.1-2.4 s before commits 2d8430d and 84b8ec0: the start is not a fixed figure)
 READY_EXTRA_S = 1.0
 EXIT_MAX_S = 1.0	# exit after SIGINT
 

@@ -448,34 +448,37 @@ void *binary__elf(const struct binary *cb)
 	return b->elf;
 }
 
-int binary__vaddr_to_off(const struct binary *b, uint64_t vaddr, uint64_t *off)
+/* The PT_LOAD segment whose file-backed part holds vaddr: the first (a hostile file's
+ * segments may overlap; offsets and reads must agree on the bytes at vaddr), or NULL. */
+static const struct load_seg *load_seg_of(const struct binary *b, uint64_t vaddr)
 {
 	for (int i = 0; i < b->nloads; i++) {
 		const struct load_seg *s = &b->loads[i];
 
-		if (vaddr >= s->vaddr && vaddr - s->vaddr < s->filesz) {
-			*off = s->off + (vaddr - s->vaddr);
-			return 0;
-		}
+		if (vaddr >= s->vaddr && vaddr - s->vaddr < s->filesz)
+			return s;
 	}
-	return -ENOENT;
+	return NULL;
+}
+
+int binary__vaddr_to_off(const struct binary *b, uint64_t vaddr, uint64_t *off)
+{
+	const struct load_seg *s = load_seg_of(b, vaddr);
+
+	if (!s)
+		return -ENOENT;
+	*off = s->off + (vaddr - s->vaddr);
+	return 0;
 }
 
 int binary__read(const struct binary *b, uint64_t vaddr, void *buf, size_t size)
 {
-	for (int i = 0; i < b->nloads; i++) {
-		const struct load_seg *s = &b->loads[i];
+	const struct load_seg *s = load_seg_of(b, vaddr);
 
-		/* the segment binary__vaddr_to_off() takes (the first that holds vaddr: a
-		 * hostile file's segments may overlap, and a read must see the bytes where a
-		 * probe at vaddr would go), the whole range inside its file-backed part */
-		if (vaddr >= s->vaddr && vaddr - s->vaddr < s->filesz) {
-			if (size > s->filesz - (vaddr - s->vaddr))
-				return -ENOENT;
-			return binary__pread(b, s->off + (vaddr - s->vaddr), buf, size) ? -EIO : 0;
-		}
-	}
-	return -ENOENT;
+	/* the whole range inside that segment's file-backed part */
+	if (!s || size > s->filesz - (vaddr - s->vaddr))
+		return -ENOENT;
+	return binary__pread(b, s->off + (vaddr - s->vaddr), buf, size) ? -EIO : 0;
 }
 
 static const struct section *find_section(const struct binary *b, const char *name)
