@@ -191,7 +191,7 @@ start_line() {
 		awk '{ d[NR] = $1 }
 		     END { m = NR % 2 ? d[(NR + 1) / 2] : (d[NR / 2] + d[NR / 2 + 1]) / 2
 			   printf "tracer start, launch to ready: %.2f s median (%.2f-%.2f) over %d starts%s\n",
-				  m, d[1], d[NR], NR, note }' note="$1"
+				  m, d[1], d[NR], NR, note }' note="${1:-}"
 }
 
 # phasetrace exits at once and leaves its uprobes and tracepoints to a setsid()
