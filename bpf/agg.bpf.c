@@ -5,6 +5,7 @@
 
 /* Longer durations are clamped and counted by userspace (metrics): sent there. */
 #define KAGG_MAX_DUR	(24ULL * 3600 * 1000000000)
+_Static_assert(KAGG_MAX_DUR <= KAGG_BOUND_CAP, "kagg_bucket() searches values up to the cap");
 
 /* enum phase_id (user/assemble/request.h): checked there by a static assertion */
 #define KAGG_PH_SEND	3

@@ -5,17 +5,30 @@
  * against user/export/histogram.c for every bound and around it: both must put a value
  * in the same bucket.
  *
- * bounds: PT_KAGG_MAX_BOUNDS increasing values in ns, the unused tail filled with
- * ~0ULL. Returns the index of the first bound >= v, or the number of bounds in use
- * when none is (the +Inf bucket): six steps of a binary search and one comparison.
+ * bounds: PT_KAGG_MAX_BOUNDS increasing values in ns, each capped (kagg_capped()) and the
+ * unused tail filled with KAGG_BOUND_CAP. Returns the index of the first bound >= v, or the number of
+ * bounds in use when none is (the +Inf bucket): six steps of a binary search and one
+ * comparison. v must not exceed KAGG_BOUND_CAP (BPF sends longer durations to userspace).
  */
 #ifndef PT_AGG_BUCKET_H
 #define PT_AGG_BUCKET_H
 
-/* 1 if a < b (unsigned), else 0, without a branch: the borrow out of a - b. */
+/*
+ * 2^62 ns (146 years): every value searched and every bound is at most this, so their
+ * difference never overflows into bit 63 and that bit alone says which is smaller. A
+ * bound above the cap becomes the cap: any v <= cap compares with it as with the bound.
+ */
+#define KAGG_BOUND_CAP	(1ULL << 62)
+
+static inline __u64 kagg_capped(__u64 bound)
+{
+	return bound < KAGG_BOUND_CAP ? bound : KAGG_BOUND_CAP;
+}
+
+/* 1 if a < b, else 0, without a branch; both at most KAGG_BOUND_CAP. */
 static inline __u64 kagg_below(__u64 a, __u64 b)
 {
-	return ((~a & b) | ((~a | b) & (a - b))) >> 63;
+	return (a - b) >> 63;
 }
 
 /*

@@ -68,17 +68,22 @@ static void check_bounds(const uint64_t *bounds, int nb)
 	int i;
 
 	for (i = 0; i < PT_KAGG_MAX_BOUNDS; i++)
-		padded[i] = i < nb ? bounds[i] : ~0ULL;
+		padded[i] = i < nb ? kagg_capped(bounds[i]) : KAGG_BOUND_CAP;
 	check_value(bounds, padded, nb, 0);
 	check_value(bounds, padded, nb, 1);
-	check_value(bounds, padded, nb, ~0ULL);
+	check_value(bounds, padded, nb, KAGG_BOUND_CAP - 1);
+	check_value(bounds, padded, nb, KAGG_BOUND_CAP);
 	for (i = 0; i < nb; i++) {
+		if (bounds[i] > KAGG_BOUND_CAP)
+			continue;
 		check_value(bounds, padded, nb, bounds[i] - 1);
 		check_value(bounds, padded, nb, bounds[i]);
-		check_value(bounds, padded, nb, bounds[i] + 1);
+		if (bounds[i] < KAGG_BOUND_CAP)
+			check_value(bounds, padded, nb, bounds[i] + 1);
 	}
+	/* values up to the cap, the domain agg.bpf.c searches (KAGG_MAX_DUR is below) */
 	for (i = 0; i < 2000; i++)
-		check_value(bounds, padded, nb, rng() >> (rng() % 64));
+		check_value(bounds, padded, nb, rng() >> (2 + rng() % 62));
 }
 
 static void test_bucket_default_bounds(void **state)
@@ -106,6 +111,16 @@ static void test_bucket_random_bounds(void **state)
 			check_bounds(b, nb);
 		}
 	}
+}
+
+/* bounds beyond the cap (2^62 ns) count as the cap: values up to it fall the same */
+static void test_bucket_bounds_past_cap(void **state)
+{
+	const uint64_t b[] = { 1000, KAGG_BOUND_CAP - 1, KAGG_BOUND_CAP, KAGG_BOUND_CAP + 1,
+			       ~0ULL - 1 };
+
+	for (int nb = 1; nb <= 5; nb++)
+		check_bounds(b, nb);
 }
 
 /* top's sub-buckets: every power of two and its neighbours, and at random */
@@ -186,7 +201,7 @@ static void kernel_add(struct metrics *m, uint32_t label, uint32_t slot, uint64_
 
 	b = metrics__bounds_ns(m, &nb);
 	for (int i = 0; i < PT_KAGG_MAX_BOUNDS; i++)
-		padded[i] = i < nb ? b[i] : ~0ULL;
+		padded[i] = i < nb ? kagg_capped(b[i]) : KAGG_BOUND_CAP;
 	k = kagg_bucket(padded, v);
 	counts[k > (__u32)nb ? (__u32)nb : k] = 1;
 	assert_int_equal(metrics__kagg_add(m, label, slot, counts, nb + 1, v), 0);
@@ -255,6 +270,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bucket_default_bounds),
 		cmocka_unit_test(test_bucket_random_bounds),
+		cmocka_unit_test(test_bucket_bounds_past_cap),
 		cmocka_unit_test(test_sub_index),
 		cmocka_unit_test(test_merge_renders_the_same),
 		cmocka_unit_test(test_merge_early_labels),

@@ -15,6 +15,8 @@
 #include "util/cpulist.h"
 #include "util/log.h"
 #include "phasetrace.skel.h"
+#include "phasetrace.h"
+#include "../../bpf/agg_bucket.h"
 #include "attach/goprobes.h"
 #include "attach/probes.h"
 #include "attach/probe_table.h"
@@ -268,7 +270,8 @@ static void set_kagg_tunables(struct phasetrace_bpf *skel, const struct probes_o
 	skel->rodata->kagg_nbounds = n;
 	skel->rodata->kagg_top = o->kagg_top;
 	for (int i = 0; i < PT_KAGG_MAX_BOUNDS; i++)
-		((uint64_t *)skel->rodata->kagg_bounds)[i] = i < n ? o->kagg_bounds[i] : ~0ULL;
+		((uint64_t *)skel->rodata->kagg_bounds)[i] =
+			i < n ? kagg_capped(o->kagg_bounds[i]) : KAGG_BOUND_CAP;
 }
 
 static void set_tunables(struct phasetrace_bpf *skel, const struct probes_opts *o,
