@@ -130,24 +130,20 @@ __noinline int kagg_top_add(__u64 key, __u64 v0, __u64 v1, __u64 v2, __u64 v3)
  * runs with preemption disabled (the kernel asserts it: cant_sleep() in
  * __bpf_trace_run and trace_call_bpf) and no program adds here from an interrupt, so
  * nothing can come between its load and store on this CPU: plain adds (no locked
- * instruction: three per histogram, one histogram per sample of the request).
+ * instruction: two per histogram, one histogram per sample of the request).
  */
 static __always_inline void kagg_add(struct pt_kagg_hist *h, __u64 v, bool in_tp)
 {
-	__u32 b = kagg_bucket(kagg_bounds, v);
+	__u32 b = kagg_bucket(kagg_bounds, v, kagg_nbounds);	/* <= kagg_nbounds */
 
-	if (b > kagg_nbounds)
-		b = kagg_nbounds;
-	if (b > PT_KAGG_MAX_BOUNDS)
+	if (b > PT_KAGG_MAX_BOUNDS)	/* never: for the verifier */
 		b = PT_KAGG_MAX_BOUNDS;
 	if (in_tp) {
 		h->le[b]++;
-		h->count++;
 		h->sum += v;
 		return;
 	}
 	__sync_fetch_and_add(&h->le[b], 1);
-	__sync_fetch_and_add(&h->count, 1);
 	__sync_fetch_and_add(&h->sum, v);
 }
 

@@ -5,10 +5,12 @@
  * against user/export/histogram.c for every bound and around it: both must put a value
  * in the same bucket.
  *
- * bounds: PT_KAGG_MAX_BOUNDS increasing values in ns, each capped (kagg_capped()) and the
- * unused tail filled with KAGG_BOUND_CAP. Returns the index of the first bound >= v, or the number of
- * bounds in use when none is (the +Inf bucket): six steps of a binary search and one
- * comparison. v must not exceed KAGG_BOUND_CAP (BPF sends longer durations to userspace).
+ * bounds: PT_KAGG_MAX_BOUNDS increasing values in ns, each capped (kagg_capped()), the
+ * unused tail filled with KAGG_BOUND_CAP; nb of them in use. Returns the index of the
+ * first bound >= v, or nb when none is (the +Inf bucket): a binary search over the
+ * smallest power of two of bounds that holds the nb (four steps and one comparison for
+ * the 16 default ones). v must not exceed KAGG_BOUND_CAP (BPF sends longer durations to
+ * userspace).
  */
 #ifndef PT_AGG_BUCKET_H
 #define PT_AGG_BUCKET_H
@@ -31,20 +33,41 @@ static inline __u64 kagg_below(__u64 a, __u64 b)
 	return (a - b) >> 63;
 }
 
-/*
- * Branch-free: the BPF verifier follows one path through the search instead of one per
- * outcome of its seven comparisons, at each of the five histograms a request adds to
- * (with branches, in-kernel aggregation was most of the socket programs' verification).
- */
-static inline __u32 kagg_bucket(const volatile __u64 *bounds, __u64 v)
+/* lo = how many of bounds[0 .. span - 1] are < v, span a power of two. Branch-free: the
+ * BPF verifier follows one path through it, not one per outcome of each comparison, at
+ * each of the five histograms a request adds to (with branches, in-kernel aggregation was
+ * most of the socket programs' verification). */
+static inline __u32 kagg_search(const volatile __u64 *bounds, __u64 v, __u32 span)
 {
 	__u32 lo = 0;
 
-	/* lo = how many of bounds[0 .. 63] are < v, bounds sorted */
-	for (__u32 step = PT_KAGG_MAX_BOUNDS / 2; step; step >>= 1)
+	for (__u32 step = span / 2; step; step >>= 1)
 		lo += step * (__u32)kagg_below(bounds[(lo + step - 1) & (PT_KAGG_MAX_BOUNDS - 1)], v);
 	lo += (__u32)kagg_below(bounds[lo & (PT_KAGG_MAX_BOUNDS - 1)], v);
 	return lo;
+}
+
+/*
+ * In BPF, nb is read-only data: the verifier keeps the one search its value takes and
+ * drops the others (dead code), so a request's searches read the cache lines of the
+ * bounds in use only (two for 16 bounds, where a search over all 64 read six).
+ */
+static inline __u32 kagg_bucket(const volatile __u64 *bounds, __u64 v, __u32 nb)
+{
+	_Static_assert(PT_KAGG_MAX_BOUNDS == 64, "one search per power of two up to the max");
+	if (nb <= 1)
+		return kagg_search(bounds, v, 1);
+	if (nb <= 2)
+		return kagg_search(bounds, v, 2);
+	if (nb <= 4)
+		return kagg_search(bounds, v, 4);
+	if (nb <= 8)
+		return kagg_search(bounds, v, 8);
+	if (nb <= 16)
+		return kagg_search(bounds, v, 16);
+	if (nb <= 32)
+		return kagg_search(bounds, v, 32);
+	return kagg_search(bounds, v, 64);
 }
 
 /*

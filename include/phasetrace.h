@@ -429,9 +429,9 @@ struct pt_kagg_iv {
 	__u64 b[PT_KAGG_NSUB];
 };
 
-/* A histogram of "kagg_hist": le[i] counts values in (bound[i-1], bound[i]], le[n] above */
+/* A histogram of "kagg_hist": le[i] counts values in (bound[i-1], bound[i]], le[n] above
+ * (no count: userspace adds the le[], and BPF saves one add per histogram) */
 struct pt_kagg_hist {
-	__u64 count;
 	__u64 sum;		/* ns */
 	__u64 le[PT_KAGG_MAX_BOUNDS + 1];
 };

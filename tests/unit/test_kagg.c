@@ -53,13 +53,16 @@ static int hist_bucket(const uint64_t *bounds, int nb, uint64_t v)
 static void check_value(const uint64_t *bounds, const __u64 *padded, int nb, uint64_t v)
 {
 	int want = hist_bucket(bounds, nb, v);
-	__u32 got = kagg_bucket(padded, v);
+	__u32 got = kagg_bucket(padded, v, nb);
 
-	if (got > (__u32)nb)
-		got = nb;
 	if ((int)got != want)
 		fail_msg("value %llu with %d bounds: BPF bucket %u, histogram.c %d",
 			 (unsigned long long)v, nb, got, want);
+	/* a wider search than nb asks for finds the same: the padding counts for nothing */
+	for (__u32 span = 64; span >= (__u32)nb && span; span /= 2)
+		if (kagg_search(padded, v, span) != got)
+			fail_msg("value %llu with %d bounds: a search over %u finds %u, not %u",
+				 (unsigned long long)v, nb, span, kagg_search(padded, v, span), got);
 }
 
 static void check_bounds(const uint64_t *bounds, int nb)
@@ -202,7 +205,7 @@ static void kernel_add(struct metrics *m, uint32_t label, uint32_t slot, uint64_
 	b = metrics__bounds_ns(m, &nb);
 	for (int i = 0; i < PT_KAGG_MAX_BOUNDS; i++)
 		padded[i] = i < nb ? kagg_capped(b[i]) : KAGG_BOUND_CAP;
-	k = kagg_bucket(padded, v);
+	k = kagg_bucket(padded, v, nb);
 	counts[k > (__u32)nb ? (__u32)nb : k] = 1;
 	assert_int_equal(metrics__kagg_add(m, label, slot, counts, nb + 1, v), 0);
 }
