@@ -67,8 +67,7 @@ static __always_inline bool kagg_phases(const struct pt_req_rec *r, struct kagg_
 	if (!ok || hi - lo > KAGG_MAX_DUR)
 		return false;
 	s->v[0] = hi - lo;
-	s->slot[0] = PT_KAGG_SLOT_REQ + (r->status >= 100 && r->status < 600 ? r->status / 100 : 0)
-		     + 1;
+	s->slot[0] = PT_KAGG_SLOT_REQ + kagg_status_class(r->status) + 1;
 	return true;
 }
 

@@ -71,6 +71,16 @@ static inline __u32 kagg_bucket(const volatile __u64 *bounds, __u64 v, __u32 nb)
 }
 
 /*
+ * The status class (1..5) of an HTTP status, 0 if not in 100..599: status / 100 without a
+ * division (the BPF JIT emits x86's div for it, some 25 cycles, on every request counted),
+ * as a multiply and a shift that agree with it over that range (checked by the unit test).
+ */
+static inline __u32 kagg_status_class(__u16 status)
+{
+	return status >= 100 && status < 600 ? ((__u32)status * 41) >> 12 : 0;
+}
+
+/*
  * The log-linear sub-bucket of v, as histogram__bucket_index() (histogram.c) computes it:
  * exact below 64 ns, 32 sub-buckets per power of two, the last one from 2^40 ns on.
  */

@@ -126,6 +126,13 @@ static void test_bucket_bounds_past_cap(void **state)
 		check_bounds(b, nb);
 }
 
+/* the status class without a division: status / 100 for every status */
+static void test_status_class(void **state)
+{
+	for (uint32_t st = 0; st <= 0xffff; st++)
+		assert_int_equal(kagg_status_class((__u16)st), st >= 100 && st < 600 ? st / 100 : 0);
+}
+
 /* top's sub-buckets: every power of two and its neighbours, and at random */
 static void test_sub_index(void **state)
 {
@@ -274,6 +281,7 @@ int main(void)
 		cmocka_unit_test(test_bucket_default_bounds),
 		cmocka_unit_test(test_bucket_random_bounds),
 		cmocka_unit_test(test_bucket_bounds_past_cap),
+		cmocka_unit_test(test_status_class),
 		cmocka_unit_test(test_sub_index),
 		cmocka_unit_test(test_merge_renders_the_same),
 		cmocka_unit_test(test_merge_early_labels),
