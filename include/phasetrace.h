@@ -92,6 +92,9 @@ struct pt_addr {
 };
 
 struct pt_req_rec {
+	/* First what the socket hooks and a request's end read and write on every request
+	 * (conn.bpf.c, agg.bpf.c): together in the fewest cache lines of the connection's
+	 * map value. The fields set once per connection, or for the collector alone, after. */
 	__u32 type;		/* PT_REC_REQ */
 	__u32 pid;
 	__u32 tid;		/* thread that started the request */
@@ -102,39 +105,40 @@ struct pt_req_rec {
 	__u8 tls_lib;		/* enum pt_tls_lib */
 	__u16 status;		/* HTTP status, 0 if unknown */
 	__u16 pad;
-	char comm[PT_COMM_LEN];
-	__u64 conn_id;		/* unique per traced connection */
 	__u64 req_id;		/* unique per request */
 	__u64 parent_id;	/* server request this one ran inside, 0 if none */
 	__u64 goid;		/* goroutine (PT_F_GO) */
 	__u32 req_seq;		/* 0 for the first request on the connection */
-	__u32 netns;
-	struct pt_addr local;
-	struct pt_addr peer;
-	__u64 connect_start, connect_end;	/* PT_F_CONNECT */
-	__u64 tls_start, tls_end;		/* PT_F_TLS_HS */
+	__u32 writes;		/* socket writes of this side's payload (server: the response) */
+	__u32 spans_open;	/* server: spans of this request still running at the emit */
+	__u32 tpl_parses;	/* server, Go: template parses while serving it */
 	__u64 req_first, req_last;	/* request bytes: first/last I/O completion */
 	__u64 resp_first, resp_last;	/* response bytes */
 	__u64 req_io_start;		/* entry of the first request write (TLS), else 0 */
 	__u64 bytes_req, bytes_resp;
-	char method[PT_METHOD_LEN];
-	char path[PT_PATH_LEN];
-	__u32 writes;		/* socket writes of this side's payload (server: the response) */
-	__u32 spans_open;	/* server: spans of this request still running at the emit */
 	__u64 span_last;	/* server: end of its last span; with spans_open: the emit */
 	__u64 closed;		/* the close that ended it (PT_END_CLOSE, PT_END_ERROR), else 0 */
-	__u32 tpl_parses;	/* server, Go: template parses while serving it */
+	/* server: its render span (a span named "render", bpf/span.bpf.c span_fold()) carried
+	 * here instead of in a struct pt_span_rec of its own; render_start 0 if none. The
+	 * fields of that record, the phase the assembler builds from it the same. */
+	__u64 render_start, render_end;
+	char method[PT_METHOD_LEN];
+	char path[PT_PATH_LEN];
+	/* set once per connection, or read by the collector alone */
+	char comm[PT_COMM_LEN];
+	__u64 conn_id;		/* unique per traced connection */
+	__u32 netns;
 	__u32 pad2;
+	struct pt_addr local;
+	struct pt_addr peer;
+	__u64 connect_start, connect_end;	/* PT_F_CONNECT */
+	__u64 tls_start, tls_end;		/* PT_F_TLS_HS */
 	__u64 cgroup_id;	/* cgroup v2 id of the owner (bpf_get_current_cgroup_id) */
 	__u32 stream_id;	/* HTTP/2 stream (collector only) */
 	__u8 proto;		/* enum pt_proto */
 	__u8 grpc_status;	/* gRPC status + 1, 0 if none (collector only) */
 	__u8 pad3[2];
-	/* server: its render span (a span named "render", bpf/span.bpf.c span_fold()) carried
-	 * here instead of in a struct pt_span_rec of its own; render_start 0 if none. The
-	 * fields of that record, the phase the assembler builds from it the same. */
-	__u64 render_start, render_end;
-	__u64 render_io_ns;	/* pt_span_rec.io_ns */
+	__u64 render_io_ns;	/* pt_span_rec.io_ns (render_start's span) */
 	__u64 render_gc_ns;	/* pt_span_rec.gc_ns */
 	__u32 render_span;	/* pt_span_rec.span: index into the --probe table */
 	__u32 pad4;
