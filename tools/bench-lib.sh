@@ -103,11 +103,25 @@ traced_round() {
 	"$ROOT/tools/bench-stats.py" diff "$TMP/s0" "$TMP/s1" "$TMP/progs.json" "$REQS" >"$2"
 }
 
-# profile_round URL OUT: traced_round with kernel.bpf_stats_enabled on for it alone
+# profile_round URL OUT: traced_round with kernel.bpf_stats_enabled on for it alone; with
+# PERF_PROFILE=1 also `perf record` of every CPU over it, its symbols in
+# $TMP/perf/<OUT's name>.syms
 profile_round() {
+	local perf_pid perf_out=$TMP/perf/${2##*/}
 	stats_set 1
+	if ((${PERF_PROFILE:-0})); then
+		mkdir -p "$TMP/perf"
+		perf record -a -F 2999 -o "$perf_out.data" -- sleep "$DURATION" >/dev/null 2>&1 &
+		perf_pid=$!
+	fi
 	traced_round "$@"
 	stats_set 0
+	if [ -n "${perf_pid:-}" ]; then
+		wait "$perf_pid" || true
+		perf report -i "$perf_out.data" --no-children --sort sym --stdio -g none \
+			>"$perf_out.syms" 2>/dev/null || true
+		rm -f "$perf_out.data"
+	fi
 }
 
 start_backend() {

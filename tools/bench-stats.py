@@ -8,6 +8,10 @@
 #   bench-stats.py table ROUNDFILE...
 #       per program over the rounds: hits/request and ns/hit (median and range),
 #       the BPF time per request, and the socket hooks' ns per hit together
+#   bench-stats.py functions PERFREPORT...
+#       `perf report --sort sym` of profile rounds (tools/bench -P): each BPF function
+#       (programs and subprograms, summed over their copies) as a share of the BPF
+#       functions' samples and of all CPU time
 #   bench-stats.py ratios NAME U0 T1 U1 T2 U2 ...
 #       alternating untraced/traced rounds: each traced round against the mean of
 #       the untraced rounds around it; median, range, and a 95 % confidence interval
@@ -105,6 +109,42 @@ def table(files):
                  rng([ns / c for c, ns in sock if c], '%.0f')))
 
 
+def functions(files):
+    """perf report --sort sym outputs of profile rounds: the BPF functions (programs and
+    their subprograms, bpf_prog_<tag>_<name>) summed by name across copies."""
+    rounds = []
+    for path in files:
+        funcs = {}
+        with open(path) as f:
+            for line in f:
+                p = line.split()
+                if len(p) < 3 or not p[0].endswith('%') or not p[2].startswith('bpf_prog_'):
+                    continue
+                name = p[2].split('_', 3)[3] if p[2].count('_') >= 3 else p[2]
+                funcs[name] = funcs.get(name, 0.0) + float(p[0][:-1])
+        if funcs:
+            rounds.append(funcs)
+    if not rounds:
+        print('no BPF function in the perf profiles')
+        return
+    names = {n for r in rounds for n in r}
+    totals = [sum(r.values()) for r in rounds]
+    print('BPF functions by perf samples over %d profile rounds, median (range): share of '
+          'the BPF functions\' samples and of all CPU time (the helpers they call, map '
+          'lookups and the like, are the kernel\'s: not in it); BPF functions in all: '
+          '%s %% of CPU time' % (len(rounds), rng(totals, '%.2f')))
+    print('%-28s %22s %22s' % ('function', '% of BPF', '% of CPU'))
+    rows = []
+    for n in names:
+        cpu = [r.get(n, 0.0) for r in rounds]
+        share = [100 * c / t for c, t in zip(cpu, totals)]
+        rows.append((statistics.median(share), n, share, cpu))
+    for med, n, share, cpu in sorted(rows, reverse=True):
+        if med < 1:
+            continue
+        print('%-28s %22s %22s' % (n, rng(share, '%.1f'), rng(cpu, '%.2f')))
+
+
 def median_ci(v, conf=0.95):
     """A distribution-free confidence interval of the median of v: the order statistics
     x(k) and x(n+1-k) with the largest k for which at least conf of the binomial mass
@@ -161,12 +201,14 @@ def main():
         diff(*sys.argv[2:])
     elif cmd == 'table':
         table(sys.argv[2:])
+    elif cmd == 'functions':
+        functions(sys.argv[2:])
     elif cmd == 'ratios' and len(sys.argv) >= 6:
         ratios(sys.argv[2], sys.argv[3:])
     elif cmd == 'over' and '--' in sys.argv[3:]:
         over(sys.argv[2], sys.argv[3:])
     else:
-        sys.exit('usage: bench-stats.py diff|table|ratios|over ... (see the header)')
+        sys.exit('usage: bench-stats.py diff|table|functions|ratios|over ... (see the header)')
 
 
 main()
