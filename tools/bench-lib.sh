@@ -104,22 +104,26 @@ traced_round() {
 }
 
 # profile_round URL OUT: traced_round with kernel.bpf_stats_enabled on for it alone; with
-# PERF_PROFILE=1 also `perf record` of every CPU over it, its symbols in
-# $TMP/perf/<OUT's name>.syms
+# PERF_PROFILE=1 also `perf record` of every CPU over it (stopped as the round ends), its
+# symbols in $TMP/perf/<OUT's name>.syms
 profile_round() {
-	local perf_pid perf_out=$TMP/perf/${2##*/}
+	local perf_pid= perf_out=$TMP/perf/${2##*/}
 	stats_set 1
 	if ((${PERF_PROFILE:-0})); then
 		mkdir -p "$TMP/perf"
-		perf record -a -F 2999 -o "$perf_out.data" -- sleep "$DURATION" >/dev/null 2>&1 &
+		perf record -a -F 2999 -o "$perf_out.data" >"$perf_out.log" 2>&1 &
 		perf_pid=$!
+		PIDS+=("$perf_pid")
+		# sampling has begun once perf has written its header
+		for _ in $(seq 100); do [ -s "$perf_out.data" ] && break; sleep 0.05; done
 	fi
 	traced_round "$@"
 	stats_set 0
-	if [ -n "${perf_pid:-}" ]; then
+	if [ -n "$perf_pid" ]; then
+		kill -INT "$perf_pid" 2>/dev/null || true
 		wait "$perf_pid" || true
 		perf report -i "$perf_out.data" --no-children --sort sym --stdio -g none \
-			>"$perf_out.syms" 2>/dev/null || true
+			>"$perf_out.syms" 2>>"$perf_out.log" || true
 		rm -f "$perf_out.data"
 	fi
 }

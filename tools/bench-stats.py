@@ -9,7 +9,7 @@
 #       per program over the rounds: hits/request and ns/hit (median and range),
 #       the BPF time per request, and the socket hooks' ns per hit together
 #   bench-stats.py functions PERFREPORT...
-#       `perf report --sort sym` of profile rounds (tools/bench -P): each BPF function
+#       `perf report --sort sym` of profile rounds (tools/bench -F): each BPF function
 #       (programs and subprograms, summed over their copies) as a share of the BPF
 #       functions' samples and of all CPU time
 #   bench-stats.py ratios NAME U0 T1 U1 T2 U2 ...
@@ -115,14 +115,21 @@ def functions(files):
     rounds = []
     for path in files:
         funcs = {}
+        samples = 0
         with open(path) as f:
             for line in f:
                 p = line.split()
+                # '# Samples: 12K of event ...'
+                if line.startswith('# Samples:') and len(p) > 2:
+                    n = p[2]
+                    mult = {'K': 1e3, 'M': 1e6}.get(n[-1], 1)
+                    samples = float(n.rstrip('KM')) * mult
+                    continue
                 if len(p) < 3 or not p[0].endswith('%') or not p[2].startswith('bpf_prog_'):
                     continue
                 name = p[2].split('_', 3)[3] if p[2].count('_') >= 3 else p[2]
                 funcs[name] = funcs.get(name, 0.0) + float(p[0][:-1])
-        if funcs:
+        if funcs and samples >= 1000:	# a profile too short to say anything
             rounds.append(funcs)
     if not rounds:
         print('no BPF function in the perf profiles')
