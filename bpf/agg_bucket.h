@@ -6,7 +6,7 @@
  * in the same bucket.
  *
  * bounds: PT_KAGG_MAX_BOUNDS increasing values in ns, each capped (kagg_capped()), the
- * unused tail filled with KAGG_BOUND_CAP; nb of them in use. Returns the index of the
+ * unused tail filled with KAGG_BOUND_CAP (kagg_pad_bounds()); nb of them in use. Returns the index of the
  * first bound >= v, or nb when none is (the +Inf bucket): a binary search over the
  * smallest power of two of bounds that holds the nb (four steps and one comparison for
  * the 16 default ones). v must not exceed KAGG_BOUND_CAP (BPF sends longer durations to
@@ -26,6 +26,18 @@ static inline __u64 kagg_capped(__u64 bound)
 {
 	return bound < KAGG_BOUND_CAP ? bound : KAGG_BOUND_CAP;
 }
+
+#ifndef __bpf__
+#include <stdint.h>
+
+/* Userspace: dst (PT_KAGG_MAX_BOUNDS values) as kagg_bucket() wants the n bounds, the
+ * loader's (user/attach/probes.c) and the unit tests' alike. */
+static inline void kagg_pad_bounds(__u64 *dst, const uint64_t *bounds, int n)
+{
+	for (int i = 0; i < PT_KAGG_MAX_BOUNDS; i++)
+		dst[i] = i < n ? kagg_capped(bounds[i]) : KAGG_BOUND_CAP;
+}
+#endif
 
 /* 1 if a < b, else 0, without a branch; both at most KAGG_BOUND_CAP. */
 static inline __u64 kagg_below(__u64 a, __u64 b)

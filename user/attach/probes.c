@@ -269,9 +269,7 @@ static void set_kagg_tunables(struct phasetrace_bpf *skel, const struct probes_o
 	skel->rodata->kagg_mode = o->kagg_mode;
 	skel->rodata->kagg_nbounds = n;
 	skel->rodata->kagg_top = o->kagg_top;
-	for (int i = 0; i < PT_KAGG_MAX_BOUNDS; i++)
-		((uint64_t *)skel->rodata->kagg_bounds)[i] =
-			i < n ? kagg_capped(o->kagg_bounds[i]) : KAGG_BOUND_CAP;
+	kagg_pad_bounds((__u64 *)skel->rodata->kagg_bounds, o->kagg_bounds, n);
 }
 
 static void set_tunables(struct phasetrace_bpf *skel, const struct probes_opts *o,
