@@ -103,29 +103,32 @@ traced_round() {
 	"$ROOT/tools/bench-stats.py" diff "$TMP/s0" "$TMP/s1" "$TMP/progs.json" "$REQS" >"$2"
 }
 
-# profile_round URL OUT: traced_round with kernel.bpf_stats_enabled on for it alone; with
-# PERF_PROFILE=1 also `perf record` of every CPU over it (stopped as the round ends), its
-# symbols in $TMP/perf/<OUT's name>.syms
+# profile_round URL OUT: traced_round with kernel.bpf_stats_enabled on for it alone
 profile_round() {
-	local perf_pid= perf_out=$TMP/perf/${2##*/}
 	stats_set 1
-	if ((${PERF_PROFILE:-0})); then
-		mkdir -p "$TMP/perf"
-		perf record -a -F 2999 -o "$perf_out.data" >"$perf_out.log" 2>&1 &
-		perf_pid=$!
-		PIDS+=("$perf_pid")
-		# sampling has begun once perf has written its header
-		for _ in $(seq 100); do [ -s "$perf_out.data" ] && break; sleep 0.05; done
-	fi
 	traced_round "$@"
 	stats_set 0
-	if [ -n "$perf_pid" ]; then
-		kill -INT "$perf_pid" 2>/dev/null || true
-		wait "$perf_pid" || true
-		perf report -i "$perf_out.data" --no-children --sort sym --stdio -g none \
-			>"$perf_out.syms" 2>>"$perf_out.log" || true
-		rm -f "$perf_out.data"
-	fi
+}
+
+# perf_round URL OUT: traced_round under `perf record -g` of every CPU, bpf_stats off as in
+# the compared rounds (its two clock reads per program run would count as BPF time); OUT
+# gets the samples' summary (tools/bench-stats.py perfsum): what tracing takes of the busy
+# CPU, by BPF function with the helpers it calls, dispatch, uprobes and the tracer process
+perf_round() {
+	local perf_pid data=$TMP/perf.data
+	rm -f "$data"
+	perf record -a -g -F 2999 -o "$data" >"$TMP/perf.log" 2>&1 &
+	perf_pid=$!
+	PIDS+=("$perf_pid")
+	# sampling has begun once perf has written its header
+	for _ in $(seq 100); do [ -s "$data" ] && break; sleep 0.05; done
+	traced_round "$1" "$TMP/perf-round.stats"	# bpf_stats off: nothing
+	kill -INT "$perf_pid" 2>/dev/null || true
+	wait "$perf_pid" || true
+	unset 'PIDS[-1]'
+	perf script -i "$data" -F pid,ip,sym 2>>"$TMP/perf.log" |
+		"$ROOT/tools/bench-stats.py" perfsum "$TRACER" "$perf_pid" >"$2" || true
+	rm -f "$data"
 }
 
 start_backend() {

@@ -8,10 +8,14 @@
 #   bench-stats.py table ROUNDFILE...
 #       per program over the rounds: hits/request and ns/hit (median and range),
 #       the BPF time per request, and the socket hooks' ns per hit together
-#   bench-stats.py functions PERFREPORT...
-#       `perf report --sort sym` of profile rounds (tools/bench -F): each BPF function
-#       (programs and subprograms, summed over their copies) as a share of the BPF
-#       functions' samples and of all CPU time
+#   bench-stats.py perfsum TRACER_PID PERF_PID < PERF_SCRIPT > SUMMARY
+#       `perf script -F pid,ip,sym` of a traced round recorded with callchains
+#       (tools/bench -F): samples of the BPF functions (own code, and with the helpers
+#       they call), of the hooks' dispatch, of uprobe handling, of the tracer process,
+#       and the host's busy samples
+#   bench-stats.py functions SUMMARY...
+#       over those rounds: tracing's share of the busy CPU, and each BPF function's,
+#       with and without the helpers it calls
 #   bench-stats.py ratios NAME U0 T1 U1 T2 U2 ...
 #       alternating untraced/traced rounds: each traced round against the mean of
 #       the untraced rounds around it; median, range, and a 95 % confidence interval
@@ -21,6 +25,7 @@
 #       what the tracer's work costs beyond its hooks' dispatch and filter
 import json
 import math
+import re
 import statistics
 import sys
 
@@ -109,47 +114,113 @@ def table(files):
                  rng([ns / c for c, ns in sock if c], '%.0f')))
 
 
+# perf frames that are the kernel running BPF programs for a hook, outside the programs:
+# tracepoints' dispatch, and uprobes (the breakpoint trap, single steps, return trampolines)
+DISPATCH = re.compile(r'^(bpf_trace_run\d+|__bpf_trace_\w+|trace_call_bpf|bpf_prog_run\w*)$')
+UPROBE = re.compile(r'uprobe|uretprobe|handle_swbp|exc_int3|do_int3|sstep|_xol')
+# a JIT-compiled BPF function, as kallsyms names it (not the kernel's bpf_prog_run*)
+BPF_FRAME = re.compile(r'^bpf_prog_[0-9a-f]{16}(_|$)')
+
+
+def perfsum(tracer, perf, stream):
+    """`perf script -F pid,ip,sym` of a round recorded with -g: each sample's innermost
+    BPF frame (bpf_prog_<tag>_<name>) is the function it counts for, on its own code or
+    in a kernel function it called (a helper: map lookup, clock, user memory read); the
+    outermost one the program. Samples without a BPF frame count as dispatch or uprobe
+    handling when such frames are on their stack. Idle and perf's own samples are left
+    out of the busy ones. A JSON summary on stdout."""
+    tracer, perf = int(tracer), int(perf)
+    out = {'busy': 0, 'idle': 0, 'perf': 0, 'tracer': 0, 'dispatch': 0, 'uprobe': 0,
+           'bpf': 0, 'own': {}, 'incl': {}, 'progs': {}}
+
+    def count(pid, frames):
+        if pid == 0:
+            out['idle'] += 1
+            return
+        if pid == perf:
+            out['perf'] += 1
+            return
+        out['busy'] += 1
+        if pid == tracer:
+            out['tracer'] += 1
+        bpf = [i for i, f in enumerate(frames) if BPF_FRAME.match(f)]
+        if bpf:
+            name = lambda f: f.split('_', 3)[3] if f.count('_') >= 3 else f
+            inner = name(frames[bpf[0]])
+            out['bpf'] += 1
+            out['incl'][inner] = out['incl'].get(inner, 0) + 1
+            if bpf[0] == 0:
+                out['own'][inner] = out['own'].get(inner, 0) + 1
+            prog = name(frames[bpf[-1]])
+            out['progs'][prog] = out['progs'].get(prog, 0) + 1
+        elif any(UPROBE.search(f) for f in frames):
+            out['uprobe'] += 1
+        elif any(DISPATCH.match(f) for f in frames):
+            out['dispatch'] += 1
+
+    pid, frames = None, []
+    for line in stream:
+        if not line.strip():
+            if pid is not None:
+                count(pid, frames)
+            pid, frames = None, []
+        elif line.startswith('\t'):
+            p = line.split(None, 1)
+            frames.append(p[1].strip() if len(p) > 1 else '?')
+        else:
+            try:
+                pid = int(line.split()[0])
+            except ValueError:
+                pid = None
+    if pid is not None:
+        count(pid, frames)
+    json.dump(out, sys.stdout)
+    print()
+
+
 def functions(files):
-    """perf report --sort sym outputs of profile rounds: the BPF functions (programs and
-    their subprograms, bpf_prog_<tag>_<name>) summed by name across copies."""
+    """perfsum outputs of perf rounds: what tracing takes of the host's busy CPU, and the
+    BPF functions (programs and their subprograms, summed over their copies)."""
     rounds = []
     for path in files:
-        funcs = {}
-        samples = 0
-        with open(path) as f:
-            for line in f:
-                p = line.split()
-                # '# Samples: 12K of event ...'
-                if line.startswith('# Samples:') and len(p) > 2:
-                    n = p[2]
-                    mult = {'K': 1e3, 'M': 1e6}.get(n[-1], 1)
-                    samples = float(n.rstrip('KM')) * mult
-                    continue
-                if len(p) < 3 or not p[0].endswith('%') or not p[2].startswith('bpf_prog_'):
-                    continue
-                name = p[2].split('_', 3)[3] if p[2].count('_') >= 3 else p[2]
-                funcs[name] = funcs.get(name, 0.0) + float(p[0][:-1])
-        if funcs and samples >= 1000:	# a profile too short to say anything
-            rounds.append(funcs)
+        try:
+            with open(path) as f:
+                r = json.load(f)
+        except (OSError, ValueError):
+            continue
+        if r['busy'] >= 1000:	# a profile too short to say anything
+            rounds.append(r)
     if not rounds:
-        print('no BPF function in the perf profiles')
+        print('no perf profile with enough samples')
         return
-    names = {n for r in rounds for n in r}
-    totals = [sum(r.values()) for r in rounds]
-    print('BPF functions by perf samples over %d profile rounds, median (range): share of '
-          'the BPF functions\' samples and of all CPU time (the helpers they call, map '
-          'lookups and the like, are the kernel\'s: not in it); BPF functions in all: '
-          '%s %% of CPU time' % (len(rounds), rng(totals, '%.2f')))
-    print('%-28s %22s %22s' % ('function', '% of BPF', '% of CPU'))
+    pct = lambda r, n: 100.0 * n / r['busy']
+    parts = [('BPF programs, with the kernel helpers they call', 'bpf'),
+             ('tracepoint dispatch to them', 'dispatch'),
+             ('uprobe traps, single steps and dispatch', 'uprobe'),
+             ('the tracer process (collector)', 'tracer')]
+    print('tracing\'s share of the busy CPU by perf over %d rounds (bpf_stats off, every '
+          'CPU, callchains), median (range), %%:' % len(rounds))
+    total = [sum(pct(r, r[k]) for _, k in parts) for r in rounds]
+    for label, k in parts:
+        v = [pct(r, r[k]) for r in rounds]
+        if max(v) > 0:
+            print('  %-50s %s' % (label, rng(v, '%.2f')))
+    print('  %-50s %s: a host whose throughput is bound by its CPU keeps ~%.1f %% of it'
+          % ('in all', rng(total, '%.2f'), 100 - statistics.median(total)))
+    names = {n for r in rounds for n in r['incl']}
+    print('%-28s %22s %22s %22s' % ('BPF function', '% of CPU, own code', '% of CPU, with helpers',
+                                    '% of BPF, with helpers'))
     rows = []
     for n in names:
-        cpu = [r.get(n, 0.0) for r in rounds]
-        share = [100 * c / t for c, t in zip(cpu, totals)]
-        rows.append((statistics.median(share), n, share, cpu))
-    for med, n, share, cpu in sorted(rows, reverse=True):
+        own = [pct(r, r['own'].get(n, 0)) for r in rounds]
+        incl = [pct(r, r['incl'].get(n, 0)) for r in rounds]
+        share = [100.0 * r['incl'].get(n, 0) / r['bpf'] if r['bpf'] else 0 for r in rounds]
+        rows.append((statistics.median(share), n, own, incl, share))
+    for med, n, own, incl, share in sorted(rows, reverse=True):
         if med < 1:
             continue
-        print('%-28s %22s %22s' % (n, rng(share, '%.1f'), rng(cpu, '%.2f')))
+        print('%-28s %22s %22s %22s' % (n, rng(own, '%.2f'), rng(incl, '%.2f'),
+                                        rng(share, '%.1f')))
 
 
 def median_ci(v, conf=0.95):
@@ -210,12 +281,14 @@ def main():
         table(sys.argv[2:])
     elif cmd == 'functions':
         functions(sys.argv[2:])
+    elif cmd == 'perfsum' and len(sys.argv) == 4:
+        perfsum(sys.argv[2], sys.argv[3], sys.stdin)
     elif cmd == 'ratios' and len(sys.argv) >= 6:
         ratios(sys.argv[2], sys.argv[3:])
     elif cmd == 'over' and '--' in sys.argv[3:]:
         over(sys.argv[2], sys.argv[3:])
     else:
-        sys.exit('usage: bench-stats.py diff|table|functions|ratios|over ... (see the header)')
+        sys.exit('usage: bench-stats.py diff|table|perfsum|functions|ratios|over ... (see the header)')
 
 
 main()

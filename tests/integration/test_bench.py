@@ -3,6 +3,7 @@
 issue notes: the traced/untraced ratios and the confidence interval of their median,
 on inputs whose answer is known."""
 import os
+import re
 import subprocess
 
 import harness as h
@@ -34,3 +35,46 @@ def test_bench_ratio_median_ci():
 	out = _ratios([90, 95, 92, 97, 91])
 	h.assert_true('traced/untraced 0.920 (0.900-0.970)' in out and 'CI' not in out,
 		      'no interval for 5 rounds: %s' % out)
+
+
+def _sample(pid, *frames):
+	"""One sample of `perf script -F pid,ip,sym` with its callchain, innermost first."""
+	return '%d\n' % pid + ''.join('\tffffffff8100%04x %s\n' % (i, f)
+				     for i, f in enumerate(frames)) + '\n'
+
+
+def test_bench_perf_shares():
+	"""bench-stats.py perfsum and functions (tools/bench -F) on a perf script whose shares
+	are known: 1940 busy samples (idle and perf's own left out), of which BPF 400 (a
+	subprogram's own code 200, a helper called by a program 200), tracepoint dispatch
+	100, uprobe handling 40, the tracer process 200."""
+	tracer, perf = 40, 50
+	prog = 'bpf_prog_0123456789abcdef_sock_send_length_btf'
+	sub = 'bpf_prog_fedcba9876543210_kagg_request'
+	text = ''.join(
+		_sample(0, 'pv_native_safe_halt', 'do_idle') * 100 +
+		_sample(perf, 'perf_mmap__push') * 60 +
+		_sample(tracer, 'jstr_buf', 'main') * 200 +
+		_sample(100, 'tcp_sendmsg_locked', 'do_syscall_64') * 1200 +
+		_sample(100, sub, prog, 'bpf_trace_run4', 'sock_sendmsg') * 200 +
+		_sample(100, 'ktime_get_mono_fast_ns', prog, 'bpf_trace_run4') * 200 +
+		_sample(100, 'bpf_trace_run4', '__bpf_trace_sock_msg_length') * 100 +
+		_sample(100, 'handle_swbp', 'exc_int3') * 20 +
+		_sample(100, 'bpf_prog_run_array_uprobe', 'uprobe_dispatcher') * 20)
+	summary = subprocess.run([STATS, 'perfsum', str(tracer), str(perf)], input=text,
+				 capture_output=True, text=True, check=True).stdout
+	path = h.tmp_path('perf.summary')
+	with open(path, 'w') as f:
+		f.write(summary)
+	out = subprocess.run([STATS, 'functions', path, path], capture_output=True, text=True,
+			     check=True).stdout
+	want = [r'BPF programs, with the kernel helpers they call\s+20\.62 \(20\.62-20\.62\)',
+		r'tracepoint dispatch to them\s+5\.15 ',
+		r'uprobe traps, single steps and dispatch\s+2\.06 ',
+		r'the tracer process \(collector\)\s+10\.31 ',
+		r'in all\s+38\.14 \(38\.14-38\.14\): .* keeps ~61\.9 %',
+		# own code, with helpers, share of BPF with helpers
+		r'kagg_request\s+10\.31 \(10\.31-10\.31\)\s+10\.31 \(10\.31-10\.31\)\s+50\.0 ',
+		r'sock_send_length_btf\s+0\.00 \(0\.00-0\.00\)\s+10\.31 \(10\.31-10\.31\)\s+50\.0 ']
+	for w in want:
+		h.assert_true(re.search(w, out), 'no /%s/ in:\n%s' % (w, out))
