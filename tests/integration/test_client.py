@@ -5,6 +5,8 @@ hold, time to first byte, SYN drop) and with the client's own measurement."""
 import json
 import os
 import re
+import subprocess
+import sys
 import time
 
 import harness as h
@@ -215,6 +217,70 @@ def test_client_half_close():
 		ph = h.phases(rec)
 		h.assert_true('ttfb' in ph, '%s: no ttfb phase: %s' % (path, rec))
 		h.assert_near(ph['ttfb']['dur_ns'], ttfb_ms * MS, '%s: ttfb phase' % path)
+
+
+# A keep-alive client that sends one request, reads its response whole and keeps the
+# connection open, quiet, until told to close it (a line on stdin each time).
+QUIET_CLIENT = r"""
+import socket, sys
+port = int(sys.argv[1])
+sys.stdin.readline()
+s = socket.create_connection(('127.0.0.1', port))
+s.sendall(b'GET /quiet HTTP/1.1\r\nHost: fixture\r\n\r\n')
+buf = b''
+while b'\r\n\r\n' not in buf:
+    buf += s.recv(4096)
+head, body = buf.split(b'\r\n\r\n', 1)
+n = int([l.split(b':')[1] for l in head.split(b'\r\n')
+         if l.lower().startswith(b'content-length:')][0])
+while len(body) < n:
+    body += s.recv(4096)
+print('DONE', s.getsockname()[1], flush=True)
+sys.stdin.readline()
+s.close()
+"""
+
+
+def test_client_quiet_keepalive_reported_live():
+	"""A keep-alive request whose connection then stays open and quiet is reported while
+	it is open, once its response has been quiet for the idle time (500 ms), though no
+	traced process does any I/O after it: the collector skips its sweeps of the idle
+	table while nothing moves, but not the one this request became due at. Timed against
+	the backend's injected first-byte delay, and reported once."""
+	ttfb_ms = 120
+	be = h.start_backend(ttfb_ms=ttfb_ms)
+	cl = subprocess.Popen([sys.executable, '-c', QUIET_CLIENT, str(be.port)],
+			      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+	h.defer(lambda: cl.kill(), 'stop the quiet client')
+	tr = h.Tracer(pids=[cl.pid])
+	cl.stdin.write('go\n')
+	cl.stdin.flush()
+	line = cl.stdout.readline().split()
+	h.assert_true(len(line) == 2 and line[0] == 'DONE', 'quiet client: %r' % line)
+	local = int(line[1])
+
+	def mine(text):
+		return [r for r in h.parse_json_lines(text, 'phasetrace')
+			if r.get('pid') == cl.pid and r.get('local_port') == local]
+
+	def reported():
+		with open(tr.out_path, errors='replace') as f:
+			text = f.read()
+		# whole lines only: the tracer may be writing the next one
+		return mine(text[:text.rfind('\n') + 1])
+	h.assert_true(h.until(lambda: reported(), 10),
+		      'the quiet connection\'s request not reported within 10 s while it stayed '
+		      'open; stderr:\n%s' % tr.stderr())
+	h.assert_eq(cl.poll(), None, 'the quiet client still holds its connection')
+	cl.stdin.write('close\n')
+	cl.stdin.flush()
+	h.assert_eq(cl.wait(10), 0, 'quiet client exit status')
+	recs = [r for r in h.client_records(tr.stop(), pid=cl.pid) if r.get('local_port') == local]
+	rec = h.only_one(recs, 'records of the quiet connection (its idle report, no copy)')
+	h.assert_eq(rec.get('status'), 200, 'status')
+	ph = h.phases(rec)
+	h.assert_true('ttfb' in ph, 'no ttfb phase: %s' % rec)
+	h.assert_near(ph['ttfb']['dur_ns'], ttfb_ms * MS, 'ttfb phase')
 
 
 FAKETIME_LIB = '/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1'

@@ -494,6 +494,17 @@ int probes__nr_attached(struct probes *p)
 	return p->nlinks;
 }
 
+/* Counter k summed over the CPUs into *out (vals: room for ncpu values); 0 or -errno. */
+static int stat_sum(int fd, __u32 k, uint64_t *vals, int ncpu, uint64_t *out)
+{
+	*out = 0;
+	if (bpf_map_lookup_elem(fd, &k, vals))
+		return -errno;
+	for (int c = 0; c < ncpu; c++)
+		*out += vals[c];
+	return 0;
+}
+
 int probes__stats(struct probes *p, uint64_t out[PT_STAT__MAX])
 {
 	int ncpu = libbpf_num_possible_cpus();
@@ -505,13 +516,25 @@ int probes__stats(struct probes *p, uint64_t out[PT_STAT__MAX])
 	vals = calloc(ncpu, sizeof(*vals));
 	if (!vals)
 		return -ENOMEM;
-	for (__u32 k = 0; k < PT_STAT__MAX; k++) {
-		out[k] = 0;
-		if (bpf_map_lookup_elem(fd, &k, vals))
-			continue;
-		for (int c = 0; c < ncpu; c++)
-			out[k] += vals[c];
-	}
+	for (__u32 k = 0; k < PT_STAT__MAX; k++)
+		stat_sum(fd, k, vals, ncpu, &out[k]);
 	free(vals);
 	return 0;
+}
+
+int probes__activity(struct probes *p, uint64_t *out)
+{
+	int ncpu = libbpf_num_possible_cpus(), fd = bpf_map__fd(p->skel->maps.stats), err;
+	uint64_t *vals, io = 0, up = 0;
+
+	if (ncpu <= 0)
+		return -EINVAL;
+	vals = calloc(ncpu, sizeof(*vals));
+	if (!vals)
+		return -ENOMEM;
+	err = stat_sum(fd, PT_STAT_IO_EVENTS, vals, ncpu, &io) ?:
+	      stat_sum(fd, PT_STAT_UPROBE_EVENTS, vals, ncpu, &up);
+	free(vals);
+	*out = io + up;
+	return err;
 }

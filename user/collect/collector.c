@@ -72,6 +72,10 @@ struct collector {
 	bool stop;
 	uint64_t events_read;
 	uint64_t idle_flushed;
+	/* the idle sweep (flush_idle()): the probe hits counted before the last one, and when
+	 * the first request it left becomes due (UINT64_MAX: none) */
+	uint64_t idle_activity, idle_next_due;
+	uint64_t idle_sweeps, idle_skipped;
 	struct fd_cb ticks[MAX_CBS];
 	int nticks;
 	struct fd_cb fds[MAX_CBS];
@@ -242,6 +246,8 @@ static bool has_parent(struct collector *c, uint64_t id)
  * again when the next request starts, and the assembler drops that copy.
  * idle_watch holds the connections that have had a response (BPF writes an
  * entry once per connection); the entry notes the request reported last.
+ * Walking it visits every bucket of the table (65536, most of them empty):
+ * a sweep that can find nothing new is skipped (idle_sweep_due()).
  */
 static void flush_idle(struct collector *c, uint64_t now, bool all)
 {
@@ -253,6 +259,7 @@ static void flush_idle(struct collector *c, uint64_t now, bool all)
 	__u64 done[256];
 	struct pt_idle noted[256];
 	int ndone = 0, budget = 4 * 65536;
+	uint64_t due = UINT64_MAX;
 
 	/* bounded: a key deleted under us makes get_next_key restart */
 	while (budget-- > 0 && bpf_map_get_next_key(wfd, prev, &next) == 0) {
@@ -265,8 +272,11 @@ static void flush_idle(struct collector *c, uint64_t now, bool all)
 			continue;
 		/* now was read before the sweep: I/O since then is not idleness */
 		if (!all && (conn.last_io > now || now - conn.last_io < c->o.idle_ns) &&
-		    !(conn.req.parent_id && has_parent(c, conn.req.parent_id)))
+		    !(conn.req.parent_id && has_parent(c, conn.req.parent_id))) {
+			if (conn.last_io + c->o.idle_ns < due)	/* left for a later sweep */
+				due = conn.last_io + c->o.idle_ns;
 			continue;
+		}
 		conn.req.end_reason = PT_END_IDLE;
 		assembler__add_req(c->asm_, &conn.req, true);
 		c->idle_flushed++;
@@ -274,6 +284,8 @@ static void flush_idle(struct collector *c, uint64_t now, bool all)
 			done[ndone] = key;
 			noted[ndone] = w;
 			noted[ndone++].flushed = conn.req.req_seq + 1;
+		} else {
+			due = 0;	/* not noted as flushed: seen again next time */
 		}
 	}
 	for (int i = 0; i < ndone; i++) {
@@ -282,6 +294,31 @@ static void flush_idle(struct collector *c, uint64_t now, bool all)
 			bpf_map_update_elem(wfd, &done[i], &noted[i], BPF_EXIST);
 	}
 	c->nparents = 0;
+	c->idle_next_due = budget < 0 ? 0 : due;	/* cut short: the rest next time */
+}
+
+/*
+ * Whether flush_idle() can find anything its last sweep did not leave for later: a
+ * connection's state only changes with a probe hit (socket I/O, or a TLS library's or
+ * Go's uprobe), each counted (PT_STAT_IO_EVENTS, PT_STAT_UPROBE_EVENTS); with none since
+ * the last sweep began, only the requests it left can have become due, and a server
+ * request just read can have children to flush. An idle host then costs two counter
+ * reads a tick, not a walk of the table. The count is read before the sweep: a hit
+ * during it is seen by the next tick's test.
+ */
+static bool idle_sweep_due(struct collector *c, uint64_t now, bool all)
+{
+	uint64_t act;
+
+	if (probes__activity(c->probes, &act))
+		return true;
+	if (all || c->nparents || act != c->idle_activity || now >= c->idle_next_due) {
+		c->idle_activity = act;
+		c->idle_sweeps++;
+		return true;
+	}
+	c->idle_skipped++;
+	return false;
 }
 
 /* Everything the BPF side counts instead of recording: the metrics label and,
@@ -634,7 +671,8 @@ static void drain(struct collector *c, uint64_t now, bool all)
 {
 	c->drain_now = now;
 	ring_buffer__consume(c->rb);
-	flush_idle(c, now, all);
+	if (idle_sweep_due(c, now, all))
+		flush_idle(c, now, all);
 	/* at exit, a request BPF emitted while we swept the table is in the
 	 * ring now (its idle copy, if any, is dropped as a duplicate) */
 	if (all)
@@ -758,11 +796,14 @@ int collector__run(struct collector *c)
 		if (!probes__stats(c->probes, st))
 			pt_info("%llu requests emitted (%llu through per-CPU rings), %llu first "
 				"requests of connections older than the tracer skipped (partial), "
-				"%llu idle flushes",
+				"%llu idle flushes (%llu sweeps of the idle table, %llu skipped: "
+				"nothing could have become idle)",
 				(unsigned long long)st[PT_STAT_REQS],
 				(unsigned long long)st[PT_STAT_REQS_CPU_RING],
 				(unsigned long long)st[PT_STAT_MIDSTREAM_SKIP],
-				(unsigned long long)c->idle_flushed);
+				(unsigned long long)c->idle_flushed,
+				(unsigned long long)c->idle_sweeps,
+				(unsigned long long)c->idle_skipped);
 		report_cgroups(c);
 		report_h2(c);
 	}
