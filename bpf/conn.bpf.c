@@ -329,6 +329,11 @@ static __always_inline int conn_io_body(__u64 skp, struct pt_conn *c, const stru
 	}
 	c->req.resp_last = ev->ts;
 	c->req.bytes_resp += ev->n;
+	/* the only way into the response phase, where the collector's idle sweep looks:
+	 * counted after the connection's writes (x86 keeps stores in order), so that a sweep
+	 * that read the count finds the connection in that phase */
+	if (started == PT_IO_STARTED_RESP)
+		stat_inc_hot(PT_STAT_RESP_STARTS);
 	return started;
 }
 

@@ -398,6 +398,8 @@ enum pt_stat {
 					 * bytes from then on are no requests */
 	PT_STAT_TLS_OPAQUE,		/* connections whose TLS no probed library runs */
 	PT_STAT_REQS_CPU_RING,		/* of PT_STAT_REQS: through a per-CPU ring (rb_cpu) */
+	PT_STAT_RESP_STARTS,		/* responses started: the collector's idle sweep is due
+					 * only after one (collector.c idle_sweep_due()) */
 	PT_STAT__MAX,
 };
 

@@ -522,19 +522,17 @@ int probes__stats(struct probes *p, uint64_t out[PT_STAT__MAX])
 	return 0;
 }
 
-int probes__activity(struct probes *p, uint64_t *out)
+int probes__resp_starts(struct probes *p, uint64_t *out)
 {
-	int ncpu = libbpf_num_possible_cpus(), fd = bpf_map__fd(p->skel->maps.stats), err;
-	uint64_t *vals, io = 0, up = 0;
+	int ncpu = libbpf_num_possible_cpus(), err;
+	uint64_t *vals;
 
 	if (ncpu <= 0)
 		return -EINVAL;
 	vals = calloc(ncpu, sizeof(*vals));
 	if (!vals)
 		return -ENOMEM;
-	err = stat_sum(fd, PT_STAT_IO_EVENTS, vals, ncpu, &io) ?:
-	      stat_sum(fd, PT_STAT_UPROBE_EVENTS, vals, ncpu, &up);
+	err = stat_sum(bpf_map__fd(p->skel->maps.stats), PT_STAT_RESP_STARTS, vals, ncpu, out);
 	free(vals);
-	*out = io + up;
 	return err;
 }

@@ -54,9 +54,8 @@ void probes__free(struct probes *p);
 struct phasetrace_bpf *probes__skel(struct probes *p);
 /* Sum of the per-CPU counters. */
 int probes__stats(struct probes *p, uint64_t out[PT_STAT__MAX]);
-/* The socket I/O and uprobe hits the programs counted so far (two counters of
- * probes__stats(), two syscalls): every change of a connection's state comes with one. */
-int probes__activity(struct probes *p, uint64_t *out);
+/* The responses started so far (PT_STAT_RESP_STARTS, one syscall). */
+int probes__resp_starts(struct probes *p, uint64_t *out);
 /* The per-CPU rings of keep-alive requests' records (*fds, as many as returned, maybe
  * none): the collector reads them with the main ring (maps.rb). */
 int probes__cpu_rings(struct probes *p, const int **fds);

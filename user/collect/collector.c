@@ -72,9 +72,9 @@ struct collector {
 	bool stop;
 	uint64_t events_read;
 	uint64_t idle_flushed;
-	/* the idle sweep (flush_idle()): the probe hits counted before the last one, and when
-	 * the first request it left becomes due (UINT64_MAX: none) */
-	uint64_t idle_activity, idle_next_due;
+	/* the idle sweep (flush_idle()): the responses started before the last one, and
+	 * when the first request it left becomes due (UINT64_MAX: none) */
+	uint64_t idle_resp_starts, idle_next_due;
 	uint64_t idle_sweeps, idle_skipped;
 	struct fd_cb ticks[MAX_CBS];
 	int nticks;
@@ -299,21 +299,22 @@ static void flush_idle(struct collector *c, uint64_t now, bool all)
 
 /*
  * Whether flush_idle() can find anything its last sweep did not leave for later: a
- * connection's state only changes with a probe hit (socket I/O, or a TLS library's or
- * Go's uprobe), each counted (PT_STAT_IO_EVENTS, PT_STAT_UPROBE_EVENTS); with none since
- * the last sweep began, only the requests it left can have become due, and a server
- * request just read can have children to flush. An idle host then costs two counter
- * reads a tick, not a walk of the table. The count is read before the sweep: a hit
- * during it is seen by the next tick's test.
+ * connection enters the response phase, where the sweep looks, in one place in BPF
+ * (conn.bpf.c conn_io_body()), which counts it (PT_STAT_RESP_STARTS) after its writes.
+ * With no response started since the last sweep began, only the requests that sweep
+ * found not yet quiet can have become due (more I/O on them only makes them later),
+ * and a server request just read can have children to flush. An idle host then costs
+ * one counter read a tick, not a walk of the table. The count is read before the sweep:
+ * a response started during it is seen by the next tick's test.
  */
 static bool idle_sweep_due(struct collector *c, uint64_t now, bool all)
 {
-	uint64_t act;
+	uint64_t starts;
 
-	if (probes__activity(c->probes, &act))
+	if (probes__resp_starts(c->probes, &starts))
 		return true;
-	if (all || c->nparents || act != c->idle_activity || now >= c->idle_next_due) {
-		c->idle_activity = act;
+	if (all || c->nparents || starts != c->idle_resp_starts || now >= c->idle_next_due) {
+		c->idle_resp_starts = starts;
 		c->idle_sweeps++;
 		return true;
 	}
