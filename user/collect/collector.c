@@ -32,6 +32,7 @@
 #include "util/clock.h"
 
 #define TICK_MS		100
+#define TICK_NS		(TICK_MS * 1000000ULL)
 #define RELEASE_BATCH	1024	/* records released between two reads of the rings */
 #define MAX_CBS		8
 #define MAX_PARENTS	256
@@ -72,9 +73,9 @@ struct collector {
 	bool stop;
 	uint64_t events_read;
 	uint64_t idle_flushed;
-	/* the idle sweep (flush_idle()): the responses started before the last one, and
-	 * when the first request it left becomes due (UINT64_MAX: none) */
-	uint64_t idle_resp_starts, idle_next_due;
+	/* the idle sweep (flush_idle()): the responses started before the last one began,
+	 * when it began, and when the first request it left becomes due (UINT64_MAX: none) */
+	uint64_t idle_resp_starts, idle_swept_at, idle_next_due;
 	uint64_t idle_sweeps, idle_skipped;
 	struct fd_cb ticks[MAX_CBS];
 	int nticks;
@@ -298,23 +299,33 @@ static void flush_idle(struct collector *c, uint64_t now, bool all)
 }
 
 /*
- * Whether flush_idle() can find anything its last sweep did not leave for later: a
+ * Whether flush_idle() can find anything its last sweep did not leave for later. A
  * connection enters the response phase, where the sweep looks, in one place in BPF
- * (conn.bpf.c conn_io_body()), which counts it (PT_STAT_RESP_STARTS) after its writes.
- * With no response started since the last sweep began, only the requests that sweep
- * found not yet quiet can have become due (more I/O on them only makes them later),
- * and a server request just read can have children to flush. An idle host then costs
- * one counter read a tick, not a walk of the table. The count is read before the sweep:
- * a response started during it is seen by the next tick's test.
+ * (conn.bpf.c conn_io_body()), which counts it (PT_STAT_RESP_STARTS) after its writes;
+ * the count is read before each sweep. The requests that sweep saw are due when it
+ * said (more I/O on them only makes them later); one whose response started since
+ * was last active after the sweep began, so is quiet idle_ns after that at the
+ * earliest (less a tick: a program's clock is read before its writes). A server
+ * request just read can have children to flush at once. An idle host costs one
+ * counter read a tick instead of a walk of the table, a busy one a walk every idle_ns
+ * instead of every tick.
  */
 static bool idle_sweep_due(struct collector *c, uint64_t now, bool all)
 {
-	uint64_t starts;
+	uint64_t starts, due = c->idle_next_due;
 
 	if (probes__resp_starts(c->probes, &starts))
-		return true;
-	if (all || c->nparents || starts != c->idle_resp_starts || now >= c->idle_next_due) {
+		starts = c->idle_resp_starts + 1;	/* unknown: as if one had started */
+	if (starts != c->idle_resp_starts) {
+		uint64_t after = c->idle_swept_at + c->o.idle_ns;
+
+		after = after > TICK_NS ? after - TICK_NS : 0;
+		if (after < due)
+			due = after;
+	}
+	if (all || c->nparents || now >= due) {
 		c->idle_resp_starts = starts;
+		c->idle_swept_at = now;
 		c->idle_sweeps++;
 		return true;
 	}
@@ -772,7 +783,7 @@ int collector__run(struct collector *c)
 		if (end && now >= end)
 			c->stop = true;
 		if (now >= next_tick || c->stop) {
-			next_tick = now + TICK_MS * 1000000ULL;
+			next_tick = now + TICK_NS;
 			/* the wall clock moves under us (NTP steps it once synced, often
 			 * after a tracer started at boot): records carry the current one */
 			calibrate_clock();
