@@ -83,12 +83,13 @@ stats_restore() {
 
 # prog_snapshot PID FILE: "prog_id run_cnt run_time_ns" of each BPF program PID holds
 prog_snapshot() {
-	local f
-	: >"$2"
-	for f in /proc/"$1"/fdinfo/*; do
-		awk '/^prog_id:/ { i = $2 } /^run_time_ns:/ { t = $2 } /^run_cnt:/ { c = $2 }
-		     END { if (i != "" && c != "") print i, c, t }' "$f" 2>/dev/null >>"$2" || true
-	done
+	# one awk over every fd: an awk per fd (hundreds) would be as many execs, each of
+	# which the tracer scans for probes three times (0, 30 and 500 ms later), during
+	# the round
+	awk 'FNR == 1 { if (i != "" && c != "") print i, c, t; i = c = t = "" }
+	     /^prog_id:/ { i = $2 } /^run_time_ns:/ { t = $2 } /^run_cnt:/ { c = $2 }
+	     END { if (i != "" && c != "") print i, c, t }' /proc/"$1"/fdinfo/* \
+		>"$2" 2>/dev/null || true
 }
 
 # traced_round URL OUT: wrk while the tracer ($TRACER) runs; OUT gets its programs'
