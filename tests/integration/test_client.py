@@ -283,6 +283,98 @@ def test_client_quiet_keepalive_reported_live():
 	h.assert_near(ph['ttfb']['dur_ns'], ttfb_ms * MS, 'ttfb phase')
 
 
+# A server answering every request of every connection at once, keeping them open.
+ANSWER_SERVER = r"""
+import selectors, socket
+sel = selectors.DefaultSelector()
+ls = socket.socket()
+ls.bind(('127.0.0.1', 0))
+ls.listen(4096)
+sel.register(ls, selectors.EVENT_READ)
+print('READY %d' % ls.getsockname()[1], flush=True)
+held = {}
+while True:
+    for k, _ in sel.select():
+        if k.fileobj is ls:
+            c = ls.accept()[0]
+            held[c] = b''
+            sel.register(c, selectors.EVENT_READ)
+            continue
+        c = k.fileobj
+        d = c.recv(4096)
+        if not d:
+            sel.unregister(c)
+            c.close()
+            del held[c]
+            continue
+        held[c] += d
+        while b'\r\n\r\n' in held[c]:
+            held[c] = held[c].split(b'\r\n\r\n', 1)[1]
+            c.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok')
+"""
+
+# N keep-alive connections, one request answered on each, then all held open and quiet
+# until a line on stdin: they go quiet together.
+QUIET_MANY = r"""
+import resource, socket, sys, time
+resource.setrlimit(resource.RLIMIT_NOFILE, (4096, 4096))
+port, n = int(sys.argv[1]), int(sys.argv[2])
+sys.stdin.readline()
+held = [socket.create_connection(('127.0.0.1', port)) for i in range(n)]
+# all requests, then all answers, each waiting in its socket by then: the connections
+# go quiet within milliseconds of each other
+for s in held:
+    s.sendall(b'GET /many HTTP/1.1\r\nHost: fixture\r\n\r\n')
+time.sleep(0.3)
+for s in held:
+    buf = b''
+    while not buf.endswith(b'ok'):
+        buf += s.recv(4096)
+print('DONE', flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_client_quiet_keepalive_many_reported_once():
+	"""600 keep-alive connections go quiet together, each after one answered request: the
+	collector reports each request once while the connections stay open (its walk of the
+	idle table reads it in batches of 256 and notes each report as it goes), and says so
+	with -v when stopped with them still open: 600 idle flushes, not again for the ones
+	a walk could not note (at most 256 a walk before)."""
+	n = 600
+	srv = h.start_daemon('answer-server', [sys.executable, '-c', ANSWER_SERVER],
+			     r'READY (\d+)', stream='stdout', timeout=10)
+	port = int(srv.match.group(1))
+	cl = subprocess.Popen([sys.executable, '-c', QUIET_MANY, str(port), str(n)],
+			      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+	h.defer(lambda: cl.kill(), 'stop the quiet clients')
+	tr = h.Tracer(pids=[cl.pid], extra=['-v'])
+	cl.stdin.write('go\n')
+	cl.stdin.flush()
+	h.assert_eq(cl.stdout.readline().strip(), 'DONE', 'quiet clients')
+
+	def reported():
+		with open(tr.out_path, errors='replace') as f:
+			text = f.read()
+		return [r for r in h.parse_json_lines(text[:text.rfind('\n') + 1], 'phasetrace')
+			if r.get('pid') == cl.pid and r.get('path') == '/many']
+	h.assert_true(h.until(lambda: len(reported()) >= n, 20),
+		      '%d of %d quiet requests reported within 20 s while their connections '
+		      'stayed open' % (len(reported()), n))
+	# stopped while they are still open: its last walk (every request still in the
+	# response phase) must find each one noted as reported
+	recs = [r for r in h.client_records(tr.stop(), pid=cl.pid) if r.get('path') == '/many']
+	cl.stdin.write('close\n')
+	cl.stdin.flush()
+	h.assert_eq(cl.wait(20), 0, 'quiet clients exit status')
+	ports = [r.get('local_port') for r in recs]
+	h.assert_eq((len(recs), len(set(ports))), (n, n), 'records, and connections among them')
+	h.assert_true(all(r.get('status') == 200 for r in recs), 'a status other than 200')
+	m = re.search(r'(\d+) idle flushes', '\n'.join(tr.err))
+	h.assert_true(m, 'no idle flush count with -v:\n%s' % tr.stderr())
+	h.assert_eq(int(m.group(1)), n, 'requests reported from the idle table')
+
+
 FAKETIME_LIB = '/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1'
 CLOCK_STEP_S = 30
 

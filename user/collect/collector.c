@@ -58,6 +58,19 @@ struct fd_cb {
 	void *ctx;
 };
 
+/* A walk of idle_watch in batches (flush_idle(), watch_next()) */
+#define IDLE_BATCH	256
+struct watch_walk {
+	int fd;
+	bool started, done;
+	bool cut;		/* stopped before the end (an error, or over budget) */
+	__u64 token;		/* where the next batch starts (a bucket, for a hash) */
+	__u32 n, i;
+	int budget;		/* batches: bounds the walk */
+	__u64 keys[IDLE_BATCH];
+	struct pt_idle vals[IDLE_BATCH];
+};
+
 struct collector {
 	struct collector_opts o;
 	struct probes *probes;
@@ -77,6 +90,7 @@ struct collector {
 	 * when it began, and when the first request it left becomes due (UINT64_MAX: none) */
 	uint64_t idle_resp_starts, idle_swept_at, idle_next_due;
 	uint64_t idle_sweeps, idle_skipped;
+	struct watch_walk walk;	/* its buffers (6 KiB) */
 	struct fd_cb ticks[MAX_CBS];
 	int nticks;
 	struct fd_cb fds[MAX_CBS];
@@ -242,6 +256,42 @@ static bool has_parent(struct collector *c, uint64_t id)
 }
 
 /*
+ * The next entry of a walk of idle_watch, read in batches (BPF_MAP_LOOKUP_BATCH, 5.6+:
+ * one syscall per IDLE_BATCH entries, where get_next_key and a lookup cost two per
+ * entry, for a server's thousands of kept-alive connections). false: the end, or the
+ * walk was cut short (ww->cut).
+ */
+static bool watch_next(struct watch_walk *ww, __u64 *key, struct pt_idle *w)
+{
+	while (ww->i >= ww->n) {
+		LIBBPF_OPTS(bpf_map_batch_opts, opts);
+		int err;
+
+		if (ww->done)
+			return false;
+		if (ww->budget-- <= 0) {
+			ww->cut = true;
+			return false;
+		}
+		ww->n = IDLE_BATCH;
+		ww->i = 0;
+		err = bpf_map_lookup_batch(ww->fd, ww->started ? &ww->token : NULL, &ww->token,
+					   ww->keys, ww->vals, &ww->n, &opts);
+		ww->started = true;
+		if (err) {
+			ww->done = true;	/* -ENOENT: the last batch (n may be > 0) */
+			if (err != -ENOENT) {
+				ww->cut = true;
+				ww->n = 0;
+			}
+		}
+	}
+	*key = ww->keys[ww->i];
+	*w = ww->vals[ww->i++];
+	return true;
+}
+
+/*
  * Requests whose response went quiet for idle_ns (or whose server request
  * already ended) are reported from the connection table; BPF reports them
  * again when the next request starts, and the assembler drops that copy.
@@ -250,23 +300,35 @@ static bool has_parent(struct collector *c, uint64_t id)
  * Walking it visits every bucket of the table (65536, most of them empty):
  * a sweep that can find nothing new is skipped (idle_sweep_due()).
  */
+/* Note in each of the n watch entries the request just reported from it, if the entry is
+ * still its connection's (BPF may have closed it meanwhile). */
+static void note_flushed(int wfd, const __u64 *keys, const struct pt_idle *noted, int n)
+{
+	struct pt_idle w;
+
+	for (int i = 0; i < n; i++)
+		if (bpf_map_lookup_elem(wfd, &keys[i], &w) == 0 && w.conn_id == noted[i].conn_id)
+			bpf_map_update_elem(wfd, &keys[i], &noted[i], BPF_EXIST);
+}
+
 static void flush_idle(struct collector *c, uint64_t now, bool all)
 {
-	int wfd = bpf_map__fd(probes__skel(c->probes)->maps.idle_watch);
 	int cfd = bpf_map__fd(probes__skel(c->probes)->maps.conns);
-	__u64 key, next, *prev = NULL;
+	struct watch_walk *ww = &c->walk;
+	__u64 key;
 	struct pt_conn conn;
-	struct pt_idle w, w2;
+	struct pt_idle w;
 	__u64 done[256];
 	struct pt_idle noted[256];
-	int ndone = 0, budget = 4 * 65536;
+	int ndone = 0;
 	uint64_t due = UINT64_MAX;
 
-	/* bounded: a key deleted under us makes get_next_key restart */
-	while (budget-- > 0 && bpf_map_get_next_key(wfd, prev, &next) == 0) {
-		key = next;
-		prev = &key;
-		if (bpf_map_lookup_elem(wfd, &key, &w) || bpf_map_lookup_elem(cfd, &key, &conn))
+	ww->fd = bpf_map__fd(probes__skel(c->probes)->maps.idle_watch);
+	ww->started = ww->done = ww->cut = false;
+	ww->n = ww->i = 0;
+	ww->budget = 4 * 65536 / IDLE_BATCH;
+	while (watch_next(ww, &key, &w)) {
+		if (bpf_map_lookup_elem(cfd, &key, &conn))
 			continue;
 		if (conn.req.conn_id != w.conn_id || conn.state != PT_FSM_RESP ||
 		    w.flushed == conn.req.req_seq + 1)
@@ -281,21 +343,19 @@ static void flush_idle(struct collector *c, uint64_t now, bool all)
 		conn.req.end_reason = PT_END_IDLE;
 		assembler__add_req(c->asm_, &conn.req, true);
 		c->idle_flushed++;
-		if (ndone < 256) {
-			done[ndone] = key;
-			noted[ndone] = w;
-			noted[ndone++].flushed = conn.req.req_seq + 1;
-		} else {
-			due = 0;	/* not noted as flushed: seen again next time */
+		done[ndone] = key;
+		noted[ndone] = w;
+		noted[ndone++].flushed = conn.req.req_seq + 1;
+		/* noted as it goes: a thousand connections gone quiet together are reported
+		 * once each, not again at every tick until each got its note */
+		if (ndone == 256) {
+			note_flushed(ww->fd, done, noted, ndone);
+			ndone = 0;
 		}
 	}
-	for (int i = 0; i < ndone; i++) {
-		/* the same connection's entry still (BPF may have closed it meanwhile) */
-		if (bpf_map_lookup_elem(wfd, &done[i], &w2) == 0 && w2.conn_id == noted[i].conn_id)
-			bpf_map_update_elem(wfd, &done[i], &noted[i], BPF_EXIST);
-	}
+	note_flushed(ww->fd, done, noted, ndone);
 	c->nparents = 0;
-	c->idle_next_due = budget < 0 ? 0 : due;	/* cut short: the rest next time */
+	c->idle_next_due = ww->cut ? 0 : due;	/* cut short: the rest next time */
 }
 
 /*
