@@ -494,45 +494,47 @@ int probes__nr_attached(struct probes *p)
 	return p->nlinks;
 }
 
-/* Counter k summed over the CPUs into *out (vals: room for ncpu values); 0 or -errno. */
-static int stat_sum(int fd, __u32 k, uint64_t *vals, int ncpu, uint64_t *out)
+/*
+ * Counters from .. from + n - 1 of the stats map, each summed over the CPUs into out[]
+ * (0 for one that cannot be read): how many could not be read, or -errno when none could
+ * (no CPU count, no memory).
+ */
+static int stats_read(struct probes *p, __u32 from, __u32 n, uint64_t *out)
 {
-	*out = 0;
-	if (bpf_map_lookup_elem(fd, &k, vals))
-		return -errno;
-	for (int c = 0; c < ncpu; c++)
-		*out += vals[c];
-	return 0;
+	int ncpu = libbpf_num_possible_cpus(), unread = 0;
+	int fd = bpf_map__fd(p->skel->maps.stats);
+	uint64_t *vals;
+
+	if (ncpu <= 0)
+		return -EINVAL;
+	vals = calloc(ncpu, sizeof(*vals));
+	if (!vals)
+		return -ENOMEM;
+	for (__u32 k = 0; k < n; k++) {
+		__u32 key = from + k;
+
+		out[k] = 0;
+		if (bpf_map_lookup_elem(fd, &key, vals)) {
+			unread++;
+			continue;
+		}
+		for (int c = 0; c < ncpu; c++)
+			out[k] += vals[c];
+	}
+	free(vals);
+	return unread;
 }
 
 int probes__stats(struct probes *p, uint64_t out[PT_STAT__MAX])
 {
-	int ncpu = libbpf_num_possible_cpus();
-	uint64_t *vals;
-	int fd = bpf_map__fd(p->skel->maps.stats);
+	int err = stats_read(p, 0, PT_STAT__MAX, out);
 
-	if (ncpu <= 0)
-		return -EINVAL;
-	vals = calloc(ncpu, sizeof(*vals));
-	if (!vals)
-		return -ENOMEM;
-	for (__u32 k = 0; k < PT_STAT__MAX; k++)
-		stat_sum(fd, k, vals, ncpu, &out[k]);
-	free(vals);
-	return 0;
+	return err < 0 ? err : 0;	/* a counter that cannot be read reads 0 */
 }
 
 int probes__resp_starts(struct probes *p, uint64_t *out)
 {
-	int ncpu = libbpf_num_possible_cpus(), err;
-	uint64_t *vals;
+	int err = stats_read(p, PT_STAT_RESP_STARTS, 1, out);
 
-	if (ncpu <= 0)
-		return -EINVAL;
-	vals = calloc(ncpu, sizeof(*vals));
-	if (!vals)
-		return -ENOMEM;
-	err = stat_sum(bpf_map__fd(p->skel->maps.stats), PT_STAT_RESP_STARTS, vals, ncpu, out);
-	free(vals);
-	return err;
+	return err < 0 ? err : err ? -EIO : 0;
 }

@@ -291,15 +291,6 @@ static bool watch_next(struct watch_walk *ww, __u64 *key, struct pt_idle *w)
 	return true;
 }
 
-/*
- * Requests whose response went quiet for idle_ns (or whose server request
- * already ended) are reported from the connection table; BPF reports them
- * again when the next request starts, and the assembler drops that copy.
- * idle_watch holds the connections that have had a response (BPF writes an
- * entry once per connection); the entry notes the request reported last.
- * Walking it visits every bucket of the table (65536, most of them empty):
- * a sweep that can find nothing new is skipped (idle_sweep_due()).
- */
 /* Note in each of the n watch entries the request just reported from it, if the entry is
  * still its connection's (BPF may have closed it meanwhile). */
 static void note_flushed(int wfd, const __u64 *keys, const struct pt_idle *noted, int n)
@@ -311,6 +302,15 @@ static void note_flushed(int wfd, const __u64 *keys, const struct pt_idle *noted
 			bpf_map_update_elem(wfd, &keys[i], &noted[i], BPF_EXIST);
 }
 
+/*
+ * Requests whose response went quiet for idle_ns (or whose server request
+ * already ended) are reported from the connection table; BPF reports them
+ * again when the next request starts, and the assembler drops that copy.
+ * idle_watch holds the connections that have had a response (BPF writes an
+ * entry once per connection); the entry notes the request reported last.
+ * Walking it visits every bucket of the table (65536, most of them empty):
+ * a sweep that can find nothing new is skipped (idle_sweep_due()).
+ */
 static void flush_idle(struct collector *c, uint64_t now, bool all)
 {
 	int cfd = bpf_map__fd(probes__skel(c->probes)->maps.conns);
@@ -318,8 +318,8 @@ static void flush_idle(struct collector *c, uint64_t now, bool all)
 	__u64 key;
 	struct pt_conn conn;
 	struct pt_idle w;
-	__u64 done[256];
-	struct pt_idle noted[256];
+	__u64 done[IDLE_BATCH];
+	struct pt_idle noted[IDLE_BATCH];
 	int ndone = 0;
 	uint64_t due = UINT64_MAX;
 
@@ -348,7 +348,7 @@ static void flush_idle(struct collector *c, uint64_t now, bool all)
 		noted[ndone++].flushed = conn.req.req_seq + 1;
 		/* noted as it goes: a thousand connections gone quiet together are reported
 		 * once each, not again at every tick until each got its note */
-		if (ndone == 256) {
+		if (ndone == IDLE_BATCH) {
 			note_flushed(ww->fd, done, noted, ndone);
 			ndone = 0;
 		}
