@@ -125,13 +125,13 @@ BPF_FRAME = re.compile(r'^bpf_prog_[0-9a-f]{16}(_|$)')
 def perfsum(tracer, perf, stream):
     """`perf script -F pid,ip,sym` of a round recorded with -g: each sample's innermost
     BPF frame (bpf_prog_<tag>_<name>) is the function it counts for, on its own code or
-    in a kernel function it called (a helper: map lookup, clock, user memory read); the
-    outermost one the program. Samples without a BPF frame count as dispatch or uprobe
-    handling when such frames are on their stack. Idle and perf's own samples are left
-    out of the busy ones. A JSON summary on stdout."""
+    in a kernel function it called (a helper: map lookup, clock, user memory read).
+    Samples without a BPF frame count as dispatch or uprobe handling when such frames are
+    on their stack; the tracer process's as its own, whatever their stack. Idle and
+    perf's own samples are left out of the busy ones. A JSON summary on stdout."""
     tracer, perf = int(tracer), int(perf)
     out = {'busy': 0, 'idle': 0, 'perf': 0, 'tracer': 0, 'dispatch': 0, 'uprobe': 0,
-           'bpf': 0, 'own': {}, 'incl': {}, 'progs': {}}
+           'bpf': 0, 'own': {}, 'incl': {}}
 
     def count(pid, frames):
         if pid == 0:
@@ -141,18 +141,17 @@ def perfsum(tracer, perf, stream):
             out['perf'] += 1
             return
         out['busy'] += 1
-        if pid == tracer:
+        if pid == tracer:	# whatever it runs (its own hooks' programs too): counted once
             out['tracer'] += 1
+            return
         bpf = [i for i, f in enumerate(frames) if BPF_FRAME.match(f)]
         if bpf:
-            name = lambda f: f.split('_', 3)[3] if f.count('_') >= 3 else f
-            inner = name(frames[bpf[0]])
+            f = frames[bpf[0]]
+            inner = f.split('_', 3)[3] if f.count('_') >= 3 else f
             out['bpf'] += 1
             out['incl'][inner] = out['incl'].get(inner, 0) + 1
             if bpf[0] == 0:
                 out['own'][inner] = out['own'].get(inner, 0) + 1
-            prog = name(frames[bpf[-1]])
-            out['progs'][prog] = out['progs'].get(prog, 0) + 1
         elif any(UPROBE.search(f) for f in frames):
             out['uprobe'] += 1
         elif any(DISPATCH.match(f) for f in frames):
