@@ -783,7 +783,18 @@ struct self_ctx {
 	struct metrics *m;
 };
 
-/* Self statistics into metrics, once per collector tick. */
+/* phasetrace_cgroup_lookups_total: how container identities were found (assemble/cgroups.h) */
+static void cgroup_stats_set(struct metrics *m, const struct collector_stats *st)
+{
+	metrics__set_self(m, METRICS_CGROUP_LOOKUPS, "hit", st->cgroups.hits);
+	metrics__set_self(m, METRICS_CGROUP_LOOKUPS, "proc", st->cgroups.from_proc);
+	metrics__set_self(m, METRICS_CGROUP_LOOKUPS, "walk", st->cgroups.from_walk);
+	metrics__set_self(m, METRICS_CGROUP_LOOKUPS, "unresolved", st->cgroups.unresolved);
+	metrics__set_self(m, METRICS_CGROUP_LOOKUPS, "evicted", st->cgroups.evicted);
+	metrics__set_self(m, METRICS_CGROUP_LOOKUPS, "filter_full", st->cgroup_filter_full);
+}
+
+/* Self statistics into metrics, once per collector tick: the counters read once. */
 static void self_stats_tick(void *ctx, uint64_t now)
 {
 	struct self_ctx *s = ctx;
@@ -809,21 +820,7 @@ static void self_stats_tick(void *ctx, uint64_t now)
 	metrics__set_self(s->m, METRICS_EVENTS_DROPPED, "h2_record_gap", st.h2_record_gaps);
 	metrics__set_self(s->m, METRICS_EVENTS_DROPPED, "h2_conn_table_full",
 			  st.h2_conns_overflow);
-}
-
-/* phasetrace_cgroup_lookups_total: how container identities were found (assemble/cgroups.h) */
-static void cgroup_stats_tick(void *ctx, uint64_t now)
-{
-	struct self_ctx *s = ctx;
-	struct collector_stats st;
-
-	collector__stats(s->c, &st);
-	metrics__set_self(s->m, METRICS_CGROUP_LOOKUPS, "hit", st.cgroups.hits);
-	metrics__set_self(s->m, METRICS_CGROUP_LOOKUPS, "proc", st.cgroups.from_proc);
-	metrics__set_self(s->m, METRICS_CGROUP_LOOKUPS, "walk", st.cgroups.from_walk);
-	metrics__set_self(s->m, METRICS_CGROUP_LOOKUPS, "unresolved", st.cgroups.unresolved);
-	metrics__set_self(s->m, METRICS_CGROUP_LOOKUPS, "evicted", st.cgroups.evicted);
-	metrics__set_self(s->m, METRICS_CGROUP_LOOKUPS, "filter_full", st.cgroup_filter_full);
+	cgroup_stats_set(s->m, &st);
 }
 
 static void quit_collector(void *c)
@@ -969,7 +966,6 @@ static int connect_outputs(struct app *a, struct collector *c)
 	if (a->m) {
 		a->self = (struct self_ctx){ c, a->m };
 		collector__on_tick(c, self_stats_tick, &a->self);
-		collector__on_tick(c, cgroup_stats_tick, &a->self);
 		s = metrics__sink(a->m);
 		collector__add_sink(c, &s);
 	}
