@@ -548,7 +548,7 @@ int go_goexit_entry(struct pt_regs *ctx)
 	t = thread_lookup(key);
 	spans_open = t && t->spans_active;
 	if (t)
-		bpf_map_delete_elem(&threads, &key);
+		thread_forget(key);
 	if (go_gs_used)
 		delete_if_there(&go_gs, &key);
 	if (go_parent_used)
@@ -574,7 +574,7 @@ static __always_inline bool go_ctx_forget(__u64 key, struct thread_ctx *t)
 		t->go_srv = 0;
 		return false;
 	}
-	bpf_map_delete_elem(&threads, &key);
+	thread_forget(key);
 	return true;
 }
 

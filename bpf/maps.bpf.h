@@ -19,6 +19,17 @@
 	};						\
 	extern struct name##_map name SEC(".maps")
 
+/* Local storage of a kernel object (kind SK_STORAGE, TASK_STORAGE): a value per socket or
+ * task, made on first use, freed with its owner. */
+#define PT_LOCAL_STORAGE(name, kind, value_type)		\
+	struct name##_map {				\
+		__uint(type, BPF_MAP_TYPE_##kind);	\
+		__uint(map_flags, BPF_F_NO_PREALLOC);	\
+		__type(key, int);			\
+		__type(value, value_type);		\
+	};						\
+	extern struct name##_map name SEC(".maps")
+
 /* ---- tunables, set by the collector before load ---- */
 extern const volatile __u32 self_tgid;
 extern const volatile bool has_pid_filter;
@@ -30,6 +41,7 @@ extern const volatile __u64 wakeup_bytes;
 /* bpf_task_pt_regs() (5.15): lets socket hooks peek at the syscall buffer. */
 extern const volatile bool has_task_pt_regs;
 extern const volatile bool has_send_start;	/* tcp_sendmsg_locked stamps sends */
+extern const volatile bool has_task_storage;	/* threads' thread_ctx in thread_store */
 extern const volatile bool has_destroy_sock;	/* tcp:tcp_destroy_sock is attached */
 /* -C: only processes whose cgroup is in cgroup_filter */
 extern const volatile bool has_cgroup_filter;
@@ -106,13 +118,7 @@ struct send_start {
 	__u64 ts;	/* 0: no send stamped since the last one was taken */
 	__u64 buf;	/* the send's first byte from its iov_iter (0: not user memory) */
 };
-struct send_starts_map {
-	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct send_start);
-};
-extern struct send_starts_map send_starts SEC(".maps");
+PT_LOCAL_STORAGE(send_starts, SK_STORAGE, struct send_start);
 
 /* Scratch for building a new connection without using the 512-byte stack. */
 PT_MAP(conn_scratch, PERCPU_ARRAY, 1, __u32, struct pt_conn);
@@ -176,6 +182,14 @@ struct thread_ctx {
  * exits (proc.bpf.c thread_exited()), a goroutine's as docs/go.md says; LRU for what
  * is missed (a lost goexit1). */
 PT_MAP(threads, LRU_HASH, 32768, __u64, struct thread_ctx);
+/*
+ * A thread's own (not a goroutine's) thread_ctx, where the kernel lets tracing programs
+ * use task storage (Linux 5.13+, has_task_storage): found from the current task without
+ * hashing (every socket hook looks its context up), gone with the task. The keys of
+ * threads are then goroutines' alone. A thread's context is only ever looked up by that
+ * thread. Without has_task_storage the collector makes this a one-entry hash nothing uses.
+ */
+PT_LOCAL_STORAGE(thread_store, TASK_STORAGE, struct thread_ctx);
 
 /* tgid of a Go process, filled by the collector -> how to find the current goroutine */
 PT_MAP(go_procs, HASH, PT_MAX_GO_PROCS, __u32, struct pt_go_proc);

@@ -109,7 +109,7 @@ static __always_inline void thread_exited(__u64 id)
 		bpf_map_delete_elem(&tls_outers, &id);
 	if (t->spans_used)
 		spans_forget(id);
-	bpf_map_delete_elem(&threads, &id);
+	thread_forget(id);
 }
 
 SEC("tp_btf/sched_process_exec")

@@ -75,6 +75,8 @@ PT_SHARED __u64 exec_key_conn(struct pt_conn *c, __u64 *goid)
 
 PT_SHARED struct thread_ctx *thread_lookup(__u64 key)
 {
+	if (thread_in_task(key))
+		return bpf_task_storage_get(&thread_store, bpf_get_current_task_btf(), NULL, 0);
 	return bpf_map_lookup_elem(&threads, &key);
 }
 
@@ -82,7 +84,7 @@ PT_SHARED struct thread_ctx *thread_get_as(__u64 key, int end)
 {
 	struct thread_ctx zero = { .go_srv = end == GO_END_CONN, .tls_scoped = end == GO_END_CALL,
 				   .go_stream = end == GO_END_STREAM };
-	struct thread_ctx *t = bpf_map_lookup_elem(&threads, &key);
+	struct thread_ctx *t = thread_lookup(key);
 
 	if (t) {
 		if (t->tls_scoped && end != GO_END_CALL)
@@ -98,6 +100,13 @@ PT_SHARED struct thread_ctx *thread_get_as(__u64 key, int end)
 	/* a goroutine's entry: gone when it ends (goexit1), or with its connection or stream */
 	if (KEY_IS_GO(key) && end == GO_END_EXIT)
 		go_want_exit(key >> 32);
+	if (thread_in_task(key)) {
+		t = bpf_task_storage_get(&thread_store, bpf_get_current_task_btf(), &zero,
+					 BPF_LOCAL_STORAGE_GET_F_CREATE);
+		if (!t)
+			stat_inc(PT_STAT_THREAD_FULL);
+		return t;
+	}
 	return map_get_or_init(&threads, &key, &zero, PT_STAT_THREAD_FULL);
 }
 

@@ -21,7 +21,21 @@ PT_SHARED __u64 exec_key_conn(struct pt_conn *c, __u64 *goid);
 /* The runtime.g of the current thread's goroutine if that is key (from the thread's TLS,
  * as exec_key_goid() finds it), else 0. */
 PT_SHARED __u64 go_cur_g(__u64 key, const struct pt_go_proc *gp);
+/* Is key's context in the current task's storage (thread_store), not in threads? key is
+ * then the current thread's: no program looks up another thread's context. */
+static __always_inline bool thread_in_task(__u64 key)
+{
+	return has_task_storage && !KEY_IS_GO(key);
+}
 PT_SHARED struct thread_ctx *thread_lookup(__u64 key);
+/* key's context goes (a thread's: the current one's). */
+static __always_inline void thread_forget(__u64 key)
+{
+	if (thread_in_task(key))
+		bpf_task_storage_delete(&thread_store, bpf_get_current_task_btf());
+	else
+		bpf_map_delete_elem(&threads, &key);
+}
 /* How a goroutine's new thread_ctx will be forgotten (thread_get_as()). */
 enum go_state_end {
 	GO_END_EXIT = 0,	/* at the goroutine's end: asks for runtime.goexit1's probe */
@@ -64,7 +78,7 @@ static __always_inline __u64 thread_srv_req(const struct thread_ctx *t)
 static __always_inline void thread_call_done(__u64 key, struct thread_ctx *t)
 {
 	if (t && t->tls_scoped && !t->ssl_depth && !t->spans_active)
-		bpf_map_delete_elem(&threads, &key);
+		thread_forget(key);
 }
 
 #endif

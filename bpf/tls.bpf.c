@@ -377,7 +377,7 @@ static __always_inline void tls_call_exit(__u64 key, struct thread_ctx *t, long 
 		c->rd_gkey = key;
 		t->tls_scoped = 0;
 		if (old)
-			bpf_map_delete_elem(&threads, &old);
+			thread_forget(old);
 	}
 	/* the bytes moved when the kernel I/O inside the call did: the return
 	 * can come much later (a Go goroutine waits for a P after the syscall) */

@@ -374,7 +374,7 @@ enum pt_stat {
 	PT_STAT_RB_DROP_SPAN,
 	PT_STAT_RB_DROP_PROC,
 	PT_STAT_CONN_FULL,		/* connection table full */
-	PT_STAT_THREAD_FULL,		/* per-thread table full */
+	PT_STAT_THREAD_FULL,		/* per-thread table full, or task storage refused */
 	PT_STAT_SSL_FULL,		/* TLS session table full */
 	PT_STAT_IO_EVENTS,		/* socket I/O hook hits on traced connections */
 	PT_STAT_UPROBE_EVENTS,		/* uprobe hits in traced processes */

@@ -71,7 +71,7 @@ struct cli_option {
 enum {
 	OPT_JSON = 1000, OPT_DURATION, OPT_BTF, OPT_IDLE, OPT_VERSION,
 	OPT_LISTEN, OPT_BUCKETS, OPT_MAX_PEERS, OPT_MAX_SERIES, OPT_PROBE,
-	OPT_IO_HOOKS, OPT_UPROBES,
+	OPT_IO_HOOKS, OPT_UPROBES, OPT_THREAD_STATE,
 };
 enum { OPT_OTLP = 1100, OPT_OTLP_HEADER };
 
@@ -115,6 +115,7 @@ static int show_version(struct cli *cli, const struct cli_option *o, const char 
 
 static const char *const io_hooks_words[] = { "auto", "sock", "syscalls", NULL };
 static const char *const uprobes_words[] = { "auto", "multi", "perf", NULL };
+static const char *const thread_state_words[] = { "auto", "task", "hash", NULL };
 
 static const struct cli_option options[] = {
 	{ "pid", 'p', "PID", set_pid, 0, NULL,
@@ -145,6 +146,10 @@ static const struct cli_option options[] = {
 	{ "uprobes", OPT_UPROBES, "KIND", set_choice, FIELD(co.uprobes), uprobes_words,
 	  "library and Go uprobes as 'multi' links (6.6+) or 'perf'\n"
 	  "events (older kernels); default 'auto'" },
+	{ "thread-state", OPT_THREAD_STATE, "KIND", set_choice, FIELD(co.thread_state),
+	  thread_state_words,
+	  "a thread's context in 'task' storage (5.13+) or a 'hash'\n"
+	  "table (older kernels); default 'auto'" },
 	{ "hold-ms", OPT_HOLD, "MS", set_hold_ms, 0, NULL,
 	  "stop a program at exec until its probes are attached, at\n"
 	  "most MS (default 500; 0: never; docs/go.md)" },

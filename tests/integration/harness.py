@@ -10,6 +10,8 @@ Asserts raise Fail with "file:line: what: both values"; skip() raises Skip.
 PT_PHASETRACE=/path/to/phasetrace tests another build; PT_KEEP_TMP=1 keeps the
 per-test temp dirs (certificates, phasetrace's stdout).
 """
+import ctypes
+import errno
 import inspect
 import json
 import os
@@ -18,6 +20,7 @@ import re
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import tempfile
 import threading
@@ -634,9 +637,68 @@ def ctx_entries(name, pid):
 		bytes(int(x, 16) for x in e['key'][:8]), 'little') >> 32 == pid)
 
 
+def _json_values(text):
+	"""Every JSON value in text, one after another (bpftool -j prints one per map)."""
+	dec, i, out = json.JSONDecoder(), 0, []
+	text = text.strip()
+	while i < len(text):
+		v, i = dec.raw_decode(text, i)
+		out.append(v)
+		while i < len(text) and text[i].isspace():
+			i += 1
+	return [x for v in out for x in (v if isinstance(v, list) else [v])]
+
+
+_SYS_BPF = {'x86_64': 321, 'aarch64': 280}
+_BPF_MAP_LOOKUP_ELEM, _BPF_MAP_GET_FD_BY_ID = 1, 14
+
+
+def _bpf(cmd, attr):
+	libc = ctypes.CDLL(None, use_errno=True)
+	buf = ctypes.create_string_buffer(bytes(attr), 128)
+	rc = libc.syscall(_SYS_BPF[os.uname().machine], cmd, buf, 128)
+	return rc, ctypes.get_errno()
+
+
+def task_ctx(pid):
+	"""Does process pid's main thread have a context in the tracer's task storage
+	(thread_store, --thread-state task)? Looked up as the kernel keys it, by a pidfd."""
+	r = run(['bpftool', '-j', 'map', 'show', 'name', 'thread_store'])
+	assert_eq(r.rc, 0, 'bpftool map show name thread_store (stderr: %s)' % r.stderr)
+	maps = [m for m in _json_values(r.stdout) if m.get('type') == 'task_storage']
+	assert_true(maps, 'no task_storage map thread_store: %s' % r.stdout.strip())
+	pidfd = os.pidfd_open(pid)
+	try:
+		for m in maps:
+			fd, err = _bpf(_BPF_MAP_GET_FD_BY_ID, struct.pack('<III', m['id'], 0, 0))
+			if fd < 0:
+				continue	# an exiting tracer's map, gone meanwhile
+			try:
+				val = ctypes.create_string_buffer(m['bytes_value'])
+				key = ctypes.c_int(pidfd)
+				rc, err = _bpf(_BPF_MAP_LOOKUP_ELEM, struct.pack(
+					'<IIQQQ', fd, 0, ctypes.addressof(key),
+					ctypes.addressof(val), 0))
+				if rc == 0:
+					return True
+				assert_eq(err, errno.ENOENT, 'thread_store lookup of pid %d' % pid)
+			finally:
+				os.close(fd)
+	finally:
+		os.close(pidfd)
+	return False
+
+
 # Arguments every Tracer gets (test_fallback.py runs tests again with the
-# syscall tracepoints instead of the sock ones).
+# syscall tracepoints instead of the sock ones, or thread contexts in a hash table).
 TRACER_EXTRA = []
+
+
+def thread_ctx_in_hash():
+	"""Are the tracer's thread contexts in the threads hash (--thread-state hash), not
+	in task storage (the default here, Linux 5.13+)?"""
+	x = TRACER_EXTRA
+	return any(a == '--thread-state' and b == 'hash' for a, b in zip(x, x[1:]))
 
 
 class Tracer:

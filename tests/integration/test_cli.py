@@ -85,6 +85,7 @@ def test_cli_bad_values():
 	for argv, pat in ((['trace', '-p', 'abc'], r'abc'),
 			  (['trace', '--duration', 'soon'], r'soon'),
 			  (['trace', '--io-hooks', 'kprobes'], r'kprobes'),
+			  (['trace', '--thread-state', 'lru'], r'lru'),
 			  (['trace', '--listen', 'nowhere'], r'nowhere|listen'),
 			  (['trace', '--buckets', '3,2,1'], r'bucket'),
 			  (['trace', '--frobnicate'], r'frobnicate'),

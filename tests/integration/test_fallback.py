@@ -5,6 +5,7 @@ tracepoints, forced here with --io-hooks=syscalls. Every phase is held to the
 same injected ground truth."""
 import harness as h
 import test_client
+import test_server
 import test_tools
 
 
@@ -60,3 +61,29 @@ def test_perf_uprobes_client_gnutls_nonblock():
 def test_perf_uprobes_python_https():
 	_perf_uprobes()
 	test_tools.test_python_https()
+
+
+# Kernels before 5.13 have no task storage for tracing programs: a thread's context is in
+# the threads hash, keyed by its id, and goes when the thread exits or execs.
+def _thread_hash():
+	h.TRACER_EXTRA[:] = ['--thread-state', 'hash']
+
+
+def test_thread_hash_exec_forgets_thread_state():
+	_thread_hash()
+	test_client.test_exec_forgets_thread_state()
+
+
+def test_thread_hash_python_http_server():
+	_thread_hash()
+	test_server.test_python_http_server()
+
+
+def test_thread_hash_server_concurrent_nesting():
+	_thread_hash()
+	test_server.test_server_concurrent_nesting()
+
+
+def test_thread_hash_client_openssl_resolver_thread():
+	_thread_hash()
+	test_client.test_client_openssl_resolver_thread()

@@ -37,6 +37,7 @@ struct features {
 	bool uprobe_multi;	/* BPF_TRACE_UPROBE_MULTI links (6.6) */
 	bool send_start;	/* tcp:tcp_sendmsg_locked stamps the start of sends */
 	bool destroy_sock;	/* tcp:tcp_destroy_sock (4.16): a half-closed client's end */
+	bool task_storage;	/* task storage from tracing programs (5.13): thread_store */
 };
 
 /* Does the kernel's BTF know this type / enum value? */
@@ -129,6 +130,17 @@ static int probe_features(const struct probes_opts *o, const struct btf *vmlinux
 	f->task_pt_regs = btf_has_enum_value(vmlinux, "bpf_func_id", "BPF_FUNC_task_pt_regs");
 	pt_info("kernel: bpf_task_pt_regs %s (HTTP request/status lines of plaintext I/O)",
 		f->task_pt_regs ? "available" : "missing: not parsed");
+	/* LSM programs had it from 5.11, tracing ones from 5.13: ask the verifier */
+	f->task_storage = o->thread_state != THREAD_STATE_HASH &&
+			  libbpf_probe_bpf_helper(BPF_PROG_TYPE_KPROBE, BPF_FUNC_task_storage_get,
+						  NULL) == 1;
+	if (o->thread_state == THREAD_STATE_TASK && !f->task_storage) {
+		pt_err("this kernel has no task storage for tracing programs (Linux 5.13+); "
+		       "drop --thread-state=task");
+		return -EOPNOTSUPP;
+	}
+	pt_info("thread contexts: %s", f->task_storage ? "task storage (no hashing per I/O)" :
+		"hash table keyed by thread id (task storage absent or not chosen)");
 	f->uprobe_multi = probes__multi_links(vmlinux, o->uprobes);
 	if (o->uprobes == UPROBES_MULTI && !f->uprobe_multi) {
 		pt_err("this kernel has no uprobe_multi links (Linux 6.6+); drop --uprobes=multi");
@@ -290,6 +302,14 @@ static void set_tunables(struct phasetrace_bpf *skel, const struct probes_opts *
 	skel->rodata->has_task_pt_regs = f->task_pt_regs;
 	skel->rodata->has_send_start = f->send_start;
 	skel->rodata->has_destroy_sock = f->destroy_sock;
+	skel->rodata->has_task_storage = f->task_storage;
+	if (!f->task_storage) {
+		/* no program reaches it (has_task_storage is false): a map any kernel makes,
+		 * preallocated as kprobe-type programs need before 6.1 */
+		bpf_map__set_type(skel->maps.thread_store, BPF_MAP_TYPE_HASH);
+		bpf_map__set_map_flags(skel->maps.thread_store, 0);
+		bpf_map__set_max_entries(skel->maps.thread_store, 1);
+	}
 	skel->rodata->has_cgroup_filter = o->cgroup_filter;
 	skel->rodata->hold_ms = o->hold_ms;
 	skel->rodata->need_detail = !o->no_detail;

@@ -29,6 +29,7 @@ struct probes_opts {
 	bool span_io;		/* time socket writes during spans (write syscall hooks) */
 	enum io_hooks { IO_HOOKS_AUTO, IO_HOOKS_SOCK, IO_HOOKS_SYSCALLS } io_hooks;
 	enum uprobes_kind { UPROBES_AUTO, UPROBES_MULTI, UPROBES_PERF } uprobes;
+	enum thread_state { THREAD_STATE_AUTO, THREAD_STATE_TASK, THREAD_STATE_HASH } thread_state;
 	bool cgroup_filter;	/* -C: only cgroups in the cgroup_filter map */
 	uint32_t hold_ms;	/* exec hold timeout (hold.h); 0: never hold */
 	bool no_detail;		/* BPF reads no HTTP request line (method, path) and no

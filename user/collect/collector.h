@@ -33,6 +33,7 @@ struct collector_opts {
 	bool quiet;		/* no "ready" / drop lines on stderr (top owns the screen) */
 	int io_hooks;		/* enum io_hooks (probes.h) */
 	int uprobes;		/* enum uprobes_kind (probes.h) */
+	int thread_state;	/* enum thread_state (probes.h) */
 	struct span_def spans[MAX_USER_SPANS];
 	int nspans;
 	/* -C: container ids, id prefixes or systemd unit names (collect/cgfilter.h) */
