@@ -458,23 +458,51 @@ static __always_inline int sys_enter_io(struct trace_event_raw_sys_enter *ctx, i
 	io.flags = flags;
 	io.dir = dir;
 	io.enter = bpf_ktime_get_ns();
+	if (has_task_storage) {
+		struct sys_io *s = bpf_task_storage_get(&sys_io_store, bpf_get_current_task_btf(),
+							NULL, BPF_LOCAL_STORAGE_GET_F_CREATE);
+
+		if (s)
+			*s = io;
+		else
+			stat_inc(PT_STAT_SYS_IO_FULL);
+		return 0;
+	}
 	if (bpf_map_update_elem(&sys_io, &id, &io, BPF_ANY))
 		stat_inc(PT_STAT_SYS_IO_FULL);
 	return 0;
 }
 
-static __always_inline int sys_exit_io(struct trace_event_raw_sys_exit *ctx)
+/* The socket I/O syscall the current thread is leaving, taken: false if none. */
+static __always_inline bool sys_io_take(struct sys_io *v)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	struct sys_io *io = bpf_map_lookup_elem(&sys_io, &id);
+	struct sys_io *io;
+
+	if (has_task_storage) {
+		io = bpf_task_storage_get(&sys_io_store, bpf_get_current_task_btf(), NULL, 0);
+		if (!io || !io->sk)
+			return false;
+		*v = *io;
+		io->sk = 0;
+		return true;
+	}
+	io = bpf_map_lookup_elem(&sys_io, &id);
+	if (!io)
+		return false;
+	*v = *io;
+	bpf_map_delete_elem(&sys_io, &id);
+	return true;
+}
+
+static __always_inline int sys_exit_io(struct trace_event_raw_sys_exit *ctx)
+{
 	struct sock *sk;
 	struct sys_io v;
 	__u16 family;
 
-	if (!io)
+	if (!sys_io_take(&v))
 		return 0;
-	v = *io;
-	bpf_map_delete_elem(&sys_io, &id);
 	sk = (struct sock *)v.sk;	/* TCP: checked at syscall entry */
 	if (moved_nothing(ctx->ret, v.flags))
 		return 0;

@@ -31,6 +31,7 @@ struct threads_map threads SEC(".maps");
 struct thread_store_map thread_store SEC(".maps");
 struct go_procs_map go_procs SEC(".maps");
 struct sys_io_map sys_io SEC(".maps");
+struct sys_io_store_map sys_io_store SEC(".maps");
 struct http_scratch_map http_scratch SEC(".maps");
 struct ssl_states_map ssl_states SEC(".maps");
 struct tls_outers_map tls_outers SEC(".maps");

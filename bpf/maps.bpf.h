@@ -205,8 +205,12 @@ struct sys_io {
 	__u32 dir;
 };
 
-/* pid_tgid -> the socket I/O syscall in progress */
+/* pid_tgid -> the socket I/O syscall in progress; where the kernel has task storage for
+ * tracing programs (has_task_storage), the thread's sys_io_store instead (kept between
+ * syscalls, sk 0 when none is in progress): no hash update and delete per syscall, and
+ * an untraced thread's syscall exit finds no storage at once. */
 PT_MAP(sys_io, LRU_HASH, 16384, __u64, struct sys_io);
+PT_LOCAL_STORAGE(sys_io_store, TASK_STORAGE, struct sys_io);
 
 /* ---- HTTP line peek (http.bpf.c) ---- */
 struct http_scratch {

@@ -284,6 +284,15 @@ static void set_kagg_tunables(struct phasetrace_bpf *skel, const struct probes_o
 	kagg_pad_bounds((__u64 *)skel->rodata->kagg_bounds, o->kagg_bounds, n);
 }
 
+/* A task storage map no program reaches (has_task_storage false): a map any kernel makes,
+ * preallocated as kprobe-type programs need before 6.1. */
+static void storage_unused(struct bpf_map *m)
+{
+	bpf_map__set_type(m, BPF_MAP_TYPE_HASH);
+	bpf_map__set_map_flags(m, 0);
+	bpf_map__set_max_entries(m, 1);
+}
+
 static void set_tunables(struct phasetrace_bpf *skel, const struct probes_opts *o,
 			 const struct features *f)
 {
@@ -304,11 +313,8 @@ static void set_tunables(struct phasetrace_bpf *skel, const struct probes_opts *
 	skel->rodata->has_destroy_sock = f->destroy_sock;
 	skel->rodata->has_task_storage = f->task_storage;
 	if (!f->task_storage) {
-		/* no program reaches it (has_task_storage is false): a map any kernel makes,
-		 * preallocated as kprobe-type programs need before 6.1 */
-		bpf_map__set_type(skel->maps.thread_store, BPF_MAP_TYPE_HASH);
-		bpf_map__set_map_flags(skel->maps.thread_store, 0);
-		bpf_map__set_max_entries(skel->maps.thread_store, 1);
+		storage_unused(skel->maps.thread_store);
+		storage_unused(skel->maps.sys_io_store);
 	}
 	skel->rodata->has_cgroup_filter = o->cgroup_filter;
 	skel->rodata->hold_ms = o->hold_ms;
