@@ -122,9 +122,12 @@ int BPF_PROG(sched_process_exec_btf, struct task_struct *p, pid_t old_pid,
 	struct inode *ino;
 
 	/* the old program's state of this thread, under its id (now the leader's) and, if
-	 * another thread exec'd, under the id it had */
-	thread_exited((__u64)tgid << 32 | tgid);
-	if ((__u32)old_pid != tgid)
+	 * another thread exec'd, under the id it had. In task storage only the task's own:
+	 * made under the id it had (its spans, a waiting TLS call); the old leader's went
+	 * with that task */
+	if (!has_task_storage)
+		thread_exited((__u64)tgid << 32 | tgid);
+	if (has_task_storage || (__u32)old_pid != tgid)
 		thread_exited((__u64)tgid << 32 | (__u32)old_pid);
 	if (!pt_traced(tgid))
 		return 0;
