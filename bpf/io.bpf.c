@@ -476,8 +476,8 @@ static __always_inline int sys_enter_io(struct trace_event_raw_sys_enter *ctx, i
 /* The socket I/O syscall the current thread is leaving, taken: false if none. */
 static __always_inline bool sys_io_take(struct sys_io *v)
 {
-	__u64 id = bpf_get_current_pid_tgid();
 	struct sys_io *io;
+	__u64 id;
 
 	if (has_task_storage) {
 		io = bpf_task_storage_get(&sys_io_store, bpf_get_current_task_btf(), NULL, 0);
@@ -487,6 +487,7 @@ static __always_inline bool sys_io_take(struct sys_io *v)
 		io->sk = 0;
 		return true;
 	}
+	id = bpf_get_current_pid_tgid();
 	io = bpf_map_lookup_elem(&sys_io, &id);
 	if (!io)
 		return false;
