@@ -637,18 +637,6 @@ def ctx_entries(name, pid):
 		bytes(int(x, 16) for x in e['key'][:8]), 'little') >> 32 == pid)
 
 
-def _json_values(text):
-	"""Every JSON value in text, one after another (bpftool -j prints one per map)."""
-	dec, i, out = json.JSONDecoder(), 0, []
-	text = text.strip()
-	while i < len(text):
-		v, i = dec.raw_decode(text, i)
-		out.append(v)
-		while i < len(text) and text[i].isspace():
-			i += 1
-	return [x for v in out for x in (v if isinstance(v, list) else [v])]
-
-
 _SYS_BPF = {'x86_64': 321, 'aarch64': 280}
 _BPF_MAP_LOOKUP_ELEM, _BPF_MAP_GET_FD_BY_ID = 1, 14
 
@@ -663,10 +651,11 @@ def _bpf(cmd, attr):
 def task_ctx(pid):
 	"""Does process pid's main thread have a context in the tracer's task storage
 	(thread_store, --thread-state task)? Looked up as the kernel keys it, by a pidfd."""
-	r = run(['bpftool', '-j', 'map', 'show', 'name', 'thread_store'])
-	assert_eq(r.rc, 0, 'bpftool map show name thread_store (stderr: %s)' % r.stderr)
-	maps = [m for m in _json_values(r.stdout) if m.get('type') == 'task_storage']
-	assert_true(maps, 'no task_storage map thread_store: %s' % r.stdout.strip())
+	r = run(['bpftool', '-j', 'map', 'show'])
+	assert_eq(r.rc, 0, 'bpftool map show (stderr: %s)' % r.stderr)
+	maps = [m for m in json.loads(r.stdout or '[]')
+		if m.get('name') == 'thread_store' and m.get('type') == 'task_storage']
+	assert_true(maps, 'no task_storage map thread_store among the kernel\'s maps')
 	pidfd = os.pidfd_open(pid)
 	try:
 		for m in maps:
