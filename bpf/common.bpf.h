@@ -27,7 +27,9 @@
 #define AF_INET		2
 #define AF_INET6	10
 #define IPPROTO_TCP	6
+#define MSG_OOB		1
 #define MSG_PEEK	2
+#define MSG_ERRQUEUE	0x2000
 
 /* Count one event in the per-CPU stats map (PT_STAT_*), inlined: for what counts every
  * socket I/O or request (no call; since Linux 6.10 the verifier inlines a per-CPU

@@ -201,14 +201,55 @@ static __always_inline bool moved_nothing(int ret, int flags)
 }
 
 /*
+ * CLOCK_MONOTONIC as TCP itself last read it for sk (tcp_sock.tcp_clock_cache, which
+ * tcp_mstamp_refresh() moves forward to ktime_get_ns(), the clock bpf_ktime_get_ns()
+ * reads), 0 if unknown. Reading it is a load where a clock read is ~30 ns (an rdtsc and
+ * the timekeeper's arithmetic; two of the six per keep-alive request it saves).
+ *  - A send that tcp_sendmsg_locked stamped at start: TCP transmits at the end of the
+ *    send (tcp_push -> tcp_write_xmit, which refreshes the cache first); a value at or
+ *    after the start was read during this send. An autocorked or corked send transmits
+ *    nothing: the value is older than the start, and the clock is read.
+ *  - A receive with payload through tcp_recvmsg_locked(): it refreshes the cache
+ *    after each copy to the user (tcp_rcv_space_adjust()), so the value is when the
+ *    last byte was copied. Every TCP receive of payload goes there but the error
+ *    queue's and urgent data (MSG_ERRQUEUE, MSG_OOB), and those of a socket whose
+ *    protocol was replaced: by an upper-layer protocol (kTLS, icsk_ulp_ops) or by a
+ *    sockmap (its psock in sk_user_data). (Not by comparing sk_prot with tcp_prot:
+ *    data symbols are in kallsyms only with CONFIG_KALLSYMS_ALL, and their
+ *    addresses need CAP_SYSLOG, which phasetrace drops.)
+ */
+static __always_inline __u64 tcp_clock_seen(struct sock *sk, int dir, int flags, __u64 start)
+{
+	struct tcp_sock *tp;
+
+	if (!bpf_core_field_exists(struct tcp_sock, tcp_clock_cache))
+		return 0;
+	if (dir == PT_DIR_SEND ? !start : (flags & (MSG_ERRQUEUE | MSG_OOB)) != 0)
+		return 0;
+	tp = bpf_skc_to_tcp_sock(sk);
+	if (!tp)
+		return 0;
+	if (dir == PT_DIR_RECV && (tp->inet_conn.icsk_ulp_ops || sk->sk_user_data))
+		return 0;
+	if (tp->tcp_clock_cache < start)
+		return 0;
+	return tp->tcp_clock_cache;
+}
+
+/*
  * The first byte of a send moved when the send began, not when it returned: a
  * sender woken late after waking its reader (two busy CPUs) would otherwise
  * stamp its first response byte after the client had read it. start: the
  * syscall's entry, or tcp_sendmsg_locked's stamp, 0 if neither is known.
+ * sk (a BTF pointer, from a socket tracepoint) and flags: the clock TCP read during
+ * the I/O is taken when known to be the I/O's (tcp_clock_seen()); NULL: read it.
  */
-static __always_inline void io_times(struct conn_io_ev *ev, __u64 start)
+static __always_inline void io_times(struct conn_io_ev *ev, __u64 start, struct sock *sk,
+				     int flags)
 {
-	ev->ts = bpf_ktime_get_ns();
+	__u64 seen = sk ? tcp_clock_seen(sk, ev->dir, flags, start) : 0;
+
+	ev->ts = seen ? seen : bpf_ktime_get_ns();
 	ev->ts_first = ev->ts;
 	if (ev->dir == PT_DIR_SEND && start && start <= ev->ts)
 		ev->ts_first = start;
@@ -257,10 +298,11 @@ static __always_inline bool bio_io(__u64 skp, struct pt_conn *c, struct thread_c
  * One payload I/O of ret > 0 bytes on the TCP socket sk (IPv4/IPv6, checked by
  * the caller). buf: the syscall's buffer when the caller knows it, else found
  * lazily; start: when a send syscall began, 0 if unknown; sock_hook: from a
- * socket tracepoint, where a send takes tcp_sendmsg_locked's stamp as its start.
+ * socket tracepoint (sk a BTF pointer, flags the I/O's), where a send takes
+ * tcp_sendmsg_locked's stamp as its start and the I/O's time may be TCP's own.
  */
 static __always_inline int handle_io(struct sock *sk, int ret, int dir, const void *buf,
-				     bool have_buf, __u64 start, bool sock_hook)
+				     bool have_buf, __u64 start, bool sock_hook, int flags)
 {
 	__u64 skp = (__u64)sk;
 	struct conn_io_ev ev;
@@ -282,7 +324,7 @@ static __always_inline int handle_io(struct sock *sk, int ret, int dir, const vo
 			have_buf = true;
 		}
 	}
-	io_times(&ev, start);
+	io_times(&ev, start, sock_hook ? sk : NULL, flags);
 	stat_inc_hot(PT_STAT_IO_EVENTS);
 
 	ev.key = exec_key_conn(c, &ev.goid);
@@ -355,7 +397,7 @@ static __always_inline int sock_io_btf(struct sock *sk, int ret, int flags, int 
 	if (has_send_start && pt_filtering() && !bpf_sk_storage_get(&send_starts, sk, 0, 0) &&
 	    !pt_traced(bpf_get_current_pid_tgid() >> 32))
 		return 0;
-	return handle_io(sk, ret, dir, NULL, false, 0, true);
+	return handle_io(sk, ret, dir, NULL, false, 0, true, flags);
 }
 
 /* Linux 6.3+: one hit per socket I/O, socket and length in hand. */
@@ -511,7 +553,7 @@ static __always_inline int sys_exit_io(struct trace_event_raw_sys_exit *ctx)
 	if (family != AF_INET && family != AF_INET6)
 		return 0;
 	return handle_io(sk, ctx->ret, v.dir, (const void *)v.buf, true,
-			 v.dir == PT_DIR_SEND ? v.enter : 0, false);
+			 v.dir == PT_DIR_SEND ? v.enter : 0, false, 0);
 }
 
 /* One enter/exit pair per syscall of PT_SYS_IO (include/probe_list.h). */

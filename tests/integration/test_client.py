@@ -219,6 +219,72 @@ def test_client_half_close():
 		h.assert_near(ph['ttfb']['dur_ns'], ttfb_ms * MS, '%s: ttfb phase' % path)
 
 
+# In a network namespace of its own whose loopback holds what it sends (tbf at 8 kbit/s,
+# burst 1600 B, MTU 1500): a server thread, and a client that writes most of its request
+# (8000 B: one segment leaves, five wait in the qdisc, the server's ACK behind them),
+# sleeps, and writes the request's last 2 bytes. TCP autocorks that second write (its
+# first bytes are still queued below it): it transmits nothing, and the socket's cached
+# TCP clock is the first write's. Then the qdisc lets everything through (tbf at 1 Gbit/s)
+# and the client reads the answer. Prints the time from the first write's start to the
+# second's return.
+AUTOCORK = r"""
+import socket, subprocess, sys, threading, time
+gap = int(sys.argv[1]) / 1000.0
+def tbf(verb, rate):
+	subprocess.run(['tc', 'qdisc', verb, 'dev', 'lo', 'root', 'tbf', 'rate', rate,
+			'burst', '1600', 'latency', '10s'], check=True)
+subprocess.run(['ip', 'link', 'set', 'lo', 'up', 'mtu', '1500'], check=True)
+srv = socket.socket()
+srv.bind(('127.0.0.1', 0))
+srv.listen(1)
+def serve():
+	c, _ = srv.accept()
+	buf = b''
+	while b'\r\n\r\n' not in buf:
+		buf += c.recv(65536)
+	c.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok')
+	c.recv(1)
+threading.Thread(target=serve, daemon=True).start()
+s = socket.create_connection(srv.getsockname())
+tbf('add', '8kbit')
+t0 = time.monotonic()
+s.sendall(b'GET /autocork HTTP/1.1\r\nHost: x\r\nX-Pad: ' + b'a' * 8000 + b'\r\n')
+time.sleep(gap)
+s.sendall(b'\r\n')
+sent = time.monotonic() - t0
+tbf('change', '1gbit')
+buf = b''
+while not buf.endswith(b'ok'):
+	b = s.recv(4096)
+	if not b:
+		break
+	buf += b
+s.close()
+print(buf.split(b'\r\n')[0].decode(), int(sent * 1e9))
+"""
+
+
+def test_client_autocorked_send():
+	"""A request written in two sends, the second autocorked by TCP: the send of a
+	request that transmits nothing does not refresh TCP's cached clock (what phasetrace
+	takes as a send's end when TCP read it during that send). The request's send phase
+	lasts from the first write to the end of the second, as the client measured it; a
+	build that took the cached clock whatever its age reported the first write's
+	transmit as the request's end (a send phase of ~0, the gap in the ttfb)."""
+	gap_ms = 120
+	tr = h.Tracer(comms=['python3'])
+	r = h.run(['unshare', '-n', 'python3', '-c', AUTOCORK, str(gap_ms)])
+	recs = tr.stop()
+	out = r.stdout.split()
+	h.assert_eq((r.rc, out[:3]), (0, ['HTTP/1.1', '200', 'OK']),
+		    'the client\'s answer (%s)' % r.stderr.strip())
+	rec = h.only_one([c for c in h.client_records(recs, pid=r.pid)
+			  if c.get('path') == '/autocork'], 'the client\'s /autocork records')
+	ph = h.phases(rec)
+	h.assert_true('send' in ph, 'no send phase: %s' % json.dumps(rec))
+	h.assert_near(ph['send']['dur_ns'], int(out[3]), 'the send phase')
+
+
 # A keep-alive client that sends one request, reads its response whole and keeps the
 # connection open, quiet, until told to close it (a line on stdin each time).
 QUIET_CLIENT = r"""
