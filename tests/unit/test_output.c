@@ -110,6 +110,56 @@ static void test_json_escapes(void **state)
 		fail_msg("unexpected escapes in: %s", buf);
 }
 
+/* One byte's JSON string form, as docs/json.md says (a lone byte above 0x7f is not UTF-8). */
+static const char *json_byte(unsigned char c, char *tmp)
+{
+	if (c == '"')
+		return "\\\"";
+	if (c == '\\')
+		return "\\\\";
+	if (c < 0x20 || c == 0x7f) {
+		sprintf(tmp, "\\u%04x", c);
+		return tmp;
+	}
+	if (c >= 0x80)
+		return "\\ufffd";
+	tmp[0] = (char)c;
+	tmp[1] = 0;
+	return tmp;
+}
+
+/* Plain runs are found 16 bytes at a time: each byte class at each place of a path of
+ * each length, so at every offset in a 16-byte block, before and after the run's start. */
+static void test_json_plain_runs(void **state)
+{
+	static const unsigned char cls[] = { 0x01, 0x1f, ' ', '!', '"', '#', '[', '\\', ']',
+					     '~', 0x7f, 0x80, 0xff };
+	struct request r;
+	char buf[4096], want[512], tmp[8];
+
+	hostile_request(&r);
+	for (size_t len = 1; len < 48; len++) {
+		for (size_t at = 0; at < len; at++) {
+			for (size_t k = 0; k < sizeof(cls); k++) {
+				char *w = want;
+
+				memset(r.path, 'a' + (int)(len % 26), len);
+				r.path[len] = 0;
+				r.path[at] = (char)cls[k];
+				w += sprintf(w, "\"path\":\"");
+				for (size_t i = 0; i < len; i++)
+					w += sprintf(w, "%s",
+						     json_byte((unsigned char)r.path[i], tmp));
+				sprintf(w, "\"");
+				json_format(&r, buf, sizeof(buf));
+				if (!strstr(buf, want))
+					fail_msg("len %zu, byte 0x%02x at %zu: want %s in %s", len,
+						 cls[k], at, want, buf);
+			}
+		}
+	}
+}
+
 static void test_json_sink_batches(void **state)
 {
 	/* lines written in batches through the sink are exactly json_format()'s, each
@@ -241,6 +291,7 @@ int main(void)
 		cmocka_unit_test(test_waterfall_utf8_locale),
 		cmocka_unit_test(test_waterfall_ascii_locale),
 		cmocka_unit_test(test_json_escapes),
+		cmocka_unit_test(test_json_plain_runs),
 		cmocka_unit_test(test_json_sink_batches),
 		cmocka_unit_test(test_json_grpc_status),
 		cmocka_unit_test(test_json_cut_is_prefix),

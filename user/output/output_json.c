@@ -3,6 +3,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "output/output.h"
 #include "output/waterfall.h"
@@ -136,6 +139,51 @@ static void ju_escape(struct jbuf *b, uint32_t u)
 	jmem(b, e, 6);
 }
 
+/* Bytes a JSON string carries as they are ("plain"): printable ASCII but '"' and '\\'. */
+#if defined(__SSE2__)
+/* The 16 bytes at a (aligned), as a bit mask: those a JSON string cannot carry as they
+ * are (a control, NUL included; '"'; '\\'; DEL; and as signed bytes, every byte above). */
+#define NOT_PLAIN16(a) ({							\
+	__m128i v_ = _mm_load_si128(a);						\
+	(unsigned)_mm_movemask_epi8(_mm_or_si128(				\
+		_mm_or_si128(_mm_cmplt_epi8(v_, _mm_set1_epi8(0x20)),		\
+			     _mm_cmpeq_epi8(v_, _mm_set1_epi8('"'))),		\
+		_mm_or_si128(_mm_cmpeq_epi8(v_, _mm_set1_epi8('\\')),		\
+			     _mm_cmpeq_epi8(v_, _mm_set1_epi8(0x7f)))));		\
+})
+
+/*
+ * The first byte at or after p that is not plain, 16 at a time (paths, cgroups and
+ * peers run to dozens of bytes). Aligned loads, as strlen() does: they may read bytes
+ * around the string but never cross into the next page, where the string cannot be
+ * (its NUL stops the scan first). Not instrumented: those bytes are no one else's reads.
+ */
+__attribute__((no_sanitize_address))
+static const unsigned char *plain_end(const unsigned char *p)
+{
+	uintptr_t off = (uintptr_t)p & 15;
+	const __m128i *a = (const __m128i *)(p - off);
+	unsigned m = NOT_PLAIN16(a) & (0xffffu << off);
+
+	while (!m) {
+		a++;
+		m = NOT_PLAIN16(a);
+	}
+	return (const unsigned char *)a + __builtin_ctz(m);
+}
+#else
+static const unsigned char *plain_end(const unsigned char *p)
+{
+	static const bool plain[256] = {
+		[0x20 ... 0x21] = true, [0x23 ... 0x5b] = true, [0x5d ... 0x7e] = true,
+	};
+
+	while (plain[*p])
+		p++;
+	return p;
+}
+#endif
+
 /*
  * A JSON string in plain ASCII, whatever the traced process sent: controls and DEL as
  * \u00XX, other characters as \uXXXX (surrogate pairs above U+FFFF), and each byte that
@@ -143,10 +191,6 @@ static void ju_escape(struct jbuf *b, uint32_t u)
  */
 static void jstr_buf(struct jbuf *b, const char *s)
 {
-	/* bytes a JSON string carries as they are: printable ASCII but '"' and '\\' */
-	static const bool plain[256] = {
-		[0x20 ... 0x21] = true, [0x23 ... 0x5b] = true, [0x5d ... 0x7e] = true,
-	};
 	const unsigned char *p = (const unsigned char *)s;
 
 	if (!s) {
@@ -159,8 +203,7 @@ static void jstr_buf(struct jbuf *b, const char *s)
 		uint32_t cp;
 		int len;
 
-		while (plain[*p])	/* in one copy */
-			p++;
+		p = plain_end(p);	/* in one copy */
 		if (p > run)
 			jmem(b, (const char *)run, p - run);
 		if (!*p)
