@@ -204,7 +204,8 @@ static __always_inline bool moved_nothing(int ret, int flags)
  * CLOCK_MONOTONIC as TCP itself last read it for sk (tcp_sock.tcp_clock_cache, which
  * tcp_mstamp_refresh() moves forward to ktime_get_ns(), the clock bpf_ktime_get_ns()
  * reads), 0 if unknown. Reading it is a load where a clock read is ~30 ns (an rdtsc and
- * the timekeeper's arithmetic; two of the six per keep-alive request it saves).
+ * the timekeeper's arithmetic): four of a keep-alive request's six, each side's send
+ * end and receive.
  *  - A send that tcp_sendmsg_locked stamped at start: TCP transmits at the end of the
  *    send (tcp_push -> tcp_write_xmit, which refreshes the cache first); a value at or
  *    after the start was read during this send. An autocorked or corked send transmits
