@@ -81,3 +81,33 @@ def test_bench_perf_shares():
 		r'sock_send_length_btf\s+0\.00 \(0\.00-0\.00\)\s+10\.31 \(10\.31-10\.31\)\s+50\.0 ']
 	for w in want:
 		h.assert_true(re.search(w, out), 'no /%s/ in:\n%s' % (w, out))
+
+
+def test_bench_paired_rounds():
+	"""bench-stats.py pairs (tools/bench-compare -P) on rounds whose answer is known:
+	the new build takes 0.9 of the old one's time, and the build attached second 1.1
+	times what it would take first (old first in odd rounds), so that new/old reads
+	0.99 with old first and 0.818 with new first: the order cancels to 0.9."""
+	paths = {'old': [], 'new': []}
+	for r in range(1, 5):
+		old_first = r % 2 == 1
+		ns = {'old': 1000 * (1.0 if old_first else 1.1),
+		      'new': 900 * (1.1 if old_first else 1.0)}
+		for b in ('old', 'new'):
+			path = h.tmp_path('%s.p%d' % (b, r))
+			with open(path, 'w') as f:
+				# 1000 requests; two programs, 3 and 1 hits a request
+				f.write('requests 1000\nprog sock_send_length_btf 3000 %d\n'
+					'prog sock_recv_length_btf 1000 %d\n'
+					% (ns[b] * 750, ns[b] * 250))
+			paths[b].append(path)
+	out = subprocess.run([STATS, 'pairs'] + paths['old'] + ['--'] + paths['new'],
+			     capture_output=True, text=True, check=True).stdout
+	want = [r'1\s+1000\s+990\s+0\.990', r'2\s+1100\s+900\s+0\.818',
+		r'new/old: median 0\.904 \(range 0\.818-0\.990\) over 4 paired rounds',
+		r'old attached first: median 0\.990 .*new first: 0\.818',
+		r'the order cancelled .*: new/old 0\.900',
+		# ns per hit: the send hook has 750 of a request's ns over its 3 hits
+		r'sock_send_length_btf\s+262 \(250-275\)\s+236 \(225-248\)']
+	for w in want:
+		h.assert_true(re.search(w, out), 'no /%s/ in:\n%s' % (w, out))
