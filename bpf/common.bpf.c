@@ -96,18 +96,19 @@ PT_SHARED void pt_submit(void *rec, bool urgent)
 	bpf_ringbuf_submit(rec, flags);
 }
 
-/* Per-CPU counters: no shared cache line bouncing between CPUs. */
+/* Per-CPU counters: no shared cache line bouncing between CPUs; the count sits with the
+ * hot stats (struct pt_stats), which the same hooks touch. */
 PT_SHARED __u64 next_id(void)
 {
 	__u32 zero = 0;
-	__u64 *v = bpf_map_lookup_elem(&ids, &zero);
+	struct pt_stats *s = bpf_map_lookup_elem(&stats, &zero);
 
-	if (!v)
+	if (!s)
 		return 0;
 	/* CPU + 1 above bit 40 (bits 40-51), a per-CPU count below: ids stay under
 	 * 2^53, so JSON consumers that read numbers as doubles (jq) keep them exact;
 	 * bit 52 is PT_ID_STREAM's */
-	return ((__u64)(bpf_get_smp_processor_id() + 1) << 40) | ++*v;
+	return ((__u64)(bpf_get_smp_processor_id() + 1) << 40) | ++s->ids;
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

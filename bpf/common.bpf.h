@@ -36,10 +36,11 @@
  * array's lookup, a few instructions). */
 static __always_inline void stat_inc_hot(__u32 idx)
 {
-	__u64 *v = bpf_map_lookup_elem(&stats, &idx);
+	__u32 zero = 0;
+	struct pt_stats *s = bpf_map_lookup_elem(&stats, &zero);
 
-	if (v)
-		*v += 1;	/* per-CPU: no atomics needed */
+	if (s && idx < PT_STAT__MAX)
+		s->v[idx] += 1;	/* per-CPU: no atomics needed */
 }
 /* The same as one shared function: for the rarer counters, one copy of the code. */
 PT_SHARED void stat_inc(__u32 idx);

@@ -19,7 +19,6 @@ struct rb_map rb SEC(".maps");
 __u64 rb_cons_pos = 0, rb_cons_still = 0;
 struct rb_cpu_map rb_cpu SEC(".maps");
 struct stats_map stats SEC(".maps");
-struct ids_map ids SEC(".maps");
 struct pid_filter_map pid_filter SEC(".maps");
 struct cgroup_filter_map cgroup_filter SEC(".maps");
 struct conns_map conns SEC(".maps");

@@ -78,11 +78,8 @@ struct rb_cpu_map {
 };
 extern struct rb_cpu_map rb_cpu SEC(".maps");
 
-/* PT_STAT_* counters */
-PT_MAP(stats, PERCPU_ARRAY, PT_STAT__MAX, __u32, __u64);
-
-/* Per-CPU id counters (next_id()). */
-PT_MAP(ids, PERCPU_ARRAY, 1, __u32, __u64);
+/* PT_STAT_* counters and the id counter (next_id()), one value per CPU */
+PT_MAP(stats, PERCPU_ARRAY, 1, __u32, struct pt_stats);
 
 /* tgid -> 1 for -p PID */
 PT_MAP(pid_filter, HASH, 1024, __u32, __u8);

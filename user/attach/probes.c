@@ -521,46 +521,38 @@ int probes__nr_attached(struct probes *p)
 }
 
 /*
- * Counters from .. from + n - 1 of the stats map, each summed over the CPUs into out[]
- * (0 for one that cannot be read): how many could not be read, or -errno when none could
- * (no CPU count, no memory).
+ * Counters from .. from + n - 1 of the stats map, each summed over the CPUs into out[]:
+ * 0, or -errno (no CPU count, no memory, the map unreadable: out[] then all 0).
  */
 static int stats_read(struct probes *p, __u32 from, __u32 n, uint64_t *out)
 {
-	int ncpu = libbpf_num_possible_cpus(), unread = 0;
-	int fd = bpf_map__fd(p->skel->maps.stats);
-	uint64_t *vals;
+	int ncpu = libbpf_num_possible_cpus(), fd = bpf_map__fd(p->skel->maps.stats), err = 0;
+	struct pt_stats *vals;	/* 8-byte multiple: the kernel's per-CPU stride */
+	__u32 zero = 0;
 
-	if (ncpu <= 0)
+	_Static_assert(sizeof(struct pt_stats) % 8 == 0, "per-CPU values are 8-byte aligned");
+	for (__u32 k = 0; k < n; k++)
+		out[k] = 0;
+	if (ncpu <= 0 || from + n > PT_STAT__MAX)
 		return -EINVAL;
 	vals = calloc(ncpu, sizeof(*vals));
 	if (!vals)
 		return -ENOMEM;
-	for (__u32 k = 0; k < n; k++) {
-		__u32 key = from + k;
-
-		out[k] = 0;
-		if (bpf_map_lookup_elem(fd, &key, vals)) {
-			unread++;
-			continue;
-		}
-		for (int c = 0; c < ncpu; c++)
-			out[k] += vals[c];
-	}
+	if (bpf_map_lookup_elem(fd, &zero, vals))
+		err = -errno;
+	for (int c = 0; !err && c < ncpu; c++)
+		for (__u32 k = 0; k < n; k++)
+			out[k] += vals[c].v[from + k];
 	free(vals);
-	return unread;
+	return err;
 }
 
 int probes__stats(struct probes *p, uint64_t out[PT_STAT__MAX])
 {
-	int err = stats_read(p, 0, PT_STAT__MAX, out);
-
-	return err < 0 ? err : 0;	/* a counter that cannot be read reads 0 */
+	return stats_read(p, 0, PT_STAT__MAX, out);
 }
 
 int probes__resp_starts(struct probes *p, uint64_t *out)
 {
-	int err = stats_read(p, PT_STAT_RESP_STARTS, 1, out);
-
-	return err < 0 ? err : err ? -EIO : 0;
+	return stats_read(p, PT_STAT_RESP_STARTS, 1, out);
 }
