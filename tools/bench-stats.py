@@ -22,9 +22,10 @@
 #       of the median (from 6 rounds on)
 #   bench-stats.py pairs OLD_ROUNDFILE... -- NEW_ROUNDFILE...
 #       rounds in which both builds traced the same requests at once (bench-compare
-#       -P; old attached first in odd rounds): per round each build's BPF ns per
-#       request and new/old; the median ratio and its range, per attach order and with
-#       the order cancelled, and per program the ns per hit of each build
+#       -P; the old build's file of a round says "first old|new", the build attached
+#       first): per round each build's BPF ns per request and new/old; the median
+#       ratio and its range, per attach order and with the order cancelled, and per
+#       program the ns per hit of each build
 #   bench-stats.py over NAME U0 T1 U1 T2 ... -- U0 F1 U1 F2 ...
 #       each traced round against the hooks-alone round next to it (tools/bench -f):
 #       what the tracer's work costs beyond its hooks' dispatch and filter
@@ -71,12 +72,14 @@ def rng(v, fmt):
 
 
 def round_file(path):
-    r = {'requests': 0, 'progs': {}}
+    r = {'requests': 0, 'progs': {}, 'first': None}
     with open(path) as f:
         for line in f:
             p = line.split()
             if p[0] == 'requests':
                 r['requests'] = int(p[1])
+            elif p[0] == 'first':
+                r['first'] = p[1]
             elif p[0] == 'prog':
                 r['progs'][p[1]] = (int(p[2]), int(p[3]))
     return r
@@ -99,7 +102,7 @@ def pairs(args):
     # the program attached second runs second at each hook, and measures a few percent
     # slower (in the first rounds of this tool: 1.008-1.034 against 0.912-0.968 for the
     # same two builds); with both orders, that factor cancels in the geometric mean
-    first = {'old': ratios[0::2], 'new': ratios[1::2]}
+    first = {b: [x for x, o in zip(ratios, old) if o['first'] == b] for b in ('old', 'new')}
     if first['old'] and first['new']:
         mo, mn = statistics.median(first['old']), statistics.median(first['new'])
         print('  old attached first: median %.3f (range %.3f-%.3f); new first: %.3f (%.3f-%.3f)'

@@ -86,7 +86,8 @@ def test_bench_perf_shares():
 def test_bench_paired_rounds():
 	"""bench-stats.py pairs (tools/bench-compare -P) on rounds whose answer is known:
 	the new build takes 0.9 of the old one's time, and the build attached second 1.1
-	times what it would take first (old first in odd rounds), so that new/old reads
+	times what it would take first (old first in odd rounds: the old build's file
+	says which went first), so that new/old reads
 	0.99 with old first and 0.818 with new first: the order cancels to 0.9."""
 	paths = {'old': [], 'new': []}
 	for r in range(1, 5):
@@ -100,6 +101,8 @@ def test_bench_paired_rounds():
 				f.write('requests 1000\nprog sock_send_length_btf 3000 %d\n'
 					'prog sock_recv_length_btf 1000 %d\n'
 					% (ns[b] * 750, ns[b] * 250))
+				if b == 'old':
+					f.write('first %s\n' % ('old' if old_first else 'new'))
 			paths[b].append(path)
 	out = subprocess.run([STATS, 'pairs'] + paths['old'] + ['--'] + paths['new'],
 			     capture_output=True, text=True, check=True).stdout
