@@ -149,6 +149,11 @@ $(OUT)/tools/hook_floor: tools/hook_floor.c $(OUT)/tools/hook_floor.skel.h | $(O
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(USER_CFLAGS) -I$(OUT)/tools $< $(USER_LIBS) -o $@
 
+# Samples of perf placed in a loaded BPF program's JIT code, by source line (docs/architecture.md).
+$(OUT)/tools/jit_annotate: tools/jit_annotate.c | $(OUT)/tools
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(USER_CFLAGS) $< $(USER_LIBS) -o $@
+
 # Fixtures: each tests/fixtures/X.c is one program; libraries per fixture below.
 FIXTURE_LIBS := -lssl -lcrypto -lgnutls -lpthread
 $(OUT)/fixtures/%: tests/fixtures/%.c $(wildcard tests/fixtures/*.h) | $(OUT)/fixtures
@@ -224,19 +229,20 @@ fuzz-run: fuzz
 unit: $(UNIT_BINS) go-fixtures
 	$(Q)tests/run-unit $(UNIT_BINS)
 
-integration: all fixtures
+integration: all fixtures $(OUT)/tools/jit_annotate
 	$(Q)tests/integration/run
 
 # Everything: installs what is missing, builds, runs unit and integration tests.
 test: deps
-	$(Q)$(MAKE) --no-print-directory all fixtures go-fixtures $(UNIT_BINS) fuzz
+	$(Q)$(MAKE) --no-print-directory all fixtures go-fixtures $(UNIT_BINS) fuzz \
+		$(OUT)/tools/jit_annotate
 	$(Q)tests/run-all
 
 run: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(OUT)/phasetrace trace
 
-bench: all fixtures $(OUT)/tools/collector_bench $(OUT)/tools/hook_floor
+bench: all fixtures $(OUT)/tools/collector_bench $(OUT)/tools/hook_floor $(OUT)/tools/jit_annotate
 	$(Q)tools/bench
 
 # `make install [PREFIX=/usr/local] [DESTDIR=]`: the binary, phasetrace(8) and the systemd

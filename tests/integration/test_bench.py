@@ -1,7 +1,9 @@
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 """tools/bench-stats.py, which turns the benchmarks' rounds into the figures of the
 issue notes: the traced/untraced ratios and the confidence interval of their median,
-on inputs whose answer is known."""
+on inputs whose answer is known; tools/jit_annotate, which places profile samples in
+the JIT code of the tracer's programs."""
+import json
 import os
 import re
 import subprocess
@@ -9,6 +11,12 @@ import subprocess
 import harness as h
 
 STATS = os.path.join(h.ROOT, 'tools', 'bench-stats.py')
+
+
+def _expect(out, patterns):
+	"""Every pattern matches somewhere in out."""
+	for w in patterns:
+		h.assert_true(re.search(w, out), 'no /%s/ in:\n%s' % (w, out))
 
 
 def _ratios(rounds):
@@ -79,16 +87,15 @@ def test_bench_perf_shares():
 		# own code, with helpers, share of BPF with helpers
 		r'kagg_request\s+10\.31 \(10\.31-10\.31\)\s+10\.31 \(10\.31-10\.31\)\s+50\.0 ',
 		r'sock_send_length_btf\s+0\.00 \(0\.00-0\.00\)\s+10\.31 \(10\.31-10\.31\)\s+50\.0 ']
-	for w in want:
-		h.assert_true(re.search(w, out), 'no /%s/ in:\n%s' % (w, out))
+	_expect(out, want)
 
 
 def test_bench_paired_rounds():
 	"""bench-stats.py pairs (tools/bench-compare -P) on rounds whose answer is known:
 	the new build takes 0.9 of the old one's time, and the build attached second 1.1
 	times what it would take first (old first in odd rounds: the old build's file
-	says which went first), so that new/old reads
-	0.99 with old first and 0.818 with new first: the order cancels to 0.9."""
+	says which went first), so that new/old reads 0.99 with old first and 0.818 with
+	new first: the order cancels to 0.9."""
 	paths = {'old': [], 'new': []}
 	for r in range(1, 5):
 		old_first = r % 2 == 1
@@ -112,5 +119,48 @@ def test_bench_paired_rounds():
 		r'the order cancelled .*: new/old 0\.900',
 		# ns per hit: the send hook has 750 of a request's ns over its 3 hits
 		r'sock_send_length_btf\s+262 \(250-275\)\s+236 \(225-248\)']
-	for w in want:
-		h.assert_true(re.search(w, out), 'no /%s/ in:\n%s' % (w, out))
+	_expect(out, want)
+
+
+def test_bench_jit_annotate():
+	"""tools/jit_annotate on the tracer's own send hook: samples at its first JIT
+	instruction and at an address in no program; the first are the function's, under
+	its first source line, the others nobody's."""
+	tool = os.path.join(h.BUILD, 'tools', 'jit_annotate')
+	h.need_binary(tool, 'run make build/tools/jit_annotate')
+	t = h.Tracer()
+	# the tracer's programs: the ids of the program fds it holds (bpftool here does not
+	# say which process holds a program)
+	held = set()
+	fdinfo = '/proc/%d/fdinfo' % t.proc.pid
+	for fd in os.listdir(fdinfo):
+		try:
+			with open(os.path.join(fdinfo, fd)) as f:
+				held.update(int(l.split()[1]) for l in f if l.startswith('prog_id:'))
+		except OSError:
+			pass	# closed meanwhile
+	progs = json.loads(subprocess.run(['bpftool', 'prog', 'show', '-j'], capture_output=True,
+					  text=True, check=True).stdout)
+	mine = [p for p in progs if p.get('name') == 'sock_send_length_btf' and p['id'] in held]
+	h.assert_true(len(mine) == 1, 'one send hook of the tracer: %s' % mine)
+	sym = 'bpf_prog_%s_sock_send_length_btf' % mine[0]['tag']
+	with open('/proc/kallsyms') as f:
+		addrs = [l.split()[0] for l in f if l.split()[2:3] == [sym]]
+	h.assert_true(len(addrs) == 1, '%s in kallsyms: %s' % (sym, addrs))
+	ips = h.tmp_path('ips')
+	with open(ips, 'w') as f:
+		f.write('      7 %s\n      3 ffffffff00000040\n' % addrs[0])
+	out = subprocess.run([tool, '-l', '-f', 'send_length', ips, str(mine[0]['id'])],
+			     capture_output=True, text=True, timeout=60)
+	h.log(out.stdout[:3000] + out.stderr)
+	h.assert_eq(out.returncode, 0, 'exit status')
+	h.assert_true(re.search(r'^== %s: 7 samples, \d+ bytes$' % sym, out.stdout, re.M),
+		      'the function and its 7 samples')
+	h.assert_true(re.search(r'^      7 %s: \S+' % addrs[0].lstrip('0'), out.stdout, re.M),
+		      'the 7 samples at its first instruction')
+	h.assert_true(re.search(r'^      7 100\.0 %  \d+: .*BPF_PROG\(sock_send_length_btf',
+				out.stdout, re.M), 'all of them on its first source line')
+	bad = subprocess.run([tool, ips, 'x1'], capture_output=True, text=True, timeout=60)
+	h.assert_true(bad.returncode == 1 and "'x1' is not a program id" in bad.stderr,
+		      'a bad id: %d %s' % (bad.returncode, bad.stderr))
+	t.stop()
