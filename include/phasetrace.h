@@ -409,10 +409,10 @@ enum pt_stat {
 /*
  * The "stats" map's one value, per CPU: the counters and next_id()'s count side by side.
  * They were a value per counter and another map for the count: a keep-alive request's
- * eight increments and two ids took each its own lookup and cache line. Together, about 2 %
- * less BPF time per request under nginx (tools/bench-compare -P, two runs: 0.976 and
- * 0.982, where changes that did nothing measured 0.993-1.004);
- * userspace reads them all with one syscall, not one per counter.
+ * eight increments and two ids took each its own lookup and cache line. Together: about
+ * 2 % less BPF time per request under nginx (tools/bench-compare -P, two runs: 0.976
+ * and 0.982, where changes that did nothing measured 0.993-1.004). Userspace reads
+ * them all with one syscall, not one per counter.
  */
 struct pt_stats {
 	__u64 ids;			/* next_id()'s count on this CPU */
