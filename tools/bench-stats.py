@@ -100,8 +100,8 @@ def pairs(args):
     print('BPF time per request, new/old: median %.3f (range %.3f-%.3f) over %d paired rounds'
           % (statistics.median(ratios), min(ratios), max(ratios), len(ratios)))
     # the program attached second runs second at each hook, and measures a few percent
-    # slower (in the first rounds of this tool: 1.008-1.034 against 0.912-0.968 for the
-    # same two builds); with both orders, that factor cancels in the geometric mean
+    # slower (a factor of 1.04 to 1.09 over session 30's five runs, docs/architecture.md);
+    # with both orders, that factor cancels in the geometric mean
     first = {b: [x for x, o in zip(ratios, old) if o['first'] == b] for b in ('old', 'new')}
     if first['old'] and first['new']:
         mo, mn = statistics.median(first['old']), statistics.median(first['new'])

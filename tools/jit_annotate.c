@@ -85,19 +85,24 @@ static int read_samples(const char *path)
 	return 0;
 }
 
-/* The kallsyms name of the BPF function at addr (bpf_prog_TAG_NAME), or "?". */
-static void func_name(uint64_t addr, char *out, size_t len)
+/* The kallsyms names (bpf_prog_TAG_NAME) of the n functions at addrs[], "?" for one not
+ * found: one pass over /proc/kallsyms for all of them. */
+static void func_names(const uint64_t *addrs, uint32_t n, char (*names)[256])
 {
 	FILE *f = fopen("/proc/kallsyms", "r");
 	char line[512], name[256];
 	uint64_t a;
 
-	snprintf(out, len, "?");
-	while (f && fgets(line, sizeof(line), f))
-		if (sscanf(line, "%" SCNx64 " %*c %255s", &a, name) == 2 && a == addr) {
-			snprintf(out, len, "%s", name);
-			break;
-		}
+	for (uint32_t i = 0; i < n; i++)
+		snprintf(names[i], sizeof(names[i]), "?");
+	while (f && fgets(line, sizeof(line), f)) {
+		if (!strstr(line, "[bpf]") ||
+		    sscanf(line, "%" SCNx64 " %*c %255s", &a, name) != 2)
+			continue;
+		for (uint32_t i = 0; i < n; i++)
+			if (addrs[i] == a)
+				snprintf(names[i], sizeof(names[i]), "%s", name);
+	}
 	if (f)
 		fclose(f);
 }
@@ -173,18 +178,21 @@ out:
 
 static void annotate(const struct prog *p, csh cs, const char *want, bool listing)
 {
+	char (*names)[256] = calloc(p->nfunc, sizeof(*names));
 	size_t off = 0;
 
+	if (!names)
+		return;
+	func_names(p->ksyms, p->nfunc, names);
 	for (uint32_t f = 0; f < p->nfunc; off += p->flens[f], f++) {
 		struct line_sum *sums = NULL;
+		const char *name = names[f];
 		size_t nsums = 0, ninsn;
 		unsigned long total = 0;
-		char name[256];
 		cs_insn *insn;
 
 		if (off + p->flens[f] > p->len)
 			break;
-		func_name(p->ksyms[f], name, sizeof(name));
 		if (want && !strstr(name, want))
 			continue;
 		ninsn = cs_disasm(cs, p->image + off, p->flens[f], p->ksyms[f], 0, &insn);
@@ -234,6 +242,7 @@ static void annotate(const struct prog *p, csh cs, const char *want, bool listin
 		free(sums);
 		cs_free(insn, ninsn);
 	}
+	free(names);
 }
 
 static void usage(const char *prog)

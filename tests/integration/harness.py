@@ -630,6 +630,22 @@ def map_elements(name):
 	return ents
 
 
+def bpf_ids_held(pid, kind):
+	"""The ids of the BPF objects of kind ('map' or 'prog') whose fds process pid holds
+	(from /proc/PID/fdinfo): a tracer's own, not those of an earlier test's tracer still
+	detaching (bpftool here does not say which process holds an object)."""
+	ids, fdinfo = set(), '/proc/%d/fdinfo' % pid
+	for fd in os.listdir(fdinfo):
+		try:
+			with open(os.path.join(fdinfo, fd)) as f:
+				m = re.search(r'^%s_id:\s*(\d+)' % kind, f.read(), re.M)
+		except OSError:	# closed meanwhile
+			continue
+		if m:
+			ids.add(int(m.group(1)))
+	return ids
+
+
 def ctx_entries(name, pid):
 	"""Entries of process pid in a table keyed by execution context (threads, spans,
 	go_gs: keys begin with tgid << 32 | thread id or goroutine)."""

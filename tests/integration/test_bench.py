@@ -129,16 +129,7 @@ def test_bench_jit_annotate():
 	tool = os.path.join(h.BUILD, 'tools', 'jit_annotate')
 	h.need_binary(tool, 'run make build/tools/jit_annotate')
 	t = h.Tracer()
-	# the tracer's programs: the ids of the program fds it holds (bpftool here does not
-	# say which process holds a program)
-	held = set()
-	fdinfo = '/proc/%d/fdinfo' % t.proc.pid
-	for fd in os.listdir(fdinfo):
-		try:
-			with open(os.path.join(fdinfo, fd)) as f:
-				held.update(int(l.split()[1]) for l in f if l.startswith('prog_id:'))
-		except OSError:
-			pass	# closed meanwhile
+	held = h.bpf_ids_held(t.proc.pid, 'prog')
 	progs = json.loads(subprocess.run(['bpftool', 'prog', 'show', '-j'], capture_output=True,
 					  text=True, check=True).stdout)
 	mine = [p for p in progs if p.get('name') == 'sock_send_length_btf' and p['id'] in held]

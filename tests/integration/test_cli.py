@@ -104,15 +104,7 @@ def _online_cpus():
 def _maps_named(tracer, name):
 	"""The BPF maps of that name the tracer holds (its fds' map ids, bpftool's names):
 	not those of an earlier test's tracer still detaching."""
-	ids, fdinfo = set(), '/proc/%d/fdinfo' % tracer.proc.pid
-	for fd in os.listdir(fdinfo):
-		try:
-			with open(os.path.join(fdinfo, fd)) as f:
-				m = re.search(r'^map_id:\s*(\d+)', f.read(), re.M)
-		except OSError:	# closed meanwhile
-			continue
-		if m:
-			ids.add(int(m.group(1)))
+	ids = h.bpf_ids_held(tracer.proc.pid, 'map')
 	r = h.run(['bpftool', '-j', 'map', 'show'])
 	h.assert_eq(r.rc, 0, 'bpftool map show (stderr: %s)' % r.stderr)
 	return [m for m in json.loads(r.stdout) if m.get('name') == name and m.get('id') in ids]

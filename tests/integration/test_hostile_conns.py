@@ -80,13 +80,8 @@ class Map:
 		if _SYS_BPF is None:
 			h.skip('no bpf() syscall number for %s' % platform.machine())
 		self.fd = None
-		for fd in os.listdir('/proc/%d/fdinfo' % pid):
-			try:
-				info = open('/proc/%d/fdinfo/%s' % (pid, fd)).read()
-			except OSError:
-				continue
-			m = re.search(r'^map_id:\s*(\d+)', info, re.M)
-			if m and self._open(int(m.group(1)), name):
+		for map_id in h.bpf_ids_held(pid, 'map'):
+			if self._open(map_id, name):
 				h.defer(lambda: os.close(self.fd), 'close map fd')
 				return
 		h.fail('tracer pid %d has no BPF map named %s' % (pid, name))
