@@ -136,7 +136,8 @@ $(OUT)/tools/collector_bench: tools/collector_bench.c $(USER_OBJS) | $(OUT)/tool
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(USER_CFLAGS) $< $(USER_OBJS) $(USER_LIBS) -o $@
 
-# tools/bench -z: empty programs on the socket tracepoints, the floor under the tracer.
+# tools/bench -z: empty programs on the socket tracepoints, and the work floor (-w): the
+# floors under the tracer.
 $(OUT)/tools/hook_floor.bpf.o: tools/hook_floor.bpf.c $(OUT)/vmlinux.h | $(OUT)/tools
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
@@ -229,13 +230,13 @@ fuzz-run: fuzz
 unit: $(UNIT_BINS) go-fixtures
 	$(Q)tests/run-unit $(UNIT_BINS)
 
-integration: all fixtures $(OUT)/tools/jit_annotate
+integration: all fixtures $(OUT)/tools/jit_annotate $(OUT)/tools/hook_floor
 	$(Q)tests/integration/run
 
 # Everything: installs what is missing, builds, runs unit and integration tests.
 test: deps
 	$(Q)$(MAKE) --no-print-directory all fixtures go-fixtures $(UNIT_BINS) fuzz \
-		$(OUT)/tools/jit_annotate
+		$(OUT)/tools/jit_annotate $(OUT)/tools/hook_floor
 	$(Q)tests/run-all
 
 run: deps

@@ -224,15 +224,7 @@ def perfsum(tracer, perf, stream):
 def functions(files):
     """perfsum outputs of perf rounds: what tracing takes of the host's busy CPU, and the
     BPF functions (programs and their subprograms, summed over their copies)."""
-    rounds = []
-    for path in files:
-        try:
-            with open(path) as f:
-                r = json.load(f)
-        except (OSError, ValueError):
-            continue
-        if r['busy'] >= 1000:	# a profile too short to say anything
-            rounds.append(r)
+    rounds = load_perfsums(files)
     if not rounds:
         print('no perf profile with enough samples')
         return
@@ -264,6 +256,59 @@ def functions(files):
             continue
         print('%-28s %22s %22s %22s' % (n, rng(own, '%.2f'), rng(incl, '%.2f'),
                                         rng(share, '%.1f')))
+
+
+def load_perfsums(files):
+    """perfsum outputs with enough samples to say anything, in the order given."""
+    rounds = []
+    for path in files:
+        try:
+            with open(path) as f:
+                r = json.load(f)
+        except (OSError, ValueError):
+            continue
+        if r['busy'] >= 1000:	# a profile too short to say anything
+            rounds.append(r)
+    return rounds
+
+
+def floors(args):
+    """EMPTY... -- WORK... -- TRACER...: perfsum outputs of perf rounds taken in turns
+    (round i of each group next to each other in time): hook_floor's empty programs, its
+    work floor (what a keep-alive request's metrics cannot do without) and the tracer. What
+    each takes of the busy CPU, and the tracer's excess over the work floor round by
+    round."""
+    groups, cur = [], []
+    for a in args:
+        if a == '--':
+            groups.append(cur)
+            cur = []
+        else:
+            cur.append(a)
+    groups.append(cur)
+    if len(groups) != 3:
+        print('floors: EMPTY... -- WORK... -- TRACER...')
+        return
+    # files sorted by round number: .fe2 after .fe10 as text
+    key = lambda p: int(re.sub(r'.*\D', '', p) or 0)
+    rounds = [load_perfsums(sorted(g, key=key)) for g in groups]
+    if not all(rounds):
+        print('floors: no perf profile with enough samples')
+        return
+    pct = lambda r, k: 100.0 * r[k] / r['busy']
+    total = lambda r: sum(pct(r, k) for k in ('bpf', 'dispatch', 'uprobe', 'tracer'))
+    print('the floor under tracing\'s share, perf rounds in turns (%d of each), %% of the busy '
+          'CPU, median (range):' % min(len(g) for g in rounds))
+    print('  %-40s %18s %18s %18s' % ('', 'BPF programs', 'dispatch', 'in all'))
+    for label, g in zip(('empty programs (hook_floor)', 'work floor (hook_floor -w)',
+                         'phasetrace'), rounds):
+        print('  %-40s %18s %18s %18s' % (label, rng([pct(r, 'bpf') for r in g], '%.2f'),
+                                          rng([pct(r, 'dispatch') for r in g], '%.2f'),
+                                          rng([total(r) for r in g], '%.2f')))
+    n = min(len(rounds[1]), len(rounds[2]))
+    d = [total(rounds[2][i]) - total(rounds[1][i]) for i in range(n)]
+    print('  phasetrace over the work floor, round by round: %s points of the CPU' %
+          rng(d, '%+.2f'))
 
 
 def median_ci(v, conf=0.95):
@@ -322,6 +367,8 @@ def main():
         diff(*sys.argv[2:])
     elif cmd == 'table':
         table(sys.argv[2:])
+    elif cmd == 'floors' and sys.argv[2:].count('--') == 2:
+        floors(sys.argv[2:])
     elif cmd == 'functions':
         functions(sys.argv[2:])
     elif cmd == 'perfsum' and len(sys.argv) == 4:

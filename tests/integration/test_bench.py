@@ -2,7 +2,8 @@
 """tools/bench-stats.py, which turns the benchmarks' rounds into the figures of the
 issue notes: the traced/untraced ratios and the confidence interval of their median,
 on inputs whose answer is known; tools/jit_annotate, which places profile samples in
-the JIT code of the tracer's programs."""
+the JIT code of the tracer's programs; tools/hook_floor -w, the work floor under the
+tracer's share of the CPU."""
 import json
 import os
 import re
@@ -155,3 +156,86 @@ def test_bench_jit_annotate():
 	h.assert_true(bad.returncode == 1 and "'x1' is not a program id" in bad.stderr,
 		      'a bad id: %d %s' % (bad.returncode, bad.stderr))
 	t.stop()
+
+
+def _perfsum(path, busy, bpf, dispatch, tracer=0):
+	with open(path, 'w') as f:
+		json.dump({'busy': busy, 'idle': 0, 'perf': 0, 'tracer': tracer, 'dispatch': dispatch,
+			   'uprobe': 0, 'bpf': bpf, 'own': {}, 'incl': {}}, f)
+	return path
+
+
+def test_bench_floors():
+	"""bench-stats.py floors (tools/bench -z -F) on perf rounds whose shares are known:
+	the empty programs, the work floor and the tracer, three rounds each, taken in turns
+	(files named by round, round 10 sorting after round 2 as numbers); the tracer's
+	excess over the work floor is taken round by round: 2, 3 and 1 points."""
+	groups = {'fe': [], 'fw': [], 'f': []}
+	work = {1: 300, 2: 400, 10: 350}
+	for r in (1, 2, 10):
+		groups['fe'].append(_perfsum(h.tmp_path('x.fe%d' % r), 10000, 10, 60))
+		groups['fw'].append(_perfsum(h.tmp_path('x.fw%d' % r), 10000, work[r], 50))
+		extra = {1: 200, 2: 300, 10: 100}[r]
+		groups['f'].append(_perfsum(h.tmp_path('x.f%d' % r), 10000, work[r] + extra, 50, 0))
+	# a round too short to say anything is left out
+	groups['f'].append(_perfsum(h.tmp_path('x.f11'), 999, 500, 50))
+	args = sorted(groups['fe'], reverse=True) + ['--'] + sorted(groups['fw'], reverse=True) + \
+	       ['--'] + sorted(groups['f'], reverse=True)
+	out = subprocess.run([STATS, 'floors'] + args, capture_output=True, text=True,
+			     check=True).stdout
+	want = [r'perf rounds in turns \(3 of each\)',
+		r'empty programs \(hook_floor\)\s+0\.10 \(0\.10-0\.10\)\s+0\.60 \(0\.60-0\.60\)\s+0\.70 ',
+		r'work floor \(hook_floor -w\)\s+3\.50 \(3\.00-4\.00\)\s+0\.50 \(0\.50-0\.50\)\s+4\.00 \(3\.50-4\.50\)',
+		r'phasetrace\s+5\.00 \(4\.50-7\.00\)\s+0\.50 \(0\.50-0\.50\)\s+5\.50 \(5\.00-7\.50\)',
+		r'over the work floor, round by round: \+2\.00 \(\+1\.00-\+3\.00\) points']
+	_expect(out, want)
+
+
+def _work_hist(pid):
+	"""hook_floor's histograms (work_hist: struct work_entry, four struct pt_kagg_hist of
+	a sum and 65 counts, u64 each), summed over the CPUs: {key: [(sum, counts) x 4]}."""
+	held = h.bpf_ids_held(pid, 'map')
+	maps = json.loads(h.run(['bpftool', '-j', 'map', 'show']).stdout or '[]')
+	ids = [m['id'] for m in maps if m.get('name') == 'work_hist' and m['id'] in held]
+	h.assert_true(len(ids) == 1, 'one work_hist map held by hook_floor: %s' % ids)
+	r = h.run(['bpftool', '-j', 'map', 'dump', 'id', str(ids[0])])
+	h.assert_eq(r.rc, 0, 'bpftool map dump (stderr: %s)' % r.stderr)
+	u64s = lambda b: [int.from_bytes(bytes(int(x, 16) for x in b[i:i + 8]), 'little')
+			  for i in range(0, len(b), 8)]
+	out = {}
+	for e in json.loads(r.stdout or '[]'):
+		tot = [0] * (4 * 66)
+		for v in e['values']:
+			tot = [a + b for a, b in zip(tot, u64s(v['value']))]
+		out[u64s(e['key'])[0]] = [(tot[i * 66], tot[i * 66 + 1:(i + 1) * 66])
+					 for i in range(4)]
+	return out
+
+
+def test_bench_work_floor():
+	"""hook_floor -w, the floor under the tracer's share in tools/bench -z -F, does the
+	work it stands for: four keep-alive requests of curl to a server that holds each
+	first byte 30 ms; the three that a next request ended are in its histograms of
+	status class 2, client's and server's, their ttfb phase (the server's first, the
+	client's second) in the bucket of 25-50 ms or above, and their phases' sums over
+	90 ms."""
+	tool = os.path.join(h.BUILD, 'tools', 'hook_floor')
+	h.need_binary(tool, 'run make build/tools/hook_floor')
+	d = h.start_daemon('hook_floor', [tool, '-w'], r'^hook_floor: ready$')
+	b = h.start_backend(ttfb_ms=30)
+	url = 'http://127.0.0.1:%d/' % b.port
+	argv = ['curl', '-sS']
+	for _ in range(4):
+		argv += ['-o', '/dev/null', url]
+	r = h.run(argv)
+	h.assert_eq(r.rc, 0, 'curl (stderr: %s)' % r.stderr)
+	hist = _work_hist(d.pid)
+	h.log('work_hist: %s' % hist)
+	for key, ttfb, who in ((2, 2, 'client'), (2 | 1 << 8, 1, 'server')):
+		h.assert_true(key in hist, 'a %s entry of status class 2' % who)
+		req, phase = hist[key][0], hist[key][ttfb]
+		h.assert_true(sum(req[1]) >= 3, '%s: 3 requests or more: %s' % (who, req))
+		# bounds 0.1 0.25 0.5 1 2.5 5 10 25 50 ms ...: index 8 is (25 ms, 50 ms]
+		h.assert_true(sum(phase[1][8:]) >= 3, '%s: 3 ttfb of 25 ms or more: %s' % (who, phase))
+		h.assert_true(phase[0] >= 90 * 10**6, '%s: ttfb sum %d ns' % (who, phase[0]))
+	d.stop()
