@@ -146,9 +146,9 @@ $(OUT)/tools/hook_floor.skel.h: $(OUT)/tools/hook_floor.bpf.o
 	$(call msg,SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name hook_floor_bpf > $@
 
-$(OUT)/tools/hook_floor: tools/hook_floor.c $(OUT)/tools/hook_floor.skel.h | $(OUT)/tools
+$(OUT)/tools/hook_floor: tools/hook_floor.c $(OUT)/tools/hook_floor.skel.h $(USER_OBJS) | $(OUT)/tools
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(USER_CFLAGS) -I$(OUT)/tools $< $(USER_LIBS) -o $@
+	$(Q)$(CC) $(USER_CFLAGS) -I$(OUT)/tools $< $(USER_OBJS) $(USER_LIBS) -o $@
 
 # Samples of perf placed in a loaded BPF program's JIT code, by source line (docs/architecture.md).
 $(OUT)/tools/jit_annotate: tools/jit_annotate.c | $(OUT)/tools

@@ -224,7 +224,7 @@ def perfsum(tracer, perf, stream):
 def functions(files):
     """perfsum outputs of perf rounds: what tracing takes of the host's busy CPU, and the
     BPF functions (programs and their subprograms, summed over their copies)."""
-    rounds = load_perfsums(files)
+    rounds = list(load_perfsums(files).values())
     if not rounds:
         print('no perf profile with enough samples')
         return
@@ -259,8 +259,9 @@ def functions(files):
 
 
 def load_perfsums(files):
-    """perfsum outputs with enough samples to say anything, in the order given."""
-    rounds = []
+    """perfsum outputs with enough samples to say anything: {path: summary}, in the order
+    given."""
+    rounds = {}
     for path in files:
         try:
             with open(path) as f:
@@ -268,30 +269,21 @@ def load_perfsums(files):
         except (OSError, ValueError):
             continue
         if r['busy'] >= 1000:	# a profile too short to say anything
-            rounds.append(r)
+            rounds[path] = r
     return rounds
 
 
 def floors(args):
-    """EMPTY... -- WORK... -- TRACER...: perfsum outputs of perf rounds taken in turns
-    (round i of each group next to each other in time): hook_floor's empty programs, its
-    work floor (what a keep-alive request's metrics cannot do without) and the tracer. What
-    each takes of the busy CPU, and the tracer's excess over the work floor round by
-    round."""
-    groups, cur = [], []
-    for a in args:
-        if a == '--':
-            groups.append(cur)
-            cur = []
-        else:
-            cur.append(a)
-    groups.append(cur)
-    if len(groups) != 3:
-        print('floors: EMPTY... -- WORK... -- TRACER...')
-        return
-    # files sorted by round number: .fe2 after .fe10 as text
-    key = lambda p: int(re.sub(r'.*\D', '', p) or 0)
-    rounds = [load_perfsums(sorted(g, key=key)) for g in groups]
+    """EMPTY... -- WORK... -- TRACER...: perfsum outputs of perf rounds taken in turns,
+    each file ending in its round's number (round N of each group next to each other in
+    time): hook_floor's empty programs, its work floor (what a keep-alive request's
+    metrics cannot do without) and the tracer. What each takes of the busy CPU, and the
+    tracer's excess over the work floor in each round where both said enough."""
+    k1 = args.index('--')
+    k2 = args.index('--', k1 + 1)
+    round_no = lambda p: int(re.sub(r'.*\D', '', p) or 0)
+    rounds = [{round_no(p): r for p, r in load_perfsums(g).items()}
+              for g in (args[:k1], args[k1 + 1:k2], args[k2 + 1:])]
     if not all(rounds):
         print('floors: no perf profile with enough samples')
         return
@@ -302,13 +294,15 @@ def floors(args):
     print('  %-40s %18s %18s %18s' % ('', 'BPF programs', 'dispatch', 'in all'))
     for label, g in zip(('empty programs (hook_floor)', 'work floor (hook_floor -w)',
                          'phasetrace'), rounds):
+        g = list(g.values())
         print('  %-40s %18s %18s %18s' % (label, rng([pct(r, 'bpf') for r in g], '%.2f'),
                                           rng([pct(r, 'dispatch') for r in g], '%.2f'),
                                           rng([total(r) for r in g], '%.2f')))
-    n = min(len(rounds[1]), len(rounds[2]))
-    d = [total(rounds[2][i]) - total(rounds[1][i]) for i in range(n)]
-    print('  phasetrace over the work floor, round by round: %s points of the CPU' %
-          rng(d, '%+.2f'))
+    both = sorted(set(rounds[1]) & set(rounds[2]))
+    if both:
+        d = [total(rounds[2][i]) - total(rounds[1][i]) for i in both]
+        print('  phasetrace over the work floor, round by round: %s points of the CPU' %
+              rng(d, '%+.2f'))
 
 
 def median_ci(v, conf=0.95):

@@ -27,6 +27,9 @@
 #define IPPROTO_TCP	6
 #define AF_INET		2
 #define AF_INET6	10
+#define MSG_PEEK	2
+#define DIR_SEND	1
+#define DIR_RECV	2
 #define NR_READ		0	/* x86-64 */
 #define NR_RECVFROM	45
 
@@ -66,7 +69,7 @@ struct work_conn {
 	__u64 req_first, req_last, resp_first, resp_last;
 	__u16 status;
 	__u8 server;
-	__u8 last_dir;		/* 1: send, 2: receive */
+	__u8 last_dir;		/* DIR_SEND, DIR_RECV */
 };
 
 struct {
@@ -95,16 +98,14 @@ struct {
 	__type(value, struct work_entry);
 } work_zero SEC(".maps");
 
-/* phasetrace's default bounds (docs/metrics.md), 16 of them */
-const volatile __u64 work_bounds[PT_KAGG_MAX_BOUNDS] = {
-	100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000, 25000000,
-	50000000, 100000000, 250000000, 500000000, 1000000000, 2500000000ULL,
-	5000000000ULL, 10000000000ULL, [16 ... PT_KAGG_MAX_BOUNDS - 1] = KAGG_BOUND_CAP,
-};
+/* the histogram bounds, set by hook_floor.c to phasetrace's defaults as its loader sets
+ * kagg_bounds (kagg_pad_bounds()) */
+const volatile __u64 work_bounds[PT_KAGG_MAX_BOUNDS] = {};
+const volatile __u32 work_nbounds = 0;
 
 static __always_inline void work_add(struct pt_kagg_hist *h, __u64 v)
 {
-	__u32 b = kagg_bucket(work_bounds, v, 16);
+	__u32 b = kagg_bucket(work_bounds, v, work_nbounds);
 
 	if (b > PT_KAGG_MAX_BOUNDS)
 		b = PT_KAGG_MAX_BOUNDS;
@@ -120,7 +121,7 @@ static __always_inline __u64 clamp(__u64 a, __u64 b)
 /* the request on c ended: its histograms, as kagg_request() adds them */
 static __noinline int work_count(struct work_conn *c)
 {
-	__u64 key = ((__u64)(c->status * 41) >> 12) | (__u64)c->server << 8;
+	__u64 key = kagg_status_class(c->status) | (__u64)c->server << 8;
 	struct work_entry *e = bpf_map_lookup_elem(&work_hist, &key);
 	__u32 zero = 0;
 
@@ -177,7 +178,7 @@ static __always_inline int work_io(struct sock *sk, int ret, int flags, __u8 dir
 	struct tcp_sock *tp;
 	bool request;
 
-	if (dir == 1) {
+	if (dir == DIR_SEND) {
 		struct work_start *s = bpf_sk_storage_get(&work_starts, sk, 0, 0);
 
 		if (s) {
@@ -186,7 +187,7 @@ static __always_inline int work_io(struct sock *sk, int ret, int flags, __u8 dir
 			s->ts = 0;
 		}
 	}
-	if (ret <= 0 || (flags & 2) || sk->sk_protocol != IPPROTO_TCP ||
+	if (ret <= 0 || (flags & MSG_PEEK) || sk->sk_protocol != IPPROTO_TCP ||
 	    (sk->__sk_common.skc_family != AF_INET && sk->__sk_common.skc_family != AF_INET6))
 		return 0;
 	tp = bpf_skc_to_tcp_sock(sk);
@@ -196,7 +197,7 @@ static __always_inline int work_io(struct sock *sk, int ret, int flags, __u8 dir
 		now = bpf_ktime_get_ns();
 	c = bpf_map_lookup_elem(&work_conns, &skp);
 	if (!c) {
-		struct work_conn n = { .server = dir == 2, .last_dir = dir };
+		struct work_conn n = { .server = dir == DIR_RECV, .last_dir = dir };
 
 		n.req_first = n.req_last = start ? start : now;
 		bpf_map_update_elem(&work_conns, &skp, &n, BPF_ANY);
@@ -204,7 +205,7 @@ static __always_inline int work_io(struct sock *sk, int ret, int flags, __u8 dir
 		return 0;
 	}
 	/* the requester's I/O: a client's send, a server's receive */
-	request = (dir == 1) != c->server;
+	request = (dir == DIR_SEND) != c->server;
 	if (dir != c->last_dir) {
 		c->last_dir = dir;
 		if (request) {
@@ -215,7 +216,7 @@ static __always_inline int work_io(struct sock *sk, int ret, int flags, __u8 dir
 			c->status = 0;
 		} else {
 			c->resp_first = start ? start : now;
-			c->status = work_status(dir == 1 ? buf : work_recv_buffer(), ret);
+			c->status = work_status(dir == DIR_SEND ? buf : work_recv_buffer(), ret);
 		}
 	}
 	if (request)
@@ -228,13 +229,13 @@ static __always_inline int work_io(struct sock *sk, int ret, int flags, __u8 dir
 SEC("?tp_btf/sock_send_length")
 int BPF_PROG(work_send, struct sock *sk, int ret, int flags)
 {
-	return work_io(sk, ret, flags, 1);
+	return work_io(sk, ret, flags, DIR_SEND);
 }
 
 SEC("?tp_btf/sock_recv_length")
 int BPF_PROG(work_recv, struct sock *sk, int ret, int flags)
 {
-	return work_io(sk, ret, flags, 2);
+	return work_io(sk, ret, flags, DIR_RECV);
 }
 
 SEC("?tp_btf/tcp_sendmsg_locked")

@@ -12,6 +12,9 @@
 #include <unistd.h>
 #include <bpf/libbpf.h>
 #include "hook_floor.skel.h"
+#include "phasetrace.h"
+#include "../bpf/agg_bucket.h"
+#include "export/metrics.h"
 
 static volatile sig_atomic_t stop;
 
@@ -31,9 +34,11 @@ int main(int argc, char **argv)
 {
 	struct sigaction sa = { .sa_handler = on_signal };
 	struct hook_floor_bpf *skel;
+	struct metrics *m;
+	const uint64_t *bounds;
 	const char *what = "empty programs";
 	bool work = false;
-	int err;
+	int err, nbounds;
 
 	if (argc == 2 && !strcmp(argv[1], "-w")) {
 		work = true;
@@ -48,6 +53,18 @@ int main(int argc, char **argv)
 		fprintf(stderr, "hook_floor: cannot open its BPF object (%s)\n", strerror(errno));
 		return 1;
 	}
+	/* the work floor's histograms: phasetrace's default bounds, as its loader sets them */
+	m = metrics__new(NULL);
+	if (!m) {
+		fprintf(stderr, "hook_floor: cannot make the default histograms (%s)\n",
+			strerror(errno));
+		hook_floor_bpf__destroy(skel);
+		return 1;
+	}
+	bounds = metrics__bounds_ns(m, &nbounds);
+	kagg_pad_bounds((__u64 *)skel->rodata->work_bounds, bounds, nbounds);
+	skel->rodata->work_nbounds = nbounds;
+	metrics__free(m);
 	bpf_program__set_autoload(work ? skel->progs.work_send : skel->progs.floor_send, true);
 	bpf_program__set_autoload(work ? skel->progs.work_recv : skel->progs.floor_recv, true);
 	bpf_program__set_autoload(work ? skel->progs.work_sendmsg : skel->progs.floor_sendmsg,

@@ -189,6 +189,14 @@ def test_bench_floors():
 		r'phasetrace\s+5\.00 \(4\.50-7\.00\)\s+0\.50 \(0\.50-0\.50\)\s+5\.50 \(5\.00-7\.50\)',
 		r'over the work floor, round by round: \+2\.00 \(\+1\.00-\+3\.00\) points']
 	_expect(out, want)
+	# the work floor's round 2 too short: the excess pairs rounds 1 and 10 by their
+	# numbers (2 and 1 points), not the floor's round 10 with the tracer's round 2
+	short = _perfsum(h.tmp_path('y.fw2'), 999, 400, 50)
+	args = groups['fe'] + ['--', groups['fw'][0], short, groups['fw'][2], '--'] + groups['f']
+	out = subprocess.run([STATS, 'floors'] + args, capture_output=True, text=True,
+			     check=True).stdout
+	_expect(out, [r'work floor \(hook_floor -w\)\s+3\.25 \(3\.00-3\.50\)',
+		      r'over the work floor, round by round: \+1\.50 \(\+1\.00-\+2\.00\) points'])
 
 
 def _work_hist(pid):
