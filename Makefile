@@ -69,7 +69,7 @@ OTLP_PB_OBJS := $(patsubst %.proto,$(OUT)/pb/%.pb-c.o,$(OTLP_PROTOS))
 USER_OBJS += $(OTLP_PB_OBJS)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(UNIT_SRCS))
-FIXTURE_SRCS := $(wildcard tests/fixtures/*.c)
+FIXTURE_SRCS := $(filter-out %.bpf.c,$(wildcard tests/fixtures/*.c))
 FIXTURE_BINS := $(patsubst tests/fixtures/%.c,$(OUT)/fixtures/%,$(FIXTURE_SRCS))
 # python3 fixtures (stdlib only), copied next to the C ones under their name without .py
 FIXTURE_PY   := $(wildcard tests/fixtures/*.py)
@@ -161,6 +161,21 @@ $(OUT)/fixtures/%: tests/fixtures/%.c $(wildcard tests/fixtures/*.h) | $(OUT)/fi
 	$(call msg,CC,$@)
 	$(Q)$(CC) -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter -D_GNU_SOURCE \
 		-Itests/fixtures $< $(FIXTURE_LIBS) -lm -o $@
+
+# sockmap_pair loads its own BPF programs (a sockmap): a skeleton, and libbpf.
+$(OUT)/fixtures/sockmap_pair.bpf.o: tests/fixtures/sockmap_pair.bpf.c $(OUT)/vmlinux.h | $(OUT)/fixtures
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(OUT)/fixtures/sockmap_pair.skel.h: $(OUT)/fixtures/sockmap_pair.bpf.o
+	$(call msg,SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name sockmap_pair_bpf > $@
+
+$(OUT)/fixtures/sockmap_pair: tests/fixtures/sockmap_pair.c tests/fixtures/fixture.h \
+			      $(OUT)/fixtures/sockmap_pair.skel.h
+	$(call msg,CC,$@)
+	$(Q)$(CC) -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter -D_GNU_SOURCE \
+		-Itests/fixtures -I$(OUT)/fixtures $< $(shell pkg-config --libs libbpf) -o $@
 
 $(OUT)/fixtures/%: tests/fixtures/%.py | $(OUT)/fixtures
 	$(call msg,INSTALL,$@)
