@@ -174,11 +174,13 @@ static __always_inline bool kagg_eligible(struct pt_conn *c, __u8 end_reason, __
 	    !bpf_map_delete_elem(&kagg_kids, &r->req_id))
 		return false;
 	if (end_reason != PT_END_NEXT || c->state != PT_FSM_RESP || r->error || r->parent_id ||
-	    r->spans_open || (r->flags & (PT_F_CONNECT | PT_F_TLS_HS | PT_F_NO_RESP | PT_F_H2)) ||
+	    r->spans_open ||
+	    (r->flags & (PT_F_CONNECT | PT_F_TLS_HS | PT_F_NO_RESP | PT_F_H2 | PT_F_QUIET)) ||
 	    (r->role != PT_ROLE_CLIENT && r->role != PT_ROLE_SERVER))
 		return false;
 	/* the collector reports a response quiet for idle_flush_ns from the table (and drops
-	 * our record as its duplicate): with half of that as margin it cannot have */
+	 * our record as its duplicate): with half of that as margin it cannot have (a pause
+	 * before the response's last I/O: PT_F_QUIET, above) */
 	if (!now || now - r->resp_last >= idle_flush_ns / 2)
 		return false;
 	return true;

@@ -145,7 +145,7 @@ static __always_inline void conn_emit(__u64 skp, struct pt_conn *c, __u8 end_rea
 static __always_inline void conn_next_request(struct pt_conn *c)
 {
 	c->req.flags &= ~(PT_F_CONNECT | PT_F_TLS_HS | PT_F_NO_RESP | PT_F_HTTP | PT_F_IO_AMBIG |
-			  PT_F_GO);
+			  PT_F_GO | PT_F_QUIET);
 	c->req.goid = 0;
 	c->req.req_first = c->req.req_last = 0;
 	c->req.resp_first = c->req.resp_last = 0;
@@ -292,6 +292,12 @@ static __always_inline int conn_io_body(__u64 skp, struct pt_conn *c, const stru
 							   ev->dir == PT_DIR_SEND;
 	int started = 0;
 
+	/* a pause in a response (a stream's, a long poll's) as long as the end of one:
+	 * the collector may report the request at the pause (PT_F_QUIET); its last I/O's
+	 * gap alone (kagg_eligible()) does not tell */
+	if (c->state == PT_FSM_RESP && ev->ts > c->last_io &&
+	    ev->ts - c->last_io >= idle_flush_ns / 2)
+		c->req.flags |= PT_F_QUIET;
 	c->last_io = ev->ts;
 	if (c->state == PT_FSM_TUNNEL)
 		return 0;

@@ -60,6 +60,10 @@ enum pt_role {
 /* A PT_REC_REQ with PT_F_H2 is not a request but an HTTP/2 connection: at its
  * detection (carries connect/TLS) and at its close (end_reason PT_END_CLOSE). */
 #define PT_F_H2		(1u << 8)
+/* The response went quiet for half of the collector's idle time at least before its
+ * request ended (bpf/conn.bpf.c conn_io_body()): the collector may have reported it
+ * already (flush_idle()), so the kernel neither counts it nor folds a span into it. */
+#define PT_F_QUIET	(1u << 10)
 /* An HTTP/2 stream with content-type application/grpc*: status is the grpc-status
  * (collector only; a high bit, away from the kernel's flags) */
 #define PT_F_GRPC	(1u << 12)

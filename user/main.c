@@ -825,6 +825,7 @@ static void self_stats_tick(void *ctx, uint64_t now)
 	metrics__set_self(s->m, METRICS_EVENTS_DROPPED, "h2_record_gap", st.h2_record_gaps);
 	metrics__set_self(s->m, METRICS_EVENTS_DROPPED, "h2_conn_table_full",
 			  st.h2_conns_overflow);
+	metrics__set_self(s->m, METRICS_EVENTS_DROPPED, "idle_cut", st.idle_cut);
 	cgroup_stats_set(s->m, &st);
 }
 

@@ -626,3 +626,35 @@ def test_client_comm_filter_whole_name():
 		     h.client_records(recs, peer='127.0.0.1:%d' % be.port))
 	h.assert_eq(got, sorted(wanted), 'clients reported under -c %s' % ' -c '.join(wanted))
 	h.assert_eq(h.server_records(recs, comm='backend'), [], 'backend records under -c')
+
+
+def test_stream_paused_reported_at_pause():
+	"""Responses that pause longer than --idle-ms (a server-sent event stream: a chunk
+	100 ms after the header, then 600 ms of nothing, then the rest): the collector takes
+	the pause for the response's end, as it must to report a quiet keep-alive request
+	live. Each side's record of each request ends at the pause (the stream server's own
+	clock says when), is reported once (BPF's record at the real end is dropped as its
+	copy), and the tracer says at exit how many went on after their report (4: two
+	requests, both sides) and how to wait for them."""
+	srv = h.start_fixture('stream_server', '--gaps-ms', '100,600,100')
+	tr = h.Tracer(comms=['curl', 'python3'], extra=['--idle-ms', '200'])
+	url = 'http://127.0.0.1:%d/s' % srv.port
+	r = h.run(['curl', '-sSN', url + '0', url + '1'])
+	h.assert_eq((r.rc, r.stdout.count('data: tick')), (0, 6),
+		    'curl\'s exit status and events (%s)' % r.stderr.strip())
+	recs = tr.stop()
+	own = {o['path']: o for o in srv.json_log()}
+	h.assert_eq(sorted(own), ['/s0', '/s1'], 'the stream server\'s responses')
+	for role, got in (('client', h.client_records(recs, comm='curl')),
+			  ('server', h.server_records(recs, pid=srv.pid))):
+		h.assert_eq(sorted(g.get('path') for g in got), ['/s0', '/s1'],
+			    '%s records, once each' % role)
+		for g in got:
+			o = own[g['path']]
+			h.assert_near(g['dur_ns'], o['pause_ns'],
+				      '%s record of %s: its end, at the pause (the stream ended '
+				      '%.0f ms after its header)' % (role, g['path'], o['end_ns'] / MS))
+	m = re.search(r'(\d+) requests reported at a pause of --idle-ms \(200 ms\) in their '
+		      r'response, which then went on \(in total\)', tr.stderr())
+	h.assert_true(m and int(m.group(1)) == 4, 'the exit report of requests cut at a pause '
+		      '(4 expected); stderr:\n%s' % tr.stderr())

@@ -519,3 +519,34 @@ def test_metrics_kernel_agg_on_off():
 	count_lines = lambda t: sorted(l for l in t.splitlines() if
 				       l.startswith('phasetrace_requests_total'))
 	h.assert_eq(count_lines(on), count_lines(off), 'requests_total lines, on vs off')
+
+
+def test_metrics_stream_paused_counted_once():
+	"""Keep-alive responses that pause longer than --idle-ms (server-sent event streams)
+	are counted once. The collector counts each at the pause (its idle report); BPF
+	sends the request again at its real end, a copy userspace drops. The kernel must
+	not count that copy itself: the response's last gap (what it checked before) is
+	short, the pause came before it. Before PT_F_QUIET the kernel counted those copies
+	too (by hand, two streams on one connection: the server's counted 3 times)."""
+	srv = h.start_fixture('stream_server', '--gaps-ms', '100,600,100')
+	_, port = _serve('--idle-ms', '200', '-c', 'curl', '-c', 'python3')
+	url = 'http://127.0.0.1:%d/s' % srv.port
+	n = 3
+	r = h.run(['curl', '-sSN'] + [url + str(i) for i in range(n)])
+	h.assert_eq((r.rc, r.stdout.count('data: tick')), (0, 3 * n),
+		    'curl\'s exit status and events (%s)' % r.stderr.strip())
+	# every copy has come and gone once each side's cut reports are counted
+	_wait_metric(port, r'^phasetrace_events_dropped_total\{reason="idle_cut"\} %d$' % (2 * n),
+		     '%d requests cut at a pause' % (2 * n))
+	text = _metrics(port)
+	# the client curl, the server the stream server (this test's own python3 scrapes)
+	got = {'client': 0, 'server': 0}
+	for m in re.finditer(r'^phasetrace_requests_total\{role="(client|server)",'
+			     r'comm="(?:curl|python3)",peer="(?:127\.0\.0\.1:)?%d",.*\} (\d+)$'
+			     % srv.port, text, re.M):
+		got[m.group(1)] += int(m.group(2))
+	h.assert_eq(got, {'client': n, 'server': n}, 'requests counted on each side:\n%s' %
+		    '\n'.join(l for l in text.splitlines()
+			       if l.startswith('phasetrace_requests_total')))
+	h.assert_eq(_counter(text, 'phasetrace_kernel_counted_total'), 0,
+		    'requests counted in the kernel')

@@ -739,6 +739,7 @@ static void test_idle_flush_deduplicated(void **state)
 {
 	struct assembler *a = new_asm();
 	struct pt_req_rec r = creq(100, 1, 11, 0, "10.0.0.7", T0);
+	struct assembler_stats st;
 
 	assembler__add_req(a, &r, true);	/* collector flushed it on idle */
 	assembler__tick(a, T0 + 1000 * MS);
@@ -746,6 +747,40 @@ static void test_idle_flush_deduplicated(void **state)
 	assembler__add_req(a, &r, false);	/* BPF reports it again later */
 	assembler__flush(a);
 	assert_int_equal(ngot, 1);
+	assembler__stats(a, &st);
+	assert_int_equal(st.duplicates, 1);
+	assert_int_equal(st.idle_cut, 0);	/* nothing came after the report */
+	assembler__free(a);
+}
+
+static void test_idle_flush_then_response_went_on(void **state)
+{
+	/* a stream's response paused for --idle-ms (reported then, ending at the pause),
+	 * then went on: the record BPF sends at its end is still a duplicate, and counted
+	 * as a report cut short; the reported one is the idle copy */
+	struct assembler *a = new_asm();
+	struct pt_req_rec r = creq(100, 1, 11, 0, "10.0.0.7", T0);
+	struct pt_req_rec other = creq(100, 2, 12, 0, "10.0.0.7", T0);
+	struct assembler_stats st;
+	uint64_t paused_at = r.resp_last;
+
+	assembler__add_req(a, &r, true);
+	assembler__add_req(a, &other, true);	/* another connection's, not cut */
+	assembler__tick(a, T0 + 1000 * MS);
+	assert_int_equal(ngot, 2);
+	r.resp_last = paused_at + 900 * MS;
+	r.bytes_resp += 300;
+	r.end_reason = PT_END_CLOSE;
+	assembler__add_req(a, &r, false);
+	other.end_reason = PT_END_NEXT;
+	assembler__add_req(a, &other, false);
+	assembler__flush(a);
+	assert_int_equal(ngot, 2);
+	assert_int_equal(got[0].req_id, 11);
+	assert_int_equal(got[0].start_ns + got[0].dur_ns, paused_at);
+	assembler__stats(a, &st);
+	assert_int_equal(st.duplicates, 2);
+	assert_int_equal(st.idle_cut, 1);
 	assembler__free(a);
 }
 
@@ -899,6 +934,7 @@ int main(void)
 		cmocka_unit_test(test_pending_beyond_free_lists),
 		cmocka_unit_test(test_orphans_emitted),
 		cmocka_unit_test(test_idle_flush_deduplicated),
+		cmocka_unit_test(test_idle_flush_then_response_went_on),
 		cmocka_unit_test(test_parent_id_reserved),
 		cmocka_unit_test(test_max_children_held),
 		cmocka_unit_test(test_server_wait_saturates),

@@ -121,6 +121,7 @@ struct assembler {
 	uint32_t nkids;
 	struct seen emitted_parents;	/* server req_ids already emitted */
 	struct seen idle_flushed;	/* req_ids flushed on idle */
+	uint64_t idle_resp_last[SEEN_RING];	/* their resp_last then, by seen_idx() */
 	struct pool pends, reqs, kids_pool;
 
 	struct assembler_stats st;
@@ -943,15 +944,24 @@ static void process_req(struct assembler *a, struct pend *p)
 	const struct pt_req_rec *rec = &p->req;
 	struct request *r;
 
-	if (seen_has(&a->idle_flushed, rec->req_id) ||
-	    (rec->role == PT_ROLE_SERVER && seen_has(&a->emitted_parents, rec->req_id))) {
-		/* already reported when its connection went idle, or (a server request
-		 * waiting for a span outlasts the idle flush) before its idle copy */
+	if (seen_has(&a->idle_flushed, rec->req_id)) {
+		/* already reported when its connection went idle; a response that went on
+		 * after that pause (a stream's, a long poll's) was reported cut there */
+		if (rec->resp_last > a->idle_resp_last[seen_idx(rec->req_id)])
+			a->st.idle_cut++;
 		a->st.duplicates++;
 		return;
 	}
-	if (p->idle)
+	if (rec->role == PT_ROLE_SERVER && seen_has(&a->emitted_parents, rec->req_id)) {
+		/* a server request waiting for a span outlasts the idle flush: reported
+		 * before its idle copy */
+		a->st.duplicates++;
+		return;
+	}
+	if (p->idle) {
 		seen_add(&a->idle_flushed, rec->req_id);
+		a->idle_resp_last[seen_idx(rec->req_id)] = rec->resp_last;
+	}
 	r = pool_get(&a->reqs);
 	if (!r)
 		return;

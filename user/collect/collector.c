@@ -102,7 +102,7 @@ struct collector {
 	uint64_t ended_gs[MAX_ENDED_GS];
 	uint32_t nended_gs;
 	uint64_t last_drops[PT_STAT__MAX];
-	uint64_t last_scan_drops, last_refused;
+	uint64_t last_scan_drops, last_refused, last_idle_cut;
 	struct u64map procs;	/* pids seen in records */
 	struct cgroups *cgroups;	/* NULL without a cgroup v2 hierarchy */
 	struct cgfilter *cgf;		/* -C */
@@ -447,6 +447,21 @@ static void report_attach_losses(struct collector *c, bool final)
 			(unsigned long long)ws.t.over_budget);
 }
 
+/* Requests reported at a pause of their response that then went on (flush_idle()). */
+static void report_idle_cuts(struct collector *c, bool final)
+{
+	struct assembler_stats as;
+
+	assembler__stats(c->asm_, &as);
+	if (as.idle_cut > c->last_idle_cut || (final && as.idle_cut))
+		pt_warn("%llu requests reported at a pause of --idle-ms (%llu ms) in their "
+			"response, which then went on%s: a longer --idle-ms waits for streams "
+			"and long polls", (unsigned long long)(final ? as.idle_cut :
+						      as.idle_cut - c->last_idle_cut),
+			(unsigned long long)(c->o.idle_ns / 1000000), final ? " (in total)" : "");
+	c->last_idle_cut = as.idle_cut;
+}
+
 static void report_drops(struct collector *c, bool final)
 {
 	uint64_t st[PT_STAT__MAX];
@@ -470,6 +485,7 @@ static void report_drops(struct collector *c, bool final)
 		c->last_drops[d->stat] = now;
 	}
 	report_attach_losses(c, final);
+	report_idle_cuts(c, final);
 }
 
 /* -v: how many new programs waited at exec for their probes, and how it ended. */
@@ -916,6 +932,7 @@ void collector__stats(struct collector *c, struct collector_stats *st)
 	st->dns_cached = as.dns_cached;
 	st->idle_flushed = c->idle_flushed;
 	st->duplicates = as.duplicates;
+	st->idle_cut = as.idle_cut;
 	st->orphans = as.orphans;
 	st->processes = c->procs.len;
 	cgroups__stats(c->cgroups, &st->cgroups);

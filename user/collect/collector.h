@@ -79,6 +79,7 @@ struct collector_stats {
 	int files, uprobes, uprobes_failed, tracepoints;
 	uint32_t pending, children_waiting, dns_cached;
 	uint64_t idle_flushed, duplicates, orphans;
+	uint64_t idle_cut;	/* responses that went on after their idle report */
 	uint32_t processes;	/* processes seen doing traced I/O */
 	/* discovery (user/attach/worker.h): what it evicted, refused or dropped */
 	uint64_t files_evicted, files_refused, scans_dropped, over_budget;
