@@ -96,13 +96,35 @@ static __always_inline void submit_cpu(void *ring, void *rec, __u64 len)
 
 /* Copy the request out to the ring buffer; now: the clock of the I/O that ends it, or 0;
  * in_tp: from a tracepoint's program (kagg_request()). */
+/*
+ * Did the collector report c's request at a pause of its response (flush_idle(), which
+ * notes it in the connection's watch)? Then the record about to go is a copy. Its
+ * assembler remembers the reports it made, but not for ever (a direct-mapped table that
+ * other reports overwrite), and a stream's end can come minutes later. Looked up only
+ * for a request that went quiet for half of the idle time, at its end (now: the I/O that
+ * ends it, 0 if none) or between its bytes (PT_F_QUIET): the collector reports no other.
+ */
+static __always_inline bool conn_idle_sent(__u64 skp, struct pt_conn *c, __u64 now)
+{
+	struct pt_idle *w;
+
+	if (!(c->cflags & PT_C_WATCHED) || c->state != PT_FSM_RESP ||
+	    (!(c->req.flags & PT_F_QUIET) && now && now >= c->req.resp_last &&
+	     now - c->req.resp_last < idle_flush_ns / 2))
+		return false;
+	w = bpf_map_lookup_elem(&idle_watch, &skp);
+	return w && w->conn_id == c->req.conn_id && w->flushed == c->req.req_seq + 1;
+}
+
 static __always_inline void conn_emit(__u64 skp, struct pt_conn *c, __u8 end_reason, __u64 now,
 				      bool in_tp)
 {
 	struct pt_req_rec *rec;
+	bool idle_sent;
 	void *ring;
 	int kagg;
 
+	idle_sent = conn_idle_sent(skp, c, now);
 	/* a keep-alive connection's next response rewrites its watch in place
 	 * (a stale one does not match the request: the collector skips it) */
 	if (end_reason != PT_END_NEXT) {
@@ -115,7 +137,7 @@ static __always_inline void conn_emit(__u64 skp, struct pt_conn *c, __u8 end_rea
 		stat_inc(PT_STAT_MIDSTREAM_SKIP);
 		return;
 	}
-	kagg = kagg_mode ? kagg_request(c, end_reason, now, in_tp) : PT_KAGG_SEND;
+	kagg = kagg_mode && !idle_sent ? kagg_request(c, end_reason, now, in_tp) : PT_KAGG_SEND;
 	if (kagg == PT_KAGG_DONE)	/* counted in the kernel (agg.bpf.c) */
 		return;
 	ring = conn_cpu_ring(c, end_reason);
@@ -132,6 +154,8 @@ static __always_inline void conn_emit(__u64 skp, struct pt_conn *c, __u8 end_rea
 		rec->flags |= PT_F_NO_RESP;
 	if (kagg == PT_KAGG_FLAG)
 		rec->flags |= PT_F_KAGG;
+	if (idle_sent)
+		rec->flags |= PT_F_IDLE_SENT;
 	stat_inc_hot(PT_STAT_REQS);
 	if (ring) {
 		stat_inc_hot(PT_STAT_REQS_CPU_RING);

@@ -64,6 +64,9 @@ enum pt_role {
  * request ended (bpf/conn.bpf.c conn_io_body()): the collector may have reported it
  * already (flush_idle()), so the kernel neither counts it nor folds a span into it. */
 #define PT_F_QUIET	(1u << 10)
+/* The collector reported this request at a pause (its idle_watch entry notes it): the
+ * record is that report's copy, whatever the assembler still remembers of it. */
+#define PT_F_IDLE_SENT	(1u << 11)
 /* An HTTP/2 stream with content-type application/grpc*: status is the grpc-status
  * (collector only; a high bit, away from the kernel's flags) */
 #define PT_F_GRPC	(1u << 12)

@@ -634,10 +634,11 @@ def test_stream_paused_reported_at_pause():
 	the pause for the response's end, as it must to report a quiet keep-alive request
 	live. Each side's record of each request ends at the pause (the stream server's own
 	clock says when), is reported once (BPF's record at the real end is dropped as its
-	copy), and the tracer says at exit how many went on after their report (4: two
-	requests, both sides) and how to wait for them."""
+	copy, which BPF marks from the collector's note), and the tracer says at exit how
+	many went on after their report (4: two requests, both sides) and how to wait for
+	them."""
 	srv = h.start_fixture('stream_server', '--gaps-ms', '100,600,100')
-	tr = h.Tracer(comms=['curl', 'python3'], extra=['--idle-ms', '200'])
+	tr = h.Tracer(comms=['curl', 'python3'], extra=['--idle-ms', '200', '-v'])
 	url = 'http://127.0.0.1:%d/s' % srv.port
 	r = h.run(['curl', '-sSN', url + '0', url + '1'])
 	h.assert_eq((r.rc, r.stdout.count('data: tick')), (0, 6),
@@ -658,3 +659,10 @@ def test_stream_paused_reported_at_pause():
 		      r'response, which then went on \(in total\)', tr.stderr())
 	h.assert_true(m and int(m.group(1)) == 4, 'the exit report of requests cut at a pause '
 		      '(4 expected); stderr:\n%s' % tr.stderr())
+	# each copy was known as one from BPF's mark too (PT_F_IDLE_SENT), which outlasts
+	# the assembler's memory of its reports
+	m = re.search(r'idle reports: (\d+) copies dropped \((\d+) marked by BPF\), (\d+) cut',
+		      tr.stderr())
+	h.assert_true(m and tuple(map(int, m.groups())) == (4, 4, 4),
+		      'copies, marked copies and cut reports (4, 4, 4 expected); stderr:\n%s'
+		      % tr.stderr())

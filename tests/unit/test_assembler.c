@@ -784,6 +784,26 @@ static void test_idle_flush_then_response_went_on(void **state)
 	assembler__free(a);
 }
 
+static void test_idle_copy_known_from_bpf(void **state)
+{
+	/* the idle report left the assembler's table (overwritten by others over a long
+	 * stream): BPF's PT_F_IDLE_SENT (the collector's note in the watch) still marks the
+	 * record at the real end as its copy */
+	struct assembler *a = new_asm();
+	struct pt_req_rec r = creq(100, 1, 11, 0, "10.0.0.7", T0);
+	struct assembler_stats st;
+
+	r.flags |= PT_F_IDLE_SENT | PT_F_QUIET;
+	r.end_reason = PT_END_CLOSE;
+	assembler__add_req(a, &r, false);
+	assembler__flush(a);
+	assert_int_equal(ngot, 0);
+	assembler__stats(a, &st);
+	assert_int_equal(st.duplicates, 1);
+	assert_int_equal(st.idle_marked, 1);
+	assembler__free(a);
+}
+
 /* Hostile ids and times (records are checked, not trusted): */
 
 static struct pt_span_rec span_rec(uint64_t parent, uint64_t start, uint64_t end)
@@ -935,6 +955,7 @@ int main(void)
 		cmocka_unit_test(test_orphans_emitted),
 		cmocka_unit_test(test_idle_flush_deduplicated),
 		cmocka_unit_test(test_idle_flush_then_response_went_on),
+		cmocka_unit_test(test_idle_copy_known_from_bpf),
 		cmocka_unit_test(test_parent_id_reserved),
 		cmocka_unit_test(test_max_children_held),
 		cmocka_unit_test(test_server_wait_saturates),

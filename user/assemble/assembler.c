@@ -943,11 +943,17 @@ static void process_req(struct assembler *a, struct pend *p)
 {
 	const struct pt_req_rec *rec = &p->req;
 	struct request *r;
+	bool flushed;
 
-	if (seen_has(&a->idle_flushed, rec->req_id)) {
-		/* already reported when its connection went idle; a response that went on
-		 * after that pause (a stream's, a long poll's) was reported cut there */
-		if (rec->resp_last > a->idle_resp_last[seen_idx(rec->req_id)])
+	flushed = seen_has(&a->idle_flushed, rec->req_id);
+	if (flushed || (rec->flags & PT_F_IDLE_SENT)) {
+		/* already reported when its connection went idle: remembered here, or known
+		 * from BPF's mark (the collector's note), which outlasts this table */
+		if (rec->flags & PT_F_IDLE_SENT)
+			a->st.idle_marked++;
+		/* a response that went on after that pause (a stream's, a long poll's) was
+		 * reported cut there */
+		if (flushed && rec->resp_last > a->idle_resp_last[seen_idx(rec->req_id)])
 			a->st.idle_cut++;
 		a->st.duplicates++;
 		return;

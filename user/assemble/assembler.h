@@ -39,6 +39,7 @@ struct assembler_stats {
 	uint64_t orphans;		/* children emitted without their parent */
 	uint64_t duplicates;		/* records already flushed on idle */
 	uint64_t idle_cut;		/* of those, responses that went on after the flush */
+	uint64_t idle_marked;		/* of those, marked by BPF (PT_F_IDLE_SENT) */
 	uint64_t pending_overflow;	/* released early: too many pending */
 	uint64_t children_overflow;
 	uint64_t empty;			/* records with nothing timed, dropped */

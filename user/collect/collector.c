@@ -462,6 +462,17 @@ static void report_idle_cuts(struct collector *c, bool final)
 	c->last_idle_cut = as.idle_cut;
 }
 
+/* -v: the copies of idle reports BPF sent at the requests' ends, dropped. */
+static void report_idle_copies(struct collector *c)
+{
+	struct assembler_stats as;
+
+	assembler__stats(c->asm_, &as);
+	pt_info("idle reports: %llu copies dropped (%llu marked by BPF), %llu cut short "
+		"(the response went on after the pause)", (unsigned long long)as.duplicates,
+		(unsigned long long)as.idle_marked, (unsigned long long)as.idle_cut);
+}
+
 static void report_drops(struct collector *c, bool final)
 {
 	uint64_t st[PT_STAT__MAX];
@@ -893,6 +904,7 @@ int collector__run(struct collector *c)
 				(unsigned long long)c->idle_flushed,
 				(unsigned long long)c->idle_sweeps,
 				(unsigned long long)c->idle_skipped);
+		report_idle_copies(c);
 		report_cgroups(c);
 		report_h2(c);
 	}
