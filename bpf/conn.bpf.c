@@ -94,8 +94,6 @@ static __always_inline void submit_cpu(void *ring, void *rec, __u64 len)
 	bpf_ringbuf_submit(rec, BPF_RB_NO_WAKEUP);
 }
 
-/* Copy the request out to the ring buffer; now: the clock of the I/O that ends it, or 0;
- * in_tp: from a tracepoint's program (kagg_request()). */
 /*
  * Did the collector report c's request at a pause of its response (flush_idle(), which
  * notes it in the connection's watch)? Then the record about to go is a copy. Its
@@ -116,6 +114,8 @@ static __always_inline bool conn_idle_sent(__u64 skp, struct pt_conn *c, __u64 n
 	return w && w->conn_id == c->req.conn_id && w->flushed == c->req.req_seq + 1;
 }
 
+/* Copy the request out to the ring buffer; now: the clock of the I/O that ends it, or 0;
+ * in_tp: from a tracepoint's program (kagg_request()). */
 static __always_inline void conn_emit(__u64 skp, struct pt_conn *c, __u8 end_reason, __u64 now,
 				      bool in_tp)
 {
