@@ -646,6 +646,11 @@ def test_stream_paused_reported_at_pause():
 	recs = tr.stop()
 	own = {o['path']: o for o in srv.json_log()}
 	h.assert_eq(sorted(own), ['/s0', '/s1'], 'the stream server\'s responses')
+	for o in own.values():	# its own clock against the gaps it was given
+		h.assert_between(o['pause_ns'], 100, 250, 'the stream server\'s pause of %s'
+				 % o['path'])
+		h.assert_between(o['end_ns'], 800, 1500, 'the stream server\'s end of %s'
+				 % o['path'])
 	for role, got in (('client', h.client_records(recs, comm='curl')),
 			  ('server', h.server_records(recs, pid=srv.pid))):
 		h.assert_eq(sorted(g.get('path') for g in got), ['/s0', '/s1'],
