@@ -156,11 +156,12 @@ $(OUT)/tools/jit_annotate: tools/jit_annotate.c | $(OUT)/tools
 	$(Q)$(CC) $(USER_CFLAGS) $< $(USER_LIBS) -o $@
 
 # Fixtures: each tests/fixtures/X.c is one program; libraries per fixture below.
+FIXTURE_CFLAGS := -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter -D_GNU_SOURCE \
+		  -Itests/fixtures
 FIXTURE_LIBS := -lssl -lcrypto -lgnutls -lpthread
 $(OUT)/fixtures/%: tests/fixtures/%.c $(wildcard tests/fixtures/*.h) | $(OUT)/fixtures
 	$(call msg,CC,$@)
-	$(Q)$(CC) -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter -D_GNU_SOURCE \
-		-Itests/fixtures $< $(FIXTURE_LIBS) -lm -o $@
+	$(Q)$(CC) $(FIXTURE_CFLAGS) $< $(FIXTURE_LIBS) -lm -o $@
 
 # sockmap_pair loads its own BPF programs (a sockmap): a skeleton, and libbpf.
 $(OUT)/fixtures/sockmap_pair.bpf.o: tests/fixtures/sockmap_pair.bpf.c $(OUT)/vmlinux.h | $(OUT)/fixtures
@@ -174,8 +175,7 @@ $(OUT)/fixtures/sockmap_pair.skel.h: $(OUT)/fixtures/sockmap_pair.bpf.o
 $(OUT)/fixtures/sockmap_pair: tests/fixtures/sockmap_pair.c tests/fixtures/fixture.h \
 			      $(OUT)/fixtures/sockmap_pair.skel.h
 	$(call msg,CC,$@)
-	$(Q)$(CC) -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter -D_GNU_SOURCE \
-		-Itests/fixtures -I$(OUT)/fixtures $< $(shell pkg-config --libs libbpf) -o $@
+	$(Q)$(CC) $(FIXTURE_CFLAGS) -I$(OUT)/fixtures $< $(shell pkg-config --libs libbpf) -o $@
 
 $(OUT)/fixtures/%: tests/fixtures/%.py | $(OUT)/fixtures
 	$(call msg,INSTALL,$@)

@@ -181,7 +181,7 @@ static __always_inline bool kagg_eligible(struct pt_conn *c, __u8 end_reason, __
 	/* the collector reports a response quiet for idle_flush_ns from the table (and drops
 	 * our record as its duplicate): with half of that as margin it cannot have (a pause
 	 * before the response's last I/O: PT_F_QUIET, above) */
-	if (!now || now - r->resp_last >= idle_flush_ns / 2)
+	if (idle_report_possible(now, r->resp_last))
 		return false;
 	return true;
 }

@@ -60,6 +60,17 @@ static __always_inline bool pt_filtering(void)
 {
 	return has_pid_filter || has_cgroup_filter || n_comm_filters;
 }
+/*
+ * Can the collector have reported, as idle, a request whose response was last active at
+ * last, by now (flush_idle(): quiet for idle_flush_ns)? With half of that as margin; a
+ * now before last (another CPU's clock read) or none (0) can have. The one rule of the
+ * kernel's aggregation (kagg_eligible()), render folding (span_fold()) and the marking of
+ * idle reports' copies (conn_idle_sent()).
+ */
+static __always_inline bool idle_report_possible(__u64 now, __u64 last)
+{
+	return !now || now < last || now - last >= idle_flush_ns / 2;
+}
 /* Submit with batched wakeups: the consumer polls on a timer and is only woken
  * early when a lot is queued, or when asked to (urgent). */
 PT_SHARED void pt_submit(void *rec, bool urgent);

@@ -107,8 +107,7 @@ static __always_inline bool conn_idle_sent(__u64 skp, struct pt_conn *c, __u64 n
 	struct pt_idle *w;
 
 	if (!(c->cflags & PT_C_WATCHED) || c->state != PT_FSM_RESP ||
-	    (!(c->req.flags & PT_F_QUIET) && now && now >= c->req.resp_last &&
-	     now - c->req.resp_last < idle_flush_ns / 2))
+	    (!(c->req.flags & PT_F_QUIET) && !idle_report_possible(now, c->req.resp_last)))
 		return false;
 	w = bpf_map_lookup_elem(&idle_watch, &skp);
 	return w && w->conn_id == c->req.conn_id && w->flushed == c->req.req_seq + 1;
@@ -318,7 +317,8 @@ static __always_inline int conn_io_body(__u64 skp, struct pt_conn *c, const stru
 
 	/* a pause in a response (a stream's, a long poll's) as long as the end of one:
 	 * the collector may report the request at the pause (PT_F_QUIET); its last I/O's
-	 * gap alone (kagg_eligible()) does not tell */
+	 * gap alone (kagg_eligible()) does not tell. A clock behind last_io is another
+	 * CPU's I/O of the same moment, no pause (idle_report_possible() assumes one) */
 	if (c->state == PT_FSM_RESP && ev->ts > c->last_io &&
 	    ev->ts - c->last_io >= idle_flush_ns / 2)
 		c->req.flags |= PT_F_QUIET;

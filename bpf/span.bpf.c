@@ -96,8 +96,8 @@ static __always_inline bool span_fold(struct pt_conn *c, const struct span_state
 	    c->req.render_start || !s->start || (c->cflags & (PT_C_MIDSTREAM | PT_C_H2)) ||
 	    (c->req.flags & PT_F_H2) || c->req.role != PT_ROLE_SERVER)
 		return false;
-	if (c->state == PT_FSM_RESP && (now < c->last_io || now - c->last_io >= idle_flush_ns / 2 ||
-					(c->req.flags & PT_F_QUIET)))
+	if (c->state == PT_FSM_RESP &&
+	    (idle_report_possible(now, c->last_io) || (c->req.flags & PT_F_QUIET)))
 		return false;
 	c->req.render_start = s->start;
 	c->req.render_end = now;
