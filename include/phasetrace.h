@@ -78,6 +78,12 @@ enum pt_end_reason {
 	PT_END_ERROR = 3,	/* connect failed */
 };
 
+/* The record's connection is over: no request will follow it on the connection. */
+static inline int pt_end_is_last(__u8 end_reason)
+{
+	return end_reason == PT_END_CLOSE || end_reason == PT_END_ERROR;
+}
+
 enum pt_err {
 	PT_ERR_NONE = 0,
 	PT_ERR_REFUSED = 1,

@@ -50,16 +50,20 @@ wait_line() {
 	exec {fd}<&-
 }
 
+# wrk's own options beyond the load's shape: -H "Connection: close" for a connection per
+# request (bench-compare -C); the caller sets it before the first run
+WRK_OPTS=()
+
 # rps DURATION URL: wrk's Requests/sec
 rps() {
 	local out
-	out=$(wrk -t2 -c32 -d"${DURATION}s" "$1") || die "wrk failed: $out"
+	out=$(wrk -t2 -c32 -d"${DURATION}s" "${WRK_OPTS[@]}" "$1") || die "wrk failed: $out"
 	sed -n 's/^Requests\/sec: *//p' <<<"$out"
 }
 
 # wrk_run URL: sets RPS (Requests/sec) and REQS (requests completed), no subshell
 wrk_run() {
-	wrk -t2 -c32 -d"${DURATION}s" "$1" >"$TMP/wrk.out" 2>&1 || die "wrk failed: $(cat "$TMP/wrk.out")"
+	wrk -t2 -c32 -d"${DURATION}s" "${WRK_OPTS[@]}" "$1" >"$TMP/wrk.out" 2>&1 || die "wrk failed: $(cat "$TMP/wrk.out")"
 	RPS=$(sed -n 's/^Requests\/sec: *//p' "$TMP/wrk.out")
 	REQS=$(awk '/requests in/ { print $1 }' "$TMP/wrk.out")
 }

@@ -896,13 +896,15 @@ static void kagg_stats_tick(void *ctx, uint64_t now)
 
 /* A connection's first record (a client's: once its host is known): BPF learns its label
  * now, not after the reorder window, and counts its next requests itself
- * (metrics__label_early()). */
+ * (metrics__label_early()). Not for a connection that is over: no request would use it,
+ * and it would stay in BPF's LRU until evicted (a connection per request: one update,
+ * and an eviction, per request). */
 static void kagg_label_early(void *ctx, struct collector *c, const struct pt_req_rec *rec)
 {
 	struct app *a = ctx;
 	struct request r;
 
-	if (!rec->conn_id || (rec->flags & PT_F_H2) ||
+	if (!rec->conn_id || (rec->flags & PT_F_H2) || pt_end_is_last(rec->end_reason) ||
 	    (rec->role != PT_ROLE_SERVER && rec->role != PT_ROLE_CLIENT) ||
 	    kagg__told(a->kagg, rec->conn_id) || !collector__request_who(c, rec, &r))
 		return;

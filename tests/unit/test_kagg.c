@@ -274,6 +274,45 @@ static void test_merge_early_labels(void **state)
 	merge_renders_the_same(true);
 }
 
+/* A connection's last request (a close ended it, or its connect failed) is counted, but
+ * its label is not told: no request would use it, and it would sit in BPF's LRU. */
+static void test_last_request_not_labelled(void **state)
+{
+	struct metrics_opts mo = { 0 };
+	struct metrics *m = metrics__new(&mo);
+	struct labels l = { .n = 0 };
+	const uint8_t ends[] = { PT_END_CLOSE, PT_END_ERROR, PT_END_IDLE, PT_END_NEXT };
+	struct request r;
+	char *out;
+	size_t len;
+
+	assert_non_null(m);
+	metrics__on_label(m, on_label, &l);
+	for (int i = 0; i < 4; i++) {
+		make_request(&r, 10 + i, 1000000, 1000, 200);
+		r.end_reason = ends[i];
+		metrics__label_early(m, &r);
+		metrics__on_request(m, &r);
+		/* told from the first that leaves its connection open */
+		assert_int_equal(l.n, i < 2 ? 0 : i - 1);
+	}
+	assert_int_equal(l.conn[0], 12);
+	assert_int_equal(l.conn[1], 13);
+	assert_int_equal(metrics__render(m, &out, &len), 0);
+	/* each counted once, told or not */
+	for (int i = 0; i < 4; i++) {
+		char line[160];
+
+		snprintf(line, sizeof(line), "phasetrace_request_duration_seconds_count{role=\"server\","
+			 "comm=\"srv\",peer=\"%d\",status_class=\"2xx\"} 1\n", 8010 + i);
+		assert_non_null(strstr(out, line));
+	}
+	assert_int_equal(pt_end_is_last(PT_END_CLOSE) + pt_end_is_last(PT_END_ERROR) +
+			 pt_end_is_last(PT_END_IDLE) + pt_end_is_last(PT_END_NEXT), 2);
+	free(out);
+	metrics__free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -284,6 +323,7 @@ int main(void)
 		cmocka_unit_test(test_sub_index),
 		cmocka_unit_test(test_merge_renders_the_same),
 		cmocka_unit_test(test_merge_early_labels),
+		cmocka_unit_test(test_last_request_not_labelled),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -105,6 +105,10 @@ struct assembler {
 
 	struct dns_ent dns[DNS_RING];
 	uint32_t dns_head;
+	/* dns[i].rec.pid and dns_read[i].pid, packed: the rings' scans for a process's
+	 * lookups (one per client connect) read 4 KB, not the entries' 400 KB */
+	uint32_t dns_pid[DNS_RING], dns_read_pid[DNS_RING];
+	uint32_t dns_filled;		/* dns[] entries ever written, up to DNS_RING */
 	/* assembler__connect_host(): the lookups and the process exits as read, before the
 	 * reorder window; a connect before early_busy_until may have lost one to a ring */
 	struct pt_dns_rec dns_read[DNS_RING];
@@ -392,6 +396,7 @@ void assembler__add_dns(struct assembler *a, const struct pt_dns_rec *r)
 	early_ring_overwrite(a, slot->end, r->end);
 	*slot = *r;
 	slot->host[PT_HOST_LEN - 1] = 0;
+	a->dns_read_pid[a->dns_read_head] = r->pid;
 	a->dns_read_head = (a->dns_read_head + 1) % DNS_RING;
 	enqueue(a, PT_REC_DNS, false, r, sizeof(*r), r->end, &a->st.dns_in);
 }
@@ -416,10 +421,10 @@ void assembler__proc_exit(struct assembler *a, uint32_t pid, uint64_t ts)
 static void process_exit(struct assembler *a, uint32_t pid, uint64_t ts)
 {
 	for (int i = 0; i < DNS_RING; i++) {
-		if (a->dns[i].valid && a->dns[i].rec.pid == pid)
+		if (a->dns_pid[i] == pid && a->dns[i].valid)
 			a->dns[i].dead = true;
 		/* the same, for assembler__connect_host(): a pid used again keeps them */
-		if (a->dns_read[i].pid == pid && a->dns_read[i].end <= ts)
+		if (a->dns_read_pid[i] == pid && a->dns_read[i].end <= ts)
 			a->dns_read[i].end = 0;
 	}
 }
@@ -646,10 +651,12 @@ static struct dns_ent *dns_for_connect(struct assembler *a, const struct pt_req_
 {
 	struct dns_ent *unused_other = NULL, *any = NULL;
 
-	for (int n = 1; n <= DNS_RING; n++) {
-		struct dns_ent *e = &a->dns[(a->dns_head + DNS_RING - n) % DNS_RING];
+	for (uint32_t n = 1; n <= a->dns_filled; n++) {
+		uint32_t i = (a->dns_head + DNS_RING - n) % DNS_RING;
+		struct dns_ent *e = &a->dns[i];
 
-		if (!dns_usable(e, rec->pid, &rec->peer, rec->connect_start))
+		if (a->dns_pid[i] != rec->pid ||
+		    !dns_usable(e, rec->pid, &rec->peer, rec->connect_start))
 			continue;
 		if (!e->used_by && dns_own(e, rec))
 			return e;
@@ -695,14 +702,16 @@ bool assembler__connect_host(struct assembler *a, const struct pt_req_rec *rec, 
 	for (int i = 0; i < DNS_RING; i++) {
 		const struct pt_dns_rec *read = &a->dns_read[i];
 
-		if (dns_usable(&a->dns[i], rec->pid, &rec->peer, rec->connect_start)) {
+		if (a->dns_pid[i] == rec->pid &&
+		    dns_usable(&a->dns[i], rec->pid, &rec->peer, rec->connect_start)) {
 			/* one that the next lookups could push out before rec is built */
 			if ((a->dns_head + DNS_RING - 1 - i) % DNS_RING >= DNS_RING - EARLY_DNS_MARGIN ||
 			    !same_host(&name, a->dns[i].rec.host))
 				return false;
 		}
 		/* end 0: an empty slot, or a dead process's (process_exit()) */
-		if (read->end && dns_rec_usable(read, rec->pid, &rec->peer, rec->connect_start) &&
+		if (a->dns_read_pid[i] == rec->pid && read->end &&
+		    dns_rec_usable(read, rec->pid, &rec->peer, rec->connect_start) &&
 		    !same_host(&name, read->host))
 			return false;
 	}
@@ -713,11 +722,11 @@ bool assembler__connect_host(struct assembler *a, const struct pt_req_rec *rec, 
 /* Newest lookup of the process that resolved the peer: the host of a later request. */
 static struct dns_ent *dns_for_host(struct assembler *a, const struct pt_req_rec *rec)
 {
-	for (int n = 1; n <= DNS_RING; n++) {
-		struct dns_ent *e = &a->dns[(a->dns_head + DNS_RING - n) % DNS_RING];
+	for (uint32_t n = 1; n <= a->dns_filled; n++) {
+		uint32_t i = (a->dns_head + DNS_RING - n) % DNS_RING;
 
-		if (dns_usable(e, rec->pid, &rec->peer, 0))
-			return e;
+		if (a->dns_pid[i] == rec->pid && dns_usable(&a->dns[i], rec->pid, &rec->peer, 0))
+			return &a->dns[i];
 	}
 	return NULL;
 }
@@ -998,7 +1007,10 @@ static void process_dns(struct assembler *a, struct pend *p)
 	e->valid = true;
 	e->dead = false;
 	e->used_by = 0;
+	a->dns_pid[a->dns_head] = e->rec.pid;
 	a->dns_head = (a->dns_head + 1) % DNS_RING;
+	if (a->dns_filled < DNS_RING)
+		a->dns_filled++;
 	if (!p->dns.rc)
 		return;
 	/* a failed lookup is a failed request of its own */

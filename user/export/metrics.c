@@ -591,13 +591,14 @@ static void label_tell(struct metrics *m, uint64_t conn_id, const struct row *r,
 		    1 + (uint32_t)(r - m->rows) * METRICS_LABEL_FOLDS + (uint32_t)folds);
 }
 
-/* The row of req, its label told to the kernel with the folds deciding it added. */
+/* The row of req, its label told to the kernel with the folds deciding it added, unless
+ * req was its connection's last (see kagg_label_early() in main.c). */
 static struct row *row_told(struct metrics *m, const struct request *req)
 {
 	uint64_t comms = m->comms_folded, peers = m->peers_folded;
 	struct row *r = row_of(m, req);
 
-	if (r && m->on_label && req->conn_id)
+	if (r && m->on_label && req->conn_id && !pt_end_is_last(req->end_reason))
 		label_tell(m, req->conn_id, r,
 			   (m->comms_folded - comms) * 2 + m->peers_folded - peers);
 	return r;
