@@ -126,10 +126,8 @@ static __always_inline void conn_emit(__u64 skp, struct pt_conn *c, __u8 end_rea
 	idle_sent = conn_idle_sent(skp, c, now);
 	/* a keep-alive connection's next response rewrites its watch in place
 	 * (a stale one does not match the request: the collector skips it) */
-	if (end_reason != PT_END_NEXT) {
-		bpf_map_delete_elem(&idle_watch, &skp);
-		c->cflags &= ~PT_C_WATCHED;
-	}
+	if (end_reason != PT_END_NEXT)
+		conn_unwatch(skp, c);
 	if (c->cflags & PT_C_MIDSTREAM) {
 		/* joined in the middle of this request: its numbers would lie */
 		c->cflags &= ~PT_C_MIDSTREAM;
@@ -417,8 +415,7 @@ PT_SHARED void conn_switch(__u64 skp, struct pt_conn *c, __u64 ts, bool in_tp)
 	c->state = PT_FSM_TUNNEL;
 	/* no response to flush any more: the collector's scan skips it from now on (a
 	 * server's thousands of WebSockets) */
-	bpf_map_delete_elem(&idle_watch, &skp);
-	c->cflags &= ~PT_C_WATCHED;
+	conn_unwatch(skp, c);
 	stat_inc(PT_STAT_SWITCHED);
 }
 

@@ -176,4 +176,15 @@ static __always_inline bool conn_pending(const struct pt_conn *c)
  * (conn_pending()). */
 PT_SHARED void conn_finish(__u64 skp, struct pt_conn *c);
 
+/* No response of c to watch for idling any more: its idle_watch entry goes. Only a
+ * watched connection has one (conn_response_started()), so that a connection never
+ * answered, or already unwatched, costs no delete (a hash bucket's lock each). */
+static __always_inline void conn_unwatch(__u64 skp, struct pt_conn *c)
+{
+	if (c->cflags & PT_C_WATCHED) {
+		bpf_map_delete_elem(&idle_watch, &skp);
+		c->cflags &= ~PT_C_WATCHED;
+	}
+}
+
 #endif

@@ -345,6 +345,7 @@ static __always_inline bool h2_detect(__u64 skp, struct pt_conn *c, const struct
 	}
 	c->req.proto = (c->cflags & PT_C_TLS) ? PT_PROTO_H2 : PT_PROTO_H2C;
 	zero = bpf_map_lookup_elem(&h2_zero, &k);
+	flag_set_once(&h2_used);
 	/* table full: timed as one request; the preface is not parsed as one */
 	if (!zero || !map_get_or_init(&h2_conns, &skp, zero, PT_STAT_H2_FULL)) {
 		c->cflags |= PT_C_PROTO;

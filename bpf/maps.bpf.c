@@ -44,6 +44,7 @@ struct go_req_owner_map go_req_owner SEC(".maps");
 struct go_writing_for_map go_writing_for SEC(".maps");
 struct go_stw_map go_stw SEC(".maps");
 struct h2_conns_map h2_conns SEC(".maps");
+volatile bool h2_used = false;
 struct h2_scratch_map h2_scratch SEC(".maps");
 struct h2_zero_map h2_zero SEC(".maps");
 

@@ -367,6 +367,9 @@ struct h2_state {
 
 /* struct sock * of an HTTP/2 connection -> its frame walking state */
 PT_MAP(h2_conns, HASH, 16384, __u64, struct h2_state);
+/* Set before the first entry ever put in h2_conns: until then a new connection has no
+ * stale walking state to delete (tcp.bpf.c conn_forget_stale()). */
+extern volatile bool h2_used;
 
 /* A zeroed state to insert from (never written): too big for the BPF stack. */
 PT_MAP(h2_zero, ARRAY, 1, __u32, struct h2_state);

@@ -46,15 +46,19 @@ static __always_inline __u8 connect_error(const struct sock *sk)
 /* A new connection on a sock whose last one was never seen closing, or kept open for a
  * half-closed client's answer (connect(AF_UNSPEC), then connect() again): what it had
  * pending is reported, then its entries go (the HTTP/2 walking state too, else the new
- * connection would resume the old frames) */
+ * connection would resume the old frames). The common case, a sock with no entries,
+ * costs one lookup: a delete takes a hash bucket's lock even for a key that is not there. */
 static __always_inline void conn_forget_stale(__u64 skp)
 {
 	struct pt_conn *c = bpf_map_lookup_elem(&conns, &skp);
 
-	if (c)
+	if (c) {
 		conn_finish(skp, c);
-	bpf_map_delete_elem(&conns, &skp);
-	bpf_map_delete_elem(&h2_conns, &skp);
+		conn_unwatch(skp, c);
+		bpf_map_delete_elem(&conns, &skp);
+	}
+	if (h2_used)
+		bpf_map_delete_elem(&h2_conns, &skp);
 }
 
 /*
@@ -86,16 +90,15 @@ static __always_inline void conn_close(__u64 skp, struct pt_conn *c, bool gone)
 		go_conn_closed(skp, c);
 	conn_finish(skp, c);
 	if (gone) {
-		bpf_map_delete_elem(&conns, &skp);
 		/* a keep-alive connection's watch outlives its requests */
-		bpf_map_delete_elem(&idle_watch, &skp);
+		conn_unwatch(skp, c);
+		bpf_map_delete_elem(&conns, &skp);
 	}
 }
 
 static __always_inline int handle_set_state(const struct sock *sk, int oldstate, int newstate)
 {
 	__u64 skp = (__u64)sk;
-	__u64 ts = bpf_ktime_get_ns();
 	struct pt_conn *c;
 
 	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
@@ -103,7 +106,7 @@ static __always_inline int handle_set_state(const struct sock *sk, int oldstate,
 
 	if (oldstate == TCP_CLOSE_ && newstate == TCP_SYN_SENT_) {
 		__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-		__u64 goid, key;
+		__u64 ts = bpf_ktime_get_ns(), goid, key;
 
 		if (!pt_traced(tgid))
 			return 0;
@@ -129,15 +132,18 @@ static __always_inline int handle_set_state(const struct sock *sk, int oldstate,
 		return 0;
 	}
 
-	if (newstate == TCP_CLOSE_)	/* closed before its first I/O */
-		bpf_map_delete_elem(&accepted, &skp);
 	c = bpf_map_lookup_elem(&conns, &skp);
-	if (!c)
+	if (!c) {
+		/* an accepted sock closed before a traced process's first I/O (which takes
+		 * its mark: conn_for_io()) */
+		if (newstate == TCP_CLOSE_)
+			bpf_map_delete_elem(&accepted, &skp);
 		return 0;
+	}
 
 	if (oldstate == TCP_SYN_SENT_) {
 		c->cflags &= ~PT_C_CONNECTING;
-		c->req.connect_end = ts;
+		c->req.connect_end = bpf_ktime_get_ns();
 		c->req.flags |= PT_F_CONNECT;
 		if (newstate == TCP_ESTABLISHED_) {
 			sk_addrs(sk, &c->req);	/* the local port is known now */
@@ -145,6 +151,7 @@ static __always_inline int handle_set_state(const struct sock *sk, int oldstate,
 		}
 		c->req.error = connect_error(sk);
 		conn_finish(skp, c);
+		conn_unwatch(skp, c);
 		bpf_map_delete_elem(&conns, &skp);
 		return 0;
 	}
