@@ -646,6 +646,17 @@ def bpf_ids_held(pid, kind):
 	return ids
 
 
+def held_map_dump(pid, name):
+	"""bpftool's JSON dump of the one map named name that process pid holds."""
+	held = bpf_ids_held(pid, 'map')
+	maps = json.loads(run(['bpftool', '-j', 'map', 'show']).stdout or '[]')
+	ids = [m['id'] for m in maps if m.get('name') == name and m['id'] in held]
+	assert_true(len(ids) == 1, 'one %s map held by process %d: %s' % (name, pid, ids))
+	r = run(['bpftool', '-j', 'map', 'dump', 'id', str(ids[0])])
+	assert_eq(r.rc, 0, 'bpftool map dump id %d (stderr: %s)' % (ids[0], r.stderr))
+	return json.loads(r.stdout or '[]')
+
+
 def ctx_entries(name, pid):
 	"""Entries of process pid in a table keyed by execution context (threads, spans,
 	go_gs: keys begin with tgid << 32 | thread id or goroutine)."""

@@ -202,16 +202,10 @@ def test_bench_floors():
 def _work_hist(pid):
 	"""hook_floor's histograms (work_hist: struct work_entry, four struct pt_kagg_hist of
 	a sum and 65 counts, u64 each), summed over the CPUs: {key: [(sum, counts) x 4]}."""
-	held = h.bpf_ids_held(pid, 'map')
-	maps = json.loads(h.run(['bpftool', '-j', 'map', 'show']).stdout or '[]')
-	ids = [m['id'] for m in maps if m.get('name') == 'work_hist' and m['id'] in held]
-	h.assert_true(len(ids) == 1, 'one work_hist map held by hook_floor: %s' % ids)
-	r = h.run(['bpftool', '-j', 'map', 'dump', 'id', str(ids[0])])
-	h.assert_eq(r.rc, 0, 'bpftool map dump (stderr: %s)' % r.stderr)
 	u64s = lambda b: [int.from_bytes(bytes(int(x, 16) for x in b[i:i + 8]), 'little')
 			  for i in range(0, len(b), 8)]
 	out = {}
-	for e in json.loads(r.stdout or '[]'):
+	for e in h.held_map_dump(pid, 'work_hist'):
 		tot = [0] * (4 * 66)
 		for v in e['values']:
 			tot = [a + b for a, b in zip(tot, u64s(v['value']))]

@@ -521,6 +521,37 @@ def test_metrics_kernel_agg_on_off():
 	h.assert_eq(count_lines(on), count_lines(off), 'requests_total lines, on vs off')
 
 
+def test_metrics_connection_per_request():
+	"""A connection per request (each client process makes one): every request is its
+	connection's first and last, so each crosses and is counted once, in userspace, with
+	the injected ttfb. No connection's label goes to BPF: none would be read, and each
+	stayed in the kagg_labels LRU until evicted (one map update, then an eviction, per
+	request: a quarter of the collector's time under nginx with Connection: close)."""
+	ttfb_ms, n = 30, 12
+	be = h.start_backend(ttfb_ms=ttfb_ms)
+	d, port = _serve('-c', 'client', '-c', 'backend')
+	for _ in range(n):
+		res = h.run([os.path.join(h.FIXTURES, 'client'), '--host', '127.0.0.1', '--port',
+			     be.port, '--requests', 1], timeout=60)
+		h.assert_eq((res.rc, res.stdout.count('"status":200')), (0, 1),
+			    'client exit status and answer (%s)' % res.stderr.strip())
+	_wait_metric(port, r'^phasetrace_requests_total\{role="client",comm="client",'
+		     r'peer="127.0.0.1",status_class="2xx"\} %d$' % n, '%d client requests' % n)
+	text, _ = _wait_metric(port, r'^phasetrace_requests_total\{role="server",comm="backend",'
+			       r'peer="%s",status_class="2xx"\} %d$' % (be.port, n),
+			       '%d server requests' % n)
+	h.assert_eq(_counter(text, 'phasetrace_kernel_counted_total'), 0,
+		    'requests counted in the kernel (each was its connection\'s first)')
+	# the server's ttfb: each at or above the injected hold, none in a lower bucket
+	ttfb = dict(re.findall(r'^phasetrace_phase_duration_seconds_bucket\{phase="ttfb",'
+			       r'role="server",comm="backend",peer="%s",le="([^"]+)"\} (\d+)$'
+			       % be.port, text, re.M))
+	h.assert_eq((int(ttfb.get('0.025', -1)), int(ttfb.get('+Inf', -1))), (0, n),
+		    'server ttfb observations under 25 ms and in all (%d ms injected)' % ttfb_ms)
+	labels = h.held_map_dump(d.pid, 'kagg_labels')
+	h.assert_eq(len(labels), 0, 'kagg_labels entries after %d closed connections' % n)
+
+
 def test_metrics_stream_paused_counted_once():
 	"""Keep-alive responses that pause longer than --idle-ms (server-sent event streams)
 	are counted once. The collector counts each at the pause (its idle report); BPF
