@@ -43,6 +43,14 @@ static __always_inline __u8 connect_error(const struct sock *sk)
 	}
 }
 
+/* c's entries go: its idle watch first (only a watched connection has one, and no later
+ * connection on the sock deletes it for us), then c itself. */
+static __always_inline void conn_forget(__u64 skp, struct pt_conn *c)
+{
+	conn_unwatch(skp, c);
+	bpf_map_delete_elem(&conns, &skp);
+}
+
 /* A new connection on a sock whose last one was never seen closing, or kept open for a
  * half-closed client's answer (connect(AF_UNSPEC), then connect() again): what it had
  * pending is reported, then its entries go (the HTTP/2 walking state too, else the new
@@ -54,8 +62,7 @@ static __always_inline void conn_forget_stale(__u64 skp)
 
 	if (c) {
 		conn_finish(skp, c);
-		conn_unwatch(skp, c);
-		bpf_map_delete_elem(&conns, &skp);
+		conn_forget(skp, c);
 	}
 	if (h2_used)
 		bpf_map_delete_elem(&h2_conns, &skp);
@@ -89,11 +96,8 @@ static __always_inline void conn_close(__u64 skp, struct pt_conn *c, bool gone)
 	if (c->srv_gkey || c->rd_gkey)
 		go_conn_closed(skp, c);
 	conn_finish(skp, c);
-	if (gone) {
-		/* a keep-alive connection's watch outlives its requests */
-		conn_unwatch(skp, c);
-		bpf_map_delete_elem(&conns, &skp);
-	}
+	if (gone)	/* a keep-alive connection's watch outlives its requests */
+		conn_forget(skp, c);
 }
 
 static __always_inline int handle_set_state(const struct sock *sk, int oldstate, int newstate)
@@ -151,8 +155,7 @@ static __always_inline int handle_set_state(const struct sock *sk, int oldstate,
 		}
 		c->req.error = connect_error(sk);
 		conn_finish(skp, c);
-		conn_unwatch(skp, c);
-		bpf_map_delete_elem(&conns, &skp);
+		conn_forget(skp, c);
 		return 0;
 	}
 
